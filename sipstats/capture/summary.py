@@ -1,0 +1,94 @@
+"""Per-file input summary: what was read, what was damaged, what could not be decoded.
+
+Bad input is data (STYLE habit 6): every oddity is a counted :class:`Anomaly` with the frame
+numbers of its first examples, never a silent drop and never a crash.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+#: How many example frame numbers an anomaly keeps.
+EXAMPLE_FRAMES = 5
+
+
+@dataclass
+class Anomaly:
+    """A counted kind of damage, with the first few frames where it occurred."""
+
+    count: int = 0
+    frames: list[int] = field(default_factory=list)
+    detail: str = ""
+    """What the first example looked like (e.g. the offending start line), for reports."""
+
+    def add(self, frame: int, detail: str = "") -> None:
+        self.count += 1
+        if len(self.frames) < EXAMPLE_FRAMES:
+            self.frames.append(frame)
+        if detail and not self.detail:
+            self.detail = detail
+
+
+@dataclass
+class InputSummary:
+    """What one capture file contributed; ``Capture.inputs`` holds one per file."""
+
+    file: str
+    format: str = ""
+    """'pcap', 'pcap-ns', 'pcapng' or '' when the file could not be identified."""
+    compression: str = ""
+    """'', 'gzip', 'bz2' or 'xz'."""
+    link_types: list[str] = field(default_factory=list)
+    packets: int = 0
+    bytes: int = 0
+    first_ts_ns: int | None = None
+    last_ts_ns: int | None = None
+    sip_messages: int = 0
+    keepalives: int = 0
+    """RFC 5626 CRLF keep-alives (not errors)."""
+    not_decodable: Counter[str] = field(default_factory=Counter)
+    """Traffic that is SIP but cannot be read here, by kind: 'tls', 'websocket', ..."""
+    unsupported: Counter[str] = field(default_factory=Counter)
+    """Packets skipped because their link type or protocol is unknown, by name."""
+    malformed: dict[str, Anomaly] = field(default_factory=dict)
+    """Messages or packets that were damaged, by reason."""
+    errors: list[str] = field(default_factory=list)
+    """One-line, file-level problems: truncation, impossible record lengths, unreadable."""
+
+    def anomaly(self, reason: str, frame: int, detail: str = "") -> None:
+        """Count one damaged message or packet under ``reason``."""
+        self.malformed.setdefault(reason, Anomaly()).add(frame, detail)
+
+    def see_time(self, ts_ns: int) -> None:
+        if self.first_ts_ns is None or ts_ns < self.first_ts_ns:
+            self.first_ts_ns = ts_ns
+        if self.last_ts_ns is None or ts_ns > self.last_ts_ns:
+            self.last_ts_ns = ts_ns
+
+    @property
+    def damaged(self) -> bool:
+        """True when anything was lost or could not be read (exit code 1 territory)."""
+        return bool(self.errors or self.malformed)
+
+    @property
+    def malformed_total(self) -> int:
+        return sum(a.count for a in self.malformed.values())
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready form used by ``Analysis.to_dict()['inputs']``."""
+        return {
+            "file": self.file,
+            "format": self.format,
+            "compression": self.compression,
+            "link_types": list(self.link_types),
+            "packets": self.packets,
+            "bytes": self.bytes,
+            "sip_messages": self.sip_messages,
+            "keepalives": self.keepalives,
+            "malformed": {reason: a.count for reason, a in sorted(self.malformed.items())},
+            "malformed_frames": {r: list(a.frames) for r, a in sorted(self.malformed.items())},
+            "not_decodable": dict(sorted(self.not_decodable.items())),
+            "unsupported": dict(sorted(self.unsupported.items())),
+            "errors": list(self.errors),
+        }

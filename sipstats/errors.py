@@ -1,0 +1,41 @@
+"""The exceptions sipstats raises; every one derives from :class:`SipstatsError`.
+
+    SipstatsError
+    ├── CaptureError      a capture file cannot be read at all (not a capture, empty, unreadable)
+    ├── SipParseError     a payload is not a well-formed SIP message (carries a counted reason)
+    └── CatalogueError    a status code that is not a SIP status code (7xx, 99, text)
+
+Damage *inside* a readable capture is not an exception: it is counted in the input summary.
+"""
+
+from __future__ import annotations
+
+
+class SipstatsError(Exception):
+    """Base class: callers catch this one to turn any sipstats failure into a clean message."""
+
+
+class CaptureError(SipstatsError):
+    """A whole capture file is unusable; the message names the file."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = path
+        self.message = message
+
+
+class SipParseError(SipstatsError):
+    """A payload that is not a well-formed SIP message.
+
+    ``reason`` is one of the fixed, countable reasons in :data:`sipstats.schema.MALFORMED_REASONS`;
+    ``detail`` says what exactly was wrong, for the first few examples in a report.
+    """
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+class CatalogueError(SipstatsError, ValueError):
+    """A value that cannot be a SIP status code (RFC 3261 §7.2: three digits, 100-699)."""

@@ -1,0 +1,192 @@
+"""Every table's columns and dtypes, declared once; :func:`conform` enforces them.
+
+Stages hand each other plain pandas DataFrames. Their columns live here so that the decoder,
+the analysis, the renderers, the README and the tests all agree on one definition.
+Empty input gives an empty frame with the full schema, never ``None``.
+
+Conventions: timestamps are ``datetime64[ns, UTC]``; durations are float milliseconds
+(``*_ms``) or seconds (``*_s``); nullable integers use pandas' ``Int64``/``Int16``;
+low- and high-cardinality strings alike are ``category`` (a message table stays compact:
+each distinct Call-ID or tag is stored once). Group categoricals with ``observed=True``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Final
+
+import pandas as pd
+
+#: Column name -> (dtype, one-line meaning). The order is the column order.
+Schema = Mapping[str, tuple[str, str]]
+
+UTC_TS: Final = "datetime64[ns, UTC]"
+
+MESSAGES: Final[Schema] = {
+    "ts": (UTC_TS, "capture time of the (first) packet that carried the message"),
+    "file": ("category", "capture file the message came from"),
+    "frame": ("int64", "1-based record number of that packet in its file"),
+    "src": ("category", "source IP address (inner address for HEP)"),
+    "sport": ("int32", "source port"),
+    "dst": ("category", "destination IP address"),
+    "dport": ("int32", "destination port"),
+    "transport": ("category", "udp, tcp, sctp or ws"),
+    "encap": ("category", "encapsulation the message was unwrapped from: '' or 'hep'"),
+    "is_request": ("bool", "True for a request, False for a response"),
+    "method": ("category", "request method (requests only)"),
+    "status": ("Int16", "status code (responses only)"),
+    "reason": ("category", "reason phrase as sent (responses only)"),
+    "call_id": ("category", "Call-ID header"),
+    "cseq": ("Int64", "CSeq sequence number"),
+    "cseq_method": ("category", "CSeq method"),
+    "branch": ("category", "branch parameter of the top Via"),
+    "via_count": ("int16", "number of Via entries"),
+    "from_tag": ("category", "tag parameter of From"),
+    "to_tag": ("category", "tag parameter of To"),
+    "from_uri": ("category", "URI of From"),
+    "to_uri": ("category", "URI of To"),
+    "request_uri": ("category", "Request-URI (requests only)"),
+    "user_agent": ("category", "User-Agent header"),
+    "server": ("category", "Server header"),
+    "retry_after": ("Int64", "Retry-After delta-seconds (RFC 3261 §20.33); NA if absent/malformed"),
+    "retry_after_raw": ("category", "Retry-After header text as sent"),
+    "expires": ("Int64", "Expires header, seconds"),
+    "min_expires": ("Int64", "Min-Expires header, seconds"),
+    "has_auth": ("bool", "request carries Authorization or Proxy-Authorization"),
+    "content_length": ("Int64", "Content-Length header (NA if absent)"),
+    "size": ("int32", "bytes of the whole SIP message"),
+    "fragmented": ("bool", "reassembled from IP fragments"),
+    "segments": ("int16", "TCP segments the message spanned (1 for UDP)"),
+}
+
+#: Reasons a payload is counted as malformed instead of becoming a row.
+MALFORMED_REASONS: Final = (
+    "bad start line",
+    "missing mandatory header",
+    "bad header line",
+    "bad Content-Length",
+    "body shorter than Content-Length",
+    "truncated by snaplen",
+    "not SIP on a SIP port",
+)
+
+TRANSACTIONS: Final[Schema] = {
+    "transaction": ("int64", "transaction id (row number of this table)"),
+    "key": ("category", "RFC 3261 §17 key: branch + CSeq method, or the RFC 2543 fallback"),
+    "call_id": ("category", "Call-ID"),
+    "method": ("category", "request method (ACK to a non-2xx shares its INVITE's branch)"),
+    "cseq": ("Int64", "CSeq number"),
+    "client": ("category", "address:port that sent the request"),
+    "server": ("category", "address:port the request went to"),
+    "request_ts": (UTC_TS, "first copy of the request"),
+    "first_provisional_ts": (UTC_TS, "first 1xx"),
+    "first_provisional_status": ("Int16", "its code"),
+    "final_ts": (UTC_TS, "first copy of the first final response"),
+    "final_status": ("Int16", "first final response code"),
+    "provisional_ms": ("float64", "request -> first 1xx, ms"),
+    "final_ms": ("float64", "request -> first final, ms"),
+    "requests": ("int32", "request copies seen (1 + retransmissions)"),
+    "responses": ("int32", "response packets seen"),
+    "retransmissions": ("int32", "request and response retransmissions"),
+    "has_final": ("bool", "a final response was seen"),
+}
+
+#: Call outcomes, in the order reports list them.
+OUTCOMES: Final = (
+    "answered",
+    "busy",
+    "unavailable",
+    "declined",
+    "cancelled",
+    "not_found",
+    "redirected",
+    "auth_failed",
+    "rejected",
+    "server_failure",
+    "no_final_response",
+    "in_progress",
+)
+
+CALLS: Final[Schema] = {
+    "call": ("int64", "call id (row number of this table)"),
+    "call_id": ("category", "Call-ID"),
+    "from_tag": ("category", "caller's From tag"),
+    "caller": ("category", "From URI"),
+    "callee": ("category", "To URI"),
+    "request_uri": ("category", "Request-URI of the first INVITE"),
+    "src": ("category", "address:port of the caller side (first INVITE's source)"),
+    "dst": ("category", "address:port the first INVITE went to"),
+    "start_ts": (UTC_TS, "first INVITE"),
+    "ringing_ts": (UTC_TS, "first 180/181/182/183"),
+    "answer_ts": (UTC_TS, "first 2xx to an INVITE"),
+    "final_ts": (UTC_TS, "final response that decided the outcome"),
+    "end_ts": (UTC_TS, "first BYE after the answer"),
+    "pdd_ms": ("float64", "post-dial delay: first INVITE -> first 18x (or 2xx without 18x), ms"),
+    "answer_ms": ("float64", "first INVITE -> 2xx, ms"),
+    "duration_s": ("float64", "2xx -> BYE, seconds"),
+    "final_status": ("Int16", "final response to the last INVITE transaction"),
+    "final_reason": ("category", "its reason phrase as sent"),
+    "outcome": ("category", "one of OUTCOMES"),
+    "invites": ("int16", "INVITE transactions folded into this call (auth retries, re-INVITEs)"),
+    "auth_challenges": ("int16", "401/407 challenges seen"),
+    "to_tags": ("int16", "distinct To tags on responses (forking > 1)"),
+    "cancelled": ("bool", "caller sent CANCEL"),
+    "has_bye": ("bool", "a BYE was seen"),
+}
+
+RETRIES: Final[Schema] = {
+    "call": ("int64", "failed call (CALLS.call)"),
+    "caller": ("category", "From URI of the failed attempt"),
+    "callee": ("category", "target (request-URI user@host, else To URI)"),
+    "src": ("category", "address that sent the failed INVITE"),
+    "dst": ("category", "address that answered with the failure"),
+    "status": ("Int16", "final failure code"),
+    "final_ts": (UTC_TS, "first copy of the failure response"),
+    "retry_after": ("Int64", "Retry-After seconds on the failure (NA if none)"),
+    "retried": ("bool", "the same caller tried the same target again"),
+    "retry_call": ("Int64", "CALLS.call of the retry"),
+    "retry_ts": (UTC_TS, "first INVITE of the retry"),
+    "gap_s": ("float64", "retry_ts - final_ts, seconds"),
+    "honoured": ("boolean", "gap >= Retry-After (NA without retry or Retry-After)"),
+}
+
+REGISTRATIONS: Final[Schema] = {
+    "registration": ("int64", "registration attempt id (Call-ID + From tag)"),
+    "aor": ("category", "address of record (To URI)"),
+    "call_id": ("category", "Call-ID"),
+    "src": ("category", "registering UA address:port"),
+    "dst": ("category", "registrar address:port"),
+    "start_ts": (UTC_TS, "first REGISTER"),
+    "final_ts": (UTC_TS, "final response of the last REGISTER"),
+    "final_status": ("Int16", "final response of the last REGISTER transaction"),
+    "requests": ("int16", "REGISTER transactions in the attempt"),
+    "challenges": ("int16", "401/407 challenges"),
+    "challenge_answered": ("boolean", "a challenged attempt sent credentials (NA: no challenge)"),
+    "interval_too_brief": ("int16", "423 responses"),
+    "min_expires": ("Int64", "Min-Expires of the last 423"),
+    "expires": ("Int64", "Expires the UA asked for"),
+    "rrd_ms": ("float64", "RFC 6076 §4.1 RRD, successful attempts only, ms"),
+    "outcome": ("category", "registered, failed, challenged_unanswered, no_final_response"),
+}
+
+
+def empty(schema: Schema) -> pd.DataFrame:
+    """An empty frame with every column of ``schema`` and its dtype."""
+    return pd.DataFrame({name: pd.Series(dtype=dtype) for name, (dtype, _) in schema.items()})
+
+
+def conform(df: pd.DataFrame, schema: Schema) -> pd.DataFrame:
+    """Return ``df`` with exactly the schema's columns, in order, cast to the schema's dtypes.
+
+    A missing column is an error (a stage forgot to compute it); extra columns are dropped.
+    """
+    missing = [name for name in schema if name not in df.columns]
+    if missing:
+        raise KeyError(f"missing columns: {', '.join(missing)}")
+    if df.empty:
+        return empty(schema)
+    out = df.loc[:, list(schema)].copy()
+    for name, (dtype, _) in schema.items():
+        if str(out[name].dtype) != dtype:
+            out[name] = out[name].astype(dtype)
+    return out.reset_index(drop=True)
