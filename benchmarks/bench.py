@@ -1,0 +1,148 @@
+"""Time tshark and sipstats on the same capture, in one run, and print the ratios.
+
+    python benchmarks/bench.py [CAPTURE] [--packets 1000000]
+
+Without CAPTURE a deterministic capture is generated first (``make_capture.py``) under
+``benchmarks/data/``. Each tool runs in its own process; wall time comes from the clock and
+peak memory from that process's own rusage (``os.wait4``), so neither measurement sees the
+other. sipstats is timed twice: decoding alone (``read_capture``) and decoding + analysis.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+#: Run inside the child: decode (and analyse), report counts, timings and resident memory.
+CHILD = r"""
+import json, sys, time
+from pathlib import Path
+
+def rss_kb():
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+from sipstats.messages import read_capture
+from sipstats.analyze import analyze
+import pandas, matplotlib  # noqa: F401  (imports are not part of the measurement)
+baseline = rss_kb()
+t0 = time.perf_counter()
+capture = read_capture(sys.argv[1])
+t1 = time.perf_counter()
+after_decode = rss_kb()
+analysis = analyze(capture) if sys.argv[2] == "analyze" else None
+t2 = time.perf_counter()
+print(json.dumps({
+    "packets": capture.packets,
+    "messages": len(capture.messages),
+    "decode_s": t1 - t0,
+    "analyze_s": t2 - t1,
+    "baseline_kb": baseline,
+    "after_decode_kb": after_decode,
+    "table_bytes": int(capture.messages.memory_usage(deep=True).sum()),
+    "calls": None if analysis is None else len(analysis.calls),
+}))
+"""
+
+
+@dataclass
+class Run:
+    wall_s: float
+    max_rss_kb: int
+    stdout: str
+
+
+def measure(argv: list[str]) -> Run:
+    """Run ``argv`` to completion; its wall time and its own peak RSS."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert proc.stdout is not None
+    stdout = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"{argv[0]} exited with {proc.returncode}")
+    return Run(wall, usage.ru_maxrss, stdout)
+
+
+def tshark_messages(sipstat: str) -> int:
+    for line in sipstat.splitlines():
+        if line.startswith("Number of SIP messages:"):
+            return int(line.split(":")[1])
+    return 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("capture", nargs="?", type=Path)
+    parser.add_argument("--packets", type=int, default=1_000_000)
+    args = parser.parse_args()
+
+    capture = args.capture
+    if capture is None:
+        capture = HERE / "data" / f"bench-{args.packets}.pcap"
+        if not capture.exists():
+            capture.parent.mkdir(exist_ok=True)
+            subprocess.run(
+                [
+                    sys.executable,
+                    str(HERE / "make_capture.py"),
+                    str(capture),
+                    "--packets",
+                    str(args.packets),
+                ],
+                check=True,
+            )
+    size_mb = capture.stat().st_size / 1e6
+    tshark = shutil.which("tshark")
+    if tshark is None:
+        raise SystemExit("tshark is not installed (apt-get install tshark)")
+
+    t = measure([tshark, "-r", str(capture), "-q", "-z", "sip,stat"])
+    decode = measure([sys.executable, "-c", CHILD, str(capture), "decode"])
+    full = measure([sys.executable, "-c", CHILD, str(capture), "analyze"])
+    d = json.loads(decode.stdout)
+    f = json.loads(full.stdout)
+    packets = d["packets"]
+
+    def row(name: str, seconds: float, rss_kb: int) -> str:
+        return (
+            f"{name:<28}{seconds:>9.2f} s{packets / seconds:>12,.0f} pkt/s"
+            f"{size_mb / seconds:>9.1f} MB/s{rss_kb / 1024:>9.0f} MiB"
+            f"{t.wall_s / seconds:>8.2f}x"
+        )
+
+    print(f"capture: {capture} ({packets:,} packets, {size_mb:.1f} MB)")
+    print(f"SIP messages: tshark {tshark_messages(t.stdout):,}, sipstats {d['messages']:,}")
+    print(f"{'':<28}{'wall':>11}{'rate':>18}{'':>14}{'peak RSS':>13}{'vs tshark':>10}")
+    print(row("tshark -z sip,stat", t.wall_s, t.max_rss_kb))
+    print(row("sipstats decode (process)", decode.wall_s, decode.max_rss_kb))
+    print(row("sipstats decode (in-proc)", d["decode_s"], decode.max_rss_kb))
+    print(row("sipstats decode+analyze", full.wall_s, full.max_rss_kb))
+    grown_kb = d["after_decode_kb"] - d["baseline_kb"]
+    print(
+        f"analysis {f['analyze_s']:.2f} s vs decoding {f['decode_s']:.2f} s ({f['calls']:,} calls)"
+    )
+    print(
+        f"memory: tshark {t.max_rss_kb * 1024 / packets:,.0f} B/packet; sipstats table "
+        f"{d['table_bytes'] / max(d['messages'], 1):,.0f} B/message, process growth "
+        f"{grown_kb * 1024 / max(d['messages'], 1):,.0f} B/message "
+        f"(peak {decode.max_rss_kb / 1024:,.0f} MiB, "
+        f"after imports {d['baseline_kb'] / 1024:,.0f} MiB)"
+    )
+
+
+if __name__ == "__main__":
+    main()
