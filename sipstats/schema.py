@@ -136,18 +136,26 @@ CALLS: Final[Schema] = {
 
 RETRIES: Final[Schema] = {
     "call": ("int64", "failed call (CALLS.call)"),
-    "caller": ("category", "From URI of the failed attempt"),
-    "callee": ("category", "target (request-URI user@host, else To URI)"),
-    "src": ("category", "address that sent the failed INVITE"),
-    "dst": ("category", "address that answered with the failure"),
+    "call_id": ("category", "Call-ID of the failed call"),
+    "caller": ("category", "caller: From URI reduced to user@host (no scheme, port, params)"),
+    "callee": ("category", "target: request-URI (else To URI) reduced to user@host"),
+    "src": ("category", "address:port that sent the failed INVITE (CALLS.src)"),
+    "dst": ("category", "address:port the failed INVITE went to, which answered (CALLS.dst)"),
     "status": ("Int16", "final failure code"),
     "final_ts": (UTC_TS, "first copy of the failure response"),
-    "retry_after": ("Int64", "Retry-After seconds on the failure (NA if none)"),
+    "retry_after": ("Int64", "Retry-After delta-seconds on the failure (NA if none or malformed)"),
+    "retry_after_raw": ("category", "Retry-After header text as sent (NA if none)"),
     "retried": ("bool", "the same caller tried the same target again"),
     "retry_call": ("Int64", "CALLS.call of the retry"),
+    "retry_call_id": ("category", "Call-ID of the retry"),
     "retry_ts": (UTC_TS, "first INVITE of the retry"),
     "gap_s": ("float64", "retry_ts - final_ts, seconds"),
-    "honoured": ("boolean", "gap >= Retry-After (NA without retry or Retry-After)"),
+    "honoured": ("boolean", "gap >= Retry-After; False = too early (NA without retry or value)"),
+    "server_retried": ("boolean", "503 only: a later INVITE from that client host to that server"),
+    "server_retry_call": ("Int64", "503 only: CALLS.call of that next INVITE"),
+    "server_retry_ts": (UTC_TS, "503 only: its first INVITE"),
+    "server_gap_s": ("float64", "503 only: server_retry_ts - final_ts, seconds"),
+    "server_honoured": ("boolean", "503 only: server gap >= Retry-After (NA without it)"),
 }
 
 REGISTRATIONS: Final[Schema] = {
