@@ -1,0 +1,395 @@
+"""SIP stage: the bytes of one message -> :class:`SipMessage` (pure: no pandas, no scapy).
+
+:func:`parse_message` follows RFC 3261 §7 (message format) and §20 (header fields) and is on
+the hot path, so it works with ``bytes.find``, ``str.partition`` and a few compiled patterns
+instead of a general grammar. It raises only :class:`~sipstats.errors.SipParseError`, whose
+``reason`` is one of :data:`sipstats.schema.MALFORMED_REASONS`.
+
+Header text is decoded as UTF-8 with ``errors="replace"`` (RFC 3261 §7.3.1: header values are
+UTF-8), so a stray byte becomes U+FFFD instead of failing the message or leaking surrogates
+into tables and reports.
+
+Leniency, where the RFC and real traffic disagree, always in favour of keeping the message:
+bare-LF line endings (HEP samples, hand-made tools) are accepted like CRLF; a UDP datagram
+whose last header line ends at the end of the datagram without the empty line is a complete
+message without a body. Numeric values above 2**32 - 1 are clamped to it (RFC 3261 §20.19
+does the same for Expires).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final, NamedTuple
+
+from sipstats.errors import SipParseError
+
+#: RFC 3261 §7.3.3 compact forms plus those later RFCs registered with IANA.
+COMPACT_FORMS: Final = {
+    "i": "call-id",
+    "v": "via",
+    "f": "from",
+    "t": "to",
+    "m": "contact",
+    "l": "content-length",
+    "c": "content-type",
+    "k": "supported",
+    "s": "subject",
+    "e": "content-encoding",
+    "o": "event",  # RFC 6665
+    "u": "allow-events",  # RFC 6665
+    "r": "refer-to",  # RFC 3515
+    "x": "session-expires",  # RFC 4028
+    "y": "identity",  # RFC 8224
+    "b": "referred-by",  # RFC 3892
+    "a": "accept-contact",  # RFC 3841
+    "j": "reject-contact",  # RFC 3841
+    "d": "request-disposition",  # RFC 3841
+}
+
+#: RFC 3261 §8.1.1: a message without any of these is not a usable row.
+MANDATORY: Final = ("call-id", "cseq", "from", "to", "via")
+
+_MAX_NUMBER: Final = 2**32 - 1
+
+# RFC 3261 §7.1: Method SP Request-URI SP SIP-Version; method is a token (§25.1),
+# the URI an absolute URI with a scheme; SIP-Version is case-insensitive.
+_REQUEST_LINE: Final = re.compile(
+    r"([!%'*+\-.0-9A-Z_`a-z~]+) ([A-Za-z][A-Za-z0-9+.\-]*:[^ ]+) [Ss][Ii][Pp]/2\.0"
+)
+# RFC 3261 §7.2: SIP-Version SP Status-Code SP Reason-Phrase; the code is 3 digits, 1xx-6xx
+# (§21). A missing reason phrase is tolerated.
+_STATUS_LINE: Final = re.compile(r"[Ss][Ii][Pp]/2\.0 ([1-6][0-9][0-9])(?: (.*))?")
+_BLANK_LINE: Final = re.compile(rb"\n\r?\n")
+_FOLD: Final = re.compile(r"\r?\n[ \t]+")
+_CSEQ: Final = re.compile(r"[ \t]*([0-9]+)[ \t]+([!%'*+\-.0-9A-Z_`a-z~]+)[ \t]*")
+_NUMBER: Final = re.compile(r"[ \t]*([0-9]+)[ \t]*")
+# RFC 3261 §20.33: delta-seconds [ comment ] *( SEMI retry-param )
+_RETRY_AFTER: Final = re.compile(r"[ \t]*([0-9]+)[ \t]*(?:\([^)]*\)[ \t]*)?(;.*)?")
+_PARAM_PATTERNS: dict[str, re.Pattern[str]] = {}
+_PARAMS_QUOTED: Final = re.compile(r'(?:[^;"]|"(?:[^"\\]|\\.)*"?)+')
+_VALUES_QUOTED: Final = re.compile(r'(?:[^,"]|"(?:[^"\\]|\\.)*"?)+')
+
+#: Headers the parser looks at, by lower-case full name -> slot in the collected values.
+_WANTED: Final = {
+    name: index
+    for index, name in enumerate(
+        (
+            "call-id",
+            "cseq",
+            "from",
+            "to",
+            "via",
+            "user-agent",
+            "server",
+            "retry-after",
+            "expires",
+            "min-expires",
+            "authorization",
+            "proxy-authorization",
+            "content-length",
+            "content-type",
+        )
+    )
+}
+_NAMES: Final = {
+    **{k: _WANTED[v] for k, v in COMPACT_FORMS.items() if v in _WANTED},
+    **_WANTED,
+    # The spellings seen on the wire, so that most lines need no .lower(); -1: not wanted.
+    **{name: _WANTED[name.lower()] for name in ("Call-ID", "CSeq", "Retry-After", "Min-Expires")},
+    **{name.title(): slot for name, slot in _WANTED.items()},
+    **dict.fromkeys(
+        (
+            "Max-Forwards",
+            "Contact",
+            "Allow",
+            "Supported",
+            "Record-Route",
+            "Route",
+            "Accept",
+            "Content-Disposition",
+            "Session-Expires",
+            "Require",
+            "Privacy",
+            "P-Asserted-Identity",
+        ),
+        -1,
+    ),
+}
+
+
+class SipMessage(NamedTuple):
+    """One parsed SIP message: the fields the analysis needs, nothing else.
+
+    A NamedTuple rather than a frozen dataclass: it is built once per message on the hot
+    path, and a tuple is built several times faster. Strings are ``""`` when a header is
+    absent (From/To/Via/Call-ID/CSeq never are); numbers that may be absent are ``None``.
+    """
+
+    is_request: bool
+    method: str
+    """Request method as sent (RFC 3261 §7.1: case-sensitive); '' for responses."""
+    request_uri: str
+    status: int
+    """Status code, 0 for requests."""
+    reason: str
+    call_id: str
+    cseq: int
+    cseq_method: str
+    branch: str
+    """branch parameter of the top Via (RFC 3261 §8.1.1.7), '' when absent."""
+    via_count: int
+    from_uri: str
+    from_tag: str
+    to_uri: str
+    to_tag: str
+    user_agent: str
+    server: str
+    retry_after: int | None
+    """Retry-After delta-seconds (RFC 3261 §20.33); None when absent or malformed."""
+    retry_after_raw: str | None
+    """The Retry-After header text as sent; None when absent."""
+    retry_after_duration: int | None
+    """The ``duration`` retry-param, seconds."""
+    expires: int | None
+    min_expires: int | None
+    has_auth: bool
+    """Authorization or Proxy-Authorization present (RFC 3261 §22)."""
+    content_length: int | None
+    body_length: int
+    """Body bytes that belong to the message (Content-Length, else the rest of the datagram)."""
+    size: int
+    """Bytes of the whole message: start line, headers, empty line, body."""
+    content_type: str
+
+    @property
+    def retry_after_malformed(self) -> bool:
+        """A Retry-After header was sent but its value is not RFC 3261 §20.33 syntax."""
+        return self.retry_after_raw is not None and self.retry_after is None
+
+
+def parse_message(data: bytes, *, truncated: bool = False) -> SipMessage:
+    """Parse one SIP message; raise :class:`SipParseError` if it is not a usable one.
+
+    ``truncated`` says the capture cut the packet short (snaplen): a message whose start line
+    is SIP is then reported as "truncated by snaplen" instead of any later symptom.
+    """
+    # RFC 3261 §7.5: CRLFs before the start-line are ignored (keep-alives, stream padding).
+    if data[:1] in (b"\r", b"\n"):
+        data = data.lstrip(b"\r\n")
+    # RFC 3261 §7: start-line *message-header CRLF [ message-body ].
+    blank = _BLANK_LINE.search(data)
+    if blank is not None:
+        head_end, body_start = blank.start(), blank.end()
+    else:
+        # No empty line: the datagram's end closes the header block (lenient, see module doc).
+        head_end = body_start = len(data)
+    text = data[:head_end].decode("utf-8", "replace")
+    first, _, rest = text.partition("\n")
+    first = first.rstrip("\r \t")
+
+    match = _REQUEST_LINE.fullmatch(first)
+    if match is not None:
+        is_request, method, request_uri, status, reason = True, match[1], match[2], 0, ""
+    else:
+        match = _STATUS_LINE.fullmatch(first)
+        if match is None:
+            raise SipParseError("bad start line", first[:80])
+        is_request, method, request_uri = False, "", ""
+        status, reason = int(match[1]), (match[2] or "").strip()
+    if truncated:
+        raise SipParseError("truncated by snaplen", first[:80])
+    if head_end == len(data) and data and not data.endswith(b"\n"):
+        # The last header line never ended: the datagram was cut inside the header block.
+        raise SipParseError("bad header line", f"unterminated header block: {rest[-40:]!r}")
+
+    # RFC 3261 §7.3.1: a line starting with whitespace continues the previous header.
+    if "\n " in rest or "\n\t" in rest:
+        rest = _FOLD.sub(" ", rest)
+    values: list[list[str] | None] = [None] * len(_WANTED)
+    for line in rest.split("\n"):
+        name, colon, value = line.partition(":")
+        if not colon:
+            if line.strip():
+                raise SipParseError("bad header line", line[:80])
+            continue
+        slot = _NAMES.get(name)
+        if slot is None:
+            slot = _NAMES.get(name.rstrip(" \t").lower())
+            if slot is None:
+                continue
+        if slot >= 0:
+            found = values[slot]
+            if found is None:
+                values[slot] = [value.strip()]
+            else:
+                found.append(value.strip())
+
+    missing = [name for name in MANDATORY if values[_WANTED[name]] is None]
+    if missing:
+        raise SipParseError("missing mandatory header", ", ".join(missing))
+    (
+        call_id,
+        cseq,
+        from_,
+        to,
+        via,
+        user_agent,
+        server,
+        retry_after,
+        expires,
+        min_expires,
+        authorization,
+        proxy_authorization,
+        content_length,
+        content_type,
+    ) = values
+
+    cseq_match = _CSEQ.fullmatch(cseq[0])  # type: ignore[index]
+    if cseq_match is None or int(cseq_match[1]) > _MAX_NUMBER:
+        # RFC 3261 §8.1.1.5: CSeq is a 32-bit sequence number and a method token.
+        raise SipParseError("bad header line", f"CSeq: {cseq[0][:60]}")  # type: ignore[index]
+
+    body_length = len(data) - body_start
+    length: int | None = None
+    if content_length is not None:
+        length_match = _NUMBER.fullmatch(content_length[0])
+        if length_match is None:
+            raise SipParseError("bad Content-Length", content_length[0][:40])
+        length = int(length_match[1])
+        if length > body_length:
+            # RFC 3261 §18.3: a datagram shorter than Content-Length is discarded.
+            raise SipParseError(
+                "body shorter than Content-Length", f"Content-Length {length}, body {body_length}"
+            )
+        body_length = length
+
+    branch, via_count = _via(via)  # type: ignore[arg-type]
+    from_uri, from_tag = _address(from_[0])  # type: ignore[index]
+    to_uri, to_tag = _address(to[0])  # type: ignore[index]
+    ra_value, ra_raw, ra_duration = _retry_after(retry_after)
+    return SipMessage(
+        is_request,
+        method,
+        request_uri,
+        status,
+        reason,
+        call_id[0],  # type: ignore[index]
+        int(cseq_match[1]),
+        cseq_match[2],
+        branch,
+        via_count,
+        from_uri,
+        from_tag,
+        to_uri,
+        to_tag,
+        user_agent[0] if user_agent else "",
+        server[0] if server else "",
+        ra_value,
+        ra_raw,
+        ra_duration,
+        _number(expires),
+        _number(min_expires),
+        authorization is not None or proxy_authorization is not None,
+        length,
+        body_length,
+        body_start + body_length,
+        content_type[0] if content_type else "",
+    )
+
+
+def _via(headers: list[str]) -> tuple[str, int]:
+    """Top Via's branch and the number of Via entries (RFC 3261 §20.42: comma-separated)."""
+    count = 0
+    for value in headers:
+        count += len(_split(value, ",", _VALUES_QUOTED)) if '"' in value else value.count(",") + 1
+    top = headers[0]
+    if "," in top:
+        top = _split(top, ",", _VALUES_QUOTED)[0]
+    # via-parm = sent-protocol LWS sent-by *( SEMI via-params ): sent-by holds no ';'.
+    semi = top.find(";")
+    return ((param(top[semi:], "branch") or "") if semi >= 0 else ""), count
+
+
+def _address(value: str) -> tuple[str, str]:
+    """URI and tag of a From/To value: name-addr or addr-spec (RFC 3261 §20.10)."""
+    start = 0
+    if value.startswith('"'):
+        # quoted display name: may hold '<', ';' and escaped quotes (§25.1 quoted-string).
+        start = 1
+        while start < len(value):
+            char = value[start]
+            if char == "\\":
+                start += 2
+                continue
+            start += 1
+            if char == '"':
+                break
+    open_ = value.find("<", start)
+    if open_ >= 0:
+        close = value.find(">", open_)
+        if close < 0:
+            return value[open_ + 1 :].strip(), ""
+        uri, params = value[open_ + 1 : close].strip(), value[close + 1 :]
+    else:
+        # addr-spec: parameters after the URI belong to the header, not the URI (§20.10).
+        uri, _, params = value[start:].partition(";")
+        uri, params = uri.strip(), ";" + params
+    return uri, param(params, "tag") or ""
+
+
+def param(params: str, name: str) -> str | None:
+    """Value of parameter ``name`` in ``;a=b;c="d;e"`` form; names are case-insensitive.
+
+    RFC 3261 §7.3.1: parameter names compare case-insensitively; a value may be a quoted
+    string (returned without its quotes). ``None`` when absent; ``""`` for a flag parameter.
+    """
+    if '"' not in params:
+        pattern = _PARAM_PATTERNS.get(name)
+        if pattern is None:
+            pattern = _PARAM_PATTERNS[name] = re.compile(
+                rf";[ \t]*{re.escape(name)}[ \t]*(?:=([^;]*))?(?:;|$)", re.IGNORECASE
+            )
+        found = pattern.search(params)
+        if found is None:
+            return None
+        return (found[1] or "").strip()
+    parts = _split(params, ";", _PARAMS_QUOTED)
+    for part in parts:
+        key, equals, value = part.partition("=")
+        if key.strip().lower() == name:
+            value = value.strip()
+            if len(value) >= 2 and value[0] == value[-1] == '"':
+                value = value[1:-1]
+            return value if equals else ""
+    return None
+
+
+def _split(value: str, separator: str, pattern: re.Pattern[str]) -> list[str]:
+    """Split on ``separator`` outside quoted strings."""
+    return [part for part in pattern.findall(value) if part.strip()] or [""]
+
+
+def _number(headers: list[str] | None) -> int | None:
+    """First value of a delta-seconds header (Expires, Min-Expires); None if absent or not one."""
+    if headers is None:
+        return None
+    match = _NUMBER.fullmatch(headers[0])
+    return min(int(match[1]), _MAX_NUMBER) if match else None
+
+
+def _retry_after(headers: list[str] | None) -> tuple[int | None, str | None, int | None]:
+    """(delta-seconds, raw text, duration) of Retry-After per RFC 3261 §20.33."""
+    if headers is None:
+        return None, None, None
+    raw = headers[0]
+    if raw.isdigit() and raw.isascii():
+        return min(int(raw), _MAX_NUMBER), raw, None
+    match = _RETRY_AFTER.fullmatch(raw)
+    if match is None:
+        return None, raw, None
+    duration = None
+    if match[2]:
+        text = param(match[2], "duration")
+        if text is not None and _NUMBER.fullmatch(text):
+            duration = min(int(text), _MAX_NUMBER)
+    return min(int(match[1]), _MAX_NUMBER), raw, duration
