@@ -120,7 +120,7 @@ def frames(
     attempts: list[Attempt], extra_messages: Sequence[dict[str, Any]] = ()
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(calls, messages) for the attempts; calls are numbered in order of the list."""
-    rows: list[dict[str, Any]] = list(extra_messages)
+    rows: list[dict[str, Any]] = [_message(**extra) for extra in extra_messages]
     calls = []
     for number, a in enumerate(attempts):
         tag = a.from_tag or f"tag-{a.call_id}"
@@ -196,6 +196,7 @@ def frames(
                 **a.extra,
             }
         )
-    calls_df = _utc(pd.DataFrame(calls), schema.CALLS)
+    # Columns the calls table may gain later are NA here.
+    calls_df = _utc(pd.DataFrame(calls).reindex(columns=list(schema.CALLS)), schema.CALLS)
     calls_df = schema.conform(calls_df, schema.CALLS) if calls else schema.empty(schema.CALLS)
     return calls_df, messages_frame(rows)

@@ -50,8 +50,8 @@ def uri_key(uris: pd.Series) -> pd.Series:
     A URI without a user gives its host; NA and empty stay NA.
     """
     values = pd.Series(pd.unique(uris.dropna().astype(str)), dtype="str")
-    parts = values.str.extract(_URI)
-    user = parts["user"].str.split(":", n=1).str[0]  # drop a password (RFC 3261 §19.1.1)
+    parts = values.str.extract(_URI).astype("str")
+    user = parts["user"].str.replace(r":.*", "", regex=True)  # drop a password (RFC 3261 §19.1.1)
     host = parts["host"].str.lower()
     key = (user + "@" + host).where(user.notna() & (user != ""), host)
     key = key.where(key != "")
@@ -65,8 +65,14 @@ def _host(endpoints: pd.Series) -> pd.Series:
     return text.str.rsplit(":", n=1).str[0].where(text.str.contains(":"), text)
 
 
-def _seconds(delta: pd.Series) -> pd.Series:
-    return delta.dt.total_seconds().astype("float64")
+def _utc(values: pd.Series) -> pd.Series:
+    """Timestamps by position as UTC, also when a merge left them all missing (object dtype)."""
+    return pd.Series(values.to_numpy(), dtype=schema.UTC_TS)
+
+
+def _gap_s(later: pd.Series, earlier: pd.Series) -> pd.Series:
+    """``later - earlier`` in seconds (NaN where either is missing), aligned by position."""
+    return (_utc(later) - _utc(earlier)).dt.total_seconds().astype("float64")
 
 
 def _failures(calls: pd.DataFrame, messages: pd.DataFrame) -> pd.DataFrame:
@@ -179,8 +185,8 @@ def retry_table(calls: pd.DataFrame, messages: pd.DataFrame) -> pd.DataFrame:
     server = _next_attempt(failed[is_503], attempts, ["client", "server"]).reindex(failed["call"])
 
     n = failed["retry_after"].astype("Int64")
-    gap = _seconds(pd.Series(retry["next_ts"].to_numpy() - failed["final_ts"].to_numpy()))
-    server_gap = _seconds(pd.Series(server["next_ts"].to_numpy() - failed["final_ts"].to_numpy()))
+    gap = _gap_s(retry["next_ts"], failed["final_ts"])
+    server_gap = _gap_s(server["next_ts"], failed["final_ts"])
     retried = retry["next_call"].notna().to_numpy()
     server_retried = pd.array(server["next_call"].notna().to_numpy(), dtype="boolean")
     server_retried[~is_503] = pd.NA
@@ -194,18 +200,18 @@ def retry_table(calls: pd.DataFrame, messages: pd.DataFrame) -> pd.DataFrame:
             "src": failed["src"].astype("str").to_numpy(),
             "dst": failed["dst"].astype("str").to_numpy(),
             "status": failed["final_status"].to_numpy(),
-            "final_ts": failed["final_ts"].to_numpy(),
+            "final_ts": _utc(failed["final_ts"]),
             "retry_after": n.to_numpy(),
             "retry_after_raw": failed["retry_after_raw"].to_numpy(),
             "retried": retried,
             "retry_call": retry["next_call"].astype("Int64").to_numpy(),
             "retry_call_id": retry["next_call_id"].astype("str").to_numpy(),
-            "retry_ts": retry["next_ts"].to_numpy(),
+            "retry_ts": _utc(retry["next_ts"]),
             "gap_s": gap.to_numpy(),
             "honoured": _verdict(gap, n),
             "server_retried": server_retried,
             "server_retry_call": server["next_call"].astype("Int64").to_numpy(),
-            "server_retry_ts": server["next_ts"].to_numpy(),
+            "server_retry_ts": _utc(server["next_ts"]),
             "server_gap_s": server_gap.to_numpy(),
             "server_honoured": _verdict(server_gap, n),
         }
@@ -408,7 +414,7 @@ def storms(retries: pd.DataFrame, *, window: str = "10s", threshold: int = 5) ->
 
 def _storms_of(target: str, group: pd.DataFrame, span: int, threshold: int) -> list[dict[str, Any]]:
     """Storms towards one target: windows marked with searchsorted, then merged."""
-    t = group["ts"].to_numpy().astype("datetime64[ns]").astype("int64")
+    t = group["ts"].astype(schema.UTC_TS).array.asi8
     first = np.arange(len(t))
     last = np.searchsorted(t, t + span, side="right") - 1
     hot = (last - first + 1) >= threshold

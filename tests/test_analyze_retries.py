@@ -1,0 +1,450 @@
+"""Retry behaviour after failures: linking, gaps, Retry-After verdicts, summaries and storms."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from sipstats import schema
+from sipstats.analyze.retries import (
+    early_retriers,
+    retries_to_dict,
+    retry_after_summary,
+    retry_after_values,
+    retry_table,
+    storms,
+    uri_key,
+)
+from tests.retry_fixtures import Attempt, frames, messages_frame
+
+BUSY = {"status": 486, "retry_after": 4, "retry_after_raw": "4"}
+
+
+def _table(*attempts: Attempt) -> pd.DataFrame:
+    calls, messages = frames(list(attempts))
+    return retry_table(calls, messages)
+
+
+def _row(table: pd.DataFrame, call_id: str) -> pd.Series:
+    return table.set_index("call_id").loc[call_id]
+
+
+def test_table_conforms_to_schema() -> None:
+    table = _table(Attempt("a", final_s=1, **BUSY), Attempt("b", invite_s=6, status=200, final_s=7))
+    assert list(table.columns) == list(schema.RETRIES)
+    assert {c: str(t) for c, t in table.dtypes.items()} == {
+        c: d for c, (d, _) in schema.RETRIES.items()
+    }
+
+
+def test_gap_equal_to_retry_after_is_honoured() -> None:
+    # RFC 3261 §20.33: retry *after* N seconds; a gap of exactly N respects it.
+    table = _table(Attempt("a", final_s=1, **BUSY), Attempt("b", invite_s=5, status=200, final_s=6))
+    row = _row(table, "a")
+    assert row["retried"]
+    assert row["retry_call_id"] == "b"
+    assert row["gap_s"] == 4.0
+    assert row["honoured"]
+
+
+def test_gap_just_below_retry_after_is_too_early() -> None:
+    table = _table(
+        Attempt("a", final_s=1, **BUSY), Attempt("b", invite_s=4.999, status=200, final_s=6)
+    )
+    row = _row(table, "a")
+    assert row["gap_s"] == pytest.approx(3.999)
+    assert not row["honoured"]
+
+
+def test_gap_is_measured_from_the_first_copy_of_the_final_response() -> None:
+    table = _table(
+        Attempt("a", final_s=1, copies=3, **BUSY), Attempt("b", invite_s=5, status=200, final_s=6)
+    )
+    assert _row(table, "a")["gap_s"] == 4.0
+
+
+def test_failure_without_retry() -> None:
+    table = _table(Attempt("a", final_s=1, **BUSY))
+    row = _row(table, "a")
+    assert not row["retried"]
+    assert pd.isna(row["retry_call"]) and pd.isna(row["gap_s"]) and pd.isna(row["honoured"])
+
+
+def test_answered_and_unanswered_calls_are_not_failures() -> None:
+    table = _table(
+        Attempt("ok", status=200, final_s=1),
+        Attempt("ringing", invite_s=2),
+        Attempt("a", invite_s=3, final_s=4, **BUSY),
+    )
+    assert table["call_id"].tolist() == ["a"]
+
+
+def test_retry_without_retry_after_has_no_verdict() -> None:
+    table = _table(
+        Attempt("a", status=503, final_s=1), Attempt("b", invite_s=1.5, status=200, final_s=2)
+    )
+    row = _row(table, "a")
+    assert row["retried"] and row["gap_s"] == 0.5
+    assert pd.isna(row["honoured"])
+
+
+def test_603_retried_is_never_honoured() -> None:
+    calls, messages = frames(
+        [Attempt("a", status=603, final_s=1), Attempt("b", invite_s=30, status=200, final_s=31)]
+    )
+    table = retry_table(calls, messages)
+    assert pd.isna(_row(table, "a")["honoured"])
+    summary = retry_after_summary(messages, table).set_index("code").loc["603"]
+    assert summary["honoured"] == 0 and summary["too_early"] == 0
+    assert summary["without_retry_after_retried"] == 1
+
+
+def test_retry_by_a_different_caller_is_not_a_retry() -> None:
+    table = _table(
+        Attempt("a", final_s=1, **BUSY),
+        Attempt("b", caller="sip:carol@example.com", invite_s=5, status=200, final_s=6),
+    )
+    assert not _row(table, "a")["retried"]
+
+
+def test_call_to_another_target_is_not_a_retry() -> None:
+    table = _table(
+        Attempt("a", final_s=1, **BUSY),
+        Attempt("b", target="sip:dave@example.com", invite_s=5, status=200, final_s=6),
+    )
+    assert not _row(table, "a")["retried"]
+
+
+def test_uris_compare_without_scheme_port_and_parameters() -> None:
+    table = _table(
+        Attempt("a", caller="sip:alice@example.com:5090", final_s=1, **BUSY),
+        Attempt(
+            "retry1///a",
+            caller="sips:alice@EXAMPLE.com;transport=tls",
+            target="sip:bob@Example.COM:5060;user=phone",
+            invite_s=5,
+            status=200,
+            final_s=6,
+        ),
+    )
+    row = _row(table, "a")
+    assert row["retried"] and row["retry_call_id"] == "retry1///a"
+    assert (row["caller"], row["callee"]) == ("alice@example.com", "bob@example.com")
+
+
+def test_call_started_before_the_failure_is_not_its_retry() -> None:
+    table = _table(
+        Attempt("a", invite_s=0, final_s=3, **BUSY),
+        Attempt("parallel", invite_s=1, status=200, final_s=2),
+        Attempt("b", invite_s=9, status=200, final_s=10),
+    )
+    assert _row(table, "a")["retry_call_id"] == "b"
+
+
+def test_retry_that_fails_again_is_a_failure_with_its_own_retry() -> None:
+    table = _table(
+        Attempt("a", final_s=1, **BUSY),
+        Attempt("retry1///a", invite_s=2, final_s=3, **BUSY),
+        Attempt("retry2///a", invite_s=8, status=200, final_s=9),
+    )
+    assert table["call_id"].tolist() == ["a", "retry1///a"]
+    assert table["retry_call_id"].tolist() == ["retry1///a", "retry2///a"]
+    assert table["honoured"].tolist() == [False, True]
+
+
+def test_answered_challenge_is_not_a_failure_but_an_unanswered_one_is() -> None:
+    auth_invite = {
+        "ts": pd.Timestamp("2023-11-14 22:13:21.500", tz="UTC"),
+        "src": "10.0.0.1",
+        "sport": 5060,
+        "dst": "10.0.0.2",
+        "dport": 5060,
+        "is_request": True,
+        "method": "INVITE",
+        "call_id": "challenged",
+        "cseq": 2,
+        "cseq_method": "INVITE",
+        "branch": "z9hG4bK-auth",
+        "from_tag": "tag-challenged",
+        "has_auth": True,
+        "retransmission": False,
+        "registered": True,
+    }
+    calls, messages = frames(
+        [
+            Attempt("challenged", status=407, final_s=1),
+            Attempt("given-up", caller="sip:carol@example.com", status=407, final_s=1),
+        ],
+        [auth_invite],
+    )
+    assert retry_table(calls, messages)["call_id"].tolist() == ["given-up"]
+
+
+def test_server_level_retry_after_503_follows_any_caller() -> None:
+    # RFC 3261 §21.5.4: a 503's Retry-After concerns the server, whoever calls next.
+    table = _table(
+        Attempt("a", status=503, retry_after=10, retry_after_raw="10", final_s=1),
+        Attempt("other", caller="sip:carol@example.com", invite_s=3, status=200, final_s=4),
+        Attempt("b", invite_s=12, status=200, final_s=13),
+        Attempt("elsewhere", caller="sip:dave@h", dst="10.0.0.9:5060", final_s=2.5, **BUSY),
+    )
+    row = _row(table, "a")
+    assert row["retry_call_id"] == "b" and row["honoured"]
+    assert row["server_retried"] and row["server_gap_s"] == 2.0
+    assert not row["server_honoured"]
+    assert pd.isna(_row(table, "elsewhere")["server_retried"])
+
+
+def test_server_retry_ignores_the_client_port() -> None:
+    table = _table(
+        Attempt("a", src="10.0.0.1:40001", status=503, retry_after=2, final_s=1),
+        Attempt("b", src="10.0.0.1:40002", caller="sip:x@y", invite_s=3.5, status=200, final_s=4),
+    )
+    row = _row(table, "a")
+    assert row["server_retried"] and row["server_honoured"]
+
+
+def test_ipv6_endpoints() -> None:
+    table = _table(
+        Attempt("a", src="[fd77::10]:5060", dst="[fd77::20]:5060", status=503, final_s=1),
+        Attempt(
+            "b", src="[fd77::10]:5062", dst="[fd77::20]:5060", invite_s=2, status=200, final_s=3
+        ),
+    )
+    assert _row(table, "a")["server_retry_call"] == 1
+
+
+def test_empty_inputs_give_empty_tables_with_full_schema() -> None:
+    calls, messages = frames([])
+    table = retry_table(calls, messages)
+    assert table.empty and list(table.columns) == list(schema.RETRIES)
+    summary = retry_after_summary(messages, table)
+    assert summary.empty and "values" in summary.columns
+    assert early_retriers(table).empty
+    assert storms(table).empty
+    assert retries_to_dict(messages, table) == {}
+
+
+def test_summary_counts_unique_responses_and_retry_after_values() -> None:
+    calls, messages = frames(
+        [
+            Attempt("a", final_s=1, copies=2, **BUSY),  # retransmitted 486: one unique
+            Attempt("b", invite_s=2, final_s=3, **BUSY),
+            Attempt("c", invite_s=4, status=486, final_s=5, retry_after=60, retry_after_raw="60"),
+            Attempt("d", invite_s=6, status=503, final_s=7),
+            Attempt(
+                "e",
+                caller="sip:x@y",
+                invite_s=8,
+                status=480,
+                final_s=9,
+                retry_after=6,
+                retry_after_raw="6 (in a meeting);duration=3600",
+            ),
+        ]
+    )
+    table = retry_table(calls, messages)
+    summary = retry_after_summary(messages, table).set_index("code")
+    assert summary.index.tolist() == ["480", "486", "503"]
+    busy = summary.loc["486"]
+    assert (busy["responses"], busy["with_retry_after"], busy["values"]) == (3, 3, "4x2|60x1")
+    assert summary.loc["480", "values"] == "6x1"
+    assert summary.loc["503", "with_retry_after"] == 0 and summary.loc["503", "values"] == ""
+    assert retry_after_values(messages) == {"480": {"6": 1}, "486": {"4": 2, "60": 1}}
+
+
+def test_malformed_retry_after_is_counted_not_guessed() -> None:
+    calls, messages = frames(
+        [
+            Attempt("a", status=486, retry_after_raw="soon", final_s=1),
+            Attempt("b", invite_s=2, status=200, final_s=3),
+        ]
+    )
+    table = retry_table(calls, messages)
+    row = _row(table, "a")
+    assert row["retry_after_raw"] == "soon" and pd.isna(row["retry_after"])
+    assert pd.isna(row["honoured"])
+    summary = retry_after_summary(messages, table).set_index("code").loc["486"]
+    assert (summary["with_retry_after"], summary["malformed"], summary["values"]) == (1, 1, "")
+    assert retry_after_values(messages) == {}
+
+
+def test_summary_puts_retry_codes_first_and_includes_any_code_with_retry_after() -> None:
+    extra = {
+        "ts": pd.Timestamp("2023-11-14 22:13:30", tz="UTC"),
+        "src": "10.0.0.2",
+        "sport": 5060,
+        "dst": "10.0.0.1",
+        "dport": 5060,
+        "is_request": False,
+        "status": 600,
+        "cseq_method": "REGISTER",
+        "call_id": "reg",
+        "branch": "z9hG4bK-reg",
+        "retry_after": 120,
+        "retry_after_raw": "120",
+        "retransmission": False,
+        "registered": True,
+    }
+    calls, messages = frames(
+        [Attempt("a", status=404, final_s=1), Attempt("b", invite_s=2, final_s=3, **BUSY)], [extra]
+    )
+    summary = retry_after_summary(messages, retry_table(calls, messages))
+    assert summary["code"].tolist() == ["486", "404", "600"]
+    assert summary.set_index("code").loc["600", "failures"] == 0
+
+
+def test_summary_totals_add_up() -> None:
+    calls, messages = frames(
+        [
+            Attempt("a", final_s=1, **BUSY),
+            Attempt("b", invite_s=3, final_s=4, **BUSY),
+            Attempt("c", invite_s=10, status=503, final_s=11),
+            Attempt("d", invite_s=12, status=200, final_s=13),
+            Attempt("e", caller="sip:z@y", status=480, final_s=1),
+        ]
+    )
+    summary = retry_after_summary(messages, retry_table(calls, messages))
+    parts = summary[["honoured", "too_early", "without_retry_after_retried", "not_retried"]]
+    assert (parts.sum(axis=1) == summary["failures"]).all()
+    assert (summary["retried"] + summary["not_retried"] == summary["failures"]).all()
+
+
+def test_early_retriers_ranked_by_count() -> None:
+    def chain(caller: str, gaps: list[float], start: float) -> list[Attempt]:
+        out, t = [], start
+        for i, gap in enumerate(gaps):
+            out.append(
+                Attempt(
+                    f"{caller}{i}", caller=f"sip:{caller}@h", invite_s=t, final_s=t + 0.5, **BUSY
+                )
+            )
+            t = t + 0.5 + gap
+        out.append(
+            Attempt(f"{caller}-ok", caller=f"sip:{caller}@h", invite_s=t, status=200, final_s=t + 1)
+        )
+        return out
+
+    table = _table(
+        *chain("slow", [5.0], 0), *chain("eager", [1.0, 2.0], 0), *chain("once", [0.5], 0)
+    )
+    ranked = early_retriers(table)
+    assert ranked["caller"].tolist() == ["eager@h", "once@h"]
+    assert ranked["retries_too_early"].tolist() == [2, 1]
+    assert ranked["retries"].tolist() == [2, 1]
+    assert ranked["worst_gap_s"].tolist() == [1.0, 0.5]
+
+
+def _hammer(
+    n: int, spacing: float, start: float = 0.0, dst: str = "10.0.0.2:5060"
+) -> list[Attempt]:
+    """n callers, each failing with 503 Retry-After 10 and retrying 1 s later."""
+    out = []
+    for i in range(n):
+        t = start + i * spacing
+        caller = f"sip:c{i}-{int(start)}-{dst.split(':')[0]}@h"
+        out.append(
+            Attempt(
+                f"{caller}f",
+                caller=caller,
+                dst=dst,
+                invite_s=t,
+                final_s=t + 0.1,
+                status=503,
+                retry_after=10,
+                retry_after_raw="10",
+            )
+        )
+        out.append(
+            Attempt(
+                f"{caller}r", caller=caller, dst=dst, invite_s=t + 1.1, status=200, final_s=t + 2
+            )
+        )
+    return out
+
+
+def test_storm_detected_when_enough_early_retries_share_a_window() -> None:
+    table = _table(*_hammer(6, 1.0))
+    found = storms(table, window="10s", threshold=5)
+    assert len(found) == 1
+    storm = found.iloc[0]
+    assert (storm["retries"], storm["early_retries"], storm["callers"]) == (6, 6, 6)
+    assert storm["target"] == "10.0.0.2:5060"
+    assert storm["end_ts"] - storm["start_ts"] == pd.Timedelta(seconds=5)
+
+
+def test_no_storm_when_retries_are_spread_out_or_too_few() -> None:
+    assert storms(_table(*_hammer(6, 3.0)), window="10s", threshold=5).empty
+    assert storms(_table(*_hammer(4, 0.1)), window="10s", threshold=5).empty
+
+
+def test_storms_per_target_and_separate_bursts() -> None:
+    table = _table(
+        *_hammer(5, 0.5), *_hammer(5, 0.5, start=100.0), *_hammer(5, 0.5, dst="10.0.0.3:5060")
+    )
+    found = storms(table, window="10s", threshold=5)
+    assert found["target"].tolist() == ["10.0.0.2:5060", "10.0.0.3:5060", "10.0.0.2:5060"]
+    assert found["retries"].tolist() == [5, 5, 5]
+
+
+def test_overlapping_windows_merge_into_one_storm() -> None:
+    found = storms(_table(*_hammer(12, 2.0)), window="10s", threshold=5)
+    assert len(found) == 1 and found.iloc[0]["retries"] == 12
+
+
+def test_honoured_retries_do_not_make_a_storm() -> None:
+    calls = []
+    for i in range(6):
+        caller = f"sip:p{i}@h"
+        calls += [
+            Attempt(f"p{i}", caller=caller, invite_s=i * 0.1, final_s=i * 0.1 + 0.1, **BUSY),
+            Attempt(f"p{i}r", caller=caller, invite_s=i * 0.1 + 5, status=200, final_s=9),
+        ]
+    assert storms(_table(*calls), threshold=5).empty
+
+
+def test_retries_to_dict_is_json_ready() -> None:
+    calls, messages = frames(
+        [
+            Attempt("a", status=503, retry_after=10, retry_after_raw="10 (overloaded)", final_s=1),
+            Attempt("b", invite_s=3, status=200, final_s=4),
+        ]
+    )
+    out = retries_to_dict(messages, retry_table(calls, messages))
+    assert json.loads(json.dumps(out)) == out
+    entry = out["503"]
+    assert entry["values_s"] == {"10": 1}
+    assert (entry["responses"], entry["with_retry_after"], entry["without_retry_after"]) == (
+        1,
+        1,
+        0,
+    )
+    assert (entry["retries"], entry["retries_too_early"], entry["retries_honoured"]) == (1, 1, 0)
+    assert entry["server"] == {"retries": 1, "retries_honoured": 0, "retries_too_early": 1}
+
+
+@pytest.mark.parametrize(
+    ("uri", "key"),
+    [
+        ("sip:alice@example.com", "alice@example.com"),
+        ("sip:alice@EXAMPLE.com:5060;transport=udp", "alice@example.com"),
+        ("<sips:alice:secret@example.com>", "alice@example.com"),
+        ("sip:Alice@example.com?subject=x", "Alice@example.com"),
+        ("sip:bob@[fd77:4::20]:5080", "bob@[fd77:4::20]"),
+        ("sip:example.com:5060", "example.com"),
+        ("tel:+4930123;phone-context=example.com", "+4930123"),
+        ("sip:caller3@127.0.91.10:5090", "caller3@127.0.91.10"),
+    ],
+)
+def test_uri_key(uri: str, key: str) -> None:
+    assert uri_key(pd.Series([uri], dtype="category")).tolist() == [key]
+
+
+def test_uri_key_keeps_missing_values_missing() -> None:
+    assert uri_key(pd.Series([None, ""], dtype="str")).isna().all()
+
+
+def test_messages_frame_helper_builds_analysed_columns() -> None:
+    assert "retransmission" in messages_frame([]).columns
