@@ -69,7 +69,9 @@ def test_failure_without_retry() -> None:
     table = _table(Attempt("a", final_s=1, **BUSY))
     row = _row(table, "a")
     assert not row["retried"]
-    assert pd.isna(row["retry_call"]) and pd.isna(row["gap_s"]) and pd.isna(row["honoured"])
+    assert pd.isna(row["retry_call"])
+    assert pd.isna(row["gap_s"])
+    assert pd.isna(row["honoured"])
 
 
 def test_answered_and_unanswered_calls_are_not_failures() -> None:
@@ -86,7 +88,8 @@ def test_retry_without_retry_after_has_no_verdict() -> None:
         Attempt("a", status=503, final_s=1), Attempt("b", invite_s=1.5, status=200, final_s=2)
     )
     row = _row(table, "a")
-    assert row["retried"] and row["gap_s"] == 0.5
+    assert row["retried"]
+    assert row["gap_s"] == 0.5
     assert pd.isna(row["honoured"])
 
 
@@ -97,7 +100,8 @@ def test_603_retried_is_never_honoured() -> None:
     table = retry_table(calls, messages)
     assert pd.isna(_row(table, "a")["honoured"])
     summary = retry_after_summary(messages, table).set_index("code").loc["603"]
-    assert summary["honoured"] == 0 and summary["too_early"] == 0
+    assert summary["honoured"] == 0
+    assert summary["too_early"] == 0
     assert summary["without_retry_after_retried"] == 1
 
 
@@ -130,7 +134,8 @@ def test_uris_compare_without_scheme_port_and_parameters() -> None:
         ),
     )
     row = _row(table, "a")
-    assert row["retried"] and row["retry_call_id"] == "retry1///a"
+    assert row["retried"]
+    assert row["retry_call_id"] == "retry1///a"
     assert (row["caller"], row["callee"]) == ("alice@example.com", "bob@example.com")
 
 
@@ -191,8 +196,10 @@ def test_server_level_retry_after_503_follows_any_caller() -> None:
         Attempt("elsewhere", caller="sip:dave@h", dst="10.0.0.9:5060", final_s=2.5, **BUSY),
     )
     row = _row(table, "a")
-    assert row["retry_call_id"] == "b" and row["honoured"]
-    assert row["server_retried"] and row["server_gap_s"] == 2.0
+    assert row["retry_call_id"] == "b"
+    assert row["honoured"]
+    assert row["server_retried"]
+    assert row["server_gap_s"] == 2.0
     assert not row["server_honoured"]
     assert pd.isna(_row(table, "elsewhere")["server_retried"])
 
@@ -203,7 +210,8 @@ def test_server_retry_ignores_the_client_port() -> None:
         Attempt("b", src="10.0.0.1:40002", caller="sip:x@y", invite_s=3.5, status=200, final_s=4),
     )
     row = _row(table, "a")
-    assert row["server_retried"] and row["server_honoured"]
+    assert row["server_retried"]
+    assert row["server_honoured"]
 
 
 def test_ipv6_endpoints() -> None:
@@ -219,9 +227,11 @@ def test_ipv6_endpoints() -> None:
 def test_empty_inputs_give_empty_tables_with_full_schema() -> None:
     calls, messages = frames([])
     table = retry_table(calls, messages)
-    assert table.empty and list(table.columns) == list(schema.RETRIES)
+    assert table.empty
+    assert list(table.columns) == list(schema.RETRIES)
     summary = retry_after_summary(messages, table)
-    assert summary.empty and "values" in summary.columns
+    assert summary.empty
+    assert "values" in summary.columns
     assert early_retriers(table).empty
     assert storms(table).empty
     assert retries_to_dict(messages, table) == {}
@@ -251,7 +261,8 @@ def test_summary_counts_unique_responses_and_retry_after_values() -> None:
     busy = summary.loc["486"]
     assert (busy["responses"], busy["with_retry_after"], busy["values"]) == (3, 3, "4x2|60x1")
     assert summary.loc["480", "values"] == "6x1"
-    assert summary.loc["503", "with_retry_after"] == 0 and summary.loc["503", "values"] == ""
+    assert summary.loc["503", "with_retry_after"] == 0
+    assert summary.loc["503", "values"] == ""
     assert retry_after_values(messages) == {"480": {"6": 1}, "486": {"4": 2, "60": 1}}
 
 
@@ -264,7 +275,8 @@ def test_malformed_retry_after_is_counted_not_guessed() -> None:
     )
     table = retry_table(calls, messages)
     row = _row(table, "a")
-    assert row["retry_after_raw"] == "soon" and pd.isna(row["retry_after"])
+    assert row["retry_after_raw"] == "soon"
+    assert pd.isna(row["retry_after"])
     assert pd.isna(row["honoured"])
     summary = retry_after_summary(messages, table).set_index("code").loc["486"]
     assert (summary["with_retry_after"], summary["malformed"], summary["values"]) == (1, 1, "")
@@ -391,7 +403,8 @@ def test_storms_per_target_and_separate_bursts() -> None:
 
 def test_overlapping_windows_merge_into_one_storm() -> None:
     found = storms(_table(*_hammer(12, 2.0)), window="10s", threshold=5)
-    assert len(found) == 1 and found.iloc[0]["retries"] == 12
+    assert len(found) == 1
+    assert found.iloc[0]["retries"] == 12
 
 
 def test_honoured_retries_do_not_make_a_storm() -> None:
