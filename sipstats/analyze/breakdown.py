@@ -1,0 +1,167 @@
+"""Aggregate stage: analysed messages -> failures by class, category, code, method, peer, time.
+
+Every table counts responses twice: ``count`` is every packet, ``unique`` leaves
+retransmissions out; shares are of unique responses, so a retransmitted 503 weighs once.
+A response's class is its first digit (RFC 3261 §7.2; an unknown x99 keeps its digit).
+A *failure* here is a 4xx, 5xx or 6xx response (RFC 3261 §21.4-§21.6); 3xx redirects the
+request and is not counted as one.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from sipstats import schema
+from sipstats.analyze.transactions import endpoint
+
+CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx", "6xx")
+FAILURE_CLASSES = ("4xx", "5xx", "6xx")
+
+
+def _responses(messages: pd.DataFrame) -> pd.DataFrame:
+    """Responses with a status, their class (categorical over :data:`CLASSES`) and code."""
+    resp = messages[~messages["is_request"] & messages["status"].notna()]
+    code = resp["status"].astype("int64")
+    cls = pd.Categorical.from_codes(
+        (code // 100 - 1).where(code.between(100, 699), -1).to_numpy(),
+        categories=list(CLASSES),
+    )
+    return resp.assign(code=code, cls=cls)
+
+
+def _tally(keys: pd.Series, resp: pd.DataFrame, name: str) -> pd.DataFrame:
+    """count / unique / share per key (share of unique responses; NaN when there are none)."""
+    grouped = (~resp["retransmission"]).groupby(keys, observed=False, sort=True)
+    table = pd.DataFrame({"count": grouped.size(), "unique": grouped.sum()}).astype("int64")
+    total = table["unique"].sum()
+    table["share"] = table["unique"] / total if total else float("nan")
+    return table.rename_axis(name).reset_index()
+
+
+def by_class(messages: pd.DataFrame) -> pd.DataFrame:
+    """status_class ('1xx'..'6xx', all six), count, unique, share (of unique responses)."""
+    resp = _responses(messages)
+    table = _tally(resp["cls"], resp, "status_class")
+    return table.astype({"status_class": "str"})
+
+
+def by_category(messages: pd.DataFrame) -> pd.DataFrame:
+    """category (the catalogue's), count, unique, share; most frequent first."""
+    resp = _responses(messages)
+    category = resp["category"].astype("str").fillna("unknown")
+    table = _tally(category, resp, "category")
+    return table.sort_values(["unique", "category"], ascending=[False, True]).reset_index(drop=True)
+
+
+def code_shares(messages: pd.DataFrame) -> pd.DataFrame:
+    """code ('486'), status_class, count, unique, share (of unique responses); by code."""
+    resp = _responses(messages)
+    table = _tally(resp["code"], resp, "code")
+    table.insert(1, "status_class", [f"{c // 100}xx" for c in table["code"]])
+    table["code"] = [f"{c:03d}" for c in table["code"]]
+    return table.astype({"code": "str", "status_class": "str"})
+
+
+def failures_by_method(messages: pd.DataFrame) -> pd.DataFrame:
+    """Per request method (the response's CSeq method): unique responses per class.
+
+    Columns: method, responses (unique), '1xx'..'6xx' (unique), failures (unique 4xx-6xx),
+    failure_share (failures / unique finals, i.e. responses of class 2xx-6xx; NaN if none).
+    """
+    resp = _responses(messages)
+    resp = resp[~resp["retransmission"]]
+    method = resp["cseq_method"].astype("str").fillna("unknown")
+    table = pd.crosstab(method, resp["cls"], dropna=False).reindex(
+        columns=list(CLASSES), fill_value=0
+    )
+    table.columns = list(CLASSES)
+    table = table.astype("int64")
+    failures = table[list(FAILURE_CLASSES)].sum(axis=1)
+    finals = table[list(CLASSES[1:])].sum(axis=1)
+    out = table.rename_axis("method").reset_index()
+    out.insert(1, "responses", table.sum(axis=1).to_numpy())
+    out["failures"] = failures.to_numpy()
+    out["failure_share"] = (failures / finals.where(finals > 0)).to_numpy()
+    return (
+        out.astype({"method": "str"})
+        .sort_values(["failures", "method"], ascending=[False, True])
+        .reset_index(drop=True)
+    )
+
+
+def by_peer(messages: pd.DataFrame) -> pd.DataFrame:
+    """Who sent failures to whom, most failures first.
+
+    responder = ``address:port`` that sent the 4xx-6xx, requester = where it went;
+    failures (unique), share (of all unique failures), top_code (most frequent, lowest code
+    on a tie), codes ('486x3|480x2', most frequent first).
+    """
+    resp = _responses(messages)
+    resp = resp[~resp["retransmission"] & resp["cls"].isin(FAILURE_CLASSES)]
+    pairs = pd.DataFrame(
+        {
+            "responder": endpoint(resp["src"], resp["sport"]).fillna("unknown"),
+            "requester": endpoint(resp["dst"], resp["dport"]).fillna("unknown"),
+            "code": resp["code"],
+        }
+    )
+    columns = ["responder", "requester", "failures", "share", "top_code", "codes"]
+    if pairs.empty:
+        return pd.DataFrame(
+            {
+                "responder": pd.Series(dtype="str"),
+                "requester": pd.Series(dtype="str"),
+                "failures": pd.Series(dtype="int64"),
+                "share": pd.Series(dtype="float64"),
+                "top_code": pd.Series(dtype="str"),
+                "codes": pd.Series(dtype="str"),
+            }
+        )
+    per_code = (
+        pairs.value_counts(["responder", "requester", "code"])
+        .rename("n")
+        .reset_index()
+        .sort_values(["responder", "requester", "n", "code"], ascending=[True, True, False, True])
+    )
+    per_code["text"] = per_code["code"].map("{:03d}".format) + "x" + per_code["n"].astype("str")
+    grouped = per_code.groupby(["responder", "requester"], sort=False)
+    table = pd.DataFrame(
+        {
+            "failures": grouped["n"].sum(),
+            "top_code": grouped["code"].first().map("{:03d}".format),
+            "codes": grouped["text"].agg("|".join),
+        }
+    )
+    table["share"] = table["failures"] / table["failures"].sum()
+    table = table.reset_index().loc[:, columns]
+    return table.sort_values(
+        ["failures", "responder", "requester"], ascending=[False, True, True]
+    ).reset_index(drop=True)
+
+
+def timeline(
+    messages: pd.DataFrame, interval: str = "1min", *, by: str = "status_class"
+) -> pd.DataFrame:
+    """Unique responses per time bucket: index = bucket start (UTC), one column per group.
+
+    ``by="status_class"`` gives columns '1xx'..'6xx' (all six); ``by="category"`` one column
+    per catalogue category seen. Buckets are contiguous from the first to the last response
+    (empty buckets hold zeros); ``interval`` is a pandas offset alias ('10s', '1min', '1h').
+    """
+    if by not in ("status_class", "category"):
+        raise ValueError(f"timeline by {by!r}: use 'status_class' or 'category'")
+    resp = _responses(messages)
+    resp = resp[~resp["retransmission"]]
+    if by == "status_class":
+        keys = pd.Series(resp["cls"], index=resp.index)
+    else:
+        keys = resp["category"].astype("str").fillna("unknown").astype("category")
+    counts = pd.get_dummies(keys, dtype="int64")
+    counts.index = pd.DatetimeIndex(resp["ts"].astype(schema.UTC_TS))
+    if counts.empty:
+        index = pd.DatetimeIndex([], dtype=schema.UTC_TS, name="bucket")
+        return pd.DataFrame({str(c): pd.Series(dtype="int64") for c in counts.columns}, index=index)
+    table = counts.resample(interval).sum()
+    table.columns = [str(c) for c in table.columns]
+    table.index.name = "bucket"
+    return table
