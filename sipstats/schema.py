@@ -68,6 +68,8 @@ MALFORMED_REASONS: Final = (
     "body shorter than Content-Length",
     "truncated by snaplen",
     "not SIP on a SIP port",
+    # Counted, but the message stays a row with retry_after NA (RFC 3261 §20.33 syntax not met).
+    "bad Retry-After",
 )
 
 TRANSACTIONS: Final[Schema] = {
@@ -89,6 +91,7 @@ TRANSACTIONS: Final[Schema] = {
     "responses": ("int32", "response packets seen"),
     "retransmissions": ("int32", "request and response retransmissions"),
     "has_final": ("bool", "a final response was seen"),
+    "acks": ("int32", "ACK copies inside the transaction (ACK to a non-2xx, RFC 3261 §17.1.1.3)"),
 }
 
 #: Call outcomes, in the order reports list them.
@@ -132,6 +135,20 @@ CALLS: Final[Schema] = {
     "to_tags": ("int16", "distinct To tags on responses (forking > 1)"),
     "cancelled": ("bool", "caller sent CANCEL"),
     "has_bye": ("bool", "a BYE was seen"),
+    "bye_status": ("Int16", "final response to the first BYE after the answer (NA: none seen)"),
+}
+
+#: The messages table after analysis: every MESSAGES column plus transaction, retransmission
+#: flag and the catalogue join (NA on requests).
+ANALYZED_MESSAGES: Final[Schema] = {
+    **MESSAGES,
+    "transaction": ("int64", "TRANSACTIONS.transaction the message belongs to"),
+    "retransmission": ("bool", "repeats an earlier message of its transaction, same direction"),
+    "status_class": ("category", "1xx .. 6xx from the catalogue (responses only)"),
+    "category": ("category", "catalogue category (responses only)"),
+    "registered": ("boolean", "the code is in the IANA registry (responses only)"),
+    "catalogue_reason": ("category", "the catalogue's reason phrase for the code"),
+    "description": ("category", "the catalogue's description of the code"),
 }
 
 RETRIES: Final[Schema] = {
@@ -175,6 +192,7 @@ REGISTRATIONS: Final[Schema] = {
     "expires": ("Int64", "Expires the UA asked for"),
     "rrd_ms": ("float64", "RFC 6076 §4.1 RRD, successful attempts only, ms"),
     "outcome": ("category", "registered, failed, challenged_unanswered, no_final_response"),
+    "finals": ("str", "final codes of its REGISTER transactions in order, e.g. '423-401-200'"),
 }
 
 
@@ -198,3 +216,10 @@ def conform(df: pd.DataFrame, schema: Schema) -> pd.DataFrame:
         if str(out[name].dtype) != dtype:
             out[name] = out[name].astype(dtype)
     return out.reset_index(drop=True)
+
+
+def markdown_table(schema: Schema) -> str:
+    """The schema as a Markdown table (column, dtype, meaning) for docstrings and the README."""
+    lines = ["| column | dtype | meaning |", "|---|---|---|"]
+    lines += [f"| `{name}` | {dtype} | {meaning} |" for name, (dtype, meaning) in schema.items()]
+    return "\n".join(lines) + "\n"

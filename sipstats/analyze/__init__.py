@@ -1,0 +1,240 @@
+"""Analysis stage: a decoded capture -> :class:`Analysis`, every table an operator asks for.
+
+``analyze(capture)`` runs the pipeline: time order -> transactions and retransmission flags
+(:mod:`.transactions`) -> catalogue join (:mod:`.join`) -> calls (:mod:`.calls`),
+registrations (:mod:`.registrations`), retries (:mod:`.retries`) -> counts, breakdowns and
+metrics (:mod:`.counts`, :mod:`.breakdown`, :mod:`.metrics`). Everything is vectorised
+pandas; nothing loops over messages in Python.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from sipstats import schema
+from sipstats.analyze import breakdown, counts, metrics, registrations, retries
+from sipstats.analyze import calls as calls_stage
+from sipstats.analyze import transactions as tx_stage
+from sipstats.analyze.join import join_catalogue
+
+if TYPE_CHECKING:
+    from sipstats.messages import Capture
+
+__all__ = ["SCHEMA_ID", "Analysis", "analyze"]
+
+#: Identifier of the JSON form; bump the suffix on an incompatible change.
+SCHEMA_ID = "sipstats.report/1"
+
+
+@dataclass
+class Analysis:
+    """Every table computed from one capture; see ``schema`` for the column meanings.
+
+    ``messages`` is ``schema.ANALYZED_MESSAGES``; ``transactions``, ``calls``,
+    ``registrations`` and ``retries`` follow their schemas; ``by_code``/``by_method`` come
+    from :mod:`sipstats.analyze.counts`, ``by_class``/``by_category``/``by_peer`` from
+    :mod:`sipstats.analyze.breakdown`, ``retry_after``/``early_retriers``/``storms`` from
+    :mod:`sipstats.analyze.retries` and ``metrics`` from :mod:`sipstats.analyze.metrics`.
+    """
+
+    capture: Capture
+    messages: pd.DataFrame
+    transactions: pd.DataFrame
+    calls: pd.DataFrame
+    registrations: pd.DataFrame
+    retries: pd.DataFrame
+    by_code: pd.DataFrame
+    by_method: pd.DataFrame
+    by_class: pd.DataFrame
+    by_category: pd.DataFrame
+    by_peer: pd.DataFrame
+    retry_after: pd.DataFrame
+    early_retriers: pd.DataFrame
+    storms: pd.DataFrame
+    metrics: pd.DataFrame
+    interval: str = "1min"
+
+    def timeline(self, interval: str | None = None) -> pd.DataFrame:
+        """Unique responses per class ('1xx'..'6xx') per time bucket (pandas offset alias)."""
+        return breakdown.timeline(self.messages, interval or self.interval)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stable JSON form (``sipstats.report/1``): JSON-safe, no NaN, 3-digit codes."""
+        return _json_safe(
+            {
+                "schema": SCHEMA_ID,
+                "summary": self._summary(),
+                "requests_by_method": {
+                    row["method"]: {"count": row["count"], "unique": row["unique"]}
+                    for row in self.by_method.to_dict("records")
+                },
+                "responses_by_code": {
+                    row["code"]: {
+                        "count": row["count"],
+                        "unique": row["unique"],
+                        "reason": row["reason"],
+                        "class": row["status_class"],
+                        "category": row["category"],
+                    }
+                    for row in self.by_code.to_dict("records")
+                },
+                "calls": self._calls_dict(),
+                "registrations": self._registrations_dict(),
+                "retry_after": retries.retries_to_dict(self.messages, self.retries),
+                "metrics": dict(zip(self.metrics["name"], self.metrics["value"], strict=True)),
+                "metric_definitions": {
+                    row.name: {
+                        "unit": row.unit,
+                        "samples": row.samples,
+                        "definition": row.definition,
+                        "reference": row.reference,
+                    }
+                    for row in self.metrics.itertuples(index=False)
+                },
+                "inputs": [summary.to_dict() for summary in self.capture.inputs],
+            }
+        )
+
+    def _summary(self) -> dict[str, Any]:
+        m = self.messages
+        requests = int(m["is_request"].sum())
+        return {
+            "packets": int(self.capture.packets),
+            "sip_messages": len(m),
+            "requests": requests,
+            "responses": len(m) - requests,
+            "retransmissions": int(m["retransmission"].sum()),
+            "malformed": sum(s.malformed_total for s in self.capture.inputs),
+            "calls": len(self.calls),
+            "transactions": len(self.transactions),
+            "registrations": len(self.registrations),
+        }
+
+    def _calls_dict(self) -> dict[str, Any]:
+        c = self.calls
+        outcome = c["outcome"].value_counts().reindex(list(schema.OUTCOMES), fill_value=0)
+        final = c["final_status"].dropna().astype("int64").value_counts().sort_index()
+        by_final = {f"{code:03d}": int(n) for code, n in final.items()}
+        missing = int(c["final_status"].isna().sum())
+        if missing:
+            by_final["none"] = missing
+        return {
+            "total": len(c),
+            "by_outcome": {name: int(n) for name, n in outcome.items()},
+            "by_final_code": by_final,
+            "pdd_ms": _percentiles(c["pdd_ms"]),
+            "answer_ms": _percentiles(c["answer_ms"]),
+            "duration_s": _percentiles(c["duration_s"]),
+        }
+
+    def _registrations_dict(self) -> dict[str, Any]:
+        r = self.registrations
+        return {
+            "total": len(r),
+            "by_outcome": {k: int(v) for k, v in r["outcome"].value_counts().items() if v},
+            "by_final_code": {
+                f"{code:03d}": int(n)
+                for code, n in r["final_status"].dropna().astype("int64").value_counts().items()
+            },
+            "final_sequences": {k: int(v) for k, v in r["finals"].value_counts().items()},
+            "rrd_ms": _percentiles(r["rrd_ms"]),
+        }
+
+    def _repr_html_(self) -> str:
+        """Compact summary for Jupyter; every value from the capture is escaped."""
+        s = self._summary()
+        rows = "".join(
+            f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
+            for k, v in s.items()
+        )
+        codes = "".join(
+            f"<tr><td>{html.escape(str(r['code']))}</td><td>{html.escape(str(r['reason']))}</td>"
+            f"<td>{int(r['count'])}</td><td>{int(r['unique'])}</td></tr>"
+            for r in self.by_code.to_dict("records")
+        )
+        outcomes = self.calls["outcome"].value_counts()
+        outcome_rows = "".join(
+            f"<tr><td>{html.escape(str(k))}</td><td>{int(v)}</td></tr>"
+            for k, v in outcomes.items()
+            if v
+        )
+        files = ", ".join(html.escape(i.file) for i in self.capture.inputs)
+        return (
+            f"<div><strong>sipstats analysis</strong> of {files}"
+            f"<table>{rows}</table>"
+            "<table><tr><th>code</th><th>reason</th><th>count</th><th>unique</th></tr>"
+            f"{codes}</table>"
+            f"<table><tr><th>outcome</th><th>calls</th></tr>{outcome_rows}</table></div>"
+        )
+
+
+def _percentiles(values: pd.Series) -> dict[str, float | None]:
+    v = values.dropna()
+    if v.empty:
+        return {"p50": None, "p90": None, "p99": None, "mean": None, "count": 0}
+    q = v.quantile([0.5, 0.9, 0.99]).to_numpy()
+    return {
+        "p50": float(q[0]),
+        "p90": float(q[1]),
+        "p99": float(q[2]),
+        "mean": float(v.mean()),
+        "count": len(v),
+    }
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN/NA -> None, numpy scalars -> Python, recursively."""
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _in_time_order(messages: pd.DataFrame) -> pd.DataFrame:
+    if messages["ts"].is_monotonic_increasing:
+        return messages.reset_index(drop=True)
+    return messages.sort_values("ts", kind="stable").reset_index(drop=True)
+
+
+def analyze(capture: Capture, *, interval: str = "1min") -> Analysis:
+    """Run the whole analysis on a decoded capture (see the module docstring)."""
+    m = _in_time_order(schema.conform(capture.messages, schema.MESSAGES))
+    transaction, retransmission = tx_stage.assign(m)
+    m["transaction"] = transaction
+    m["retransmission"] = retransmission
+    m = schema.conform(join_catalogue(m), schema.ANALYZED_MESSAGES)
+    wide = tx_stage.build(m)
+    calls = calls_stage.build(m, wide)
+    regs = registrations.build(wide)
+    retry = retries.retry_table(calls, m)
+    return Analysis(
+        capture=capture,
+        messages=m,
+        transactions=tx_stage.table(wide),
+        calls=calls,
+        registrations=regs,
+        retries=retry,
+        by_code=counts.by_code(m),
+        by_method=counts.by_method(m),
+        by_class=breakdown.by_class(m),
+        by_category=breakdown.by_category(m),
+        by_peer=breakdown.by_peer(m),
+        retry_after=retries.retry_after_summary(m, retry),
+        early_retriers=retries.early_retriers(retry),
+        storms=retries.storms(retry),
+        metrics=metrics.compute(calls, wide, regs),
+        interval=interval,
+    )

@@ -1,0 +1,210 @@
+"""Calls stage: analysed messages + transactions -> CALLS (one row per INVITE dialog attempt).
+
+A call is an out-of-dialog INVITE (no To tag) and everything that belongs to it, grouped by
+Call-ID + From tag (RFC 3261 §12: the caller's half of the dialog id; §22.2: the INVITE
+that answers a 401/407 challenge keeps Call-ID and From tag, so it folds into the same call,
+as do re-INVITEs). In-dialog requests the callee sends (its BYE) carry the caller's tag in
+To and are found through it.
+
+Legs: a capture taken at a proxy holds the same Call-ID and From tag on the caller's leg and
+on the callee's. A call is measured on the leg of its first INVITE (the caller's leg: the
+pair of IP addresses that INVITE travelled between); messages of the same dialog between
+other addresses belong to other legs and are left out, so the outcome is what the caller saw.
+
+The final status is the first final response to the highest-CSeq out-of-dialog INVITE; the
+outcome follows from it (:func:`outcome`). Calls whose INVITE saw no final response are
+``in_progress`` when the capture ended while they were ringing (a provisional arrived, so
+RFC 3261 §17.1.1.2 Timer B no longer runs) or within Timer B (64·T1 = 32 s) of the end, and
+``no_final_response`` otherwise. A capture that starts mid-call (BYE or responses without
+their INVITE) yields no call for that dialog.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from sipstats import schema
+from sipstats.analyze.transactions import codes, endpoint, recode
+
+#: RFC 3261 §17.1.1.2 Timer B = 64·T1 with T1 = 500 ms.
+TIMER_B = pd.Timedelta(seconds=32)
+
+#: Final status -> outcome; codes absent here fall back to their class (:func:`outcome`).
+OUTCOME_BY_CODE = {
+    486: "busy",
+    600: "busy",
+    480: "unavailable",
+    408: "unavailable",
+    603: "declined",
+    607: "declined",
+    608: "declined",
+    404: "not_found",
+    604: "not_found",
+    484: "not_found",
+    485: "not_found",
+    401: "auth_failed",
+    407: "auth_failed",
+    403: "auth_failed",
+}
+
+
+def outcome(final_status: pd.Series, cancelled: pd.Series) -> pd.Series:
+    """Outcome of each final status, per the fixed set ``schema.OUTCOMES``.
+
+    2xx answered; 3xx redirected; the codes of :data:`OUTCOME_BY_CODE`; 487 cancelled when the
+    caller sent CANCEL (else rejected); other 4xx and 6xx rejected; 5xx server_failure.
+    A 401/407 here is a challenge the caller never satisfied (it is the last INVITE's final).
+    NA final status gives NA (decided by the caller from timing).
+    """
+    status = final_status.astype("float64").to_numpy()
+    cancel = cancelled.to_numpy(dtype=bool)
+    by_code = pd.Series(final_status.astype("Int64")).map(OUTCOME_BY_CODE).to_numpy()
+    choice = np.select(
+        [
+            np.isnan(status),
+            (status >= 200) & (status < 300),
+            (status >= 300) & (status < 400),
+            pd.notna(by_code),
+            (status == 487) & cancel,
+            (status >= 500) & (status < 600),
+            status >= 400,
+        ],
+        [None, "answered", "redirected", by_code, "cancelled", "server_failure", "rejected"],
+        default=None,
+    )
+    return pd.Series(choice, index=final_status.index, dtype="object")
+
+
+def build(messages: pd.DataFrame, transactions: pd.DataFrame) -> pd.DataFrame:
+    """CALLS rows (plus ``bye_status``) from analysed messages in time order.
+
+    ``transactions`` is :func:`sipstats.analyze.transactions.build`'s frame (for the final
+    status of each call's BYE).
+    """
+    m = messages
+    if m.empty:
+        return schema.empty(schema.CALLS)
+    is_request = m["is_request"].to_numpy()
+    retrans = m["retransmission"].to_numpy()
+    method = m["method"]
+    invite_req = is_request & (method == "INVITE").to_numpy() & ~retrans
+    initial = invite_req & m["to_tag"].isna().to_numpy()
+    if not initial.any():
+        return schema.empty(schema.CALLS)
+
+    # Dialog key: Call-ID code and From-tag code (+1 so a missing tag is 0, not -1).
+    n_tags = len(m["from_tag"].cat.categories) + 1
+    call_id = codes(m["call_id"])
+    from_key = np.where(call_id >= 0, call_id * n_tags + codes(m["from_tag"]) + 1, -1)
+    to_in_from = recode(m["to_tag"], m["from_tag"].cat.categories)
+    to_key = np.where((call_id >= 0) & (to_in_from >= 0), call_id * n_tags + to_in_from + 1, -2)
+
+    first = m[initial].assign(_key=from_key[initial]).drop_duplicates("_key")
+    call_keys = pd.Index(first["_key"].to_numpy())
+
+    # Leg = unordered pair of IP addresses of the first INVITE.
+    ips = m["src"].cat.categories.union(m["dst"].cat.categories)
+    src_ip = recode(m["src"], ips)
+    dst_ip = recode(m["dst"], ips)
+    n_ips = len(ips) + 1
+    pair = np.minimum(src_ip, dst_ip) * n_ips + np.maximum(src_ip, dst_ip)
+    first_rows = m.index.get_indexer(first.index)
+    call_pair = pair[first_rows]
+
+    by_from = call_keys.get_indexer(from_key)
+    by_to = call_keys.get_indexer(to_key)
+    call = np.where(by_from >= 0, by_from, by_to)
+    on_leg = (call >= 0) & (pair == call_pair[np.maximum(call, 0)])
+    rows = np.flatnonzero(on_leg)
+    c = m.iloc[rows]
+    cid = call[rows]
+    n = len(first)
+
+    c_req = is_request[rows]
+    c_retrans = retrans[rows]
+    c_method = method.iloc[rows]
+    c_status = c["status"]
+    ts = c["ts"]
+    inv_req = invite_req[rows]
+    c_initial = initial[rows]
+    inv_resp = ~c_req & (c["cseq_method"] == "INVITE").to_numpy()
+
+    def per_call(values: pd.Series, how: str) -> pd.Series:
+        out = values.groupby(cid).agg(how)
+        return out.reindex(range(n))
+
+    cseq = c["cseq"]
+    top_cseq = per_call(cseq.where(c_initial), "max").to_numpy()
+    row_top = top_cseq[cid]
+    to_top = inv_resp & (cseq.to_numpy(dtype="float64", na_value=np.nan) == row_top)
+    st = c_status.to_numpy(dtype="float64", na_value=np.nan)
+    final = to_top & (st >= 200)
+    final_status = per_call(c_status.where(final), "first")
+    final_ts = per_call(ts.where(final), "first")
+    final_reason = per_call(c["reason"].where(final), "first")
+    ringing_ts = per_call(ts.where(inv_resp & (st >= 180) & (st <= 183)), "first")
+    answer_ts = per_call(ts.where(inv_resp & (st >= 200) & (st < 300)), "first")
+    provisional = per_call(pd.Series(to_top & (st > 100) & (st < 200)), "any")
+    last_invite = per_call(ts.where(c_initial), "max")
+
+    bye = c_req & (c_method == "BYE").to_numpy() & ~c_retrans
+    has_bye = per_call(pd.Series(bye), "any")
+    after_answer = np.asarray(ts.array >= answer_ts.iloc[cid].array, dtype=bool)
+    end_mask = bye & after_answer
+    end_ts = per_call(ts.where(end_mask), "first")
+    bye_tx = per_call(c["transaction"].where(end_mask), "first")
+    tx_final = transactions["final_status"]
+    bye_status = pd.Series(tx_final.reindex(bye_tx.to_numpy()).to_numpy(), dtype="Int16").reindex(
+        range(n)
+    )
+    cancelled = per_call(pd.Series(c_req & (c_method == "CANCEL").to_numpy()), "any")
+    invites = per_call(c["transaction"].where(inv_req), "nunique")
+    challenges = per_call(pd.Series(inv_resp & ~c_retrans & np.isin(st, (401, 407))), "sum")
+    tag_codes = pd.Series(codes(c["to_tag"]), dtype="float64")
+    tag_codes = tag_codes.where(to_top & (st > 100) & (tag_codes >= 0).to_numpy())
+    to_tags = per_call(tag_codes, "nunique")
+
+    capture_end = m["ts"].max()
+    calls = pd.DataFrame(
+        {
+            "call": np.arange(n, dtype=np.int64),
+            "call_id": first["call_id"].array,
+            "from_tag": first["from_tag"].array,
+            "caller": first["from_uri"].array,
+            "callee": first["to_uri"].array,
+            "request_uri": first["request_uri"].array,
+            "src": endpoint(first["src"], first["sport"]).to_numpy(),
+            "dst": endpoint(first["dst"], first["dport"]).to_numpy(),
+            "start_ts": first["ts"].array,
+            "ringing_ts": ringing_ts.array,
+            "answer_ts": answer_ts.array,
+            "final_ts": final_ts.array,
+            "end_ts": end_ts.array,
+            "final_status": final_status.astype("Int16").to_numpy(),
+            "final_reason": final_reason.array,
+            "invites": invites.fillna(0).to_numpy(dtype=np.int16),
+            "auth_challenges": challenges.fillna(0).to_numpy(dtype=np.int16),
+            "to_tags": to_tags.fillna(0).to_numpy(dtype=np.int16),
+            "cancelled": cancelled.fillna(False).to_numpy(dtype=bool),
+            "has_bye": has_bye.fillna(False).to_numpy(dtype=bool),
+            "bye_status": bye_status.to_numpy(),
+        }
+    )
+    start = calls["start_ts"]
+    # PDD: first 18x, or the 2xx when the call was answered without one.
+    alerted = calls["ringing_ts"].fillna(calls["answer_ts"])
+    calls["pdd_ms"] = (alerted - start).dt.total_seconds() * 1000.0
+    calls["answer_ms"] = (calls["answer_ts"] - start).dt.total_seconds() * 1000.0
+    calls["duration_s"] = (calls["end_ts"] - calls["answer_ts"]).dt.total_seconds()
+    decided = outcome(calls["final_status"], calls["cancelled"])
+    pending = provisional.fillna(False).to_numpy(dtype=bool) | (
+        last_invite >= capture_end - TIMER_B
+    ).to_numpy(dtype=bool)
+    waiting = np.where(pending, "in_progress", "no_final_response")
+    calls["outcome"] = pd.Categorical(
+        decided.where(decided.notna(), pd.Series(waiting)), categories=list(schema.OUTCOMES)
+    )
+    out = schema.conform(calls, schema.CALLS)
+    out["bye_status"] = calls["bye_status"].astype("Int16").to_numpy()
+    return out

@@ -1,0 +1,80 @@
+"""Aggregate stage: analysed messages -> per-method and per-code counts, all and unique.
+
+``count`` is every packet, ``unique`` leaves retransmissions out (the flag set by
+:mod:`sipstats.analyze.transactions`); both exist for every row so that a retransmission
+storm shows up as a gap between them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from sipstats.catalogue import classify
+
+BY_METHOD_COLUMNS = ("method", "count", "unique", "retransmissions", "retransmission_ratio")
+BY_CODE_COLUMNS = (
+    "code",
+    "count",
+    "unique",
+    "retransmissions",
+    "retransmission_ratio",
+    "reason",
+    "reasons_sent",
+    "status_class",
+    "category",
+    "registered",
+    "description",
+    "reason_zh",
+    "description_zh",
+)
+
+
+def _tally(keys: pd.Series, retrans: pd.Series) -> pd.DataFrame:
+    grouped = retrans.groupby(keys, observed=True, sort=True)
+    out = pd.DataFrame({"count": grouped.size(), "retransmissions": grouped.sum()})
+    out = out.astype("int64")
+    out.insert(1, "unique", out["count"] - out["retransmissions"])
+    out["retransmission_ratio"] = out["retransmissions"] / out["count"]
+    return out
+
+
+def by_method(messages: pd.DataFrame) -> pd.DataFrame:
+    """Requests per method: count, unique, retransmissions and their share; by method name."""
+    req = messages[messages["is_request"]]
+    table = _tally(req["method"].astype("str"), req["retransmission"])
+    table.index.name = "method"
+    return table.reset_index().loc[:, list(BY_METHOD_COLUMNS)]
+
+
+def by_code(messages: pd.DataFrame) -> pd.DataFrame:
+    """Responses per status code with the catalogue's text and every phrase actually sent.
+
+    ``reasons_sent`` joins the distinct phrases seen with ``|`` (most frequent first), so a
+    rewritten phrase ("500 Service Unavailable") stands out next to the catalogue's.
+    """
+    resp = messages[~messages["is_request"] & messages["status"].notna()]
+    status = resp["status"].astype("int64")
+    table = _tally(status, resp["retransmission"])
+    if table.empty:
+        return pd.DataFrame({name: pd.Series(dtype="object") for name in BY_CODE_COLUMNS})
+    phrases = (
+        pd.DataFrame({"status": status, "reason": resp["reason"].astype("str").fillna("")})
+        .value_counts()
+        .reset_index()
+        .sort_values(["status", "count", "reason"], ascending=[True, False, True])
+        .groupby("status")["reason"]
+        .agg("|".join)
+    )
+    codes = table.index.to_numpy()
+    catalogue = classify(pd.Series(codes, dtype="Int16")).reset_index(drop=True)
+    out = table.reset_index(drop=True)
+    out.insert(0, "code", [f"{c:03d}" for c in codes])
+    out["reason"] = catalogue["reason"].to_numpy()
+    out["reasons_sent"] = phrases.reindex(codes).fillna("").to_numpy()
+    for name in ("status_class", "category", "registered", "description"):
+        out[name] = catalogue[name].to_numpy()
+    for name in ("reason_zh", "description_zh"):
+        out[name] = catalogue[name].to_numpy()
+    out["count"] = out["count"].astype(np.int64)
+    return out.loc[:, list(BY_CODE_COLUMNS)]

@@ -1,0 +1,31 @@
+"""Catalogue join: messages -> messages with each response's class, category and catalogue text.
+
+The reason phrase actually sent stays in ``reason``; the catalogue's phrase goes to
+``catalogue_reason`` next to it, because operators rewrite phrases and a mismatch is worth
+showing. Requests get NA in every catalogue column.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from sipstats.catalogue import classify
+
+#: Catalogue column -> column name in the analysed messages table.
+COLUMNS = {
+    "status_class": "status_class",
+    "category": "category",
+    "registered": "registered",
+    "reason": "catalogue_reason",
+    "description": "description",
+}
+
+
+def join_catalogue(messages: pd.DataFrame) -> pd.DataFrame:
+    """``messages`` plus the catalogue columns of :data:`COLUMNS`, NA on requests."""
+    table = classify(messages["status"])
+    out = messages.copy()
+    for source, target in COLUMNS.items():
+        out[target] = table[source].to_numpy() if len(out) else table[source]
+        out[target] = out[target].astype(table[source].dtype)
+    return out
