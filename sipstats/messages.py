@@ -1,0 +1,457 @@
+"""Messages stage: Payload stream -> one pandas row per SIP message (:class:`Capture`).
+
+:func:`read_capture` finds the capture files, lets the decode stage turn each into
+:class:`~sipstats.capture.records.Payload` records, parses every payload with
+:func:`sipstats.sip.parse_message` and keeps the fields of the well-formed ones in compact
+per-column arrays (categorical columns as integer codes plus one dict of distinct strings), so
+memory grows only with the SIP messages kept — never with packets, payload bytes or parsed
+objects. Malformed payloads are not rows: each is counted per reason, with example frames, in
+the file's :class:`~sipstats.capture.summary.InputSummary`.
+
+Rows are sorted by capture time, then input file, then frame (stable: several messages of one
+TCP segment keep their stream order). Absent optional values are NA.
+
+The ``messages`` table (``sipstats.schema.MESSAGES``):
+
+"""
+
+from __future__ import annotations
+
+import bz2
+import glob
+import gzip
+import html
+import lzma
+import os
+from array import array
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Final
+
+import numpy as np
+import pandas as pd
+
+from sipstats import schema
+from sipstats.capture.records import Payload
+from sipstats.capture.summary import InputSummary
+from sipstats.errors import CaptureError, SipParseError
+from sipstats.sip import SipMessage, parse_message
+
+__doc__ = (__doc__ or "") + schema.markdown_table(schema.MESSAGES)
+
+PathSpec = str | os.PathLike[str]
+Progress = Callable[[int, int], None]
+
+#: File name endings of captures picked up when a directory is scanned (besides magic).
+CAPTURE_SUFFIXES: Final = (".pcap", ".pcapng", ".cap", ".dmp", ".ntar")
+COMPRESSED_SUFFIXES: Final = (".gz", ".bz2", ".xz")
+_CAPTURE_MAGIC: Final = (
+    b"\xd4\xc3\xb2\xa1",  # pcap, little-endian, microseconds
+    b"\xa1\xb2\xc3\xd4",  # pcap, big-endian, microseconds
+    b"\x4d\x3c\xb2\xa1",  # pcap, little-endian, nanoseconds
+    b"\xa1\xb2\x3c\x4d",  # pcap, big-endian, nanoseconds
+    b"\x0a\x0d\x0d\x0a",  # pcapng section header block
+)
+_COMPRESSED_MAGIC: Final = (
+    (b"\x1f\x8b", gzip.open),
+    (b"BZh", bz2.open),
+    (b"\xfd7zXZ\x00", lzma.open),
+)
+
+#: Categorical columns filled from a Payload (first group) or a SipMessage (second group).
+_PAYLOAD_TEXT: Final = ("file", "src", "dst", "transport", "encap")
+_MESSAGE_TEXT: Final = (
+    "method",
+    "reason",
+    "call_id",
+    "cseq_method",
+    "branch",
+    "from_tag",
+    "to_tag",
+    "from_uri",
+    "to_uri",
+    "request_uri",
+    "user_agent",
+    "server",
+    "retry_after_raw",
+)
+#: Nullable integer columns; -1 (never a valid value: all are unsigned) stands for NA.
+_OPTIONAL_INTS: Final = ("retry_after", "expires", "min_expires", "content_length")
+#: How often (in payloads) read_capture reports progress.
+_PROGRESS_EVERY: Final = 4096
+
+
+class _Codes:
+    """One categorical column under construction: int32 codes plus distinct strings."""
+
+    __slots__ = ("codes", "index")
+
+    def __init__(self) -> None:
+        self.codes = array("i")
+        self.index: dict[str, int] = {}
+
+    def append(self, value: str | None) -> None:
+        if not value:
+            self.codes.append(-1)
+            return
+        code = self.index.get(value)
+        if code is None:
+            code = self.index[value] = len(self.index)
+        self.codes.append(code)
+
+    def extend(self, other: _Codes) -> None:
+        # Translate the other table's codes into ours; the extra last slot maps -1 to -1.
+        remap = np.empty(len(other.index) + 1, dtype=np.int32)
+        for value, code in other.index.items():
+            mine = self.index.get(value)
+            if mine is None:
+                mine = self.index[value] = len(self.index)
+            remap[code] = mine
+        remap[-1] = -1
+        self.codes.extend(remap[np.frombuffer(other.codes, dtype=np.int32)].tolist())
+
+    def categorical(self, order: np.ndarray | None) -> pd.Categorical:
+        codes = np.frombuffer(self.codes, dtype=np.int32) if self.codes else np.empty(0, np.int32)
+        if order is not None:
+            codes = codes[order]
+        return pd.Categorical.from_codes(codes, categories=pd.Index(list(self.index), dtype=str))
+
+
+class MessageTable:
+    """The messages table under construction: compact columns, one append per message.
+
+    Tables decoded separately (files, or byte ranges of one file in parallel workers) are
+    combined with :meth:`extend`; :meth:`to_frame` sorts and conforms the result.
+    """
+
+    def __init__(self) -> None:
+        self.text = {name: _Codes() for name in (*_PAYLOAD_TEXT, *_MESSAGE_TEXT)}
+        self.ints: dict[str, array[int]] = {
+            "ts": array("q"),
+            "frame": array("q"),
+            "sport": array("i"),
+            "dport": array("i"),
+            "status": array("h"),
+            "cseq": array("q"),
+            "via_count": array("h"),
+            "size": array("i"),
+            "segments": array("h"),
+            **{name: array("q") for name in _OPTIONAL_INTS},
+        }
+        self.flags = {name: bytearray() for name in ("is_request", "has_auth", "fragmented")}
+
+    def __len__(self) -> int:
+        return len(self.ints["ts"])
+
+    def append(self, payload: Payload, message: SipMessage) -> None:
+        """Keep one message's fields (nothing that refers to the payload bytes)."""
+        text, ints, flags = self.text, self.ints, self.flags
+        text["file"].append(payload.file)
+        text["src"].append(payload.src)
+        text["dst"].append(payload.dst)
+        text["transport"].append(payload.transport)
+        text["encap"].append(payload.encap)
+        text["method"].append(message.method)
+        text["reason"].append(message.reason if not message.is_request else None)
+        text["call_id"].append(message.call_id)
+        text["cseq_method"].append(message.cseq_method)
+        text["branch"].append(message.branch)
+        text["from_tag"].append(message.from_tag)
+        text["to_tag"].append(message.to_tag)
+        text["from_uri"].append(message.from_uri)
+        text["to_uri"].append(message.to_uri)
+        text["request_uri"].append(message.request_uri)
+        text["user_agent"].append(message.user_agent)
+        text["server"].append(message.server)
+        text["retry_after_raw"].append(message.retry_after_raw)
+        ints["ts"].append(payload.ts_ns)
+        ints["frame"].append(payload.frame)
+        ints["sport"].append(payload.sport)
+        ints["dport"].append(payload.dport)
+        ints["status"].append(message.status)
+        ints["cseq"].append(message.cseq)
+        ints["via_count"].append(min(message.via_count, 32767))
+        ints["size"].append(message.size)
+        ints["segments"].append(min(payload.segments, 32767))
+        for name in _OPTIONAL_INTS:
+            value = getattr(message, name)
+            ints[name].append(-1 if value is None else value)
+        flags["is_request"].append(message.is_request)
+        flags["has_auth"].append(message.has_auth)
+        flags["fragmented"].append(payload.fragmented)
+
+    def extend(self, other: MessageTable) -> None:
+        """Append every row of ``other`` (e.g. the next chunk of a file)."""
+        for name, column in self.text.items():
+            column.extend(other.text[name])
+        for name, values in self.ints.items():
+            values.extend(other.ints[name])
+        for name, flags in self.flags.items():
+            flags.extend(other.flags[name])
+
+    def to_frame(self) -> pd.DataFrame:
+        """The table as a DataFrame conforming to ``schema.MESSAGES``, sorted by time."""
+        if not len(self):
+            return schema.empty(schema.MESSAGES)
+        ints = {
+            name: np.frombuffer(values, dtype=values.typecode) for name, values in self.ints.items()
+        }
+        files = np.frombuffer(self.text["file"].codes, dtype=np.int32)
+        order: np.ndarray | None = np.lexsort((ints["frame"], files, ints["ts"]))
+        if np.array_equal(order, np.arange(len(self))):
+            order = None
+        columns: dict[str, object] = {}
+        for name, values in ints.items():
+            columns[name] = values if order is None else values[order]
+        for name, flags in self.flags.items():
+            values = np.frombuffer(flags, dtype=np.bool_)
+            columns[name] = values if order is None else values[order]
+        for name, codes in self.text.items():
+            columns[name] = codes.categorical(order)
+        columns["ts"] = pd.to_datetime(columns["ts"], unit="ns", utc=True)
+        status = np.asarray(columns["status"])
+        columns["status"] = pd.arrays.IntegerArray(status, status == 0)
+        for name in _OPTIONAL_INTS:
+            values = np.asarray(columns[name])
+            columns[name] = pd.arrays.IntegerArray(values, values < 0)
+        return schema.conform(pd.DataFrame(columns), schema.MESSAGES)
+
+
+def decode_payloads(
+    payloads: Iterable[Payload],
+    summary: InputSummary,
+    table: MessageTable,
+    *,
+    strict: bool = False,
+) -> None:
+    """Parse every payload into ``table``; count the malformed ones in ``summary``.
+
+    With ``strict`` the first malformed message raises :class:`SipParseError` instead.
+    """
+    append = table.append
+    for payload in payloads:
+        data = payload.data
+        try:
+            message = parse_message(data, truncated=payload.truncated)
+        except SipParseError as error:
+            reason = error.reason
+            if reason == "bad start line" and not _mentions_sip(data):
+                if not data.strip(b"\r\n"):
+                    summary.keepalives += 1  # RFC 5626 §4.4.1 CRLF keep-alive, not an error
+                    continue
+                reason = "not SIP on a SIP port"
+            if strict:
+                where = f"{payload.file} frame {payload.frame}"
+                raise SipParseError(reason, f"{where}: {error.detail}") from error
+            summary.anomaly(reason, payload.frame, error.detail)
+            continue
+        if message.retry_after_raw is not None and message.retry_after is None:
+            # RFC 3261 §20.33 syntax not met: the message stays a row, the value is NA.
+            if strict:
+                raise SipParseError(
+                    "bad Retry-After",
+                    f"{payload.file} frame {payload.frame}: {message.retry_after_raw}",
+                )
+            summary.anomaly("bad Retry-After", payload.frame, message.retry_after_raw[:80])
+        append(payload, message)
+        summary.sip_messages += 1
+
+
+def _mentions_sip(data: bytes) -> bool:
+    """Does the first line name SIP at all (a broken SIP start line, not other traffic)?"""
+    line = data.lstrip(b"\r\n")[:512].split(b"\n", 1)[0]
+    return b"sip/" in line.lower()
+
+
+def decode_file(
+    path: PathSpec,
+    *,
+    ports: frozenset[int] | None = None,
+    byte_range: tuple[int, int] | None = None,
+    strict: bool = False,
+    table: MessageTable | None = None,
+    tick: Callable[[InputSummary], None] | None = None,
+) -> tuple[MessageTable, InputSummary]:
+    """Decode one capture file (or one ``byte_range`` of it) into a table and its summary.
+
+    A file the reader cannot use at all leaves its :class:`CaptureError` as a one-line error
+    in the summary (and raises it with ``strict``). ``tick`` is called every few thousand
+    payloads with the summary so far (for progress reports).
+    """
+    from sipstats.capture.reader import iter_payloads
+
+    table = MessageTable() if table is None else table
+    summary = InputSummary(file=os.fspath(path))
+    try:
+        payloads: Iterable[Payload] = iter_payloads(
+            os.fspath(path), summary, ports=ports, byte_range=byte_range
+        )
+        if tick is not None:
+            payloads = _ticking(payloads, summary, tick)
+        decode_payloads(payloads, summary, table, strict=strict)
+    except CaptureError as error:
+        if strict:
+            raise
+        summary.errors.append(str(error))
+    except OSError as error:
+        if strict:
+            raise CaptureError(os.fspath(path), error.strerror or str(error)) from error
+        summary.errors.append(f"{os.fspath(path)}: {error.strerror or error}")
+    if strict and (summary.errors or summary.malformed):
+        first = summary.errors[0] if summary.errors else next(iter(summary.malformed))
+        raise CaptureError(os.fspath(path), first)
+    return table, summary
+
+
+def _ticking(
+    payloads: Iterable[Payload], summary: InputSummary, tick: Callable[[InputSummary], None]
+) -> Iterator[Payload]:
+    for count, payload in enumerate(payloads, 1):
+        if count % _PROGRESS_EVERY == 0:
+            tick(summary)
+        yield payload
+
+
+@dataclass
+class Capture:
+    """Every SIP message of one or more capture files, and what each file contributed."""
+
+    messages: pd.DataFrame
+    """One row per SIP message, columns ``sipstats.schema.MESSAGES``."""
+    inputs: list[InputSummary] = field(default_factory=list)
+
+    @property
+    def packets(self) -> int:
+        """Packets read from all inputs."""
+        return sum(summary.packets for summary in self.inputs)
+
+    @property
+    def malformed(self) -> int:
+        """Payloads counted as malformed (not rows) in all inputs."""
+        return sum(summary.malformed_total for summary in self.inputs)
+
+    @property
+    def errors(self) -> list[str]:
+        """File-level errors of all inputs, one line each."""
+        return [error for summary in self.inputs for error in summary.errors]
+
+    def __repr__(self) -> str:
+        return (
+            f"<Capture: {len(self.inputs)} file(s), {self.packets} packets, "
+            f"{len(self.messages)} SIP messages, {self.malformed} malformed, "
+            f"{len(self.errors)} error(s)>"
+        )
+
+    def _repr_html_(self) -> str:
+        """Compact notebook summary; every text from the capture is escaped."""
+        rows = "".join(
+            "<tr>"
+            f"<td>{html.escape(summary.file)}</td><td>{html.escape(summary.format)}</td>"
+            f"<td>{summary.packets}</td><td>{summary.sip_messages}</td>"
+            f"<td>{summary.malformed_total}</td>"
+            f"<td>{html.escape('; '.join(summary.errors))}</td>"
+            "</tr>"
+            for summary in self.inputs
+        )
+        return (
+            f"<p><b>Capture</b>: {len(self.messages)} SIP messages from {self.packets} packets"
+            f" in {len(self.inputs)} file(s)</p>"
+            "<table><thead><tr><th>file</th><th>format</th><th>packets</th>"
+            "<th>SIP messages</th><th>malformed</th><th>errors</th></tr></thead>"
+            f"<tbody>{rows}</tbody></table>"
+        )
+
+
+def read_capture(
+    paths: PathSpec | Iterable[PathSpec],
+    *,
+    ports: Iterable[int] | None = None,
+    progress: Progress | None = None,
+    strict: bool = False,
+) -> Capture:
+    """Read capture files, directories (recursively) and glob patterns into a :class:`Capture`.
+
+    Messages of several files are merged by time. A file that cannot be read becomes an input
+    with a one-line error; nothing else is lost. ``ports`` restricts SIP to those ports;
+    ``progress(bytes_done, bytes_total)`` is called now and then; ``strict`` raises on the
+    first damaged file or malformed message instead of counting it.
+    """
+    specs = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
+    port_set = frozenset(ports) if ports is not None else None
+    files, inputs = _expand(specs)
+    sizes = [_size(path) for path in files]
+    total = sum(sizes)
+    done = 0
+    table = MessageTable()
+    summaries: list[InputSummary] = []
+    for path, size in zip(files, sizes, strict=True):
+        tick = None if progress is None else partial(_report, progress, done, size, total)
+        _, summary = decode_file(path, ports=port_set, strict=strict, table=table, tick=tick)
+        summaries.append(summary)
+        done += size
+        if progress is not None:
+            progress(done, total)
+    return Capture(messages=table.to_frame(), inputs=inputs + summaries)
+
+
+def _report(progress: Progress, done: int, size: int, total: int, summary: InputSummary) -> None:
+    """Progress inside a file: its bytes read so far, capped at its size (compressed files)."""
+    progress(done + min(summary.bytes, size), total)
+
+
+def _expand(specs: list[PathSpec]) -> tuple[list[str], list[InputSummary]]:
+    """Capture files named by ``specs``, in order, each once; and inputs for specs that fail."""
+    files: list[str] = []
+    failed: list[InputSummary] = []
+    for spec in specs:
+        text = os.fspath(spec)
+        path = Path(text)
+        if path.is_dir():
+            found = [str(p) for p in sorted(path.rglob("*")) if p.is_file() and _is_capture(p)]
+        elif not path.exists() and any(char in text for char in "*?["):
+            matches = sorted(glob.glob(text, recursive=True))
+            found = []
+            for match in matches:
+                if Path(match).is_dir():
+                    found += [str(p) for p in sorted(Path(match).rglob("*")) if _is_capture(p)]
+                elif _is_capture(Path(match)):
+                    found.append(match)
+            if not found:
+                failed.append(InputSummary(file=text, errors=[f"{text}: no capture file matches"]))
+        else:
+            found = [text]  # a named file always goes to the reader, which explains any damage
+        files += found
+    return list(dict.fromkeys(files)), failed
+
+
+def _is_capture(path: Path) -> bool:
+    """A file that looks like a capture: by its name, or by its first bytes (maybe compressed)."""
+    if not path.is_file():
+        return False
+    name = path.name.lower()
+    for suffix in COMPRESSED_SUFFIXES:
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    if name.endswith(CAPTURE_SUFFIXES):
+        return True
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(8)
+        for magic, opener in _COMPRESSED_MAGIC:
+            if head.startswith(magic):
+                with opener(path, "rb") as inner:
+                    head = inner.read(4)
+                break
+    except (OSError, EOFError, lzma.LZMAError):
+        return False
+    return head[:4] in _CAPTURE_MAGIC
+
+
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0

@@ -1,0 +1,278 @@
+"""messages: Payload stream -> messages table, Capture, read_capture over files/dirs/globs."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from sipstats import schema
+from sipstats.capture.records import Payload
+from sipstats.capture.summary import InputSummary
+from sipstats.errors import CaptureError, SipParseError
+from sipstats.messages import Capture, MessageTable, decode_payloads, read_capture
+from tests.sipfactory import T0, UAC, UAS, sip_request, sip_response, udp, write_pcap
+
+NS = 1_000_000_000
+
+
+def payload(data: bytes, frame: int, t: float = 0.0, **kwargs: object) -> Payload:
+    fields: dict[str, object] = {
+        "ts_ns": int(T0 * NS) + int(t * NS),
+        "file": "a.pcap",
+        "frame": frame,
+        "src": UAC[0],
+        "sport": UAC[1],
+        "dst": UAS[0],
+        "dport": UAS[1],
+        "transport": "udp",
+        "data": data,
+    }
+    fields.update(kwargs)
+    return Payload(**fields)  # type: ignore[arg-type]
+
+
+def invite(call: int = 1, **kwargs: object) -> bytes:
+    return sip_request("INVITE", call_id=f"call-{call}", cseq=1, branch=f"z9hG4bK{call}", **kwargs)  # type: ignore[arg-type]
+
+
+def busy(call: int = 1, retry_after: str | None = "60") -> bytes:
+    headers = [("Retry-After", retry_after)] if retry_after is not None else []
+    return sip_response(
+        486,
+        "Busy Here",
+        call_id=f"call-{call}",
+        cseq=1,
+        cseq_method="INVITE",
+        branch=f"z9hG4bK{call}",
+        to_tag="tt",
+        headers=headers,
+    )
+
+
+def decode(payloads: list[Payload], **kwargs: bool) -> tuple[pd.DataFrame, InputSummary]:
+    summary = InputSummary(file="a.pcap")
+    table = MessageTable()
+    decode_payloads(payloads, summary, table, **kwargs)
+    return table.to_frame(), summary
+
+
+def test_rows_have_the_schema_dtypes_and_values() -> None:
+    frame, summary = decode([payload(invite(), 1), payload(busy(), 2, 0.5, src=UAS[0], dst=UAC[0])])
+    assert list(frame.columns) == list(schema.MESSAGES)
+    assert {c: str(frame[c].dtype) for c in frame} == {
+        c: d for c, (d, _) in schema.MESSAGES.items()
+    }
+    assert summary.sip_messages == 2
+    request, reply = frame.iloc[0], frame.iloc[1]
+    assert request["method"] == "INVITE"
+    assert pd.isna(request["status"])
+    assert pd.isna(request["reason"])
+    assert pd.isna(request["to_tag"])
+    assert reply["status"] == 486
+    assert pd.isna(reply["method"])
+    assert reply["retry_after"] == 60
+    assert reply["retry_after_raw"] == "60"
+    assert reply["src"] == UAS[0]
+    assert frame["ts"].iloc[1] - frame["ts"].iloc[0] == pd.Timedelta("500ms")
+    assert str(frame["ts"].iloc[0]) == "2023-11-14 22:13:20+00:00"
+    assert frame["call_id"].cat.categories.tolist() == ["call-1"]
+
+
+def test_empty_input_gives_the_full_schema() -> None:
+    frame, summary = decode([])
+    assert frame.empty
+    assert list(frame.columns) == list(schema.MESSAGES)
+    assert str(frame["ts"].dtype) == schema.UTC_TS
+    assert summary.sip_messages == 0
+
+
+def test_malformed_payloads_are_counted_not_rows() -> None:
+    bad_cl = invite(2, headers=[("Content-Length", "bad")])
+    frame, summary = decode(
+        [
+            payload(invite(), 1),
+            payload(b"hello", 2),  # not SIP at all
+            payload(b"INVITE sip:x SIP/3.0\r\n\r\n", 3),  # broken SIP start line
+            payload(bad_cl, 4),
+            payload(invite(3)[:200], 5, truncated=True),
+            payload(b"SIP/2.0 503 Service Unavailable\r\n\r\n", 6),
+            payload(b"\r\n\r\n", 7),  # RFC 5626 keep-alive
+        ]
+    )
+    assert len(frame) == 1
+    assert summary.sip_messages == 1
+    assert summary.keepalives == 1
+    found = {reason: (a.count, a.frames) for reason, a in summary.malformed.items()}
+    assert found == {
+        "not SIP on a SIP port": (1, [2]),
+        "bad start line": (1, [3]),
+        "bad Content-Length": (1, [4]),
+        "truncated by snaplen": (1, [5]),
+        "missing mandatory header": (1, [6]),
+    }
+    assert summary.malformed["bad start line"].detail == "INVITE sip:x SIP/3.0"
+
+
+def test_bad_retry_after_is_counted_and_the_row_kept() -> None:
+    frame, summary = decode([payload(busy(retry_after="soon"), 1)])
+    assert len(frame) == 1
+    assert pd.isna(frame["retry_after"].iloc[0])
+    assert frame["retry_after_raw"].iloc[0] == "soon"
+    assert summary.malformed["bad Retry-After"].count == 1
+
+
+def test_strict_raises_on_the_first_malformed_message() -> None:
+    with pytest.raises(SipParseError, match=r"a.pcap frame 2: Content-Length") as caught:
+        decode(
+            [payload(invite(), 1), payload(invite(2, headers=[("Content-Length", "9")]), 2)],
+            strict=True,
+        )
+    assert caught.value.reason == "body shorter than Content-Length"
+
+
+def test_rows_sorted_by_time_then_file_then_frame() -> None:
+    payloads = [
+        payload(invite(1), 5, 2.0),
+        payload(invite(2), 1, 1.0, file="b.pcap"),
+        payload(invite(3), 9, 1.0),
+        payload(invite(4), 2, 1.0, file="b.pcap"),
+    ]
+    frame, _ = decode(payloads)
+    assert frame["call_id"].tolist() == ["call-3", "call-2", "call-4", "call-1"]
+
+
+def test_tcp_messages_of_one_segment_keep_stream_order() -> None:
+    payloads = [payload(invite(call), 3, 1.0, transport="tcp", segments=2) for call in (7, 5, 6)]
+    frame, _ = decode(payloads)
+    assert frame["call_id"].tolist() == ["call-7", "call-5", "call-6"]
+    assert frame["segments"].tolist() == [2, 2, 2]
+
+
+def test_tables_of_chunks_merge() -> None:
+    first, second = MessageTable(), MessageTable()
+    decode_payloads([payload(invite(1), 1), payload(busy(1), 2, 0.1)], InputSummary("a"), first)
+    decode_payloads(
+        [payload(busy(2), 3, 0.2), payload(invite(1), 4, 0.3)], InputSummary("a"), second
+    )
+    first.extend(second)
+    frame = first.to_frame()
+    assert frame["frame"].tolist() == [1, 2, 3, 4]
+    assert frame["call_id"].tolist() == ["call-1", "call-1", "call-2", "call-1"]
+    assert frame["retry_after"].tolist() == [pd.NA, 60, 60, pd.NA]
+    assert sorted(frame["call_id"].cat.categories) == ["call-1", "call-2"]
+
+
+def test_table_keeps_no_payload_bytes_and_stays_small() -> None:
+    table = MessageTable()
+    body = b"v=0\r\n" * 60
+    for call in range(2000):
+        decode_payloads([payload(invite(call, body=body), call + 1)], InputSummary("a"), table)
+    held = sum(len(c.codes) * c.codes.itemsize for c in table.text.values())
+    held += sum(len(a) * a.itemsize for a in table.ints.values())
+    held += sum(len(f) for f in table.flags.values())
+    # Fixed-width columns alone; the distinct strings are counted by the benchmark.
+    assert held / len(table) < 200
+    assert not any(isinstance(v, bytes) for c in table.text.values() for v in c.index)
+
+
+def test_capture_repr_and_html_escape() -> None:
+    summary = InputSummary(file="<evil>.pcap", packets=3, sip_messages=1, errors=["<b>cut</b>"])
+    frame, _ = decode([payload(invite(), 1)])
+    capture = Capture(messages=frame, inputs=[summary, InputSummary(file="b.pcap", packets=2)])
+    assert capture.packets == 5
+    assert (
+        repr(capture) == "<Capture: 2 file(s), 5 packets, 1 SIP messages, 0 malformed, 1 error(s)>"
+    )
+    page = capture._repr_html_()
+    assert "&lt;evil&gt;.pcap" in page
+    assert "&lt;b&gt;cut&lt;/b&gt;" in page
+    assert "<evil>" not in page
+
+
+# --- read_capture over real (scapy-built) files -----------------------------------------------
+
+
+def dialog_pcap(path: Path, t0: float = 0.0, calls: range = range(1)) -> Path:
+    packets = []
+    for n, call in enumerate(calls):
+        packets.append(udp(invite(call), t0 + n))
+        packets.append(udp(busy(call), t0 + n + 0.25, src=UAS, dst=UAC))
+    return write_pcap(path, packets)
+
+
+def test_read_capture_one_file(tmp_path: Path) -> None:
+    capture = read_capture(dialog_pcap(tmp_path / "one.pcap", calls=range(3)))
+    assert len(capture.messages) == 6
+    assert capture.packets == 6
+    assert capture.messages["status"].dropna().tolist() == [486, 486, 486]
+    assert [s.sip_messages for s in capture.inputs] == [6]
+
+
+def test_read_capture_merges_files_dirs_and_globs_by_time(tmp_path: Path) -> None:
+    (tmp_path / "d" / "sub").mkdir(parents=True)
+    dialog_pcap(tmp_path / "d" / "early.pcap", 0.0, range(2))
+    dialog_pcap(tmp_path / "d" / "sub" / "late.pcapng.x", 0.5, range(10, 11))  # found by magic
+    (tmp_path / "d" / "notes.txt").write_text("not a capture")
+    raw = dialog_pcap(tmp_path / "g.pcap", 0.1, range(20, 21)).read_bytes()
+    (tmp_path / "g.pcap").unlink()
+    (tmp_path / "zipped.pcap.gz").write_bytes(gzip.compress(raw))
+    capture = read_capture([tmp_path / "d", str(tmp_path / "*.gz")])
+    assert sorted(Path(s.file).name for s in capture.inputs) == [
+        "early.pcap",
+        "late.pcapng.x",
+        "zipped.pcap.gz",
+    ]
+    assert capture.messages["ts"].is_monotonic_increasing
+    assert capture.messages["call_id"].tolist()[:4] == ["call-0", "call-20", "call-0", "call-20"]
+    assert len(capture.messages) == 8
+
+
+def test_unusable_files_become_inputs_with_errors(tmp_path: Path) -> None:
+    good = dialog_pcap(tmp_path / "good.pcap")
+    (tmp_path / "empty.pcap").write_bytes(b"")
+    (tmp_path / "text.pcap").write_text("hello, I am not a capture\n")
+    capture = read_capture(
+        [good, tmp_path / "empty.pcap", tmp_path / "text.pcap", tmp_path / "missing.pcap"]
+    )
+    assert len(capture.messages) == 2
+    errors = {Path(s.file).name: s.errors for s in capture.inputs}
+    assert errors["good.pcap"] == []
+    for name in ("empty.pcap", "text.pcap", "missing.pcap"):
+        assert len(errors[name]) == 1
+        assert name in errors[name][0]
+        assert "\n" not in errors[name][0]
+
+
+def test_glob_without_match_is_an_input_error(tmp_path: Path) -> None:
+    capture = read_capture(str(tmp_path / "*.pcap"))
+    assert capture.messages.empty
+    assert capture.inputs[0].errors == [f"{tmp_path / '*.pcap'}: no capture file matches"]
+
+
+def test_strict_raises_on_an_unusable_file(tmp_path: Path) -> None:
+    (tmp_path / "text.pcap").write_text("not a capture")
+    with pytest.raises(CaptureError, match=r"text\.pcap"):
+        read_capture(tmp_path / "text.pcap", strict=True)
+
+
+def test_ports_restrict_sip(tmp_path: Path) -> None:
+    packets = [
+        udp(invite(1), 0.0),
+        udp(invite(2), 1.0, src=("10.0.0.1", 5080), dst=("10.0.0.2", 5080)),
+    ]
+    path = write_pcap(tmp_path / "ports.pcap", packets)
+    assert len(read_capture(path).messages) == 2
+    assert read_capture(path, ports=[5080]).messages["call_id"].tolist() == ["call-2"]
+
+
+def test_progress_reports_bytes_up_to_the_total(tmp_path: Path) -> None:
+    paths = [dialog_pcap(tmp_path / f"{n}.pcap", n, range(n, n + 2)) for n in range(3)]
+    total = sum(p.stat().st_size for p in paths)
+    seen: list[tuple[int, int]] = []
+    read_capture(paths, progress=lambda done, all_: seen.append((done, all_)))
+    assert seen[-1] == (total, total)
+    assert all(all_ == total for _, all_ in seen)
+    assert [done for done, _ in seen] == sorted(done for done, _ in seen)
