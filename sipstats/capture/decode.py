@@ -1,0 +1,797 @@
+"""Decode stage: one captured frame -> SIP candidate payloads (link layer, IP, tunnels, UDP/SCTP).
+
+The :class:`Decoder` walks headers with ``struct.unpack_from`` and indexing on the reader's
+buffer; it slices bytes only for payloads that pass the quick filter (a start-line's first
+byte, a SIP port, HEP), so the bulk of a capture (RTP) costs no Python objects. TCP segments
+go to :class:`sipstats.capture.tcp.TcpReassembler`, which frames SIP messages out of streams.
+Results accumulate in :attr:`Decoder.out`, which the reader drains after every frame.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+from typing import Any
+
+from sipstats.capture import fallback
+from sipstats.capture.defrag import Defragmenter
+from sipstats.capture.hep import HEP_SIP, HepError, decode_hep, is_hep
+from sipstats.capture.records import Payload
+from sipstats.capture.sniff import START_BYTES, looks_like_sip, strip_keepalive
+from sipstats.capture.summary import InputSummary
+
+#: Ports whose non-SIP payloads are still handed on, so the SIP stage can count them.
+DEFAULT_SIP_PORTS = frozenset({5060, 5061})
+#: Anomaly reason for a frame whose headers cannot be decoded (Zeek would call it a weird).
+UNDECODABLE = "undecodable packet"
+#: Anomaly reason for IP fragments that never made a whole datagram.
+INCOMPLETE_FRAGMENTS = "incomplete IP fragments"
+#: Anomaly reason for a HEP datagram that cannot be read.
+BAD_HEP = "malformed HEP packet"
+#: Deepest nesting of tunnels followed (a guard against crafted loops).
+MAX_DEPTH = 8
+
+LINK_TYPES = {
+    0: "NULL",
+    1: "EN10MB",
+    9: "PPP",
+    12: "RAW",
+    14: "RAW",
+    50: "PPP_HDLC",
+    101: "RAW",
+    108: "LOOP",
+    113: "LINUX_SLL",
+    228: "IPV4",
+    229: "IPV6",
+    276: "LINUX_SLL2",
+}
+
+_VLAN = frozenset({0x8100, 0x88A8, 0x9100, 0x9200})
+_NON_IP_ETHERTYPES = {
+    0x0806: "arp",
+    0x8035: "rarp",
+    0x809B: "appletalk",
+    0x8137: "ipx",
+    0x8808: "ethernet flow control",
+    0x8809: "slow protocols",
+    0x8863: "pppoe discovery",
+    0x888E: "eapol",
+    0x8892: "profinet",
+    0x88CC: "lldp",
+    0x88E1: "homeplug",
+    0x88E5: "macsec",
+    0x88F7: "ptp",
+    0x8899: "realtek",
+    0x893A: "ieee 1905",
+    0x9000: "loopback",
+    0x22F0: "avtp",
+}
+# IPv6 extension headers walked to reach the upper layer (RFC 8200 §4): hop-by-hop,
+# routing, destination options, mobility, HIP, shim6; AH (51) and fragment (44) apart.
+_IPV6_EXT = frozenset({0, 43, 60, 135, 139, 140})
+# ICMP, IGMP, ICMPv6, no next header, OSPF, PIM, VRRP: never SIP, not worth a count.
+_QUIET_PROTOCOLS = frozenset({1, 2, 58, 59, 89, 103, 112})
+
+_H = struct.Struct(">H")
+_HH = struct.Struct(">HH")
+_HHH = struct.Struct(">HHH")
+_TCP = struct.Struct(">HHIIBB")
+_I = struct.Struct(">I")
+_SCTP_DATA = struct.Struct(">BBHIHHI")
+
+
+class Decoder:
+    """Per-file decoding state: fragments in flight, TCP streams, SCTP fragments."""
+
+    def __init__(self, file: str, summary: InputSummary, ports: frozenset[int] | None) -> None:
+        self.file = file
+        self.summary = summary
+        self.ports = ports
+        self.sip_ports = ports if ports is not None else DEFAULT_SIP_PORTS
+        self.out: list[Payload] = []
+        self.defrag = Defragmenter()
+        self._tcp: Any = None
+        self._sctp: dict[tuple[object, ...], list[bytes]] = {}
+        self._names: dict[bytes, str] = {}
+        self._fallback: dict[int, bool] = {}
+
+    # -- link layers -------------------------------------------------------------------------
+
+    def packet(
+        self, buf: Any, o: int, end: int, linktype: int, ts: int, frame: int, trunc: bool
+    ) -> None:
+        """Decode the frame in ``buf[o:end]`` captured on ``linktype``.
+
+        The first branch is the hot path (Ethernet or cooked capture, IPv4, UDP, no fragment):
+        it rejects a datagram that cannot be SIP before any object is made.
+        """
+        if linktype == 1:
+            if end - o < 34:
+                self.ether(buf, o, end, ts, frame, trunc, 0)
+                return
+            et = buf[o + 12] << 8 | buf[o + 13]
+            n = o + 14
+        elif linktype == 276:
+            if end - o < 40:
+                self.sll2(buf, o, end, ts, frame, trunc)
+                return
+            et = buf[o] << 8 | buf[o + 1]
+            n = o + 20
+        else:
+            self.link(buf, o, end, linktype, ts, frame, trunc)
+            return
+        if et != 0x0800 or buf[n] != 0x45 or buf[n + 9] != 17 or buf[n + 6] & 0x3F or buf[n + 7]:
+            self.ethertype(et, buf, n, end, ts, frame, trunc, 0)
+            return
+        # IPv4 without options or fragmentation, carrying UDP.
+        p = n + 28
+        if p >= end:
+            return
+        sport, dport = _HH.unpack_from(buf, n + 20)
+        first = buf[p]
+        if (
+            first not in START_BYTES
+            and first > 13
+            and sport not in self.sip_ports
+            and dport not in self.sip_ports
+            and sport != 9060
+            and dport != 9060
+        ):
+            return
+        self.ipv4(buf, n, end, ts, frame, trunc, 0)
+
+    def link(
+        self, buf: Any, o: int, end: int, linktype: int, ts: int, frame: int, trunc: bool
+    ) -> None:
+        """Every link type but the hot path's: strip the link header, find the IP packet."""
+        if linktype == 1:
+            self.ether(buf, o, end, ts, frame, trunc, 0)
+        elif linktype == 276:
+            self.sll2(buf, o, end, ts, frame, trunc)
+        elif linktype == 113:
+            # Linux cooked v1: type, ARPHRD, address length, 8 address bytes, protocol.
+            if end - o < 16:
+                self.bad(frame, "Linux cooked header cut short")
+                return
+            self.ethertype(_H.unpack_from(buf, o + 14)[0], buf, o + 16, end, ts, frame, trunc, 0)
+        elif linktype in (101, 12, 14):
+            self.raw_ip(buf, o, end, ts, frame, trunc, 0)
+        elif linktype == 228:
+            self.ipv4(buf, o, end, ts, frame, trunc, 0)
+        elif linktype == 229:
+            self.ipv6(buf, o, end, ts, frame, trunc, 0)
+        elif linktype in (0, 108):
+            # BSD loopback: the address family in the capturing host's byte order (NULL)
+            # or in network byte order (LOOP). AF_INET is 2 everywhere; AF_INET6 is 10, 24,
+            # 28 or 30 depending on the OS.
+            if end - o < 4:
+                self.bad(frame, "loopback header cut short")
+                return
+            family = int.from_bytes(buf[o : o + 4], "big" if linktype == 108 else "little")
+            if family > 0xFFFF:
+                family = int.from_bytes(buf[o : o + 4], "big")
+            if family == 2:
+                self.ipv4(buf, o + 4, end, ts, frame, trunc, 0)
+            elif family in (10, 23, 24, 28, 30):
+                self.ipv6(buf, o + 4, end, ts, frame, trunc, 0)
+            else:
+                self.summary.unsupported[f"loopback family {family}"] += 1
+        elif linktype in (9, 50):
+            self.ppp(buf, o, end, ts, frame, trunc, 0)
+        else:
+            self.foreign(buf, o, end, linktype, ts, frame, trunc)
+
+    def foreign(
+        self, buf: Any, o: int, end: int, linktype: int, ts: int, frame: int, trunc: bool
+    ) -> None:
+        """Hand a frame of a link type unknown here to scapy before declaring it unsupported."""
+        if self._fallback.get(linktype) is False:
+            self.summary.unsupported[f"LINKTYPE {linktype}"] += 1
+            return
+        try:
+            found = fallback.network_layer(linktype, bytes(buf[o:end]))
+        except LookupError:
+            self._fallback[linktype] = False
+            self.summary.unsupported[f"LINKTYPE {linktype}"] += 1
+            return
+        self._fallback[linktype] = True
+        if found is None:
+            self.summary.unsupported[f"{fallback.link_type_name(linktype)} without IP"] += 1
+            return
+        version, ip = found
+        if version == 4:
+            self.ipv4(ip, 0, len(ip), ts, frame, trunc, 0)
+        else:
+            self.ipv6(ip, 0, len(ip), ts, frame, trunc, 0)
+
+    def ether(
+        self, buf: Any, o: int, end: int, ts: int, frame: int, trunc: bool, depth: int
+    ) -> None:
+        if end - o < 14:
+            self.bad(frame, "Ethernet header cut short")
+            return
+        self.ethertype(buf[o + 12] << 8 | buf[o + 13], buf, o + 14, end, ts, frame, trunc, depth)
+
+    def sll2(self, buf: Any, o: int, end: int, ts: int, frame: int, trunc: bool) -> None:
+        # Linux cooked v2: protocol, reserved, ifindex, ARPHRD, packet type, address length,
+        # 8 address bytes.
+        if end - o < 20:
+            self.bad(frame, "Linux cooked v2 header cut short")
+            return
+        self.ethertype(_H.unpack_from(buf, o)[0], buf, o + 20, end, ts, frame, trunc, 0)
+
+    def ethertype(
+        self, et: int, buf: Any, o: int, end: int, ts: int, frame: int, trunc: bool, depth: int
+    ) -> None:
+        if et == 0x0800:
+            self.ipv4(buf, o, end, ts, frame, trunc, depth)
+        elif et == 0x86DD:
+            self.ipv6(buf, o, end, ts, frame, trunc, depth)
+        elif et in _VLAN:
+            self._vlan_inner(et, buf, o, end, ts, frame, trunc, depth)
+        elif et == 0x8864:  # PPPoE session (RFC 2516): 6-byte header, then PPP protocol
+            self.ppp(buf, o + 6, end, ts, frame, trunc, depth)
+        elif et in (0x8847, 0x8848):  # MPLS: pop labels to the bottom of the stack
+            while True:
+                if end - o < 4:
+                    self.bad(frame, "MPLS label cut short")
+                    return
+                bottom = buf[o + 2] & 1
+                o += 4
+                if bottom:
+                    break
+            self.raw_ip(buf, o, end, ts, frame, trunc, depth)
+        elif et < 0x0600:
+            self.summary.unsupported["802.3 LLC"] += 1
+        elif et in _NON_IP_ETHERTYPES:
+            self.summary.unsupported[_NON_IP_ETHERTYPES[et]] += 1
+        else:
+            self.bad(frame, f"unknown ethertype 0x{et:04x}")
+
+    def _vlan_inner(
+        self, et: int, buf: Any, o: int, end: int, ts: int, frame: int, trunc: bool, depth: int
+    ) -> None:
+        while et in _VLAN:
+            if end - o < 4:
+                self.bad(frame, "VLAN tag cut short")
+                return
+            et = buf[o + 2] << 8 | buf[o + 3]
+            o += 4
+        self.ethertype(et, buf, o, end, ts, frame, trunc, depth)
+
+    def ppp(self, buf: Any, o: int, end: int, ts: int, frame: int, trunc: bool, depth: int) -> None:
+        """PPP (RFC 1661), with or without HDLC address/control and protocol compression."""
+        if end - o >= 2 and buf[o] == 0xFF and buf[o + 1] == 0x03:
+            o += 2
+        if end - o < 1:
+            self.bad(frame, "PPP header cut short")
+            return
+        if buf[o] & 1:  # RFC 1661 §6.5: a compressed, one-byte protocol field
+            proto = buf[o]
+            o += 1
+        elif end - o >= 2:
+            proto = buf[o] << 8 | buf[o + 1]
+            o += 2
+        else:
+            self.bad(frame, "PPP protocol cut short")
+            return
+        if proto == 0x21:
+            self.ipv4(buf, o, end, ts, frame, trunc, depth)
+        elif proto == 0x57:
+            self.ipv6(buf, o, end, ts, frame, trunc, depth)
+        else:
+            self.summary.unsupported[f"ppp protocol 0x{proto:04x}"] += 1
+
+    def raw_ip(
+        self, buf: Any, o: int, end: int, ts: int, frame: int, trunc: bool, depth: int
+    ) -> None:
+        """An IP packet of either version, told apart by its first nibble."""
+        version = buf[o] >> 4 if end > o else 0
+        if version == 4:
+            self.ipv4(buf, o, end, ts, frame, trunc, depth)
+        elif version == 6:
+            self.ipv6(buf, o, end, ts, frame, trunc, depth)
+        else:
+            self.bad(frame, f"raw IP packet with version {version}")
+
+    # -- IP ----------------------------------------------------------------------------------
+
+    def ipv4(
+        self, buf: Any, o: int, end: int, ts: int, frame: int, trunc: bool, depth: int
+    ) -> None:
+        """RFC 791 header; fragments go to the defragmenter, whole datagrams to their protocol."""
+        if end - o < 20:
+            self.bad(frame, "IPv4 header cut short")
+            return
+        vihl = buf[o]
+        ihl = (vihl & 15) << 2
+        if vihl >> 4 != 4 or ihl < 20:
+            self.bad(frame, f"bad IPv4 version/header length byte 0x{vihl:02x}")
+            return
+        total, frag = _H.unpack_from(buf, o + 2)[0], _H.unpack_from(buf, o + 6)[0]
+        ip_end = o + total
+        if total == 0:  # TCP segmentation offload: the NIC fills the length in later
+            ip_end = end
+        elif total < ihl:
+            self.bad(frame, f"IPv4 total length {total} shorter than its header")
+            return
+        if ip_end > end:
+            if not trunc:
+                self.bad(frame, f"IPv4 total length {total} beyond the captured bytes")
+                return
+            ip_end = end
+        if o + ihl > ip_end:
+            self.bad(frame, "IPv4 options cut short")
+            return
+        proto = buf[o + 9]
+        if frag & 0x3FFF:
+            addr = bytes(buf[o + 12 : o + 20])
+            key = (addr, _H.unpack_from(buf, o + 4)[0], proto)
+            self._fragment(
+                key,
+                (frag & 0x1FFF) << 3,
+                bool(frag & 0x2000),
+                buf,
+                o + ihl,
+                ip_end,
+                proto,
+                addr,
+                0,
+                4,
+                ts,
+                frame,
+                trunc,
+                depth,
+            )
+            return
+        self.protocol(proto, buf, o + ihl, ip_end, buf, o + 12, 4, ts, frame, trunc, False, depth)
+
+    def ipv6(
+        self, buf: Any, o: int, end: int, ts: int, frame: int, trunc: bool, depth: int
+    ) -> None:
+        """RFC 8200 fixed header; extension headers are walked in :meth:`ipv6_chain`."""
+        if end - o < 40:
+            self.bad(frame, "IPv6 header cut short")
+            return
+        if buf[o] >> 4 != 6:
+            self.bad(frame, f"IPv6 header with version {buf[o] >> 4}")
+            return
+        plen = _H.unpack_from(buf, o + 4)[0]
+        ip_end = o + 40 + plen
+        if plen == 0:  # a jumbogram (RFC 2675) or offloaded length
+            ip_end = end
+        if ip_end > end:
+            if not trunc:
+                self.bad(frame, f"IPv6 payload length {plen} beyond the captured bytes")
+                return
+            ip_end = end
+        self.ipv6_chain(buf[o + 6], buf, o + 40, ip_end, buf, o + 8, ts, frame, trunc, False, depth)
+
+    def ipv6_chain(
+        self,
+        nh: int,
+        buf: Any,
+        p: int,
+        end: int,
+        abuf: Any,
+        aoff: int,
+        ts: int,
+        frame: int,
+        trunc: bool,
+        fragmented: bool,
+        depth: int,
+    ) -> None:
+        """Walk IPv6 extension headers (RFC 8200 §4) up to the upper-layer protocol."""
+        while True:
+            if nh in _IPV6_EXT or nh == 51:
+                if end - p < 8:
+                    self.bad(frame, f"IPv6 extension header {nh} cut short")
+                    return
+                # AH (RFC 4302 §2.2) counts 4-byte units minus 2, the others 8-byte units minus 1.
+                size = (buf[p + 1] + 2) * 4 if nh == 51 else (buf[p + 1] + 1) * 8
+                nh = buf[p]
+                p += size
+            elif nh == 44 and not fragmented:
+                if end - p < 8:
+                    self.bad(frame, "IPv6 fragment header cut short")
+                    return
+                inner = buf[p]
+                offset_flags = _H.unpack_from(buf, p + 2)[0]
+                ident = _I.unpack_from(buf, p + 4)[0]
+                p += 8
+                offset, more = offset_flags & 0xFFF8, bool(offset_flags & 1)
+                if offset == 0 and not more:  # an atomic fragment (RFC 6946)
+                    nh = inner
+                    continue
+                addr = bytes(abuf[aoff : aoff + 32])
+                self._fragment(
+                    (addr, ident, inner),
+                    offset,
+                    more,
+                    buf,
+                    p,
+                    end,
+                    inner,
+                    addr,
+                    0,
+                    6,
+                    ts,
+                    frame,
+                    trunc,
+                    depth,
+                )
+                return
+            else:
+                break
+        if p > end:
+            self.bad(frame, "IPv6 extension headers beyond the packet")
+            return
+        self.protocol(nh, buf, p, end, abuf, aoff, 6, ts, frame, trunc, fragmented, depth)
+
+    def _fragment(
+        self,
+        key: tuple[object, ...],
+        offset: int,
+        more: bool,
+        buf: Any,
+        p: int,
+        end: int,
+        proto: int,
+        abuf: bytes,
+        aoff: int,
+        version: int,
+        ts: int,
+        frame: int,
+        trunc: bool,
+        depth: int,
+    ) -> None:
+        whole = self.defrag.add((version, *key), offset, more, bytes(buf[p:end]), ts, frame, trunc)
+        while self.defrag.dropped:
+            first, why = self.defrag.dropped.pop()
+            self.summary.anomaly(INCOMPLETE_FRAGMENTS, first, why)
+        if whole is None:
+            return
+        data = whole.data
+        if version == 6:
+            self.ipv6_chain(
+                proto,
+                data,
+                0,
+                len(data),
+                abuf,
+                aoff,
+                whole.ts_ns,
+                whole.frame,
+                whole.truncated,
+                True,
+                depth,
+            )
+        else:
+            self.protocol(
+                proto,
+                data,
+                0,
+                len(data),
+                abuf,
+                aoff,
+                4,
+                whole.ts_ns,
+                whole.frame,
+                whole.truncated,
+                True,
+                depth,
+            )
+
+    def finish(self) -> None:
+        """End of file: report unfinished fragments, flush TCP streams."""
+        self.defrag.finish()
+        while self.defrag.dropped:
+            first, why = self.defrag.dropped.pop(0)
+            self.summary.anomaly(INCOMPLETE_FRAGMENTS, first, why)
+        if self._tcp is not None:
+            self.out.extend(self._tcp.flush())
+
+    def protocol(
+        self,
+        proto: int,
+        buf: Any,
+        p: int,
+        end: int,
+        abuf: Any,
+        aoff: int,
+        af: int,
+        ts: int,
+        frame: int,
+        trunc: bool,
+        fragmented: bool,
+        depth: int,
+    ) -> None:
+        """Dispatch an IP payload on its protocol number (IANA protocol numbers)."""
+        if proto == 17:
+            self.udp(buf, p, end, abuf, aoff, af, ts, frame, trunc, fragmented)
+        elif proto == 6:
+            self.tcp(buf, p, end, abuf, aoff, af, ts, frame, trunc)
+        elif proto == 132:
+            self.sctp(buf, p, end, abuf, aoff, af, ts, frame, trunc)
+        elif proto in (4, 41, 47):
+            if depth >= MAX_DEPTH:
+                self.bad(frame, "tunnels nested too deep")
+            elif proto == 4:  # IP in IP (RFC 2003)
+                self.ipv4(buf, p, end, ts, frame, trunc, depth + 1)
+            elif proto == 41:  # IPv6 in IP (RFC 4213)
+                self.ipv6(buf, p, end, ts, frame, trunc, depth + 1)
+            else:
+                self.gre(buf, p, end, ts, frame, trunc, depth + 1)
+        elif proto not in _QUIET_PROTOCOLS:
+            self.summary.unsupported[f"ip protocol {proto}"] += 1
+
+    def gre(self, buf: Any, o: int, end: int, ts: int, frame: int, trunc: bool, depth: int) -> None:
+        """GRE (RFC 2784/2890; version 1 is PPTP's, RFC 2637) and what it carries."""
+        if end - o < 4:
+            self.bad(frame, "GRE header cut short")
+            return
+        flags, ptype = _HH.unpack_from(buf, o)
+        size = 4
+        if flags & 0x8000 or (flags & 0x4000 and flags & 7 == 0):
+            size += 4  # checksum + reserved (also present when routing is)
+        if flags & 0x2000:
+            size += 4  # key (PPTP: payload length + call id)
+        if flags & 0x1000:
+            size += 4  # sequence number
+        if flags & 7 == 1 and flags & 0x0080:
+            size += 4  # PPTP acknowledgement number
+        if flags & 0x4000 and flags & 7 == 0:
+            self.summary.unsupported["GRE with source routing"] += 1
+            return
+        o += size
+        if ptype == 0x88BE and flags & 0x1000:
+            o += 8  # ERSPAN type II header; type I (no sequence flag) has none
+            ptype = 0x6558
+        elif ptype == 0x22EB:
+            # ERSPAN type III: 12 bytes, plus an 8-byte platform sub-header when O is set.
+            if end - o < 12:
+                self.bad(frame, "ERSPAN III header cut short")
+                return
+            o += 20 if buf[o + 11] & 1 else 12
+            ptype = 0x6558
+        elif ptype == 0x88BE:
+            ptype = 0x6558
+        if o > end:
+            self.bad(frame, "GRE header beyond the packet")
+        elif ptype == 0x6558:  # transparent Ethernet bridging
+            self.ether(buf, o, end, ts, frame, trunc, depth)
+        elif ptype == 0x880B:
+            self.ppp(buf, o, end, ts, frame, trunc, depth)
+        else:
+            self.ethertype(ptype, buf, o, end, ts, frame, trunc, depth)
+
+    # -- transports --------------------------------------------------------------------------
+
+    def names(self, abuf: Any, aoff: int, af: int) -> tuple[str, str]:
+        """Source and destination address text (cached: few hosts, many packets)."""
+        size = 4 if af == 4 else 16
+        raw = bytes(abuf[aoff : aoff + 2 * size])
+        src, dst = raw[:size], raw[size:]
+        cache = self._names
+        family = socket.AF_INET if af == 4 else socket.AF_INET6
+        s = cache.get(src)
+        if s is None:
+            s = cache[src] = socket.inet_ntop(family, src)
+        d = cache.get(dst)
+        if d is None:
+            d = cache[dst] = socket.inet_ntop(family, dst)
+        if len(cache) > 65536:
+            cache.clear()
+        return s, d
+
+    def udp(
+        self,
+        buf: Any,
+        o: int,
+        end: int,
+        abuf: Any,
+        aoff: int,
+        af: int,
+        ts: int,
+        frame: int,
+        trunc: bool,
+        fragmented: bool,
+    ) -> None:
+        """RFC 768: one candidate per datagram (RFC 3261 §18.1.1 forbids several per datagram)."""
+        if end - o < 8:
+            if not trunc:
+                self.bad(frame, "UDP header cut short")
+            return
+        sport, dport, length = _HHH.unpack_from(buf, o)
+        p = o + 8
+        if length >= 8 and o + length <= end:
+            end = o + length
+        elif length > end - o and not trunc and length != 0:
+            self.bad(frame, f"UDP length {length} beyond the IP payload")
+            return
+        if p >= end:
+            return
+        sip_ports = self.sip_ports
+        on_port = sport in sip_ports or dport in sip_ports
+        first = buf[p]
+        hep_port = sport == 9060 or dport == 9060
+        if first not in START_BYTES and first > 13 and not on_port and not hep_port:
+            return
+        data = bytes(buf[p:end])
+        if is_hep(data, sport, dport):
+            self.hep(data, ts, frame, trunc)
+            return
+        if self.ports is not None and not on_port:
+            return
+        src, dst = self.names(abuf, aoff, af)
+        self.datagram(
+            data, "udp", ts, frame, src, sport, dst, dport, on_port, trunc, fragmented, ""
+        )
+
+    def datagram(
+        self,
+        data: bytes,
+        transport: str,
+        ts: int,
+        frame: int,
+        src: str,
+        sport: int,
+        dst: str,
+        dport: int,
+        on_port: bool,
+        trunc: bool,
+        fragmented: bool,
+        encap: str,
+    ) -> None:
+        """Emit one message-sized payload if it is SIP, or sits on a SIP port; count keep-alives."""
+        if data[0] in (13, 10):
+            data, had_crlf = strip_keepalive(data)
+            if had_crlf:
+                self.summary.keepalives += 1  # RFC 5626 §4.4.1
+            if not data:
+                return
+        if not (on_port or looks_like_sip(data)):
+            return
+        self.out.append(
+            Payload(
+                ts,
+                self.file,
+                frame,
+                src,
+                sport,
+                dst,
+                dport,
+                transport,
+                data,
+                fragmented,
+                1,
+                encap,
+                trunc,
+            )
+        )
+
+    def hep(self, data: bytes, ts: int, frame: int, trunc: bool) -> None:
+        """Unwrap HEP: the inner packet's addresses, ports, transport and timestamp."""
+        try:
+            inner = decode_hep(data)
+        except (HepError, struct.error) as exc:
+            self.summary.anomaly(BAD_HEP, frame, str(exc))
+            return
+        if inner.payload_type != HEP_SIP:
+            self.summary.unsupported[f"HEP payload type {inner.payload_type}"] += 1
+            return
+        if not inner.data:
+            return
+        ports = self.ports
+        on_port = inner.sport in self.sip_ports or inner.dport in self.sip_ports
+        if ports is not None and not on_port:
+            return
+        self.datagram(
+            inner.data,
+            inner.transport,
+            ts if inner.ts_ns is None else inner.ts_ns,
+            frame,
+            inner.src,
+            inner.sport,
+            inner.dst,
+            inner.dport,
+            on_port,
+            trunc,
+            False,
+            "hep",
+        )
+
+    def tcp(
+        self,
+        buf: Any,
+        o: int,
+        end: int,
+        abuf: Any,
+        aoff: int,
+        af: int,
+        ts: int,
+        frame: int,
+        trunc: bool,
+    ) -> None:
+        """RFC 9293 header; every segment (handshake and ACKs too) goes to the reassembler.
+
+        The reassembler also recognises TLS and WebSocket connections and counts them.
+        """
+        if end - o < 20:
+            if not trunc:
+                self.bad(frame, "TCP header cut short")
+            return
+        sport, dport, seq, _ack, doff, flags = _TCP.unpack_from(buf, o)
+        hlen = (doff >> 4) * 4
+        if hlen < 20 or o + hlen > end:
+            if not trunc:
+                self.bad(frame, f"TCP header length {hlen} impossible")
+            return
+        sip_ports = self.sip_ports
+        if self.ports is not None and sport not in sip_ports and dport not in sip_ports:
+            return
+        src, dst = self.names(abuf, aoff, af)
+        if self._tcp is None:
+            from sipstats.capture.tcp import TcpReassembler
+
+            self._tcp = TcpReassembler(self.file, self.summary, self.ports)
+        found = self._tcp.feed(
+            ts, frame, src, sport, dst, dport, seq, flags, bytes(buf[o + hlen : end]), trunc
+        )
+        if found:
+            self.out.extend(found)
+
+    def sctp(
+        self,
+        buf: Any,
+        o: int,
+        end: int,
+        abuf: Any,
+        aoff: int,
+        af: int,
+        ts: int,
+        frame: int,
+        trunc: bool,
+    ) -> None:
+        """RFC 9260: DATA chunks; fragments (B/E flags) joined per stream and sequence number."""
+        if end - o < 12:
+            if not trunc:
+                self.bad(frame, "SCTP header cut short")
+            return
+        sport, dport = _HH.unpack_from(buf, o)
+        on_port = sport in self.sip_ports or dport in self.sip_ports
+        if self.ports is not None and not on_port:
+            return
+        src = dst = ""
+        p = o + 12
+        while end - p >= 4:
+            ctype, cflags, clen = buf[p], buf[p + 1], _H.unpack_from(buf, p + 2)[0]
+            if clen < 4:
+                self.bad(frame, f"SCTP chunk length {clen}")
+                return
+            if ctype == 0 and clen >= 16 and p + 16 <= end:
+                _t, _f, _l, _tsn, stream, ssn, _ppid = _SCTP_DATA.unpack_from(buf, p)
+                piece = bytes(buf[p + 16 : min(p + clen, end)])
+                if not src:
+                    src, dst = self.names(abuf, aoff, af)
+                key = (src, sport, dst, dport, stream, ssn)
+                if cflags & 3 == 3:  # B and E: an unfragmented user message
+                    data = piece
+                elif cflags & 2:
+                    self._sctp[key] = [piece]
+                    data = b""
+                elif key in self._sctp:
+                    self._sctp[key].append(piece)
+                    data = b"".join(self._sctp.pop(key)) if cflags & 1 else b""
+                else:
+                    data = b""
+                if len(self._sctp) > 1024:
+                    self._sctp.pop(next(iter(self._sctp)))
+                if data:
+                    self.datagram(
+                        data, "sctp", ts, frame, src, sport, dst, dport, on_port, trunc, False, ""
+                    )
+            p += (clen + 3) & ~3
+
+    def bad(self, frame: int, detail: str) -> None:
+        self.summary.anomaly(UNDECODABLE, frame, detail)

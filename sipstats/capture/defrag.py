@@ -1,0 +1,113 @@
+"""Decode stage: IPv4 / IPv6 fragments -> whole datagrams.
+
+Fragments are keyed by (source, destination, identification, protocol) (RFC 791 §3.2,
+RFC 8200 §4.5) and may arrive in any order. Memory is bounded: a datagram that is not
+complete within :data:`TIMEOUT_NS` of capture time, or that exceeds the caps, is dropped and
+reported, as are datagrams still incomplete at the end of the file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+#: RFC 791 §3.2 suggests a reassembly timer of about 15 s; captures can be paused, so 30 s.
+TIMEOUT_NS = 30 * 1_000_000_000
+#: Most datagrams reassembled at once; beyond this the oldest is dropped.
+MAX_PENDING = 4096
+#: Largest IP payload (RFC 791 total length is 16 bits; RFC 8200 payload length too).
+MAX_DATAGRAM = 65535
+
+
+@dataclass
+class _Pending:
+    first_ts_ns: int
+    first_frame: int
+    parts: dict[int, bytes] = field(default_factory=dict)
+    total: int = -1
+    """Payload length, known once the last fragment (More Fragments = 0) arrived."""
+    truncated: bool = False
+
+
+@dataclass(frozen=True)
+class Datagram:
+    """A reassembled IP payload with the time and frame of its first fragment in the file."""
+
+    ts_ns: int
+    frame: int
+    data: bytes
+    fragments: int
+    truncated: bool
+
+
+class Defragmenter:
+    """Collects fragments; :meth:`add` returns the datagram once every byte has arrived."""
+
+    def __init__(self) -> None:
+        self._pending: dict[tuple[object, ...], _Pending] = {}
+        self.dropped: list[tuple[int, str]] = []
+        """(first frame, why) of datagrams given up on; the reader turns them into anomalies."""
+
+    def add(
+        self,
+        key: tuple[object, ...],
+        offset: int,
+        more: bool,
+        data: bytes,
+        ts_ns: int,
+        frame: int,
+        truncated: bool,
+    ) -> Datagram | None:
+        """Store one fragment (``offset`` in bytes); return the datagram when it is complete."""
+        if len(self._pending) >= MAX_PENDING and key not in self._pending:
+            self._expire(ts_ns, force_one=True)
+        entry = self._pending.get(key)
+        if entry is None:
+            self._expire(ts_ns)
+            entry = self._pending[key] = _Pending(ts_ns, frame)
+        if offset + len(data) > MAX_DATAGRAM:
+            del self._pending[key]
+            self.dropped.append((entry.first_frame, "fragment beyond 65535 bytes"))
+            return None
+        # A retransmitted or overlapping fragment: the first copy wins (RFC 5722 would drop
+        # the whole datagram for IPv6; keeping the first copy loses less and is what tshark shows).
+        entry.parts.setdefault(offset, data)
+        entry.truncated = entry.truncated or truncated
+        if not more:
+            entry.total = offset + len(data)
+        if entry.total < 0:
+            return None
+        covered = 0
+        for start in sorted(entry.parts):
+            if start > covered:
+                return None
+            covered = max(covered, start + len(entry.parts[start]))
+        if covered < entry.total:
+            return None
+        del self._pending[key]
+        buf = bytearray(entry.total)
+        for start in sorted(entry.parts, reverse=True):
+            piece = entry.parts[start]
+            buf[start : start + len(piece)] = piece
+        return Datagram(
+            entry.first_ts_ns,
+            entry.first_frame,
+            bytes(buf[: entry.total]),
+            len(entry.parts),
+            entry.truncated,
+        )
+
+    def _expire(self, now_ns: int, *, force_one: bool = False) -> None:
+        # Entries sit in arrival order, so the stale ones are at the front.
+        while self._pending:
+            key, entry = next(iter(self._pending.items()))
+            if not force_one and now_ns - entry.first_ts_ns <= TIMEOUT_NS:
+                return
+            del self._pending[key]
+            self.dropped.append((entry.first_frame, "incomplete: timed out or crowded out"))
+            force_one = False
+
+    def finish(self) -> None:
+        """Give up on everything still pending at the end of the file."""
+        for entry in self._pending.values():
+            self.dropped.append((entry.first_frame, "incomplete at end of file"))
+        self._pending.clear()

@@ -1,0 +1,210 @@
+"""Decode stage: classic pcap records -> frames handed to the decoder (libpcap savefile format).
+
+Format: a 24-byte global header (magic, version, zone, sigfigs, snaplen, link type) then
+records of a 16-byte header (seconds, microseconds or nanoseconds, captured length, original
+length) and the captured bytes. The magic fixes byte order and time unit.
+
+Damage: a record that runs past the end of the data is reported with its number and offset;
+a record header with an impossible length is reported, and reading resumes at the next
+offset where two consecutive plausible record headers sit (see :func:`_resync`). tshark stops
+at such a header; resynchronising keeps the intact records that follow it.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable, Iterator
+from typing import Any, NamedTuple
+
+from sipstats.capture.decode import UNDECODABLE
+from sipstats.capture.records import Payload
+from sipstats.capture.source import Source
+from sipstats.capture.summary import InputSummary
+
+#: libpcap's largest snapshot length; a record claiming more is damage, whatever the snaplen.
+MAX_CAPLEN = 262144
+#: Bytes searched for the next plausible record after a damaged header.
+RESYNC_WINDOW = 4 << 20
+#: A resynchronised record must lie within this many seconds of the last good one.
+RESYNC_SECONDS = 86400
+
+PacketFn = Callable[[Any, int, int, int, int, int, bool], None]
+
+
+class PcapHeader(NamedTuple):
+    """What the global header says."""
+
+    endian: str
+    """'<' or '>'."""
+    frac_ns: int
+    """Nanoseconds per unit of the second field of a record's time (1000 or 1)."""
+    format: str
+    """'pcap' or 'pcap-ns'."""
+    snaplen: int
+    linktype: int
+    record_size: int
+    """16, or 24 for Alexey Kuznetzov's modified pcap (magic 0xa1b2cd34)."""
+
+
+_MAGICS = {
+    0xA1B2C3D4: (1000, "pcap", 16),
+    0xA1B23C4D: (1, "pcap-ns", 16),
+    0xA1B2CD34: (1000, "pcap", 24),
+}
+
+
+def is_pcap(head: bytes) -> bool:
+    """True when ``head`` starts with a classic pcap magic number, in either byte order."""
+    if len(head) < 4:
+        return False
+    return any(struct.unpack_from(e + "I", head)[0] in _MAGICS for e in "<>")
+
+
+def parse_header(head: bytes) -> PcapHeader | None:
+    """The global header, or None when ``head`` is too short to hold one."""
+    if len(head) < 24:
+        return None
+    for endian in "<>":
+        magic, _major, _minor, _zone, _sigfigs, snaplen, network = struct.unpack_from(
+            endian + "IHHiIII", head
+        )
+        if magic in _MAGICS:
+            frac_ns, fmt, rsize = _MAGICS[magic]
+            # The upper 16 bits of the link-type field may carry FCS information.
+            return PcapHeader(endian, frac_ns, fmt, snaplen, network & 0xFFFF, rsize)
+    return None
+
+
+class PcapReader:
+    """Walks records from ``start``; ``frame`` and ``offset`` tell where it stopped."""
+
+    def __init__(
+        self, src: Source, header: PcapHeader, summary: InputSummary, start: int, first_frame: int
+    ) -> None:
+        self.src = src
+        self.header = header
+        self.summary = summary
+        self.offset = start
+        self.frame = first_frame - 1
+        self.first_ts: int | None = None
+        self.last_ts: int | None = None
+
+    def read(self, packet: PacketFn, out: list[Payload], stop: int) -> Iterator[Payload]:
+        """Call ``packet`` on each record starting before ``stop``; yield what lands in ``out``."""
+        src, hdr, summary = self.src, self.header, self.summary
+        rsize = hdr.record_size
+        unpack = struct.Struct(hdr.endian + "IIII").unpack_from
+        limit = max(hdr.snaplen, MAX_CAPLEN)
+        mul = hdr.frac_ns
+        lt = hdr.linktype
+        buf = src.buf
+        n = len(buf)
+        off = self.offset - src.base
+        frame = self.frame
+        prev_sec = -1
+        tmin = tmax = -1
+        while src.base + off < stop:
+            if off + rsize > n:
+                if src.more(off):
+                    buf, off = src.buf, 0
+                    n = len(buf)
+                    continue
+                if off < n:
+                    summary.errors.append(
+                        f"truncated inside the header of record {frame + 1} at byte offset "
+                        f"{src.base + off}: {n - off} of {rsize} bytes"
+                    )
+                break
+            sec, frac, caplen, origlen = unpack(buf, off)
+            if caplen > limit:
+                where = src.base + off
+                found = self._resync(off, prev_sec, limit)
+                buf, n = src.buf, len(src.buf)
+                off = found[0] if found else -1
+                what = (
+                    f"record {frame + 1} at byte offset {where} claims {caplen} captured bytes "
+                    f"(limit {limit})"
+                )
+                if found is None:
+                    summary.errors.append(f"{what}; no plausible record follows, reading stopped")
+                    off = n
+                    break
+                summary.errors.append(
+                    f"{what}; resynchronised at byte offset {src.base + off} "
+                    f"after skipping {found[1]} bytes"
+                )
+                continue
+            nxt = off + rsize + caplen
+            if nxt > n:
+                if src.more(off):
+                    buf, off = src.buf, 0
+                    n = len(buf)
+                    continue
+                summary.errors.append(
+                    f"truncated inside record {frame + 1} at byte offset {src.base + off}: "
+                    f"{n - off - rsize} of {caplen} captured bytes present"
+                )
+                break
+            frame += 1
+            ts = sec * 1_000_000_000 + frac * mul
+            if ts > tmax:
+                tmax = ts
+                if tmin < 0:
+                    tmin = ts
+            elif ts < tmin:
+                tmin = ts
+            prev_sec = sec
+            try:
+                packet(buf, off + rsize, nxt, lt, ts, frame, caplen < origlen)
+            except (IndexError, ValueError, struct.error) as exc:
+                summary.anomaly(UNDECODABLE, frame, f"{type(exc).__name__}: {exc}")
+            if out:
+                yield from out
+                out.clear()
+            off = nxt
+        summary.bytes += src.base + off - self.offset
+        summary.packets += frame - self.frame
+        self.offset = src.base + off
+        self.frame = frame
+        if tmin >= 0:
+            summary.see_time(tmin)
+            summary.see_time(tmax)
+
+    def _resync(self, off: int, prev_sec: int, limit: int) -> tuple[int, int] | None:
+        """Find the next offset after ``off`` where a plausible record starts.
+
+        Plausible: captured length within the limit and not above the original length, the
+        sub-second field below one second, the time within a day of the last good record, and
+        the record after it plausible too (or the data ending exactly there). Returns the new
+        offset in the (possibly refilled) buffer and the bytes skipped.
+        """
+        src, hdr = self.src, self.header
+        rsize = hdr.record_size
+        unpack = struct.Struct(hdr.endian + "IIII").unpack_from
+        frac_max = 1_000_000_000 // hdr.frac_ns
+        while len(src.buf) - off < RESYNC_WINDOW and src.more(off):
+            off = 0
+        buf = src.buf
+        n = len(buf)
+
+        def plausible(q: int, near: int) -> int:
+            """The captured length of a plausible record header at ``q``, else -1."""
+            sec, frac, caplen, origlen = unpack(buf, q)
+            if (
+                caplen > limit
+                or caplen > origlen
+                or frac >= frac_max
+                or (near >= 0 and abs(sec - near) > RESYNC_SECONDS)
+            ):
+                return -1
+            return caplen
+
+        last = min(n, off + RESYNC_WINDOW) - rsize
+        for q in range(off + 1, last + 1):
+            caplen = plausible(q, prev_sec)
+            if caplen < 0:
+                continue
+            nxt = q + rsize + caplen
+            if nxt == n or (nxt + rsize <= n and plausible(nxt, unpack(buf, q)[0]) >= 0):
+                return q, q - off
+        return None

@@ -1,0 +1,228 @@
+"""Decode stage: pcapng blocks -> frames handed to the decoder (draft-ietf-opsawg-pcapng).
+
+Blocks read: Section Header (byte order, resets the interfaces), Interface Description
+(link type, snaplen, ``if_tsresol``, ``if_tsoffset``), Enhanced Packet, Simple Packet and the
+obsolete Packet Block. Every other block (comments, statistics, name resolution, custom) is
+skipped by its length. Frame numbers count packet blocks, as Wireshark does.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable, Iterator
+from typing import Any, NamedTuple
+
+from sipstats.capture.decode import LINK_TYPES, UNDECODABLE
+from sipstats.capture.pcap import PacketFn
+from sipstats.capture.records import Payload
+from sipstats.capture.source import Source
+from sipstats.capture.summary import InputSummary
+
+SHB = 0x0A0D0D0A
+IDB = 1
+PB = 2
+SPB = 3
+EPB = 6
+#: A block longer than this is damage (Wireshark's limit is 16 MiB for packet blocks).
+MAX_BLOCK = 16 << 20
+
+_BYTE_ORDER = {b"\x4d\x3c\x2b\x1a": "<", b"\x1a\x2b\x3c\x4d": ">"}
+
+
+class Interface(NamedTuple):
+    linktype: int
+    snaplen: int
+    mul: int
+    div: int
+    """Time in ns = (raw time * mul) // div + offset_ns."""
+    offset_ns: int
+
+
+def is_pcapng(head: bytes) -> bool:
+    return head[:4] == b"\x0a\x0d\x0d\x0a" and head[8:12] in _BYTE_ORDER
+
+
+def link_name(linktype: int) -> str:
+    return LINK_TYPES.get(linktype, f"LINKTYPE {linktype}")
+
+
+def _interface(body: bytes, endian: str) -> Interface:
+    """Parse an IDB body (after type and length, before the trailing length)."""
+    linktype, _reserved, snaplen = struct.unpack_from(endian + "HHI", body)
+    units = 1_000_000  # if_tsresol default: microseconds
+    offset_s = 0
+    pos = 8
+    while pos + 4 <= len(body):
+        code, size = struct.unpack_from(endian + "HH", body, pos)
+        value = body[pos + 4 : pos + 4 + size]
+        if code == 0:  # opt_endofopt
+            break
+        if code == 9 and size >= 1:
+            # if_tsresol: MSB clear = 10^-n s, set = 2^-n s.
+            units = 2 ** (value[0] & 0x7F) if value[0] & 0x80 else 10 ** value[0]
+        elif code == 14 and size == 8:
+            (offset_s,) = struct.unpack_from(endian + "q", value)
+        pos += 4 + ((size + 3) & ~3)
+    if 1_000_000_000 % units == 0:
+        mul, div = 1_000_000_000 // units, 1
+    else:
+        mul, div = 1_000_000_000, units
+    return Interface(linktype, snaplen, mul, div, offset_s * 1_000_000_000)
+
+
+def packet_blocks(buf: Any, offer: Callable[[int, int], None]) -> None:
+    """Call ``offer(block offset, frame number)`` for every packet block of an mmap'd file."""
+    off, frame, endian = 0, 0, "<"
+    n = len(buf)
+    while off + 12 <= n:
+        if buf[off : off + 4] == b"\x0a\x0d\x0d\x0a":
+            endian = _BYTE_ORDER.get(bytes(buf[off + 8 : off + 12]), endian)
+        btype, blen = struct.unpack_from(endian + "II", buf, off)
+        if blen < 12 or blen % 4 or off + blen > n:
+            return
+        if btype in (EPB, SPB, PB):
+            frame += 1
+            offer(off, frame)
+        off += blen
+
+
+class PcapngReader:
+    """Walks blocks from the start of the file; decodes packet blocks starting in [start, stop)."""
+
+    def __init__(self, src: Source, summary: InputSummary, start: int) -> None:
+        self.src = src
+        self.summary = summary
+        self.start = start
+        self.frame = 0
+        self.offset = 0
+
+    def read(self, packet: PacketFn, out: list[Payload], stop: int) -> Iterator[Payload]:
+        src, summary, start = self.src, self.summary, self.start
+        buf = src.buf
+        n = len(buf)
+        off = 0
+        endian = "<"
+        block = struct.Struct("<II").unpack_from
+        epb = struct.Struct("<IIIII").unpack_from
+        ifaces: list[Interface] = []
+        frame = 0
+        decoded = 0
+        consumed = 0
+        last_ts = 0
+        tmin = tmax = -1
+        while src.base + off < stop:
+            if off + 12 > n:
+                if src.more(off):
+                    buf, off = src.buf, 0
+                    n = len(buf)
+                    continue
+                if off < n:
+                    summary.errors.append(
+                        f"truncated inside a block header at byte offset {src.base + off} "
+                        f"(after packet {frame})"
+                    )
+                break
+            btype, blen = block(buf, off)
+            if btype == SHB:
+                order = bytes(buf[off + 8 : off + 12])
+                if order not in _BYTE_ORDER:
+                    summary.errors.append(
+                        f"section header at byte offset {src.base + off} has no byte-order "
+                        "magic; reading stopped"
+                    )
+                    break
+                endian = _BYTE_ORDER[order]
+                block = struct.Struct(endian + "II").unpack_from
+                epb = struct.Struct(endian + "IIIII").unpack_from
+                btype, blen = block(buf, off)
+                ifaces = []
+            if blen < 12 or blen % 4 or blen > MAX_BLOCK:
+                summary.errors.append(
+                    f"block at byte offset {src.base + off} (after packet {frame}) has an "
+                    f"impossible length {blen}; reading stopped"
+                )
+                break
+            nxt = off + blen
+            if nxt > n:
+                if src.more(off):
+                    buf, off = src.buf, 0
+                    n = len(buf)
+                    continue
+                summary.errors.append(
+                    f"truncated inside a block of type {btype} at byte offset {src.base + off} "
+                    f"(packet {frame + 1} if it was one): {n - off} of {blen} bytes present"
+                )
+                break
+            if btype in (EPB, SPB, PB):
+                frame += 1
+                here = src.base + off
+                if here >= start:
+                    if not decoded:
+                        decoded = frame
+                        consumed = here
+                    if btype == EPB:
+                        iface, hi, lo, caplen, origlen = epb(buf, off + 8)
+                        data = off + 28
+                    elif btype == PB:
+                        iface, _drops, hi, lo, caplen, origlen = struct.unpack_from(
+                            endian + "HHIIII", buf, off + 8
+                        )
+                        data = off + 28
+                    else:
+                        iface, hi, lo = 0, -1, 0
+                        (origlen,) = struct.unpack_from(endian + "I", buf, off + 8)
+                        data = off + 12
+                        caplen = max(0, min(origlen, blen - 16))
+                        if ifaces and ifaces[0].snaplen:
+                            caplen = min(caplen, ifaces[0].snaplen)
+                    if iface >= len(ifaces):
+                        summary.anomaly(
+                            UNDECODABLE, frame, f"packet on undeclared interface {iface}"
+                        )
+                    elif data + caplen > nxt - 4:
+                        summary.anomaly(
+                            UNDECODABLE, frame, f"captured length {caplen} beyond its block"
+                        )
+                    else:
+                        ifc = ifaces[iface]
+                        if hi < 0:  # a Simple Packet Block carries no time: keep the last one
+                            ts = last_ts
+                        else:
+                            ts = ((hi << 32 | lo) * ifc.mul) // ifc.div + ifc.offset_ns
+                            last_ts = ts
+                            if ts > tmax:
+                                tmax = ts
+                                if tmin < 0:
+                                    tmin = ts
+                            elif ts < tmin:
+                                tmin = ts
+                        try:
+                            packet(
+                                buf, data, data + caplen, ifc.linktype, ts, frame, caplen < origlen
+                            )
+                        except (IndexError, ValueError, struct.error) as exc:
+                            summary.anomaly(UNDECODABLE, frame, f"{type(exc).__name__}: {exc}")
+                        if out:
+                            yield from out
+                            out.clear()
+            elif btype == IDB:
+                try:
+                    ifc = _interface(bytes(buf[off + 8 : nxt - 4]), endian)
+                except struct.error:
+                    summary.errors.append(
+                        f"interface description block at byte offset {src.base + off} cut short"
+                    )
+                    ifc = Interface(0xFFFF, 0, 1000, 1, 0)
+                ifaces.append(ifc)
+                name = link_name(ifc.linktype)
+                if src.base + off < stop and name not in summary.link_types:
+                    summary.link_types.append(name)
+            off = nxt
+        if decoded:
+            summary.packets += frame - decoded + 1
+            summary.bytes += src.base + off - consumed
+        if tmin >= 0:
+            summary.see_time(tmin)
+            summary.see_time(tmax)
+        self.frame = frame
+        self.offset = src.base + off

@@ -1,0 +1,159 @@
+"""Decode stage entry point: capture file -> :class:`Payload` stream (candidate SIP messages).
+
+``iter_payloads`` recognises the container (classic pcap in µs or ns, either byte order;
+pcapng), and the compression (gzip, bz2, xz, by magic), then walks records with the fast
+path of :mod:`sipstats.capture.decode`. ``record_boundaries`` cuts an uncompressed file into
+record-aligned byte ranges so that parts can be decoded in parallel; IP fragments and TCP
+streams that cross a cut are then seen in two halves, which is the price of a split.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+from sipstats.capture import pcap, pcapng
+from sipstats.capture.decode import Decoder
+from sipstats.capture.records import Payload
+from sipstats.capture.sniff import looks_like_sip
+from sipstats.capture.source import Source, open_source
+from sipstats.capture.summary import InputSummary
+from sipstats.errors import CaptureError
+
+__all__ = ["ByteRange", "iter_payloads", "looks_like_sip", "record_boundaries"]
+
+ByteRange = tuple[int, int] | tuple[int, int, int]
+"""(start, end) or (start, end, first_frame): decode the records whose header starts in
+[start, end) of the uncompressed data; first_frame, when known (from
+:func:`record_boundaries`), saves counting the records before ``start``."""
+
+
+def _open(path: str, summary: InputSummary) -> tuple[Source, pcap.PcapHeader | None]:
+    src = open_source(path)
+    head = bytes(src.buf[:24])
+    if pcapng.is_pcapng(head):
+        summary.format = "pcapng"
+        summary.compression = src.compression
+        return src, None
+    if pcap.is_pcap(head):
+        header = pcap.parse_header(head)
+        if header is None:
+            src.close()
+            raise CaptureError(path, f"pcap global header cut short ({len(head)} of 24 bytes)")
+        summary.format = header.format
+        summary.compression = src.compression
+        name = pcapng.link_name(header.linktype)
+        if name not in summary.link_types:
+            summary.link_types.append(name)
+        return src, header
+    src.close()
+    what = f"{src.compression}-compressed data" if src.compression else "file"
+    raise CaptureError(path, f"not a pcap or pcapng capture ({what} starts with {head[:8]!r})")
+
+
+def _ignore(*_args: Any) -> None:
+    """Packet callback for walks that only count records."""
+
+
+def iter_payloads(
+    path: str | os.PathLike[str],
+    summary: InputSummary,
+    *,
+    ports: frozenset[int] | None = None,
+    byte_range: ByteRange | None = None,
+) -> Iterator[Payload]:
+    """Yield every candidate SIP message in one capture file, in file order.
+
+    Raises :class:`CaptureError` at once when the file is unusable as a whole (unreadable,
+    empty, not a capture). Damage inside a readable file (a truncated last record, an
+    impossible record length, undecodable packets) goes into ``summary.errors`` and
+    ``summary.malformed``, and every intact record is still read. A header without records
+    is zero packets, not an error. ``ports`` restricts decoding to traffic to or from those
+    ports (HEP is unwrapped first and its inner ports count).
+    """
+    name = os.fspath(path)
+    src, header = _open(name, summary)
+    return _payloads(name, src, header, summary, ports, byte_range)
+
+
+def _payloads(
+    name: str,
+    src: Source,
+    header: pcap.PcapHeader | None,
+    summary: InputSummary,
+    ports: frozenset[int] | None,
+    byte_range: ByteRange | None,
+) -> Iterator[Payload]:
+    try:
+        decoder = Decoder(name, summary, ports)
+        start, stop = (0, sys.maxsize) if byte_range is None else byte_range[:2]
+        reader: pcap.PcapReader | pcapng.PcapngReader
+        if header is None:
+            reader = pcapng.PcapngReader(src, summary, start)
+        else:
+            first = byte_range[2] if byte_range is not None and len(byte_range) == 3 else None
+            reader = _pcap_at(src, header, summary, max(start, 24), first)
+        yield from reader.read(decoder.packet, decoder.out, stop)
+        decoder.finish()
+        yield from decoder.out
+        decoder.out.clear()
+        if src.error:
+            summary.errors.append(src.error)
+    finally:
+        src.close()
+
+
+def _pcap_at(
+    src: Source, header: pcap.PcapHeader, summary: InputSummary, start: int, first_frame: int | None
+) -> pcap.PcapReader:
+    """A reader positioned at ``start``, counting the records before it unless told their number."""
+    if start == 24:
+        return pcap.PcapReader(src, header, summary, 24, 1)
+    if first_frame is not None and src.seekable:
+        return pcap.PcapReader(src, header, summary, start, first_frame)
+    walker = pcap.PcapReader(src, header, InputSummary(summary.file), 24, 1)
+    for _ in walker.read(_ignore, [], start):
+        pass
+    return pcap.PcapReader(src, header, summary, walker.offset, walker.frame + 1)
+
+
+def record_boundaries(path: str | os.PathLike[str], parts: int) -> list[tuple[int, int, int]]:
+    """Cut a capture into at most ``parts`` record-aligned ranges (start, end, first_frame).
+
+    Passing each range as ``byte_range`` to :func:`iter_payloads` and concatenating the
+    results gives the payloads of the whole file (less what crosses a cut: fragments and TCP
+    messages). A compressed file cannot be entered in the middle, so it is one range.
+    """
+    name = os.fspath(path)
+    scratch = InputSummary(name)
+    src, header = _open(name, scratch)
+    try:
+        if not src.seekable:
+            return [(0, sys.maxsize, 1)]
+        size = len(src.buf)
+        parts = max(1, parts)
+        targets = [i * size // parts for i in range(1, parts)]
+        bounds = [(0, 1)]
+
+        def offer(offset: int, frame: int) -> None:
+            k = len(bounds) - 1
+            if k < len(targets) and offset >= targets[k]:
+                bounds.append((offset, frame))
+
+        if header is None:
+            pcapng.packet_blocks(src.buf, offer)
+        else:
+            skip = header.record_size
+
+            def note(_b: Any, o: int, _e: int, _lt: int, _ts: int, frame: int, _t: bool) -> None:
+                offer(o - skip, frame)
+
+            for _ in pcap.PcapReader(src, header, scratch, 24, 1).read(note, [], sys.maxsize):
+                pass
+    finally:
+        src.close()
+    return [
+        (b, bounds[i + 1][0] if i + 1 < len(bounds) else size, f) for i, (b, f) in enumerate(bounds)
+    ]

@@ -1,0 +1,122 @@
+"""Decode stage: capture file -> a window of bytes (mmap, or chunks of a decompressed stream).
+
+Compression is recognised by magic bytes, never by file name. An uncompressed file is mapped
+once and read in place; a compressed one is decompressed in chunks, so memory stays bounded
+whatever the file size.
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import lzma
+import mmap
+import os
+import zlib
+from typing import IO
+
+from sipstats.errors import CaptureError
+
+#: Decompressed bytes read per refill of a compressed stream.
+CHUNK = 4 << 20
+
+_COMPRESSION_MAGIC = (
+    (b"\x1f\x8b", "gzip"),
+    (b"BZh", "bz2"),
+    (b"\xfd7zXZ\x00", "xz"),
+)
+
+
+class Source:
+    """A window ``buf`` on the capture bytes; ``base`` is the stream offset of ``buf[0]``.
+
+    Readers index ``buf`` directly (``struct.unpack_from``) and call :meth:`more` when a record
+    runs past its end. For an uncompressed file ``buf`` is the whole mmap and ``more`` never
+    has anything to add.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        compression: str,
+        buf: bytes | mmap.mmap,
+        stream: IO[bytes] | None,
+        closers: list[object],
+    ) -> None:
+        self.path = path
+        self.compression = compression
+        self.buf: bytes | mmap.mmap = buf
+        self.base = 0
+        self.error = ""
+        """Why the stream ended early (damaged compressed data), or ''."""
+        self._stream = stream
+        self._closers = closers
+
+    @property
+    def seekable(self) -> bool:
+        """True when offsets can be jumped to directly (uncompressed files)."""
+        return self._stream is None
+
+    def more(self, keep_from: int) -> bool:
+        """Drop ``buf[:keep_from]`` and append the next chunk; False at the end of the data."""
+        if self._stream is None:
+            return False
+        try:
+            chunk = self._stream.read(CHUNK)
+        except (OSError, EOFError, lzma.LZMAError, zlib.error) as exc:
+            at = self.base + len(self.buf)
+            self.error = f"{self.compression} data damaged after decompressed byte {at}: {exc}"
+            self._stream = None
+            return False
+        if not chunk:
+            return False
+        self.buf = bytes(self.buf[keep_from:]) + chunk
+        self.base += keep_from
+        return True
+
+    def close(self) -> None:
+        for obj in reversed(self._closers):
+            obj.close()  # type: ignore[attr-defined]
+        self._closers = []
+
+
+def open_source(path: str) -> Source:
+    """Open ``path`` for reading; :class:`CaptureError` when it is unreadable or empty."""
+    try:
+        fh = open(path, "rb")  # noqa: SIM115 - closed by Source.close
+    except OSError as exc:
+        raise CaptureError(path, f"cannot open: {exc.strerror or exc}") from None
+    try:
+        size = os.fstat(fh.fileno()).st_size
+        head = fh.read(8)
+    except OSError as exc:
+        fh.close()
+        raise CaptureError(path, f"cannot read: {exc.strerror or exc}") from None
+    if not head:
+        fh.close()
+        raise CaptureError(path, "empty file (0 bytes), not a capture")
+    # The streams stay open after this function returns; Source.close closes them.
+    for magic, name in _COMPRESSION_MAGIC:
+        if head.startswith(magic):
+            fh.seek(0)
+            stream: IO[bytes]
+            if name == "gzip":
+                stream = gzip.GzipFile(fileobj=fh, mode="rb")
+            elif name == "bz2":
+                stream = bz2.BZ2File(fh, mode="rb")
+            else:
+                stream = lzma.LZMAFile(fh, mode="rb")  # noqa: SIM115
+            src = Source(path, name, b"", stream, [fh, stream])
+            src.more(0)
+            if not src.buf:
+                src.close()
+                raise CaptureError(
+                    path, f"{name} file holds no data{': ' + src.error if src.error else ''}"
+                )
+            return src
+    try:
+        mm = mmap.mmap(fh.fileno(), size, access=mmap.ACCESS_READ)
+    except (OSError, ValueError) as exc:
+        fh.close()
+        raise CaptureError(path, f"cannot map: {exc}") from None
+    return Source(path, "", mm, None, [fh, mm])
