@@ -371,8 +371,11 @@ STORM_COLUMNS = {
 }
 
 
-def storms(retries: pd.DataFrame, *, window: str = "10s", threshold: int = 5) -> pd.DataFrame:
+def storms(retries: pd.DataFrame, *, window: str = "10s", threshold: int = 10) -> pd.DataFrame:
     """Retry storms: at least ``threshold`` pressing retries to one server within ``window``.
+
+    The default (10 in 10 s: one pressing retry per second, sustained) flags a server that
+    is being hammered, not the odd impatient caller (:func:`early_retriers` lists those).
 
     A *pressing* retry came too early (gap < Retry-After) or followed a 503 that gave no
     Retry-After (the server was overloaded and asked for nothing, RFC 3261 §21.5.4).
