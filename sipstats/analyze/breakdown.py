@@ -24,7 +24,7 @@ def _responses(messages: pd.DataFrame) -> pd.DataFrame:
     code = resp["status"].astype("int64")
     cls = pd.Categorical.from_codes(
         (code // 100 - 1).where(code.between(100, 699), -1).to_numpy(),
-        categories=list(CLASSES),
+        categories=pd.Index(CLASSES),
     )
     return resp.assign(code=code, cls=cls)
 

@@ -238,11 +238,16 @@ def retry_after_values(messages: pd.DataFrame) -> dict[str, dict[str, int]]:
     """
     resp = _unique_responses(messages)
     resp = resp[resp["retry_after"].notna()]
-    counts = resp.groupby(
-        [resp["status"].astype("int64"), resp["retry_after"].astype("int64")]
-    ).size()
+    counts = (
+        pd.DataFrame(
+            {"code": resp["status"].astype("int64"), "value": resp["retry_after"].astype("int64")}
+        )
+        .value_counts()
+        .reset_index()
+        .sort_values(["code", "value"])
+    )
     out: dict[str, dict[str, int]] = {}
-    for (code, value), count in counts.items():
+    for code, value, count in counts.itertuples(index=False):
         out.setdefault(f"{code:03d}", {})[str(value)] = int(count)
     return out
 
@@ -397,7 +402,7 @@ def storms(retries: pd.DataFrame, *, window: str = "10s", threshold: int = 10) -
     span = pd.Timedelta(window).value
     rows = []
     for target, group in events.groupby("target", sort=True):
-        rows.extend(_storms_of(target, group, span, threshold))
+        rows.extend(_storms_of(str(target), group, span, threshold))
     table = pd.DataFrame(rows, columns=list(STORM_COLUMNS))
     return (
         table.astype(
@@ -417,7 +422,7 @@ def storms(retries: pd.DataFrame, *, window: str = "10s", threshold: int = 10) -
 
 def _storms_of(target: str, group: pd.DataFrame, span: int, threshold: int) -> list[dict[str, Any]]:
     """Storms towards one target: windows marked with searchsorted, then merged."""
-    t = group["ts"].astype(schema.UTC_TS).array.asi8
+    t = group["ts"].dt.tz_convert(None).to_numpy(dtype="datetime64[ns]").view("int64")
     first = np.arange(len(t))
     last = np.searchsorted(t, t + span, side="right") - 1
     hot = (last - first + 1) >= threshold
