@@ -30,7 +30,8 @@ def codes(col: pd.Series) -> np.ndarray:
 
 def recode(col: pd.Series, categories: pd.Index) -> np.ndarray:
     """Codes of ``col``'s values within ``categories`` (-1 where absent or NA)."""
-    return pd.Categorical(col, categories=categories).codes.astype(np.int64)
+    mapping = np.append(categories.get_indexer(col.cat.categories), -1).astype(np.int64)
+    return mapping[codes(col)]
 
 
 def endpoint(ip: pd.Series, port: pd.Series) -> pd.Series:

@@ -1,0 +1,174 @@
+"""Transactions and retransmissions (RFC 3261 §17) on small message lists."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from sipstats import schema
+from sipstats.analyze import analyze
+from tests.analysis_fixtures import UAC, UAS, capture, invite_call, msg
+
+PROXY_IN = ("10.0.1.1", 5060)
+PROXY_OUT = ("10.0.2.1", 5060)
+CALLEE = ("10.0.2.2", 5060)
+
+
+def _tx(rows: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    a = analyze(capture(rows))
+    return a.messages, a.transactions
+
+
+def test_ack_to_non_2xx_joins_the_invite_transaction_cancel_has_its_own() -> None:
+    b = "z9hG4bK-x"
+    rows = [
+        msg(0, "INVITE", branch=b),
+        msg(0.1, 180, branch=b, to_tag="t"),
+        msg(0.5, "CANCEL", branch=b),
+        msg(0.51, 200, branch=b, cseq_method="CANCEL"),
+        msg(0.52, 487, branch=b, to_tag="t"),
+        msg(0.53, "ACK", branch=b, to_tag="t"),
+    ]
+    m, tx = _tx(rows)
+    assert list(m["transaction"]) == [0, 0, 1, 1, 0, 0]
+    assert list(tx["method"]) == ["INVITE", "CANCEL"]
+    invite = tx.iloc[0]
+    assert invite["final_status"] == 487
+    assert invite["acks"] == 1
+    assert invite["requests"] == 1
+    assert invite["key"] == f"{b} INVITE"
+    assert tx.iloc[1]["final_status"] == 200
+
+
+def test_ack_to_2xx_is_its_own_transaction_and_its_resend_a_retransmission() -> None:
+    rows = [*invite_call("a", 200, bye_after=None)]
+    ack = rows[-1]
+    rows.append({**ack, "ts": ack["ts"] + pd.Timedelta(seconds=0.5)})
+    m, tx = _tx(rows)
+    assert list(tx["method"]) == ["INVITE", "ACK"]
+    acks = m[m["method"] == "ACK"]
+    assert list(acks["transaction"]) == [1, 1]
+    assert list(acks["retransmission"]) == [False, True]
+    assert tx.iloc[1]["retransmissions"] == 1
+
+
+def test_retransmitted_invite_and_200_are_flagged_not_dropped() -> None:
+    b = "z9hG4bK-r"
+    ids = {"branch": b}
+    rows = [
+        msg(0, "INVITE", **ids),
+        msg(0.5, "INVITE", **ids),
+        msg(1.0, 200, to_tag="t", **ids),
+        msg(1.5, 200, to_tag="t", **ids),
+        msg(2.0, 200, to_tag="t", **ids),
+    ]
+    m, tx = _tx(rows)
+    assert list(m["retransmission"]) == [False, True, False, True, True]
+    assert len(tx) == 1
+    row = tx.iloc[0]
+    assert (row["requests"], row["responses"], row["retransmissions"]) == (2, 3, 3)
+    # RFC 6076 §4: t1 is the first copy; the latency runs from it.
+    assert row["final_ms"] == 1000.0
+
+
+def test_forked_200s_with_two_to_tags_are_not_retransmissions() -> None:
+    b = "z9hG4bK-f"
+    rows = [
+        msg(0, "INVITE", branch=b),
+        msg(1.0, 200, branch=b, to_tag="fork-a"),
+        msg(1.1, 200, branch=b, to_tag="fork-b"),
+    ]
+    m, _ = _tx(rows)
+    assert not m["retransmission"].any()
+
+
+def test_same_message_in_the_other_direction_is_not_a_retransmission() -> None:
+    b = "z9hG4bK-d"
+    rows = [
+        msg(0, "INVITE", branch=b, src=UAC, dst=UAS),
+        msg(0.01, "INVITE", branch=b, src=UAS, dst=UAC),
+        msg(0.02, "INVITE", branch=b, src=UAC, dst=UAS),
+    ]
+    m, _ = _tx(rows)
+    assert list(m["retransmission"]) == [False, False, True]
+
+
+def test_proxy_legs_are_different_transactions() -> None:
+    rows = [
+        msg(0, "INVITE", branch="z9hG4bK-caller", src=UAC, dst=PROXY_IN),
+        msg(0.01, "INVITE", branch="z9hG4bK-proxy", src=PROXY_OUT, dst=CALLEE),
+        msg(0.5, 180, branch="z9hG4bK-proxy", to_tag="t", src=CALLEE, dst=PROXY_OUT),
+        msg(0.51, 180, branch="z9hG4bK-caller", to_tag="t", src=PROXY_IN, dst=UAC),
+    ]
+    m, tx = _tx(rows)
+    assert list(m["transaction"]) == [0, 1, 1, 0]
+    assert not m["retransmission"].any()
+    assert list(tx["client"]) == ["10.0.0.1:5060", "10.0.2.1:5060"]
+    assert list(tx["server"]) == ["10.0.1.1:5060", "10.0.2.2:5060"]
+
+
+def test_rfc2543_branches_fall_back_to_call_id_cseq_and_from_tag() -> None:
+    # Without the z9hG4bK cookie a branch need not be unique (RFC 3261 §17.2.3).
+    rows = [
+        msg(0, "INVITE", branch="1", from_tag="a", call_id="c"),
+        msg(0.1, "INVITE", branch="1", from_tag="b", call_id="c"),
+        msg(0.2, 486, branch="1", from_tag="a", call_id="c", to_tag="t"),
+        msg(0.3, "ACK", branch="1", from_tag="a", call_id="c", to_tag="t"),
+        msg(0.4, "INVITE", branch="1", from_tag="a", call_id="c"),
+    ]
+    m, tx = _tx(rows)
+    assert list(m["transaction"]) == [0, 1, 0, 0, 0]
+    assert list(m["retransmission"]) == [False, False, False, False, True]
+    assert tx.iloc[0]["key"].startswith("c 1 INVITE a ")
+
+
+def test_transaction_table_timings_and_missing_final() -> None:
+    rows = [
+        msg(0, "OPTIONS", branch="z9hG4bK-o1", call_id="o1"),
+        msg(0.02, 200, branch="z9hG4bK-o1", call_id="o1", cseq_method="OPTIONS"),
+        msg(1, "OPTIONS", branch="z9hG4bK-o2", call_id="o2"),
+        msg(1.1, 100, branch="z9hG4bK-o2", call_id="o2", cseq_method="OPTIONS"),
+    ]
+    _, tx = _tx(rows)
+    assert list(tx.columns) == list(schema.TRANSACTIONS)
+    assert list(tx["has_final"]) == [True, False]
+    assert tx.iloc[0]["final_ms"] == 20.0
+    assert pd.isna(tx.iloc[1]["final_status"])
+    assert tx.iloc[1]["first_provisional_status"] == 100
+    assert tx.iloc[1]["provisional_ms"] == 100.0
+
+
+def test_response_without_its_request_still_gets_a_transaction() -> None:
+    # A capture that starts mid-call: the BYE's 200 alone.
+    rows = [msg(0, 200, branch="z9hG4bK-b", cseq=2, cseq_method="BYE", to_tag="t")]
+    m, tx = _tx(rows)
+    assert list(m["transaction"]) == [0]
+    assert tx.iloc[0]["method"] == "BYE"
+    assert pd.isna(tx.iloc[0]["request_ts"])
+    assert pd.isna(tx.iloc[0]["final_ms"])
+
+
+def test_analysed_messages_carry_the_catalogue_and_the_phrase_sent() -> None:
+    rows = [
+        msg(0, "INVITE", branch="z9hG4bK-p"),
+        msg(0.1, 500, branch="z9hG4bK-p", to_tag="t", reason="Service Unavailable"),
+    ]
+    m, _ = _tx(rows)
+    assert list(m.columns) == list(schema.ANALYZED_MESSAGES)
+    resp = m.iloc[1]
+    assert resp["reason"] == "Service Unavailable"
+    assert resp["catalogue_reason"] == "Server Internal Error"
+    assert resp["status_class"] == "5xx"
+    assert bool(resp["registered"])
+    assert pd.isna(m.iloc[0]["status_class"])
+
+
+def test_messages_out_of_time_order_are_sorted_first() -> None:
+    rows = [
+        msg(1.0, 200, branch="z9hG4bK-s", to_tag="t"),
+        msg(0.0, "INVITE", branch="z9hG4bK-s"),
+        msg(1.5, 200, branch="z9hG4bK-s", to_tag="t"),
+    ]
+    m, tx = _tx(rows)
+    assert list(m["frame"]) == [2, 1, 3]
+    assert list(m["retransmission"]) == [False, False, True]
+    assert tx.iloc[0]["final_ms"] == 1000.0
