@@ -1,0 +1,373 @@
+"""``sipstats [OPTIONS] CAPTURE...``: read, select, analyse, render; errors become one clear line.
+
+Exit status: 0 every input was read cleanly; 1 the report was written but some input was
+damaged or skipped (one line per file on stderr says what); 2 usage error or nothing readable.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Final, NoReturn
+
+import click
+import pandas as pd
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+
+from sipstats.capture.summary import InputSummary
+from sipstats.errors import SipstatsError
+from sipstats.render import RENDERERS, RenderOptions
+from sipstats.render.labels import LANGS
+from sipstats.render.tables import input_problems
+from sipstats.render.text import WIDTH, print_report
+
+if TYPE_CHECKING:
+    from sipstats.analyze import Analysis
+    from sipstats.messages import Capture
+
+EXIT_OK: Final = 0
+EXIT_DAMAGED: Final = 1
+EXIT_USAGE: Final = 2
+
+#: Formats that can go to standard output when they are the only report asked for.
+_STREAMABLE: Final = ("text", "json", "md")
+
+log = logging.getLogger("sipstats")
+
+
+class _Failure(Exception):
+    """Stop with one line on stderr and exit status 2."""
+
+
+class _TimeBound(click.ParamType):
+    """``--since``/``--until``: ISO 8601 time (UTC by default) or ``+SECONDS`` offset."""
+
+    name = "TIME"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> pd.Timestamp | pd.Timedelta:
+        from sipstats.select import parse_time
+
+        if isinstance(value, pd.Timestamp | pd.Timedelta):
+            return value
+        try:
+            return parse_time(str(value))
+        except ValueError as error:
+            self.fail(str(error), param, ctx)
+
+
+class _Ports(click.ParamType):
+    """``--ports 5060,5080``: comma-separated port numbers (the option may repeat)."""
+
+    name = "PORTS"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> tuple[int, ...]:
+        if isinstance(value, tuple):
+            return value
+        ports = []
+        for item in str(value).split(","):
+            item = item.strip()
+            if not item.isdigit() or not 0 < int(item) < 65536:
+                self.fail(f"not a port number: {item!r}", param, ctx)
+            ports.append(int(item))
+        return tuple(ports)
+
+
+def _interval(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    try:
+        pd.tseries.frequencies.to_offset(value).nanos  # noqa: B018 - fixed-length offsets only
+    except (ValueError, TypeError):
+        raise click.BadParameter(f"not a fixed interval: {value!r} (e.g. 10s, 1min, 1h)") from None
+    return value
+
+
+def _peer(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    from sipstats.select import parse_peer
+
+    if value is not None:
+        try:
+            parse_peer(value)
+        except ValueError as error:
+            raise click.BadParameter(str(error)) from None
+    return value
+
+
+def _version() -> str:
+    try:
+        return metadata.version("sipstats")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Where each requested report goes: a path, or None for standard output."""
+
+    targets: list[tuple[str, Path | None]]
+
+    @property
+    def uses_stdout(self) -> bool:
+        return any(path is None for _, path in self.targets)
+
+
+def _stem(captures: Sequence[str]) -> str:
+    """Name for default output files: the capture's name without capture suffixes."""
+    if len(captures) != 1 or not Path(captures[0]).is_file():
+        return "sipstats"
+    name = Path(captures[0]).name
+    for suffix in (".gz", ".bz2", ".xz", ".pcapng", ".pcap", ".cap"):
+        name = name.removesuffix(suffix)
+    return name or "sipstats"
+
+
+def plan_outputs(formats: Sequence[str], output: Path | None, stem: str) -> _Plan:
+    """Decide where each report is written.
+
+    One document format: ``-o FILE`` (or into ``-o DIR`` when DIR exists); without ``-o``,
+    text, JSON and Markdown go to standard output, HTML to ``./<stem>.sipstats.html``.
+    Several formats, or CSV (one file per table): ``-o`` is a directory (created); without it,
+    the current directory (CSV into ``./<stem>.sipstats-csv/``).
+    """
+    single = len(formats) == 1 and not RENDERERS[formats[0]].is_directory
+    if single:
+        fmt = formats[0]
+        name = f"{stem}.sipstats{RENDERERS[fmt].suffix}"
+        if output is None:
+            return _Plan([(fmt, None if fmt in _STREAMABLE else Path(name))])
+        if str(output) == "-":
+            return _Plan([(fmt, None)])
+        return _Plan([(fmt, output / name if output.is_dir() else output)])
+    if output is not None and output.exists() and not output.is_dir():
+        raise _Failure(f"{output}: not a directory (several reports or CSV need a directory)")
+    targets: list[tuple[str, Path | None]] = []
+    for fmt in formats:
+        if RENDERERS[fmt].is_directory:
+            path = output if output is not None else Path(f"{stem}.sipstats-{fmt}")
+        elif fmt == "text" and output is None:
+            path = None  # the terminal report still goes to the terminal
+        else:
+            path = (output or Path()) / f"{stem}.sipstats{RENDERERS[fmt].suffix}"
+        targets.append((fmt, path))
+    return _Plan(targets)
+
+
+def _stderr_is_terminal() -> bool:
+    return click.get_text_stream("stderr").isatty()
+
+
+@contextmanager
+def _progress_bar(enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
+    """A rich progress bar on stderr fed by ``read_capture``'s ``progress(done, total)``."""
+    if not enabled:
+        yield None
+        return
+    console = Console(file=click.get_text_stream("stderr"), force_terminal=True)
+    columns = (
+        TextColumn("reading"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("read", total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total or None)
+
+        yield update
+
+
+def _warn_inputs(inputs: Sequence[InputSummary], quiet: bool) -> bool:
+    """One stderr line per damaged or unreadable input; True when there was any."""
+    damaged = [summary for summary in inputs if summary.damaged]
+    if not quiet:
+        for summary in damaged:
+            click.echo(f"sipstats: warning: {summary.file}: {input_problems(summary)}", err=True)
+    return bool(damaged)
+
+
+def _readable(inputs: Sequence[InputSummary]) -> bool:
+    """At least one input was a capture we could read (even an empty one)."""
+    return any(summary.format and (summary.packets or not summary.errors) for summary in inputs)
+
+
+def _terminal_console() -> Console:
+    stdout = click.get_text_stream("stdout")
+    if stdout.isatty():
+        console = Console(file=stdout)
+        console.width = min(console.width, WIDTH)
+        return console
+    return Console(file=stdout, width=WIDTH, force_terminal=False, color_system=None)
+
+
+def _emit(analysis: Analysis, plan: _Plan, options: RenderOptions, quiet: bool) -> None:
+    from sipstats.render import write_report
+
+    for fmt, path in plan.targets:
+        renderer = RENDERERS[fmt]
+        if path is None:
+            if fmt == "text":
+                print_report(analysis, _terminal_console(), options)
+            else:
+                assert renderer.render is not None
+                click.echo(renderer.render(analysis, options), nl=False)
+            continue
+        written = write_report(analysis, fmt, path, options)
+        if not quiet:
+            shown = path if renderer.is_directory else written[0]
+            click.echo(f"wrote {fmt} report: {shown}", err=plan.uses_stdout)
+
+
+def _run(
+    captures: Sequence[str],
+    *,
+    formats: Sequence[str],
+    output: Path | None,
+    options: RenderOptions,
+    ports: tuple[int, ...] | None,
+    since: pd.Timestamp | pd.Timedelta | None,
+    until: pd.Timestamp | pd.Timedelta | None,
+    peer: str | None,
+    interval: str,
+    plots: Path | None,
+    quiet: bool,
+    progress: bool,
+) -> int:
+    from sipstats.analyze import analyze
+    from sipstats.messages import read_capture
+    from sipstats.render.plots import save_figures
+    from sipstats.select import filter_capture
+
+    plan = plan_outputs(formats, output, _stem(captures))
+    with _progress_bar(progress) as update:
+        capture: Capture = read_capture(list(captures), ports=ports, progress=update)
+    damaged = _warn_inputs(capture.inputs, quiet)
+    if not _readable(capture.inputs):
+        raise _Failure("nothing readable: no input is a capture file sipstats can read")
+    capture = filter_capture(capture, since=since, until=until, peer=peer)
+    analysis = analyze(capture, interval=interval)
+    _emit(analysis, plan, options, quiet)
+    if plots is not None:
+        written = save_figures(analysis, plots, lang=options.lang)
+        if not quiet:
+            click.echo(f"wrote {len(written)} figure files to {plots}", err=plan.uses_stdout)
+    return EXIT_DAMAGED if damaged else EXIT_OK
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"sipstats: error: {message}", err=True)
+    raise click.exceptions.Exit(EXIT_USAGE)
+
+
+@click.command(
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog="Also: 'sipstats codes CODE' explains a status code (sipstats codes --help).",
+)
+@click.argument("captures", metavar="CAPTURE...", nargs=-1, required=True)
+@click.option(
+    "--report",
+    "formats",
+    type=click.Choice(list(RENDERERS)),
+    multiple=True,
+    help="Report format; repeat for several. Default: text to the terminal.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    help="Output file, or directory for several reports or CSV ('-': standard output).",
+)
+@click.option(
+    "--lang", type=click.Choice(LANGS), default="en", show_default=True, help="Report language."
+)
+@click.option("--ports", type=_Ports(), multiple=True, help="SIP ports, e.g. 5060,5080.")
+@click.option("--since", type=_TimeBound(), help="Start of the window: ISO time (UTC) or +SECONDS.")
+@click.option("--until", type=_TimeBound(), help="End of the window (exclusive), same forms.")
+@click.option("--peer", metavar="ADDR[:PORT]", callback=_peer, help="Only traffic to/from ADDR.")
+@click.option(
+    "--interval",
+    default="1min",
+    show_default=True,
+    callback=_interval,
+    help="Timeline bucket (pandas offset: 10s, 1min, 1h).",
+)
+@click.option(
+    "--top",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="Rows in ranked tables.",
+)
+@click.option(
+    "--plots",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Also write every figure as PNG and SVG into this directory.",
+)
+@click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr; no progress bar.")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+@click.option("--debug", is_flag=True, help="Debug logging; tracebacks on errors.")
+@click.version_option(version=_version(), prog_name="sipstats", message="%(prog)s %(version)s")
+def report(
+    captures: tuple[str, ...],
+    formats: tuple[str, ...],
+    output: Path | None,
+    lang: str,
+    ports: tuple[tuple[int, ...], ...],
+    since: pd.Timestamp | pd.Timedelta | None,
+    until: pd.Timestamp | pd.Timedelta | None,
+    peer: str | None,
+    interval: str,
+    top: int,
+    plots: Path | None,
+    quiet: bool,
+    no_progress: bool,
+    debug: bool,
+) -> None:
+    """Statistics of SIP responses, calls and Retry-After in CAPTURE files.
+
+    CAPTURE: pcap/pcapng files (also .gz/.bz2/.xz), directories or glob patterns.
+    Exit status: 0 all input read; 1 report written but some input damaged or skipped;
+    2 usage error or nothing readable.
+    """
+    if debug:
+        logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
+    try:
+        status = _run(
+            captures,
+            formats=list(dict.fromkeys(formats)) or ["text"],
+            output=output,
+            options=RenderOptions(lang="zh" if lang == "zh" else "en", top=top),
+            ports=tuple(p for group in ports for p in group) or None,
+            since=since,
+            until=until,
+            peer=peer,
+            interval=interval,
+            plots=plots,
+            quiet=quiet,
+            progress=not (quiet or no_progress) and _stderr_is_terminal(),
+        )
+    except (_Failure, SipstatsError, OSError) as error:
+        if debug:
+            raise
+        _fail(str(error))
+    except Exception as error:
+        if debug:
+            raise
+        _fail(f"internal error: {type(error).__name__}: {error} (run with --debug for details)")
+    raise click.exceptions.Exit(status)

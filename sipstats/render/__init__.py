@@ -1,0 +1,62 @@
+"""Render stage: Analysis -> reports (text, HTML, JSON, CSV, Markdown) and figures.
+
+:data:`RENDERERS` is the registry the CLI's ``--report`` choices come from (datasette's
+output-renderer pattern), so the help text cannot drift from what exists. Every renderer
+only formats what the analysis computed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Final, NamedTuple
+
+from sipstats.render.csvout import write_csv
+from sipstats.render.html import render_html
+from sipstats.render.jsonout import render_json
+from sipstats.render.markdown import render_markdown
+from sipstats.render.options import RenderOptions
+from sipstats.render.text import render_text
+
+if TYPE_CHECKING:
+    from sipstats.analyze import Analysis
+
+__all__ = ["RENDERERS", "RenderOptions", "Renderer", "write_report"]
+
+
+class Renderer(NamedTuple):
+    """One report format: a document renderer, or a writer of a directory of files."""
+
+    suffix: str
+    """File suffix of the document, or '' for a format that writes a directory (CSV)."""
+    render: Callable[[Analysis, RenderOptions], str] | None
+    """Analysis -> the whole document as text; None for directory formats."""
+    write_dir: Callable[[Analysis, Path, RenderOptions], list[Path]] | None = None
+    """Analysis + directory -> the files written; only for directory formats."""
+
+    @property
+    def is_directory(self) -> bool:
+        return self.render is None
+
+
+RENDERERS: Final[dict[str, Renderer]] = {
+    "text": Renderer(".txt", render_text),
+    "html": Renderer(".html", render_html),
+    "json": Renderer(".json", render_json),
+    "csv": Renderer("", None, write_csv),
+    "md": Renderer(".md", render_markdown),
+}
+
+
+def write_report(
+    analysis: Analysis, fmt: str, path: Path, options: RenderOptions | None = None
+) -> list[Path]:
+    """Render ``analysis`` as ``fmt`` into ``path`` (a file, or a directory for CSV)."""
+    renderer = RENDERERS[fmt]
+    options = options or RenderOptions()
+    if renderer.write_dir is not None:
+        return renderer.write_dir(analysis, path, options)
+    assert renderer.render is not None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(renderer.render(analysis, options), encoding="utf-8")
+    return [path]

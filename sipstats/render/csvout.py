@@ -1,0 +1,59 @@
+"""Analysis -> CSV: one file per table in an output directory, formulas neutralised.
+
+Cells from a capture are hostile: a From display name ``=HYPERLINK(...)`` must not become a
+live formula when an operator opens the file in a spreadsheet (OWASP "CSV injection"). Every
+text cell that starts with ``= + - @``, a tab or a carriage return gets a leading ``'``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+
+import pandas as pd
+
+from sipstats.render.options import RenderOptions
+
+if TYPE_CHECKING:
+    from sipstats.analyze import Analysis
+
+#: Analysis attribute -> file name stem, in the order the files are written.
+TABLES: Final = ("by_code", "calls", "retries", "transactions", "messages")
+
+_FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(value: object) -> object:
+    """Prefix ``'`` to a string a spreadsheet would run as a formula; other values unchanged."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``frame`` whose text columns are neutralised (numbers and times untouched)."""
+    out = frame.copy()
+    for name in out.columns:
+        column = out[name]
+        if isinstance(column.dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(
+            column.dtype
+        ):
+            out[name] = column.astype(object).map(neutralise, na_action="ignore")
+    return out
+
+
+def write_csv(analysis: Analysis, directory: Path, options: RenderOptions) -> list[Path]:
+    """Write ``<table>.csv`` for each table of :data:`TABLES` into ``directory``; return paths.
+
+    CSV is language-neutral (column names are the schema's); ``options`` do not change it.
+    """
+    del options
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in TABLES:
+        path = directory / f"{name}.csv"
+        safe_frame(getattr(analysis, name)).to_csv(
+            path, index=False, date_format="%Y-%m-%dT%H:%M:%S.%fZ", lineterminator="\n"
+        )
+        written.append(path)
+    return written

@@ -1,0 +1,109 @@
+"""Analysis -> one self-contained HTML file: inline CSS, inline SVG figures, no script, no fetch.
+
+Everything from a capture is untrusted: the Jinja2 environment autoescapes every value, and
+the only markup inserted unescaped is the SVG matplotlib wrote for our own figures.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
+
+from sipstats.render import plots
+from sipstats.render.labels import Lang, label
+from sipstats.render.options import RenderOptions
+from sipstats.render.tables import (
+    capture_window,
+    code_table,
+    delay_table,
+    early_retrier_table,
+    fmt_int,
+    fmt_metric,
+    fmt_ts,
+    input_table,
+    method_table,
+    metric_table,
+    outcome_table,
+    peer_table,
+    registration_table,
+    retransmission_ratio,
+    retry_after_table,
+    share_table,
+    storm_table,
+)
+
+if TYPE_CHECKING:
+    from sipstats.analyze import Analysis
+
+_ENV = Environment(
+    loader=PackageLoader("sipstats.render", "templates"),
+    autoescape=True,
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=True,
+)
+
+
+def _cards(analysis: Analysis, data: dict[str, Any], lang: Lang) -> list[tuple[str, str, str]]:
+    """(id, label, value) of each summary card."""
+    s = data.get("summary", {})
+    return [
+        ("messages", label("sip_messages", lang), fmt_int(s.get("sip_messages"))),
+        ("calls", label("calls", lang), fmt_int(s.get("calls"))),
+        ("asr", label("answer_ratio", lang), fmt_metric(analysis, "ASR", lang)),
+        ("ser", "SER", fmt_metric(analysis, "SER", lang)),
+        ("seer", "SEER", fmt_metric(analysis, "SEER", lang)),
+        ("isa", "ISA", fmt_metric(analysis, "ISA", lang)),
+        ("retrans", label("retransmission_ratio", lang), retransmission_ratio(s)),
+        ("malformed", label("malformed", lang), fmt_int(s.get("malformed"))),
+    ]
+
+
+def _figures(analysis: Analysis, options: RenderOptions) -> dict[str, Markup]:
+    """Our own matplotlib SVG, trusted: figure text is drawn as paths from fixed labels."""
+    out = {}
+    for name, fig in plots.figures(analysis, lang=options.lang).items():
+        out[name] = Markup(plots.to_svg(fig))
+    return out
+
+
+def render_html(analysis: Analysis, options: RenderOptions) -> str:
+    """The HTML report as one string (UTF-8 when written)."""
+    lang = options.lang
+    data = analysis.to_dict()
+    first, last = capture_window(analysis)
+    context = {
+        "lang": lang,
+        "L": lambda key, **kw: label(key, lang, **kw),
+        "files": [i.file for i in analysis.capture.inputs],
+        "window": f"{fmt_ts(first)} → {fmt_ts(last)}",
+        "cards": _cards(analysis, data, lang),
+        "figures": _figures(analysis, options),
+        "figure_note": label("note_figure_text", lang) if plots.figure_lang(lang) != lang else "",
+        "colours": plots.CLASS_COLOURS,
+        "interval": analysis.interval,
+        "t": {
+            "by_method": method_table(analysis, lang),
+            "by_code": code_table(analysis, lang),
+            "by_class": share_table(analysis.by_class, "by_class", "status_class", lang),
+            "by_category": share_table(analysis.by_category, "by_category", "category", lang),
+            "outcomes": outcome_table(data, lang),
+            "delays": delay_table(analysis, data, lang),
+            "retry_after": retry_after_table(analysis, lang),
+            "early_retriers": early_retrier_table(analysis, lang, options.top),
+            "storms": storm_table(analysis, lang, options.top),
+            "by_peer": peer_table(analysis, lang, options.top),
+            "registrations": registration_table(analysis, lang),
+            "metrics": metric_table(analysis, lang),
+            "inputs": input_table(analysis, lang),
+        },
+        "anomalies": [
+            (i.file, reason, a)
+            for i in analysis.capture.inputs
+            for reason, a in sorted(i.malformed.items())
+        ],
+    }
+    return _ENV.get_template("report.html.j2").render(context)

@@ -1,0 +1,229 @@
+"""Every heading, column name and fixed phrase of the reports, in English and Chinese.
+
+Renderers never spell a visible word themselves: they ask :func:`label` so that ``--lang zh``
+changes every label at once and a test can check that both languages cover the same keys.
+"""
+
+from __future__ import annotations
+
+from typing import Final, Literal
+
+Lang = Literal["en", "zh"]
+LANGS: Final[tuple[Lang, ...]] = ("en", "zh")
+
+#: key -> (English, Chinese)
+LABELS: Final[dict[str, tuple[str, str]]] = {
+    # document
+    "title": ("SIP capture report", "SIP 抓包分析报告"),
+    "generated_from": ("Captures", "抓包文件"),
+    "capture_window": ("Capture window (UTC)", "抓包时间范围 (UTC)"),
+    "none": ("none", "无"),
+    "no_data": ("Nothing to show for this capture.", "此抓包中没有相关数据。"),
+    "meaning": ("Meaning", "含义"),
+    # sections
+    "summary": ("Summary", "概要"),
+    "by_method": ("Requests by method", "按方法统计的请求"),
+    "by_code": ("Responses by code", "按状态码统计的响应"),
+    "by_class": ("Response classes", "响应类别"),
+    "by_category": ("Response categories", "响应类型"),
+    "timeline": ("Responses over time", "响应时间分布"),
+    "outcomes": ("Call outcomes", "呼叫结果"),
+    "delays": ("Post-dial delay and answer time", "拨号后延迟与应答时间"),
+    "retry_after": ("Retry-After and retry behaviour", "Retry-After 与重试行为"),
+    "early_retriers": ("Callers that retried too early", "过早重试的主叫"),
+    "storms": ("Retry storms", "重试风暴"),
+    "by_peer": ("Top failing peer pairs", "失败最多的对端组合"),
+    "registrations": ("Registrations", "注册"),
+    "metrics": ("Metrics", "指标"),
+    "inputs": ("Input files and problems", "输入文件与问题"),
+    # summary rows / cards
+    "files": ("Files", "文件数"),
+    "packets": ("Packets", "数据包"),
+    "sip_messages": ("SIP messages", "SIP 消息"),
+    "requests": ("Requests", "请求"),
+    "responses": ("Responses", "响应"),
+    "retransmissions": ("Retransmissions", "重传"),
+    "retransmission_ratio": ("Retransmission ratio", "重传比例"),
+    "malformed": ("Malformed", "格式错误"),
+    "transactions": ("Transactions", "事务"),
+    "calls": ("Calls", "呼叫"),
+    "answer_ratio": ("Answer ratio (ASR)", "应答率 (ASR)"),
+    "first_packet": ("First packet", "首个数据包"),
+    "last_packet": ("Last packet", "最后数据包"),
+    # columns
+    "item": ("Item", "项目"),
+    "value": ("Value", "值"),
+    "method": ("Method", "方法"),
+    "code": ("Code", "状态码"),
+    "reason": ("Reason", "原因"),
+    "sent_as": ("Sent as", "实际原因短语"),
+    "count": ("Packets", "数据包"),
+    "unique": ("Unique", "去重后"),
+    "retrans": ("Retrans.", "重传"),
+    "ratio": ("Ratio", "比例"),
+    "share": ("Share", "占比"),
+    "class": ("Class", "类别"),
+    "category": ("Category", "类型"),
+    "outcome": ("Outcome", "结果"),
+    "measure": ("Measure", "度量"),
+    "samples": ("Samples", "样本数"),
+    "mean": ("Mean", "平均"),
+    "pdd": ("Post-dial delay (ms)", "拨号后延迟 (毫秒)"),
+    "answer_time": ("Answer time (ms)", "应答时间 (毫秒)"),
+    "with_retry_after": ("With R-A", "带 R-A"),
+    "values_s": ("R-A values", "R-A 取值"),
+    "retried": ("Retried", "已重试"),
+    "honoured": ("Respected", "遵守"),
+    "too_early": ("Too early", "过早"),
+    "retried_without_ra": ("No-R-A retry", "无 R-A 重试"),
+    "not_retried": ("Not retried", "未重试"),
+    "respected_share": ("Respected %", "遵守比例"),
+    "caller": ("Caller", "主叫"),
+    "retries": ("Retries", "重试"),
+    "worst_gap": ("Shortest gap (s)", "最短间隔 (秒)"),
+    "start": ("Start (UTC)", "开始 (UTC)"),
+    "end": ("End (UTC)", "结束 (UTC)"),
+    "target": ("Target", "目标"),
+    "callers": ("Callers", "主叫数"),
+    "early_retries": ("Early retries", "过早重试"),
+    "responder": ("Responder", "响应方"),
+    "requester": ("Requester", "请求方"),
+    "failures": ("Failures", "失败数"),
+    "top_code": ("Top code", "最多状态码"),
+    "codes": ("Codes", "状态码"),
+    "attempts": ("Attempts", "注册尝试"),
+    "metric": ("Metric", "指标"),
+    "unit": ("Unit", "单位"),
+    "definition": ("Definition", "定义"),
+    "reference": ("Reference", "出处"),
+    "file": ("File", "文件"),
+    "format": ("Format", "格式"),
+    "problems": ("Problems", "问题"),
+    "errors": ("Errors", "错误"),
+    "frames": ("frames", "帧"),
+    "no_problems": ("no problems", "无问题"),
+    # figures
+    "fig_timeline": ("Unique responses per {interval} by class", "每 {interval} 各类别去重响应数"),
+    "fig_time_axis": ("Time (UTC)", "时间 (UTC)"),
+    "fig_responses_axis": ("Responses (unique)", "响应数 (去重)"),
+    "fig_classes": ("Unique responses by class", "各类别去重响应数"),
+    "fig_outcomes": ("Call outcomes", "呼叫结果"),
+    "fig_calls_axis": ("Calls", "呼叫数"),
+    "fig_pdd": ("Post-dial delay distribution", "拨号后延迟分布"),
+    "fig_pdd_axis": ("Post-dial delay (ms)", "拨号后延迟 (毫秒)"),
+    "fig_answer": ("Answer time distribution", "应答时间分布"),
+    "fig_answer_axis": ("Time to answer (ms)", "应答时间 (毫秒)"),
+    "fig_retry": ("Retry behaviour after failures by code", "各状态码失败后的重试行为"),
+    "fig_failures_axis": ("Failed attempts", "失败尝试数"),
+    "fig_code_axis": ("Final response code", "最终响应码"),
+    # outcomes (schema.OUTCOMES)
+    "outcome_answered": ("answered", "已应答"),
+    "outcome_busy": ("busy", "忙"),
+    "outcome_unavailable": ("unavailable / no answer", "不可用 / 无应答"),
+    "outcome_declined": ("declined", "拒接"),
+    "outcome_cancelled": ("cancelled", "已取消"),
+    "outcome_not_found": ("not found", "未找到"),
+    "outcome_redirected": ("redirected", "重定向"),
+    "outcome_auth_failed": ("authentication failed", "认证失败"),
+    "outcome_rejected": ("rejected", "被拒绝"),
+    "outcome_server_failure": ("server failure", "服务器故障"),
+    "outcome_no_final_response": ("no final response", "无最终响应"),
+    "outcome_in_progress": ("in progress at capture end", "抓包结束时仍在进行"),
+    # registration outcomes (schema.REGISTRATIONS.outcome)
+    "reg_registered": ("registered", "注册成功"),
+    "reg_failed": ("failed", "注册失败"),
+    "reg_challenged_unanswered": ("challenge not answered", "认证质询未应答"),
+    "reg_no_final_response": ("no final response", "无最终响应"),
+    # notes
+    "note_interval": ("Interval", "时间间隔"),
+    "note_top": ("showing the top {n}", "仅显示前 {n} 项"),
+    "note_figure_text": (
+        "Figure text is in English: no Chinese font is installed for the charts.",
+        "图表文字为英文：系统未安装中文字体。",
+    ),
+    "note_unique": (
+        "Packets count every copy; unique removes retransmissions. Shares are of unique responses.",
+        "数据包计入每一份拷贝；去重后不含重传。占比按去重响应计算。",
+    ),
+    "undefined": ("undefined", "无定义"),
+}
+
+#: Metric definitions in Chinese, keyed by metric name (the English ones come with the analysis).
+METRIC_DEFINITIONS_ZH: Final[dict[str, str]] = {
+    "RRD": "成功注册从首个 REGISTER 到其 2xx 的平均时间，含认证质询。",
+    "SRD": "呼叫从首个 INVITE 到首个非 100 临时响应 (或最终响应) 的平均时间。",
+    "SRD_success": "已应答呼叫从首个 INVITE 到首个非 100 临时响应 (或 2xx) 的平均时间。",
+    "SRD_failure": (
+        "失败呼叫从首个 INVITE 到首个非 100 临时响应或失败响应的平均时间 (不含已取消呼叫)。"
+    ),
+    "SDD": "从 BYE 到其最终响应的平均时间。",
+    "SDD_success": "从 BYE 到其 2xx 的平均时间。",
+    "SDD_failure": "从 BYE 到非 2xx 最终响应的平均时间 (断开失败)。",
+    "SDT": "从应答呼叫的 2xx 到 BYE 的平均时间。",
+    "SDT_success": "从应答呼叫的 2xx 到 BYE 的平均时间，BYE 得到 2xx。",
+    "SDT_failure": "从应答呼叫的 2xx 到无响应 BYE 的 Timer F 超时 (32 秒) 的平均时间。",
+    "SER": "每 100 个呼叫中以 200 应答的呼叫数，不计被 3xx 重定向的呼叫。",
+    "SEER": "每 100 个呼叫中以 200、480、486、600 或 603 结束的呼叫数，不计被 3xx 重定向的呼叫。",
+    "ISA": "每 100 个呼叫中以 408、500、503 或 504 结束的呼叫数。",
+    "SCR": "每 100 个呼叫中已应答且以得到 2xx 的 BYE 结束的呼叫数 (不计抓包结束时仍在通话的呼叫)。",
+    "SCR_literal": "每 100 个呼叫中没有因缺少响应 (无最终响应、408、BYE 无应答) 而失败的呼叫数。",
+    "IRA": "每 100 次注册尝试中以失败 (除 401/402/407 外的 4xx、5xx、6xx) 或无最终响应告终的次数。",
+    "ASR": "应答占用比：每 100 个呼叫中以 2xx 应答的呼叫数。",
+    "NER": (
+        "网络有效率：每 100 个呼叫中已应答、忙、无应答、拒接或被主叫取消 (网络已尽其责) 的呼叫数。"
+    ),
+    "ACD": "平均通话时长：已应答呼叫从 2xx 到 BYE 的平均时间。",
+    "PDD": "拨号后延迟：呼叫从首个 INVITE 到首个 18x (无 18x 时为 2xx) 的平均时间。",
+}
+
+#: Catalogue categories (data/status_codes.csv) in Chinese; an unknown one is shown as it is.
+CATEGORY_ZH: Final[dict[str, str]] = {
+    "provisional": "临时响应",
+    "success": "成功",
+    "redirect": "重定向",
+    "request-error": "请求错误",
+    "policy/security": "策略/安全",
+    "not-found/routing": "未找到/路由",
+    "server-error": "服务器错误",
+    "media-negotiation": "媒体协商",
+    "callee-declined": "被叫拒绝",
+    "auth-challenge": "认证质询",
+    "timeout": "超时",
+    "callee-busy": "被叫忙",
+    "callee-unavailable": "被叫不可用",
+    "cancelled": "已取消",
+    "overload": "过载",
+}
+
+
+def label(key: str, lang: Lang = "en", **fields: object) -> str:
+    """The text for ``key`` in ``lang``; ``fields`` fill ``{name}`` placeholders."""
+    en, zh = LABELS[key]
+    text = zh if lang == "zh" else en
+    return text.format(**fields) if fields else text
+
+
+def outcome_label(outcome: str, lang: Lang = "en") -> str:
+    """A call outcome (schema.OUTCOMES) as a reader would say it."""
+    key = f"outcome_{outcome}"
+    return label(key, lang) if key in LABELS else outcome
+
+
+def registration_label(outcome: str, lang: Lang = "en") -> str:
+    """A registration outcome (schema.REGISTRATIONS.outcome) as a reader would say it."""
+    key = f"reg_{outcome}"
+    return label(key, lang) if key in LABELS else outcome
+
+
+def category_label(category: str, lang: Lang = "en") -> str:
+    """A catalogue category in ``lang``; categories without a translation stay as they are."""
+    if lang == "zh":
+        return CATEGORY_ZH.get(category.lower(), category)
+    return category
+
+
+def metric_definition(name: str, english: str, lang: Lang = "en") -> str:
+    """The definition of metric ``name``: the analysis' English sentence or its Chinese form."""
+    if lang == "zh":
+        return METRIC_DEFINITIONS_ZH.get(name, english)
+    return english

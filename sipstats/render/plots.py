@@ -1,0 +1,295 @@
+"""Analysis -> matplotlib figures (timeline, classes, outcomes, delays, retries).
+
+Each function builds a fresh :class:`matplotlib.figure.Figure` (no pyplot, no global state)
+and returns it, so notebooks can show or restyle it. Style and SVG determinism settings live
+in a local ``rc_context`` only. Response classes have one colour everywhere: :data:`CLASS_COLOURS`.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+import matplotlib as mpl
+import matplotlib.dates as mdates
+import numpy as np
+import pandas as pd
+from matplotlib import font_manager
+from matplotlib.figure import Figure
+
+from sipstats.render.labels import Lang, label, outcome_label
+from sipstats.schema import OUTCOMES
+
+if TYPE_CHECKING:
+    from sipstats.analyze import Analysis
+
+#: Response class -> colour, the same in every figure and in the HTML report.
+CLASS_COLOURS: Final = {
+    "1xx": "#8c8c8c",
+    "2xx": "#2ca02c",
+    "3xx": "#1f77b4",
+    "4xx": "#ff7f0e",
+    "5xx": "#d62728",
+    "6xx": "#9467bd",
+}
+CLASSES: Final = tuple(CLASS_COLOURS)
+
+#: Retry decision -> colour (respected reads as good, too early as bad).
+RETRY_COLOURS: Final = {
+    "honoured": "#2ca02c",
+    "too_early": "#d62728",
+    "retried_without_ra": "#ff7f0e",
+    "not_retried": "#8c8c8c",
+}
+
+#: Fonts known to carry Chinese glyphs, tried in order for ``lang="zh"`` figures.
+_CJK_FAMILIES: Final = (
+    "Noto Sans CJK SC",
+    "Noto Sans SC",
+    "Source Han Sans SC",
+    "WenQuanYi Zen Hei",
+    "WenQuanYi Micro Hei",
+    "Droid Sans Fallback",
+    "AR PL UMing CN",
+    "SimHei",
+)
+
+_STYLE: Final[dict[str, Any]] = {
+    "svg.hashsalt": "sipstats",  # stable element ids: the same analysis gives the same SVG
+    "svg.fonttype": "path",  # text as outlines: the page needs no font and renders the same
+    "font.size": 10.0,
+    "axes.titlesize": 12.0,
+    "axes.titleweight": "bold",
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "axes.grid.axis": "y",
+    "grid.alpha": 0.3,
+    "figure.dpi": 100.0,
+    "savefig.dpi": 100.0,
+}
+
+
+@cache
+def cjk_family() -> str | None:
+    """The first installed font family with Chinese glyphs, or None."""
+    installed = {f.name for f in font_manager.fontManager.ttflist}
+    return next((family for family in _CJK_FAMILIES if family in installed), None)
+
+
+def figure_lang(lang: Lang) -> Lang:
+    """The language figure text can be drawn in: Chinese only when a CJK font is installed."""
+    return "zh" if lang == "zh" and cjk_family() else "en"
+
+
+@contextmanager
+def _style(lang: Lang = "en") -> Iterator[None]:
+    rc = dict(_STYLE)
+    if figure_lang(lang) == "zh":
+        rc["font.family"] = ["sans-serif"]
+        rc["font.sans-serif"] = [cjk_family(), "DejaVu Sans"]
+    with mpl.rc_context(rc):
+        yield
+
+
+def _new(lang: Lang, width: float = 9.0, height: float = 4.0) -> Figure:
+    with _style(lang):
+        return Figure(figsize=(width, height), layout="constrained")
+
+
+def _empty(ax: Any, lang: Lang) -> None:
+    ax.text(0.5, 0.5, label("no_data", lang), ha="center", va="center", transform=ax.transAxes)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def timeline(analysis: Analysis, *, interval: str | None = None, lang: Lang = "en") -> Figure:
+    """Unique responses per class per interval, stacked, in the class colours."""
+    lang = figure_lang(lang)
+    interval = interval or analysis.interval
+    frame = analysis.timeline(interval)
+    with _style(lang):
+        fig = _new(lang, 9.0, 4.0)
+        ax = fig.add_subplot()
+        ax.set_title(label("fig_timeline", lang, interval=interval))
+        ax.set_xlabel(label("fig_time_axis", lang))
+        ax.set_ylabel(label("fig_responses_axis", lang))
+        if frame.empty:
+            _empty(ax, lang)
+            return fig
+        starts = frame.index.tz_convert("UTC").tz_localize(None)
+        x = mdates.date2num(starts.to_pydatetime())
+        step = pd.Timedelta(pd.tseries.frequencies.to_offset(interval).nanos, "ns")
+        width = 0.85 * step / pd.Timedelta(days=1)
+        bottom = np.zeros(len(frame))
+        for cls in CLASSES:
+            if cls not in frame.columns or not frame[cls].any():
+                continue
+            values = frame[cls].to_numpy(dtype=float)
+            ax.bar(x, values, width=width, bottom=bottom, align="edge", label=cls,
+                   color=CLASS_COLOURS[cls])  # fmt: skip
+            bottom += values
+        locator = mdates.AutoDateLocator()
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+        ax.legend(title=label("class", lang), loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return fig
+
+
+def classes(analysis: Analysis, *, lang: Lang = "en") -> Figure:
+    """Unique responses per class as bars in the class colours."""
+    lang = figure_lang(lang)
+    frame = analysis.by_class
+    with _style(lang):
+        fig = _new(lang, 6.0, 3.5)
+        ax = fig.add_subplot()
+        ax.set_title(label("fig_classes", lang))
+        ax.set_xlabel(label("class", lang))
+        ax.set_ylabel(label("fig_responses_axis", lang))
+        if frame.empty:
+            _empty(ax, lang)
+            return fig
+        names = [str(c) for c in frame["status_class"]]
+        counts = frame["unique"].to_numpy(dtype=float)
+        bars = ax.bar(names, counts, color=[CLASS_COLOURS.get(n, "#333333") for n in names])
+        ax.bar_label(bars, labels=[f"{int(c):,}" for c in counts], padding=2)
+        ax.margins(y=0.15)
+    return fig
+
+
+def outcomes(analysis: Analysis, *, lang: Lang = "en") -> Figure:
+    """Calls per outcome as horizontal bars (answered first, as in schema.OUTCOMES)."""
+    lang = figure_lang(lang)
+    by_outcome = analysis.to_dict().get("calls", {}).get("by_outcome", {})
+    order = [o for o in OUTCOMES if by_outcome.get(o)]
+    with _style(lang):
+        fig = _new(lang, 7.0, max(2.5, 0.45 * len(order) + 1.2))
+        ax = fig.add_subplot()
+        ax.set_title(label("fig_outcomes", lang))
+        ax.set_xlabel(label("fig_calls_axis", lang))
+        ax.grid(axis="x", alpha=0.3)
+        ax.grid(axis="y", visible=False)
+        if not order:
+            _empty(ax, lang)
+            return fig
+        names = [outcome_label(o, lang) for o in order][::-1]
+        counts = [by_outcome[o] for o in order][::-1]
+        colours = ["#2ca02c" if o == "answered" else "#4c72b0" for o in order][::-1]
+        bars = ax.barh(names, counts, color=colours)
+        ax.bar_label(bars, labels=[f"{c:,}" for c in counts], padding=2)
+        ax.margins(x=0.12)
+    return fig
+
+
+def _histogram(values: pd.Series, title: str, axis: str, lang: Lang, colour: str) -> Figure:
+    data = values.dropna().to_numpy(dtype=float)
+    with _style(lang):
+        fig = _new(lang, 6.0, 3.5)
+        ax = fig.add_subplot()
+        ax.set_title(label(title, lang))
+        ax.set_xlabel(label(axis, lang))
+        ax.set_ylabel(label("fig_calls_axis", lang))
+        if not len(data):
+            _empty(ax, lang)
+            return fig
+        ax.hist(data, bins=min(40, max(5, int(np.sqrt(len(data))))), color=colour)
+        for q, style in ((50, "-"), (90, "--"), (99, ":")):
+            value = float(np.percentile(data, q))
+            ax.axvline(value, color="#333333", linestyle=style, linewidth=1,
+                       label=f"p{q} = {value:,.0f} ms")  # fmt: skip
+        ax.legend(loc="upper right")
+    return fig
+
+
+def pdd(analysis: Analysis, *, lang: Lang = "en") -> Figure:
+    """Distribution of post-dial delay (first INVITE -> first 18x) over calls, with p50/p90/p99."""
+    lang = figure_lang(lang)
+    return _histogram(analysis.calls["pdd_ms"], "fig_pdd", "fig_pdd_axis", lang, "#4c72b0")
+
+
+def answer_time(analysis: Analysis, *, lang: Lang = "en") -> Figure:
+    """Distribution of time to answer (first INVITE -> 2xx) over answered calls."""
+    lang = figure_lang(lang)
+    return _histogram(
+        analysis.calls["answer_ms"], "fig_answer", "fig_answer_axis", lang, CLASS_COLOURS["2xx"]
+    )
+
+
+def retries(analysis: Analysis, *, lang: Lang = "en") -> Figure:
+    """Per failure code: attempts retried respecting Retry-After, too early, without it, or not."""
+    lang = figure_lang(lang)
+    frame = analysis.retry_after
+    with _style(lang):
+        fig = _new(lang, 7.0, 3.8)
+        ax = fig.add_subplot()
+        ax.set_title(label("fig_retry", lang))
+        ax.set_xlabel(label("fig_code_axis", lang))
+        ax.set_ylabel(label("fig_failures_axis", lang))
+        if frame.empty:
+            _empty(ax, lang)
+            return fig
+        codes = [str(c) for c in frame["code"]]
+        bottom = np.zeros(len(frame))
+        columns = {
+            "honoured": "honoured",
+            "too_early": "too_early",
+            "retried_without_ra": "without_retry_after_retried",
+            "not_retried": "not_retried",
+        }
+        for key, column in columns.items():
+            values = frame[column].to_numpy(dtype=float)
+            ax.bar(codes, values, bottom=bottom, label=label(key, lang), color=RETRY_COLOURS[key])
+            bottom += values
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return fig
+
+
+#: Figure name -> builder, in report order; ``--plots`` writes each under its name.
+FIGURES: Final[dict[str, Callable[..., Figure]]] = {
+    "timeline": timeline,
+    "classes": classes,
+    "outcomes": outcomes,
+    "pdd": pdd,
+    "answer_time": answer_time,
+    "retries": retries,
+}
+
+
+def figures(analysis: Analysis, *, lang: Lang = "en") -> dict[str, Figure]:
+    """Every report figure by name."""
+    return {name: build(analysis, lang=lang) for name, build in FIGURES.items()}
+
+
+def to_svg(fig: Figure) -> str:
+    """The figure as an SVG element for inlining in HTML (no XML prolog, no date)."""
+    buffer = io.StringIO()
+    with mpl.rc_context(_STYLE):
+        fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": "sipstats"})
+    svg = buffer.getvalue()
+    return svg[svg.index("<svg") :]
+
+
+def to_png_data_uri(fig: Figure) -> str:
+    """The figure as a ``data:image/png;base64,...`` URI."""
+    buffer = io.BytesIO()
+    with mpl.rc_context(_STYLE):
+        fig.savefig(buffer, format="png", metadata={"Software": None})
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def save_figures(analysis: Analysis, directory: Path, *, lang: Lang = "en") -> list[Path]:
+    """Write every figure as ``<name>.png`` and ``<name>.svg`` into ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, fig in figures(analysis, lang=lang).items():
+        stem = directory / name
+        with mpl.rc_context(_STYLE):
+            fig.savefig(stem.with_suffix(".png"), metadata={"Software": None})
+            fig.savefig(stem.with_suffix(".svg"), metadata={"Date": None, "Creator": "sipstats"})
+        written += [stem.with_suffix(".png"), stem.with_suffix(".svg")]
+    return written

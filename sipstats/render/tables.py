@@ -1,0 +1,491 @@
+"""Analysis -> titled tables of formatted cells, shared by the text, Markdown and HTML reports.
+
+The tables only lay out and format what the analysis computed (counts, shares, percentiles);
+they never recompute a statistic, so every report shows the same numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from sipstats.render.labels import (
+    Lang,
+    category_label,
+    label,
+    metric_definition,
+    outcome_label,
+    registration_label,
+)
+from sipstats.schema import OUTCOMES
+
+if TYPE_CHECKING:
+    from sipstats.analyze import Analysis
+
+#: Placeholder for a missing or undefined value.
+DASH = "–"
+
+
+@dataclass(frozen=True)
+class Table:
+    """One report table: a stable ``key``, a translated title, columns and formatted rows."""
+
+    key: str
+    title: str
+    columns: tuple[str, ...]
+    numeric: tuple[bool, ...]
+    """Per column: right-align (numbers) or not."""
+    rows: list[tuple[str, ...]] = field(default_factory=list)
+    details: list[str] = field(default_factory=list)
+    """Per row, an optional longer explanation (the HTML report shows it on hover/expand)."""
+    note: str = ""
+
+
+# -- formatting ---------------------------------------------------------------------------------
+
+
+def fmt_int(value: Any) -> str:
+    """An integer with thousands separators, or a dash when missing."""
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return DASH
+    return f"{int(value):,}"
+
+
+def fmt_pct(part: float, whole: float) -> str:
+    """``part`` as a share of ``whole`` in percent, one decimal; a dash when ``whole`` is 0."""
+    return f"{100.0 * part / whole:.1f} %" if whole else DASH
+
+
+def fmt_num(value: Any, unit: str = "", digits: int = 1) -> str:
+    """A float with ``digits`` decimals and its unit; a dash for NaN/None."""
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return DASH
+    text = f"{float(value):,.{digits}f}"
+    return f"{text} {unit}".rstrip() if unit else text
+
+
+def fmt_ts(ns: int | None) -> str:
+    """A capture time (ns since the epoch) as ISO 8601 UTC with milliseconds."""
+    if ns is None:
+        return DASH
+    dt = datetime.fromtimestamp(ns / 1e9, tz=UTC)
+    return dt.strftime("%Y-%m-%d %H:%M:%S.") + f"{dt.microsecond // 1000:03d}"
+
+
+def fmt_timestamp(value: Any) -> str:
+    """A pandas timestamp (UTC) in the report's time format."""
+    if value is None or value is pd.NaT or pd.isna(value):
+        return DASH
+    return fmt_ts(pd.Timestamp(value).value)
+
+
+def fmt_values(values: str) -> str:
+    """Retry-After values ``'60x88|10x2'`` as ``'60 s × 88, 10 s × 2'``."""
+    if not values:
+        return DASH
+    parts = []
+    for item in str(values).split("|"):
+        seconds, _, times = item.partition("x")
+        parts.append(f"{seconds} s × {times}" if times else item)
+    return ", ".join(parts)
+
+
+def text(value: Any) -> str:
+    """A cell from capture data: the value as text, a dash when missing."""
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return DASH
+    return str(value)
+
+
+# -- lookups ------------------------------------------------------------------------------------
+
+
+def metric_row(analysis: Analysis, name: str) -> dict[str, Any] | None:
+    """The metrics table's row for ``name``, or None when the analysis has no such metric."""
+    found = analysis.metrics[analysis.metrics["name"] == name]
+    return None if found.empty else found.iloc[0].to_dict()
+
+
+def fmt_quantity(value: Any, unit: str) -> str:
+    """A metric value with its unit, precise enough to read: 0.27 ms, 43.8 %, 2.41 s, 151 ms."""
+    if unit == "%":
+        return fmt_num(value, unit, digits=1)
+    magnitude = abs(float(value))
+    digits = 0 if magnitude >= 100 else 1 if magnitude >= 10 else 2
+    return fmt_num(value, unit, digits=digits)
+
+
+def fmt_metric(analysis: Analysis, name: str, lang: Lang) -> str:
+    """A metric's value with its unit, or 'undefined' (e.g. SER without any INVITE)."""
+    row = metric_row(analysis, name)
+    if row is None or pd.isna(row["value"]):
+        return label("undefined", lang)
+    return fmt_quantity(row["value"], str(row["unit"]))
+
+
+def capture_window(analysis: Analysis) -> tuple[int | None, int | None]:
+    """First and last packet time (ns) over every input file."""
+    firsts = [i.first_ts_ns for i in analysis.capture.inputs if i.first_ts_ns is not None]
+    lasts = [i.last_ts_ns for i in analysis.capture.inputs if i.last_ts_ns is not None]
+    return (min(firsts) if firsts else None, max(lasts) if lasts else None)
+
+
+def retransmission_ratio(summary: dict[str, Any]) -> str:
+    """Retransmitted messages as a share of all SIP messages."""
+    return fmt_pct(summary.get("retransmissions", 0), summary.get("sip_messages", 0))
+
+
+# -- tables -------------------------------------------------------------------------------------
+
+
+def summary_table(analysis: Analysis, data: dict[str, Any], lang: Lang) -> Table:
+    s = data.get("summary", {})
+    first, last = capture_window(analysis)
+    rows = [
+        (label("files", lang), fmt_int(len(analysis.capture.inputs))),
+        (label("capture_window", lang), f"{fmt_ts(first)} → {fmt_ts(last)}"),
+        (label("packets", lang), fmt_int(s.get("packets"))),
+        (label("sip_messages", lang), fmt_int(s.get("sip_messages"))),
+        (label("requests", lang), fmt_int(s.get("requests"))),
+        (label("responses", lang), fmt_int(s.get("responses"))),
+        (
+            label("retransmissions", lang),
+            f"{fmt_int(s.get('retransmissions'))} ({retransmission_ratio(s)})",
+        ),
+        (label("malformed", lang), fmt_int(s.get("malformed"))),
+        (label("transactions", lang), fmt_int(s.get("transactions"))),
+        (label("calls", lang), fmt_int(s.get("calls"))),
+        (label("answer_ratio", lang), fmt_metric(analysis, "ASR", lang)),
+        ("SER", fmt_metric(analysis, "SER", lang)),
+        ("SEER", fmt_metric(analysis, "SEER", lang)),
+        ("ISA", fmt_metric(analysis, "ISA", lang)),
+    ]
+    return Table("summary", label("summary", lang), (label("item", lang), label("value", lang)),
+                 (False, True), rows)  # fmt: skip
+
+
+def method_table(analysis: Analysis, lang: Lang) -> Table:
+    rows = [
+        (
+            text(r.method),
+            fmt_int(r.count),
+            fmt_int(r.unique),
+            fmt_int(r.retransmissions),
+            fmt_num(100.0 * r.retransmission_ratio, "%"),
+        )
+        for r in analysis.by_method.itertuples(index=False)
+    ]
+    cols = ("method", "count", "unique", "retrans", "ratio")
+    return Table(
+        "by_method",
+        label("by_method", lang),
+        tuple(label(c, lang) for c in cols),
+        (False, True, True, True, True),
+        rows,
+        note="" if rows else label("no_data", lang),
+    )
+
+
+def code_table(analysis: Analysis, lang: Lang) -> Table:
+    """Responses by code with the catalogue's reason; the phrase actually sent when it differs."""
+    rows, details = [], []
+    for r in analysis.by_code.itertuples(index=False):
+        reason = text(r.reason_zh if lang == "zh" else r.reason)
+        sent = str(r.reasons_sent) if isinstance(r.reasons_sent, str) else ""
+        differs = sent and sent.lower() != str(r.reason).lower()
+        rows.append(
+            (
+                text(r.code),
+                reason,
+                sent.replace("|", " | ") if differs else "",
+                fmt_int(r.count),
+                fmt_int(r.unique),
+                fmt_int(r.retransmissions),
+                text(r.status_class),
+                category_label(text(r.category), lang),
+            )
+        )
+        details.append(text(r.description_zh if lang == "zh" else r.description))
+    cols = ("code", "reason", "sent_as", "count", "unique", "retrans", "class", "category")
+    return Table(
+        "by_code",
+        label("by_code", lang),
+        tuple(label(c, lang) for c in cols),
+        (True, False, False, True, True, True, False, False),
+        rows,
+        details,
+        note=label("note_unique", lang) if rows else label("no_data", lang),
+    )
+
+
+def share_table(frame: pd.DataFrame, key: str, first: str, lang: Lang) -> Table:
+    """Counts, unique counts and share for the class or category breakdown."""
+    rows = []
+    for r in frame.itertuples(index=False):
+        name = text(getattr(r, first))
+        if first == "category":
+            name = category_label(name, lang)
+        rows.append((name, fmt_int(r.count), fmt_int(r.unique), fmt_num(100.0 * r.share, "%")))
+    cols = (first if first == "category" else "class", "count", "unique", "share")
+    return Table(
+        key,
+        label(key, lang),
+        tuple(label(c, lang) for c in cols),
+        (False, True, True, True),
+        rows,
+        note="" if rows else label("no_data", lang),
+    )
+
+
+def outcome_table(data: dict[str, Any], lang: Lang) -> Table:
+    calls = data.get("calls", {})
+    total = calls.get("total", 0)
+    by_outcome = calls.get("by_outcome", {})
+    order = [o for o in OUTCOMES if by_outcome.get(o)] + sorted(
+        o for o in by_outcome if o not in OUTCOMES and by_outcome[o]
+    )
+    rows = [
+        (outcome_label(o, lang), fmt_int(by_outcome[o]), fmt_pct(by_outcome[o], total))
+        for o in order
+    ]
+    return Table(
+        "outcomes",
+        label("outcomes", lang),
+        (label("outcome", lang), label("calls", lang), label("share", lang)),
+        (False, True, True),
+        rows,
+        note="" if rows else label("no_data", lang),
+    )
+
+
+def delay_table(analysis: Analysis, data: dict[str, Any], lang: Lang) -> Table:
+    """PDD and answer-time percentiles as the analysis computed them."""
+    calls = data.get("calls", {})
+    rows = []
+    for column, name in (("pdd_ms", "pdd"), ("answer_ms", "answer_time")):
+        pct = calls.get(column) or {}
+        samples = int(analysis.calls[column].notna().sum())
+        if not samples:
+            continue
+        rows.append(
+            (
+                label(name, lang),
+                fmt_int(samples),
+                fmt_num(pct.get("p50"), digits=0),
+                fmt_num(pct.get("p90"), digits=0),
+                fmt_num(pct.get("p99"), digits=0),
+            )
+        )
+    return Table(
+        "delays",
+        label("delays", lang),
+        (label("measure", lang), label("samples", lang), "p50", "p90", "p99"),
+        (False, True, True, True, True),
+        rows,
+        note="" if rows else label("no_data", lang),
+    )
+
+
+def retry_after_table(analysis: Analysis, lang: Lang) -> Table:
+    rows = []
+    for r in analysis.retry_after.itertuples(index=False):
+        judged = int(r.honoured) + int(r.too_early)
+        rows.append(
+            (
+                text(r.code),
+                fmt_int(r.responses),
+                fmt_int(r.with_retry_after),
+                fmt_values(r.values),
+                fmt_int(r.honoured),
+                fmt_int(r.too_early),
+                fmt_int(r.without_retry_after_retried),
+                fmt_int(r.not_retried),
+                fmt_pct(int(r.honoured), judged),
+            )
+        )
+    cols = (
+        "code",
+        "responses",
+        "with_retry_after",
+        "values_s",
+        "honoured",
+        "too_early",
+        "retried_without_ra",
+        "not_retried",
+        "respected_share",
+    )
+    return Table(
+        "retry_after",
+        label("retry_after", lang),
+        tuple(label(c, lang) for c in cols),
+        (True, True, True, False, True, True, True, True, True),
+        rows,
+        note="" if rows else label("no_data", lang),
+    )
+
+
+def early_retrier_table(analysis: Analysis, lang: Lang, top: int) -> Table:
+    frame = analysis.early_retriers
+    rows = [
+        (
+            text(r.caller),
+            fmt_int(r.retries_too_early),
+            fmt_int(r.retries),
+            fmt_num(r.worst_gap_s, digits=3),
+        )
+        for r in frame.head(top).itertuples(index=False)
+    ]
+    cols = ("caller", "too_early", "retries", "worst_gap")
+    note = label("note_top", lang, n=top) if len(frame) > top else ""
+    return Table(
+        "early_retriers",
+        label("early_retriers", lang),
+        tuple(label(c, lang) for c in cols),
+        (False, True, True, True),
+        rows,
+        note=note if rows else label("no_data", lang),
+    )
+
+
+def storm_table(analysis: Analysis, lang: Lang, top: int) -> Table:
+    rows = [
+        (
+            fmt_timestamp(r.start_ts),
+            fmt_timestamp(r.end_ts),
+            text(r.target),
+            fmt_int(r.retries),
+            fmt_int(r.early_retries),
+            fmt_int(r.callers),
+        )
+        for r in analysis.storms.head(top).itertuples(index=False)
+    ]
+    cols = ("start", "end", "target", "retries", "early_retries", "callers")
+    return Table(
+        "storms",
+        label("storms", lang),
+        tuple(label(c, lang) for c in cols),
+        (False, False, False, True, True, True),
+        rows,
+        note="" if rows else label("no_data", lang),
+    )
+
+
+def peer_table(analysis: Analysis, lang: Lang, top: int) -> Table:
+    frame = analysis.by_peer
+    rows = [
+        (text(r.responder), text(r.requester), fmt_int(r.failures), text(r.top_code), text(r.codes))
+        for r in frame.head(top).itertuples(index=False)
+    ]
+    cols = ("responder", "requester", "failures", "top_code", "codes")
+    note = label("note_top", lang, n=top) if len(frame) > top else ""
+    return Table(
+        "by_peer",
+        label("by_peer", lang),
+        tuple(label(c, lang) for c in cols),
+        (False, False, True, True, False),
+        rows,
+        note=note if rows else label("no_data", lang),
+    )
+
+
+def registration_table(analysis: Analysis, lang: Lang) -> Table:
+    outcomes = analysis.registrations["outcome"].astype("str").value_counts()
+    total = int(outcomes.sum())
+    rows = [
+        (registration_label(str(name), lang), fmt_int(n), fmt_pct(int(n), total))
+        for name, n in sorted(outcomes.items(), key=lambda item: (-item[1], item[0]))
+    ]
+    return Table(
+        "registrations",
+        label("registrations", lang),
+        (label("outcome", lang), label("attempts", lang), label("share", lang)),
+        (False, True, True),
+        rows,
+        note="" if rows else label("no_data", lang),
+    )
+
+
+def metric_table(analysis: Analysis, lang: Lang, definitions: bool = True) -> Table:
+    """Every metric; ``definitions=False`` leaves the definition column out (terminal width)."""
+    rows, details = [], []
+    for r in analysis.metrics.itertuples(index=False):
+        value = label("undefined", lang) if pd.isna(r.value) else fmt_quantity(r.value, r.unit)
+        definition = metric_definition(str(r.name), str(r.definition), lang)
+        row = (str(r.name), value, fmt_int(r.samples), definition, text(r.reference))
+        rows.append(row if definitions else row[:3] + row[4:])
+        details.append(definition)
+    cols = ("metric", "value", "samples", "definition", "reference")
+    numeric = (False, True, True, False, False)
+    if not definitions:
+        cols, numeric = cols[:3] + cols[4:], numeric[:3] + numeric[4:]
+    return Table(
+        "metrics",
+        label("metrics", lang),
+        tuple(label(c, lang) for c in cols),
+        numeric,
+        rows,
+        details,
+        note="" if rows else label("no_data", lang),
+    )
+
+
+def input_problems(summary: Any) -> str:
+    """One file's damage as ``reason: count`` items and error lines, or an empty string."""
+    parts = [f"{reason}: {a.count}" for reason, a in sorted(summary.malformed.items())]
+    parts += [f"{kind}: {n}" for kind, n in sorted(summary.not_decodable.items())]
+    parts += [f"{kind}: {n}" for kind, n in sorted(summary.unsupported.items())]
+    parts += list(summary.errors)
+    return "; ".join(parts)
+
+
+def input_table(analysis: Analysis, lang: Lang) -> Table:
+    rows = [
+        (
+            text(i.file),
+            text(i.format or DASH),
+            fmt_int(i.packets),
+            fmt_int(i.sip_messages),
+            fmt_int(i.malformed_total),
+            input_problems(i) or label("no_problems", lang),
+        )
+        for i in analysis.capture.inputs
+    ]
+    cols = ("file", "format", "packets", "sip_messages", "malformed", "problems")
+    return Table(
+        "inputs",
+        label("inputs", lang),
+        tuple(label(c, lang) for c in cols),
+        (False, False, True, True, True, False),
+        rows,
+        note="" if rows else label("no_data", lang),
+    )
+
+
+def report_tables(
+    analysis: Analysis, lang: Lang = "en", top: int = 10, definitions: bool = True
+) -> list[Table]:
+    """Every table of the text/Markdown report, in reading order.
+
+    ``definitions=False`` (the terminal) keeps the metric names and references only.
+    """
+    data = analysis.to_dict()
+    return [
+        summary_table(analysis, data, lang),
+        method_table(analysis, lang),
+        code_table(analysis, lang),
+        share_table(analysis.by_class, "by_class", "status_class", lang),
+        share_table(analysis.by_category, "by_category", "category", lang),
+        outcome_table(data, lang),
+        delay_table(analysis, data, lang),
+        retry_after_table(analysis, lang),
+        early_retrier_table(analysis, lang, top),
+        storm_table(analysis, lang, top),
+        peer_table(analysis, lang, top),
+        registration_table(analysis, lang),
+        metric_table(analysis, lang, definitions),
+        input_table(analysis, lang),
+    ]

@@ -1,0 +1,88 @@
+"""Analysis -> the terminal report: rich tables that fit 100 columns, no colour when piped.
+
+Every cell is a :class:`rich.text.Text`, never markup: a reason phrase such as ``[bold red]``
+taken from a capture is shown as typed, not interpreted.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import TYPE_CHECKING
+
+from rich import box
+from rich.console import Console
+from rich.table import Table as RichTable
+from rich.text import Text
+
+from sipstats.render.labels import label
+from sipstats.render.options import RenderOptions
+from sipstats.render.tables import Table, report_tables
+
+if TYPE_CHECKING:
+    from sipstats.analyze import Analysis
+
+#: Width the report is laid out for (terminals and pasted text alike).
+WIDTH = 100
+
+
+def _header(name: str, width: int) -> str:
+    """``name`` broken between words into lines of at most ``width`` (or its longest word)."""
+    lines: list[str] = []
+    for word in name.split():
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return "\n".join(lines)
+
+
+def rich_table(table: Table, width: int = WIDTH) -> RichTable:
+    """One report table as a rich table whose cells are plain text.
+
+    Number columns never wrap; in a table wider than ``width`` their headers break between
+    words to the width of their widest value, and text columns fold.
+    """
+    natural = sum(
+        3 + max(len(name), *(len(row[i]) for row in table.rows))
+        for i, name in enumerate(table.columns)
+    )
+    out = RichTable(
+        title=Text(table.title, style="bold"),
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        caption=Text(table.note) if table.note else None,
+        caption_justify="left",
+        show_edge=False,
+    )
+    for index, (name, numeric) in enumerate(zip(table.columns, table.numeric, strict=True)):
+        if numeric:
+            widest = max((len(row[index]) for row in table.rows), default=1)
+            header = _header(name, widest) if natural > width else name
+            out.add_column(Text(header), justify="right", no_wrap=True)
+        else:
+            out.add_column(Text(name), justify="left", overflow="fold")
+    for row in table.rows:
+        out.add_row(*(Text(cell) for cell in row))
+    return out
+
+
+def print_report(analysis: Analysis, console: Console, options: RenderOptions) -> None:
+    """Print every report table to ``console`` (the CLI passes one bound to the terminal)."""
+    console.print(Text(label("title", options.lang), style="bold underline"))
+    for table in report_tables(analysis, options.lang, options.top, definitions=False):
+        if table.rows:
+            console.print(rich_table(table, console.width))
+            console.print()
+        else:
+            console.print(Text(table.title, style="bold"))
+            console.print(Text(f"  {table.note}"), end="\n\n")
+
+
+def render_text(analysis: Analysis, options: RenderOptions) -> str:
+    """The text report as a string: 100 columns, no colour, no terminal control codes."""
+    buffer = io.StringIO()
+    console = Console(
+        file=buffer, width=WIDTH, force_terminal=False, color_system=None, emoji=False
+    )
+    print_report(analysis, console, options)
+    return buffer.getvalue()

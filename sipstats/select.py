@@ -1,0 +1,97 @@
+"""Select part of a capture before analysis: a time window and the traffic of one peer.
+
+Capture -> Capture with fewer message rows. Filtering happens on the messages table, so the
+analysis sees a smaller capture and every figure of the report speaks of the selection only
+(a call that started before ``since`` is seen from its first selected message on).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import re
+from typing import Final
+
+import pandas as pd
+
+from sipstats.messages import Capture
+
+_OFFSET: Final = re.compile(r"^\+\s*(?P<amount>\d+(?:\.\d+)?)\s*(?P<unit>ms|s|sec|min|m|h)?$")
+_UNITS: Final = {"ms": "ms", "s": "s", "sec": "s", "min": "min", "m": "min", "h": "h", None: "s"}
+
+
+def parse_time(text: str) -> pd.Timestamp | pd.Timedelta:
+    """A time window bound: an ISO 8601 time (UTC unless it names a zone) or an offset.
+
+    ``2026-11-25T09:34:50``, ``2026-11-25 09:34:50+01:00`` or ``+90s`` / ``+2min`` / ``+1.5``
+    (seconds after the first message of the capture). Raises ``ValueError`` on anything else.
+    """
+    match = _OFFSET.match(text.strip())
+    if match:
+        return pd.Timedelta(float(match["amount"]), unit=_UNITS[match["unit"]])
+    try:
+        stamp = pd.Timestamp(text.strip())
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"not a time: {text!r} (use ISO 8601 or +SECONDS)") from error
+    if stamp is pd.NaT:
+        raise ValueError(f"not a time: {text!r} (use ISO 8601 or +SECONDS)")
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def parse_peer(text: str) -> tuple[str, int | None]:
+    """``ADDR``, ``ADDR:PORT``, ``[V6]:PORT`` or a bare IPv6 address -> (address, port or None)."""
+    text = text.strip()
+    bracketed = re.fullmatch(r"\[(?P<addr>[^\]]+)\](?::(?P<port>\d+))?", text)
+    if bracketed:
+        address, port = bracketed["addr"], bracketed["port"]
+    elif text.count(":") == 1:
+        address, port = text.split(":")
+    else:
+        address, port = text, None
+    try:
+        address = str(ipaddress.ip_address(address))
+    except ValueError as error:
+        raise ValueError(f"not an IP address: {text!r}") from error
+    if port is not None and not (port.isdigit() and 0 < int(port) < 65536):
+        raise ValueError(f"not a port: {port!r} in {text!r}")
+    return address, None if port is None else int(port)
+
+
+def _bound(value: pd.Timestamp | pd.Timedelta | None, start: pd.Timestamp) -> pd.Timestamp | None:
+    if value is None:
+        return None
+    return start + value if isinstance(value, pd.Timedelta) else value
+
+
+def filter_capture(
+    capture: Capture,
+    since: pd.Timestamp | pd.Timedelta | None = None,
+    until: pd.Timestamp | pd.Timedelta | None = None,
+    peer: str | None = None,
+) -> Capture:
+    """A capture with only the messages in ``[since, until)`` sent to or from ``peer``.
+
+    Offsets (``pd.Timedelta``) count from the first message. ``peer`` is parsed by
+    :func:`parse_peer`; with a port, both address and port must match. Input summaries are
+    kept unchanged: they describe the files, not the selection.
+    """
+    messages = capture.messages
+    keep = pd.Series(True, index=messages.index)
+    if not messages.empty and (since is not None or until is not None):
+        start = messages["ts"].min()
+        low, high = _bound(since, start), _bound(until, start)
+        if low is not None:
+            keep &= messages["ts"] >= low
+        if high is not None:
+            keep &= messages["ts"] < high
+    if peer is not None:
+        address, port = parse_peer(peer)
+        src = messages["src"].astype("str") == address
+        dst = messages["dst"].astype("str") == address
+        if port is not None:
+            src &= messages["sport"] == port
+            dst &= messages["dport"] == port
+        keep &= src | dst
+    if bool(keep.all()):
+        return capture
+    return dataclasses.replace(capture, messages=messages[keep].reset_index(drop=True))
