@@ -148,10 +148,12 @@ def test_unknown_class_is_a_usage_error() -> None:
 
 
 def _entry_point() -> list[str]:
-    """The installed console script, else the same ``main`` in a fresh interpreter."""
+    """The installed console script, else ``python -m sipstats``, else ``main`` itself."""
     script = Path(sys.executable).parent / "sipstats"
     if script.is_file():
         return [str(script)]
+    if (ROOT / "sipstats" / "__main__.py").is_file():
+        return [sys.executable, "-m", "sipstats"]
     return [sys.executable, "-c", "from sipstats.cli import main; main()"]
 
 

@@ -172,7 +172,6 @@ def codes(code: str | None, status_class: str | None, lang: Lang, as_json: bool)
         else:
             _show_code(info, lang)
         return
-    status_class = status_class.lower() if status_class else None
     infos = [lookup(int(c)) for c in catalogue(status_class=status_class)["code"]]
     if as_json:
         click.echo(json.dumps([i.to_dict() for i in infos], ensure_ascii=False, indent=2))
