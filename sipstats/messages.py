@@ -234,7 +234,9 @@ def decode_payloads(
     for payload in payloads:
         data = payload.data
         try:
-            message = parse_message(data, truncated=payload.truncated)
+            message = parse_message(
+                data, truncated=payload.truncated, delimited=payload.encap == "hep"
+            )
         except SipParseError as error:
             reason = error.reason
             if reason == "bad start line" and not _mentions_sip(data):

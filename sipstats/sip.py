@@ -167,11 +167,14 @@ class SipMessage(NamedTuple):
         return self.retry_after_raw is not None and self.retry_after is None
 
 
-def parse_message(data: bytes, *, truncated: bool = False) -> SipMessage:
+def parse_message(data: bytes, *, truncated: bool = False, delimited: bool = False) -> SipMessage:
     """Parse one SIP message; raise :class:`SipParseError` if it is not a usable one.
 
     ``truncated`` says the capture cut the packet short (snaplen): a message whose start line
     is SIP is then reported as "truncated by snaplen" instead of any later symptom.
+    ``delimited`` says an encapsulation framed exactly this message (HEP: the capture agent's
+    copy): a body shorter than Content-Length is then the sender's miscount (hand-made
+    generators count CRLF but send LF), not a lost tail, and the message is kept.
     """
     # RFC 3261 §7.5: CRLFs before the start-line are ignored (keep-alives, stream padding).
     if data[:1] in (b"\r", b"\n"):
@@ -256,12 +259,13 @@ def parse_message(data: bytes, *, truncated: bool = False) -> SipMessage:
         if length_match is None:
             raise SipParseError("bad Content-Length", content_length[0][:40])
         length = int(length_match[1])
-        if length > body_length:
+        if length <= body_length:
+            body_length = length
+        elif not delimited:
             # RFC 3261 §18.3: a datagram shorter than Content-Length is discarded.
             raise SipParseError(
                 "body shorter than Content-Length", f"Content-Length {length}, body {body_length}"
             )
-        body_length = length
 
     branch, via_count = _via(via)  # type: ignore[arg-type]
     from_uri, from_tag = _address(from_[0])  # type: ignore[index]

@@ -391,3 +391,11 @@ def test_unterminated_header_block() -> None:
 def test_bad_cseq(value: str) -> None:
     lines = [f"CSeq: {value}" if line.startswith("CSeq") else line for line in MANDATORY]
     rejects(raw("OPTIONS sip:h SIP/2.0", *lines), "bad header line", "CSeq")
+
+
+def test_delimited_message_keeps_a_short_body() -> None:
+    # HEP frames exactly one message; hepgen counts CRLF but sends LF (peers hep.pcap).
+    data = invite(headers=[("Content-Length", "20")], body=b"v=0\no=x\n")
+    rejects(data, "body shorter than Content-Length")
+    msg = parse_message(data, delimited=True)
+    assert (msg.content_length, msg.body_length, msg.size) == (20, 8, len(data))
