@@ -17,7 +17,7 @@ from sipstats.capture import fallback
 from sipstats.capture.defrag import Defragmenter
 from sipstats.capture.hep import HEP_SIP, HepError, decode_hep, is_hep
 from sipstats.capture.records import Payload
-from sipstats.capture.sniff import START_BYTES, looks_like_sip, strip_keepalive
+from sipstats.capture.sniff import START_BYTES, is_keepalive, looks_like_sip
 from sipstats.capture.summary import InputSummary
 
 #: Ports whose non-SIP payloads are still handed on, so the SIP stage can count them.
@@ -71,6 +71,8 @@ _NON_IP_ETHERTYPES = {
 _IPV6_EXT = frozenset({0, 43, 60, 135, 139, 140})
 # ICMP, IGMP, ICMPv6, no next header, OSPF, PIM, VRRP: never SIP, not worth a count.
 _QUIET_PROTOCOLS = frozenset({1, 2, 58, 59, 89, 103, 112})
+
+_BLANKS = frozenset(b"\r\n \t")
 
 _H = struct.Struct(">H")
 _HH = struct.Struct(">HH")
@@ -644,12 +646,13 @@ class Decoder:
         encap: str,
     ) -> None:
         """Emit one message-sized payload if it is SIP, or sits on a SIP port; count keep-alives."""
-        if data[0] in (13, 10):
-            data, had_crlf = strip_keepalive(data)
-            if had_crlf:
-                self.summary.keepalives += 1  # RFC 5626 §4.4.1
-            if not data:
+        if data[0] in _BLANKS:
+            if is_keepalive(data):
+                self.summary.keepalives += 1
                 return
+            if data[0] in (13, 10):  # a CRLF keep-alive sent in front of a message
+                self.summary.keepalives += 1
+                data = data.lstrip(b"\r\n")
         if not (on_port or looks_like_sip(data)):
             return
         self.out.append(

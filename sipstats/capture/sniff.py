@@ -37,11 +37,8 @@ def looks_like_sip(data: bytes) -> bool:
 
 
 def is_keepalive(data: bytes) -> bool:
-    """True for an RFC 5626 §4.4.1 keep-alive: a payload of nothing but CRLFs."""
-    return bool(data) and not data.strip(b"\r\n")
+    """True for a keep-alive: a payload of nothing but CRLFs (RFC 5626 §4.4.1).
 
-
-def strip_keepalive(data: bytes) -> tuple[bytes, bool]:
-    """Remove CRLF keep-alive bytes that precede a message; say whether there were any."""
-    stripped = data.lstrip(b"\r\n")
-    return stripped, len(stripped) != len(data)
+    Blank runs of spaces or tabs count too: several SIP phones send those instead.
+    """
+    return bool(data) and not data.strip(b"\r\n \t")

@@ -55,22 +55,33 @@ class Source:
     @property
     def seekable(self) -> bool:
         """True when offsets can be jumped to directly (uncompressed files)."""
-        return self._stream is None
+        return not self.compression
 
     def more(self, keep_from: int) -> bool:
-        """Drop ``buf[:keep_from]`` and append the next chunk; False at the end of the data."""
+        """Drop ``buf[:keep_from]`` and append the next chunk; False at the end of the data.
+
+        ``read1`` hands over what was decompressed before a damaged or missing end, so a cut
+        file keeps every record up to the cut.
+        """
         if self._stream is None:
             return False
+        parts: list[bytes] = []
+        got = 0
         try:
-            chunk = self._stream.read(CHUNK)
+            while got < CHUNK:
+                piece = self._stream.read1(CHUNK - got)  # type: ignore[attr-defined]
+                if not piece:
+                    self._stream = None
+                    break
+                parts.append(piece)
+                got += len(piece)
         except (OSError, EOFError, lzma.LZMAError, zlib.error) as exc:
-            at = self.base + len(self.buf)
+            at = self.base + len(self.buf) + got
             self.error = f"{self.compression} data damaged after decompressed byte {at}: {exc}"
             self._stream = None
+        if not parts:
             return False
-        if not chunk:
-            return False
-        self.buf = bytes(self.buf[keep_from:]) + chunk
+        self.buf = bytes(self.buf[keep_from:]) + b"".join(parts)
         self.base += keep_from
         return True
 
@@ -110,9 +121,8 @@ def open_source(path: str) -> Source:
             src.more(0)
             if not src.buf:
                 src.close()
-                raise CaptureError(
-                    path, f"{name} file holds no data{': ' + src.error if src.error else ''}"
-                )
+                why = f": {src.error}" if src.error else ""
+                raise CaptureError(path, f"{name} file holds no data{why}")
             return src
     try:
         mm = mmap.mmap(fh.fileno(), size, access=mmap.ACCESS_READ)
