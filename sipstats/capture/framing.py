@@ -21,6 +21,10 @@ _START += rb" [1-9][0-9][0-9](?:[ \t][^\r\n]*)?)\r?\n"
 START_LINE: Final = re.compile(_START)
 """Match a complete start-line (with its line end) at a given offset."""
 _START_AT_LINE: Final = re.compile(rb"(?m)^" + _START)
+START_PREFIX: Final = re.compile(
+    rb"(?:[A-Za-z]" + _TOKEN + rb"*(?: [^ \r\n]*)*|[Ss][Ii][Pp]/[^\r\n]*)\Z"
+)
+"""The beginning of a start-line cut before its line end (a stream that closed inside it)."""
 
 _CONTENT_LENGTH: Final = re.compile(rb"(?im)^(?:content-length|l)[ \t]*:[ \t]*([^\r\n]*)")
 _CALL_ID: Final = re.compile(rb"(?im)^(?:call-id|i)[ \t]*:")

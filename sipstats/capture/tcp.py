@@ -92,6 +92,7 @@ class _Stream:
     __slots__ = (
         "buf",
         "buf_off",
+        "discard",
         "flagged",
         "from_start",
         "hole",
@@ -127,6 +128,8 @@ class _Stream:
         self.last_ts = 0
         self.skipped = 0
         self.skip_frame = 0
+        self.discard = 0
+        """Body bytes of an oversized message still to be skipped."""
         self.quiet = False
         """Bytes skipped now belong to damage already counted (a gap or a snaplen cut)."""
         self.hole = False
@@ -285,7 +288,7 @@ class TcpReassembler:
             self._process(key, st, out, final=True, cause="snaplen" if snaplen else "gap")
             if st.mode == _IGNORE:
                 return
-        if not snaplen:
+        if not snaplen and st.mode != _PROBE:
             self.summary.anomaly(_GAP, first_frame, f"{lost} bytes never captured")
         st.next_seq = (st.next_seq + lost) & _MASK
         st.buf.clear()
@@ -341,14 +344,17 @@ class TcpReassembler:
             return
         if not final and buf.find(b"\n", i) < 0 and n - i < framing.MAX_START_LINE:
             return  # the first line is still incomplete
-        k = framing.find_start_line(buf, i)
-        if k >= 0:
-            self._skip(st, k, 0)
+        if framing.find_start_line(buf, i) >= 0:  # picked up mid-stream: resynchronise
             st.mode = _SIP
             self._drain_sip(key, st, out, final, cause)
             return
-        patient = st.sip_port or not st.from_start
-        if not final and patient and len(st.segs) < PROBE_SEGMENTS and n < PROBE_BYTES:
+        if final and st.sip_port and framing.START_PREFIX.match(buf, i):
+            self._incomplete(key, st, out, i, cause)  # closed inside its first start-line
+            self._ignore(st)
+            return
+        # A stream seen from its SYN must start with SIP; one picked up mid-connection gets a
+        # few segments to show a start-line.
+        if not final and not st.from_start and len(st.segs) < PROBE_SEGMENTS and n < PROBE_BYTES:
             return
         if st.sip_port and not self._connection_flagged(key, st):
             self.summary.unsupported[_NOT_SIP] += 1
@@ -404,9 +410,19 @@ class TcpReassembler:
                 self.summary.keepalives += framing.keepalive_count(end - pos)
                 pos = end
                 continue
+            if st.discard:
+                take = min(st.discard, n - pos)
+                st.discard -= take
+                pos += take
+                continue
             if not framing.START_LINE.match(buf, pos):
-                if not final and buf.find(b"\n", pos) < 0 and n - pos < framing.MAX_START_LINE:
-                    break  # a start-line may still be arriving
+                if buf.find(b"\n", pos) < 0 and n - pos < framing.MAX_START_LINE:
+                    if not final:
+                        break  # a start-line may still be arriving
+                    if framing.START_PREFIX.match(buf, pos):
+                        self._incomplete(key, st, out, pos, cause)
+                        pos = n
+                        break
                 k = framing.find_start_line(buf, pos + 1)
                 if k < 0:
                     keep = n
@@ -440,8 +456,8 @@ class TcpReassembler:
             length = framing.content_length(buf, pos, hdr_end)
             if length > MAX_MESSAGE:
                 self.summary.anomaly(_TOO_BIG, self._frame_at(st, pos), _first_line(buf, pos))
-                st.quiet = True
-                pos = body  # the body is then skipped as bytes outside a message
+                st.discard = length  # skipped as it arrives, never buffered
+                pos = body
                 continue
             if length >= 0:
                 end = body + length
