@@ -189,7 +189,7 @@ def outcomes(analysis: Analysis, *, lang: Lang = "en") -> Figure:
 def _histogram(values: pd.Series, title: str, axis: str, lang: Lang, colour: str) -> Figure:
     data = values.dropna().to_numpy(dtype=float)
     with _style(lang):
-        fig = _new(lang, 6.0, 3.5)
+        fig = _new(lang, 5.4, 3.8)
         ax = fig.add_subplot()
         ax.set_title(label(title, lang))
         ax.set_xlabel(label(axis, lang))
@@ -202,7 +202,8 @@ def _histogram(values: pd.Series, title: str, axis: str, lang: Lang, colour: str
             value = float(np.percentile(data, q))
             ax.axvline(value, color="#333333", linestyle=style, linewidth=1,
                        label=f"p{q} = {value:,.0f} ms")  # fmt: skip
-        ax.legend(loc="upper right")
+        # below the axis label, where it cannot hide a bar
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=3, frameon=False)
     return fig
 
 
