@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from sipstats import schema
+from sipstats.capture.reader import ByteRange, iter_payloads
 from sipstats.capture.records import Payload
 from sipstats.capture.summary import InputSummary
 from sipstats.errors import CaptureError, SipParseError
@@ -271,7 +272,7 @@ def decode_file(
     path: PathSpec,
     *,
     ports: frozenset[int] | None = None,
-    byte_range: tuple[int, int] | None = None,
+    byte_range: ByteRange | None = None,
     strict: bool = False,
     table: MessageTable | None = None,
     tick: Callable[[InputSummary], None] | None = None,
@@ -282,8 +283,6 @@ def decode_file(
     in the summary (and raises it with ``strict``). ``tick`` is called every few thousand
     payloads with the summary so far (for progress reports).
     """
-    from sipstats.capture.reader import iter_payloads
-
     table = MessageTable() if table is None else table
     summary = InputSummary(file=os.fspath(path))
     try:

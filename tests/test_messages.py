@@ -9,10 +9,11 @@ import pandas as pd
 import pytest
 
 from sipstats import schema
+from sipstats.capture.reader import record_boundaries
 from sipstats.capture.records import Payload
 from sipstats.capture.summary import InputSummary
 from sipstats.errors import CaptureError, SipParseError
-from sipstats.messages import Capture, MessageTable, decode_payloads, read_capture
+from sipstats.messages import Capture, MessageTable, decode_file, decode_payloads, read_capture
 from tests.sipfactory import T0, UAC, UAS, sip_request, sip_response, udp, write_pcap
 
 NS = 1_000_000_000
@@ -276,3 +277,16 @@ def test_progress_reports_bytes_up_to_the_total(tmp_path: Path) -> None:
     assert seen[-1] == (total, total)
     assert all(all_ == total for _, all_ in seen)
     assert [done for done, _ in seen] == sorted(done for done, _ in seen)
+
+
+def test_byte_range_chunks_merge_to_the_whole_file(tmp_path: Path) -> None:
+    path = dialog_pcap(tmp_path / "chunks.pcap", calls=range(6))
+    ranges = record_boundaries(path, 3)
+    assert len(ranges) == 3
+    merged = MessageTable()
+    for byte_range in ranges:
+        table, summary = decode_file(path, byte_range=byte_range)
+        assert summary.sip_messages == len(table) > 0
+        merged.extend(table)
+    whole = read_capture(path).messages
+    pd.testing.assert_frame_equal(merged.to_frame(), whole)
