@@ -61,6 +61,10 @@ class Defragmenter:
         if len(self._pending) >= MAX_PENDING and key not in self._pending:
             self._expire(ts_ns, force_one=True)
         entry = self._pending.get(key)
+        if entry is not None and ts_ns - entry.first_ts_ns > TIMEOUT_NS:
+            del self._pending[key]  # an identification reused after the timer ran out
+            self.dropped.append((entry.first_frame, "incomplete: timed out"))
+            entry = None
         if entry is None:
             self._expire(ts_ns)
             entry = self._pending[key] = _Pending(ts_ns, frame)

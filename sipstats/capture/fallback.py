@@ -16,6 +16,8 @@ def link_type_name(linktype: int) -> str:
 
 
 def _dissector(linktype: int) -> Any:
+    # scapy registers a link type when the layer module that dissects it is imported.
+    import scapy.layers.all  # noqa: F401
     from scapy.config import conf
 
     return conf.l2types.get(linktype)
