@@ -1,0 +1,140 @@
+"""Text, Markdown, JSON and CSV reports of a capture built here, hostile text included."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import re
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from sipstats.analyze import Analysis
+from sipstats.render import RENDERERS, RenderOptions, write_report
+from sipstats.render.csvout import TABLES, neutralise
+from sipstats.render.labels import LABELS, label
+from sipstats.render.text import print_report
+from tests.report_captures import AT_FORMULA, FORMULA, IMG_UA, MARKUP, SCRIPT, mixed_analysis
+
+
+@pytest.fixture(scope="module")
+def analysis(tmp_path_factory: pytest.TempPathFactory) -> Analysis:
+    return mixed_analysis(tmp_path_factory.mktemp("mixed"))
+
+
+def test_registry_names_every_format() -> None:
+    assert list(RENDERERS) == ["text", "html", "json", "csv", "md"]
+    assert [name for name, r in RENDERERS.items() if r.is_directory] == ["csv"]
+
+
+def test_text_fits_100_columns_without_colour(analysis: Analysis) -> None:
+    out = RENDERERS["text"].render(analysis, RenderOptions())
+    assert max(len(line) for line in out.splitlines()) <= 100
+    assert "\x1b" not in out
+    for key in ("summary", "by_code", "by_class", "by_category", "outcomes", "delays",
+                "retry_after", "early_retriers", "by_peer", "metrics", "inputs"):  # fmt: skip
+        assert label(key) in out
+    assert "Busy Here" in out
+    assert "carol@example.com" in out
+
+
+def test_text_shows_rich_markup_from_the_capture_as_typed(analysis: Analysis) -> None:
+    buffer = io.StringIO()
+    print_report(analysis, Console(file=buffer, width=250, color_system=None), RenderOptions())
+    out = buffer.getvalue()
+    assert MARKUP in out  # interpreted markup would have lost its brackets
+    assert SCRIPT in out
+
+
+def test_text_in_chinese_uses_chinese_labels_and_catalogue(analysis: Analysis) -> None:
+    out = RENDERERS["text"].render(analysis, RenderOptions(lang="zh"))
+    assert label("by_code", "zh") in out
+    assert label("by_code") not in out
+    reason_zh = analysis.by_code.set_index("code").loc["486", "reason_zh"]
+    assert reason_zh in out
+
+
+def test_every_label_exists_in_both_languages() -> None:
+    for key, (en, zh) in LABELS.items():
+        assert en.strip(), key
+        assert zh.strip(), key
+        assert en.count("{") == zh.count("{"), key
+
+
+def test_ranked_tables_keep_top_n(analysis: Analysis) -> None:
+    top1 = RENDERERS["text"].render(analysis, RenderOptions(top=1))
+    assert label("note_top", n=1) in top1
+    assert "dave@example.com" in top1
+    assert (
+        "carol@example.com" not in top1.split(label("early_retriers"))[1].split(label("storms"))[0]
+    )
+
+
+def test_markdown_escapes_capture_text(analysis: Analysis) -> None:
+    out = RENDERERS["md"].render(analysis, RenderOptions())
+    assert "<script>" not in out
+    assert "<img" not in out
+    assert r"\<script\>alert(1)\</script\>" in out
+    assert r"\[bold red\]alarm\[/bold red\]" in out
+    assert "## Responses by code" in out
+    assert "|---:|" in out
+    header = next(line for line in out.splitlines() if line.startswith("| Code |"))
+    row = next(line for line in out.splitlines() if line.startswith("| 486 |"))
+
+    def columns(line: str) -> int:
+        return len(re.findall(r"(?<!\\)\|", line))
+
+    assert columns(header) == columns(row)
+
+
+def test_json_is_the_analysis_dict(analysis: Analysis) -> None:
+    data = json.loads(RENDERERS["json"].render(analysis, RenderOptions(lang="zh")))
+    assert data == json.loads(json.dumps(analysis.to_dict()))
+    assert data["schema"] == "sipstats.report/1"
+    assert data["responses_by_code"]["486"]["unique"] == 2
+
+
+def test_json_refuses_nan(analysis: Analysis) -> None:
+    broken = dataclasses.replace(analysis)
+    broken.to_dict = lambda: {"value": float("nan")}  # type: ignore[method-assign]
+    with pytest.raises(ValueError, match="JSON compliant"):
+        RENDERERS["json"].render(broken, RenderOptions())
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("=1+1", "'=1+1"), ("+1", "'+1"), ("-2", "'-2"), ("@SUM(1)", "'@SUM(1)"),
+     ("\tx", "'\tx"), ("\rx", "'\rx"), ("sip:a@b", "sip:a@b"), (5, 5), (-5, -5)],
+)  # fmt: skip
+def test_neutralise(value: object, expected: object) -> None:
+    assert neutralise(value) == expected
+
+
+def test_csv_writes_one_file_per_table_with_formulas_neutralised(
+    analysis: Analysis, tmp_path: Path
+) -> None:
+    written = write_report(analysis, "csv", tmp_path / "csv")
+    assert [p.name for p in written] == [f"{name}.csv" for name in TABLES]
+    cells = []
+    for path in written:
+        with path.open(newline="", encoding="utf-8") as handle:
+            rows = list(csv.reader(handle))
+        assert rows[0] == list(getattr(analysis, path.stem).columns)
+        cells += [cell for row in rows[1:] for cell in row]
+    assert "'" + FORMULA in cells
+    assert "'" + AT_FORMULA in cells
+    assert SCRIPT in cells
+    assert IMG_UA in cells
+    for cell in cells:
+        if cell[:1] in ("=", "+", "@", "\t", "\r"):
+            pytest.fail(f"live formula in CSV: {cell!r}")
+        if cell.startswith("-"):
+            float(cell)  # only numbers may start with a minus
+
+
+def test_write_report_creates_parent_directories(analysis: Analysis, tmp_path: Path) -> None:
+    (path,) = write_report(analysis, "md", tmp_path / "a" / "b" / "r.md")
+    assert path.read_text(encoding="utf-8").startswith("# SIP capture report")
