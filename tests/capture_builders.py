@@ -17,8 +17,15 @@ from tests.sipfactory import T0, sip_request, sip_response
 
 T0_NS = int(T0) * 1_000_000_000
 DLT_EN10MB, DLT_NULL, DLT_RAW, DLT_LOOP, DLT_SLL, DLT_IPV4, DLT_IPV6, DLT_SLL2 = (
-    1, 0, 101, 108, 113, 228, 229, 276,
-)  # fmt: skip
+    1,
+    0,
+    101,
+    108,
+    113,
+    228,
+    229,
+    276,
+)
 
 
 def invite(n: int = 1) -> bytes:
@@ -26,12 +33,24 @@ def invite(n: int = 1) -> bytes:
 
 
 def ok(n: int = 1) -> bytes:
-    return sip_response(200, "OK", call_id=f"call-{n}@test", cseq=n, cseq_method="INVITE",
-                        branch=f"z9hG4bK-{n}", to_tag="tt")  # fmt: skip
+    return sip_response(
+        200,
+        "OK",
+        call_id=f"call-{n}@test",
+        cseq=n,
+        cseq_method="INVITE",
+        branch=f"z9hG4bK-{n}",
+        to_tag="tt",
+    )
 
 
-def ip_udp(payload: bytes, src: str = "10.0.0.1", dst: str = "10.0.0.2", sport: int = 5060,
-           dport: int = 5060) -> bytes:  # fmt: skip
+def ip_udp(
+    payload: bytes,
+    src: str = "10.0.0.1",
+    dst: str = "10.0.0.2",
+    sport: int = 5060,
+    dport: int = 5060,
+) -> bytes:
     """IPv4 or IPv6 + UDP + payload, as bytes."""
     ip = IPv6(src=src, dst=dst) if ":" in src else IP(src=src, dst=dst)
     return bytes(ip / UDP(sport=sport, dport=dport) / Raw(payload))
@@ -45,9 +64,14 @@ def ether(l3: bytes, ethertype: int = 0x0800, vlans: Sequence[tuple[int, int]] =
     return head + struct.pack(">H", ethertype) + l3
 
 
-def pcap_bytes(frames: Iterable[tuple[int, bytes] | tuple[int, bytes, int]], *,
-               linktype: int = DLT_EN10MB, endian: str = "<", nano: bool = False,
-               snaplen: int = 65535) -> bytes:  # fmt: skip
+def pcap_bytes(
+    frames: Iterable[tuple[int, bytes] | tuple[int, bytes, int]],
+    *,
+    linktype: int = DLT_EN10MB,
+    endian: str = "<",
+    nano: bool = False,
+    snaplen: int = 65535,
+) -> bytes:
     """A classic pcap file; frames are (ts_ns, bytes) or (ts_ns, bytes, original length)."""
     magic = 0xA1B23C4D if nano else 0xA1B2C3D4
     out = [struct.pack(endian + "IHHiIII", magic, 2, 4, 0, 0, snaplen, linktype)]
@@ -83,15 +107,29 @@ def shb(endian: str = "<", comment: str = "") -> bytes:
 
 def idb(linktype: int, *, tsresol: int | None = None, snaplen: int = 0, endian: str = "<") -> bytes:
     opts = [(9, bytes([tsresol]))] if tsresol is not None else []
-    return _block(1, struct.pack(endian + "HHI", linktype, 0, snaplen) + _options(opts, endian),
-                  endian)  # fmt: skip
+    return _block(
+        1, struct.pack(endian + "HHI", linktype, 0, snaplen) + _options(opts, endian), endian
+    )
 
 
-def epb(iface: int, ts_units: int, data: bytes, *, orig: int | None = None,
-        endian: str = "<", comment: str = "") -> bytes:  # fmt: skip
+def epb(
+    iface: int,
+    ts_units: int,
+    data: bytes,
+    *,
+    orig: int | None = None,
+    endian: str = "<",
+    comment: str = "",
+) -> bytes:
     opts = [(1, comment.encode())] if comment else []
-    head = struct.pack(endian + "IIIII", iface, ts_units >> 32, ts_units & 0xFFFFFFFF, len(data),
-                       len(data) if orig is None else orig)  # fmt: skip
+    head = struct.pack(
+        endian + "IIIII",
+        iface,
+        ts_units >> 32,
+        ts_units & 0xFFFFFFFF,
+        len(data),
+        len(data) if orig is None else orig,
+    )
     return _block(6, head + data + b"\x00" * (-len(data) % 4) + _options(opts, endian), endian)
 
 
@@ -100,8 +138,9 @@ def spb(data: bytes, endian: str = "<") -> bytes:
 
 
 def pb(iface: int, ts_units: int, data: bytes, endian: str = "<") -> bytes:
-    head = struct.pack(endian + "HHIIII", iface, 0, ts_units >> 32, ts_units & 0xFFFFFFFF,
-                       len(data), len(data))  # fmt: skip
+    head = struct.pack(
+        endian + "HHIIII", iface, 0, ts_units >> 32, ts_units & 0xFFFFFFFF, len(data), len(data)
+    )
     return _block(2, head + data, endian)
 
 
@@ -110,9 +149,19 @@ def other_block(btype: int, body: bytes = b"ignored", endian: str = "<") -> byte
     return _block(btype, body, endian)
 
 
-def hep3(payload: bytes, *, src: str = "192.168.1.1", dst: str = "192.168.1.2",
-         sport: int = 5060, dport: int = 5080, proto: int = 17, ts_s: int = 1_600_000_000,
-         ts_us: int = 123456, ptype: int = 1, compressed: bool = False) -> bytes:  # fmt: skip
+def hep3(
+    payload: bytes,
+    *,
+    src: str = "192.168.1.1",
+    dst: str = "192.168.1.2",
+    sport: int = 5060,
+    dport: int = 5080,
+    proto: int = 17,
+    ts_s: int = 1_600_000_000,
+    ts_us: int = 123456,
+    ptype: int = 1,
+    compressed: bool = False,
+) -> bytes:
     """A HEPv3 datagram (chunk types of the HEP3 specification), built field by field."""
     import socket
     import zlib

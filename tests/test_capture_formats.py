@@ -55,8 +55,9 @@ FRAMES = [
 
 @pytest.mark.parametrize("endian", ["<", ">"])
 @pytest.mark.parametrize("nano", [False, True])
-def test_classic_pcap_in_both_byte_orders_and_time_units(tmp_path: Path, endian: str,
-                                                         nano: bool) -> None:  # fmt: skip
+def test_classic_pcap_in_both_byte_orders_and_time_units(
+    tmp_path: Path, endian: str, nano: bool
+) -> None:
     path = write(tmp_path / "c.pcap", pcap_bytes(FRAMES, endian=endian, nano=nano))
     payloads, summary = read(path)
     assert [p.frame for p in payloads] == [1, 3]  # the RTP-like frame 2 is skipped
@@ -75,23 +76,31 @@ def test_classic_pcap_in_both_byte_orders_and_time_units(tmp_path: Path, endian:
 
 
 @pytest.mark.parametrize("endian", ["<", ">"])
-def test_pcapng_interfaces_with_own_link_types_and_resolutions(tmp_path: Path,
-                                                               endian: str) -> None:  # fmt: skip
+def test_pcapng_interfaces_with_own_link_types_and_resolutions(tmp_path: Path, endian: str) -> None:
     udp_ok = ip_udp(ok(1), src="10.0.0.2", dst="10.0.0.1")
-    data = b"".join([
-        shb(endian, comment="made by a test"),
-        idb(DLT_EN10MB, endian=endian),  # if_tsresol absent: microseconds
-        other_block(0x0BAD, b"custom block, skipped", endian),
-        idb(DLT_RAW, tsresol=9, endian=endian),  # nanoseconds
-        idb(DLT_SLL2, tsresol=0x80 | 10, endian=endian),  # 2^-10 s
-        epb(0, (T0_NS + 1_000_000_000) // 1000, ether(ip_udp(invite(1))), endian=endian,
-            comment="a packet comment"),
-        other_block(5, b"\x00" * 20, endian),  # interface statistics
-        epb(1, T0_NS + 1_500_000_001, udp_ok, endian=endian),
-        epb(2, (T0_NS // 1_000_000_000 + 2) * 1024 + 512, sll2(ip_udp(invite(2))), endian=endian),
-        spb(ether(ip_udp(invite(3))), endian=endian),
-        pb(0, (T0_NS + 4_000_000_000) // 1000, ether(ip_udp(invite(4))), endian=endian),
-    ])  # fmt: skip
+    data = b"".join(
+        [
+            shb(endian, comment="made by a test"),
+            idb(DLT_EN10MB, endian=endian),  # if_tsresol absent: microseconds
+            other_block(0x0BAD, b"custom block, skipped", endian),
+            idb(DLT_RAW, tsresol=9, endian=endian),  # nanoseconds
+            idb(DLT_SLL2, tsresol=0x80 | 10, endian=endian),  # 2^-10 s
+            epb(
+                0,
+                (T0_NS + 1_000_000_000) // 1000,
+                ether(ip_udp(invite(1))),
+                endian=endian,
+                comment="a packet comment",
+            ),
+            other_block(5, b"\x00" * 20, endian),  # interface statistics
+            epb(1, T0_NS + 1_500_000_001, udp_ok, endian=endian),
+            epb(
+                2, (T0_NS // 1_000_000_000 + 2) * 1024 + 512, sll2(ip_udp(invite(2))), endian=endian
+            ),
+            spb(ether(ip_udp(invite(3))), endian=endian),
+            pb(0, (T0_NS + 4_000_000_000) // 1000, ether(ip_udp(invite(4))), endian=endian),
+        ]
+    )
     payloads, summary = read(write(tmp_path / "m.pcapng", data))
     assert [p.frame for p in payloads] == [1, 2, 3, 4, 5]
     assert [p.ts_ns for p in payloads] == [
@@ -111,9 +120,13 @@ def test_pcapng_interfaces_with_own_link_types_and_resolutions(tmp_path: Path,
 
 def test_a_second_section_resets_the_interfaces(tmp_path: Path) -> None:
     data = (
-        shb("<") + idb(DLT_EN10MB) + epb(0, 1, ether(ip_udp(invite(1))))
-        + shb(">") + idb(DLT_RAW, endian=">") + epb(0, 2, ip_udp(invite(2)), endian=">")
-    )  # fmt: skip
+        shb("<")
+        + idb(DLT_EN10MB)
+        + epb(0, 1, ether(ip_udp(invite(1))))
+        + shb(">")
+        + idb(DLT_RAW, endian=">")
+        + epb(0, 2, ip_udp(invite(2)), endian=">")
+    )
     payloads, summary = read(write(tmp_path / "s.pcapng", data))
     assert [p.data for p in payloads] == [invite(1), invite(2)]
     assert summary.link_types == ["EN10MB", "RAW"]
@@ -122,8 +135,9 @@ def test_a_second_section_resets_the_interfaces(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("name", "compress"), [("gzip", gzip.compress), ("bz2", bz2.compress), ("xz", lzma.compress)]
 )
-def test_compressed_captures_are_recognised_by_magic(tmp_path: Path, name: str,
-                                                     compress: object) -> None:  # fmt: skip
+def test_compressed_captures_are_recognised_by_magic(
+    tmp_path: Path, name: str, compress: object
+) -> None:
     raw = pcap_bytes(FRAMES)
     plain, _ = read(write(tmp_path / "p.pcap", raw))
     # The file name says nothing about the compression: the magic bytes do.
@@ -233,8 +247,9 @@ def test_header_only_is_zero_packets(tmp_path: Path) -> None:
         (gzip.compress(b"hello, not a capture"), "gzip-compressed data starts with"),
     ],
 )
-def test_unusable_files_raise_one_line_capture_error(tmp_path: Path, content: bytes,
-                                                     message: str) -> None:  # fmt: skip
+def test_unusable_files_raise_one_line_capture_error(
+    tmp_path: Path, content: bytes, message: str
+) -> None:
     path = write(tmp_path / "bad.pcap", content)
     with pytest.raises(CaptureError, match=message.replace("(", r"\(").replace(")", r"\)")) as err:
         iter_payloads(path, InputSummary(str(path)))
@@ -320,8 +335,9 @@ PCAP_BE_NS_HEADER = pcap_bytes([], endian=">", nano=True)
     prefix=st.sampled_from([b"", PCAP_HEADER, PCAPNG_HEADER, PCAP_BE_NS_HEADER]),
     tail=st.binary(max_size=600),
 )
-def test_arbitrary_bytes_raise_nothing_but_capture_error(tmp_path: Path, prefix: bytes,
-                                                         tail: bytes) -> None:  # fmt: skip
+def test_arbitrary_bytes_raise_nothing_but_capture_error(
+    tmp_path: Path, prefix: bytes, tail: bytes
+) -> None:
     path = write(tmp_path / "fuzz.pcap", prefix + tail)
     summary = InputSummary(str(path))
     try:
@@ -334,10 +350,13 @@ def test_arbitrary_bytes_raise_nothing_but_capture_error(tmp_path: Path, prefix:
 @settings(
     max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(packets=st.lists(st.binary(min_size=0, max_size=200), max_size=8),
-       linktype=st.sampled_from([0, 1, 12, 101, 108, 113, 228, 229, 276]))  # fmt: skip
-def test_arbitrary_packets_never_escape_the_decoder(tmp_path: Path, packets: list[bytes],
-                                                    linktype: int) -> None:  # fmt: skip
+@given(
+    packets=st.lists(st.binary(min_size=0, max_size=200), max_size=8),
+    linktype=st.sampled_from([0, 1, 12, 101, 108, 113, 228, 229, 276]),
+)
+def test_arbitrary_packets_never_escape_the_decoder(
+    tmp_path: Path, packets: list[bytes], linktype: int
+) -> None:
     frames = [(T0_NS + i, data) for i, data in enumerate(packets)]
     path = write(tmp_path / "p.pcap", pcap_bytes(frames, linktype=linktype))
     _payloads, summary = read(path)

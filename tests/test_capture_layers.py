@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import struct
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from scapy.layers.inet import IP, UDP, fragment
@@ -44,12 +44,12 @@ from tests.capture_builders import (
 )
 from tests.sipfactory import sip_request
 
-
 Frames = list[bytes] | list[tuple[bytes, int]]
 
 
-def decode(tmp_path: Path, frames: Frames, linktype: int = DLT_EN10MB,
-           **kwargs: Any) -> tuple[list[Payload], InputSummary]:  # fmt: skip
+def decode(
+    tmp_path: Path, frames: Frames, linktype: int = DLT_EN10MB, **kwargs: Any
+) -> tuple[list[Payload], InputSummary]:
     """Write ``frames`` (bytes, or (bytes, original length)) into a pcap and decode it."""
     items = []
     for i, f in enumerate(frames):
@@ -161,8 +161,13 @@ def test_ipv6_extension_headers_are_walked(tmp_path: Path) -> None:
     assert not payloads[0].fragmented
 
 
-BIG = sip_request("INVITE", call_id="big@test", cseq=1, branch="z9hG4bK-big",
-                  body=b"v=0\r\n" + b"a=x-filler:" + b"0123456789" * 300 + b"\r\n")  # fmt: skip
+BIG = sip_request(
+    "INVITE",
+    call_id="big@test",
+    cseq=1,
+    branch="z9hG4bK-big",
+    body=b"v=0\r\n" + b"a=x-filler:" + b"0123456789" * 300 + b"\r\n",
+)
 
 
 def test_ipv4_fragments_out_of_order(tmp_path: Path) -> None:
@@ -183,8 +188,12 @@ def test_ipv4_fragments_out_of_order(tmp_path: Path) -> None:
 
 
 def test_ipv6_fragments_out_of_order(tmp_path: Path) -> None:
-    pkt = (IPv6(src="fd00::1", dst="fd00::2") / IPv6ExtHdrFragment(id=99)
-           / UDP(sport=5060, dport=5060) / Raw(BIG))  # fmt: skip
+    pkt = (
+        IPv6(src="fd00::1", dst="fd00::2")
+        / IPv6ExtHdrFragment(id=99)
+        / UDP(sport=5060, dport=5060)
+        / Raw(BIG)
+    )
     frags = [bytes(f) for f in fragment6(pkt, 1280)]
     assert len(frags) == 3
     frames = [ether(frags[i], 0x86DD) for i in (1, 2, 0)]
@@ -231,20 +240,32 @@ def test_fragment_timeout_bounds_memory(tmp_path: Path) -> None:
     [
         lambda inner: bytes(IP(src="1.1.1.1", dst="2.2.2.2", proto=4) / Raw(inner)),
         lambda inner: bytes(IP(src="1.1.1.1", dst="2.2.2.2") / GRE(proto=0x0800) / Raw(inner)),
-        lambda inner: bytes(IP(src="1.1.1.1", dst="2.2.2.2") / GRE(proto=0x6558)
-                            / Ether(type=0x0800) / Raw(inner)),
-        lambda inner: bytes(IP(src="1.1.1.1", dst="2.2.2.2") / GRE(proto=0x88BE, seqnum_present=1,
-                            sequence_number=1) / Raw(b"\x10\x01\x00\x07" + bytes(4))
-                            / Ether(type=0x0800) / Raw(inner)),
-        lambda inner: bytes(IP(src="1.1.1.1", dst="2.2.2.2") / GRE(proto=0x22EB)
-                            / Raw(bytes(11) + b"\x01" + bytes(8))
-                            / Ether(type=0x0800) / Raw(inner)),
-        lambda inner: bytes(IP(src="1.1.1.1", dst="2.2.2.2", proto=47) / Raw(
-            struct.pack(">HHHHI", 0x3001, 0x880B, len(inner) + 4, 7, 1))
-            / PPP(proto=0x0021) / Raw(inner)),
+        lambda inner: bytes(
+            IP(src="1.1.1.1", dst="2.2.2.2") / GRE(proto=0x6558) / Ether(type=0x0800) / Raw(inner)
+        ),
+        lambda inner: bytes(
+            IP(src="1.1.1.1", dst="2.2.2.2")
+            / GRE(proto=0x88BE, seqnum_present=1, sequence_number=1)
+            / Raw(b"\x10\x01\x00\x07" + bytes(4))
+            / Ether(type=0x0800)
+            / Raw(inner)
+        ),
+        lambda inner: bytes(
+            IP(src="1.1.1.1", dst="2.2.2.2")
+            / GRE(proto=0x22EB)
+            / Raw(bytes(11) + b"\x01" + bytes(8))
+            / Ether(type=0x0800)
+            / Raw(inner)
+        ),
+        lambda inner: bytes(
+            IP(src="1.1.1.1", dst="2.2.2.2", proto=47)
+            / Raw(struct.pack(">HHHHI", 0x3001, 0x880B, len(inner) + 4, 7, 1))
+            / PPP(proto=0x0021)
+            / Raw(inner)
+        ),
     ],
     ids=["ipip", "gre-ipv4", "gre-ethernet", "erspan-ii", "erspan-iii", "pptp-gre-ppp"],
-)  # fmt: skip
+)
 def test_tunnels_are_unwrapped(tmp_path: Path, outer: Any) -> None:
     inner = ip_udp(invite(), src="10.9.9.1", dst="10.9.9.2")
     payloads, summary = decode(tmp_path, [ether(outer(inner))])
@@ -332,11 +353,24 @@ def test_udp_length_beyond_the_packet_is_an_anomaly(tmp_path: Path) -> None:
 def test_hep3_is_unwrapped_with_inner_addresses_and_time(tmp_path: Path) -> None:
     frames = [
         ether(ip_udp(hep3(invite()), src="10.1.1.1", dst="10.1.1.2", sport=40000, dport=9060)),
-        ether(ip_udp(hep3(ok(), src="fd00::2", dst="fd00::1", sport=5080, dport=5060,
-                          proto=6, compressed=True), sport=40000, dport=9061)),
+        ether(
+            ip_udp(
+                hep3(
+                    ok(),
+                    src="fd00::2",
+                    dst="fd00::1",
+                    sport=5080,
+                    dport=5060,
+                    proto=6,
+                    compressed=True,
+                ),
+                sport=40000,
+                dport=9061,
+            )
+        ),
         ether(ip_udp(hep3(b"SYSLOG: hello", ptype=100), sport=40000, dport=9060)),
         ether(ip_udp(hep3(b'{"rtcp": 1}', ptype=5), sport=40000, dport=9060)),
-    ]  # fmt: skip
+    ]
     payloads, summary = decode(tmp_path, frames)
     assert [(p.src, p.sport, p.dst, p.dport, p.transport, p.encap, p.data) for p in payloads] == [
         ("192.168.1.1", 5060, "192.168.1.2", 5080, "udp", "hep", invite()),
@@ -361,8 +395,9 @@ def test_hep_ports_filter_applies_to_the_inner_packet(tmp_path: Path) -> None:
 
 
 def test_hepv2(tmp_path: Path) -> None:
-    head = struct.pack(">BBBBHH4s4s", 2, 28, 2, 17, 5060, 5062, bytes([10, 0, 0, 7]),
-                       bytes([10, 0, 0, 8])) + struct.pack("<IIHH", 1_600_000_000, 5, 1, 0)  # fmt: skip
+    head = struct.pack(
+        ">BBBBHH4s4s", 2, 28, 2, 17, 5060, 5062, bytes([10, 0, 0, 7]), bytes([10, 0, 0, 8])
+    ) + struct.pack("<IIHH", 1_600_000_000, 5, 1, 0)
     payloads, _ = decode(tmp_path, [ether(ip_udp(head + invite(), sport=3000, dport=9060))])
     assert [(p.src, p.dport, p.ts_ns, p.encap) for p in payloads] == [
         ("10.0.0.7", 5062, 1_600_000_000_000_005_000, "hep")
@@ -396,15 +431,27 @@ def test_sctp_data_chunks_and_fragments(tmp_path: Path) -> None:
 class FakeReassembler:
     """Records what the decoder hands to the TCP stage (the contract of tcp.TcpReassembler)."""
 
-    calls: list[tuple[Any, ...]] = []
+    calls: ClassVar[list[tuple[Any, ...]]] = []
 
     def __init__(self, file: str, summary: InputSummary, ports: frozenset[int] | None) -> None:
         self.file = file
 
-    def feed(self, ts_ns: int, frame: int, src: str, sport: int, dst: str, dport: int, seq: int,
-             flags: int, payload: bytes, truncated: bool) -> list[Payload]:  # fmt: skip
-        FakeReassembler.calls.append((ts_ns, frame, src, sport, dst, dport, seq, flags, payload,
-                                      truncated))  # fmt: skip
+    def feed(
+        self,
+        ts_ns: int,
+        frame: int,
+        src: str,
+        sport: int,
+        dst: str,
+        dport: int,
+        seq: int,
+        flags: int,
+        payload: bytes,
+        truncated: bool,
+    ) -> list[Payload]:
+        FakeReassembler.calls.append(
+            (ts_ns, frame, src, sport, dst, dport, seq, flags, payload, truncated)
+        )
         if looks_like_sip(payload):
             return [Payload(ts_ns, self.file, frame, src, sport, dst, dport, "tcp", payload)]
         return []
@@ -414,8 +461,9 @@ class FakeReassembler:
         return []
 
 
-def test_every_tcp_segment_goes_to_the_reassembler(tmp_path: Path,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_every_tcp_segment_goes_to_the_reassembler(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from scapy.layers.inet import TCP
 
     from sipstats.capture import tcp
