@@ -26,6 +26,7 @@ Retry-After figures count unique responses (retransmissions removed), every meth
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -43,31 +44,50 @@ _URI = (
 )
 
 
-def uri_key(uris: pd.Series) -> pd.Series:
-    """``user@host`` of each URI (scheme, password, port, parameters dropped; host lower-case).
+def _per_value(values: pd.Series, func: Callable[[pd.Series], pd.Series]) -> pd.Series:
+    """``func`` applied to the distinct values only, spread back over ``values`` (str, NA kept).
 
-    Works on the distinct values only, so a categorical column of a million rows costs little.
-    A URI without a user gives its host; NA and empty stay NA.
+    Columns are categorical with few distinct values, so string work stays small.
     """
-    values = pd.Series(pd.unique(uris.dropna().astype(str)), dtype="str")
+    cat = values if isinstance(values.dtype, pd.CategoricalDtype) else values.astype("category")
+    distinct = pd.Series(cat.cat.categories.astype("str"), dtype="str")
+    done = func(distinct).astype("str").to_numpy(dtype=object, na_value=None)
+    codes = cat.cat.codes.to_numpy()
+    picked = np.where(codes >= 0, done[codes] if len(done) else None, None)
+    return pd.Series(picked, index=values.index, dtype="str")
+
+
+def _uri_key_of(values: pd.Series) -> pd.Series:
     parts = values.str.extract(_URI).astype("str")
     user = parts["user"].str.replace(r":.*", "", regex=True)  # drop a password (RFC 3261 §19.1.1)
     host = parts["host"].str.lower()
     key = (user + "@" + host).where(user.notna() & (user != ""), host)
-    key = key.where(key != "")
-    mapping = pd.Series(key.to_numpy(), index=values.to_numpy())
-    return uris.astype("str").map(mapping).astype("str")
+    return key.where(key != "")
+
+
+def uri_key(uris: pd.Series) -> pd.Series:
+    """``user@host`` of each URI (scheme, password, port, parameters dropped; host lower-case).
+
+    A URI without a user gives its host; NA and empty stay NA.
+    """
+    return _per_value(uris, _uri_key_of)
 
 
 def _host(endpoints: pd.Series) -> pd.Series:
     """Host part of ``address:port`` strings (``[v6]:port`` or ``v6:port`` alike)."""
-    text = endpoints.astype("str")
-    return text.str.rsplit(":", n=1).str[0].where(text.str.contains(":"), text)
+
+    def host_of(text: pd.Series) -> pd.Series:
+        return text.str.rsplit(":", n=1).str[0].where(text.str.contains(":"), text)
+
+    return _per_value(endpoints, host_of)
 
 
 def _utc(values: pd.Series) -> pd.Series:
     """Timestamps by position as UTC, also when a merge left them all missing (object dtype)."""
-    return pd.Series(values.to_numpy(), dtype=schema.UTC_TS)
+    out = values.reset_index(drop=True)
+    if str(out.dtype) != schema.UTC_TS:
+        out = pd.to_datetime(out, utc=True).astype(schema.UTC_TS)
+    return out
 
 
 def _gap_s(later: pd.Series, earlier: pd.Series) -> pd.Series:
@@ -75,15 +95,13 @@ def _gap_s(later: pd.Series, earlier: pd.Series) -> pd.Series:
     return (_utc(later) - _utc(earlier)).dt.total_seconds().astype("float64")
 
 
-def _failures(calls: pd.DataFrame, messages: pd.DataFrame) -> pd.DataFrame:
-    """Failed attempts with their caller / target keys and the failure response's Retry-After."""
-    status = calls["final_status"]
-    failed = calls[
-        status.ge(300).fillna(False) & calls["answer_ts"].isna() & calls["final_ts"].notna()
+def _failures(attempts: pd.DataFrame, messages: pd.DataFrame) -> pd.DataFrame:
+    """Failed attempts (keyed calls) with the failure response's Retry-After."""
+    status = attempts["final_status"]
+    failed = attempts[
+        status.ge(300).fillna(False) & attempts["answer_ts"].isna() & attempts["final_ts"].notna()
     ]
     failed = failed.assign(
-        caller_key=uri_key(failed["caller"]),
-        target_key=uri_key(failed["request_uri"]).fillna(uri_key(failed["callee"])),
         call_id_s=failed["call_id"].astype("str"),
         from_tag_s=failed["from_tag"].astype("str").fillna(""),
     )
@@ -168,19 +186,17 @@ def retry_table(calls: pd.DataFrame, messages: pd.DataFrame) -> pd.DataFrame:
     """
     if calls.empty:
         return schema.empty(schema.RETRIES)
-    failed = _failures(calls, messages)
-    if failed.empty:
-        return schema.empty(schema.RETRIES)
-
     attempts = calls.assign(
         caller_key=uri_key(calls["caller"]),
         target_key=uri_key(calls["request_uri"]).fillna(uri_key(calls["callee"])),
         client=_host(calls["src"]),
         server=calls["dst"].astype("str"),
     )
-    retry = _next_attempt(failed, attempts, ["caller_key", "target_key"]).reindex(failed["call"])
+    failed = _failures(attempts, messages)
+    if failed.empty:
+        return schema.empty(schema.RETRIES)
 
-    failed = failed.assign(client=_host(failed["src"]), server=failed["dst"].astype("str"))
+    retry = _next_attempt(failed, attempts, ["caller_key", "target_key"]).reindex(failed["call"])
     is_503 = (failed["final_status"] == 503).fillna(False).to_numpy()
     server = _next_attempt(failed[is_503], attempts, ["client", "server"]).reindex(failed["call"])
 
