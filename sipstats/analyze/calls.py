@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from sipstats import schema
-from sipstats.analyze.transactions import codes, endpoint, recode
+from sipstats.analyze.transactions import codes, endpoints, recode
 
 #: RFC 3261 §17.1.1.2 Timer B = 64·T1 with T1 = 500 ms.
 TIMER_B = pd.Timedelta(seconds=32)
@@ -174,8 +174,8 @@ def build(messages: pd.DataFrame, transactions: pd.DataFrame) -> pd.DataFrame:
             "caller": first["from_uri"].array,
             "callee": first["to_uri"].array,
             "request_uri": first["request_uri"].array,
-            "src": endpoint(first["src"], first["sport"]).to_numpy(),
-            "dst": endpoint(first["dst"], first["dport"]).to_numpy(),
+            "src": endpoints(first["src"], first["sport"]),
+            "dst": endpoints(first["dst"], first["dport"]),
             "start_ts": first["ts"].array,
             "ringing_ts": ringing_ts.array,
             "answer_ts": answer_ts.array,

@@ -22,10 +22,15 @@ COLUMNS = {
 
 
 def join_catalogue(messages: pd.DataFrame) -> pd.DataFrame:
-    """``messages`` plus the catalogue columns of :data:`COLUMNS`, NA on requests."""
-    table = classify(messages["status"])
+    """``messages`` plus the catalogue columns of :data:`COLUMNS`, NA on requests.
+
+    The catalogue is consulted once per distinct code; rows take their code's entry.
+    """
+    status = messages["status"]
+    distinct = pd.Series(pd.unique(status.dropna()), dtype=status.dtype)
+    table = classify(distinct).reset_index(drop=True)
+    position = pd.Index(distinct).get_indexer(status)
     out = messages.copy()
     for source, target in COLUMNS.items():
-        out[target] = table[source].to_numpy() if len(out) else table[source]
-        out[target] = out[target].astype(table[source].dtype)
+        out[target] = table[source].array.take(position, allow_fill=True)
     return out

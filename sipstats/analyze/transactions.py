@@ -34,13 +34,30 @@ def recode(col: pd.Series, categories: pd.Index) -> np.ndarray:
     return mapping[codes(col)]
 
 
+def endpoints(ip: pd.Series, port: pd.Series) -> pd.Categorical:
+    """``ip:port`` (``[v6]:port`` for IPv6) as a categorical, NA where the address is missing.
+
+    Text is built once per distinct address and port, not once per row.
+    """
+    ip = ip.astype("category")
+    ip_code = codes(ip)
+    key = np.where(ip_code >= 0, ip_code * 65536 + port.fillna(0).to_numpy(dtype=np.int64), -1)
+    valid = key >= 0
+    distinct, inverse = np.unique(key[valid], return_inverse=True)
+    host = ip.cat.categories.astype("str")
+    labels = []
+    for value in distinct.tolist():  # one per distinct endpoint, not per row
+        address = host[value // 65536]
+        address = f"[{address}]" if ":" in address else address
+        labels.append(f"{address}:{value % 65536}")
+    out = np.full(len(key), -1, dtype=np.int64)
+    out[valid] = inverse
+    return pd.Categorical.from_codes(out, categories=pd.Index(labels, dtype="str"))
+
+
 def endpoint(ip: pd.Series, port: pd.Series) -> pd.Series:
     """``ip:port`` strings (``[v6]:port`` for IPv6), NA where the address is missing."""
-    ip_s = ip.astype("str")
-    v6 = ip_s.str.contains(":", regex=False)
-    host = ip_s.where(~v6, "[" + ip_s + "]")
-    out = host + ":" + port.astype("Int64").astype("str")
-    return out.where(ip.notna())
+    return pd.Series(endpoints(ip, port), index=ip.index).astype("str")
 
 
 def _client_ip(messages: pd.DataFrame) -> np.ndarray:
@@ -117,22 +134,30 @@ def build(messages: pd.DataFrame) -> pd.DataFrame:
     """One row per transaction from analysed messages (with ``transaction``/``retransmission``).
 
     Returns ``schema.TRANSACTIONS`` columns plus helper columns used by later steps
-    (``from_tag``, ``to_uri``, ``expires``, ``has_auth``, ``min_expires``, ``acks``, ``src``,
-    ``dst``); :func:`table` trims it to the schema.
+    (``from_tag``, ``to_uri``, ``expires``, ``has_auth``, ``min_expires``); :func:`table`
+    trims it to the schema.
     """
     if messages.empty:
         return _empty_wide()
     m = messages
     tx = m["transaction"].to_numpy()
     is_request = m["is_request"].to_numpy()
-    cseq_method = m["cseq_method"]
-    non_ack = (cseq_method != "ACK").to_numpy()
-    # A transaction's method is its non-ACK CSeq method; a transaction of ACKs alone is the
-    # ACK to a 2xx (RFC 3261 §17.1.1.3: that ACK is sent outside the INVITE transaction).
-    method = cseq_method.where(non_ack).groupby(tx).transform("first")
-    method = method.astype("str").where(method.notna(), "ACK")
-    main = is_request & (m["method"].astype("str") == method).to_numpy()
-    ack = is_request & ~non_ack & (method != "ACK").to_numpy()
+    # Work on codes of the CSeq method categories (plus one for ACK if it is missing).
+    names = m["cseq_method"].cat.categories
+    if "ACK" not in names:
+        names = names.append(pd.Index(["ACK"], dtype=names.dtype))
+    ack_code = names.get_loc("ACK")
+    cseq_method = recode(m["cseq_method"], names)
+    request_method = recode(m["method"], names)
+    non_ack = cseq_method != ack_code
+    # A transaction's method is its non-ACK CSeq method (one per transaction: it is part of
+    # the key); a transaction of ACKs alone is the ACK to a 2xx (RFC 3261 §17.1.1.3: that
+    # ACK is sent outside the INVITE transaction).
+    per_tx = pd.Series(np.where(non_ack, cseq_method, -1)).groupby(tx).max().to_numpy()
+    per_tx = np.where(per_tx < 0, ack_code, per_tx)
+    row_method = per_tx[tx]
+    main = is_request & (request_method == row_method)
+    ack = is_request & ~non_ack & (row_method != ack_code)
     status = m["status"]
     response = ~is_request
     prov = response & (status < 200).fillna(False).to_numpy()
@@ -141,7 +166,6 @@ def build(messages: pd.DataFrame) -> pd.DataFrame:
     work = pd.DataFrame(
         {
             "transaction": tx,
-            "method": method,
             "req_ts": ts.where(main),
             "prov_ts": ts.where(prov),
             "prov_status": status.where(prov),
@@ -157,7 +181,6 @@ def build(messages: pd.DataFrame) -> pd.DataFrame:
     )
     g = work.groupby("transaction", sort=True)
     out = g.agg(
-        method=("method", "first"),
         request_ts=("req_ts", "min"),
         first_provisional_ts=("prov_ts", "first"),
         first_provisional_status=("prov_status", "first"),
@@ -175,18 +198,23 @@ def build(messages: pd.DataFrame) -> pd.DataFrame:
     first_rows = order[np.r_[True, tx[order][1:] != tx[order][:-1]]]
     head = m.iloc[first_rows].reset_index(drop=True)
     req = head["is_request"].to_numpy()
-    src_ep = endpoint(head["src"], head["sport"])
-    dst_ep = endpoint(head["dst"], head["dport"])
+    ips = head["src"].cat.categories.union(head["dst"].cat.categories)
+    src_ip, dst_ip = recode(head["src"], ips), recode(head["dst"], ips)
+    sport, dport = head["sport"].to_numpy(), head["dport"].to_numpy()
+
+    def side(ip_codes: np.ndarray, port: np.ndarray) -> pd.Categorical:
+        ip = pd.Series(pd.Categorical.from_codes(ip_codes, categories=ips))
+        return endpoints(ip, pd.Series(port))
+
     out = out.reset_index()
-    out["call_id"] = head["call_id"].to_numpy()
-    out["cseq"] = head["cseq"].to_numpy()
-    out["client"] = np.where(req, src_ep, dst_ep)
-    out["server"] = np.where(req, dst_ep, src_ep)
-    out["src"] = np.where(req, head["src"].astype("str"), head["dst"].astype("str"))
-    out["dst"] = np.where(req, head["dst"].astype("str"), head["src"].astype("str"))
-    out["from_tag"] = head["from_tag"].to_numpy()
-    out["to_uri"] = head["to_uri"].to_numpy()
-    out["expires"] = head["expires"].where(req).to_numpy()
+    out["method"] = pd.Categorical.from_codes(per_tx, categories=names)
+    out["call_id"] = head["call_id"].array
+    out["cseq"] = head["cseq"].array
+    out["client"] = side(np.where(req, src_ip, dst_ip), np.where(req, sport, dport))
+    out["server"] = side(np.where(req, dst_ip, src_ip), np.where(req, dport, sport))
+    out["from_tag"] = head["from_tag"].array
+    out["to_uri"] = head["to_uri"].array
+    out["expires"] = head["expires"].where(req).array
     out["has_auth"] = head["has_auth"].to_numpy() & req
     out["key"] = _key_text(head, out["method"])
     out["provisional_ms"] = _ms(out["first_provisional_ts"] - out["request_ts"])
@@ -202,23 +230,22 @@ def table(wide: pd.DataFrame) -> pd.DataFrame:
 
 def _key_text(head: pd.DataFrame, method: pd.Series) -> pd.Series:
     """Readable transaction key: ``branch METHOD``, or the RFC 2543 tuple when no cookie."""
-    method = method.astype("str")
+    method = method.astype("str").reset_index(drop=True)
     branch = head["branch"].astype("str").fillna("")
-    cookie = branch.str.startswith(MAGIC_COOKIE).to_numpy()
-    rfc3261 = branch + " " + method.to_numpy()
-    client = np.where(head["is_request"], head["src"].astype("str"), head["dst"].astype("str"))
-    rfc2543 = (
-        head["call_id"].astype("str").fillna("")
-        + " "
-        + head["cseq"].astype("str").fillna("")
-        + " "
-        + method.to_numpy()
-        + " "
-        + head["from_tag"].astype("str").fillna("")
-        + " "
-        + pd.Series(client, dtype="str").fillna("")
-    )
-    return rfc3261.where(cookie, rfc2543)
+    key = branch + " " + method
+    legacy = ~branch.str.startswith(MAGIC_COOKIE)
+    if legacy.any():
+        old = head[legacy.to_numpy()]
+        client = np.where(old["is_request"], old["src"].astype("str"), old["dst"].astype("str"))
+        parts = [
+            old["call_id"].astype("str").fillna(""),
+            old["cseq"].astype("str").fillna(""),
+            method[legacy],
+            old["from_tag"].astype("str").fillna(""),
+            pd.Series(client, index=old.index, dtype="str").fillna(""),
+        ]
+        key[legacy] = parts[0].str.cat(parts[1:], sep=" ")
+    return key
 
 
 def _ms(delta: pd.Series) -> pd.Series:
@@ -234,8 +261,6 @@ def _empty_wide() -> pd.DataFrame:
         "min_expires": "Int64",
         "has_auth": "bool",
         "acks": "int32",
-        "src": "str",
-        "dst": "str",
     }.items():
         out[name] = pd.Series(dtype=dtype)
     return out
