@@ -39,18 +39,35 @@ INVALID: Final = -2
 """``content_length`` result: a Content-Length whose value is not a number."""
 
 
-def find_start_line(buf: bytes | bytearray, pos: int, end: int | None = None) -> int:
-    """Offset of the first complete start-line at or after ``pos`` that begins a line, or -1.
+#: Methods of the IANA SIP Methods registry (RFC 3261 §7.1 and its extensions).
+METHODS: Final = frozenset(
+    b"ACK BYE CANCEL INFO INVITE MESSAGE NOTIFY OPTIONS PRACK PUBLISH REFER REGISTER "
+    b"SUBSCRIBE UPDATE".split()
+)
 
+
+def find_start_line(buf: bytes | bytearray, pos: int, end: int | None = None) -> int:
+    """Offset of the first complete start-line that begins a line at or after ``pos``, or -1.
+
+    A line begins at offset 0 or after LF; ``pos`` itself counts only if it is such a place.
     Used to resynchronise a stream picked up mid-message or after lost bytes: the next
     request or status line is where the next message starts (bytes before it are counted by
     the caller).
     """
-    stop = len(buf) if end is None else end
-    if START_LINE.match(buf, pos, stop):
-        return pos
-    m = _START_AT_LINE.search(buf, pos, stop)
+    m = _START_AT_LINE.search(buf, pos, len(buf) if end is None else end)
     return -1 if m is None else m.start()
+
+
+def known_start(buf: bytes | bytearray, pos: int) -> bool:
+    """True when the start-line at ``pos`` is a status line or uses a registered method.
+
+    Where a stream was picked up at an arbitrary byte, ``NVITE sip:b@x SIP/2.0`` is the tail
+    of an INVITE's request line, not an extension method: only there is this stricter test
+    applied.
+    """
+    space = buf.find(b" ", pos, pos + 20)
+    word = bytes(buf[pos:space]) if space > 0 else b""
+    return word in METHODS or word.upper() == b"SIP/2.0"
 
 
 def header_end(buf: bytes | bytearray, pos: int, end: int) -> tuple[int, int] | None:

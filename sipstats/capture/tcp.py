@@ -17,8 +17,11 @@ WebSocket upgrade, by WebSocket frames. The decisions, each with a test:
   are declared lost (anomaly ``TCP gap``, one per gap, including the message it cut) and the
   stream resynchronises at the next start-line. FIN/RST (or :meth:`TcpReassembler.flush` at
   the end of the file, or :data:`IDLE_NS` of silence) close a direction.
-* **Recognising SIP.** A direction is SIP when it starts with a start-line (or, picked up
-  mid-stream, when one appears within :data:`PROBE_SEGMENTS` segments), on any port. On a
+* **Recognising SIP.** A direction seen from its SYN is SIP when its first line is a
+  start-line; one picked up mid-connection when a start-line begins a line within
+  :data:`PROBE_SEGMENTS` segments (at the arbitrary first byte itself only a status line or
+  a registered method counts: ``NVITE sip:...`` is the tail of an INVITE). This holds on any
+  port. On a
   port that is not a SIP port (``ports``, else 5060/5061) the first message must also carry
   Call-ID and CSeq (:func:`framing.looks_like_sip`), so an HTTP response starting
   ``SIP/2.0 200 ok`` is not SIP. Traffic on a SIP port that is not SIP (HTTP on 5060) is
@@ -95,6 +98,7 @@ class _Stream:
         "discard",
         "flagged",
         "from_start",
+        "head_off",
         "hole",
         "isn",
         "last_ts",
@@ -119,6 +123,8 @@ class _Stream:
         self.next_seq = -1
         """Sequence number of the next in-order byte; -1 until the stream is anchored."""
         self.from_start = False
+        self.head_off = -1
+        """Stream offset where the data begins at an arbitrary byte (no SYN, after a gap)."""
         self.buf = bytearray()
         self.buf_off = 0
         """Stream offset of ``buf[0]``."""
@@ -201,6 +207,7 @@ class TcpReassembler:
         if payload:
             if st.next_seq < 0:
                 st.next_seq = seq
+                st.head_off = st.end_off
             delta = (seq - st.next_seq) & _MASK
             if delta >= _HALF:
                 delta -= _WRAP
@@ -293,7 +300,7 @@ class TcpReassembler:
         st.next_seq = (st.next_seq + lost) & _MASK
         st.buf.clear()
         st.segs.clear()
-        st.buf_off = first_off
+        st.buf_off = st.head_off = first_off
         st.hole = False
         st.quiet = True
         if st.mode == _WS:  # WebSocket frames cannot be resynchronised
@@ -336,7 +343,7 @@ class TcpReassembler:
                     self.summary.not_decodable["tls"] += 1
                 self._ignore(st)
                 return
-        if framing.START_LINE.match(buf, i):
+        if self._start_line(st, i):
             st.mode = _SIP
             self._drain_sip(key, st, out, final, cause)
             return
@@ -344,7 +351,7 @@ class TcpReassembler:
             return
         if not final and buf.find(b"\n", i) < 0 and n - i < framing.MAX_START_LINE:
             return  # the first line is still incomplete
-        if framing.find_start_line(buf, i) >= 0:  # picked up mid-stream: resynchronise
+        if framing.find_start_line(buf, i + 1) >= 0:  # picked up mid-stream: resynchronise
             st.mode = _SIP
             self._drain_sip(key, st, out, final, cause)
             return
@@ -355,6 +362,14 @@ class TcpReassembler:
         # A stream seen from its SYN must start with SIP; one picked up mid-connection gets a
         # few segments to show a start-line.
         if not final and not st.from_start and len(st.segs) < PROBE_SEGMENTS and n < PROBE_BYTES:
+            return
+        other = self._streams.get((key[2], key[3], key[0], key[1]))
+        if final and st.sip_port and not st.from_start and not (other and other.flagged):
+            # A SIP port picked up mid-connection that closed before a start-line: the tail
+            # of a message whose head was not captured.
+            self._skip(st, n, 0)
+            self._report_skip(st)
+            self._ignore(st)
             return
         if st.sip_port and not self._connection_flagged(key, st):
             self.summary.unsupported[_NOT_SIP] += 1
@@ -415,7 +430,7 @@ class TcpReassembler:
                 st.discard -= take
                 pos += take
                 continue
-            if not framing.START_LINE.match(buf, pos):
+            if not self._start_line(st, pos):
                 if buf.find(b"\n", pos) < 0 and n - pos < framing.MAX_START_LINE:
                     if not final:
                         break  # a start-line may still be arriving
@@ -588,6 +603,13 @@ class TcpReassembler:
             detail = f"{st.skipped} bytes before a start-line"
             self.summary.anomaly(_OUTSIDE, st.skip_frame, detail)
         st.skipped = 0
+
+    @staticmethod
+    def _start_line(st: _Stream, pos: int) -> bool:
+        """A start-line at ``buf[pos]``; where the stream was cut at random, a known one."""
+        if not framing.START_LINE.match(st.buf, pos):
+            return False
+        return st.buf_off + pos != st.head_off or framing.known_start(st.buf, pos)
 
     @staticmethod
     def _frame_at(st: _Stream, pos: int) -> int:
