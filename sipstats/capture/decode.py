@@ -346,7 +346,7 @@ class Decoder:
                 depth,
             )
             return
-        self.protocol(proto, buf, o + ihl, ip_end, buf, o + 12, 4, ts, frame, trunc, False, depth)
+        self.protocol(proto, buf, o + ihl, ip_end, buf, o + 12, 4, ts, frame, trunc, 1, depth)
 
     def ipv6(
         self, buf: Any, o: int, end: int, ts: int, frame: int, trunc: bool, depth: int
@@ -367,7 +367,7 @@ class Decoder:
                 self.bad(frame, f"IPv6 payload length {plen} beyond the captured bytes")
                 return
             ip_end = end
-        self.ipv6_chain(buf[o + 6], buf, o + 40, ip_end, buf, o + 8, ts, frame, trunc, False, depth)
+        self.ipv6_chain(buf[o + 6], buf, o + 40, ip_end, buf, o + 8, ts, frame, trunc, 1, depth)
 
     def ipv6_chain(
         self,
@@ -380,7 +380,7 @@ class Decoder:
         ts: int,
         frame: int,
         trunc: bool,
-        fragmented: bool,
+        frags: int,
         depth: int,
     ) -> None:
         """Walk IPv6 extension headers (RFC 8200 §4) up to the upper-layer protocol."""
@@ -393,7 +393,7 @@ class Decoder:
                 size = (buf[p + 1] + 2) * 4 if nh == 51 else (buf[p + 1] + 1) * 8
                 nh = buf[p]
                 p += size
-            elif nh == 44 and not fragmented:
+            elif nh == 44 and frags == 1:
                 if end - p < 8:
                     self.bad(frame, "IPv6 fragment header cut short")
                     return
@@ -428,7 +428,7 @@ class Decoder:
         if p > end:
             self.bad(frame, "IPv6 extension headers beyond the packet")
             return
-        self.protocol(nh, buf, p, end, abuf, aoff, 6, ts, frame, trunc, fragmented, depth)
+        self.protocol(nh, buf, p, end, abuf, aoff, 6, ts, frame, trunc, frags, depth)
 
     def _fragment(
         self,
@@ -465,7 +465,7 @@ class Decoder:
                 whole.ts_ns,
                 whole.frame,
                 whole.truncated,
-                True,
+                whole.fragments,
                 depth,
             )
         else:
@@ -480,7 +480,7 @@ class Decoder:
                 whole.ts_ns,
                 whole.frame,
                 whole.truncated,
-                True,
+                whole.fragments,
                 depth,
             )
 
@@ -505,12 +505,12 @@ class Decoder:
         ts: int,
         frame: int,
         trunc: bool,
-        fragmented: bool,
+        frags: int,
         depth: int,
     ) -> None:
         """Dispatch an IP payload on its protocol number (IANA protocol numbers)."""
         if proto == 17:
-            self.udp(buf, p, end, abuf, aoff, af, ts, frame, trunc, fragmented)
+            self.udp(buf, p, end, abuf, aoff, af, ts, frame, trunc, frags)
         elif proto == 6:
             self.tcp(buf, p, end, abuf, aoff, af, ts, frame, trunc)
         elif proto == 132:
@@ -597,7 +597,7 @@ class Decoder:
         ts: int,
         frame: int,
         trunc: bool,
-        fragmented: bool,
+        frags: int,
     ) -> None:
         """RFC 768: one candidate per datagram (RFC 3261 §18.1.1 forbids several per datagram)."""
         if end - o < 8:
@@ -626,9 +626,7 @@ class Decoder:
         if self.ports is not None and not on_port:
             return
         src, dst = self.names(abuf, aoff, af)
-        self.datagram(
-            data, "udp", ts, frame, src, sport, dst, dport, on_port, trunc, fragmented, ""
-        )
+        self.datagram(data, "udp", ts, frame, src, sport, dst, dport, on_port, trunc, frags, "")
 
     def datagram(
         self,
@@ -642,7 +640,7 @@ class Decoder:
         dport: int,
         on_port: bool,
         trunc: bool,
-        fragmented: bool,
+        frags: int,
         encap: str,
     ) -> None:
         """Emit one message-sized payload if it is SIP, or sits on a SIP port; count keep-alives."""
@@ -666,10 +664,11 @@ class Decoder:
                 dport,
                 transport,
                 data,
-                fragmented,
+                frags > 1,
                 1,
                 encap,
                 trunc,
+                frags,
             )
         )
 
@@ -700,7 +699,7 @@ class Decoder:
             inner.dport,
             on_port,
             trunc,
-            False,
+            1,
             "hep",
         )
 
@@ -792,7 +791,7 @@ class Decoder:
                     self._sctp.pop(next(iter(self._sctp)))
                 if data:
                     self.datagram(
-                        data, "sctp", ts, frame, src, sport, dst, dport, on_port, trunc, False, ""
+                        data, "sctp", ts, frame, src, sport, dst, dport, on_port, trunc, 1, ""
                     )
             p += (clen + 3) & ~3
 

@@ -34,3 +34,5 @@ class Payload(NamedTuple):
     """'' or the encapsulation it was unwrapped from ('hep')."""
     truncated: bool = False
     """True when the packet was cut by the capture's snaplen, so the bytes are incomplete."""
+    fragments: int = 1
+    """IP fragments it was reassembled from (1 when it was not fragmented)."""
