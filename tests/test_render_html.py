@@ -1,0 +1,129 @@
+"""The HTML report and the figures: self-contained, escaped, deterministic, no global state."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import matplotlib as mpl
+import pytest
+from matplotlib.figure import Figure
+
+from sipstats.analyze import Analysis
+from sipstats.render import RENDERERS, RenderOptions
+from sipstats.render import plots as plots_module
+from sipstats.render.labels import label
+from sipstats.render.plots import CLASS_COLOURS, FIGURES, save_figures, to_png_data_uri, to_svg
+from tests.report_captures import FORMULA, MARKUP, SCRIPT, mixed_analysis
+
+
+@pytest.fixture(scope="module")
+def analysis(tmp_path_factory: pytest.TempPathFactory) -> Analysis:
+    return mixed_analysis(tmp_path_factory.mktemp("mixed"))
+
+
+@pytest.fixture(scope="module")
+def page(analysis: Analysis) -> str:
+    return RENDERERS["html"].render(analysis, RenderOptions())
+
+
+def test_html_escapes_everything_from_the_capture(page: str) -> None:
+    assert "<script" not in page.lower()
+    assert "<img" not in page.lower()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "[bold red]alarm[/bold red]" in page
+    assert "=HYPERLINK(&#34;http://evil.example/&#34;,&#34;click&#34;)" in page
+    assert FORMULA not in page  # the quotes are entities, the text is intact
+    assert SCRIPT not in page
+    assert MARKUP in page
+
+
+def test_html_is_self_contained(page: str) -> None:
+    for match in re.finditer(r"""(?:src|href|xlink:href)\s*=\s*["']?([^"'\s>]+)""", page):
+        assert match[1].startswith(("#", "data:")), match[0]
+    assert "<link" not in page
+    assert "@import" not in page
+    assert not re.search(r"url\((?!#)", page)
+    assert "<svg" in page
+
+
+def test_html_has_every_section_and_card(analysis: Analysis, page: str) -> None:
+    for key in ("by_code", "by_class", "by_category", "timeline", "outcomes", "delays",
+                "retry_after", "early_retriers", "storms", "by_peer", "registrations",
+                "metrics", "inputs"):  # fmt: skip
+        assert label(key) in page, key
+    for card in ("messages", "calls", "asr", "ser", "seer", "isa", "retrans"):
+        assert f'id="card-{card}"' in page
+    summary = analysis.to_dict()["summary"]
+    assert f">{summary['sip_messages']:,}<" in page
+    for name in analysis.metrics["name"]:
+        assert f"<td>{name}</td>" in page
+
+
+def test_code_rows_carry_the_catalogue_meaning(analysis: Analysis, page: str) -> None:
+    row = analysis.by_code.set_index("code").loc["486"]
+    meaning = row["description"].replace("'", "&#39;").replace('"', "&#34;")
+    assert f'<tr class="code" title="{meaning}" id="code-486">' in page
+    assert f"<summary>{label('meaning')}</summary>{meaning}</details>" in page
+
+
+def test_class_colours_are_fixed(page: str) -> None:
+    assert CLASS_COLOURS == {"1xx": "#8c8c8c", "2xx": "#2ca02c", "3xx": "#1f77b4",
+                             "4xx": "#ff7f0e", "5xx": "#d62728", "6xx": "#9467bd"}  # fmt: skip
+    for name, colour in CLASS_COLOURS.items():
+        assert f".cls-{name} {{ background: {colour}; }}" in page
+
+
+def test_html_is_deterministic(analysis: Analysis, page: str) -> None:
+    assert RENDERERS["html"].render(analysis, RenderOptions()) == page
+
+
+def test_html_in_chinese(analysis: Analysis) -> None:
+    out = RENDERERS["html"].render(analysis, RenderOptions(lang="zh"))
+    assert '<html lang="zh-Hans">' in out
+    assert label("title", "zh") in out
+    assert analysis.by_code.set_index("code").loc["486", "description_zh"] in out
+    if plots_module.figure_lang("zh") == "en":
+        assert label("note_figure_text", "zh") in out
+
+
+@pytest.mark.parametrize("name", list(FIGURES))
+def test_figures_have_titles_and_axis_labels(analysis: Analysis, name: str) -> None:
+    before = dict(mpl.rcParams)
+    fig = FIGURES[name](analysis)
+    assert isinstance(fig, Figure)
+    ax = fig.axes[0]
+    assert ax.get_title()
+    assert ax.get_xlabel()
+    assert dict(mpl.rcParams) == before  # styles stay local to the figure
+
+
+def test_timeline_draws_the_analysis_buckets(analysis: Analysis) -> None:
+    fig = plots_module.timeline(analysis, interval="1s")
+    bars = fig.axes[0].patches
+    frame = analysis.timeline("1s")
+    assert sum(b.get_height() for b in bars) == pytest.approx(frame.to_numpy().sum())
+    colours = {mpl.colors.to_hex(b.get_facecolor()) for b in bars}
+    assert colours <= set(CLASS_COLOURS.values())
+
+
+def test_figure_files(analysis: Analysis, tmp_path: Path) -> None:
+    written = save_figures(analysis, tmp_path)
+    assert sorted(p.name for p in written) == sorted(
+        f"{name}.{ext}" for name in FIGURES for ext in ("png", "svg")
+    )
+    svg = (tmp_path / "timeline.svg").read_text()
+    assert "<dc:date>" not in svg
+    assert svg.endswith(to_svg(plots_module.timeline(analysis)))  # same figure, plus a prolog
+
+
+def test_figures_are_deterministic(analysis: Analysis) -> None:
+    for build in (plots_module.timeline, plots_module.retries):
+        assert to_svg(build(analysis)) == to_svg(build(analysis))
+        assert to_png_data_uri(build(analysis)) == to_png_data_uri(build(analysis))
+
+
+def test_inline_figure_forms(analysis: Analysis) -> None:
+    fig = plots_module.classes(analysis)
+    assert to_svg(fig).startswith("<svg")
+    assert to_png_data_uri(fig).startswith("data:image/png;base64,iVBOR")
