@@ -458,3 +458,16 @@ def test_content_length(header: bytes, expected: int) -> None:
     msg = b"MESSAGE sip:b@x SIP/2.0\r\n" + header + b"\r\n\r\n"
     end, _ = framing.header_end(msg, 0, len(msg)) or (0, 0)
     assert framing.content_length(msg, 0, end) == expected
+
+
+def test_mid_stream_binary_is_given_up_after_a_few_segments() -> None:
+    w = Wire(src=("10.0.0.1", 40000), dst=("10.0.0.2", 9999))
+    seq = 1
+    for _ in range(8):
+        chunk = b"G" + bytes(range(256)) * 4  # no start-line, no header block end
+        assert w.send(chunk, seq) == []
+        seq += len(chunk)
+    assert w.tcp._streams[("10.0.0.1", 40000, "10.0.0.2", 9999)].buf == b""
+    assert w.send(invite(), seq) == []  # ignored for good: nothing is buffered or emitted
+    assert w.flush() == []
+    assert w.summary.unsupported == {}

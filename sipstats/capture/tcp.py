@@ -381,7 +381,7 @@ class TcpReassembler:
         """RFC 6455 §4 upgrade: client GET -> wait; server 101 with ``sip`` -> both WebSocket."""
         buf = st.buf
         is_response = websocket.is_switching_response(buf, i)
-        if buf[i] != ord("G") and not is_response:
+        if not is_response and not websocket.is_http_get(buf, i):
             return False
         he = framing.header_end(buf, i, len(buf))
         if he is None:  # wait for the whole header block, within reason

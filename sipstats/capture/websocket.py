@@ -36,6 +36,11 @@ class Frame(NamedTuple):
     """The 4-byte masking key, b'' for unmasked (server) frames."""
 
 
+def is_http_get(buf: bytes | bytearray, pos: int) -> bool:
+    """True when a complete HTTP GET request line starts at ``pos``."""
+    return _HTTP_REQUEST.match(buf, pos) is not None
+
+
 def is_upgrade_request(buf: bytes | bytearray, pos: int, hdr_end: int) -> bool:
     """True for an HTTP GET asking to switch to WebSocket (RFC 6455 §4.1)."""
     return bool(_HTTP_REQUEST.match(buf, pos, hdr_end) and _UPGRADE.search(buf, pos, hdr_end))
