@@ -61,7 +61,7 @@ _COMPRESSED_MAGIC: Final = (
     (b"\xfd7zXZ\x00", lzma.open),
 )
 
-#: Categorical columns filled from a Payload (first group) or a SipMessage (second group).
+#: Categorical columns filled from a Payload field or a SipMessage field of the same name.
 _PAYLOAD_TEXT: Final = ("file", "src", "dst", "transport", "encap")
 _MESSAGE_TEXT: Final = (
     "method",
@@ -78,8 +78,35 @@ _MESSAGE_TEXT: Final = (
     "server",
     "retry_after_raw",
 )
-#: Nullable integer columns; -1 (never a valid value: all are unsigned) stands for NA.
+#: Integer columns -> (record, field, array typecode).
+_INTS: Final = {
+    "ts": ("payload", "ts_ns", "q"),
+    "frame": ("payload", "frame", "q"),
+    "sport": ("payload", "sport", "i"),
+    "dport": ("payload", "dport", "i"),
+    "segments": ("payload", "segments", "h"),
+    "status": ("message", "status", "h"),
+    "cseq": ("message", "cseq", "q"),
+    "via_count": ("message", "via_count", "h"),
+    "size": ("message", "size", "i"),
+    # Nullable: -1 (never a valid value, all are unsigned) stands for NA.
+    "retry_after": ("message", "retry_after", "q"),
+    "expires": ("message", "expires", "q"),
+    "min_expires": ("message", "min_expires", "q"),
+    "content_length": ("message", "content_length", "q"),
+}
 _OPTIONAL_INTS: Final = ("retry_after", "expires", "min_expires", "content_length")
+_FLAGS: Final = {
+    "is_request": ("message", "is_request"),
+    "has_auth": ("message", "has_auth"),
+    "fragmented": ("payload", "fragmented"),
+}
+_FIELDS: Final = {
+    "payload": {name: index for index, name in enumerate(Payload._fields)},
+    "message": {name: index for index, name in enumerate(SipMessage._fields)},
+}
+#: Messages parsed before their fields move into the columns: bounds the payload bytes held.
+_BATCH: Final = 2048
 #: How often (in payloads) read_capture reports progress.
 _PROGRESS_EVERY: Final = 4096
 
@@ -93,25 +120,20 @@ class _Codes:
         self.codes = array("i")
         self.index: dict[str, int] = {}
 
-    def append(self, value: str | None) -> None:
-        if not value:
-            self.codes.append(-1)
-            return
-        code = self.index.get(value)
-        if code is None:
-            code = self.index[value] = len(self.index)
-        self.codes.append(code)
+    def extend_values(self, values: tuple[str | None, ...]) -> None:
+        """Append values; '' and None are NA. Hashing runs in pandas, per batch."""
+        codes, uniques = pd.factorize(np.array(values, dtype=object))
+        self._append_codes(codes, uniques)
 
     def extend(self, other: _Codes) -> None:
-        # Translate the other table's codes into ours; the extra last slot maps -1 to -1.
-        remap = np.empty(len(other.index) + 1, dtype=np.int32)
-        for value, code in other.index.items():
-            mine = self.index.get(value)
-            if mine is None:
-                mine = self.index[value] = len(self.index)
-            remap[code] = mine
-        remap[-1] = -1
-        self.codes.extend(remap[np.frombuffer(other.codes, dtype=np.int32)].tolist())
+        """Append another column's codes, translated into this column's strings."""
+        self._append_codes(np.frombuffer(other.codes, dtype=np.int32), list(other.index))
+
+    def _append_codes(self, codes: np.ndarray, uniques: Iterable[str | None]) -> None:
+        index = self.index
+        remap = [-1 if not value else index.setdefault(value, len(index)) for value in uniques]
+        remap.append(-1)  # code -1 (NA) picks the last slot
+        self.codes.frombytes(np.asarray(remap, dtype=np.int32)[codes].tobytes())
 
     def categorical(self, order: np.ndarray | None) -> pd.Categorical:
         codes = np.frombuffer(self.codes, dtype=np.int32) if self.codes else np.empty(0, np.int32)
@@ -123,68 +145,57 @@ class _Codes:
 class MessageTable:
     """The messages table under construction: compact columns, one append per message.
 
-    Tables decoded separately (files, or byte ranges of one file in parallel workers) are
-    combined with :meth:`extend`; :meth:`to_frame` sorts and conforms the result.
+    Appended messages wait in a small batch; their fields then move, column by column, into
+    arrays of fixed-width numbers and categorical codes, so memory grows by about a hundred
+    bytes per message plus each distinct string once. Tables decoded separately (files, or
+    byte ranges of one file in parallel workers) are combined with :meth:`extend`;
+    :meth:`to_frame` sorts and conforms the result.
     """
 
     def __init__(self) -> None:
         self.text = {name: _Codes() for name in (*_PAYLOAD_TEXT, *_MESSAGE_TEXT)}
-        self.ints: dict[str, array[int]] = {
-            "ts": array("q"),
-            "frame": array("q"),
-            "sport": array("i"),
-            "dport": array("i"),
-            "status": array("h"),
-            "cseq": array("q"),
-            "via_count": array("h"),
-            "size": array("i"),
-            "segments": array("h"),
-            **{name: array("q") for name in _OPTIONAL_INTS},
-        }
-        self.flags = {name: bytearray() for name in ("is_request", "has_auth", "fragmented")}
+        self.ints = {name: array(code) for name, (_, _, code) in _INTS.items()}
+        self.flags = {name: bytearray() for name in _FLAGS}
+        self._payloads: list[Payload] = []
+        self._messages: list[SipMessage] = []
 
     def __len__(self) -> int:
-        return len(self.ints["ts"])
+        return len(self.ints["ts"]) + len(self._messages)
 
     def append(self, payload: Payload, message: SipMessage) -> None:
-        """Keep one message's fields (nothing that refers to the payload bytes)."""
-        text, ints, flags = self.text, self.ints, self.flags
-        text["file"].append(payload.file)
-        text["src"].append(payload.src)
-        text["dst"].append(payload.dst)
-        text["transport"].append(payload.transport)
-        text["encap"].append(payload.encap)
-        text["method"].append(message.method)
-        text["reason"].append(message.reason if not message.is_request else None)
-        text["call_id"].append(message.call_id)
-        text["cseq_method"].append(message.cseq_method)
-        text["branch"].append(message.branch)
-        text["from_tag"].append(message.from_tag)
-        text["to_tag"].append(message.to_tag)
-        text["from_uri"].append(message.from_uri)
-        text["to_uri"].append(message.to_uri)
-        text["request_uri"].append(message.request_uri)
-        text["user_agent"].append(message.user_agent)
-        text["server"].append(message.server)
-        text["retry_after_raw"].append(message.retry_after_raw)
-        ints["ts"].append(payload.ts_ns)
-        ints["frame"].append(payload.frame)
-        ints["sport"].append(payload.sport)
-        ints["dport"].append(payload.dport)
-        ints["status"].append(message.status)
-        ints["cseq"].append(message.cseq)
-        ints["via_count"].append(min(message.via_count, 32767))
-        ints["size"].append(message.size)
-        ints["segments"].append(min(payload.segments, 32767))
-        for name in _OPTIONAL_INTS:
-            value = getattr(message, name)
-            ints[name].append(-1 if value is None else value)
-        flags["is_request"].append(message.is_request)
-        flags["has_auth"].append(message.has_auth)
-        flags["fragmented"].append(payload.fragmented)
+        """Add one message (its payload bytes are dropped when the batch is stored)."""
+        self._payloads.append(payload)
+        self._messages.append(message)
+        if len(self._messages) >= _BATCH:
+            self._store()
+
+    def _store(self) -> None:
+        """Move the batch into the columns."""
+        if not self._messages:
+            return
+        records = {
+            "payload": list(zip(*self._payloads, strict=True)),
+            "message": list(zip(*self._messages, strict=True)),
+        }
+        self._payloads, self._messages = [], []
+        for name, column in self.text.items():
+            record = "payload" if name in _PAYLOAD_TEXT else "message"
+            column.extend_values(records[record][_FIELDS[record][name]])
+        for name, (record, field_name, code) in _INTS.items():
+            values = records[record][_FIELDS[record][field_name]]
+            if name in _OPTIONAL_INTS:
+                values = tuple(-1 if value is None else value for value in values)
+            numbers = np.array(values, dtype=np.int64)
+            limits = np.iinfo(np.dtype(code))
+            numbers = np.clip(numbers, limits.min, limits.max).astype(code)
+            self.ints[name].frombytes(numbers.tobytes())
+        for name, (record, field_name) in _FLAGS.items():
+            self.flags[name].extend(records[record][_FIELDS[record][field_name]])
 
     def extend(self, other: MessageTable) -> None:
         """Append every row of ``other`` (e.g. the next chunk of a file)."""
+        self._store()
+        other._store()
         for name, column in self.text.items():
             column.extend(other.text[name])
         for name, values in self.ints.items():
@@ -194,6 +205,7 @@ class MessageTable:
 
     def to_frame(self) -> pd.DataFrame:
         """The table as a DataFrame conforming to ``schema.MESSAGES``, sorted by time."""
+        self._store()
         if not len(self):
             return schema.empty(schema.MESSAGES)
         ints = {

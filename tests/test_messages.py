@@ -169,8 +169,9 @@ def test_tables_of_chunks_merge() -> None:
 def test_table_keeps_no_payload_bytes_and_stays_small() -> None:
     table = MessageTable()
     body = b"v=0\r\n" * 60
-    for call in range(2000):
+    for call in range(5000):
         decode_payloads([payload(invite(call, body=body), call + 1)], InputSummary("a"), table)
+    assert len(table.to_frame()) == 5000
     held = sum(len(c.codes) * c.codes.itemsize for c in table.text.values())
     held += sum(len(a) * a.itemsize for a in table.ints.values())
     held += sum(len(f) for f in table.flags.values())
