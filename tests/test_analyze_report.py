@@ -1,0 +1,131 @@
+"""Analysis as a whole: the JSON form, the notebook view, and a scapy capture end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from sipstats import schema
+from sipstats.analyze import SCHEMA_ID, analyze
+from sipstats.messages import read_capture
+from tests import sipfactory as sf
+from tests.analysis_fixtures import capture, invite_call, msg
+
+HOSTILE = "<script>alert(1)</script>"
+
+
+def test_to_dict_has_the_documented_shape_and_is_strict_json() -> None:
+    rows = invite_call("a", 200) + invite_call("b", 503, t=5, retry_after=10)
+    busy = invite_call("c", 486, t=9, retry_after=60)
+    busy.append({**busy[3], "ts": busy[3]["ts"] + pd.Timedelta(seconds=0.5)})  # resent 486
+    report = analyze(capture(rows + busy)).to_dict()
+    text = json.dumps(report, allow_nan=False)  # raises on NaN
+    assert json.loads(text) == report
+    assert report["schema"] == SCHEMA_ID
+    assert set(report) >= {
+        "summary",
+        "requests_by_method",
+        "responses_by_code",
+        "calls",
+        "retry_after",
+        "metrics",
+        "inputs",
+    }
+    summary = report["summary"]
+    assert summary["sip_messages"] == summary["requests"] + summary["responses"]
+    assert (summary["calls"], summary["retransmissions"]) == (3, 1)
+    assert report["requests_by_method"]["INVITE"] == {"count": 3, "unique": 3}
+    assert report["responses_by_code"]["486"] == {
+        "count": 2,
+        "unique": 1,
+        "reason": "Busy Here",
+        "class": "4xx",
+        "category": "callee-busy",
+    }
+    calls = report["calls"]
+    assert calls["by_final_code"] == {"200": 1, "486": 1, "503": 1}
+    assert calls["by_outcome"]["server_failure"] == 1
+    assert list(calls["by_outcome"]) == list(schema.OUTCOMES)
+    assert set(calls["pdd_ms"]) >= {"p50", "p90", "p99"}
+    # Retry-After counts unique responses: the resent 486 weighs once.
+    assert report["retry_after"]["486"]["values_s"] == {"60": 1}
+    assert report["retry_after"]["503"]["with_retry_after"] == 1
+    assert report["inputs"][0]["file"] == "test.pcap"
+    assert set(report["metrics"]) >= {"SER", "SEER", "ISA", "SCR", "ASR", "NER", "ACD", "PDD"}
+
+
+def test_by_code_keeps_every_phrase_sent() -> None:
+    rows = invite_call("a", 500) + invite_call("b", 500, t=3)
+    rows[3] = {**rows[3], "reason": "Service Unavailable"}
+    table = analyze(capture(rows)).by_code.set_index("code")
+    assert table.loc["500", "reason"] == "Server Internal Error"
+    assert table.loc["500", "reasons_sent"] == "Server Internal Error|Service Unavailable"
+
+
+def test_repr_html_escapes_capture_text() -> None:
+    rows = [msg(0, "INVITE", branch="z9hG4bK-h"), msg(0.1, 499, branch="z9hG4bK-h", to_tag="t")]
+    a = analyze(capture(rows))
+    a.capture.inputs[0].file = HOSTILE
+    page = a._repr_html_()
+    assert HOSTILE not in page
+    assert "&lt;script&gt;" in page
+    assert "<table>" in page
+
+
+def test_timeline_counts_unique_responses_per_class() -> None:
+    rows = invite_call("a", 200) + invite_call("b", 486, t=90)
+    a = analyze(capture(rows))
+    table = a.timeline()
+    assert list(table.columns) == ["1xx", "2xx", "3xx", "4xx", "5xx", "6xx"]
+    assert table["4xx"].sum() == 1
+    assert len(a.timeline("30s")) > len(table)
+
+
+def test_scapy_capture_end_to_end(tmp_path: Path) -> None:
+    """Digest challenge, answered INVITE with a retransmitted 200 OK, BYE: one answered call."""
+    common = {"call_id": "e2e@uac", "from_tag": "ft"}
+    invite1 = {"cseq": 1, "branch": "z9hG4bK-1", "cseq_method": "INVITE", **common}
+    invite2 = {"cseq": 2, "branch": "z9hG4bK-2", "cseq_method": "INVITE", **common}
+    auth = [("Proxy-Authorization", 'Digest username="alice", response="x"')]
+    packets = [
+        sf.udp(sf.sip_request("INVITE", **invite1), 0.0),
+        sf.udp(
+            sf.sip_response(407, "Proxy Authentication Required", to_tag="px", **invite1),
+            0.01,
+            sf.UAS,
+            sf.UAC,
+        ),
+        sf.udp(sf.sip_request("ACK", to_tag="px", **{**invite1, "cseq_method": "ACK"}), 0.02),
+        sf.udp(sf.sip_request("INVITE", headers=auth, **invite2), 0.1),
+        sf.udp(sf.sip_response(180, "Ringing", to_tag="tt", **invite2), 0.3, sf.UAS, sf.UAC),
+        sf.udp(sf.sip_response(200, "OK", to_tag="tt", **invite2), 1.1, sf.UAS, sf.UAC),
+        sf.udp(sf.sip_response(200, "OK", to_tag="tt", **invite2), 1.6, sf.UAS, sf.UAC),
+        sf.udp(sf.sip_request("ACK", to_tag="tt", cseq=2, branch="z9hG4bK-3", **common), 1.61),
+        sf.udp(sf.sip_request("BYE", to_tag="tt", cseq=3, branch="z9hG4bK-4", **common), 4.1),
+        sf.udp(
+            sf.sip_response(
+                200, "OK", to_tag="tt", cseq=3, cseq_method="BYE", branch="z9hG4bK-4", **common
+            ),
+            4.11,
+            sf.UAS,
+            sf.UAC,
+        ),
+    ]
+    path = sf.write_pcap(tmp_path / "e2e.pcap", packets)
+    a = analyze(read_capture([path]))
+    report = a.to_dict()
+    assert report["summary"]["packets"] == 10
+    assert report["summary"]["retransmissions"] == 1
+    assert report["responses_by_code"]["200"] == pytest.approx(
+        {"count": 3, "unique": 2, "reason": "OK", "class": "2xx", "category": "success"}
+    )
+    (call,) = a.calls.to_dict("records")
+    assert call["outcome"] == "answered"
+    assert (call["invites"], call["auth_challenges"]) == (2, 1)
+    assert call["pdd_ms"] == pytest.approx(300.0, abs=0.01)
+    assert call["answer_ms"] == pytest.approx(1100.0, abs=0.01)
+    assert call["duration_s"] == pytest.approx(3.0, abs=1e-5)
+    assert report["metrics"]["SER"] == 100.0
