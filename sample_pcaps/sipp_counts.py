@@ -116,8 +116,10 @@ def sipp_instance(directory: Path) -> dict[str, Any]:
     counts = _one(directory, "*_counts.csv")
     if counts is not None:
         row = last_row(counts)
+        # a scenario line that sends has a "<n>_<name>_Sent" column; its "_Retrans" column
+        # counts re-sent copies (on a receiving line it counts copies received)
         info["sent_retransmissions"] = sum(
-            int(v) for k, v in row.items() if re.fullmatch(r"\d+_[A-Z]+_Retrans", k)
+            int(row[k[: -len("_Sent")] + "_Retrans"]) for k in row if k.endswith("_Sent")
         )
     return info
 

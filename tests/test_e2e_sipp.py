@@ -1,0 +1,245 @@
+"""End to end against a real peer: a fresh SIPp run over a lossy link, captured and analysed.
+
+A sipp caller and callee (``sample_pcaps/scenarios``) talk over the loopback of a private
+network namespace made for this test.  The callee draws a random outcome per call (200, 486 /
+480 / 503 with Retry-After, 503 without, 603, 404); nftables drops 12 % of the SIP packets in
+the namespace's input hook, after tcpdump has seen them, so both sides retransmit (RFC 3261
+§17 timers).  ``sipstats FILE --report json`` (the CLI, in a subprocess) must count what SIPp
+says it wrote (its -trace_msg log, -trace_counts and -trace_stat files, and the plan each
+call drew in its -trace_logs file) and what ``tshark -z sip,stat`` counts.
+
+Skipped, with the reason, when not root or when sipp, tcpdump, tshark, nft or ``ip netns`` is
+missing.  Every process is bounded by ``timeout`` / sipp ``-timeout`` and stopped by its PID;
+the namespace is deleted at the end.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import IO, Any
+
+import pytest
+
+from tests.conftest import ROOT, SAMPLES
+
+pytestmark = pytest.mark.netns
+
+CALLS = 60
+LOSS_PERCENT = 12
+CALLER, CALLEE = "127.0.99.10", "127.0.99.20"
+TOOLS = ("sipp", "tcpdump", "tshark", "nft", "ip")
+# the callee's plan -> the final response it sends
+PLAN_FINAL = {"200": "200", "486": "486", "480": "480", "503": "503"}
+PLAN_FINAL |= {"503_no_retry_after": "503", "603": "603", "404": "404"}
+
+
+def _load_sipp_counts() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("sipp_counts", SAMPLES / "sipp_counts.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _run(*args: str, timeout: float = 20) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+@pytest.fixture
+def namespace() -> Iterator[str]:
+    """A private network namespace with only its loopback up, or skip saying why."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root (ip netns, tcpdump, nft)")
+    missing = [tool for tool in TOOLS if shutil.which(tool) is None]
+    if missing:
+        pytest.skip(f"not installed: {', '.join(missing)}")
+    name = f"sipstats_e2e_{os.getpid()}"
+    made = _run("ip", "netns", "add", name)
+    if made.returncode != 0:
+        pytest.skip(f"cannot create a network namespace: {made.stderr.strip()}")
+    try:
+        up = _run("ip", "-n", name, "link", "set", "lo", "up")
+        assert up.returncode == 0, up.stderr
+        yield name
+    finally:
+        _run("ip", "netns", "del", name)
+
+
+def _lossy(ns: str) -> None:
+    """Drop LOSS_PERCENT % of the SIP packets delivered inside the namespace (no netem here)."""
+    rules = f"""
+table inet lossy {{
+  chain input {{
+    type filter hook input priority 0; policy accept;
+    udp dport 5060 numgen random mod 100 < {LOSS_PERCENT} counter drop
+  }}
+}}
+"""
+    done = subprocess.run(
+        ["ip", "netns", "exec", ns, "nft", "-f", "-"],
+        input=rules,
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def _dropped(ns: str) -> int:
+    table = _run("ip", "netns", "exec", ns, "nft", "list", "table", "inet", "lossy").stdout
+    counter = re.search(r"counter packets (\d+)", table)
+    assert counter is not None, table
+    return int(counter[1])
+
+
+def _sipp(ns: str, workdir: Path, name: str, *args: str) -> subprocess.Popen[bytes]:
+    """One sipp in its own directory, all its traces on, bounded by timeout and -timeout."""
+    directory = workdir / name
+    directory.mkdir()
+    command = ["ip", "netns", "exec", ns, "timeout", "50", "sipp", *args]
+    command += ["-timeout", "45s", "-trace_stat", "-fd", "1", "-trace_counts", "-trace_msg"]
+    command += ["-trace_logs", "-trace_err", "-nostdin"]
+    # a retransmitted request that arrives while the scenario pauses is not an error here
+    command += ["-default_behaviors", "all,-abortunexp"]
+    with (directory / f"{name}.stdout.txt").open("wb") as out:
+        return subprocess.Popen(command, cwd=directory, stdout=out, stderr=subprocess.STDOUT)
+
+
+def _wait(proc: subprocess.Popen[bytes], workdir: Path, name: str) -> None:
+    rc = proc.wait(timeout=55)
+    (workdir / name / f"{name}.rc").write_text(str(rc))
+    assert rc in (0, 1), (workdir / name / f"{name}.stdout.txt").read_text()[-2000:]
+
+
+def _listening(ns: str, addr: str) -> bool:
+    return f" {addr} " in _run("ip", "netns", "exec", ns, "ss", "-lnuH").stdout
+
+
+def _tshark_sipstat(pcap: Path) -> dict[str, Any]:
+    """tshark's own SIP statistics: packets per status code and per method, resent total."""
+    text = _run("tshark", "-r", str(pcap), "-q", "-z", "sip,stat").stdout
+    codes = {m[0]: int(m[1]) for m in re.findall(r"SIP (\d{3}) [^:\n]*:\s+(\d+) Packets", text)}
+    methods = {m[0]: int(m[1]) for m in re.findall(r"^\s+([A-Z]+)\s+:\s+(\d+) Packets", text, re.M)}
+    resent = re.search(r"Number of resent SIP messages: (\d+)", text)
+    total = re.search(r"Number of SIP messages: (\d+)", text)
+    assert resent is not None, text
+    assert total is not None, text
+    return {"codes": codes, "methods": methods, "resent": int(resent[1]), "total": int(total[1])}
+
+
+def _traffic(ns: str, workdir: Path, pcap: Path, capture_log: IO[str]) -> None:
+    """tcpdump on the namespace's loopback while a sipp caller calls a sipp callee."""
+    scenarios = SAMPLES / "scenarios"
+    tcpdump = ["tcpdump", "-i", "lo", "-s", "0", "-U", "-w", str(pcap), "udp", "port", "5060"]
+    started = [
+        subprocess.Popen(
+            ["ip", "netns", "exec", ns, "timeout", "60", *tcpdump],
+            stdout=subprocess.DEVNULL,
+            stderr=capture_log,
+        )
+    ]
+    try:
+        for _ in range(50):
+            if "listening on" in (workdir / "tcpdump.log").read_text():
+                break
+            time.sleep(0.1)
+        callee = _sipp(
+            ns, workdir, "callee", "-sf", str(scenarios / "callee.xml"),
+            "-i", CALLEE, "-p", "5060", "-bind_local", "-m", str(CALLS),
+            "-set", "p200", "50", "-set", "p486", "15", "-set", "p480", "8", "-set", "p503", "10",
+            "-set", "p503n", "5", "-set", "p603", "5", "-set", "wait_retry", "0",
+            "-set", "t0", "0", "-set", "out_from", "0", "-set", "out_to", "0",
+            "-key", "ra486", "20", "-key", "ra480", "300;duration=1800", "-key", "ra503", "5",
+            "-key", "ra_outage", "5",
+        )  # fmt: skip
+        started.append(callee)
+        for _ in range(50):
+            if _listening(ns, f"{CALLEE}:5060"):
+                break
+            time.sleep(0.1)
+        caller = _sipp(
+            ns, workdir, "caller", f"{CALLEE}:5060", "-sf", str(scenarios / "caller.xml"),
+            "-inf", str(scenarios / "callees.csv"), "-i", CALLER, "-p", "5060", "-bind_local",
+            "-m", str(CALLS), "-r", "10", "-l", "100",
+            "-set", "p_honour", "0", "-set", "p_early", "0", "-set", "p_nora", "0",
+            "-set", "max_retries", "0",
+        )  # fmt: skip
+        started.append(caller)
+        _wait(caller, workdir, "caller")
+        _wait(callee, workdir, "callee")
+        time.sleep(0.5)
+    finally:
+        for proc in reversed(started):  # sipps first (if an assertion left them), tcpdump last
+            if proc.poll() is None:
+                proc.terminate()
+            proc.wait(timeout=10)
+
+
+def test_sipstats_counts_what_sipp_sent_over_a_lossy_link(namespace: str, tmp_path: Path) -> None:
+    began = time.monotonic()
+    ns, pcap = namespace, tmp_path / "e2e.pcap"
+    _lossy(ns)
+    with (tmp_path / "tcpdump.log").open("w") as capture_log:
+        _traffic(ns, tmp_path, pcap, capture_log)
+    dropped = _dropped(ns)
+
+    sipp = _load_sipp_counts().summarise(tmp_path)
+    tshark = _tshark_sipstat(pcap)
+    cli = subprocess.run(
+        [sys.executable, "-m", "sipstats", str(pcap), "--report", "json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=ROOT,
+    )
+    assert cli.returncode == 0, cli.stderr
+    report = json.loads(cli.stdout)
+
+    # the link really was lossy, and SIPp's three records agree with each other
+    assert dropped > 0
+    assert sipp["retransmissions"] > 0
+    instances = sipp["sipp"].values()
+    assert sipp["retransmissions"] == sum(i["sent_retransmissions"] for i in instances)
+    assert sipp["sipp"]["caller"]["outgoing_calls"] == CALLS
+    assert sipp["sipp"]["callee"]["incoming_calls"] == CALLS
+
+    # every message: sipstats == what the sipps wrote == what tshark counts
+    assert report["summary"]["sip_messages"] == sipp["sip_messages"] == tshark["total"]
+    for code, n in sipp["responses_by_code"].items():
+        got = report["responses_by_code"][code]
+        assert (got["count"], got["unique"]) == (n["count"], n["unique"]), code
+        assert tshark["codes"][code] == n["count"], code
+    assert set(report["responses_by_code"]) == set(sipp["responses_by_code"])
+    for method, n in sipp["requests_by_method"].items():
+        got = report["requests_by_method"][method]
+        assert (got["count"], got["unique"]) == (n["count"], n["unique"]), method
+        assert tshark["methods"][method] == n["count"], method
+    assert set(report["requests_by_method"]) == set(sipp["requests_by_method"])
+
+    # retransmissions: SIPp's count; tshark flags every re-sent copy except ACKs
+    assert report["summary"]["retransmissions"] == sipp["retransmissions"]
+    acks = sipp["requests_by_method"].get("ACK", {"count": 0, "unique": 0})
+    assert tshark["resent"] == sipp["retransmissions"] - (acks["count"] - acks["unique"])
+
+    # calls: one per sipp call, each with the final its drawn plan prescribes
+    plans = sipp["sipp"]["callee"]["plans"]
+    by_plan: dict[str, int] = {}
+    for plan, n in plans.items():
+        by_plan[PLAN_FINAL[plan]] = by_plan.get(PLAN_FINAL[plan], 0) + n
+    assert report["calls"]["total"] == CALLS == sipp["calls"]["invite_attempts"]
+    finals = {code: n for code, n in report["calls"]["by_final_code"].items() if n}
+    assert finals == by_plan == sipp["calls"]["by_final_code"]
+    assert time.monotonic() - began < 60
