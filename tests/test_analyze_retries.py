@@ -6,6 +6,8 @@ import json
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sipstats import schema
 from sipstats.analyze.retries import (
@@ -17,7 +19,7 @@ from sipstats.analyze.retries import (
     storms,
     uri_key,
 )
-from tests.retry_fixtures import Attempt, frames, messages_frame
+from tests.retry_fixtures import T0, UAC, UAS, Attempt, frames, messages_frame
 
 BUSY = {"status": 486, "retry_after": 4, "retry_after_raw": "4"}
 
@@ -461,3 +463,73 @@ def test_uri_key_keeps_missing_values_missing() -> None:
 
 def test_messages_frame_helper_builds_analysed_columns() -> None:
     assert "retransmission" in messages_frame([]).columns
+
+
+def _retries_at(times: list[float], dst: str = UAS) -> pd.DataFrame:
+    """A RETRIES frame of too-early retries (503, Retry-After 60) at the given seconds."""
+    n = len(times)
+    retry_ts = pd.Series([T0 + pd.Timedelta(t, unit="s") for t in times], dtype="object")
+    frame = pd.DataFrame(
+        {
+            "call": range(n),
+            "call_id": [f"c{i}" for i in range(n)],
+            "caller": [f"u{i % 3}@h" for i in range(n)],
+            "callee": "bob@h",
+            "src": UAC,
+            "dst": dst,
+            "status": 503,
+            "final_ts": pd.to_datetime(retry_ts, utc=True) - pd.Timedelta(1, unit="s"),
+            "retry_after": 60,
+            "retry_after_raw": "60",
+            "retried": True,
+            "retry_call": range(n, 2 * n),
+            "retry_call_id": [f"r{i}" for i in range(n)],
+            "retry_ts": pd.to_datetime(retry_ts, utc=True),
+            "gap_s": 1.0,
+            "honoured": False,
+            "server_retried": True,
+            "server_retry_call": range(n, 2 * n),
+            "server_retry_ts": pd.to_datetime(retry_ts, utc=True),
+            "server_gap_s": 1.0,
+            "server_honoured": False,
+        }
+    )
+    return schema.conform(frame, schema.RETRIES) if n else schema.empty(schema.RETRIES)
+
+
+def _storms_by_hand(
+    times: list[float], span: float, threshold: int
+) -> list[tuple[float, float, int]]:
+    """Reference rule, written plainly: hot windows, then overlapping ones merged."""
+    times = sorted(times)
+    spans = []
+    for i, start in enumerate(times):
+        inside = [t for t in times[i:] if t <= start + span]
+        if len(inside) >= threshold:
+            spans.append((start, inside[-1]))
+    merged: list[list[float]] = []
+    for start, end in spans:
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return [(s, e, sum(s <= t <= e for t in times)) for s, e in merged]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    times=st.lists(st.integers(0, 600), max_size=40).map(lambda ms: [m / 10 for m in ms]),
+    threshold=st.integers(1, 6),
+)
+def test_storms_agree_with_the_plain_rule(times: list[float], threshold: int) -> None:
+    found = storms(_retries_at(times), window="5s", threshold=threshold)
+    got = [
+        (
+            (row.start_ts - T0).total_seconds(),
+            (row.end_ts - T0).total_seconds(),
+            row.retries,
+        )
+        for row in found.itertuples()
+    ]
+    want = _storms_by_hand(times, 5.0, threshold)
+    assert [(pytest.approx(s), pytest.approx(e), n) for s, e, n in want] == got
