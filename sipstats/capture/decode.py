@@ -113,12 +113,14 @@ class Decoder:
                 return
             et = buf[o + 12] << 8 | buf[o + 13]
             n = o + 14
-        elif linktype == 276:
-            if end - o < 40:
-                self.sll2(buf, o, end, ts, frame, trunc)
+        elif linktype == 276 or linktype == 113:
+            hlen = 20 if linktype == 276 else 16
+            if end - o < hlen + 20:
+                self.link(buf, o, end, linktype, ts, frame, trunc)
                 return
-            et = buf[o] << 8 | buf[o + 1]
-            n = o + 20
+            at = o if linktype == 276 else o + 14
+            et = buf[at] << 8 | buf[at + 1]
+            n = o + hlen
         else:
             self.link(buf, o, end, linktype, ts, frame, trunc)
             return
@@ -140,7 +142,11 @@ class Decoder:
             and dport != 9060
         ):
             return
-        self.ipv4(buf, n, end, ts, frame, trunc, 0)
+        ip_end = n + (buf[n + 2] << 8 | buf[n + 3])
+        if ip_end > end or ip_end < p:  # lengths the general path reports or trims
+            self.ipv4(buf, n, end, ts, frame, trunc, 0)
+            return
+        self.udp(buf, n + 20, ip_end, buf, n + 12, 4, ts, frame, trunc, 1)
 
     def link(
         self, buf: Any, o: int, end: int, linktype: int, ts: int, frame: int, trunc: bool

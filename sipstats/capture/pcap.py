@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 
 from sipstats.capture.decode import UNDECODABLE
 from sipstats.capture.records import Payload
-from sipstats.capture.source import Source
+from sipstats.capture.source import RELEASE_STEP, Source
 from sipstats.capture.summary import InputSummary
 
 #: libpcap's largest snapshot length; a record claiming more is damage, whatever the snaplen.
@@ -103,6 +103,7 @@ class PcapReader:
         frame = self.frame
         prev_sec = -1
         tmin = tmax = -1
+        release_at = off + RELEASE_STEP
         while src.base + off < stop:
             if off + rsize > n:
                 if src.more(off):
@@ -162,6 +163,9 @@ class PcapReader:
                 yield from out
                 out.clear()
             off = nxt
+            if off > release_at:
+                src.release(off)
+                release_at = off + RELEASE_STEP
         summary.bytes += src.base + off - self.offset
         summary.packets += frame - self.frame
         self.offset = src.base + off

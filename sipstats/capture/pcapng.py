@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 from sipstats.capture.decode import LINK_TYPES, UNDECODABLE
 from sipstats.capture.pcap import PacketFn
 from sipstats.capture.records import Payload
-from sipstats.capture.source import Source
+from sipstats.capture.source import RELEASE_STEP, Source
 from sipstats.capture.summary import InputSummary
 
 SHB = 0x0A0D0D0A
@@ -110,6 +110,7 @@ class PcapngReader:
         consumed = 0
         last_ts = 0
         tmin = tmax = -1
+        release_at = off + RELEASE_STEP
         while src.base + off < stop:
             if off + 12 > n:
                 if src.more(off):
@@ -218,6 +219,9 @@ class PcapngReader:
                 if src.base + off < stop and name not in summary.link_types:
                     summary.link_types.append(name)
             off = nxt
+            if off > release_at:
+                src.release(off)
+                release_at = off + RELEASE_STEP
         if decoded:
             summary.packets += frame - decoded + 1
             summary.bytes += src.base + off - consumed

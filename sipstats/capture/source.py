@@ -19,6 +19,8 @@ from sipstats.errors import CaptureError
 
 #: Decompressed bytes read per refill of a compressed stream.
 CHUNK = 4 << 20
+#: Mapped bytes read between two :meth:`Source.release` calls.
+RELEASE_STEP = 32 << 20
 
 _COMPRESSION_MAGIC = (
     (b"\x1f\x8b", "gzip"),
@@ -84,6 +86,12 @@ class Source:
         self.buf = bytes(self.buf[keep_from:]) + b"".join(parts)
         self.base += keep_from
         return True
+
+    def release(self, upto: int) -> None:
+        """Let the OS drop mapped pages before ``upto``: resident memory stays flat however
+        large the file (the pages stay in the page cache, so nothing is read twice)."""
+        if isinstance(self.buf, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
+            self.buf.madvise(mmap.MADV_DONTNEED, 0, upto - upto % mmap.PAGESIZE)
 
     def close(self) -> None:
         for obj in reversed(self._closers):
