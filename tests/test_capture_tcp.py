@@ -471,3 +471,15 @@ def test_mid_stream_binary_is_given_up_after_a_few_segments() -> None:
     assert w.send(invite(), seq) == []  # ignored for good: nothing is buffered or emitted
     assert w.flush() == []
     assert w.summary.unsupported == {}
+
+
+def test_keepalive_only_connection_on_a_sip_port() -> None:
+    w = Wire()
+    w.send(b"", 0, flags=SYN)
+    assert w.send(b"\r\n\r\n", 1) == []
+    assert w.send(b"\r\n", 1, back=True) == []
+    assert w.send(b"\r\n\r\n", 5) == []
+    assert w.flush() == []
+    assert w.summary.keepalives == 3
+    assert w.summary.unsupported == {}
+    assert w.summary.malformed == {}

@@ -332,7 +332,10 @@ class TcpReassembler:
         i = 0
         while i < n and buf[i] in (13, 10):
             i += 1
-        if i == n:
+        if i == n:  # only CRLF so far: keep-alives (RFC 5626) on a SIP port
+            if st.sip_port:
+                st.mode = _SIP
+                self._drain_sip(key, st, out, final, cause)
             return
         b0 = buf[i]
         if 0x14 <= b0 <= 0x17:  # TLS record: handshake, alert, change cipher spec, data
