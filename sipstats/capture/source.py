@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import io
 import lzma
 import mmap
 import os
 import zlib
-from typing import IO
 
 from sipstats.errors import CaptureError
 
@@ -42,7 +42,7 @@ class Source:
         path: str,
         compression: str,
         buf: bytes | mmap.mmap,
-        stream: IO[bytes] | None,
+        stream: io.BufferedIOBase | None,
         closers: list[object],
     ) -> None:
         self.path = path
@@ -71,7 +71,7 @@ class Source:
         got = 0
         try:
             while got < CHUNK:
-                piece = self._stream.read1(CHUNK - got)  # type: ignore[attr-defined]
+                piece = self._stream.read1(CHUNK - got)
                 if not piece:
                     self._stream = None
                     break
@@ -118,7 +118,7 @@ def open_source(path: str) -> Source:
     for magic, name in _COMPRESSION_MAGIC:
         if head.startswith(magic):
             fh.seek(0)
-            stream: IO[bytes]
+            stream: io.BufferedIOBase
             if name == "gzip":
                 stream = gzip.GzipFile(fileobj=fh, mode="rb")
             elif name == "bz2":
