@@ -346,12 +346,17 @@ def test_ports_restrict_which_connections_are_read() -> None:
     assert len(w5080.send(invite(), 1)) == 1
 
 
-def test_idle_streams_are_closed_and_their_partial_message_counted() -> None:
+def test_idle_streams_without_pending_bytes_are_forgotten() -> None:
     w = Wire()
-    w.send(invite(1)[:30], 1)
-    later = 10**12  # 1000 s later another connection's segment sweeps the idle one
-    w.tcp.feed(later, 99, "10.0.0.9", 5060, "10.0.0.2", 5060, 1, PA, invite(2), False)
-    assert w.malformed() == {"TCP stream ended inside a message": 1}
+    w.send(invite(1), 1)
+    w.send(invite(2)[:30], 1, back=True)
+    later = 10**12  # 1000 s later another connection's segment sweeps the idle ones
+    w.tcp.feed(later, 99, "10.0.0.9", 5060, "10.0.0.2", 5060, 1, PA, invite(3), False)
+    assert (*A, *B) not in w.tcp._streams
+    assert (*B, *A) in w.tcp._streams  # a message in flight is never cut by the clock
+    (p,) = w.send(invite(2)[30:], 31, back=True)
+    assert p.data == invite(2)
+    assert w.summary.malformed == {}
 
 
 # -- WebSocket (RFC 7118) ---------------------------------------------------------------------

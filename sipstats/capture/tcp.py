@@ -16,7 +16,8 @@ WebSocket upgrade, by WebSocket frames. The decisions, each with a test:
   wait (at most :data:`OOO_SEGMENTS` / :data:`OOO_BYTES`); when a gap never fills, the bytes
   are declared lost (anomaly ``TCP gap``, one per gap, including the message it cut) and the
   stream resynchronises at the next start-line. FIN/RST (or :meth:`TcpReassembler.flush` at
-  the end of the file, or :data:`IDLE_NS` of silence) close a direction.
+  the end of the file) close a direction; one silent for :data:`IDLE_NS` with no bytes
+  pending is forgotten.
 * **Recognising SIP.** A direction seen from its SYN is SIP when its first line is a
   start-line; one picked up mid-connection when a start-line begins a line within
   :data:`PROBE_SEGMENTS` segments (at the arbitrary first byte itself only a status line or
@@ -298,6 +299,7 @@ class TcpReassembler:
         if not snaplen and st.mode != _PROBE:
             self.summary.anomaly(_GAP, first_frame, f"{lost} bytes never captured")
         st.next_seq = (st.next_seq + lost) & _MASK
+        st.discard = max(0, st.discard - lost)
         st.buf.clear()
         st.segs.clear()
         st.buf_off = st.head_off = first_off
@@ -586,11 +588,15 @@ class TcpReassembler:
         )
 
     def _incomplete(self, key: _Key, st: _Stream, out: list[Payload], pos: int, cause: str) -> None:
-        """A message from ``pos`` that will never complete: emit it cut, or count it."""
+        """A message from ``pos`` that will never complete: emit it cut, or count it.
+
+        Cut by the snaplen, a SIP message goes to the parser marked truncated; cut by a gap,
+        it is part of that gap's anomaly; otherwise the stream ended inside it.
+        """
         buf = st.buf
         if cause == "snaplen" and st.mode == _SIP:
             self._emit(key, st, out, pos, len(buf), bytes(buf[pos:]), "tcp", truncated=True)
-        elif cause == "close" and st.verified:
+        elif cause != "gap" and st.verified:
             self.summary.anomaly(_ENDED, self._frame_at(st, pos), _first_line(buf, pos))
 
     def _skip(self, st: _Stream, count: int, pos: int) -> None:
@@ -658,10 +664,15 @@ class TcpReassembler:
             self._report_skip(st)
 
     def _sweep(self, now: int, out: list[Payload]) -> None:
-        """Close directions idle for :data:`IDLE_NS`, so memory follows live connections."""
+        """Forget directions idle for :data:`IDLE_NS`, so memory follows live connections.
+
+        Only directions holding no bytes are forgotten (nothing is lost: a later segment
+        starts a stream picked up mid-connection), so one bogus timestamp far in the future
+        cannot cut messages in flight.
+        """
         self._swept = now
         for key, st in list(self._streams.items()):
-            if now - st.last_ts > IDLE_NS:
+            if now - st.last_ts > IDLE_NS and not st.buf and not st.ooo:
                 self._close(key, st, out)
                 del self._streams[key]
 
