@@ -488,3 +488,15 @@ def test_keepalive_only_connection_on_a_sip_port() -> None:
     assert w.summary.keepalives == 3
     assert w.summary.unsupported == {}
     assert w.summary.malformed == {}
+
+
+def test_body_without_length_arriving_in_many_segments() -> None:
+    head = b"MESSAGE sip:b@x SIP/2.0\r\nCall-ID: c\r\nCSeq: 1 MESSAGE\r\n\r\n"
+    body = b"".join(b"line %d\r\n" % i for i in range(200))
+    stream = head + body + invite(2)
+    w = Wire()
+    out = []
+    for a in range(0, len(stream), 37):  # cuts fall inside lines and inside the start-line
+        out += w.send(stream[a : a + 37], 1 + a)
+    assert datas(out) == [head + body, invite(2)]
+    assert w.malformed() == {"TCP message without Content-Length": 1}

@@ -108,6 +108,7 @@ class _Stream:
         "ooo",
         "ooo_bytes",
         "quiet",
+        "scan_off",
         "segs",
         "sip_port",
         "skip_frame",
@@ -136,6 +137,8 @@ class _Stream:
         self.skipped = 0
         self.skip_frame = 0
         self.discard = 0
+        self.scan_off = 0
+        """Stream offset from which to look for the start-line ending a body without length."""
         """Body bytes of an oversized message still to be skipped."""
         self.quiet = False
         """Bytes skipped now belong to damage already counted (a gap or a snaplen cut)."""
@@ -487,12 +490,15 @@ class TcpReassembler:
                         pos = n
                     break
             else:
-                # No usable Content-Length: the body runs to the next start-line.
-                end = framing.find_start_line(buf, body)
+                # No usable Content-Length: the body runs to the next start-line. While it
+                # waits, the search resumes at the last line start already looked at.
+                end = framing.find_start_line(buf, max(body, st.scan_off - st.buf_off))
                 if end < 0:
                     if not final and n - pos <= MAX_MESSAGE:
+                        st.scan_off = st.buf_off + max(body, buf.rfind(b"\n", body) + 1)
                         break
                     end = n
+                st.scan_off = 0
                 if not buf[body:end].strip(b"\r\n"):
                     end = body  # only keep-alive CRLFs follow: the body is empty
                 if length == framing.MISSING:
