@@ -59,21 +59,30 @@ def outcome(final_status: pd.Series, cancelled: pd.Series) -> pd.Series:
     """
     status = final_status.astype("float64").to_numpy()
     cancel = cancelled.to_numpy(dtype=bool)
-    by_code = pd.Series(final_status.astype("Int64")).map(OUTCOME_BY_CODE).to_numpy()
+    by_code = pd.Series(final_status.astype("Int64")).map(OUTCOME_BY_CODE)
     choice = np.select(
         [
             np.isnan(status),
             (status >= 200) & (status < 300),
             (status >= 300) & (status < 400),
-            pd.notna(by_code),
+            by_code.notna().to_numpy(),
             (status == 487) & cancel,
             (status >= 500) & (status < 600),
             status >= 400,
         ],
-        [None, "answered", "redirected", by_code, "cancelled", "server_failure", "rejected"],
-        default=None,
+        [
+            "",
+            "answered",
+            "redirected",
+            by_code.fillna("").to_numpy(dtype=object),
+            "cancelled",
+            "server_failure",
+            "rejected",
+        ],
+        default="",
     )
-    return pd.Series(choice, index=final_status.index, dtype="object")
+    out = pd.Series(choice, index=final_status.index, dtype="object")
+    return out.where(out != "")
 
 
 def build(messages: pd.DataFrame, transactions: pd.DataFrame) -> pd.DataFrame:

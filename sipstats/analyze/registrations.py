@@ -65,7 +65,7 @@ def build(transactions: pd.DataFrame) -> pd.DataFrame:
     out["final_ts"] = last["final_ts"]
     out = out.reset_index(drop=True)
     out["registration"] = np.arange(len(out), dtype=np.int64)
-    out["challenge_answered"] = pd.array(out["answered"], dtype="boolean")
+    out["challenge_answered"] = out["answered"].astype("boolean")
     out.loc[out["challenges"] == 0, "challenge_answered"] = pd.NA
     status = out["final_status"].astype("float64")
     ok = ((status >= 200) & (status < 300)).to_numpy()

@@ -146,15 +146,17 @@ def build(messages: pd.DataFrame) -> pd.DataFrame:
     names = m["cseq_method"].cat.categories
     if "ACK" not in names:
         names = names.append(pd.Index(["ACK"], dtype=names.dtype))
-    ack_code = names.get_loc("ACK")
+    ack_code = int(np.flatnonzero(names == "ACK")[0])
     cseq_method = recode(m["cseq_method"], names)
     request_method = recode(m["method"], names)
     non_ack = cseq_method != ack_code
     # A transaction's method is its non-ACK CSeq method (one per transaction: it is part of
     # the key); a transaction of ACKs alone is the ACK to a 2xx (RFC 3261 §17.1.1.3: that
     # ACK is sent outside the INVITE transaction).
-    per_tx = pd.Series(np.where(non_ack, cseq_method, -1)).groupby(tx).max().to_numpy()
-    per_tx = np.where(per_tx < 0, ack_code, per_tx)
+    per_tx = (
+        pd.Series(np.where(non_ack, cseq_method, -1)).groupby(tx).max().to_numpy(dtype=np.int64)
+    )
+    per_tx = np.where(per_tx < 0, ack_code, per_tx).astype(np.int64)
     row_method = per_tx[tx]
     main = is_request & (request_method == row_method)
     ack = is_request & ~non_ack & (row_method != ack_code)
@@ -207,7 +209,7 @@ def build(messages: pd.DataFrame) -> pd.DataFrame:
         return endpoints(ip, pd.Series(port))
 
     out = out.reset_index()
-    out["method"] = pd.Categorical.from_codes(per_tx, categories=names)
+    out["method"] = pd.Categorical.from_codes(np.asarray(per_tx, dtype=np.int64), categories=names)
     out["call_id"] = head["call_id"].array
     out["cseq"] = head["cseq"].array
     out["client"] = side(np.where(req, src_ip, dst_ip), np.where(req, sport, dport))
@@ -237,14 +239,17 @@ def _key_text(head: pd.DataFrame, method: pd.Series) -> pd.Series:
     if legacy.any():
         old = head[legacy.to_numpy()]
         client = np.where(old["is_request"], old["src"].astype("str"), old["dst"].astype("str"))
-        parts = [
-            old["call_id"].astype("str").fillna(""),
-            old["cseq"].astype("str").fillna(""),
-            method[legacy],
-            old["from_tag"].astype("str").fillna(""),
-            pd.Series(client, index=old.index, dtype="str").fillna(""),
-        ]
-        key[legacy] = parts[0].str.cat(parts[1:], sep=" ")
+        key[legacy] = (
+            old["call_id"].astype("str").fillna("")
+            + " "
+            + old["cseq"].astype("str").fillna("")
+            + " "
+            + method[legacy]
+            + " "
+            + old["from_tag"].astype("str").fillna("")
+            + " "
+            + pd.Series(client, index=old.index, dtype="str").fillna("")
+        )
     return key
 
 
