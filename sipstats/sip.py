@@ -65,6 +65,7 @@ _CSEQ: Final = re.compile(r"[ \t]*([0-9]+)[ \t]+([!%'*+\-.0-9A-Z_`a-z~]+)[ \t]*"
 _NUMBER: Final = re.compile(r"[ \t]*([0-9]+)[ \t]*")
 # RFC 3261 §20.33: delta-seconds [ comment ] *( SEMI retry-param )
 _RETRY_AFTER: Final = re.compile(r"[ \t]*([0-9]+)[ \t]*(?:\([^)]*\)[ \t]*)?(;.*)?")
+_QUOTED: Final = re.compile(r'"(?:[^"\\]|\\.)*"')
 _PARAM_PATTERNS: dict[str, re.Pattern[str]] = {}
 _PARAMS_QUOTED: Final = re.compile(r'(?:[^;"]|"(?:[^"\\]|\\.)*"?)+')
 _VALUES_QUOTED: Final = re.compile(r'(?:[^,"]|"(?:[^"\\]|\\.)*"?)+')
@@ -180,8 +181,14 @@ def parse_message(data: bytes, *, truncated: bool = False, delimited: bool = Fal
     if data[:1] in (b"\r", b"\n"):
         data = data.lstrip(b"\r\n")
     # RFC 3261 §7: start-line *message-header CRLF [ message-body ].
-    blank = _BLANK_LINE.search(data)
-    if blank is not None:
+    head_end = data.find(b"\r\n\r\n")
+    if (
+        head_end >= 0
+        and data.find(b"\n\n", 0, head_end) < 0
+        and data.find(b"\n\r\n", 0, head_end) < 0
+    ):
+        body_start = head_end + 4  # the common case: CRLF throughout, found without a regex
+    elif (blank := _BLANK_LINE.search(data)) is not None:
         head_end, body_start = blank.start(), blank.end()
     else:
         # No empty line: the datagram's end closes the header block (lenient, see module doc).
@@ -227,8 +234,8 @@ def parse_message(data: bytes, *, truncated: bool = False, delimited: bool = Fal
             else:
                 found.append(value.strip())
 
-    missing = [name for name in MANDATORY if values[_WANTED[name]] is None]
-    if missing:
+    if None in values[:5]:  # the first five slots are the mandatory headers
+        missing = [name for name in MANDATORY if values[_WANTED[name]] is None]
         raise SipParseError("missing mandatory header", ", ".join(missing))
     (
         call_id,
@@ -317,17 +324,10 @@ def _via(headers: list[str]) -> tuple[str, int]:
 def _address(value: str) -> tuple[str, str]:
     """URI and tag of a From/To value: name-addr or addr-spec (RFC 3261 §20.10)."""
     start = 0
-    if value.startswith('"'):
+    if value[:1] == '"':
         # quoted display name: may hold '<', ';' and escaped quotes (§25.1 quoted-string).
-        start = 1
-        while start < len(value):
-            char = value[start]
-            if char == "\\":
-                start += 2
-                continue
-            start += 1
-            if char == '"':
-                break
+        quoted = _QUOTED.match(value)
+        start = quoted.end() if quoted else len(value)
     open_ = value.find("<", start)
     if open_ >= 0:
         close = value.find(">", open_)
