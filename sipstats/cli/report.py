@@ -7,6 +7,7 @@ damaged or skipped (one line per file on stderr says what); 2 usage error or not
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -167,7 +168,7 @@ def plan_outputs(formats: Sequence[str], output: Path | None, stem: str) -> _Pla
 
 
 def _stderr_is_terminal() -> bool:
-    return click.get_text_stream("stderr").isatty()
+    return sys.stderr.isatty()
 
 
 @contextmanager
@@ -176,7 +177,7 @@ def _progress_bar(enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
     if not enabled:
         yield None
         return
-    console = Console(file=click.get_text_stream("stderr"), force_terminal=True)
+    console = Console(file=sys.stderr, force_terminal=True)
     columns = (
         TextColumn("reading"),
         BarColumn(),
@@ -208,7 +209,7 @@ def _readable(inputs: Sequence[InputSummary]) -> bool:
 
 
 def _terminal_console() -> Console:
-    stdout = click.get_text_stream("stdout")
+    stdout = sys.stdout
     if stdout.isatty():
         console = Console(file=stdout)
         console.width = min(console.width, WIDTH)

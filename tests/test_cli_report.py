@@ -1,0 +1,348 @@
+"""``sipstats CAPTURE... [OPTIONS]`` through the real entry point: every option, every exit code."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from sipstats.cli import main
+from sipstats.cli import report as report_module
+from sipstats.render.labels import label
+from tests.conftest import ROOT
+from tests.report_captures import mixed_capture, truncated_capture
+
+
+@pytest.fixture(scope="module")
+def captures(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    base = tmp_path_factory.mktemp("cli")
+    text = base / "notes.pcap"
+    text.write_text("this is not a capture\n")
+    return {
+        "mixed": mixed_capture(base / "mixed.pcap"),
+        "truncated": truncated_capture(base / "truncated.pcap"),
+        "text": text,
+    }
+
+
+def run(*args: str | Path) -> Result:
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def run_in(directory: Path, *args: str | Path, monkeypatch: pytest.MonkeyPatch) -> Result:
+    monkeypatch.chdir(directory)
+    return run(*args)
+
+
+def json_of(result: Result) -> dict:
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+# -- default, formats, output ------------------------------------------------------------------
+
+
+def test_default_is_the_text_report_on_stdout(captures: dict[str, Path]) -> None:
+    result = run(captures["mixed"])
+    assert result.exit_code == 0, result.output
+    assert label("by_code") in result.stdout
+    assert "\x1b" not in result.stdout
+    assert max(len(line) for line in result.stdout.splitlines()) <= 100
+    assert result.stderr == ""
+
+
+def test_json_goes_to_stdout(captures: dict[str, Path]) -> None:
+    data = json_of(run(captures["mixed"], "--report", "json"))
+    assert data["schema"] == "sipstats.report/1"
+    assert data["summary"]["sip_messages"] == 35
+    assert data["calls"]["total"] == 8
+
+
+def test_markdown_goes_to_stdout(captures: dict[str, Path]) -> None:
+    result = run(captures["mixed"], "--report", "md")
+    assert result.exit_code == 0
+    assert result.stdout.startswith("# SIP capture report")
+
+
+def test_html_without_output_goes_next_to_the_user(
+    captures: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = run_in(tmp_path, captures["mixed"], "--report", "html", monkeypatch=monkeypatch)
+    assert result.exit_code == 0, result.output
+    written = tmp_path / "mixed.sipstats.html"
+    assert written.is_file()
+    assert result.stdout.strip() == "wrote html report: mixed.sipstats.html"
+    assert "&lt;script&gt;" in written.read_text(encoding="utf-8")
+
+
+def test_output_file(captures: dict[str, Path], tmp_path: Path) -> None:
+    target = tmp_path / "r.md"
+    result = run(captures["mixed"], "--report", "md", "-o", target)
+    assert result.exit_code == 0, result.output
+    assert target.read_text(encoding="utf-8").startswith("# SIP capture report")
+    assert result.stdout == f"wrote md report: {target}\n"
+
+
+def test_output_into_an_existing_directory(captures: dict[str, Path], tmp_path: Path) -> None:
+    result = run(captures["mixed"], "--report", "text", "-o", tmp_path)
+    assert result.exit_code == 0, result.output
+    assert label("by_code") in (tmp_path / "mixed.sipstats.txt").read_text(encoding="utf-8")
+
+
+def test_several_reports_into_a_directory(captures: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    args = [a for f in ("html", "json", "md", "csv", "text") for a in ("--report", f)]
+    result = run(captures["mixed"], *args, "-o", out)
+    assert result.exit_code == 0, result.output
+    names = sorted(p.name for p in out.iterdir())
+    assert names == sorted(
+        ["mixed.sipstats.html", "mixed.sipstats.json", "mixed.sipstats.md", "mixed.sipstats.txt",
+         "by_code.csv", "calls.csv", "retries.csv", "transactions.csv", "messages.csv"]
+    )  # fmt: skip
+    assert result.stdout.count("wrote ") == 5
+
+
+def test_several_reports_need_a_directory(captures: dict[str, Path], tmp_path: Path) -> None:
+    file = tmp_path / "file"
+    file.write_text("")
+    result = run(captures["mixed"], "--report", "html", "--report", "json", "-o", file)
+    assert result.exit_code == 2
+    assert result.stderr.startswith("sipstats: error: ")
+    assert "not a directory" in result.stderr
+
+
+def test_csv_writes_a_directory(captures: dict[str, Path], tmp_path: Path) -> None:
+    result = run(captures["mixed"], "--report", "csv", "-o", tmp_path / "tables")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "tables" / "by_code.csv").is_file()
+
+
+def test_text_and_another_report_without_output(
+    captures: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    args = (captures["mixed"], "--report", "text", "--report", "json")
+    result = run_in(tmp_path, *args, monkeypatch=monkeypatch)
+    assert result.exit_code == 0
+    assert label("by_code") in result.stdout
+    assert "wrote json report: mixed.sipstats.json" in result.stderr  # stdout holds the report
+    assert (tmp_path / "mixed.sipstats.json").is_file()
+
+
+def test_unknown_report_format_is_a_usage_error(captures: dict[str, Path]) -> None:
+    result = run(captures["mixed"], "--report", "pdf")
+    assert result.exit_code == 2
+    assert "'pdf' is not one of 'text', 'html', 'json', 'csv', 'md'" in result.stderr
+
+
+# -- options --------------------------------------------------------------------------------------
+
+
+def test_lang_zh(captures: dict[str, Path]) -> None:
+    result = run(captures["mixed"], "--lang", "zh")
+    assert result.exit_code == 0
+    assert label("by_code", "zh") in result.stdout
+    assert label("by_code") not in result.stdout
+
+
+def test_ports(captures: dict[str, Path]) -> None:
+    assert (
+        json_of(run(captures["mixed"], "--report", "json", "--ports", "5060"))["summary"][
+            "sip_messages"
+        ]
+        == 35
+    )
+    other = json_of(run(captures["mixed"], "--report", "json", "--ports", "5070,5080"))
+    assert other["summary"]["sip_messages"] == 0
+
+
+def test_bad_ports(captures: dict[str, Path]) -> None:
+    result = run(captures["mixed"], "--ports", "50x0")
+    assert result.exit_code == 2
+    assert "not a port number: '50x0'" in result.stderr
+
+
+def test_since_and_until(captures: dict[str, Path]) -> None:
+    full = json_of(run(captures["mixed"], "--report", "json"))
+    late = json_of(run(captures["mixed"], "--report", "json", "--since", "+8s"))
+    window = json_of(
+        run(captures["mixed"], "--report", "json", "--since", "2023-11-14T22:13:20",
+            "--until", "2023-11-14T22:13:26")
+    )  # fmt: skip
+    assert late["calls"]["total"] == 5  # calls 4 to 8 start at 8 s or later
+    assert window["calls"]["total"] == 2  # calls 1 and 2 start before 6 s
+    assert full["calls"]["total"] == 8
+
+
+def test_bad_since(captures: dict[str, Path]) -> None:
+    result = run(captures["mixed"], "--since", "teatime")
+    assert result.exit_code == 2
+    assert "not a time: 'teatime'" in result.stderr
+
+
+def test_peer(captures: dict[str, Path]) -> None:
+    assert (
+        json_of(run(captures["mixed"], "--report", "json", "--peer", "10.0.0.2:5060"))["summary"][
+            "sip_messages"
+        ]
+        == 35
+    )
+    assert (
+        json_of(run(captures["mixed"], "--report", "json", "--peer", "192.0.2.7"))["summary"][
+            "sip_messages"
+        ]
+        == 0
+    )
+
+
+def test_bad_peer(captures: dict[str, Path]) -> None:
+    result = run(captures["mixed"], "--peer", "pbx.example.com")
+    assert result.exit_code == 2
+    assert "not an IP address" in result.stderr
+
+
+def test_interval_and_html_to_stdout(captures: dict[str, Path]) -> None:
+    result = run(captures["mixed"], "--report", "html", "-o", "-", "--interval", "2s")
+    assert result.exit_code == 0
+    assert result.stdout.startswith("<!DOCTYPE html>")
+    assert f"{label('note_interval')}: 2s" in result.stdout
+
+
+@pytest.mark.parametrize("value", ["fortnightly", "1M"])
+def test_bad_interval(captures: dict[str, Path], value: str) -> None:
+    result = run(captures["mixed"], "--interval", value)
+    assert result.exit_code == 2
+    assert "not a fixed interval" in result.stderr
+
+
+def test_top(captures: dict[str, Path]) -> None:
+    result = run(captures["mixed"], "--top", "1")
+    assert result.exit_code == 0
+    early = result.stdout.split(label("early_retriers"))[1].split(label("storms"))[0]
+    assert "dave@example.com" in early
+    assert "carol@example.com" not in early
+    assert label("note_top", n=1) in early
+
+
+def test_top_must_be_positive(captures: dict[str, Path]) -> None:
+    assert run(captures["mixed"], "--top", "0").exit_code == 2
+
+
+def test_plots(captures: dict[str, Path], tmp_path: Path) -> None:
+    result = run(captures["mixed"], "--report", "json", "--plots", tmp_path / "figs")
+    assert result.exit_code == 0, result.output
+    assert len(list((tmp_path / "figs").glob("*.png"))) == 6
+    assert len(list((tmp_path / "figs").glob("*.svg"))) == 6
+    assert "wrote 12 figure files" in result.stderr
+
+
+def test_quiet(captures: dict[str, Path], tmp_path: Path) -> None:
+    result = run(captures["truncated"], "-q", "--report", "md", "-o", tmp_path / "r.md")
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr == ""
+
+
+def test_progress_bar_only_on_a_terminal(
+    captures: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert "reading" not in run(captures["mixed"], "--report", "json").stderr
+    monkeypatch.setattr(report_module, "_stderr_is_terminal", lambda: True)
+    shown = run(captures["mixed"], "--report", "json")
+    assert shown.exit_code == 0
+    assert "reading" in shown.stderr
+    assert json.loads(shown.stdout)["summary"]["sip_messages"] == 35
+    assert "reading" not in run(captures["mixed"], "--report", "json", "--no-progress").stderr
+    assert "reading" not in run(captures["mixed"], "--report", "json", "-q").stderr
+
+
+def test_version() -> None:
+    result = run("--version")
+    assert result.exit_code == 0
+    assert result.stdout.startswith("sipstats ")
+
+
+def test_help_lists_every_option() -> None:
+    result = run("--help")
+    assert result.exit_code == 0
+    for option in ("--report", "--output", "--lang", "--ports", "--since", "--until", "--peer",
+                   "--interval", "--top", "--plots", "--quiet", "--no-progress", "--debug",
+                   "--version", "text|html|json|csv|md", "sipstats codes"):  # fmt: skip
+        assert option in result.stdout, option
+
+
+def test_codes_subcommand_still_works() -> None:
+    result = run("codes", "486")
+    assert result.exit_code == 0
+    assert "Busy Here" in result.stdout
+
+
+# -- exit codes -----------------------------------------------------------------------------------
+
+
+def test_exit_1_on_damaged_input(captures: dict[str, Path]) -> None:
+    result = run(captures["truncated"], "--report", "json")
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["summary"]["sip_messages"] >= 30  # the report is written
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(f"sipstats: warning: {captures['truncated']}: ")
+    assert "truncated" in lines[0]
+
+
+def test_exit_1_when_one_input_is_unreadable(captures: dict[str, Path]) -> None:
+    result = run(captures["mixed"], captures["text"], "--report", "json")
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["summary"]["sip_messages"] == 35
+    assert result.stderr.startswith(f"sipstats: warning: {captures['text']}: ")
+
+
+def test_exit_2_when_nothing_is_readable(captures: dict[str, Path], tmp_path: Path) -> None:
+    result = run(captures["text"], tmp_path / "missing.pcap")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1] == (
+        "sipstats: error: nothing readable: no input is a capture file sipstats can read"
+    )
+    assert "Traceback" not in result.stderr
+
+
+def test_exit_2_without_captures() -> None:
+    result = run()
+    assert result.exit_code == 2
+    assert "Missing argument 'CAPTURE...'" in result.stderr
+
+
+def test_exit_2_on_unknown_option(captures: dict[str, Path]) -> None:
+    assert run(captures["mixed"], "--colour").exit_code == 2
+
+
+def test_debug_shows_the_traceback(captures: dict[str, Path]) -> None:
+    result = run(captures["text"], "--debug")
+    assert result.exit_code == 1  # CliRunner's code for an exception that escaped
+    assert result.exception is not None
+    assert "nothing readable" in str(result.exception)
+
+
+# -- a real process -------------------------------------------------------------------------------
+
+
+def _python_m(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-m", "sipstats", *map(str, args)],
+        capture_output=True, text=True, cwd=cwd, env=env, check=False, timeout=120,
+    )  # fmt: skip
+
+
+def test_python_m_sipstats(captures: dict[str, Path], tmp_path: Path) -> None:
+    ok = _python_m(captures["mixed"], "--report", "json", cwd=tmp_path)
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["responses_by_code"]["486"]["unique"] == 2
+    bad = _python_m(captures["text"], cwd=tmp_path)
+    assert bad.returncode == 2
+    assert "Traceback" not in bad.stderr
+    assert bad.stderr.splitlines()[-1].startswith("sipstats: error: nothing readable")
