@@ -430,6 +430,8 @@ class TcpReassembler:
                 end = pos + 1
                 while end < n and buf[end] in (13, 10):
                     end += 1
+                if end == n and not final:
+                    break  # the run may go on in the next segment: count it whole
                 self.summary.keepalives += framing.keepalive_count(end - pos)
                 pos = end
                 continue
