@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
@@ -135,7 +135,7 @@ class _Codes:
         remap.append(-1)  # code -1 (NA) picks the last slot
         self.codes.frombytes(np.asarray(remap, dtype=np.int32)[codes].tobytes())
 
-    def categorical(self, order: np.ndarray | None) -> pd.Categorical:
+    def categorical(self, order: np.ndarray | None) -> pd.Categorical[str]:
         codes = np.frombuffer(self.codes, dtype=np.int32) if self.codes else np.empty(0, np.int32)
         if order is not None:
             codes = codes[order]
@@ -212,10 +212,10 @@ class MessageTable:
             name: np.frombuffer(values, dtype=values.typecode) for name, values in self.ints.items()
         }
         files = np.frombuffer(self.text["file"].codes, dtype=np.int32)
-        order: np.ndarray | None = np.lexsort((ints["frame"], files, ints["ts"]))
-        if np.array_equal(order, np.arange(len(self))):
-            order = None
-        columns: dict[str, object] = {}
+        # Stable: messages of one frame (a TCP segment) keep their stream order.
+        lexsort = np.lexsort((ints["frame"], files, ints["ts"]))
+        order = None if np.array_equal(lexsort, np.arange(len(self))) else lexsort
+        columns: dict[str, Any] = {}
         for name, values in ints.items():
             columns[name] = values if order is None else values[order]
         for name, flags in self.flags.items():
