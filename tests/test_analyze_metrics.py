@@ -92,6 +92,21 @@ def test_challenged_call_stays_in_the_ser_denominator() -> None:
     assert _metrics(rows)["SER"] == pytest.approx(50.0)
 
 
+def test_ser_per_transaction_counts_every_challenge() -> None:
+    ids = {"call_id": "x", "from_tag": "fx"}
+    rows = [
+        msg(0, "INVITE", branch="z9hG4bK-1", **ids),
+        msg(0.1, 407, branch="z9hG4bK-1", to_tag="p", **ids),
+        msg(0.2, "INVITE", branch="z9hG4bK-2", cseq=2, **ids),
+        msg(1.0, 200, branch="z9hG4bK-2", cseq=2, to_tag="t", **ids),
+        msg(5.0, "INVITE", branch="z9hG4bK-3", cseq=3, to_tag="t", **ids),  # re-INVITE
+        msg(5.1, 200, branch="z9hG4bK-3", cseq=3, to_tag="t", **ids),
+    ]
+    m = _metrics(rows)
+    assert m["SER"] == pytest.approx(100.0)  # one session request, answered
+    assert m["SER_transactions"] == pytest.approx(50.0)  # 407'd INVITE + answered INVITE
+
+
 def test_failed_disconnects() -> None:
     rows = invite_call("a", 200, bye_after=None)
     bye = {"call_id": "a", "from_tag": "f-a", "to_tag": "t-a", "cseq": 2}
@@ -144,6 +159,7 @@ def test_zero_denominators_are_undefined_and_null_in_json() -> None:
         "SDT_failure",
         "SER",
         "SEER",
+        "SER_transactions",
         "ISA",
         "SCR",
         "SCR_literal",

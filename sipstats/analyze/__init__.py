@@ -88,6 +88,9 @@ class Analysis:
                 "registrations": self._registrations_dict(),
                 "retry_after": retries.retries_to_dict(self.messages, self.retries),
                 "metrics": dict(zip(self.metrics["name"], self.metrics["value"], strict=True)),
+                # RFC 6076 §3: report the clock offsets with the measurements. One capture has
+                # one clock: 0 between messages, unknown against UTC.
+                "metric_clock": {"relative_offset_ms": 0.0, "utc_offset_ms": None},
                 "metric_definitions": {
                     row.name: {
                         "unit": row.unit,

@@ -219,6 +219,30 @@ def ser_seer(calls: pd.DataFrame) -> list[dict[str, object]]:
     ]
 
 
+def ser_per_transaction(transactions: pd.DataFrame) -> dict[str, object]:
+    """RFC 6076 §4.6 SER read literally, per INVITE transaction (the variant).
+
+    Every new-session INVITE transaction (no To tag, retransmissions excluded) counts, so a
+    407-challenged INVITE stays in the denominator without a 200: each challenge lowers it.
+    """
+    invites = transactions[
+        (transactions["method"] == "INVITE")
+        & transactions["request_ts"].notna()
+        & ~transactions["in_dialog"]
+    ]
+    status = invites["final_status"].astype("float64")
+    denominator = int(len(invites) - ((status >= 300) & (status < 400)).sum())
+    return _row(
+        "SER_transactions",
+        _ratio(int((status == 200).sum()), denominator),
+        "%",
+        denominator,
+        "New-session INVITE transactions answered with 200 per 100 such transactions (each "
+        "401/407 challenge counts), 3xx left out.",
+        "RFC 6076 §4.6 (per transaction)",
+    )
+
+
 def isa(calls: pd.DataFrame) -> dict[str, object]:
     """RFC 6076 §4.8 ISA: calls ending in 408, 500, 503 or 504 per 100 session requests."""
     c = _settled(calls)
@@ -330,6 +354,7 @@ def compute(
         *sdd(transactions),
         *sdt(calls),
         *ser_seer(calls),
+        ser_per_transaction(transactions),
         isa(calls),
         *scr(calls),
         ira(registrations),

@@ -134,8 +134,8 @@ def build(messages: pd.DataFrame) -> pd.DataFrame:
     """One row per transaction from analysed messages (with ``transaction``/``retransmission``).
 
     Returns ``schema.TRANSACTIONS`` columns plus helper columns used by later steps
-    (``from_tag``, ``to_uri``, ``expires``, ``has_auth``, ``min_expires``); :func:`table`
-    trims it to the schema.
+    (``from_tag``, ``to_uri``, ``expires``, ``has_auth``, ``min_expires``, ``in_dialog``: the
+    request carried a To tag); :func:`table` trims it to the schema.
     """
     if messages.empty:
         return _empty_wide()
@@ -218,6 +218,7 @@ def build(messages: pd.DataFrame) -> pd.DataFrame:
     out["to_uri"] = head["to_uri"].array
     out["expires"] = head["expires"].where(req).array
     out["has_auth"] = head["has_auth"].to_numpy() & req
+    out["in_dialog"] = head["to_tag"].notna().to_numpy() & req
     out["key"] = _key_text(head, out["method"])
     out["provisional_ms"] = _ms(out["first_provisional_ts"] - out["request_ts"])
     out["final_ms"] = _ms(out["final_ts"] - out["request_ts"])
@@ -265,6 +266,7 @@ def _empty_wide() -> pd.DataFrame:
         "expires": "Int64",
         "min_expires": "Int64",
         "has_auth": "bool",
+        "in_dialog": "bool",
         "acks": "int32",
     }.items():
         out[name] = pd.Series(dtype=dtype)
