@@ -11,7 +11,9 @@ from hypothesis import strategies as st
 
 from sipstats import schema
 from sipstats.analyze.retries import (
+    by_retry_after,
     early_retriers,
+    gap_summary,
     retries_to_dict,
     retry_after_summary,
     retry_after_values,
@@ -236,6 +238,8 @@ def test_empty_inputs_give_empty_tables_with_full_schema() -> None:
     assert "values" in summary.columns
     assert early_retriers(table).empty
     assert storms(table).empty
+    assert by_retry_after(table).empty
+    assert gap_summary(table)["retries"].tolist() == [0, 0, 0]
     assert retries_to_dict(messages, table) == {}
 
 
@@ -533,3 +537,43 @@ def test_storms_agree_with_the_plain_rule(times: list[float], threshold: int) ->
     ]
     want = _storms_by_hand(times, 5.0, threshold)
     assert [(pytest.approx(s), pytest.approx(e), n) for s, e, n in want] == got
+
+
+def test_by_retry_after_splits_a_code_by_its_values() -> None:
+    table = _table(
+        Attempt("a", status=503, retry_after=10, retry_after_raw="10", final_s=1),
+        Attempt("a2", invite_s=12, status=200, final_s=13),
+        Attempt("b", caller="sip:b@h", status=503, retry_after=60, final_s=1),
+        Attempt("b2", caller="sip:b@h", invite_s=3, status=200, final_s=4),
+        Attempt("c", caller="sip:c@h", status=503, retry_after=60, final_s=1),
+        Attempt("d", caller="sip:d@h", status=503, final_s=1),  # no value: left out
+    )
+    got = by_retry_after(table).to_dict("records")
+    assert got == [
+        {"code": "503", "retry_after": 10, "failures": 1, "honoured": 1, "too_early": 0,
+         "not_retried": 0},
+        {"code": "503", "retry_after": 60, "failures": 2, "honoured": 0, "too_early": 1,
+         "not_retried": 1},
+    ]  # fmt: skip
+
+
+def test_gap_summary_per_verdict() -> None:
+    table = _table(
+        Attempt("a", final_s=1, **BUSY),
+        Attempt("a2", invite_s=9, status=200, final_s=10),  # gap 8 = 2 x N: honoured
+        Attempt("b", caller="sip:b@h", final_s=1, **BUSY),
+        Attempt("b2", caller="sip:b@h", invite_s=2, status=200, final_s=3),  # gap 1: too early
+        Attempt("c", caller="sip:c@h", final_s=1, **BUSY),
+        Attempt("c2", caller="sip:c@h", invite_s=4, status=200, final_s=5),  # gap 3: too early
+        Attempt("d", caller="sip:d@h", status=503, final_s=1),
+        Attempt("d2", caller="sip:d@h", invite_s=1.5, status=200, final_s=2),  # no value
+    )
+    summary = gap_summary(table).set_index("verdict")
+    assert summary.index.tolist() == ["honoured", "too_early", "without_retry_after"]
+    assert summary["retries"].tolist() == [1, 2, 1]
+    assert summary.loc["honoured", "max_ratio"] == 2.0
+    early = summary.loc["too_early"]
+    assert (early["min_s"], early["median_s"], early["max_s"]) == (1.0, 2.0, 3.0)
+    assert (early["min_ratio"], early["max_ratio"]) == (0.25, 0.75)
+    assert summary.loc["without_retry_after", "median_s"] == 0.5
+    assert pd.isna(summary.loc["without_retry_after", "median_ratio"])

@@ -9,7 +9,13 @@ import pandas as pd
 import pytest
 
 from sipstats.analyze import Analysis, analyze
-from sipstats.analyze.retries import retry_after_summary, retry_after_values, storms
+from sipstats.analyze.retries import (
+    by_retry_after,
+    gap_summary,
+    retry_after_summary,
+    retry_after_values,
+    storms,
+)
 from sipstats.messages import read_capture
 from tests.conftest import CORPUS, load_truth
 
@@ -128,3 +134,35 @@ def test_retry_after_values_equal_truth(corpus_dir: Path, scenario: str, file: s
     for code, values in truth["by_code_deduplicated"].items():
         assert summary.loc[code, "with_retry_after"] == sum(values.values())
         assert summary.loc[code, "malformed"] == 0
+
+
+def test_c10_verdicts_per_retry_after_value_equal_truth(retry_run: Analysis) -> None:
+    truth = load_truth(RETRY)["retries"]["by_code_and_retry_after"]
+    table = by_retry_after(retry_run.retries)
+    got = {
+        row["code"]: {
+            str(row["retry_after"]): {key: row[key] for key in ("failures", "not_retried")}
+            | {"retried_honoured": row["honoured"], "retried_too_early": row["too_early"]}
+        }
+        for row in table.to_dict("records")
+    }
+    assert got == truth
+
+
+def test_c10_gap_summary_equals_truth(retry_run: Analysis) -> None:
+    truth = load_truth(RETRY)["retries"]["gap_s"]
+    table = gap_summary(retry_run.retries).set_index("verdict")
+    for verdict, key in [
+        ("honoured", "honoured"),
+        ("too_early", "too_early"),
+        ("without_retry_after", "retried_without_retry_after"),
+    ]:
+        row, want = table.loc[verdict], truth[key]
+        assert row["retries"] == want["count"]
+        for stat in ("min", "max", "mean", "median", "p90", "p95"):
+            assert round(row[f"{stat}_s"], 3) == want[stat], (verdict, stat)
+    for verdict in ("honoured", "too_early"):
+        want = truth[f"{verdict}_gap_over_retry_after"]
+        row = table.loc[verdict]
+        for stat in ("min", "median", "max"):
+            assert round(row[f"{stat}_ratio"], 3) == want[stat], (verdict, stat)

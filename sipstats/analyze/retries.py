@@ -382,6 +382,73 @@ def early_retriers(retries: pd.DataFrame) -> pd.DataFrame:
     ).reset_index(drop=True)
 
 
+def by_retry_after(retries: pd.DataFrame) -> pd.DataFrame:
+    """Retry verdicts per code and Retry-After value (failures with a usable value only).
+
+    Columns: code ('503'), retry_after (s), failures, honoured, too_early, not_retried;
+    by code, then value. Shows whether callers respect a long value as well as a short one.
+    """
+    known = retries[retries["retry_after"].notna()]
+    verdict = known["honoured"]
+    keys = [known["status"].astype("int64").rename("code"), known["retry_after"].astype("int64")]
+    table = pd.DataFrame(
+        {
+            "failures": known.groupby(keys).size(),
+            "honoured": verdict.fillna(False).astype(bool).groupby(keys).sum(),
+            "too_early": (~verdict).fillna(False).astype(bool).groupby(keys).sum(),
+            "not_retried": (~known["retried"]).groupby(keys).sum(),
+        }
+    )
+    table = table.astype("int64").reset_index()
+    table["code"] = table["code"].map("{:03d}".format)
+    return table.astype({"code": "str", "retry_after": "int64"})
+
+
+#: Verdicts that :func:`gap_summary` describes, in its row order.
+GAP_VERDICTS = ("honoured", "too_early", "without_retry_after")
+
+
+def gap_summary(retries: pd.DataFrame) -> pd.DataFrame:
+    """Gaps to the retry per verdict: how long callers waited, and in multiples of Retry-After.
+
+    One row per :data:`GAP_VERDICTS` entry: verdict, retries, min_s, median_s, mean_s, p90_s,
+    p95_s, max_s (nearest-rank percentiles), min_ratio, median_ratio, max_ratio (gap / N;
+    NaN without Retry-After).
+    """
+    done = retries[retries["retried"]]
+    verdict = pd.Series(
+        np.select(
+            [
+                done["honoured"].fillna(False).astype(bool),
+                (~done["honoured"]).fillna(False).astype(bool),
+            ],
+            ["honoured", "too_early"],
+            default="without_retry_after",
+        ),
+        index=done.index,
+    )
+    ratio = done["gap_s"] / done["retry_after"].astype("float64")
+    rows = []
+    for name in GAP_VERDICTS:
+        gaps, ratios = done["gap_s"][verdict == name], ratio[verdict == name]
+        rows.append(
+            {
+                "verdict": name,
+                "retries": len(gaps),
+                "min_s": gaps.min(),
+                "median_s": gaps.median(),
+                "mean_s": gaps.mean(),
+                "p90_s": gaps.quantile(0.9, interpolation="nearest"),
+                "p95_s": gaps.quantile(0.95, interpolation="nearest"),
+                "max_s": gaps.max(),
+                "min_ratio": ratios.min(),
+                "median_ratio": ratios.median(),
+                "max_ratio": ratios.max(),
+            }
+        )
+    return pd.DataFrame(rows).astype({"verdict": "str", "retries": "int64"})
+
+
 STORM_COLUMNS = {
     "start_ts": "first pressing retry of the storm",
     "end_ts": "last pressing retry of the storm",
