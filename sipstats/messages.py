@@ -393,20 +393,23 @@ def read_capture(
     """
     specs = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
     port_set = frozenset(ports) if ports is not None else None
-    files, inputs = _expand(specs)
-    sizes = [_size(path) for path in files]
-    total = sum(sizes)
+    entries = _expand(specs)
+    total = sum(_size(entry) for entry in entries if isinstance(entry, str))
     done = 0
     table = MessageTable()
-    summaries: list[InputSummary] = []
-    for path, size in zip(files, sizes, strict=True):
+    inputs: list[InputSummary] = []
+    for entry in entries:
+        if isinstance(entry, InputSummary):  # a pattern that matched nothing
+            inputs.append(entry)
+            continue
+        size = _size(entry)
         tick = None if progress is None else partial(_report, progress, done, size, total)
-        _, summary = decode_file(path, ports=port_set, strict=strict, table=table, tick=tick)
-        summaries.append(summary)
+        _, summary = decode_file(entry, ports=port_set, strict=strict, table=table, tick=tick)
+        inputs.append(summary)
         done += size
         if progress is not None:
             progress(done, total)
-    return Capture(messages=table.to_frame(), inputs=inputs + summaries)
+    return Capture(messages=table.to_frame(), inputs=inputs)
 
 
 def _report(progress: Progress, done: int, size: int, total: int, summary: InputSummary) -> None:
@@ -414,29 +417,34 @@ def _report(progress: Progress, done: int, size: int, total: int, summary: Input
     progress(done + min(summary.bytes, size), total)
 
 
-def _expand(specs: list[PathSpec]) -> tuple[list[str], list[InputSummary]]:
-    """Capture files named by ``specs``, in order, each once; and inputs for specs that fail."""
-    files: list[str] = []
-    failed: list[InputSummary] = []
+def _expand(specs: list[PathSpec]) -> list[str | InputSummary]:
+    """Capture files named by ``specs``, in order, each once; an input with an error for a
+    pattern that matches no capture."""
+    entries: list[str | InputSummary] = []
+    seen: set[str] = set()
     for spec in specs:
         text = os.fspath(spec)
         path = Path(text)
         if path.is_dir():
-            found = [str(p) for p in sorted(path.rglob("*")) if p.is_file() and _is_capture(p)]
+            found = _captures_in(path)
         elif not path.exists() and any(char in text for char in "*?["):
-            matches = sorted(glob.glob(text, recursive=True))
             found = []
-            for match in matches:
+            for match in sorted(glob.glob(text, recursive=True)):
                 if Path(match).is_dir():
-                    found += [str(p) for p in sorted(Path(match).rglob("*")) if _is_capture(p)]
+                    found += _captures_in(Path(match))
                 elif _is_capture(Path(match)):
                     found.append(match)
             if not found:
-                failed.append(InputSummary(file=text, errors=[f"{text}: no capture file matches"]))
+                entries.append(InputSummary(file=text, errors=[f"{text}: no capture file matches"]))
         else:
             found = [text]  # a named file always goes to the reader, which explains any damage
-        files += found
-    return list(dict.fromkeys(files)), failed
+        entries += [name for name in found if name not in seen]
+        seen.update(found)
+    return entries
+
+
+def _captures_in(directory: Path) -> list[str]:
+    return [str(path) for path in sorted(directory.rglob("*")) if _is_capture(path)]
 
 
 def _is_capture(path: Path) -> bool:

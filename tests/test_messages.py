@@ -248,10 +248,13 @@ def test_unusable_files_become_inputs_with_errors(tmp_path: Path) -> None:
         assert "\n" not in errors[name][0]
 
 
-def test_glob_without_match_is_an_input_error(tmp_path: Path) -> None:
-    capture = read_capture(str(tmp_path / "*.pcap"))
-    assert capture.messages.empty
-    assert capture.inputs[0].errors == [f"{tmp_path / '*.pcap'}: no capture file matches"]
+def test_glob_without_match_is_an_input_error_in_its_place(tmp_path: Path) -> None:
+    pattern = str(tmp_path / "*.pcapng")
+    good = dialog_pcap(tmp_path / "good.pcap")
+    capture = read_capture([pattern, good, good])
+    assert [s.file for s in capture.inputs] == [pattern, str(good)]
+    assert capture.inputs[0].errors == [f"{pattern}: no capture file matches"]
+    assert len(capture.messages) == 2
 
 
 def test_strict_raises_on_an_unusable_file(tmp_path: Path) -> None:
