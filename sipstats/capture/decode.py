@@ -104,8 +104,9 @@ class Decoder:
     ) -> None:
         """Decode the frame in ``buf[o:end]`` captured on ``linktype``.
 
-        The first branch is the hot path (Ethernet or cooked capture, IPv4, UDP, no fragment):
-        it rejects a datagram that cannot be SIP before any object is made.
+        The hot path (Ethernet, VLAN tags or a cooked capture, then IPv4 or IPv6 and UDP) rejects
+        a datagram that cannot be SIP before any object is made: its first byte cannot start
+        a start-line, and neither port is a SIP or HEP port.
         """
         if linktype == 1:
             if end - o < 34:
@@ -124,29 +125,50 @@ class Decoder:
         else:
             self.link(buf, o, end, linktype, ts, frame, trunc)
             return
-        if et != 0x0800 or buf[n] != 0x45 or buf[n + 9] != 17 or buf[n + 6] & 0x3F or buf[n + 7]:
+        while et in _VLAN and end - n >= 24:  # 802.1Q / QinQ tags
+            et = buf[n + 2] << 8 | buf[n + 3]
+            n += 4
+        sip_ports = self.sip_ports
+        if et == 0x0800:
+            if buf[n] != 0x45 or buf[n + 9] != 17 or buf[n + 6] & 0x3F or buf[n + 7]:
+                self.ipv4(buf, n, end, ts, frame, trunc, 0)
+                return
+            # IPv4 without options or fragmentation, carrying UDP.
+            p = n + 28
+            if p >= end:
+                return
+            sport, dport = _HH.unpack_from(buf, n + 20)
+            first = buf[p]
+            if (
+                first not in START_BYTES
+                and first > 13
+                and sport not in sip_ports
+                and dport not in sip_ports
+                and sport != 9060
+                and dport != 9060
+            ):
+                return
+            ip_end = n + (buf[n + 2] << 8 | buf[n + 3])
+            if ip_end > end or ip_end < p:  # lengths the general path reports or trims
+                self.ipv4(buf, n, end, ts, frame, trunc, 0)
+                return
+            self.udp(buf, n + 20, ip_end, buf, n + 12, 4, ts, frame, trunc, 1)
+        elif et == 0x86DD and buf[n + 6] == 17 and end - n > 48:
+            # IPv6 carrying UDP without extension headers: the same early rejection.
+            sport, dport = _HH.unpack_from(buf, n + 40)
+            first = buf[n + 48]
+            if (
+                first not in START_BYTES
+                and first > 13
+                and sport not in sip_ports
+                and dport not in sip_ports
+                and sport != 9060
+                and dport != 9060
+            ):
+                return
+            self.ipv6(buf, n, end, ts, frame, trunc, 0)
+        else:
             self.ethertype(et, buf, n, end, ts, frame, trunc, 0)
-            return
-        # IPv4 without options or fragmentation, carrying UDP.
-        p = n + 28
-        if p >= end:
-            return
-        sport, dport = _HH.unpack_from(buf, n + 20)
-        first = buf[p]
-        if (
-            first not in START_BYTES
-            and first > 13
-            and sport not in self.sip_ports
-            and dport not in self.sip_ports
-            and sport != 9060
-            and dport != 9060
-        ):
-            return
-        ip_end = n + (buf[n + 2] << 8 | buf[n + 3])
-        if ip_end > end or ip_end < p:  # lengths the general path reports or trims
-            self.ipv4(buf, n, end, ts, frame, trunc, 0)
-            return
-        self.udp(buf, n + 20, ip_end, buf, n + 12, 4, ts, frame, trunc, 1)
 
     def link(
         self, buf: Any, o: int, end: int, linktype: int, ts: int, frame: int, trunc: bool
