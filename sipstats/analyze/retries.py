@@ -51,10 +51,9 @@ def _per_value(values: pd.Series, func: Callable[[pd.Series], pd.Series]) -> pd.
     """
     cat = values if isinstance(values.dtype, pd.CategoricalDtype) else values.astype("category")
     distinct = pd.Series(cat.cat.categories.astype("str"), dtype="str")
-    done = func(distinct).astype("str").to_numpy(dtype=object, na_value=None)
-    codes = cat.cat.codes.to_numpy()
-    picked = np.where(codes >= 0, done[codes] if len(done) else None, None)
-    return pd.Series(picked, index=values.index, dtype="str")
+    # one extra NA slot at the end: code -1 (a missing value) picks it
+    lookup = np.append(np.asarray(func(distinct).astype("object")), None)
+    return pd.Series(lookup[cat.cat.codes.to_numpy()], index=values.index, dtype="str")
 
 
 def _uri_key_of(values: pd.Series) -> pd.Series:
