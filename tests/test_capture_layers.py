@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 import struct
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scapy.layers.inet import IP, UDP, fragment
 from scapy.layers.inet6 import (
     IPv6,
@@ -23,6 +26,7 @@ from scapy.layers.sctp import SCTP, SCTPChunkData
 from scapy.packet import Raw
 
 from sipstats.capture import InputSummary, iter_payloads, looks_like_sip
+from sipstats.capture.hep import HepError, decode_hep
 from sipstats.capture.records import Payload
 from tests.capture_builders import (
     DLT_EN10MB,
@@ -392,6 +396,14 @@ def test_hep_ports_filter_applies_to_the_inner_packet(tmp_path: Path) -> None:
     frames = [ether(ip_udp(hep3(invite(), dport=5080), sport=1, dport=9060))]
     assert len(decode(tmp_path, frames, ports=frozenset({5080}))[0]) == 1
     assert decode(tmp_path, frames, ports=frozenset({5070}))[0] == []
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=st.binary(max_size=200), v2=st.booleans())
+def test_arbitrary_hep_bytes_raise_only_hep_error(body: bytes, v2: bool) -> None:
+    data = (b"\x02\x1c\x02\x11" if v2 else b"HEP3") + body
+    with contextlib.suppress(HepError):
+        decode_hep(data)
 
 
 def test_hepv2(tmp_path: Path) -> None:

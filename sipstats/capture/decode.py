@@ -704,7 +704,7 @@ class Decoder:
         """Unwrap HEP: the inner packet's addresses, ports, transport and timestamp."""
         try:
             inner = decode_hep(data)
-        except (HepError, struct.error) as exc:
+        except HepError as exc:
             self.summary.anomaly(BAD_HEP, frame, str(exc))
             return
         if inner.payload_type != HEP_SIP:

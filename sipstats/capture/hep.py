@@ -74,9 +74,12 @@ def _inflate(data: bytes) -> bytes:
 
 def decode_hep(data: bytes) -> HepPacket:
     """Decode one HEP datagram; :class:`HepError` when it is damaged."""
-    if data[:4] == b"HEP3":
-        return _decode_v3(data)
-    return _decode_v12(data)
+    try:
+        if data[:4] == b"HEP3":
+            return _decode_v3(data)
+        return _decode_v12(data)
+    except struct.error as exc:
+        raise HepError(f"HEP header cut short: {exc}") from None
 
 
 def _decode_v3(data: bytes) -> HepPacket:
