@@ -52,7 +52,7 @@ def _per_value(values: pd.Series, func: Callable[[pd.Series], pd.Series]) -> pd.
     cat = values if isinstance(values.dtype, pd.CategoricalDtype) else values.astype("category")
     distinct = pd.Series(cat.cat.categories.astype("str"), dtype="str")
     # one extra NA slot at the end: code -1 (a missing value) picks it
-    lookup = np.append(np.asarray(func(distinct).astype("object")), None)
+    lookup = np.concatenate([func(distinct).to_numpy(dtype=object), np.array([None], dtype=object)])
     return pd.Series(lookup[cat.cat.codes.to_numpy()], index=values.index, dtype="str")
 
 
