@@ -32,6 +32,7 @@ from sipstats.render.tables import (
     retry_after_table,
     share_table,
     storm_table,
+    visible,
 )
 
 if TYPE_CHECKING:
@@ -101,7 +102,7 @@ def render_html(analysis: Analysis, options: RenderOptions) -> str:
             "inputs": input_table(analysis, lang),
         },
         "anomalies": [
-            (i.file, reason, a)
+            (i.file, reason, a.count, a.frames, visible(a.detail))
             for i in analysis.capture.inputs
             for reason, a in sorted(i.malformed.items())
         ],

@@ -101,6 +101,7 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
     "problems": ("Problems", "问题"),
     "errors": ("Errors", "错误"),
     "frames": ("frames", "帧"),
+    "examples": ("Examples", "示例"),
     "no_problems": ("no problems", "无问题"),
     # figures
     "fig_timeline": ("Unique responses per {interval} by class", "每 {interval} 各类别去重响应数"),

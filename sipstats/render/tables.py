@@ -7,6 +7,7 @@ they never recompute a statistic, so every report shows the same numbers.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -92,6 +93,15 @@ def fmt_values(values: str) -> str:
         seconds, _, times = item.partition("x")
         parts.append(f"{seconds} s × {times}" if times else item)
     return ", ".join(parts)
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_NAMED = {"\r": "\\r", "\n": "\\n", "\t": "\\t"}
+
+
+def visible(value: str) -> str:
+    """``value`` with control characters spelled out (``\\r\\n``), for damaged bytes."""
+    return _CONTROL.sub(lambda m: _NAMED.get(m[0], f"\\x{ord(m[0]):02x}"), value)
 
 
 def text(value: Any) -> str:
@@ -438,7 +448,7 @@ def input_problems(summary: Any) -> str:
     parts = [f"{reason}: {a.count}" for reason, a in sorted(summary.malformed.items())]
     parts += [f"{kind}: {n}" for kind, n in sorted(summary.not_decodable.items())]
     parts += [f"{kind}: {n}" for kind, n in sorted(summary.unsupported.items())]
-    parts += list(summary.errors)
+    parts += [error.removeprefix(f"{summary.file}: ") for error in summary.errors]
     return "; ".join(parts)
 
 
