@@ -520,3 +520,19 @@ def test_shuffled_fragments_of_many_datagrams(tmp_path: Path) -> None:
     payloads, summary = decode(tmp_path, frames)
     assert sorted(p.data for p in payloads) == sorted(bodies)
     assert not summary.malformed
+
+
+def test_fragment_caps_bound_memory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sipstats.capture import defrag
+
+    monkeypatch.setattr(defrag, "MAX_PENDING", 2)
+    firsts = []
+    for ident in (1, 2, 3):
+        pkt = IP(src="10.0.0.1", dst="10.0.0.2", id=ident) / UDP(sport=5060, dport=5060)
+        firsts.append(ether(bytes(fragment(pkt / Raw(BIG), fragsize=1000)[0])))
+    payloads, summary = decode(tmp_path, firsts)
+    assert payloads == []
+    anomaly = summary.malformed["incomplete IP fragments"]
+    assert anomaly.count == 3
+    assert anomaly.detail == "incomplete: crowded out by newer fragments"
+    assert anomaly.frames == [1, 2, 3]

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 TIMEOUT_NS = 30 * 1_000_000_000
 #: Most datagrams reassembled at once; beyond this the oldest is dropped.
 MAX_PENDING = 4096
+#: Most fragment bytes held at once; beyond this the oldest datagram is dropped.
+MAX_BYTES = 16 << 20
 #: Largest IP payload (RFC 791 total length is 16 bits; RFC 8200 payload length too).
 MAX_DATAGRAM = 65535
 
@@ -44,6 +46,7 @@ class Defragmenter:
 
     def __init__(self) -> None:
         self._pending: dict[tuple[object, ...], _Pending] = {}
+        self._bytes = 0
         self.dropped: list[tuple[int, str]] = []
         """(first frame, why) of datagrams given up on; the reader turns them into anomalies."""
 
@@ -58,23 +61,21 @@ class Defragmenter:
         truncated: bool,
     ) -> Datagram | None:
         """Store one fragment (``offset`` in bytes); return the datagram when it is complete."""
-        if len(self._pending) >= MAX_PENDING and key not in self._pending:
-            self._expire(ts_ns, force_one=True)
         entry = self._pending.get(key)
         if entry is not None and ts_ns - entry.first_ts_ns > TIMEOUT_NS:
-            del self._pending[key]  # an identification reused after the timer ran out
-            self.dropped.append((entry.first_frame, "incomplete: timed out"))
+            self._drop(key, "incomplete: timed out")  # identification reused after the timer
             entry = None
         if entry is None:
             self._expire(ts_ns)
             entry = self._pending[key] = _Pending(ts_ns, frame)
         if offset + len(data) > MAX_DATAGRAM:
-            del self._pending[key]
-            self.dropped.append((entry.first_frame, "fragment beyond 65535 bytes"))
+            self._drop(key, "fragment beyond 65535 bytes")
             return None
         # A retransmitted or overlapping fragment: the first copy wins (RFC 5722 would drop
         # the whole datagram for IPv6; keeping the first copy loses less and is what tshark shows).
-        entry.parts.setdefault(offset, data)
+        if offset not in entry.parts:
+            entry.parts[offset] = data
+            self._bytes += len(data)
         entry.truncated = entry.truncated or truncated
         if not more:
             entry.total = offset + len(data)
@@ -87,7 +88,7 @@ class Defragmenter:
             covered = max(covered, start + len(entry.parts[start]))
         if covered < entry.total:
             return None
-        del self._pending[key]
+        self._remove(key)
         buf = bytearray(entry.total)
         for start in sorted(entry.parts, reverse=True):
             piece = entry.parts[start]
@@ -100,18 +101,29 @@ class Defragmenter:
             entry.truncated,
         )
 
-    def _expire(self, now_ns: int, *, force_one: bool = False) -> None:
+    def _remove(self, key: tuple[object, ...]) -> _Pending:
+        entry = self._pending.pop(key)
+        self._bytes -= sum(len(piece) for piece in entry.parts.values())
+        return entry
+
+    def _drop(self, key: tuple[object, ...], why: str) -> None:
+        self.dropped.append((self._remove(key).first_frame, why))
+
+    def _expire(self, now_ns: int) -> None:
+        """Drop timed-out datagrams, then the oldest while over the count or byte caps."""
         # Entries sit in arrival order, so the stale ones are at the front.
         while self._pending:
             key, entry = next(iter(self._pending.items()))
-            if not force_one and now_ns - entry.first_ts_ns <= TIMEOUT_NS:
+            if now_ns - entry.first_ts_ns > TIMEOUT_NS:
+                self._drop(key, "incomplete: timed out")
+            elif len(self._pending) >= MAX_PENDING or self._bytes > MAX_BYTES:
+                self._drop(key, "incomplete: crowded out by newer fragments")
+            else:
                 return
-            del self._pending[key]
-            self.dropped.append((entry.first_frame, "incomplete: timed out or crowded out"))
-            force_one = False
 
     def finish(self) -> None:
         """Give up on everything still pending at the end of the file."""
         for entry in self._pending.values():
             self.dropped.append((entry.first_frame, "incomplete at end of file"))
         self._pending.clear()
+        self._bytes = 0

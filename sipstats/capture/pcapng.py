@@ -4,6 +4,10 @@ Blocks read: Section Header (byte order, resets the interfaces), Interface Descr
 (link type, snaplen, ``if_tsresol``, ``if_tsoffset``), Enhanced Packet, Simple Packet and the
 obsolete Packet Block. Every other block (comments, statistics, name resolution, custom) is
 skipped by its length. Frame numbers count packet blocks, as Wireshark does.
+
+Damage: a block cut by the end of the data, or a block length that cannot be (under 12, not a
+multiple of 4, over 16 MiB), is reported with its offset and ends the reading; blocks carry no
+marker to resynchronise on, unlike pcap records whose timestamps can be checked.
 """
 
 from __future__ import annotations
