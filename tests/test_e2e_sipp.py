@@ -108,8 +108,8 @@ def _sipp(ns: str, workdir: Path, name: str, *args: str) -> subprocess.Popen[byt
     """One sipp in its own directory, all its traces on, bounded by timeout and -timeout."""
     directory = workdir / name
     directory.mkdir()
-    command = ["ip", "netns", "exec", ns, "timeout", "50", "sipp", *args]
-    command += ["-timeout", "45s", "-trace_stat", "-fd", "1", "-trace_counts", "-trace_msg"]
+    command = ["ip", "netns", "exec", ns, "timeout", "40", "sipp", *args]
+    command += ["-timeout", "35s", "-trace_stat", "-fd", "1", "-trace_counts", "-trace_msg"]
     command += ["-trace_logs", "-trace_err", "-nostdin"]
     # a retransmitted request that arrives while the scenario pauses is not an error here
     command += ["-default_behaviors", "all,-abortunexp"]
@@ -118,7 +118,7 @@ def _sipp(ns: str, workdir: Path, name: str, *args: str) -> subprocess.Popen[byt
 
 
 def _wait(proc: subprocess.Popen[bytes], workdir: Path, name: str) -> None:
-    rc = proc.wait(timeout=55)
+    rc = proc.wait(timeout=45)
     (workdir / name / f"{name}.rc").write_text(str(rc))
     assert rc in (0, 1), (workdir / name / f"{name}.stdout.txt").read_text()[-2000:]
 
