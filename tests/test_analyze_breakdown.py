@@ -129,3 +129,23 @@ def test_empty_messages_give_empty_tables() -> None:
     empty = timeline(messages)
     assert empty.empty
     assert empty.columns.tolist() == list(CLASSES)
+
+
+def test_timeline_with_a_record_stamped_1970_lists_only_filled_buckets() -> None:
+    messages = _messages()
+    stray = (
+        messages[~messages["is_request"]]
+        .head(1)
+        .assign(ts=pd.Timestamp("1970-01-01 00:00:07", tz="UTC"), call_id="stray")
+    )
+    table = timeline(pd.concat([stray, messages], ignore_index=True), "1min")
+    # 1970 -> 2023 is ~28 million minutes: only the 3 minutes that hold responses are rows.
+    assert len(table) == 3
+    assert table.index[0] == pd.Timestamp("1970-01-01", tz="UTC")
+    assert table.to_numpy().sum() == 9
+
+
+def test_timeline_accepts_calendar_offsets() -> None:
+    table = timeline(_messages(), "MS")
+    assert table.index.tolist() == [pd.Timestamp("2023-11-01", tz="UTC")]
+    assert table.to_numpy().sum() == 8

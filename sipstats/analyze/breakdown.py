@@ -9,12 +9,19 @@ request and is not counted as one.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import pandas as pd
+from pandas.tseries.frequencies import to_offset
+from pandas.tseries.offsets import Tick
 
 from sipstats import schema
 from sipstats.analyze.transactions import endpoint
 
 CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx", "6xx")
+#: Most rows :func:`timeline` fills in with empty buckets.
+MAX_BUCKETS = 100_000
+TimelineBy = Literal["status_class", "category"]
 FAILURE_CLASSES = ("4xx", "5xx", "6xx")
 
 
@@ -140,16 +147,19 @@ def by_peer(messages: pd.DataFrame) -> pd.DataFrame:
 
 
 def timeline(
-    messages: pd.DataFrame, interval: str = "1min", *, by: str = "status_class"
+    messages: pd.DataFrame, interval: str = "1min", *, by: TimelineBy = "status_class"
 ) -> pd.DataFrame:
     """Unique responses per time bucket: index = bucket start (UTC), one column per group.
 
     ``by="status_class"`` gives columns '1xx'..'6xx' (all six); ``by="category"`` one column
-    per catalogue category seen. Buckets are contiguous from the first to the last response
-    (empty buckets hold zeros); ``interval`` is a pandas offset alias ('10s', '1min', '1h').
+    per catalogue category seen. ``interval`` is a pandas offset alias ('10s', '1min', '1h').
+    Buckets run without gaps from the first to the last response (empty ones hold zeros),
+    unless that would take more than :data:`MAX_BUCKETS` rows (a damaged record stamped 1970
+    in a 2024 capture): then only the buckets that hold responses are listed.
     """
     if by not in ("status_class", "category"):
         raise ValueError(f"timeline by {by!r}: use 'status_class' or 'category'")
+    offset = to_offset(interval)
     resp = _responses(messages)
     resp = resp[~resp["retransmission"]]
     if by == "status_class":
@@ -157,11 +167,17 @@ def timeline(
     else:
         keys = resp["category"].astype("str").fillna("unknown").astype("category")
     counts = pd.get_dummies(keys, dtype="int64")
-    counts.index = pd.DatetimeIndex(resp["ts"].astype(schema.UTC_TS))
+    counts.columns = [str(c) for c in counts.columns]
+    ts = resp["ts"].astype(schema.UTC_TS)
     if counts.empty:
         index = pd.DatetimeIndex([], dtype=schema.UTC_TS, name="bucket")
-        return pd.DataFrame({str(c): pd.Series(dtype="int64") for c in counts.columns}, index=index)
-    table = counts.resample(interval).sum()
-    table.columns = [str(c) for c in table.columns]
+        return pd.DataFrame({c: pd.Series(dtype="int64") for c in counts.columns}, index=index)
+    if isinstance(offset, Tick):
+        table = counts.set_axis(pd.DatetimeIndex(ts.dt.floor(offset))).groupby(level=0).sum()
+        full = pd.date_range(table.index[0], table.index[-1], freq=offset)
+        if len(full) <= MAX_BUCKETS:
+            table = table.reindex(full, fill_value=0)
+    else:  # calendar offsets ('1D' is a Tick; 'MS', 'W' are not) have few buckets
+        table = counts.set_axis(pd.DatetimeIndex(ts)).resample(offset).sum()
     table.index.name = "bucket"
-    return table
+    return table.astype("int64")
