@@ -16,7 +16,9 @@ from typing import Any
 from sipstats.capture import fallback
 from sipstats.capture.defrag import Defragmenter
 from sipstats.capture.hep import HEP_SIP, HepError, decode_hep, is_hep
+from sipstats.capture.linklayer import NON_IP_ETHERTYPES, VLAN_TPIDS
 from sipstats.capture.records import Payload
+from sipstats.capture.sctp import SctpError, SctpJoiner, data_chunks
 from sipstats.capture.sniff import START_BYTES, is_keepalive, looks_like_sip
 from sipstats.capture.summary import InputSummary
 
@@ -31,41 +33,6 @@ BAD_HEP = "malformed HEP packet"
 #: Deepest nesting of tunnels followed (a guard against crafted loops).
 MAX_DEPTH = 8
 
-LINK_TYPES = {
-    0: "NULL",
-    1: "EN10MB",
-    9: "PPP",
-    12: "RAW",
-    14: "RAW",
-    50: "PPP_HDLC",
-    101: "RAW",
-    108: "LOOP",
-    113: "LINUX_SLL",
-    228: "IPV4",
-    229: "IPV6",
-    276: "LINUX_SLL2",
-}
-
-_VLAN = frozenset({0x8100, 0x88A8, 0x9100, 0x9200})
-_NON_IP_ETHERTYPES = {
-    0x0806: "arp",
-    0x8035: "rarp",
-    0x809B: "appletalk",
-    0x8137: "ipx",
-    0x8808: "ethernet flow control",
-    0x8809: "slow protocols",
-    0x8863: "pppoe discovery",
-    0x888E: "eapol",
-    0x8892: "profinet",
-    0x88CC: "lldp",
-    0x88E1: "homeplug",
-    0x88E5: "macsec",
-    0x88F7: "ptp",
-    0x8899: "realtek",
-    0x893A: "ieee 1905",
-    0x9000: "loopback",
-    0x22F0: "avtp",
-}
 # IPv6 extension headers walked to reach the upper layer (RFC 8200 §4): hop-by-hop,
 # routing, destination options, mobility, HIP, shim6; AH (51) and fragment (44) apart.
 _IPV6_EXT = frozenset({0, 43, 60, 135, 139, 140})
@@ -79,7 +46,6 @@ _HH = struct.Struct(">HH")
 _HHH = struct.Struct(">HHH")
 _TCP = struct.Struct(">HHIIBB")
 _I = struct.Struct(">I")
-_SCTP_DATA = struct.Struct(">BBHIHHI")
 
 
 class Decoder:
@@ -93,7 +59,7 @@ class Decoder:
         self.out: list[Payload] = []
         self.defrag = Defragmenter()
         self._tcp: Any = None
-        self._sctp: dict[tuple[object, ...], list[bytes]] = {}
+        self._sctp = SctpJoiner()
         self._names: dict[bytes, str] = {}
         self._fallback: dict[int, bool] = {}
 
@@ -125,7 +91,7 @@ class Decoder:
         else:
             self.link(buf, o, end, linktype, ts, frame, trunc)
             return
-        while et in _VLAN and end - n >= 24:  # 802.1Q / QinQ tags
+        while et in VLAN_TPIDS and end - n >= 24:  # 802.1Q / QinQ tags
             et = buf[n + 2] << 8 | buf[n + 3]
             n += 4
         sip_ports = self.sip_ports
@@ -257,7 +223,7 @@ class Decoder:
             self.ipv4(buf, o, end, ts, frame, trunc, depth)
         elif et == 0x86DD:
             self.ipv6(buf, o, end, ts, frame, trunc, depth)
-        elif et in _VLAN:
+        elif et in VLAN_TPIDS:
             self._vlan_inner(et, buf, o, end, ts, frame, trunc, depth)
         elif et == 0x8864:  # PPPoE session (RFC 2516): 6-byte header, then PPP protocol
             self.ppp(buf, o + 6, end, ts, frame, trunc, depth)
@@ -273,15 +239,15 @@ class Decoder:
             self.raw_ip(buf, o, end, ts, frame, trunc, depth)
         elif et < 0x0600:
             self.summary.unsupported["802.3 LLC"] += 1
-        elif et in _NON_IP_ETHERTYPES:
-            self.summary.unsupported[_NON_IP_ETHERTYPES[et]] += 1
+        elif et in NON_IP_ETHERTYPES:
+            self.summary.unsupported[NON_IP_ETHERTYPES[et]] += 1
         else:
             self.bad(frame, f"unknown ethertype 0x{et:04x}")
 
     def _vlan_inner(
         self, et: int, buf: Any, o: int, end: int, ts: int, frame: int, trunc: bool, depth: int
     ) -> None:
-        while et in _VLAN:
+        while et in VLAN_TPIDS:
             if end - o < 4:
                 self.bad(frame, "VLAN tag cut short")
                 return
@@ -783,7 +749,7 @@ class Decoder:
         frame: int,
         trunc: bool,
     ) -> None:
-        """RFC 9260: DATA chunks; fragments (B/E flags) joined per stream and sequence number."""
+        """RFC 9260 common header; the user messages of its DATA chunks are candidates."""
         if end - o < 12:
             if not trunc:
                 self.bad(frame, "SCTP header cut short")
@@ -792,36 +758,16 @@ class Decoder:
         on_port = sport in self.sip_ports or dport in self.sip_ports
         if self.ports is not None and not on_port:
             return
-        src = dst = ""
-        p = o + 12
-        while end - p >= 4:
-            ctype, cflags, clen = buf[p], buf[p + 1], _H.unpack_from(buf, p + 2)[0]
-            if clen < 4:
-                self.bad(frame, f"SCTP chunk length {clen}")
-                return
-            if ctype == 0 and clen >= 16 and p + 16 <= end:
-                _t, _f, _l, _tsn, stream, ssn, _ppid = _SCTP_DATA.unpack_from(buf, p)
-                piece = bytes(buf[p + 16 : min(p + clen, end)])
-                if not src:
-                    src, dst = self.names(abuf, aoff, af)
-                key = (src, sport, dst, dport, stream, ssn)
-                if cflags & 3 == 3:  # B and E: an unfragmented user message
-                    data = piece
-                elif cflags & 2:
-                    self._sctp[key] = [piece]
-                    data = b""
-                elif key in self._sctp:
-                    self._sctp[key].append(piece)
-                    data = b"".join(self._sctp.pop(key)) if cflags & 1 else b""
-                else:
-                    data = b""
-                if len(self._sctp) > 1024:
-                    self._sctp.pop(next(iter(self._sctp)))
+        src, dst = self.names(abuf, aoff, af)
+        try:
+            for flags, stream, ssn, piece in data_chunks(buf, o, end):
+                data = self._sctp.add((src, sport, dst, dport, stream, ssn), flags, piece)
                 if data:
                     self.datagram(
                         data, "sctp", ts, frame, src, sport, dst, dport, on_port, trunc, 1, ""
                     )
-            p += (clen + 3) & ~3
+        except SctpError as exc:
+            self.bad(frame, str(exc))
 
     def bad(self, frame: int, detail: str) -> None:
         self.summary.anomaly(UNDECODABLE, frame, detail)

@@ -16,7 +16,8 @@ import struct
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
-from sipstats.capture.decode import LINK_TYPES, UNDECODABLE
+from sipstats.capture.decode import UNDECODABLE
+from sipstats.capture.linklayer import link_name
 from sipstats.capture.pcap import PacketFn
 from sipstats.capture.records import Payload
 from sipstats.capture.source import RELEASE_STEP, Source
@@ -44,10 +45,6 @@ class Interface(NamedTuple):
 
 def is_pcapng(head: bytes) -> bool:
     return head[:4] == b"\x0a\x0d\x0d\x0a" and head[8:12] in _BYTE_ORDER
-
-
-def link_name(linktype: int) -> str:
-    return LINK_TYPES.get(linktype, f"LINKTYPE {linktype}")
 
 
 def _interface(body: bytes, endian: str) -> Interface:

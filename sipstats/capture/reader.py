@@ -16,6 +16,7 @@ from typing import Any
 
 from sipstats.capture import pcap, pcapng
 from sipstats.capture.decode import Decoder
+from sipstats.capture.linklayer import link_name
 from sipstats.capture.records import Payload
 from sipstats.capture.sniff import looks_like_sip
 from sipstats.capture.source import Source, open_source
@@ -44,7 +45,7 @@ def _open(path: str, summary: InputSummary) -> tuple[Source, pcap.PcapHeader | N
             raise CaptureError(path, f"pcap global header cut short ({len(head)} of 24 bytes)")
         summary.format = header.format
         summary.compression = src.compression
-        name = pcapng.link_name(header.linktype)
+        name = link_name(header.linktype)
         if name not in summary.link_types:
             summary.link_types.append(name)
         return src, header
