@@ -28,7 +28,7 @@ def parse_time(text: str) -> pd.Timestamp | pd.Timedelta:
     """
     match = _OFFSET.match(text.strip())
     if match:
-        return pd.Timedelta(float(match["amount"]), unit=_UNITS[match["unit"]])
+        return pd.Timedelta(f"{match['amount']}{_UNITS[match['unit']]}")
     try:
         stamp = pd.Timestamp(text.strip())
     except (ValueError, TypeError) as error:

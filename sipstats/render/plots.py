@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, cast
 
 import matplotlib as mpl
 import matplotlib.dates as mdates
@@ -93,7 +93,7 @@ def _style(lang: Lang = "en") -> Iterator[None]:
     if figure_lang(lang) == "zh":
         rc["font.family"] = ["sans-serif"]
         rc["font.sans-serif"] = [cjk_family(), "DejaVu Sans"]
-    with mpl.rc_context(rc):
+    with mpl.rc_context(cast(Any, rc)):
         yield
 
 
@@ -122,7 +122,7 @@ def timeline(analysis: Analysis, *, interval: str | None = None, lang: Lang = "e
         if frame.empty:
             _empty(ax, lang)
             return fig
-        starts = frame.index.tz_convert("UTC").tz_localize(None)
+        starts = pd.DatetimeIndex(frame.index).tz_convert("UTC").tz_localize(None)
         x = mdates.date2num(starts.to_pydatetime())
         step = pd.Timedelta(pd.tseries.frequencies.to_offset(interval).nanos, "ns")
         width = 0.85 * step / pd.Timedelta(days=1)
@@ -269,7 +269,7 @@ def figures(analysis: Analysis, *, lang: Lang = "en") -> dict[str, Figure]:
 def to_svg(fig: Figure) -> str:
     """The figure as an SVG element for inlining in HTML (no XML prolog, no date)."""
     buffer = io.StringIO()
-    with mpl.rc_context(_STYLE):
+    with mpl.rc_context(cast(Any, _STYLE)):
         fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": "sipstats"})
     svg = buffer.getvalue()
     return svg[svg.index("<svg") :]
@@ -278,7 +278,7 @@ def to_svg(fig: Figure) -> str:
 def to_png_data_uri(fig: Figure) -> str:
     """The figure as a ``data:image/png;base64,...`` URI."""
     buffer = io.BytesIO()
-    with mpl.rc_context(_STYLE):
+    with mpl.rc_context(cast(Any, _STYLE)):
         fig.savefig(buffer, format="png", metadata={"Software": None})
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
@@ -289,7 +289,7 @@ def save_figures(analysis: Analysis, directory: Path, *, lang: Lang = "en") -> l
     written = []
     for name, fig in figures(analysis, lang=lang).items():
         stem = directory / name
-        with mpl.rc_context(_STYLE):
+        with mpl.rc_context(cast(Any, _STYLE)):
             fig.savefig(stem.with_suffix(".png"), metadata={"Software": None})
             fig.savefig(stem.with_suffix(".svg"), metadata={"Date": None, "Creator": "sipstats"})
         written += [stem.with_suffix(".png"), stem.with_suffix(".svg")]

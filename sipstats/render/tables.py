@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pandas as pd
 
@@ -40,8 +41,8 @@ class Table:
     columns: tuple[str, ...]
     numeric: tuple[bool, ...]
     """Per column: right-align (numbers) or not."""
-    rows: list[tuple[str, ...]] = field(default_factory=list)
-    details: list[str] = field(default_factory=list)
+    rows: Sequence[tuple[str, ...]] = ()
+    details: Sequence[str] = ()
     """Per row, an optional longer explanation (the HTML report shows it on hover/expand)."""
     note: str = ""
 
@@ -111,13 +112,18 @@ def text(value: Any) -> str:
     return str(value)
 
 
+def _rows(frame: pd.DataFrame) -> Iterator[Any]:
+    """The frame's rows as named tuples (attribute access by column name)."""
+    return cast(Iterator[Any], frame.itertuples(index=False))
+
+
 # -- lookups ------------------------------------------------------------------------------------
 
 
 def metric_row(analysis: Analysis, name: str) -> dict[str, Any] | None:
     """The metrics table's row for ``name``, or None when the analysis has no such metric."""
     found = analysis.metrics[analysis.metrics["name"] == name]
-    return None if found.empty else found.iloc[0].to_dict()
+    return None if found.empty else cast(dict[str, Any], found.iloc[0].to_dict())
 
 
 def fmt_quantity(value: Any, unit: str) -> str:
@@ -187,7 +193,7 @@ def method_table(analysis: Analysis, lang: Lang) -> Table:
             fmt_int(r.retransmissions),
             fmt_num(100.0 * r.retransmission_ratio, "%"),
         )
-        for r in analysis.by_method.itertuples(index=False)
+        for r in _rows(analysis.by_method)
     ]
     cols = ("method", "count", "unique", "retrans", "ratio")
     return Table(
@@ -203,7 +209,7 @@ def method_table(analysis: Analysis, lang: Lang) -> Table:
 def code_table(analysis: Analysis, lang: Lang) -> Table:
     """Responses by code with the catalogue's reason; the phrase actually sent when it differs."""
     rows, details = [], []
-    for r in analysis.by_code.itertuples(index=False):
+    for r in _rows(analysis.by_code):
         reason = text(r.reason_zh if lang == "zh" else r.reason)
         sent = str(r.reasons_sent) if isinstance(r.reasons_sent, str) else ""
         differs = sent and sent.lower() != str(r.reason).lower()
@@ -235,7 +241,7 @@ def code_table(analysis: Analysis, lang: Lang) -> Table:
 def share_table(frame: pd.DataFrame, key: str, first: str, lang: Lang) -> Table:
     """Counts, unique counts and share for the class or category breakdown."""
     rows = []
-    for r in frame.itertuples(index=False):
+    for r in _rows(frame):
         name = text(getattr(r, first))
         if first == "category":
             name = category_label(name, lang)
@@ -302,7 +308,7 @@ def delay_table(analysis: Analysis, data: dict[str, Any], lang: Lang) -> Table:
 
 def retry_after_table(analysis: Analysis, lang: Lang) -> Table:
     rows = []
-    for r in analysis.retry_after.itertuples(index=False):
+    for r in _rows(analysis.retry_after):
         judged = int(r.honoured) + int(r.too_early)
         rows.append(
             (
@@ -347,7 +353,7 @@ def early_retrier_table(analysis: Analysis, lang: Lang, top: int) -> Table:
             fmt_int(r.retries),
             fmt_num(r.worst_gap_s, digits=3),
         )
-        for r in frame.head(top).itertuples(index=False)
+        for r in _rows(frame.head(top))
     ]
     cols = ("caller", "too_early", "retries", "worst_gap")
     note = label("note_top", lang, n=top) if len(frame) > top else ""
@@ -371,7 +377,7 @@ def storm_table(analysis: Analysis, lang: Lang, top: int) -> Table:
             fmt_int(r.early_retries),
             fmt_int(r.callers),
         )
-        for r in analysis.storms.head(top).itertuples(index=False)
+        for r in _rows(analysis.storms.head(top))
     ]
     cols = ("start", "end", "target", "retries", "early_retries", "callers")
     return Table(
@@ -388,7 +394,7 @@ def peer_table(analysis: Analysis, lang: Lang, top: int) -> Table:
     frame = analysis.by_peer
     rows = [
         (text(r.responder), text(r.requester), fmt_int(r.failures), text(r.top_code), text(r.codes))
-        for r in frame.head(top).itertuples(index=False)
+        for r in _rows(frame.head(top))
     ]
     cols = ("responder", "requester", "failures", "top_code", "codes")
     note = label("note_top", lang, n=top) if len(frame) > top else ""
@@ -422,14 +428,14 @@ def registration_table(analysis: Analysis, lang: Lang) -> Table:
 def metric_table(analysis: Analysis, lang: Lang, definitions: bool = True) -> Table:
     """Every metric; ``definitions=False`` leaves the definition column out (terminal width)."""
     rows, details = [], []
-    for r in analysis.metrics.itertuples(index=False):
+    for r in _rows(analysis.metrics):
         value = label("undefined", lang) if pd.isna(r.value) else fmt_quantity(r.value, r.unit)
         definition = metric_definition(str(r.name), str(r.definition), lang)
         row = (str(r.name), value, fmt_int(r.samples), definition, text(r.reference))
         rows.append(row if definitions else row[:3] + row[4:])
         details.append(definition)
-    cols = ("metric", "value", "samples", "definition", "reference")
-    numeric = (False, True, True, False, False)
+    cols: tuple[str, ...] = ("metric", "value", "samples", "definition", "reference")
+    numeric: tuple[bool, ...] = (False, True, True, False, False)
     if not definitions:
         cols, numeric = cols[:3] + cols[4:], numeric[:3] + numeric[4:]
     return Table(
