@@ -362,3 +362,14 @@ def test_arbitrary_packets_never_escape_the_decoder(
     _payloads, summary = read(path)
     assert summary.packets == len(packets)
     assert summary.errors == []
+
+
+def test_pcapng_time_offset_option(tmp_path: Path) -> None:
+    offset = struct.pack("<HHq", 14, 8, 3600) + struct.pack("<HH", 0, 0)  # if_tsoffset
+    body = struct.pack("<HHI", DLT_EN10MB, 0, 0) + offset
+    idb_with_offset = (
+        struct.pack("<II", 1, len(body) + 12) + body + struct.pack("<I", len(body) + 12)
+    )
+    data = shb() + idb_with_offset + epb(0, 2_000_000, ether(ip_udp(invite(1))))
+    payloads, _ = read(write(tmp_path / "o.pcapng", data))
+    assert payloads[0].ts_ns == (3600 + 2) * 1_000_000_000

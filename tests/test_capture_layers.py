@@ -536,3 +536,36 @@ def test_fragment_caps_bound_memory(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert anomaly.count == 3
     assert anomaly.detail == "incomplete: crowded out by newer fragments"
     assert anomaly.frames == [1, 2, 3]
+
+
+def test_ipv6_and_vlan_rtp_is_skipped_and_sip_found(tmp_path: Path) -> None:
+    rtp = b"\x80\x08" + bytes(160)
+    v6 = {"src": "fd00::1", "dst": "fd00::2"}
+    frames = [
+        ether(ip_udp(rtp, sport=20000, dport=20002, **v6), 0x86DD),
+        ether(ip_udp(invite(1), sport=40000, dport=40002, **v6), 0x86DD),
+        ether(ip_udp(rtp, sport=20000, dport=20002), vlans=[(0x8100, 5)]),
+        ether(ip_udp(invite(2), sport=40000, dport=40002), vlans=[(0x8100, 5)]),
+        ether(
+            ip_udp(rtp, sport=20000, dport=20002, **v6), 0x86DD, vlans=[(0x88A8, 1), (0x8100, 2)]
+        ),
+    ]
+    payloads, summary = decode(tmp_path, frames)
+    assert [(p.frame, p.data) for p in payloads] == [(2, invite(1)), (4, invite(2))]
+    assert not summary.malformed
+
+
+def test_tcp_outside_the_ports_is_not_fed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from scapy.layers.inet import TCP
+
+    from sipstats.capture import tcp
+
+    monkeypatch.setattr(tcp, "TcpReassembler", FakeReassembler)
+    FakeReassembler.calls = []
+    segs = [
+        ether(bytes(IP() / TCP(sport=5064, dport=5060, flags="PA") / Raw(invite(1)))),
+        ether(bytes(IP() / TCP(sport=5064, dport=5070, flags="PA") / Raw(invite(2)))),
+    ]
+    payloads, _ = decode(tmp_path, segs, ports=frozenset({5070}))
+    assert [p.data for p in payloads] == [invite(2)]
+    assert [c[5] for c in FakeReassembler.calls if len(c) > 1] == [5070]
