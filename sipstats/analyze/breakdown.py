@@ -2,7 +2,8 @@
 
 Every table counts responses twice: ``count`` is every packet, ``unique`` leaves
 retransmissions out; shares are of unique responses, so a retransmitted 503 weighs once.
-A response's class is its first digit (RFC 3261 §7.2; an unknown x99 keeps its digit).
+A response's class is its first digit (RFC 3261 §7.2; an unknown x99 keeps its digit);
+a code outside 100-699 has none and is left out of the class tables.
 A *failure* here is a 4xx, 5xx or 6xx response (RFC 3261 §21.4-§21.6); 3xx redirects the
 request and is not counted as one.
 """
@@ -19,10 +20,10 @@ from sipstats import schema
 from sipstats.analyze.transactions import endpoint
 
 CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx", "6xx")
+FAILURE_CLASSES = ("4xx", "5xx", "6xx")
 #: Most rows :func:`timeline` fills in with empty buckets.
 MAX_BUCKETS = 100_000
 TimelineBy = Literal["status_class", "category"]
-FAILURE_CLASSES = ("4xx", "5xx", "6xx")
 
 
 def _responses(messages: pd.DataFrame) -> pd.DataFrame:
