@@ -80,3 +80,4 @@ def test_postmortem_runs_and_tells_the_outage() -> None:
     assert "5xx from" in text
     assert "127.0.75.20:5060" in text  # the PBX that failed
     assert "503" in text
+    assert all(period in text for period in ("before", "during", "after"))
