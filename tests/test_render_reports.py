@@ -17,6 +17,7 @@ from sipstats.render import RENDERERS, RenderOptions, write_report
 from sipstats.render.csvout import TABLES, neutralise
 from sipstats.render.labels import LABELS, label
 from sipstats.render.text import print_report
+from tests.conftest import load_truth
 from tests.report_captures import AT_FORMULA, FORMULA, IMG_UA, MARKUP, SCRIPT, mixed_analysis
 
 
@@ -138,3 +139,21 @@ def test_csv_writes_one_file_per_table_with_formulas_neutralised(
 def test_write_report_creates_parent_directories(analysis: Analysis, tmp_path: Path) -> None:
     (path,) = write_report(analysis, "md", tmp_path / "a" / "b" / "r.md")
     assert path.read_text(encoding="utf-8").startswith("# SIP capture report")
+
+
+@pytest.mark.corpus
+@pytest.mark.parametrize("scenario", ["c02_mixed_udp", "c06_register", "c10_retry"])
+def test_text_report_of_corpus_capture_shows_truth(corpus_dir: Path, scenario: str) -> None:
+    from sipstats.analyze import analyze
+    from sipstats.messages import read_capture
+
+    truth = load_truth(scenario)["captures"][f"{scenario}.pcap"]["sip"]
+    analysis = analyze(read_capture([corpus_dir / scenario / f"{scenario}.pcap"]))
+    out = RENDERERS["text"].render(analysis, RenderOptions())
+    table = out.split(label("by_code"))[1].split(label("by_class"))[0]
+    for code, count in truth["responses_by_code"].items():
+        row = next(line for line in table.splitlines() if line.split()[:1] == [code])
+        assert f" {count:,} " in row, (code, row)
+    if scenario == "c06_register":
+        sequences = out.split(label("reg_sequences"))[1]
+        assert re.search(r"423-401-200\s+13\s", sequences)

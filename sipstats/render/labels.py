@@ -28,12 +28,14 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
     "by_category": ("Response categories", "响应类型"),
     "timeline": ("Responses over time", "响应时间分布"),
     "outcomes": ("Call outcomes", "呼叫结果"),
-    "delays": ("Post-dial delay and answer time", "拨号后延迟与应答时间"),
+    "delays": ("Setup and registration delays", "呼叫建立与注册延迟"),
     "retry_after": ("Retry-After and retry behaviour", "Retry-After 与重试行为"),
     "early_retriers": ("Callers that retried too early", "过早重试的主叫"),
     "storms": ("Retry storms", "重试风暴"),
     "by_peer": ("Top failing peer pairs", "失败最多的对端组合"),
     "registrations": ("Registrations", "注册"),
+    "reg_sequences": ("Registration final responses in order", "注册最终响应顺序"),
+    "server_retries": ("Retries to the same server after 503", "503 后对同一服务器的重试"),
     "metrics": ("Metrics", "指标"),
     "inputs": ("Input files and problems", "输入文件与问题"),
     # summary rows / cards
@@ -70,6 +72,8 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
     "mean": ("Mean", "平均"),
     "pdd": ("Post-dial delay (ms)", "拨号后延迟 (毫秒)"),
     "answer_time": ("Answer time (ms)", "应答时间 (毫秒)"),
+    "rrd": ("Registration delay (ms)", "注册请求延迟 (毫秒)"),
+    "sequence": ("Final responses", "最终响应序列"),
     "with_retry_after": ("With R-A", "带 R-A"),
     "values_s": ("R-A values", "R-A 取值"),
     "retried": ("Retried", "已重试"),
@@ -147,6 +151,12 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
         "数据包计入每一份拷贝；去重后不含重传。占比按去重响应计算。",
     ),
     "undefined": ("undefined", "无定义"),
+    "note_server_retries": (
+        "A 503's Retry-After speaks for the server (RFC 3261 §21.5.4): here any next INVITE "
+        "from the same client host to that server counts as a retry.",
+        "503 的 Retry-After 针对整个服务器 (RFC 3261 §21.5.4)：此处同一客户端主机发往该服务器的"
+        "下一个 INVITE 都算作重试。",
+    ),
 }
 
 #: Metric definitions in Chinese, keyed by metric name (the English ones come with the analysis).

@@ -36,5 +36,6 @@ def md_table(table: Table) -> str:
 def render_markdown(analysis: Analysis, options: RenderOptions) -> str:
     """The whole Markdown report."""
     parts = [f"# {md_cell(label('title', options.lang))}", ""]
-    parts += [md_table(t) for t in report_tables(analysis, options.lang, options.top)]
+    tables = report_tables(analysis, options.lang, options.top)
+    parts += [md_table(t) for t in tables if t.rows or not t.optional]
     return "\n".join(parts).rstrip() + "\n"

@@ -6,6 +6,7 @@ they never recompute a statistic, so every report shows the same numbers.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections.abc import Iterator, Sequence
@@ -45,6 +46,8 @@ class Table:
     details: Sequence[str] = ()
     """Per row, an optional longer explanation (the HTML report shows it on hover/expand)."""
     note: str = ""
+    optional: bool = False
+    """Leave the table out altogether when it has no rows (it would only say 'nothing')."""
 
 
 # -- formatting ---------------------------------------------------------------------------------
@@ -278,24 +281,24 @@ def outcome_table(data: dict[str, Any], lang: Lang) -> Table:
     )
 
 
-def delay_table(analysis: Analysis, data: dict[str, Any], lang: Lang) -> Table:
-    """PDD and answer-time percentiles as the analysis computed them."""
-    calls = data.get("calls", {})
-    rows = []
-    for column, name in (("pdd_ms", "pdd"), ("answer_ms", "answer_time")):
-        pct = calls.get(column) or {}
-        samples = int(analysis.calls[column].notna().sum())
-        if not samples:
-            continue
-        rows.append(
-            (
-                label(name, lang),
-                fmt_int(samples),
-                fmt_num(pct.get("p50"), digits=0),
-                fmt_num(pct.get("p90"), digits=0),
-                fmt_num(pct.get("p99"), digits=0),
-            )
+def delay_table(data: dict[str, Any], lang: Lang) -> Table:
+    """PDD, answer time and registration delay percentiles as the analysis computed them."""
+    sources = (
+        (data.get("calls", {}).get("pdd_ms"), "pdd"),
+        (data.get("calls", {}).get("answer_ms"), "answer_time"),
+        (data.get("registrations", {}).get("rrd_ms"), "rrd"),
+    )
+    rows = [
+        (
+            label(name, lang),
+            fmt_int(pct.get("count")),
+            fmt_num(pct.get("p50"), digits=0 if (pct.get("p50") or 0) >= 100 else 1),
+            fmt_num(pct.get("p90"), digits=0 if (pct.get("p90") or 0) >= 100 else 1),
+            fmt_num(pct.get("p99"), digits=0 if (pct.get("p99") or 0) >= 100 else 1),
         )
+        for pct, name in sources
+        if pct and pct.get("count")
+    ]
     return Table(
         "delays",
         label("delays", lang),
@@ -341,6 +344,38 @@ def retry_after_table(analysis: Analysis, lang: Lang) -> Table:
         (True, True, True, False, True, True, True, True, True),
         rows,
         note="" if rows else label("no_data", lang),
+    )
+
+
+def server_retry_table(analysis: Analysis, lang: Lang) -> Table:
+    """503 seen from the server's side: any next INVITE from the client host to that server.
+
+    RFC 3261 §21.5.4: a 503's Retry-After asks the client to keep away from the server, not
+    only from one callee.
+    """
+    rows = []
+    frame = analysis.retry_after
+    if "server_retried" in frame.columns:
+        for r in _rows(frame[frame["server_retried"].notna()]):
+            judged = int(r.server_honoured) + int(r.server_too_early)
+            rows.append(
+                (
+                    text(r.code),
+                    fmt_int(r.server_retried),
+                    fmt_int(r.server_honoured),
+                    fmt_int(r.server_too_early),
+                    fmt_pct(int(r.server_honoured), judged),
+                )
+            )
+    cols = ("code", "retried", "honoured", "too_early", "respected_share")
+    return Table(
+        "server_retries",
+        label("server_retries", lang),
+        tuple(label(c, lang) for c in cols),
+        (True, True, True, True, True),
+        rows,
+        note=label("note_server_retries", lang) if rows else label("no_data", lang),
+        optional=True,
     )
 
 
@@ -408,21 +443,34 @@ def peer_table(analysis: Analysis, lang: Lang, top: int) -> Table:
     )
 
 
-def registration_table(analysis: Analysis, lang: Lang) -> Table:
-    outcomes = analysis.registrations["outcome"].astype("str").value_counts()
-    total = int(outcomes.sum())
-    rows = [
-        (registration_label(str(name), lang), fmt_int(n), fmt_pct(int(n), total))
-        for name, n in sorted(outcomes.items(), key=lambda item: (-item[1], item[0]))
-    ]
+def _count_table(key: str, title: str, first: str, counts: dict[str, int], lang: Lang) -> Table:
+    """A ``name -> count`` mapping as rows with shares, largest first."""
+    total = sum(counts.values())
+    ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    rows = [(name, fmt_int(n), fmt_pct(n, total)) for name, n in ordered if n]
     return Table(
-        "registrations",
-        label("registrations", lang),
-        (label("outcome", lang), label("attempts", lang), label("share", lang)),
+        key,
+        label(title, lang),
+        (label(first, lang), label("attempts", lang), label("share", lang)),
         (False, True, True),
         rows,
         note="" if rows else label("no_data", lang),
     )
+
+
+def registration_table(data: dict[str, Any], lang: Lang) -> Table:
+    """Registration attempts per outcome (registered, failed, challenge unanswered, ...)."""
+    by_outcome = data.get("registrations", {}).get("by_outcome", {})
+    named = {registration_label(str(k), lang): int(v) for k, v in by_outcome.items()}
+    return _count_table("registrations", "registrations", "outcome", named, lang)
+
+
+def sequence_table(data: dict[str, Any], lang: Lang) -> Table:
+    """Registration attempts per sequence of final responses, e.g. ``423-401-200``."""
+    sequences = data.get("registrations", {}).get("final_sequences", {})
+    counts = {str(k): int(v) for k, v in sequences.items()}
+    table = _count_table("reg_sequences", "reg_sequences", "sequence", counts, lang)
+    return dataclasses.replace(table, optional=True)
 
 
 def metric_table(analysis: Analysis, lang: Lang, definitions: bool = True) -> Table:
@@ -496,12 +544,14 @@ def report_tables(
         share_table(analysis.by_class, "by_class", "status_class", lang),
         share_table(analysis.by_category, "by_category", "category", lang),
         outcome_table(data, lang),
-        delay_table(analysis, data, lang),
+        delay_table(data, lang),
         retry_after_table(analysis, lang),
+        server_retry_table(analysis, lang),
         early_retrier_table(analysis, lang, top),
         storm_table(analysis, lang, top),
         peer_table(analysis, lang, top),
-        registration_table(analysis, lang),
+        registration_table(data, lang),
+        sequence_table(data, lang),
         metric_table(analysis, lang, definitions),
         input_table(analysis, lang),
     ]
