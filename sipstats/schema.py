@@ -76,7 +76,10 @@ TRANSACTIONS: Final[Schema] = {
     "transaction": ("int64", "transaction id (row number of this table)"),
     "key": ("category", "RFC 3261 §17 key: branch + CSeq method, or the RFC 2543 fallback"),
     "call_id": ("category", "Call-ID"),
-    "method": ("category", "request method (ACK to a non-2xx shares its INVITE's branch)"),
+    "method": (
+        "category",
+        "request method; ACK only for the ACK to a 2xx (an ACK to a non-2xx is in its INVITE's)",
+    ),
     "cseq": ("Int64", "CSeq number"),
     "client": ("category", "address:port that sent the request"),
     "server": ("category", "address:port the request went to"),
@@ -176,7 +179,10 @@ RETRIES: Final[Schema] = {
 }
 
 REGISTRATIONS: Final[Schema] = {
-    "registration": ("int64", "registration attempt id (Call-ID + From tag)"),
+    "registration": (
+        "int64",
+        "attempt id: REGISTERs of one Call-ID + From tag up to a final other than 401/407/423",
+    ),
     "aor": ("category", "address of record (To URI)"),
     "call_id": ("category", "Call-ID"),
     "src": ("category", "registering UA address:port"),

@@ -85,8 +85,37 @@ def outcome(final_status: pd.Series, cancelled: pd.Series) -> pd.Series:
     return out.where(out != "")
 
 
+def _members(m: pd.DataFrame, initial: np.ndarray) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """First INVITE of each call, and which rows belong to which call on its leg.
+
+    Returns (first INVITE rows, positions of member rows in ``m``, call number per member).
+    A row belongs to a call when its Call-ID and From tag (or, for requests the callee
+    sends, its To tag) match the call's and it travels between the first INVITE's addresses.
+    """
+    # Dialog key: Call-ID code and tag code (+1 so a missing tag is 0, not -1).
+    n_tags = len(m["from_tag"].cat.categories) + 1
+    call_id = codes(m["call_id"])
+    from_key = np.where(call_id >= 0, call_id * n_tags + codes(m["from_tag"]) + 1, -1)
+    to_in_from = recode(m["to_tag"], m["from_tag"].cat.categories)
+    to_key = np.where((call_id >= 0) & (to_in_from >= 0), call_id * n_tags + to_in_from + 1, -2)
+    first = m[initial].assign(_key=from_key[initial]).drop_duplicates("_key")
+    call_keys = pd.Index(first["_key"].to_numpy())
+
+    # Leg = unordered pair of IP addresses of the first INVITE.
+    ips = m["src"].cat.categories.union(m["dst"].cat.categories)
+    src_ip, dst_ip = recode(m["src"], ips), recode(m["dst"], ips)
+    pair = np.minimum(src_ip, dst_ip) * (len(ips) + 1) + np.maximum(src_ip, dst_ip)
+    call_pair = pair[m.index.get_indexer(first.index)]
+
+    by_from = call_keys.get_indexer(from_key)
+    call = np.where(by_from >= 0, by_from, call_keys.get_indexer(to_key))
+    on_leg = (call >= 0) & (pair == call_pair[np.maximum(call, 0)])
+    rows = np.flatnonzero(on_leg)
+    return first, rows, call[rows]
+
+
 def build(messages: pd.DataFrame, transactions: pd.DataFrame) -> pd.DataFrame:
-    """CALLS rows (plus ``bye_status``) from analysed messages in time order.
+    """CALLS rows from analysed messages in time order.
 
     ``transactions`` is :func:`sipstats.analyze.transactions.build`'s frame (for the final
     status of each call's BYE).
@@ -101,33 +130,8 @@ def build(messages: pd.DataFrame, transactions: pd.DataFrame) -> pd.DataFrame:
     initial = invite_req & m["to_tag"].isna().to_numpy()
     if not initial.any():
         return schema.empty(schema.CALLS)
-
-    # Dialog key: Call-ID code and From-tag code (+1 so a missing tag is 0, not -1).
-    n_tags = len(m["from_tag"].cat.categories) + 1
-    call_id = codes(m["call_id"])
-    from_key = np.where(call_id >= 0, call_id * n_tags + codes(m["from_tag"]) + 1, -1)
-    to_in_from = recode(m["to_tag"], m["from_tag"].cat.categories)
-    to_key = np.where((call_id >= 0) & (to_in_from >= 0), call_id * n_tags + to_in_from + 1, -2)
-
-    first = m[initial].assign(_key=from_key[initial]).drop_duplicates("_key")
-    call_keys = pd.Index(first["_key"].to_numpy())
-
-    # Leg = unordered pair of IP addresses of the first INVITE.
-    ips = m["src"].cat.categories.union(m["dst"].cat.categories)
-    src_ip = recode(m["src"], ips)
-    dst_ip = recode(m["dst"], ips)
-    n_ips = len(ips) + 1
-    pair = np.minimum(src_ip, dst_ip) * n_ips + np.maximum(src_ip, dst_ip)
-    first_rows = m.index.get_indexer(first.index)
-    call_pair = pair[first_rows]
-
-    by_from = call_keys.get_indexer(from_key)
-    by_to = call_keys.get_indexer(to_key)
-    call = np.where(by_from >= 0, by_from, by_to)
-    on_leg = (call >= 0) & (pair == call_pair[np.maximum(call, 0)])
-    rows = np.flatnonzero(on_leg)
+    first, rows, cid = _members(m, initial)
     c = m.iloc[rows]
-    cid = call[rows]
     n = len(first)
 
     c_req = is_request[rows]
@@ -197,7 +201,7 @@ def build(messages: pd.DataFrame, transactions: pd.DataFrame) -> pd.DataFrame:
             "to_tags": to_tags.fillna(0).to_numpy(dtype=np.int16),
             "cancelled": cancelled.fillna(False).to_numpy(dtype=bool),
             "has_bye": has_bye.fillna(False).to_numpy(dtype=bool),
-            "bye_status": bye_status.to_numpy(),
+            "bye_status": bye_status.array,
         }
     )
     start = calls["start_ts"]
@@ -214,6 +218,4 @@ def build(messages: pd.DataFrame, transactions: pd.DataFrame) -> pd.DataFrame:
     calls["outcome"] = pd.Categorical(
         decided.where(decided.notna(), pd.Series(waiting)), categories=list(schema.OUTCOMES)
     )
-    out = schema.conform(calls, schema.CALLS)
-    out["bye_status"] = calls["bye_status"].astype("Int16").to_numpy()
-    return out
+    return schema.conform(calls, schema.CALLS)

@@ -7,7 +7,6 @@ storm shows up as a gap between them.
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from sipstats.catalogue import classify
@@ -21,6 +20,18 @@ BY_CODE_COLUMNS = (
     "retransmission_ratio",
     "reason",
     "reasons_sent",
+    "status_class",
+    "category",
+    "registered",
+    "description",
+    "reason_zh",
+    "description_zh",
+)
+
+
+#: Catalogue columns copied into :func:`by_code`'s table.
+CATALOGUE_COLUMNS = (
+    "reason",
     "status_class",
     "category",
     "registered",
@@ -70,11 +81,7 @@ def by_code(messages: pd.DataFrame) -> pd.DataFrame:
     catalogue = classify(pd.Series(codes, dtype="Int16")).reset_index(drop=True)
     out = table.reset_index(drop=True)
     out.insert(0, "code", [f"{c:03d}" for c in codes])
-    out["reason"] = catalogue["reason"].to_numpy()
     out["reasons_sent"] = phrases.reindex(codes).fillna("").to_numpy()
-    for name in ("status_class", "category", "registered", "description"):
-        out[name] = catalogue[name].to_numpy()
-    for name in ("reason_zh", "description_zh"):
-        out[name] = catalogue[name].to_numpy()
-    out["count"] = out["count"].astype(np.int64)
+    for name in CATALOGUE_COLUMNS:
+        out[name] = catalogue[name].array
     return out.loc[:, list(BY_CODE_COLUMNS)]
