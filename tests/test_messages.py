@@ -294,3 +294,16 @@ def test_byte_range_chunks_merge_to_the_whole_file(tmp_path: Path) -> None:
         merged.extend(table)
     whole = read_capture(path).messages
     pd.testing.assert_frame_equal(merged.to_frame(), whole)
+
+
+def test_directory_scan_picks_captures_by_name_or_magic(tmp_path: Path) -> None:
+    raw = dialog_pcap(tmp_path / "src.pcap").read_bytes()
+    (tmp_path / "src.pcap").unlink()
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "trace.gz").write_bytes(gzip.compress(raw))  # pcap inside: by magic
+    (tmp_path / "d" / "sipp_messages.log.gz").write_bytes(gzip.compress(b"INVITE ...\n"))
+    (tmp_path / "d" / "truth.json").write_text("{}")
+    (tmp_path / "d" / "broken.pcap").write_bytes(b"")  # named like a capture: reported
+    capture = read_capture(tmp_path / "d")
+    assert sorted(Path(s.file).name for s in capture.inputs) == ["broken.pcap", "trace.gz"]
+    assert len(capture.messages) == 2
