@@ -124,6 +124,19 @@ caller_args() {  # caller_args P_HONOUR P_EARLY P_NORA MAX_RETRIES
     -set p_honour "$1" -set p_early "$2" -set p_nora "$3" -set max_retries "$4"
 }
 
+# check_capture SAMPLE: tcpdump lost nothing, and over UDP (one message per packet) it saw
+# exactly the messages the sipps logged as sent
+check_capture() {
+  local log="$WORK/$1.pcap.log" captured dropped sent
+  captured=$(sed -n 's/^\([0-9]*\) packets captured$/\1/p' "$log")
+  dropped=$(sed -n 's/^\([0-9]*\) packets dropped by kernel$/\1/p' "$log")
+  [ "$dropped" = 0 ] || die "$1: tcpdump dropped $dropped packets"
+  [ "$1" = tcp ] && return 0
+  sent=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]]["sip_messages"])' \
+    "$HERE/expected.json" "$1.pcap")
+  [ "$captured" = "$sent" ] || die "$1: $captured packets captured, but the sipps sent $sent messages"
+}
+
 # ------------------------------------------------------------------------------ samples
 basic() {  # 40 answered calls, 4 per second
   local ns=samples_basic w="$WORK/basic" a=127.0.71.10 b=127.0.71.20
@@ -227,6 +240,7 @@ for s in "${SAMPLES[@]}"; do
   "$s"
   install -m 0644 "$WORK/$s.pcap" "$HERE/$s.pcap"
   python3 "$HERE/sipp_counts.py" "$WORK/$s" "$HERE/$s.pcap" "$HERE/expected.json"
+  check_capture "$s"
   log "$s.pcap: $(stat -c %s "$HERE/$s.pcap") bytes"
 done
 log "done"
