@@ -92,6 +92,7 @@ _WANTED: Final = {
         )
     )
 }
+_VIA: Final = _WANTED["via"]
 _NAMES: Final = {
     **{k: _WANTED[v] for k, v in COMPACT_FORMS.items() if v in _WANTED},
     **_WANTED,
@@ -215,7 +216,10 @@ def parse_message(data: bytes, *, truncated: bool = False, delimited: bool = Fal
     # RFC 3261 §7.3.1: a line starting with whitespace continues the previous header.
     if "\n " in rest or "\n\t" in rest:
         rest = _FOLD.sub(" ", rest)
-    values: list[list[str] | None] = [None] * len(_WANTED)
+    # First value of each wanted header (RFC 3261 §7.3.1: one value unless comma-separated),
+    # except Via, whose every line counts.
+    values: list[str | None] = [None] * len(_WANTED)
+    vias: list[str] = []
     for line in rest.split("\n"):
         name, colon, value = line.partition(":")
         if not colon:
@@ -227,22 +231,17 @@ def parse_message(data: bytes, *, truncated: bool = False, delimited: bool = Fal
             slot = _NAMES.get(name.rstrip(" \t").lower())
             if slot is None:
                 continue
-        if slot >= 0:
-            found = values[slot]
-            if found is None:
-                values[slot] = [value.strip()]
-            else:
-                found.append(value.strip())
+        if slot == _VIA:
+            vias.append(value.strip())
+        elif slot >= 0 and values[slot] is None:
+            values[slot] = value.strip()
 
-    if None in values[:5]:  # the first five slots are the mandatory headers
-        missing = [name for name in MANDATORY if values[_WANTED[name]] is None]
-        raise SipParseError("missing mandatory header", ", ".join(missing))
     (
         call_id,
         cseq,
         from_,
         to,
-        via,
+        _,
         user_agent,
         server,
         retry_after,
@@ -253,18 +252,24 @@ def parse_message(data: bytes, *, truncated: bool = False, delimited: bool = Fal
         content_length,
         content_type,
     ) = values
+    if call_id is None or cseq is None or from_ is None or to is None or not vias:
+        present = {name for name, slot in _WANTED.items() if values[slot] is not None}
+        missing = [
+            name for name in MANDATORY if name not in present and (name != "via" or not vias)
+        ]
+        raise SipParseError("missing mandatory header", ", ".join(missing))
 
-    cseq_match = _CSEQ.fullmatch(cseq[0])  # type: ignore[index]
+    cseq_match = _CSEQ.fullmatch(cseq)
     if cseq_match is None or int(cseq_match[1]) > _MAX_NUMBER:
         # RFC 3261 §8.1.1.5: CSeq is a 32-bit sequence number and a method token.
-        raise SipParseError("bad header line", f"CSeq: {cseq[0][:60]}")  # type: ignore[index]
+        raise SipParseError("bad header line", f"CSeq: {cseq[:60]}")
 
     body_length = len(data) - body_start
     length: int | None = None
     if content_length is not None:
-        length_match = _NUMBER.fullmatch(content_length[0])
+        length_match = _NUMBER.fullmatch(content_length)
         if length_match is None:
-            raise SipParseError("bad Content-Length", content_length[0][:40])
+            raise SipParseError("bad Content-Length", content_length[:40])
         length = int(length_match[1])
         if length <= body_length:
             body_length = length
@@ -274,17 +279,19 @@ def parse_message(data: bytes, *, truncated: bool = False, delimited: bool = Fal
                 "body shorter than Content-Length", f"Content-Length {length}, body {body_length}"
             )
 
-    branch, via_count = _via(via)  # type: ignore[arg-type]
-    from_uri, from_tag = _address(from_[0])  # type: ignore[index]
-    to_uri, to_tag = _address(to[0])  # type: ignore[index]
-    ra_value, ra_raw, ra_duration = _retry_after(retry_after)
+    branch, via_count = _via(vias)
+    from_uri, from_tag = _address(from_)
+    to_uri, to_tag = _address(to)
+    ra_value, ra_raw, ra_duration = (
+        (None, None, None) if retry_after is None else _retry_after(retry_after)
+    )
     return SipMessage(
         is_request,
         method,
         request_uri,
         status,
         reason,
-        call_id[0],  # type: ignore[index]
+        call_id,
         int(cseq_match[1]),
         cseq_match[2],
         branch,
@@ -293,18 +300,18 @@ def parse_message(data: bytes, *, truncated: bool = False, delimited: bool = Fal
         from_tag,
         to_uri,
         to_tag,
-        user_agent[0] if user_agent else "",
-        server[0] if server else "",
+        user_agent or "",
+        server or "",
         ra_value,
         ra_raw,
         ra_duration,
-        _number(expires),
-        _number(min_expires),
+        None if expires is None else _number(expires),
+        None if min_expires is None else _number(min_expires),
         authorization is not None or proxy_authorization is not None,
         length,
         body_length,
         body_start + body_length,
-        content_type[0] if content_type else "",
+        content_type or "",
     )
 
 
@@ -373,19 +380,14 @@ def _split(value: str, separator: str, pattern: re.Pattern[str]) -> list[str]:
     return [part for part in pattern.findall(value) if part.strip()] or [""]
 
 
-def _number(headers: list[str] | None) -> int | None:
-    """First value of a delta-seconds header (Expires, Min-Expires); None if absent or not one."""
-    if headers is None:
-        return None
-    match = _NUMBER.fullmatch(headers[0])
+def _number(text: str) -> int | None:
+    """A delta-seconds value (Expires, Min-Expires); None when it is not one."""
+    match = _NUMBER.fullmatch(text)
     return min(int(match[1]), _MAX_NUMBER) if match else None
 
 
-def _retry_after(headers: list[str] | None) -> tuple[int | None, str | None, int | None]:
+def _retry_after(raw: str) -> tuple[int | None, str, int | None]:
     """(delta-seconds, raw text, duration) of Retry-After per RFC 3261 §20.33."""
-    if headers is None:
-        return None, None, None
-    raw = headers[0]
     if raw.isdigit() and raw.isascii():
         return min(int(raw), _MAX_NUMBER), raw, None
     match = _RETRY_AFTER.fullmatch(raw)
