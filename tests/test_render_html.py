@@ -9,12 +9,14 @@ import matplotlib as mpl
 import pytest
 from matplotlib.figure import Figure
 
-from sipstats.analyze import Analysis
-from sipstats.render import RENDERERS, RenderOptions
+from sipstats.analyze import Analysis, analyze
+from sipstats.messages import read_capture
+from sipstats.render import RENDERERS, RenderOptions, write_report
 from sipstats.render import plots as plots_module
 from sipstats.render.labels import label
 from sipstats.render.plots import CLASS_COLOURS, FIGURES, save_figures, to_png_data_uri, to_svg
-from tests.report_captures import FORMULA, MARKUP, SCRIPT, mixed_analysis
+from sipstats.select import filter_capture
+from tests.report_captures import FORMULA, MARKUP, SCRIPT, mixed_analysis, mixed_capture
 
 
 @pytest.fixture(scope="module")
@@ -127,3 +129,16 @@ def test_inline_figure_forms(analysis: Analysis) -> None:
     fig = plots_module.classes(analysis)
     assert to_svg(fig).startswith("<svg")
     assert to_png_data_uri(fig).startswith("data:image/png;base64,iVBOR")
+
+
+def test_an_empty_selection_renders_every_format(tmp_path: Path) -> None:
+    capture = read_capture([mixed_capture(tmp_path / "mixed.pcap")])
+    empty = analyze(filter_capture(capture, peer="192.0.2.7"))
+    for fmt in RENDERERS:
+        (written, *_) = write_report(empty, fmt, tmp_path / f"empty-{fmt}")
+        assert written.exists()
+    page = (tmp_path / "empty-html").read_text(encoding="utf-8")
+    assert "<svg" not in page  # figures with nothing to draw are left out
+    assert label("no_data") in page
+    assert plots_module.figures(empty, skip_empty=True) == {}
+    assert len(plots_module.figures(empty)) == len(FIGURES)  # notebooks still get every figure

@@ -68,7 +68,7 @@ def _cards(analysis: Analysis, data: dict[str, Any], lang: Lang) -> list[tuple[s
 def _figures(analysis: Analysis, options: RenderOptions) -> dict[str, Markup]:
     """Our own matplotlib SVG, trusted: figure text is drawn as paths from fixed labels."""
     out = {}
-    for name, fig in plots.figures(analysis, lang=options.lang).items():
+    for name, fig in plots.figures(analysis, lang=options.lang, skip_empty=True).items():
         out[name] = Markup(plots.to_svg(fig))
     return out
 

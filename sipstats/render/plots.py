@@ -261,9 +261,26 @@ FIGURES: Final[dict[str, Callable[..., Figure]]] = {
 }
 
 
-def figures(analysis: Analysis, *, lang: Lang = "en") -> dict[str, Figure]:
-    """Every report figure by name."""
-    return {name: build(analysis, lang=lang) for name, build in FIGURES.items()}
+#: Figure name -> whether the analysis has anything for it to draw.
+_HAS_DATA: Final[dict[str, Callable[[Any], bool]]] = {
+    "timeline": lambda a: bool(a.by_class["unique"].sum()),
+    "classes": lambda a: bool(a.by_class["unique"].sum()),
+    "outcomes": lambda a: not a.calls.empty,
+    "pdd": lambda a: bool(a.calls["pdd_ms"].notna().any()),
+    "answer_time": lambda a: bool(a.calls["answer_ms"].notna().any()),
+    "retries": lambda a: not a.retry_after.empty,
+}
+
+
+def figures(
+    analysis: Analysis, *, lang: Lang = "en", skip_empty: bool = False
+) -> dict[str, Figure]:
+    """Every report figure by name; ``skip_empty`` leaves out those with nothing to draw."""
+    return {
+        name: build(analysis, lang=lang)
+        for name, build in FIGURES.items()
+        if not skip_empty or _HAS_DATA[name](analysis)
+    }
 
 
 def to_svg(fig: Figure) -> str:
@@ -284,10 +301,10 @@ def to_png_data_uri(fig: Figure) -> str:
 
 
 def save_figures(analysis: Analysis, directory: Path, *, lang: Lang = "en") -> list[Path]:
-    """Write every figure as ``<name>.png`` and ``<name>.svg`` into ``directory``."""
+    """Write each figure that has data as ``<name>.png`` and ``<name>.svg`` into ``directory``."""
     directory.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, fig in figures(analysis, lang=lang).items():
+    for name, fig in figures(analysis, lang=lang, skip_empty=True).items():
         stem = directory / name
         with mpl.rc_context(cast(Any, _STYLE)):
             fig.savefig(stem.with_suffix(".png"), metadata={"Software": None})
