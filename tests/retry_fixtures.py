@@ -9,7 +9,7 @@ messages table (``schema.MESSAGES`` + transaction, retransmission, status_class,
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -58,7 +58,6 @@ class Attempt:
     from_tag: str = ""
     copies: int = 1  # packets of the final response (copies - 1 retransmissions)
     method: str = "INVITE"
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _split(endpoint: str) -> tuple[str, int]:
@@ -193,7 +192,6 @@ def frames(
                 "to_tags": 1,
                 "cancelled": False,
                 "has_bye": False,
-                **a.extra,
             }
         )
     # Columns the calls table may gain later are NA here.
