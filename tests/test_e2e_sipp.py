@@ -212,7 +212,8 @@ def test_sipstats_counts_what_sipp_sent_over_a_lossy_link(namespace: str, tmp_pa
     assert dropped > 0
     assert sipp["retransmissions"] > 0
     instances = sipp["sipp"].values()
-    assert sipp["retransmissions"] == sum(i["sent_retransmissions"] for i in instances)
+    assert sipp["retransmissions"] == sum(i["sent_retransmissions"] for i in instances)  # counts
+    assert sipp["retransmissions"] == sum(i["retransmissions"] for i in instances)  # stat
     assert sipp["sipp"]["caller"]["outgoing_calls"] == CALLS
     assert sipp["sipp"]["callee"]["incoming_calls"] == CALLS
 
