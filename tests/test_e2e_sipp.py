@@ -243,4 +243,13 @@ def test_sipstats_counts_what_sipp_sent_over_a_lossy_link(namespace: str, tmp_pa
     assert report["calls"]["total"] == CALLS == sipp["calls"]["invite_attempts"]
     finals = {code: n for code, n in report["calls"]["by_final_code"].items() if n}
     assert finals == by_plan == sipp["calls"]["by_final_code"]
+
+    # Retry-After as the callee sent it (unique responses; "300;duration=1800" is 300 s)
+    sent_retry_after = {"486": ("20", "486"), "480": ("300", "480"), "503": ("5", "503")}
+    for code, (value, plan) in sent_retry_after.items():
+        got, n = report["retry_after"].get(code, {}), plans.get(plan, 0)
+        assert got.get("with_retry_after", 0) == n, code
+        assert got.get("values_s", {}) == ({value: n} if n else {}), code
+    without = report["retry_after"].get("503", {}).get("without_retry_after", 0)
+    assert without == plans.get("503_no_retry_after", 0)
     assert time.monotonic() - began < 60
