@@ -75,6 +75,13 @@ def test_repr_html_escapes_capture_text() -> None:
     assert "<table>" in page
 
 
+def test_repr_is_one_line() -> None:
+    a = analyze(capture(invite_call("a", 200)))
+    assert repr(a) == (
+        "<Analysis 7 SIP messages, 3 transactions, 1 calls, 0 registrations, 0 retransmissions>"
+    )
+
+
 def test_timeline_counts_unique_responses_per_class() -> None:
     rows = invite_call("a", 200) + invite_call("b", 486, t=90)
     a = analyze(capture(rows))

@@ -32,7 +32,7 @@ __all__ = ["SCHEMA_ID", "Analysis", "analyze"]
 SCHEMA_ID = "sipstats.report/1"
 
 
-@dataclass
+@dataclass(repr=False)
 class Analysis:
     """Every table computed from one capture; see ``schema`` for the column meanings.
 
@@ -148,6 +148,14 @@ class Analysis:
             "final_sequences": {k: int(v) for k, v in r["finals"].value_counts().items()},
             "rrd_ms": _percentiles(r["rrd_ms"]),
         }
+
+    def __repr__(self) -> str:
+        s = self._summary()
+        return (
+            f"<Analysis {s['sip_messages']} SIP messages, {s['transactions']} transactions, "
+            f"{s['calls']} calls, {s['registrations']} registrations, "
+            f"{s['retransmissions']} retransmissions>"
+        )
 
     def _repr_html_(self) -> str:
         """Compact summary for Jupyter; every value from the capture is escaped."""
