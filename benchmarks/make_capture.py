@@ -112,10 +112,17 @@ class _Call:
         return text.encode()
 
 
-SDP = (
-    "v=0\r\no=- 1 1 IN IP4 10.2.0.10\r\ns=-\r\nc=IN IP4 10.2.0.10\r\nt=0 0\r\n"
-    "m=audio 20000 RTP/AVP 0 8\r\na=rtpmap:0 PCMU/8000\r\n"
-)
+def sdp(host: str, port: int) -> str:
+    """A one-stream audio offer or answer; each call gets its own media address and port."""
+    return (
+        f"v=0\r\no=- 1 1 IN IP4 {host}\r\ns=-\r\nc=IN IP4 {host}\r\nt=0 0\r\n"
+        f"m=audio {port} RTP/AVP 0 8\r\na=rtpmap:0 PCMU/8000\r\n"
+    )
+
+
+def _media(call: _Call) -> tuple[tuple[str, int], tuple[str, int]]:
+    """RTP endpoints of the caller and the callee (the SDP offer/answer and the noise agree)."""
+    return (call.uac[0], 20000 + 2 * (call.n % 5000)), (call.uas[0], 30000 + 2 * (call.n % 5000))
 
 
 def _call_events(call: _Call, start_ns: int, outcome: str, rng: random.Random) -> list[tuple]:
@@ -123,6 +130,7 @@ def _call_events(call: _Call, start_ns: int, outcome: str, rng: random.Random) -
     ms = 1_000_000
     c, a, b = call, call.uac, call.uas
     ruri = f"{c.callee}"
+    offer, answer = (sdp(*end) for end in _media(call))
     ev: list[tuple] = []
 
     def req(t: int, method: str, cseq: int, branch: int, **kw: object) -> None:
@@ -160,7 +168,7 @@ def _call_events(call: _Call, start_ns: int, outcome: str, rng: random.Random) -
     cseq = 1
     t = 0
     if outcome == "auth_answered":
-        req(0, "INVITE", 1, 1, body=SDP, extra="Content-Type: application/sdp\r\n")
+        req(0, "INVITE", 1, 1, body=offer, extra="Content-Type: application/sdp\r\n")
         resp(
             15 * ms,
             "407 Proxy Authentication Required",
@@ -173,14 +181,14 @@ def _call_events(call: _Call, start_ns: int, outcome: str, rng: random.Random) -
         req(20 * ms, "ACK", 1, 1, to_tag=True)
         cseq, t = 2, 40 * ms
     auth = 'Proxy-Authorization: Digest username="u"\r\n' if cseq == 2 else ""
-    req(t, "INVITE", cseq, cseq, body=SDP, extra=f"Content-Type: application/sdp\r\n{auth}")
+    req(t, "INVITE", cseq, cseq, body=offer, extra=f"Content-Type: application/sdp\r\n{auth}")
     if rng.random() < 0.04:  # Timer A retransmission
         req(
             t + 500 * ms,
             "INVITE",
             cseq,
             cseq,
-            body=SDP,
+            body=offer,
             extra=f"Content-Type: application/sdp\r\n{auth}",
         )
     if outcome == "overload":
@@ -230,7 +238,7 @@ def _call_events(call: _Call, start_ns: int, outcome: str, rng: random.Random) -
             "INVITE",
             cseq,
             to_tag=True,
-            body=SDP,
+            body=answer,
             extra="Content-Type: application/sdp\r\n",
         )
         if rng.random() < 0.05:  # 2xx retransmitted before the ACK arrived
@@ -241,7 +249,7 @@ def _call_events(call: _Call, start_ns: int, outcome: str, rng: random.Random) -
                 "INVITE",
                 cseq,
                 to_tag=True,
-                body=SDP,
+                body=answer,
                 extra="Content-Type: application/sdp\r\n",
             )
         req(final + 3 * ms, "ACK", cseq, 100 + cseq, to_tag=True)
@@ -260,8 +268,7 @@ def _noise(
         return []
     first = min(e[0] for e in sip_events)
     last = max(e[0] for e in sip_events)
-    a = (call.uac[0], 20000 + 2 * (call.n % 5000))
-    b = (call.uas[0], 30000 + 2 * (call.n % 5000))
+    a, b = _media(call)
     out = []
     for k in range(count):
         t = rng.randint(first, max(first, last))
