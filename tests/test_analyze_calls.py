@@ -240,3 +240,22 @@ def test_proxy_capture_reports_the_callers_leg() -> None:
     assert row["outcome"] == "unavailable"
     assert not bool(row["cancelled"])  # the proxy's CANCEL is on the other leg
     assert row["dst"] == "10.0.1.1:5060"
+
+
+def test_redirect_followed_to_the_new_target_is_one_call() -> None:
+    """RFC 3261 §8.1.3.4: the INVITE to the Contact of a 3xx keeps Call-ID and From tag."""
+    rows = [
+        msg(0, "INVITE", branch="z9hG4bK-1"),
+        msg(0.05, 302, branch="z9hG4bK-1", to_tag="r"),
+        msg(0.06, "ACK", branch="z9hG4bK-1", to_tag="r"),
+        msg(0.1, "INVITE", branch="z9hG4bK-2", cseq=2, request_uri="sip:bob@elsewhere"),
+        msg(0.4, 180, branch="z9hG4bK-2", cseq=2, to_tag="t"),
+        msg(1.0, 200, branch="z9hG4bK-2", cseq=2, to_tag="t"),
+    ]
+    calls = _calls(rows)
+    assert len(calls) == 1
+    row = calls.iloc[0]
+    assert (row["outcome"], row["invites"]) == ("answered", 2)
+    # RFC 6076 §4.3.1: with a redirect, SRD runs from the first INVITE to the new target's 180.
+    assert row["pdd_ms"] == pytest.approx(400.0)
+    assert row["request_uri"] == "sip:bob@example.com"
