@@ -88,6 +88,17 @@ def test_output_file(captures: dict[str, Path], tmp_path: Path) -> None:
     assert result.stdout == f"wrote md report: {target}\n"
 
 
+def test_output_ending_in_a_slash_is_a_directory(captures: dict[str, Path], tmp_path: Path) -> None:
+    result = run(captures["mixed"], "--report", "json", "-o", f"{tmp_path / 'new'}/")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "new" / "mixed.sipstats.json").is_file()
+
+
+def test_usage_names_the_program(captures: dict[str, Path]) -> None:
+    result = run("--help")
+    assert result.stdout.startswith("Usage: main [OPTIONS] CAPTURE...")  # CliRunner's name
+
+
 def test_output_into_an_existing_directory(captures: dict[str, Path], tmp_path: Path) -> None:
     result = run(captures["mixed"], "--report", "text", "-o", tmp_path)
     assert result.exit_code == 0, result.output

@@ -7,6 +7,7 @@ damaged or skipped (one line per file on stderr says what); 2 usage error or not
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -108,6 +109,14 @@ def _peer(ctx: click.Context, param: click.Parameter, value: str | None) -> str 
     return value
 
 
+class _ReportCommand(click.Command):
+    """The report is what ``sipstats`` runs by default: its usage line says so."""
+
+    def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        program = ctx.find_root().info_name or "sipstats"
+        formatter.write_usage(program, " ".join(self.collect_usage_pieces(ctx)))
+
+
 def _version() -> str:
     try:
         return metadata.version("sipstats")
@@ -136,10 +145,11 @@ def _stem(captures: Sequence[str]) -> str:
     return name or "sipstats"
 
 
-def plan_outputs(formats: Sequence[str], output: Path | None, stem: str) -> _Plan:
+def plan_outputs(formats: Sequence[str], output_arg: str | None, stem: str) -> _Plan:
     """Decide where each report is written.
 
-    One document format: ``-o FILE`` (or into ``-o DIR`` when DIR exists); without ``-o``,
+    One document format: ``-o FILE`` (or into ``-o DIR`` when DIR exists or ends with ``/``);
+    without ``-o``,
     text, JSON and Markdown go to standard output, HTML to ``./<stem>.sipstats.html``.
     Several formats, or CSV (one file per table): ``-o`` is a directory (created); without it,
     the current directory (CSV into ``./<stem>.sipstats-csv/``).
@@ -148,11 +158,14 @@ def plan_outputs(formats: Sequence[str], output: Path | None, stem: str) -> _Pla
     if single:
         fmt = formats[0]
         name = f"{stem}.sipstats{RENDERERS[fmt].suffix}"
-        if output is None:
+        if output_arg is None:
             return _Plan([(fmt, None if fmt in _STREAMABLE else Path(name))])
-        if str(output) == "-":
+        if output_arg == "-":
             return _Plan([(fmt, None)])
-        return _Plan([(fmt, output / name if output.is_dir() else output)])
+        target = Path(output_arg)
+        into_directory = target.is_dir() or output_arg.endswith(("/", os.sep))
+        return _Plan([(fmt, target / name if into_directory else target)])
+    output = None if output_arg is None else Path(output_arg)
     if output is not None and output.exists() and not output.is_dir():
         raise _Failure(f"{output}: not a directory (several reports or CSV need a directory)")
     targets: list[tuple[str, Path | None]] = []
@@ -239,7 +252,7 @@ def _run(
     captures: Sequence[str],
     *,
     formats: Sequence[str],
-    output: Path | None,
+    output: str | None,
     options: RenderOptions,
     ports: tuple[int, ...] | None,
     since: pd.Timestamp | pd.Timedelta | None,
@@ -277,6 +290,7 @@ def _fail(message: str) -> NoReturn:
 
 
 @click.command(
+    cls=_ReportCommand,
     context_settings={"help_option_names": ["-h", "--help"]},
     epilog="Also: 'sipstats codes CODE' explains a status code (sipstats codes --help).",
 )
@@ -291,7 +305,7 @@ def _fail(message: str) -> NoReturn:
 @click.option(
     "-o",
     "--output",
-    type=click.Path(path_type=Path),
+    type=click.Path(),
     help="Output file, or directory for several reports or CSV ('-': standard output).",
 )
 @click.option(
@@ -327,7 +341,7 @@ def _fail(message: str) -> NoReturn:
 def report(
     captures: tuple[str, ...],
     formats: tuple[str, ...],
-    output: Path | None,
+    output: str | None,
     lang: str,
     ports: tuple[tuple[int, ...], ...],
     since: pd.Timestamp | pd.Timedelta | None,
