@@ -66,13 +66,17 @@ def test_by_code_keeps_every_phrase_sent() -> None:
 
 
 def test_repr_html_escapes_capture_text() -> None:
-    rows = [msg(0, "INVITE", branch="z9hG4bK-h"), msg(0.1, 499, branch="z9hG4bK-h", to_tag="t")]
+    rows = [
+        msg(0, "INVITE", branch="z9hG4bK-h"),
+        msg(0.1, 499, branch="z9hG4bK-h", to_tag="t", reason=HOSTILE),
+    ]
     a = analyze(capture(rows))
     a.capture.inputs[0].file = HOSTILE
     page = a._repr_html_()
     assert HOSTILE not in page
-    assert "&lt;script&gt;" in page
-    assert "<table>" in page
+    assert page.count("&lt;script&gt;") == 2
+    assert "<td>rejected</td>" in page
+    assert "<td>SER</td><td>0</td>" in page
 
 
 def test_repr_is_one_line() -> None:

@@ -159,30 +159,33 @@ class Analysis:
 
     def _repr_html_(self) -> str:
         """Compact summary for Jupyter; every value from the capture is escaped."""
-        s = self._summary()
-        rows = "".join(
-            f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
-            for k, v in s.items()
-        )
-        codes = "".join(
-            f"<tr><td>{html.escape(str(r['code']))}</td><td>{html.escape(str(r['reason']))}</td>"
-            f"<td>{int(r['count'])}</td><td>{int(r['unique'])}</td></tr>"
+        codes = [
+            (r["code"], r["reason"], r["reasons_sent"], r["count"], r["unique"])
             for r in self.by_code.to_dict("records")
-        )
+        ]
         outcomes = self.calls["outcome"].value_counts()
-        outcome_rows = "".join(
-            f"<tr><td>{html.escape(str(k))}</td><td>{int(v)}</td></tr>"
-            for k, v in outcomes.items()
-            if v
-        )
+        metrics = [
+            (r["name"], "undefined" if pd.isna(r["value"]) else f"{r['value']:.4g}", r["unit"])
+            for r in self.metrics.to_dict("records")
+        ]
         files = ", ".join(html.escape(i.file) for i in self.capture.inputs)
         return (
             f"<div><strong>sipstats analysis</strong> of {files}"
-            f"<table>{rows}</table>"
-            "<table><tr><th>code</th><th>reason</th><th>count</th><th>unique</th></tr>"
-            f"{codes}</table>"
-            f"<table><tr><th>outcome</th><th>calls</th></tr>{outcome_rows}</table></div>"
+            + _html_table(("", ""), list(self._summary().items()))
+            + _html_table(("code", "reason", "sent as", "count", "unique"), codes)
+            + _html_table(("outcome", "calls"), [(k, v) for k, v in outcomes.items() if v])
+            + _html_table(("metric", "value", "unit"), metrics)
+            + "</div>"
         )
+
+
+def _html_table(header: tuple[str, ...], rows: list[tuple[Any, ...]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in row) + "</tr>"
+        for row in rows
+    )
+    return f"<table><tr>{head}</tr>{body}</table>"
 
 
 def _percentiles(values: pd.Series) -> dict[str, float | None]:
