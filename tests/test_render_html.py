@@ -142,3 +142,12 @@ def test_an_empty_selection_renders_every_format(tmp_path: Path) -> None:
     assert label("no_data") in page
     assert plots_module.figures(empty, skip_empty=True) == {}
     assert len(plots_module.figures(empty)) == len(FIGURES)  # notebooks still get every figure
+
+
+def test_timeline_with_many_buckets_draws_one_outline_per_class(analysis: Analysis) -> None:
+    frame = analysis.timeline("10ms")
+    assert len(frame) > 300
+    ax = plots_module.timeline(analysis, interval="10ms").axes[0]
+    assert not ax.patches
+    present = [c for c in CLASS_COLOURS if c in frame.columns and frame[c].any()]
+    assert [c.get_label() for c in ax.collections] == present

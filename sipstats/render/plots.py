@@ -108,6 +108,19 @@ def _empty(ax: Any, lang: Lang) -> None:
     ax.set_yticks([])
 
 
+#: Above this many buckets the timeline draws stacked steps instead of bars.
+_MAX_BARS: Final = 300
+
+
+def _bucket_days(interval: str, x: np.ndarray) -> float:
+    """Bucket length in matplotlib date units (days): the interval, else the closest buckets."""
+    try:
+        offset: Any = pd.tseries.frequencies.to_offset(interval)
+        return pd.Timedelta(offset) / pd.Timedelta(days=1)
+    except (ValueError, TypeError):  # calendar offsets (month, ...) have no fixed length
+        return float(np.min(np.diff(x))) if len(x) > 1 else 1.0
+
+
 def timeline(analysis: Analysis, *, interval: str | None = None, lang: Lang = "en") -> Figure:
     """Unique responses per class per interval, stacked, in the class colours."""
     lang = figure_lang(lang)
@@ -124,15 +137,19 @@ def timeline(analysis: Analysis, *, interval: str | None = None, lang: Lang = "e
             return fig
         starts = pd.DatetimeIndex(frame.index).tz_convert("UTC").tz_localize(None)
         x = mdates.date2num(starts.to_pydatetime())
-        step = pd.Timedelta(pd.tseries.frequencies.to_offset(interval).nanos, "ns")
-        width = 0.85 * step / pd.Timedelta(days=1)
+        width = _bucket_days(interval, x)
+        present = [c for c in CLASSES if c in frame.columns and frame[c].any()]
         bottom = np.zeros(len(frame))
-        for cls in CLASSES:
-            if cls not in frame.columns or not frame[cls].any():
-                continue
+        for cls in present:
             values = frame[cls].to_numpy(dtype=float)
-            ax.bar(x, values, width=width, bottom=bottom, align="edge", label=cls,
-                   color=CLASS_COLOURS[cls])  # fmt: skip
+            if len(frame) <= _MAX_BARS:
+                ax.bar(x, values, width=0.85 * width, bottom=bottom, align="edge", label=cls,
+                       color=CLASS_COLOURS[cls])  # fmt: skip
+            else:  # thousands of bars make a slow SVG: one filled outline per class instead
+                xs = np.column_stack([x, x, x + width, x + width]).ravel()
+                top = np.column_stack([bottom, bottom + values, bottom + values, bottom]).ravel()
+                ax.fill_between(xs, np.repeat(bottom, 4), top, label=cls,
+                                color=CLASS_COLOURS[cls], linewidth=0)  # fmt: skip
             bottom += values
         locator = mdates.AutoDateLocator()
         ax.xaxis.set_major_locator(locator)
