@@ -151,3 +151,13 @@ def test_timeline_with_many_buckets_draws_one_outline_per_class(analysis: Analys
     assert not ax.patches
     present = [c for c in CLASS_COLOURS if c in frame.columns and frame[c].any()]
     assert [c.get_label() for c in ax.collections] == present
+
+
+@pytest.mark.parametrize(("name", "key"), [("pdd", "pdd_ms"), ("answer_time", "answer_ms")])
+def test_delay_figures_mark_the_analysis_percentiles(
+    analysis: Analysis, name: str, key: str
+) -> None:
+    pct = analysis.to_dict()["calls"][key]
+    ax = FIGURES[name](analysis).axes[0]
+    marked = [line.get_xdata()[0] for line in ax.lines]
+    assert marked == pytest.approx([pct["p50"], pct["p90"], pct["p99"]])

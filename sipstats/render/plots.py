@@ -203,7 +203,10 @@ def outcomes(analysis: Analysis, *, lang: Lang = "en") -> Figure:
     return fig
 
 
-def _histogram(values: pd.Series, title: str, axis: str, lang: Lang, colour: str) -> Figure:
+def _histogram(
+    values: pd.Series, marks: dict[str, Any], title: str, axis: str, lang: Lang, colour: str
+) -> Figure:
+    """Histogram of ``values`` with the analysis' p50/p90/p99 (``marks``) as vertical lines."""
     data = values.dropna().to_numpy(dtype=float)
     with _style(lang):
         fig = _new(lang, 5.4, 3.8)
@@ -215,10 +218,11 @@ def _histogram(values: pd.Series, title: str, axis: str, lang: Lang, colour: str
             _empty(ax, lang)
             return fig
         ax.hist(data, bins=min(40, max(5, int(np.sqrt(len(data))))), color=colour)
-        for q, style in ((50, "-"), (90, "--"), (99, ":")):
-            value = float(np.percentile(data, q))
-            ax.axvline(value, color="#333333", linestyle=style, linewidth=1,
-                       label=f"p{q} = {value:,.0f} ms")  # fmt: skip
+        for key, style in (("p50", "-"), ("p90", "--"), ("p99", ":")):
+            value = marks.get(key)
+            if value is not None:
+                ax.axvline(value, color="#333333", linestyle=style, linewidth=1,
+                           label=f"{key} = {value:,.0f} ms")  # fmt: skip
         # below the axis label, where it cannot hide a bar
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=3, frameon=False)
     return fig
@@ -227,15 +231,18 @@ def _histogram(values: pd.Series, title: str, axis: str, lang: Lang, colour: str
 def pdd(analysis: Analysis, *, lang: Lang = "en") -> Figure:
     """Distribution of post-dial delay (first INVITE -> first 18x) over calls, with p50/p90/p99."""
     lang = figure_lang(lang)
-    return _histogram(analysis.calls["pdd_ms"], "fig_pdd", "fig_pdd_axis", lang, "#4c72b0")
+    marks = analysis.to_dict().get("calls", {}).get("pdd_ms") or {}
+    return _histogram(analysis.calls["pdd_ms"], marks, "fig_pdd", "fig_pdd_axis", lang, "#4c72b0")
 
 
 def answer_time(analysis: Analysis, *, lang: Lang = "en") -> Figure:
     """Distribution of time to answer (first INVITE -> 2xx) over answered calls."""
     lang = figure_lang(lang)
+    marks = analysis.to_dict().get("calls", {}).get("answer_ms") or {}
     return _histogram(
-        analysis.calls["answer_ms"], "fig_answer", "fig_answer_axis", lang, CLASS_COLOURS["2xx"]
-    )
+        analysis.calls["answer_ms"], marks, "fig_answer", "fig_answer_axis", lang,
+        CLASS_COLOURS["2xx"],
+    )  # fmt: skip
 
 
 def retries(analysis: Analysis, *, lang: Lang = "en") -> Figure:
