@@ -266,6 +266,7 @@ def test_progress_bar_only_on_a_terminal(
     shown = run(captures["mixed"], "--report", "json")
     assert shown.exit_code == 0
     assert "reading" in shown.stderr
+    assert "analysing" in shown.stderr
     assert json.loads(shown.stdout)["summary"]["sip_messages"] == 35
     assert "reading" not in run(captures["mixed"], "--report", "json", "--no-progress").stderr
     assert "reading" not in run(captures["mixed"], "--report", "json", "-q").stderr

@@ -207,6 +207,16 @@ def _progress_bar(enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
         yield update
 
 
+@contextmanager
+def _spinner(enabled: bool, what: str) -> Iterator[None]:
+    """A transient spinner on stderr for a stage that reports no progress of its own."""
+    if not enabled:
+        yield
+        return
+    with Console(file=sys.stderr, force_terminal=True).status(what):
+        yield
+
+
 def _warn_inputs(inputs: Sequence[InputSummary], quiet: bool) -> bool:
     """One stderr line per damaged or unreadable input; True when there was any."""
     damaged = [summary for summary in inputs if summary.damaged]
@@ -275,7 +285,8 @@ def _run(
     if not _readable(capture.inputs):
         raise _Failure("nothing readable: no input is a capture file sipstats can read")
     capture = filter_capture(capture, since=since, until=until, peer=peer)
-    analysis = analyze(capture, interval=interval)
+    with _spinner(progress, "analysing"):
+        analysis = analyze(capture, interval=interval)
     _emit(analysis, plan, options, quiet)
     if plots is not None:
         written = save_figures(analysis, plots, lang=options.lang)
