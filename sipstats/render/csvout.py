@@ -30,15 +30,27 @@ def neutralise(value: object) -> object:
     return value
 
 
+def _safe_column(column: pd.Series) -> pd.Series:
+    """Neutralise one text column; a categorical one through its (few) categories only."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        categories = column.cat.categories
+        renamed = [neutralise(c) for c in categories]
+        if renamed == list(categories):
+            return column
+        if len(set(renamed)) == len(renamed):
+            return column.cat.rename_categories(renamed)
+        column = column.astype("str")  # "'=x" already a category next to "=x": no renaming
+    formula = column.str.startswith(_FORMULA_START).fillna(False).astype(bool)
+    return column.mask(formula, "'" + column)
+
+
 def safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """A copy of ``frame`` whose text columns are neutralised (numbers and times untouched)."""
     out = frame.copy()
     for name in out.columns:
-        column = out[name]
-        if isinstance(column.dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(
-            column.dtype
-        ):
-            out[name] = column.astype(object).map(neutralise, na_action="ignore")
+        dtype = out[name].dtype
+        if isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(dtype):
+            out[name] = _safe_column(out[name])
     return out
 
 
