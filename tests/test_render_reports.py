@@ -157,3 +157,24 @@ def test_text_report_of_corpus_capture_shows_truth(corpus_dir: Path, scenario: s
     if scenario == "c06_register":
         sequences = out.split(label("reg_sequences"))[1]
         assert re.search(r"423-401-200\s+13\s", sequences)
+
+
+def test_safe_frame_keeps_numbers_and_handles_category_clashes() -> None:
+    import pandas as pd
+
+    from sipstats.render.csvout import safe_frame
+
+    frame = pd.DataFrame(
+        {
+            "cat": pd.Categorical(["=x", "ok", None]),
+            "clash": pd.Categorical(["=x", "'=x", "ok"]),  # renaming would duplicate "'=x"
+            "text": pd.Series(["-1", "x", None], dtype="str"),
+            "number": [-1, 2, 3],
+        }
+    )
+    out = safe_frame(frame)
+    assert out["cat"].tolist()[:2] == ["'=x", "ok"]
+    assert out["clash"].tolist() == ["'=x", "'=x", "ok"]
+    assert out["text"].tolist()[:2] == ["'-1", "x"]
+    assert out["number"].tolist() == [-1, 2, 3]
+    assert frame["cat"].tolist()[0] == "=x"  # the analysis' own frame is not changed
