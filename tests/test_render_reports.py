@@ -9,12 +9,14 @@ import json
 import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from rich.console import Console
 
-from sipstats.analyze import Analysis
+from sipstats.analyze import Analysis, analyze
+from sipstats.messages import read_capture
 from sipstats.render import RENDERERS, RenderOptions, write_report
-from sipstats.render.csvout import TABLES, neutralise
+from sipstats.render.csvout import TABLES, neutralise, safe_frame
 from sipstats.render.labels import LABELS, label
 from sipstats.render.text import print_report
 from tests.conftest import load_truth
@@ -144,9 +146,6 @@ def test_write_report_creates_parent_directories(analysis: Analysis, tmp_path: P
 @pytest.mark.corpus
 @pytest.mark.parametrize("scenario", ["c02_mixed_udp", "c06_register", "c10_retry"])
 def test_text_report_of_corpus_capture_shows_truth(corpus_dir: Path, scenario: str) -> None:
-    from sipstats.analyze import analyze
-    from sipstats.messages import read_capture
-
     truth = load_truth(scenario)["captures"][f"{scenario}.pcap"]["sip"]
     analysis = analyze(read_capture([corpus_dir / scenario / f"{scenario}.pcap"]))
     out = RENDERERS["text"].render(analysis, RenderOptions())
@@ -160,10 +159,6 @@ def test_text_report_of_corpus_capture_shows_truth(corpus_dir: Path, scenario: s
 
 
 def test_safe_frame_keeps_numbers_and_handles_category_clashes() -> None:
-    import pandas as pd
-
-    from sipstats.render.csvout import safe_frame
-
     frame = pd.DataFrame(
         {
             "cat": pd.Categorical(["=x", "ok", None]),
