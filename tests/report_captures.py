@@ -3,7 +3,8 @@
 ``mixed_capture`` holds an answered call, a 486 and a 503 with Retry-After, each retried too
 early by its caller and then answered, and calls whose responses carry hostile text: a reason
 phrase that is a script tag, a User-Agent that closes an attribute and opens an img tag, rich
-markup and spreadsheet formulas. The reports must show all of it as plain text.
+markup and spreadsheet formulas (reason phrase, User-Agent, From display name). The reports
+must show all of it as plain text.
 """
 
 from __future__ import annotations
@@ -34,9 +35,11 @@ def call(
     caller: str = "sip:alice@example.com",
     callee: str = "sip:bob@example.com",
     bye_after: float | None = None,
+    display_name: str | None = None,
 ) -> list[Packet]:
     """One INVITE call starting at ``t``: its responses (offset, code, reason, headers),
-    the ACK of the final response and, for an answered call, a BYE ``bye_after`` s later."""
+    the ACK of the final response and, for an answered call, a BYE ``bye_after`` s later.
+    ``display_name`` goes in front of the From URI of every message."""
     dialog = {
         "call_id": f"call-{n}@example.com",
         "branch": f"z9hG4bK-{n}",
@@ -62,6 +65,10 @@ def call(
         )
         ok = sip_response(200, "OK", cseq=2, cseq_method="BYE", to_tag=f"tt{n}", **bye)
         packets.append(udp(ok, final_t + bye_after + 0.005, src=UAS, dst=UAC))
+    if display_name is not None:
+        named = f'From: "{display_name}" <'.encode()
+        for packet in packets:
+            packet["Raw"].load = packet["Raw"].load.replace(b"From: <", named, 1)
     return packets
 
 
@@ -91,6 +98,7 @@ def mixed_packets() -> list[Packet]:
             [(0.2, 486, SCRIPT, [("User-Agent", IMG_UA), ("Server", MARKUP)])],
             caller="sip:mallory@example.com",
             callee="sip:trent@example.com",
+            display_name=AT_FORMULA,
         ),
         *call(
             6,
@@ -98,6 +106,7 @@ def mixed_packets() -> list[Packet]:
             [(0.2, 480, FORMULA, [("User-Agent", AT_FORMULA)])],
             caller="sip:oscar@example.com",
             callee="sip:peggy@example.com",
+            display_name=FORMULA.replace('"', "'"),
         ),
         *call(
             7,
