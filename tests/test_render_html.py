@@ -34,6 +34,7 @@ def test_html_escapes_everything_from_the_capture(page: str) -> None:
     assert "<img" not in page.lower()
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "[bold red]alarm[/bold red]" in page
+    assert "&#34;&gt;&lt;img src=x onerror=alert(1)&gt;" in page  # the User-Agent, as text
     assert "=HYPERLINK(&#34;http://evil.example/&#34;,&#34;click&#34;)" in page
     assert FORMULA not in page  # the quotes are entities, the text is intact
     assert SCRIPT not in page
@@ -41,8 +42,9 @@ def test_html_escapes_everything_from_the_capture(page: str) -> None:
 
 
 def test_html_is_self_contained(page: str) -> None:
-    for match in re.finditer(r"""(?:src|href|xlink:href)\s*=\s*["']?([^"'\s>]+)""", page):
-        assert match[1].startswith(("#", "data:")), match[0]
+    for tag in re.finditer(r"<[A-Za-z][^>]*>", page):  # real tags; capture text is escaped
+        for link in re.finditer(r"""(?:src|href)\s*=\s*["']?([^"'\s>]+)""", tag[0]):
+            assert link[1].startswith(("#", "data:")), tag[0]
     assert "<link" not in page
     assert "@import" not in page
     assert not re.search(r"url\((?!#)", page)

@@ -33,6 +33,7 @@ from sipstats.render.tables import (
     sequence_table,
     server_retry_table,
     share_table,
+    software_table,
     storm_table,
     visible,
 )
@@ -100,6 +101,7 @@ def render_html(analysis: Analysis, options: RenderOptions) -> str:
             "early_retriers": early_retrier_table(analysis, lang, options.top),
             "storms": storm_table(analysis, lang, options.top),
             "by_peer": peer_table(analysis, lang, options.top),
+            "software": software_table(analysis, lang, options.top),
             "registrations": registration_table(data, lang),
             "reg_sequences": sequence_table(data, lang),
             "metrics": metric_table(analysis, lang),

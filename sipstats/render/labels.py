@@ -34,6 +34,7 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
     "storms": ("Retry storms", "重试风暴"),
     "by_peer": ("Top failing peer pairs", "失败最多的对端组合"),
     "registrations": ("Registrations", "注册"),
+    "software": ("User agents and servers", "用户代理与服务器软件"),
     "reg_sequences": ("Registration final responses in order", "注册最终响应顺序"),
     "server_retries": ("Retries to the same server after 503", "503 后对同一服务器的重试"),
     "metrics": ("Metrics", "指标"),
@@ -55,6 +56,7 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
     # columns
     "item": ("Item", "项目"),
     "value": ("Value", "值"),
+    "header": ("Header", "头字段"),
     "method": ("Method", "方法"),
     "code": ("Code", "状态码"),
     "reason": ("Reason", "原因"),

@@ -443,6 +443,29 @@ def peer_table(analysis: Analysis, lang: Lang, top: int) -> Table:
     )
 
 
+def software_table(analysis: Analysis, lang: Lang, top: int) -> Table:
+    """User-Agent and Server header values with the number of messages that carried each.
+
+    A plain count of the header values (no statistic of the analysis is recomputed): it names
+    the phones, PBXs and SBCs in the capture, which an operator needs to read the failures.
+    """
+    rows = []
+    for column, header in (("user_agent", "User-Agent"), ("server", "Server")):
+        counts = analysis.messages[column].value_counts(sort=False)
+        counts = counts[counts > 0]
+        ordered = sorted(counts.items(), key=lambda item: (-item[1], str(item[0])))
+        rows += [(header, str(value), fmt_int(n)) for value, n in ordered[:top]]
+    return Table(
+        "software",
+        label("software", lang),
+        (label("header", lang), label("value", lang), label("sip_messages", lang)),
+        (False, False, True),
+        rows,
+        note="" if rows else label("no_data", lang),
+        optional=True,
+    )
+
+
 def _count_table(key: str, title: str, first: str, counts: dict[str, int], lang: Lang) -> Table:
     """A ``name -> count`` mapping as rows with shares, largest first."""
     total = sum(counts.values())
@@ -550,6 +573,7 @@ def report_tables(
         early_retrier_table(analysis, lang, top),
         storm_table(analysis, lang, top),
         peer_table(analysis, lang, top),
+        software_table(analysis, lang, top),
         registration_table(data, lang),
         sequence_table(data, lang),
         metric_table(analysis, lang, definitions),
