@@ -163,3 +163,10 @@ def test_delay_figures_mark_the_analysis_percentiles(
     ax = FIGURES[name](analysis).axes[0]
     marked = [line.get_xdata()[0] for line in ax.lines]
     assert marked == pytest.approx([pct["p50"], pct["p90"], pct["p99"]])
+
+
+def test_count_axes_have_whole_ticks(analysis: Analysis) -> None:
+    ax = plots_module.timeline(analysis, interval="1s").axes[0]
+    ticks = ax.get_yticks()
+    assert len(ticks) > 1
+    assert all(float(t).is_integer() for t in ticks)

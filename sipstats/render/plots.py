@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from matplotlib import font_manager
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from sipstats.render.labels import Lang, label, outcome_label
 from sipstats.schema import OUTCOMES
@@ -102,6 +103,11 @@ def _new(lang: Lang, width: float = 9.0, height: float = 4.0) -> Figure:
         return Figure(figsize=(width, height), layout="constrained")
 
 
+def _counts_axis(axis: Any) -> None:
+    """Counts are whole numbers: no 2.5 responses on a tick label."""
+    axis.set_major_locator(MaxNLocator(integer=True))
+
+
 def _empty(ax: Any, lang: Lang) -> None:
     ax.text(0.5, 0.5, label("no_data", lang), ha="center", va="center", transform=ax.transAxes)
     ax.set_xticks([])
@@ -132,6 +138,7 @@ def timeline(analysis: Analysis, *, interval: str | None = None, lang: Lang = "e
         ax.set_title(label("fig_timeline", lang, interval=interval))
         ax.set_xlabel(label("fig_time_axis", lang))
         ax.set_ylabel(label("fig_responses_axis", lang))
+        _counts_axis(ax.yaxis)
         if frame.empty:
             _empty(ax, lang)
             return fig
@@ -168,6 +175,7 @@ def classes(analysis: Analysis, *, lang: Lang = "en") -> Figure:
         ax.set_title(label("fig_classes", lang))
         ax.set_xlabel(label("class", lang))
         ax.set_ylabel(label("fig_responses_axis", lang))
+        _counts_axis(ax.yaxis)
         if frame.empty:
             _empty(ax, lang)
             return fig
@@ -189,6 +197,7 @@ def outcomes(analysis: Analysis, *, lang: Lang = "en") -> Figure:
         ax = fig.add_subplot()
         ax.set_title(label("fig_outcomes", lang))
         ax.set_xlabel(label("fig_calls_axis", lang))
+        _counts_axis(ax.xaxis)
         ax.grid(axis="x", alpha=0.3)
         ax.grid(axis="y", visible=False)
         if not order:
@@ -214,6 +223,7 @@ def _histogram(
         ax.set_title(label(title, lang))
         ax.set_xlabel(label(axis, lang))
         ax.set_ylabel(label("fig_calls_axis", lang))
+        _counts_axis(ax.yaxis)
         if not len(data):
             _empty(ax, lang)
             return fig
@@ -255,6 +265,7 @@ def retries(analysis: Analysis, *, lang: Lang = "en") -> Figure:
         ax.set_title(label("fig_retry", lang))
         ax.set_xlabel(label("fig_code_axis", lang))
         ax.set_ylabel(label("fig_failures_axis", lang))
+        _counts_axis(ax.yaxis)
         if frame.empty:
             _empty(ax, lang)
             return fig
