@@ -322,6 +322,17 @@ def test_exit_2_when_nothing_is_readable(captures: dict[str, Path], tmp_path: Pa
     assert "Traceback" not in result.stderr
 
 
+def test_exit_2_when_the_report_cannot_be_written(
+    captures: dict[str, Path], tmp_path: Path
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    result = run(captures["mixed"], "--report", "md", "-o", blocker / "r.md")
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"sipstats: error: {blocker}")
+    assert len(result.stderr.splitlines()) == 1
+
+
 def test_exit_2_without_captures() -> None:
     result = run()
     assert result.exit_code == 2

@@ -388,7 +388,11 @@ def report(
             quiet=quiet,
             progress=not (quiet or no_progress) and _stderr_is_terminal(),
         )
-    except (_Failure, SipstatsError, OSError) as error:
+    except OSError as error:
+        if debug:
+            raise
+        _fail(f"{error.filename}: {error.strerror}" if error.filename else str(error))
+    except (_Failure, SipstatsError) as error:
         if debug:
             raise
         _fail(str(error))
