@@ -7,7 +7,6 @@ in a local ``rc_context`` only. Response classes have one colour everywhere: :da
 
 from __future__ import annotations
 
-import base64
 import io
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -325,14 +324,6 @@ def to_svg(fig: Figure) -> str:
         fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": "sipstats"})
     svg = buffer.getvalue()
     return svg[svg.index("<svg") :]
-
-
-def to_png_data_uri(fig: Figure) -> str:
-    """The figure as a ``data:image/png;base64,...`` URI."""
-    buffer = io.BytesIO()
-    with mpl.rc_context(cast(Any, _STYLE)):
-        fig.savefig(buffer, format="png", metadata={"Software": None})
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def save_figures(analysis: Analysis, directory: Path, *, lang: Lang = "en") -> list[Path]:
