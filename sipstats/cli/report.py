@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Final, NoReturn
+from typing import Final, NoReturn
 
 import click
 import pandas as pd
@@ -28,16 +28,16 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
+from sipstats.analyze import Analysis, analyze
 from sipstats.capture.summary import InputSummary
 from sipstats.errors import SipstatsError
-from sipstats.render import RENDERERS, RenderOptions
+from sipstats.messages import read_capture
+from sipstats.render import RENDERERS, RenderOptions, write_report
 from sipstats.render.labels import LANGS
+from sipstats.render.plots import save_figures
 from sipstats.render.tables import input_problems
 from sipstats.render.text import WIDTH, print_report
-
-if TYPE_CHECKING:
-    from sipstats.analyze import Analysis
-    from sipstats.messages import Capture
+from sipstats.select import filter_capture, parse_peer, parse_time
 
 EXIT_OK: Final = 0
 EXIT_DAMAGED: Final = 1
@@ -45,8 +45,6 @@ EXIT_USAGE: Final = 2
 
 #: Formats that can go to standard output when they are the only report asked for.
 _STREAMABLE: Final = ("text", "json", "md")
-
-log = logging.getLogger("sipstats")
 
 
 class _Failure(Exception):
@@ -61,8 +59,6 @@ class _TimeBound(click.ParamType):
     def convert(
         self, value: object, param: click.Parameter | None, ctx: click.Context | None
     ) -> pd.Timestamp | pd.Timedelta:
-        from sipstats.select import parse_time
-
         if isinstance(value, pd.Timestamp | pd.Timedelta):
             return value
         try:
@@ -99,8 +95,6 @@ def _interval(ctx: click.Context, param: click.Parameter, value: str) -> str:
 
 
 def _peer(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    from sipstats.select import parse_peer
-
     if value is not None:
         try:
             parse_peer(value)
@@ -241,8 +235,6 @@ def _terminal_console() -> Console:
 
 
 def _emit(analysis: Analysis, plan: _Plan, options: RenderOptions, quiet: bool) -> None:
-    from sipstats.render import write_report
-
     for fmt, path in plan.targets:
         renderer = RENDERERS[fmt]
         if path is None:
@@ -273,14 +265,9 @@ def _run(
     quiet: bool,
     progress: bool,
 ) -> int:
-    from sipstats.analyze import analyze
-    from sipstats.messages import read_capture
-    from sipstats.render.plots import save_figures
-    from sipstats.select import filter_capture
-
     plan = plan_outputs(formats, output, _stem(captures))
     with _progress_bar(progress) as update:
-        capture: Capture = read_capture(list(captures), ports=ports, progress=update)
+        capture = read_capture(list(captures), ports=ports, progress=update)
     damaged = _warn_inputs(capture.inputs, quiet)
     if not _readable(capture.inputs):
         raise _Failure("nothing readable: no input is a capture file sipstats can read")
