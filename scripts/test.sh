@@ -13,6 +13,8 @@ missing=()
 for cmd in "${!packages[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${packages[$cmd]}")
 done
+# Chinese reports (--lang zh) need a CJK font for the figures and the browser test
+fc-list :lang=zh 2>/dev/null | grep -q . || missing+=(fonts-noto-cjk)
 if ((${#missing[@]})); then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
@@ -26,4 +28,5 @@ fi
 
 .venv/bin/ruff check sipstats tests benchmarks
 .venv/bin/ruff format --check sipstats tests benchmarks
+.venv/bin/mypy
 .venv/bin/python -m pytest "$@"

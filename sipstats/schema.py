@@ -218,10 +218,8 @@ def conform(df: pd.DataFrame, schema: Schema) -> pd.DataFrame:
     if df.empty:
         return empty(schema)
     out = df.loc[:, list(schema)].copy()
-    for name, (dtype, _) in schema.items():
-        if str(out[name].dtype) != dtype:
-            out[name] = out[name].astype(dtype)
-    return out.reset_index(drop=True)
+    casts = {name: dtype for name, (dtype, _) in schema.items() if str(out[name].dtype) != dtype}
+    return out.astype(casts).reset_index(drop=True)
 
 
 def markdown_table(schema: Schema) -> str:
