@@ -70,7 +70,7 @@ def _figures(analysis: Analysis, options: RenderOptions) -> dict[str, Markup]:
     """Our own matplotlib SVG, trusted: figure text is drawn as paths from fixed labels."""
     out = {}
     for name, fig in plots.figures(analysis, lang=options.lang, skip_empty=True).items():
-        out[name] = Markup(plots.to_svg(fig))
+        out[name] = Markup(plots.to_svg(fig, lang=options.lang))
     return out
 
 

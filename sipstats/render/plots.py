@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from functools import cache
+from functools import cache, wraps
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, cast
 
@@ -97,9 +97,19 @@ def _style(lang: Lang = "en") -> Iterator[None]:
         yield
 
 
-def _new(lang: Lang, width: float = 9.0, height: float = 4.0) -> Figure:
-    with _style(lang):
-        return Figure(figsize=(width, height), layout="constrained")
+def _styled(build: Callable[..., Figure]) -> Callable[..., Figure]:
+    """Run a figure builder inside its style: text objects take their font when created."""
+
+    @wraps(build)
+    def styled(analysis: Analysis, **kwargs: Any) -> Figure:
+        with _style(kwargs.get("lang", "en")):
+            return build(analysis, **kwargs)
+
+    return styled
+
+
+def _new(width: float = 9.0, height: float = 4.0) -> Figure:
+    return Figure(figsize=(width, height), layout="constrained")
 
 
 def _counts_axis(axis: Any) -> None:
@@ -126,13 +136,14 @@ def _bucket_days(interval: str, x: np.ndarray) -> float:
         return float(np.min(np.diff(x))) if len(x) > 1 else 1.0
 
 
+@_styled
 def timeline(analysis: Analysis, *, interval: str | None = None, lang: Lang = "en") -> Figure:
     """Unique responses per class per interval, stacked, in the class colours."""
     lang = figure_lang(lang)
     interval = interval or analysis.interval
     frame = analysis.timeline(interval)
     with _style(lang):
-        fig = _new(lang, 9.0, 4.0)
+        fig = _new(9.0, 4.0)
         ax = fig.add_subplot()
         ax.set_title(label("fig_timeline", lang, interval=interval))
         ax.set_xlabel(label("fig_time_axis", lang))
@@ -164,12 +175,13 @@ def timeline(analysis: Analysis, *, interval: str | None = None, lang: Lang = "e
     return fig
 
 
+@_styled
 def classes(analysis: Analysis, *, lang: Lang = "en") -> Figure:
     """Unique responses per class as bars in the class colours."""
     lang = figure_lang(lang)
     frame = analysis.by_class
     with _style(lang):
-        fig = _new(lang, 6.0, 3.5)
+        fig = _new(6.0, 3.5)
         ax = fig.add_subplot()
         ax.set_title(label("fig_classes", lang))
         ax.set_xlabel(label("class", lang))
@@ -186,13 +198,14 @@ def classes(analysis: Analysis, *, lang: Lang = "en") -> Figure:
     return fig
 
 
+@_styled
 def outcomes(analysis: Analysis, *, lang: Lang = "en") -> Figure:
     """Calls per outcome as horizontal bars (answered first, as in schema.OUTCOMES)."""
     lang = figure_lang(lang)
     by_outcome = analysis.to_dict().get("calls", {}).get("by_outcome", {})
     order = [o for o in OUTCOMES if by_outcome.get(o)]
     with _style(lang):
-        fig = _new(lang, 7.0, max(2.5, 0.45 * len(order) + 1.2))
+        fig = _new(7.0, max(2.5, 0.45 * len(order) + 1.2))
         ax = fig.add_subplot()
         ax.set_title(label("fig_outcomes", lang))
         ax.set_xlabel(label("fig_calls_axis", lang))
@@ -217,7 +230,7 @@ def _histogram(
     """Histogram of ``values`` with the analysis' p50/p90/p99 (``marks``) as vertical lines."""
     data = values.dropna().to_numpy(dtype=float)
     with _style(lang):
-        fig = _new(lang, 5.4, 3.8)
+        fig = _new(5.4, 3.8)
         ax = fig.add_subplot()
         ax.set_title(label(title, lang))
         ax.set_xlabel(label(axis, lang))
@@ -237,6 +250,7 @@ def _histogram(
     return fig
 
 
+@_styled
 def pdd(analysis: Analysis, *, lang: Lang = "en") -> Figure:
     """Distribution of post-dial delay (first INVITE -> first 18x) over calls, with p50/p90/p99."""
     lang = figure_lang(lang)
@@ -244,6 +258,7 @@ def pdd(analysis: Analysis, *, lang: Lang = "en") -> Figure:
     return _histogram(analysis.calls["pdd_ms"], marks, "fig_pdd", "fig_pdd_axis", lang, "#4c72b0")
 
 
+@_styled
 def answer_time(analysis: Analysis, *, lang: Lang = "en") -> Figure:
     """Distribution of time to answer (first INVITE -> 2xx) over answered calls."""
     lang = figure_lang(lang)
@@ -254,12 +269,13 @@ def answer_time(analysis: Analysis, *, lang: Lang = "en") -> Figure:
     )  # fmt: skip
 
 
+@_styled
 def retries(analysis: Analysis, *, lang: Lang = "en") -> Figure:
     """Per failure code: attempts retried respecting Retry-After, too early, without it, or not."""
     lang = figure_lang(lang)
     frame = analysis.retry_after
     with _style(lang):
-        fig = _new(lang, 7.0, 3.8)
+        fig = _new(7.0, 3.8)
         ax = fig.add_subplot()
         ax.set_title(label("fig_retry", lang))
         ax.set_xlabel(label("fig_code_axis", lang))
@@ -317,10 +333,13 @@ def figures(
     }
 
 
-def to_svg(fig: Figure) -> str:
-    """The figure as an SVG element for inlining in HTML (no XML prolog, no date)."""
+def to_svg(fig: Figure, *, lang: Lang = "en") -> str:
+    """The figure as an SVG element for inlining in HTML (no XML prolog, no date).
+
+    ``lang`` must match the figure's: fonts are looked up when the text is drawn.
+    """
     buffer = io.StringIO()
-    with mpl.rc_context(cast(Any, _STYLE)):
+    with _style(lang):
         fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": "sipstats"})
     svg = buffer.getvalue()
     return svg[svg.index("<svg") :]
@@ -332,7 +351,7 @@ def save_figures(analysis: Analysis, directory: Path, *, lang: Lang = "en") -> l
     written = []
     for name, fig in figures(analysis, lang=lang, skip_empty=True).items():
         stem = directory / name
-        with mpl.rc_context(cast(Any, _STYLE)):
+        with _style(lang):
             fig.savefig(stem.with_suffix(".png"), metadata={"Software": None})
             fig.savefig(stem.with_suffix(".svg"), metadata={"Date": None, "Creator": "sipstats"})
         written += [stem.with_suffix(".png"), stem.with_suffix(".svg")]
