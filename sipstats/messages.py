@@ -118,28 +118,34 @@ class _Codes:
 
     def __init__(self) -> None:
         self.codes = array("i")
-        self.index: dict[str, int] = {}
+        # Distinct strings -> code, in order of first appearance; '' and None are NA (-1).
+        self.index: dict[str | None, int] = {None: -1, "": -1}
 
     def extend_values(self, values: tuple[str | None, ...]) -> None:
-        """Append values; '' and None are NA. Hashing runs in pandas, per batch."""
-        codes, uniques = pd.factorize(np.array(values, dtype=object))
-        self._append_codes(codes, uniques)
+        """Append values: a dict lookup each, in C; only new strings cost Python work."""
+        index = self.index
+        for value in dict.fromkeys(values):
+            if value not in index:
+                index[value] = len(index) - 2
+        self.codes.extend(map(index.__getitem__, values))
 
     def extend(self, other: _Codes) -> None:
         """Append another column's codes, translated into this column's strings."""
-        self._append_codes(np.frombuffer(other.codes, dtype=np.int32), list(other.index))
-
-    def _append_codes(self, codes: np.ndarray, uniques: Iterable[str | None]) -> None:
         index = self.index
-        remap = [-1 if not value else index.setdefault(value, len(index)) for value in uniques]
+        remap = [index.setdefault(value, len(index) - 2) for value in other.strings()]
         remap.append(-1)  # code -1 (NA) picks the last slot
+        codes = np.frombuffer(other.codes, dtype=np.int32)
         self.codes.frombytes(np.asarray(remap, dtype=np.int32)[codes].tobytes())
+
+    def strings(self) -> list[str]:
+        """The distinct strings, in code order."""
+        return list(self.index)[2:]  # type: ignore[arg-type]
 
     def categorical(self, order: np.ndarray | None) -> pd.Categorical[str]:
         codes = np.frombuffer(self.codes, dtype=np.int32) if self.codes else np.empty(0, np.int32)
         if order is not None:
             codes = codes[order]
-        return pd.Categorical.from_codes(codes, categories=pd.Index(list(self.index), dtype=str))
+        return pd.Categorical.from_codes(codes, categories=pd.Index(self.strings(), dtype=str))
 
 
 class MessageTable:

@@ -19,7 +19,7 @@ does the same for Expires).
 from __future__ import annotations
 
 import re
-from typing import Final, NamedTuple
+from typing import Final, NamedTuple, TypeVar
 
 from sipstats.errors import SipParseError
 
@@ -118,6 +118,20 @@ _NAMES: Final = {
     ),
 }
 
+# The fast path (:func:`_parse_common`): a header line (name not starting with a blank).
+_HEADER_LINE: Final = re.compile(rb"\n([^:\n \t][^:\n]*):([^\n]*)")
+#: Entries per cache of values derived from raw header text; a full cache starts over.
+_CACHE_SIZE: Final = 16384
+_T = TypeVar("_T")
+#: Raw header name -> slot (-1: not wanted), for the spellings seen so far.
+_SLOTS: dict[bytes, int] = {name.encode(): slot for name, slot in _NAMES.items()}
+_START_CACHE: dict[bytes, tuple[bool, str, str, int, str]] = {}
+_CSEQ_CACHE: dict[bytes, tuple[int, str]] = {}
+_LENGTH_CACHE: dict[bytes, int] = {}
+_VIA_CACHE: dict[bytes, tuple[str, int]] = {}
+_ADDRESS_CACHE: dict[bytes, tuple[str, str]] = {}
+_TEXT_CACHE: dict[bytes, str] = {}
+
 
 class SipMessage(NamedTuple):
     """One parsed SIP message: the fields the analysis needs, nothing else.
@@ -178,6 +192,191 @@ def parse_message(data: bytes, *, truncated: bool = False, delimited: bool = Fal
     copy): a body shorter than Content-Length is then the sender's miscount (hand-made
     generators count CRLF but send LF), not a lost tail, and the message is kept.
     """
+    if not truncated:
+        message = _parse_common(data, delimited)
+        if message is not None:
+            return message
+    return _parse_general(data, truncated, delimited)
+
+
+def _parse_common(data: bytes, delimited: bool) -> SipMessage | None:
+    """The common shape, fast: CRLF lines, no folding, every header line with a colon, the
+    mandatory headers present and valid. None for anything else, which
+    :func:`_parse_general` then parses (or rejects with its exact reason).
+
+    Works on the bytes: one pattern picks out the wanted header lines, and only their values
+    are decoded. Values repeat across the messages of a dialog, so what is derived from a raw
+    value (URI and tag, branch, CSeq) is remembered in small bounded caches.
+    """
+    head_end = data.find(b"\r\n\r\n")
+    first_end = data.find(b"\n", 0, head_end)
+    if head_end < 0 or first_end < 0 or data[:1] in b"\r\n":  # b"": the empty message
+        return None
+    # Every line after the start line must be "name: value" with a name that does not start
+    # with blanks: this also rules out folding and an earlier empty line (bare LF).
+    lines = _HEADER_LINE.findall(data, first_end, head_end)
+    if len(lines) != data.count(b"\n", first_end, head_end):
+        return None
+    first = data[:first_end]
+    start = _START_CACHE.get(first)
+    if start is None:
+        start = _start_line(first.decode("utf-8", "replace").rstrip("\r \t"))
+        if start is None:
+            return None
+        _remember(_START_CACHE, first, start)
+
+    values: list[bytes | None] = [None] * len(_WANTED)
+    vias: list[bytes] = []
+    slots = _SLOTS
+    for name, value in lines:
+        slot = slots.get(name)
+        if slot is None:
+            slot = _slot(name)
+        if slot < 0:
+            continue
+        if slot == _VIA:
+            vias.append(value)
+        elif values[slot] is None:
+            values[slot] = value
+    (
+        call_id,
+        cseq,
+        from_,
+        to,
+        _,
+        user_agent,
+        server,
+        retry_after,
+        expires,
+        min_expires,
+        authorization,
+        proxy_authorization,
+        content_length,
+        content_type,
+    ) = values
+    if call_id is None or cseq is None or from_ is None or to is None or not vias:
+        return None
+    cseq_value = _CSEQ_CACHE.get(cseq)
+    if cseq_value is None:
+        cseq_match = _CSEQ.fullmatch(_text(cseq))
+        if cseq_match is None or int(cseq_match[1]) > _MAX_NUMBER:
+            return None
+        cseq_value = _remember(_CSEQ_CACHE, cseq, (int(cseq_match[1]), cseq_match[2]))
+
+    body_start = head_end + 4
+    body_length = len(data) - body_start
+    length: int | None = None
+    if content_length is not None:
+        length = _LENGTH_CACHE.get(content_length)
+        if length is None:
+            length_match = _NUMBER.fullmatch(_text(content_length))
+            if length_match is None:
+                return None
+            length = _remember(_LENGTH_CACHE, content_length, int(length_match[1]))
+        if length <= body_length:
+            body_length = length
+        elif not delimited:
+            return None
+
+    via = _VIA_CACHE.get(vias[0])
+    if via is None:
+        via = _remember(_VIA_CACHE, vias[0], _via([_text(vias[0])]))
+    branch, via_count = via
+    for value in vias[1:]:
+        more = _VIA_CACHE.get(value)
+        if more is None:
+            more = _remember(_VIA_CACHE, value, _via([_text(value)]))
+        via_count += more[1]
+    from_address = _ADDRESS_CACHE.get(from_)
+    if from_address is None:
+        from_address = _remember(_ADDRESS_CACHE, from_, _address(_text(from_)))
+    to_address = _ADDRESS_CACHE.get(to)
+    if to_address is None:
+        to_address = _remember(_ADDRESS_CACHE, to, _address(_text(to)))
+    ra_value, ra_raw, ra_duration = (
+        (None, None, None) if retry_after is None else _retry_after(_text(retry_after))
+    )
+    is_request, method, request_uri, status, reason = start
+    return SipMessage(
+        is_request,
+        method,
+        request_uri,
+        status,
+        reason,
+        _text(call_id),
+        cseq_value[0],
+        cseq_value[1],
+        branch,
+        via_count,
+        from_address[0],
+        from_address[1],
+        to_address[0],
+        to_address[1],
+        "" if user_agent is None else _short_text(user_agent),
+        "" if server is None else _short_text(server),
+        ra_value,
+        ra_raw,
+        ra_duration,
+        None if expires is None else _number(_text(expires)),
+        None if min_expires is None else _number(_text(min_expires)),
+        authorization is not None or proxy_authorization is not None,
+        length,
+        body_length,
+        body_start + body_length,
+        "" if content_type is None else _short_text(content_type),
+    )
+
+
+def _slot(name: bytes) -> int:
+    """The slot of a header name as spelled on the wire (-1: not wanted), as the general
+    path finds it."""
+    text = name.decode("utf-8", "replace")
+    slot = _NAMES.get(text)
+    if slot is None:
+        slot = _NAMES.get(text.rstrip(" \t").lower(), -1)
+    if len(_SLOTS) < _CACHE_SIZE:
+        _SLOTS[name] = slot
+    return slot
+
+
+def _text(raw: bytes) -> str:
+    """A header value as the general path sees it: decoded, then stripped (as ``str``)."""
+    return raw.decode("utf-8", "replace").strip()
+
+
+def _short_text(raw: bytes) -> str:
+    """:func:`_text` for values that repeat across messages (User-Agent, Content-Type)."""
+    text = _TEXT_CACHE.get(raw)
+    if text is None:
+        text = _remember(_TEXT_CACHE, raw, _text(raw))
+    return text
+
+
+def _remember(cache: dict[bytes, _T], key: bytes, value: _T) -> _T:
+    """Store ``value`` in a bounded cache (emptied when full: dialogs are short-lived)."""
+    if len(cache) >= _CACHE_SIZE:
+        cache.clear()
+    cache[key] = value
+    return value
+
+
+def _start_line(first: str) -> tuple[bool, str, str, int, str] | None:
+    """(is_request, method, request URI, status, reason) of a start line, None if not one."""
+    match = _REQUEST_LINE.fullmatch(first)
+    if match is not None:
+        return True, match[1], match[2], 0, ""
+    match = _STATUS_LINE.fullmatch(first)
+    if match is None:
+        return None
+    return False, "", "", int(match[1]), (match[2] or "").strip()
+
+
+def _parse_general(data: bytes, truncated: bool, delimited: bool) -> SipMessage:
+    """Any message :func:`parse_message` accepts, and the exact error for every other one.
+
+    The reference implementation of every rule: :func:`_parse_common` handles the common
+    shape faster and hands everything else here.
+    """
     # RFC 3261 §7.5: CRLFs before the start-line are ignored (keep-alives, stream padding).
     if data[:1] in (b"\r", b"\n"):
         data = data.lstrip(b"\r\n")
@@ -198,15 +397,10 @@ def parse_message(data: bytes, *, truncated: bool = False, delimited: bool = Fal
     first, _, rest = text.partition("\n")
     first = first.rstrip("\r \t")
 
-    match = _REQUEST_LINE.fullmatch(first)
-    if match is not None:
-        is_request, method, request_uri, status, reason = True, match[1], match[2], 0, ""
-    else:
-        match = _STATUS_LINE.fullmatch(first)
-        if match is None:
-            raise SipParseError("bad start line", first[:80])
-        is_request, method, request_uri = False, "", ""
-        status, reason = int(match[1]), (match[2] or "").strip()
+    start = _start_line(first)
+    if start is None:
+        raise SipParseError("bad start line", first[:80])
+    is_request, method, request_uri, status, reason = start
     if truncated:
         raise SipParseError("truncated by snaplen", first[:80])
     if head_end == len(data) and data and not data.endswith(b"\n"):
