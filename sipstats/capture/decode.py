@@ -61,6 +61,7 @@ class Decoder:
         self._tcp: Any = None
         self._sctp = SctpJoiner()
         self._names: dict[bytes, str] = {}
+        self._pairs: dict[bytes, tuple[str, str]] = {}
         self._fallback: dict[int, bool] = {}
 
     # -- link layers -------------------------------------------------------------------------
@@ -118,7 +119,44 @@ class Decoder:
             if ip_end > end or ip_end < p:  # lengths the general path reports or trims
                 self.ipv4(buf, n, end, ts, frame, trunc, 0)
                 return
-            self.udp(buf, n + 20, ip_end, buf, n + 12, 4, ts, frame, trunc, 1)
+            udp_end = n + 20 + (buf[n + 24] << 8 | buf[n + 25])
+            if (
+                udp_end <= p  # no payload, or a UDP length the general path must judge
+                or udp_end > ip_end
+                or first in _BLANKS
+                or sport == 9060
+                or dport == 9060
+                or first == 72  # "HEP3" on any port
+            ):
+                self.udp(buf, n + 20, ip_end, buf, n + 12, 4, ts, frame, trunc, 1)
+                return
+            # The common case, as udp() and datagram() would handle it, without the calls.
+            on_port = sport in sip_ports or dport in sip_ports
+            if not on_port and (self.ports is not None or not looks_like_sip(buf[p:udp_end])):
+                return
+            pair = self._pairs.get(key := buf[n + 12 : n + 20])
+            if pair is None:
+                pair = self._pairs[key] = self.names(buf, n + 12, 4)
+                if len(self._pairs) > 65536:
+                    self._pairs.clear()
+            self.out.append(
+                Payload(
+                    ts,
+                    self.file,
+                    frame,
+                    pair[0],
+                    sport,
+                    pair[1],
+                    dport,
+                    "udp",
+                    bytes(buf[p:udp_end]),
+                    False,
+                    1,
+                    "",
+                    trunc,
+                    1,
+                )
+            )
         elif et == 0x86DD and buf[n + 6] == 17 and end - n > 48:
             # IPv6 carrying UDP without extension headers: the same early rejection.
             sport, dport = _HH.unpack_from(buf, n + 40)
