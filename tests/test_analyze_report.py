@@ -41,6 +41,7 @@ def test_to_dict_has_the_documented_shape_and_is_strict_json() -> None:
     assert report["responses_by_code"]["486"] == {
         "count": 2,
         "unique": 1,
+        "share": 0.1,  # of the 10 unique responses
         "reason": "Busy Here",
         "class": "4xx",
         "category": "callee-busy",
@@ -130,8 +131,16 @@ def test_scapy_capture_end_to_end(tmp_path: Path) -> None:
     report = a.to_dict()
     assert report["summary"]["packets"] == 10
     assert report["summary"]["retransmissions"] == 1
+    unique_responses = sum(r["unique"] for r in report["responses_by_code"].values())
     assert report["responses_by_code"]["200"] == pytest.approx(
-        {"count": 3, "unique": 2, "reason": "OK", "class": "2xx", "category": "success"}
+        {
+            "count": 3,
+            "unique": 2,
+            "share": 2 / unique_responses,
+            "reason": "OK",
+            "class": "2xx",
+            "category": "success",
+        }
     )
     (call,) = a.calls.to_dict("records")
     assert call["outcome"] == "answered"

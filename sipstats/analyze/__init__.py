@@ -12,7 +12,7 @@ from __future__ import annotations
 import html
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -31,6 +31,9 @@ __all__ = ["SCHEMA_ID", "Analysis", "analyze"]
 #: Identifier of the JSON form; bump the suffix on an incompatible change.
 SCHEMA_ID = "sipstats.report/1"
 
+#: What :meth:`Analysis.timeline` groups responses by ('class' is short for 'status_class').
+TimelineBy = Literal["class", "status_class", "category"]
+
 
 @dataclass(repr=False)
 class Analysis:
@@ -41,6 +44,13 @@ class Analysis:
     from :mod:`sipstats.analyze.counts`, ``by_class``/``by_category``/``by_peer`` from
     :mod:`sipstats.analyze.breakdown`, ``retry_after``/``early_retriers``/``storms`` from
     :mod:`sipstats.analyze.retries` and ``metrics`` from :mod:`sipstats.analyze.metrics`.
+
+    Also: ``code_shares`` (share of unique responses per code) and ``failures_by_method``
+    (unique responses per class per CSeq method) from :mod:`~sipstats.analyze.breakdown`;
+    ``retries_by_retry_after`` (verdicts per code and Retry-After value) and ``retry_gaps``
+    (gap to the retry per verdict) from :mod:`~sipstats.analyze.retries`; ``user_agents``
+    (User-Agent/Server values and how many messages carried each) from
+    :mod:`~sipstats.analyze.counts`.
     """
 
     capture: Capture
@@ -58,14 +68,37 @@ class Analysis:
     early_retriers: pd.DataFrame
     storms: pd.DataFrame
     metrics: pd.DataFrame
+    code_shares: pd.DataFrame
+    failures_by_method: pd.DataFrame
+    retries_by_retry_after: pd.DataFrame
+    retry_gaps: pd.DataFrame
+    user_agents: pd.DataFrame
     interval: str = "1min"
 
-    def timeline(self, interval: str | None = None) -> pd.DataFrame:
-        """Unique responses per class ('1xx'..'6xx') per time bucket (pandas offset alias)."""
-        return breakdown.timeline(self.messages, interval or self.interval)
+    def timeline(self, interval: str | None = None, by: TimelineBy = "class") -> pd.DataFrame:
+        """Unique responses per time bucket (pandas offset alias), per class or per category.
+
+        ``by="class"``: columns '1xx'..'6xx'; ``by="category"``: one column per catalogue
+        category seen (see :func:`sipstats.analyze.breakdown.timeline`).
+        """
+        group: breakdown.TimelineBy = "category" if by == "category" else "status_class"
+        if by not in ("class", "status_class", "category"):
+            raise ValueError(f"timeline by {by!r}: use 'class' or 'category'")
+        return breakdown.timeline(self.messages, interval or self.interval, by=group)
+
+    @property
+    def transactions_without_final(self) -> int:
+        """Transactions whose request was seen but no final response (RFC 3261 §17 timeouts).
+
+        ACK is left out: it is never answered (RFC 3261 §17.1.1.3, §13.2.2.4).
+        """
+        t = self.transactions
+        waiting = ~t["has_final"] & t["request_ts"].notna() & (t["method"] != "ACK")
+        return int(waiting.sum())
 
     def to_dict(self) -> dict[str, Any]:
         """The stable JSON form (``sipstats.report/1``): JSON-safe, no NaN, 3-digit codes."""
+        share = dict(zip(self.code_shares["code"], self.code_shares["share"], strict=True))
         return _json_safe(
             {
                 "schema": SCHEMA_ID,
@@ -78,15 +111,26 @@ class Analysis:
                     row["code"]: {
                         "count": row["count"],
                         "unique": row["unique"],
+                        "share": share.get(row["code"]),
                         "reason": row["reason"],
                         "class": row["status_class"],
                         "category": row["category"],
                     }
                     for row in self.by_code.to_dict("records")
                 },
+                "responses_by_class": _keyed(self.by_class, "status_class"),
+                "responses_by_category": _keyed(self.by_category, "category"),
+                "failures_by_method": _keyed(self.failures_by_method, "method"),
+                "failures_by_peer": self.by_peer.to_dict("records"),
                 "calls": self._calls_dict(),
                 "registrations": self._registrations_dict(),
-                "retry_after": retries.retries_to_dict(self.messages, self.retries),
+                "retry_after": self._retry_after_dict(),
+                "retry_gaps": _keyed(self.retry_gaps, "verdict"),
+                "user_agents": {
+                    header: dict(zip(group["value"], group["messages"], strict=True))
+                    for header, group in self.user_agents.groupby("header", sort=False)
+                },
+                "timeline": self._timeline_dict(),
                 "metrics": dict(zip(self.metrics["name"], self.metrics["value"], strict=True)),
                 # RFC 6076 §3: report the clock offsets with the measurements. One capture has
                 # one clock: 0 between messages, unknown against UTC.
@@ -104,6 +148,24 @@ class Analysis:
             }
         )
 
+    def _retry_after_dict(self) -> dict[str, Any]:
+        out = retries.retries_to_dict(self.messages, self.retries)
+        for code, group in self.retries_by_retry_after.groupby("code", sort=True):
+            by_value = _keyed(
+                group.drop(columns="code").astype({"retry_after": "str"}), "retry_after"
+            )
+            out.setdefault(str(code), {})["by_value_s"] = by_value
+        return out
+
+    def _timeline_dict(self) -> dict[str, Any]:
+        """Unique responses per class per bucket: ``{"interval", "buckets": [{start, 1xx..}]}``."""
+        table = self.timeline()
+        buckets = [
+            {"start": ts.isoformat(), **{c: int(v) for c, v in row.items()}}
+            for ts, row in zip(table.index, table.to_dict("records"), strict=True)
+        ]
+        return {"interval": self.interval, "buckets": buckets}
+
     def _summary(self) -> dict[str, Any]:
         m = self.messages
         requests = int(m["is_request"].sum())
@@ -116,6 +178,7 @@ class Analysis:
             "malformed": sum(s.malformed_total for s in self.capture.inputs),
             "calls": len(self.calls),
             "transactions": len(self.transactions),
+            "transactions_without_final": self.transactions_without_final,
             "registrations": len(self.registrations),
         }
 
@@ -188,6 +251,12 @@ def _html_table(header: tuple[str, ...], rows: list[tuple[Any, ...]]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+def _keyed(frame: pd.DataFrame, key: str) -> dict[str, dict[str, Any]]:
+    """Rows of ``frame`` as ``{row[key]: {other columns}}``, in the frame's order."""
+    records = frame.to_dict("records")
+    return {str(row[key]): {str(k): v for k, v in row.items() if k != key} for row in records}
+
+
 def _percentiles(values: pd.Series) -> dict[str, float | None]:
     v = values.dropna()
     if v.empty:
@@ -250,5 +319,10 @@ def analyze(capture: Capture, *, interval: str = "1min") -> Analysis:
         early_retriers=retries.early_retriers(retry),
         storms=retries.storms(retry),
         metrics=metrics.compute(calls, wide, regs),
+        code_shares=breakdown.code_shares(m),
+        failures_by_method=breakdown.failures_by_method(m),
+        retries_by_retry_after=retries.by_retry_after(retry),
+        retry_gaps=retries.gap_summary(retry),
+        user_agents=counts.user_agents(m),
         interval=interval,
     )

@@ -85,3 +85,26 @@ def by_code(messages: pd.DataFrame) -> pd.DataFrame:
     for name in CATALOGUE_COLUMNS:
         out[name] = catalogue[name].array
     return out.loc[:, list(BY_CODE_COLUMNS)]
+
+
+#: Headers that name the software of a SIP element (RFC 3261 §20.41 User-Agent, §20.35 Server).
+SOFTWARE_HEADERS = (("user_agent", "User-Agent"), ("server", "Server"))
+
+
+def user_agents(messages: pd.DataFrame) -> pd.DataFrame:
+    """header ('User-Agent' or 'Server'), value (as sent), messages (every packet carrying it).
+
+    Names the phones, PBXs and SBCs in the capture, which an operator needs to read the
+    failures. User-Agent rows first, then Server; most messages first, then by value.
+    """
+    frames = []
+    for column, header in SOFTWARE_HEADERS:
+        counts = messages[column].astype("str").value_counts(sort=False, dropna=True)
+        frame = pd.DataFrame(
+            {"header": header, "value": counts.index.astype("str"), "messages": counts.to_numpy()}
+        )
+        frames.append(frame.sort_values(["messages", "value"], ascending=[False, True]))
+    table = pd.concat(frames, ignore_index=True).astype(
+        {"header": "str", "value": "str", "messages": "int64"}
+    )
+    return table[table["messages"] > 0].reset_index(drop=True)

@@ -11,6 +11,11 @@ end of the capture are censored (left out of numerator and denominator). Only 3X
 subtracted from the SER/SEER denominators, as the published RFC says (§4.6, §4.7); some
 drafts and tools also subtract 401/402/407. One capture has one clock: the clock offset the
 RFC asks to report (§3) is 0 between messages and unknown to UTC.
+
+Legs: at a proxy one capture holds the caller's leg and the callee's (same Call-ID). Like the
+calls, the transaction-based metrics (SDD, SER_transactions) count on the caller's leg only:
+a transaction of a call's Call-ID between other addresses than the call's first INVITE
+(:func:`on_caller_leg`) is left out, so one BYE is one disconnect, not two.
 """
 
 from __future__ import annotations
@@ -128,6 +133,24 @@ def srd(calls: pd.DataFrame) -> list[dict[str, object]]:
     ]
 
 
+def on_caller_leg(transactions: pd.DataFrame, calls: pd.DataFrame) -> pd.DataFrame:
+    """Transactions that are not on another leg of a call: the caller's view at a proxy.
+
+    A transaction whose Call-ID belongs to a call is kept when its two addresses are the
+    call's (``src``/``dst`` of its first INVITE, either direction: the callee may send the
+    BYE); transactions of Call-IDs that no call has (a capture that starts mid-call,
+    OPTIONS, REGISTER) are all kept.
+    """
+    call_id = transactions["call_id"].astype("str")
+    client, server = transactions["client"].astype("str"), transactions["server"].astype("str")
+    leg_ids = calls["call_id"].astype("str")
+    src, dst = calls["src"].astype("str"), calls["dst"].astype("str")
+    legs = set(zip(leg_ids, src, dst, strict=True)) | set(zip(leg_ids, dst, src, strict=True))
+    keys = pd.Series(list(zip(call_id, client, server, strict=True)), index=transactions.index)
+    keep = ~call_id.isin(set(leg_ids)) | keys.isin(legs)
+    return transactions[keep.to_numpy()]
+
+
 def sdd(transactions: pd.DataFrame) -> list[dict[str, object]]:
     """RFC 6076 §4.4 SDD: BYE -> its final response, ms; 2xx and non-2xx apart.
 
@@ -143,7 +166,7 @@ def sdd(transactions: pd.DataFrame) -> list[dict[str, object]]:
             ok_v,
             "ms",
             n_ok,
-            "Mean time from a BYE to its 2xx.",
+            "Mean time from a BYE to its 2xx (at a proxy: on the caller's leg).",
             "RFC 6076 §4.4",
         ),
         _row(
@@ -151,7 +174,8 @@ def sdd(transactions: pd.DataFrame) -> list[dict[str, object]]:
             bad_v,
             "ms",
             n_bad,
-            "Mean time from a BYE to a final non-2xx response (disconnects that failed).",
+            "Mean time from a BYE to a final non-2xx response (disconnects that failed; at a "
+            "proxy: on the caller's leg).",
             "RFC 6076 §4.4",
         ),
     ]
@@ -238,7 +262,7 @@ def ser_per_transaction(transactions: pd.DataFrame) -> dict[str, object]:
         "%",
         denominator,
         "New-session INVITE transactions answered with 200 per 100 such transactions (each "
-        "401/407 challenge counts), 3xx left out.",
+        "401/407 challenge counts), 3xx left out; at a proxy: on the caller's leg.",
         "RFC 6076 §4.6 (per transaction)",
     )
 
@@ -348,6 +372,7 @@ def compute(
     registrations: pd.DataFrame,
 ) -> pd.DataFrame:
     """Every metric, one row each, in the order reports list them."""
+    transactions = on_caller_leg(transactions, calls)
     rows = [
         rrd(registrations),
         *srd(calls),
