@@ -177,6 +177,7 @@ def summary_table(analysis: Analysis, data: dict[str, Any], lang: Lang) -> Table
         ),
         (label("malformed", lang), fmt_int(s.get("malformed"))),
         (label("transactions", lang), fmt_int(s.get("transactions"))),
+        (label("transactions_without_final", lang), fmt_int(s.get("transactions_without_final"))),
         (label("calls", lang), fmt_int(s.get("calls"))),
         (label("answer_ratio", lang), fmt_metric(analysis, "ASR", lang)),
         ("SER", fmt_metric(analysis, "SER", lang)),
@@ -446,20 +447,96 @@ def peer_table(analysis: Analysis, lang: Lang, top: int) -> Table:
 def software_table(analysis: Analysis, lang: Lang, top: int) -> Table:
     """User-Agent and Server header values with the number of messages that carried each.
 
-    A plain count of the header values (no statistic of the analysis is recomputed): it names
-    the phones, PBXs and SBCs in the capture, which an operator needs to read the failures.
+    The analysis counts them (``Analysis.user_agents``); the top ``top`` values per header.
     """
-    rows = []
-    for column, header in (("user_agent", "User-Agent"), ("server", "Server")):
-        counts = analysis.messages[column].value_counts(sort=False)
-        counts = counts[counts > 0]
-        ordered = sorted(counts.items(), key=lambda item: (-item[1], str(item[0])))
-        rows += [(header, str(value), fmt_int(n)) for value, n in ordered[:top]]
+    rows = [
+        (text(r.header), text(r.value), fmt_int(r.messages))
+        for _, group in analysis.user_agents.groupby("header", sort=False)
+        for r in _rows(group.head(top))
+    ]
     return Table(
         "software",
         label("software", lang),
         (label("header", lang), label("value", lang), label("sip_messages", lang)),
         (False, False, True),
+        rows,
+        note="" if rows else label("no_data", lang),
+        optional=True,
+    )
+
+
+def failures_by_method_table(analysis: Analysis, lang: Lang) -> Table:
+    """Unique responses per class for each request method, failures (4xx-6xx) and their share."""
+    classes = ("1xx", "2xx", "3xx", "4xx", "5xx", "6xx")
+    rows = [
+        (
+            text(r["method"]),
+            fmt_int(r["responses"]),
+            *(fmt_int(r[c]) for c in classes),
+            fmt_int(r["failures"]),
+            fmt_num(100.0 * r["failure_share"], "%"),
+        )
+        for r in analysis.failures_by_method.to_dict("records")
+    ]
+    return Table(
+        "failures_by_method",
+        label("failures_by_method", lang),
+        (label("method", lang), label("responses", lang), *classes, label("failures", lang),
+         label("failure_share", lang)),
+        (False, *([True] * 9)),
+        rows,
+        note=label("note_unique", lang) if rows else label("no_data", lang),
+    )  # fmt: skip
+
+
+def retry_by_value_table(analysis: Analysis, lang: Lang) -> Table:
+    """Retry verdicts per code and Retry-After value: is a long value respected as well?"""
+    rows = [
+        (
+            text(r.code),
+            fmt_int(r.retry_after),
+            fmt_int(r.failures),
+            fmt_int(r.honoured),
+            fmt_int(r.too_early),
+            fmt_int(r.not_retried),
+            fmt_pct(int(r.honoured), int(r.honoured) + int(r.too_early)),
+        )
+        for r in _rows(analysis.retries_by_retry_after)
+    ]
+    cols = ("code", "retry_after_s", "failures", "honoured", "too_early", "not_retried",
+            "respected_share")  # fmt: skip
+    return Table(
+        "retry_by_value",
+        label("retry_by_value", lang),
+        tuple(label(c, lang) for c in cols),
+        (True,) * len(cols),
+        rows,
+        note="" if rows else label("no_data", lang),
+        optional=True,
+    )
+
+
+def retry_gap_table(analysis: Analysis, lang: Lang) -> Table:
+    """How long callers waited before retrying, per verdict, in seconds and × Retry-After."""
+    rows = [
+        (
+            label(f"verdict_{r.verdict}", lang),
+            fmt_int(r.retries),
+            fmt_num(r.min_s, digits=3),
+            fmt_num(r.median_s, digits=3),
+            fmt_num(r.p90_s, digits=3),
+            fmt_num(r.max_s, digits=3),
+            fmt_num(r.median_ratio, digits=2),
+        )
+        for r in _rows(analysis.retry_gaps)
+        if r.retries
+    ]
+    cols = ("verdict", "retries", "min_s", "median_s", "p90_s", "max_s", "median_ratio")
+    return Table(
+        "retry_gaps",
+        label("retry_gaps", lang),
+        tuple(label(c, lang) for c in cols),
+        (False,) + (True,) * (len(cols) - 1),
         rows,
         note="" if rows else label("no_data", lang),
         optional=True,
@@ -566,9 +643,12 @@ def report_tables(
         code_table(analysis, lang),
         share_table(analysis.by_class, "by_class", "status_class", lang),
         share_table(analysis.by_category, "by_category", "category", lang),
+        failures_by_method_table(analysis, lang),
         outcome_table(data, lang),
         delay_table(data, lang),
         retry_after_table(analysis, lang),
+        retry_by_value_table(analysis, lang),
+        retry_gap_table(analysis, lang),
         server_retry_table(analysis, lang),
         early_retrier_table(analysis, lang, top),
         storm_table(analysis, lang, top),
