@@ -103,8 +103,22 @@ def _peer(ctx: click.Context, param: click.Parameter, value: str | None) -> str 
     return value
 
 
+class _ReportContext(click.Context):
+    """The report is what ``sipstats`` runs: usage lines and error hints name the program.
+
+    Without this, click's hint after a usage error reads ``Try 'sipstats report --help'``
+    although the user typed ``sipstats FILE`` (the group inserted ``report``).
+    """
+
+    @property
+    def command_path(self) -> str:
+        return self.find_root().info_name or "sipstats"
+
+
 class _ReportCommand(click.Command):
     """The report is what ``sipstats`` runs by default: its usage line says so."""
+
+    context_class = _ReportContext
 
     def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         program = ctx.find_root().info_name or "sipstats"
