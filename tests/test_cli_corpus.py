@@ -251,6 +251,28 @@ def test_c11_proxy_outcomes_are_the_callers(corpus_runs: dict[str, Run]) -> None
     assert report["calls"]["by_final_code"] == proxy["caller_outcomes"]
     assert report["calls"]["total"] == proxy["call_ids"]["on_caller_leg"]
     assert report["calls"]["by_outcome"]["answered"] == proxy["answered_2xx_caller"]
+    # transaction metrics count the caller's leg too: its BYEs and INVITE transactions
+    caller = load_truth("c11_proxy")["proxy"]["legs"]["caller"]["transactions"]
+    samples = {name: d["samples"] for name, d in report["metric_definitions"].items()}
+    assert samples["SDD_success"] == caller["final_by_method"]["BYE"]["200"]
+    invite_finals = caller["final_by_method"]["INVITE"]
+    assert samples["SER_transactions"] == sum(
+        n for code, n in invite_finals.items() if not code.startswith("3")
+    )
+
+
+@pytest.mark.corpus
+def test_c05_transactions_without_final_response(corpus_runs: dict[str, Run]) -> None:
+    """The BYEs that lost every response to the 15 % loss (truth: BYE finals 'none')."""
+    if "c05_loss.pcap" not in corpus_runs:
+        pytest.skip("c05_loss not in the corpus")
+    truth = _truth("c05_loss", "c05_loss.pcap")
+    report = _report(corpus_runs, "c05_loss.pcap")
+    unanswered = sum(
+        t["by_final"].get("none", 0) for t in truth["non_invite_transactions"].values()
+    )
+    unanswered += truth["calls"]["no_final_response"]
+    assert report["summary"]["transactions_without_final"] == unanswered
 
 
 # -- other projects' captures ---------------------------------------------------------------------
