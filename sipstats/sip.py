@@ -121,7 +121,7 @@ _NAMES: Final = {
 # The fast path (:func:`_parse_common`): a header line (name not starting with a blank).
 _HEADER_LINE: Final = re.compile(rb"\n([^:\n \t][^:\n]*):([^\n]*)")
 #: Entries per cache of values derived from raw header text; a full cache starts over.
-_CACHE_SIZE: Final = 16384
+_CACHE_SIZE: Final = 4096
 _T = TypeVar("_T")
 #: Raw header name -> slot (-1: not wanted), for the spellings seen so far.
 _SLOTS: dict[bytes, int] = {name.encode(): slot for name, slot in _NAMES.items()}
@@ -549,6 +549,10 @@ def param(params: str, name: str) -> str | None:
     string (returned without its quotes). ``None`` when absent; ``""`` for a flag parameter.
     """
     if '"' not in params:
+        if params.startswith(f";{name}="):
+            # Asked for the first parameter, spelled as asked (tag, branch): no search.
+            end = params.find(";", len(name) + 2)
+            return params[len(name) + 2 : end if end >= 0 else None].strip()
         pattern = _PARAM_PATTERNS.get(name)
         if pattern is None:
             pattern = _PARAM_PATTERNS[name] = re.compile(
