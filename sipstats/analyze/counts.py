@@ -99,7 +99,7 @@ def user_agents(messages: pd.DataFrame) -> pd.DataFrame:
     """
     frames = []
     for column, header in SOFTWARE_HEADERS:
-        counts = messages[column].astype("str").value_counts(sort=False, dropna=True)
+        counts = messages[column].value_counts(sort=False, dropna=True)
         frame = pd.DataFrame(
             {"header": header, "value": counts.index.astype("str"), "messages": counts.to_numpy()}
         )

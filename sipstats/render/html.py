@@ -60,17 +60,17 @@ def _cards(analysis: Analysis, data: dict[str, Any], lang: Lang) -> list[tuple[s
     return [
         ("messages", label("sip_messages", lang), fmt_int(s.get("sip_messages"))),
         ("calls", label("calls", lang), fmt_int(s.get("calls"))),
-        (
-            "unanswered",
-            label("transactions_without_final", lang),
-            fmt_int(s.get("transactions_without_final")),
-        ),
         ("asr", label("answer_ratio", lang), fmt_metric(analysis, "ASR", lang)),
         ("ser", "SER", fmt_metric(analysis, "SER", lang)),
         ("seer", "SEER", fmt_metric(analysis, "SEER", lang)),
         ("isa", "ISA", fmt_metric(analysis, "ISA", lang)),
         ("retrans", label("retransmission_ratio", lang), retransmission_ratio(s)),
         ("malformed", label("malformed", lang), fmt_int(s.get("malformed"))),
+        (
+            "unanswered",
+            label("transactions_without_final", lang),
+            fmt_int(s.get("transactions_without_final")),
+        ),
     ]
 
 

@@ -158,6 +158,11 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
     "reg_no_final_response": ("no final response", "无最终响应"),
     # notes
     "note_interval": ("Interval", "时间间隔"),
+    "note_failures_by_method": (
+        "Unique responses (retransmissions removed) by their CSeq method; failure share = "
+        "4xx-6xx of the final responses.",
+        "按 CSeq 方法统计的去重响应 (不含重传)；失败占比 = 4xx-6xx 占最终响应的比例。",
+    ),
     "note_top": ("showing the top {n}", "仅显示前 {n} 项"),
     "note_figure_text": (
         "Figure text is in English: no Chinese font is installed for the charts.",

@@ -485,7 +485,7 @@ def failures_by_method_table(analysis: Analysis, lang: Lang) -> Table:
          label("failure_share", lang)),
         (False, *([True] * 9)),
         rows,
-        note=label("note_unique", lang) if rows else label("no_data", lang),
+        note=label("note_failures_by_method", lang) if rows else label("no_data", lang),
     )  # fmt: skip
 
 
