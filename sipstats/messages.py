@@ -18,6 +18,7 @@ The ``messages`` table (``sipstats.schema.MESSAGES``):
 from __future__ import annotations
 
 import bz2
+import gc
 import glob
 import gzip
 import html
@@ -25,6 +26,7 @@ import lzma
 import os
 from array import array
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -415,18 +417,39 @@ def read_capture(
     done = 0
     table = MessageTable()
     inputs: list[InputSummary] = []
-    for entry in entries:
-        if isinstance(entry, InputSummary):  # a pattern that matched nothing
-            inputs.append(entry)
-            continue
-        size = _size(entry)
-        tick = None if progress is None else partial(_report, progress, done, size, total)
-        _, summary = decode_file(entry, ports=port_set, strict=strict, table=table, tick=tick)
-        inputs.append(summary)
-        done += size
-        if progress is not None:
-            progress(done, total)
-    return Capture(messages=table.to_frame(), inputs=inputs)
+    with _cycle_collection_paused():
+        for entry in entries:
+            if isinstance(entry, InputSummary):  # a pattern that matched nothing
+                inputs.append(entry)
+                continue
+            size = _size(entry)
+            tick = None if progress is None else partial(_report, progress, done, size, total)
+            _, summary = decode_file(entry, ports=port_set, strict=strict, table=table, tick=tick)
+            inputs.append(summary)
+            done += size
+            if progress is not None:
+                progress(done, total)
+        messages = table.to_frame()
+    return Capture(messages=messages, inputs=inputs)
+
+
+@contextmanager
+def _cycle_collection_paused() -> Iterator[None]:
+    """Pause Python's cycle collector while decoding, and restore it after.
+
+    Decoding allocates a few short-lived tuples per packet and keeps batches of them alive,
+    which sets off full collections over every object of the process (pandas, numpy) again
+    and again; they find next to nothing and cost about a fifth of the decoding time.
+    Reference counting still frees everything at once; a rare cycle waits for the collector's
+    next run after the decode.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _report(progress: Progress, done: int, size: int, total: int, summary: InputSummary) -> None:
