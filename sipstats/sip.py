@@ -131,6 +131,7 @@ _LENGTH_CACHE: dict[bytes, int] = {}
 _VIA_CACHE: dict[bytes, tuple[str, int]] = {}
 _ADDRESS_CACHE: dict[bytes, tuple[str, str]] = {}
 _TEXT_CACHE: dict[bytes, str] = {}
+_new_tuple: Final = tuple.__new__
 
 
 class SipMessage(NamedTuple):
@@ -282,11 +283,12 @@ def _parse_common(data: bytes, delimited: bool) -> SipMessage | None:
     if via is None:
         via = _remember(_VIA_CACHE, vias[0], _via([_text(vias[0])]))
     branch, via_count = via
-    for value in vias[1:]:
-        more = _VIA_CACHE.get(value)
-        if more is None:
-            more = _remember(_VIA_CACHE, value, _via([_text(value)]))
-        via_count += more[1]
+    if len(vias) > 1:
+        for value in vias[1:]:
+            more = _VIA_CACHE.get(value)
+            if more is None:
+                more = _remember(_VIA_CACHE, value, _via([_text(value)]))
+            via_count += more[1]
     from_address = _ADDRESS_CACHE.get(from_)
     if from_address is None:
         from_address = _remember(_ADDRESS_CACHE, from_, _address(_text(from_)))
@@ -296,34 +298,30 @@ def _parse_common(data: bytes, delimited: bool) -> SipMessage | None:
     ra_value, ra_raw, ra_duration = (
         (None, None, None) if retry_after is None else _retry_after(_text(retry_after))
     )
-    is_request, method, request_uri, status, reason = start
-    return SipMessage(
-        is_request,
-        method,
-        request_uri,
-        status,
-        reason,
-        _text(call_id),
-        cseq_value[0],
-        cseq_value[1],
-        branch,
-        via_count,
-        from_address[0],
-        from_address[1],
-        to_address[0],
-        to_address[1],
-        "" if user_agent is None else _short_text(user_agent),
-        "" if server is None else _short_text(server),
-        ra_value,
-        ra_raw,
-        ra_duration,
-        None if expires is None else _number(_text(expires)),
-        None if min_expires is None else _number(_text(min_expires)),
-        authorization is not None or proxy_authorization is not None,
-        length,
-        body_length,
-        body_start + body_length,
-        "" if content_type is None else _short_text(content_type),
+    # tuple.__new__ directly: the NamedTuple's own __new__ is a Python-level call.
+    return _new_tuple(
+        SipMessage,
+        (
+            *start,
+            call_id.decode("utf-8", "replace").strip(),
+            *cseq_value,
+            branch,
+            via_count,
+            *from_address,
+            *to_address,
+            "" if user_agent is None else _short_text(user_agent),
+            "" if server is None else _short_text(server),
+            ra_value,
+            ra_raw,
+            ra_duration,
+            None if expires is None else _number(_text(expires)),
+            None if min_expires is None else _number(_text(min_expires)),
+            authorization is not None or proxy_authorization is not None,
+            length,
+            body_length,
+            body_start + body_length,
+            "" if content_type is None else _short_text(content_type),
+        ),
     )
 
 

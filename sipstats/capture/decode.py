@@ -46,6 +46,7 @@ _HH = struct.Struct(">HH")
 _HHH = struct.Struct(">HHH")
 _TCP = struct.Struct(">HHIIBB")
 _I = struct.Struct(">I")
+_new_tuple = tuple.__new__
 
 
 class Decoder:
@@ -139,22 +140,27 @@ class Decoder:
                 pair = self._pairs[key] = self.names(buf, n + 12, 4)
                 if len(self._pairs) > 65536:
                     self._pairs.clear()
+            # Every field given, so tuple.__new__ does what Payload() does, without its
+            # Python-level __new__.
             self.out.append(
-                Payload(
-                    ts,
-                    self.file,
-                    frame,
-                    pair[0],
-                    sport,
-                    pair[1],
-                    dport,
-                    "udp",
-                    bytes(buf[p:udp_end]),
-                    False,
-                    1,
-                    "",
-                    trunc,
-                    1,
+                _new_tuple(
+                    Payload,
+                    (
+                        ts,
+                        self.file,
+                        frame,
+                        pair[0],
+                        sport,
+                        pair[1],
+                        dport,
+                        "udp",
+                        bytes(buf[p:udp_end]),
+                        False,
+                        1,
+                        "",
+                        trunc,
+                        1,
+                    ),
                 )
             )
         elif et == 0x86DD and buf[n + 6] == 17 and end - n > 48:
