@@ -13,7 +13,8 @@ import pytest
 
 from sipstats.analyze import Analysis, analyze
 from sipstats.render import RENDERERS, RenderOptions
-from sipstats.render.labels import LABELS
+from sipstats.render.labels import LABELS, MALFORMED_ZH, malformed_label, reference_label
+from sipstats.schema import MALFORMED_REASONS
 from tests.analysis_fixtures import capture, invite_call, msg
 from tests.conftest import ROOT
 
@@ -212,3 +213,15 @@ def test_every_label_is_translated_in_the_chinese_report(retry_analysis: Analysi
     # words only ('p90 (s)' stays as is); 'Retry' is also part of the header name Retry-After
     words = [en for en in shown if re.search(r"[a-z]{4}", en) and en != "Retry"]
     assert [en for en in words if en in chinese] == []
+
+
+def test_chinese_report_translates_metric_references_and_malformed_reasons(
+    retry_analysis: Analysis,
+) -> None:
+    chinese = RENDERERS["md"].render(retry_analysis, RenderOptions(lang="zh"))  # type: ignore[misc]
+    assert "operator KPI" not in chinese
+    assert "运营指标" in chinese
+    assert set(MALFORMED_ZH) == set(MALFORMED_REASONS)
+    assert all(malformed_label(r, "zh") != r for r in MALFORMED_REASONS)
+    assert malformed_label("bad start line") == "bad start line"
+    assert reference_label("RFC 6076 §4.6 (per transaction)", "zh") == "RFC 6076 §4.6 (按事务)"

@@ -12,7 +12,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from sipstats.render import plots
-from sipstats.render.labels import Lang, label
+from sipstats.render.labels import Lang, label, malformed_label
 from sipstats.render.options import RenderOptions
 from sipstats.render.tables import (
     capture_window,
@@ -119,7 +119,7 @@ def render_html(analysis: Analysis, options: RenderOptions) -> str:
             "inputs": input_table(analysis, lang),
         },
         "anomalies": [
-            (i.file, reason, a.count, a.frames, visible(a.detail))
+            (i.file, malformed_label(reason, lang), a.count, a.frames, visible(a.detail))
             for i in analysis.capture.inputs
             for reason, a in sorted(i.malformed.items())
         ],

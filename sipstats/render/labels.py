@@ -264,3 +264,36 @@ def metric_definition(name: str, english: str, lang: Lang = "en") -> str:
     if lang == "zh":
         return METRIC_DEFINITIONS_ZH.get(name, english)
     return english
+
+
+#: Malformed-message reasons (``schema.MALFORMED_REASONS``) in Chinese.
+MALFORMED_ZH: Final[dict[str, str]] = {
+    "bad start line": "起始行错误",
+    "missing mandatory header": "缺少必需头字段",
+    "bad header line": "头字段行错误",
+    "bad Content-Length": "Content-Length 错误",
+    "body shorter than Content-Length": "消息体短于 Content-Length",
+    "truncated by snaplen": "被抓包长度 (snaplen) 截断",
+    "not SIP on a SIP port": "SIP 端口上的非 SIP 数据",
+    "bad Retry-After": "Retry-After 错误",
+}
+
+#: Words of the metric references that are not names, in Chinese.
+_REFERENCE_ZH: Final[tuple[tuple[str, str], ...]] = (
+    ("operator KPI", "运营指标"),
+    ("(per transaction)", "(按事务)"),
+    ("(literal reading)", "(字面解读)"),
+)
+
+
+def malformed_label(reason: str, lang: Lang = "en") -> str:
+    """A malformed-message reason in ``lang`` (an unknown reason stays as the decoder wrote it)."""
+    return MALFORMED_ZH.get(reason, reason) if lang == "zh" else reason
+
+
+def reference_label(reference: str, lang: Lang = "en") -> str:
+    """A metric's reference ('RFC 6076 §4.6 (per transaction)', 'operator KPI') in ``lang``."""
+    if lang == "zh":
+        for english, chinese in _REFERENCE_ZH:
+            reference = reference.replace(english, chinese)
+    return reference

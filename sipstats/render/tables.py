@@ -20,8 +20,10 @@ from sipstats.render.labels import (
     Lang,
     category_label,
     label,
+    malformed_label,
     metric_definition,
     outcome_label,
+    reference_label,
     registration_label,
 )
 from sipstats.schema import OUTCOMES
@@ -579,7 +581,8 @@ def metric_table(analysis: Analysis, lang: Lang, definitions: bool = True) -> Ta
     for r in _rows(analysis.metrics):
         value = label("undefined", lang) if pd.isna(r.value) else fmt_quantity(r.value, r.unit)
         definition = metric_definition(str(r.name), str(r.definition), lang)
-        row = (str(r.name), value, fmt_int(r.samples), definition, text(r.reference))
+        reference = reference_label(text(r.reference), lang)
+        row = (str(r.name), value, fmt_int(r.samples), definition, reference)
         rows.append(row if definitions else row[:3] + row[4:])
         details.append(definition)
     cols: tuple[str, ...] = ("metric", "value", "samples", "definition", "reference")
@@ -597,9 +600,12 @@ def metric_table(analysis: Analysis, lang: Lang, definitions: bool = True) -> Ta
     )
 
 
-def input_problems(summary: Any) -> str:
+def input_problems(summary: Any, lang: Lang = "en") -> str:
     """One file's damage as ``reason: count`` items and error lines, or an empty string."""
-    parts = [f"{reason}: {a.count}" for reason, a in sorted(summary.malformed.items())]
+    parts = [
+        f"{malformed_label(reason, lang)}: {a.count}"
+        for reason, a in sorted(summary.malformed.items())
+    ]
     parts += [f"{kind}: {n}" for kind, n in sorted(summary.not_decodable.items())]
     parts += [f"{kind}: {n}" for kind, n in sorted(summary.unsupported.items())]
     parts += [error.removeprefix(f"{summary.file}: ") for error in summary.errors]
@@ -614,7 +620,7 @@ def input_table(analysis: Analysis, lang: Lang) -> Table:
             fmt_int(i.packets),
             fmt_int(i.sip_messages),
             fmt_int(i.malformed_total),
-            input_problems(i) or label("no_problems", lang),
+            input_problems(i, lang) or label("no_problems", lang),
         )
         for i in analysis.capture.inputs
     ]
