@@ -19,6 +19,7 @@ does the same for Expires).
 from __future__ import annotations
 
 import re
+from itertools import islice
 from typing import Final, NamedTuple, TypeVar
 
 from sipstats.errors import SipParseError
@@ -121,7 +122,7 @@ _NAMES: Final = {
 # The fast path (:func:`_parse_common`): a header line (name not starting with a blank).
 _HEADER_LINE: Final = re.compile(rb"\n([^:\n \t][^:\n]*):([^\n]*)")
 #: Entries per cache of values derived from raw header text; a full cache starts over.
-_CACHE_SIZE: Final = 4096
+_CACHE_SIZE: Final = 16384
 _T = TypeVar("_T")
 #: Raw header name -> slot (-1: not wanted), for the spellings seen so far.
 _SLOTS: dict[bytes, int] = {name.encode(): slot for name, slot in _NAMES.items()}
@@ -351,9 +352,11 @@ def _short_text(raw: bytes) -> str:
 
 
 def _remember(cache: dict[bytes, _T], key: bytes, value: _T) -> _T:
-    """Store ``value`` in a bounded cache (emptied when full: dialogs are short-lived)."""
+    """Store ``value`` in a bounded cache; when full, the oldest quarter goes (values repeat
+    within a dialog or transaction, which are short-lived)."""
     if len(cache) >= _CACHE_SIZE:
-        cache.clear()
+        for old in list(islice(cache, _CACHE_SIZE // 4)):
+            del cache[old]
     cache[key] = value
     return value
 
