@@ -4,8 +4,9 @@
 
 Without CAPTURE a deterministic capture is generated first (``make_capture.py``) under
 ``benchmarks/data/``. Each tool runs in its own process; wall time comes from the clock and
-peak memory from that process's own rusage (``os.wait4``), so neither measurement sees the
-other. sipstats is timed twice: decoding alone (``read_capture``) and decoding + analysis.
+peak memory and CPU time from that process's own rusage (``os.wait4``), so neither
+measurement sees the other; CPU time is the steadier figure on a shared machine. sipstats
+is timed twice: decoding alone (``read_capture``) and decoding + analysis.
 """
 
 from __future__ import annotations
@@ -37,9 +38,9 @@ from sipstats.messages import read_capture
 from sipstats.analyze import analyze
 import pandas, matplotlib  # noqa: F401  (imports are not part of the measurement)
 baseline = rss_kb()
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 capture = read_capture(sys.argv[1])
-t1 = time.perf_counter()
+t1, c1 = time.perf_counter(), time.process_time()
 after_decode = rss_kb()
 analysis = analyze(capture) if sys.argv[2] == "analyze" else None
 t2 = time.perf_counter()
@@ -47,6 +48,7 @@ print(json.dumps({
     "packets": capture.packets,
     "messages": len(capture.messages),
     "decode_s": t1 - t0,
+    "decode_cpu_s": c1 - c0,
     "analyze_s": t2 - t1,
     "baseline_kb": baseline,
     "after_decode_kb": after_decode,
@@ -59,12 +61,14 @@ print(json.dumps({
 @dataclass
 class Run:
     wall_s: float
+    cpu_s: float
+    """User + system CPU time of the process: steadier than wall time on a shared machine."""
     max_rss_kb: int
     stdout: str
 
 
 def measure(argv: list[str]) -> Run:
-    """Run ``argv`` to completion; its wall time and its own peak RSS."""
+    """Run ``argv`` to completion; its wall time, CPU time and its own peak RSS."""
     start = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     assert proc.stdout is not None
@@ -74,7 +78,7 @@ def measure(argv: list[str]) -> Run:
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise SystemExit(f"{argv[0]} exited with {proc.returncode}")
-    return Run(wall, usage.ru_maxrss, stdout)
+    return Run(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, stdout)
 
 
 def tshark_messages(sipstat: str) -> int:
@@ -117,20 +121,24 @@ def main() -> None:
     f = json.loads(full.stdout)
     packets = d["packets"]
 
-    def row(name: str, seconds: float, rss_kb: int) -> str:
+    def row(name: str, seconds: float, rss_kb: int, cpu_s: float | None = None) -> str:
+        cpu = "" if cpu_s is None else f"{cpu_s:>8.2f} s{t.cpu_s / cpu_s:>6.2f}x"
         return (
             f"{name:<28}{seconds:>9.2f} s{packets / seconds:>12,.0f} pkt/s"
             f"{size_mb / seconds:>9.1f} MB/s{rss_kb / 1024:>9.0f} MiB"
-            f"{t.wall_s / seconds:>8.2f}x"
+            f"{t.wall_s / seconds:>8.2f}x{cpu}"
         )
 
     print(f"capture: {capture} ({packets:,} packets, {size_mb:.1f} MB)")
     print(f"SIP messages: tshark {tshark_messages(t.stdout):,}, sipstats {d['messages']:,}")
-    print(f"{'':<28}{'wall':>11}{'rate':>18}{'':>14}{'peak RSS':>13}{'vs tshark':>10}")
-    print(row("tshark -z sip,stat", t.wall_s, t.max_rss_kb))
-    print(row("sipstats decode (process)", decode.wall_s, decode.max_rss_kb))
-    print(row("sipstats decode (in-proc)", d["decode_s"], decode.max_rss_kb))
-    print(row("sipstats decode+analyze", full.wall_s, full.max_rss_kb))
+    print(
+        f"{'':<28}{'wall':>11}{'rate':>18}{'':>14}{'peak RSS':>13}{'vs tshark':>10}"
+        f"{'CPU':>10}{'vs tshark':>10}"
+    )
+    print(row("tshark -z sip,stat", t.wall_s, t.max_rss_kb, t.cpu_s))
+    print(row("sipstats decode (process)", decode.wall_s, decode.max_rss_kb, decode.cpu_s))
+    print(row("sipstats decode (in-proc)", d["decode_s"], decode.max_rss_kb, d["decode_cpu_s"]))
+    print(row("sipstats decode+analyze", full.wall_s, full.max_rss_kb, full.cpu_s))
     grown_kb = d["after_decode_kb"] - d["baseline_kb"]
     print(
         f"analysis {f['analyze_s']:.2f} s vs decoding {f['decode_s']:.2f} s ({f['calls']:,} calls)"
