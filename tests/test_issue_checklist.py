@@ -12,8 +12,14 @@ import pandas as pd
 import pytest
 
 from sipstats.analyze import Analysis, analyze
-from sipstats.render import RENDERERS, RenderOptions
-from sipstats.render.labels import LABELS, MALFORMED_ZH, malformed_label, reference_label
+from sipstats.render import RENDERERS, RenderOptions, plots
+from sipstats.render.labels import (
+    LABELS,
+    MALFORMED_ZH,
+    category_label,
+    malformed_label,
+    reference_label,
+)
 from sipstats.schema import MALFORMED_REASONS
 from tests.analysis_fixtures import capture, invite_call, msg
 from tests.conftest import ROOT
@@ -225,3 +231,15 @@ def test_chinese_report_translates_metric_references_and_malformed_reasons(
     assert all(malformed_label(r, "zh") != r for r in MALFORMED_REASONS)
     assert malformed_label("bad start line") == "bad start line"
     assert reference_label("RFC 6076 §4.6 (per transaction)", "zh") == "RFC 6076 §4.6 (按事务)"
+
+
+def test_timeline_figure_per_category(retry_analysis: Analysis) -> None:
+    fig = plots.timeline(retry_analysis, interval="10s", by="category")
+    ax = fig.axes[0]
+    assert ax.get_title() == "Unique responses per 10s by category"
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    frame = retry_analysis.timeline("10s", by="category")
+    assert len(legend) == int((frame.sum() > 0).sum())
+    assert legend[0] == category_label(str(frame.sum().idxmax()))  # most frequent at the bottom
+    zh = plots.timeline(retry_analysis, interval="10s", by="category", lang="zh").axes[0]
+    assert "类型" in zh.get_title() or plots.figure_lang("zh") == "en"

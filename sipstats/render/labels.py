@@ -126,6 +126,10 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
     "no_problems": ("no problems", "无问题"),
     # figures
     "fig_timeline": ("Unique responses per {interval} by class", "每 {interval} 各类别去重响应数"),
+    "fig_timeline_category": (
+        "Unique responses per {interval} by category",
+        "每 {interval} 各类型去重响应数",
+    ),
     "fig_time_axis": ("Time (UTC)", "时间 (UTC)"),
     "fig_responses_axis": ("Responses (unique)", "响应数 (去重)"),
     "fig_classes": ("Unique responses by class", "各类别去重响应数"),

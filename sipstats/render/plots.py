@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cache, wraps
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final, Literal, cast
 
 import matplotlib as mpl
 import matplotlib.dates as mdates
@@ -22,7 +22,7 @@ from matplotlib import font_manager
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from sipstats.render.labels import Lang, label, outcome_label
+from sipstats.render.labels import Lang, category_label, label, outcome_label
 from sipstats.schema import OUTCOMES
 
 if TYPE_CHECKING:
@@ -136,16 +136,42 @@ def _bucket_days(interval: str, x: np.ndarray) -> float:
         return float(np.min(np.diff(x))) if len(x) > 1 else 1.0
 
 
+#: Colours of the per-category timeline, in order of frequency (matplotlib's tab10 cycle).
+CATEGORY_COLOURS: Final = (
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+    "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+)  # fmt: skip
+
+
 @_styled
-def timeline(analysis: Analysis, *, interval: str | None = None, lang: Lang = "en") -> Figure:
-    """Unique responses per class per interval, stacked, in the class colours."""
+def timeline(
+    analysis: Analysis,
+    *,
+    interval: str | None = None,
+    by: Literal["class", "category"] = "class",
+    lang: Lang = "en",
+) -> Figure:
+    """Unique responses per interval, stacked: per class in the class colours, or per category.
+
+    ``by="category"`` stacks the catalogue categories, most frequent at the bottom (colours
+    repeat after ten categories).
+    """
     lang = figure_lang(lang)
     interval = interval or analysis.interval
-    frame = analysis.timeline(interval)
+    frame = analysis.timeline(interval, by=by)
+    if by == "category":
+        order = frame.sum().sort_values(ascending=False, kind="stable").index
+        present = [str(c) for c in order if frame[c].any()]
+        colours = {c: CATEGORY_COLOURS[i % len(CATEGORY_COLOURS)] for i, c in enumerate(present)}
+        names = {c: category_label(c, lang) for c in present}
+    else:
+        present = [c for c in CLASSES if c in frame.columns and frame[c].any()]
+        colours, names = dict(CLASS_COLOURS), {c: c for c in present}
     with _style(lang):
         fig = _new(9.0, 4.0)
         ax = fig.add_subplot()
-        ax.set_title(label("fig_timeline", lang, interval=interval))
+        title = "fig_timeline_category" if by == "category" else "fig_timeline"
+        ax.set_title(label(title, lang, interval=interval))
         ax.set_xlabel(label("fig_time_axis", lang))
         ax.set_ylabel(label("fig_responses_axis", lang))
         _counts_axis(ax.yaxis)
@@ -155,23 +181,23 @@ def timeline(analysis: Analysis, *, interval: str | None = None, lang: Lang = "e
         starts = pd.DatetimeIndex(frame.index).tz_convert("UTC").tz_localize(None)
         x = mdates.date2num(starts.to_pydatetime())
         width = _bucket_days(interval, x)
-        present = [c for c in CLASSES if c in frame.columns and frame[c].any()]
         bottom = np.zeros(len(frame))
         for cls in present:
             values = frame[cls].to_numpy(dtype=float)
             if len(frame) <= _MAX_BARS:
-                ax.bar(x, values, width=0.85 * width, bottom=bottom, align="edge", label=cls,
-                       color=CLASS_COLOURS[cls])  # fmt: skip
-            else:  # thousands of bars make a slow SVG: one filled outline per class instead
+                ax.bar(x, values, width=0.85 * width, bottom=bottom, align="edge",
+                       label=names[cls], color=colours[cls])  # fmt: skip
+            else:  # thousands of bars make a slow SVG: one filled outline per group instead
                 xs = np.column_stack([x, x, x + width, x + width]).ravel()
                 top = np.column_stack([bottom, bottom + values, bottom + values, bottom]).ravel()
-                ax.fill_between(xs, np.repeat(bottom, 4), top, label=cls,
-                                color=CLASS_COLOURS[cls], linewidth=0)  # fmt: skip
+                ax.fill_between(xs, np.repeat(bottom, 4), top, label=names[cls],
+                                color=colours[cls], linewidth=0)  # fmt: skip
             bottom += values
         locator = mdates.AutoDateLocator()
         ax.xaxis.set_major_locator(locator)
         ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
-        ax.legend(title=label("class", lang), loc="upper left", bbox_to_anchor=(1.0, 1.0))
+        legend_title = label("category" if by == "category" else "class", lang)
+        ax.legend(title=legend_title, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return fig
 
 
