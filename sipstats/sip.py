@@ -282,13 +282,13 @@ def _parse_common(data: bytes, delimited: bool) -> SipMessage | None:
 
     via = _VIA_CACHE.get(vias[0])
     if via is None:
-        via = _remember(_VIA_CACHE, vias[0], _via([_text(vias[0])]))
+        via = _remember(_VIA_CACHE, vias[0], _via_line(vias[0]))
     branch, via_count = via
     if len(vias) > 1:
         for value in vias[1:]:
             more = _VIA_CACHE.get(value)
             if more is None:
-                more = _remember(_VIA_CACHE, value, _via([_text(value)]))
+                more = _remember(_VIA_CACHE, value, _via_line(value))
             via_count += more[1]
     from_address = _ADDRESS_CACHE.get(from_)
     if from_address is None:
@@ -324,6 +324,20 @@ def _parse_common(data: bytes, delimited: bool) -> SipMessage | None:
             "" if content_type is None else _short_text(content_type),
         ),
     )
+
+
+def _via_line(raw: bytes) -> tuple[str, int]:
+    """:func:`_via` of one Via line; one entry whose first parameter is the branch (the
+    usual case) without the general steps."""
+    text = raw.decode("utf-8", "replace").strip()
+    if '"' not in text and "," not in text:
+        semi = text.find(";")
+        if semi < 0:
+            return "", 1
+        if text.startswith(";branch=", semi):
+            end = text.find(";", semi + 8)
+            return text[semi + 8 : end if end >= 0 else None].strip(), 1
+    return _via([text])
 
 
 def _slot(name: bytes) -> int:
