@@ -37,11 +37,16 @@ def test_to_dict_has_the_documented_shape_and_is_strict_json() -> None:
     summary = report["summary"]
     assert summary["sip_messages"] == summary["requests"] + summary["responses"]
     assert (summary["calls"], summary["retransmissions"]) == (3, 1)
-    assert report["requests_by_method"]["INVITE"] == {"count": 3, "unique": 3}
+    assert report["requests_by_method"]["INVITE"] == {
+        "count": 3,
+        "unique": 3,
+        "retransmission_ratio": 0.0,
+    }
     assert report["responses_by_code"]["486"] == {
         "count": 2,
         "unique": 1,
         "share": 0.1,  # of the 10 unique responses
+        "retransmission_ratio": 0.5,
         "reason": "Busy Here",
         "class": "4xx",
         "category": "callee-busy",
@@ -137,6 +142,7 @@ def test_scapy_capture_end_to_end(tmp_path: Path) -> None:
             "count": 3,
             "unique": 2,
             "share": 2 / unique_responses,
+            "retransmission_ratio": 1 / 3,
             "reason": "OK",
             "class": "2xx",
             "category": "success",

@@ -262,6 +262,22 @@ def test_c11_proxy_outcomes_are_the_callers(corpus_runs: dict[str, Run]) -> None
 
 
 @pytest.mark.corpus
+def test_c06_registrations(corpus_runs: dict[str, Run]) -> None:
+    """REGISTER attempts: final codes, final-response sequences, 423 with Min-Expires."""
+    if "c06_register.pcap" not in corpus_runs:
+        pytest.skip("c06_register not in the corpus")
+    truth = _truth("c06_register", "c06_register.pcap")["registrations"]
+    regs = _report(corpus_runs, "c06_register.pcap")["registrations"]
+    assert regs["total"] == truth["count"]
+    assert regs["by_final_code"] == truth["outcome"]
+    assert regs["final_sequences"] == truth["final_sequences"]
+    brief = sum(n for seq, n in truth["final_sequences"].items() if seq.startswith("423"))
+    assert regs["interval_too_brief"] == brief
+    assert regs["min_expires_s"] == {"120": brief}  # meta: min_expires 120
+    assert regs["challenges_answered"] == regs["challenged"] == truth["count"]
+
+
+@pytest.mark.corpus
 def test_c05_transactions_without_final_response(corpus_runs: dict[str, Run]) -> None:
     """The BYEs that lost every response to the 15 % loss (truth: BYE finals 'none')."""
     if "c05_loss.pcap" not in corpus_runs:

@@ -104,7 +104,11 @@ class Analysis:
                 "schema": SCHEMA_ID,
                 "summary": self._summary(),
                 "requests_by_method": {
-                    row["method"]: {"count": row["count"], "unique": row["unique"]}
+                    row["method"]: {
+                        "count": row["count"],
+                        "unique": row["unique"],
+                        "retransmission_ratio": row["retransmission_ratio"],
+                    }
                     for row in self.by_method.to_dict("records")
                 },
                 "responses_by_code": {
@@ -112,6 +116,7 @@ class Analysis:
                         "count": row["count"],
                         "unique": row["unique"],
                         "share": share.get(row["code"]),
+                        "retransmission_ratio": row["retransmission_ratio"],
                         "reason": row["reason"],
                         "class": row["status_class"],
                         "category": row["category"],
@@ -209,6 +214,12 @@ class Analysis:
                 for code, n in r["final_status"].dropna().astype("int64").value_counts().items()
             },
             "final_sequences": {k: int(v) for k, v in r["finals"].value_counts().items()},
+            "challenged": int((r["challenges"] > 0).sum()),
+            "challenges_answered": int(r["challenge_answered"].fillna(False).sum()),
+            "interval_too_brief": int(r["interval_too_brief"].sum()),
+            "min_expires_s": {
+                str(v): int(n) for v, n in r["min_expires"].dropna().value_counts().items()
+            },
             "rrd_ms": _percentiles(r["rrd_ms"]),
         }
 
