@@ -81,9 +81,9 @@ class Analysis:
         ``by="class"``: columns '1xx'..'6xx'; ``by="category"``: one column per catalogue
         category seen (see :func:`sipstats.analyze.breakdown.timeline`).
         """
-        group: breakdown.TimelineBy = "category" if by == "category" else "status_class"
         if by not in ("class", "status_class", "category"):
             raise ValueError(f"timeline by {by!r}: use 'class' or 'category'")
+        group: breakdown.TimelineBy = "category" if by == "category" else "status_class"
         return breakdown.timeline(self.messages, interval or self.interval, by=group)
 
     @property
