@@ -135,7 +135,8 @@ class _Codes:
             return
         new = [value for value in dict.fromkeys(values) if value not in index]
         index.update(zip(new, range(len(index) - 2, len(index) - 2 + len(new)), strict=True))
-        self.codes.extend(map(index.__getitem__, values))
+        # array(list) is twice as fast as array.extend(iterator).
+        self.codes.extend(array("i", list(map(index.__getitem__, values))))
 
     def extend(self, other: _Codes) -> None:
         """Append another column's codes, translated into this column's strings."""
