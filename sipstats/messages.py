@@ -199,7 +199,7 @@ class MessageTable:
         for name, (record, field_name, code) in _INTS.items():
             values = records[record][_FIELDS[record][field_name]]
             if name in _OPTIONAL_INTS:
-                values = tuple(-1 if value is None else value for value in values)
+                values = [-1 if value is None else value for value in values]
             numbers = np.array(values, dtype=np.int64)
             limits = np.iinfo(np.dtype(code))
             numbers = np.clip(numbers, limits.min, limits.max).astype(code)

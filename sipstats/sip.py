@@ -310,8 +310,8 @@ def _parse_common(data: bytes, delimited: bool) -> SipMessage | None:
             via_count,
             *from_address,
             *to_address,
-            "" if user_agent is None else _short_text(user_agent),
-            "" if server is None else _short_text(server),
+            "" if user_agent is None else _TEXT_CACHE.get(user_agent) or _short_text(user_agent),
+            "" if server is None else _TEXT_CACHE.get(server) or _short_text(server),
             ra_value,
             ra_raw,
             ra_duration,
@@ -321,7 +321,9 @@ def _parse_common(data: bytes, delimited: bool) -> SipMessage | None:
             length,
             body_length,
             body_start + body_length,
-            "" if content_type is None else _short_text(content_type),
+            ""
+            if content_type is None
+            else _TEXT_CACHE.get(content_type) or _short_text(content_type),
         ),
     )
 
