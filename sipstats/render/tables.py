@@ -117,6 +117,30 @@ def text(value: Any) -> str:
     return str(value)
 
 
+def _labels(keys: Sequence[str], lang: Lang) -> tuple[str, ...]:
+    """Column headers: each label key in ``lang``."""
+    return tuple(label(key, lang) for key in keys)
+
+
+def _table(
+    key: str,
+    lang: Lang,
+    columns: tuple[str, ...],
+    numeric: tuple[bool, ...],
+    rows: Sequence[tuple[str, ...]],
+    *,
+    details: Sequence[str] = (),
+    note: str = "",
+    optional: bool = False,
+) -> Table:
+    """A table titled by the label ``key``; with no rows its note says 'no data' instead.
+
+    One place for the rule, so no report shows an empty table without saying why.
+    """
+    note = note if rows else label("no_data", lang)
+    return Table(key, label(key, lang), columns, numeric, rows, details, note, optional)
+
+
 def _rows(frame: pd.DataFrame) -> Iterator[Any]:
     """The frame's rows as named tuples (attribute access by column name)."""
     return cast(Iterator[Any], frame.itertuples(index=False))
@@ -202,14 +226,7 @@ def method_table(analysis: Analysis, lang: Lang) -> Table:
         for r in _rows(analysis.by_method)
     ]
     cols = ("method", "count", "unique", "retrans", "ratio")
-    return Table(
-        "by_method",
-        label("by_method", lang),
-        tuple(label(c, lang) for c in cols),
-        (False, True, True, True, True),
-        rows,
-        note="" if rows else label("no_data", lang),
-    )
+    return _table("by_method", lang, _labels(cols, lang), (False, True, True, True, True), rows)
 
 
 def code_table(analysis: Analysis, lang: Lang) -> Table:
@@ -233,14 +250,14 @@ def code_table(analysis: Analysis, lang: Lang) -> Table:
         )
         details.append(text(r.description_zh if lang == "zh" else r.description))
     cols = ("code", "reason", "sent_as", "count", "unique", "retrans", "class", "category")
-    return Table(
+    return _table(
         "by_code",
-        label("by_code", lang),
-        tuple(label(c, lang) for c in cols),
+        lang,
+        _labels(cols, lang),
         (True, False, False, True, True, True, False, False),
         rows,
-        details,
-        note=label("note_unique", lang) if rows else label("no_data", lang),
+        details=details,
+        note=label("note_unique", lang),
     )
 
 
@@ -253,14 +270,7 @@ def share_table(frame: pd.DataFrame, key: str, first: str, lang: Lang) -> Table:
             name = category_label(name, lang)
         rows.append((name, fmt_int(r.count), fmt_int(r.unique), fmt_num(100.0 * r.share, "%")))
     cols = (first if first == "category" else "class", "count", "unique", "share")
-    return Table(
-        key,
-        label(key, lang),
-        tuple(label(c, lang) for c in cols),
-        (False, True, True, True),
-        rows,
-        note="" if rows else label("no_data", lang),
-    )
+    return _table(key, lang, _labels(cols, lang), (False, True, True, True), rows)
 
 
 def outcome_table(data: dict[str, Any], lang: Lang) -> Table:
@@ -274,14 +284,8 @@ def outcome_table(data: dict[str, Any], lang: Lang) -> Table:
         (outcome_label(o, lang), fmt_int(by_outcome[o]), fmt_pct(by_outcome[o], total))
         for o in order
     ]
-    return Table(
-        "outcomes",
-        label("outcomes", lang),
-        (label("outcome", lang), label("calls", lang), label("share", lang)),
-        (False, True, True),
-        rows,
-        note="" if rows else label("no_data", lang),
-    )
+    cols = ("outcome", "calls", "share")
+    return _table("outcomes", lang, _labels(cols, lang), (False, True, True), rows)
 
 
 def delay_table(data: dict[str, Any], lang: Lang) -> Table:
@@ -302,14 +306,8 @@ def delay_table(data: dict[str, Any], lang: Lang) -> Table:
         for pct, name in sources
         if pct and pct.get("count")
     ]
-    return Table(
-        "delays",
-        label("delays", lang),
-        (label("measure", lang), label("samples", lang), "p50", "p90", "p99"),
-        (False, True, True, True, True),
-        rows,
-        note="" if rows else label("no_data", lang),
-    )
+    columns = (*_labels(("measure", "samples"), lang), "p50", "p90", "p99")
+    return _table("delays", lang, columns, (False, True, True, True, True), rows)
 
 
 def retry_after_table(analysis: Analysis, lang: Lang) -> Table:
@@ -340,13 +338,12 @@ def retry_after_table(analysis: Analysis, lang: Lang) -> Table:
         "not_retried",
         "respected_share",
     )
-    return Table(
+    return _table(
         "retry_after",
-        label("retry_after", lang),
-        tuple(label(c, lang) for c in cols),
+        lang,
+        _labels(cols, lang),
         (True, True, True, False, True, True, True, True, True),
         rows,
-        note="" if rows else label("no_data", lang),
     )
 
 
@@ -371,13 +368,13 @@ def server_retry_table(analysis: Analysis, lang: Lang) -> Table:
                 )
             )
     cols = ("code", "retried", "honoured", "too_early", "respected_share")
-    return Table(
+    return _table(
         "server_retries",
-        label("server_retries", lang),
-        tuple(label(c, lang) for c in cols),
+        lang,
+        _labels(cols, lang),
         (True, True, True, True, True),
         rows,
-        note=label("note_server_retries", lang) if rows else label("no_data", lang),
+        note=label("note_server_retries", lang),
         optional=True,
     )
 
@@ -395,13 +392,8 @@ def early_retrier_table(analysis: Analysis, lang: Lang, top: int) -> Table:
     ]
     cols = ("caller", "too_early", "retries", "worst_gap")
     note = label("note_top", lang, n=top) if len(frame) > top else ""
-    return Table(
-        "early_retriers",
-        label("early_retriers", lang),
-        tuple(label(c, lang) for c in cols),
-        (False, True, True, True),
-        rows,
-        note=note if rows else label("no_data", lang),
+    return _table(
+        "early_retriers", lang, _labels(cols, lang), (False, True, True, True), rows, note=note
     )
 
 
@@ -418,13 +410,8 @@ def storm_table(analysis: Analysis, lang: Lang, top: int) -> Table:
         for r in _rows(analysis.storms.head(top))
     ]
     cols = ("start", "end", "target", "retries", "early_retries", "callers")
-    return Table(
-        "storms",
-        label("storms", lang),
-        tuple(label(c, lang) for c in cols),
-        (False, False, False, True, True, True),
-        rows,
-        note="" if rows else label("no_data", lang),
+    return _table(
+        "storms", lang, _labels(cols, lang), (False, False, False, True, True, True), rows
     )
 
 
@@ -436,13 +423,8 @@ def peer_table(analysis: Analysis, lang: Lang, top: int) -> Table:
     ]
     cols = ("responder", "requester", "failures", "top_code", "codes")
     note = label("note_top", lang, n=top) if len(frame) > top else ""
-    return Table(
-        "by_peer",
-        label("by_peer", lang),
-        tuple(label(c, lang) for c in cols),
-        (False, False, True, True, False),
-        rows,
-        note=note if rows else label("no_data", lang),
+    return _table(
+        "by_peer", lang, _labels(cols, lang), (False, False, True, True, False), rows, note=note
     )
 
 
@@ -456,15 +438,8 @@ def software_table(analysis: Analysis, lang: Lang, top: int) -> Table:
         for _, group in analysis.user_agents.groupby("header", sort=False)
         for r in _rows(group.head(top))
     ]
-    return Table(
-        "software",
-        label("software", lang),
-        (label("header", lang), label("value", lang), label("sip_messages", lang)),
-        (False, False, True),
-        rows,
-        note="" if rows else label("no_data", lang),
-        optional=True,
-    )
+    cols = ("header", "value", "sip_messages")
+    return _table("software", lang, _labels(cols, lang), (False, False, True), rows, optional=True)
 
 
 def failures_by_method_table(analysis: Analysis, lang: Lang) -> Table:
@@ -480,15 +455,10 @@ def failures_by_method_table(analysis: Analysis, lang: Lang) -> Table:
         )
         for r in analysis.failures_by_method.to_dict("records")
     ]
-    return Table(
-        "failures_by_method",
-        label("failures_by_method", lang),
-        (label("method", lang), label("responses", lang), *classes, label("failures", lang),
-         label("failure_share", lang)),
-        (False, *([True] * 9)),
-        rows,
-        note=label("note_failures_by_method", lang) if rows else label("no_data", lang),
-    )  # fmt: skip
+    columns = (*_labels(("method", "responses"), lang), *classes,
+               *_labels(("failures", "failure_share"), lang))  # fmt: skip
+    note = label("note_failures_by_method", lang)
+    return _table("failures_by_method", lang, columns, (False, *([True] * 9)), rows, note=note)
 
 
 def retry_by_value_table(analysis: Analysis, lang: Lang) -> Table:
@@ -507,14 +477,8 @@ def retry_by_value_table(analysis: Analysis, lang: Lang) -> Table:
     ]
     cols = ("code", "retry_after_s", "failures", "honoured", "too_early", "not_retried",
             "respected_share")  # fmt: skip
-    return Table(
-        "retry_by_value",
-        label("retry_by_value", lang),
-        tuple(label(c, lang) for c in cols),
-        (True,) * len(cols),
-        rows,
-        note="" if rows else label("no_data", lang),
-        optional=True,
+    return _table(
+        "retry_by_value", lang, _labels(cols, lang), (True,) * len(cols), rows, optional=True
     )
 
 
@@ -534,44 +498,36 @@ def retry_gap_table(analysis: Analysis, lang: Lang) -> Table:
         if r.retries
     ]
     cols = ("verdict", "retries", "min_s", "median_s", "p90_s", "max_s", "median_ratio")
-    return Table(
+    return _table(
         "retry_gaps",
-        label("retry_gaps", lang),
-        tuple(label(c, lang) for c in cols),
+        lang,
+        _labels(cols, lang),
         (False,) + (True,) * (len(cols) - 1),
         rows,
-        note="" if rows else label("no_data", lang),
         optional=True,
     )
 
 
-def _count_table(key: str, title: str, first: str, counts: dict[str, int], lang: Lang) -> Table:
+def _count_table(key: str, first: str, counts: dict[str, int], lang: Lang) -> Table:
     """A ``name -> count`` mapping as rows with shares, largest first."""
     total = sum(counts.values())
     ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
     rows = [(name, fmt_int(n), fmt_pct(n, total)) for name, n in ordered if n]
-    return Table(
-        key,
-        label(title, lang),
-        (label(first, lang), label("attempts", lang), label("share", lang)),
-        (False, True, True),
-        rows,
-        note="" if rows else label("no_data", lang),
-    )
+    return _table(key, lang, _labels((first, "attempts", "share"), lang), (False, True, True), rows)
 
 
 def registration_table(data: dict[str, Any], lang: Lang) -> Table:
     """Registration attempts per outcome (registered, failed, challenge unanswered, ...)."""
     by_outcome = data.get("registrations", {}).get("by_outcome", {})
     named = {registration_label(str(k), lang): int(v) for k, v in by_outcome.items()}
-    return _count_table("registrations", "registrations", "outcome", named, lang)
+    return _count_table("registrations", "outcome", named, lang)
 
 
 def sequence_table(data: dict[str, Any], lang: Lang) -> Table:
     """Registration attempts per sequence of final responses, e.g. ``423-401-200``."""
     sequences = data.get("registrations", {}).get("final_sequences", {})
     counts = {str(k): int(v) for k, v in sequences.items()}
-    table = _count_table("reg_sequences", "reg_sequences", "sequence", counts, lang)
+    table = _count_table("reg_sequences", "sequence", counts, lang)
     return dataclasses.replace(table, optional=True)
 
 
@@ -589,15 +545,7 @@ def metric_table(analysis: Analysis, lang: Lang, definitions: bool = True) -> Ta
     numeric: tuple[bool, ...] = (False, True, True, False, False)
     if not definitions:
         cols, numeric = cols[:3] + cols[4:], numeric[:3] + numeric[4:]
-    return Table(
-        "metrics",
-        label("metrics", lang),
-        tuple(label(c, lang) for c in cols),
-        numeric,
-        rows,
-        details,
-        note="" if rows else label("no_data", lang),
-    )
+    return _table("metrics", lang, _labels(cols, lang), numeric, rows, details=details)
 
 
 def input_problems(summary: Any, lang: Lang = "en") -> str:
@@ -625,13 +573,8 @@ def input_table(analysis: Analysis, lang: Lang) -> Table:
         for i in analysis.capture.inputs
     ]
     cols = ("file", "format", "packets", "sip_messages", "malformed", "problems")
-    return Table(
-        "inputs",
-        label("inputs", lang),
-        tuple(label(c, lang) for c in cols),
-        (False, False, True, True, True, False),
-        rows,
-        note="" if rows else label("no_data", lang),
+    return _table(
+        "inputs", lang, _labels(cols, lang), (False, False, True, True, True, False), rows
     )
 
 
