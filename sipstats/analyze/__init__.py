@@ -127,7 +127,7 @@ class Analysis:
                 "responses_by_category": _keyed(self.by_category, "category"),
                 "failures_by_method": _keyed(self.failures_by_method, "method"),
                 "failures_by_peer": self.by_peer.to_dict("records"),
-                "calls": self._calls_dict(),
+                "calls": self.calls_summary(),
                 "registrations": self._registrations_dict(),
                 "retry_after": self._retry_after_dict(),
                 "retry_gaps": _keyed(self.retry_gaps, "verdict"),
@@ -187,7 +187,11 @@ class Analysis:
             "registrations": len(self.registrations),
         }
 
-    def _calls_dict(self) -> dict[str, Any]:
+    def calls_summary(self) -> dict[str, Any]:
+        """Calls per outcome and final code, PDD/answer/duration percentiles (JSON ``calls``).
+
+        Public so that a figure needs only this part, not the whole :meth:`to_dict`.
+        """
         c = self.calls
         outcome = c["outcome"].value_counts().reindex(list(schema.OUTCOMES), fill_value=0)
         final = c["final_status"].dropna().astype("int64").value_counts().sort_index()

@@ -117,6 +117,19 @@ def _counts_axis(axis: Any) -> None:
     axis.set_major_locator(MaxNLocator(integer=True))
 
 
+def _counts_figure(
+    size: tuple[float, float], title: str, xlabel: str, ylabel: str, lang: Lang
+) -> tuple[Figure, Any]:
+    """A new figure with one titled axes; the label keys name the axes, y counts things."""
+    fig = _new(*size)
+    ax = fig.add_subplot()
+    ax.set_title(title)
+    ax.set_xlabel(label(xlabel, lang))
+    ax.set_ylabel(label(ylabel, lang))
+    _counts_axis(ax.yaxis)
+    return fig, ax
+
+
 def _empty(ax: Any, lang: Lang) -> None:
     ax.text(0.5, 0.5, label("no_data", lang), ha="center", va="center", transform=ax.transAxes)
     ax.set_xticks([])
@@ -167,37 +180,32 @@ def timeline(
     else:
         present = [c for c in CLASSES if c in frame.columns and frame[c].any()]
         colours, names = dict(CLASS_COLOURS), {c: c for c in present}
-    with _style(lang):
-        fig = _new(9.0, 4.0)
-        ax = fig.add_subplot()
-        title = "fig_timeline_category" if by == "category" else "fig_timeline"
-        ax.set_title(label(title, lang, interval=interval))
-        ax.set_xlabel(label("fig_time_axis", lang))
-        ax.set_ylabel(label("fig_responses_axis", lang))
-        _counts_axis(ax.yaxis)
-        if frame.empty:
-            _empty(ax, lang)
-            return fig
-        starts = pd.DatetimeIndex(frame.index).tz_convert("UTC").tz_localize(None)
-        x = mdates.date2num(starts.to_pydatetime())
-        width = _bucket_days(interval, x)
-        bottom = np.zeros(len(frame))
-        for cls in present:
-            values = frame[cls].to_numpy(dtype=float)
-            if len(frame) <= _MAX_BARS:
-                ax.bar(x, values, width=0.85 * width, bottom=bottom, align="edge",
-                       label=names[cls], color=colours[cls])  # fmt: skip
-            else:  # thousands of bars make a slow SVG: one filled outline per group instead
-                xs = np.column_stack([x, x, x + width, x + width]).ravel()
-                top = np.column_stack([bottom, bottom + values, bottom + values, bottom]).ravel()
-                ax.fill_between(xs, np.repeat(bottom, 4), top, label=names[cls],
-                                color=colours[cls], linewidth=0)  # fmt: skip
-            bottom += values
-        locator = mdates.AutoDateLocator()
-        ax.xaxis.set_major_locator(locator)
-        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
-        legend_title = label("category" if by == "category" else "class", lang)
-        ax.legend(title=legend_title, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    key = "fig_timeline_category" if by == "category" else "fig_timeline"
+    title = label(key, lang, interval=interval)
+    fig, ax = _counts_figure((9.0, 4.0), title, "fig_time_axis", "fig_responses_axis", lang)
+    if frame.empty:
+        _empty(ax, lang)
+        return fig
+    starts = pd.DatetimeIndex(frame.index).tz_convert("UTC").tz_localize(None)
+    x = mdates.date2num(starts.to_pydatetime())
+    width = _bucket_days(interval, x)
+    bottom = np.zeros(len(frame))
+    for cls in present:
+        values = frame[cls].to_numpy(dtype=float)
+        if len(frame) <= _MAX_BARS:
+            ax.bar(x, values, width=0.85 * width, bottom=bottom, align="edge",
+                   label=names[cls], color=colours[cls])  # fmt: skip
+        else:  # thousands of bars make a slow SVG: one filled outline per group instead
+            xs = np.column_stack([x, x, x + width, x + width]).ravel()
+            top = np.column_stack([bottom, bottom + values, bottom + values, bottom]).ravel()
+            ax.fill_between(xs, np.repeat(bottom, 4), top, label=names[cls],
+                            color=colours[cls], linewidth=0)  # fmt: skip
+        bottom += values
+    locator = mdates.AutoDateLocator()
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    legend_title = label("category" if by == "category" else "class", lang)
+    ax.legend(title=legend_title, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return fig
 
 
@@ -206,21 +214,17 @@ def classes(analysis: Analysis, *, lang: Lang = "en") -> Figure:
     """Unique responses per class as bars in the class colours."""
     lang = figure_lang(lang)
     frame = analysis.by_class
-    with _style(lang):
-        fig = _new(6.0, 3.5)
-        ax = fig.add_subplot()
-        ax.set_title(label("fig_classes", lang))
-        ax.set_xlabel(label("class", lang))
-        ax.set_ylabel(label("fig_responses_axis", lang))
-        _counts_axis(ax.yaxis)
-        if frame.empty:
-            _empty(ax, lang)
-            return fig
-        names = [str(c) for c in frame["status_class"]]
-        counts = frame["unique"].to_numpy(dtype=float)
-        bars = ax.bar(names, counts, color=[CLASS_COLOURS.get(n, "#333333") for n in names])
-        ax.bar_label(bars, labels=[f"{int(c):,}" for c in counts], padding=2)
-        ax.margins(y=0.15)
+    fig, ax = _counts_figure(
+        (6.0, 3.5), label("fig_classes", lang), "class", "fig_responses_axis", lang
+    )
+    if frame.empty:
+        _empty(ax, lang)
+        return fig
+    names = [str(c) for c in frame["status_class"]]
+    counts = frame["unique"].to_numpy(dtype=float)
+    bars = ax.bar(names, counts, color=[CLASS_COLOURS.get(n, "#333333") for n in names])
+    ax.bar_label(bars, labels=[f"{int(c):,}" for c in counts], padding=2)
+    ax.margins(y=0.15)
     return fig
 
 
@@ -228,25 +232,24 @@ def classes(analysis: Analysis, *, lang: Lang = "en") -> Figure:
 def outcomes(analysis: Analysis, *, lang: Lang = "en") -> Figure:
     """Calls per outcome as horizontal bars (answered first, as in schema.OUTCOMES)."""
     lang = figure_lang(lang)
-    by_outcome = analysis.to_dict().get("calls", {}).get("by_outcome", {})
+    by_outcome = analysis.calls_summary()["by_outcome"]
     order = [o for o in OUTCOMES if by_outcome.get(o)]
-    with _style(lang):
-        fig = _new(7.0, max(2.5, 0.45 * len(order) + 1.2))
-        ax = fig.add_subplot()
-        ax.set_title(label("fig_outcomes", lang))
-        ax.set_xlabel(label("fig_calls_axis", lang))
-        _counts_axis(ax.xaxis)
-        ax.grid(axis="x", alpha=0.3)
-        ax.grid(axis="y", visible=False)
-        if not order:
-            _empty(ax, lang)
-            return fig
-        names = [outcome_label(o, lang) for o in order][::-1]
-        counts = [by_outcome[o] for o in order][::-1]
-        colours = ["#2ca02c" if o == "answered" else "#4c72b0" for o in order][::-1]
-        bars = ax.barh(names, counts, color=colours)
-        ax.bar_label(bars, labels=[f"{c:,}" for c in counts], padding=2)
-        ax.margins(x=0.12)
+    fig = _new(7.0, max(2.5, 0.45 * len(order) + 1.2))
+    ax = fig.add_subplot()
+    ax.set_title(label("fig_outcomes", lang))
+    ax.set_xlabel(label("fig_calls_axis", lang))
+    _counts_axis(ax.xaxis)
+    ax.grid(axis="x", alpha=0.3)
+    ax.grid(axis="y", visible=False)
+    if not order:
+        _empty(ax, lang)
+        return fig
+    names = [outcome_label(o, lang) for o in order][::-1]
+    counts = [by_outcome[o] for o in order][::-1]
+    colours = ["#2ca02c" if o == "answered" else "#4c72b0" for o in order][::-1]
+    bars = ax.barh(names, counts, color=colours)
+    ax.bar_label(bars, labels=[f"{c:,}" for c in counts], padding=2)
+    ax.margins(x=0.12)
     return fig
 
 
@@ -255,24 +258,18 @@ def _histogram(
 ) -> Figure:
     """Histogram of ``values`` with the analysis' p50/p90/p99 (``marks``) as vertical lines."""
     data = values.dropna().to_numpy(dtype=float)
-    with _style(lang):
-        fig = _new(5.4, 3.8)
-        ax = fig.add_subplot()
-        ax.set_title(label(title, lang))
-        ax.set_xlabel(label(axis, lang))
-        ax.set_ylabel(label("fig_calls_axis", lang))
-        _counts_axis(ax.yaxis)
-        if not len(data):
-            _empty(ax, lang)
-            return fig
-        ax.hist(data, bins=min(40, max(5, int(np.sqrt(len(data))))), color=colour)
-        for key, style in (("p50", "-"), ("p90", "--"), ("p99", ":")):
-            value = marks.get(key)
-            if value is not None:
-                ax.axvline(value, color="#333333", linestyle=style, linewidth=1,
-                           label=f"{key} = {value:,.0f} ms")  # fmt: skip
-        # below the axis label, where it cannot hide a bar
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=3, frameon=False)
+    fig, ax = _counts_figure((5.4, 3.8), label(title, lang), axis, "fig_calls_axis", lang)
+    if not len(data):
+        _empty(ax, lang)
+        return fig
+    ax.hist(data, bins=min(40, max(5, int(np.sqrt(len(data))))), color=colour)
+    for key, style in (("p50", "-"), ("p90", "--"), ("p99", ":")):
+        value = marks.get(key)
+        if value is not None:
+            ax.axvline(value, color="#333333", linestyle=style, linewidth=1,
+                       label=f"{key} = {value:,.0f} ms")  # fmt: skip
+    # below the axis label, where it cannot hide a bar
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=3, frameon=False)
     return fig
 
 
@@ -280,7 +277,7 @@ def _histogram(
 def pdd(analysis: Analysis, *, lang: Lang = "en") -> Figure:
     """Distribution of post-dial delay (first INVITE -> first 18x) over calls, with p50/p90/p99."""
     lang = figure_lang(lang)
-    marks = analysis.to_dict().get("calls", {}).get("pdd_ms") or {}
+    marks = analysis.calls_summary()["pdd_ms"]
     return _histogram(analysis.calls["pdd_ms"], marks, "fig_pdd", "fig_pdd_axis", lang, "#4c72b0")
 
 
@@ -288,7 +285,7 @@ def pdd(analysis: Analysis, *, lang: Lang = "en") -> Figure:
 def answer_time(analysis: Analysis, *, lang: Lang = "en") -> Figure:
     """Distribution of time to answer (first INVITE -> 2xx) over answered calls."""
     lang = figure_lang(lang)
-    marks = analysis.to_dict().get("calls", {}).get("answer_ms") or {}
+    marks = analysis.calls_summary()["answer_ms"]
     return _histogram(
         analysis.calls["answer_ms"], marks, "fig_answer", "fig_answer_axis", lang,
         CLASS_COLOURS["2xx"],
@@ -300,29 +297,25 @@ def retries(analysis: Analysis, *, lang: Lang = "en") -> Figure:
     """Per failure code: attempts retried respecting Retry-After, too early, without it, or not."""
     lang = figure_lang(lang)
     frame = analysis.retry_after
-    with _style(lang):
-        fig = _new(7.0, 3.8)
-        ax = fig.add_subplot()
-        ax.set_title(label("fig_retry", lang))
-        ax.set_xlabel(label("fig_code_axis", lang))
-        ax.set_ylabel(label("fig_failures_axis", lang))
-        _counts_axis(ax.yaxis)
-        if frame.empty:
-            _empty(ax, lang)
-            return fig
-        codes = [str(c) for c in frame["code"]]
-        bottom = np.zeros(len(frame))
-        columns = {
-            "honoured": "honoured",
-            "too_early": "too_early",
-            "retried_without_ra": "without_retry_after_retried",
-            "not_retried": "not_retried",
-        }
-        for key, column in columns.items():
-            values = frame[column].to_numpy(dtype=float)
-            ax.bar(codes, values, bottom=bottom, label=label(key, lang), color=RETRY_COLOURS[key])
-            bottom += values
-        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig, ax = _counts_figure(
+        (7.0, 3.8), label("fig_retry", lang), "fig_code_axis", "fig_failures_axis", lang
+    )
+    if frame.empty:
+        _empty(ax, lang)
+        return fig
+    codes = [str(c) for c in frame["code"]]
+    bottom = np.zeros(len(frame))
+    columns = {
+        "honoured": "honoured",
+        "too_early": "too_early",
+        "retried_without_ra": "without_retry_after_retried",
+        "not_retried": "not_retried",
+    }
+    for key, column in columns.items():
+        values = frame[column].to_numpy(dtype=float)
+        ax.bar(codes, values, bottom=bottom, label=label(key, lang), color=RETRY_COLOURS[key])
+        bottom += values
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return fig
 
 
