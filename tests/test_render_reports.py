@@ -18,6 +18,7 @@ from sipstats.messages import read_capture
 from sipstats.render import RENDERERS, RenderOptions, write_report
 from sipstats.render.csvout import TABLES, neutralise, safe_frame
 from sipstats.render.labels import LABELS, label
+from sipstats.render.tables import report_tables
 from sipstats.render.text import print_report
 from tests.conftest import load_truth
 from tests.report_captures import AT_FORMULA, FORMULA, IMG_UA, MARKUP, SCRIPT, mixed_analysis
@@ -66,6 +67,13 @@ def test_every_label_exists_in_both_languages() -> None:
         assert en.strip(), key
         assert zh.strip(), key
         assert en.count("{") == zh.count("{"), key
+
+
+def test_report_tables_have_distinct_keys(analysis: Analysis) -> None:
+    """The HTML template finds each table by its key: two tables with one key lose one."""
+    keys = [table.key for table in report_tables(analysis)]
+    assert len(keys) == len(set(keys)), keys
+    assert report_tables(analysis, data=analysis.to_dict()) == report_tables(analysis)
 
 
 def test_ranked_tables_keep_top_n(analysis: Analysis) -> None:

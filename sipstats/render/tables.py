@@ -579,13 +579,18 @@ def input_table(analysis: Analysis, lang: Lang) -> Table:
 
 
 def report_tables(
-    analysis: Analysis, lang: Lang = "en", top: int = 10, definitions: bool = True
+    analysis: Analysis,
+    lang: Lang = "en",
+    top: int = 10,
+    definitions: bool = True,
+    data: dict[str, Any] | None = None,
 ) -> list[Table]:
-    """Every table of the text/Markdown report, in reading order.
+    """Every report table, in reading order (each ``key`` unique).
 
-    ``definitions=False`` (the terminal) keeps the metric names and references only.
+    ``definitions=False`` (the terminal) keeps the metric names and references only;
+    ``data`` is ``analysis.to_dict()`` when the caller has it already.
     """
-    data = analysis.to_dict()
+    data = analysis.to_dict() if data is None else data
     return [
         summary_table(analysis, data, lang),
         method_table(analysis, lang),
