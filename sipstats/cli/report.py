@@ -116,13 +116,13 @@ class _ReportContext(click.Context):
 
 
 class _ReportCommand(click.Command):
-    """The report is what ``sipstats`` runs by default: its usage line says so."""
+    """The report is what ``sipstats`` runs by default: its usage line says so.
+
+    click's usage line and error hint both read ``ctx.command_path``, which the context
+    class answers with the program name.
+    """
 
     context_class = _ReportContext
-
-    def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        program = ctx.find_root().info_name or "sipstats"
-        formatter.write_usage(program, " ".join(self.collect_usage_pieces(ctx)))
 
 
 def _version() -> str:
@@ -157,8 +157,8 @@ def plan_outputs(formats: Sequence[str], output_arg: str | None, stem: str) -> _
     """Decide where each report is written.
 
     One document format: ``-o FILE`` (or into ``-o DIR`` when DIR exists or ends with ``/``);
-    without ``-o``,
-    text, JSON and Markdown go to standard output, HTML to ``./<stem>.sipstats.html``.
+    without ``-o``, text, JSON and Markdown go to standard output, HTML to
+    ``./<stem>.sipstats.html``.
     Several formats, or CSV (one file per table): ``-o`` is a directory (created); without it,
     the current directory (CSV into ``./<stem>.sipstats-csv/``).
     """
@@ -296,6 +296,15 @@ def _run(
     return EXIT_DAMAGED if damaged else EXIT_OK
 
 
+def _error_line(error: Exception) -> str:
+    """The one stderr line for an error: what failed, without a traceback."""
+    if isinstance(error, OSError):
+        return f"{error.filename}: {error.strerror}" if error.filename else str(error)
+    if isinstance(error, _Failure | SipstatsError):
+        return str(error)
+    return f"internal error: {type(error).__name__}: {error} (run with --debug for details)"
+
+
 def _fail(message: str) -> NoReturn:
     click.echo(f"sipstats: error: {message}", err=True)
     raise click.exceptions.Exit(EXIT_USAGE)
@@ -389,16 +398,8 @@ def report(
             quiet=quiet,
             progress=not (quiet or no_progress) and _stderr_is_terminal(),
         )
-    except OSError as error:
-        if debug:
-            raise
-        _fail(f"{error.filename}: {error.strerror}" if error.filename else str(error))
-    except (_Failure, SipstatsError) as error:
-        if debug:
-            raise
-        _fail(str(error))
     except Exception as error:
         if debug:
             raise
-        _fail(f"internal error: {type(error).__name__}: {error} (run with --debug for details)")
+        _fail(_error_line(error))
     raise click.exceptions.Exit(status)
