@@ -369,3 +369,12 @@ def test_python_m_sipstats(captures: dict[str, Path], tmp_path: Path) -> None:
     assert bad.returncode == 2
     assert "Traceback" not in bad.stderr
     assert bad.stderr.splitlines()[-1].startswith("sipstats: error: nothing readable")
+
+
+def test_json_report_does_not_load_matplotlib() -> None:
+    """Figures are drawn only for HTML or --plots: a JSON run starts without matplotlib."""
+    code = "import sys, sipstats.cli.report, sipstats.render; print('matplotlib' in sys.modules)"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
+    )
+    assert done.stdout.strip() == "False"

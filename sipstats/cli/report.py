@@ -34,7 +34,6 @@ from sipstats.errors import SipstatsError
 from sipstats.messages import read_capture
 from sipstats.render import RENDERERS, RenderOptions, write_report
 from sipstats.render.labels import LANGS
-from sipstats.render.plots import save_figures
 from sipstats.render.tables import input_problems
 from sipstats.render.text import WIDTH, print_report
 from sipstats.select import filter_capture, parse_peer, parse_time
@@ -290,6 +289,8 @@ def _run(
         analysis = analyze(capture, interval=interval)
     _emit(analysis, plan, options, quiet)
     if plots is not None:
+        from sipstats.render.plots import save_figures  # matplotlib only when figures are asked for
+
         written = save_figures(analysis, plots, lang=options.lang)
         if not quiet:
             click.echo(f"wrote {len(written)} figure files to {plots}", err=plan.uses_stdout)

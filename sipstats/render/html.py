@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
-from sipstats.render import plots
 from sipstats.render.labels import Lang, label, malformed_label
 from sipstats.render.options import RenderOptions
 from sipstats.render.tables import (
@@ -59,6 +58,8 @@ def _cards(analysis: Analysis, data: dict[str, Any], lang: Lang) -> list[tuple[s
 
 def _figures(analysis: Analysis, options: RenderOptions) -> dict[str, Markup]:
     """Our own matplotlib SVG, trusted: figure text is drawn as paths from fixed labels."""
+    from sipstats.render import plots  # matplotlib loads only when a figure is drawn
+
     out = {}
     for name, fig in plots.figures(analysis, lang=options.lang, skip_empty=True).items():
         out[name] = Markup(plots.to_svg(fig, lang=options.lang))
@@ -67,6 +68,8 @@ def _figures(analysis: Analysis, options: RenderOptions) -> dict[str, Markup]:
 
 def render_html(analysis: Analysis, options: RenderOptions) -> str:
     """The HTML report as one string (UTF-8 when written)."""
+    from sipstats.render import plots  # not at module level: JSON/CSV reports need no matplotlib
+
     lang = options.lang
     data = analysis.to_dict()
     first, last = capture_window(analysis)
