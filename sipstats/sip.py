@@ -122,7 +122,7 @@ _NAMES: Final = {
 # The fast path (:func:`_parse_common`): a header line (name not starting with a blank).
 _HEADER_LINE: Final = re.compile(rb"\n([^:\n \t][^:\n]*):([^\n]*)")
 #: Entries per cache of values derived from raw header text; a full cache starts over.
-_CACHE_SIZE: Final = 16384
+_CACHE_SIZE: Final = 4096
 _T = TypeVar("_T")
 #: Raw header name -> slot (-1: not wanted), for the spellings seen so far.
 _SLOTS: dict[bytes, int] = {name.encode(): slot for name, slot in _NAMES.items()}
