@@ -188,6 +188,7 @@ def retransmission_ratio(summary: dict[str, Any]) -> str:
 
 
 def summary_table(analysis: Analysis, data: dict[str, Any], lang: Lang) -> Table:
+    """The capture at a glance: window, message counts, calls and the headline ratios."""
     s = data.get("summary", {})
     first, last = capture_window(analysis)
     rows = [
@@ -215,6 +216,7 @@ def summary_table(analysis: Analysis, data: dict[str, Any], lang: Lang) -> Table
 
 
 def method_table(analysis: Analysis, lang: Lang) -> Table:
+    """Requests per method; count against unique shows retransmission storms."""
     rows = [
         (
             text(r.method),
@@ -274,6 +276,7 @@ def share_table(frame: pd.DataFrame, key: str, first: str, lang: Lang) -> Table:
 
 
 def outcome_table(data: dict[str, Any], lang: Lang) -> Table:
+    """Calls per outcome in ``schema.OUTCOMES`` order, then any other outcome by name."""
     calls = data.get("calls", {})
     total = calls.get("total", 0)
     by_outcome = calls.get("by_outcome", {})
@@ -310,10 +313,15 @@ def delay_table(data: dict[str, Any], lang: Lang) -> Table:
     return _table("delays", lang, columns, (False, True, True, True, True), rows)
 
 
+def respected_share(honoured: Any, too_early: Any) -> str:
+    """Retries that waited the Retry-After time, as a share of the retries it could judge."""
+    return fmt_pct(int(honoured), int(honoured) + int(too_early))
+
+
 def retry_after_table(analysis: Analysis, lang: Lang) -> Table:
+    """Per failure code: how often Retry-After was sent, its values, what callers did next."""
     rows = []
     for r in _rows(analysis.retry_after):
-        judged = int(r.honoured) + int(r.too_early)
         rows.append(
             (
                 text(r.code),
@@ -324,7 +332,7 @@ def retry_after_table(analysis: Analysis, lang: Lang) -> Table:
                 fmt_int(r.too_early),
                 fmt_int(r.without_retry_after_retried),
                 fmt_int(r.not_retried),
-                fmt_pct(int(r.honoured), judged),
+                respected_share(r.honoured, r.too_early),
             )
         )
     cols = (
@@ -357,14 +365,13 @@ def server_retry_table(analysis: Analysis, lang: Lang) -> Table:
     frame = analysis.retry_after
     if "server_retried" in frame.columns:
         for r in _rows(frame[frame["server_retried"].notna()]):
-            judged = int(r.server_honoured) + int(r.server_too_early)
             rows.append(
                 (
                     text(r.code),
                     fmt_int(r.server_retried),
                     fmt_int(r.server_honoured),
                     fmt_int(r.server_too_early),
-                    fmt_pct(int(r.server_honoured), judged),
+                    respected_share(r.server_honoured, r.server_too_early),
                 )
             )
     cols = ("code", "retried", "honoured", "too_early", "respected_share")
@@ -380,6 +387,7 @@ def server_retry_table(analysis: Analysis, lang: Lang) -> Table:
 
 
 def early_retrier_table(analysis: Analysis, lang: Lang, top: int) -> Table:
+    """The callers that retried before Retry-After ran out, worst first (top ``top``)."""
     frame = analysis.early_retriers
     rows = [
         (
@@ -398,6 +406,7 @@ def early_retrier_table(analysis: Analysis, lang: Lang, top: int) -> Table:
 
 
 def storm_table(analysis: Analysis, lang: Lang, top: int) -> Table:
+    """Bursts of retries towards one target, as the analysis found them (top ``top``)."""
     rows = [
         (
             fmt_timestamp(r.start_ts),
@@ -416,6 +425,7 @@ def storm_table(analysis: Analysis, lang: Lang, top: int) -> Table:
 
 
 def peer_table(analysis: Analysis, lang: Lang, top: int) -> Table:
+    """Which responder failed which requester most, with its most frequent code."""
     frame = analysis.by_peer
     rows = [
         (text(r.responder), text(r.requester), fmt_int(r.failures), text(r.top_code), text(r.codes))
@@ -471,7 +481,7 @@ def retry_by_value_table(analysis: Analysis, lang: Lang) -> Table:
             fmt_int(r.honoured),
             fmt_int(r.too_early),
             fmt_int(r.not_retried),
-            fmt_pct(int(r.honoured), int(r.honoured) + int(r.too_early)),
+            respected_share(r.honoured, r.too_early),
         )
         for r in _rows(analysis.retries_by_retry_after)
     ]
@@ -561,6 +571,7 @@ def input_problems(summary: Any, lang: Lang = "en") -> str:
 
 
 def input_table(analysis: Analysis, lang: Lang) -> Table:
+    """One row per input file: what was read and what was damaged or skipped."""
     rows = [
         (
             text(i.file),
