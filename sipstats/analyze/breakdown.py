@@ -18,8 +18,8 @@ from pandas.tseries.offsets import Tick
 
 from sipstats import schema
 from sipstats.analyze.transactions import endpoint
+from sipstats.catalogue import STATUS_CLASSES as CLASSES
 
-CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx", "6xx")
 FAILURE_CLASSES = ("4xx", "5xx", "6xx")
 #: Most rows :func:`timeline` fills in with empty buckets.
 MAX_BUCKETS = 100_000

@@ -22,6 +22,7 @@ from matplotlib import font_manager
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from sipstats.catalogue import STATUS_CLASSES
 from sipstats.render.labels import Lang, category_label, label, outcome_label
 from sipstats.schema import OUTCOMES
 
@@ -37,7 +38,6 @@ CLASS_COLOURS: Final = {
     "5xx": "#d62728",
     "6xx": "#9467bd",
 }
-CLASSES: Final = tuple(CLASS_COLOURS)
 
 #: Retry decision -> colour (respected reads as good, too early as bad).
 RETRY_COLOURS: Final = {
@@ -178,7 +178,7 @@ def timeline(
         colours = {c: CATEGORY_COLOURS[i % len(CATEGORY_COLOURS)] for i, c in enumerate(present)}
         names = {c: category_label(c, lang) for c in present}
     else:
-        present = [c for c in CLASSES if c in frame.columns and frame[c].any()]
+        present = [c for c in STATUS_CLASSES if c in frame.columns and frame[c].any()]
         colours, names = dict(CLASS_COLOURS), {c: c for c in present}
     key = "fig_timeline_category" if by == "category" else "fig_timeline"
     title = label(key, lang, interval=interval)

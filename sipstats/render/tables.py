@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import pandas as pd
 
+from sipstats.catalogue import STATUS_CLASSES
 from sipstats.render.labels import (
     Lang,
     category_label,
@@ -454,18 +455,17 @@ def software_table(analysis: Analysis, lang: Lang, top: int) -> Table:
 
 def failures_by_method_table(analysis: Analysis, lang: Lang) -> Table:
     """Unique responses per class for each request method, failures (4xx-6xx) and their share."""
-    classes = ("1xx", "2xx", "3xx", "4xx", "5xx", "6xx")
     rows = [
         (
             text(r["method"]),
             fmt_int(r["responses"]),
-            *(fmt_int(r[c]) for c in classes),
+            *(fmt_int(r[c]) for c in STATUS_CLASSES),
             fmt_int(r["failures"]),
             fmt_num(100.0 * r["failure_share"], "%"),
         )
         for r in analysis.failures_by_method.to_dict("records")
     ]
-    columns = (*_labels(("method", "responses"), lang), *classes,
+    columns = (*_labels(("method", "responses"), lang), *STATUS_CLASSES,
                *_labels(("failures", "failure_share"), lang))  # fmt: skip
     note = label("note_failures_by_method", lang)
     return _table("failures_by_method", lang, columns, (False, *([True] * 9)), rows, note=note)
