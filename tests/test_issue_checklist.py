@@ -242,4 +242,7 @@ def test_timeline_figure_per_category(retry_analysis: Analysis) -> None:
     assert len(legend) == int((frame.sum() > 0).sum())
     assert legend[0] == category_label(str(frame.sum().idxmax()))  # most frequent at the bottom
     zh = plots.timeline(retry_analysis, interval="10s", by="category", lang="zh").axes[0]
-    assert "类型" in zh.get_title() or plots.figure_lang("zh") == "en"
+    if plots.figure_lang("zh") == "zh":
+        assert "类型" in zh.get_title()
+    else:  # no CJK font installed: the figure falls back to English text
+        assert zh.get_title() == ax.get_title()
