@@ -45,7 +45,7 @@ from sipstats.sip import SipMessage, parse_message
 __doc__ = (__doc__ or "") + schema.markdown_table(schema.MESSAGES)
 
 PathSpec = str | os.PathLike[str]
-Progress = Callable[[int, int], None]
+Progress = Callable[[int, int, int], None]
 
 #: File name endings of captures picked up when a directory is scanned (besides magic).
 CAPTURE_SUFFIXES: Final = (".pcap", ".pcapng", ".cap", ".dmp", ".ntar")
@@ -148,7 +148,7 @@ class _Codes:
 
     def strings(self) -> list[str]:
         """The distinct strings, in code order."""
-        return list(self.index)[2:]  # type: ignore[arg-type]
+        return [value for value in self.index if value]  # None and '' are the NA slots
 
     def categorical(self, order: np.ndarray | None) -> pd.Categorical[str]:
         codes = np.frombuffer(self.codes, dtype=np.int32) if self.codes else np.empty(0, np.int32)
@@ -188,7 +188,7 @@ class MessageTable:
         """Move the batch into the columns."""
         if not self._messages:
             return
-        records = {
+        records: dict[str, list[tuple[Any, ...]]] = {
             "payload": list(zip(*self._payloads, strict=True)),
             "message": list(zip(*self._messages, strict=True)),
         }
@@ -199,7 +199,7 @@ class MessageTable:
         for name, (record, field_name, code) in _INTS.items():
             values = records[record][_FIELDS[record][field_name]]
             if name in _OPTIONAL_INTS:
-                values = [-1 if value is None else value for value in values]
+                values = tuple(-1 if value is None else value for value in values)
             numbers = np.array(values, dtype=np.int64)
             limits = np.iinfo(np.dtype(code))
             numbers = np.clip(numbers, limits.min, limits.max).astype(code)
@@ -408,14 +408,15 @@ def read_capture(
 
     Messages of several files are merged by time. A file that cannot be read becomes an input
     with a one-line error; nothing else is lost. ``ports`` restricts SIP to those ports;
-    ``progress(bytes_done, bytes_total)`` is called now and then; ``strict`` raises on the
-    first damaged file or malformed message instead of counting it.
+    ``progress(bytes_done, bytes_total, packets_done)`` is called now and then; ``strict``
+    raises on the first damaged file or malformed message instead of counting it.
     """
     specs = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
     port_set = frozenset(ports) if ports is not None else None
     entries = _expand(specs)
     total = sum(_size(entry) for entry in entries if isinstance(entry, str))
     done = 0
+    packets = 0
     table = MessageTable()
     inputs: list[InputSummary] = []
     with _cycle_collection_paused():
@@ -424,12 +425,15 @@ def read_capture(
                 inputs.append(entry)
                 continue
             size = _size(entry)
-            tick = None if progress is None else partial(_report, progress, done, size, total)
+            tick = (
+                None if progress is None else partial(_report, progress, done, size, total, packets)
+            )
             _, summary = decode_file(entry, ports=port_set, strict=strict, table=table, tick=tick)
             inputs.append(summary)
             done += size
+            packets += summary.packets
             if progress is not None:
-                progress(done, total)
+                progress(done, total, packets)
         messages = table.to_frame()
     return Capture(messages=messages, inputs=inputs)
 
@@ -453,9 +457,11 @@ def _cycle_collection_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _report(progress: Progress, done: int, size: int, total: int, summary: InputSummary) -> None:
+def _report(
+    progress: Progress, done: int, size: int, total: int, packets: int, summary: InputSummary
+) -> None:
     """Progress inside a file: its bytes read so far, capped at its size (compressed files)."""
-    progress(done + min(summary.bytes, size), total)
+    progress(done + min(summary.bytes, size), total, packets + summary.packets)
 
 
 def _expand(specs: list[PathSpec]) -> list[str | InputSummary]:

@@ -277,7 +277,7 @@ def test_progress_reports_bytes_up_to_the_total(tmp_path: Path) -> None:
     paths = [dialog_pcap(tmp_path / f"{n}.pcap", n, range(n, n + 2)) for n in range(3)]
     total = sum(p.stat().st_size for p in paths)
     seen: list[tuple[int, int]] = []
-    read_capture(paths, progress=lambda done, all_: seen.append((done, all_)))
+    read_capture(paths, progress=lambda done, all_, _packets: seen.append((done, all_)))
     assert seen[-1] == (total, total)
     assert all(all_ == total for _, all_ in seen)
     assert [done for done, _ in seen] == sorted(done for done, _ in seen)

@@ -192,8 +192,8 @@ def _stderr_is_terminal() -> bool:
 
 
 @contextmanager
-def _progress_bar(enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
-    """A rich progress bar on stderr fed by ``read_capture``'s ``progress(done, total)``."""
+def _progress_bar(enabled: bool) -> Iterator[Callable[[int, int, int], None] | None]:
+    """A rich progress bar on stderr: bytes read and packets/s, from ``read_capture``'s callback."""
     if not enabled:
         yield None
         return
@@ -203,13 +203,16 @@ def _progress_bar(enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
         BarColumn(),
         DownloadColumn(),
         TransferSpeedColumn(),
+        TextColumn("{task.fields[packets]:,} packets, {task.fields[rate]:,.0f}/s"),
         TimeRemainingColumn(),
     )
     with Progress(*columns, console=console, transient=True) as bar:
-        task = bar.add_task("read", total=None)
+        task = bar.add_task("read", total=None, packets=0, rate=0.0)
 
-        def update(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total or None)
+        def update(done: int, total: int, packets: int) -> None:
+            elapsed = bar.tasks[task].elapsed or 0.0
+            rate = packets / elapsed if elapsed > 0 else 0.0
+            bar.update(task, completed=done, total=total or None, packets=packets, rate=rate)
 
         yield update
 
