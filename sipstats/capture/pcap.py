@@ -104,6 +104,7 @@ class PcapReader:
         prev_sec = -1
         tmin = tmax = -1
         release_at = off + RELEASE_STEP
+        counted_at, counted_frame = self.offset, frame  # summary totals grow as we go (progress)
         while src.base + off < stop:
             if off + rsize > n:
                 if src.more(off):
@@ -166,8 +167,11 @@ class PcapReader:
             if off > release_at:
                 src.release(off)
                 release_at = off + RELEASE_STEP
-        summary.bytes += src.base + off - self.offset
-        summary.packets += frame - self.frame
+                summary.bytes += src.base + off - counted_at
+                summary.packets += frame - counted_frame
+                counted_at, counted_frame = src.base + off, frame
+        summary.bytes += src.base + off - counted_at
+        summary.packets += frame - counted_frame
         self.offset = src.base + off
         self.frame = frame
         if tmin >= 0:

@@ -223,6 +223,10 @@ class PcapngReader:
             if off > release_at:
                 src.release(off)
                 release_at = off + RELEASE_STEP
+                if decoded:  # summary totals grow as we go (progress)
+                    summary.packets += frame - decoded + 1
+                    summary.bytes += src.base + off - consumed
+                    decoded, consumed = frame + 1, src.base + off
         if decoded:
             summary.packets += frame - decoded + 1
             summary.bytes += src.base + off - consumed
