@@ -37,5 +37,5 @@ def render_markdown(analysis: Analysis, options: RenderOptions) -> str:
     """The whole Markdown report."""
     parts = [f"# {md_cell(label('title', options.lang))}", ""]
     tables = report_tables(analysis, options.lang, options.top)
-    parts += [md_table(t) for t in tables if t.rows or not t.optional]
+    parts += [md_table(t) for t in tables if not t.hidden]
     return "\n".join(parts).rstrip() + "\n"

@@ -52,6 +52,11 @@ class Table:
     optional: bool = False
     """Leave the table out altogether when it has no rows (it would only say 'nothing')."""
 
+    @property
+    def hidden(self) -> bool:
+        """An optional table without rows: reports leave it out."""
+        return self.optional and not self.rows
+
 
 # -- formatting ---------------------------------------------------------------------------------
 

@@ -70,7 +70,7 @@ def print_report(analysis: Analysis, console: Console, options: RenderOptions) -
     """Print every report table to ``console`` (the CLI passes one bound to the terminal)."""
     console.print(Text(label("title", options.lang), style="bold underline"))
     for table in report_tables(analysis, options.lang, options.top, definitions=False):
-        if table.optional and not table.rows:
+        if table.hidden:
             continue
         if table.rows:
             console.print(rich_table(table, console.width))
