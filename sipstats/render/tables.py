@@ -6,7 +6,6 @@ they never recompute a statistic, so every report shows the same numbers.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import re
 from collections.abc import Iterator, Sequence
@@ -523,12 +522,15 @@ def retry_gap_table(analysis: Analysis, lang: Lang) -> Table:
     )
 
 
-def _count_table(key: str, first: str, counts: dict[str, int], lang: Lang) -> Table:
+def _count_table(
+    key: str, first: str, counts: dict[str, int], lang: Lang, *, optional: bool = False
+) -> Table:
     """A ``name -> count`` mapping as rows with shares, largest first."""
     total = sum(counts.values())
     ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
     rows = [(name, fmt_int(n), fmt_pct(n, total)) for name, n in ordered if n]
-    return _table(key, lang, _labels((first, "attempts", "share"), lang), (False, True, True), rows)
+    columns = _labels((first, "attempts", "share"), lang)
+    return _table(key, lang, columns, (False, True, True), rows, optional=optional)
 
 
 def registration_table(data: dict[str, Any], lang: Lang) -> Table:
@@ -542,8 +544,7 @@ def sequence_table(data: dict[str, Any], lang: Lang) -> Table:
     """Registration attempts per sequence of final responses, e.g. ``423-401-200``."""
     sequences = data.get("registrations", {}).get("final_sequences", {})
     counts = {str(k): int(v) for k, v in sequences.items()}
-    table = _count_table("reg_sequences", "sequence", counts, lang)
-    return dataclasses.replace(table, optional=True)
+    return _count_table("reg_sequences", "sequence", counts, lang, optional=True)
 
 
 def metric_table(analysis: Analysis, lang: Lang, definitions: bool = True) -> Table:
