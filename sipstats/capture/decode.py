@@ -26,6 +26,11 @@ from sipstats.capture.summary import InputSummary
 DEFAULT_SIP_PORTS = frozenset({5060, 5061})
 #: Anomaly reason for a frame whose headers cannot be decoded (Zeek would call it a weird).
 UNDECODABLE = "undecodable packet"
+#: A record stamped well before one read earlier: the clock jumped or the file was spliced.
+#: Every later time computation (setup delay, retry gaps) is suspect around it.
+OUT_OF_ORDER = "timestamp out of order"
+#: How far back a timestamp may step before it counts (tcpdump -i any reorders by microseconds).
+OUT_OF_ORDER_NS = 1_000_000_000
 #: Anomaly reason for IP fragments that never made a whole datagram.
 INCOMPLETE_FRAGMENTS = "incomplete IP fragments"
 #: Anomaly reason for a HEP datagram that cannot be read.

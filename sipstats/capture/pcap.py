@@ -16,7 +16,7 @@ import struct
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
-from sipstats.capture.decode import UNDECODABLE
+from sipstats.capture.decode import OUT_OF_ORDER, OUT_OF_ORDER_NS, UNDECODABLE
 from sipstats.capture.records import Payload
 from sipstats.capture.source import RELEASE_STEP, Source
 from sipstats.capture.summary import InputSummary
@@ -153,8 +153,10 @@ class PcapReader:
                 tmax = ts
                 if tmin < 0:
                     tmin = ts
-            elif ts < tmin:
-                tmin = ts
+            else:
+                tmin = min(tmin, ts)
+                if ts < tmax - OUT_OF_ORDER_NS:
+                    summary.anomaly(OUT_OF_ORDER, frame, f"{(tmax - ts) / 1e9:.3f} s back")
             prev_sec = sec
             try:
                 packet(buf, off + rsize, nxt, lt, ts, frame, caplen < origlen)

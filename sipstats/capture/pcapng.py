@@ -16,7 +16,7 @@ import struct
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
-from sipstats.capture.decode import UNDECODABLE
+from sipstats.capture.decode import OUT_OF_ORDER, OUT_OF_ORDER_NS, UNDECODABLE
 from sipstats.capture.linklayer import link_name
 from sipstats.capture.pcap import PacketFn
 from sipstats.capture.records import Payload
@@ -196,8 +196,12 @@ class PcapngReader:
                                 tmax = ts
                                 if tmin < 0:
                                     tmin = ts
-                            elif ts < tmin:
-                                tmin = ts
+                            else:
+                                tmin = min(tmin, ts)
+                                if ts < tmax - OUT_OF_ORDER_NS:
+                                    summary.anomaly(
+                                        OUT_OF_ORDER, frame, f"{(tmax - ts) / 1e9:.3f} s back"
+                                    )
                         try:
                             packet(
                                 buf, data, data + caplen, ifc.linktype, ts, frame, caplen < origlen

@@ -270,7 +270,7 @@ def metric_definition(name: str, english: str, lang: Lang = "en") -> str:
     return english
 
 
-#: Malformed-message reasons (``schema.MALFORMED_REASONS``) in Chinese.
+#: Damage reasons in Chinese: the SIP parser's (``schema.MALFORMED_REASONS``) and the readers'.
 MALFORMED_ZH: Final[dict[str, str]] = {
     "bad start line": "起始行错误",
     "missing mandatory header": "缺少必需头字段",
@@ -280,6 +280,15 @@ MALFORMED_ZH: Final[dict[str, str]] = {
     "truncated by snaplen": "被抓包长度 (snaplen) 截断",
     "not SIP on a SIP port": "SIP 端口上的非 SIP 数据",
     "bad Retry-After": "Retry-After 错误",
+    "undecodable packet": "无法解码的数据包",
+    "timestamp out of order": "时间戳乱序",
+    "incomplete IP fragments": "IP 分片不完整",
+    "malformed HEP packet": "HEP 数据包格式错误",
+    "TCP gap": "TCP 数据缺口",
+    "TCP bytes outside a SIP message": "SIP 消息之外的 TCP 字节",
+    "TCP stream ended inside a message": "TCP 流在消息中途结束",
+    "TCP message without Content-Length": "TCP 消息缺少 Content-Length",
+    "TCP message over size cap": "TCP 消息超出大小上限",
 }
 
 #: Words of the metric references that are not names, in Chinese.
