@@ -181,6 +181,12 @@ def _call_events(call: _Call, start_ns: int, outcome: str, rng: random.Random) -
         req(20 * ms, "ACK", 1, 1, to_tag=True)
         cseq, t = 2, 40 * ms
     auth = 'Proxy-Authorization: Digest username="u"\r\n' if cseq == 2 else ""
+
+    def reject(at: int, status: str, extra: str = "") -> None:
+        """A final failure to the INVITE and the caller's ACK 2 ms later (RFC 3261 §17.1.1.3)."""
+        resp(at, status, cseq, "INVITE", cseq, to_tag=True, extra=extra)
+        req(at + 2 * ms, "ACK", cseq, cseq, to_tag=True)
+
     req(t, "INVITE", cseq, cseq, body=offer, extra=f"Content-Type: application/sdp\r\n{auth}")
     if rng.random() < 0.04:  # Timer A retransmission
         req(
@@ -192,44 +198,23 @@ def _call_events(call: _Call, start_ns: int, outcome: str, rng: random.Random) -
             extra=f"Content-Type: application/sdp\r\n{auth}",
         )
     if outcome == "overload":
-        resp(
-            t + 8 * ms,
-            "503 Service Unavailable",
-            cseq,
-            "INVITE",
-            cseq,
-            to_tag=True,
-            extra="Retry-After: 10 (overloaded)\r\n",
-        )
-        req(t + 10 * ms, "ACK", cseq, cseq, to_tag=True)
+        reject(t + 8 * ms, "503 Service Unavailable", "Retry-After: 10 (overloaded)\r\n")
         return ev
     if outcome == "not_found":
-        resp(t + 9 * ms, "404 Not Found", cseq, "INVITE", cseq, to_tag=True)
-        req(t + 11 * ms, "ACK", cseq, cseq, to_tag=True)
+        reject(t + 9 * ms, "404 Not Found")
         return ev
     resp(t + 5 * ms, "100 Trying", cseq, "INVITE", cseq)
     ring = t + rng.randint(80, 900) * ms
     resp(ring, "180 Ringing", cseq, "INVITE", cseq, to_tag=True)
     final = ring + rng.randint(500, 6000) * ms
     if outcome == "busy":
-        resp(final, "486 Busy Here", cseq, "INVITE", cseq, to_tag=True, extra="Retry-After: 60\r\n")
-        req(final + 2 * ms, "ACK", cseq, cseq, to_tag=True)
+        reject(final, "486 Busy Here", "Retry-After: 60\r\n")
     elif outcome == "unavailable":
-        resp(
-            final,
-            "480 Temporarily Unavailable",
-            cseq,
-            "INVITE",
-            cseq,
-            to_tag=True,
-            extra="Retry-After: 300;duration=1800\r\n",
-        )
-        req(final + 2 * ms, "ACK", cseq, cseq, to_tag=True)
+        reject(final, "480 Temporarily Unavailable", "Retry-After: 300;duration=1800\r\n")
     elif outcome == "cancel":
         req(final, "CANCEL", cseq, cseq)
         resp(final + 3 * ms, "200 OK", cseq, "CANCEL", cseq, to_tag=True)
-        resp(final + 4 * ms, "487 Request Terminated", cseq, "INVITE", cseq, to_tag=True)
-        req(final + 6 * ms, "ACK", cseq, cseq, to_tag=True)
+        reject(final + 4 * ms, "487 Request Terminated")
     else:  # answered (also after a digest challenge)
         resp(
             final,
