@@ -58,10 +58,11 @@ ns_new() {
   ip -n "$1" link set lo up
 }
 
-# cap_start NS PCAP FILTER...: tcpdump on the namespace's loopback, packet-buffered (-U)
+# cap_start NS PCAP FILTER...: tcpdump on the namespace's loopback, packet-buffered (-U) and
+# in immediate mode, so that a packet sent just before tcpdump is stopped is not left in the ring
 cap_start() {
   local ns="$1" out="$2"; shift 2
-  ip netns exec "$ns" timeout -s TERM 240 tcpdump -i lo -s 0 -U -w "$out" "$@" 2>"$out.log" &
+  ip netns exec "$ns" timeout -s TERM 240 tcpdump -i lo -s 0 -U --immediate-mode -w "$out" "$@" 2>"$out.log" &
   CAP_PID=$!
   local i
   for i in $(seq 50); do grep -q "listening on" "$out.log" 2>/dev/null && break; sleep 0.1; done

@@ -142,7 +142,9 @@ def _tshark_sipstat(pcap: Path) -> dict[str, Any]:
 def _traffic(ns: str, workdir: Path, pcap: Path, capture_log: IO[str]) -> None:
     """tcpdump on the namespace's loopback while a sipp caller calls a sipp callee."""
     scenarios = SAMPLES / "scenarios"
-    tcpdump = ["tcpdump", "-i", "lo", "-s", "0", "-U", "-w", str(pcap), "udp", "port", "5060"]
+    # immediate mode: a packet sent just before tcpdump is stopped must not stay in its ring
+    tcpdump = ["tcpdump", "-i", "lo", "-s", "0", "-U", "--immediate-mode", "-w", str(pcap)]
+    tcpdump += ["udp", "port", "5060"]
     started = [
         subprocess.Popen(
             ["ip", "netns", "exec", ns, "timeout", "60", *tcpdump],
