@@ -67,7 +67,8 @@ class Decoder:
         self._tcp: Any = None
         self._sctp = SctpJoiner()
         self._names: dict[bytes, str] = {}
-        self._pairs: dict[bytes, tuple[str, str]] = {}
+        #: IPv4 (source, destination) text by the header's 8 address bytes (the C walk reads it).
+        self.pairs: dict[bytes, tuple[str, str]] = {}
         self._fallback: dict[int, bool] = {}
 
     # -- link layers -------------------------------------------------------------------------
@@ -140,11 +141,11 @@ class Decoder:
             on_port = sport in sip_ports or dport in sip_ports
             if not on_port and (self.ports is not None or not looks_like_sip(buf[p:udp_end])):
                 return
-            pair = self._pairs.get(key := buf[n + 12 : n + 20])
+            pair = self.pairs.get(key := buf[n + 12 : n + 20])
             if pair is None:
-                pair = self._pairs[key] = self.names(buf, n + 12, 4)
-                if len(self._pairs) > 65536:
-                    self._pairs.clear()
+                pair = self.pairs[key] = self.names(buf, n + 12, 4)
+                if len(self.pairs) > 65536:
+                    self.pairs.clear()
             # Every field given, so tuple.__new__ does what Payload() does, without its
             # Python-level __new__.
             self.out.append(

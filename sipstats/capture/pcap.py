@@ -12,14 +12,32 @@ at such a header; resynchronising keeps the intact records that follow it.
 
 from __future__ import annotations
 
+import importlib
+import os
 import struct
 from collections.abc import Callable, Iterator
+from functools import partial
+from types import ModuleType
 from typing import Any, NamedTuple
 
-from sipstats.capture.decode import OUT_OF_ORDER, OUT_OF_ORDER_NS, UNDECODABLE
+from sipstats.capture.decode import OUT_OF_ORDER, OUT_OF_ORDER_NS, UNDECODABLE, Decoder
 from sipstats.capture.records import Payload
 from sipstats.capture.source import RELEASE_STEP, Source
 from sipstats.capture.summary import InputSummary
+
+
+def _load_c_walk() -> ModuleType | None:
+    """The C walk, unless it was not built (no C compiler at install) or is switched off with
+    ``SIPSTATS_PURE_PYTHON=1`` (the tests compare both ways)."""
+    if os.environ.get("SIPSTATS_PURE_PYTHON"):
+        return None
+    try:
+        return importlib.import_module("sipstats.capture._pcapscan")
+    except ImportError:
+        return None
+
+
+_pcapscan = _load_c_walk()
 
 #: libpcap's largest snapshot length; a record claiming more is damage, whatever the snaplen.
 MAX_CAPLEN = 262144
@@ -27,6 +45,10 @@ MAX_CAPLEN = 262144
 RESYNC_WINDOW = 4 << 20
 #: A resynchronised record must lie within this many seconds of the last good one.
 RESYNC_SECONDS = 86400
+#: Link types whose plain UDP records the C walk reads (Ethernet, Linux cooked v1 and v2).
+C_WALK_LINKTYPES = frozenset({1, 113, 276})
+#: Payloads the C walk hands over at a time: bounds what waits in memory.
+C_WALK_BATCH = 256
 
 PacketFn = Callable[[Any, int, int, int, int, int, bool], None]
 
@@ -89,9 +111,17 @@ class PcapReader:
         self.first_ts: int | None = None
         self.last_ts: int | None = None
 
-    def read(self, packet: PacketFn, out: list[Payload], stop: int) -> Iterator[Payload]:
-        """Call ``packet`` on each record starting before ``stop``; yield what lands in ``out``."""
+    def read(
+        self, packet: PacketFn, out: list[Payload], stop: int, decoder: Decoder | None = None
+    ) -> Iterator[Payload]:
+        """Call ``packet`` on each record starting before ``stop``; yield what lands in ``out``.
+
+        With ``decoder`` (whose ``packet`` and ``out`` these are) and the C walk built, the
+        records it can read (plain UDP, see ``_pcapscan.c``) skip the Python loop; it hands
+        every other record back to the loop below, which stays the reference.
+        """
         src, hdr, summary = self.src, self.header, self.summary
+        walk = None if decoder is None else _c_walk(hdr, decoder)
         rsize = hdr.record_size
         unpack = struct.Struct(hdr.endian + "IIII").unpack_from
         limit = max(hdr.snaplen, MAX_CAPLEN)
@@ -106,6 +136,16 @@ class PcapReader:
         release_at = off + RELEASE_STEP
         counted_at, counted_frame = self.offset, frame  # summary totals grow as we go (progress)
         while src.base + off < stop:
+            if walk is not None:
+                until = min(stop - src.base, release_at + 1)
+                off, frame, tmin, tmax, prev_sec = walk(
+                    buf, off, until, frame, tmin, tmax, prev_sec, out
+                )
+                if out:
+                    yield from out
+                    out.clear()
+                if src.base + off >= stop:
+                    break
             if off + rsize > n:
                 if src.more(off):
                     buf, off = src.buf, 0
@@ -218,3 +258,13 @@ class PcapReader:
             if nxt == n or (nxt + rsize <= n and plausible(nxt, unpack(buf, q)[0]) >= 0):
                 return q, q - off
         return None
+
+
+def _c_walk(hdr: PcapHeader, decoder: Decoder) -> Callable[..., tuple[int, ...]] | None:
+    """The C walk bound to this file's format and decoder, or None where it does not apply."""
+    if _pcapscan is None or hdr.linktype not in C_WALK_LINKTYPES:
+        return None
+    limit = max(hdr.snaplen, MAX_CAPLEN)
+    header = (hdr.endian == ">", hdr.record_size, limit, hdr.frac_ns, OUT_OF_ORDER_NS, C_WALK_BATCH)
+    rules = (hdr.linktype, decoder.sip_ports, decoder.ports is not None)
+    return partial(_pcapscan.walk, header, rules, (Payload, decoder.file, "udp", decoder.pairs))

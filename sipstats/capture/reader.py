@@ -96,7 +96,10 @@ def _payloads(
         else:
             first = byte_range[2] if byte_range is not None and len(byte_range) == 3 else None
             reader = _pcap_at(src, header, summary, max(start, 24), first)
-        yield from reader.read(decoder.packet, decoder.out, stop)
+        if isinstance(reader, pcap.PcapReader):
+            yield from reader.read(decoder.packet, decoder.out, stop, decoder)
+        else:
+            yield from reader.read(decoder.packet, decoder.out, stop)
         decoder.finish()
         yield from decoder.out
         decoder.out.clear()

@@ -1,0 +1,171 @@
+"""The C record walk (``sipstats/capture/_pcapscan.c``) reads exactly what the Python reader does.
+
+The walk takes plain IPv4/UDP records off the Python loop and hands every other record back.
+Each capture here is read twice, with the walk and with ``pcap._pcapscan`` set to None (the
+pure-Python reader, the reference), and the messages table and every input summary (counts,
+anomalies with their frames, errors) must be identical. The captures built here put every
+hand-back case next to plain UDP: VLAN tags, Linux cooked v1/v2, SIP off the SIP ports, RTP,
+TCP, IPv6, fragments, HEP, keep-alives, a timestamp that steps back, snaplen cuts, a damaged
+record length and a truncated tail.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from scapy.layers.inet import IP, UDP, fragment
+from scapy.layers.l2 import CookedLinux, Dot1Q, Ether
+from scapy.packet import Packet, Raw
+
+from sipstats.capture import pcap
+from sipstats.messages import Capture, read_capture
+from tests.conftest import CORPUS, PEERS, SAMPLES
+from tests.sipfactory import T0, UAC, UAS, sip_request, sip_response, tcp, udp, write_pcap
+
+
+def _both(
+    path: Path, monkeypatch: pytest.MonkeyPatch, **options: object
+) -> tuple[Capture, Capture]:
+    with_c = read_capture(path, **options)  # type: ignore[arg-type]
+    with monkeypatch.context() as patch:
+        patch.setattr(pcap, "_pcapscan", None)
+        pure = read_capture(path, **options)  # type: ignore[arg-type]
+    return with_c, pure
+
+
+def _assert_same(with_c: Capture, pure: Capture) -> None:
+    pd.testing.assert_frame_equal(with_c.messages, pure.messages)
+    assert with_c.inputs == pure.inputs
+
+
+def test_the_c_walk_is_built() -> None:
+    """The test suite's install (``pip install -e .``) compiles it; without it, decoding is slow."""
+    if os.environ.get("SIPSTATS_PURE_PYTHON"):
+        pytest.skip("SIPSTATS_PURE_PYTHON is set: the pure-Python reader is under test")
+    assert pcap._pcapscan is not None, "sipstats.capture._pcapscan is not built: pip install -e ."
+
+
+def _invite(n: int) -> bytes:
+    return sip_request("INVITE", call_id=f"walk-{n}@test", branch=f"z9hG4bK-walk-{n}", cseq=n + 1)
+
+
+def _ok(n: int) -> bytes:
+    dialog = {"call_id": f"walk-{n}@test", "branch": f"z9hG4bK-walk-{n}", "cseq": 1}
+    return sip_response(200, "OK", cseq_method="INVITE", **dialog)
+
+
+def _rtp(t: float) -> Packet:
+    pkt = Ether() / IP(src=UAC[0], dst=UAS[0]) / UDP(sport=40000, dport=40002)
+    pkt = pkt / Raw(b"\x80\x00" + bytes(170))
+    pkt.time = T0 + t
+    return pkt
+
+
+def _mixed_packets() -> list[Packet]:
+    """Plain SIP over UDP between every kind of record the walk must hand back."""
+    packets: list[Packet] = []
+    t = 0.0
+    for n in range(12):
+        t += 0.05
+        packets += [udp(_invite(n), t), _rtp(t + 0.01), udp(_ok(n), t + 0.02, UAS, UAC)]
+    # SIP on 5080: recognised by its start line, off the SIP ports
+    packets.append(udp(_invite(100), 1.0, (UAC[0], 5080), (UAS[0], 5080)))
+    # 802.1Q and QinQ tags
+    for tags, n in (([7], 101), ([1, 2], 102)):
+        pkt = Ether()
+        for tag in tags:
+            pkt = pkt / Dot1Q(vlan=tag)
+        pkt = pkt / IP(src=UAC[0], dst=UAS[0]) / UDP(sport=5060, dport=5060) / Raw(_invite(n))
+        pkt.time = T0 + 1.1
+        packets.append(pkt)
+    # TCP, IPv6, a CRLF keep-alive, a non-SIP datagram on 5060
+    packets.append(tcp(_invite(103), 1.3, seq=1000))
+    packets.append(udp(_invite(104), 1.4, ("2001:db8::1", 5060), ("2001:db8::2", 5060)))
+    packets.append(udp(b"\r\n\r\n", 1.5))
+    packets.append(udp(b"\x00\x01 not sip at all", 1.6))
+    packets.append(
+        udp(b"GET /status HTTP/1.1\r\nHost: x\r\n\r\n", 1.6, (UAC[0], 40000), (UAS[0], 8080))
+    )
+    # an INVITE in IP fragments
+    sdp = b"v=0\r\n" + b"a=x\r\n" * 600
+    big = sip_request("INVITE", call_id="walk-frag@test", cseq=1, branch="z9hG4bK-frag", body=sdp)
+    frags = fragment(IP(src=UAC[0], dst=UAS[0]) / UDP(sport=5060, dport=5060) / Raw(big), 1400)
+    for i, piece in enumerate(frags):
+        packets.append(Ether() / piece)
+        packets[-1].time = T0 + 1.7 + i / 100
+    for pkt in packets[-len(frags) - 6 : -len(frags)]:
+        pkt.time = T0 + 1.65
+    # a timestamp two seconds back, then time goes on
+    packets += [udp(_invite(105), -1.0), udp(_invite(106), 2.0)]
+    return packets
+
+
+def test_mixed_records_read_the_same(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write_pcap(tmp_path / "mixed.pcap", _mixed_packets())
+    with_c, pure = _both(path, monkeypatch)
+    _assert_same(with_c, pure)
+    assert len(pure.messages) >= 30
+    assert pure.inputs[0].malformed["timestamp out of order"].count == 1
+
+
+def test_a_ports_filter_reads_the_same(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write_pcap(tmp_path / "mixed.pcap", _mixed_packets())
+    with_c, pure = _both(path, monkeypatch, ports=[5080])
+    _assert_same(with_c, pure)
+    assert set(pure.messages["dport"]) == {5080}
+
+
+def test_cooked_captures_read_the_same(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Linux cooked v1 (113): the walk reads it like Ethernet, with a 16-byte header."""
+    packets = []
+    for n in range(6):
+        pkt = CookedLinux(pkttype=4, lladdrtype=1, lladdrlen=6, proto=0x0800)
+        pkt = pkt / IP(src=UAC[0], dst=UAS[0]) / UDP(sport=5060, dport=5060) / Raw(_invite(n))
+        pkt.time = T0 + n
+        packets.append(pkt)
+    path = write_pcap(tmp_path / "sll.pcap", packets, linktype=113)
+    with_c, pure = _both(path, monkeypatch)
+    _assert_same(with_c, pure)
+    assert len(pure.messages) == 6
+
+
+def test_snaplen_and_damage_read_the_same(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Records cut by the snaplen, an impossible record length, and a file cut mid-record."""
+    path = write_pcap(tmp_path / "cut.pcap", _mixed_packets()[:30], snaplen=200)
+    with_c, pure = _both(path, monkeypatch)
+    _assert_same(with_c, pure)
+    whole = write_pcap(tmp_path / "whole.pcap", _mixed_packets()[:30]).read_bytes()
+    damaged = bytearray(whole)
+    second = 24 + 16 + int.from_bytes(whole[32:36], "little")
+    damaged[second + 8 : second + 12] = (10**7).to_bytes(4, "little")  # record 2's caplen
+    (tmp_path / "damaged.pcap").write_bytes(bytes(damaged[:-50]))
+    with_c, pure = _both(tmp_path / "damaged.pcap", monkeypatch)
+    _assert_same(with_c, pure)
+    assert len(pure.inputs[0].errors) == 2  # the resynchronisation and the truncated tail
+
+
+def _shared_captures() -> list[Path]:
+    found = [*sorted(CORPUS.glob("*/*.pcap*")), *sorted(PEERS.glob("**/*.pcap*"))]
+    return [path for path in found if path.is_file()]
+
+
+@pytest.mark.parametrize("path", sorted(SAMPLES.glob("*.pcap")), ids=lambda p: p.name)
+def test_samples_read_the_same(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _assert_same(*_both(path, monkeypatch))
+
+
+@pytest.mark.corpus
+@pytest.mark.peers
+def test_shared_captures_read_the_same(
+    corpus_dir: Path, peers_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every corpus and peer capture (one test: each file alone is quick)."""
+    paths = _shared_captures()
+    assert len(paths) > 40
+    for path in paths:
+        with_c, pure = _both(path, monkeypatch)
+        pd.testing.assert_frame_equal(with_c.messages, pure.messages, obj=str(path))
+        assert with_c.inputs == pure.inputs, path
