@@ -14,11 +14,18 @@ bare-LF line endings (HEP samples, hand-made tools) are accepted like CRLF; a UD
 whose last header line ends at the end of the datagram without the empty line is a complete
 message without a body. Numeric values above 2**32 - 1 are clamped to it (RFC 3261 §20.19
 does the same for Expires).
+
+The common shape of a message is parsed by the optional C extension ``sipstats._sipscan``
+when it is built (``pip install -e .`` builds it); it answers exactly what the Python code
+answers, or declines and lets the Python code parse the message. The environment variable
+``SIPSTATS_PURE_PYTHON=1``, read at import, turns it off, so both can be run and compared.
 """
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Callable
 from itertools import islice
 from typing import Final, NamedTuple, TypeVar
 
@@ -185,6 +192,21 @@ class SipMessage(NamedTuple):
         return self.retry_after_raw is not None and self.retry_after is None
 
 
+def _c_parser() -> Callable[[bytes, bool], SipMessage | None] | None:
+    """The C twin of :func:`_parse_common`, or None when it is not built or turned off."""
+    if os.environ.get("SIPSTATS_PURE_PYTHON", "") not in ("", "0"):
+        return None
+    try:
+        from sipstats import _sipscan
+    except ImportError:
+        return None
+    _sipscan.set_message_type(SipMessage)
+    return _sipscan.parse
+
+
+_c_parse: Final = _c_parser()
+
+
 def parse_message(data: bytes, *, truncated: bool = False, delimited: bool = False) -> SipMessage:
     """Parse one SIP message; raise :class:`SipParseError` if it is not a usable one.
 
@@ -195,6 +217,10 @@ def parse_message(data: bytes, *, truncated: bool = False, delimited: bool = Fal
     generators count CRLF but send LF), not a lost tail, and the message is kept.
     """
     if not truncated:
+        if _c_parse is not None:
+            message = _c_parse(data, delimited)
+            if message is not None:
+                return message
         message = _parse_common(data, delimited)
         if message is not None:
             return message

@@ -1,0 +1,693 @@
+/* sipstats._sipscan: the common shape of a SIP message, parsed in C (sip.py's hot path).
+ *
+ * The reference is sipstats/sip.py: _parse_general defines every rule and _parse_common is
+ * its fast Python twin. This file implements the same rules once more, for the shapes most
+ * captures are made of, and tests/test_sip_scan.py feeds it and the Python code the same
+ * bytes and compares all 26 fields. parse() answers None for anything outside its scope and
+ * sip.py then parses the message itself: declining is always safe, a different answer never
+ * is, so the scope is deliberately narrow. parse() declines when
+ *
+ *   - the header block (up to the first CRLFCRLF) holds a byte >= 0x7f or a control other
+ *     than HT, CR, LF: UTF-8 decoding is then the identity and Python's str.strip() strips
+ *     only SP and HT, so both can be done on the bytes;
+ *   - a line does not end in CRLF, a header line starts with a blank or a colon (folding)
+ *     or has no colon, or the start line is not one (Python raises for those);
+ *   - a mandatory header is missing, CSeq or Content-Length is not plain digits (CSeq:
+ *     digits, blanks, a method token) or above 2**32 - 1, or the body is shorter than
+ *     Content-Length and the message is not ``delimited``;
+ *   - a quote appears where Python takes its quoted-string branch: in any Via value, or in
+ *     the From/To parameters after the URI (a quoted display name before it is handled);
+ *   - Retry-After is not RFC 3261 §20.33 syntax, or its parameters hold a quote.
+ *
+ * Phase one (scan) only records spans of the input and small integers, so every decline is
+ * a plain "return 0" that owns nothing; phase two (build) makes the Python objects.
+ */
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <stdint.h>
+#include <string.h>
+
+/* SipMessage's fields, in order (sip.py). */
+#define FIELDS 26
+/* sip.py _MAX_NUMBER: numbers above it are clamped (Expires) or refused (CSeq). */
+#define MAX_NUMBER 4294967295ULL
+
+/* Slots of the wanted headers: sip.py _WANTED, same order. */
+enum {
+    CALL_ID,
+    CSEQ,
+    FROM,
+    TO,
+    VIA,
+    USER_AGENT,
+    SERVER,
+    RETRY_AFTER,
+    EXPIRES,
+    MIN_EXPIRES,
+    AUTHORIZATION,
+    PROXY_AUTHORIZATION,
+    CONTENT_LENGTH,
+    CONTENT_TYPE,
+    SLOTS,
+    NOT_WANTED = -1
+};
+
+/* A slice of the input; p == NULL: absent. */
+typedef struct {
+    const char *p;
+    Py_ssize_t n;
+} Span;
+
+/* Phase one's result: everything build() needs, nothing owned. */
+typedef struct {
+    int is_request;
+    Span method, request_uri;
+    int status;
+    Span reason;
+    Span values[SLOTS]; /* first value of each wanted header, stripped (Via: unused) */
+    uint64_t cseq;
+    Span cseq_method;
+    Span branch;
+    Py_ssize_t via_count;
+    Span from_uri, from_tag, to_uri, to_tag;
+    uint64_t retry_after;
+    int has_duration; /* the duration retry-param, when a number */
+    uint64_t duration;
+    int has_expires, has_min_expires; /* present and a number (else None) */
+    uint64_t expires, min_expires;
+    int has_length;
+    uint64_t content_length;
+    Py_ssize_t body_length, size;
+} Scan;
+
+/* SipMessage, from set_message_type(); parse() declines until it is set. */
+static PyTypeObject *message_type = NULL;
+
+static int
+is_blank(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+/* RFC 3261 §25.1 token characters (sip.py's [!%'*+\-.0-9A-Z_`a-z~]). */
+static int
+is_token(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c != '\0' && strchr("!%'*+-._`~", c) != NULL);
+}
+
+static int
+is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/* Printable ASCII and HT only: the bytes on which decoding and str.strip() are trivial. */
+static int
+printable(const char *p, Py_ssize_t n)
+{
+    unsigned bad = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned c = (unsigned char)p[i];
+        bad |= (c - 0x20u >= 0x5fu) & (c != '\t');
+    }
+    return !bad;
+}
+
+/* str.strip() on printable ASCII: only SP and HT are whitespace there. */
+static Span
+strip(const char *p, Py_ssize_t n)
+{
+    while (n > 0 && is_blank(p[0])) {
+        p++;
+        n--;
+    }
+    while (n > 0 && is_blank(p[n - 1])) {
+        n--;
+    }
+    return (Span){p, n};
+}
+
+/* p[:n] equals ``lower`` (lower-case ASCII) ignoring ASCII case. */
+static int
+same_lower(const char *p, const char *lower, Py_ssize_t n)
+{
+    for (Py_ssize_t i = 0; i < n; i++) {
+        char c = p[i];
+        if (c >= 'A' && c <= 'Z') {
+            c = (char)(c + ('a' - 'A'));
+        }
+        if (c != lower[i]) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* sip.py _slot: a name maps by name.rstrip(" \t").lower(), compact forms included
+ * (COMPACT_FORMS restricted to the wanted headers). */
+static int
+slot_of(const char *p, Py_ssize_t n)
+{
+    while (n > 0 && is_blank(p[n - 1])) {
+        n--;
+    }
+#define IS(lit) (n == (Py_ssize_t)sizeof(lit) - 1 && same_lower(p, lit, n))
+    switch (n) {
+    case 1:
+        /* | 0x20 lowers letters and maps no other byte onto these letters */
+        switch (p[0] | 0x20) {
+        case 'i':
+            return CALL_ID;
+        case 'f':
+            return FROM;
+        case 't':
+            return TO;
+        case 'v':
+            return VIA;
+        case 'l':
+            return CONTENT_LENGTH;
+        case 'c':
+            return CONTENT_TYPE;
+        }
+        return NOT_WANTED;
+    case 2:
+        return IS("to") ? TO : NOT_WANTED;
+    case 3:
+        return IS("via") ? VIA : NOT_WANTED;
+    case 4:
+        return IS("from") ? FROM : IS("cseq") ? CSEQ : NOT_WANTED;
+    case 6:
+        return IS("server") ? SERVER : NOT_WANTED;
+    case 7:
+        return IS("call-id") ? CALL_ID : IS("expires") ? EXPIRES : NOT_WANTED;
+    case 10:
+        return IS("user-agent") ? USER_AGENT : NOT_WANTED;
+    case 11:
+        return IS("retry-after") ? RETRY_AFTER : IS("min-expires") ? MIN_EXPIRES : NOT_WANTED;
+    case 12:
+        return IS("content-type") ? CONTENT_TYPE : NOT_WANTED;
+    case 13:
+        return IS("authorization") ? AUTHORIZATION : NOT_WANTED;
+    case 14:
+        return IS("content-length") ? CONTENT_LENGTH : NOT_WANTED;
+    case 19:
+        return IS("proxy-authorization") ? PROXY_AUTHORIZATION : NOT_WANTED;
+    }
+    return NOT_WANTED;
+#undef IS
+}
+
+/* Non-empty digits only; the value saturates at MAX_NUMBER + 1 so that callers can clamp
+ * (sip.py _number) or refuse (CSeq, Content-Length) without overflow. */
+static int
+digits(Span s, uint64_t *out)
+{
+    uint64_t value = 0;
+    if (s.n == 0) {
+        return 0;
+    }
+    for (Py_ssize_t i = 0; i < s.n; i++) {
+        if (!is_digit(s.p[i])) {
+            return 0;
+        }
+        value = value * 10 + (uint64_t)(s.p[i] - '0');
+        if (value > MAX_NUMBER) {
+            value = MAX_NUMBER + 1;
+        }
+    }
+    *out = value;
+    return 1;
+}
+
+/* sip.py _start_line on the first line without its CRLF: the request pattern
+ * "token SP scheme:rest SP SIP/2.0" or the status pattern "SIP/2.0 [1-6]dd[ reason]"
+ * (SIP case-insensitive), after rstrip(" \t"). 0: not a start line. */
+static int
+start_line(Span line, Scan *m)
+{
+    const char *p = line.p;
+    Py_ssize_t n = line.n;
+    while (n > 0 && is_blank(p[n - 1])) {
+        n--;
+    }
+
+    if (n >= 11 && same_lower(p, "sip/2.0 ", 8) && p[8] >= '1' && p[8] <= '6' &&
+        is_digit(p[9]) && is_digit(p[10])) {
+        if (n > 11 && p[11] != ' ') {
+            return 0;
+        }
+        m->is_request = 0;
+        m->status = (p[8] - '0') * 100 + (p[9] - '0') * 10 + (p[10] - '0');
+        m->reason = n > 11 ? strip(p + 12, n - 12) : (Span){p, 0};
+        return 1;
+    }
+    /* Method: the token before the first space (a token holds no space). */
+    Py_ssize_t i = 0;
+    while (i < n && is_token(p[i])) {
+        i++;
+    }
+    if (i == 0 || i >= n || p[i] != ' ') {
+        return 0;
+    }
+    /* Request-URI: up to the next space; the version is all that may follow it. */
+    const char *uri = p + i + 1;
+    const char *space = memchr(uri, ' ', (size_t)(p + n - uri));
+    if (space == NULL || p + n - (space + 1) != 7 || !same_lower(space + 1, "sip/2.0", 7) ||
+        memcmp(space + 4, "/2.0", 4) != 0) {
+        return 0;
+    }
+    Py_ssize_t uri_n = space - uri;
+    /* scheme ":" at least one more character; the scheme ends at the first colon */
+    const char *colon = memchr(uri, ':', (size_t)uri_n);
+    if (colon == NULL || colon == uri || colon + 1 >= space ||
+        !((uri[0] >= 'a' && uri[0] <= 'z') || (uri[0] >= 'A' && uri[0] <= 'Z'))) {
+        return 0;
+    }
+    for (const char *c = uri + 1; c < colon; c++) {
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || is_digit(*c) ||
+              *c == '+' || *c == '-' || *c == '.')) {
+            return 0;
+        }
+    }
+    m->is_request = 1;
+    m->method = (Span){p, i};
+    m->request_uri = (Span){uri, uri_n};
+    m->reason = (Span){p, 0};
+    return 1;
+}
+
+/* sip.py param() for parameter ``name`` (lower-case) in a quote-free ``;a=b;c`` string: the
+ * first match of ;[ \t]*name[ \t]*(?:=([^;]*))?(?:;|$), case-insensitive, value stripped
+ * (empty for a flag parameter). 0: absent. */
+static int
+param(Span params, const char *name, Span *out)
+{
+    const char *p = params.p;
+    Py_ssize_t n = params.n, name_n = (Py_ssize_t)strlen(name);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (p[i] != ';') {
+            continue;
+        }
+        Py_ssize_t j = i + 1;
+        while (j < n && is_blank(p[j])) {
+            j++;
+        }
+        if (n - j < name_n || !same_lower(p + j, name, name_n)) {
+            continue;
+        }
+        j += name_n;
+        while (j < n && is_blank(p[j])) {
+            j++;
+        }
+        if (j == n || p[j] == ';') {
+            *out = (Span){p + j, 0};
+            return 1;
+        }
+        if (p[j] == '=') {
+            Py_ssize_t k = j + 1;
+            while (k < n && p[k] != ';') {
+                k++;
+            }
+            *out = strip(p + j + 1, k - j - 1);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* sip.py _address: URI and tag of a From/To value (stripped). 0: declined (a quote in the
+ * parameters, where Python splits on quoted strings). */
+static int
+address(Span v, Span *uri, Span *tag)
+{
+    const char *end = v.p + v.n;
+    const char *start = v.p;
+    Span params;
+    *tag = (Span){v.p, 0};
+    if (v.n > 0 && v.p[0] == '"') {
+        /* _QUOTED: "(?:[^"\\]|\\.)*" at the start; unterminated: the name is everything */
+        start = end;
+        for (const char *c = v.p + 1; c < end; c++) {
+            if (*c == '\\') {
+                if (c + 1 >= end) {
+                    break;
+                }
+                c++;
+            } else if (*c == '"') {
+                start = c + 1;
+                break;
+            }
+        }
+    }
+    const char *open = memchr(start, '<', (size_t)(end - start));
+    if (open != NULL) {
+        const char *close = memchr(open, '>', (size_t)(end - open));
+        if (close == NULL) {
+            *uri = strip(open + 1, end - open - 1);
+            return 1;
+        }
+        *uri = strip(open + 1, close - open - 1);
+        params = (Span){close + 1, end - close - 1};
+    } else {
+        /* addr-spec: parameters after the URI belong to the header (RFC 3261 §20.10) */
+        const char *semi = memchr(start, ';', (size_t)(end - start));
+        *uri = strip(start, (semi != NULL ? semi : end) - start);
+        params = semi != NULL ? (Span){semi, end - semi} : (Span){end, 0};
+    }
+    if (memchr(params.p, '"', (size_t)params.n) != NULL) {
+        return 0;
+    }
+    param(params, "tag", tag);
+    return 1;
+}
+
+/* sip.py _via for the top Via value (quote-free): the branch of its first non-blank
+ * comma-separated entry. */
+static Span
+top_branch(Span top)
+{
+    const char *p = top.p, *end = top.p + top.n;
+    Span branch = {p, 0};
+    if (memchr(p, ',', (size_t)top.n) != NULL) {
+        /* _split: the first entry with a non-blank character, or "" */
+        const char *entry = p, *entry_end = p;
+        for (;;) {
+            const char *comma = memchr(entry, ',', (size_t)(end - entry));
+            entry_end = comma != NULL ? comma : end;
+            if (strip(entry, entry_end - entry).n > 0) {
+                break;
+            }
+            if (comma == NULL) {
+                return branch;
+            }
+            entry = comma + 1;
+        }
+        p = entry;
+        end = entry_end;
+    }
+    /* via-parm = sent-protocol LWS sent-by *( SEMI via-params ): sent-by holds no ';' */
+    const char *semi = memchr(p, ';', (size_t)(end - p));
+    if (semi != NULL) {
+        param((Span){semi, end - semi}, "branch", &branch);
+    }
+    return branch;
+}
+
+/* sip.py _retry_after (RFC 3261 §20.33): delta-seconds [ comment ] *( SEMI retry-param ),
+ * parameters without quotes. Bad syntax or a quote: 0 (Python's). */
+static int
+retry_after(Span v, Scan *m)
+{
+    Py_ssize_t i = 0;
+    while (i < v.n && is_digit(v.p[i])) {
+        i++;
+    }
+    if (!digits((Span){v.p, i}, &m->retry_after)) {
+        return 0;
+    }
+    m->retry_after = m->retry_after > MAX_NUMBER ? MAX_NUMBER : m->retry_after;
+    while (i < v.n && is_blank(v.p[i])) {
+        i++;
+    }
+    if (i < v.n && v.p[i] == '(') {
+        /* comment: "(" [^)]* ")" blanks, as sip.py's pattern has it (no nesting) */
+        const char *close = memchr(v.p + i, ')', (size_t)(v.n - i));
+        if (close == NULL) {
+            return 0;
+        }
+        i = close + 1 - v.p;
+        while (i < v.n && is_blank(v.p[i])) {
+            i++;
+        }
+    }
+    if (i == v.n) {
+        return 1;
+    }
+    Span params = {v.p + i, v.n - i}, duration;
+    if (v.p[i] != ';' || memchr(params.p, '"', (size_t)params.n) != NULL) {
+        return 0;
+    }
+    if (param(params, "duration", &duration) && digits(duration, &m->duration)) {
+        m->has_duration = 1;
+        m->duration = m->duration > MAX_NUMBER ? MAX_NUMBER : m->duration;
+    }
+    return 1;
+}
+
+/* Phase one: 1 and ``m`` filled when the message is in the handled shape, else 0. */
+static int
+scan(const char *d, Py_ssize_t n, int delimited, Scan *m)
+{
+    const char *end = d + n;
+    Span top_via = {NULL, 0};
+    Py_ssize_t lines = 0;
+
+    memset(m, 0, sizeof *m);
+    /* Leading CRLFs (RFC 3261 §7.5) and the empty message are the general path's. */
+    if (n == 0 || d[0] == '\r' || d[0] == '\n') {
+        return 0;
+    }
+    const char *nl = memchr(d, '\n', (size_t)n);
+    if (nl == NULL || nl == d || nl[-1] != '\r' || !printable(d, nl - 1 - d) ||
+        !start_line((Span){d, nl - 1 - d}, m)) {
+        return 0;
+    }
+    const char *s = nl + 1;
+    /* Header lines up to the empty line; every earlier CR or LF is refused by printable(),
+     * so that empty line is the first CRLFCRLF, where Python's header block ends. */
+    while (!(end - s >= 2 && s[0] == '\r' && s[1] == '\n')) {
+        nl = memchr(s, '\n', (size_t)(end - s));
+        if (nl == NULL || nl - s < 2 || nl[-1] != '\r') {
+            return 0;
+        }
+        Py_ssize_t line_n = nl - 1 - s;
+        /* a blank first: folding (RFC 3261 §7.3.1); a colon first: no name */
+        if (is_blank(s[0]) || s[0] == ':' || !printable(s, line_n)) {
+            return 0;
+        }
+        const char *colon = memchr(s, ':', (size_t)line_n);
+        if (colon == NULL) {
+            return 0;
+        }
+        lines++;
+        int slot = slot_of(s, colon - s);
+        if (slot != NOT_WANTED) {
+            Span value = strip(colon + 1, nl - 1 - (colon + 1));
+            if (slot == VIA) {
+                /* RFC 3261 §20.42: every comma-separated entry of every line counts */
+                if (memchr(value.p, '"', (size_t)value.n) != NULL) {
+                    return 0;
+                }
+                if (top_via.p == NULL) {
+                    top_via = value;
+                }
+                m->via_count += 1;
+                for (Py_ssize_t i = 0; i < value.n; i++) {
+                    m->via_count += value.p[i] == ',';
+                }
+            } else if (m->values[slot].p == NULL) {
+                m->values[slot] = value; /* the first value counts (RFC 3261 §7.3.1) */
+            }
+        }
+        s = nl + 1;
+    }
+    /* sip.py needs a line between the start line and the empty line */
+    if (lines == 0) {
+        return 0;
+    }
+    Py_ssize_t body_start = (s + 2) - d;
+
+    Span *values = m->values;
+    if (values[CALL_ID].p == NULL || values[CSEQ].p == NULL || values[FROM].p == NULL ||
+        values[TO].p == NULL || top_via.p == NULL) {
+        return 0;
+    }
+
+    /* CSeq (RFC 3261 §8.1.1.5): 32-bit number, blanks, method token; already stripped */
+    Span cseq = values[CSEQ];
+    Py_ssize_t i = 0;
+    while (i < cseq.n && is_digit(cseq.p[i])) {
+        i++;
+    }
+    Py_ssize_t j = i;
+    while (j < cseq.n && is_blank(cseq.p[j])) {
+        j++;
+    }
+    if (!digits((Span){cseq.p, i}, &m->cseq) || m->cseq > MAX_NUMBER || j == i || j == cseq.n) {
+        return 0;
+    }
+    for (Py_ssize_t k = j; k < cseq.n; k++) {
+        if (!is_token(cseq.p[k])) {
+            return 0;
+        }
+    }
+    m->cseq_method = (Span){cseq.p + j, cseq.n - j};
+
+    m->body_length = n - body_start;
+    if (values[CONTENT_LENGTH].p != NULL) {
+        /* Python keeps any number here; beyond 2**32 - 1 it is left to Python */
+        if (!digits(values[CONTENT_LENGTH], &m->content_length) ||
+            m->content_length > MAX_NUMBER) {
+            return 0;
+        }
+        m->has_length = 1;
+        if ((Py_ssize_t)m->content_length <= m->body_length) {
+            m->body_length = (Py_ssize_t)m->content_length;
+        } else if (!delimited) {
+            return 0; /* RFC 3261 §18.3: a lost tail; Python says why */
+        }
+    }
+    m->size = body_start + m->body_length;
+
+    m->branch = top_branch(top_via);
+    if (!address(values[FROM], &m->from_uri, &m->from_tag) ||
+        !address(values[TO], &m->to_uri, &m->to_tag)) {
+        return 0;
+    }
+    if (values[RETRY_AFTER].p != NULL && !retry_after(values[RETRY_AFTER], m)) {
+        return 0;
+    }
+    if (values[EXPIRES].p != NULL && digits(values[EXPIRES], &m->expires)) {
+        m->has_expires = 1;
+        m->expires = m->expires > MAX_NUMBER ? MAX_NUMBER : m->expires;
+    }
+    if (values[MIN_EXPIRES].p != NULL && digits(values[MIN_EXPIRES], &m->min_expires)) {
+        m->has_min_expires = 1;
+        m->min_expires = m->min_expires > MAX_NUMBER ? MAX_NUMBER : m->min_expires;
+    }
+    return 1;
+}
+
+/* str of printable ASCII bytes, copied without a decoder; "" for an absent span. */
+static PyObject *
+text(Span s)
+{
+    PyObject *str = PyUnicode_New(s.n, 127);
+    if (str != NULL && s.n > 0) {
+        memcpy(PyUnicode_1BYTE_DATA(str), s.p, (size_t)s.n);
+    }
+    return str;
+}
+
+static PyObject *
+number_or_none(int present, uint64_t value)
+{
+    return present ? PyLong_FromUnsignedLongLong(value) : Py_NewRef(Py_None);
+}
+
+/* Phase two: the SipMessage, built as structseq builds its instances (no Python call). */
+static PyObject *
+build(const Scan *m)
+{
+    const Span *values = m->values;
+    PyObject *message = message_type->tp_alloc(message_type, FIELDS);
+    if (message == NULL) {
+        return NULL;
+    }
+    /* An item that failed leaves NULLs behind, which the tuple's dealloc skips. */
+#define SET(index, expression)                                                                 \
+    do {                                                                                       \
+        PyObject *item_ = (expression);                                                        \
+        if (item_ == NULL) {                                                                   \
+            Py_DECREF(message);                                                                \
+            return NULL;                                                                       \
+        }                                                                                      \
+        PyTuple_SET_ITEM(message, (index), item_);                                             \
+    } while (0)
+    SET(0, PyBool_FromLong(m->is_request));
+    SET(1, text(m->method));
+    SET(2, text(m->request_uri));
+    SET(3, PyLong_FromLong(m->status));
+    SET(4, text(m->reason));
+    SET(5, text(values[CALL_ID]));
+    SET(6, PyLong_FromUnsignedLongLong(m->cseq));
+    SET(7, text(m->cseq_method));
+    SET(8, text(m->branch));
+    SET(9, PyLong_FromSsize_t(m->via_count));
+    SET(10, text(m->from_uri));
+    SET(11, text(m->from_tag));
+    SET(12, text(m->to_uri));
+    SET(13, text(m->to_tag));
+    SET(14, text(values[USER_AGENT]));
+    SET(15, text(values[SERVER]));
+    SET(16, number_or_none(values[RETRY_AFTER].p != NULL, m->retry_after));
+    SET(17, values[RETRY_AFTER].p != NULL ? text(values[RETRY_AFTER]) : Py_NewRef(Py_None));
+    SET(18, number_or_none(m->has_duration, m->duration));
+    SET(19, number_or_none(m->has_expires, m->expires));
+    SET(20, number_or_none(m->has_min_expires, m->min_expires));
+    SET(21, PyBool_FromLong(values[AUTHORIZATION].p != NULL ||
+                            values[PROXY_AUTHORIZATION].p != NULL));
+    SET(22, number_or_none(m->has_length, m->content_length));
+    SET(23, PyLong_FromSsize_t(m->body_length));
+    SET(24, PyLong_FromSsize_t(m->size));
+    SET(25, text(values[CONTENT_TYPE]));
+#undef SET
+    return message;
+}
+
+static PyObject *
+set_message_type(PyObject *module, PyObject *cls)
+{
+    (void)module;
+    if (!PyType_Check(cls) || !PyType_IsSubtype((PyTypeObject *)cls, &PyTuple_Type)) {
+        PyErr_SetString(PyExc_TypeError, "set_message_type() needs a tuple subclass");
+        return NULL;
+    }
+    Py_XSETREF(message_type, (PyTypeObject *)Py_NewRef(cls));
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+parse(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)module;
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "parse() takes (data, delimited)");
+        return NULL;
+    }
+    int delimited = PyObject_IsTrue(args[1]);
+    if (delimited < 0) {
+        PyErr_Clear();
+        Py_RETURN_NONE;
+    }
+    if (message_type == NULL || !PyBytes_Check(args[0])) {
+        Py_RETURN_NONE;
+    }
+    Scan m;
+    if (!scan(PyBytes_AS_STRING(args[0]), PyBytes_GET_SIZE(args[0]), delimited, &m)) {
+        Py_RETURN_NONE;
+    }
+    return build(&m);
+}
+
+static PyMethodDef methods[] = {
+    {"set_message_type", set_message_type, METH_O,
+     "set_message_type(cls)\n--\n\nThe tuple subclass (sip.SipMessage) parse() returns."},
+    {"parse", (PyCFunction)(void (*)(void))parse, METH_FASTCALL,
+     "parse(data, delimited, /)\n--\n\n"
+     "sip.parse_message(data, delimited=delimited) for the common shape of a message, "
+     "None for any other (the caller then parses it in Python)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module_def = {
+    PyModuleDef_HEAD_INIT,
+    "sipstats._sipscan",
+    "C twin of sipstats.sip's fast path for the common shape of a SIP message.",
+    -1,
+    methods,
+    NULL,
+    NULL,
+    NULL,
+    NULL,
+};
+
+PyMODINIT_FUNC
+PyInit__sipscan(void)
+{
+    return PyModule_Create(&module_def);
+}

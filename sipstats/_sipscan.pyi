@@ -1,0 +1,6 @@
+"""Types of the optional C extension (sipstats/_sipscan.c), the twin of sip._parse_common."""
+
+from sipstats.sip import SipMessage
+
+def set_message_type(cls: type[SipMessage], /) -> None: ...
+def parse(data: bytes, delimited: bool, /) -> SipMessage | None: ...
