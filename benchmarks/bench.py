@@ -35,8 +35,9 @@ def rss_kb():
     return 0
 
 from sipstats.messages import read_capture
-from sipstats.analyze import analyze
-import pandas, matplotlib  # noqa: F401  (imports are not part of the measurement)
+if sys.argv[2] == "analyze":  # a decode-only process loads only what decoding needs
+    from sipstats.analyze import analyze
+    import matplotlib  # noqa: F401  (imports are not part of the in-process measurement)
 baseline = rss_kb()
 t0, c0 = time.perf_counter(), time.process_time()
 capture = read_capture(sys.argv[1])

@@ -246,7 +246,7 @@ class MessageTable:
         for name in _OPTIONAL_INTS:
             values = np.asarray(columns[name])
             columns[name] = pd.arrays.IntegerArray(values, values < 0)
-        return schema.conform(pd.DataFrame(columns), schema.MESSAGES)
+        return schema.conform(pd.DataFrame(columns, copy=False), schema.MESSAGES)
 
 
 def decode_payloads(

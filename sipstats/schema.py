@@ -217,7 +217,7 @@ def conform(df: pd.DataFrame, schema: Schema) -> pd.DataFrame:
         raise KeyError(f"missing columns: {', '.join(missing)}")
     if df.empty:
         return empty(schema)
-    out = df.loc[:, list(schema)].copy()
+    out = df.loc[:, list(schema)]
     casts = {name: dtype for name, (dtype, _) in schema.items() if str(out[name].dtype) != dtype}
     return out.astype(casts).reset_index(drop=True)
 

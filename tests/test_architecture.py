@@ -18,6 +18,7 @@ STAGES = {
     "schema": 0,
     "capture": 1,
     "sip": 2,
+    "_sipscan": 2,  # the C twin of sip.py's fast path
     "progress": 2,
     "messages": 3,
     "select": 4,
