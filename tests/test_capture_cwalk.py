@@ -1,7 +1,8 @@
 """The C record walk (``sipstats/capture/_pcapscan.c``) reads exactly what the Python reader does.
 
-The walk takes plain IPv4/UDP records off the Python loop and hands every other record back.
-Each capture here is read twice, with the walk and with ``pcap._pcapscan`` set to None (the
+The walk takes plain IPv4/UDP records (classic pcap, and pcapng Enhanced Packet Blocks) off
+the Python loop and hands every other record back.
+Each capture here is read twice, with the walk and with ``pcap.C_WALK`` set to None (the
 pure-Python reader, the reference), and the messages table and every input summary (counts,
 anomalies with their frames, errors) must be identical. The captures built here put every
 hand-back case next to plain UDP: VLAN tags, Linux cooked v1/v2, SIP off the SIP ports, RTP,
@@ -19,6 +20,7 @@ import pytest
 from scapy.layers.inet import IP, UDP, fragment
 from scapy.layers.l2 import CookedLinux, Dot1Q, Ether
 from scapy.packet import Packet, Raw
+from scapy.utils import wrpcapng
 
 from sipstats.capture import pcap
 from sipstats.messages import Capture, read_capture
@@ -31,7 +33,7 @@ def _both(
 ) -> tuple[Capture, Capture]:
     with_c = read_capture(path, **options)  # type: ignore[arg-type]
     with monkeypatch.context() as patch:
-        patch.setattr(pcap, "_pcapscan", None)
+        patch.setattr(pcap, "C_WALK", None)
         pure = read_capture(path, **options)  # type: ignore[arg-type]
     return with_c, pure
 
@@ -45,7 +47,7 @@ def test_the_c_walk_is_built() -> None:
     """The test suite's install (``pip install -e .``) compiles it; without it, decoding is slow."""
     if os.environ.get("SIPSTATS_PURE_PYTHON"):
         pytest.skip("SIPSTATS_PURE_PYTHON is set: the pure-Python reader is under test")
-    assert pcap._pcapscan is not None, "sipstats.capture._pcapscan is not built: pip install -e ."
+    assert pcap.C_WALK is not None, "sipstats.capture._pcapscan is not built: pip install -e ."
 
 
 def _invite(n: int) -> bytes:
@@ -103,8 +105,15 @@ def _mixed_packets() -> list[Packet]:
     return packets
 
 
-def test_mixed_records_read_the_same(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    path = write_pcap(tmp_path / "mixed.pcap", _mixed_packets())
+@pytest.mark.parametrize("form", ["pcap", "pcapng"])
+def test_mixed_records_read_the_same(
+    form: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / f"mixed.{form}"
+    if form == "pcap":
+        write_pcap(path, _mixed_packets())
+    else:
+        wrpcapng(str(path), _mixed_packets())
     with_c, pure = _both(path, monkeypatch)
     _assert_same(with_c, pure)
     assert len(pure.messages) >= 30

@@ -13,6 +13,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
+#include <limits.h>
 #include <string.h>
 
 /* RFC 3261 token characters (§25.1), the ones a start-line can begin with (sniff.START_BYTES). */
@@ -76,7 +77,6 @@ static int looks_like_sip(const unsigned char *d, Py_ssize_t n)
 enum verdict { HAND_BACK, SKIP, KEEP };
 
 typedef struct {
-    int linktype;
     int filtered; /* the user restricted ports: no SIP off them */
     unsigned char sip_port[65536 / 8];
 } Rules;
@@ -104,20 +104,21 @@ static int set_ports(Rules *r, PyObject *ports)
 
 /* Decoder.packet's decision for the frame d[o:end]; on KEEP, *p / *udp_end bound the payload
  * and *ip the IPv4 header. */
-static int classify(const Rules *r, const unsigned char *d, Py_ssize_t o, Py_ssize_t end,
+static int classify(const Rules *r, int linktype, const unsigned char *d, Py_ssize_t o,
+                    Py_ssize_t end,
                     Py_ssize_t *ip, Py_ssize_t *p_out, Py_ssize_t *udp_end_out,
                     unsigned *sport_out, unsigned *dport_out)
 {
     unsigned et;
     Py_ssize_t n;
-    if (r->linktype == 1) {
+    if (linktype == 1) {
         if (end - o < 34) return HAND_BACK;
         et = be16(d + o + 12);
         n = o + 14;
     } else { /* 276: SLL2, 113: SLL */
-        Py_ssize_t hlen = r->linktype == 276 ? 20 : 16;
+        Py_ssize_t hlen = linktype == 276 ? 20 : 16;
         if (end - o < hlen + 20) return HAND_BACK;
-        et = be16(d + (r->linktype == 276 ? o : o + 14));
+        et = be16(d + (linktype == 276 ? o : o + 14));
         n = o + hlen;
     }
     while (is_vlan(et) && end - n >= 24) {
@@ -207,38 +208,92 @@ static PyObject *make_payload(PyObject *payload_type, PyObject *file, PyObject *
     return item;
 }
 
+/* Where kept datagrams go: Payload fields that do not change, and the list they land in. */
+typedef struct {
+    PyObject *payload_type, *file, *udp, *pairs, *out;
+    Py_ssize_t max_out;
+} Sink;
+
+static int parse_sink(Sink *sink, PyObject *payload_args, PyObject *out, Py_ssize_t max_out)
+{
+    sink->out = out;
+    sink->max_out = max_out;
+    return PyArg_ParseTuple(payload_args, "O!UUO!", &PyType_Type, &sink->payload_type,
+                            &sink->file, &sink->udp, &PyDict_Type, &sink->pairs);
+}
+
+static inline int walkable(int linktype)
+{
+    return linktype == 1 || linktype == 113 || linktype == 276;
+}
+
+/* Decoder.packet for one frame: 1 when done here (skipped or kept), 0 to hand it back to
+ * Python, -1 on a Python error. */
+static int take(const Rules *rules, Sink *sink, int linktype, const unsigned char *d,
+                Py_ssize_t start, Py_ssize_t end, long long ts, long long frame, int trunc)
+{
+    Py_ssize_t ip = 0, p = 0, udp_end = 0;
+    unsigned sport = 0, dport = 0;
+    int verdict = classify(rules, linktype, d, start, end, &ip, &p, &udp_end, &sport, &dport);
+    if (verdict != KEEP) return verdict == SKIP;
+    int known = 1;
+    PyObject *item = make_payload(sink->payload_type, sink->file, sink->udp, sink->pairs, d, ip,
+                                  p, udp_end, sport, dport, ts, frame, trunc, &known);
+    if (item == NULL) return known ? -1 : 0; /* not known: Python names the new address pair */
+    int appended = PyList_Append(sink->out, item);
+    Py_DECREF(item);
+    return appended < 0 ? -1 : 1;
+}
+
+/* The record times seen so far, as the readers keep them (see OUT_OF_ORDER in decode.py). */
+typedef struct {
+    long long tmin, tmax, out_of_order_ns;
+} Clock;
+
+static inline int steps_back(const Clock *clock, long long ts)
+{
+    return ts <= clock->tmax && ts < clock->tmax - clock->out_of_order_ns;
+}
+
+static inline void see(Clock *clock, long long ts)
+{
+    if (ts > clock->tmax) {
+        clock->tmax = ts;
+        if (clock->tmin < 0) clock->tmin = ts;
+    } else if (ts < clock->tmin) {
+        clock->tmin = ts;
+    }
+}
+
+static Rules rules; /* 8 KiB: not on the stack; every call holds the GIL throughout */
+
 PyDoc_STRVAR(walk_doc,
 "walk(header, rules, payload, buf, off, until, frame, tmin, tmax, prev_sec, out) -> state\n\n"
-"Walk records from offset ``off`` while they start before ``until`` and need no Python;\n"
-"append a Payload to ``out`` for each SIP datagram. ``header`` is (big_endian, record_size,\n"
-"caplen_limit, ns_per_fraction, out_of_order_ns, max_out); ``rules`` is (linktype, sip_ports,\n"
-"filtered); ``payload`` is (Payload, file, 'udp', address_pairs). Returns the new\n"
-"(off, frame, tmin, tmax, prev_sec): the record at ``off`` is Python's to read.");
+"Walk classic-pcap records from offset ``off`` while they start before ``until`` and need no\n"
+"Python; append a Payload to ``out`` for each SIP datagram. ``header`` is (big_endian,\n"
+"record_size, caplen_limit, ns_per_fraction, out_of_order_ns, max_out); ``rules`` is\n"
+"(linktype, sip_ports, filtered); ``payload`` is (Payload, file, 'udp', address_pairs).\n"
+"Returns the new (off, frame, tmin, tmax, prev_sec): the record at ``off`` is Python's.");
 
 static PyObject *walk(PyObject *Py_UNUSED(module), PyObject *args)
 {
-    PyObject *buf, *out, *header, *rules_args, *payload_args;
-    Py_ssize_t off, until;
-    long long frame, tmin, tmax, prev_sec;
+    PyObject *buf, *out, *header, *rules_args, *payload_args, *ports;
+    Py_ssize_t off, until, max_out;
+    long long frame, prev_sec, mul;
+    int big, rsize, linktype;
+    unsigned long limit;
+    Clock clock;
+    Sink sink;
     if (!PyArg_ParseTuple(args, "O!O!O!OnnLLLLO!", &PyTuple_Type, &header, &PyTuple_Type,
                           &rules_args, &PyTuple_Type, &payload_args, &buf, &off, &until, &frame,
-                          &tmin, &tmax, &prev_sec, &PyList_Type, &out))
-        return NULL;
-    int big, rsize;
-    unsigned long limit;
-    long long mul, out_of_order_ns;
-    Py_ssize_t max_out;
-    static Rules rules; /* 8 KiB: not on the stack; the module holds the GIL throughout */
-    PyObject *ports, *payload_type, *file, *udp, *pairs;
-    if (!PyArg_ParseTuple(header, "iikLLn", &big, &rsize, &limit, &mul, &out_of_order_ns,
+                          &clock.tmin, &clock.tmax, &prev_sec, &PyList_Type, &out) ||
+        !PyArg_ParseTuple(header, "iikLLn", &big, &rsize, &limit, &mul, &clock.out_of_order_ns,
                           &max_out) ||
-        !PyArg_ParseTuple(rules_args, "iO!p", &rules.linktype, &PyFrozenSet_Type, &ports,
+        !PyArg_ParseTuple(rules_args, "iO!p", &linktype, &PyFrozenSet_Type, &ports,
                           &rules.filtered) ||
-        !PyArg_ParseTuple(payload_args, "O!UUO!", &PyType_Type, &payload_type, &file, &udp,
-                          &PyDict_Type, &pairs))
+        !parse_sink(&sink, payload_args, out, max_out) || set_ports(&rules, ports) < 0)
         return NULL;
-    if (set_ports(&rules, ports) < 0) return NULL;
-    if (rsize < 16 || (rules.linktype != 1 && rules.linktype != 113 && rules.linktype != 276)) {
+    if (rsize < 16 || !walkable(linktype)) {
         PyErr_SetString(PyExc_ValueError, "unsupported record size or link type");
         return NULL;
     }
@@ -246,53 +301,91 @@ static PyObject *walk(PyObject *Py_UNUSED(module), PyObject *args)
     if (PyObject_GetBuffer(buf, &view, PyBUF_SIMPLE) < 0) return NULL;
     const unsigned char *d = view.buf;
     Py_ssize_t n = view.len;
-    int error = 0;
-    while (off >= 0 && off < until && PyList_GET_SIZE(out) < max_out) {
-        if (off + rsize > n) break;
+    int done = 1;
+    while (off >= 0 && off < until && PyList_GET_SIZE(out) < max_out && off + rsize <= n) {
         const unsigned char *h = d + off;
         uint32_t sec = u32(h, big), frac = u32(h + 4, big), caplen = u32(h + 8, big),
                  origlen = u32(h + 12, big);
-        if (caplen > limit) break;
         Py_ssize_t start = off + rsize, next = start + (Py_ssize_t)caplen;
-        if (next > n) break;
+        if (caplen > limit || next > n) break;
         long long ts = (long long)sec * 1000000000LL + (long long)frac * mul;
-        if (ts <= tmax && ts < tmax - out_of_order_ns) break;
-        Py_ssize_t ip = 0, p = 0, udp_end = 0;
-        unsigned sport = 0, dport = 0;
-        int verdict = classify(&rules, d, start, next, &ip, &p, &udp_end, &sport, &dport);
-        if (verdict == HAND_BACK) break;
-        if (verdict == KEEP) {
-            int known = 1;
-            PyObject *item = make_payload(payload_type, file, udp, pairs, d, ip, p, udp_end, sport,
-                                          dport, ts, frame + 1, caplen < origlen, &known);
-            if (item == NULL) {
-                error = known; /* not known: Python names the new pair, then calls back */
-                break;
-            }
-            int appended = PyList_Append(out, item);
-            Py_DECREF(item);
-            if (appended < 0) {
-                error = 1;
-                break;
-            }
-        }
+        if (steps_back(&clock, ts)) break;
+        done = take(&rules, &sink, linktype, d, start, next, ts, frame + 1, caplen < origlen);
+        if (done <= 0) break;
         frame += 1;
-        if (ts > tmax) {
-            tmax = ts;
-            if (tmin < 0) tmin = ts;
-        } else if (ts < tmin) {
-            tmin = ts;
-        }
+        see(&clock, ts);
         prev_sec = sec;
         off = next;
     }
     PyBuffer_Release(&view);
-    if (error) return NULL;
-    return Py_BuildValue("nLLLL", off, frame, tmin, tmax, prev_sec);
+    if (done < 0) return NULL;
+    return Py_BuildValue("nLLLL", off, frame, clock.tmin, clock.tmax, prev_sec);
+}
+
+PyDoc_STRVAR(walk_pcapng_doc,
+"walk_pcapng(header, rules, payload, buf, off, until, frame, tmin, tmax, last_ts, out)\n\n"
+"Walk pcapng Enhanced Packet Blocks from offset ``off`` (as ``walk`` does records) until any\n"
+"other block. ``header`` is (big_endian, max_block, out_of_order_ns, max_out, interfaces)\n"
+"where each interface is (linktype, ns_per_unit, offset_ns), or None when Python must read\n"
+"its packets; ``rules`` is (sip_ports, filtered). Returns (off, frame, tmin, tmax, last_ts).");
+
+static PyObject *walk_pcapng(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    PyObject *buf, *out, *header, *rules_args, *payload_args, *ports, *interfaces;
+    Py_ssize_t off, until, max_out;
+    long long frame, last_ts;
+    int big;
+    unsigned long max_block;
+    Clock clock;
+    Sink sink;
+    if (!PyArg_ParseTuple(args, "O!O!O!OnnLLLLO!", &PyTuple_Type, &header, &PyTuple_Type,
+                          &rules_args, &PyTuple_Type, &payload_args, &buf, &off, &until, &frame,
+                          &clock.tmin, &clock.tmax, &last_ts, &PyList_Type, &out) ||
+        !PyArg_ParseTuple(header, "ikLnO!", &big, &max_block, &clock.out_of_order_ns, &max_out,
+                          &PyTuple_Type, &interfaces) ||
+        !PyArg_ParseTuple(rules_args, "O!p", &PyFrozenSet_Type, &ports, &rules.filtered) ||
+        !parse_sink(&sink, payload_args, out, max_out) || set_ports(&rules, ports) < 0)
+        return NULL;
+    Py_buffer view;
+    if (PyObject_GetBuffer(buf, &view, PyBUF_SIMPLE) < 0) return NULL;
+    const unsigned char *d = view.buf;
+    Py_ssize_t n = view.len, count = PyTuple_GET_SIZE(interfaces);
+    int done = 1;
+    while (off >= 0 && off < until && PyList_GET_SIZE(out) < max_out && off + 32 <= n) {
+        const unsigned char *h = d + off;
+        uint32_t type = u32(h, big), length = u32(h + 4, big);
+        if (type != 6 || length < 32 || length % 4 || length > max_block) break;
+        Py_ssize_t next = off + (Py_ssize_t)length, start = off + 28;
+        uint32_t iface = u32(h + 8, big), caplen = u32(h + 20, big), origlen = u32(h + 24, big);
+        if (next > n || iface >= (uint32_t)count || start + (Py_ssize_t)caplen > next - 4) break;
+        PyObject *spec = PyTuple_GET_ITEM(interfaces, iface);
+        int linktype;
+        long long per_unit, offset_ns;
+        if (spec == Py_None || !PyArg_ParseTuple(spec, "iLL", &linktype, &per_unit, &offset_ns)) {
+            done = PyErr_Occurred() ? -1 : 1;
+            break;
+        }
+        unsigned long long raw = (unsigned long long)u32(h + 12, big) << 32 | u32(h + 16, big);
+        if (!walkable(linktype) || per_unit <= 0 || raw > (unsigned long long)LLONG_MAX / 2 / per_unit)
+            break;
+        long long ts = (long long)raw * per_unit + offset_ns;
+        if (steps_back(&clock, ts)) break;
+        done = take(&rules, &sink, linktype, d, start, start + caplen, ts, frame + 1,
+                    caplen < origlen);
+        if (done <= 0) break;
+        frame += 1;
+        see(&clock, ts);
+        last_ts = ts;
+        off = next;
+    }
+    PyBuffer_Release(&view);
+    if (done < 0) return NULL;
+    return Py_BuildValue("nLLLL", off, frame, clock.tmin, clock.tmax, last_ts);
 }
 
 static PyMethodDef methods[] = {
     {"walk", walk, METH_VARARGS, walk_doc},
+    {"walk_pcapng", walk_pcapng, METH_VARARGS, walk_pcapng_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -37,7 +37,8 @@ def _load_c_walk() -> ModuleType | None:
         return None
 
 
-_pcapscan = _load_c_walk()
+#: The C walk (``_pcapscan.c``) or None; the pcapng reader uses it too.
+C_WALK = _load_c_walk()
 
 #: libpcap's largest snapshot length; a record claiming more is damage, whatever the snaplen.
 MAX_CAPLEN = 262144
@@ -262,9 +263,9 @@ class PcapReader:
 
 def _c_walk(hdr: PcapHeader, decoder: Decoder) -> Callable[..., tuple[int, ...]] | None:
     """The C walk bound to this file's format and decoder, or None where it does not apply."""
-    if _pcapscan is None or hdr.linktype not in C_WALK_LINKTYPES:
+    if C_WALK is None or hdr.linktype not in C_WALK_LINKTYPES:
         return None
     limit = max(hdr.snaplen, MAX_CAPLEN)
     header = (hdr.endian == ">", hdr.record_size, limit, hdr.frac_ns, OUT_OF_ORDER_NS, C_WALK_BATCH)
     rules = (hdr.linktype, decoder.sip_ports, decoder.ports is not None)
-    return partial(_pcapscan.walk, header, rules, (Payload, decoder.file, "udp", decoder.pairs))
+    return partial(C_WALK.walk, header, rules, (Payload, decoder.file, "udp", decoder.pairs))

@@ -16,7 +16,8 @@ import struct
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
-from sipstats.capture.decode import OUT_OF_ORDER, OUT_OF_ORDER_NS, UNDECODABLE
+from sipstats.capture import pcap
+from sipstats.capture.decode import OUT_OF_ORDER, OUT_OF_ORDER_NS, UNDECODABLE, Decoder
 from sipstats.capture.linklayer import link_name
 from sipstats.capture.pcap import PacketFn
 from sipstats.capture.records import Payload
@@ -97,7 +98,17 @@ class PcapngReader:
         self.frame = 0
         self.offset = 0
 
-    def read(self, packet: PacketFn, out: list[Payload], stop: int) -> Iterator[Payload]:
+    def read(
+        self, packet: PacketFn, out: list[Payload], stop: int, decoder: Decoder | None = None
+    ) -> Iterator[Payload]:
+        """Call ``packet`` on each packet block starting before ``stop``; yield what lands in
+        ``out``. With ``decoder`` (whose ``packet`` and ``out`` these are), runs of Enhanced
+        Packet Blocks of plain UDP are read by the C walk, as in :meth:`PcapReader.read`."""
+        c_walk = pcap.C_WALK if decoder is not None else None
+        rules = payload = walk_header = None
+        if c_walk is not None and decoder is not None:
+            rules = (decoder.sip_ports, decoder.ports is not None)
+            payload = (Payload, decoder.file, "udp", decoder.pairs)
         src, summary, start = self.src, self.summary, self.start
         buf = src.buf
         n = len(buf)
@@ -113,6 +124,18 @@ class PcapngReader:
         tmin = tmax = -1
         release_at = off + RELEASE_STEP
         while src.base + off < stop:
+            if c_walk is not None and decoded:
+                if walk_header is None:  # after a section or interface change
+                    walk_header = _walk_header(endian, ifaces)
+                until = min(stop - src.base, release_at + 1)
+                off, frame, tmin, tmax, last_ts = c_walk.walk_pcapng(
+                    walk_header, rules, payload, buf, off, until, frame, tmin, tmax, last_ts, out
+                )
+                if out:
+                    yield from out
+                    out.clear()
+                if src.base + off >= stop:
+                    break
             if off + 12 > n:
                 if src.more(off):
                     buf, off = src.buf, 0
@@ -138,6 +161,7 @@ class PcapngReader:
                 epb = struct.Struct(endian + "IIIII").unpack_from
                 btype, blen = block(buf, off)
                 ifaces = []
+                walk_header = None
             if blen < 12 or blen % 4 or blen > MAX_BLOCK:
                 summary.errors.append(
                     f"block at byte offset {src.base + off} (after packet {frame}) has an "
@@ -220,6 +244,7 @@ class PcapngReader:
                     )
                     ifc = Interface(0xFFFF, 0, 1000, 1, 0)
                 ifaces.append(ifc)
+                walk_header = None
                 name = link_name(ifc.linktype)
                 if src.base + off < stop and name not in summary.link_types:
                     summary.link_types.append(name)
@@ -239,3 +264,15 @@ class PcapngReader:
             summary.see_time(tmax)
         self.frame = frame
         self.offset = src.base + off
+
+
+def _walk_header(endian: str, ifaces: list[Interface]) -> tuple[Any, ...]:
+    """The C walk's view of the section: byte order, limits, and each interface it may read
+    (a link type it knows and a whole number of ns per time unit), else None."""
+    walkable = tuple(
+        (i.linktype, i.mul, i.offset_ns)
+        if i.div == 1 and i.linktype in pcap.C_WALK_LINKTYPES
+        else None
+        for i in ifaces
+    )
+    return (endian == ">", MAX_BLOCK, OUT_OF_ORDER_NS, pcap.C_WALK_BATCH, walkable)

@@ -96,10 +96,7 @@ def _payloads(
         else:
             first = byte_range[2] if byte_range is not None and len(byte_range) == 3 else None
             reader = _pcap_at(src, header, summary, max(start, 24), first)
-        if isinstance(reader, pcap.PcapReader):
-            yield from reader.read(decoder.packet, decoder.out, stop, decoder)
-        else:
-            yield from reader.read(decoder.packet, decoder.out, stop)
+        yield from reader.read(decoder.packet, decoder.out, stop, decoder)
         decoder.finish()
         yield from decoder.out
         decoder.out.clear()
