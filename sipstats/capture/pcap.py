@@ -29,7 +29,7 @@ from sipstats.capture.summary import InputSummary
 def _load_c_walk() -> ModuleType | None:
     """The C walk, unless it was not built (no C compiler at install) or is switched off with
     ``SIPSTATS_PURE_PYTHON=1`` (the tests compare both ways)."""
-    if os.environ.get("SIPSTATS_PURE_PYTHON"):
+    if os.environ.get("SIPSTATS_PURE_PYTHON", "") not in ("", "0"):
         return None
     try:
         return importlib.import_module("sipstats.capture._pcapscan")
