@@ -91,18 +91,23 @@ is_blank(char c)
     return c == ' ' || c == '\t';
 }
 
-/* RFC 3261 §25.1 token characters (sip.py's [!%'*+\-.0-9A-Z_`a-z~]). */
-static int
-is_token(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           (c != '\0' && strchr("!%'*+-._`~", c) != NULL);
-}
-
 static int
 is_digit(char c)
 {
     return c >= '0' && c <= '9';
+}
+
+static int
+is_alpha(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+/* RFC 3261 §25.1 token characters (sip.py's [!%'*+\-.0-9A-Z_`a-z~]). */
+static int
+is_token(char c)
+{
+    return is_alpha(c) || is_digit(c) || (c != '\0' && strchr("!%'*+-._`~", c) != NULL);
 }
 
 /* Printable ASCII and HT only: the bytes on which decoding and str.strip() are trivial. */
@@ -256,20 +261,17 @@ start_line(Span line, Scan *m)
     /* Request-URI: up to the next space; the version is all that may follow it. */
     const char *uri = p + i + 1;
     const char *space = memchr(uri, ' ', (size_t)(p + n - uri));
-    if (space == NULL || p + n - (space + 1) != 7 || !same_lower(space + 1, "sip/2.0", 7) ||
-        memcmp(space + 4, "/2.0", 4) != 0) {
+    if (space == NULL || p + n - (space + 1) != 7 || !same_lower(space + 1, "sip/2.0", 7)) {
         return 0;
     }
     Py_ssize_t uri_n = space - uri;
     /* scheme ":" at least one more character; the scheme ends at the first colon */
     const char *colon = memchr(uri, ':', (size_t)uri_n);
-    if (colon == NULL || colon == uri || colon + 1 >= space ||
-        !((uri[0] >= 'a' && uri[0] <= 'z') || (uri[0] >= 'A' && uri[0] <= 'Z'))) {
+    if (colon == NULL || colon == uri || colon + 1 >= space || !is_alpha(uri[0])) {
         return 0;
     }
     for (const char *c = uri + 1; c < colon; c++) {
-        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || is_digit(*c) ||
-              *c == '+' || *c == '-' || *c == '.')) {
+        if (!(is_alpha(*c) || is_digit(*c) || *c == '+' || *c == '-' || *c == '.')) {
             return 0;
         }
     }
