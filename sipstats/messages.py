@@ -37,7 +37,7 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
-from sipstats import schema
+from sipstats import native, schema
 from sipstats.capture.reader import ByteRange, iter_payloads
 from sipstats.capture.records import Payload
 from sipstats.capture.summary import InputSummary
@@ -111,6 +111,8 @@ _FIELDS: Final = {
 }
 #: Messages parsed before their fields move into the columns: bounds the payload bytes held.
 _BATCH: Final = 2048
+#: The C twin of _Codes.extend_values (``_codes.c``), or None.
+_C_CODES = native.extension("_codes")
 #: How often (in payloads) read_capture reports progress.
 _PROGRESS_EVERY: Final = 4096
 
@@ -127,6 +129,9 @@ class _Codes:
 
     def extend_values(self, values: tuple[str | None, ...]) -> None:
         """Append values: a dict lookup each, in C; only new strings cost Python work."""
+        if _C_CODES is not None:
+            _C_CODES.extend(self.codes, self.index, values)
+            return
         index = self.index
         first = values[0]
         if first == values[-1] and values.count(first) == len(values):

@@ -23,12 +23,12 @@ answers, or declines and lets the Python code parse the message. The environment
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable
 from itertools import islice
 from typing import Final, NamedTuple, TypeVar
 
+from sipstats import native
 from sipstats.errors import SipParseError
 
 #: RFC 3261 §7.3.3 compact forms plus those later RFCs registered with IANA.
@@ -194,14 +194,12 @@ class SipMessage(NamedTuple):
 
 def _c_parser() -> Callable[[bytes, bool], SipMessage | None] | None:
     """The C twin of :func:`_parse_common`, or None when it is not built or turned off."""
-    if os.environ.get("SIPSTATS_PURE_PYTHON", "") not in ("", "0"):
+    module = native.extension("_sipscan")
+    if module is None:
         return None
-    try:
-        from sipstats import _sipscan
-    except ImportError:
-        return None
-    _sipscan.set_message_type(SipMessage)
-    return _sipscan.parse
+    module.set_message_type(SipMessage)
+    parse: Callable[[bytes, bool], SipMessage | None] = module.parse
+    return parse
 
 
 _c_parse: Final = _c_parser()

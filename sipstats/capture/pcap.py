@@ -12,33 +12,19 @@ at such a header; resynchronising keeps the intact records that follow it.
 
 from __future__ import annotations
 
-import importlib
-import os
 import struct
 from collections.abc import Callable, Iterator
 from functools import partial
-from types import ModuleType
 from typing import Any, NamedTuple
 
+from sipstats import native
 from sipstats.capture.decode import OUT_OF_ORDER, OUT_OF_ORDER_NS, UNDECODABLE, Decoder
 from sipstats.capture.records import Payload
 from sipstats.capture.source import RELEASE_STEP, Source
 from sipstats.capture.summary import InputSummary
 
-
-def _load_c_walk() -> ModuleType | None:
-    """The C walk, unless it was not built (no C compiler at install) or is switched off with
-    ``SIPSTATS_PURE_PYTHON=1`` (the tests compare both ways)."""
-    if os.environ.get("SIPSTATS_PURE_PYTHON", "") not in ("", "0"):
-        return None
-    try:
-        return importlib.import_module("sipstats.capture._pcapscan")
-    except ImportError:
-        return None
-
-
 #: The C walk (``_pcapscan.c``) or None; the pcapng reader uses it too.
-C_WALK = _load_c_walk()
+C_WALK = native.extension("capture._pcapscan")
 
 #: libpcap's largest snapshot length; a record claiming more is damage, whatever the snaplen.
 MAX_CAPLEN = 262144
