@@ -141,14 +141,21 @@ def on_caller_leg(transactions: pd.DataFrame, calls: pd.DataFrame) -> pd.DataFra
     BYE); transactions of Call-IDs that no call has (a capture that starts mid-call,
     OPTIONS, REGISTER) are all kept.
     """
-    call_id = transactions["call_id"].astype("str")
-    client, server = transactions["client"].astype("str"), transactions["server"].astype("str")
-    leg_ids = calls["call_id"].astype("str")
-    src, dst = calls["src"].astype("str"), calls["dst"].astype("str")
+    # Plain lists: iterating pandas string arrays element by element is ten times slower.
+    leg_ids, src, dst = (calls[name].astype("str").tolist() for name in ("call_id", "src", "dst"))
     legs = set(zip(leg_ids, src, dst, strict=True)) | set(zip(leg_ids, dst, src, strict=True))
-    keys = pd.Series(list(zip(call_id, client, server, strict=True)), index=transactions.index)
-    keep = ~call_id.isin(set(leg_ids)) | keys.isin(legs)
-    return transactions[keep.to_numpy()]
+    in_calls = set(leg_ids)
+    keep = [
+        call_id not in in_calls or (call_id, client, server) in legs
+        for call_id, client, server in zip(
+            *(
+                transactions[name].astype("str").tolist()
+                for name in ("call_id", "client", "server")
+            ),
+            strict=True,
+        )
+    ]
+    return transactions[np.asarray(keep, dtype=bool)]
 
 
 def sdd(transactions: pd.DataFrame) -> list[dict[str, object]]:
