@@ -666,6 +666,51 @@ parse(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return build(&m);
 }
 
+/* parse() over a batch of capture Payloads, so that the messages stage pays one Python call
+ * per batch instead of one per message. Each Payload is a tuple; the caller says where its
+ * data, encapsulation and truncated fields are and which encapsulation frames exactly one
+ * message (delimited). */
+static PyObject *
+parse_batch(PyObject *module, PyObject *args)
+{
+    (void)module;
+    PyObject *payloads, *delimiting;
+    Py_ssize_t data_at, encap_at, truncated_at;
+    if (!PyArg_ParseTuple(args, "O!nnnU", &PyList_Type, &payloads, &data_at, &encap_at,
+                          &truncated_at, &delimiting)) {
+        return NULL;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(payloads);
+    PyObject *messages = PyList_New(n);
+    if (messages == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *payload = PyList_GET_ITEM(payloads, i), *message = NULL;
+        Py_ssize_t size = PyTuple_Check(payload) ? PyTuple_GET_SIZE(payload) : 0;
+        if (message_type != NULL && data_at < size && encap_at < size && truncated_at < size &&
+            data_at >= 0 && encap_at >= 0 && truncated_at >= 0) {
+            PyObject *data = PyTuple_GET_ITEM(payload, data_at);
+            int truncated = PyObject_IsTrue(PyTuple_GET_ITEM(payload, truncated_at));
+            int delimited = PyObject_RichCompareBool(PyTuple_GET_ITEM(payload, encap_at),
+                                                     delimiting, Py_EQ);
+            Scan m;
+            if (truncated < 0 || delimited < 0) {
+                PyErr_Clear();
+            } else if (!truncated && PyBytes_Check(data) &&
+                       scan(PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data), delimited, &m)) {
+                message = build(&m);
+                if (message == NULL) {
+                    Py_DECREF(messages);
+                    return NULL;
+                }
+            }
+        }
+        PyList_SET_ITEM(messages, i, message != NULL ? message : Py_NewRef(Py_None));
+    }
+    return messages;
+}
+
 static PyMethodDef methods[] = {
     {"set_message_type", set_message_type, METH_O,
      "set_message_type(cls)\n--\n\nThe tuple subclass (sip.SipMessage) parse() returns."},
@@ -673,6 +718,10 @@ static PyMethodDef methods[] = {
      "parse(data, delimited, /)\n--\n\n"
      "sip.parse_message(data, delimited=delimited) for the common shape of a message, "
      "None for any other (the caller then parses it in Python)."},
+    {"parse_batch", parse_batch, METH_VARARGS,
+     "parse_batch(payloads, data_at, encap_at, truncated_at, delimiting)\n--\n\n"
+     "[parse(p[data_at], p[encap_at] == delimiting) or None if p[truncated_at] for p in "
+     "payloads]: one call for a batch of Payload tuples."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import numpy as np
 import pandas as pd
@@ -113,6 +113,10 @@ _FIELDS: Final = {
 _BATCH: Final = 2048
 #: The C twin of _Codes.extend_values (``_codes.c``), or None.
 _C_CODES = native.extension("_codes")
+#: The C parser (``_sipscan.c``, set up by sipstats.sip), or None.
+_C_SIP = native.extension("_sipscan")
+#: Where parse_batch finds a Payload's data, encapsulation and truncated flag.
+_PAYLOAD_AT: Final = tuple(Payload._fields.index(name) for name in ("data", "encap", "truncated"))
 #: How often (in payloads) read_capture reports progress.
 _PROGRESS_EVERY: Final = 4096
 
@@ -184,10 +188,11 @@ class MessageTable:
     def __len__(self) -> int:
         return len(self.ints["ts"]) + len(self._messages)
 
-    def append(self, payload: Payload, message: SipMessage) -> None:
-        """Add one message (its payload bytes are dropped when the batch is stored)."""
-        self._payloads.append(payload)
-        self._messages.append(message)
+    def extend_batch(self, payloads: list[Payload], messages: list[SipMessage]) -> None:
+        """Add messages and the payloads they came from, in the same order (the payload
+        bytes are dropped when the batch is stored)."""
+        self._payloads += payloads
+        self._messages += messages
         if len(self._messages) >= _BATCH:
             self._store()
 
@@ -264,41 +269,64 @@ def decode_payloads(
     """Parse every payload into ``table``; count the malformed ones in ``summary``.
 
     With ``strict`` the first malformed message raises :class:`SipParseError` instead.
+    Payloads are parsed a batch at a time: the C parser takes a whole batch in one call, and
+    only what it leaves (unusual or malformed messages) is parsed one by one in Python.
     """
-    # MessageTable.append, inlined: one call less per message.
-    pending_payloads, pending_messages = table._payloads, table._messages
+    batch: list[Payload] = []
     for payload in payloads:
-        data = payload.data
-        try:
-            message = parse_message(
-                data, truncated=payload.truncated, delimited=payload.encap == "hep"
-            )
-        except SipParseError as error:
-            reason = error.reason
-            if reason == "bad start line" and not _mentions_sip(data):
-                if not data.strip(b"\r\n"):
-                    summary.keepalives += 1  # RFC 5626 §4.4.1 CRLF keep-alive, not an error
-                    continue
-                reason = "not SIP on a SIP port"
-            if strict:
-                where = f"{payload.file} frame {payload.frame}"
-                raise SipParseError(reason, f"{where}: {error.detail}") from error
-            summary.anomaly(reason, payload.frame, error.detail)
-            continue
-        if message.retry_after_raw is not None and message.retry_after is None:
-            # RFC 3261 §20.33 syntax not met: the message stays a row, the value is NA.
-            if strict:
-                raise SipParseError(
-                    "bad Retry-After",
-                    f"{payload.file} frame {payload.frame}: {message.retry_after_raw}",
-                )
-            summary.anomaly("bad Retry-After", payload.frame, message.retry_after_raw[:80])
-        pending_payloads.append(payload)
-        pending_messages.append(message)
-        if len(pending_messages) >= _BATCH:
-            table._store()
-            pending_payloads, pending_messages = table._payloads, table._messages
+        batch.append(payload)
+        if len(batch) >= _BATCH:
+            _decode_batch(batch, summary, table, strict)
+            batch = []
+    if batch:
+        _decode_batch(batch, summary, table, strict)
+
+
+def _decode_batch(
+    batch: list[Payload], summary: InputSummary, table: MessageTable, strict: bool
+) -> None:
+    parsed = (
+        [None] * len(batch) if _C_SIP is None else _C_SIP.parse_batch(batch, *_PAYLOAD_AT, "hep")
+    )
+    if None not in parsed:  # the common case: every message had the common shape
+        table.extend_batch(batch, cast(list[SipMessage], parsed))
+        summary.sip_messages += len(batch)
+        return
+    for payload, message in zip(batch, parsed, strict=True):
+        if message is None:
+            message = _parse_one(payload, summary, strict)
+            if message is None:
+                continue
+        table.extend_batch([payload], [message])
         summary.sip_messages += 1
+
+
+def _parse_one(payload: Payload, summary: InputSummary, strict: bool) -> SipMessage | None:
+    """One message in Python: the message, or None when it is counted as malformed."""
+    data = payload.data
+    try:
+        message = parse_message(data, truncated=payload.truncated, delimited=payload.encap == "hep")
+    except SipParseError as error:
+        reason = error.reason
+        if reason == "bad start line" and not _mentions_sip(data):
+            if not data.strip(b"\r\n"):
+                summary.keepalives += 1  # RFC 5626 §4.4.1 CRLF keep-alive, not an error
+                return None
+            reason = "not SIP on a SIP port"
+        if strict:
+            where = f"{payload.file} frame {payload.frame}"
+            raise SipParseError(reason, f"{where}: {error.detail}") from error
+        summary.anomaly(reason, payload.frame, error.detail)
+        return None
+    if message.retry_after_raw is not None and message.retry_after is None:
+        # RFC 3261 §20.33 syntax not met: the message stays a row, the value is NA.
+        if strict:
+            raise SipParseError(
+                "bad Retry-After",
+                f"{payload.file} frame {payload.frame}: {message.retry_after_raw}",
+            )
+        summary.anomaly("bad Retry-After", payload.frame, message.retry_after_raw[:80])
+    return message
 
 
 def _mentions_sip(data: bytes) -> bool:

@@ -14,9 +14,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from sipstats import messages, native
+from sipstats import messages, native, sip
 from sipstats.messages import _Codes, read_capture
-from tests.conftest import ROOT, SAMPLES
+from tests.conftest import CORPUS, PEERS, ROOT, SAMPLES
 
 EXTENSIONS = ("_sipscan", "_codes", "capture._pcapscan")
 
@@ -74,3 +74,24 @@ def test_tables_are_the_same_with_python_coding(
     monkeypatch.setattr(messages, "_C_CODES", None)
     pure = read_capture(path)
     pd.testing.assert_frame_equal(with_c.messages, pure.messages)
+
+
+def _captures() -> list[Path]:
+    shared = [*sorted(CORPUS.glob("*/*.pcap*")), *sorted(PEERS.glob("**/*.pcap*"))]
+    return [*sorted(SAMPLES.glob("*.pcap")), *(path for path in shared if path.is_file())]
+
+
+def test_batches_parse_like_one_message_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """decode_payloads hands whole batches to the C parser and the rest to Python one by one:
+    every capture gives the same table and the same counts of malformed input as the Python
+    parser alone (samples always; corpus and peers when ../shared is there)."""
+    if messages._C_SIP is None:
+        pytest.skip("sipstats._sipscan is not built (see test_every_extension_is_built)")
+    for path in _captures():
+        with_c = read_capture(path)
+        with monkeypatch.context() as patch:
+            patch.setattr(messages, "_C_SIP", None)
+            patch.setattr(sip, "_c_parse", None)
+            pure = read_capture(path)
+        pd.testing.assert_frame_equal(with_c.messages, pure.messages, obj=str(path))
+        assert with_c.inputs == pure.inputs, path
