@@ -169,9 +169,9 @@ class _Codes:
 
 
 class MessageTable:
-    """The messages table under construction: compact columns, one append per message.
+    """The messages table under construction: compact columns, filled a batch at a time.
 
-    Appended messages wait in a small batch; their fields then move, column by column, into
+    Added messages wait in a small batch; their fields then move, column by column, into
     arrays of fixed-width numbers and categorical codes, so memory grows by about a hundred
     bytes per message plus each distinct string once. Tables decoded separately (files, or
     byte ranges of one file in parallel workers) are combined with :meth:`extend`;
