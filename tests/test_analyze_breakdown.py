@@ -7,6 +7,7 @@ import pytest
 
 from sipstats.analyze.breakdown import (
     CLASSES,
+    auto_interval,
     by_category,
     by_class,
     by_peer,
@@ -149,3 +150,32 @@ def test_timeline_accepts_calendar_offsets() -> None:
     table = timeline(_messages(), "MS")
     assert table.index.tolist() == [pd.Timestamp("2023-11-01", tz="UTC")]
     assert table.to_numpy().sum() == 8
+
+
+@pytest.mark.parametrize(
+    ("span", "expected"),
+    [
+        (pd.Timedelta(0), "1s"),
+        (pd.Timedelta(seconds=50), "1s"),
+        (pd.Timedelta(seconds=61), "2s"),
+        (pd.Timedelta(minutes=30), "30s"),
+        (pd.Timedelta(hours=1, seconds=1), "2min"),
+        (pd.Timedelta(days=1), "30min"),
+        (pd.Timedelta(days=90), "1D"),
+    ],
+)
+def test_auto_interval_gives_at_most_60_round_buckets(span: pd.Timedelta, expected: str) -> None:
+    ts = pd.Series(pd.date_range(T0, T0 + span, periods=200), name="ts")
+    assert auto_interval(ts.to_frame()) == expected
+
+
+def test_auto_interval_ignores_a_record_stamped_1970() -> None:
+    messages = _messages()  # 151 s, most of it in the first 11 s: 5 s buckets
+    stray = messages.head(1).assign(ts=pd.Timestamp("1970-01-01", tz="UTC"))
+    assert auto_interval(messages) == "5s"
+    assert auto_interval(pd.concat([stray, messages], ignore_index=True)) == "5s"
+
+
+def test_auto_interval_of_no_messages_is_one_second() -> None:
+    _, messages = frames([])
+    assert auto_interval(messages) == "1s"

@@ -223,6 +223,13 @@ def test_interval_and_html_to_stdout(captures: dict[str, Path]) -> None:
     assert f"{label('note_interval')}: 2s" in result.stdout
 
 
+def test_interval_defaults_to_auto(captures: dict[str, Path]) -> None:
+    report = json_of(run(captures["mixed"], "--report", "json"))
+    buckets = report["timeline"]["buckets"]
+    assert report["timeline"]["interval"] in {"1s", "2s", "5s", "10s", "15s", "30s", "1min"}
+    assert 1 < len(buckets) <= 60
+
+
 @pytest.mark.parametrize("value", ["fortnightly", "1M"])
 def test_bad_interval(captures: dict[str, Path], value: str) -> None:
     result = run(captures["mixed"], "--interval", value)

@@ -76,7 +76,7 @@ class Analysis:
     interval: str = "1min"
 
     def timeline(self, interval: str | None = None, by: TimelineBy = "class") -> pd.DataFrame:
-        """Unique responses per time bucket (pandas offset alias), per class or per category.
+        """Unique responses per time bucket (pandas offset alias or "auto"), per class or category.
 
         ``by="class"``: columns '1xx'..'6xx'; ``by="category"``: one column per catalogue
         category seen (see :func:`sipstats.analyze.breakdown.timeline`).
@@ -84,7 +84,12 @@ class Analysis:
         if by not in ("class", "status_class", "category"):
             raise ValueError(f"timeline by {by!r}: use 'class' or 'category'")
         group: breakdown.TimelineBy = "category" if by == "category" else "status_class"
-        return breakdown.timeline(self.messages, interval or self.interval, by=group)
+        return breakdown.timeline(self.messages, self.bucket(interval), by=group)
+
+    def bucket(self, interval: str | None = None) -> str:
+        """The timeline bucket for ``interval``: this analysis's when None, resolved if "auto"."""
+        interval = interval or self.interval
+        return breakdown.auto_interval(self.messages) if interval == "auto" else interval
 
     @property
     def transactions_without_final(self) -> int:
@@ -307,9 +312,15 @@ def _in_time_order(messages: pd.DataFrame) -> pd.DataFrame:
     return messages.sort_values("ts", kind="stable").reset_index(drop=True)
 
 
-def analyze(capture: Capture, *, interval: str = "1min") -> Analysis:
-    """Run the whole analysis on a decoded capture (see the module docstring)."""
+def analyze(capture: Capture, *, interval: str = "auto") -> Analysis:
+    """Run the whole analysis on a decoded capture (see the module docstring).
+
+    ``interval`` is the timeline bucket (a pandas offset alias such as ``10s``); ``"auto"``
+    picks a round one for the capture's length (:func:`breakdown.auto_interval`).
+    """
     m = _in_time_order(schema.conform(capture.messages, schema.MESSAGES))
+    if interval == "auto":
+        interval = breakdown.auto_interval(m)
     transaction, retransmission = tx_stage.assign(m)
     m["transaction"] = transaction
     m["retransmission"] = retransmission

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+import numpy as np
 import pandas as pd
 from pandas.tseries.frequencies import to_offset
 from pandas.tseries.offsets import Tick
@@ -24,6 +25,11 @@ FAILURE_CLASSES = ("4xx", "5xx", "6xx")
 #: Most rows :func:`timeline` fills in with empty buckets.
 MAX_BUCKETS = 100_000
 TimelineBy = Literal["status_class", "category"]
+#: Round bucket sizes :func:`auto_interval` picks from, shortest first.
+INTERVAL_LADDER: tuple[str, ...] = ("1s", "2s", "5s", "10s", "15s", "30s", "1min", "2min")
+INTERVAL_LADDER += ("5min", "10min", "15min", "30min", "1h", "2h", "3h", "6h", "12h", "1D")
+#: Buckets :func:`auto_interval` aims to stay within.
+AUTO_BUCKETS = 60
 
 
 def _responses(messages: pd.DataFrame) -> pd.DataFrame:
@@ -145,6 +151,26 @@ def by_peer(messages: pd.DataFrame) -> pd.DataFrame:
     return table.sort_values(
         ["failures", "responder", "requester"], ascending=[False, True, True]
     ).reset_index(drop=True)
+
+
+def auto_interval(messages: pd.DataFrame) -> str:
+    """The shortest round bucket that spreads the capture over at most :data:`AUTO_BUCKETS`.
+
+    A 50 s capture gets 1 s buckets and a day 30 min ones, so the timeline shows when a
+    failure began whatever the capture's length. The span is that of the largest run of
+    messages with no pause of a day or more between them, so a damaged timestamp (a record
+    stamped 1970) cannot stretch it while bursty traffic with quiet hours still counts whole.
+    """
+    ts = np.sort(pd.DatetimeIndex(messages["ts"].dropna()).as_unit("ns").asi8)
+    if ts.size == 0:
+        return INTERVAL_LADDER[0]
+    run = np.concatenate([[0], np.cumsum(np.diff(ts) >= pd.Timedelta(days=1).value)])
+    largest = ts[run == np.bincount(run).argmax()]
+    span = pd.Timedelta(int(largest[-1] - largest[0]))
+    for interval in INTERVAL_LADDER:
+        if span <= pd.Timedelta(interval) * AUTO_BUCKETS:
+            return interval
+    return INTERVAL_LADDER[-1]
 
 
 def timeline(

@@ -86,6 +86,8 @@ class _Ports(click.ParamType):
 
 
 def _interval(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    if value == "auto":
+        return value
     try:
         pd.tseries.frequencies.to_offset(value).nanos  # noqa: B018 - fixed-length offsets only
     except (ValueError, TypeError):
@@ -342,10 +344,10 @@ def _fail(message: str) -> NoReturn:
 @click.option("--peer", metavar="ADDR[:PORT]", callback=_peer, help="Only traffic to/from ADDR.")
 @click.option(
     "--interval",
-    default="1min",
+    default="auto",
     show_default=True,
     callback=_interval,
-    help="Timeline bucket (pandas offset: 10s, 1min, 1h).",
+    help="Timeline bucket (pandas offset: 10s, 1min, 1h; auto: at most 60 for the capture).",
 )
 @click.option(
     "--top",

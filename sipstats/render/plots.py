@@ -170,7 +170,7 @@ def timeline(
     repeat after ten categories).
     """
     lang = figure_lang(lang)
-    interval = interval or analysis.interval
+    interval = analysis.bucket(interval)
     frame = analysis.timeline(interval, by=by)
     if by == "category":
         order = frame.sum().sort_values(ascending=False, kind="stable").index
