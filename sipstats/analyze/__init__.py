@@ -50,7 +50,8 @@ class Analysis:
     ``retries_by_retry_after`` (verdicts per code and Retry-After value) and ``retry_gaps``
     (gap to the retry per verdict) from :mod:`~sipstats.analyze.retries`; ``user_agents``
     (User-Agent/Server values and how many messages carried each) from
-    :mod:`~sipstats.analyze.counts`.
+    :mod:`~sipstats.analyze.counts`. ``interval`` is the timeline bucket in force, resolved
+    (never "auto").
     """
 
     capture: Capture
@@ -73,7 +74,7 @@ class Analysis:
     retries_by_retry_after: pd.DataFrame
     retry_gaps: pd.DataFrame
     user_agents: pd.DataFrame
-    interval: str = "1min"
+    interval: str
 
     def timeline(self, interval: str | None = None, by: TimelineBy = "class") -> pd.DataFrame:
         """Unique responses per time bucket (pandas offset alias or "auto"), per class or category.
