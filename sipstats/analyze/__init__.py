@@ -89,8 +89,7 @@ class Analysis:
 
     def bucket(self, interval: str | None = None) -> str:
         """The timeline bucket for ``interval``: this analysis's when None, resolved if "auto"."""
-        interval = interval or self.interval
-        return breakdown.auto_interval(self.messages) if interval == "auto" else interval
+        return breakdown.resolve_interval(self.messages, interval or self.interval)
 
     @property
     def transactions_without_final(self) -> int:
@@ -320,8 +319,7 @@ def analyze(capture: Capture, *, interval: str = "auto") -> Analysis:
     picks a round one for the capture's length (:func:`breakdown.auto_interval`).
     """
     m = _in_time_order(schema.conform(capture.messages, schema.MESSAGES))
-    if interval == "auto":
-        interval = breakdown.auto_interval(m)
+    interval = breakdown.resolve_interval(m, interval)
     transaction, retransmission = tx_stage.assign(m)
     m["transaction"] = transaction
     m["retransmission"] = retransmission

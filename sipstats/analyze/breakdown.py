@@ -173,6 +173,11 @@ def auto_interval(messages: pd.DataFrame) -> str:
     return INTERVAL_LADDER[-1]
 
 
+def resolve_interval(messages: pd.DataFrame, interval: str) -> str:
+    """``interval`` itself, or :func:`auto_interval` of ``messages`` when it is "auto"."""
+    return auto_interval(messages) if interval == "auto" else interval
+
+
 def timeline(
     messages: pd.DataFrame, interval: str = "1min", *, by: TimelineBy = "status_class"
 ) -> pd.DataFrame:
