@@ -3,7 +3,7 @@
  * The reference is sipstats/sip.py: _parse_general defines every rule and _parse_common is
  * its fast Python twin. This file implements the same rules once more, for the shapes most
  * captures are made of, and tests/test_sip_scan.py feeds it and the Python code the same
- * bytes and compares all 26 fields. parse() answers None for anything outside its scope and
+ * bytes and compares all 30 fields. parse() answers None for anything outside its scope and
  * sip.py then parses the message itself: declining is always safe, a different answer never
  * is, so the scope is deliberately narrow. parse() declines when
  *
@@ -17,7 +17,9 @@
  *     Content-Length and the message is not ``delimited``;
  *   - a quote appears where Python takes its quoted-string branch: in any Via value, or in
  *     the From/To parameters after the URI (a quoted display name before it is handled);
- *   - Retry-After is not RFC 3261 §20.33 syntax, or its parameters hold a quote.
+ *   - Retry-After is not RFC 3261 §20.33 syntax, or its parameters hold a quote;
+ *   - an application/sdp body holds a byte outside printable ASCII, HT, CR and LF, or a CR
+ *     that does not end a line.
  *
  * Phase one (scan) only records spans of the input and small integers, so every decline is
  * a plain "return 0" that owns nothing; phase two (build) makes the Python objects.
@@ -30,9 +32,13 @@
 #include <string.h>
 
 /* SipMessage's fields, in order (sip.py). */
-#define FIELDS 26
+#define FIELDS 30
 /* sip.py _MAX_NUMBER: numbers above it are clamped (Expires) or refused (CSeq). */
 #define MAX_NUMBER 4294967295ULL
+
+/* sip.py SDP_MAX_FORMATS, SDP_MAX_RTPMAPS. */
+#define SDP_MAX_FORMATS 16
+#define SDP_MAX_RTPMAPS 32
 
 /* Slots of the wanted headers: sip.py _WANTED, same order. */
 enum {
@@ -50,6 +56,7 @@ enum {
     PROXY_AUTHORIZATION,
     CONTENT_LENGTH,
     CONTENT_TYPE,
+    REASON,
     SLOTS,
     NOT_WANTED = -1
 };
@@ -80,6 +87,12 @@ typedef struct {
     int has_length;
     uint64_t content_length;
     Py_ssize_t body_length, size;
+    /* sip.py _sdp: the first media description of an application/sdp body */
+    Span sdp_address;
+    int has_sdp_port;
+    long sdp_port;
+    Py_ssize_t sdp_formats;
+    Span sdp_codecs[SDP_MAX_FORMATS]; /* the name of each format */
 } Scan;
 
 /* SipMessage, from set_message_type(); parse() declines until it is set. */
@@ -186,7 +199,7 @@ slot_of(const char *p, Py_ssize_t n)
     case 4:
         return IS("from") ? FROM : IS("cseq") ? CSEQ : NOT_WANTED;
     case 6:
-        return IS("server") ? SERVER : NOT_WANTED;
+        return IS("server") ? SERVER : IS("reason") ? REASON : NOT_WANTED;
     case 7:
         return IS("call-id") ? CALL_ID : IS("expires") ? EXPIRES : NOT_WANTED;
     case 10:
@@ -440,6 +453,147 @@ retry_after(Span v, Scan *m)
     return 1;
 }
 
+/* The next blank-separated token of [*p, end) (Python's str.split() on printable ASCII),
+ * p == NULL when there is none; *p moves past it. */
+static Span
+token(const char **p, const char *end)
+{
+    const char *c = *p;
+    while (c < end && is_blank(*c)) {
+        c++;
+    }
+    const char *start = c;
+    while (c < end && !is_blank(*c)) {
+        c++;
+    }
+    *p = c;
+    return start == c ? (Span){NULL, 0} : (Span){start, c - start};
+}
+
+/* s up to its first occurrence of ``stop`` (all of s when there is none). */
+static Span
+before(Span s, char stop)
+{
+    const char *at = memchr(s.p, stop, (size_t)s.n);
+    return at == NULL ? s : (Span){s.p, at - s.p};
+}
+
+static int
+same(Span a, Span b)
+{
+    return a.n == b.n && memcmp(a.p, b.p, (size_t)a.n) == 0;
+}
+
+/* sip.py STATIC_PAYLOAD_TYPES: the RFC 3551 name of a static payload type, or NULL. */
+static const char *
+static_payload_type(Span fmt)
+{
+    static const char *const names[][2] = {
+        {"0", "PCMU"}, {"3", "GSM"}, {"4", "G723"}, {"8", "PCMA"},
+        {"9", "G722"}, {"13", "CN"}, {"18", "G729"},
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if ((size_t)fmt.n == strlen(names[i][0]) && memcmp(fmt.p, names[i][0], (size_t)fmt.n) == 0) {
+            return names[i][1];
+        }
+    }
+    return NULL;
+}
+
+/* sip.py _sdp on the body of an application/sdp message. 0: declined (a byte outside
+ * printable ASCII, HT, CR, LF, or a CR that does not end a line). */
+static int
+sdp(const char *body, Py_ssize_t n, Scan *m)
+{
+    const char *end = body + n;
+    for (const char *c = body; c < end; c++) {
+        unsigned u = (unsigned char)*c;
+        if ((u - 0x20u >= 0x5fu && u != '\t' && u != '\r' && u != '\n') ||
+            (u == '\r' && (c + 1 == end || c[1] != '\n'))) {
+            return 0;
+        }
+    }
+    Span session_c = {NULL, 0}, media_c = {NULL, 0}, media = {NULL, 0};
+    Span rtp_types[SDP_MAX_RTPMAPS], rtp_names[SDP_MAX_RTPMAPS];
+    int rtpmaps = 0;
+    for (const char *line = body; line <= end;) {
+        const char *nl = memchr(line, '\n', (size_t)(end - line));
+        const char *line_end = nl != NULL ? nl : end;
+        Span l = {line, line_end - line};
+        if (l.n > 0 && l.p[l.n - 1] == '\r') {
+            l.n--;
+        }
+        if (l.n >= 2 && l.p[0] == 'm' && l.p[1] == '=') {
+            if (media.p != NULL) {
+                break;
+            }
+            media = (Span){l.p + 2, l.n - 2};
+        } else if (l.n >= 2 && l.p[0] == 'c' && l.p[1] == '=') {
+            if (media.p == NULL) {
+                session_c = (Span){l.p + 2, l.n - 2};
+            } else if (media_c.p == NULL) {
+                media_c = (Span){l.p + 2, l.n - 2};
+            }
+        } else if (media.p != NULL && l.n >= 9 && memcmp(l.p, "a=rtpmap:", 9) == 0 &&
+                   rtpmaps < SDP_MAX_RTPMAPS) {
+            const char *c = l.p + 9, *l_end = l.p + l.n;
+            Span type = token(&c, l_end), name = token(&c, l_end);
+            if (name.p != NULL) {
+                int known = 0;
+                for (int i = 0; i < rtpmaps && !known; i++) {
+                    known = same(rtp_types[i], type);
+                }
+                if (!known) {
+                    rtp_types[rtpmaps] = type;
+                    rtp_names[rtpmaps++] = before(name, '/');
+                }
+            }
+        }
+        if (nl == NULL) {
+            break;
+        }
+        line = nl + 1;
+    }
+    /* the connection address: the third token of c=, up to a '/' (TTL or count) */
+    Span connection = media_c.p != NULL ? media_c : session_c;
+    if (connection.p != NULL) {
+        const char *c = connection.p, *c_end = connection.p + connection.n;
+        token(&c, c_end);
+        token(&c, c_end);
+        Span address = token(&c, c_end);
+        if (address.p != NULL) {
+            m->sdp_address = before(address, '/');
+        }
+    }
+    if (media.p == NULL) {
+        return 1;
+    }
+    const char *c = media.p, *c_end = media.p + media.n;
+    token(&c, c_end);
+    Span port = before(token(&c, c_end), '/');
+    uint64_t value;
+    if (port.p != NULL && port.n <= 5 && digits(port, &value) && value <= 65535) {
+        m->has_sdp_port = 1;
+        m->sdp_port = (long)value;
+    }
+    token(&c, c_end);
+    for (Span fmt = token(&c, c_end); fmt.p != NULL && m->sdp_formats < SDP_MAX_FORMATS;
+         fmt = token(&c, c_end)) {
+        Span name = {NULL, 0};
+        for (int i = 0; i < rtpmaps && name.p == NULL; i++) {
+            if (same(rtp_types[i], fmt)) {
+                name = rtp_names[i];
+            }
+        }
+        if (name.n == 0) {
+            const char *known = static_payload_type(fmt);
+            name = known != NULL ? (Span){known, (Py_ssize_t)strlen(known)} : fmt;
+        }
+        m->sdp_codecs[m->sdp_formats++] = name;
+    }
+    return 1;
+}
+
 /* Phase one: 1 and ``m`` filled when the message is in the handled shape, else 0. */
 static int
 scan(const char *d, Py_ssize_t n, int delimited, Scan *m)
@@ -544,6 +698,14 @@ scan(const char *d, Py_ssize_t n, int delimited, Scan *m)
         }
     }
     m->size = body_start + m->body_length;
+    if (values[CONTENT_TYPE].p != NULL) {
+        Span type = before(values[CONTENT_TYPE], ';');
+        type = strip(type.p, type.n);
+        if (type.n == 15 && same_lower(type.p, "application/sdp", 15) &&
+            !sdp(d + body_start, m->body_length, m)) {
+            return 0;
+        }
+    }
 
     m->branch = top_branch(top_via);
     if (!address(values[FROM], &m->from_uri, &m->from_tag) ||
@@ -579,6 +741,29 @@ static PyObject *
 number_or_none(int present, uint64_t value)
 {
     return present ? PyLong_FromUnsignedLongLong(value) : Py_NewRef(Py_None);
+}
+
+/* sip.py _sdp's codecs: the names of the formats joined by commas. */
+static PyObject *
+codecs(const Scan *m)
+{
+    Py_ssize_t length = m->sdp_formats > 0 ? m->sdp_formats - 1 : 0;
+    for (Py_ssize_t i = 0; i < m->sdp_formats; i++) {
+        length += m->sdp_codecs[i].n;
+    }
+    PyObject *str = PyUnicode_New(length, 127);
+    if (str == NULL) {
+        return NULL;
+    }
+    Py_UCS1 *out = PyUnicode_1BYTE_DATA(str);
+    for (Py_ssize_t i = 0; i < m->sdp_formats; i++) {
+        if (i > 0) {
+            *out++ = ',';
+        }
+        memcpy(out, m->sdp_codecs[i].p, (size_t)m->sdp_codecs[i].n);
+        out += m->sdp_codecs[i].n;
+    }
+    return str;
 }
 
 /* Phase two: the SipMessage, built as structseq builds its instances (no Python call). */
@@ -627,6 +812,10 @@ build(const Scan *m)
     SET(23, PyLong_FromSsize_t(m->body_length));
     SET(24, PyLong_FromSsize_t(m->size));
     SET(25, text(values[CONTENT_TYPE]));
+    SET(26, text(values[REASON]));
+    SET(27, text(m->sdp_address));
+    SET(28, m->has_sdp_port ? PyLong_FromLong(m->sdp_port) : Py_NewRef(Py_None));
+    SET(29, codecs(m));
 #undef SET
     return message;
 }

@@ -42,7 +42,7 @@ from sipstats.capture.reader import ByteRange, iter_payloads
 from sipstats.capture.records import Payload
 from sipstats.capture.summary import InputSummary
 from sipstats.errors import CaptureError, SipParseError
-from sipstats.sip import SipMessage, parse_message
+from sipstats.sip import SipMessage, parse_message, reason_fields
 
 __doc__ = (__doc__ or "") + schema.markdown_table(schema.MESSAGES)
 
@@ -81,6 +81,9 @@ _MESSAGE_TEXT: Final = (
     "user_agent",
     "server",
     "retry_after_raw",
+    "reason_header",
+    "sdp_address",
+    "sdp_codecs",
 )
 #: Integer columns -> (record, field, array typecode).
 _INTS: Final = {
@@ -98,8 +101,9 @@ _INTS: Final = {
     "expires": ("message", "expires", "q"),
     "min_expires": ("message", "min_expires", "q"),
     "content_length": ("message", "content_length", "q"),
+    "sdp_port": ("message", "sdp_port", "i"),
 }
-_OPTIONAL_INTS: Final = ("retry_after", "expires", "min_expires", "content_length")
+_OPTIONAL_INTS: Final = ("retry_after", "expires", "min_expires", "content_length", "sdp_port")
 _FLAGS: Final = {
     "is_request": ("message", "is_request"),
     "has_auth": ("message", "has_auth"),
@@ -256,7 +260,33 @@ class MessageTable:
         for name in _OPTIONAL_INTS:
             values = np.asarray(columns[name])
             columns[name] = pd.arrays.IntegerArray(values, values < 0)
+        columns.update(_reason_columns(columns.pop("reason_header")))
         return schema.conform(pd.DataFrame(columns, copy=False), schema.MESSAGES)
+
+
+def _reason_columns(header: pd.Categorical[str]) -> dict[str, Any]:
+    """``reason_protocol``, ``reason_cause``, ``reason_text`` from the raw Reason headers.
+
+    Each distinct header is parsed once (:func:`sipstats.sip.reason_fields`) and the result
+    spread over the rows by their codes.
+    """
+    fields = [reason_fields(value) for value in header.categories]
+    codes = np.asarray(header.codes)
+    causes = np.array([-1 if f[1] is None else f[1] for f in fields] + [-1], dtype=np.int16)
+    cause = causes[codes]
+    return {
+        "reason_protocol": _categorical_of(codes, [f[0] for f in fields]),
+        "reason_cause": pd.arrays.IntegerArray(cause, cause < 0),
+        "reason_text": _categorical_of(codes, [f[2] for f in fields]),
+    }
+
+
+def _categorical_of(codes: np.ndarray, values: list[str]) -> pd.Categorical[str]:
+    """A categorical whose row i holds ``values[codes[i]]`` ('' and code -1 are NA)."""
+    distinct = list(dict.fromkeys(value for value in values if value))
+    index = {value: position for position, value in enumerate(distinct)}
+    remap = np.array([index.get(value, -1) for value in values] + [-1], dtype=np.int32)
+    return pd.Categorical.from_codes(remap[codes], categories=pd.Index(distinct, dtype=str))
 
 
 def decode_payloads(

@@ -57,6 +57,12 @@ MESSAGES: Final[Schema] = {
     "size": ("int32", "bytes of the whole SIP message"),
     "fragmented": ("bool", "reassembled from IP fragments"),
     "segments": ("int16", "TCP segments the message spanned (1 for UDP)"),
+    "reason_protocol": ("category", "Reason header (RFC 3326) protocol: SIP, Q.850, ..."),
+    "reason_cause": ("Int16", "Reason cause (a Q.850 cause or a SIP code); Q.850 preferred"),
+    "reason_text": ("category", "Reason text parameter"),
+    "sdp_address": ("category", "SDP body: connection address of the first media"),
+    "sdp_port": ("Int32", "SDP body: port of the first m= line (NA without SDP)"),
+    "sdp_codecs": ("category", "SDP body: codecs of the first m= line, in offer order"),
 }
 
 #: Reasons a payload is counted as malformed instead of becoming a row.

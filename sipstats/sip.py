@@ -97,6 +97,7 @@ _WANTED: Final = {
             "proxy-authorization",
             "content-length",
             "content-type",
+            "reason",
         )
     )
 }
@@ -185,6 +186,14 @@ class SipMessage(NamedTuple):
     size: int
     """Bytes of the whole message: start line, headers, empty line, body."""
     content_type: str
+    reason_header: str
+    """The first Reason header as sent (RFC 3326), '' when absent; see :func:`reason_fields`."""
+    sdp_address: str
+    """Connection address of the SDP body's first media (its c= line, else the session's)."""
+    sdp_port: int | None
+    """Port of the SDP body's first m= line; None without SDP (0: a refused stream)."""
+    sdp_codecs: str
+    """Encoding names of that m= line's formats, in offer order, comma-separated."""
 
     @property
     def retry_after_malformed(self) -> bool:
@@ -279,6 +288,7 @@ def _parse_common(data: bytes, delimited: bool) -> SipMessage | None:
         proxy_authorization,
         content_length,
         content_type,
+        reason_header,
     ) = values
     if call_id is None or cseq is None or from_ is None or to is None or not vias:
         return None
@@ -323,6 +333,7 @@ def _parse_common(data: bytes, delimited: bool) -> SipMessage | None:
     ra_value, ra_raw, ra_duration = (
         (None, None, None) if retry_after is None else _retry_after(_text(retry_after))
     )
+    content_text = "" if content_type is None else _short_text(content_type)
     # tuple.__new__ directly: the NamedTuple's own __new__ is a Python-level call.
     return _new_tuple(
         SipMessage,
@@ -345,9 +356,9 @@ def _parse_common(data: bytes, delimited: bool) -> SipMessage | None:
             length,
             body_length,
             body_start + body_length,
-            ""
-            if content_type is None
-            else _TEXT_CACHE.get(content_type) or _short_text(content_type),
+            content_text,
+            "" if reason_header is None else _short_text(reason_header),
+            *_sdp(content_text, data[body_start : body_start + body_length]),
         ),
     )
 
@@ -486,6 +497,7 @@ def _parse_general(data: bytes, truncated: bool, delimited: bool) -> SipMessage:
         proxy_authorization,
         content_length,
         content_type,
+        reason_header,
     ) = values
     if call_id is None or cseq is None or from_ is None or to is None or not vias:
         present = {name for name, slot in _WANTED.items() if values[slot] is not None}
@@ -547,6 +559,8 @@ def _parse_general(data: bytes, truncated: bool, delimited: bool) -> SipMessage:
         body_length,
         body_start + body_length,
         content_type or "",
+        reason_header or "",
+        *_sdp(content_type or "", data[body_start : body_start + body_length]),
     )
 
 
@@ -638,3 +652,94 @@ def _retry_after(raw: str) -> tuple[int | None, str, int | None]:
         if text is not None and _NUMBER.fullmatch(text):
             duration = min(int(text), _MAX_NUMBER)
     return min(int(match[1]), _MAX_NUMBER), raw, duration
+
+
+#: RFC 3551 §6 static RTP payload types, named when an SDP offer has no a=rtpmap for them.
+STATIC_PAYLOAD_TYPES: Final = {
+    "0": "PCMU",
+    "3": "GSM",
+    "4": "G723",
+    "8": "PCMA",
+    "9": "G722",
+    "13": "CN",
+    "18": "G729",
+}
+#: Formats of one m= line that are named (the rest of a long list is left out).
+SDP_MAX_FORMATS: Final = 16
+#: a=rtpmap lines of one media section that are read (an SDP with more is not summarised
+#: by the C parser, which then leaves the message to this code).
+SDP_MAX_RTPMAPS: Final = 32
+
+
+def _sdp(content_type: str, body: bytes) -> tuple[str, int | None, str]:
+    """(address, port, codecs) of the first media description of an SDP body (RFC 4566 §5).
+
+    Only for ``application/sdp`` bodies (a multipart body is not looked into). The address
+    is that media's c= line, else the session-level one; the port is its m= line's (None
+    when there is none); the codecs name its formats through a=rtpmap, else the static
+    payload types of RFC 3551, else the format as sent.
+    """
+    if content_type.partition(";")[0].strip(" \t").lower() != "application/sdp":
+        return "", None, ""
+    session_c: str | None = None
+    media_c: str | None = None
+    media: list[str] | None = None
+    rtpmap: dict[str, str] = {}
+    for line in body.decode("utf-8", "replace").split("\n"):
+        line = line.rstrip("\r")
+        if line.startswith("m="):
+            if media is not None:
+                break
+            media = line[2:].split()
+        elif line.startswith("c="):
+            if media is None:
+                session_c = line[2:]
+            elif media_c is None:
+                media_c = line[2:]
+        elif media is not None and line.startswith("a=rtpmap:") and len(rtpmap) < SDP_MAX_RTPMAPS:
+            fields = line[9:].split()
+            if len(fields) >= 2:
+                rtpmap.setdefault(fields[0], fields[1].partition("/")[0])
+    connection = (media_c if media_c is not None else session_c or "").split()
+    address = connection[2].partition("/")[0] if len(connection) >= 3 else ""
+    if media is None:
+        return address, None, ""
+    port_text = media[1].partition("/")[0] if len(media) >= 2 else ""
+    port = (
+        int(port_text)
+        if len(port_text) <= 5 and port_text.isascii() and port_text.isdigit()
+        else None
+    )
+    if port is not None and port > 65535:
+        port = None
+    codecs = [
+        rtpmap.get(fmt) or STATIC_PAYLOAD_TYPES.get(fmt) or fmt
+        for fmt in media[3 : 3 + SDP_MAX_FORMATS]
+    ]
+    return address, port, ",".join(codecs)
+
+
+def reason_fields(header: str) -> tuple[str, int | None, str]:
+    """(protocol, cause, text) of a Reason header value (RFC 3326 §2).
+
+    A header may list several reasons (``SIP;cause=503, Q.850;cause=34``): the Q.850 one
+    is taken when present (it says why the network cleared the call), else the first.
+    The cause is None when absent or not a number below 32768.
+    """
+    if not header.strip():
+        return "", None, ""
+    reasons = _split(header, ",", _VALUES_QUOTED)
+    chosen = next(
+        (r for r in reasons if r.partition(";")[0].strip().upper() == "Q.850"), reasons[0]
+    )
+    protocol, semi, params = chosen.partition(";")
+    cause_text = param(semi + params, "cause") if semi else None
+    cause = (
+        int(cause_text)
+        if cause_text and cause_text.isascii() and cause_text.isdigit() and len(cause_text) < 6
+        else None
+    )
+    if cause is not None and cause > 32767:
+        cause = None
+    text = (param(semi + params, "text") if semi else None) or ""
+    return protocol.strip(), cause, text

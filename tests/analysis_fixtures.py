@@ -65,6 +65,8 @@ def msg(
     expires: int | None = None,
     min_expires: int | None = None,
     has_auth: bool = False,
+    reason_header: tuple[str, int | None, str] | None = None,
+    sdp: tuple[str, int, str] | None = None,
 ) -> dict[str, Any]:
     """One message row at ``T0 + t`` seconds: ``what`` is a method (request) or a status code.
 
@@ -115,6 +117,15 @@ def msg(
         "size": 400,
         "fragmented": False,
         "segments": 1,
+        # RFC 3326 Reason (protocol, cause, text) and the SDP summary (address, port, codecs)
+        **dict(
+            zip(
+                ("reason_protocol", "reason_cause", "reason_text"),
+                reason_header or (None,) * 3,
+                strict=True,
+            )
+        ),
+        **dict(zip(("sdp_address", "sdp_port", "sdp_codecs"), sdp or (None,) * 3, strict=True)),
     }
 
 

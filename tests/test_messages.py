@@ -307,3 +307,43 @@ def test_directory_scan_picks_captures_by_name_or_magic(tmp_path: Path) -> None:
     capture = read_capture(tmp_path / "d")
     assert sorted(Path(s.file).name for s in capture.inputs) == ["broken.pcap", "trace.gz"]
     assert len(capture.messages) == 2
+
+
+OFFER = (
+    b"v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\n"
+    b"m=audio 4000 RTP/AVP 8 0 101\r\na=rtpmap:101 telephone-event/8000\r\n"
+)
+
+
+@pytest.mark.parametrize("pure", [False, True], ids=["c", "python"])
+def test_reason_and_sdp_columns(pure: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    if pure:
+        monkeypatch.setattr("sipstats.messages._C_SIP", None)
+        monkeypatch.setattr("sipstats.sip._c_parse", None)
+    sdp = [("Content-Type", "application/sdp")]
+    cleared = [("Reason", 'SIP;cause=200;text="x", Q.850 ;cause=16 ;text="Normal call clearing"')]
+    frame, _ = decode(
+        [
+            payload(invite(headers=sdp, body=OFFER), 1),
+            payload(busy(), 2, 0.5, src=UAS[0], dst=UAC[0]),
+            payload(invite(2, headers=cleared), 3, 1.0),
+            payload(invite(3, headers=[("Reason", "Q.850;cause=999999")]), 4, 1.5),
+        ]
+    )
+    offer, reply, bye, huge = (frame.iloc[i] for i in range(4))
+    assert (offer["sdp_address"], offer["sdp_port"], offer["sdp_codecs"]) == (
+        "10.0.0.1",
+        4000,
+        "PCMA,PCMU,telephone-event",
+    )
+    assert pd.isna(reply["sdp_port"])
+    assert pd.isna(reply["sdp_codecs"])
+    assert (bye["reason_protocol"], bye["reason_cause"], bye["reason_text"]) == (
+        "Q.850",
+        16,
+        "Normal call clearing",
+    )
+    assert pd.isna(offer["reason_protocol"])
+    assert pd.isna(offer["reason_cause"])
+    assert huge["reason_protocol"] == "Q.850"
+    assert pd.isna(huge["reason_cause"])

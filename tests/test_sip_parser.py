@@ -6,7 +6,7 @@ import pytest
 
 from sipstats.errors import SipParseError
 from sipstats.schema import MALFORMED_REASONS
-from sipstats.sip import COMPACT_FORMS, param, parse_message
+from sipstats.sip import COMPACT_FORMS, _sdp, param, parse_message, reason_fields
 from tests.sipfactory import sip_request, sip_response
 
 DIALOG = {"call_id": "c1@host", "cseq": 7, "branch": "z9hG4bK-top"}
@@ -399,3 +399,46 @@ def test_delimited_message_keeps_a_short_body() -> None:
     rejects(data, "body shorter than Content-Length")
     msg = parse_message(data, delimited=True)
     assert (msg.content_length, msg.body_length, msg.size) == (20, 8, len(data))
+
+
+@pytest.mark.parametrize(
+    ("header", "fields"),
+    [
+        ('Q.850;cause=16;text="Normal call clearing"', ("Q.850", 16, "Normal call clearing")),
+        ("SIP;cause=503, Q.850;cause=34", ("Q.850", 34, "")),  # RFC 3326 §2: Q.850 wins
+        ('SIP;cause=487;text="a, b"', ("SIP", 487, "a, b")),
+        ("SIP", ("SIP", None, "")),
+        ("Q.850;cause=x", ("Q.850", None, "")),
+        ("Q.850;cause=40000", ("Q.850", None, "")),
+        ("", ("", None, "")),
+    ],
+)
+def test_reason_fields(header: str, fields: tuple[str, int | None, str]) -> None:
+    assert reason_fields(header) == fields
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body", "summary"),
+    [
+        (
+            "application/sdp",
+            b"c=IN IP4 1.1.1.1\nm=audio 5 RTP/AVP 0 96\na=rtpmap:96 opus/48000",
+            ("1.1.1.1", 5, "PCMU,opus"),
+        ),
+        (
+            "application/sdp",
+            b"c=IN IP4 1.1.1.1\r\nm=audio 5 RTP/AVP 0\r\nc=IN IP4 2.2.2.2/127\r\n",
+            ("2.2.2.2", 5, "PCMU"),
+        ),
+        (
+            "application/sdp",
+            b"m=audio 5 RTP/AVP 0\r\nm=video 6 RTP/AVP 96\r\nc=IN IP4 3.3.3.3\r\n",
+            ("", 5, "PCMU"),
+        ),
+        ("application/sdp", b"m=audio 70000 RTP/AVP 77", ("", None, "77")),
+        ("application/sdp", b"v=0", ("", None, "")),
+        ("text/plain", b"m=audio 5 RTP/AVP 0", ("", None, "")),
+    ],
+)
+def test_sdp_summary(content_type: str, body: bytes, summary: tuple[str, int | None, str]) -> None:
+    assert _sdp(content_type, body) == summary

@@ -252,6 +252,7 @@ SPELLINGS = {
     "min-expires": ["Min-Expires"],
     "authorization": ["Authorization"],
     "proxy-authorization": ["Proxy-Authorization"],
+    "reason": ["Reason", "reason", "REASON "],
     "other": ["Contact", "Max-Forwards", "X-Via", "Call ID", "k", "Tov"],
 }
 VALUES = {
@@ -314,6 +315,7 @@ VALUES = {
     "expires": ["3600", " 60 ", "x", "99999999999", ""],
     "authorization": ['Digest username="a", realm="b"', ""],
     "other": ["<sip:c@10.0.0.1>", "70", "x:y"],
+    "reason": ['Q.850;cause=16;text="Normal call clearing"', "SIP;cause=503, Q.850;cause=34", ""],
 }
 VALUES["to"] = VALUES["from"]
 for _alias in ("server",):
@@ -351,6 +353,72 @@ ODD_BYTES = [
     b"\n",
 ]
 
+SDP_BODY = (
+    b"v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\n"
+    b"m=audio 4000 RTP/AVP 0 8 101\r\na=rtpmap:101 telephone-event/8000\r\n"
+)
+#: SDP lines with the shapes the summary's rules care about (RFC 4566 §5).
+SDP_LINES = [
+    "v=0",
+    "o=- 1 1 IN IP4 10.0.0.1",
+    "c=IN IP4 10.0.0.1",
+    "c=IN IP6 2001:db8::1",
+    "c=IN IP4 224.2.1.1/127/3",
+    "c=IN IP4",
+    "c=",
+    "m=audio 4000 RTP/AVP 0 8 101",
+    "m=audio 4000/2 RTP/AVP 18 3 4 9 13 96 97 98 99 100 101 102 103 104 105 106 107",
+    "m=video 0 RTP/AVP 96",
+    "m=audio 99999 RTP/AVP 0",
+    "m=audio 0x1 RTP/AVP",
+    "m=audio",
+    "m=",
+    "a=rtpmap:101 telephone-event/8000",
+    "a=rtpmap:96 opus/48000/2",
+    "a=rtpmap:8 PCMA/8000",
+    "a=rtpmap:96 H264/90000",
+    "a=rtpmap:97",
+    "a=rtpmap:97 /8000",
+    "a=rtpmap: 98\tAMR/8000",
+    "a=sendrecv",
+    "A=rtpmap:99 x/1",
+    " m=audio 5 RTP/AVP 0",
+    "",
+]
+
+
+@st.composite
+def _sdp_message(draw: st.DrawFn) -> bytes:
+    lines = draw(st.lists(st.sampled_from(SDP_LINES), max_size=14))
+    body = bytearray(draw(st.sampled_from(["\r\n", "\n"])).join(lines).encode())
+    if draw(st.booleans()):
+        body += b"\r\n"
+    if draw(st.integers(0, 4)) == 0:
+        body[draw(st.integers(0, len(body))) : 0] = draw(st.sampled_from(ODD_BYTES))
+    content_type = draw(
+        st.sampled_from(["application/sdp", "Application/SDP ; x=1", "application/sdpx"])
+    )
+    head = _message(*BASE, f"Content-Type: {content_type}", f"Content-Length: {len(body)}")
+    return head + bytes(body)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(_sdp_message())
+def test_sdp_bodies_equal(data: bytes) -> None:
+    _check(data, False)
+
+
+def test_sdp_summary_of_a_common_offer_is_handled() -> None:
+    body = SDP_BODY + b"a=rtpmap:0 PCMU/8000\r\n"
+    data = _message(*BASE, "c: application/sdp", f"l: {len(body)}") + body
+    assert _check(data, False)
+    found = _scan().parse(data, False)
+    assert (found.sdp_address, found.sdp_port, found.sdp_codecs) == (
+        "10.0.0.1",
+        4000,
+        "PCMU,PCMA,telephone-event",
+    )
+
 
 def _pick(draw: st.DrawFn, values: list[str]) -> str:
     """Mostly one of the first (usual, valid) values, else any: most messages stay usable."""
@@ -371,7 +439,7 @@ def _mutated(draw: st.DrawFn) -> bytes:
         pad = st.sampled_from(PADDING)
         lines.append(name + draw(st.sampled_from(SEPARATORS)) + draw(pad) + value + draw(pad))
     data = bytearray(("\r\n".join(lines) + "\r\n\r\n").encode())
-    data += draw(st.sampled_from([b"", b"v=0\r\n", b"body"]))
+    data += draw(st.sampled_from([b"", b"v=0\r\n", b"body", SDP_BODY]))
     for _ in range(draw(st.sampled_from([0, 0, 0, 1, 2]))):
         mutation = draw(st.integers(0, 3))
         at = draw(st.integers(0, len(data)))
