@@ -478,7 +478,7 @@ def read_capture(
     """
     specs = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
     port_set = frozenset(ports) if ports is not None else None
-    entries = _expand(specs)
+    entries = expand_inputs(specs)
     total = sum(_size(entry) for entry in entries if isinstance(entry, str))
     done = 0
     packets = 0
@@ -546,7 +546,7 @@ def _report(
     progress(done + min(summary.bytes, size), total, packets + summary.packets)
 
 
-def _expand(specs: list[PathSpec]) -> list[str | InputSummary]:
+def expand_inputs(specs: list[PathSpec]) -> list[str | InputSummary]:
     """Capture files named by ``specs``, in order, each once; an input with an error for a
     pattern that matches no capture."""
     entries: list[str | InputSummary] = []

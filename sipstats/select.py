@@ -57,16 +57,21 @@ def parse_peer(text: str) -> tuple[str, int | None]:
     return address, None if port is None else int(port)
 
 
-def _bound(value: pd.Timestamp | pd.Timedelta | None, start: pd.Timestamp) -> pd.Timestamp | None:
-    if value is None:
-        return None
-    return start + value if isinstance(value, pd.Timedelta) else value
+#: A time window bound: a time, an offset from the first message, or none.
+Bound = pd.Timestamp | pd.Timedelta | None
+
+
+def resolve_bound(value: Bound, start: pd.Timestamp | None) -> pd.Timestamp | None:
+    """``value`` as a time: offsets count from ``start`` (None when there is no message)."""
+    if isinstance(value, pd.Timedelta):
+        return None if start is None else start + value
+    return value
 
 
 def filter_capture(
     capture: Capture,
-    since: pd.Timestamp | pd.Timedelta | None = None,
-    until: pd.Timestamp | pd.Timedelta | None = None,
+    since: Bound = None,
+    until: Bound = None,
     peer: str | None = None,
 ) -> Capture:
     """A capture with only the messages in ``[since, until)`` sent to or from ``peer``.
@@ -79,7 +84,7 @@ def filter_capture(
     keep = pd.Series(True, index=messages.index)
     if not messages.empty and (since is not None or until is not None):
         start = messages["ts"].min()
-        low, high = _bound(since, start), _bound(until, start)
+        low, high = resolve_bound(since, start), resolve_bound(until, start)
         if low is not None:
             keep &= messages["ts"] >= low
         if high is not None:

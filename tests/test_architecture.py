@@ -23,6 +23,7 @@ STAGES = {
     "progress": 2,
     "messages": 3,
     "select": 4,
+    "dataset": 4,
     "catalogue": 4,
     "analyze": 5,
     "render": 6,

@@ -14,6 +14,7 @@ import click
 #: Subcommand name -> "module:attribute" of its click command.
 SUBCOMMANDS: Final = {
     "codes": "sipstats.cli.codes:codes",
+    "ingest": "sipstats.cli.ingest:ingest",
     "report": "sipstats.cli.report:report",
 }
 

@@ -30,6 +30,7 @@ from rich.progress import (
 
 from sipstats.analyze import Analysis, analyze
 from sipstats.capture.summary import InputSummary
+from sipstats.dataset import is_dataset, read_dataset
 from sipstats.errors import SipstatsError
 from sipstats.messages import read_capture
 from sipstats.render import RENDERERS, RenderOptions, write_report
@@ -66,7 +67,7 @@ class _TimeBound(click.ParamType):
             self.fail(str(error), param, ctx)
 
 
-class _Ports(click.ParamType):
+class Ports(click.ParamType):
     """``--ports 5060,5080``: comma-separated port numbers (the option may repeat)."""
 
     name = "PORTS"
@@ -229,7 +230,7 @@ def _spinner(enabled: bool, what: str) -> Iterator[None]:
         yield
 
 
-def _warn_inputs(inputs: Sequence[InputSummary], quiet: bool) -> bool:
+def warn_inputs(inputs: Sequence[InputSummary], quiet: bool) -> bool:
     """One stderr line per damaged or unreadable input; True when there was any."""
     damaged = [summary for summary in inputs if summary.damaged]
     if not quiet:
@@ -284,12 +285,21 @@ def _run(
     progress: bool,
 ) -> int:
     plan = plan_outputs(formats, output, _stem(captures))
-    with _progress_bar(progress) as update:
-        capture = read_capture(list(captures), ports=ports, progress=update)
-    damaged = _warn_inputs(capture.inputs, quiet)
+    from_dataset = any(is_dataset(path) for path in captures)
+    if from_dataset:
+        if len(captures) != 1 or ports:
+            raise _Failure("a dataset is read alone and without --ports (give those to ingest)")
+        with _spinner(progress, "reading the dataset"):
+            # The window and peer select while reading: only the row groups they need.
+            capture = read_dataset(captures[0], since=since, until=until, peer=peer)
+    else:
+        with _progress_bar(progress) as update:
+            capture = read_capture(list(captures), ports=ports, progress=update)
+    damaged = warn_inputs(capture.inputs, quiet)
     if not _readable(capture.inputs):
         raise _Failure("nothing readable: no input is a capture file sipstats can read")
-    capture = filter_capture(capture, since=since, until=until, peer=peer)
+    if not from_dataset:
+        capture = filter_capture(capture, since=since, until=until, peer=peer)
     with _spinner(progress, "analysing"):
         analysis = analyze(capture, interval=interval)
     _emit(analysis, plan, options, quiet)
@@ -302,7 +312,7 @@ def _run(
     return EXIT_DAMAGED if damaged else EXIT_OK
 
 
-def _error_line(error: Exception) -> str:
+def error_line(error: Exception) -> str:
     """The one stderr line for an error: what failed, without a traceback."""
     if isinstance(error, OSError):
         return f"{error.filename}: {error.strerror}" if error.filename else str(error)
@@ -311,7 +321,7 @@ def _error_line(error: Exception) -> str:
     return f"internal error: {type(error).__name__}: {error} (run with --debug for details)"
 
 
-def _fail(message: str) -> NoReturn:
+def fail(message: str) -> NoReturn:
     click.echo(f"sipstats: error: {message}", err=True)
     raise click.exceptions.Exit(EXIT_USAGE)
 
@@ -338,7 +348,7 @@ def _fail(message: str) -> NoReturn:
 @click.option(
     "--lang", type=click.Choice(LANGS), default="en", show_default=True, help="Report language."
 )
-@click.option("--ports", type=_Ports(), multiple=True, help="SIP ports, e.g. 5060,5080.")
+@click.option("--ports", type=Ports(), multiple=True, help="SIP ports, e.g. 5060,5080.")
 @click.option("--since", type=_TimeBound(), help="Start of the window: ISO time (UTC) or +SECONDS.")
 @click.option("--until", type=_TimeBound(), help="End of the window (exclusive), same forms.")
 @click.option("--peer", metavar="ADDR[:PORT]", callback=_peer, help="Only traffic to/from ADDR.")
@@ -407,5 +417,5 @@ def report(
     except Exception as error:
         if debug:
             raise
-        _fail(_error_line(error))
+        fail(error_line(error))
     raise click.exceptions.Exit(status)

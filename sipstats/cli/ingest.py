@@ -1,0 +1,58 @@
+"""``sipstats ingest CAPTURE... --to DATASET/``: decode captures once into a Parquet dataset.
+
+Exit status as for the report: 0 every input read, 1 some input damaged or unreadable (named
+on stderr), 2 usage error, pyarrow missing, or nothing readable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from sipstats.cli.report import EXIT_DAMAGED, EXIT_OK, Ports, error_line, fail, warn_inputs
+from sipstats.dataset import ingest as ingest_captures
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("captures", metavar="CAPTURE...", nargs=-1, required=True)
+@click.option(
+    "--to",
+    "dataset",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Dataset folder (created; a re-run adds only new or changed captures).",
+)
+@click.option("--ports", type=Ports(), multiple=True, help="SIP ports, e.g. 5060,5080.")
+@click.option(
+    "--jobs", type=click.IntRange(min=1), help="Captures decoded at once (default: one per core)."
+)
+@click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr.")
+def ingest(
+    captures: tuple[str, ...],
+    dataset: Path,
+    ports: tuple[tuple[int, ...], ...],
+    jobs: int | None,
+    quiet: bool,
+) -> None:
+    """Decode CAPTURE files (files, folders, glob patterns) into a Parquet dataset.
+
+    Report on it later like on a capture: sipstats DATASET/ --report html.
+    """
+    try:
+        result = ingest_captures(
+            list(captures),
+            dataset,
+            ports=tuple(p for group in ports for p in group) or None,
+            jobs=jobs,
+        )
+    except Exception as error:
+        fail(error_line(error))
+    damaged = warn_inputs(result.decoded, quiet)
+    if not quiet:
+        click.echo(
+            f"{dataset}: {len(result.decoded)} capture(s) decoded, "
+            f"{len(result.skipped)} already stored",
+            err=True,
+        )
+    raise click.exceptions.Exit(EXIT_DAMAGED if damaged else EXIT_OK)

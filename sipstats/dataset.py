@@ -1,0 +1,367 @@
+"""Dataset stage: captures <-> a Parquet dataset of the messages table (decode once, ask often).
+
+Layout of ``DATASET/``::
+
+    date=2026-11-25/hour=9/<input key>.parquet   messages of one input in one UTC hour
+    _sipstats/inputs/<input key>.json            that input's summary: the mark that it is done
+
+Each input (a capture file) is decoded on its own, its parts are written to temporary names
+and renamed into place, and only then is its summary written (also by rename). A re-run
+decodes only the inputs that have no summary yet, or whose file changed since; before
+decoding an input it removes whatever parts an interrupted run left of it, so no row is ever
+there twice. Parquet files carry the sipstats version and the schema id in their metadata.
+
+:func:`read_dataset` turns a dataset back into a :class:`~sipstats.messages.Capture`, reading
+only the row groups a time window or a peer needs (pyarrow filters); the exact selection is
+then :func:`sipstats.select.filter_capture`'s, so it cannot differ from a capture's.
+pyarrow is an optional dependency (``pip install 'sipstats[dask]'``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+import pandas as pd
+
+from sipstats import schema
+from sipstats.capture.summary import Anomaly, InputSummary
+from sipstats.errors import SipstatsError
+from sipstats.messages import Capture, PathSpec, decode_file, expand_inputs
+from sipstats.select import Bound, filter_capture, parse_peer, resolve_bound
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+__all__ = ["DatasetError", "IngestResult", "ingest", "is_dataset", "read_dataset"]
+
+#: Identifier of the stored messages table; bump the suffix on an incompatible change.
+SCHEMA_ID: Final = "sipstats.messages/1"
+#: Folder of a dataset that holds the input summaries (and marks a folder as a dataset).
+META_DIR: Final = "_sipstats"
+_INPUTS: Final = "inputs"
+_METADATA_KEY: Final = b"sipstats"
+_PARTITIONS: Final = (("date", "string"), ("hour", "int8"))
+#: Integer columns read back as pandas' nullable integers (exact, NA kept), then conformed.
+_NULLABLE: Final = {"int16": pd.Int16Dtype(), "int32": pd.Int32Dtype(), "int64": pd.Int64Dtype()}
+
+
+class DatasetError(SipstatsError):
+    """A dataset that cannot be written or read (missing pyarrow, not a dataset, damaged)."""
+
+
+def _pyarrow() -> Any:
+    """pyarrow, or a :class:`DatasetError` that names the extra to install."""
+    try:
+        import pyarrow
+        import pyarrow.dataset
+        import pyarrow.parquet
+    except ImportError as error:
+        raise DatasetError("Parquet datasets need pyarrow: pip install 'sipstats[dask]'") from error
+    return pyarrow
+
+
+def _version() -> str:
+    try:
+        return metadata.version("sipstats")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def is_dataset(path: PathSpec) -> bool:
+    """True when ``path`` is a folder written by :func:`ingest`."""
+    return (Path(path) / META_DIR / _INPUTS).is_dir()
+
+
+# Input summaries: stored whole (every counter and example frame), so a report from the
+# dataset says exactly what a report from the captures says about each file.
+
+
+def summary_to_record(summary: InputSummary) -> dict[str, Any]:
+    """Every field of an input summary, JSON-ready."""
+    return dataclasses.asdict(summary)
+
+
+def summary_from_record(record: dict[str, Any]) -> InputSummary:
+    """The input summary :func:`summary_to_record` stored."""
+    fields = dict(record)
+    fields["not_decodable"] = Counter(fields.get("not_decodable", {}))
+    fields["unsupported"] = Counter(fields.get("unsupported", {}))
+    fields["malformed"] = {
+        reason: Anomaly(**anomaly) for reason, anomaly in fields.get("malformed", {}).items()
+    }
+    return InputSummary(**fields)
+
+
+@dataclass(frozen=True)
+class _Source:
+    """One capture file as ingest sees it: where it is and what it looked like."""
+
+    path: str
+    size: int
+    mtime_ns: int
+
+    @property
+    def key(self) -> str:
+        """Stable name of this input's parts and summary (the same path gives the same key)."""
+        digest = hashlib.sha256(os.path.abspath(self.path).encode()).hexdigest()[:16]
+        return f"{Path(self.path).name[:64]}-{digest}"
+
+    @classmethod
+    def of(cls, path: str) -> _Source:
+        try:
+            stat = os.stat(path)
+        except OSError:
+            return cls(path, -1, -1)
+        return cls(path, stat.st_size, stat.st_mtime_ns)
+
+
+@dataclass
+class IngestResult:
+    """What one :func:`ingest` run did."""
+
+    dataset: Path
+    decoded: list[InputSummary]
+    """Inputs decoded by this run, in input order."""
+    skipped: list[str]
+    """Inputs already in the dataset, unchanged since: not decoded again."""
+
+    @property
+    def damaged(self) -> bool:
+        return any(summary.damaged for summary in self.decoded)
+
+
+def ingest(
+    paths: PathSpec | Iterable[PathSpec],
+    dataset: PathSpec,
+    *,
+    ports: Iterable[int] | None = None,
+    jobs: int | None = None,
+) -> IngestResult:
+    """Decode captures (files, folders, glob patterns) into the Parquet dataset ``dataset``.
+
+    Inputs already stored and unchanged (same size and modification time) are skipped;
+    ``jobs`` processes decode at once (default: one per core). A file that cannot be read
+    is stored as an input with its error, like any other, so the dataset's report names it.
+    """
+    _pyarrow()
+    root = Path(dataset)
+    (root / META_DIR / _INPUTS).mkdir(parents=True, exist_ok=True)
+    specs = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
+    port_set = frozenset(ports) if ports is not None else None
+    todo: list[_Source] = []
+    skipped: list[str] = []
+    decoded: list[InputSummary] = []
+    for entry in expand_inputs(specs):
+        if isinstance(entry, InputSummary):  # a pattern that matched nothing
+            decoded.append(entry)
+            continue
+        source = _Source.of(entry)
+        if _stored(root, source):
+            skipped.append(entry)
+        else:
+            todo.append(source)
+    workers = max(1, min(jobs or os.cpu_count() or 1, len(todo)))
+    if workers == 1:
+        decoded += [_ingest_one(root, source, port_set) for source in todo]
+    else:
+        with ProcessPoolExecutor(workers) as pool:
+            decoded += pool.map(_ingest_one, [root] * len(todo), todo, [port_set] * len(todo))
+    return IngestResult(dataset=root, decoded=decoded, skipped=skipped)
+
+
+def _record_path(root: Path, source: _Source) -> Path:
+    return root / META_DIR / _INPUTS / f"{source.key}.json"
+
+
+def _stored(root: Path, source: _Source) -> bool:
+    """Is this input in the dataset already, from the file as it is now?"""
+    try:
+        record = json.loads(_record_path(root, source).read_text())
+    except (OSError, ValueError):
+        return False
+    return bool(record.get("source") == dataclasses.asdict(source))
+
+
+def _ingest_one(root: Path, source: _Source, ports: frozenset[int] | None) -> InputSummary:
+    """Decode one input and store it: parts first, its summary last (the 'done' mark)."""
+    pa = _pyarrow()
+    for pattern in (f"{source.key}.parquet", f".{source.key}.parquet.tmp"):
+        for stale in root.glob(f"date=*/hour=*/{pattern}"):
+            stale.unlink()  # left by an earlier run of a changed file, or an interrupted one
+    _record_path(root, source).unlink(missing_ok=True)
+    table, summary = decode_file(source.path, ports=ports)
+    messages = table.to_frame()
+    del table
+    if not messages.empty:
+        ts = messages["ts"]
+        groups = messages.groupby([ts.dt.strftime("%Y-%m-%d"), ts.dt.hour], sort=True)
+        for (day, hour), part in groups:
+            folder = root / f"date={day}" / f"hour={hour}"
+            folder.mkdir(parents=True, exist_ok=True)
+            _write_atomic_parquet(pa, part, folder / f"{source.key}.parquet")
+    record = {
+        "source": dataclasses.asdict(source),
+        "sipstats": _version(),
+        "schema": SCHEMA_ID,
+        "summary": summary_to_record(summary),
+    }
+    _write_atomic_text(_record_path(root, source), json.dumps(record, indent=1))
+    return summary
+
+
+def _arrow_type(pa: Any, dtype: str) -> Any:
+    """The Parquet column type of a messages-table dtype (categories stay dictionary-coded)."""
+    if dtype == "category":
+        return pa.dictionary(pa.int32(), pa.string())
+    if dtype == schema.UTC_TS:
+        return pa.timestamp("ns", tz="UTC")
+    return pa.bool_() if dtype == "bool" else getattr(pa, dtype.lower())()
+
+
+def _arrow_schema(pa: Any) -> pa.Schema:
+    """The stored schema: the messages table's, with sipstats' version and schema id."""
+    meta = {"version": _version(), "schema": SCHEMA_ID, "columns": list(schema.MESSAGES)}
+    return pa.schema(
+        [(name, _arrow_type(pa, dtype)) for name, (dtype, _) in schema.MESSAGES.items()],
+        metadata={_METADATA_KEY: json.dumps(meta).encode()},
+    )
+
+
+def _write_atomic_parquet(pa: Any, frame: pd.DataFrame, target: Path) -> None:
+    table = pa.Table.from_pandas(frame, schema=_arrow_schema(pa), preserve_index=False)
+    temporary = target.with_name(f".{target.name}.tmp")
+    pa.parquet.write_table(table, temporary)
+    os.replace(temporary, target)
+
+
+def _write_atomic_text(target: Path, text: str) -> None:
+    temporary = target.with_name(f".{target.name}.tmp")
+    temporary.write_text(text)
+    os.replace(temporary, target)
+
+
+def stored_inputs(dataset: PathSpec) -> list[InputSummary]:
+    """The input summaries of a dataset, in input path order."""
+    folder = Path(dataset) / META_DIR / _INPUTS
+    records = []
+    for path in sorted(folder.glob("*.json")):
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, ValueError) as error:
+            raise DatasetError(f"{path}: damaged input record: {error}") from error
+        records.append(summary_from_record(record["summary"]))
+    return sorted(records, key=lambda summary: summary.file)
+
+
+def read_dataset(
+    path: PathSpec,
+    *,
+    since: Bound = None,
+    until: Bound = None,
+    peer: str | None = None,
+    columns: Sequence[str] | None = None,
+) -> Capture:
+    """A dataset written by :func:`ingest` as a :class:`Capture` (messages + input summaries).
+
+    ``since``/``until``/``peer`` select as :func:`sipstats.select.filter_capture` does
+    (offsets count from the dataset's first message), and only the partitions and row
+    groups that can hold selected messages are read. ``columns`` limits the columns read
+    (the others are absent from ``messages``).
+    """
+    pa = _pyarrow()
+    if not is_dataset(path):
+        raise DatasetError(f"{path}: not a sipstats dataset (no {META_DIR}/{_INPUTS} folder)")
+    inputs = stored_inputs(path)
+    data = _arrow_dataset(pa, Path(path))
+    start = None
+    if isinstance(since, pd.Timedelta) or isinstance(until, pd.Timedelta):
+        start = _first_message(pa, data)
+    low, high = resolve_bound(since, start), resolve_bound(until, start)
+    names = list(schema.MESSAGES) if columns is None else list(columns)
+    table = data.to_table(columns=names, filter=_pushdown(pa, low, high, peer))
+    frame = table.to_pandas(types_mapper=lambda kind: _NULLABLE.get(str(kind)))
+    messages = _in_capture_order(frame, inputs, full=columns is None)
+    capture = Capture(messages=messages, inputs=inputs)
+    if columns is not None:
+        return capture
+    return filter_capture(capture, since=low, until=high, peer=peer)
+
+
+def _arrow_dataset(pa: Any, root: Path) -> Any:
+    keys = pa.schema([(name, getattr(pa, kind)()) for name, kind in _PARTITIONS])
+    partitioning = pa.dataset.partitioning(keys, flavor="hive")
+    files = sorted(str(p) for p in root.glob("date=*/hour=*/*.parquet"))
+    return pa.dataset.dataset(
+        files,
+        schema=pa.unify_schemas([_arrow_schema(pa), keys]),
+        format="parquet",
+        partitioning=partitioning,
+        partition_base_dir=str(root),
+    )
+
+
+def _first_message(pa: Any, data: Any) -> pd.Timestamp | None:
+    """Time of the dataset's first message (the origin of ``+SECONDS`` bounds)."""
+    ts = data.to_table(columns=["ts"]).column("ts")
+    first = pa.compute.min(ts).as_py() if len(ts) else None
+    return None if first is None else pd.Timestamp(first)
+
+
+def _pushdown(
+    pa: Any, low: pd.Timestamp | None, high: pd.Timestamp | None, peer: str | None
+) -> Any:
+    """A filter that keeps at least every selected message (the exact cut comes after).
+
+    Time bounds prune whole date partitions and row groups by their statistics; a peer
+    prunes by address only (the port, if any, is checked by ``filter_capture``).
+    """
+    import pyarrow.compute as pc
+
+    condition = None
+
+    def both(expression: Any) -> None:
+        nonlocal condition
+        condition = expression if condition is None else condition & expression
+
+    date, hour = pc.field("date"), pc.field("hour")
+    if low is not None:
+        day = low.strftime("%Y-%m-%d")
+        both((date > day) | ((date == day) & (hour >= low.hour)))
+        both(pc.field("ts") >= pa.scalar(low.as_unit("ns"), pa.timestamp("ns", tz="UTC")))
+    if high is not None:
+        day = high.strftime("%Y-%m-%d")
+        both((date < day) | ((date == day) & (hour <= high.hour)))
+        both(pc.field("ts") < pa.scalar(high.as_unit("ns"), pa.timestamp("ns", tz="UTC")))
+    if peer is not None:
+        address = parse_peer(peer)[0]
+        both((pc.field("src") == address) | (pc.field("dst") == address))
+    return condition
+
+
+def _in_capture_order(
+    frame: pd.DataFrame, inputs: Sequence[InputSummary], *, full: bool
+) -> pd.DataFrame:
+    """Rows in ``read_capture``'s order: time, then input file (in input order), then frame."""
+    if frame.empty:
+        return schema.empty(schema.MESSAGES) if full else frame
+    if "file" in frame.columns:
+        order = [summary.file for summary in inputs]
+        seen = set(order)
+        order += sorted(set(frame["file"].astype("str")) - seen)
+        frame["file"] = pd.Categorical(frame["file"].astype("str"), categories=order)
+        frame["file"] = frame["file"].cat.remove_unused_categories()
+    keys = [name for name in ("ts", "file", "frame") if name in frame.columns]
+    if keys:
+        frame = frame.sort_values(keys, kind="stable")
+    frame = frame.reset_index(drop=True)
+    return schema.conform(frame, schema.MESSAGES) if full else frame

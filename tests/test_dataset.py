@@ -1,0 +1,240 @@
+"""`sipstats ingest` and `read_dataset`: decode once into Parquet, report on it like a capture."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner, Result
+
+import sipstats
+from sipstats import dataset as dataset_module
+from sipstats.cli import main
+from sipstats.dataset import DatasetError, ingest, is_dataset, read_dataset
+from sipstats.select import filter_capture
+from tests.conftest import ROOT
+from tests.rotated import rotated_outage
+from tests.sipfactory import T0, sip_request, udp, write_pcap
+
+pq = pytest.importorskip("pyarrow.parquet")
+
+
+@pytest.fixture(scope="module")
+def rotated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("rotated")
+    rotated_outage(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def stored(rotated: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    target = tmp_path_factory.mktemp("stored") / "dataset"
+    ingest(rotated, target, jobs=2)
+    return target
+
+
+def cli(*args: str | Path) -> Result:
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def test_calls_cross_the_rotated_files(rotated: Path) -> None:
+    messages = sipstats.read_capture(rotated).messages
+    files_per_call = messages.groupby("call_id", observed=True)["file"].nunique()
+    assert len(list(rotated.glob("*.pcap"))) == 8
+    assert (files_per_call > 1).sum() >= 5
+
+
+def test_dataset_gives_the_captures_report(rotated: Path, stored: Path) -> None:
+    from_files = sipstats.read_capture(rotated)
+    from_dataset = read_dataset(stored)
+    pd.testing.assert_frame_equal(
+        from_dataset.messages.astype("str"), from_files.messages.astype("str")
+    )
+    assert [s.to_dict() for s in from_dataset.inputs] == [s.to_dict() for s in from_files.inputs]
+    assert sipstats.analyze(from_dataset).to_dict() == sipstats.analyze(from_files).to_dict()
+    assert sipstats.read_dataset is read_dataset
+
+
+def test_files_carry_the_schema_and_the_version(stored: Path) -> None:
+    parts = sorted(stored.glob("date=*/hour=*/*.parquet"))
+    assert parts, "no Parquet part written"
+    assert {p.parent.parent.name for p in parts} == {"date=2026-11-25"}
+    assert {p.parent.name for p in parts} == {"hour=10", "hour=11"}
+    meta = json.loads(pq.read_schema(parts[0]).metadata[b"sipstats"])
+    assert meta["schema"] == "sipstats.messages/1"
+    assert meta["version"] == sipstats_version()
+    assert meta["columns"][:3] == ["ts", "file", "frame"]
+    assert is_dataset(stored)
+    assert not is_dataset(parts[0].parent)
+
+
+def sipstats_version() -> str:
+    from importlib import metadata
+
+    return metadata.version("sipstats")
+
+
+@pytest.mark.parametrize(
+    ("since", "until", "peer"),
+    [
+        (pd.Timedelta("10s"), pd.Timedelta("30s"), "127.0.75.30"),
+        (pd.Timestamp("2026-11-25T10:59:40Z"), None, None),
+        (None, pd.Timedelta("5s"), "127.0.75.20:5060"),
+        (None, None, "192.0.2.1"),
+    ],
+)
+def test_window_and_peer_select_as_on_a_capture(
+    rotated: Path, stored: Path, since: object, until: object, peer: str | None
+) -> None:
+    expected = filter_capture(sipstats.read_capture(rotated), since, until, peer)  # type: ignore[arg-type]
+    got = read_dataset(stored, since=since, until=until, peer=peer)  # type: ignore[arg-type]
+    pd.testing.assert_frame_equal(got.messages.astype("str"), expected.messages.astype("str"))
+
+
+def test_a_window_reads_only_its_hours(tmp_path: Path) -> None:
+    packets = [
+        udp(
+            sip_request("OPTIONS", call_id=f"c{hour}", cseq=1, branch=f"z9hG4bK{hour}"), hour * 3600
+        )
+        for hour in range(3)
+    ]
+    write_pcap(tmp_path / "day.pcap", packets)
+    ingest(tmp_path / "day.pcap", tmp_path / "ds", jobs=1)
+    pa = dataset_module._pyarrow()
+    data = dataset_module._arrow_dataset(pa, tmp_path / "ds")
+    since = pd.Timestamp(T0 + 3600, unit="s", tz="UTC")
+    condition = dataset_module._pushdown(pa, since, since + pd.Timedelta("30min"), None)
+    assert len(list(data.get_fragments())) == 3
+    assert len(list(data.get_fragments(filter=condition))) == 1
+    assert list(read_dataset(tmp_path / "ds", since=since).messages["call_id"]) == ["c1", "c2"]
+
+
+def test_rerun_decodes_only_new_files(rotated: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "captures"
+    folder.mkdir()
+    files = sorted(rotated.glob("*.pcap"))
+    for path in files[:5]:
+        (folder / path.name).write_bytes(path.read_bytes())
+    first = ingest(folder, tmp_path / "ds", jobs=1)
+    assert (len(first.decoded), len(first.skipped)) == (5, 0)
+    for path in files[5:]:
+        (folder / path.name).write_bytes(path.read_bytes())
+    second = ingest(folder, tmp_path / "ds", jobs=1)
+    assert [Path(s.file).name for s in second.decoded] == [p.name for p in files[5:]]
+    assert len(second.skipped) == 5
+    assert len(read_dataset(tmp_path / "ds").messages) == len(
+        sipstats.read_capture(rotated).messages
+    )
+
+
+def test_interrupted_run_finishes_without_duplicates(
+    rotated: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run killed after an input's parts but before its summary: the re-run redoes that input."""
+    real = dataset_module._write_atomic_text
+    calls = []
+
+    def crash_on_the_third(target: Path, text: str) -> None:
+        calls.append(target)
+        if len(calls) == 3:
+            (target.parent / f".{target.name}.tmp").write_text("half")
+            raise KeyboardInterrupt
+        real(target, text)
+
+    monkeypatch.setattr(dataset_module, "_write_atomic_text", crash_on_the_third)
+    with pytest.raises(KeyboardInterrupt):
+        ingest(rotated, tmp_path / "ds", jobs=1)
+    monkeypatch.setattr(dataset_module, "_write_atomic_text", real)
+    assert len(list((tmp_path / "ds").glob("_sipstats/inputs/*.json"))) == 2
+    again = ingest(rotated, tmp_path / "ds", jobs=1)
+    assert (len(again.decoded), len(again.skipped)) == (6, 2)
+    expected = sipstats.read_capture(rotated)
+    got = read_dataset(tmp_path / "ds")
+    pd.testing.assert_frame_equal(got.messages.astype("str"), expected.messages.astype("str"))
+
+
+def test_changed_file_replaces_its_rows(rotated: Path, tmp_path: Path) -> None:
+    capture = tmp_path / "grow.pcap"
+    files = sorted(rotated.glob("*.pcap"))
+    capture.write_bytes(files[0].read_bytes())
+    ingest(capture, tmp_path / "ds", jobs=1)
+    capture.write_bytes(files[1].read_bytes())
+    assert len(ingest(capture, tmp_path / "ds", jobs=1).decoded) == 1
+    expected = sipstats.read_capture(capture).messages
+    assert len(read_dataset(tmp_path / "ds").messages) == len(expected)
+
+
+def test_cli_ingest_then_report(rotated: Path, tmp_path: Path) -> None:
+    result = cli("ingest", rotated, "--to", tmp_path / "ds", "--jobs", "2")
+    assert result.exit_code == 0, result.output
+    assert "8 capture(s) decoded, 0 already stored" in result.output
+    result = cli("ingest", rotated, "--to", tmp_path / "ds")
+    assert "0 capture(s) decoded, 8 already stored" in result.output
+    from_dataset = cli(
+        tmp_path / "ds", "--report", "json", "--since", "+5", "--peer", "127.0.75.10"
+    )
+    from_files = cli(rotated, "--report", "json", "--since", "+5", "--peer", "127.0.75.10")
+    assert from_dataset.exit_code == from_files.exit_code == 0
+    assert json.loads(from_dataset.stdout) == json.loads(from_files.stdout)
+    html = cli(tmp_path / "ds", "--report", "html", "-o", tmp_path / "r.html")
+    assert html.exit_code == 0
+    assert "<html" in (tmp_path / "r.html").read_text()
+
+
+def test_cli_damaged_input_is_stored_named_and_exit_1(tmp_path: Path) -> None:
+    (tmp_path / "notes.pcap").write_text("this is not a capture\n")
+    result = cli("ingest", tmp_path / "notes.pcap", "--to", tmp_path / "ds")
+    assert result.exit_code == 1
+    assert "notes.pcap: not a pcap or pcapng capture" in result.output
+    report = cli(tmp_path / "ds", "--report", "json")
+    assert report.exit_code == 2
+    assert "nothing readable" in report.output
+
+
+def test_cli_dataset_is_read_alone(stored: Path, rotated: Path) -> None:
+    for args in ((stored, rotated), (stored, "--ports", "5060")):
+        result = cli(*args)
+        assert result.exit_code == 2
+        assert "a dataset is read alone" in result.output
+
+
+def test_without_pyarrow_the_extra_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "pyarrow", None)
+    with pytest.raises(DatasetError, match=r"pip install 'sipstats\[dask\]'"):
+        ingest(tmp_path, tmp_path / "ds")
+    result = cli("ingest", tmp_path, "--to", tmp_path / "ds")
+    assert result.exit_code == 2
+    assert "sipstats[dask]" in result.output
+
+
+def test_not_a_dataset(tmp_path: Path) -> None:
+    with pytest.raises(DatasetError, match="not a sipstats dataset"):
+        read_dataset(tmp_path)
+
+
+def test_readme_example_queries_a_dataset(
+    rotated: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's DuckDB and pandas example runs as written on a dataset from ingest."""
+    pytest.importorskip("duckdb")
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("<!-- dataset-example:start -->\n```python\n")
+    end = readme.index("```\n<!-- dataset-example:end -->")
+    code = readme[start:end].split("```python\n", 1)[1]
+    ingest(rotated, tmp_path / "dataset", jobs=1)
+    monkeypatch.chdir(tmp_path)
+    scope: dict[str, object] = {}
+    exec(compile(code, "README.md", "exec"), scope)
+    messages = sipstats.read_capture(rotated).messages
+    responses = messages[~messages["is_request"]]["status"].astype("int64").value_counts()
+    codes = scope["codes"]
+    assert isinstance(codes, pd.DataFrame)
+    assert dict(zip(codes["status"], codes["responses"], strict=True)) == responses.to_dict()
+    invites = scope["invites"]
+    assert isinstance(invites, pd.DataFrame)
+    assert len(invites) == int((messages["method"] == "INVITE").sum())
