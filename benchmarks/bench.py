@@ -1,13 +1,16 @@
 """Time tshark and sipstats on the same capture, in one run, and print the ratios.
 
-    python benchmarks/bench.py [CAPTURE] [--packets 1000000] [--repeat 3]
+    python benchmarks/bench.py [CAPTURE] [--packets 1000000] [--noise 0.30] [--repeat 3]
 
-Without CAPTURE a deterministic capture is generated first (``make_capture.py``) under
-``benchmarks/data/``. Each tool runs in its own process; wall time comes from the clock and
-peak memory and CPU time from that process's own rusage (``os.wait4``), so neither
-measurement sees the other; CPU time is the steadier figure on a shared machine. The tools run
-in alternating rounds and each one's fastest round is reported. sipstats is timed twice:
-decoding alone (``read_capture``) and decoding + analysis.
+Without CAPTURE a deterministic capture is generated first (``make_capture.py``, ``--noise``
+its share of RTP/RTCP) under ``benchmarks/data/``. Each tool runs in its own process; wall
+time comes from the clock and peak memory and CPU time from that process's own rusage
+(``os.wait4``), so neither measurement sees the other; CPU time is the steadier figure on a
+shared machine. The tools run in alternating rounds and each one's fastest round is reported.
+
+First comes what a user sees: the whole command (``sipstats F --report json`` and ``html``,
+imports included) against tshark. Then the stages, in-process: decoding alone
+(``read_capture``) and decoding + analysis, and the memory per SIP message.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,6 +87,15 @@ def measure(argv: list[str]) -> Run:
     return Run(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, stdout)
 
 
+def whole_commands(capture: Path, out: Path) -> dict[str, list[str]]:
+    """The command lines a user runs, by the name the table shows; reports go into ``out``."""
+    sipstats = [sys.executable, "-m", "sipstats", str(capture), "-q"]
+    return {
+        f"sipstats --report {fmt}": [*sipstats, "--report", fmt, "-o", str(out / f"report.{fmt}")]
+        for fmt in ("json", "html")
+    }
+
+
 def tshark_messages(sipstat: str) -> int:
     for line in sipstat.splitlines():
         if line.startswith("Number of SIP messages:"):
@@ -94,12 +107,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("capture", nargs="?", type=Path)
     parser.add_argument("--packets", type=int, default=1_000_000)
+    parser.add_argument("--noise", type=float, default=0.30, help="RTP/RTCP share when generating")
     parser.add_argument("--repeat", type=int, default=3, help="rounds; the fastest is shown")
     args = parser.parse_args()
 
     capture = args.capture
     if capture is None:
-        capture = HERE / "data" / f"bench-{args.packets}.pcap"
+        stem = "bench" if args.noise == 0.30 else f"bench-noise{args.noise:g}"
+        capture = HERE / "data" / f"{stem}-{args.packets}.pcap"
         if not capture.exists():
             capture.parent.mkdir(exist_ok=True)
             subprocess.run(
@@ -109,26 +124,47 @@ def main() -> None:
                     str(capture),
                     "--packets",
                     str(args.packets),
+                    "--noise",
+                    str(args.noise),
                 ],
                 check=True,
             )
-    size_mb = capture.stat().st_size / 1e6
     tshark = shutil.which("tshark")
     if tshark is None:
         raise SystemExit("tshark is not installed (apt-get install tshark)")
 
-    # Rounds alternate the tools, so that a slow spell of a shared machine hits both; each
-    # tool's fastest round is the one reported.
-    rounds = [
+    load = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory() as out:
+        rounds = run_rounds(capture, tshark, Path(out), args.repeat)
+    print_results(capture, rounds, args.repeat)
+    print(
+        f"machine: {os.cpu_count()} cores, load average {load:.1f} before, "
+        f"{os.getloadavg()[0]:.1f} after"
+    )
+
+
+def run_rounds(capture: Path, tshark: str, out: Path, repeat: int) -> list[tuple[Run, ...]]:
+    """Rounds alternate the tools, so that a slow spell of a shared machine hits them all."""
+    commands = whole_commands(capture, out)
+    return [
         (
             measure([tshark, "-r", str(capture), "-q", "-z", "sip,stat"]),
+            *(measure(argv) for argv in commands.values()),
             measure([sys.executable, "-c", CHILD, str(capture), "decode"]),
             measure([sys.executable, "-c", CHILD, str(capture), "analyze"]),
         )
-        for _ in range(args.repeat)
+        for _ in range(repeat)
     ]
-    t, decode, full = (min(runs, key=lambda run: run.wall_s) for runs in zip(*rounds, strict=True))
-    d = min((json.loads(r[1].stdout) for r in rounds), key=lambda child: child["decode_s"])
+
+
+def print_results(capture: Path, rounds: list[tuple[Run, ...]], repeat: int) -> None:
+    """Each tool's fastest round: the whole command first, then the stages and the memory."""
+    size_mb = capture.stat().st_size / 1e6
+    commands = whole_commands(capture, Path())
+    t, *whole, decode, full = (
+        min(runs, key=lambda run: run.wall_s) for runs in zip(*rounds, strict=True)
+    )
+    d = min((json.loads(r[-2].stdout) for r in rounds), key=lambda child: child["decode_s"])
     f = json.loads(full.stdout)
     packets = d["packets"]
 
@@ -140,19 +176,29 @@ def main() -> None:
             f"{t.wall_s / seconds:>8.2f}x{cpu}"
         )
 
-    print(f"capture: {capture} ({packets:,} packets, {size_mb:.1f} MB), best of {args.repeat}")
+    print(f"capture: {capture} ({packets:,} packets, {size_mb:.1f} MB), best of {repeat}")
     print(f"SIP messages: tshark {tshark_messages(t.stdout):,}, sipstats {d['messages']:,}")
     print(
         f"{'':<28}{'wall':>11}{'rate':>18}{'':>14}{'peak RSS':>13}{'vs tshark':>10}"
         f"{'CPU':>10}{'vs tshark':>10}"
     )
     print(row("tshark -z sip,stat", t.wall_s, t.max_rss_kb, t.cpu_s))
+    for name, run in zip(commands, whole, strict=True):
+        print(row(name, run.wall_s, run.max_rss_kb, run.cpu_s))
+    print("stages:")
     print(row("sipstats decode (process)", decode.wall_s, decode.max_rss_kb, decode.cpu_s))
     print(row("sipstats decode (in-proc)", d["decode_s"], decode.max_rss_kb, d["decode_cpu_s"]))
     print(row("sipstats decode+analyze", full.wall_s, full.max_rss_kb, full.cpu_s))
     grown_kb = d["after_decode_kb"] - d["baseline_kb"]
     print(
-        f"analysis {f['analyze_s']:.2f} s vs decoding {f['decode_s']:.2f} s ({f['calls']:,} calls)"
+        f"analysis {f['analyze_s']:.2f} s vs decoding {f['decode_s']:.2f} s "
+        f"({f['analyze_s'] / f['decode_s']:.0%}; {f['calls']:,} calls)"
+    )
+    budget_kb = 100 * 1024 + 0.3 * d["messages"]
+    peak_kb = max(run.max_rss_kb for run in whole)
+    print(
+        f"peak RSS of the whole command {peak_kb / 1024:,.0f} MiB; budget 100 MiB + 0.3 KiB "
+        f"per SIP message = {budget_kb / 1024:,.0f} MiB"
     )
     print(
         f"memory: tshark {t.max_rss_kb * 1024 / packets:,.0f} B/packet; sipstats table "

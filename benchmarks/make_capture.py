@@ -3,9 +3,10 @@
 The capture mixes SIP dialogs of every outcome (answered, busy and unavailable with
 Retry-After, 503 overload, CANCEL, 404, digest challenge then answer), REGISTER and OPTIONS,
 retransmitted INVITEs and 200 OKs, compact header forms, SIP on ports 5060 and 5080, and
-RTP/RTCP noise (about 30 % of the packets). The same arguments always give the same bytes.
+RTP/RTCP noise (30 % of the packets by default; ``--noise 0.93`` gives the RTP-dominated mix
+that media-heavy captures have). The same arguments always give the same bytes.
 
-    python benchmarks/make_capture.py OUT.pcap [--packets 1000000]
+    python benchmarks/make_capture.py OUT.pcap [--packets 1000000] [--noise 0.30]
 """
 
 from __future__ import annotations
@@ -244,11 +245,8 @@ def _call_events(call: _Call, start_ns: int, outcome: str, rng: random.Random) -
     return ev
 
 
-def _noise(
-    call: _Call, sip_events: list[tuple], per_call: float, rng: random.Random
-) -> list[tuple]:
-    """RTP (and some RTCP) between the dialog's first and last message."""
-    count = int(per_call) + (rng.random() < per_call - int(per_call))
+def _noise(call: _Call, sip_events: list[tuple], count: int, rng: random.Random) -> list[tuple]:
+    """``count`` RTP (and some RTCP) packets between the dialog's first and last message."""
     if not count:
         return []
     first = min(e[0] for e in sip_events)
@@ -267,12 +265,19 @@ def _noise(
     return out
 
 
-def events(packets: int, seed: int = 6076) -> Iterator[tuple[int, tuple, tuple, bytes]]:
-    """Every packet of the capture, in time order."""
+def events(
+    packets: int, seed: int = 6076, noise: float = NOISE_SHARE
+) -> Iterator[tuple[int, tuple, tuple, bytes]]:
+    """Every packet of the capture, in time order; ``noise`` is the share of RTP/RTCP."""
+    if not 0 <= noise < 1:
+        raise ValueError(f"noise share must be in [0, 1), not {noise}")
     rng = random.Random(seed)
     names = [name for name, _ in OUTCOMES]
     weights = [w for _, w in OUTCOMES]
-    noise_per_call = 6.0 * NOISE_SHARE / (1 - NOISE_SHARE)
+    # Media packets per SIP message; only answered dialogs carry media, so each takes what
+    # the dialogs before it (without media) left, and the share holds over the whole capture.
+    ratio = noise / (1 - noise)
+    sip_count = noise_count = 0
     pending: list[tuple[int, int, tuple, tuple, bytes]] = []
     emitted = 0
     seq = 0
@@ -289,20 +294,23 @@ def events(packets: int, seed: int = 6076) -> Iterator[tuple[int, tuple, tuple, 
         call = _Call(n, rng, compact=n % 7 == 3, port=5080 if n % 5 == 4 else 5060)
         outcome = rng.choices(names, weights)[0]
         sip = _call_events(call, start, outcome, rng)
-        noise = _noise(
-            call, sip, noise_per_call * 2.4 if outcome.startswith(("answered", "auth")) else 0, rng
+        sip_count += len(sip)
+        owed = (
+            int(sip_count * ratio) - noise_count if outcome.startswith(("answered", "auth")) else 0
         )
-        for ts, src, dst, payload in sip + noise:
+        media = _noise(call, sip, owed, rng)
+        noise_count += len(media)
+        for ts, src, dst, payload in sip + media:
             heapq.heappush(pending, (ts, seq, src, dst, payload))
             seq += 1
         n += 1
 
 
-def write_capture(path: Path, packets: int, seed: int = 6076) -> int:
+def write_capture(path: Path, packets: int, seed: int = 6076, noise: float = NOISE_SHARE) -> int:
     """Write the capture; returns its size in bytes."""
     with path.open("wb") as out:
         out.write(PCAP_HEADER)
-        for ident, (ts, src, dst, payload) in enumerate(events(packets, seed)):
+        for ident, (ts, src, dst, payload) in enumerate(events(packets, seed, noise)):
             frame = udp_frame(src, dst, payload, ident)
             sec, nsec = divmod(ts, 10**9)
             out.write(struct.pack("<IIII", sec, nsec // 1000, len(frame), len(frame)))
@@ -315,8 +323,11 @@ def main() -> None:
     parser.add_argument("output", type=Path)
     parser.add_argument("--packets", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=6076)
+    parser.add_argument(
+        "--noise", type=float, default=NOISE_SHARE, help="share of RTP/RTCP packets, 0 to <1"
+    )
     args = parser.parse_args()
-    size = write_capture(args.output, args.packets, args.seed)
+    size = write_capture(args.output, args.packets, args.seed, args.noise)
     print(f"{args.output}: {args.packets} packets, {size / 1e6:.1f} MB")
 
 
