@@ -206,8 +206,9 @@ def timeline(
         return pd.DataFrame({c: pd.Series(dtype="int64") for c in counts.columns}, index=index)
     if isinstance(offset, Tick):
         table = counts.set_axis(pd.DatetimeIndex(ts.dt.floor(offset))).groupby(level=0).sum()
-        full = pd.date_range(table.index[0], table.index[-1], freq=offset)
-        if len(full) <= MAX_BUCKETS:
+        # Count the buckets before building them: a 1970 record would ask for billions.
+        if (table.index[-1] - table.index[0]) // pd.Timedelta(offset) < MAX_BUCKETS:
+            full = pd.date_range(table.index[0], table.index[-1], freq=offset)
             table = table.reindex(full, fill_value=0)
     else:  # calendar offsets ('1D' is a Tick; 'MS', 'W' are not) have few buckets
         table = counts.set_axis(pd.DatetimeIndex(ts)).resample(offset).sum()
