@@ -208,6 +208,18 @@ REGISTRATIONS: Final[Schema] = {
 }
 
 
+#: One row per finding of :mod:`sipstats.analyze.findings`, most severe first.
+FINDINGS: Final[Schema] = {
+    "kind": ("str", "detector: failure_burst, failure_level, retry_storm, ... (module doc)"),
+    "start": (UTC_TS, "first event of the finding"),
+    "end": (UTC_TS, "last event of the finding"),
+    "subject": ("str", "what it is about: a code and responder, a server, a caller"),
+    "evidence": ("object", "the numbers behind it (dict; keys per kind, see findings.describe)"),
+    "severity": ("str", "high, medium or low"),
+    "text": ("str", "one sentence in English (describe(row, 'zh') for Chinese)"),
+}
+
+
 def empty(schema: Schema) -> pd.DataFrame:
     """An empty frame with every column of ``schema`` and its dtype."""
     return pd.DataFrame({name: pd.Series(dtype=dtype) for name, (dtype, _) in schema.items()})

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -36,3 +41,32 @@ def peers_dir() -> Path:
 def load_truth(scenario: str) -> dict[str, Any]:
     """truth.json of one corpus scenario (call only from tests that took ``corpus_dir``)."""
     return json.loads((CORPUS / scenario / "truth.json").read_text())
+
+
+@contextmanager
+def private_namespace(prefix: str, tools: Sequence[str]) -> Iterator[str]:
+    """A network namespace ``<prefix>_<pid>`` with only its loopback up; skip saying why not.
+
+    Needs root and ``tools`` on the PATH; the namespace is deleted on the way out.
+    """
+    if os.geteuid() != 0:
+        pytest.skip("needs root (ip netns, tcpdump, nft)")
+    missing = [tool for tool in tools if shutil.which(tool) is None]
+    if missing:
+        pytest.skip(f"not installed: {', '.join(missing)}")
+    name = f"{prefix}_{os.getpid()}"
+
+    def ip(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["ip", *args], capture_output=True, text=True, timeout=20, check=False
+        )
+
+    made = ip("netns", "add", name)
+    if made.returncode != 0:
+        pytest.skip(f"cannot create a network namespace: {made.stderr.strip()}")
+    try:
+        up = ip("-n", name, "link", "set", "lo", "up")
+        assert up.returncode == 0, up.stderr
+        yield name
+    finally:
+        ip("netns", "del", name)

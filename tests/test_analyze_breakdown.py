@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import tracemalloc
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
+from sipstats.analyze import analyze
 from sipstats.analyze.breakdown import (
     CLASSES,
     auto_interval,
@@ -15,7 +19,13 @@ from sipstats.analyze.breakdown import (
     failures_by_method,
     timeline,
 )
+from sipstats.messages import read_capture
+from tests.report_captures import call
 from tests.retry_fixtures import T0, Attempt, frames
+from tests.sipfactory import write_pcap
+
+#: Seconds from the fixtures' 2023 start to the same moment in 2026.
+SHIFT_TO_2026 = 3 * 365 * 86_400
 
 BUSY = {"status": 486, "retry_after": 4, "retry_after_raw": "4"}
 
@@ -179,3 +189,27 @@ def test_auto_interval_ignores_a_record_stamped_1970() -> None:
 def test_auto_interval_of_no_messages_is_one_second() -> None:
     _, messages = frames([])
     assert auto_interval(messages) == "1s"
+
+
+def test_a_response_stamped_1970_in_a_2026_capture_allocates_no_empty_buckets(
+    tmp_path: Path,
+) -> None:
+    """20 calls in 2026 plus one response stamped 1970 at 1 s buckets: 1.8 billion buckets
+    (13 GiB) if the empty ones were made before the cap was checked."""
+    packets = [p for n in range(20) for p in call(n, n * 1.0, [(0.2, 200, "OK", ())])]
+    for packet in packets:
+        packet.time += SHIFT_TO_2026
+    stray = call(99, 0.0, [(0.2, 486, "Busy Here", ())])[1]
+    stray.time = 5.0
+    path = write_pcap(tmp_path / "stray1970.pcap", [stray, *packets])
+    analysis = analyze(read_capture(path), interval="1s")
+    tracemalloc.start()
+    try:
+        table = analysis.timeline("1s")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 * 2**20
+    assert len(table) == 21  # 20 one-second buckets in 2026, one in 1970
+    assert table.index[0].year == 1970
+    assert analysis.to_dict()["timeline"]["buckets"][-1]["start"].startswith("2026-")

@@ -23,9 +23,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -37,7 +35,7 @@ from typing import IO, Any
 import pytest
 
 from sipstats import analyze, read_capture
-from tests.conftest import ROOT, SAMPLES
+from tests.conftest import ROOT, SAMPLES, private_namespace
 
 pytestmark = pytest.mark.netns
 
@@ -66,21 +64,8 @@ def _run(*args: str, timeout: float = 20) -> subprocess.CompletedProcess[str]:
 @pytest.fixture
 def namespace() -> Iterator[str]:
     """A private network namespace with only its loopback up, or skip saying why."""
-    if os.geteuid() != 0:
-        pytest.skip("needs root (ip netns, tcpdump, nft)")
-    missing = [tool for tool in TOOLS if shutil.which(tool) is None]
-    if missing:
-        pytest.skip(f"not installed: {', '.join(missing)}")
-    name = f"sipstats_e2e_{os.getpid()}"
-    made = _run("ip", "netns", "add", name)
-    if made.returncode != 0:
-        pytest.skip(f"cannot create a network namespace: {made.stderr.strip()}")
-    try:
-        up = _run("ip", "-n", name, "link", "set", "lo", "up")
-        assert up.returncode == 0, up.stderr
+    with private_namespace("sipstats_e2e", TOOLS) as name:
         yield name
-    finally:
-        _run("ip", "netns", "del", name)
 
 
 def _lossy(ns: str) -> None:

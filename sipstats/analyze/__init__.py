@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from sipstats import schema
-from sipstats.analyze import breakdown, counts, metrics, registrations, retries
+from sipstats.analyze import breakdown, counts, findings, metrics, registrations, retries
 from sipstats.analyze import calls as calls_stage
 from sipstats.analyze import transactions as tx_stage
 from sipstats.analyze.join import join_catalogue
@@ -50,7 +50,8 @@ class Analysis:
     ``retries_by_retry_after`` (verdicts per code and Retry-After value) and ``retry_gaps``
     (gap to the retry per verdict) from :mod:`~sipstats.analyze.retries`; ``user_agents``
     (User-Agent/Server values and how many messages carried each) from
-    :mod:`~sipstats.analyze.counts`. ``interval`` is the timeline bucket in force, resolved
+    :mod:`~sipstats.analyze.counts`; ``findings`` (what went wrong, ranked: ``schema.FINDINGS``)
+    from :mod:`~sipstats.analyze.findings`. ``interval`` is the timeline bucket in force, resolved
     (never "auto").
     """
 
@@ -74,6 +75,7 @@ class Analysis:
     retries_by_retry_after: pd.DataFrame
     retry_gaps: pd.DataFrame
     user_agents: pd.DataFrame
+    findings: pd.DataFrame
     interval: str
 
     def timeline(self, interval: str | None = None, by: TimelineBy = "class") -> pd.DataFrame:
@@ -107,6 +109,7 @@ class Analysis:
         return _json_safe(
             {
                 "schema": SCHEMA_ID,
+                "findings": self._findings_list(),
                 "summary": self._summary(),
                 "requests_by_method": {
                     row["method"]: {
@@ -157,6 +160,14 @@ class Analysis:
                 "inputs": [summary.to_dict() for summary in self.capture.inputs],
             }
         )
+
+    def _findings_list(self) -> list[dict[str, Any]]:
+        """Findings, most severe first, with ISO 8601 UTC ``start``/``end``."""
+        return [
+            {str(k): v for k, v in row.items()}
+            | {"start": _iso(row["start"]), "end": _iso(row["end"])}
+            for row in self.findings.to_dict("records")
+        ]
 
     def _retry_after_dict(self) -> dict[str, Any]:
         out = retries.retries_to_dict(self.messages, self.retries)
@@ -277,6 +288,13 @@ def _keyed(frame: pd.DataFrame, key: str) -> dict[str, dict[str, Any]]:
     return {str(row[key]): {str(k): v for k, v in row.items() if k != key} for row in records}
 
 
+def _iso(value: Any) -> str | None:
+    """A UTC timestamp as ISO 8601 with ``Z`` (None when missing)."""
+    if value is None or pd.isna(value):
+        return None
+    return pd.Timestamp(value).tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def _percentiles(values: pd.Series) -> dict[str, float | None]:
     v = values.dropna()
     if v.empty:
@@ -328,10 +346,21 @@ def analyze(capture: Capture, *, interval: str = "auto") -> Analysis:
     calls = calls_stage.build(m, wide)
     regs = registrations.build(wide)
     retry = retries.retry_table(calls, m)
+    transactions = tx_stage.table(wide)
+    storms = retries.storms(retry)
+    found = findings.detect(
+        messages=m,
+        transactions=transactions,
+        calls=calls,
+        registrations=regs,
+        retries=retry,
+        storms=storms,
+        interval=interval,
+    )
     return Analysis(
         capture=capture,
         messages=m,
-        transactions=tx_stage.table(wide),
+        transactions=transactions,
         calls=calls,
         registrations=regs,
         retries=retry,
@@ -342,12 +371,13 @@ def analyze(capture: Capture, *, interval: str = "auto") -> Analysis:
         by_peer=breakdown.by_peer(m),
         retry_after=retries.retry_after_summary(m, retry),
         early_retriers=retries.early_retriers(retry),
-        storms=retries.storms(retry),
+        storms=storms,
         metrics=metrics.compute(calls, wide, regs),
         code_shares=breakdown.code_shares(m),
         failures_by_method=breakdown.failures_by_method(m),
         retries_by_retry_after=retries.by_retry_after(retry),
         retry_gaps=retries.gap_summary(retry),
         user_agents=counts.user_agents(m),
+        findings=found,
         interval=interval,
     )

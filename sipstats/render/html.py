@@ -6,7 +6,7 @@ the only markup inserted unescaped is the SVG matplotlib wrote for our own figur
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
@@ -15,6 +15,7 @@ from sipstats.render.labels import Lang, label, malformed_label
 from sipstats.render.options import RenderOptions
 from sipstats.render.tables import (
     capture_window,
+    finding_rows,
     fmt_int,
     fmt_metric,
     fmt_ts,
@@ -56,6 +57,29 @@ def _cards(analysis: Analysis, data: dict[str, Any], lang: Lang) -> list[tuple[s
     ]
 
 
+#: Where the evidence behind each kind of finding is in the report (an element id).
+FINDING_ANCHORS: Final[dict[str, str]] = {
+    "failure_burst": "timeline",
+    "failure_level": "by_code",
+    "retry_storm": "t-storms",
+    "retry_after_ignored": "t-early_retriers",
+    "timeouts": "summary",
+    "auth_loop": "registrations",
+    "pdd_degradation": "t-delays",
+}
+
+
+def _findings(analysis: Analysis, lang: Lang) -> list[tuple[str, str, str, str]]:
+    """(severity key, severity label, sentence, anchor) per finding, most severe first."""
+    severities = analysis.findings["severity"].astype("str").tolist()
+    return [
+        (severity, shown, sentence, FINDING_ANCHORS[kind])
+        for severity, (kind, shown, sentence) in zip(
+            severities, finding_rows(analysis, lang), strict=True
+        )
+    ]
+
+
 def _figures(analysis: Analysis, options: RenderOptions) -> dict[str, Markup]:
     """Our own matplotlib SVG, trusted: figure text is drawn as paths from fixed labels."""
     from sipstats.render import plots  # matplotlib loads only when a figure is drawn
@@ -79,6 +103,7 @@ def render_html(analysis: Analysis, options: RenderOptions) -> str:
         "files": [i.file for i in analysis.capture.inputs],
         "window": f"{fmt_ts(first)} → {fmt_ts(last)}",
         "cards": _cards(analysis, data, lang),
+        "findings": _findings(analysis, lang),
         "figures": _figures(analysis, options),
         "figure_note": label("note_figure_text", lang) if plots.figure_lang(lang) != lang else "",
         "colours": plots.CLASS_COLOURS,

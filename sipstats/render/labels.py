@@ -21,6 +21,7 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
     "no_data": ("Nothing to show for this capture.", "此抓包中没有相关数据。"),
     "meaning": ("Meaning", "含义"),
     # sections
+    "findings": ("Findings", "发现"),
     "summary": ("Summary", "概要"),
     "by_method": ("Requests by method", "按方法统计的请求"),
     "by_code": ("Responses by code", "按状态码统计的响应"),
@@ -162,6 +163,17 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
     "reg_no_final_response": ("no final response", "无最终响应"),
     # notes
     "note_interval": ("Interval", "时间间隔"),
+    "no_anomaly": ("No anomaly found.", "未发现异常。"),
+    "note_findings": (
+        "Most severe first; times are UTC on {date}. How each is detected: README, Findings.",
+        "按严重程度排序；时间为 {date} 的 UTC 时间。检测方法见 README 的 Findings 一节。",
+    ),
+    "severity": ("Severity", "严重程度"),
+    "severity_high": ("high", "高"),
+    "severity_medium": ("medium", "中"),
+    "severity_low": ("low", "低"),
+    "finding": ("Finding", "发现"),
+    "evidence": ("evidence", "依据"),
     "note_failures_by_method": (
         "Unique responses (retransmissions removed) by their CSeq method; failure share = "
         "4xx-6xx of the final responses.",

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import pandas as pd
 
+from sipstats.analyze.findings import describe
 from sipstats.catalogue import STATUS_CLASSES
 from sipstats.render.labels import (
     Lang,
@@ -190,6 +191,28 @@ def retransmission_ratio(summary: dict[str, Any]) -> str:
 
 
 # -- tables -------------------------------------------------------------------------------------
+
+
+def finding_rows(analysis: Analysis, lang: Lang) -> list[tuple[str, str, str]]:
+    """(kind, severity label, sentence) per finding, most severe first."""
+    return [
+        (str(row["kind"]), label(f"severity_{row['severity']}", lang), describe(row, lang))
+        for row in cast(list[dict[str, Any]], analysis.findings.to_dict("records"))
+    ]
+
+
+def findings_table(analysis: Analysis, lang: Lang) -> Table:
+    """What went wrong, ranked; 'No anomaly found.' when nothing passed a detector's minimum."""
+    rows = [
+        (str(rank), severity, sentence)
+        for rank, (_, severity, sentence) in enumerate(finding_rows(analysis, lang), start=1)
+    ]
+    first, _ = capture_window(analysis)
+    date = fmt_ts(first)[:10]
+    note = label("note_findings", lang, date=date) if rows else label("no_anomaly", lang)
+    columns = ("#", label("severity", lang), label("finding", lang))
+    return Table("findings", label("findings", lang), columns, (True, False, False), rows,
+                 note=note)  # fmt: skip
 
 
 def summary_table(analysis: Analysis, data: dict[str, Any], lang: Lang) -> Table:
@@ -609,6 +632,7 @@ def report_tables(
     """
     data = analysis.to_dict() if data is None else data
     return [
+        findings_table(analysis, lang),
         summary_table(analysis, data, lang),
         method_table(analysis, lang),
         code_table(analysis, lang),

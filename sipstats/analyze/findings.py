@@ -1,0 +1,549 @@
+"""Findings stage: the analysis tables -> a ranked list of what went wrong, in plain words.
+
+An operator after an outage asks four things first: what failed, when did it start and end,
+who was hit, did callers back off. Each detector below answers one of them from tables the
+analysis already built, and only speaks when its evidence passes a minimum count, so a
+handful of calls is never an incident.
+
+Detectors (constants below hold every threshold):
+
+``failure_burst``
+    Per failure code (4xx-6xx; 401/407 challenges and 487 after CANCEL left out), unique final
+    responses are counted per timeline bucket. The code's *baseline* is the median over buckets
+    of its share of the bucket's final responses. A bucket is *elevated* when it holds at least
+    :data:`BURST_MIN_BUCKET` responses of the code and their share is at least
+    :data:`BURST_RISE` above the baseline and at least twice it. Elevated buckets at most
+    :data:`BURST_GAP` buckets apart form one burst; a burst of at least
+    :data:`BURST_MIN_FAILURES` responses is reported. Onset = the first response of the code in
+    the first elevated bucket, end = the last in the last one.
+``failure_level``
+    A 5xx code that is at least :data:`LEVEL_MIN_SHARE` of all final responses (and at least
+    :data:`BURST_MIN_FAILURES` of them) without a burst: a server failing all along.
+``retry_storm``
+    Each row of the storms table (:func:`sipstats.analyze.retries.storms`).
+``retry_after_ignored``
+    At least :data:`EARLY_MIN` retries came before the failure's Retry-After ran out
+    (the per-target verdict of the retries table).
+``timeouts``
+    At least :data:`TIMEOUT_MIN` transactions got no final response (ACK left out, and those
+    whose request came in the last 32 s, RFC 3261 Timer B, which may still be pending) or a
+    408 Request Timeout.
+``auth_loop``
+    At least :data:`AUTH_LOOP_MIN` calls or registrations challenged (401/407) at least twice
+    that never succeeded: credentials refused over and over.
+``pdd_degradation``
+    Post-dial delay per bucket (median over calls started in it, at least
+    :data:`PDD_MIN_BUCKET` calls) at least twice the capture's median and
+    :data:`PDD_MIN_RISE_MS` above it; neighbouring buckets merge as for bursts, and a run of at
+    least :data:`PDD_MIN_CALLS` calls is reported.
+
+Findings are ranked by severity (high, medium, low), then by how many events they cover.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any, Final, Literal, cast
+
+import numpy as np
+import pandas as pd
+
+from sipstats import schema
+from sipstats.analyze.breakdown import fixed_step, without_gaps
+from sipstats.analyze.calls import TIMER_B
+from sipstats.analyze.retries import uri_key
+
+Lang = Literal["en", "zh"]
+
+BURST_MIN_BUCKET: Final = 3
+BURST_MIN_FAILURES: Final = 10
+BURST_RISE: Final = 0.2
+BURST_GAP: Final = 1
+LEVEL_MIN_SHARE: Final = 0.2
+EARLY_MIN: Final = 5
+TIMEOUT_MIN: Final = 3
+AUTH_LOOP_MIN: Final = 2
+PDD_MIN_BUCKET: Final = 3
+PDD_MIN_CALLS: Final = 10
+PDD_MIN_RISE_MS: Final = 100.0
+
+#: Codes that are not failures of the service: a challenge (RFC 3261 §22.2) and the caller's
+#: own CANCEL (§9.1).
+NOT_BURSTS: Final = (401, 407, 487)
+SEVERITIES: Final = ("high", "medium", "low")
+#: Most names listed in a finding's evidence (responders, callees).
+TOP: Final = 3
+
+
+def _top(values: pd.Series, n: int = TOP) -> dict[str, int]:
+    """The ``n`` most frequent values with their counts (ties by value)."""
+    counts = values.astype("str").value_counts()
+    ordered = sorted(counts.items(), key=lambda item: (-int(item[1]), str(item[0])))
+    return {str(k): int(v) for k, v in ordered[:n]}
+
+
+def _finals(messages: pd.DataFrame) -> pd.DataFrame:
+    """Unique final responses (2xx-6xx) with their code as int."""
+    m = messages
+    keep = ~m["is_request"] & m["status"].notna() & ~m["retransmission"]
+    resp = m[keep]
+    code = resp["status"].astype("int64")
+    resp = resp[code.between(200, 699)]
+    return resp.assign(code=resp["status"].astype("int64"))
+
+
+def _runs(elevated: np.ndarray, gap: int) -> list[tuple[int, int]]:
+    """Index ranges [first, last] of elevated buckets at most ``gap`` quiet buckets apart."""
+    hot = np.flatnonzero(elevated)
+    if hot.size == 0:
+        return []
+    breaks = np.flatnonzero(np.diff(hot) > gap + 1)
+    starts = np.r_[hot[0], hot[breaks + 1]]
+    ends = np.r_[hot[breaks], hot[-1]]
+    return list(zip(starts.tolist(), ends.tolist(), strict=True))
+
+
+def _bursts(messages: pd.DataFrame, step: pd.Timedelta) -> list[dict[str, Any]]:
+    finals = _finals(messages)
+    if finals.empty:
+        return []
+    bucket = finals["ts"].dt.floor(step)
+    per_bucket = bucket.value_counts().sort_index()
+    last_bucket = per_bucket.index[-1]
+    out: list[dict[str, Any]] = []
+    failing = finals[finals["code"].ge(400) & ~finals["code"].isin(NOT_BURSTS)]
+    for key, rows in failing.groupby("code", sort=True):
+        code = int(cast(int, key))
+        k = bucket[rows.index].value_counts().reindex(per_bucket.index, fill_value=0)
+        share = k / per_bucket
+        baseline = float(share.median())
+        elevated = (
+            (k >= BURST_MIN_BUCKET) & (share >= baseline + BURST_RISE) & (share >= 2 * baseline)
+        ).to_numpy()
+        runs = [(a, b) for a, b in _runs(elevated, BURST_GAP)]
+        covered = pd.Series(False, index=rows.index)
+        for first, last in runs:
+            low, high = per_bucket.index[first], per_bucket.index[last]
+            inside = rows[bucket[rows.index].between(low, high)]
+            if len(inside) < BURST_MIN_FAILURES:
+                continue
+            covered |= rows.index.isin(inside.index)
+            start, end = inside["ts"].min(), inside["ts"].max()
+            window = finals[finals["ts"].between(start, end)]
+            outside = ~finals["ts"].between(low, high + step, inclusive="left")
+            base_n = int(outside.sum())
+            base_k = int((outside & finals["code"].eq(code)).sum())
+            out.append(
+                _finding(
+                    "failure_burst",
+                    start,
+                    end,
+                    subject=_code_subject(code, inside),
+                    severity="high" if code >= 500 or code == 408 else "medium",
+                    weight=len(inside),
+                    evidence={
+                        "code": f"{code:03d}",
+                        "reason": _reason(inside),
+                        "failures": len(inside),
+                        "finals": len(window),
+                        "share": len(inside) / len(window),
+                        "baseline_failures": base_k,
+                        "baseline_finals": base_n,
+                        "baseline_share": base_k / base_n if base_n else None,
+                        "buckets": last - first + 1,
+                        "bucket_s": step.total_seconds(),
+                        "ongoing": bool(high == last_bucket),
+                        "responders": _top(_endpoints(inside, "src", "sport")),
+                        "requesters": int(_endpoints(inside, "dst", "dport").nunique()),
+                        "callers": int(uri_key(inside["from_uri"]).nunique()),
+                        "callees": _top(uri_key(inside["to_uri"]).dropna()),
+                    },
+                )
+            )
+        rest = rows[~covered]
+        if code >= 500 and len(rest) >= BURST_MIN_FAILURES and not runs:
+            level = len(rest) / len(finals)
+            if level >= LEVEL_MIN_SHARE:
+                out.append(
+                    _finding(
+                        "failure_level",
+                        rest["ts"].min(),
+                        rest["ts"].max(),
+                        subject=_code_subject(code, rest),
+                        severity="high",
+                        weight=len(rest),
+                        evidence={
+                            "code": f"{code:03d}",
+                            "reason": _reason(rest),
+                            "failures": len(rest),
+                            "finals": len(finals),
+                            "share": level,
+                            "responders": _top(_endpoints(rest, "src", "sport")),
+                            "callers": int(uri_key(rest["from_uri"]).nunique()),
+                        },
+                    )
+                )
+    return out
+
+
+def _endpoints(rows: pd.DataFrame, address: str, port: str) -> pd.Series:
+    host = rows[address].astype("str")
+    host = host.where(~host.str.contains(":"), "[" + host + "]")
+    return host + ":" + rows[port].astype("str")
+
+
+def _reason(rows: pd.DataFrame) -> str:
+    reasons = rows["catalogue_reason"].dropna()
+    return str(reasons.iloc[0]) if not reasons.empty else ""
+
+
+def _code_subject(code: int, rows: pd.DataFrame) -> str:
+    """``503 from 10.0.0.2:5060`` when one responder sent most of them, else the code alone."""
+    responders = _endpoints(rows, "src", "sport").value_counts()
+    if not responders.empty and responders.iloc[0] >= 0.8 * len(rows):
+        return f"{code:03d} from {responders.index[0]}"
+    return f"{code:03d} from {len(responders)} responders"
+
+
+def _storm_findings(storms: pd.DataFrame) -> list[dict[str, Any]]:
+    return [
+        _finding(
+            "retry_storm",
+            row.start_ts,
+            row.end_ts,
+            subject=str(row.target),
+            severity="high",
+            weight=int(row.retries),
+            evidence={
+                "target": str(row.target),
+                "retries": int(row.retries),
+                "early_retries": int(row.early_retries),
+                "callers": int(row.callers),
+            },
+        )
+        for row in cast(Iterator[Any], storms.itertuples(index=False))
+    ]
+
+
+def _early_findings(retries: pd.DataFrame) -> list[dict[str, Any]]:
+    judged = retries[retries["honoured"].notna()]
+    early = judged[~judged["honoured"].astype(bool)]
+    if len(early) < EARLY_MIN:
+        return []
+    callers = early["caller"].astype("str").value_counts()
+    worst = sorted(callers.items(), key=lambda item: (-int(item[1]), str(item[0])))[0]
+    return [
+        _finding(
+            "retry_after_ignored",
+            early["retry_ts"].min(),
+            early["retry_ts"].max(),
+            subject=f"{len(callers)} callers",
+            severity="medium",
+            weight=len(early),
+            evidence={
+                "too_early": len(early),
+                "judged": len(judged),
+                "share": len(early) / len(judged),
+                "callers": len(callers),
+                "codes": _top(early["status"].map("{:03d}".format), n=len(early)),
+                "worst_caller": str(worst[0]),
+                "worst_caller_too_early": int(worst[1]),
+            },
+        )
+    ]
+
+
+def _timeout_findings(messages: pd.DataFrame, transactions: pd.DataFrame) -> list[dict[str, Any]]:
+    t = transactions
+    if t.empty:
+        return []
+    capture_end = messages["ts"].max()
+    unanswered = t[
+        ~t["has_final"]
+        & t["request_ts"].notna()
+        & (t["method"].astype("str") != "ACK")
+        & (t["request_ts"] < capture_end - TIMER_B)
+    ]
+    timed_out = t[t["final_status"].eq(408).fillna(False).astype(bool)]
+    both = pd.concat([unanswered, timed_out])
+    if len(both) < TIMEOUT_MIN:
+        return []
+    servers = _top(both["server"].dropna())
+    return [
+        _finding(
+            "timeouts",
+            both["request_ts"].min(),
+            both["request_ts"].max(),
+            subject=next(iter(servers), ""),
+            severity="high" if len(both) >= 0.1 * len(t) else "medium",
+            weight=len(both),
+            evidence={
+                "no_final": len(unanswered),
+                "responses_408": len(timed_out),
+                "transactions": len(t),
+                "methods": _top(both["method"].dropna(), n=len(both)),
+                "servers": servers,
+            },
+        )
+    ]
+
+
+def _auth_findings(calls: pd.DataFrame, registrations: pd.DataFrame) -> list[dict[str, Any]]:
+    call_loops = calls[(calls["auth_challenges"] >= 2) & (calls["outcome"] != "answered")]
+    reg_loops = registrations[
+        (registrations["challenges"] >= 2) & (registrations["outcome"] != "registered")
+    ]
+    attempts = len(call_loops) + len(reg_loops)
+    if attempts < AUTH_LOOP_MIN:
+        return []
+    who = pd.concat([uri_key(call_loops["caller"]).dropna(), uri_key(reg_loops["aor"]).dropna()])
+    starts = pd.concat([call_loops["start_ts"], reg_loops["start_ts"]])
+    ends = pd.concat([call_loops["final_ts"], reg_loops["final_ts"]]).fillna(starts)
+    challenges = int(call_loops["auth_challenges"].sum() + reg_loops["challenges"].sum())
+    return [
+        _finding(
+            "auth_loop",
+            starts.min(),
+            ends.max(),
+            subject=f"{who.nunique()} users",
+            severity="medium",
+            weight=attempts,
+            evidence={
+                "calls": len(call_loops),
+                "registrations": len(reg_loops),
+                "challenges": challenges,
+                "users": _top(who),
+                "servers": _top(pd.concat([call_loops["dst"], reg_loops["dst"]]).dropna()),
+            },
+        )
+    ]
+
+
+def _pdd_findings(calls: pd.DataFrame, step: pd.Timedelta) -> list[dict[str, Any]]:
+    c = calls[calls["pdd_ms"].notna()]
+    if len(c) < PDD_MIN_CALLS:
+        return []
+    baseline = float(c["pdd_ms"].median())
+    bucket = c["start_ts"].dt.floor(step)
+    grouped = c["pdd_ms"].groupby(bucket)
+    table = pd.DataFrame({"n": grouped.size(), "p50": grouped.median()})
+    table = without_gaps(table, step)
+    elevated = (
+        (table["n"] >= PDD_MIN_BUCKET)
+        & (table["p50"] >= 2 * baseline)
+        & (table["p50"] >= baseline + PDD_MIN_RISE_MS)
+    ).to_numpy()
+    out = []
+    for first, last in _runs(elevated, BURST_GAP):
+        inside = c[bucket.between(table.index[first], table.index[last])]
+        if len(inside) < PDD_MIN_CALLS:
+            continue
+        out.append(
+            _finding(
+                "pdd_degradation",
+                inside["start_ts"].min(),
+                inside["start_ts"].max(),
+                subject=next(iter(_top(inside["dst"].dropna(), n=1)), ""),
+                severity="medium",
+                weight=len(inside),
+                evidence={
+                    "calls": len(inside),
+                    "pdd_p50_ms": float(inside["pdd_ms"].median()),
+                    "baseline_p50_ms": baseline,
+                    "servers": _top(inside["dst"].dropna()),
+                },
+            )
+        )
+    return out
+
+
+def _finding(
+    kind: str,
+    start: Any,
+    end: Any,
+    *,
+    subject: str,
+    severity: str,
+    weight: int,
+    evidence: dict[str, Any],
+) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "start": start,
+        "end": end,
+        "subject": subject,
+        "evidence": evidence,
+        "severity": severity,
+        "weight": weight,
+    }
+
+
+def detect(
+    *,
+    messages: pd.DataFrame,
+    transactions: pd.DataFrame,
+    calls: pd.DataFrame,
+    registrations: pd.DataFrame,
+    retries: pd.DataFrame,
+    storms: pd.DataFrame,
+    interval: str,
+) -> pd.DataFrame:
+    """Every finding (``schema.FINDINGS`` columns), ranked; empty when none passed a threshold.
+
+    ``interval`` is the timeline bucket the burst and PDD detectors count in.
+    """
+    step = fixed_step(messages, interval)
+    found = [
+        *_bursts(messages, step),
+        *_storm_findings(storms),
+        *_early_findings(retries),
+        *_timeout_findings(messages, transactions),
+        *_auth_findings(calls, registrations),
+        *_pdd_findings(calls, step),
+    ]
+    if not found:
+        return schema.empty(schema.FINDINGS)
+    table = pd.DataFrame(found)
+    table["text"] = [describe(cast(dict[str, Any], row)) for row in table.to_dict("records")]
+    rank = table["severity"].map({s: i for i, s in enumerate(SEVERITIES)})
+    table = table.assign(_rank=rank).sort_values(
+        ["_rank", "weight", "start"], ascending=[True, False, True], kind="stable"
+    )
+    return schema.conform(table, schema.FINDINGS)
+
+
+# -- words --------------------------------------------------------------------------------------
+
+
+def _clock(value: Any) -> str:
+    """A finding time as ``HH:MM:SS`` UTC (the report states the date once)."""
+    return "?" if value is None or pd.isna(value) else pd.Timestamp(value).strftime("%H:%M:%S")
+
+
+def _pct(value: Any) -> str:
+    return "–" if value is None or pd.isna(value) else f"{100.0 * float(value):.1f} %"
+
+
+def _names(mapping: dict[str, int]) -> str:
+    return ", ".join(f"{name} ({n:,})" for name, n in mapping.items())
+
+
+def _burst_text(e: dict[str, Any], start: str, end: str, lang: Lang) -> str:
+    base = _pct(e["baseline_share"])
+    if lang == "zh":
+        until = "抓包结束时仍在持续" if e["ongoing"] else f"至 {end} 结束"
+        return (
+            f"{e['code']} {e['reason']} 激增：{start} 开始，{until}；"
+            f"{e['failures']:,} 个，占该时段 {e['finals']:,} 个最终响应的 {_pct(e['share'])}"
+            f"（其余时间 {base}）。响应方：{_names(e['responders'])}；"
+            f"受影响主叫 {e['callers']:,} 个，被叫最多：{_names(e['callees'])}。"
+        )
+    until = "still going at the end of the capture" if e["ongoing"] else f"ended {end}"
+    return (
+        f"Burst of {e['code']} {e['reason']}: began {start}, {until}; "
+        f"{e['failures']:,} of the {e['finals']:,} final responses in that time "
+        f"({_pct(e['share'])}; {base} outside it). Sent by {_names(e['responders'])}; "
+        f"{e['callers']:,} callers hit; callees hit most: {_names(e['callees'])}."
+    )
+
+
+def _level_text(e: dict[str, Any], start: str, end: str, lang: Lang) -> str:
+    if lang == "zh":
+        return (
+            f"{e['code']} {e['reason']} 贯穿整个抓包（{start}–{end}）：{e['failures']:,} 个，"
+            f"占全部 {e['finals']:,} 个最终响应的 {_pct(e['share'])}；"
+            f"响应方：{_names(e['responders'])}；受影响主叫 {e['callers']:,} 个。"
+        )
+    return (
+        f"{e['code']} {e['reason']} all along ({start}–{end}): {e['failures']:,} of all "
+        f"{e['finals']:,} final responses ({_pct(e['share'])}), sent by "
+        f"{_names(e['responders'])}; {e['callers']:,} callers hit."
+    )
+
+
+def _storm_text(e: dict[str, Any], start: str, end: str, lang: Lang) -> str:
+    if lang == "zh":
+        return (
+            f"重试风暴冲击 {e['target']}：{start}–{end} 期间 {e['callers']:,} 个主叫"
+            f"发起 {e['retries']:,} 次催促重试，其中 {e['early_retries']:,} 次早于 Retry-After。"
+        )
+    return (
+        f"Retry storm on {e['target']}: {e['retries']:,} pressing retries from "
+        f"{e['callers']:,} callers between {start} and {end}, {e['early_retries']:,} of them "
+        f"before Retry-After ran out."
+    )
+
+
+def _early_text(e: dict[str, Any], start: str, end: str, lang: Lang) -> str:
+    codes = _names(e["codes"])
+    if lang == "zh":
+        return (
+            f"主叫无视 Retry-After：在可判定的 {e['judged']:,} 次重试中有 {e['too_early']:,} 次"
+            f"（{_pct(e['share'])}）早于 Retry-After 到期（{start}–{end}，{e['callers']:,} 个主叫；"
+            f"失败码 {codes}）；最严重：{e['worst_caller']}（{e['worst_caller_too_early']:,} 次）。"
+        )
+    return (
+        f"Callers ignored Retry-After: {e['too_early']:,} of {e['judged']:,} retries a "
+        f"Retry-After could judge ({_pct(e['share'])}) came before it ran out ({start}–{end}, "
+        f"{e['callers']:,} callers; after {codes}); worst: {e['worst_caller']} "
+        f"({e['worst_caller_too_early']:,})."
+    )
+
+
+def _timeout_text(e: dict[str, Any], start: str, end: str, lang: Lang) -> str:
+    if lang == "zh":
+        return (
+            f"事务超时：{e['no_final']:,} 个事务没有最终响应，{e['responses_408']:,} 个收到 408"
+            f"（共 {e['transactions']:,} 个事务；{start}–{end}）；方法 {_names(e['methods'])}；"
+            f"服务器 {_names(e['servers'])}。"
+        )
+    return (
+        f"Transactions timed out: {e['no_final']:,} got no final response and "
+        f"{e['responses_408']:,} a 408 (of {e['transactions']:,} transactions; {start}–{end}); "
+        f"methods {_names(e['methods'])}; servers {_names(e['servers'])}."
+    )
+
+
+def _auth_text(e: dict[str, Any], start: str, end: str, lang: Lang) -> str:
+    if lang == "zh":
+        return (
+            f"鉴权循环：{e['calls']:,} 个呼叫和 {e['registrations']:,} 个注册被反复质询"
+            f"（共 {e['challenges']:,} 次 401/407）却从未成功（{start}–{end}）；"
+            f"用户 {_names(e['users'])}；服务器 {_names(e['servers'])}。"
+        )
+    return (
+        f"Authentication loops: {e['calls']:,} calls and {e['registrations']:,} registrations "
+        f"were challenged again and again ({e['challenges']:,} 401/407 in all) and never "
+        f"succeeded ({start}–{end}); users {_names(e['users'])}; servers {_names(e['servers'])}."
+    )
+
+
+def _pdd_text(e: dict[str, Any], start: str, end: str, lang: Lang) -> str:
+    if lang == "zh":
+        return (
+            f"接续时延（PDD）变差：{start}–{end} 开始的 {e['calls']:,} 个呼叫 PDD 中位数 "
+            f"{e['pdd_p50_ms']:,.0f} ms，整个抓包为 {e['baseline_p50_ms']:,.0f} ms；"
+            f"服务器 {_names(e['servers'])}。"
+        )
+    return (
+        f"Post-dial delay degraded: median {e['pdd_p50_ms']:,.0f} ms over the "
+        f"{e['calls']:,} calls started {start}–{end}, against {e['baseline_p50_ms']:,.0f} ms "
+        f"over the whole capture; servers {_names(e['servers'])}."
+    )
+
+
+_TEXTS: Final[dict[str, Callable[[dict[str, Any], str, str, Lang], str]]] = {
+    "failure_burst": _burst_text,
+    "failure_level": _level_text,
+    "retry_storm": _storm_text,
+    "retry_after_ignored": _early_text,
+    "timeouts": _timeout_text,
+    "auth_loop": _auth_text,
+    "pdd_degradation": _pdd_text,
+}
+
+
+def describe(finding: dict[str, Any], lang: Lang = "en") -> str:
+    """One finding (a row of ``schema.FINDINGS`` as a dict) as a sentence in ``lang``."""
+    text = _TEXTS[str(finding["kind"])]
+    return text(finding["evidence"], _clock(finding["start"]), _clock(finding["end"]), lang)
