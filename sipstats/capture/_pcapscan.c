@@ -6,8 +6,8 @@
  * decode time, so this walk handles them without touching Python: a datagram that cannot be
  * SIP is skipped, and a SIP datagram on a SIP port becomes a Payload directly. It stops, and
  * hands the record back, at the first record it is not sure of: anything else (TCP, fragments,
- * IPv6 SIP, HEP, a short or damaged record, a timestamp out of order, a new address pair, the
- * end of the buffer). Python then reads that record its usual way and calls back in, so the
+ * IPv6 SIP, HEP, a GTP-U or VXLAN tunnel port, a short or damaged record, a timestamp out of
+ * order, a new address pair, the end of the buffer). Python then reads that record its usual way and calls back in, so the
  * Python reader and decoder stay the reference for every rule; tests compare both ways.
  */
 #define PY_SSIZE_T_CLEAN
@@ -35,6 +35,9 @@ static inline uint32_t u32(const unsigned char *p, int big)
 }
 
 static inline unsigned be16(const unsigned char *p) { return (unsigned)p[0] << 8 | p[1]; }
+
+/* tunnels.TUNNEL_PORTS: GTP-U and VXLAN datagrams are unwrapped by the Python decoder. */
+static inline int is_tunnel_port(unsigned port) { return port == 2152 || port == 4789; }
 
 static inline int is_vlan(unsigned et)
 {
@@ -139,7 +142,8 @@ static int classify(const Rules *r, int linktype, const unsigned char *d, Py_ssi
         if (ip_end > end || ip_end < p) return HAND_BACK;
         Py_ssize_t udp_end = n + 20 + be16(d + n + 24);
         if (udp_end <= p || udp_end > ip_end || first == '\r' || first == '\n' || first == ' ' ||
-            first == '\t' || hep_port || first == 'H')
+            first == '\t' || hep_port || first == 'H' || is_tunnel_port(sport) ||
+            is_tunnel_port(dport))
             return HAND_BACK;
         if (!sport_sip && !dport_sip) {
             if (r->filtered || !looks_like_sip(d + p, udp_end - p)) return SKIP;

@@ -16,11 +16,13 @@ from typing import Any
 from sipstats.capture import fallback
 from sipstats.capture.defrag import Defragmenter
 from sipstats.capture.hep import HEP_SIP, HepError, decode_hep, is_hep
+from sipstats.capture.icmp import unreachable
 from sipstats.capture.linklayer import NON_IP_ETHERTYPES, VLAN_TPIDS
 from sipstats.capture.records import Payload
 from sipstats.capture.sctp import SctpError, SctpJoiner, data_chunks
 from sipstats.capture.sniff import START_BYTES, is_keepalive, looks_like_sip
 from sipstats.capture.summary import InputSummary
+from sipstats.capture.tunnels import TUNNEL_PORTS, TunnelError, inner_packet
 
 #: Ports whose non-SIP payloads are still handed on, so the SIP stage can count them.
 DEFAULT_SIP_PORTS = frozenset({5060, 5061})
@@ -41,8 +43,11 @@ MAX_DEPTH = 8
 # IPv6 extension headers walked to reach the upper layer (RFC 8200 §4): hop-by-hop,
 # routing, destination options, mobility, HIP, shim6; AH (51) and fragment (44) apart.
 _IPV6_EXT = frozenset({0, 43, 60, 135, 139, 140})
-# ICMP, IGMP, ICMPv6, no next header, OSPF, PIM, VRRP: never SIP, not worth a count.
-_QUIET_PROTOCOLS = frozenset({1, 2, 58, 59, 89, 103, 112})
+# IGMP, no next header, OSPF, PIM, VRRP: never SIP, not worth a count. (ICMP and ICMPv6 are
+# read for destination-unreachable errors that quote SIP.)
+_QUIET_PROTOCOLS = frozenset({2, 59, 89, 103, 112})
+#: IP protocols that carry a whole IP packet or frame, by the name the summary counts them under.
+_IP_TUNNELS = {4: "IP-in-IP", 41: "IPv6-in-IP", 47: "GRE"}
 
 _BLANKS = frozenset(b"\r\n \t")
 
@@ -134,8 +139,10 @@ class Decoder:
                 or sport == 9060
                 or dport == 9060
                 or first == 72  # "HEP3" on any port
+                or sport in TUNNEL_PORTS
+                or dport in TUNNEL_PORTS
             ):
-                self.udp(buf, n + 20, ip_end, buf, n + 12, 4, ts, frame, trunc, 1)
+                self.udp(buf, n + 20, ip_end, buf, n + 12, 4, ts, frame, trunc, 1, 0)
                 return
             # The common case, as udp() and datagram() would handle it, without the calls.
             on_port = sport in sip_ports or dport in sip_ports
@@ -554,15 +561,19 @@ class Decoder:
     ) -> None:
         """Dispatch an IP payload on its protocol number (IANA protocol numbers)."""
         if proto == 17:
-            self.udp(buf, p, end, abuf, aoff, af, ts, frame, trunc, frags)
+            self.udp(buf, p, end, abuf, aoff, af, ts, frame, trunc, frags, depth)
         elif proto == 6:
             self.tcp(buf, p, end, abuf, aoff, af, ts, frame, trunc)
         elif proto == 132:
             self.sctp(buf, p, end, abuf, aoff, af, ts, frame, trunc)
-        elif proto in (4, 41, 47):
+        elif proto == 1 or proto == 58:
+            self.icmp(buf, p, end, 6 if proto == 58 else 4, frame)
+        elif proto in _IP_TUNNELS:
             if depth >= MAX_DEPTH:
                 self.bad(frame, "tunnels nested too deep")
-            elif proto == 4:  # IP in IP (RFC 2003)
+                return
+            self.summary.tunnels[_IP_TUNNELS[proto]] += 1
+            if proto == 4:  # IP in IP (RFC 2003)
                 self.ipv4(buf, p, end, ts, frame, trunc, depth + 1)
             elif proto == 41:  # IPv6 in IP (RFC 4213)
                 self.ipv6(buf, p, end, ts, frame, trunc, depth + 1)
@@ -642,6 +653,7 @@ class Decoder:
         frame: int,
         trunc: bool,
         frags: int,
+        depth: int,
     ) -> None:
         """RFC 768: one candidate per datagram (RFC 3261 §18.1.1 forbids several per datagram)."""
         if end - o < 8:
@@ -657,6 +669,10 @@ class Decoder:
             return
         if p >= end:
             return
+        if (sport in TUNNEL_PORTS or dport in TUNNEL_PORTS) and self.udp_tunnel(
+            buf, p, end, sport, dport, ts, frame, trunc, depth
+        ):
+            return
         sip_ports = self.sip_ports
         on_port = sport in sip_ports or dport in sip_ports
         first = buf[p]
@@ -671,6 +687,47 @@ class Decoder:
             return
         src, dst = self.names(abuf, aoff, af)
         self.datagram(data, "udp", ts, frame, src, sport, dst, dport, on_port, trunc, frags, "")
+
+    def udp_tunnel(
+        self,
+        buf: Any,
+        p: int,
+        end: int,
+        sport: int,
+        dport: int,
+        ts: int,
+        frame: int,
+        trunc: bool,
+        depth: int,
+    ) -> bool:
+        """Unwrap GTP-U or VXLAN; False when the datagram is not a tunnel user packet."""
+        try:
+            found = inner_packet(buf, p, end, sport, dport)
+        except TunnelError as exc:
+            self.bad(frame, str(exc))
+            return True
+        if found is None:
+            return False
+        name, carried, inner = found
+        if depth >= MAX_DEPTH:
+            self.bad(frame, "tunnels nested too deep")
+            return True
+        self.summary.tunnels[name] += 1
+        if carried == "ip":
+            self.raw_ip(buf, inner, end, ts, frame, trunc, depth + 1)
+        else:
+            self.ether(buf, inner, end, ts, frame, trunc, depth + 1)
+        return True
+
+    def icmp(self, buf: Any, o: int, end: int, version: int, frame: int) -> None:
+        """Count a destination-unreachable error that quotes a SIP packet, per destination."""
+        error = unreachable(buf, o, end, version)
+        if error is None:
+            return
+        on_port = error.sport in self.sip_ports or error.dport in self.sip_ports
+        if on_port or (self.ports is None and looks_like_sip(error.payload)):
+            detail = f"{error.reason} ({error.transport})"
+            self.summary.unreachable(error.destination, frame, detail)
 
     def datagram(
         self,

@@ -51,6 +51,11 @@ class InputSummary:
     """Traffic that is SIP but cannot be read here, by kind: 'tls', 'websocket', ..."""
     unsupported: Counter[str] = field(default_factory=Counter)
     """Packets skipped because their link type or protocol is unknown, by name."""
+    tunnels: Counter[str] = field(default_factory=Counter)
+    """Packets unwrapped from a tunnel, by tunnel: 'GRE', 'IP-in-IP', 'GTP-U', 'VXLAN', ..."""
+    icmp_unreachable: dict[str, Anomaly] = field(default_factory=dict)
+    """ICMP/ICMPv6 destination-unreachable errors quoting a SIP packet, by the ``ADDR:PORT``
+    it was sent to; the detail names the first error's reason. Not messages, not damage."""
     malformed: dict[str, Anomaly] = field(default_factory=dict)
     """Messages or packets that were damaged, by reason."""
     errors: list[str] = field(default_factory=list)
@@ -59,6 +64,10 @@ class InputSummary:
     def anomaly(self, reason: str, frame: int, detail: str = "") -> None:
         """Count one damaged message or packet under ``reason``."""
         self.malformed.setdefault(reason, Anomaly()).add(frame, detail)
+
+    def unreachable(self, destination: str, frame: int, detail: str) -> None:
+        """Count one ICMP destination-unreachable error about a SIP packet to ``destination``."""
+        self.icmp_unreachable.setdefault(destination, Anomaly()).add(frame, detail)
 
     def see_time(self, ts_ns: int) -> None:
         if self.first_ts_ns is None or ts_ns < self.first_ts_ns:
@@ -90,5 +99,10 @@ class InputSummary:
             "malformed_frames": {r: list(a.frames) for r, a in sorted(self.malformed.items())},
             "not_decodable": dict(sorted(self.not_decodable.items())),
             "unsupported": dict(sorted(self.unsupported.items())),
+            "tunnels": dict(sorted(self.tunnels.items())),
+            "icmp_unreachable": {
+                destination: {"count": a.count, "reason": a.detail, "frames": list(a.frames)}
+                for destination, a in sorted(self.icmp_unreachable.items())
+            },
             "errors": list(self.errors),
         }

@@ -125,6 +125,11 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
     "frames": ("frames", "帧"),
     "examples": ("Examples", "示例"),
     "no_problems": ("no problems", "无问题"),
+    "icmp_unreachable": (
+        "ICMP unreachable for SIP to {destination}: {count} ({reason})",
+        "发往 {destination} 的 SIP 收到 ICMP 不可达：{count}（{reason}）",
+    ),
+    "tunnels_unwrapped": ("unwrapped from tunnels: {tunnels}", "已解封装的隧道报文：{tunnels}"),
     # figures
     "fig_timeline": ("Unique responses per {interval} by class", "每 {interval} 各类别去重响应数"),
     "fig_timeline_category": (

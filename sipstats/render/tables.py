@@ -599,8 +599,21 @@ def input_problems(summary: Any, lang: Lang = "en") -> str:
     return "; ".join(parts)
 
 
+def input_notes(summary: Any, lang: Lang = "en") -> str:
+    """What one file showed besides its messages that is not damage: ICMP errors about SIP,
+    tunnels unwrapped; an empty string when nothing."""
+    parts = [
+        label("icmp_unreachable", lang, destination=dest, count=fmt_int(a.count), reason=a.detail)
+        for dest, a in sorted(summary.icmp_unreachable.items(), key=lambda item: -item[1].count)
+    ]
+    if summary.tunnels:
+        tunnels = ", ".join(f"{name} {fmt_int(n)}" for name, n in sorted(summary.tunnels.items()))
+        parts.append(label("tunnels_unwrapped", lang, tunnels=tunnels))
+    return "; ".join(parts)
+
+
 def input_table(analysis: Analysis, lang: Lang) -> Table:
-    """One row per input file: what was read and what was damaged or skipped."""
+    """One row per input file: what was read, what was damaged or skipped, what else it showed."""
     rows = [
         (
             text(i.file),
@@ -608,7 +621,8 @@ def input_table(analysis: Analysis, lang: Lang) -> Table:
             fmt_int(i.packets),
             fmt_int(i.sip_messages),
             fmt_int(i.malformed_total),
-            input_problems(i, lang) or label("no_problems", lang),
+            "; ".join(filter(None, (input_problems(i, lang), input_notes(i, lang))))
+            or label("no_problems", lang),
         )
         for i in analysis.capture.inputs
     ]
