@@ -96,9 +96,9 @@ def summary_from_record(record: dict[str, Any]) -> InputSummary:
     fields = dict(record)
     fields["not_decodable"] = Counter(fields.get("not_decodable", {}))
     fields["unsupported"] = Counter(fields.get("unsupported", {}))
-    fields["malformed"] = {
-        reason: Anomaly(**anomaly) for reason, anomaly in fields.get("malformed", {}).items()
-    }
+    fields["tunnels"] = Counter(fields.get("tunnels", {}))
+    for name in ("malformed", "icmp_unreachable"):
+        fields[name] = {key: Anomaly(**anomaly) for key, anomaly in fields.get(name, {}).items()}
     return InputSummary(**fields)
 
 

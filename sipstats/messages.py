@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from sipstats import native, schema
+from sipstats.capture.duplicates import DEFAULT_WINDOW_MS, DuplicateFilter
 from sipstats.capture.reader import ByteRange, iter_payloads
 from sipstats.capture.records import Payload
 from sipstats.capture.summary import InputSummary
@@ -185,18 +186,23 @@ class MessageTable:
     def __init__(self) -> None:
         self.text = {name: _Codes() for name in (*_PAYLOAD_TEXT, *_MESSAGE_TEXT)}
         self.ints = {name: array(code) for name, (_, _, code) in _INTS.items()}
-        self.flags = {name: bytearray() for name in _FLAGS}
+        self.flags = {name: bytearray() for name in (*_FLAGS, "duplicate")}
         self._payloads: list[Payload] = []
         self._messages: list[SipMessage] = []
+        self._copies = bytearray()
 
     def __len__(self) -> int:
         return len(self.ints["ts"]) + len(self._messages)
 
-    def extend_batch(self, payloads: list[Payload], messages: list[SipMessage]) -> None:
+    def extend_batch(
+        self, payloads: list[Payload], messages: list[SipMessage], copies: bytearray | None = None
+    ) -> None:
         """Add messages and the payloads they came from, in the same order (the payload
-        bytes are dropped when the batch is stored)."""
+        bytes are dropped when the batch is stored); ``copies`` flags capture duplicates
+        kept as rows (one byte per message, none: no duplicates)."""
         self._payloads += payloads
         self._messages += messages
+        self._copies += bytes(len(messages)) if copies is None else copies
         if len(self._messages) >= _BATCH:
             self._store()
 
@@ -208,7 +214,8 @@ class MessageTable:
             "payload": list(zip(*self._payloads, strict=True)),
             "message": list(zip(*self._messages, strict=True)),
         }
-        self._payloads, self._messages = [], []
+        self.flags["duplicate"] += self._copies
+        self._payloads, self._messages, self._copies = [], [], bytearray()
         for name, column in self.text.items():
             record = "payload" if name in _PAYLOAD_TEXT else "message"
             column.extend_values(records[record][_FIELDS[record][name]])
@@ -295,39 +302,59 @@ def decode_payloads(
     table: MessageTable,
     *,
     strict: bool = False,
+    duplicate_window_ms: float = DEFAULT_WINDOW_MS,
+    keep_duplicates: bool = False,
 ) -> None:
     """Parse every payload into ``table``; count the malformed ones in ``summary``.
 
     With ``strict`` the first malformed message raises :class:`SipParseError` instead.
+    Capture duplicates (the same bytes between the same endpoints within
+    ``duplicate_window_ms``, see :mod:`sipstats.capture.duplicates`; 0 turns this off) are
+    counted in ``summary.duplicates`` and left out, or kept as rows flagged ``duplicate``.
     Payloads are parsed a batch at a time: the C parser takes a whole batch in one call, and
     only what it leaves (unusual or malformed messages) is parsed one by one in Python.
     """
+    copies = DuplicateFilter(duplicate_window_ms) if duplicate_window_ms > 0 else None
     batch: list[Payload] = []
+    marks = bytearray() if keep_duplicates else None
     for payload in payloads:
+        if copies is not None and copies.is_copy(payload):
+            summary.duplicates += 1
+            if marks is None:
+                continue
+            marks.append(1)
+        elif marks is not None:
+            marks.append(0)
         batch.append(payload)
         if len(batch) >= _BATCH:
-            _decode_batch(batch, summary, table, strict)
+            _decode_batch(batch, marks, summary, table, strict)
             batch = []
+            marks = bytearray() if keep_duplicates else None
     if batch:
-        _decode_batch(batch, summary, table, strict)
+        _decode_batch(batch, marks, summary, table, strict)
 
 
 def _decode_batch(
-    batch: list[Payload], summary: InputSummary, table: MessageTable, strict: bool
+    batch: list[Payload],
+    marks: bytearray | None,
+    summary: InputSummary,
+    table: MessageTable,
+    strict: bool,
 ) -> None:
+    """Parse a batch; ``marks`` flags the capture duplicates in it that stay rows."""
     parsed = (
         [None] * len(batch) if _C_SIP is None else _C_SIP.parse_batch(batch, *_PAYLOAD_AT, "hep")
     )
     if None not in parsed:  # the common case: every message had the common shape
-        table.extend_batch(batch, cast(list[SipMessage], parsed))
+        table.extend_batch(batch, cast(list[SipMessage], parsed), marks)
         summary.sip_messages += len(batch)
         return
-    for payload, message in zip(batch, parsed, strict=True):
+    for i, (payload, message) in enumerate(zip(batch, parsed, strict=True)):
         if message is None:
             message = _parse_one(payload, summary, strict)
             if message is None:
                 continue
-        table.extend_batch([payload], [message])
+        table.extend_batch([payload], [message], None if marks is None else marks[i : i + 1])
         summary.sip_messages += 1
 
 
@@ -373,12 +400,15 @@ def decode_file(
     strict: bool = False,
     table: MessageTable | None = None,
     tick: Callable[[InputSummary], None] | None = None,
+    duplicate_window_ms: float = DEFAULT_WINDOW_MS,
+    keep_duplicates: bool = False,
 ) -> tuple[MessageTable, InputSummary]:
     """Decode one capture file (or one ``byte_range`` of it) into a table and its summary.
 
     A file the reader cannot use at all leaves its :class:`CaptureError` as a one-line error
     in the summary (and raises it with ``strict``). ``tick`` is called every few thousand
-    payloads with the summary so far (for progress reports).
+    payloads with the summary so far (for progress reports). Capture duplicates: see
+    :func:`decode_payloads`.
     """
     table = MessageTable() if table is None else table
     summary = InputSummary(file=os.fspath(path))
@@ -388,7 +418,14 @@ def decode_file(
         )
         if tick is not None:
             payloads = _ticking(payloads, summary, tick)
-        decode_payloads(payloads, summary, table, strict=strict)
+        decode_payloads(
+            payloads,
+            summary,
+            table,
+            strict=strict,
+            duplicate_window_ms=duplicate_window_ms,
+            keep_duplicates=keep_duplicates,
+        )
     except CaptureError as error:
         if strict:
             raise
@@ -468,6 +505,8 @@ def read_capture(
     ports: Iterable[int] | None = None,
     progress: Progress | None = None,
     strict: bool = False,
+    duplicate_window_ms: float = DEFAULT_WINDOW_MS,
+    keep_duplicates: bool = False,
 ) -> Capture:
     """Read capture files, directories (recursively) and glob patterns into a :class:`Capture`.
 
@@ -475,6 +514,10 @@ def read_capture(
     with a one-line error; nothing else is lost. ``ports`` restricts SIP to those ports;
     ``progress(bytes_done, bytes_total, packets_done)`` is called now and then; ``strict``
     raises on the first damaged file or malformed message instead of counting it.
+    Within each file, a copy of a message seen again between the same endpoints within
+    ``duplicate_window_ms`` (0: never) is a capture duplicate: counted in the file's summary
+    and left out, or with ``keep_duplicates`` kept as a row flagged ``duplicate`` (which the
+    analysis then leaves out).
     """
     specs = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
     port_set = frozenset(ports) if ports is not None else None
@@ -493,7 +536,15 @@ def read_capture(
             tick = (
                 None if progress is None else partial(_report, progress, done, size, total, packets)
             )
-            summary = decode_file(entry, ports=port_set, strict=strict, table=table, tick=tick)[1]
+            summary = decode_file(
+                entry,
+                ports=port_set,
+                strict=strict,
+                table=table,
+                tick=tick,
+                duplicate_window_ms=duplicate_window_ms,
+                keep_duplicates=keep_duplicates,
+            )[1]
             inputs.append(summary)
             done += size
             packets += summary.packets

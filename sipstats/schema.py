@@ -63,6 +63,7 @@ MESSAGES: Final[Schema] = {
     "sdp_address": ("category", "SDP body: connection address of the first media"),
     "sdp_port": ("Int32", "SDP body: port of the first m= line (NA without SDP)"),
     "sdp_codecs": ("category", "SDP body: codecs of the first m= line, in offer order"),
+    "duplicate": ("bool", "a capture duplicate kept by keep_duplicates (the analysis skips it)"),
 }
 
 #: Reasons a payload is counted as malformed instead of becoming a row.

@@ -126,6 +126,7 @@ def msg(
             )
         ),
         **dict(zip(("sdp_address", "sdp_port", "sdp_codecs"), sdp or (None,) * 3, strict=True)),
+        "duplicate": False,
     }
 
 

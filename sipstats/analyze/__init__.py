@@ -196,6 +196,7 @@ class Analysis:
             "requests": requests,
             "responses": len(m) - requests,
             "retransmissions": int(m["retransmission"].sum()),
+            "duplicates": sum(s.duplicates for s in self.capture.inputs),
             "malformed": sum(s.malformed_total for s in self.capture.inputs),
             "calls": len(self.calls),
             "transactions": len(self.transactions),
@@ -325,6 +326,11 @@ def _json_safe(value: Any) -> Any:
 
 
 def _in_time_order(messages: pd.DataFrame) -> pd.DataFrame:
+    """The messages sorted by time, without capture duplicates kept as rows: those are one
+    message seen twice, never a retransmission (:mod:`sipstats.capture.duplicates`)."""
+    copies = messages["duplicate"].to_numpy()
+    if copies.any():
+        messages = messages[~copies]
     if messages["ts"].is_monotonic_increasing:
         return messages.reset_index(drop=True)
     return messages.sort_values("ts", kind="stable").reset_index(drop=True)

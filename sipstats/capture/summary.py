@@ -47,6 +47,9 @@ class InputSummary:
     sip_messages: int = 0
     keepalives: int = 0
     """RFC 5626 CRLF keep-alives (not errors)."""
+    duplicates: int = 0
+    """Capture duplicates: second sightings of a message (not rows unless kept, never
+    retransmissions; see :mod:`sipstats.capture.duplicates`)."""
     not_decodable: Counter[str] = field(default_factory=Counter)
     """Traffic that is SIP but cannot be read here, by kind: 'tls', 'websocket', ..."""
     unsupported: Counter[str] = field(default_factory=Counter)
@@ -95,6 +98,7 @@ class InputSummary:
             "bytes": self.bytes,
             "sip_messages": self.sip_messages,
             "keepalives": self.keepalives,
+            "duplicates": self.duplicates,
             "malformed": {reason: a.count for reason, a in sorted(self.malformed.items())},
             "malformed_frames": {r: list(a.frames) for r, a in sorted(self.malformed.items())},
             "not_decodable": dict(sorted(self.not_decodable.items())),

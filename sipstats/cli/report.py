@@ -29,6 +29,7 @@ from rich.progress import (
 )
 
 from sipstats.analyze import Analysis, analyze
+from sipstats.capture.duplicates import DEFAULT_WINDOW_MS
 from sipstats.capture.summary import InputSummary
 from sipstats.dataset import is_dataset, read_dataset
 from sipstats.errors import SipstatsError
@@ -283,6 +284,7 @@ def _run(
     plots: Path | None,
     quiet: bool,
     progress: bool,
+    duplicate_window: float,
 ) -> int:
     plan = plan_outputs(formats, output, _stem(captures))
     from_dataset = any(is_dataset(path) for path in captures)
@@ -294,7 +296,9 @@ def _run(
             capture = read_dataset(captures[0], since=since, until=until, peer=peer)
     else:
         with _progress_bar(progress) as update:
-            capture = read_capture(list(captures), ports=ports, progress=update)
+            capture = read_capture(
+                list(captures), ports=ports, progress=update, duplicate_window_ms=duplicate_window
+            )
     damaged = warn_inputs(capture.inputs, quiet)
     if not _readable(capture.inputs):
         raise _Failure("nothing readable: no input is a capture file sipstats can read")
@@ -367,6 +371,14 @@ def fail(message: str) -> NoReturn:
     help="Rows in ranked tables.",
 )
 @click.option(
+    "--duplicate-window",
+    type=click.FloatRange(min=0),
+    default=DEFAULT_WINDOW_MS,
+    show_default=True,
+    metavar="MS",
+    help="The same SIP bytes between the same endpoints within MS ms are one message (0: off).",
+)
+@click.option(
     "--plots",
     type=click.Path(file_okay=False, path_type=Path),
     help="Also write every figure as PNG and SVG into this directory.",
@@ -386,6 +398,7 @@ def report(
     peer: str | None,
     interval: str,
     top: int,
+    duplicate_window: float,
     plots: Path | None,
     quiet: bool,
     no_progress: bool,
@@ -412,6 +425,7 @@ def report(
             interval=interval,
             plots=plots,
             quiet=quiet,
+            duplicate_window=duplicate_window,
             progress=not (quiet or no_progress) and _stderr_is_terminal(),
         )
     except Exception as error:

@@ -129,6 +129,8 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
         "ICMP unreachable for SIP to {destination}: {count} ({reason})",
         "发往 {destination} 的 SIP 收到 ICMP 不可达：{count}（{reason}）",
     ),
+    "duplicates": ("Capture duplicates (not counted)", "抓包重复（不计入）"),
+    "duplicates_note": ("capture duplicates: {count}", "抓包重复：{count}"),
     "tunnels_unwrapped": ("unwrapped from tunnels: {tunnels}", "已解封装的隧道报文：{tunnels}"),
     # figures
     "fig_timeline": ("Unique responses per {interval} by class", "每 {interval} 各类别去重响应数"),

@@ -230,6 +230,7 @@ def summary_table(analysis: Analysis, data: dict[str, Any], lang: Lang) -> Table
             label("retransmissions", lang),
             f"{fmt_int(s.get('retransmissions'))} ({retransmission_ratio(s)})",
         ),
+        (label("duplicates", lang), fmt_int(s.get("duplicates"))),
         (label("malformed", lang), fmt_int(s.get("malformed"))),
         (label("transactions", lang), fmt_int(s.get("transactions"))),
         (label("transactions_without_final", lang), fmt_int(s.get("transactions_without_final"))),
@@ -600,9 +601,12 @@ def input_problems(summary: Any, lang: Lang = "en") -> str:
 
 
 def input_notes(summary: Any, lang: Lang = "en") -> str:
-    """What one file showed besides its messages that is not damage: ICMP errors about SIP,
-    tunnels unwrapped; an empty string when nothing."""
-    parts = [
+    """What one file showed besides its messages that is not damage: capture duplicates, ICMP
+    errors about SIP, tunnels unwrapped; an empty string when nothing."""
+    parts = []
+    if summary.duplicates:
+        parts.append(label("duplicates_note", lang, count=fmt_int(summary.duplicates)))
+    parts += [
         label("icmp_unreachable", lang, destination=dest, count=fmt_int(a.count), reason=a.detail)
         for dest, a in sorted(summary.icmp_unreachable.items(), key=lambda item: -item[1].count)
     ]

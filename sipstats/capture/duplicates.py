@@ -1,0 +1,63 @@
+"""Decode stage: capture duplicates -> which payloads are a second sighting of one message.
+
+The same packet captured twice (``tcpdump -i any`` seeing it on two interfaces, two capture
+points merged with mergecap, several HEP agents reporting one message, a SPAN port) is one
+message on the wire, not a retransmission. A copy carries identical SIP bytes between the same
+endpoints (address, port, transport) and arrives within a few milliseconds; the IP header
+(TTL, identification, checksum) may differ and is not compared. A retransmission is paced by
+a timer (RFC 3261 §17.1.1.2: T1, 500 ms by default), so the window never swallows one.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from sipstats.capture.records import Payload
+
+#: Default window: copies of one packet arrive microseconds apart; 5 ms leaves room for
+#: capture points with their own clocks and stays far below any SIP timer.
+DEFAULT_WINDOW_MS: Final = 5.0
+#: Payloads remembered per window generation: bounds memory when timestamps stand still.
+MAX_REMEMBERED: Final = 65536
+
+#: Fields that must match besides the bytes: src, sport, dst, dport, transport.
+_ENDPOINTS = slice(3, 8)
+
+
+class DuplicateFilter:
+    """Remembers the payloads of the last window or two and recognises copies of them.
+
+    Two generations of payloads keyed by their bytes: the current one and the one before.
+    When time passes the current generation's end, the older one is forgotten, so memory
+    holds about two windows of messages (at most ``2 * MAX_REMEMBERED``). When more than
+    ``MAX_REMEMBERED`` arrive within one window (a capture whose clock stands still), the
+    generation turns early and a copy of a payload forgotten that way stays a row.
+    """
+
+    __slots__ = ("_current", "_previous", "_turn_at", "window_ns")
+
+    def __init__(self, window_ms: float = DEFAULT_WINDOW_MS) -> None:
+        if window_ms < 0:
+            raise ValueError(f"duplicate window must not be negative: {window_ms} ms")
+        self.window_ns = round(window_ms * 1_000_000)
+        self._current: dict[bytes, Payload] = {}
+        self._previous: dict[bytes, Payload] = {}
+        self._turn_at = -1
+
+    def is_copy(self, payload: Payload) -> bool:
+        """True when ``payload`` repeats one seen within the window (the first sighting stays)."""
+        ts = payload.ts_ns
+        current = self._current
+        if ts > self._turn_at or len(current) >= MAX_REMEMBERED:
+            self._previous = current
+            self._current = current = {}
+            self._turn_at = ts + self.window_ns
+        data = payload.data
+        earlier = current.get(data) or self._previous.get(data)
+        copy = (
+            earlier is not None
+            and abs(ts - earlier.ts_ns) <= self.window_ns
+            and earlier[_ENDPOINTS] == payload[_ENDPOINTS]
+        )
+        current[data] = payload  # a chain of copies is judged against the latest one
+        return copy
