@@ -743,25 +743,36 @@ number_or_none(int present, uint64_t value)
     return present ? PyLong_FromUnsignedLongLong(value) : Py_NewRef(Py_None);
 }
 
-/* sip.py _sdp's codecs: the names of the formats joined by commas. */
-static PyObject *
-codecs(const Scan *m)
+/* sip.py _sdp's codecs: the names of the formats joined by commas; its length in bytes. */
+static Py_ssize_t
+codecs_length(const Scan *m)
 {
     Py_ssize_t length = m->sdp_formats > 0 ? m->sdp_formats - 1 : 0;
     for (Py_ssize_t i = 0; i < m->sdp_formats; i++) {
         length += m->sdp_codecs[i].n;
     }
-    PyObject *str = PyUnicode_New(length, 127);
-    if (str == NULL) {
-        return NULL;
-    }
-    Py_UCS1 *out = PyUnicode_1BYTE_DATA(str);
+    return length;
+}
+
+/* Write the joined codecs (codecs_length(m) bytes) to ``out``. */
+static void
+codecs_join(const Scan *m, char *out)
+{
     for (Py_ssize_t i = 0; i < m->sdp_formats; i++) {
         if (i > 0) {
             *out++ = ',';
         }
         memcpy(out, m->sdp_codecs[i].p, (size_t)m->sdp_codecs[i].n);
         out += m->sdp_codecs[i].n;
+    }
+}
+
+static PyObject *
+codecs(const Scan *m)
+{
+    PyObject *str = PyUnicode_New(codecs_length(m), 127);
+    if (str != NULL) {
+        codecs_join(m, (char *)PyUnicode_1BYTE_DATA(str));
     }
     return str;
 }
@@ -855,50 +866,559 @@ parse(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return build(&m);
 }
 
-/* parse() over a batch of capture Payloads, so that the messages stage pays one Python call
- * per batch instead of one per message. Each Payload is a tuple; the caller says where its
- * data, encapsulation and truncated fields are and which encapsulation frames exactly one
- * message (delimited). */
-static PyObject *
-parse_batch(PyObject *module, PyObject *args)
+/* ---- Columns: the messages table built in C ------------------------------------------------
+ *
+ * A SipMessage per message, whose fields the messages stage then coded into columns, cost a
+ * Python object per field per message and a dict lookup per text value: most of the
+ * decoding time. A Columns object holds the table's columns
+ * itself: numbers go straight into fixed-width buffers, and text is coded against a hash
+ * table of the distinct byte strings, so a message in the common shape makes no Python
+ * object at all. Messages that scan() declines are parsed by sip.py and added with add();
+ * the Python MessageTable stays the reference (tests build tables both ways). */
+
+/* A growable byte buffer. */
+typedef struct {
+    char *p;
+    Py_ssize_t n, cap;
+} Buf;
+
+static int
+buf_reserve(Buf *b, Py_ssize_t more)
 {
-    (void)module;
+    if (b->n + more <= b->cap) {
+        return 0;
+    }
+    Py_ssize_t cap = b->cap ? b->cap : 4096;
+    while (cap < b->n + more) {
+        if (cap > PY_SSIZE_T_MAX / 2) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        cap *= 2;
+    }
+    char *p = PyMem_Realloc(b->p, (size_t)cap);
+    if (p == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    b->p = p;
+    b->cap = cap;
+    return 0;
+}
+
+static int
+buf_put(Buf *b, const void *src, Py_ssize_t k)
+{
+    if (buf_reserve(b, k) < 0) {
+        return -1;
+    }
+    memcpy(b->p + b->n, src, (size_t)k);
+    b->n += k;
+    return 0;
+}
+
+/* A slot of a Coder's hash table: the string's hash beside its code, so that a probe reads
+ * one cache line; code + 1, 0 for an empty slot. */
+typedef struct {
+    uint64_t hash;
+    int32_t code1;
+} Slot;
+
+/* Distinct byte strings -> int32 codes in order of first appearance (open addressing). */
+typedef struct {
+    Buf arena;   /* the strings, back to back */
+    Buf starts;  /* Py_ssize_t per code: where its string starts; one more at the end */
+    Slot *slots;
+    Py_ssize_t mask, count;
+    PyObject *last; /* the str coded last (add()'s shortcut for repeated Payload fields) */
+    int32_t last_code;
+} Coder;
+
+static uint64_t
+hash_bytes(const char *p, Py_ssize_t n)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (Py_ssize_t i = 0; i < n; i++) {
+        h = (h ^ (unsigned char)p[i]) * 1099511628211ULL;
+    }
+    return h ^ (h >> 29);
+}
+
+static int
+coder_grow(Coder *c)
+{
+    Py_ssize_t size = c->slots == NULL ? 1024 : (c->mask + 1) * 2;
+    Slot *slots = PyMem_Calloc((size_t)size, sizeof *slots);
+    if (slots == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t k = 0; c->slots != NULL && k <= c->mask; k++) {
+        if (c->slots[k].code1) {
+            Py_ssize_t i = (Py_ssize_t)(c->slots[k].hash & (uint64_t)(size - 1));
+            while (slots[i].code1) {
+                i = (i + 1) & (size - 1);
+            }
+            slots[i] = c->slots[k];
+        }
+    }
+    PyMem_Free(c->slots);
+    c->slots = slots;
+    c->mask = size - 1;
+    return 0;
+}
+
+/* The code of p[:n], a new one when it was not seen before; -1 (NA) for ""; -2 on error. */
+static int32_t
+coder_code(Coder *c, const char *p, Py_ssize_t n)
+{
+    if (n == 0) {
+        return -1;
+    }
+    if ((c->count + 1) * 2 > c->mask + 1 && coder_grow(c) < 0) {
+        return -2;
+    }
+    uint64_t h = hash_bytes(p, n);
+    const Py_ssize_t *starts = (const Py_ssize_t *)c->starts.p;
+    Py_ssize_t i = (Py_ssize_t)(h & (uint64_t)c->mask);
+    while (c->slots[i].code1) {
+        if (c->slots[i].hash == h) {
+            Py_ssize_t code = c->slots[i].code1 - 1;
+            if (starts[code + 1] - starts[code] == n &&
+                memcmp(c->arena.p + starts[code], p, (size_t)n) == 0) {
+                return (int32_t)code;
+            }
+        }
+        i = (i + 1) & c->mask;
+    }
+    if (c->count >= INT32_MAX - 1) {
+        PyErr_SetString(PyExc_OverflowError, "too many distinct strings in one column");
+        return -2;
+    }
+    if (c->count == 0) {
+        Py_ssize_t zero = 0;
+        if (buf_put(&c->starts, &zero, sizeof zero) < 0) {
+            return -2;
+        }
+    }
+    Py_ssize_t end = c->arena.n + n;
+    if (buf_put(&c->arena, p, n) < 0 || buf_put(&c->starts, &end, sizeof end) < 0) {
+        return -2;
+    }
+    c->slots[i] = (Slot){h, (int32_t)(c->count + 1)};
+    return (int32_t)c->count++;
+}
+
+/* The code of a str (None: NA), by its UTF-8 bytes (lone surrogates passed through). */
+static int32_t
+coder_code_object(Coder *c, PyObject *value)
+{
+    if (value == Py_None) {
+        return -1;
+    }
+    if (value == c->last) {
+        return c->last_code;
+    }
+    if (!PyUnicode_Check(value)) {
+        PyErr_Format(PyExc_TypeError, "text column value must be str or None, not %s",
+                     Py_TYPE(value)->tp_name);
+        return -2;
+    }
+    Py_ssize_t n;
+    const char *p = PyUnicode_AsUTF8AndSize(value, &n);
+    int32_t code;
+    if (p != NULL) {
+        code = coder_code(c, p, n);
+    } else {
+        PyErr_Clear();
+        PyObject *raw = PyUnicode_AsEncodedString(value, "utf-8", "surrogatepass");
+        if (raw == NULL) {
+            return -2;
+        }
+        code = coder_code(c, PyBytes_AS_STRING(raw), PyBytes_GET_SIZE(raw));
+        Py_DECREF(raw);
+    }
+    if (code >= -1) {
+        Py_XSETREF(c->last, Py_NewRef(value));
+        c->last_code = code;
+    }
+    return code;
+}
+
+static void
+coder_free(Coder *c)
+{
+    PyMem_Free(c->arena.p);
+    PyMem_Free(c->starts.p);
+    PyMem_Free(c->slots);
+    Py_CLEAR(c->last);
+}
+
+/* One column: where its value comes from and its buffer. */
+typedef struct {
+    PyObject *name;
+    char kind;  /* 'q' int64, 'i' int32, 'h' int16, 'b' bool, 't' text (int32 codes) */
+    int record; /* 0: a Payload field, 1: a SipMessage field */
+    Py_ssize_t field;
+    Buf data;
+    Coder coder;
+} Column;
+
+typedef struct {
+    PyObject_HEAD
+    Py_ssize_t ncols, rows;
+    Column *cols;
+} ColumnsObject;
+
+/* Append a number, clamped to the column's width (as numpy.clip does in the Python table). */
+static int
+column_put_number(Column *col, long long v)
+{
+    if (buf_reserve(&col->data, 8) < 0) {
+        return -1;
+    }
+    char *at = col->data.p + col->data.n;
+    switch (col->kind) {
+    case 'q': {
+        int64_t x = v;
+        memcpy(at, &x, sizeof x);
+        col->data.n += sizeof x;
+        return 0;
+    }
+    case 'i': {
+        int32_t x = v > INT32_MAX ? INT32_MAX : v < INT32_MIN ? INT32_MIN : (int32_t)v;
+        memcpy(at, &x, sizeof x);
+        col->data.n += sizeof x;
+        return 0;
+    }
+    case 'h': {
+        int16_t x = v > INT16_MAX ? INT16_MAX : v < INT16_MIN ? INT16_MIN : (int16_t)v;
+        memcpy(at, &x, sizeof x);
+        col->data.n += sizeof x;
+        return 0;
+    }
+    default:
+        *at = v != 0;
+        col->data.n += 1;
+        return 0;
+    }
+}
+
+static int
+column_put_code(Column *col, int32_t code)
+{
+    if (code < -1 || buf_reserve(&col->data, sizeof code) < 0) {
+        return -1;
+    }
+    memcpy(col->data.p + col->data.n, &code, sizeof code);
+    col->data.n += sizeof code;
+    return 0;
+}
+
+/* Append a Python value: int, bool or None (-1, NA) to a number column; str or None to text. */
+static int
+column_put_object(Column *col, PyObject *value)
+{
+    if (col->kind == 't') {
+        return column_put_code(col, coder_code_object(&col->coder, value));
+    }
+    if (value == Py_None) {
+        return column_put_number(col, -1);
+    }
+    long long v = PyLong_AsLongLong(value);
+    if (v == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    return column_put_number(col, v);
+}
+
+#define CODECS_FIELD 29
+
+/* SipMessage field ``field`` of a scanned message: a number (*text == NULL, -1 when None) or
+ * a span of text (*text set; NULL p for None). The order is build()'s; the codecs (field
+ * CODECS_FIELD), which are no span of the message, are columns_put_row's. */
+static void
+scanned_field(const Scan *m, Py_ssize_t field, long long *number, const Span **text)
+{
+    static const Span none = {NULL, 0};
+    const Span *values = m->values;
+    *text = NULL;
+    *number = -1;
+    switch (field) {
+    case 0: *number = m->is_request; return;
+    case 1: *text = &m->method; return;
+    case 2: *text = &m->request_uri; return;
+    case 3: *number = m->status; return;
+    case 4: *text = &m->reason; return;
+    case 5: *text = &values[CALL_ID]; return;
+    case 6: *number = (long long)m->cseq; return;
+    case 7: *text = &m->cseq_method; return;
+    case 8: *text = &m->branch; return;
+    case 9: *number = m->via_count; return;
+    case 10: *text = &m->from_uri; return;
+    case 11: *text = &m->from_tag; return;
+    case 12: *text = &m->to_uri; return;
+    case 13: *text = &m->to_tag; return;
+    case 14: *text = &values[USER_AGENT]; return;
+    case 15: *text = &values[SERVER]; return;
+    case 16: if (values[RETRY_AFTER].p != NULL) *number = (long long)m->retry_after; return;
+    case 17: *text = values[RETRY_AFTER].p != NULL ? &values[RETRY_AFTER] : &none; return;
+    case 18: if (m->has_duration) *number = (long long)m->duration; return;
+    case 19: if (m->has_expires) *number = (long long)m->expires; return;
+    case 20: if (m->has_min_expires) *number = (long long)m->min_expires; return;
+    case 21:
+        *number = values[AUTHORIZATION].p != NULL || values[PROXY_AUTHORIZATION].p != NULL;
+        return;
+    case 22: if (m->has_length) *number = (long long)m->content_length; return;
+    case 23: *number = m->body_length; return;
+    case 24: *number = m->size; return;
+    case 25: *text = &values[CONTENT_TYPE]; return;
+    case 26: *text = &values[REASON]; return;
+    case 27: *text = &m->sdp_address; return;
+    default: if (m->has_sdp_port) *number = m->sdp_port; return;
+    }
+}
+
+/* One row: Payload fields from the tuple, SipMessage fields from ``scanned`` or ``message``. */
+static int
+columns_put_row(ColumnsObject *self, PyObject *payload, const Scan *scanned, PyObject *message)
+{
+    for (Py_ssize_t k = 0; k < self->ncols; k++) {
+        Column *col = &self->cols[k];
+        int failed;
+        if (col->record == 0 || scanned == NULL) {
+            PyObject *record = col->record == 0 ? payload : message;
+            if (col->field >= PyTuple_GET_SIZE(record)) {
+                PyErr_SetString(PyExc_IndexError, "column field beyond the record");
+                return -1;
+            }
+            failed = column_put_object(col, PyTuple_GET_ITEM(record, col->field));
+        } else if (col->field == CODECS_FIELD && col->kind == 't') {
+            char small[256];
+            Py_ssize_t n = codecs_length(scanned);
+            char *joined = n <= (Py_ssize_t)sizeof small ? small : PyMem_Malloc((size_t)n);
+            if (joined == NULL) {
+                PyErr_NoMemory();
+                return -1;
+            }
+            codecs_join(scanned, joined);
+            failed = column_put_code(col, coder_code(&col->coder, joined, n));
+            if (joined != small) {
+                PyMem_Free(joined);
+            }
+        } else {
+            long long number;
+            const Span *text;
+            scanned_field(scanned, col->field, &number, &text);
+            if (text == NULL) {
+                failed = column_put_number(col, number);
+            } else if (col->kind == 't') {
+                failed = column_put_code(col, coder_code(&col->coder, text->p, text->n));
+            } else {
+                PyErr_SetString(PyExc_TypeError, "a text field in a number column");
+                return -1;
+            }
+        }
+        if (failed < 0) {
+            return -1;
+        }
+    }
+    self->rows++;
+    return 0;
+}
+
+static void
+columns_dealloc(ColumnsObject *self)
+{
+    for (Py_ssize_t k = 0; k < self->ncols; k++) {
+        Py_XDECREF(self->cols[k].name);
+        PyMem_Free(self->cols[k].data.p);
+        coder_free(&self->cols[k].coder);
+    }
+    PyMem_Free(self->cols);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *
+columns_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    PyObject *layout;
+    if (!PyArg_ParseTuple(args, "O!:Columns", &PyTuple_Type, &layout) ||
+        (kwargs != NULL && PyDict_GET_SIZE(kwargs) > 0 &&
+         !PyArg_ValidateKeywordArguments(kwargs))) {
+        return NULL;
+    }
+    ColumnsObject *self = (ColumnsObject *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    Py_ssize_t n = PyTuple_GET_SIZE(layout);
+    self->cols = PyMem_Calloc((size_t)(n ? n : 1), sizeof *self->cols);
+    if (self->cols == NULL) {
+        Py_DECREF(self);
+        return PyErr_NoMemory();
+    }
+    for (Py_ssize_t k = 0; k < n; k++) {
+        Column *col = &self->cols[k];
+        PyObject *name;
+        int kind;
+        if (!PyArg_ParseTuple(PyTuple_GET_ITEM(layout, k), "UCin", &name, &kind, &col->record,
+                              &col->field)) {
+            Py_DECREF(self);
+            return NULL;
+        }
+        self->ncols = k + 1; /* from here on dealloc frees this column */
+        col->name = Py_NewRef(name);
+        col->kind = (char)kind;
+        if (strchr("qihbt", kind) == NULL || col->record < 0 || col->record > 1 ||
+            col->field < 0 || (col->record == 1 && col->field >= FIELDS)) {
+            PyErr_Format(PyExc_ValueError, "bad layout for column %R", name);
+            Py_DECREF(self);
+            return NULL;
+        }
+    }
+    return (PyObject *)self;
+}
+
+PyDoc_STRVAR(columns_scan_doc,
+"scan(payloads, start, data_at, encap_at, truncated_at, delimiting) -> int\n\n"
+"Add a row for each Payload from ``start`` on whose message is in the common shape; stop at\n"
+"the first that is not (or is truncated) and return its index (len(payloads) when none).");
+
+static PyObject *
+columns_scan(ColumnsObject *self, PyObject *args)
+{
     PyObject *payloads, *delimiting;
-    Py_ssize_t data_at, encap_at, truncated_at;
-    if (!PyArg_ParseTuple(args, "O!nnnU", &PyList_Type, &payloads, &data_at, &encap_at,
+    Py_ssize_t start, data_at, encap_at, truncated_at;
+    if (!PyArg_ParseTuple(args, "O!nnnnU", &PyList_Type, &payloads, &start, &data_at, &encap_at,
                           &truncated_at, &delimiting)) {
         return NULL;
     }
-    Py_ssize_t n = PyList_GET_SIZE(payloads);
-    PyObject *messages = PyList_New(n);
-    if (messages == NULL) {
+    Py_ssize_t n = PyList_GET_SIZE(payloads), i;
+    for (i = start < 0 ? 0 : start; i < n; i++) {
+        PyObject *payload = PyList_GET_ITEM(payloads, i);
+        Py_ssize_t size = PyTuple_Check(payload) ? PyTuple_GET_SIZE(payload) : 0;
+        if (data_at < 0 || encap_at < 0 || truncated_at < 0 || data_at >= size ||
+            encap_at >= size || truncated_at >= size) {
+            break;
+        }
+        PyObject *data = PyTuple_GET_ITEM(payload, data_at);
+        PyObject *truncated = PyTuple_GET_ITEM(payload, truncated_at);
+        if (truncated != Py_False || !PyBytes_Check(data)) {
+            break;
+        }
+        int delimited = PyObject_RichCompareBool(PyTuple_GET_ITEM(payload, encap_at), delimiting,
+                                                 Py_EQ);
+        Scan m;
+        if (delimited < 0) {
+            return NULL;
+        }
+        if (!scan(PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data), delimited, &m)) {
+            break;
+        }
+        if (columns_put_row(self, payload, &m, NULL) < 0) {
+            return NULL;
+        }
+    }
+    return PyLong_FromSsize_t(i);
+}
+
+PyDoc_STRVAR(columns_add_doc,
+"add(payload, message) -> None\n\nAdd the row of a message that sip.py parsed.");
+
+static PyObject *
+columns_add(ColumnsObject *self, PyObject *args)
+{
+    PyObject *payload, *message;
+    if (!PyArg_ParseTuple(args, "O!O!", &PyTuple_Type, &payload, &PyTuple_Type, &message) ||
+        columns_put_row(self, payload, NULL, message) < 0) {
         return NULL;
     }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *payload = PyList_GET_ITEM(payloads, i), *message = NULL;
-        Py_ssize_t size = PyTuple_Check(payload) ? PyTuple_GET_SIZE(payload) : 0;
-        if (message_type != NULL && data_at < size && encap_at < size && truncated_at < size &&
-            data_at >= 0 && encap_at >= 0 && truncated_at >= 0) {
-            PyObject *data = PyTuple_GET_ITEM(payload, data_at);
-            int truncated = PyObject_IsTrue(PyTuple_GET_ITEM(payload, truncated_at));
-            int delimited = PyObject_RichCompareBool(PyTuple_GET_ITEM(payload, encap_at),
-                                                     delimiting, Py_EQ);
-            Scan m;
-            if (truncated < 0 || delimited < 0) {
-                PyErr_Clear();
-            } else if (!truncated && PyBytes_Check(data) &&
-                       scan(PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data), delimited, &m)) {
-                message = build(&m);
-                if (message == NULL) {
-                    Py_DECREF(messages);
-                    return NULL;
-                }
-            }
-        }
-        PyList_SET_ITEM(messages, i, message != NULL ? message : Py_NewRef(Py_None));
-    }
-    return messages;
+    Py_RETURN_NONE;
 }
+
+PyDoc_STRVAR(columns_export_doc,
+"export() -> dict\n\n"
+"Every column by name: the values as bytes (native byte order) for a number column, or\n"
+"(codes as int32 bytes, distinct strings in code order) for a text column. The rows move\n"
+"out: the object is empty afterwards.");
+
+static PyObject *
+columns_export(ColumnsObject *self, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *out = PyDict_New();
+    if (out == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t k = 0; k < self->ncols; k++) {
+        Column *col = &self->cols[k];
+        PyObject *values = PyBytes_FromStringAndSize(col->data.p, col->data.n), *item = values;
+        if (values != NULL && col->kind == 't') {
+            const Coder *c = &col->coder;
+            const Py_ssize_t *starts = (const Py_ssize_t *)c->starts.p;
+            PyObject *strings = PyList_New(c->count);
+            for (Py_ssize_t code = 0; strings != NULL && code < c->count; code++) {
+                PyObject *s = PyUnicode_DecodeUTF8(c->arena.p + starts[code],
+                                                   starts[code + 1] - starts[code],
+                                                   "surrogatepass");
+                if (s == NULL) {
+                    Py_CLEAR(strings);
+                    break;
+                }
+                PyList_SET_ITEM(strings, code, s);
+            }
+            item = strings == NULL ? NULL : PyTuple_Pack(2, values, strings);
+            Py_XDECREF(strings);
+            Py_DECREF(values);
+        }
+        if (item == NULL || PyDict_SetItem(out, col->name, item) < 0) {
+            Py_XDECREF(item);
+            Py_DECREF(out);
+            return NULL;
+        }
+        Py_DECREF(item);
+        /* handed over: free the column now, so the table is held twice one column at a time */
+        PyMem_Free(col->data.p);
+        col->data = (Buf){NULL, 0, 0};
+        coder_free(&col->coder);
+        memset(&col->coder, 0, sizeof col->coder);
+    }
+    self->rows = 0;
+    return out;
+}
+
+static Py_ssize_t
+columns_len(ColumnsObject *self)
+{
+    return self->rows;
+}
+
+static PyMethodDef columns_methods[] = {
+    {"scan", (PyCFunction)columns_scan, METH_VARARGS, columns_scan_doc},
+    {"add", (PyCFunction)columns_add, METH_VARARGS, columns_add_doc},
+    {"export", (PyCFunction)columns_export, METH_NOARGS, columns_export_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static PySequenceMethods columns_as_sequence = {
+    .sq_length = (lenfunc)columns_len,
+};
+
+static PyTypeObject ColumnsType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "sipstats._sipscan.Columns",
+    .tp_basicsize = sizeof(ColumnsObject),
+    .tp_dealloc = (destructor)columns_dealloc,
+    .tp_as_sequence = &columns_as_sequence,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = PyDoc_STR("Columns(layout)\n--\n\n"
+                        "The messages table under construction, in C. ``layout`` holds one\n"
+                        "(name, kind, record, field) per column: kind 'q', 'i', 'h' (ints),\n"
+                        "'b' (bool) or 't' (coded text); record 0 a Payload field, 1 a\n"
+                        "SipMessage field; field its index."),
+    .tp_methods = columns_methods,
+    .tp_new = columns_new,
+};
 
 static PyMethodDef methods[] = {
     {"set_message_type", set_message_type, METH_O,
@@ -907,10 +1427,6 @@ static PyMethodDef methods[] = {
      "parse(data, delimited, /)\n--\n\n"
      "sip.parse_message(data, delimited=delimited) for the common shape of a message, "
      "None for any other (the caller then parses it in Python)."},
-    {"parse_batch", parse_batch, METH_VARARGS,
-     "parse_batch(payloads, data_at, encap_at, truncated_at, delimiting)\n--\n\n"
-     "[parse(p[data_at], p[encap_at] == delimiting) or None if p[truncated_at] for p in "
-     "payloads]: one call for a batch of Payload tuples."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -929,5 +1445,12 @@ static struct PyModuleDef module_def = {
 PyMODINIT_FUNC
 PyInit__sipscan(void)
 {
-    return PyModule_Create(&module_def);
+    if (PyType_Ready(&ColumnsType) < 0) {
+        return NULL;
+    }
+    PyObject *module = PyModule_Create(&module_def);
+    if (module != NULL && PyModule_AddObjectRef(module, "Columns", (PyObject *)&ColumnsType) < 0) {
+        Py_CLEAR(module);
+    }
+    return module;
 }

@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, Final, cast
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
@@ -118,10 +118,24 @@ _FIELDS: Final = {
 _BATCH: Final = 2048
 #: The C twin of _Codes.extend_values (``_codes.c``), or None.
 _C_CODES = native.extension("_codes")
-#: The C parser (``_sipscan.c``, set up by sipstats.sip), or None.
+#: The C parser and column builder (``_sipscan.c``, set up by sipstats.sip), or None.
 _C_SIP = native.extension("_sipscan")
-#: Where parse_batch finds a Payload's data, encapsulation and truncated flag.
+#: Where Columns.scan finds a Payload's data, encapsulation and truncated flag.
 _PAYLOAD_AT: Final = tuple(Payload._fields.index(name) for name in ("data", "encap", "truncated"))
+#: The table's columns for the C builder: (name, kind, record, field index); kind is the
+#: array typecode, 'b' for a flag or 't' for coded text; record 0 a Payload, 1 a SipMessage.
+_C_LAYOUT: Final = (
+    *((name, "t", 0, _FIELDS["payload"][name]) for name in _PAYLOAD_TEXT),
+    *((name, "t", 1, _FIELDS["message"][name]) for name in _MESSAGE_TEXT),
+    *(
+        (name, code, int(record == "message"), _FIELDS[record][field_name])
+        for name, (record, field_name, code) in _INTS.items()
+    ),
+    *(
+        (name, "b", int(record == "message"), _FIELDS[record][field_name])
+        for name, (record, field_name) in _FLAGS.items()
+    ),
+)
 #: How often (in payloads) read_capture reports progress.
 _PROGRESS_EVERY: Final = 4096
 
@@ -154,8 +168,19 @@ class _Codes:
         # array(list) is twice as fast as array.extend(iterator).
         self.codes.extend(array("i", list(map(index.__getitem__, values))))
 
+    @classmethod
+    def of(cls, codes: bytes, strings: list[str]) -> _Codes:
+        """A column from int32 codes and its distinct non-empty strings in code order."""
+        column = cls()
+        column.codes.frombytes(codes)
+        column.index.update(zip(strings, range(len(strings)), strict=True))
+        return column
+
     def extend(self, other: _Codes) -> None:
         """Append another column's codes, translated into this column's strings."""
+        if not self.codes and len(self.index) == 2:  # empty: the other's codes need no mapping
+            self.codes, self.index = array("i", other.codes), dict(other.index)
+            return
         index = self.index
         remap = [index.setdefault(value, len(index) - 2) for value in other.strings()]
         remap.append(-1)  # code -1 (NA) picks the last slot
@@ -190,9 +215,23 @@ class MessageTable:
         self._payloads: list[Payload] = []
         self._messages: list[SipMessage] = []
         self._copies = bytearray()
+        #: The C builder (rows parsed and coded in C), moved into the columns above at the end.
+        self._c_columns = None if _C_SIP is None else _C_SIP.Columns(_C_LAYOUT)
 
     def __len__(self) -> int:
-        return len(self.ints["ts"]) + len(self._messages)
+        built = 0 if self._c_columns is None else len(self._c_columns)
+        return len(self.ints["ts"]) + len(self._messages) + built
+
+    def scan(self, payloads: list[Payload], start: int, copies: bytearray | None = None) -> int:
+        """Add rows for the payloads from ``start`` on that the C parser reads, up to the
+        first it declines; its index (``len(payloads)`` when none). ``copies`` flags the
+        capture duplicates among ``payloads``, as in :meth:`extend_batch`. Without the C
+        builder, every payload is declined."""
+        if self._c_columns is None:
+            return start
+        stop: int = self._c_columns.scan(payloads, start, *_PAYLOAD_AT, "hep")
+        self._copies += bytes(stop - start) if copies is None else copies[start:stop]
+        return stop
 
     def extend_batch(
         self, payloads: list[Payload], messages: list[SipMessage], copies: bytearray | None = None
@@ -200,6 +239,11 @@ class MessageTable:
         """Add messages and the payloads they came from, in the same order (the payload
         bytes are dropped when the batch is stored); ``copies`` flags capture duplicates
         kept as rows (one byte per message, none: no duplicates)."""
+        if self._c_columns is not None:
+            for payload, message in zip(payloads, messages, strict=True):
+                self._c_columns.add(payload, message)
+            self._copies += bytes(len(messages)) if copies is None else copies
+            return
         self._payloads += payloads
         self._messages += messages
         self._copies += bytes(len(messages)) if copies is None else copies
@@ -207,7 +251,9 @@ class MessageTable:
             self._store()
 
     def _store(self) -> None:
-        """Move the batch into the columns."""
+        """Move the batch (or the C builder's rows) into the columns."""
+        if self._c_columns is not None:
+            self._take_c_columns()
         if not self._messages:
             return
         records: dict[str, list[tuple[Any, ...]]] = {
@@ -229,6 +275,20 @@ class MessageTable:
             self.ints[name].frombytes(numbers.tobytes())
         for name, (record, field_name) in _FLAGS.items():
             self.flags[name].extend(records[record][_FIELDS[record][field_name]])
+
+    def _take_c_columns(self) -> None:
+        """Move the C builder's rows into the columns, one column at a time."""
+        assert self._c_columns is not None
+        built = self._c_columns.export()  # which leaves the builder empty
+        self.flags["duplicate"] += self._copies
+        self._copies = bytearray()
+        for name, column in self.text.items():
+            codes, strings = built.pop(name)
+            column.extend(_Codes.of(codes, strings))
+        for name, values in self.ints.items():
+            values.frombytes(built.pop(name))
+        for name in _FLAGS:
+            self.flags[name].extend(built.pop(name))
 
     def extend(self, other: MessageTable) -> None:
         """Append every row of ``other`` (e.g. the next chunk of a file)."""
@@ -342,20 +402,20 @@ def _decode_batch(
     strict: bool,
 ) -> None:
     """Parse a batch; ``marks`` flags the capture duplicates in it that stay rows."""
-    parsed = (
-        [None] * len(batch) if _C_SIP is None else _C_SIP.parse_batch(batch, *_PAYLOAD_AT, "hep")
-    )
-    if None not in parsed:  # the common case: every message had the common shape
-        table.extend_batch(batch, cast(list[SipMessage], parsed), marks)
-        summary.sip_messages += len(batch)
-        return
-    for i, (payload, message) in enumerate(zip(batch, parsed, strict=True)):
-        if message is None:
-            message = _parse_one(payload, summary, strict)
-            if message is None:
-                continue
-        table.extend_batch([payload], [message], None if marks is None else marks[i : i + 1])
-        summary.sip_messages += 1
+    start = 0
+    while start < len(batch):
+        stop = table.scan(batch, start, marks)  # the common shape, parsed and stored in C
+        summary.sip_messages += stop - start
+        if stop == len(batch):
+            return
+        payload = batch[stop]
+        message = _parse_one(payload, summary, strict)
+        if message is not None:
+            table.extend_batch(
+                [payload], [message], None if marks is None else marks[stop : stop + 1]
+            )
+            summary.sip_messages += 1
+        start = stop + 1
 
 
 def _parse_one(payload: Payload, summary: InputSummary, strict: bool) -> SipMessage | None:

@@ -15,7 +15,10 @@ import pandas as pd
 import pytest
 
 from sipstats import messages, native, sip
+from sipstats.capture.records import Payload
+from sipstats.capture.summary import InputSummary
 from sipstats.messages import _Codes, read_capture
+from tests import sipfactory as sip_factory
 from tests.conftest import CORPUS, PEERS, ROOT, SAMPLES
 
 EXTENSIONS = ("_sipscan", "_codes", "capture._pcapscan")
@@ -82,9 +85,9 @@ def _captures() -> list[Path]:
 
 
 def test_batches_parse_like_one_message_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
-    """decode_payloads hands whole batches to the C parser and the rest to Python one by one:
-    every capture gives the same table and the same counts of malformed input as the Python
-    parser alone (samples always; corpus and peers when ../shared is there)."""
+    """decode_payloads hands whole batches to the C column builder and the rest to Python one
+    by one: every capture gives the same table and the same counts of malformed input as the
+    Python parser and table alone (samples always; corpus and peers when ../shared is there)."""
     if messages._C_SIP is None:
         pytest.skip("sipstats._sipscan is not built (see test_every_extension_is_built)")
     for path in _captures():
@@ -95,3 +98,39 @@ def test_batches_parse_like_one_message_at_a_time(monkeypatch: pytest.MonkeyPatc
             pure = read_capture(path)
         pd.testing.assert_frame_equal(with_c.messages, pure.messages, obj=str(path))
         assert with_c.inputs == pure.inputs, path
+
+
+def test_c_columns_build_the_python_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows the C builder scans and rows sip.py parses (here: a non-ASCII User-Agent, which
+    the C parser declines) interleave in stream order, within one TCP segment too; text that
+    is not plain ASCII (a file name with an undecodable byte) codes and decodes unchanged."""
+    if messages._C_SIP is None:
+        pytest.skip("sipstats._sipscan is not built (see test_every_extension_is_built)")
+    dialog = {"cseq": 1, "branch": "z9hG4bK1"}
+    odd = sip_factory.sip_request(
+        "OPTIONS", call_id="odd", headers=[("User-Agent", "Téléphone")], **dialog
+    )
+    common = sip_factory.sip_request(
+        "OPTIONS", call_id="common", headers=[("Expires", "7200")], **dialog
+    )
+    file = "capture-\udcff.pcap"  # os.fsdecode of a name that is not UTF-8
+    batch = [
+        Payload(10, file, 1, "10.0.0.1", 5060, "10.0.0.2", 5060, "tcp", odd, segments=2),
+        Payload(10, file, 1, "10.0.0.1", 5060, "10.0.0.2", 5060, "tcp", common),
+        Payload(5, file, 2, "10.0.0.2", 5060, "10.0.0.1", 5060, "udp", common, encap="hep"),
+        *(Payload(20 + n, "b.pcap", n, "::1", 5080, "::2", 5080, "udp", common) for n in range(3)),
+    ]
+
+    def table() -> pd.DataFrame:
+        built = messages.MessageTable()
+        messages.decode_payloads(batch, InputSummary(file), built)
+        return built.to_frame()
+
+    with_c = table()
+    with monkeypatch.context() as patch:
+        patch.setattr(messages, "_C_SIP", None)
+        pure = table()
+    pd.testing.assert_frame_equal(with_c, pure)
+    assert with_c["call_id"].tolist()[:3] == ["common", "odd", "common"]
+    assert with_c["user_agent"].iloc[1] == "Téléphone"
+    assert set(with_c["file"]) == {file, "b.pcap"}
