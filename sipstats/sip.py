@@ -29,6 +29,7 @@ from itertools import islice
 from typing import Final, NamedTuple, TypeVar
 
 from sipstats import native
+from sipstats.capture.framing import MAX_NUMBER, decimal
 from sipstats.errors import SipParseError
 
 #: RFC 3261 §7.3.3 compact forms plus those later RFCs registered with IANA.
@@ -56,8 +57,6 @@ COMPACT_FORMS: Final = {
 
 #: RFC 3261 §8.1.1: a message without any of these is not a usable row.
 MANDATORY: Final = ("call-id", "cseq", "from", "to", "via")
-
-_MAX_NUMBER: Final = 2**32 - 1
 
 # RFC 3261 §7.1: Method SP Request-URI SP SIP-Version; method is a token (§25.1),
 # the URI an absolute URI with a scheme; SIP-Version is case-insensitive.
@@ -295,9 +294,9 @@ def _parse_common(data: bytes, delimited: bool) -> SipMessage | None:
     cseq_value = _CSEQ_CACHE.get(cseq)
     if cseq_value is None:
         cseq_match = _CSEQ.fullmatch(_text(cseq))
-        if cseq_match is None or int(cseq_match[1]) > _MAX_NUMBER:
+        if cseq_match is None or decimal(cseq_match[1]) > MAX_NUMBER:
             return None
-        cseq_value = _remember(_CSEQ_CACHE, cseq, (int(cseq_match[1]), cseq_match[2]))
+        cseq_value = _remember(_CSEQ_CACHE, cseq, (decimal(cseq_match[1]), cseq_match[2]))
 
     body_start = head_end + 4
     body_length = len(data) - body_start
@@ -308,7 +307,7 @@ def _parse_common(data: bytes, delimited: bool) -> SipMessage | None:
             length_match = _NUMBER.fullmatch(_text(content_length))
             if length_match is None:
                 return None
-            length = _remember(_LENGTH_CACHE, content_length, int(length_match[1]))
+            length = _remember(_LENGTH_CACHE, content_length, decimal(length_match[1]))
         if length <= body_length:
             body_length = length
         elif not delimited:
@@ -507,7 +506,7 @@ def _parse_general(data: bytes, truncated: bool, delimited: bool) -> SipMessage:
         raise SipParseError("missing mandatory header", ", ".join(missing))
 
     cseq_match = _CSEQ.fullmatch(cseq)
-    if cseq_match is None or int(cseq_match[1]) > _MAX_NUMBER:
+    if cseq_match is None or decimal(cseq_match[1]) > MAX_NUMBER:
         # RFC 3261 §8.1.1.5: CSeq is a 32-bit sequence number and a method token.
         raise SipParseError("bad header line", f"CSeq: {cseq[:60]}")
 
@@ -517,7 +516,7 @@ def _parse_general(data: bytes, truncated: bool, delimited: bool) -> SipMessage:
         length_match = _NUMBER.fullmatch(content_length)
         if length_match is None:
             raise SipParseError("bad Content-Length", content_length[:40])
-        length = int(length_match[1])
+        length = decimal(length_match[1])
         if length <= body_length:
             body_length = length
         elif not delimited:
@@ -539,7 +538,7 @@ def _parse_general(data: bytes, truncated: bool, delimited: bool) -> SipMessage:
         status,
         reason,
         call_id,
-        int(cseq_match[1]),
+        decimal(cseq_match[1]),
         cseq_match[2],
         branch,
         via_count,
@@ -636,13 +635,13 @@ def _split(value: str, separator: str, pattern: re.Pattern[str]) -> list[str]:
 def _number(text: str) -> int | None:
     """A delta-seconds value (Expires, Min-Expires); None when it is not one."""
     match = _NUMBER.fullmatch(text)
-    return min(int(match[1]), _MAX_NUMBER) if match else None
+    return min(decimal(match[1]), MAX_NUMBER) if match else None
 
 
 def _retry_after(raw: str) -> tuple[int | None, str, int | None]:
     """(delta-seconds, raw text, duration) of Retry-After per RFC 3261 §20.33."""
     if raw.isdigit() and raw.isascii():
-        return min(int(raw), _MAX_NUMBER), raw, None
+        return min(decimal(raw), MAX_NUMBER), raw, None
     match = _RETRY_AFTER.fullmatch(raw)
     if match is None:
         return None, raw, None
@@ -650,8 +649,8 @@ def _retry_after(raw: str) -> tuple[int | None, str, int | None]:
     if match[2]:
         text = param(match[2], "duration")
         if text is not None and _NUMBER.fullmatch(text):
-            duration = min(int(text), _MAX_NUMBER)
-    return min(int(match[1]), _MAX_NUMBER), raw, duration
+            duration = min(decimal(text), MAX_NUMBER)
+    return min(decimal(match[1]), MAX_NUMBER), raw, duration
 
 
 #: RFC 3551 §6 static RTP payload types, named when an SDP offer has no a=rtpmap for them.

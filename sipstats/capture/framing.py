@@ -33,6 +33,9 @@ _CSEQ: Final = re.compile(rb"(?im)^cseq[ \t]*:")
 #: A start-line longer than this is not waited for: the bytes are not SIP.
 MAX_START_LINE: Final = 8192
 
+#: Largest value of a SIP number (CSeq, RFC 3261 §8.1.1.5; Content-Length, Expires: 2**32 - 1).
+MAX_NUMBER: Final = 2**32 - 1
+
 MISSING: Final = -1
 """``content_length`` result: no Content-Length header field."""
 INVALID: Final = -2
@@ -94,7 +97,20 @@ def content_length(buf: bytes | bytearray, pos: int, hdr_end: int) -> int:
     if m is None:
         return MISSING
     value = m.group(1).strip()
-    return int(value) if value.isdigit() else INVALID
+    return decimal(value.decode("ascii")) if value.isdigit() else INVALID
+
+
+def decimal(digits: str) -> int:
+    """The value of a run of ASCII digits, saturated at ``MAX_NUMBER + 1``.
+
+    Packet text can carry thousands of digits and ``int()`` refuses more than 4,300 (CPython's
+    guard against quadratic conversion), so more than ten significant digits is just "too
+    large", as in the C parser (``_sipscan.c`` ``digits``).
+    """
+    significant = digits.lstrip("0")
+    if len(significant) > 10:
+        return MAX_NUMBER + 1
+    return min(int(significant or "0"), MAX_NUMBER + 1)
 
 
 def looks_like_sip(buf: bytes | bytearray, pos: int, hdr_end: int) -> bool:
