@@ -254,16 +254,23 @@ typedef struct {
     long long tmin, tmax, out_of_order_ns;
 } Clock;
 
+/* decode.NO_TIME: no record seen yet (NaT; no record carries it, times may be negative). */
+#define NO_TIME LLONG_MIN
+
+/* ts lies more than out_of_order_ns before tmax (the difference taken unsigned: it may need
+ * all 64 bits when one time is before 1970 and the other after). */
 static inline int steps_back(const Clock *clock, long long ts)
 {
-    return ts <= clock->tmax && ts < clock->tmax - clock->out_of_order_ns;
+    return clock->tmax != NO_TIME && ts < clock->tmax &&
+           (unsigned long long)clock->tmax - (unsigned long long)ts >
+               (unsigned long long)clock->out_of_order_ns;
 }
 
 static inline void see(Clock *clock, long long ts)
 {
     if (ts > clock->tmax) {
         clock->tmax = ts;
-        if (clock->tmin < 0) clock->tmin = ts;
+        if (clock->tmin == NO_TIME) clock->tmin = ts;
     } else if (ts < clock->tmin) {
         clock->tmin = ts;
     }
@@ -370,9 +377,11 @@ static PyObject *walk_pcapng(PyObject *Py_UNUSED(module), PyObject *args)
             break;
         }
         unsigned long long raw = (unsigned long long)u32(h + 12, big) << 32 | u32(h + 16, big);
-        if (!walkable(linktype) || per_unit <= 0 || raw > (unsigned long long)LLONG_MAX / 2 / per_unit)
+        long long ts;
+        /* A time that does not fit (or is NaT) is Python's to flag as out of range. */
+        if (!walkable(linktype) || per_unit <= 0 || raw > (unsigned long long)LLONG_MAX / per_unit ||
+            __builtin_add_overflow((long long)raw * per_unit, offset_ns, &ts) || ts == NO_TIME)
             break;
-        long long ts = (long long)raw * per_unit + offset_ns;
         if (steps_back(&clock, ts)) break;
         done = take(&rules, &sink, linktype, d, start, start + caplen, ts, frame + 1,
                     caplen < origlen);

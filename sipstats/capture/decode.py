@@ -33,6 +33,13 @@ UNDECODABLE = "undecodable packet"
 OUT_OF_ORDER = "timestamp out of order"
 #: How far back a timestamp may step before it counts (tcpdump -i any reorders by microseconds).
 OUT_OF_ORDER_NS = 1_000_000_000
+#: Anomaly reason for a packet whose time falls outside what datetime64[ns] holds (1677-2262).
+TIME_OUT_OF_RANGE = "timestamp out of range"
+#: Times a packet may carry, in ns since 1970: int64 less its smallest value, which is NaT.
+TIME_MIN_NS = -(2**63) + 1
+TIME_MAX_NS = 2**63 - 1
+#: "No time seen yet" for the readers' running minimum and maximum (NaT: no packet has it).
+NO_TIME = -(2**63)
 #: Anomaly reason for IP fragments that never made a whole datagram.
 INCOMPLETE_FRAGMENTS = "incomplete IP fragments"
 #: Anomaly reason for a HEP datagram that cannot be read.
@@ -536,7 +543,13 @@ class Decoder:
             )
 
     def finish(self) -> None:
-        """End of file: report unfinished fragments, flush TCP streams."""
+        """End of file: report unfinished fragments and unknown link types, flush TCP streams."""
+        for linktype, known in self._fallback.items():
+            if not known:
+                skipped = self.summary.unsupported[f"LINKTYPE {linktype}"]
+                self.summary.errors.append(
+                    f"link type {linktype} has no decoder: its {skipped} packets were skipped"
+                )
         self.defrag.finish()
         while self.defrag.dropped:
             first, why = self.defrag.dropped.pop(0)

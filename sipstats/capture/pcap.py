@@ -18,7 +18,7 @@ from functools import partial
 from typing import Any, NamedTuple
 
 from sipstats import native
-from sipstats.capture.decode import OUT_OF_ORDER, OUT_OF_ORDER_NS, UNDECODABLE, Decoder
+from sipstats.capture.decode import NO_TIME, OUT_OF_ORDER, OUT_OF_ORDER_NS, UNDECODABLE, Decoder
 from sipstats.capture.records import Payload
 from sipstats.capture.source import RELEASE_STEP, Source
 from sipstats.capture.summary import InputSummary
@@ -26,7 +26,8 @@ from sipstats.capture.summary import InputSummary
 #: The C walk (``_pcapscan.c``) or None; the pcapng reader uses it too.
 C_WALK = native.extension("capture._pcapscan")
 
-#: libpcap's largest snapshot length; a record claiming more is damage, whatever the snaplen.
+#: libpcap's largest snapshot length; a record claiming more is damage whatever the file's
+#: snaplen says (a crafted snaplen of 4 GiB must not make a reader wait for 4 GiB of record).
 MAX_CAPLEN = 262144
 #: Bytes searched for the next plausible record after a damaged header.
 RESYNC_WINDOW = 4 << 20
@@ -111,7 +112,7 @@ class PcapReader:
         walk = None if decoder is None else _c_walk(hdr, decoder)
         rsize = hdr.record_size
         unpack = struct.Struct(hdr.endian + "IIII").unpack_from
-        limit = max(hdr.snaplen, MAX_CAPLEN)
+        limit = MAX_CAPLEN
         mul = hdr.frac_ns
         lt = hdr.linktype
         buf = src.buf
@@ -119,7 +120,7 @@ class PcapReader:
         off = self.offset - src.base
         frame = self.frame
         prev_sec = -1
-        tmin = tmax = -1
+        tmin = tmax = NO_TIME
         release_at = off + RELEASE_STEP
         counted_at, counted_frame = self.offset, frame  # summary totals grow as we go (progress)
         while src.base + off < stop:
@@ -178,7 +179,7 @@ class PcapReader:
             ts = sec * 1_000_000_000 + frac * mul
             if ts > tmax:
                 tmax = ts
-                if tmin < 0:
+                if tmin == NO_TIME:
                     tmin = ts
             else:
                 tmin = min(tmin, ts)
@@ -203,7 +204,7 @@ class PcapReader:
         summary.packets += frame - counted_frame
         self.offset = src.base + off
         self.frame = frame
-        if tmin >= 0:
+        if tmin != NO_TIME:
             summary.see_time(tmin)
             summary.see_time(tmax)
 
@@ -251,7 +252,7 @@ def _c_walk(hdr: PcapHeader, decoder: Decoder) -> Callable[..., tuple[int, ...]]
     """The C walk bound to this file's format and decoder, or None where it does not apply."""
     if C_WALK is None or hdr.linktype not in C_WALK_LINKTYPES:
         return None
-    limit = max(hdr.snaplen, MAX_CAPLEN)
+    limit = MAX_CAPLEN
     header = (hdr.endian == ">", hdr.record_size, limit, hdr.frac_ns, OUT_OF_ORDER_NS, C_WALK_BATCH)
     rules = (hdr.linktype, decoder.sip_ports, decoder.ports is not None)
     return partial(C_WALK.walk, header, rules, (Payload, decoder.file, "udp", decoder.pairs))

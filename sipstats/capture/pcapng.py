@@ -17,7 +17,16 @@ from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 from sipstats.capture import pcap
-from sipstats.capture.decode import OUT_OF_ORDER, OUT_OF_ORDER_NS, UNDECODABLE, Decoder
+from sipstats.capture.decode import (
+    NO_TIME,
+    OUT_OF_ORDER,
+    OUT_OF_ORDER_NS,
+    TIME_MAX_NS,
+    TIME_MIN_NS,
+    TIME_OUT_OF_RANGE,
+    UNDECODABLE,
+    Decoder,
+)
 from sipstats.capture.linklayer import link_name
 from sipstats.capture.pcap import PacketFn
 from sipstats.capture.records import Payload
@@ -49,13 +58,18 @@ def is_pcapng(head: bytes) -> bool:
 
 
 def _interface(body: bytes, endian: str) -> Interface:
-    """Parse an IDB body (after type and length, before the trailing length)."""
+    """Parse an IDB body (after type and length, before the trailing length).
+
+    Raises ``struct.error`` or ``ValueError`` when the body or an option is cut short.
+    """
     linktype, _reserved, snaplen = struct.unpack_from(endian + "HHI", body)
     units = 1_000_000  # if_tsresol default: microseconds
     offset_s = 0
     pos = 8
     while pos + 4 <= len(body):
         code, size = struct.unpack_from(endian + "HH", body, pos)
+        if pos + 4 + size > len(body):
+            raise ValueError(f"option {code} runs past the block")
         value = body[pos + 4 : pos + 4 + size]
         if code == 0:  # opt_endofopt
             break
@@ -70,6 +84,11 @@ def _interface(body: bytes, endian: str) -> Interface:
     else:
         mul, div = 1_000_000_000, units
     return Interface(linktype, snaplen, mul, div, offset_s * 1_000_000_000)
+
+
+def _time(ifc: Interface, raw: int) -> int:
+    """A packet's time in ns since 1970 (any size: the caller checks it fits int64)."""
+    return (raw * ifc.mul) // ifc.div + ifc.offset_ns
 
 
 def packet_blocks(buf: Any, offer: Callable[[int, int], None]) -> None:
@@ -121,7 +140,7 @@ class PcapngReader:
         decoded = 0
         consumed = 0
         last_ts = 0
-        tmin = tmax = -1
+        tmin = tmax = NO_TIME
         release_at = off + RELEASE_STEP
         while src.base + off < stop:
             if c_walk is not None and decoded:
@@ -201,7 +220,10 @@ class PcapngReader:
                         caplen = max(0, min(origlen, blen - 16))
                         if ifaces and ifaces[0].snaplen:
                             caplen = min(caplen, ifaces[0].snaplen)
-                    if iface >= len(ifaces):
+                    ifc = ifaces[iface] if iface < len(ifaces) else None
+                    # A Simple Packet Block (hi < 0) carries no time: it keeps the last one.
+                    ts = last_ts if hi < 0 or ifc is None else _time(ifc, hi << 32 | lo)
+                    if ifc is None:
                         summary.anomaly(
                             UNDECODABLE, frame, f"packet on undeclared interface {iface}"
                         )
@@ -209,16 +231,16 @@ class PcapngReader:
                         summary.anomaly(
                             UNDECODABLE, frame, f"captured length {caplen} beyond its block"
                         )
+                    elif not TIME_MIN_NS <= ts <= TIME_MAX_NS:
+                        summary.anomaly(
+                            TIME_OUT_OF_RANGE, frame, f"{ts // 1_000_000_000} s from 1970"
+                        )
                     else:
-                        ifc = ifaces[iface]
-                        if hi < 0:  # a Simple Packet Block carries no time: keep the last one
-                            ts = last_ts
-                        else:
-                            ts = ((hi << 32 | lo) * ifc.mul) // ifc.div + ifc.offset_ns
+                        if hi >= 0:
                             last_ts = ts
                             if ts > tmax:
                                 tmax = ts
-                                if tmin < 0:
+                                if tmin == NO_TIME:
                                     tmin = ts
                             else:
                                 tmin = min(tmin, ts)
@@ -238,9 +260,10 @@ class PcapngReader:
             elif btype == IDB:
                 try:
                     ifc = _interface(bytes(buf[off + 8 : nxt - 4]), endian)
-                except struct.error:
+                except (struct.error, ValueError) as exc:
                     summary.errors.append(
                         f"interface description block at byte offset {src.base + off} cut short"
+                        f" ({exc})"
                     )
                     ifc = Interface(0xFFFF, 0, 1000, 1, 0)
                 ifaces.append(ifc)
@@ -259,7 +282,7 @@ class PcapngReader:
         if decoded:
             summary.packets += frame - decoded + 1
             summary.bytes += src.base + off - consumed
-        if tmin >= 0:
+        if tmin != NO_TIME:
             summary.see_time(tmin)
             summary.see_time(tmax)
         self.frame = frame
@@ -268,10 +291,13 @@ class PcapngReader:
 
 def _walk_header(endian: str, ifaces: list[Interface]) -> tuple[Any, ...]:
     """The C walk's view of the section: byte order, limits, and each interface it may read
-    (a link type it knows and a whole number of ns per time unit), else None."""
+    (a link type it knows, a whole number of ns per time unit, an offset that fits its 64-bit
+    times), else None."""
     walkable = tuple(
         (i.linktype, i.mul, i.offset_ns)
-        if i.div == 1 and i.linktype in pcap.C_WALK_LINKTYPES
+        if i.div == 1
+        and i.linktype in pcap.C_WALK_LINKTYPES
+        and TIME_MIN_NS <= i.offset_ns <= TIME_MAX_NS
         else None
         for i in ifaces
     )

@@ -301,6 +301,7 @@ MALFORMED_ZH: Final[dict[str, str]] = {
     "bad Retry-After": "Retry-After 错误",
     "undecodable packet": "无法解码的数据包",
     "timestamp out of order": "时间戳乱序",
+    "timestamp out of range": "时间戳超出范围",
     "incomplete IP fragments": "IP 分片不完整",
     "malformed HEP packet": "HEP 数据包格式错误",
     "TCP gap": "TCP 数据缺口",
