@@ -15,9 +15,16 @@ WebSocket upgrade, by WebSocket frames. The decisions, each with a test:
   overlapping segments add nothing, so no message is emitted twice. Out-of-order segments
   wait (at most :data:`OOO_SEGMENTS` / :data:`OOO_BYTES`); when a gap never fills, the bytes
   are declared lost (anomaly ``TCP gap``, one per gap, including the message it cut) and the
-  stream resynchronises at the next start-line. FIN/RST (or :meth:`TcpReassembler.flush` at
-  the end of the file) close a direction; one silent for :data:`IDLE_NS` with no bytes
-  pending is forgotten.
+  stream resynchronises at the next start-line. Held segments that overflow those limits
+  while they all lie more than :data:`WINDOW` ahead are far outside any window: they are
+  dropped (anomaly ``TCP data outside the window``) and the stream keeps waiting for its next
+  in-order byte; only when that happens twice in a row with nothing in order between does the
+  stream jump (a real capture loss). FIN/RST (or :meth:`TcpReassembler.flush` at the end of
+  the file) close a direction; one silent for :data:`IDLE_NS` with no bytes pending is
+  forgotten, one silent for :data:`IDLE_HOLDING_NS` is closed with what it holds.
+* **Memory.** Besides the per-stream limits, all streams together hold at most
+  :data:`MAX_BUFFERED` bytes: over it, the oldest streams holding bytes are dropped (anomaly
+  ``TCP buffer cap: stream dropped``, detail: bytes dropped) and ignored until they close.
 * **Recognising SIP.** A direction seen from its SYN is SIP when its first line is a
   start-line; one picked up mid-connection when a start-line begins a line within
   :data:`PROBE_SEGMENTS` segments (at the arbitrary first byte itself only a status line or
@@ -69,7 +76,15 @@ OOO_SEGMENTS: Final = 64
 OOO_BYTES: Final = 1 << 20
 """Out-of-order data held while waiting for a gap to fill."""
 IDLE_NS: Final = 300 * 10**9
-"""A direction silent this long (capture time) is closed and forgotten."""
+"""A direction silent this long (capture time) with no bytes pending is forgotten."""
+IDLE_HOLDING_NS: Final = 3600 * 10**9
+"""A direction silent this long is closed even with bytes pending (they are counted)."""
+MAX_BUFFERED: Final = 64 << 20
+"""Bytes held over all streams of a file (buffers and out-of-order segments)."""
+WINDOW: Final = 256 << 10
+"""Held data starting further ahead than this is outside any plausible receive window."""
+_CAP_CHECK: Final = 1 << 20
+"""Payload bytes fed between two counts of what all streams hold."""
 _SWEEP_NS: Final = 60 * 10**9
 
 _MASK: Final = 0xFFFFFFFF
@@ -84,6 +99,8 @@ _ENDED = "TCP stream ended inside a message"
 _NO_LENGTH = "TCP message without Content-Length"
 _TOO_BIG = "TCP message over size cap"
 _NOT_SIP = "non-SIP TCP on a SIP port"
+_CAPPED = "TCP buffer cap: stream dropped"
+_OUT_OF_WINDOW = "TCP data outside the window"
 
 _Key = tuple[str, int, str, int]
 _Seg = tuple[int, int, int, bool]
@@ -97,6 +114,7 @@ class _Stream:
         "buf",
         "buf_off",
         "discard",
+        "far_dropped",
         "flagged",
         "from_start",
         "head_off",
@@ -146,6 +164,8 @@ class _Stream:
         """A snaplen-truncated segment left bytes missing after the buffer's end."""
         self.flagged = False
         """This connection was already counted as TLS or as non-SIP."""
+        self.far_dropped = False
+        """Held data far ahead was dropped and nothing in order has arrived since."""
 
     @property
     def end_off(self) -> int:
@@ -166,6 +186,8 @@ class TcpReassembler:
         self._sip_ports = ports if ports else DEFAULT_SIP_PORTS
         self._streams: dict[_Key, _Stream] = {}
         self._swept = 0
+        self._fed = 0
+        """Payload bytes fed since all streams' holdings were last counted."""
 
     def feed(
         self,
@@ -216,6 +238,10 @@ class TcpReassembler:
             if delta >= _HALF:
                 delta -= _WRAP
             self._add(key, st, delta, payload, ts_ns, frame, truncated, out)
+            self._fed += len(payload)
+            if self._fed > _CAP_CHECK:
+                self._fed = 0
+                self._cap(frame)
         if flags & (FIN | RST):
             self._close(key, st, out)
             self._streams.pop(key, None)
@@ -254,6 +280,7 @@ class TcpReassembler:
             st.ooo.append((st.end_off + delta, payload, ts_ns, frame, truncated))
             self._skip_gap(key, st, out)
         elif delta == 0:
+            st.far_dropped = False
             self._append(st, payload, ts_ns, frame, truncated)
             if st.ooo:
                 self._drain_ooo(st)
@@ -262,7 +289,16 @@ class TcpReassembler:
             st.ooo.append((st.end_off + delta, payload, ts_ns, frame, truncated))
             st.ooo_bytes += len(payload)
             if len(st.ooo) > OOO_SEGMENTS or st.ooo_bytes > OOO_BYTES:
-                self._skip_gap(key, st, out)
+                nearest = min(item[0] for item in st.ooo) - st.end_off
+                if nearest > WINDOW and not st.far_dropped:
+                    self.summary.anomaly(
+                        _OUT_OF_WINDOW, frame, f"{st.ooo_bytes} bytes {nearest} bytes ahead"
+                    )
+                    st.ooo = []
+                    st.ooo_bytes = 0
+                    st.far_dropped = True
+                else:
+                    self._skip_gap(key, st, out)
 
     @staticmethod
     def _append(st: _Stream, payload: bytes, ts_ns: int, frame: int, truncated: bool) -> None:
@@ -674,15 +710,33 @@ class TcpReassembler:
     def _sweep(self, now: int, out: list[Payload]) -> None:
         """Forget directions idle for :data:`IDLE_NS`, so memory follows live connections.
 
-        Only directions holding no bytes are forgotten (nothing is lost: a later segment
-        starts a stream picked up mid-connection), so one bogus timestamp far in the future
-        cannot cut messages in flight.
+        Directions holding no bytes are forgotten after :data:`IDLE_NS` (nothing is lost: a
+        later segment starts a stream picked up mid-connection); those holding bytes only
+        after :data:`IDLE_HOLDING_NS`, so a timestamp a few minutes off cannot cut messages
+        in flight, while a capture of days does not keep every half-message it saw.
         """
         self._swept = now
         for key, st in list(self._streams.items()):
-            if now - st.last_ts > IDLE_NS and not st.buf and not st.ooo:
+            idle = now - st.last_ts
+            if idle > IDLE_HOLDING_NS or (idle > IDLE_NS and not st.buf and not st.ooo):
                 self._close(key, st, out)
                 del self._streams[key]
+
+    def buffered_bytes(self) -> int:
+        """Bytes all streams hold now: buffers and out-of-order segments."""
+        return sum(len(st.buf) + st.ooo_bytes for st in self._streams.values())
+
+    def _cap(self, frame: int) -> None:
+        """Over :data:`MAX_BUFFERED`, drop the oldest streams holding bytes until it fits."""
+        held = self.buffered_bytes()
+        for st in self._streams.values():
+            if held <= MAX_BUFFERED:
+                return
+            size = len(st.buf) + st.ooo_bytes
+            if size and st.mode != _IGNORE:
+                self.summary.anomaly(_CAPPED, frame, f"{size} bytes")
+                self._ignore(st)
+                held -= size
 
 
 def _first_line(buf: bytes | bytearray, pos: int) -> str:

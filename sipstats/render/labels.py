@@ -309,6 +309,8 @@ MALFORMED_ZH: Final[dict[str, str]] = {
     "TCP stream ended inside a message": "TCP 流在消息中途结束",
     "TCP message without Content-Length": "TCP 消息缺少 Content-Length",
     "TCP message over size cap": "TCP 消息超出大小上限",
+    "TCP buffer cap: stream dropped": "TCP 缓冲总量超限:数据流被丢弃",
+    "TCP data outside the window": "TCP 窗口之外的数据",
 }
 
 #: Words of the metric references that are not names, in Chinese.
