@@ -1,9 +1,10 @@
 """Crafted hostile captures, one builder per attack of issue 13, built byte by byte.
 
-Each builder returns the bytes of a whole capture file and takes a ``scale`` where the attack
-is about size: the tests use a small scale (they check the behaviour, never the time), and
-``benchmarks/hostile.py`` writes the full-size ones to measure peak memory and run time, before
-and after the caps. ``INPUTS`` names them all; the fuzz regression corpus holds the small ones.
+Each builder returns the bytes of a whole capture file, with a size parameter where the
+attack is about size: the tests use small ones (they check the behaviour, never the time), and
+``benchmarks/hostile.py`` writes the full-size ones to measure peak memory and run time before
+and after the caps. :func:`inputs` names them all; the fuzz regression corpus holds the small
+ones.
 """
 
 from __future__ import annotations
@@ -174,15 +175,11 @@ def huge_caplen_gzip(scale: int) -> bytes:
 
 def tcp_streams(streams: int, body_kib: int) -> bytes:
     """``streams`` connections, each a header block without Content-Length, then
-    ``body_kib`` KiB of body in 64 KiB segments, round robin; gzip-compressed."""
-    heads = [
-        sip_request("MESSAGE", call_id=f"s{i}@x", cseq=1, branch=f"z9hG4bK-s{i}").replace(
-            b"Content-Length: 0\r\n", b""
-        )
-        for i in range(streams)
-    ]
+    ``body_kib`` KiB of body in 64 KiB segments, round robin; gzip-compressed as it is built
+    (the full size is 1.5 GB before compression)."""
+    compressor = zlib.compressobj(6, zlib.DEFLATED, 31)
+    parts = [compressor.compress(_pcap([]))]
     seqs = [1000] * streams
-    chunks: list[bytes] = [_pcap([])]
     ts = T0_NS
 
     def segment(i: int, data: bytes) -> bytes:
@@ -190,15 +187,16 @@ def tcp_streams(streams: int, body_kib: int) -> bytes:
         ts += 1000
         frame = tcp_frame(data, seqs[i], sport=10000 + i)
         seqs[i] += len(data)
-        return struct.pack("<IIII", ts // 10**9, ts % 10**9 // 1000, len(frame), len(frame)) + frame
+        head = struct.pack("<IIII", ts // 10**9, ts % 10**9 // 1000, len(frame), len(frame))
+        return compressor.compress(head + frame)
 
-    for i, head in enumerate(heads):
-        chunks.append(segment(i, head))
+    for i in range(streams):
+        head = sip_request("MESSAGE", call_id=f"s{i}@x", cseq=1, branch=f"z9hG4bK-s{i}")
+        parts.append(segment(i, head.replace(b"Content-Length: 0\r\n", b"")))
     piece = b"x" * 65000
     for _ in range(max(1, body_kib * 1024 // len(piece))):
-        for i in range(streams):
-            chunks.append(segment(i, piece))
-    return gzip.compress(b"".join(chunks), compresslevel=6, mtime=0)
+        parts.extend(segment(i, piece) for i in range(streams))
+    return b"".join(parts) + compressor.flush()
 
 
 def tcp_far_ahead(junk: int) -> bytes:
@@ -329,8 +327,9 @@ def compressed_flipped(kind: str, count: int) -> bytes:
     return flip_middle_byte(packed)
 
 
-def inputs(scale: int) -> Iterator[tuple[str, bytes]]:
-    """Every crafted input, named; ``scale`` 1 for tests and the corpus, larger to measure."""
+def inputs(full: bool = False) -> Iterator[tuple[str, bytes]]:
+    """Every crafted input, named: small for the tests and the corpus, ``full`` at the size
+    the issue measured (up to 1 GiB decompressed; for ``benchmarks/hostile.py``)."""
     for transport in ("udp", "tcp"):
         for header in ("Content-Length", "CSeq", "Expires"):
             yield f"digits-{header.lower()}-{transport}.pcap", long_number(header, transport)
@@ -339,14 +338,14 @@ def inputs(scale: int) -> Iterator[tuple[str, bytes]]:
     yield "idb-option-past-block.pcapng", idb_option_past_block()
     yield "negative-tsoffset.pcapng", negative_tsoffset()
     yield "linktype-147.pcap", unknown_link_type()
-    yield "huge-caplen.pcap.gz", huge_caplen_gzip(scale)
-    yield "tcp-streams.pcap.gz", tcp_streams(15 * scale, min(1024, 64 * scale))
+    yield "huge-caplen.pcap.gz", huge_caplen_gzip(1024 if full else 1)
+    yield "tcp-streams.pcap.gz", tcp_streams(*((1500, 1024) if full else (15, 64)))
     yield "tcp-far-ahead.pcap", tcp_far_ahead(65)
-    yield "fragments-overlapping.pcap", fragments_overlapping(min(8190, 100 * scale))
+    yield "fragments-overlapping.pcap", fragments_overlapping(8190 if full else 100)
     yield "fragment-twice.pcap", fragment_twice()
     yield "fragment-empty.pcap", fragment_empty()
-    yield "long-header-values.pcap", long_header_values(2 * scale, 30_000)
+    yield "long-header-values.pcap", long_header_values(200 if full else 2, 30_000)
     yield "csv-line-break.pcap", csv_line_break()
     yield "terminal-controls.pcap", terminal_controls()
-    yield "xz-flipped.pcap.xz", compressed_flipped("xz", 150 * scale)
-    yield "gzip-flipped.pcap.gz", compressed_flipped("gzip", 150 * scale)
+    yield "xz-flipped.pcap.xz", compressed_flipped("xz", 1500 if full else 150)
+    yield "gzip-flipped.pcap.gz", compressed_flipped("gzip", 1500 if full else 150)
