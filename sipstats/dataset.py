@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Final
 import pandas as pd
 
 from sipstats import schema
-from sipstats.capture.summary import Anomaly, InputSummary
+from sipstats.capture.summary import Anomaly, InputSummary, Survey
 from sipstats.errors import SipstatsError
 from sipstats.messages import Capture, PathSpec, decode_file, expand_inputs
 from sipstats.select import Bound, filter_capture, parse_peer, resolve_bound
@@ -99,6 +99,8 @@ def summary_from_record(record: dict[str, Any]) -> InputSummary:
     fields["tunnels"] = Counter(fields.get("tunnels", {}))
     for name in ("malformed", "icmp_unreachable"):
         fields[name] = {key: Anomaly(**anomaly) for key, anomaly in fields.get(name, {}).items()}
+    if fields.get("no_sip") is not None:
+        fields["no_sip"] = Survey(**fields["no_sip"])
     return InputSummary(**fields)
 
 

@@ -41,7 +41,8 @@ from sipstats import native, schema
 from sipstats.capture.duplicates import DEFAULT_WINDOW_MS, DuplicateFilter
 from sipstats.capture.reader import ByteRange, iter_payloads
 from sipstats.capture.records import Payload
-from sipstats.capture.summary import InputSummary
+from sipstats.capture.summary import InputSummary, Survey
+from sipstats.capture.survey import survey_file
 from sipstats.errors import CaptureError, SipParseError
 from sipstats.sip import SipMessage, parse_message, reason_fields
 
@@ -494,6 +495,11 @@ def decode_file(
         if strict:
             raise CaptureError(os.fspath(path), error.strerror or str(error)) from error
         summary.errors.append(f"{os.fspath(path)}: {error.strerror or error}")
+    if byte_range is None and summary.format and not summary.sip_messages:
+        try:  # nothing silent: what the file held instead
+            summary.no_sip = survey_file(path)
+        except (CaptureError, OSError):  # it went away since: the first pass's counts stand
+            summary.no_sip = Survey(summary.packets, whole_file=False)
     if strict and (summary.errors or summary.malformed):
         first = summary.errors[0] if summary.errors else next(iter(summary.malformed))
         raise CaptureError(os.fspath(path), first)

@@ -55,6 +55,8 @@ DAMAGED = {
     "c10_truncated.pcapng",
     "c10_truncated_tail.pcap",
 }
+#: Read, but no SIP in it: the report says what the file held instead, and the exit status 1.
+WITHOUT_SIP = {"c10_header_only.pcap"}
 #: Nothing readable: a zero-byte file and a text file are no captures (exit 2, no report).
 UNREADABLE = {"c10_empty.pcap", "c10_not_a_capture.pcap"}
 
@@ -159,7 +161,7 @@ def test_exit_status(corpus_runs: dict[str, Run], scenario: str, name: str) -> N
         assert run.stderr.splitlines()[-1].startswith("sipstats: error: nothing readable")
         assert run.report is None
     else:
-        assert run.status == (1 if name in DAMAGED else 0), run.stderr
+        assert run.status == (1 if name in DAMAGED | WITHOUT_SIP else 0), run.stderr
         assert _report(corpus_runs, name)["schema"] == "sipstats.report/1"
 
 
@@ -319,13 +321,16 @@ def peer_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
 @pytest.mark.peers
 @pytest.mark.parametrize("name", PEER_CAPTURES)
 def test_peer_capture_through_the_cli(peer_runs: dict[str, Run], name: str) -> None:
-    """Every peer file is a readable capture: exit 0, or 1 exactly when input was damaged."""
+    """Every peer file is a readable capture: exit 0, or 1 exactly when input was damaged or
+    held no SIP (the negatives: HTTP, WireGuard, TLS, SSDP), which stderr then says."""
     run = peer_runs[name]
     assert "Traceback" not in run.stderr
     report = _report(peer_runs, name)
     [summary] = report["inputs"]
     damaged = bool(summary["malformed"] or summary["errors"])
-    assert run.status == (1 if damaged else 0), run.stderr
-    if damaged:
+    assert run.status == (1 if damaged or summary["no_sip"] else 0), run.stderr
+    if damaged or summary["no_sip"]:
         assert run.stderr.startswith(f"sipstats: warning: {summary['file']}: ")
+    if summary["no_sip"]:
+        assert f"{summary['file']}: no SIP found in " in run.stderr
     assert report["summary"]["sip_messages"] == _peer_messages(name)

@@ -167,8 +167,11 @@ def test_ports(captures: dict[str, Path]) -> None:
         ]
         == 35
     )
-    other = json_of(run(captures["mixed"], "--report", "json", "--ports", "5070,5080"))
-    assert other["summary"]["sip_messages"] == 0
+    other = run(captures["mixed"], "--report", "json", "--ports", "5070,5080")
+    assert other.exit_code == 1  # no SIP on those ports: stderr says where the traffic was
+    assert json.loads(other.stdout)["summary"]["sip_messages"] == 0
+    assert "no SIP found in " in other.stderr
+    assert "udp/5060" in other.stderr
 
 
 def test_bad_ports(captures: dict[str, Path]) -> None:

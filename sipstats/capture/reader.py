@@ -54,6 +54,26 @@ def _open(path: str, summary: InputSummary) -> tuple[Source, pcap.PcapHeader | N
     raise CaptureError(path, f"not a pcap or pcapng capture ({what} starts with {head[:8]!r})")
 
 
+def walk_records(path: str | os.PathLike[str], decoder: Decoder) -> None:
+    """Hand every record of a capture to ``decoder.packet`` in Python, dropping its payloads.
+
+    For second looks at a file (:mod:`sipstats.capture.survey`): no C walk, so the decoder
+    sees every record. ``decoder.summary`` receives the reader's counts and damage.
+    """
+    name = os.fspath(path)
+    src, header = _open(name, decoder.summary)
+    try:
+        reader: pcap.PcapReader | pcapng.PcapngReader
+        if header is None:
+            reader = pcapng.PcapngReader(src, decoder.summary, 0)
+        else:
+            reader = pcap.PcapReader(src, header, decoder.summary, 24, 1)
+        for _ in reader.read(decoder.packet, decoder.out, sys.maxsize):
+            decoder.out.clear()
+    finally:
+        src.close()
+
+
 def _ignore(*_args: Any) -> None:
     """Packet callback for walks that only count records."""
 

@@ -6,6 +6,7 @@ numbers of its first examples, never a silent drop and never a crash.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -28,6 +29,19 @@ class Anomaly:
             self.frames.append(frame)
         if detail and not self.detail:
             self.detail = detail
+
+
+@dataclass
+class Survey:
+    """What a capture without SIP held instead (:mod:`sipstats.capture.survey`)."""
+
+    packets: int = 0
+    """Packets walked: all of the file when ``whole_file``, else its first ones."""
+    whole_file: bool = True
+    seen: dict[str, int] = field(default_factory=dict)
+    """The commonest kinds of traffic by packets: 'udp/53', 'tcp/443', 'rtp/rtcp', 'arp'."""
+    tunnels_not_decoded: dict[str, int] = field(default_factory=dict)
+    """Packets of tunnels the decoder does not open, by tunnel name."""
 
 
 @dataclass
@@ -63,6 +77,8 @@ class InputSummary:
     """Messages or packets that were damaged, by reason."""
     errors: list[str] = field(default_factory=list)
     """One-line, file-level problems: truncation, impossible record lengths, unreadable."""
+    no_sip: Survey | None = None
+    """Set when the file was read but held no SIP message: what it held instead."""
 
     def anomaly(self, reason: str, frame: int, detail: str = "") -> None:
         """Count one damaged message or packet under ``reason``."""
@@ -109,4 +125,5 @@ class InputSummary:
                 for destination, a in sorted(self.icmp_unreachable.items())
             },
             "errors": list(self.errors),
+            "no_sip": None if self.no_sip is None else dataclasses.asdict(self.no_sip),
         }

@@ -1,7 +1,8 @@
 """``sipstats [OPTIONS] CAPTURE...``: read, select, analyse, render; errors become one clear line.
 
 Exit status: 0 every input was read cleanly; 1 the report was written but some input was
-damaged or skipped (one line per file on stderr says what); 2 usage error or nothing readable.
+damaged, skipped or without SIP (one line per file on stderr says what); 2 usage error or
+nothing readable.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from sipstats.errors import SipstatsError
 from sipstats.messages import read_capture
 from sipstats.render import RENDERERS, RenderOptions, write_report
 from sipstats.render.labels import LANGS
-from sipstats.render.tables import input_problems
+from sipstats.render.tables import input_problems, no_sip_note
 from sipstats.render.text import WIDTH, print_report
 from sipstats.select import filter_capture, parse_peer, parse_time
 
@@ -232,12 +233,16 @@ def _spinner(enabled: bool, what: str) -> Iterator[None]:
 
 
 def warn_inputs(inputs: Sequence[InputSummary], quiet: bool) -> bool:
-    """One stderr line per damaged or unreadable input; True when there was any."""
+    """One stderr line per damaged or unreadable input, and one per input read without
+    finding SIP (with what it held instead); True when there was any."""
     damaged = [summary for summary in inputs if summary.damaged]
+    without_sip = [summary for summary in inputs if summary.no_sip is not None]
     if not quiet:
         for summary in damaged:
             click.echo(f"sipstats: warning: {summary.file}: {input_problems(summary)}", err=True)
-    return bool(damaged)
+        for summary in without_sip:
+            click.echo(f"sipstats: warning: {summary.file}: {no_sip_note(summary)}", err=True)
+    return bool(damaged or without_sip)
 
 
 def _readable(inputs: Sequence[InputSummary]) -> bool:
@@ -407,8 +412,8 @@ def report(
     """Statistics of SIP responses, calls and Retry-After in CAPTURE files.
 
     CAPTURE: pcap/pcapng files (also .gz/.bz2/.xz), directories or glob patterns.
-    Exit status: 0 all input read; 1 report written but some input damaged or skipped;
-    2 usage error or nothing readable.
+    Exit status: 0 all input read; 1 report written but some input damaged, skipped or
+    without SIP; 2 usage error or nothing readable.
     """
     if debug:
         logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")

@@ -131,6 +131,17 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
     ),
     "duplicates": ("Capture duplicates (not counted)", "抓包重复（不计入）"),
     "duplicates_note": ("capture duplicates: {count}", "抓包重复：{count}"),
+    "no_sip_none": ("no SIP found: the file holds no packets", "未发现 SIP：文件中没有报文"),
+    "no_sip_whole": (
+        "no SIP found in {packets} packets; seen instead: {seen}",
+        "在 {packets} 个报文中未发现 SIP；实际内容：{seen}",
+    ),
+    "no_sip_first": (
+        "no SIP found; its first {packets} packets held: {seen}",
+        "未发现 SIP；前 {packets} 个报文为：{seen}",
+    ),
+    "tunnels_not_decoded": ("tunnels not decoded: {tunnels}", "未解封装的隧道：{tunnels}"),
+    "files_without_sip": ("Files without SIP", "未发现 SIP 的文件"),
     "tunnels_unwrapped": ("unwrapped from tunnels: {tunnels}", "已解封装的隧道报文：{tunnels}"),
     # figures
     "fig_timeline": ("Unique responses per {interval} by class", "每 {interval} 各类别去重响应数"),

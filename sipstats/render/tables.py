@@ -215,6 +215,12 @@ def findings_table(analysis: Analysis, lang: Lang) -> Table:
                  note=note)  # fmt: skip
 
 
+def _files_without_sip(analysis: Analysis, lang: Lang) -> list[tuple[str, str]]:
+    """A summary row naming the files in which no SIP was found (none: no row)."""
+    files = [text(i.file) for i in analysis.capture.inputs if i.no_sip is not None]
+    return [(label("files_without_sip", lang), ", ".join(files))] if files else []
+
+
 def summary_table(analysis: Analysis, data: dict[str, Any], lang: Lang) -> Table:
     """The capture at a glance: window, message counts, calls and the headline ratios."""
     s = data.get("summary", {})
@@ -231,6 +237,7 @@ def summary_table(analysis: Analysis, data: dict[str, Any], lang: Lang) -> Table
             f"{fmt_int(s.get('retransmissions'))} ({retransmission_ratio(s)})",
         ),
         (label("duplicates", lang), fmt_int(s.get("duplicates"))),
+        *_files_without_sip(analysis, lang),
         (label("malformed", lang), fmt_int(s.get("malformed"))),
         (label("transactions", lang), fmt_int(s.get("transactions"))),
         (label("transactions_without_final", lang), fmt_int(s.get("transactions_without_final"))),
@@ -600,6 +607,26 @@ def input_problems(summary: Any, lang: Lang = "en") -> str:
     return "; ".join(parts)
 
 
+def _counted(counts: dict[str, int]) -> str:
+    return ", ".join(f"{name} {fmt_int(n)}" for name, n in counts.items())
+
+
+def no_sip_note(summary: Any, lang: Lang = "en") -> str:
+    """For a file read without finding SIP: what it held instead; else an empty string."""
+    survey = summary.no_sip
+    if survey is None:
+        return ""
+    if not survey.packets:
+        return label("no_sip_none", lang)
+    key = "no_sip_whole" if survey.whole_file else "no_sip_first"
+    seen = _counted(survey.seen) or label("none", lang)
+    note = label(key, lang, packets=fmt_int(survey.packets), seen=seen)
+    if survey.tunnels_not_decoded:
+        tunnels = _counted(survey.tunnels_not_decoded)
+        note += "; " + label("tunnels_not_decoded", lang, tunnels=tunnels)
+    return note
+
+
 def input_notes(summary: Any, lang: Lang = "en") -> str:
     """What one file showed besides its messages that is not damage: capture duplicates, ICMP
     errors about SIP, tunnels unwrapped; an empty string when nothing."""
@@ -611,7 +638,7 @@ def input_notes(summary: Any, lang: Lang = "en") -> str:
         for dest, a in sorted(summary.icmp_unreachable.items(), key=lambda item: -item[1].count)
     ]
     if summary.tunnels:
-        tunnels = ", ".join(f"{name} {fmt_int(n)}" for name, n in sorted(summary.tunnels.items()))
+        tunnels = _counted(dict(sorted(summary.tunnels.items())))
         parts.append(label("tunnels_unwrapped", lang, tunnels=tunnels))
     return "; ".join(parts)
 
@@ -625,7 +652,9 @@ def input_table(analysis: Analysis, lang: Lang) -> Table:
             fmt_int(i.packets),
             fmt_int(i.sip_messages),
             fmt_int(i.malformed_total),
-            "; ".join(filter(None, (input_problems(i, lang), input_notes(i, lang))))
+            "; ".join(
+                filter(None, (no_sip_note(i, lang), input_problems(i, lang), input_notes(i, lang)))
+            )
             or label("no_problems", lang),
         )
         for i in analysis.capture.inputs
