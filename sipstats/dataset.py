@@ -24,7 +24,7 @@ import hashlib
 import json
 import os
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from importlib import metadata
@@ -36,7 +36,7 @@ import pandas as pd
 from sipstats import schema
 from sipstats.capture.summary import Anomaly, InputSummary, Survey
 from sipstats.errors import SipstatsError
-from sipstats.messages import Capture, PathSpec, decode_file, expand_inputs
+from sipstats.messages import Capture, PathSpec, decode_file, expand_inputs, in_capture_order
 from sipstats.select import Bound, filter_capture, parse_peer, resolve_bound
 
 if TYPE_CHECKING:
@@ -271,14 +271,12 @@ def read_dataset(
     since: Bound = None,
     until: Bound = None,
     peer: str | None = None,
-    columns: Sequence[str] | None = None,
 ) -> Capture:
     """A dataset written by :func:`ingest` as a :class:`Capture` (messages + input summaries).
 
     ``since``/``until``/``peer`` select as :func:`sipstats.select.filter_capture` does
     (offsets count from the dataset's first message), and only the partitions and row
-    groups that can hold selected messages are read. ``columns`` limits the columns read
-    (the others are absent from ``messages``).
+    groups that can hold selected messages are read.
     """
     pa = _pyarrow()
     if not is_dataset(path):
@@ -289,13 +287,10 @@ def read_dataset(
     if isinstance(since, pd.Timedelta) or isinstance(until, pd.Timedelta):
         start = _first_message(pa, data)
     low, high = resolve_bound(since, start), resolve_bound(until, start)
-    names = list(schema.MESSAGES) if columns is None else list(columns)
-    table = data.to_table(columns=names, filter=_pushdown(pa, low, high, peer))
+    table = data.to_table(columns=list(schema.MESSAGES), filter=_pushdown(pa, low, high, peer))
     frame = table.to_pandas(types_mapper=lambda kind: _NULLABLE.get(str(kind)))
-    messages = _in_capture_order(frame, inputs, full=columns is None)
-    capture = Capture(messages=messages, inputs=inputs)
-    if columns is not None:
-        return capture
+    messages = in_capture_order(frame, [summary.file for summary in inputs])
+    capture = Capture(messages=schema.conform(messages, schema.MESSAGES), inputs=inputs)
     return filter_capture(capture, since=low, until=high, peer=peer)
 
 
@@ -348,22 +343,3 @@ def _pushdown(
         address = parse_peer(peer)[0]
         both((pc.field("src") == address) | (pc.field("dst") == address))
     return condition
-
-
-def _in_capture_order(
-    frame: pd.DataFrame, inputs: Sequence[InputSummary], *, full: bool
-) -> pd.DataFrame:
-    """Rows in ``read_capture``'s order: time, then input file (in input order), then frame."""
-    if frame.empty:
-        return schema.empty(schema.MESSAGES) if full else frame
-    if "file" in frame.columns:
-        order = [summary.file for summary in inputs]
-        seen = set(order)
-        order += sorted(set(frame["file"].astype("str")) - seen)
-        frame["file"] = pd.Categorical(frame["file"].astype("str"), categories=order)
-        frame["file"] = frame["file"].cat.remove_unused_categories()
-    keys = [name for name in ("ts", "file", "frame") if name in frame.columns]
-    if keys:
-        frame = frame.sort_values(keys, kind="stable")
-    frame = frame.reset_index(drop=True)
-    return schema.conform(frame, schema.MESSAGES) if full else frame

@@ -27,7 +27,7 @@ import html
 import lzma
 import os
 from array import array
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
@@ -355,6 +355,22 @@ def _categorical_of(codes: np.ndarray, values: list[str]) -> pd.Categorical[str]
     index = {value: position for position, value in enumerate(distinct)}
     remap = np.array([index.get(value, -1) for value in values] + [-1], dtype=np.int32)
     return pd.Categorical.from_codes(remap[codes], categories=pd.Index(distinct, dtype=str))
+
+
+def in_capture_order(messages: pd.DataFrame, files: Sequence[str]) -> pd.DataFrame:
+    """Rows in :func:`read_capture`'s order: time, input file (in ``files`` order), frame.
+
+    For tables put together from parts (a dataset's files, a cluster's partitions); the
+    sort is stable, so messages of one frame keep their order within a part.
+    """
+    if messages.empty:
+        return messages.reset_index(drop=True)
+    known = list(dict.fromkeys(files))
+    names = messages["file"].astype("str")
+    extra = sorted(set(names.dropna()) - set(known))
+    file_rank = pd.Categorical(names, categories=known + extra).codes
+    order = np.lexsort((messages["frame"].to_numpy(), file_rank, messages["ts"].to_numpy()))
+    return messages.iloc[order].reset_index(drop=True)
 
 
 def decode_payloads(

@@ -26,6 +26,7 @@ STAGES = {
     "dataset": 4,
     "catalogue": 4,
     "analyze": 5,
+    "engines": 5,
     "render": 6,
     "cli": 7,
     "__main__": 8,

@@ -18,15 +18,13 @@ import numpy as np
 import pandas as pd
 
 from sipstats import schema
-from sipstats.analyze import breakdown, counts, findings, metrics, registrations, retries
-from sipstats.analyze import calls as calls_stage
+from sipstats.analyze import breakdown, counts, dialogs, findings, metrics, retries
 from sipstats.analyze import transactions as tx_stage
-from sipstats.analyze.join import join_catalogue
 
 if TYPE_CHECKING:
     from sipstats.messages import Capture
 
-__all__ = ["SCHEMA_ID", "Analysis", "analyze"]
+__all__ = ["SCHEMA_ID", "Analysis", "analyze", "assemble"]
 
 #: Identifier of the JSON form; bump the suffix on an incompatible change.
 SCHEMA_ID = "sipstats.report/1"
@@ -343,14 +341,18 @@ def analyze(capture: Capture, *, interval: str = "auto") -> Analysis:
     picks a round one for the capture's length (:func:`breakdown.auto_interval`).
     """
     m = _in_time_order(schema.conform(capture.messages, schema.MESSAGES))
+    return assemble(capture, dialogs.analyze_dialogs(m), interval=interval)
+
+
+def assemble(capture: Capture, parts: dialogs.Dialogs, *, interval: str = "auto") -> Analysis:
+    """The :class:`Analysis` from the dialog tables of every message of ``capture``.
+
+    :func:`analyze` computes ``parts`` in one go; a distributed engine computes them per
+    Call-ID partition and merges them (:func:`sipstats.analyze.dialogs.merge`) first.
+    """
+    m, wide, calls = parts.messages, parts.wide, parts.calls
     interval = breakdown.resolve_interval(m, interval)
-    transaction, retransmission = tx_stage.assign(m)
-    m["transaction"] = transaction
-    m["retransmission"] = retransmission
-    m = schema.conform(join_catalogue(m), schema.ANALYZED_MESSAGES)
-    wide = tx_stage.build(m)
-    calls = calls_stage.build(m, wide)
-    regs = registrations.build(wide)
+    regs = parts.registrations
     retry = retries.retry_table(calls, m)
     transactions = tx_stage.table(wide)
     storms = retries.storms(retry)

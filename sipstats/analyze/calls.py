@@ -114,11 +114,14 @@ def _members(m: pd.DataFrame, initial: np.ndarray) -> tuple[pd.DataFrame, np.nda
     return first, rows, call[rows]
 
 
-def build(messages: pd.DataFrame, transactions: pd.DataFrame) -> pd.DataFrame:
+def build(
+    messages: pd.DataFrame, transactions: pd.DataFrame, *, capture_end: pd.Timestamp | None = None
+) -> pd.DataFrame:
     """CALLS rows from analysed messages in time order.
 
     ``transactions`` is :func:`sipstats.analyze.transactions.build`'s frame (for the final
-    status of each call's BYE).
+    status of each call's BYE). ``capture_end`` is the capture's last message time when
+    ``messages`` are only some of its Call-IDs (default: their own last time).
     """
     m = messages
     if m.empty:
@@ -178,7 +181,8 @@ def build(messages: pd.DataFrame, transactions: pd.DataFrame) -> pd.DataFrame:
     tag_codes = tag_codes.where(to_top & (st > 100) & (tag_codes >= 0).to_numpy())
     to_tags = per_call(tag_codes, "nunique")
 
-    capture_end = m["ts"].max()
+    if capture_end is None:
+        capture_end = m["ts"].max()
     calls = pd.DataFrame(
         {
             "call": np.arange(n, dtype=np.int64),

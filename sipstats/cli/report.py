@@ -33,6 +33,8 @@ from sipstats.analyze import Analysis, analyze
 from sipstats.capture.duplicates import DEFAULT_WINDOW_MS
 from sipstats.capture.summary import InputSummary
 from sipstats.dataset import is_dataset, read_dataset
+from sipstats.engines import ENGINES, Engine
+from sipstats.engines.dask_cluster import analyze_on_dask
 from sipstats.errors import SipstatsError
 from sipstats.messages import read_capture
 from sipstats.render import RENDERERS, RenderOptions, write_report
@@ -286,6 +288,8 @@ def _run(
     until: pd.Timestamp | pd.Timedelta | None,
     peer: str | None,
     interval: str,
+    engine: Engine,
+    scheduler: str | None,
     plots: Path | None,
     quiet: bool,
     progress: bool,
@@ -293,24 +297,46 @@ def _run(
 ) -> int:
     plan = plan_outputs(formats, output, _stem(captures))
     from_dataset = any(is_dataset(path) for path in captures)
-    if from_dataset:
-        if len(captures) != 1 or ports:
-            raise _Failure("a dataset is read alone and without --ports (give those to ingest)")
-        with _spinner(progress, "reading the dataset"):
-            # The window and peer select while reading: only the row groups they need.
-            capture = read_dataset(captures[0], since=since, until=until, peer=peer)
-    else:
-        with _progress_bar(progress) as update:
-            capture = read_capture(
-                list(captures), ports=ports, progress=update, duplicate_window_ms=duplicate_window
+    if from_dataset and (len(captures) != 1 or ports):
+        raise _Failure("a dataset is read alone and without --ports (give those to ingest)")
+    if scheduler is not None and engine != "dask":
+        raise _Failure("--scheduler needs --engine dask")
+    if engine == "dask":
+        if from_dataset:
+            raise _Failure("--engine dask reads capture files; report on a dataset without it")
+        with _spinner(progress, "analysing on the Dask cluster"):
+            analysis = analyze_on_dask(
+                list(captures),
+                scheduler=scheduler,
+                ports=ports,
+                since=since,
+                until=until,
+                peer=peer,
+                interval=interval,
+                duplicate_window_ms=duplicate_window,
             )
-    damaged = warn_inputs(capture.inputs, quiet)
-    if not _readable(capture.inputs):
+        inputs = analysis.capture.inputs
+    else:
+        if from_dataset:
+            with _spinner(progress, "reading the dataset"):
+                # The window and peer select while reading: only the row groups they need.
+                capture = read_dataset(captures[0], since=since, until=until, peer=peer)
+        else:
+            with _progress_bar(progress) as update:
+                capture = read_capture(
+                    list(captures),
+                    ports=ports,
+                    progress=update,
+                    duplicate_window_ms=duplicate_window,
+                )
+            capture = filter_capture(capture, since=since, until=until, peer=peer)
+        inputs = capture.inputs
+    damaged = warn_inputs(inputs, quiet)
+    if not _readable(inputs):
         raise _Failure("nothing readable: no input is a capture file sipstats can read")
-    if not from_dataset:
-        capture = filter_capture(capture, since=since, until=until, peer=peer)
-    with _spinner(progress, "analysing"):
-        analysis = analyze(capture, interval=interval)
+    if engine != "dask":
+        with _spinner(progress, "analysing"):
+            analysis = analyze(capture, interval=interval)
     _emit(analysis, plan, options, quiet)
     if plots is not None:
         from sipstats.render.plots import save_figures  # matplotlib only when figures are asked for
@@ -369,6 +395,18 @@ def fail(message: str) -> NoReturn:
     help="Timeline bucket (pandas offset: 10s, 1min, 1h; auto: at most 60 for the capture).",
 )
 @click.option(
+    "--engine",
+    type=click.Choice(ENGINES),
+    default="local",
+    show_default=True,
+    help="Where the analysis runs: this process, or a Dask cluster (the 'dask' extra).",
+)
+@click.option(
+    "--scheduler",
+    metavar="tcp://HOST:PORT",
+    help="Dask scheduler to use with --engine dask (default: a local cluster for the run).",
+)
+@click.option(
     "--top",
     type=click.IntRange(min=1),
     default=10,
@@ -402,6 +440,8 @@ def report(
     until: pd.Timestamp | pd.Timedelta | None,
     peer: str | None,
     interval: str,
+    engine: Engine,
+    scheduler: str | None,
     top: int,
     duplicate_window: float,
     plots: Path | None,
@@ -428,6 +468,8 @@ def report(
             until=until,
             peer=peer,
             interval=interval,
+            engine=engine,
+            scheduler=scheduler,
             plots=plots,
             quiet=quiet,
             duplicate_window=duplicate_window,

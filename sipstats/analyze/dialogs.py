@@ -1,0 +1,116 @@
+"""Analysis stage, dialog part: messages -> transactions, calls and registrations.
+
+Everything here looks only at messages of the same Call-ID (an RFC 3261 §17 transaction key
+holds the Call-ID, calls are Call-ID + From tag, registrations Call-ID + From tag), so it
+runs on any partition of the messages that keeps each Call-ID whole: the whole capture in
+one process, or one Call-ID hash partition on a cluster worker. :func:`merge` joins the
+partitions' tables into what one run over all messages gives: ids renumbered in order of
+first appearance, messages in capture order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from pandas.api.types import union_categoricals
+
+from sipstats import schema
+from sipstats.analyze import calls as calls_stage
+from sipstats.analyze import registrations
+from sipstats.analyze import transactions as tx_stage
+from sipstats.analyze.join import join_catalogue
+from sipstats.messages import in_capture_order
+
+__all__ = ["Dialogs", "analyze_dialogs", "concat", "merge"]
+
+
+@dataclass
+class Dialogs:
+    """The per-Call-ID tables of some messages (all of them, or one partition)."""
+
+    messages: pd.DataFrame
+    """``schema.ANALYZED_MESSAGES``, in capture order."""
+    wide: pd.DataFrame
+    """:func:`sipstats.analyze.transactions.build`'s frame, one row per transaction."""
+    calls: pd.DataFrame
+    registrations: pd.DataFrame
+
+
+def analyze_dialogs(messages: pd.DataFrame, *, capture_end: pd.Timestamp | None = None) -> Dialogs:
+    """Transactions, retransmission flags, catalogue join, calls and registrations.
+
+    ``messages`` conforms to ``schema.MESSAGES`` and is in capture order; it holds every
+    message of each Call-ID it holds. ``capture_end`` is the last message time of the whole
+    capture (a partition's own last message is earlier: calls still ringing at the end of
+    the capture are told apart by it); None takes the last time in ``messages``.
+    """
+    transaction, retransmission = tx_stage.assign(messages)
+    m = messages.assign(transaction=transaction, retransmission=retransmission)
+    m = schema.conform(join_catalogue(m), schema.ANALYZED_MESSAGES)
+    wide = tx_stage.build(m)
+    calls = calls_stage.build(m, wide, capture_end=capture_end)
+    return Dialogs(messages=m, wide=wide, calls=calls, registrations=registrations.build(wide))
+
+
+def concat(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """Rows of several frames of one schema; categorical columns keep a union of categories."""
+    frames = [frame for frame in frames if len(frame)] or list(frames[:1])
+    if len(frames) == 1:
+        return frames[0].reset_index(drop=True)
+    columns = {}
+    for name in frames[0].columns:
+        if isinstance(frames[0][name].dtype, pd.CategoricalDtype):
+            columns[name] = pd.Series(union_categoricals([frame[name] for frame in frames]))
+        else:
+            columns[name] = pd.concat([frame[name] for frame in frames], ignore_index=True)
+    return pd.DataFrame(columns)
+
+
+def merge(parts: Sequence[Dialogs], files: Sequence[str]) -> Dialogs:
+    """One :class:`Dialogs` from the partitions' (each Call-ID in one of them).
+
+    Messages come in capture order (``files`` is the input order); transaction, call and
+    registration ids are renumbered as one run over all messages numbers them.
+    """
+    if len(parts) == 1:
+        return parts[0]
+    offsets = np.cumsum([0] + [len(part.wide) for part in parts[:-1]])
+    messages = concat(
+        [
+            p.messages.assign(transaction=p.messages["transaction"] + o)
+            for p, o in zip(parts, offsets, strict=True)
+        ]
+    )
+    wide = concat(
+        [
+            p.wide.assign(transaction=p.wide["transaction"] + o)
+            for p, o in zip(parts, offsets, strict=True)
+        ]
+    )
+    messages = in_capture_order(messages, files)
+    # Transactions are numbered in order of their first message (tx_stage.assign).
+    renumber, first_seen = pd.factorize(messages["transaction"])
+    new_id = np.empty(len(wide), dtype=np.int64)
+    new_id[first_seen] = np.arange(len(first_seen))
+    messages["transaction"] = renumber.astype(np.int64)
+    wide = wide.assign(transaction=new_id[wide["transaction"].to_numpy()])
+    wide = wide.sort_values("transaction").reset_index(drop=True)
+    calls = concat([part.calls for part in parts]).sort_values("start_ts", kind="stable")
+    calls["call"] = np.arange(len(calls), dtype=np.int64)
+    regs = concat([part.registrations for part in parts])
+    regs = regs.sort_values(["call_id", "start_ts"], key=_as_text, kind="stable")
+    regs["registration"] = np.arange(len(regs), dtype=np.int64)
+    return Dialogs(
+        messages=schema.conform(messages, schema.ANALYZED_MESSAGES),
+        wide=wide,
+        calls=schema.conform(calls, schema.CALLS),
+        registrations=schema.conform(regs, schema.REGISTRATIONS),
+    )
+
+
+def _as_text(column: pd.Series) -> pd.Series:
+    """Sort key: categories by their text (their codes differ between partitions)."""
+    return column.astype("str") if isinstance(column.dtype, pd.CategoricalDtype) else column

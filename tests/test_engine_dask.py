@@ -1,0 +1,190 @@
+"""The Dask engine gives the local engine's report: a real LocalCluster and a real scheduler.
+
+Rotated files of a SIPp capture (calls cross the cuts) are decoded on worker processes,
+shuffled by Call-ID and analysed per partition; the JSON report must equal the local one.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner, Result
+
+import sipstats
+from sipstats.analyze import assemble
+from sipstats.analyze.dialogs import analyze_dialogs, merge
+from sipstats.cli import main
+from sipstats.engines.dask_cluster import EngineError, analyze_on_dask
+from sipstats.select import filter_capture
+from tests.conftest import SAMPLES
+from tests.rotated import rotated_outage
+
+
+def cli(*args: str | Path) -> Result:
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def rotated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("rotated")
+    rotated_outage(folder)
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("name", "parts"),
+    [("outage.pcap", 5), ("mixed.pcap", 3), ("register.pcap", 4), ("tcp.pcap", 2)],
+)
+def test_call_id_partitions_merge_into_the_whole_analysis(name: str, parts: int) -> None:
+    """What the engine does on workers, done here in one process: same report."""
+    capture = sipstats.read_capture(SAMPLES / name)
+    m = capture.messages
+    bucket = pd.util.hash_array(m["call_id"].astype("str").to_numpy(dtype=object)) % parts
+    pieces = [
+        analyze_dialogs(m[bucket == k].reset_index(drop=True), capture_end=m["ts"].max())
+        for k in range(parts)
+    ]
+    merged = merge(pieces, [summary.file for summary in capture.inputs])
+    expected = sipstats.analyze(capture)
+    got = assemble(capture, merged)
+    assert got.to_dict() == expected.to_dict()
+    pd.testing.assert_frame_equal(got.calls.astype("str"), expected.calls.astype("str"))
+    pd.testing.assert_frame_equal(
+        got.transactions.astype("str"), expected.transactions.astype("str")
+    )
+
+
+@pytest.fixture(scope="module")
+def local_cluster() -> Iterator[str]:
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+    ) as cluster:
+        yield cluster.scheduler_address
+
+
+@pytest.mark.parametrize(
+    ("since", "until", "peer"),
+    [
+        (None, None, None),
+        (pd.Timedelta("10s"), pd.Timedelta("30s"), "127.0.75.10"),
+    ],
+)
+def test_local_cluster_gives_the_local_report(
+    rotated: Path, local_cluster: str, since: object, until: object, peer: str | None
+) -> None:
+    capture = sipstats.read_capture(rotated)
+    calls_across_files = capture.messages.groupby("call_id", observed=True)["file"].nunique()
+    assert (calls_across_files > 1).any()
+    expected = sipstats.analyze(filter_capture(capture, since, until, peer))  # type: ignore[arg-type]
+    got = analyze_on_dask(
+        rotated,
+        scheduler=local_cluster,
+        since=since,  # type: ignore[arg-type]
+        until=until,  # type: ignore[arg-type]
+        peer=peer,
+        partitions=3,
+    )
+    assert json.dumps(got.to_dict(), sort_keys=True) == json.dumps(
+        expected.to_dict(), sort_keys=True
+    )
+    pd.testing.assert_frame_equal(got.calls.astype("str"), expected.calls.astype("str"))
+    pd.testing.assert_frame_equal(got.retries.astype("str"), expected.retries.astype("str"))
+
+
+def test_cli_engine_dask_runs_its_own_local_cluster(rotated: Path, tmp_path: Path) -> None:
+    pytest.importorskip("distributed")
+    local = cli(rotated, "--report", "json")
+    on_dask = cli(rotated, "--report", "json", "--engine", "dask")
+    assert local.exit_code == on_dask.exit_code == 0, on_dask.output
+    assert json.loads(on_dask.stdout) == json.loads(local.stdout)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def dask_processes(tmp_path: Path) -> Iterator[str]:
+    """``dask scheduler`` and two ``dask worker`` processes on 127.0.0.1, stopped by their PIDs."""
+    distributed = pytest.importorskip("distributed")
+    dask = Path(sys.executable).with_name("dask")
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    port = address.rsplit(":", 1)[1]
+    common = ["--no-dashboard"]
+    logs = [(tmp_path / f"dask-{i}.log").open("w") for i in range(3)]
+    processes = [
+        subprocess.Popen(
+            [dask, "scheduler", "--host", "127.0.0.1", "--port", port, *common],
+            stdout=logs[0],
+            stderr=subprocess.STDOUT,
+        )
+    ]
+    try:
+        for i in (1, 2):
+            worker = [dask, "worker", address, "--host", "127.0.0.1", "--nthreads", "1"]
+            processes.append(
+                subprocess.Popen([*worker, *common], stdout=logs[i], stderr=subprocess.STDOUT)
+            )
+        with distributed.Client(address, timeout="60s") as client:
+            client.wait_for_workers(2, timeout=120)
+        yield address
+    finally:
+        for process in reversed(processes):
+            process.terminate()
+        deadline = time.monotonic() + 30
+        for process in processes:
+            try:
+                process.wait(timeout=max(1.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        for log in logs:
+            log.close()
+
+
+def test_scheduler_and_workers_started_by_hand(
+    rotated: Path, tmp_path: Path, dask_processes: str
+) -> None:
+    """``--scheduler`` sends the work to an existing cluster; the report is the local one."""
+    command = [sys.executable, "-m", "sipstats", str(rotated), "--report", "json"]
+    local = subprocess.run([*command, "-o", str(tmp_path / "local.json")], check=True)
+    address = dask_processes
+    remote = subprocess.run(
+        [*command, "-o", str(tmp_path / "dask.json"), "--engine", "dask", "--scheduler", address],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert local.returncode == remote.returncode == 0, remote.stderr
+    assert json.loads((tmp_path / "dask.json").read_text()) == json.loads(
+        (tmp_path / "local.json").read_text()
+    )
+
+
+def test_without_distributed_the_extra_is_named(
+    rotated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "distributed", None)
+    with pytest.raises(EngineError, match=r"pip install 'sipstats\[dask\]'"):
+        analyze_on_dask(rotated)
+    result = cli(rotated, "--engine", "dask")
+    assert result.exit_code == 2
+    assert "sipstats[dask]" in result.output
+
+
+def test_scheduler_needs_the_dask_engine(rotated: Path) -> None:
+    result = cli(rotated, "--scheduler", "tcp://127.0.0.1:8786")
+    assert result.exit_code == 2
+    assert "--scheduler needs --engine dask" in result.output
