@@ -155,7 +155,17 @@ def _select_and_split(
     summary, messages = decoded
     messages = filter_capture(Capture(messages, [summary]), low, high, peer).messages
     bucket = pd.util.hash_array(messages["call_id"].astype("str").to_numpy(dtype=object)) % parts
-    return [messages[bucket == k].reset_index(drop=True) for k in range(parts)]
+    return [_compact(messages[bucket == k]) for k in range(parts)]
+
+
+def _compact(piece: pd.DataFrame) -> pd.DataFrame:
+    """A piece without the categories of the other pieces: each distinct Call-ID, branch or
+    tag is sent once, with the piece that uses it."""
+    piece = piece.reset_index(drop=True)
+    for name in piece.columns:
+        if isinstance(piece[name].dtype, pd.CategoricalDtype):
+            piece[name] = piece[name].cat.remove_unused_categories()
+    return piece
 
 
 def _last_time(pieces: Sequence[pd.DataFrame]) -> pd.Timestamp | None:
