@@ -2,7 +2,10 @@
 
 Compression is recognised by magic bytes, never by file name. An uncompressed file is mapped
 once and read in place; a compressed one is decompressed in chunks, so memory stays bounded
-whatever the file size.
+whatever the file size. Damaged compressed data keeps every byte decoded before the damage:
+the decompressor is fed the file in pieces, and when a piece fails, the file is decoded again
+up to that piece and then a byte at a time (:meth:`Source._salvage`), because a failing
+decompression call loses all the output it had made.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import lzma
 import mmap
 import os
 import zlib
+from typing import BinaryIO, cast
 
 from sipstats.errors import CaptureError
 
@@ -21,6 +25,43 @@ from sipstats.errors import CaptureError
 CHUNK = 4 << 20
 #: Mapped bytes read between two :meth:`Source.release` calls.
 RELEASE_STEP = 32 << 20
+#: Compressed bytes handed to the decompressor at a time.
+INPUT_STEP = 64 << 10
+#: Most bytes recovered from the piece where damage was found (bounds a damaged bomb).
+SALVAGE_LIMIT = 8 << 20
+
+_DAMAGE = (OSError, EOFError, lzma.LZMAError, zlib.error)
+
+
+class _Feed:
+    """A compressed file handed out in pieces of at most :data:`INPUT_STEP` bytes, and of one
+    byte from offset ``careful_from`` on; ``pos`` is how far it has been read."""
+
+    def __init__(self, fh: io.BufferedIOBase, careful_from: int = -1) -> None:
+        self.fh = fh
+        self.careful_from = careful_from
+        self.pos = 0
+
+    def read(self, size: int = -1) -> bytes:
+        step = INPUT_STEP if size < 0 else min(size, INPUT_STEP)
+        if 0 <= self.careful_from <= self.pos:
+            step = 1
+        elif self.careful_from > self.pos:
+            step = min(step, self.careful_from - self.pos)
+        data = self.fh.read(step)
+        self.pos += len(data)
+        return data
+
+
+def _decompressing(name: str, feed: _Feed) -> io.BufferedIOBase:
+    """The standard library's reader of ``name`` compression over ``feed``."""
+    raw = cast(BinaryIO, feed)
+    if name == "gzip":
+        return gzip.GzipFile(fileobj=raw, mode="rb")
+    if name == "bz2":
+        return bz2.BZ2File(raw, mode="rb")
+    return lzma.LZMAFile(raw, mode="rb")
+
 
 _COMPRESSION_MAGIC = (
     (b"\x1f\x8b", "gzip"),
@@ -44,6 +85,7 @@ class Source:
         buf: bytes | mmap.mmap,
         stream: io.BufferedIOBase | None,
         closers: list[object],
+        feed: _Feed | None = None,
     ) -> None:
         self.path = path
         self.compression = compression
@@ -53,6 +95,9 @@ class Source:
         """Why the stream ended early (damaged compressed data), or ''."""
         self._stream = stream
         self._closers = closers
+        self._feed = feed
+        self._produced = 0
+        """Decompressed bytes handed out so far."""
 
     @property
     def seekable(self) -> bool:
@@ -62,8 +107,7 @@ class Source:
     def more(self, keep_from: int) -> bool:
         """Drop ``buf[:keep_from]`` and append the next chunk; False at the end of the data.
 
-        ``read1`` hands over what was decompressed before a damaged or missing end, so a cut
-        file keeps every record up to the cut.
+        A cut or damaged file keeps every byte decoded up to the cut or the damage.
         """
         if self._stream is None:
             return False
@@ -77,15 +121,45 @@ class Source:
                     break
                 parts.append(piece)
                 got += len(piece)
-        except (OSError, EOFError, lzma.LZMAError, zlib.error) as exc:
-            at = self.base + len(self.buf) + got
+        except _DAMAGE as exc:
+            if not isinstance(exc, EOFError):  # a cut file loses nothing at its cut
+                rescued = self._salvage(self._produced + got)
+                parts.append(rescued)
+                got += len(rescued)
+            at = self._produced + got
             self.error = f"{self.compression} data damaged after decompressed byte {at}: {exc}"
             self._stream = None
-        if not parts:
+        self._produced += got
+        if not parts or not got:
             return False
         self.buf = bytes(self.buf[keep_from:]) + b"".join(parts)
         self.base += keep_from
         return True
+
+    def _salvage(self, produced: int) -> bytes:
+        """What decodes after the first ``produced`` bytes before the damage that just stopped
+        the stream: decode again, a byte at a time over the last pieces read."""
+        feed = self._feed
+        if feed is None:
+            return b""
+        fh = feed.fh
+        fh.seek(0)
+        retry = _Feed(fh, careful_from=max(0, feed.pos - 2 * INPUT_STEP))
+        stream = _decompressing(self.compression, retry)
+        skip, out, kept = produced, [], 0
+        try:
+            while kept < SALVAGE_LIMIT:
+                piece = stream.read1(CHUNK)
+                if not piece:
+                    break
+                cut = min(skip, len(piece))
+                skip -= cut
+                if cut < len(piece):
+                    out.append(piece[cut:])
+                    kept += len(piece) - cut
+        except _DAMAGE:
+            pass
+        return b"".join(out)[:SALVAGE_LIMIT]
 
     def release(self, upto: int) -> None:
         """Let the OS drop mapped pages before ``upto``: resident memory stays flat however
@@ -118,14 +192,9 @@ def open_source(path: str) -> Source:
     for magic, name in _COMPRESSION_MAGIC:
         if head.startswith(magic):
             fh.seek(0)
-            stream: io.BufferedIOBase
-            if name == "gzip":
-                stream = gzip.GzipFile(fileobj=fh, mode="rb")
-            elif name == "bz2":
-                stream = bz2.BZ2File(fh, mode="rb")
-            else:
-                stream = lzma.LZMAFile(fh, mode="rb")  # noqa: SIM115
-            src = Source(path, name, b"", stream, [fh, stream])
+            feed = _Feed(fh)
+            stream = _decompressing(name, feed)
+            src = Source(path, name, b"", stream, [fh, stream], feed)
             src.more(0)
             if not src.buf:
                 src.close()
