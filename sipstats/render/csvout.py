@@ -1,8 +1,10 @@
 """Analysis -> CSV: one file per table in an output directory, formulas neutralised.
 
 Cells from a capture are hostile: a From display name ``=HYPERLINK(...)`` must not become a
-live formula when an operator opens the file in a spreadsheet (OWASP "CSV injection"). Every
-text cell that starts with ``= + - @``, a tab or a carriage return gets a leading ``'``.
+live formula when an operator opens the file in a spreadsheet (OWASP "CSV injection"). Control
+characters in a text cell are spelled out first (a bare CR or LF inside a Call-ID would start
+a new row whose first cell is the formula after it), then every text cell that starts with
+``= + - @`` gets a leading ``'``.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import TYPE_CHECKING, Final
 import pandas as pd
 
 from sipstats.render.options import RenderOptions
+from sipstats.render.tables import visible
 
 if TYPE_CHECKING:
     from sipstats.analyze import Analysis
@@ -20,14 +23,16 @@ if TYPE_CHECKING:
 #: Analysis attribute -> file name stem, in the order the files are written.
 TABLES: Final = ("by_code", "calls", "retries", "transactions", "messages")
 
-_FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_START: Final = ("=", "+", "-", "@")
 
 
 def neutralise(value: object) -> object:
-    """Prefix ``'`` to a string a spreadsheet would run as a formula; other values unchanged."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
+    """A string with its control characters spelled out and ``'`` before what a spreadsheet
+    would run as a formula; other values unchanged."""
+    if not isinstance(value, str):
+        return value
+    value = visible(value)
+    return "'" + value if value.startswith(_FORMULA_START) else value
 
 
 def _safe_column(column: pd.Series) -> pd.Series:
@@ -39,9 +44,8 @@ def _safe_column(column: pd.Series) -> pd.Series:
             return column
         if len(set(renamed)) == len(renamed):
             return column.cat.rename_categories(renamed)
-        column = column.astype("str")  # "'=x" already a category next to "=x": no renaming
-    formula = column.str.startswith(_FORMULA_START).fillna(False).astype(bool)
-    return column.mask(formula, "'" + column)
+        column = column.astype("object")  # "'=x" already a category next to "=x"
+    return column.map(neutralise, na_action="ignore")
 
 
 def safe_frame(frame: pd.DataFrame) -> pd.DataFrame:

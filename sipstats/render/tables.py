@@ -116,6 +116,17 @@ def visible(value: str) -> str:
     return _CONTROL.sub(lambda m: _NAMED.get(m[0], f"\\x{ord(m[0]):02x}"), value)
 
 
+#: Longest table cell: a 30 KB header value is cut here (the DataFrames keep it whole).
+MAX_CELL = 300
+
+
+def cell(value: str) -> str:
+    """A table cell made inert and short: C0 controls and DEL spelled out (an ESC from a
+    packet must not clear a terminal), at most :data:`MAX_CELL` characters."""
+    value = visible(value)
+    return value if len(value) <= MAX_CELL else value[: MAX_CELL - 1] + "…"
+
+
 def text(value: Any) -> str:
     """A cell from capture data: the value as text, a dash when missing."""
     if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
@@ -141,9 +152,12 @@ def _table(
 ) -> Table:
     """A table titled by the label ``key``; with no rows its note says 'no data' instead.
 
-    One place for the rule, so no report shows an empty table without saying why.
+    One place for the rules, so no report shows an empty table without saying why, and no
+    cell reaches a terminal or a document with control characters or 30 KB of text.
     """
     note = note if rows else label("no_data", lang)
+    rows = [tuple(cell(value) for value in row) for row in rows]
+    details = [cell(value) for value in details]
     return Table(key, label(key, lang), columns, numeric, rows, details, note, optional)
 
 
