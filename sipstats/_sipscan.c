@@ -470,10 +470,14 @@ token(const char **p, const char *end)
     return start == c ? (Span){NULL, 0} : (Span){start, c - start};
 }
 
-/* s up to its first occurrence of ``stop`` (all of s when there is none). */
+/* s up to its first occurrence of ``stop`` (all of s when there is none). An empty span may
+ * have no pointer (token() at the end of a line), and memchr(NULL, ...) is undefined. */
 static Span
 before(Span s, char stop)
 {
+    if (s.p == NULL) {
+        return s;
+    }
     const char *at = memchr(s.p, stop, (size_t)s.n);
     return at == NULL ? s : (Span){s.p, at - s.p};
 }

@@ -31,6 +31,7 @@ def _fragment(key: int, offset: int, more: bool, data: bytes, step: int = 0) -> 
 def seeds() -> dict[str, dict[str, bytes]]:
     """The crafted inputs of issue 13 in each target's input format (small sizes)."""
     from tests.hostile_inputs import HUGE_DIGITS, _message, inputs, invite
+    from tests.sipfactory import sip_request
 
     datagram = b"\x13\xc4\x13\xc4\x00\x00\x00\x00" + invite(1)
     # 1 MiB ahead (the step is in units of 64), then 65 contiguous KiB of junk.
@@ -45,6 +46,15 @@ def seeds() -> dict[str, dict[str, bytes]]:
             "controls": _message(1, User_Agent="\x1b[2J\x1b]0;t\x07\x7f"),
             "long-value": _message(1, User_Agent="A" * 30_000),
             "cr-in-call-id": _message(1).replace(b"Call-ID: h1@x", b"Call-ID: inj\r=1+1@x"),
+            # Found by scripts/sanitize.sh: memchr(NULL, ...) in _sipscan.c (UBSan).
+            "sdp-media-without-port": sip_request(
+                "INVITE",
+                call_id="sdp@x",
+                cseq=1,
+                branch="z9hG4bK-sdp",
+                headers=[("Content-Type", "application/sdp")],
+                body=b"v=0\r\nc=IN IP4 10.0.0.1\r\nm=audio\r\n",
+            ),
         },
         "tcp": {
             "far-ahead": _segment(0, 0x18, 0, invite(1))
