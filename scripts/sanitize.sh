@@ -19,22 +19,23 @@ trap 'rm -rf "$scratch"' EXIT
 git ls-files -z sipstats tests setup.py pyproject.toml | tar -c --null -T - | tar -x -C "$scratch"
 cd "$scratch"
 flags="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g -O1"
-CFLAGS="$flags" LDFLAGS="-fsanitize=address,undefined" "$py" setup.py -q build_ext --inplace \
-  2>&1 | grep -v "^warning\|^running" || true
+CFLAGS="$flags" LDFLAGS="-fsanitize=address,undefined" "$py" -m pip install -q --no-deps \
+  --no-cache-dir --target "$scratch/site" "$scratch" 2>&1 | grep -v "^WARNING: Location" || true
 for ext in sipstats/_sipscan sipstats/_codes sipstats/capture/_pcapscan; do
-  ls "$ext".*.so >/dev/null  # the build is optional in setup.py: fail here when it did not happen
+  ls "$scratch/site/$ext".*.so >/dev/null  # optional in setup.py: fail when it was not built
 done
+rm -rf "$scratch/sipstats"  # the tests import the sanitized build, not the copied sources
 
 # The interpreter is not sanitized: the ASan runtime is preloaded; Python's own allocations
 # look like leaks to it, so leak detection is off.
 export LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libubsan.so)"
 export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-export PYTHONPATH=$scratch
+export PYTHONPATH=$scratch/site:$scratch
 "$py" -c 'import sipstats.capture.pcap as p, sipstats.native as n; assert p.C_WALK is not None
 assert n.extension("_sipscan") is not None and n.extension("_codes") is not None
 print("sanitized extensions:", p.C_WALK.__file__)'
-FUZZ_EXAMPLES=$examples "$py" -m pytest -q -p no:cacheprovider -x \
+FUZZ_EXAMPLES=$examples "$py" -m pytest -q -s -p no:cacheprovider -x \
   tests/test_capture_cwalk.py tests/test_sip_scan.py tests/test_sip_fastpath.py \
   tests/test_hostile_reader.py tests/test_fuzz.py
 echo "sanitize: no ASan/UBSan report; $examples mutants per target"
