@@ -217,8 +217,8 @@ def finding_rows(analysis: Analysis, lang: Lang) -> list[tuple[str, str, str]]:
 
 def findings_table(analysis: Analysis, lang: Lang) -> Table:
     """What went wrong, ranked; 'No anomaly found.' when nothing passed a detector's minimum."""
-    rows = [
-        (str(rank), severity, sentence)
+    rows = [  # a sentence names callers and peers from the capture: controls spelled out
+        (str(rank), severity, visible(sentence))
         for rank, (_, severity, sentence) in enumerate(finding_rows(analysis, lang), start=1)
     ]
     first, _ = capture_window(analysis)
