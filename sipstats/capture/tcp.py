@@ -79,7 +79,7 @@ IDLE_NS: Final = 300 * 10**9
 """A direction silent this long (capture time) with no bytes pending is forgotten."""
 IDLE_HOLDING_NS: Final = 3600 * 10**9
 """A direction silent this long is closed even with bytes pending (they are counted)."""
-MAX_BUFFERED: Final = 64 << 20
+MAX_BUFFERED: Final = 32 << 20
 """Bytes held over all streams of a file (buffers and out-of-order segments)."""
 WINDOW: Final = 256 << 10
 """Held data starting further ahead than this is outside any plausible receive window."""
@@ -529,11 +529,16 @@ class TcpReassembler:
                     break
             else:
                 # No usable Content-Length: the body runs to the next start-line. While it
-                # waits, the search resumes at the last line start already looked at.
+                # waits, the search resumes at the last line start already looked at, or
+                # at the end when that line is too long to be a start-line (a body of one
+                # long line would otherwise be searched again on every segment).
                 end = framing.find_start_line(buf, max(body, st.scan_off - st.buf_off))
                 if end < 0:
                     if not final and n - pos <= MAX_MESSAGE:
-                        st.scan_off = st.buf_off + max(body, buf.rfind(b"\n", body) + 1)
+                        line = max(body, buf.rfind(b"\n", body) + 1)
+                        if n - line > framing.MAX_START_LINE:
+                            line = n
+                        st.scan_off = st.buf_off + line
                         break
                     end = n
                 st.scan_off = 0
