@@ -1,6 +1,6 @@
 """Run the CLI on every crafted hostile input of issue 13 and print exit code, peak memory, time.
 
-    python benchmarks/hostile.py [--sipstats PATH] [--small] [--keep DIR] [--timeout 300]
+    python benchmarks/hostile.py [--sipstats PATH] [--small] [--keep DIR] [--timeout 300] [--only TEXT]
 
 The inputs come from ``tests/hostile_inputs.py`` at the size the issue measured (``--small``:
 the tests' size). Each runs as ``sipstats FILE --report text -o OUT --no-progress`` in its own
@@ -61,6 +61,7 @@ def main() -> int:
     parser.add_argument("--small", action="store_true", help="the tests' sizes")
     parser.add_argument("--keep", type=Path, help="write the inputs here and keep them")
     parser.add_argument("--timeout", type=float, default=300.0)
+    parser.add_argument("--only", default="", help="only the inputs whose name contains this")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         folder = args.keep or Path(scratch)
@@ -69,6 +70,8 @@ def main() -> int:
         print("|---|---:|---:|---:|---:|---|")
         within = True
         for name, data in inputs(full=not args.small):
+            if args.only not in name:
+                continue
             path = folder / name
             path.write_bytes(data)
             code, rss, seconds, last = run_one(
