@@ -1,6 +1,6 @@
 """Run the CLI on every crafted hostile input of issue 13 and print exit code, peak memory, time.
 
-    python benchmarks/hostile.py [--sipstats PATH] [--small] [--keep DIR] [--timeout 300] [--only TEXT]
+    python benchmarks/hostile.py [--sipstats PATH] [--small] [--keep DIR] [--only TEXT]
 
 The inputs come from ``tests/hostile_inputs.py`` at the size the issue measured (``--small``:
 the tests' size). Each runs as ``sipstats FILE --report text -o OUT --no-progress`` in its own
