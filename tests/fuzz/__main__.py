@@ -1,8 +1,9 @@
 """The long fuzz campaign: ``python -m tests.fuzz TARGET [--runs N] [-- atheris options]``.
 
 With atheris installed (``pip install -e '.[fuzz]'``) the run is coverage-guided, starts from
-the regression corpus ``tests/fuzz/regressions/TARGET/`` and writes any crashing input to the
-current directory (``crash-*``): copy it into the corpus, fix, commit. Without atheris the
+the regression corpus ``tests/fuzz/regressions/TARGET/`` (its discoveries go to
+``fuzz-corpus-TARGET/`` in the current directory) and writes any crashing input there too
+(``crash-*``): copy it into the regressions, fix, commit. Without atheris the
 same target runs under hypothesis with byte-level mutations of the corpus (see
 ``tests/test_fuzz.py``) for ``--runs`` examples.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from tests.fuzz.corpus import CORPUS, TARGET_NAMES
 
@@ -31,8 +33,13 @@ def main() -> int:
     # Coverage of sipstats' own Python code guides the search.
     with atheris.instrument_imports(include=["sipstats"]):
         from tests.fuzz.targets import TARGETS
+    # libFuzzer writes what it learns into the first corpus folder: a scratch one, so that
+    # the committed regressions stay as they are.
+    scratch = Path(f"fuzz-corpus-{args.target}")
+    scratch.mkdir(exist_ok=True)
     seeds = str(CORPUS / args.target)
-    atheris.Setup([sys.argv[0], f"-runs={args.runs}", *rest, seeds], TARGETS[args.target])
+    argv = [sys.argv[0], f"-runs={args.runs}", *rest, str(scratch), seeds]
+    atheris.Setup(argv, TARGETS[args.target])
     atheris.Fuzz()
     return 0
 
