@@ -118,7 +118,7 @@ def test_json_refuses_nan(analysis: Analysis) -> None:
 @pytest.mark.parametrize(
     ("value", "expected"),
     [("=1+1", "'=1+1"), ("+1", "'+1"), ("-2", "'-2"), ("@SUM(1)", "'@SUM(1)"),
-     ("\tx", "'\tx"), ("\rx", "'\rx"), ("sip:a@b", "sip:a@b"), (5, 5), (-5, -5)],
+     ("\tx", "\\tx"), ("\rx", "\\rx"), ("sip:a@b", "sip:a@b"), (5, 5), (-5, -5)],
 )  # fmt: skip
 def test_neutralise(value: object, expected: object) -> None:
     assert neutralise(value) == expected
