@@ -393,22 +393,35 @@ def decode_payloads(
     """
     copies = DuplicateFilter(duplicate_window_ms) if duplicate_window_ms > 0 else None
     batch: list[Payload] = []
-    marks = bytearray() if keep_duplicates else None
     for payload in payloads:
-        if copies is not None and copies.is_copy(payload):
-            summary.duplicates += 1
-            if marks is None:
-                continue
-            marks.append(1)
-        elif marks is not None:
-            marks.append(0)
         batch.append(payload)
         if len(batch) >= _BATCH:
-            _decode_batch(batch, marks, summary, table, strict)
+            _decode_batch(*_set_copies_apart(batch, copies, summary, keep_duplicates), summary,
+                          table, strict)  # fmt: skip
             batch = []
-            marks = bytearray() if keep_duplicates else None
     if batch:
-        _decode_batch(batch, marks, summary, table, strict)
+        _decode_batch(*_set_copies_apart(batch, copies, summary, keep_duplicates), summary,
+                      table, strict)  # fmt: skip
+
+
+def _set_copies_apart(
+    batch: list[Payload], copies: DuplicateFilter | None, summary: InputSummary, keep: bool
+) -> tuple[list[Payload], bytearray | None]:
+    """The batch without its capture duplicates, counted in ``summary``; with ``keep``, the
+    whole batch and a byte per payload flagging the duplicates."""
+    if copies is None:
+        return batch, bytearray(len(batch)) if keep else None
+    found = copies.copies(batch)
+    summary.duplicates += len(found)
+    if keep:
+        marks = bytearray(len(batch))
+        for i in found:
+            marks[i] = 1
+        return batch, marks
+    if found:
+        dropped = set(found)
+        batch = [payload for i, payload in enumerate(batch) if i not in dropped]
+    return batch, None
 
 
 def _decode_batch(

@@ -138,10 +138,13 @@ def test_memory_is_bounded_when_the_clock_stands_still() -> None:
     from sipstats.capture.records import Payload
 
     copies = DuplicateFilter(5.0)
-    for n in range(duplicates.MAX_REMEMBERED * 3):
-        payload = Payload(T0_NS, "f", n, "a", 1, "b", 2, "udp", b"%d" % n)
-        assert not copies.is_copy(payload)
+    batch = [
+        Payload(T0_NS, "f", n, "a", 1, "b", 2, "udp", b"%d" % n)
+        for n in range(duplicates.MAX_REMEMBERED * 3)
+    ]
+    assert copies.copies(batch) == []
     assert len(copies._current) + len(copies._previous) <= 2 * duplicates.MAX_REMEMBERED
+    assert copies.copies(batch[-3:]) == [0, 1, 2]  # the latest are still remembered
 
 
 @pytest.mark.peers

@@ -44,20 +44,26 @@ class DuplicateFilter:
         self._previous: dict[bytes, Payload] = {}
         self._turn_at = -1
 
-    def is_copy(self, payload: Payload) -> bool:
-        """True when ``payload`` repeats one seen within the window (the first sighting stays)."""
-        ts = payload.ts_ns
-        current = self._current
-        if ts > self._turn_at or len(current) >= MAX_REMEMBERED:
-            self._previous = current
-            self._current = current = {}
-            self._turn_at = ts + self.window_ns
-        data = payload.data
-        earlier = current.get(data) or self._previous.get(data)
-        copy = (
-            earlier is not None
-            and abs(ts - earlier.ts_ns) <= self.window_ns
-            and earlier[_ENDPOINTS] == payload[_ENDPOINTS]
-        )
-        current[data] = payload  # a chain of copies is judged against the latest one
-        return copy
+    def copies(self, batch: list[Payload]) -> list[int]:
+        """Positions in ``batch`` (in capture order, after what came before) of the payloads
+        that repeat one seen within the window; each is remembered for the next ones."""
+        found: list[int] = []
+        window, endpoints = self.window_ns, _ENDPOINTS
+        current, previous, turn_at = self._current, self._previous, self._turn_at
+        for i, payload in enumerate(batch):
+            ts = payload.ts_ns
+            if ts > turn_at or len(current) >= MAX_REMEMBERED:
+                previous, current, turn_at = current, {}, ts + window
+            data = payload.data
+            earlier = current.get(data)
+            if earlier is None:
+                earlier = previous.get(data)
+            if (
+                earlier is not None
+                and -window <= ts - earlier.ts_ns <= window
+                and earlier[endpoints] == payload[endpoints]
+            ):
+                found.append(i)
+            current[data] = payload  # a chain of copies is judged against the latest one
+        self._current, self._previous, self._turn_at = current, previous, turn_at
+        return found
