@@ -9,7 +9,6 @@ from setuptools import Extension, setup
 setup(
     ext_modules=[
         Extension("sipstats._sipscan", ["sipstats/_sipscan.c"], optional=True),
-        Extension("sipstats._codes", ["sipstats/_codes.c"], optional=True),
         Extension("sipstats.capture._pcapscan", ["sipstats/capture/_pcapscan.c"], optional=True),
     ]
 )

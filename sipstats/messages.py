@@ -32,13 +32,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from sipstats import native, schema
+from sipstats.capture.deferral import Deferred
 from sipstats.capture.duplicates import DEFAULT_WINDOW_MS, DuplicateFilter
+from sipstats.capture.pcap import FIRST_RECORD, Clock
 from sipstats.capture.reader import ByteRange, iter_payloads
 from sipstats.capture.records import Payload
 from sipstats.capture.summary import InputSummary, Survey
@@ -117,8 +119,6 @@ _FIELDS: Final = {
 }
 #: Messages parsed before their fields move into the columns: bounds the payload bytes held.
 _BATCH: Final = 2048
-#: The C twin of _Codes.extend_values (``_codes.c``), or None.
-_C_CODES = native.extension("_codes")
 #: The C parser and column builder (``_sipscan.c``, set up by sipstats.sip), or None.
 _C_SIP = native.extension("_sipscan")
 #: Where Columns.scan finds a Payload's data, encapsulation and truncated flag.
@@ -152,10 +152,7 @@ class _Codes:
         self.index: dict[str | None, int] = {None: -1, "": -1}
 
     def extend_values(self, values: tuple[str | None, ...]) -> None:
-        """Append values: a dict lookup each, in C; only new strings cost Python work."""
-        if _C_CODES is not None:
-            _C_CODES.extend(self.codes, self.index, values)
-            return
+        """Append values (the pure-Python table; the C builder codes its own)."""
         index = self.index
         first = values[0]
         if first == values[-1] and values.count(first) == len(values):
@@ -193,10 +190,20 @@ class _Codes:
         return [value for value in self.index if value]  # None and '' are the NA slots
 
     def categorical(self, order: np.ndarray | None) -> pd.Categorical[str]:
+        """The column with its rows in ``order`` (None: as they are); its categories in order
+        of first appearance in those rows, so that the result does not depend on the order in
+        which the rows were decoded (files, parts of a file in several processes)."""
         codes = np.frombuffer(self.codes, dtype=np.int32) if self.codes else np.empty(0, np.int32)
         if order is not None:
             codes = codes[order]
-        return pd.Categorical.from_codes(codes, categories=pd.Index(self.strings(), dtype=str))
+        positions, seen = pd.factorize(codes)  # -1 (NA) is one of the values here
+        present = seen >= 0
+        strings = self.strings()
+        categories = [strings[code] for code in seen[present]]
+        remap = np.where(present, np.cumsum(present) - 1, -1).astype(np.int32)
+        return pd.Categorical.from_codes(
+            remap[positions], categories=pd.Index(categories, dtype=str)
+        )
 
 
 class MessageTable:
@@ -222,6 +229,15 @@ class MessageTable:
     def __len__(self) -> int:
         built = 0 if self._c_columns is None else len(self._c_columns)
         return len(self.ints["ts"]) + len(self._messages) + built
+
+    def __getstate__(self) -> dict[str, Any]:
+        """For a worker process to send its table back: the columns, without the C builder."""
+        self._store()
+        return {**self.__dict__, "_c_columns": None}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._c_columns = None if _C_SIP is None else _C_SIP.Columns(_C_LAYOUT)
 
     def scan(self, payloads: list[Payload], start: int, copies: bytearray | None = None) -> int:
         """Add rows for the payloads from ``start`` on that the C parser reads, up to the
@@ -381,17 +397,21 @@ def decode_payloads(
     strict: bool = False,
     duplicate_window_ms: float = DEFAULT_WINDOW_MS,
     keep_duplicates: bool = False,
+    copies: DuplicateFilter | None = None,
 ) -> None:
     """Parse every payload into ``table``; count the malformed ones in ``summary``.
 
     With ``strict`` the first malformed message raises :class:`SipParseError` instead.
     Capture duplicates (the same bytes between the same endpoints within
     ``duplicate_window_ms``, see :mod:`sipstats.capture.duplicates`; 0 turns this off) are
-    counted in ``summary.duplicates`` and left out, or kept as rows flagged ``duplicate``.
-    Payloads are parsed a batch at a time: the C parser takes a whole batch in one call, and
-    only what it leaves (unusual or malformed messages) is parsed one by one in Python.
+    counted in ``summary.duplicates`` and left out, or kept as rows flagged ``duplicate``;
+    ``copies``, when given, is the filter to use, which may have seen the payloads just
+    before these (a part of a file). Payloads are parsed a batch at a time: the C parser
+    takes a whole batch in one call, and only what it leaves (unusual or malformed messages)
+    is parsed one by one in Python.
     """
-    copies = DuplicateFilter(duplicate_window_ms) if duplicate_window_ms > 0 else None
+    if copies is None and duplicate_window_ms > 0:
+        copies = DuplicateFilter(duplicate_window_ms)
     batch: list[Payload] = []
     for payload in payloads:
         batch.append(payload)
@@ -487,6 +507,9 @@ def decode_file(
     *,
     ports: frozenset[int] | None = None,
     byte_range: ByteRange | None = None,
+    clock: Clock = FIRST_RECORD,
+    deferred: list[Deferred] | None = None,
+    copies: DuplicateFilter | None = None,
     strict: bool = False,
     table: MessageTable | None = None,
     tick: Callable[[InputSummary], None] | None = None,
@@ -498,13 +521,19 @@ def decode_file(
     A file the reader cannot use at all leaves its :class:`CaptureError` as a one-line error
     in the summary (and raises it with ``strict``). ``tick`` is called every few thousand
     payloads with the summary so far (for progress reports). Capture duplicates: see
-    :func:`decode_payloads`.
+    :func:`decode_payloads`. ``clock``, ``deferred`` and ``copies``: a part of a file decoded
+    on its own (see :func:`sipstats.capture.reader.iter_payloads`).
     """
     table = MessageTable() if table is None else table
     summary = InputSummary(file=os.fspath(path))
     try:
         payloads: Iterable[Payload] = iter_payloads(
-            os.fspath(path), summary, ports=ports, byte_range=byte_range
+            os.fspath(path),
+            summary,
+            ports=ports,
+            byte_range=byte_range,
+            clock=clock,
+            deferred=deferred,
         )
         if tick is not None:
             payloads = _ticking(payloads, summary, tick)
@@ -515,6 +544,7 @@ def decode_file(
             strict=strict,
             duplicate_window_ms=duplicate_window_ms,
             keep_duplicates=keep_duplicates,
+            copies=copies,
         )
     except CaptureError as error:
         if strict:
@@ -524,15 +554,21 @@ def decode_file(
         if strict:
             raise CaptureError(os.fspath(path), error.strerror or str(error)) from error
         summary.errors.append(f"{os.fspath(path)}: {error.strerror or error}")
-    if byte_range is None and summary.format and not summary.sip_messages:
-        try:  # nothing silent: what the file held instead
-            summary.no_sip = survey_file(path)
-        except (CaptureError, OSError):  # it went away since: the first pass's counts stand
-            summary.no_sip = Survey(summary.packets, whole_file=False)
+    if byte_range is None:
+        survey_if_silent(path, summary)
     if strict and (summary.errors or summary.malformed):
         first = summary.errors[0] if summary.errors else next(iter(summary.malformed))
         raise CaptureError(os.fspath(path), first)
     return table, summary
+
+
+def survey_if_silent(path: PathSpec, summary: InputSummary) -> None:
+    """Nothing silent: when a whole file read gave no SIP, say what it held instead."""
+    if summary.format and not summary.sip_messages:
+        try:
+            summary.no_sip = survey_file(path)
+        except (CaptureError, OSError):  # it went away since: the first pass's counts stand
+            summary.no_sip = Survey(summary.packets, whole_file=False)
 
 
 def _ticking(
@@ -542,6 +578,19 @@ def _ticking(
         if count % _PROGRESS_EVERY == 0:
             tick(summary)
         yield payload
+
+
+class DecodeOptions(NamedTuple):
+    """How every file is decoded: :func:`read_capture`'s keywords of the same names."""
+
+    ports: frozenset[int] | None = None
+    strict: bool = False
+    duplicate_window_ms: float = DEFAULT_WINDOW_MS
+    keep_duplicates: bool = False
+
+    def decode(self, path: PathSpec, **part: Any) -> tuple[MessageTable, InputSummary]:
+        """:func:`decode_file` with these options (``part``: its other keywords)."""
+        return decode_file(path, **self._asdict(), **part)
 
 
 @dataclass
@@ -602,6 +651,7 @@ def read_capture(
     strict: bool = False,
     duplicate_window_ms: float = DEFAULT_WINDOW_MS,
     keep_duplicates: bool = False,
+    jobs: int | None = 1,
 ) -> Capture:
     """Read capture files, directories (recursively) and glob patterns into a :class:`Capture`.
 
@@ -613,42 +663,54 @@ def read_capture(
     ``duplicate_window_ms`` (0: never) is a capture duplicate: counted in the file's summary
     and left out, or with ``keep_duplicates`` kept as a row flagged ``duplicate`` (which the
     analysis then leaves out).
+    ``jobs`` processes decode at once (None: one per core): files, and parts of large
+    classic pcap files, in worker processes (:mod:`sipstats.workers`); the result is the same.
     """
     specs = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
-    port_set = frozenset(ports) if ports is not None else None
+    options = DecodeOptions(
+        None if ports is None else frozenset(ports), strict, duplicate_window_ms, keep_duplicates
+    )
     entries = expand_inputs(specs)
-    total = sum(_size(entry) for entry in entries if isinstance(entry, str))
-    done = 0
-    packets = 0
     table = MessageTable()
-    inputs: list[InputSummary] = []
     with _cycle_collection_paused():
-        for entry in entries:
-            if isinstance(entry, InputSummary):  # a pattern that matched nothing
-                inputs.append(entry)
-                continue
-            size = _size(entry)
-            tick = (
-                None if progress is None else partial(_report, progress, done, size, total, packets)
-            )
-            summary = decode_file(
-                entry,
-                ports=port_set,
-                strict=strict,
-                table=table,
-                tick=tick,
-                duplicate_window_ms=duplicate_window_ms,
-                keep_duplicates=keep_duplicates,
-            )[1]
-            inputs.append(summary)
-            done += size
-            packets += summary.packets
-            if progress is not None:
-                progress(done, total, packets)
+        jobs = (os.cpu_count() or 1) if jobs is None else jobs
+        inputs = None
+        if jobs > 1:
+            from sipstats import workers  # the process pool only when it is asked for
+
+            inputs = workers.decode_in_workers(entries, jobs, table, options, progress)
+        if inputs is None:
+            inputs = _decode_one_by_one(entries, table, options, progress)
         messages = table.to_frame()
     del table
     _return_freed_heap()
     return Capture(messages=messages, inputs=inputs)
+
+
+def _decode_one_by_one(
+    entries: list[str | InputSummary],
+    table: MessageTable,
+    options: DecodeOptions,
+    progress: Progress | None,
+) -> list[InputSummary]:
+    """Decode the files in this process, one after the other, into ``table``."""
+    total = sum(_size(entry) for entry in entries if isinstance(entry, str))
+    done = 0
+    packets = 0
+    inputs: list[InputSummary] = []
+    for entry in entries:
+        if isinstance(entry, InputSummary):  # a pattern that matched nothing
+            inputs.append(entry)
+            continue
+        size = _size(entry)
+        tick = None if progress is None else partial(_report, progress, done, size, total, packets)
+        summary = options.decode(entry, table=table, tick=tick)[1]
+        inputs.append(summary)
+        done += size
+        packets += summary.packets
+        if progress is not None:
+            progress(done, total, packets)
+    return inputs
 
 
 def _return_freed_heap() -> None:

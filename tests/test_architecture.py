@@ -22,6 +22,7 @@ STAGES = {
     "_sipscan": 2,  # the C twin of sip.py's fast path
     "progress": 2,
     "messages": 3,
+    "workers": 3,  # the messages stage on several processes
     "select": 4,
     "dataset": 4,
     "catalogue": 4,

@@ -1,4 +1,4 @@
-"""The optional C extensions are loaded, switched off together, and ``_codes`` codes like Python.
+"""The optional C extensions are loaded, switched off together, and build the Python table.
 
 (The C record walk and the C parser have their own comparisons: ``test_capture_cwalk.py`` and
 ``test_sip_scan.py``.)
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from array import array
 from pathlib import Path
 
 import pandas as pd
@@ -17,11 +16,11 @@ import pytest
 from sipstats import messages, native, sip
 from sipstats.capture.records import Payload
 from sipstats.capture.summary import InputSummary
-from sipstats.messages import _Codes, read_capture
+from sipstats.messages import read_capture
 from tests import sipfactory as sip_factory
 from tests.conftest import CORPUS, PEERS, ROOT, SAMPLES
 
-EXTENSIONS = ("_sipscan", "_codes", "capture._pcapscan")
+EXTENSIONS = ("_sipscan", "capture._pcapscan")
 
 
 @pytest.mark.parametrize("name", EXTENSIONS)
@@ -36,7 +35,7 @@ def test_one_switch_turns_every_extension_off() -> None:
     code = (
         "from sipstats import messages, sip\n"
         "from sipstats.capture import pcap\n"
-        "print(messages._C_CODES, sip._c_parse, pcap.C_WALK)\n"
+        "print(messages._C_SIP, sip._c_parse, pcap.C_WALK)\n"
     )
     for value, expected in (("1", "None None None"), ("0", None), ("", None)):
         env = {"SIPSTATS_PURE_PYTHON": value, "PATH": "/usr/bin:/bin"}
@@ -48,35 +47,6 @@ def test_one_switch_turns_every_extension_off() -> None:
             assert "None" not in done.stdout, value
         else:
             assert done.stdout.strip() == expected, value
-
-
-def test_codes_follow_first_appearance_with_na_for_none_and_empty() -> None:
-    if messages._C_CODES is None:
-        pytest.skip("sipstats._codes is not built (see test_every_extension_is_built)")
-    column = _Codes()
-    for batch in [("b", "a", None, "b", ""), ("c", "a", "c"), ("d",)]:
-        messages._C_CODES.extend(column.codes, column.index, batch)
-    assert column.codes.tolist() == [0, 1, -1, 0, -1, 2, 1, 2, 3]
-    assert list(column.index.items()) == [
-        (None, -1),
-        ("", -1),
-        ("b", 0),
-        ("a", 1),
-        ("c", 2),
-        ("d", 3),
-    ]
-    with pytest.raises(TypeError):
-        messages._C_CODES.extend(array("i"), {None: -1, "": -1}, [["unhashable"]])
-
-
-@pytest.mark.parametrize("path", sorted(SAMPLES.glob("*.pcap")), ids=lambda p: p.name)
-def test_tables_are_the_same_with_python_coding(
-    path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    with_c = read_capture(path)
-    monkeypatch.setattr(messages, "_C_CODES", None)
-    pure = read_capture(path)
-    pd.testing.assert_frame_equal(with_c.messages, pure.messages)
 
 
 def _captures() -> list[Path]:

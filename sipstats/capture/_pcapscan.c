@@ -396,9 +396,102 @@ static PyObject *walk_pcapng(PyObject *Py_UNUSED(module), PyObject *args)
     return Py_BuildValue("nLLLL", off, frame, clock.tmin, clock.tmax, last_ts);
 }
 
+PyDoc_STRVAR(cut_points_doc,
+"cut_points(header, buf, targets, lookback_ns) -> [(offset, frame, tmin, tmax, prev_sec,\n"
+"                                                 warm_offset, warm_frame), ...]\n\n"
+"Walk classic-pcap record headers from byte 24 and, for each byte offset in the ascending\n"
+"list ``targets``, give the first record starting at or after it with the reader's state\n"
+"before that record: records read so far, the time range seen and the last second field;\n"
+"and where the records stamped within ``lookback_ns`` before it start (offset and number of\n"
+"records before), so that a part can first be shown what came just before it. A target\n"
+"whose look-back reaches beyond the last LOOKBACK_RECORDS records is skipped. ``header`` is\n"
+"(big_endian, record_size, caplen_limit, ns_per_fraction). The walk stops at the first\n"
+"damaged record (the reader then deals with it), so the list may be short.");
+
+/* Records remembered for the look-back: far more than a few milliseconds of traffic hold. */
+#define LOOKBACK_RECORDS 65536
+
+typedef struct {
+    Py_ssize_t offset;
+    long long frame, ts;
+} Seen;
+
+static PyObject *cut_points(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    PyObject *buf, *targets;
+    int big, rsize;
+    unsigned long limit;
+    long long mul, lookback_ns;
+    if (!PyArg_ParseTuple(args, "(iikL)OO!L", &big, &rsize, &limit, &mul, &buf, &PyList_Type,
+                          &targets, &lookback_ns))
+        return NULL;
+    if (rsize < 16) {
+        PyErr_SetString(PyExc_ValueError, "unsupported record size");
+        return NULL;
+    }
+    Seen *ring = PyMem_Malloc(LOOKBACK_RECORDS * sizeof *ring);
+    PyObject *found = PyList_New(0);
+    Py_buffer view;
+    if (ring == NULL || found == NULL || PyObject_GetBuffer(buf, &view, PyBUF_SIMPLE) < 0) {
+        PyMem_Free(ring);
+        Py_XDECREF(found);
+        return ring == NULL ? PyErr_NoMemory() : NULL;
+    }
+    const unsigned char *d = view.buf;
+    Py_ssize_t n = view.len, off = 24, k = 0, count = PyList_GET_SIZE(targets);
+    long long frame = 0, prev_sec = -1;
+    Clock clock = {NO_TIME, NO_TIME, 0};
+    while (k < count && off + rsize <= n) {
+        Py_ssize_t target = PyLong_AsSsize_t(PyList_GET_ITEM(targets, k));
+        if (target == -1 && PyErr_Occurred()) break;
+        const unsigned char *h = d + off;
+        uint32_t sec = u32(h, big), frac = u32(h + 4, big), caplen = u32(h + 8, big);
+        Py_ssize_t next = off + rsize + (Py_ssize_t)caplen;
+        if (caplen > limit || next > n) break;
+        if (off >= target) {
+            /* back through the remembered records while they are stamped within the window */
+            Py_ssize_t warm = off;
+            long long warm_frame = frame, back = 0, remembered = frame < LOOKBACK_RECORDS ? frame : LOOKBACK_RECORDS;
+            while (back < remembered) {
+                const Seen *seen = &ring[(frame - 1 - back) % LOOKBACK_RECORDS];
+                if (seen->ts < clock.tmax && (unsigned long long)clock.tmax - (unsigned long long)seen->ts >
+                                                 (unsigned long long)lookback_ns)
+                    break;
+                warm = seen->offset;
+                warm_frame = seen->frame - 1;
+                back++;
+            }
+            k++;
+            if (back == LOOKBACK_RECORDS) continue; /* too much within the window: no cut here */
+            PyObject *point = Py_BuildValue("nLLLLnL", off, frame, clock.tmin, clock.tmax,
+                                            prev_sec, warm, warm_frame);
+            if (point == NULL || PyList_Append(found, point) < 0) {
+                Py_XDECREF(point);
+                break;
+            }
+            Py_DECREF(point);
+            continue;
+        }
+        long long ts = (long long)sec * 1000000000LL + (long long)frac * mul;
+        see(&clock, ts);
+        ring[frame % LOOKBACK_RECORDS] = (Seen){off, frame + 1, ts};
+        prev_sec = sec;
+        frame += 1;
+        off = next;
+    }
+    PyBuffer_Release(&view);
+    PyMem_Free(ring);
+    if (PyErr_Occurred()) {
+        Py_DECREF(found);
+        return NULL;
+    }
+    return found;
+}
+
 static PyMethodDef methods[] = {
     {"walk", walk, METH_VARARGS, walk_doc},
     {"walk_pcapng", walk_pcapng, METH_VARARGS, walk_pcapng_doc},
+    {"cut_points", cut_points, METH_VARARGS, cut_points_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -85,17 +85,41 @@ def parse_header(head: bytes) -> PcapHeader | None:
     return None
 
 
+class Clock(NamedTuple):
+    """What a reader remembers of the records before its start: the earliest and latest time
+    (ns, NO_TIME before any record) and the last record's second field (-1: none)."""
+
+    tmin: int = NO_TIME
+    tmax: int = NO_TIME
+    prev_sec: int = -1
+
+
+#: The clock of a reader that starts at the first record.
+FIRST_RECORD = Clock()
+
+
 class PcapReader:
-    """Walks records from ``start``; ``frame`` and ``offset`` tell where it stopped."""
+    """Walks records from ``start``; ``frame`` and ``offset`` tell where it stopped.
+
+    ``clock`` carries the times of the records before ``start`` (a part of a file read on its
+    own), so a record stamped before them counts as out of order just as in one pass.
+    """
 
     def __init__(
-        self, src: Source, header: PcapHeader, summary: InputSummary, start: int, first_frame: int
+        self,
+        src: Source,
+        header: PcapHeader,
+        summary: InputSummary,
+        start: int,
+        first_frame: int,
+        clock: Clock = FIRST_RECORD,
     ) -> None:
         self.src = src
         self.header = header
         self.summary = summary
         self.offset = start
         self.frame = first_frame - 1
+        self.clock = clock
         self.first_ts: int | None = None
         self.last_ts: int | None = None
 
@@ -119,8 +143,7 @@ class PcapReader:
         n = len(buf)
         off = self.offset - src.base
         frame = self.frame
-        prev_sec = -1
-        tmin = tmax = NO_TIME
+        tmin, tmax, prev_sec = self.clock
         release_at = off + RELEASE_STEP
         counted_at, counted_frame = self.offset, frame  # summary totals grow as we go (progress)
         while src.base + off < stop:
@@ -246,6 +269,34 @@ class PcapReader:
             if nxt == n or (nxt + rsize <= n and plausible(nxt, unpack(buf, q)[0]) >= 0):
                 return q, q - off
         return None
+
+
+class Cut(NamedTuple):
+    """Where a part of a file starts: the record, the records before it, the clock before
+    it, and where the records stamped just before it start (``warm_offset``, with
+    ``warm_frame`` records before that)."""
+
+    offset: int
+    frame: int
+    clock: Clock
+    warm_offset: int
+    warm_frame: int
+
+
+def cut_points(src: Source, hdr: PcapHeader, targets: list[int], lookback_ns: int) -> list[Cut]:
+    """A :class:`Cut` at the first record at or after each byte offset in ``targets``
+    (ascending), whose look-back covers the records stamped within ``lookback_ns`` before it.
+    Short when a damaged record comes first (the part that holds it is read by one reader);
+    empty without the C walk, which makes this cheap."""
+    if C_WALK is None:
+        return []
+    header = (hdr.endian == ">", hdr.record_size, max(hdr.snaplen, MAX_CAPLEN), hdr.frac_ns)
+    return [
+        Cut(offset, frame, Clock(tmin, tmax, prev_sec), warm_offset, warm_frame)
+        for offset, frame, tmin, tmax, prev_sec, warm_offset, warm_frame in C_WALK.cut_points(
+            header, src.buf, targets, lookback_ns
+        )
+    ]
 
 
 def _c_walk(hdr: PcapHeader, decoder: Decoder) -> Callable[..., tuple[int, ...]] | None:

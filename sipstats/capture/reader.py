@@ -12,10 +12,11 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 from sipstats.capture import pcap, pcapng
 from sipstats.capture.decode import Decoder
+from sipstats.capture.deferral import Deferred, DeferringDecoder
 from sipstats.capture.linklayer import link_name
 from sipstats.capture.records import Payload
 from sipstats.capture.sniff import looks_like_sip
@@ -23,12 +24,24 @@ from sipstats.capture.source import Source, open_source
 from sipstats.capture.summary import InputSummary
 from sipstats.errors import CaptureError
 
-__all__ = ["ByteRange", "iter_payloads", "looks_like_sip", "record_boundaries"]
+__all__ = ["ByteRange", "Part", "iter_payloads", "looks_like_sip", "parts", "record_boundaries"]
 
 ByteRange = tuple[int, int] | tuple[int, int, int]
 """(start, end) or (start, end, first_frame): decode the records whose header starts in
 [start, end) of the uncompressed data; first_frame, when known (from
 :func:`record_boundaries`), saves counting the records before ``start``."""
+
+
+class Part(NamedTuple):
+    """A record-aligned part of a capture file that a worker decodes on its own."""
+
+    byte_range: tuple[int, int, int]
+    """(start, end, first_frame), as :data:`ByteRange`."""
+    clock: pcap.Clock
+    """The times of the records before ``start``."""
+    warm_up: tuple[int, int, int]
+    """The records just before ``start`` (a :data:`ByteRange`, empty for the first part):
+    what a look-back over them must see first (capture duplicates)."""
 
 
 def _open(path: str, summary: InputSummary) -> tuple[Source, pcap.PcapHeader | None]:
@@ -84,6 +97,8 @@ def iter_payloads(
     *,
     ports: frozenset[int] | None = None,
     byte_range: ByteRange | None = None,
+    clock: pcap.Clock = pcap.FIRST_RECORD,
+    deferred: list[Deferred] | None = None,
 ) -> Iterator[Payload]:
     """Yield every candidate SIP message in one capture file, in file order.
 
@@ -93,10 +108,14 @@ def iter_payloads(
     ``summary.malformed``, and every intact record is still read. A header without records
     is zero packets, not an error. ``ports`` restricts decoding to traffic to or from those
     ports (HEP is unwrapped first and its inner ports count).
+
+    A :class:`Part` of a classic pcap is read with its ``byte_range`` and ``clock``; with a
+    ``deferred`` list, what needs the packets before the part (IP fragments, TCP, SCTP) is not
+    decoded but recorded there, for :func:`sipstats.capture.deferral.replay` in file order.
     """
     name = os.fspath(path)
     src, header = _open(name, summary)
-    return _payloads(name, src, header, summary, ports, byte_range)
+    return _payloads(name, src, header, summary, ports, byte_range, clock, deferred)
 
 
 def _payloads(
@@ -106,16 +125,22 @@ def _payloads(
     summary: InputSummary,
     ports: frozenset[int] | None,
     byte_range: ByteRange | None,
+    clock: pcap.Clock,
+    deferred: list[Deferred] | None,
 ) -> Iterator[Payload]:
     try:
-        decoder = Decoder(name, summary, ports)
+        decoder = (
+            Decoder(name, summary, ports)
+            if deferred is None
+            else DeferringDecoder(name, summary, ports, deferred)
+        )
         start, stop = (0, sys.maxsize) if byte_range is None else byte_range[:2]
         reader: pcap.PcapReader | pcapng.PcapngReader
         if header is None:
             reader = pcapng.PcapngReader(src, summary, start)
         else:
             first = byte_range[2] if byte_range is not None and len(byte_range) == 3 else None
-            reader = _pcap_at(src, header, summary, max(start, 24), first)
+            reader = _pcap_at(src, header, summary, max(start, 24), first, clock)
         yield from reader.read(decoder.packet, decoder.out, stop, decoder)
         decoder.finish()
         yield from decoder.out
@@ -127,13 +152,18 @@ def _payloads(
 
 
 def _pcap_at(
-    src: Source, header: pcap.PcapHeader, summary: InputSummary, start: int, first_frame: int | None
+    src: Source,
+    header: pcap.PcapHeader,
+    summary: InputSummary,
+    start: int,
+    first_frame: int | None,
+    clock: pcap.Clock,
 ) -> pcap.PcapReader:
     """A reader positioned at ``start``, counting the records before it unless told their number."""
     if start == 24:
         return pcap.PcapReader(src, header, summary, 24, 1)
     if first_frame is not None and src.seekable:
-        return pcap.PcapReader(src, header, summary, start, first_frame)
+        return pcap.PcapReader(src, header, summary, start, first_frame, clock)
     walker = pcap.PcapReader(src, header, InputSummary(summary.file), 24, 1)
     for _ in walker.read(_ignore, [], start):
         pass
@@ -177,4 +207,37 @@ def record_boundaries(path: str | os.PathLike[str], parts: int) -> list[tuple[in
         src.close()
     return [
         (b, bounds[i + 1][0] if i + 1 < len(bounds) else size, f) for i, (b, f) in enumerate(bounds)
+    ]
+
+
+def parts(path: str | os.PathLike[str], cuts: list[int], lookback_ns: int = 0) -> list[Part]:
+    """Cut a classic pcap file at the first record at or after each byte offset in ``cuts``.
+
+    Each part can then be decoded in its own process (see :func:`iter_payloads`); its
+    ``warm_up`` holds the records stamped within ``lookback_ns`` before it. Fewer parts come
+    back where a damaged record or the end of the file comes first; a file that cannot be
+    cut (compressed, pcapng, or without the C walk) is one part.
+    """
+    name = os.fspath(path)
+    src, header = _open(name, InputSummary(name))
+    try:
+        size = len(src.buf)
+        points = (
+            []
+            if header is None or not src.seekable
+            else pcap.cut_points(src, header, cuts, lookback_ns)
+        )
+    finally:
+        src.close()
+    first = pcap.Cut(24, 0, pcap.FIRST_RECORD, 24, 0)
+    starts = {cut.offset: cut for cut in (first, *points) if cut.offset < size}
+    offsets = sorted(starts)
+    ends = [*offsets[1:], sys.maxsize]
+    return [
+        Part(
+            (start, end, starts[start].frame + 1),
+            starts[start].clock,
+            (starts[start].warm_offset, start, starts[start].warm_frame + 1),
+        )
+        for start, end in zip(offsets, ends, strict=True)
     ]

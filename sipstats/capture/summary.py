@@ -7,6 +7,7 @@ numbers of its first examples, never a silent drop and never a crash.
 from __future__ import annotations
 
 import dataclasses
+import sys
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -93,6 +94,39 @@ class InputSummary:
             self.first_ts_ns = ts_ns
         if self.last_ts_ns is None or ts_ns > self.last_ts_ns:
             self.last_ts_ns = ts_ns
+
+    def merge(self, part: InputSummary) -> None:
+        """Add what a later part of the same file contributed (parts decoded apart).
+
+        By kind of field, so that every count added later merges too: numbers and counters
+        add up, lists of errors follow each other, names (format, link types) are kept once,
+        the time range widens. An anomaly keeps the first example frames by frame number and
+        the detail of the earliest example, as one pass over the file keeps them.
+        """
+        for name, theirs in vars(part).items():
+            ours = getattr(self, name)
+            if name in ("first_ts_ns", "last_ts_ns"):
+                if theirs is not None:
+                    self.see_time(theirs)
+            elif name == "malformed":
+                for reason, anomaly in theirs.items():
+                    self._merge_anomaly(reason, anomaly)
+            elif name == "link_types":
+                ours += [value for value in theirs if value not in ours]
+            elif isinstance(ours, str):
+                setattr(self, name, ours or theirs)
+            elif isinstance(ours, int | Counter | list):
+                setattr(self, name, ours + theirs)
+
+    def _merge_anomaly(self, reason: str, theirs: Anomaly) -> None:
+        ours = self.malformed.get(reason)
+        if ours is None:
+            self.malformed[reason] = Anomaly(theirs.count, list(theirs.frames), theirs.detail)
+            return
+        first = min((ours, theirs), key=lambda a: a.frames[0] if a.frames else sys.maxsize)
+        ours.detail = first.detail or ours.detail or theirs.detail
+        ours.frames = sorted(ours.frames + theirs.frames)[:EXAMPLE_FRAMES]
+        ours.count += theirs.count
 
     @property
     def damaged(self) -> bool:

@@ -294,6 +294,7 @@ def _run(
     quiet: bool,
     progress: bool,
     duplicate_window: float,
+    jobs: int | None = None,
 ) -> int:
     plan = plan_outputs(formats, output, _stem(captures))
     from_dataset = any(is_dataset(path) for path in captures)
@@ -328,6 +329,7 @@ def _run(
                     ports=ports,
                     progress=update,
                     duplicate_window_ms=duplicate_window,
+                    jobs=jobs,
                 )
             capture = filter_capture(capture, since=since, until=until, peer=peer)
         inputs = capture.inputs
@@ -426,6 +428,12 @@ def fail(message: str) -> NoReturn:
     type=click.Path(file_okay=False, path_type=Path),
     help="Also write every figure as PNG and SVG into this directory.",
 )
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=1),
+    help="Processes decoding at once (files, parts of large pcap files). Default: one per core.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr; no progress bar.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @click.option("--debug", is_flag=True, help="Debug logging; tracebacks on errors.")
@@ -445,6 +453,7 @@ def report(
     top: int,
     duplicate_window: float,
     plots: Path | None,
+    jobs: int | None,
     quiet: bool,
     no_progress: bool,
     debug: bool,
@@ -474,6 +483,7 @@ def report(
             quiet=quiet,
             duplicate_window=duplicate_window,
             progress=not (quiet or no_progress) and _stderr_is_terminal(),
+            jobs=jobs,
         )
     except Exception as error:
         if debug:

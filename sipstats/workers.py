@@ -1,0 +1,197 @@
+"""Messages stage on several cores: files, and parts of large files, decoded in worker processes.
+
+``read_capture(..., jobs=N)`` comes here. Each uncompressed classic pcap file large enough
+is cut into record-aligned parts (:func:`sipstats.capture.reader.parts`); every part and
+every other file is a unit of work for a process pool. Workers decode what needs no earlier
+packet and put off the rest (IP fragments, TCP, SCTP: :mod:`sipstats.capture.deferral`); the
+parent appends the workers' tables in file order, replays the put-off calls of each file on
+one decoder, and merges the parts' input summaries. The messages table is sorted by time at
+the end and its categories follow the sorted rows, so the result equals one pass's.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
+from functools import partial
+from typing import Final, NamedTuple
+
+from sipstats.capture.decode import Decoder
+from sipstats.capture.deferral import Deferred, replay
+from sipstats.capture.duplicates import DuplicateFilter
+from sipstats.capture.reader import Part, iter_payloads, parts
+from sipstats.capture.summary import InputSummary
+from sipstats.errors import CaptureError
+from sipstats.messages import (
+    DecodeOptions,
+    MessageTable,
+    Progress,
+    decode_payloads,
+    survey_if_silent,
+)
+
+#: Parts smaller than this are not worth a process: starting one and sending its table back
+#: costs about what decoding this much takes.
+MIN_PART_BYTES: Final = 32 << 20
+
+
+class Unit(NamedTuple):
+    """One file, or one part of one (``part`` None: the whole file)."""
+
+    path: str
+    part: Part | None
+    size: int
+
+
+def plan(entries: list[str | InputSummary], jobs: int, lookback_ms: float = 0) -> list[Unit]:
+    """The units of work: large uncompressed classic pcap files in up to ``jobs`` parts,
+    each with a look-back of ``lookback_ms`` (the capture-duplicate window)."""
+    lookback_ns = round(lookback_ms * 1_000_000)
+    units: list[Unit] = []
+    for entry in entries:
+        if isinstance(entry, InputSummary):
+            continue
+        size = _size(entry)
+        pieces = min(jobs, size // MIN_PART_BYTES)
+        targets = [k * size // pieces for k in range(1, pieces)]
+        cut = _parts(entry, targets, lookback_ns) if pieces > 1 else []
+        if len(cut) < 2:
+            units.append(Unit(entry, None, size))
+            continue
+        starts = [0, *(part.byte_range[0] for part in cut[1:])]  # the first holds the header
+        ends = [*starts[1:], size]
+        units += [
+            Unit(entry, part, end - start)
+            for part, start, end in zip(cut, starts, ends, strict=True)
+        ]
+    return units
+
+
+def _parts(path: str, cuts: list[int], lookback_ns: int) -> list[Part]:
+    try:
+        return parts(path, cuts, lookback_ns)
+    except (CaptureError, OSError):
+        return []  # the file's own decoding reports what is wrong with it
+
+
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+def decode_unit(
+    unit: Unit, options: DecodeOptions
+) -> tuple[MessageTable, InputSummary, list[Deferred]]:
+    """Decode one unit (in a worker): its table, its summary and the calls it put off."""
+    if unit.part is None:
+        table, summary = options.decode(unit.path)
+        return table, summary, []
+    deferred: list[Deferred] = []
+    table, summary = options.decode(
+        unit.path,
+        byte_range=unit.part.byte_range,
+        clock=unit.part.clock,
+        deferred=deferred,
+        copies=_warmed_up(unit.path, unit.part, options),
+    )
+    return table, summary, deferred
+
+
+def _warmed_up(path: str, part: Part, options: DecodeOptions) -> DuplicateFilter | None:
+    """A capture-duplicate filter that has seen the payloads stamped just before the part,
+    as it would have in one pass (None: duplicates are not looked for)."""
+    if options.duplicate_window_ms <= 0:
+        return None
+    copies = DuplicateFilter(options.duplicate_window_ms)
+    start, end, _ = part.warm_up
+    if start < end:
+        scratch = InputSummary(file=path)  # what the look-back meets is the previous part's
+        for payload in iter_payloads(
+            path, scratch, ports=options.ports, byte_range=part.warm_up, deferred=[]
+        ):
+            copies.is_copy(payload)
+    return copies
+
+
+def merge_units(
+    units: list[Unit],
+    results: Iterable[tuple[MessageTable, InputSummary, list[Deferred]]],
+    table: MessageTable,
+    options: DecodeOptions,
+    merged: Callable[[Unit, InputSummary], None] | None = None,
+) -> dict[str, InputSummary]:
+    """Append the units' tables to ``table`` as they come and merge each file's summaries, in
+    file order (``merged`` is told after each unit); then make each file's put-off calls on
+    one decoder."""
+    summaries: dict[str, InputSummary] = {}
+    deferred: dict[str, list[Deferred]] = {}
+    for unit, (part_table, summary, calls) in zip(units, results, strict=True):
+        table.extend(part_table)
+        del part_table  # its columns now live in ``table``
+        if merged is not None:
+            merged(unit, summary)
+        if unit.path in summaries:
+            summaries[unit.path].merge(summary)
+        else:
+            summaries[unit.path] = summary
+        deferred.setdefault(unit.path, []).extend(calls)
+    for path, calls in deferred.items():
+        if calls:
+            summaries[path].merge(_replayed(path, calls, table, options))
+    for path in {unit.path for unit in units if unit.part is not None}:
+        survey_if_silent(path, summaries[path])  # parts are whole again
+    return summaries
+
+
+def _replayed(
+    path: str, calls: list[Deferred], table: MessageTable, options: DecodeOptions
+) -> InputSummary:
+    """Make a file's put-off calls in order; their messages go into ``table`` (their capture
+    duplicates judged among themselves: a copy has the transport of its original)."""
+    summary = InputSummary(file=path)
+    decoder = Decoder(path, summary, options.ports)
+    replay(decoder, calls)
+    decoder.finish()
+    decode_payloads(
+        decoder.out,
+        summary,
+        table,
+        strict=options.strict,
+        duplicate_window_ms=options.duplicate_window_ms,
+        keep_duplicates=options.keep_duplicates,
+    )
+    return summary
+
+
+def decode_in_workers(
+    entries: list[str | InputSummary],
+    jobs: int,
+    table: MessageTable,
+    options: DecodeOptions,
+    progress: Progress | None,
+) -> list[InputSummary] | None:
+    """Decode ``entries`` with ``jobs`` processes into ``table``; the inputs in order, or None
+    when there is only one unit of work (the caller then decodes in its own process)."""
+    units = plan(entries, jobs, options.duplicate_window_ms)
+    if len(units) < 2:
+        return None
+    total = sum(unit.size for unit in units)
+    done = [0, 0]  # bytes, packets
+
+    def merged(unit: Unit, summary: InputSummary) -> None:
+        done[0] += unit.size
+        done[1] += summary.packets
+        if progress is not None:
+            progress(done[0], total, done[1])
+
+    # fork: the workers start with everything imported (spawn would import pandas again)
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else None)
+    work = partial(decode_unit, options=options)
+    with ProcessPoolExecutor(min(jobs, len(units)), mp_context=context) as pool:
+        summaries = merge_units(units, pool.map(work, units), table, options, merged)
+    return [entry if isinstance(entry, InputSummary) else summaries[entry] for entry in entries]

@@ -1,0 +1,219 @@
+"""Decoding in several processes (``read_capture(jobs=N)``, ``--jobs``) gives what one pass gives.
+
+A capture is cut into parts at record boundaries; each part is decoded on its own, and what
+needs earlier packets (TCP streams, IP fragments) is replayed by the parent; a part's
+capture-duplicate filter first sees the packets stamped just before it. The tests cut
+captures at every record boundary (and at pairs of them) and compare the messages table and
+the input summaries with a single pass: a TCP stream whose messages span segments, an
+INVITE in IP fragments, capture duplicates, a timestamp stepping back, a malformed message
+and a call whose messages sit on both sides of every cut.
+"""
+
+from __future__ import annotations
+
+import struct
+import subprocess
+import sys
+from functools import partial
+from itertools import combinations
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from scapy.layers.inet import IP, UDP, fragment
+from scapy.layers.l2 import Ether
+from scapy.packet import Packet, Raw
+
+from sipstats import workers
+from sipstats.capture import pcap
+from sipstats.capture.reader import parts
+from sipstats.capture.summary import InputSummary
+from sipstats.messages import DecodeOptions, MessageTable, read_capture
+from tests.conftest import CORPUS
+from tests.sipfactory import T0, UAC, UAS, sip_request, sip_response, tcp, udp, write_pcap
+
+
+def _call(n: int, t: float) -> list[Packet]:
+    dialog = {"call_id": f"jobs-{n}@test", "branch": f"z9hG4bK-jobs-{n}", "cseq": 1}
+    ok = sip_response(200, "OK", cseq_method="INVITE", to_tag="t", **dialog)
+    return [udp(sip_request("INVITE", **dialog), t), udp(ok, t + 0.02, UAS, UAC)]
+
+
+def _packets() -> list[Packet]:
+    packets = _call(1, 0.0)
+    # a TCP stream: two messages in one segment, then one message over two segments
+    first = sip_request("OPTIONS", call_id="tcp-1", cseq=1, branch="z9hG4bK-t1")
+    second = sip_request("OPTIONS", call_id="tcp-2", cseq=1, branch="z9hG4bK-t2")
+    third = sip_request("INVITE", call_id="tcp-3", cseq=1, branch="z9hG4bK-t3")
+    packets += [
+        tcp(first + second, 0.1, seq=1000),
+        *_call(2, 0.15),
+        tcp(third[:100], 0.2, seq=1000 + len(first + second)),
+        tcp(third[100:], 0.3, seq=1100 + len(first + second)),
+    ]
+    # an INVITE in three IP fragments, with a call in between
+    body = b"v=0\r\n" + b"a=x\r\n" * 500
+    big = sip_request("INVITE", call_id="frag@test", cseq=1, branch="z9hG4bK-frag", body=body)
+    pieces = fragment(IP(src=UAC[0], dst=UAS[0]) / UDP(sport=5060, dport=5060) / Raw(big), 1000)
+    assert len(pieces) == 3
+    for i, piece in enumerate(pieces):
+        packets.append(Ether() / piece)
+        packets[-1].time = T0 + 0.4 + i / 100
+        if i == 0:
+            packets += _call(3, 0.405)
+    # the same INVITE captured twice 1 ms apart, twice over (kept as rows or not, see below)
+    for n, t in ((5, 0.5), (6, 0.52)):
+        packets += [_call(n, t)[0], _call(n, t + 0.001)[0]]
+    # a timestamp two seconds back, a malformed message, a last call
+    packets += [
+        udp(sip_request("OPTIONS", call_id="late", cseq=1, branch="z9hG4bK-l"), -1.6),
+        udp(b"INVITE sip:x SIP/2.0\r\nVia: broken\r\n\r\n", 0.6),
+        *_call(4, 0.7),
+    ]
+    return packets
+
+
+#: read_capture's defaults
+ONE_PASS = DecodeOptions()
+
+
+def _record_offsets(path: Path) -> list[int]:
+    """Byte offset of every record of a classic pcap (little-endian, as scapy writes)."""
+    data = path.read_bytes()
+    offsets, off = [], 24
+    while off + 16 <= len(data):
+        offsets.append(off)
+        off += 16 + struct.unpack_from("<I", data, off + 8)[0]
+    return offsets
+
+
+def _split_read(
+    path: Path, cuts: list[int], options: DecodeOptions
+) -> tuple[pd.DataFrame, InputSummary]:
+    """Decode the parts one after the other in this process, merged as the workers' are."""
+    lookback_ns = round(options.duplicate_window_ms * 1_000_000)
+    units = [workers.Unit(str(path), part, 0) for part in parts(path, cuts, lookback_ns)]
+    assert len(units) == len(set(cuts)) + 1
+    table = MessageTable()
+    results = map(partial(workers.decode_unit, options=options), units)
+    summaries = workers.merge_units(units, results, table, options)
+    return table.to_frame(), summaries[str(path)]
+
+
+def _assert_same_as_one_pass(
+    path: Path, cut_sets: list[list[int]], options: DecodeOptions = ONE_PASS
+) -> None:
+    whole = read_capture(
+        path,
+        jobs=1,
+        duplicate_window_ms=options.duplicate_window_ms,
+        keep_duplicates=options.keep_duplicates,
+    )
+    for cuts in cut_sets:
+        messages, summary = _split_read(path, cuts, options)
+        pd.testing.assert_frame_equal(messages, whole.messages, obj=f"cut at {cuts}")
+        assert summary == whole.inputs[0], cuts
+
+
+@pytest.fixture(scope="module")
+def capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_pcap(tmp_path_factory.mktemp("jobs") / "mixed.pcap", _packets())
+
+
+def test_the_capture_has_every_case(capture: Path) -> None:
+    if pcap.C_WALK is None:
+        pytest.skip("cutting a file needs the C walk (sipstats.capture._pcapscan)")
+    whole = read_capture(capture)
+    assert whole.messages["transport"].value_counts().to_dict() == {"udp": 12, "tcp": 3}
+    assert whole.messages["fragmented"].sum() == 1
+    assert whole.inputs[0].duplicates == 2
+    assert set(whole.inputs[0].malformed) == {"timestamp out of order", "missing mandatory header"}
+
+
+@pytest.mark.parametrize(
+    "options",
+    [DecodeOptions(), DecodeOptions(keep_duplicates=True), DecodeOptions(duplicate_window_ms=0)],
+    ids=["duplicates-dropped", "duplicates-kept", "duplicates-not-looked-for"],
+)
+def test_every_cut_gives_one_pass(capture: Path, options: DecodeOptions) -> None:
+    if pcap.C_WALK is None:
+        pytest.skip("cutting a file needs the C walk (sipstats.capture._pcapscan)")
+    offsets = _record_offsets(capture)[1:]
+    _assert_same_as_one_pass(capture, [[offset] for offset in offsets], options)
+
+
+def test_every_pair_of_cuts_gives_one_pass(capture: Path) -> None:
+    if pcap.C_WALK is None:
+        pytest.skip("cutting a file needs the C walk (sipstats.capture._pcapscan)")
+    offsets = _record_offsets(capture)[1:]
+    _assert_same_as_one_pass(capture, [list(pair) for pair in combinations(offsets, 2)])
+
+
+def test_cuts_inside_records_move_to_the_next_record(capture: Path) -> None:
+    if pcap.C_WALK is None:
+        pytest.skip("cutting a file needs the C walk (sipstats.capture._pcapscan)")
+    offsets = _record_offsets(capture)
+    found = parts(capture, [offsets[3] + 1, offsets[7] - 1, capture.stat().st_size + 10])
+    assert [part.byte_range[:2] for part in found] == [
+        (24, offsets[4]),
+        (offsets[4], offsets[7]),
+        (offsets[7], sys.maxsize),
+    ]
+    assert [part.byte_range[2] for part in found] == [1, 5, 8]
+
+
+def test_read_capture_with_a_process_pool(capture: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Through the real pool: parts and whole files in worker processes, merged by time."""
+    if pcap.C_WALK is None:
+        pytest.skip("cutting a file needs the C walk (sipstats.capture._pcapscan)")
+    monkeypatch.setattr(workers, "MIN_PART_BYTES", 1024)
+    other = write_pcap(capture.parent / "other.pcap", _call(9, 0.25))
+    seen: list[tuple[int, int, int]] = []
+    pooled = read_capture([capture, other], jobs=3, progress=lambda *a: seen.append(a))
+    single = read_capture([capture, other], jobs=1)
+    assert len(workers.plan([str(capture), str(other)], 3)) == 4
+    pd.testing.assert_frame_equal(pooled.messages, single.messages)
+    assert pooled.inputs == single.inputs
+    assert seen[-1][0] == seen[-1][1] == capture.stat().st_size + other.stat().st_size
+
+
+def test_compressed_and_small_files_are_not_cut(tmp_path: Path, capture: Path) -> None:
+    import gzip
+
+    packed = tmp_path / "mixed.pcap.gz"
+    packed.write_bytes(gzip.compress(capture.read_bytes()))
+    assert len(parts(packed, [100, 200])) == 1
+    assert workers.plan([str(capture)], 4) == [
+        workers.Unit(str(capture), None, capture.stat().st_size)
+    ]
+
+
+def test_cli_jobs_option(capture: Path, tmp_path: Path) -> None:
+    """``--jobs`` reaches read_capture (a file this small is still read in one process)."""
+    outputs = []
+    for jobs in ("1", "2"):
+        out = tmp_path / f"jobs{jobs}.json"
+        argv = [sys.executable, "-m", "sipstats", str(capture), "--jobs", jobs, "-q"]
+        done = subprocess.run(
+            [*argv, "--report", "json", "-o", str(out)], capture_output=True, text=True
+        )
+        assert done.returncode == 1, done.stderr  # the capture holds damage on purpose
+        outputs.append(out.read_text())
+    assert outputs[0] == outputs[1]
+
+
+CORPUS_CUTS = ("c03_tcp_v4/c03_tcp_v4.pcap", "c08_frag/c08_frag.pcap", "c05_loss/c05_loss.pcap")
+
+
+@pytest.mark.parametrize("name", CORPUS_CUTS)
+def test_corpus_captures_cut_anywhere(name: str) -> None:
+    """Real TCP streams, fragments and retransmissions: cut at 40 record boundaries spread
+    over the file (each one alone, and in threes)."""
+    path = CORPUS / name
+    if not path.is_file():
+        pytest.skip(f"the shared corpus capture {path} is not there")
+    if pcap.C_WALK is None:
+        pytest.skip("cutting a file needs the C walk (sipstats.capture._pcapscan)")
+    offsets = _record_offsets(path)[1:]
+    chosen = offsets[:: max(1, len(offsets) // 40)]
+    _assert_same_as_one_pass(path, [[o] for o in chosen] + [chosen[k : k + 3] for k in (0, 9, 20)])
