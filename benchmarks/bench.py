@@ -9,8 +9,10 @@ time comes from the clock and peak memory and CPU time from that process's own r
 shared machine. The tools run in alternating rounds and each one's fastest round is reported.
 
 First comes what a user sees: the whole command (``sipstats F --report json`` and ``html``,
-imports included) against tshark. Then the stages, in-process: decoding alone
-(``read_capture``) and decoding + analysis, and the memory per SIP message.
+imports included, with ``--jobs 1`` and with one process per core) against tshark; its CPU
+time includes the worker processes (``wait4`` counts the descendants it reaped) and its peak
+RSS is the largest process's. Then the stages, in-process: decoding alone (``read_capture``)
+and decoding + analysis, and the memory per SIP message.
 """
 
 from __future__ import annotations
@@ -88,11 +90,18 @@ def measure(argv: list[str]) -> Run:
 
 
 def whole_commands(capture: Path, out: Path) -> dict[str, list[str]]:
-    """The command lines a user runs, by the name the table shows; reports go into ``out``."""
+    """The command lines a user runs, by the name the table shows; reports go into ``out``.
+    Each format with one process (``--jobs 1``) and with the default, one per core."""
     sipstats = [sys.executable, "-m", "sipstats", str(capture), "-q"]
+    cores = os.cpu_count() or 1
     return {
-        f"sipstats --report {fmt}": [*sipstats, "--report", fmt, "-o", str(out / f"report.{fmt}")]
+        f"sipstats --report {fmt} -j {jobs}": [
+            *sipstats,
+            *("--jobs", str(jobs)),
+            *("--report", fmt, "-o", str(out / f"report.{fmt}")),
+        ]
         for fmt in ("json", "html")
+        for jobs in dict.fromkeys((1, cores))
     }
 
 
@@ -171,7 +180,7 @@ def print_results(capture: Path, rounds: list[tuple[Run, ...]], repeat: int) -> 
     def row(name: str, seconds: float, rss_kb: int, cpu_s: float | None = None) -> str:
         cpu = "" if cpu_s is None else f"{cpu_s:>8.2f} s{t.cpu_s / cpu_s:>6.2f}x"
         return (
-            f"{name:<28}{seconds:>9.2f} s{packets / seconds:>12,.0f} pkt/s"
+            f"{name:<32}{seconds:>9.2f} s{packets / seconds:>12,.0f} pkt/s"
             f"{size_mb / seconds:>9.1f} MB/s{rss_kb / 1024:>9.0f} MiB"
             f"{t.wall_s / seconds:>8.2f}x{cpu}"
         )
@@ -179,7 +188,7 @@ def print_results(capture: Path, rounds: list[tuple[Run, ...]], repeat: int) -> 
     print(f"capture: {capture} ({packets:,} packets, {size_mb:.1f} MB), best of {repeat}")
     print(f"SIP messages: tshark {tshark_messages(t.stdout):,}, sipstats {d['messages']:,}")
     print(
-        f"{'':<28}{'wall':>11}{'rate':>18}{'':>14}{'peak RSS':>13}{'vs tshark':>10}"
+        f"{'':<32}{'wall':>11}{'rate':>18}{'':>14}{'peak RSS':>13}{'vs tshark':>10}"
         f"{'CPU':>10}{'vs tshark':>10}"
     )
     print(row("tshark -z sip,stat", t.wall_s, t.max_rss_kb, t.cpu_s))
