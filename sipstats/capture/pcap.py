@@ -290,7 +290,7 @@ def cut_points(src: Source, hdr: PcapHeader, targets: list[int], lookback_ns: in
     empty without the C walk, which makes this cheap."""
     if C_WALK is None:
         return []
-    header = (hdr.endian == ">", hdr.record_size, max(hdr.snaplen, MAX_CAPLEN), hdr.frac_ns)
+    header = (hdr.endian == ">", hdr.record_size, MAX_CAPLEN, hdr.frac_ns)
     return [
         Cut(offset, frame, Clock(tmin, tmax, prev_sec), warm_offset, warm_frame)
         for offset, frame, tmin, tmax, prev_sec, warm_offset, warm_frame in C_WALK.cut_points(
