@@ -110,10 +110,13 @@ def _warmed_up(path: str, part: Part, options: DecodeOptions) -> DuplicateFilter
     start, end, _ = part.warm_up
     if start < end:
         scratch = InputSummary(file=path)  # what the look-back meets is the previous part's
-        for payload in iter_payloads(
-            path, scratch, ports=options.ports, byte_range=part.warm_up, deferred=[]
-        ):
-            copies.is_copy(payload)
+        copies.copies(
+            list(
+                iter_payloads(
+                    path, scratch, ports=options.ports, byte_range=part.warm_up, deferred=[]
+                )
+            )
+        )
     return copies
 
 
