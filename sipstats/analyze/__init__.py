@@ -48,7 +48,9 @@ class Analysis:
     ``retries_by_retry_after`` (verdicts per code and Retry-After value) and ``retry_gaps``
     (gap to the retry per verdict) from :mod:`~sipstats.analyze.retries`; ``user_agents``
     (User-Agent/Server values and how many messages carried each) from
-    :mod:`~sipstats.analyze.counts`; ``findings`` (what went wrong, ranked: ``schema.FINDINGS``)
+    :mod:`~sipstats.analyze.counts`; ``failures_by_responder`` / ``_requester`` / ``_caller``
+    / ``_callee`` (final responses and failures per each, :func:`breakdown.failures_by`);
+    ``findings`` (what went wrong, ranked: ``schema.FINDINGS``)
     from :mod:`~sipstats.analyze.findings`. ``interval`` is the timeline bucket in force, resolved
     (never "auto").
     """
@@ -73,6 +75,10 @@ class Analysis:
     retries_by_retry_after: pd.DataFrame
     retry_gaps: pd.DataFrame
     user_agents: pd.DataFrame
+    failures_by_responder: pd.DataFrame
+    failures_by_requester: pd.DataFrame
+    failures_by_caller: pd.DataFrame
+    failures_by_callee: pd.DataFrame
     findings: pd.DataFrame
     interval: str
 
@@ -133,6 +139,10 @@ class Analysis:
                 "responses_by_category": _keyed(self.by_category, "category"),
                 "failures_by_method": _keyed(self.failures_by_method, "method"),
                 "failures_by_peer": self.by_peer.to_dict("records"),
+                "failures_by_responder": self.failures_by_responder.to_dict("records"),
+                "failures_by_requester": self.failures_by_requester.to_dict("records"),
+                "failures_by_caller": self.failures_by_caller.to_dict("records"),
+                "failures_by_callee": self.failures_by_callee.to_dict("records"),
                 "calls": self.calls_summary(),
                 "registrations": self._registrations_dict(),
                 "retry_after": self._retry_after_dict(),
@@ -177,10 +187,14 @@ class Analysis:
         return out
 
     def _timeline_dict(self) -> dict[str, Any]:
-        """Unique responses per class per bucket: ``{"interval", "buckets": [{start, 1xx..}]}``."""
-        table = self.timeline()
+        """Unique responses per class per bucket: ``{"interval", "buckets": [{start, 1xx..}]}``.
+
+        Each bucket also has ``finals`` (2xx-6xx), ``failures`` (4xx-6xx) and
+        ``failure_share`` = failures / finals (null without finals).
+        """
+        table = breakdown.with_failure_share(self.timeline())
         buckets = [
-            {"start": ts.isoformat(), **{c: int(v) for c, v in row.items()}}
+            {"start": ts.isoformat(), **row}
             for ts, row in zip(table.index, table.to_dict("records"), strict=True)
         ]
         return {"interval": self.interval, "buckets": buckets}
@@ -386,6 +400,10 @@ def assemble(capture: Capture, parts: dialogs.Dialogs, *, interval: str = "auto"
         retries_by_retry_after=retries.by_retry_after(retry),
         retry_gaps=retries.gap_summary(retry),
         user_agents=counts.user_agents(m),
+        failures_by_responder=breakdown.failures_by(m, "responder"),
+        failures_by_requester=breakdown.failures_by(m, "requester"),
+        failures_by_caller=breakdown.failures_by(m, "caller"),
+        failures_by_callee=breakdown.failures_by(m, "callee"),
         findings=found,
         interval=interval,
     )

@@ -18,6 +18,7 @@ from pandas.tseries.frequencies import to_offset
 from pandas.tseries.offsets import Tick
 
 from sipstats import schema
+from sipstats.analyze.retries import uri_key
 from sipstats.analyze.transactions import endpoint
 from sipstats.catalogue import STATUS_CLASSES as CLASSES
 
@@ -151,6 +152,69 @@ def by_peer(messages: pd.DataFrame) -> pd.DataFrame:
     return table.sort_values(
         ["failures", "responder", "requester"], ascending=[False, True, True]
     ).reset_index(drop=True)
+
+
+#: What :func:`failures_by` groups final responses by.
+FailureKey = Literal["responder", "requester", "caller", "callee"]
+
+
+def _failure_keys(finals: pd.DataFrame, by: FailureKey) -> pd.Series:
+    """The responder (response source), requester (its destination), caller (From) or callee
+    (To) of each final response; callers and callees as ``user@host`` like the retries table."""
+    if by == "responder":
+        return endpoint(finals["src"], finals["sport"])
+    if by == "requester":
+        return endpoint(finals["dst"], finals["dport"])
+    return uri_key(finals["from_uri" if by == "caller" else "to_uri"])
+
+
+def failures_by(messages: pd.DataFrame, by: FailureKey) -> pd.DataFrame:
+    """Final responses (2xx-6xx, unique) per responder, requester, caller or callee.
+
+    Columns: ``by``, finals, failures (4xx-6xx), failure_share (failures / finals of that
+    row), share_of_failures (of all failures in the capture), top_code, codes
+    ('503x12|486x2'). Rows that had a failure only, most failures first.
+    """
+    resp = _responses(messages)
+    finals = resp[~resp["retransmission"] & resp["code"].between(200, 699)]
+    key = _failure_keys(finals, by).fillna("unknown").astype("str")
+    failed = finals["cls"].isin(FAILURE_CLASSES).to_numpy()
+    table = pd.DataFrame({by: key.to_numpy(), "code": finals["code"].to_numpy(), "failed": failed})
+    per_row = table.groupby(by, sort=True).agg(finals=("code", "size"), failures=("failed", "sum"))
+    per_row = per_row[per_row["failures"] > 0]
+    columns = [by, "finals", "failures", "failure_share", "share_of_failures", "top_code", "codes"]
+    if per_row.empty:
+        return pd.DataFrame({c: pd.Series(dtype="str") for c in columns}).astype(
+            {"finals": "int64", "failures": "int64", "failure_share": "float64",
+             "share_of_failures": "float64"}
+        )  # fmt: skip
+    codes = (
+        table[table["failed"]]
+        .value_counts([by, "code"])
+        .rename("n")
+        .reset_index()
+        .sort_values([by, "n", "code"], ascending=[True, False, True])
+    )
+    codes["text"] = codes["code"].map("{:03d}".format) + "x" + codes["n"].astype("str")
+    grouped = codes.groupby(by, sort=True)
+    per_row["top_code"] = grouped["code"].first().map("{:03d}".format)
+    per_row["codes"] = grouped["text"].agg("|".join)
+    per_row["failure_share"] = per_row["failures"] / per_row["finals"]
+    per_row["share_of_failures"] = per_row["failures"] / per_row["failures"].sum()
+    out = per_row.reset_index().loc[:, columns].astype({"finals": "int64", "failures": "int64"})
+    return out.sort_values(["failures", by], ascending=[False, True]).reset_index(drop=True)
+
+
+def with_failure_share(timeline_table: pd.DataFrame) -> pd.DataFrame:
+    """A class timeline plus ``finals`` (2xx-6xx), ``failures`` (4xx-6xx) and
+    ``failure_share`` (failures / finals of the bucket; NaN in a bucket without finals)."""
+    out = timeline_table.copy()
+    finals = out[[c for c in CLASSES[1:] if c in out.columns]].sum(axis=1)
+    failures = out[[c for c in FAILURE_CLASSES if c in out.columns]].sum(axis=1)
+    out["finals"] = finals.astype("int64")
+    out["failures"] = failures.astype("int64")
+    out["failure_share"] = failures / finals.where(finals > 0)
+    return out
 
 
 def auto_interval(messages: pd.DataFrame) -> str:

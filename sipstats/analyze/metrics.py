@@ -341,7 +341,8 @@ def operator_kpis(calls: pd.DataFrame) -> list[dict[str, object]]:
             _ratio(answered, n),
             "%",
             n,
-            "Answer-seizure ratio: calls answered with 2xx per 100 calls.",
+            "Answer-seizure ratio: calls answered with 2xx per 100 settled calls (calls still "
+            "in progress when the capture ends are left out of the denominator).",
             "operator KPI (ITU-T E.411)",
         ),
         _row(
@@ -350,7 +351,8 @@ def operator_kpis(calls: pd.DataFrame) -> list[dict[str, object]]:
             "%",
             n,
             "Network effectiveness ratio: calls answered, busy, unanswered, declined or "
-            "cancelled by the caller (the network did its job) per 100 calls.",
+            "cancelled by the caller (the network did its job) per 100 settled calls (calls "
+            "still in progress when the capture ends left out).",
             "operator KPI (ITU-T E.411)",
         ),
         _row(

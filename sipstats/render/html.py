@@ -11,14 +11,18 @@ from typing import TYPE_CHECKING, Any, Final
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
+from sipstats.analyze.breakdown import FAILURE_CLASSES
 from sipstats.render.labels import Lang, label, malformed_label
 from sipstats.render.options import RenderOptions
 from sipstats.render.tables import (
+    DASH,
     capture_window,
     finding_rows,
+    fmt_clock,
     fmt_int,
     fmt_metric,
     fmt_ts,
+    metric_row,
     report_tables,
     retransmission_ratio,
     visible,
@@ -37,13 +41,40 @@ _ENV = Environment(
 )
 
 
+def _key_figures(analysis: Analysis, lang: Lang) -> list[tuple[str, str, str, str]]:
+    """(id, label, value, detail) of the first-screen cards: what failed, where, since when."""
+    calls = analysis.calls
+    failed = calls["final_status"].ge(400).fillna(False) | (calls["outcome"] == "no_final_response")
+    codes = analysis.by_code[analysis.by_code["status_class"].isin(FAILURE_CLASSES)]
+    top_code = DASH
+    if not codes.empty:
+        worst = codes.sort_values(["unique", "code"], ascending=[False, True]).iloc[0]
+        top_code = f"{worst['code']} × {int(worst['unique']):,}"
+    responders = analysis.failures_by_responder
+    worst_responder, worst_failures = DASH, ""
+    if not responders.empty:
+        first = responders.iloc[0]
+        worst_responder = str(first["responder"])
+        worst_failures = label("n_failures", lang, n=f"{int(first['failures']):,}")
+    bursts = analysis.findings[analysis.findings["kind"] == "failure_burst"]
+    onset = fmt_clock(bursts["start"].min()) if not bursts.empty else DASH
+    asr = metric_row(analysis, "ASR")
+    answered_of = "" if asr is None else label("of_settled", lang, n=fmt_int(asr["samples"]))
+    return [
+        ("calls", label("calls", lang), fmt_int(len(calls)), ""),
+        ("asr", label("card_answered", lang), fmt_metric(analysis, "ASR", lang), answered_of),
+        ("failed", label("card_failed_calls", lang), fmt_int(int(failed.sum())), ""),
+        ("top_failure", label("card_top_failure", lang), top_code, ""),
+        ("worst_responder", label("card_worst_responder", lang), worst_responder, worst_failures),
+        ("onset", label("card_onset", lang), onset, ""),
+    ]
+
+
 def _cards(analysis: Analysis, data: dict[str, Any], lang: Lang) -> list[tuple[str, str, str]]:
-    """(id, label, value) of each summary card."""
+    """(id, label, value) of the other summary cards."""
     s = data.get("summary", {})
     return [
         ("messages", label("sip_messages", lang), fmt_int(s.get("sip_messages"))),
-        ("calls", label("calls", lang), fmt_int(s.get("calls"))),
-        ("asr", label("answer_ratio", lang), fmt_metric(analysis, "ASR", lang)),
         ("ser", "SER", fmt_metric(analysis, "SER", lang)),
         ("seer", "SEER", fmt_metric(analysis, "SEER", lang)),
         ("isa", "ISA", fmt_metric(analysis, "ISA", lang)),
@@ -102,6 +133,7 @@ def render_html(analysis: Analysis, options: RenderOptions) -> str:
         "L": lambda key, **kw: label(key, lang, **kw),
         "files": [i.file for i in analysis.capture.inputs],
         "window": f"{fmt_ts(first)} → {fmt_ts(last)}",
+        "key_figures": _key_figures(analysis, lang),
         "cards": _cards(analysis, data, lang),
         "findings": _findings(analysis, lang),
         "figures": _figures(analysis, options),

@@ -34,6 +34,11 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
     "early_retriers": ("Callers that retried too early", "过早重试的主叫"),
     "storms": ("Retry storms", "重试风暴"),
     "by_peer": ("Top failing peer pairs", "失败最多的对端组合"),
+    "failures_by_responder": ("Failures per responder", "按响应方统计的失败"),
+    "failures_by_requester": ("Failures per requester", "按请求方统计的失败"),
+    "failures_by_caller": ("Callers failing most", "失败最多的主叫"),
+    "failures_by_callee": ("Callees failing most", "失败最多的被叫"),
+    "failure_timeline": ("Final responses over time", "最终响应时间线"),
     "registrations": ("Registrations", "注册"),
     "software": ("User agents and servers", "用户代理与服务器软件"),
     "reg_sequences": ("Registration final responses in order", "注册最终响应顺序"),
@@ -56,6 +61,14 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
     "transactions_without_final": ("Transactions without final response", "无最终响应的事务"),
     "calls": ("Calls", "呼叫"),
     "answer_ratio": ("Answer ratio (ASR)", "应答率 (ASR)"),
+    "ratio_of": ("{value} of {n}", "{value}（共 {n}）"),
+    "card_answered": ("Answered (ASR)", "应答率 (ASR)"),
+    "card_failed_calls": ("Failed calls", "失败呼叫"),
+    "card_top_failure": ("Top failure code", "最多的失败码"),
+    "card_worst_responder": ("Worst responder", "失败最多的响应方"),
+    "card_onset": ("Failure onset (UTC)", "失败开始 (UTC)"),
+    "n_failures": ("{n} failures", "{n} 个失败"),
+    "of_settled": ("of {n} settled calls", "共 {n} 个已有结果的呼叫"),
     "first_packet": ("First packet", "首个数据包"),
     "last_packet": ("Last packet", "最后数据包"),
     # columns
@@ -109,6 +122,13 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
     "callers": ("Callers", "主叫数"),
     "early_retries": ("Early retries", "过早重试"),
     "responder": ("Responder", "响应方"),
+    "callee": ("Callee", "被叫"),
+    "finals": ("Finals", "最终响应"),
+    "share_of_failures": ("Of all failures", "占全部失败"),
+    "bucket_start": ("Time (UTC)", "时间 (UTC)"),
+    "mark": ("Finding", "发现"),
+    "mark_onset": ("onset #{n}", "开始 #{n}"),
+    "mark_end": ("end #{n}", "结束 #{n}"),
     "requester": ("Requester", "请求方"),
     "failures": ("Failures", "失败数"),
     "top_code": ("Top code", "最多状态码"),
@@ -150,6 +170,12 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
         "每 {interval} 各类型去重响应数",
     ),
     "fig_time_axis": ("Time (UTC)", "时间 (UTC)"),
+    "fig_failures": (
+        "Failures per {interval} by class, and their share of final responses",
+        "每 {interval} 各类别失败数及其占最终响应的比例",
+    ),
+    "fig_failures_count": ("Failures (unique 4xx-6xx)", "失败数 (去重 4xx-6xx)"),
+    "fig_failure_share_axis": ("Failure share of finals (%)", "失败占最终响应比例 (%)"),
     "fig_responses_axis": ("Responses (unique)", "响应数 (去重)"),
     "fig_classes": ("Unique responses by class", "各类别去重响应数"),
     "fig_outcomes": ("Call outcomes", "呼叫结果"),
@@ -182,6 +208,19 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
     # notes
     "note_interval": ("Interval", "时间间隔"),
     "no_anomaly": ("No anomaly found.", "未发现异常。"),
+    "note_failures_by": (
+        "Finals = unique final responses (2xx-6xx, every method) of the row; failure share = "
+        "its 4xx-6xx / its finals; of all failures = its 4xx-6xx / all {failures} in the capture.",
+        "最终响应 = 该行去重后的最终响应 (2xx-6xx，所有方法)；失败占比 = 其 4xx-6xx / 其最终响应；"
+        "占全部失败 = 其 4xx-6xx / 抓包中全部 {failures} 个失败。",
+    ),
+    "note_failure_timeline": (
+        "Unique final responses per {interval} on {date} (1xx left out, empty buckets too); "
+        "failure share = 4xx-6xx / the bucket's finals (2xx-6xx). Onset and end: the findings "
+        "of the same number.",
+        "{date} 每 {interval} 去重后的最终响应（不含 1xx 与空时段）；失败占比 = 4xx-6xx / "
+        "该时段最终响应 (2xx-6xx)。开始与结束对应同编号的发现。",
+    ),
     "note_findings": (
         "Most severe first; times are UTC on {date}. How each is detected: README, Findings.",
         "按严重程度排序；时间为 {date} 的 UTC 时间。检测方法见 README 的 Findings 一节。",
@@ -239,9 +278,13 @@ METRIC_DEFINITIONS_ZH: Final[dict[str, str]] = {
     "SCR": "每 100 个呼叫中已应答且以得到 2xx 的 BYE 结束的呼叫数 (不计抓包结束时仍在通话的呼叫)。",
     "SCR_literal": "每 100 个呼叫中没有因缺少响应 (无最终响应、408、BYE 无应答) 而失败的呼叫数。",
     "IRA": "每 100 次注册尝试中以失败 (除 401/402/407 外的 4xx、5xx、6xx) 或无最终响应告终的次数。",
-    "ASR": "应答占用比：每 100 个呼叫中以 2xx 应答的呼叫数。",
+    "ASR": (
+        "应答占用比：每 100 个已有结果的呼叫中以 2xx 应答的呼叫数 "
+        "(抓包结束时仍在进行的呼叫不计入分母)。"
+    ),
     "NER": (
-        "网络有效率：每 100 个呼叫中已应答、忙、无应答、拒接或被主叫取消 (网络已尽其责) 的呼叫数。"
+        "网络有效率：每 100 个已有结果的呼叫中已应答、忙、无应答、拒接或被主叫取消 (网络已尽其责) "
+        "的呼叫数 (抓包结束时仍在进行的呼叫不计入分母)。"
     ),
     "ACD": "平均通话时长：已应答呼叫从 2xx 到 BYE 的平均时间。",
     "PDD": "拨号后延迟：呼叫从首个 INVITE 到首个 18x (无 18x 时为 2xx) 的平均时间。",

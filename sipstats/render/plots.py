@@ -22,6 +22,7 @@ from matplotlib import font_manager
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from sipstats.analyze.breakdown import FAILURE_CLASSES, with_failure_share
 from sipstats.catalogue import STATUS_CLASSES
 from sipstats.render.labels import Lang, category_label, label, outcome_label
 from sipstats.schema import OUTCOMES
@@ -37,6 +38,23 @@ CLASS_COLOURS: Final = {
     "4xx": "#ff7f0e",
     "5xx": "#d62728",
     "6xx": "#9467bd",
+}
+
+#: Call outcome -> colour: answered green, server failure red, busy orange, the callee's own
+#: refusals purple, unreachable blue, the rest grey.
+OUTCOME_COLOURS: Final = {
+    "answered": "#2ca02c",
+    "busy": "#ff7f0e",
+    "unavailable": "#1f77b4",
+    "declined": "#9467bd",
+    "cancelled": "#8c8c8c",
+    "not_found": "#17becf",
+    "redirected": "#bcbd22",
+    "auth_failed": "#e377c2",
+    "rejected": "#8c564b",
+    "server_failure": "#d62728",
+    "no_final_response": "#7f7f7f",
+    "in_progress": "#c7c7c7",
 }
 
 #: Retry decision -> colour (respected reads as good, too early as bad).
@@ -149,6 +167,70 @@ def _bucket_days(interval: str, x: np.ndarray) -> float:
         return float(np.min(np.diff(x))) if len(x) > 1 else 1.0
 
 
+def _clock_axis(ax: Any, starts: pd.DatetimeIndex, interval: str, lang: Lang) -> None:
+    """Tick labels as wall-clock times; the date once, in the axis label, when it is one day.
+
+    A capture across midnight (or days) keeps matplotlib's concise labels, which show the
+    date where it changes.
+    """
+    locator = mdates.AutoDateLocator()
+    ax.xaxis.set_major_locator(locator)
+    days = starts.normalize().unique()
+    if len(days) != 1:
+        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+        return
+    seconds = _bucket_days(interval, np.array([0.0])) * 86_400 < 60
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M:%S" if seconds else "%H:%M"))
+    ax.set_xlabel(f"{label('fig_time_axis', lang)}, {days[0]:%Y-%m-%d}")
+
+
+@_styled
+def failures(analysis: Analysis, *, lang: Lang = "en") -> Figure:
+    """Failures (4xx, 5xx, 6xx) per bucket, stacked, with the failure share of the final
+    responses on a second axis and each burst's onset and end marked by its finding number."""
+    lang = figure_lang(lang)
+    interval = analysis.bucket()
+    frame = with_failure_share(analysis.timeline(interval))
+    title = label("fig_failures", lang, interval=interval)
+    fig, ax = _counts_figure((9.0, 4.0), title, "fig_time_axis", "fig_failures_count", lang)
+    if frame.empty:
+        _empty(ax, lang)
+        return fig
+    starts = pd.DatetimeIndex(frame.index).tz_convert("UTC").tz_localize(None)
+    x = mdates.date2num(starts.to_pydatetime())
+    width = _bucket_days(interval, x)
+    bottom = np.zeros(len(frame))
+    for cls in FAILURE_CLASSES:
+        values = frame[cls].to_numpy(dtype=float)
+        if values.any():
+            ax.bar(x, values, width=0.85 * width, bottom=bottom, align="edge", label=cls,
+                   color=CLASS_COLOURS[cls])  # fmt: skip
+        bottom += values
+    share = ax.twinx()
+    percent = 100.0 * frame["failure_share"].to_numpy(dtype=float)
+    share.plot(x + width / 2, percent, color="#1d2330", linewidth=1.2, marker=".", markersize=3,
+               label=label("failure_share", lang))  # fmt: skip
+    share.set_ylim(0, 105)
+    share.set_ylabel(label("fig_failure_share_axis", lang))
+    share.grid(False)
+    share.spines["right"].set_visible(True)
+    for rank, row in enumerate(analysis.findings.to_dict("records"), start=1):
+        if row["kind"] != "failure_burst":
+            continue
+        for edge, colour in (("start", "#c0392b"), ("end", "#2c7a2c")):
+            at = mdates.date2num(pd.Timestamp(row[edge]).tz_convert("UTC").tz_localize(None))
+            ax.axvline(at, color=colour, linestyle="--", linewidth=1.0)
+            key = "mark_onset" if edge == "start" else "mark_end"
+            ax.annotate(label(key, lang, n=rank), (at, 1.0), xycoords=("data", "axes fraction"),
+                        xytext=(3, -12), textcoords="offset points", color=colour,
+                        fontsize=8)  # fmt: skip
+    _clock_axis(ax, starts, interval, lang)
+    handles, names = ax.get_legend_handles_labels()
+    more, more_names = share.get_legend_handles_labels()
+    ax.legend(handles + more, names + more_names, loc="upper left", bbox_to_anchor=(1.08, 1.0))
+    return fig
+
+
 #: Colours of the per-category timeline, in order of frequency (matplotlib's tab10 cycle).
 CATEGORY_COLOURS: Final = (
     "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
@@ -201,9 +283,7 @@ def timeline(
             ax.fill_between(xs, np.repeat(bottom, 4), top, label=names[cls],
                             color=colours[cls], linewidth=0)  # fmt: skip
         bottom += values
-    locator = mdates.AutoDateLocator()
-    ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    _clock_axis(ax, starts, interval, lang)
     legend_title = label("category" if by == "category" else "class", lang)
     ax.legend(title=legend_title, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return fig
@@ -246,7 +326,7 @@ def outcomes(analysis: Analysis, *, lang: Lang = "en") -> Figure:
         return fig
     names = [outcome_label(o, lang) for o in order][::-1]
     counts = [by_outcome[o] for o in order][::-1]
-    colours = ["#2ca02c" if o == "answered" else "#4c72b0" for o in order][::-1]
+    colours = [OUTCOME_COLOURS.get(o, "#4c72b0") for o in order][::-1]
     bars = ax.barh(names, counts, color=colours)
     ax.bar_label(bars, labels=[f"{c:,}" for c in counts], padding=2)
     ax.margins(x=0.12)
@@ -321,6 +401,7 @@ def retries(analysis: Analysis, *, lang: Lang = "en") -> Figure:
 
 #: Figure name -> builder, in report order; ``--plots`` writes each under its name.
 FIGURES: Final[dict[str, Callable[..., Figure]]] = {
+    "failures": failures,
     "timeline": timeline,
     "classes": classes,
     "outcomes": outcomes,
@@ -332,6 +413,7 @@ FIGURES: Final[dict[str, Callable[..., Figure]]] = {
 
 #: Figure name -> whether the analysis has anything for it to draw.
 _HAS_DATA: Final[dict[str, Callable[[Any], bool]]] = {
+    "failures": lambda a: bool(a.by_class["unique"].sum()),
     "timeline": lambda a: bool(a.by_class["unique"].sum()),
     "classes": lambda a: bool(a.by_class["unique"].sum()),
     "outcomes": lambda a: not a.calls.empty,

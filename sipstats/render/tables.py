@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import pandas as pd
 
+from sipstats.analyze.breakdown import FailureKey, with_failure_share
 from sipstats.analyze.findings import describe
 from sipstats.catalogue import STATUS_CLASSES
 from sipstats.render.labels import (
@@ -94,6 +95,20 @@ def fmt_timestamp(value: Any) -> str:
     if value is None or value is pd.NaT or pd.isna(value):
         return DASH
     return fmt_ts(pd.Timestamp(value).value)
+
+
+def fmt_clock(value: Any) -> str:
+    """A bucket start as ``HH:MM:SS`` (the table's note gives the date once)."""
+    return pd.Timestamp(value).strftime("%H:%M:%S")
+
+
+def fmt_codes(codes: Any) -> str:
+    """Codes with counts ``'503x12|486x2'`` as ``'503×12, 486×2'``."""
+    return (
+        DASH
+        if not isinstance(codes, str) or not codes
+        else codes.replace("x", "×").replace("|", ", ")
+    )
 
 
 def fmt_values(values: str) -> str:
@@ -192,6 +207,15 @@ def fmt_metric(analysis: Analysis, name: str, lang: Lang) -> str:
     return fmt_quantity(row["value"], str(row["unit"]))
 
 
+def fmt_metric_of(analysis: Analysis, name: str, lang: Lang) -> str:
+    """A ratio metric with its denominator: ``50.5 % of 295`` (the samples it was taken over)."""
+    row = metric_row(analysis, name)
+    value = fmt_metric(analysis, name, lang)
+    if row is None or pd.isna(row["value"]):
+        return value
+    return label("ratio_of", lang, value=value, n=fmt_int(row["samples"]))
+
+
 def capture_window(analysis: Analysis) -> tuple[int | None, int | None]:
     """First and last packet time (ns) over every input file."""
     firsts = [i.first_ts_ns for i in analysis.capture.inputs if i.first_ts_ns is not None]
@@ -256,10 +280,10 @@ def summary_table(analysis: Analysis, data: dict[str, Any], lang: Lang) -> Table
         (label("transactions", lang), fmt_int(s.get("transactions"))),
         (label("transactions_without_final", lang), fmt_int(s.get("transactions_without_final"))),
         (label("calls", lang), fmt_int(s.get("calls"))),
-        (label("answer_ratio", lang), fmt_metric(analysis, "ASR", lang)),
-        ("SER", fmt_metric(analysis, "SER", lang)),
-        ("SEER", fmt_metric(analysis, "SEER", lang)),
-        ("ISA", fmt_metric(analysis, "ISA", lang)),
+        (label("answer_ratio", lang), fmt_metric_of(analysis, "ASR", lang)),
+        ("SER", fmt_metric_of(analysis, "SER", lang)),
+        ("SEER", fmt_metric_of(analysis, "SEER", lang)),
+        ("ISA", fmt_metric_of(analysis, "ISA", lang)),
     ]
     return Table("summary", label("summary", lang), (label("item", lang), label("value", lang)),
                  (False, True), rows)  # fmt: skip
@@ -488,6 +512,63 @@ def peer_table(analysis: Analysis, lang: Lang, top: int) -> Table:
     )
 
 
+def failures_by_table(analysis: Analysis, by: FailureKey, lang: Lang, top: int) -> Table:
+    """Failures per responder, requester, caller or callee, most first (top ``top``)."""
+    frame: pd.DataFrame = getattr(analysis, f"failures_by_{by}")
+    rows = [
+        (
+            text(getattr(r, by)),
+            fmt_int(r.finals),
+            fmt_int(r.failures),
+            fmt_num(100.0 * r.failure_share, "%"),
+            fmt_num(100.0 * r.share_of_failures, "%"),
+            text(r.top_code),
+            fmt_codes(r.codes),
+        )
+        for r in _rows(frame.head(top))
+    ]
+    cols = (by, "finals", "failures", "failure_share", "share_of_failures", "top_code", "codes")
+    total = int(frame["failures"].sum()) if not frame.empty else 0
+    note = label("note_failures_by", lang, failures=f"{total:,}")
+    if len(frame) > top:
+        note = f"{note} ({label('note_top', lang, n=top)})"
+    numeric = (False, True, True, True, True, True, False)
+    return _table(f"failures_by_{by}", lang, _labels(cols, lang), numeric, rows, note=note)
+
+
+def failure_timeline_table(analysis: Analysis, lang: Lang) -> Table:
+    """Final responses per bucket by class with the failure share, burst onsets and ends marked.
+
+    Buckets without a final response are left out, so a quiet night costs no rows.
+    """
+    table = with_failure_share(analysis.timeline())
+    table = table[table["finals"] > 0]
+    marks: dict[pd.Timestamp, list[str]] = {}
+    step = pd.Timedelta(analysis.bucket())
+    for rank, row in enumerate(analysis.findings.to_dict("records"), start=1):
+        if row["kind"] != "failure_burst":
+            continue
+        for edge in ("start", "end"):
+            bucket = pd.Timestamp(row[edge]).floor(step)
+            key = "mark_onset" if edge == "start" else "mark_end"
+            marks.setdefault(bucket, []).append(label(key, lang, n=rank))
+    classes = [c for c in STATUS_CLASSES[1:] if c in table.columns]
+    rows = [
+        (
+            fmt_clock(ts),
+            *(fmt_int(values[c]) for c in classes),
+            fmt_num(100.0 * values["failure_share"], "%"),
+            ", ".join(marks.get(ts, [])),
+        )
+        for ts, values in zip(table.index, table.to_dict("records"), strict=True)
+    ]
+    first, _ = capture_window(analysis)
+    note = label("note_failure_timeline", lang, interval=analysis.bucket(), date=fmt_ts(first)[:10])
+    columns = (label("bucket_start", lang), *classes, *_labels(("failure_share", "mark"), lang))
+    numeric = (False, *([True] * len(classes)), True, False)
+    return _table("failure_timeline", lang, columns, numeric, rows, note=note)
+
+
 def software_table(analysis: Analysis, lang: Lang, top: int) -> Table:
     """User-Agent and Server header values with the number of messages that carried each.
 
@@ -695,6 +776,11 @@ def report_tables(
     return [
         findings_table(analysis, lang),
         summary_table(analysis, data, lang),
+        failure_timeline_table(analysis, lang),
+        failures_by_table(analysis, "responder", lang, top),
+        failures_by_table(analysis, "requester", lang, top),
+        failures_by_table(analysis, "caller", lang, top),
+        failures_by_table(analysis, "callee", lang, top),
         method_table(analysis, lang),
         code_table(analysis, lang),
         share_table(analysis.by_class, "by_class", "status_class", lang),

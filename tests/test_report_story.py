@@ -1,0 +1,128 @@
+"""When and who: the timeline section, failure tables per responder / requester / caller /
+callee, the HTML key figures and the failures figure, on a capture whose truth is known."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from sipstats.analyze import Analysis, analyze
+from sipstats.render import RENDERERS, RenderOptions, plots
+from sipstats.render.tables import report_tables
+from tests.analysis_fixtures import capture, invite_call
+
+
+def _outage() -> Analysis:
+    """2 calls/s for 60 s from two callers' hosts; the callee host answers 503 from 20 to 35 s."""
+    rows: list[dict[str, Any]] = []
+    for i in range(120):
+        t = i / 2
+        final = 503 if 20 <= t + 1.0 < 35 else 200
+        for row in invite_call(f"c{i}", final, t=t, bye_after=0.5):
+            row["from_uri"] = f"sip:user{i % 4}@example.com"
+            row["to_uri"] = "sip:shop@example.com" if i % 3 else "sip:desk@example.com"
+            rows.append(row)
+    return analyze(capture(sorted(rows, key=lambda r: r["ts"])), interval="5s")
+
+
+@pytest.fixture(scope="module")
+def outage() -> Analysis:
+    return _outage()
+
+
+def _render(analysis: Analysis, fmt: str, lang: str = "en") -> str:
+    render = RENDERERS[fmt].render
+    assert render is not None
+    return render(analysis, RenderOptions(lang="zh" if lang == "zh" else "en"))
+
+
+def test_failures_per_responder_requester_caller_and_callee(outage: Analysis) -> None:
+    responder = outage.failures_by_responder
+    assert responder["responder"].tolist() == ["10.0.0.2:5060"]
+    assert responder["failures"].tolist() == [30]
+    # 120 INVITE finals + 90 BYE 200s: every final counts in the row's denominator
+    assert responder["finals"].tolist() == [210]
+    assert responder["failure_share"].iloc[0] == pytest.approx(30 / 210)
+    assert outage.failures_by_requester["requester"].tolist() == ["10.0.0.1:5060"]
+    callers = outage.failures_by_caller
+    assert sorted(callers["caller"]) == [f"user{n}@example.com" for n in range(4)]
+    assert callers["failures"].sum() == 30
+    assert callers["share_of_failures"].sum() == pytest.approx(1.0)
+    callees = outage.failures_by_callee.set_index("callee")["failures"].to_dict()
+    assert callees == {"shop@example.com": 20, "desk@example.com": 10}
+    assert outage.failures_by_callee["codes"].tolist() == ["503x20", "503x10"]
+
+
+def test_timeline_section_in_text_markdown_and_json(outage: Analysis) -> None:
+    text = _render(outage, "text")
+    assert "Final responses over time" in text
+    assert re.search(r"22:13:40 .* onset #1", text)
+    assert re.search(r"22:13:5[05] .* end #1", text)
+    md = _render(outage, "md")
+    assert "## Final responses over time" in md
+    buckets = json.loads(_render(outage, "json"))["timeline"]["buckets"]
+    outage_bucket = next(b for b in buckets if b["start"].startswith("2023-11-14T22:13:45"))
+    assert outage_bucket["5xx"] == 10
+    assert outage_bucket["finals"] == outage_bucket["2xx"] + 10
+    assert outage_bucket["failure_share"] == pytest.approx(10 / outage_bucket["finals"])
+
+
+def test_every_section_comes_after_the_findings(outage: Analysis) -> None:
+    keys = [t.key for t in report_tables(outage)]
+    assert keys[:3] == ["findings", "summary", "failure_timeline"]
+    for fmt in ("text", "md"):
+        body = _render(outage, fmt)
+        assert body.index("Findings") < body.index("Summary") < body.index("Failures per responder")
+
+
+def test_ratios_say_their_denominator(outage: Analysis) -> None:
+    text = _render(outage, "text")
+    settled = len(outage.calls)
+    assert re.search(rf"Answer ratio \(ASR\)\s+75\.0 % of {settled}", text)
+    asr = outage.metrics.set_index("name").loc["ASR", "definition"]
+    assert "in progress" in asr
+
+
+def test_html_key_figures_first(outage: Analysis) -> None:
+    page = _render(outage, "html")
+    cards = dict(
+        re.findall(r'id="card-(\w+)"><div class="k">[^<]*</div><div class="v">([^<]*)<', page)
+    )
+    assert cards["calls"] == "120"
+    assert cards["asr"] == "75.0 %"
+    assert cards["failed"] == "30"
+    assert cards["top_failure"] == "503 × 30"
+    assert cards["worst_responder"] == "10.0.0.2:5060"
+    assert cards["onset"] == "22:13:40"
+    assert (
+        page.index('id="key_figures"') < page.index('id="findings"') < page.index('id="by_method"')
+    )
+
+
+def test_failures_figure_marks_onset_and_end_with_wall_clock_ticks(outage: Analysis) -> None:
+    fig = plots.failures(outage)
+    fig.draw_without_rendering()
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "Time (UTC), 2023-11-14"
+    ticks = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+    assert ticks
+    assert all(re.fullmatch(r"\d\d:\d\d:\d\d", t) for t in ticks), ticks
+    marks = [t.get_text() for t in ax.texts]
+    assert marks == ["onset #1", "end #1"]
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == ["5xx", "Failure share"]
+
+
+def test_outcome_bars_are_coloured_by_outcome(outage: Analysis) -> None:
+    fig = plots.outcomes(outage)
+    bars = fig.axes[0].patches
+    colours = {round(b.get_width()): b.get_facecolor() for b in bars}
+    to_rgba = pd.Series(plots.OUTCOME_COLOURS).map(
+        lambda c: tuple(int(c[i : i + 2], 16) / 255 for i in (1, 3, 5))
+    )
+    assert colours[90][:3] == pytest.approx(to_rgba["answered"])
+    assert colours[30][:3] == pytest.approx(to_rgba["server_failure"])
