@@ -126,3 +126,29 @@ def test_outcome_bars_are_coloured_by_outcome(outage: Analysis) -> None:
     )
     assert colours[90][:3] == pytest.approx(to_rgba["answered"])
     assert colours[30][:3] == pytest.approx(to_rgba["server_failure"])
+
+
+def test_independent_calls_are_not_retries_nor_a_storm() -> None:
+    """Many callers to many callees, every other call a 503 with Retry-After: 10; nobody ever
+    calls the same callee twice, so nobody retried, whatever the server view shows."""
+    rows: list[dict[str, Any]] = []
+    for i in range(80):
+        final = 503 if i % 2 else 200
+        call = invite_call(
+            f"i{i}", final, t=i / 4, bye_after=0.5, retry_after=10 if i % 2 else None
+        )
+        for row in call:
+            row["from_uri"] = f"sip:caller{i}@example.com"
+            row["to_uri"] = f"sip:callee{i}@example.com"
+        rows += call
+    analysis = analyze(capture(sorted(rows, key=lambda r: r["ts"])))
+    per_target = analysis.retry_after.set_index("code").loc["503"]
+    assert (per_target["retried"], per_target["too_early"], per_target["not_retried"]) == (0, 0, 40)
+    assert analysis.storms.empty
+    assert not analysis.findings["kind"].isin(["retry_storm", "retry_after_ignored"]).any()
+    text = _render(analysis, "text")
+    server = text[text.index("Retry-After per server") :]
+    header = server.splitlines()[1]
+    assert "Too early" not in header
+    assert "During Retry-After" in header
+    assert "Retry-After per target" in text

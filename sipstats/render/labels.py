@@ -30,7 +30,10 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
     "timeline": ("Responses over time", "响应时间分布"),
     "outcomes": ("Call outcomes", "呼叫结果"),
     "delays": ("Setup and registration delays", "呼叫建立与注册延迟"),
-    "retry_after": ("Retry-After and retry behaviour", "Retry-After 与重试行为"),
+    "retry_after": (
+        "Retry-After per target: did the same caller retry the same callee?",
+        "按目标统计的 Retry-After：同一主叫是否重试同一被叫？",
+    ),
     "early_retriers": ("Callers that retried too early", "过早重试的主叫"),
     "storms": ("Retry storms", "重试风暴"),
     "by_peer": ("Top failing peer pairs", "失败最多的对端组合"),
@@ -42,7 +45,10 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
     "registrations": ("Registrations", "注册"),
     "software": ("User agents and servers", "用户代理与服务器软件"),
     "reg_sequences": ("Registration final responses in order", "注册最终响应顺序"),
-    "server_retries": ("Retries to the same server after 503", "503 后对同一服务器的重试"),
+    "server_retries": (
+        "Retry-After per server: did the client host keep away from a server after its 503?",
+        "按服务器统计的 Retry-After：客户端主机在 503 之后是否避开该服务器？",
+    ),
     "metrics": ("Metrics", "指标"),
     "failures_by_method": ("Response classes by request method", "按请求方法统计的响应类别"),
     "retry_by_value": ("Retries per Retry-After value", "按 Retry-After 取值统计的重试"),
@@ -247,11 +253,26 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
     ),
     "undefined": ("undefined", "无定义"),
     "note_server_retries": (
-        "A 503's Retry-After speaks for the server (RFC 3261 §21.5.4): here any next INVITE "
-        "from the same client host to that server counts as a retry.",
-        "503 的 Retry-After 针对整个服务器 (RFC 3261 §21.5.4)：此处同一客户端主机发往该服务器的"
-        "下一个 INVITE 都算作重试。",
+        "A 503's Retry-After speaks for the whole server (RFC 3261 §21.5.4), so this view "
+        "follows the next INVITE from the same client host to that server, whoever the caller "
+        "and callee: new calls count too, so it can differ from the per-target table above "
+        "without contradicting it. Nobody has to have retried for an INVITE to be sent during "
+        "the Retry-After time.",
+        "503 的 Retry-After 针对整个服务器 (RFC 3261 §21.5.4)，因此本表跟踪同一客户端主机发往该"
+        "服务器的下一个 INVITE，不论主叫与被叫：新呼叫也计入，所以结果可以与上面的按目标统计不同，"
+        "两者并不矛盾。在 Retry-After 时间内发出的 INVITE 不一定是重试。",
     ),
+    "note_retry_after": (
+        "Per target: a retry is the same caller's next INVITE to the same callee (a new call "
+        "counts). Respected / too early judge those retries against the failure's Retry-After; "
+        "respected % = respected / (respected + too early).",
+        "按目标：重试指同一主叫对同一被叫的下一个 INVITE (新呼叫也算)。遵守 / 过早是按失败响应的 "
+        "Retry-After 判定这些重试；遵守比例 = 遵守 / (遵守 + 过早)。",
+    ),
+    "server_next_invite": ("Next INVITE seen", "之后有 INVITE"),
+    "server_waited": ("After Retry-After", "Retry-After 之后"),
+    "server_during": ("During Retry-After", "Retry-After 期间"),
+    "server_waited_share": ("Waited %", "等待比例"),
 }
 
 #: Metric definitions in Chinese, keyed by metric name (the English ones come with the analysis).

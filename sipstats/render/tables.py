@@ -426,6 +426,7 @@ def retry_after_table(analysis: Analysis, lang: Lang) -> Table:
         _labels(cols, lang),
         (True, True, True, False, True, True, True, True, True),
         rows,
+        note=label("note_retry_after", lang),
     )
 
 
@@ -442,18 +443,20 @@ def server_retry_table(analysis: Analysis, lang: Lang) -> Table:
             rows.append(
                 (
                     text(r.code),
+                    fmt_int(r.failures),
                     fmt_int(r.server_retried),
                     fmt_int(r.server_honoured),
                     fmt_int(r.server_too_early),
                     respected_share(r.server_honoured, r.server_too_early),
                 )
             )
-    cols = ("code", "retried", "honoured", "too_early", "respected_share")
+    cols = ("code", "failures", "server_next_invite", "server_waited", "server_during",
+            "server_waited_share")  # fmt: skip
     return _table(
         "server_retries",
         lang,
         _labels(cols, lang),
-        (True, True, True, True, True),
+        (True, True, True, True, True, True),
         rows,
         note=label("note_server_retries", lang),
         optional=True,
