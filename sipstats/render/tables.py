@@ -505,7 +505,13 @@ def peer_table(analysis: Analysis, lang: Lang, top: int) -> Table:
     """Which responder failed which requester most, with its most frequent code."""
     frame = analysis.by_peer
     rows = [
-        (text(r.responder), text(r.requester), fmt_int(r.failures), text(r.top_code), text(r.codes))
+        (
+            text(r.responder),
+            text(r.requester),
+            fmt_int(r.failures),
+            text(r.top_code),
+            fmt_codes(r.codes),
+        )
         for r in _rows(frame.head(top))
     ]
     cols = ("responder", "requester", "failures", "top_code", "codes")

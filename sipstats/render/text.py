@@ -36,16 +36,61 @@ def _header(name: str, width: int) -> str:
     return "\n".join(lines)
 
 
+def _longest_token(values: list[str]) -> int:
+    """Length of the longest whitespace-separated token among ``values`` (0 when none)."""
+    return max((len(token) for value in values for token in value.split()), default=0)
+
+
+def _text_widths(
+    table: Table, least: list[int], text_columns: list[int], spare: int
+) -> dict[int, int]:
+    """Width of each text column: its longest token, plus a share of the ``spare`` columns
+    in proportion to how much wider its longest cell is (never more than that cell)."""
+    natural = {
+        i: max(len(table.columns[i]), *(len(row[i]) for row in table.rows)) for i in text_columns
+    }
+    want = {i: natural[i] - least[i] for i in text_columns}
+    total = sum(want.values())
+    widths = {i: least[i] for i in text_columns}
+    if spare <= 0 or total == 0:
+        return widths
+    for i in text_columns:
+        widths[i] += min(want[i], spare * want[i] // total)
+    return widths
+
+
 def rich_table(table: Table, width: int = WIDTH) -> RichTable:
-    """One report table as a rich table whose cells are plain text.
+    """One report table as a rich table whose cells are plain text, never a token broken.
 
     Number columns never wrap; in a table wider than ``width`` their headers break between
-    words to the width of their widest value, and text columns fold.
+    words to the width of their widest value. Text columns wrap between words only: each is
+    at least as wide as its longest token (an address, a path, a code list). When those
+    minimums cannot all fit in ``width``, the text column with the longest token instead
+    shortens its cells with an ellipsis.
     """
     natural = sum(
         3 + max(len(name), *(len(row[i]) for row in table.rows))
         for i, name in enumerate(table.columns)
     )
+    numeric_widths = [
+        max(len(name) if natural <= width else _longest_token([name]),
+            *(len(row[i]) for row in table.rows))
+        for i, name in enumerate(table.columns)
+    ]  # fmt: skip
+    tokens = [
+        _longest_token([name, *(row[i] for row in table.rows)])
+        for i, name in enumerate(table.columns)
+    ]
+    least = [numeric_widths[i] if numeric else tokens[i] for i, numeric in enumerate(table.numeric)]
+    tight = natural > width  # one space between columns instead of two
+    gap = 2 if tight else 3
+    text_columns = [i for i, numeric in enumerate(table.numeric) if not numeric]
+    widths = _text_widths(table, least, text_columns, width - sum(gap + w for w in least))
+    shorten = -1
+    if sum(gap + w for w in least) > width and text_columns:
+        shorten = max(text_columns, key=lambda i: tokens[i])
+        room = width - sum(gap + w for i, w in enumerate(least) if i != shorten) - gap
+        widths[shorten] = max(8, room)
     out = RichTable(
         title=Text(table.title, style="bold"),
         title_justify="left",
@@ -53,14 +98,26 @@ def rich_table(table: Table, width: int = WIDTH) -> RichTable:
         caption=Text(table.note) if table.note else None,
         caption_justify="left",
         show_edge=False,
+        collapse_padding=tight,
     )
     for index, (name, numeric) in enumerate(zip(table.columns, table.numeric, strict=True)):
         if numeric:
             widest = max((len(row[index]) for row in table.rows), default=1)
-            header = _header(name, widest) if natural > width else name
+            header = _header(name, widest) if tight else name
             out.add_column(Text(header), justify="right", no_wrap=True)
+        elif index == shorten:
+            out.add_column(
+                Text(name),
+                justify="left",
+                overflow="ellipsis",
+                no_wrap=True,
+                width=widths[index] + int(tight),
+            )
         else:
-            out.add_column(Text(name), justify="left", overflow="fold")
+            # rich counts the collapsed padding inside a fixed width
+            out.add_column(
+                Text(name), justify="left", overflow="fold", width=widths[index] + int(tight)
+            )
     for row in table.rows:
         out.add_row(*(Text(cell) for cell in row))
     return out
