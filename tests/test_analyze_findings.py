@@ -7,6 +7,7 @@ Calls come from :func:`tests.analysis_fixtures.invite_call` (INVITE at ``t``, fi
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -14,8 +15,11 @@ import pytest
 
 from sipstats.analyze import analyze
 from sipstats.analyze.findings import BURST_MIN_FAILURES, describe
+from sipstats.messages import read_capture
 from sipstats.render import RENDERERS, RenderOptions
 from tests.analysis_fixtures import T0, capture, invite_call, msg
+from tests.sipfactory import write_pcap
+from tests.test_capture_tunnels import icmp_packets
 
 
 def _traffic(seconds: int, final_at: Any, per_second: int = 2) -> list[dict[str, Any]]:
@@ -156,3 +160,17 @@ def test_html_findings_link_to_elements_of_the_report() -> None:
     assert page.index('id="findings"') < page.index('id="summary"')
     assert '<a href="#timeline">' in page
     assert 'id="timeline"' in page
+
+
+def test_icmp_unreachable_for_sip_is_a_finding(tmp_path: Path) -> None:
+    path = write_pcap(tmp_path / "icmp.pcap", icmp_packets())
+    analysis = analyze(read_capture(path))
+    assert analysis.findings["kind"].tolist() == ["icmp_unreachable"]
+    finding = analysis.findings.iloc[0]
+    assert finding["subject"] == "10.0.0.9:5060"
+    assert finding["evidence"]["errors"] == 5
+    assert finding["evidence"]["destination_count"] == 3
+    assert pd.isna(finding["start"])
+    assert "10.0.0.9:5060 (3)" in finding["text"]
+    (listed,) = analysis.to_dict()["findings"]
+    assert listed["start"] is None

@@ -378,6 +378,7 @@ def assemble(capture: Capture, parts: dialogs.Dialogs, *, interval: str = "auto"
         retries=retry,
         storms=storms,
         interval=interval,
+        inputs=capture.inputs,
     )
     return Analysis(
         capture=capture,

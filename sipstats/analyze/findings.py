@@ -31,6 +31,11 @@ Detectors (constants below hold every threshold):
 ``auth_loop``
     At least :data:`AUTH_LOOP_MIN` calls or registrations challenged (401/407) at least twice
     that never succeeded: credentials refused over and over.
+``icmp_unreachable``
+    At least :data:`ICMP_MIN` ICMP/ICMPv6 destination-unreachable errors quoted a SIP packet
+    (counted per destination while reading, ``InputSummary.icmp_unreachable``): a SIP peer,
+    or the route to it, was down. The reader keeps frame numbers, not times, so the finding
+    has no start or end.
 ``pdd_degradation``
     Post-dial delay per bucket (median over calls started in it, at least
     :data:`PDD_MIN_BUCKET` calls) at least twice the capture's median and
@@ -42,7 +47,7 @@ Findings are ranked by severity (high, medium, low), then by how many events the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Final, Literal, cast
 
 import numpy as np
@@ -52,6 +57,7 @@ from sipstats import schema
 from sipstats.analyze.breakdown import fixed_step, without_gaps
 from sipstats.analyze.calls import TIMER_B
 from sipstats.analyze.retries import uri_key
+from sipstats.capture.summary import InputSummary
 
 Lang = Literal["en", "zh"]
 
@@ -63,6 +69,7 @@ LEVEL_MIN_SHARE: Final = 0.2
 EARLY_MIN: Final = 5
 TIMEOUT_MIN: Final = 3
 AUTH_LOOP_MIN: Final = 2
+ICMP_MIN: Final = 3
 PDD_MIN_BUCKET: Final = 3
 PDD_MIN_CALLS: Final = 10
 PDD_MIN_RISE_MS: Final = 100.0
@@ -319,6 +326,36 @@ def _auth_findings(calls: pd.DataFrame, registrations: pd.DataFrame) -> list[dic
     ]
 
 
+def _icmp_findings(inputs: Sequence[InputSummary]) -> list[dict[str, Any]]:
+    per_destination: dict[str, int] = {}
+    reasons: dict[str, str] = {}
+    for summary in inputs:
+        for destination, errors in summary.icmp_unreachable.items():
+            per_destination[destination] = per_destination.get(destination, 0) + errors.count
+            reasons.setdefault(destination, errors.detail)
+    total = sum(per_destination.values())
+    if total < ICMP_MIN:
+        return []
+    ranked = dict(sorted(per_destination.items(), key=lambda item: (-item[1], item[0])))
+    worst = next(iter(ranked))
+    return [
+        _finding(
+            "icmp_unreachable",
+            pd.NaT,
+            pd.NaT,
+            subject=worst,
+            severity="high",
+            weight=total,
+            evidence={
+                "errors": total,
+                "destinations": dict(list(ranked.items())[:TOP]),
+                "destination_count": len(ranked),
+                "first_reason": reasons[worst],
+            },
+        )
+    ]
+
+
 def _pdd_findings(calls: pd.DataFrame, step: pd.Timedelta) -> list[dict[str, Any]]:
     c = calls[calls["pdd_ms"].notna()]
     if len(c) < PDD_MIN_CALLS:
@@ -387,10 +424,12 @@ def detect(
     retries: pd.DataFrame,
     storms: pd.DataFrame,
     interval: str,
+    inputs: Sequence[InputSummary] = (),
 ) -> pd.DataFrame:
     """Every finding (``schema.FINDINGS`` columns), ranked; empty when none passed a threshold.
 
-    ``interval`` is the timeline bucket the burst and PDD detectors count in.
+    ``interval`` is the timeline bucket the burst and PDD detectors count in; ``inputs`` are
+    the capture's input summaries (ICMP errors are counted there).
     """
     step = fixed_step(messages, interval)
     found = [
@@ -400,10 +439,13 @@ def detect(
         *_timeout_findings(messages, transactions),
         *_auth_findings(calls, registrations),
         *_pdd_findings(calls, step),
+        *_icmp_findings(inputs),
     ]
     if not found:
         return schema.empty(schema.FINDINGS)
     table = pd.DataFrame(found)
+    for edge in ("start", "end"):  # a finding without times (ICMP) has NaT, naive by default
+        table[edge] = pd.to_datetime(table[edge], utc=True)
     table["text"] = [describe(cast(dict[str, Any], row)) for row in table.to_dict("records")]
     rank = table["severity"].map({s: i for i, s in enumerate(SEVERITIES)})
     table = table.assign(_rank=rank).sort_values(
@@ -532,6 +574,22 @@ def _pdd_text(e: dict[str, Any], start: str, end: str, lang: Lang) -> str:
     )
 
 
+def _icmp_text(e: dict[str, Any], start: str, end: str, lang: Lang) -> str:
+    del start, end  # the reader counts ICMP errors by frame, not time
+    if lang == "zh":
+        return (
+            f"SIP 目的地不可达：{e['errors']:,} 个 ICMP 目的不可达差错引用了发往 "
+            f"{e['destination_count']:,} 个目的地的 SIP 包（{_names(e['destinations'])}；"
+            f"首个原因：{e['first_reason']}）：对端或其路由已中断。"
+        )
+    return (
+        f"SIP destinations unreachable: {e['errors']:,} ICMP destination-unreachable errors "
+        f"quoted SIP packets to {e['destination_count']:,} destinations "
+        f"({_names(e['destinations'])}; first: {e['first_reason']}): the peer, or the route "
+        f"to it, was down."
+    )
+
+
 _TEXTS: Final[dict[str, Callable[[dict[str, Any], str, str, Lang], str]]] = {
     "failure_burst": _burst_text,
     "failure_level": _level_text,
@@ -540,6 +598,7 @@ _TEXTS: Final[dict[str, Callable[[dict[str, Any], str, str, Lang], str]]] = {
     "timeouts": _timeout_text,
     "auth_loop": _auth_text,
     "pdd_degradation": _pdd_text,
+    "icmp_unreachable": _icmp_text,
 }
 
 

@@ -97,6 +97,7 @@ FINDING_ANCHORS: Final[dict[str, str]] = {
     "timeouts": "summary",
     "auth_loop": "registrations",
     "pdd_degradation": "t-delays",
+    "icmp_unreachable": "inputs",
 }
 
 
