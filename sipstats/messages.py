@@ -593,6 +593,31 @@ class DecodeOptions(NamedTuple):
         return decode_file(path, **self._asdict(), **part)
 
 
+@dataclass(frozen=True)
+class Selection:
+    """The filters a capture was read and selected with, so every report can say what it
+    counted: ports (``read_capture``), then a time window and a peer
+    (:func:`sipstats.select.filter_capture`, which resolves offsets to times)."""
+
+    ports: tuple[int, ...] | None = None
+    since: pd.Timestamp | None = None
+    until: pd.Timestamp | None = None
+    peer: str | None = None
+    messages_before: int | None = None
+    """SIP messages read before the window and peer selected (None: they selected nothing)."""
+
+    @property
+    def filters(self) -> dict[str, str]:
+        """Each filter in force, as a report shows it (``{}`` when none)."""
+        shown = {
+            "ports": None if self.ports is None else ",".join(str(p) for p in self.ports),
+            "since": None if self.since is None else self.since.isoformat(),
+            "until": None if self.until is None else self.until.isoformat(),
+            "peer": self.peer,
+        }
+        return {name: value for name, value in shown.items() if value is not None}
+
+
 @dataclass
 class Capture:
     """Every SIP message of one or more capture files, and what each file contributed."""
@@ -600,6 +625,15 @@ class Capture:
     messages: pd.DataFrame
     """One row per SIP message, columns ``sipstats.schema.MESSAGES``."""
     inputs: list[InputSummary] = field(default_factory=list)
+    selection: Selection = field(default_factory=Selection)
+    """The filters it was read and selected with."""
+
+    @property
+    def selected_nothing(self) -> bool:
+        """Filters were given and no SIP message passed them although there was traffic."""
+        if not self.selection.filters or not self.messages.empty:
+            return False
+        return bool(self.selection.messages_before) or self.packets > 0
 
     @property
     def packets(self) -> int:
@@ -684,7 +718,8 @@ def read_capture(
         messages = table.to_frame()
     del table
     _return_freed_heap()
-    return Capture(messages=messages, inputs=inputs)
+    ports_given = None if options.ports is None else tuple(sorted(options.ports))
+    return Capture(messages=messages, inputs=inputs, selection=Selection(ports=ports_given))
 
 
 def _decode_one_by_one(

@@ -78,13 +78,19 @@ def filter_capture(
 
     Offsets (``pd.Timedelta``) count from the first message. ``peer`` is parsed by
     :func:`parse_peer`; with a port, both address and port must match. Input summaries are
-    kept unchanged: they describe the files, not the selection.
+    kept unchanged: they describe the files, not the selection; ``Capture.selection``
+    records the filters (offsets resolved to times) and how many messages there were before.
     """
     messages = capture.messages
+    if since is None and until is None and peer is None:
+        return capture
     keep = pd.Series(True, index=messages.index)
-    if not messages.empty and (since is not None or until is not None):
-        start = messages["ts"].min()
-        low, high = resolve_bound(since, start), resolve_bound(until, start)
+    start = messages["ts"].min() if not messages.empty else None
+    low, high = resolve_bound(since, start), resolve_bound(until, start)
+    selection = dataclasses.replace(
+        capture.selection, since=low, until=high, peer=peer, messages_before=len(messages)
+    )
+    if not messages.empty and (low is not None or high is not None):
         if low is not None:
             keep &= messages["ts"] >= low
         if high is not None:
@@ -98,5 +104,6 @@ def filter_capture(
             dst &= messages["dport"] == port
         keep &= src | dst
     if bool(keep.all()):
-        return capture
-    return dataclasses.replace(capture, messages=messages[keep].reset_index(drop=True))
+        return dataclasses.replace(capture, selection=selection)
+    kept = messages[keep].reset_index(drop=True)
+    return dataclasses.replace(capture, messages=kept, selection=selection)

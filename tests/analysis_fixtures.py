@@ -8,13 +8,13 @@ capture of a few lines that says exactly what is on the wire.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
 from sipstats import schema
 from sipstats.capture.summary import InputSummary
+from sipstats.messages import Capture
 
 T0 = pd.Timestamp("2023-11-14 22:13:20", tz="UTC")
 UAC = ("10.0.0.1", 5060)
@@ -140,20 +140,11 @@ def messages(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
     return schema.conform(df, schema.MESSAGES)
 
 
-@dataclass
-class FrameCapture:
-    """The three attributes of ``sipstats.messages.Capture`` the analysis reads."""
-
-    messages: pd.DataFrame
-    inputs: list[InputSummary] = field(default_factory=list)
-    packets: int = 0
-
-
-def capture(rows: Iterable[dict[str, Any]]) -> FrameCapture:
+def capture(rows: Iterable[dict[str, Any]]) -> Capture:
     """A capture holding exactly ``rows`` (one packet per message)."""
     df = messages(rows)
     summary = InputSummary(file="test.pcap", format="pcap", packets=len(df), sip_messages=len(df))
-    return FrameCapture(messages=df, inputs=[summary], packets=len(df))
+    return Capture(messages=df, inputs=[summary])
 
 
 def invite_call(

@@ -8,6 +8,7 @@ import io
 from pathlib import Path
 
 import pytest
+from rich.cells import cell_len
 from rich.console import Console
 
 from sipstats.analyze import Analysis, analyze
@@ -93,3 +94,16 @@ def test_no_line_wider_and_no_token_broken(
 def test_the_v6_capture_has_the_long_tokens_it_is_meant_to() -> None:
     """The fixture is only worth its name if its addresses are long: guard against drift."""
     assert len(f"[{V6_UAS[0]}]:{V6_UAS[1]}") > 25
+
+
+@pytest.mark.parametrize("width", [80, 100])
+def test_chinese_report_fits_in_terminal_cells(analyses: dict[str, Analysis], width: int) -> None:
+    """Chinese characters take two cells: widths are counted in cells, and no column vanishes."""
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=width, force_terminal=False, color_system=None)
+    print_report(analyses["outage"], console, RenderOptions(lang="zh"))
+    lines = buffer.getvalue().splitlines()
+    assert max(cell_len(line) for line in lines) <= width
+    findings = lines[lines.index(next(line for line in lines if line.startswith("发现"))) + 3]
+    assert findings.split()[:2] == ["1", "高"]
+    assert "无最终响应的事务" in buffer.getvalue()

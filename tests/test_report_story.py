@@ -9,11 +9,16 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from click.testing import CliRunner
 
 from sipstats.analyze import Analysis, analyze
+from sipstats.cli import main
+from sipstats.messages import read_capture
 from sipstats.render import RENDERERS, RenderOptions, plots
 from sipstats.render.tables import report_tables
+from sipstats.select import filter_capture
 from tests.analysis_fixtures import capture, invite_call
+from tests.conftest import SAMPLES
 
 
 def _outage() -> Analysis:
@@ -73,7 +78,7 @@ def test_timeline_section_in_text_markdown_and_json(outage: Analysis) -> None:
 
 def test_every_section_comes_after_the_findings(outage: Analysis) -> None:
     keys = [t.key for t in report_tables(outage)]
-    assert keys[:3] == ["findings", "summary", "failure_timeline"]
+    assert keys[:4] == ["findings", "selection", "summary", "failure_timeline"]
     for fmt in ("text", "md"):
         body = _render(outage, fmt)
         assert body.index("Findings") < body.index("Summary") < body.index("Failures per responder")
@@ -152,3 +157,36 @@ def test_independent_calls_are_not_retries_nor_a_storm() -> None:
     assert "Too early" not in header
     assert "During Retry-After" in header
     assert "Retry-After per target" in text
+
+
+def test_every_output_records_inputs_filters_and_the_window_covered() -> None:
+    whole = read_capture(SAMPLES / "outage.pcap", ports=[5060])
+    selected = filter_capture(whole, since=pd.Timedelta(seconds=20), peer="127.0.75.20")
+    analysis = analyze(selected)
+    data = analysis.to_dict()["selection"]
+    assert data["filters"]["ports"] == "5060"
+    assert data["filters"]["peer"] == "127.0.75.20"
+    assert data["filters"]["since"].startswith("2026-11-25T10:59:30.723")
+    assert data["messages_before_selection"] == 1523
+    assert data["messages"] == len(analysis.messages) < 1523
+    assert data["window"]["start"] >= "2026-11-25T10:59:30.723"
+    assert data["matched_nothing"] is False
+    for fmt in ("text", "md", "html"):
+        body = _render(analysis, fmt)
+        assert "outage.pcap" in body
+        assert "peer 127.0.75.20" in body, fmt
+        assert "Window analysed" in body, fmt
+    assert "统计范围" in _render(analysis, "text", lang="zh")
+
+
+def test_a_filter_that_matches_nothing_warns_and_exits_1() -> None:
+    result = CliRunner().invoke(
+        main, [str(SAMPLES / "outage.pcap"), "--peer", "10.9.9.9", "--report", "json"]
+    )
+    assert result.exit_code == 1
+    assert "--peer 10.9.9.9: no SIP message matched" in result.stderr
+    report = json.loads(result.stdout)
+    assert report["selection"]["matched_nothing"] is True
+    unfiltered = CliRunner().invoke(main, [str(SAMPLES / "outage.pcap"), "--report", "json"])
+    assert unfiltered.exit_code == 0
+    assert json.loads(unfiltered.stdout)["selection"]["filters"] == {}

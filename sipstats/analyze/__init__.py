@@ -114,6 +114,7 @@ class Analysis:
             {
                 "schema": SCHEMA_ID,
                 "findings": self._findings_list(),
+                "selection": self.selection_dict(),
                 "summary": self._summary(),
                 "requests_by_method": {
                     row["method"]: {
@@ -168,6 +169,22 @@ class Analysis:
                 "inputs": [summary.to_dict() for summary in self.capture.inputs],
             }
         )
+
+    def selection_dict(self) -> dict[str, Any]:
+        """What was counted: the filters in force, the window the selected messages cover, and
+        how many messages the window and peer kept (JSON ``selection``)."""
+        selection = self.capture.selection
+        ts = self.messages["ts"]
+        return {
+            "filters": selection.filters,
+            "window": {
+                "start": _iso(ts.min()) if not ts.empty else None,
+                "end": _iso(ts.max()) if not ts.empty else None,
+            },
+            "messages_before_selection": selection.messages_before,
+            "messages": len(self.messages),
+            "matched_nothing": self.capture.selected_nothing,
+        }
 
     def _findings_list(self) -> list[dict[str, Any]]:
         """Findings, most severe first, with ISO 8601 UTC ``start``/``end``."""

@@ -339,6 +339,13 @@ def _run(
     if engine != "dask":
         with _spinner(progress, "analysing"):
             analysis = analyze(capture, interval=interval)
+    if analysis.capture.selected_nothing:
+        damaged = True
+        if not quiet:
+            given = ", ".join(
+                f"--{name} {value}" for name, value in analysis.capture.selection.filters.items()
+            )
+            click.echo(f"sipstats: warning: {given}: no SIP message matched", err=True)
     _emit(analysis, plan, options, quiet)
     if plots is not None:
         from sipstats.render.plots import save_figures  # matplotlib only when figures are asked for

@@ -17,6 +17,7 @@ from sipstats.render.options import RenderOptions
 from sipstats.render.tables import (
     DASH,
     capture_window,
+    filters_text,
     finding_rows,
     fmt_clock,
     fmt_int,
@@ -25,6 +26,7 @@ from sipstats.render.tables import (
     metric_row,
     report_tables,
     retransmission_ratio,
+    selected_window,
     visible,
 )
 
@@ -134,6 +136,8 @@ def render_html(analysis: Analysis, options: RenderOptions) -> str:
         "L": lambda key, **kw: label(key, lang, **kw),
         "files": [i.file for i in analysis.capture.inputs],
         "window": f"{fmt_ts(first)} → {fmt_ts(last)}",
+        "filters": filters_text(analysis, lang),
+        "selected_window": selected_window(analysis),
         "key_figures": _key_figures(analysis, lang),
         "cards": _cards(analysis, data, lang),
         "findings": _findings(analysis, lang),

@@ -223,6 +223,40 @@ def capture_window(analysis: Analysis) -> tuple[int | None, int | None]:
     return (min(firsts) if firsts else None, max(lasts) if lasts else None)
 
 
+def filters_text(analysis: Analysis, lang: Lang) -> str:
+    """The filters in force as ``since=…, peer=…`` with what they kept, or 'none'."""
+    capture = analysis.capture
+    filters = capture.selection.filters
+    if not filters:
+        return label("no_filters", lang)
+    shown = {name: fmt_timestamp(value) if name in ("since", "until") else value
+             for name, value in filters.items()}  # fmt: skip
+    text = ", ".join(f"{name} {value}" for name, value in shown.items())
+    before = capture.selection.messages_before
+    if capture.selected_nothing:
+        return f"{text} ({label('matched_nothing', lang)})"
+    if before is not None:
+        kept = label(
+            "selected_of", lang, kept=fmt_int(len(analysis.messages)), before=fmt_int(before)
+        )
+        return f"{text} ({kept})"
+    return text
+
+
+def report_date(analysis: Analysis) -> str:
+    """The UTC date of the first analysed message, said once for the times of a section."""
+    ts = analysis.messages["ts"]
+    return DASH if ts.empty else pd.Timestamp(ts.min()).strftime("%Y-%m-%d")
+
+
+def selected_window(analysis: Analysis) -> str:
+    """First → last selected message: the window the figures actually cover."""
+    ts = analysis.messages["ts"]
+    if ts.empty:
+        return DASH
+    return f"{fmt_timestamp(ts.min())} → {fmt_timestamp(ts.max())}"
+
+
 def retransmission_ratio(summary: dict[str, Any]) -> str:
     """Retransmitted messages as a share of all SIP messages."""
     return fmt_pct(summary.get("retransmissions", 0), summary.get("sip_messages", 0))
@@ -245,9 +279,11 @@ def findings_table(analysis: Analysis, lang: Lang) -> Table:
         (str(rank), severity, visible(sentence))
         for rank, (_, severity, sentence) in enumerate(finding_rows(analysis, lang), start=1)
     ]
-    first, _ = capture_window(analysis)
-    date = fmt_ts(first)[:10]
-    note = label("note_findings", lang, date=date) if rows else label("no_anomaly", lang)
+    note = (
+        label("note_findings", lang, date=report_date(analysis))
+        if rows
+        else label("no_anomaly", lang)
+    )
     columns = ("#", label("severity", lang), label("finding", lang))
     return Table("findings", label("findings", lang), columns, (True, False, False), rows,
                  note=note)  # fmt: skip
@@ -259,13 +295,24 @@ def _files_without_sip(analysis: Analysis, lang: Lang) -> list[tuple[str, str]]:
     return [(label("files_without_sip", lang), ", ".join(files))] if files else []
 
 
+def selection_table(analysis: Analysis, lang: Lang) -> Table:
+    """What was counted: the inputs, the window they span, the filters, the window analysed."""
+    first, last = capture_window(analysis)
+    rows = [
+        (label("generated_from", lang), ", ".join(i.file for i in analysis.capture.inputs)),
+        (label("capture_window", lang), f"{fmt_ts(first)} → {fmt_ts(last)}"),
+        (label("filters", lang), filters_text(analysis, lang)),
+        (label("selected_window", lang), selected_window(analysis)),
+    ]
+    columns = (label("item", lang), label("value", lang))
+    return Table("selection", label("selection", lang), columns, (False, False), rows)
+
+
 def summary_table(analysis: Analysis, data: dict[str, Any], lang: Lang) -> Table:
     """The capture at a glance: window, message counts, calls and the headline ratios."""
     s = data.get("summary", {})
-    first, last = capture_window(analysis)
     rows = [
         (label("files", lang), fmt_int(len(analysis.capture.inputs))),
-        (label("capture_window", lang), f"{fmt_ts(first)} → {fmt_ts(last)}"),
         (label("packets", lang), fmt_int(s.get("packets"))),
         (label("sip_messages", lang), fmt_int(s.get("sip_messages"))),
         (label("requests", lang), fmt_int(s.get("requests"))),
@@ -571,8 +618,8 @@ def failure_timeline_table(analysis: Analysis, lang: Lang) -> Table:
         )
         for ts, values in zip(table.index, table.to_dict("records"), strict=True)
     ]
-    first, _ = capture_window(analysis)
-    note = label("note_failure_timeline", lang, interval=analysis.bucket(), date=fmt_ts(first)[:10])
+    date = report_date(analysis)
+    note = label("note_failure_timeline", lang, interval=analysis.bucket(), date=date)
     columns = (label("bucket_start", lang), *classes, *_labels(("failure_share", "mark"), lang))
     numeric = (False, *([True] * len(classes)), True, False)
     return _table("failure_timeline", lang, columns, numeric, rows, note=note)
@@ -784,6 +831,7 @@ def report_tables(
     data = analysis.to_dict() if data is None else data
     return [
         findings_table(analysis, lang),
+        selection_table(analysis, lang),
         summary_table(analysis, data, lang),
         failure_timeline_table(analysis, lang),
         failures_by_table(analysis, "responder", lang, top),

@@ -10,6 +10,7 @@ import io
 from typing import TYPE_CHECKING
 
 from rich import box
+from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table as RichTable
 from rich.text import Text
@@ -29,7 +30,7 @@ def _header(name: str, width: int) -> str:
     """``name`` broken between words into lines of at most ``width`` (or its longest word)."""
     lines: list[str] = []
     for word in name.split():
-        if lines and len(lines[-1]) + 1 + len(word) <= width:
+        if lines and cell_len(lines[-1]) + 1 + cell_len(word) <= width:
             lines[-1] += " " + word
         else:
             lines.append(word)
@@ -38,7 +39,7 @@ def _header(name: str, width: int) -> str:
 
 def _longest_token(values: list[str]) -> int:
     """Length of the longest whitespace-separated token among ``values`` (0 when none)."""
-    return max((len(token) for value in values for token in value.split()), default=0)
+    return max((cell_len(token) for value in values for token in value.split()), default=0)
 
 
 def _text_widths(
@@ -47,7 +48,8 @@ def _text_widths(
     """Width of each text column: its longest token, plus a share of the ``spare`` columns
     in proportion to how much wider its longest cell is (never more than that cell)."""
     natural = {
-        i: max(len(table.columns[i]), *(len(row[i]) for row in table.rows)) for i in text_columns
+        i: max(cell_len(table.columns[i]), *(cell_len(row[i]) for row in table.rows))
+        for i in text_columns
     }
     want = {i: natural[i] - least[i] for i in text_columns}
     total = sum(want.values())
@@ -69,12 +71,12 @@ def rich_table(table: Table, width: int = WIDTH) -> RichTable:
     shortens its cells with an ellipsis.
     """
     natural = sum(
-        3 + max(len(name), *(len(row[i]) for row in table.rows))
+        3 + max(cell_len(name), *(cell_len(row[i]) for row in table.rows))
         for i, name in enumerate(table.columns)
     )
     numeric_widths = [
-        max(len(name) if natural <= width else _longest_token([name]),
-            *(len(row[i]) for row in table.rows))
+        max(cell_len(name) if natural <= width else _longest_token([name]),
+            *(cell_len(row[i]) for row in table.rows))
         for i, name in enumerate(table.columns)
     ]  # fmt: skip
     tokens = [
@@ -85,11 +87,11 @@ def rich_table(table: Table, width: int = WIDTH) -> RichTable:
     tight = natural > width  # one space between columns instead of two
     gap = 2 if tight else 3
     text_columns = [i for i, numeric in enumerate(table.numeric) if not numeric]
-    widths = _text_widths(table, least, text_columns, width - sum(gap + w for w in least))
+    widths = _text_widths(table, least, text_columns, width - 1 - sum(gap + w for w in least))
     shorten = -1
     if sum(gap + w for w in least) > width and text_columns:
         shorten = max(text_columns, key=lambda i: tokens[i])
-        room = width - sum(gap + w for i, w in enumerate(least) if i != shorten) - gap
+        room = width - 1 - sum(gap + w for i, w in enumerate(least) if i != shorten) - gap
         widths[shorten] = max(8, room)
     out = RichTable(
         title=Text(table.title, style="bold"),
@@ -100,9 +102,12 @@ def rich_table(table: Table, width: int = WIDTH) -> RichTable:
         show_edge=False,
         collapse_padding=tight,
     )
+    # rich takes the first column's left padding out of a fixed width when padding collapses:
+    # the cell spared above pays for it
+    first = {0: 1} if tight else {}
     for index, (name, numeric) in enumerate(zip(table.columns, table.numeric, strict=True)):
         if numeric:
-            widest = max((len(row[index]) for row in table.rows), default=1)
+            widest = max((cell_len(row[index]) for row in table.rows), default=1)
             header = _header(name, widest) if tight else name
             out.add_column(Text(header), justify="right", no_wrap=True)
         elif index == shorten:
@@ -111,13 +116,11 @@ def rich_table(table: Table, width: int = WIDTH) -> RichTable:
                 justify="left",
                 overflow="ellipsis",
                 no_wrap=True,
-                width=widths[index] + int(tight),
+                width=widths[index] + first.get(index, 0),
             )
         else:
-            # rich counts the collapsed padding inside a fixed width
-            out.add_column(
-                Text(name), justify="left", overflow="fold", width=widths[index] + int(tight)
-            )
+            width_of = widths[index] + first.get(index, 0)
+            out.add_column(Text(name), justify="left", overflow="fold", width=width_of)
     for row in table.rows:
         out.add_row(*(Text(cell) for cell in row))
     return out
