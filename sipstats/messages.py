@@ -748,6 +748,21 @@ def _decode_one_by_one(
     return inputs
 
 
+#: Suffixes a capture file name sheds to give its stem (compression first).
+_CAPTURE_SUFFIXES: Final = (".gz", ".bz2", ".xz", ".pcapng", ".pcap", ".cap")
+
+
+def capture_stem(files: Sequence[str | os.PathLike[str]]) -> str:
+    """Name for output files: the one capture's file name without capture suffixes
+    (``sbc-1.pcapng.gz`` -> ``sbc-1``); ``sipstats`` for several files or none."""
+    if len(files) != 1:
+        return "sipstats"
+    name = Path(files[0]).name
+    for suffix in _CAPTURE_SUFFIXES:
+        name = name.removesuffix(suffix)
+    return name or "sipstats"
+
+
 def _return_freed_heap() -> None:
     """Hand the heap that decoding freed back to the operating system (glibc only).
 

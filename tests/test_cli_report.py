@@ -69,15 +69,35 @@ def test_markdown_goes_to_stdout(captures: dict[str, Path]) -> None:
     assert result.stdout.startswith("# SIP capture report")
 
 
-def test_html_without_output_goes_next_to_the_user(
+def test_html_without_output_goes_to_stdout(
     captures: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """``sipstats F --report html > out.html`` writes the report, nothing else, into out.html."""
     result = run_in(tmp_path, captures["mixed"], "--report", "html", monkeypatch=monkeypatch)
     assert result.exit_code == 0, result.output
-    written = tmp_path / "mixed.sipstats.html"
-    assert written.is_file()
-    assert result.stdout.strip() == "wrote html report: mixed.sipstats.html"
-    assert "&lt;script&gt;" in written.read_text(encoding="utf-8")
+    assert result.stdout.startswith("<!DOCTYPE html>")
+    assert "&lt;script&gt;" in result.stdout
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_output_suffix_names_the_format(captures: dict[str, Path], tmp_path: Path) -> None:
+    for suffix, start in ((".html", "<!DOCTYPE html>"), (".json", "{"), (".md", "# SIP")):
+        target = tmp_path / f"r{suffix}"
+        result = run(captures["mixed"], "-o", target)
+        assert result.exit_code == 0, result.output
+        assert target.read_text(encoding="utf-8").startswith(start)
+        assert result.stdout == ""
+        assert result.stderr == f"wrote {suffix[1:]} report: {target}\n"
+
+
+def test_output_suffix_that_contradicts_the_format_is_refused(
+    captures: dict[str, Path], tmp_path: Path
+) -> None:
+    target = tmp_path / "r.html"
+    result = run(captures["mixed"], "--report", "json", "-o", target)
+    assert result.exit_code == 2
+    assert "the name says html but --report json was asked" in result.stderr
+    assert not target.exists()
 
 
 def test_output_file(captures: dict[str, Path], tmp_path: Path) -> None:
@@ -85,7 +105,8 @@ def test_output_file(captures: dict[str, Path], tmp_path: Path) -> None:
     result = run(captures["mixed"], "--report", "md", "-o", target)
     assert result.exit_code == 0, result.output
     assert target.read_text(encoding="utf-8").startswith("# SIP capture report")
-    assert result.stdout == f"wrote md report: {target}\n"
+    assert result.stdout == ""
+    assert result.stderr == f"wrote md report: {target}\n"
 
 
 def test_output_ending_in_a_slash_is_a_directory(captures: dict[str, Path], tmp_path: Path) -> None:
@@ -113,9 +134,11 @@ def test_several_reports_into_a_directory(captures: dict[str, Path], tmp_path: P
     names = sorted(p.name for p in out.iterdir())
     assert names == sorted(
         ["mixed.sipstats.html", "mixed.sipstats.json", "mixed.sipstats.md", "mixed.sipstats.txt",
-         "by_code.csv", "calls.csv", "retries.csv", "transactions.csv", "messages.csv"]
+         "mixed.by_code.csv", "mixed.calls.csv", "mixed.retries.csv", "mixed.transactions.csv",
+         "mixed.messages.csv"]
     )  # fmt: skip
-    assert result.stdout.count("wrote ") == 5
+    assert result.stdout == ""
+    assert result.stderr.count("wrote ") == 5
 
 
 def test_several_reports_need_a_directory(captures: dict[str, Path], tmp_path: Path) -> None:
@@ -130,7 +153,7 @@ def test_several_reports_need_a_directory(captures: dict[str, Path], tmp_path: P
 def test_csv_writes_a_directory(captures: dict[str, Path], tmp_path: Path) -> None:
     result = run(captures["mixed"], "--report", "csv", "-o", tmp_path / "tables")
     assert result.exit_code == 0, result.output
-    assert (tmp_path / "tables" / "by_code.csv").is_file()
+    assert (tmp_path / "tables" / "mixed.by_code.csv").is_file()
 
 
 def test_text_and_another_report_without_output(
@@ -172,6 +195,7 @@ def test_ports(captures: dict[str, Path]) -> None:
     assert json.loads(other.stdout)["summary"]["sip_messages"] == 0
     assert "no SIP found in " in other.stderr
     assert "udp/5060" in other.stderr
+    assert "--ports 5070,5080: no SIP message matched" in other.stderr
 
 
 def test_bad_ports(captures: dict[str, Path]) -> None:
@@ -205,12 +229,10 @@ def test_peer(captures: dict[str, Path]) -> None:
         ]
         == 35
     )
-    assert (
-        json_of(run(captures["mixed"], "--report", "json", "--peer", "192.0.2.7"))["summary"][
-            "sip_messages"
-        ]
-        == 0
-    )
+    nobody = run(captures["mixed"], "--report", "json", "--peer", "192.0.2.7")
+    assert nobody.exit_code == 1  # a filter that matches nothing is a warning
+    assert "--peer 192.0.2.7: no SIP message matched" in nobody.stderr
+    assert json.loads(nobody.stdout)["summary"]["sip_messages"] == 0
 
 
 def test_bad_peer(captures: dict[str, Path]) -> None:
@@ -256,9 +278,11 @@ def test_top_must_be_positive(captures: dict[str, Path]) -> None:
 def test_plots(captures: dict[str, Path], tmp_path: Path) -> None:
     result = run(captures["mixed"], "--report", "json", "--plots", tmp_path / "figs")
     assert result.exit_code == 0, result.output
-    assert len(list((tmp_path / "figs").glob("*.png"))) == 6
-    assert len(list((tmp_path / "figs").glob("*.svg"))) == 6
-    assert "wrote 12 figure files" in result.stderr
+    assert (
+        len(list((tmp_path / "figs").glob("*.png"))) == 7
+    )  # failures, timeline, classes, outcomes, pdd, answer_time, retries
+    assert len(list((tmp_path / "figs").glob("*.svg"))) == 7
+    assert "wrote 14 figure files" in result.stderr
 
 
 def test_quiet(captures: dict[str, Path], tmp_path: Path) -> None:

@@ -33,7 +33,7 @@ def test_a_line_break_inside_a_csv_cell_cannot_start_a_row_with_a_formula(
     out = tmp_path / "csv"
     result = CliRunner().invoke(main, [str(path), "--report", "csv", "-o", str(out), "-q"])
     assert result.exit_code in (0, 1), result.output
-    text = (out / "messages.csv").read_text()
+    text = (out / "inj.messages.csv").read_text()  # CSV names carry the capture's stem
     rows = list(csv.reader(io.StringIO(text)))
     assert len(rows) == 1 + len(read_capture(path).messages)
     assert not any(cell_.startswith(("=", "+", "-", "@")) for row in rows for cell_ in row)

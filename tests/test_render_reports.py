@@ -14,7 +14,7 @@ import pytest
 from rich.console import Console
 
 from sipstats.analyze import Analysis, analyze
-from sipstats.messages import read_capture
+from sipstats.messages import capture_stem, read_capture
 from sipstats.render import RENDERERS, RenderOptions, write_report
 from sipstats.render.csvout import TABLES, neutralise, safe_frame
 from sipstats.render.labels import LABELS, label
@@ -128,12 +128,13 @@ def test_csv_writes_one_file_per_table_with_formulas_neutralised(
     analysis: Analysis, tmp_path: Path
 ) -> None:
     written = write_report(analysis, "csv", tmp_path / "csv")
-    assert [p.name for p in written] == [f"{name}.csv" for name in TABLES]
+    stem = capture_stem([i.file for i in analysis.capture.inputs])
+    assert [p.name for p in written] == [f"{stem}.{name}.csv" for name in TABLES]
     cells = []
     for path in written:
         with path.open(newline="", encoding="utf-8") as handle:
             rows = list(csv.reader(handle))
-        assert rows[0] == list(getattr(analysis, path.stem).columns)
+        assert rows[0] == list(getattr(analysis, path.stem.split(".")[-1]).columns)
         cells += [cell for row in rows[1:] for cell in row]
     assert "'" + FORMULA in cells
     assert "'" + AT_FORMULA in cells

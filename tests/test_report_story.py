@@ -3,8 +3,10 @@ callee, the HTML key figures and the failures figure, on a capture whose truth i
 
 from __future__ import annotations
 
+import csv
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -190,3 +192,20 @@ def test_a_filter_that_matches_nothing_warns_and_exits_1() -> None:
     unfiltered = CliRunner().invoke(main, [str(SAMPLES / "outage.pcap"), "--report", "json"])
     assert unfiltered.exit_code == 0
     assert json.loads(unfiltered.stdout)["selection"]["filters"] == {}
+
+
+def test_two_captures_write_csv_into_one_folder_without_overwriting(tmp_path: Path) -> None:
+    out = tmp_path / "tables"
+    for name in ("outage", "basic"):
+        result = CliRunner().invoke(
+            main, [str(SAMPLES / f"{name}.pcap"), "--report", "csv", "-o", str(out)]
+        )
+        assert result.exit_code == 0, result.output
+        assert result.stdout == ""
+    names = {p.name for p in out.iterdir()}
+    assert {"outage.calls.csv", "basic.calls.csv", "outage.by_code.csv"} <= names
+    with (out / "outage.calls.csv").open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    pdd = [row["pdd_ms"] for row in rows if row["pdd_ms"]]
+    assert pdd
+    assert all(len(value.partition(".")[2]) <= 3 for value in pdd), pdd[:5]

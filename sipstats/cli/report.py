@@ -36,8 +36,8 @@ from sipstats.dataset import is_dataset, read_dataset
 from sipstats.engines import ENGINES, Engine
 from sipstats.engines.dask_cluster import analyze_on_dask
 from sipstats.errors import SipstatsError
-from sipstats.messages import read_capture
-from sipstats.render import RENDERERS, RenderOptions, write_report
+from sipstats.messages import capture_stem, read_capture
+from sipstats.render import RENDERERS, RenderOptions, format_of, write_report
 from sipstats.render.labels import LANGS
 from sipstats.render.tables import input_problems, no_sip_note
 from sipstats.render.text import WIDTH, print_report
@@ -46,9 +46,6 @@ from sipstats.select import filter_capture, parse_peer, parse_time
 EXIT_OK: Final = 0
 EXIT_DAMAGED: Final = 1
 EXIT_USAGE: Final = 2
-
-#: Formats that can go to standard output when they are the only report asked for.
-_STREAMABLE: Final = ("text", "json", "md")
 
 
 class _Failure(Exception):
@@ -153,18 +150,30 @@ def _stem(captures: Sequence[str]) -> str:
     """Name for default output files: the capture's name without capture suffixes."""
     if len(captures) != 1 or not Path(captures[0]).is_file():
         return "sipstats"
-    name = Path(captures[0]).name
-    for suffix in (".gz", ".bz2", ".xz", ".pcapng", ".pcap", ".cap"):
-        name = name.removesuffix(suffix)
-    return name or "sipstats"
+    return capture_stem(captures)
+
+
+def choose_formats(formats: Sequence[str], output: str | None) -> list[str]:
+    """The formats to write: those asked for, else the one ``-o``'s suffix names, else text.
+
+    A single document format whose ``-o`` file names another format (``--report json -o
+    x.html``) is refused rather than written under a misleading name.
+    """
+    named = None if output is None or output == "-" else format_of(output)
+    chosen = list(dict.fromkeys(formats))
+    if not chosen:
+        return [named or "text"]
+    single = len(chosen) == 1 and not RENDERERS[chosen[0]].is_directory
+    if single and named is not None and named != chosen[0]:
+        raise _Failure(f"{output}: the name says {named} but --report {chosen[0]} was asked")
+    return chosen
 
 
 def plan_outputs(formats: Sequence[str], output_arg: str | None, stem: str) -> _Plan:
     """Decide where each report is written.
 
     One document format: ``-o FILE`` (or into ``-o DIR`` when DIR exists or ends with ``/``);
-    without ``-o``, text, JSON and Markdown go to standard output, HTML to
-    ``./<stem>.sipstats.html``.
+    without ``-o`` (or with ``-o -``) it goes to standard output.
     Several formats, or CSV (one file per table): ``-o`` is a directory (created); without it,
     the current directory (CSV into ``./<stem>.sipstats-csv/``).
     """
@@ -172,9 +181,7 @@ def plan_outputs(formats: Sequence[str], output_arg: str | None, stem: str) -> _
     if single:
         fmt = formats[0]
         name = f"{stem}.sipstats{RENDERERS[fmt].suffix}"
-        if output_arg is None:
-            return _Plan([(fmt, None if fmt in _STREAMABLE else Path(name))])
-        if output_arg == "-":
+        if output_arg is None or output_arg == "-":
             return _Plan([(fmt, None)])
         target = Path(output_arg)
         into_directory = target.is_dir() or output_arg.endswith(("/", os.sep))
@@ -274,7 +281,7 @@ def _emit(analysis: Analysis, plan: _Plan, options: RenderOptions, quiet: bool) 
         written = write_report(analysis, fmt, path, options)
         if not quiet:
             shown = path if renderer.is_directory else written[0]
-            click.echo(f"wrote {fmt} report: {shown}", err=plan.uses_stdout)
+            click.echo(f"wrote {fmt} report: {shown}", err=True)
 
 
 def _run(
@@ -352,7 +359,7 @@ def _run(
 
         written = save_figures(analysis, plots, lang=options.lang)
         if not quiet:
-            click.echo(f"wrote {len(written)} figure files to {plots}", err=plan.uses_stdout)
+            click.echo(f"wrote {len(written)} figure files to {plots}", err=True)
     return EXIT_DAMAGED if damaged else EXIT_OK
 
 
@@ -476,7 +483,7 @@ def report(
     try:
         status = _run(
             captures,
-            formats=list(dict.fromkeys(formats)) or ["text"],
+            formats=choose_formats(formats, output),
             output=output,
             options=RenderOptions(lang="zh" if lang == "zh" else "en", top=top),
             ports=tuple(p for group in ports for p in group) or None,

@@ -21,7 +21,7 @@ from sipstats.render.text import render_text
 if TYPE_CHECKING:
     from sipstats.analyze import Analysis
 
-__all__ = ["RENDERERS", "RenderOptions", "Renderer", "write_report"]
+__all__ = ["RENDERERS", "RenderOptions", "Renderer", "format_of", "write_report"]
 
 
 class Renderer(NamedTuple):
@@ -46,6 +46,15 @@ RENDERERS: Final[dict[str, Renderer]] = {
     "csv": Renderer("", None, write_csv),
     "md": Renderer(".md", render_markdown),
 }
+
+
+def format_of(path: str) -> str | None:
+    """The document format a file name's suffix names (``x.html`` -> ``html``), else None."""
+    lowered = path.lower()
+    for name, renderer in RENDERERS.items():
+        if renderer.suffix and lowered.endswith(renderer.suffix):
+            return name
+    return None
 
 
 def write_report(

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Final
 
 import pandas as pd
 
+from sipstats.messages import capture_stem
 from sipstats.render.options import RenderOptions
 from sipstats.render.tables import visible
 
@@ -58,17 +59,35 @@ def safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def write_csv(analysis: Analysis, directory: Path, options: RenderOptions) -> list[Path]:
-    """Write ``<table>.csv`` for each table of :data:`TABLES` into ``directory``; return paths.
+#: Decimals kept per column-name ending: milliseconds to the microsecond, seconds to the
+#: nanosecond's thousand, other fractions (shares, ratios) to six places.
+_DECIMALS: Final = (("_ms", 3), ("_s", 6))
 
-    CSV is language-neutral (column names are the schema's); ``options`` do not change it.
+
+def rounded(frame: pd.DataFrame) -> pd.DataFrame:
+    """Float columns rounded as :data:`_DECIMALS` says: 151.234 ms, not 151.23400000000001."""
+    out = frame.copy()
+    for name in out.columns:
+        if pd.api.types.is_float_dtype(out[name].dtype):
+            digits = next((d for end, d in _DECIMALS if str(name).endswith(end)), 6)
+            out[name] = out[name].round(digits)
+    return out
+
+
+def write_csv(analysis: Analysis, directory: Path, options: RenderOptions) -> list[Path]:
+    """Write ``<stem>.<table>.csv`` for each table of :data:`TABLES` into ``directory``.
+
+    ``stem`` names the capture (:func:`sipstats.messages.capture_stem`), so the tables of two
+    captures can share a folder. CSV is language-neutral (column names are the schema's);
+    ``options`` do not change it. Returns the paths written.
     """
     del options
     directory.mkdir(parents=True, exist_ok=True)
+    stem = capture_stem([summary.file for summary in analysis.capture.inputs])
     written = []
     for name in TABLES:
-        path = directory / f"{name}.csv"
-        safe_frame(getattr(analysis, name)).to_csv(
+        path = directory / f"{stem}.{name}.csv"
+        rounded(safe_frame(getattr(analysis, name))).to_csv(
             path, index=False, date_format="%Y-%m-%dT%H:%M:%S.%fZ", lineterminator="\n"
         )
         written.append(path)
