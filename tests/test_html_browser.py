@@ -99,7 +99,8 @@ def test_corpus_report_in_chromium(
     row = page.locator("#code-486 td")
     assert row.nth(0).inner_text() == "486"
     assert row.nth(4).inner_text() == f"{truth['responses_by_code']['486']:,}"  # unique
-    assert page.locator("#timeline svg").count() == 1
+    assert page.locator("#fig-failures svg").count() == 1
+    assert page.locator("#fig-timeline svg").count() == 1
     assert page.locator("details").count() >= len(truth["responses_by_code"])
     assert visit.foreign_requests == []
     assert visit.console_errors == []

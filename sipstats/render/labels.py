@@ -51,6 +51,8 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
     "failures_by_caller": ("Callers failing most", "失败最多的主叫"),
     "failures_by_callee": ("Callees failing most", "失败最多的被叫"),
     "failure_timeline": ("Final responses over time", "最终响应时间线"),
+    "nav_retry_after": ("Retry-After", "Retry-After"),
+    "nav_by_peer": ("Who failed", "失败方"),
     "registrations": ("Registrations", "注册"),
     "software": ("User agents and servers", "用户代理与服务器软件"),
     "reg_sequences": ("Registration final responses in order", "注册最终响应顺序"),

@@ -167,6 +167,31 @@ def _bucket_days(interval: str, x: np.ndarray) -> float:
         return float(np.min(np.diff(x))) if len(x) > 1 else 1.0
 
 
+def _stacked(
+    ax: Any, frame: pd.DataFrame, interval: str, groups: dict[str, tuple[str, str]]
+) -> tuple[pd.DatetimeIndex, np.ndarray, float]:
+    """Stack ``frame``'s columns ``groups`` ({column: (legend name, colour)}) per bucket.
+
+    Returns the bucket starts (naive UTC), their x positions and the bucket width in days.
+    """
+    starts = pd.DatetimeIndex(frame.index).tz_convert("UTC").tz_localize(None)
+    x = mdates.date2num(starts.to_pydatetime())
+    width = _bucket_days(interval, x)
+    bottom = np.zeros(len(frame))
+    for column, (name, colour) in groups.items():
+        values = frame[column].to_numpy(dtype=float)
+        if len(frame) <= _MAX_BARS:
+            ax.bar(x, values, width=0.85 * width, bottom=bottom, align="edge", label=name,
+                   color=colour)  # fmt: skip
+        else:  # thousands of bars make a slow SVG: one filled outline per group instead
+            xs = np.column_stack([x, x, x + width, x + width]).ravel()
+            top = np.column_stack([bottom, bottom + values, bottom + values, bottom]).ravel()
+            ax.fill_between(xs, np.repeat(bottom, 4), top, label=name, color=colour,
+                            linewidth=0)  # fmt: skip
+        bottom += values
+    return starts, x, width
+
+
 def _clock_axis(ax: Any, starts: pd.DatetimeIndex, interval: str, lang: Lang) -> None:
     """Tick labels as wall-clock times; the date once, in the axis label, when it is one day.
 
@@ -196,16 +221,8 @@ def failures(analysis: Analysis, *, lang: Lang = "en") -> Figure:
     if frame.empty:
         _empty(ax, lang)
         return fig
-    starts = pd.DatetimeIndex(frame.index).tz_convert("UTC").tz_localize(None)
-    x = mdates.date2num(starts.to_pydatetime())
-    width = _bucket_days(interval, x)
-    bottom = np.zeros(len(frame))
-    for cls in FAILURE_CLASSES:
-        values = frame[cls].to_numpy(dtype=float)
-        if values.any():
-            ax.bar(x, values, width=0.85 * width, bottom=bottom, align="edge", label=cls,
-                   color=CLASS_COLOURS[cls])  # fmt: skip
-        bottom += values
+    present = [c for c in FAILURE_CLASSES if frame[c].any()]
+    starts, x, width = _stacked(ax, frame, interval, {c: (c, CLASS_COLOURS[c]) for c in present})
     share = ax.twinx()
     percent = 100.0 * frame["failure_share"].to_numpy(dtype=float)
     share.plot(x + width / 2, percent, color="#1d2330", linewidth=1.2, marker=".", markersize=3,
@@ -268,21 +285,7 @@ def timeline(
     if frame.empty:
         _empty(ax, lang)
         return fig
-    starts = pd.DatetimeIndex(frame.index).tz_convert("UTC").tz_localize(None)
-    x = mdates.date2num(starts.to_pydatetime())
-    width = _bucket_days(interval, x)
-    bottom = np.zeros(len(frame))
-    for cls in present:
-        values = frame[cls].to_numpy(dtype=float)
-        if len(frame) <= _MAX_BARS:
-            ax.bar(x, values, width=0.85 * width, bottom=bottom, align="edge",
-                   label=names[cls], color=colours[cls])  # fmt: skip
-        else:  # thousands of bars make a slow SVG: one filled outline per group instead
-            xs = np.column_stack([x, x, x + width, x + width]).ravel()
-            top = np.column_stack([bottom, bottom + values, bottom + values, bottom]).ravel()
-            ax.fill_between(xs, np.repeat(bottom, 4), top, label=names[cls],
-                            color=colours[cls], linewidth=0)  # fmt: skip
-        bottom += values
+    starts, _, _ = _stacked(ax, frame, interval, {c: (names[c], colours[c]) for c in present})
     _clock_axis(ax, starts, interval, lang)
     legend_title = label("category" if by == "category" else "class", lang)
     ax.legend(title=legend_title, loc="upper left", bbox_to_anchor=(1.0, 1.0))
