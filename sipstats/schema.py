@@ -146,6 +146,14 @@ CALLS: Final[Schema] = {
     "cancelled": ("bool", "caller sent CANCEL"),
     "has_bye": ("bool", "a BYE was seen"),
     "bye_status": ("Int16", "final response to the first BYE after the answer (NA: none seen)"),
+    "offered_codecs": ("category", "codecs of the first INVITE's SDP offer"),
+    "offer_media": ("category", "address:port the offer asked media to be sent to"),
+    "answered_codecs": ("category", "codecs of the first SDP answer (18x or 2xx)"),
+    "answer_media": ("category", "address:port of the answer"),
+    "early_media": ("bool", "a 183 carried SDP (early media, RFC 3960)"),
+    "cause_protocol": ("category", "Reason protocol of the call's end (RFC 3326): Q.850, SIP"),
+    "cause": ("Int16", "Reason cause of the final response, CANCEL or BYE (Q.850 preferred)"),
+    "cause_text": ("category", "Reason text"),
 }
 
 #: The messages table after analysis: every MESSAGES column plus transaction, retransmission

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from sipstats import schema
+from sipstats.analyze.media import call_media
 from sipstats.analyze.transactions import codes, endpoints, recode
 
 #: RFC 3261 §17.1.1.2 Timer B = 64·T1 with T1 = 500 ms.
@@ -222,4 +223,5 @@ def build(
     calls["outcome"] = pd.Categorical(
         decided.where(decided.notna(), pd.Series(waiting)), categories=list(schema.OUTCOMES)
     )
+    calls = pd.concat([calls, call_media(m, calls)], axis=1)
     return schema.conform(calls, schema.CALLS)
