@@ -1,0 +1,119 @@
+"""``sipstats calls CAPTURE...``: one line per call, filtered, as text, CSV or JSON."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import pandas as pd
+
+from sipstats import schema
+from sipstats.analyze import Analysis, analyze
+from sipstats.cli.report import (
+    EXIT_DAMAGED,
+    EXIT_OK,
+    EXIT_USAGE,
+    _error_line,
+    _Failure,
+    _Ports,
+    _readable,
+    _TimeBound,
+    _warn_inputs,
+)
+from sipstats.drill.calls import call_list, select_calls
+from sipstats.messages import read_capture
+from sipstats.render.calllist import CALL_RENDERERS
+
+
+def load_analysis(
+    captures: tuple[str, ...], ports: tuple[tuple[int, ...], ...], quiet: bool
+) -> tuple[Analysis, bool]:
+    """Read and analyse ``captures``: (analysis, some input damaged); _Failure when nothing
+    is readable (shared by the drill-down commands)."""
+    capture = read_capture(list(captures), ports=tuple(p for group in ports for p in group) or None)
+    damaged = _warn_inputs(capture.inputs, quiet)
+    if not _readable(capture.inputs):
+        raise _Failure("nothing readable: no input is a capture file sipstats can read")
+    return analyze(capture), damaged
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("captures", metavar="CAPTURE...", nargs=-1, required=True)
+@click.option(
+    "--outcome",
+    "outcomes",
+    type=click.Choice(schema.OUTCOMES),
+    multiple=True,
+    help="Only calls with this outcome (repeatable).",
+)
+@click.option(
+    "--code",
+    "codes",
+    type=click.IntRange(100, 699),
+    multiple=True,
+    help="Only calls whose final status is CODE (repeatable).",
+)
+@click.option("--caller", help="Only calls whose From URI contains this text.")
+@click.option("--callee", help="Only calls whose To URI contains this text.")
+@click.option("--call-id", "call_ids", multiple=True, help="Only this Call-ID (repeatable).")
+@click.option(
+    "--since", type=_TimeBound(), help="Calls started at or after: ISO time (UTC) or +SECONDS."
+)
+@click.option("--until", type=_TimeBound(), help="Calls started before, same forms.")
+@click.option("--ports", type=_Ports(), multiple=True, help="SIP ports, e.g. 5060,5080.")
+@click.option(
+    "--report",
+    "fmt",
+    type=click.Choice(list(CALL_RENDERERS)),
+    default="text",
+    show_default=True,
+    help="Output format.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to this file instead of standard output.",
+)
+@click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr.")
+def calls(
+    captures: tuple[str, ...],
+    outcomes: tuple[str, ...],
+    codes: tuple[int, ...],
+    caller: str | None,
+    callee: str | None,
+    call_ids: tuple[str, ...],
+    since: pd.Timestamp | pd.Timedelta | None,
+    until: pd.Timestamp | pd.Timedelta | None,
+    ports: tuple[tuple[int, ...], ...],
+    fmt: str,
+    output: Path | None,
+    quiet: bool,
+) -> None:
+    """One line per call in CAPTURE files: start, caller, callee, outcome, code, PDD, Call-ID.
+
+    Exit status: 0 all input read; 1 list written but some input damaged; 2 nothing readable.
+    """
+    try:
+        analysis, damaged = load_analysis(captures, ports, quiet)
+        selected = select_calls(
+            analysis,
+            outcomes=outcomes,
+            codes=codes,
+            caller=caller,
+            callee=callee,
+            call_ids=call_ids,
+            since=since,
+            until=until,
+        )
+        document = CALL_RENDERERS[fmt](call_list(selected))
+        if output is None:
+            click.echo(document, nl=False)
+        else:
+            output.write_text(document, encoding="utf-8")
+            if not quiet:
+                click.echo(f"wrote {len(selected)} calls: {output}", err=True)
+    except Exception as error:
+        click.echo(f"sipstats: error: {_error_line(error)}", err=True)
+        raise click.exceptions.Exit(EXIT_USAGE) from None
+    raise click.exceptions.Exit(EXIT_DAMAGED if damaged else EXIT_OK)
