@@ -17,6 +17,7 @@ STAGES = {
     "errors": 0,
     "native": 0,
     "schema": 0,
+    "textsafe": 0,
     "capture": 1,
     "sip": 2,
     "_sipscan": 2,  # the C twin of sip.py's fast path
@@ -28,6 +29,7 @@ STAGES = {
     "catalogue": 4,
     "analyze": 5,
     "engines": 5,
+    "drill": 5,  # calls, flows and packets of an analysis; Analysis.flow() draws through it
     "render": 6,
     "cli": 7,
     "__main__": 8,

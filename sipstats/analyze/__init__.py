@@ -22,6 +22,9 @@ from sipstats.analyze import breakdown, counts, dialogs, findings, metrics, retr
 from sipstats.analyze import transactions as tx_stage
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from sipstats.drill.flow import Flow
     from sipstats.messages import Capture
 
 __all__ = ["SCHEMA_ID", "Analysis", "analyze", "assemble"]
@@ -96,6 +99,13 @@ class Analysis:
     def bucket(self, interval: str | None = None) -> str:
         """The timeline bucket for ``interval``: this analysis's when None, resolved if "auto"."""
         return breakdown.resolve_interval(self.messages, interval or self.interval)
+
+    def flow(self, call_id: str | Iterable[str]) -> Flow:
+        """The ladder of a call (every message with the Call-ID, or several Call-IDs drawn
+        together): ``print()`` it for text; Jupyter shows it as SVG."""
+        from sipstats.drill.flow import call_flow
+
+        return call_flow(self, call_id)
 
     @property
     def transactions_without_final(self) -> int:

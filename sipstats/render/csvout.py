@@ -16,7 +16,7 @@ import pandas as pd
 
 from sipstats.messages import capture_stem
 from sipstats.render.options import RenderOptions
-from sipstats.render.tables import visible
+from sipstats.textsafe import visible
 
 if TYPE_CHECKING:
     from sipstats.analyze import Analysis

@@ -27,8 +27,8 @@ from sipstats.render.tables import (
     report_tables,
     retransmission_ratio,
     selected_window,
-    visible,
 )
+from sipstats.textsafe import visible
 
 if TYPE_CHECKING:
     from sipstats.analyze import Analysis

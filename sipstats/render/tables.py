@@ -7,7 +7,6 @@ they never recompute a statistic, so every report shows the same numbers.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,6 +28,7 @@ from sipstats.render.labels import (
     registration_label,
 )
 from sipstats.schema import OUTCOMES
+from sipstats.textsafe import visible
 
 if TYPE_CHECKING:
     from sipstats.analyze import Analysis
@@ -120,15 +120,6 @@ def fmt_values(values: str) -> str:
         seconds, _, times = item.partition("x")
         parts.append(f"{seconds} s × {times}" if times else item)
     return ", ".join(parts)
-
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_NAMED = {"\r": "\\r", "\n": "\\n", "\t": "\\t"}
-
-
-def visible(value: str) -> str:
-    """``value`` with control characters spelled out (``\\r\\n``), for damaged bytes."""
-    return _CONTROL.sub(lambda m: _NAMED.get(m[0], f"\\x{ord(m[0]):02x}"), value)
 
 
 #: Longest table cell: a 30 KB header value is cut here (the DataFrames keep it whole).

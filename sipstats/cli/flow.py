@@ -1,0 +1,55 @@
+"""``sipstats flow CAPTURE... --call-id X``: the ladder diagram of one call in the terminal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from sipstats.cli.calls import load_analysis
+from sipstats.cli.report import EXIT_DAMAGED, EXIT_OK, EXIT_USAGE, _error_line, _Ports
+from sipstats.drill.flow import call_flow, render_ladder
+from sipstats.drill.ladder import ladder_svg
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("captures", metavar="CAPTURE...", nargs=-1, required=True)
+@click.option(
+    "--call-id",
+    "call_ids",
+    multiple=True,
+    required=True,
+    help="Call-ID to draw (repeat to draw several legs together).",
+)
+@click.option("--ports", type=_Ports(), multiple=True, help="SIP ports, e.g. 5060,5080.")
+@click.option(
+    "--svg",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the ladder as SVG to this file.",
+)
+@click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr.")
+def flow(
+    captures: tuple[str, ...],
+    call_ids: tuple[str, ...],
+    ports: tuple[tuple[int, ...], ...],
+    svg: Path | None,
+    quiet: bool,
+) -> None:
+    """Ladder diagram of a call: hosts as columns, one arrow per message, time offsets.
+
+    '*' marks a retransmission, '(sdp)' a message with an SDP body. Every message with the
+    Call-ID is drawn, so a capture at a proxy shows both legs.
+    """
+    try:
+        analysis, damaged = load_analysis(captures, ports, quiet)
+        ladder = call_flow(analysis, call_ids)
+        click.echo(render_ladder(ladder), nl=False)
+        if svg is not None:
+            svg.write_text(ladder_svg(ladder), encoding="utf-8")
+    except KeyError as error:
+        click.echo(f"sipstats: error: {error.args[0]}", err=True)
+        raise click.exceptions.Exit(EXIT_USAGE) from None
+    except Exception as error:
+        click.echo(f"sipstats: error: {_error_line(error)}", err=True)
+        raise click.exceptions.Exit(EXIT_USAGE) from None
+    raise click.exceptions.Exit(EXIT_DAMAGED if damaged else EXIT_OK)

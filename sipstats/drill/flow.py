@@ -1,0 +1,155 @@
+"""Analysis + Call-ID -> :class:`Flow`: every message of one call as arrows between hosts.
+
+A call's flow is every message carrying its Call-ID, on every leg: a capture taken at a proxy
+holds the caller's leg and the callee's leg under one Call-ID, so both appear, the proxy as
+a column in the middle. Hosts (``address:port``) are columns in order of first appearance;
+arrows are in capture order, labelled with the method or the status code and reason,
+retransmissions marked. :func:`render_ladder` draws the terminal form; the SVG form is
+:func:`sipstats.drill.ladder.ladder_svg` (and ``Flow._repr_svg_`` in Jupyter).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+
+import pandas as pd
+
+from sipstats.analyze.transactions import endpoints
+from sipstats.textsafe import visible
+
+if TYPE_CHECKING:
+    from sipstats.analyze import Analysis
+
+#: Arrows drawn per flow; a longer call is cut and the rest counted (a looping dialog can
+#: hold thousands of messages).
+MAX_ARROWS: Final = 500
+
+
+@dataclass(frozen=True)
+class Arrow:
+    """One message: from column ``src`` to column ``dst`` at ``offset_ms`` after the first."""
+
+    offset_ms: float
+    src: int
+    dst: int
+    label: str
+    retransmission: bool
+    sdp: bool
+    """The message carried an SDP body (an offer or answer)."""
+    file: str
+    frame: int
+
+
+@dataclass(frozen=True)
+class Flow:
+    """The ladder of one call (or several Call-IDs drawn together, e.g. B2BUA legs)."""
+
+    call_ids: tuple[str, ...]
+    start: pd.Timestamp | None
+    hosts: tuple[str, ...]
+    arrows: tuple[Arrow, ...]
+    omitted: int = 0
+    """Messages beyond :data:`MAX_ARROWS`, not drawn."""
+
+    def __str__(self) -> str:
+        return render_ladder(self)
+
+    def _repr_svg_(self) -> str:
+        from sipstats.drill.ladder import ladder_svg
+
+        return ladder_svg(self)
+
+
+def _label(row: dict[Hashable, Any]) -> str:
+    if row["is_request"]:
+        label = str(row["method"])
+    else:
+        reason = row["reason"]
+        label = f"{row['status']} {'' if pd.isna(reason) else reason}".strip()
+    return visible(label)
+
+
+def call_flow(analysis: Analysis, call_ids: str | Iterable[str]) -> Flow:
+    """The flow of the messages with these Call-IDs (one string or several), in time order.
+
+    Raises ``KeyError`` when no message carries any of them.
+    """
+    wanted = (call_ids,) if isinstance(call_ids, str) else tuple(call_ids)
+    m = analysis.messages
+    rows = m[m["call_id"].isin(wanted).to_numpy(dtype=bool)]
+    if rows.empty:
+        raise KeyError(f"no message with Call-ID {', '.join(wanted)}")
+    src = endpoints(rows["src"], rows["sport"]).astype("str")
+    dst = endpoints(rows["dst"], rows["dport"]).astype("str")
+    hosts = list(dict.fromkeys(value for pair in zip(src, dst, strict=True) for value in pair))
+    column = {host: index for index, host in enumerate(hosts)}
+    start = rows["ts"].iloc[0]
+    arrows = tuple(
+        Arrow(
+            offset_ms=(row["ts"] - start).total_seconds() * 1000.0,
+            src=column[s],
+            dst=column[d],
+            label=_label(row),
+            retransmission=bool(row["retransmission"]),
+            sdp=not pd.isna(row["sdp_port"]),
+            file=str(row["file"]),
+            frame=int(row["frame"]),
+        )
+        for row, s, d in zip(rows.head(MAX_ARROWS).to_dict("records"), src, dst, strict=False)
+    )
+    return Flow(
+        wanted, start, tuple(visible(h) for h in hosts), arrows, max(0, len(rows) - MAX_ARROWS)
+    )
+
+
+#: Characters between two host columns in the terminal ladder (at least).
+_LANE: Final = 30
+_TIME: Final = 11
+
+
+def render_ladder(flow: Flow) -> str:
+    """The ladder as text: one column per host, one line per message.
+
+    ``*`` after a label marks a retransmission, ``(sdp)`` a message with an SDP body.
+    """
+    lane = max([_LANE, *(len(host) + 2 for host in flow.hosts)])
+    width = lane * (len(flow.hosts) - 1) + 1
+    lines = [f"Call-ID {', '.join(visible(c) for c in flow.call_ids)}"]
+    if flow.start is not None:
+        lines[0] += f"  (t0 {flow.start.strftime('%Y-%m-%d %H:%M:%S.%f')[:-3]} UTC)"
+    header = [" "] * (_TIME + width + lane)
+    for index, host in enumerate(flow.hosts):
+        at = max(0, _TIME + index * lane - len(host) // 2)
+        header[at : at + len(host)] = list(host)
+    lines.append("".join(header).rstrip())
+    for arrow in flow.arrows:
+        cells = [" "] * width
+        for index in range(len(flow.hosts)):
+            cells[index * lane] = "|"
+        left, right = sorted((arrow.src, arrow.dst))
+        a, b = left * lane, right * lane
+        label = (
+            arrow.label + ("*" if arrow.retransmission else "") + (" (sdp)" if arrow.sdp else "")
+        )
+        if a == b:  # a host talking to itself (loopback): a short loop
+            text = f"<-{label}"
+            for offset, char in enumerate(text):
+                if a + 1 + offset < width:
+                    cells[a + 1 + offset] = char
+        else:
+            span = b - a - 1
+            body = ["-"] * span
+            if arrow.src < arrow.dst:
+                body[-1] = ">"
+            else:
+                body[0] = "<"
+            fitted = label[: max(0, span - 2)]
+            at = max(1, (span - len(fitted)) // 2)
+            body[at : at + len(fitted)] = list(fitted)
+            cells[a + 1 : b] = body
+        lines.append(f"{arrow.offset_ms / 1000.0:+{_TIME - 1}.3f} " + "".join(cells).rstrip())
+    if flow.omitted:
+        lines.append(f"... {flow.omitted} more messages not drawn (limit {MAX_ARROWS})")
+    return "\n".join(lines) + "\n"
