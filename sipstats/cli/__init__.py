@@ -1,4 +1,4 @@
-"""Command line: ``sipstats CAPTURE...`` and ``sipstats codes``; a thin shell over the library.
+"""Command line: ``sipstats CAPTURE...`` and its subcommands; a thin shell over the library.
 
 Subcommands load lazily (click's documented lazy-group pattern): ``sipstats codes 486`` does
 not import pandas' analysis stack, and the report does not import the catalogue command.
@@ -13,7 +13,10 @@ import click
 
 #: Subcommand name -> "module:attribute" of its click command.
 SUBCOMMANDS: Final = {
+    "calls": "sipstats.cli.calls:calls",
     "codes": "sipstats.cli.codes:codes",
+    "extract": "sipstats.cli.extract:extract",
+    "flow": "sipstats.cli.flow:flow",
     "ingest": "sipstats.cli.ingest:ingest",
     "report": "sipstats.cli.report:report",
 }

@@ -1,0 +1,98 @@
+"""``sipstats extract CAPTURE... (--call-id X | --outcome O | --code N | --since T) -o F``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import pandas as pd
+
+from sipstats import schema
+from sipstats.cli.calls import load_analysis
+from sipstats.cli.report import (
+    EXIT_DAMAGED,
+    EXIT_OK,
+    EXIT_USAGE,
+    _error_line,
+    _Failure,
+    _Ports,
+    _TimeBound,
+)
+from sipstats.drill.calls import select_calls
+from sipstats.drill.extract import extract_calls
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("captures", metavar="CAPTURE...", nargs=-1, required=True)
+@click.option("--call-id", "call_ids", multiple=True, help="Calls with this Call-ID (repeatable).")
+@click.option(
+    "--outcome",
+    "outcomes",
+    type=click.Choice(schema.OUTCOMES),
+    multiple=True,
+    help="Calls with this outcome.",
+)
+@click.option(
+    "--code",
+    "codes",
+    type=click.IntRange(100, 699),
+    multiple=True,
+    help="Calls with this final code.",
+)
+@click.option(
+    "--since", type=_TimeBound(), help="Calls started at or after: ISO time (UTC) or +SECONDS."
+)
+@click.option("--until", type=_TimeBound(), help="Calls started before, same forms.")
+@click.option(
+    "--with-media", is_flag=True, help="Add RTP/RTCP to and from the SDP-negotiated ports."
+)
+@click.option("--ports", type=_Ports(), multiple=True, help="SIP ports, e.g. 5060,5080.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Capture file to write.",
+)
+@click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr.")
+def extract(
+    captures: tuple[str, ...],
+    call_ids: tuple[str, ...],
+    outcomes: tuple[str, ...],
+    codes: tuple[int, ...],
+    since: pd.Timestamp | pd.Timedelta | None,
+    until: pd.Timestamp | pd.Timedelta | None,
+    with_media: bool,
+    ports: tuple[tuple[int, ...], ...],
+    output: Path,
+    quiet: bool,
+) -> None:
+    """Write the original packets of the selected calls to a pcap (pcapng for mixed links).
+
+    Every frame that carried their messages is written: all legs with the Call-ID, every
+    TCP segment and IP fragment, HEP packets as captured.
+    Exit status: 0 all input read; 1 written but some input damaged; 2 nothing selected.
+    """
+    try:
+        if not (call_ids or outcomes or codes or since is not None or until is not None):
+            raise _Failure("choose calls: --call-id, --outcome, --code, --since or --until")
+        analysis, damaged = load_analysis(captures, ports, quiet)
+        selected = select_calls(
+            analysis, outcomes=outcomes, codes=codes, call_ids=call_ids, since=since, until=until
+        )
+        if selected.empty:
+            raise _Failure("no call matches the selection; nothing written")
+        result = extract_calls(analysis, selected, output, with_media=with_media)
+        for problem in result.problems:
+            click.echo(f"sipstats: warning: {problem}", err=True)
+        if not quiet:
+            media = f" ({result.media_packets} RTP/RTCP)" if with_media else ""
+            click.echo(
+                f"wrote {result.packets} packets{media} of {result.calls} calls "
+                f"({result.messages} SIP messages) to {output} ({result.format})",
+                err=True,
+            )
+    except Exception as error:
+        click.echo(f"sipstats: error: {_error_line(error)}", err=True)
+        raise click.exceptions.Exit(EXIT_USAGE) from None
+    raise click.exceptions.Exit(EXIT_DAMAGED if damaged or result.problems else EXIT_OK)

@@ -1,0 +1,99 @@
+"""Selected calls -> their original packets in a new capture file (``sipstats extract``).
+
+The frames come from :mod:`sipstats.capture.frames`, which re-walks each input file: the
+messages of the chosen calls (every message with their Call-IDs, so every leg at a proxy)
+name their first frames, and the walk adds the other IP fragments and TCP segments of those
+messages and, with ``with_media``, the RTP/RTCP to and from the addresses and ports the
+calls' SDP negotiated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from sipstats.capture.frames import (
+    FramePicker,
+    MediaWindow,
+    Record,
+    Wanted,
+    pick_records,
+    write_records,
+)
+
+if TYPE_CHECKING:
+    from sipstats.analyze import Analysis
+
+#: Media is looked for until this long after a call's last SIP message.
+MEDIA_TAIL = pd.Timedelta(seconds=2)
+
+
+@dataclass(frozen=True)
+class Extracted:
+    """What :func:`extract_calls` wrote."""
+
+    path: Path
+    format: str
+    calls: int
+    messages: int
+    packets: int
+    media_packets: int
+    problems: tuple[str, ...]
+    """Inputs that could not be walked again, or packets that could not be dissected."""
+
+
+def _endpoint(text: object) -> tuple[str, int] | None:
+    """``addr:port`` or ``[v6]:port`` (as the calls table writes them) -> (addr, port)."""
+    if not isinstance(text, str) or ":" not in text:
+        return None
+    address, _, port = text.rpartition(":")
+    return address.strip("[]"), int(port)
+
+
+def _media_windows(calls: pd.DataFrame, messages: pd.DataFrame) -> list[MediaWindow]:
+    last = messages.groupby("call_id", observed=True)["ts"].max()
+    windows = []
+    for call in calls.to_dict("records"):
+        ends = {e for e in (_endpoint(call["offer_media"]), _endpoint(call["answer_media"])) if e}
+        if not ends:
+            continue
+        rtcp = {(address, port + 1) for address, port in ends}  # RFC 3550 §11
+        end = last.get(call["call_id"], call["start_ts"]) + MEDIA_TAIL
+        windows.append(MediaWindow(call["start_ts"].value, end.value, frozenset(ends | rtcp)))
+    return windows
+
+
+def extract_calls(
+    analysis: Analysis, calls: pd.DataFrame, output: Path, *, with_media: bool = False
+) -> Extracted:
+    """Write the packets of ``calls`` (rows of ``analysis.calls``) to ``output``."""
+    m = analysis.messages
+    chosen = m[m["call_id"].isin(calls["call_id"].astype("str")).to_numpy(dtype=bool)]
+    windows = _media_windows(calls, chosen) if with_media else []
+    records: list[Record] = []
+    problems: list[str] = []
+    media = 0
+    frames = {
+        str(file): {
+            int(frame): Wanted(bool(fragmented), int(segments))
+            for frame, fragmented, segments in zip(
+                group["frame"], group["fragmented"], group["segments"], strict=True
+            )
+        }
+        for file, group in chosen.groupby("file", observed=True)
+    }
+    for summary in analysis.capture.inputs:
+        wanted = frames.get(summary.file, {})
+        if not summary.format or not (wanted or windows):
+            continue
+        picker = FramePicker(summary.file, wanted, windows)
+        problems += pick_records(summary.file, picker).errors
+        if picker.undissected:
+            problems.append(f"{summary.file}: {picker.undissected} packets could not be dissected")
+        records += picker.kept
+        media += picker.media_kept
+    written = write_records(output, records)
+    return Extracted(output, written, len(calls), len(chosen), len(records), media, tuple(problems))
