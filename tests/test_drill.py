@@ -1,0 +1,254 @@
+"""Drill-down: ``sipstats calls``, ``flow`` and ``extract`` on captures the tests build."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from sipstats import analyze, read_capture
+from sipstats.analyze import Analysis
+from sipstats.cli import main
+from sipstats.drill.calls import select_calls
+from sipstats.drill.extract import extract_calls
+from tests.drill_captures import HOSTILE_CALL_ID, drill_capture
+from tests.report_captures import truncated_capture
+
+SAMPLES = Path(__file__).resolve().parent.parent / "sample_pcaps"
+
+
+@pytest.fixture(scope="module")
+def capture_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return drill_capture(tmp_path_factory.mktemp("drill") / "drill.pcap")
+
+
+@pytest.fixture(scope="module")
+def analysis(capture_path: Path) -> Analysis:
+    return analyze(read_capture(capture_path))
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+# -- calls -------------------------------------------------------------------------------------
+
+
+def test_calls_list_one_line_per_call(capture_path: Path) -> None:
+    code, out, _ = run("calls", str(capture_path))
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split()[:3] == ["start", "(UTC)", "outcome"]
+    assert lines[-1] == "4 calls"
+    assert [line.split()[2] for line in lines[1:-1]] == [
+        "server_failure",
+        "answered",
+        "busy",
+        "not_found",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "call_ids"),
+    [
+        (("--outcome", "busy"), ["call-c@10.0.0.6"]),
+        (("--code", "503", "--code", "200"), ["call-a@10.0.0.1", "call-b@10.0.0.3"]),
+        (("--since", "+1.5", "--until", "+3.5"), ["call-b@10.0.0.3", "call-c@10.0.0.6"]),
+        (
+            ("--callee", "BOB@"),
+            ["call-a@10.0.0.1", "call-b@10.0.0.3", "call-c@10.0.0.6", HOSTILE_CALL_ID],
+        ),
+        (("--caller", "nobody"), []),
+    ],
+)
+def test_calls_filters(capture_path: Path, args: tuple[str, ...], call_ids: list[str]) -> None:
+    code, out, _ = run("calls", str(capture_path), "--report", "json", *args)
+    assert code == 0
+    document = json.loads(out)
+    assert document["schema"] == "sipstats.calls/1"
+    assert [call["call_id"] for call in document["calls"]] == call_ids
+
+
+def test_calls_json_has_sdp_and_cause(capture_path: Path) -> None:
+    _, out, _ = run("calls", str(capture_path), "--report", "json", "--code", "503")
+    (call,) = json.loads(out)["calls"]
+    assert call["final_status"] == 503
+    assert call["cause"] == 34
+    assert call["offered_codecs"] == "PCMU,PCMA,telephone-event"
+    assert call["answered_codecs"] == "PCMU,telephone-event"
+    assert call["early_media"] is True
+
+
+def test_calls_hostile_text_is_neutralised(capture_path: Path, tmp_path: Path) -> None:
+    code, out, _ = run("calls", str(capture_path), "--outcome", "not_found")
+    assert code == 0
+    assert "\x1b" not in out
+    assert "\\x1b[31m" in out
+    target = tmp_path / "calls.csv"
+    code, _, err = run("calls", str(capture_path), "--report", "csv", "-o", str(target))
+    assert code == 0
+    assert "wrote 4 calls" in err
+    frame = pd.read_csv(target)
+    assert frame["call_id"].iloc[-1].startswith("'=HYPERLINK")
+
+
+def test_calls_exit_status_on_damage(tmp_path: Path) -> None:
+    code, out, err = run("calls", str(truncated_capture(tmp_path / "cut.pcap")))
+    assert code == 1
+    assert "warning" in err
+    assert out.splitlines()[-1].endswith("calls")
+    not_capture = tmp_path / "x.pcap"
+    not_capture.write_bytes(b"hello")
+    code, _, err = run("calls", str(not_capture))
+    assert code == 2
+    assert "nothing readable" in err
+
+
+def test_select_calls_refuses_an_unknown_outcome(analysis: Analysis) -> None:
+    with pytest.raises(ValueError, match="unknown outcome"):
+        select_calls(analysis, outcomes=["bussy"])
+
+
+def test_calls_on_the_bundled_sample_agree_with_the_analysis() -> None:
+    analysis = analyze(read_capture(SAMPLES / "outage.pcap"))
+    code, out, _ = run(
+        "calls", str(SAMPLES / "outage.pcap"), "--outcome", "busy", "--report", "csv"
+    )
+    assert code == 0
+    listed = pd.read_csv(pd.io.common.StringIO(out))
+    assert len(listed) == int((analysis.calls["outcome"] == "busy").sum()) > 0
+    assert set(listed["final_status"]) <= {486, 600}
+
+
+# -- flow --------------------------------------------------------------------------------------
+
+
+def test_flow_draws_both_legs_across_the_proxy(capture_path: Path, tmp_path: Path) -> None:
+    svg = tmp_path / "a.svg"
+    code, out, _ = run("flow", str(capture_path), "--call-id", "call-a@10.0.0.1", "--svg", str(svg))
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[1].split() == ["10.0.0.1:5060", "10.0.0.5:5060", "10.0.0.2:5060"]
+    arrows = lines[2:]
+    assert len(arrows) == 10
+    assert arrows[0].startswith("    +0.000 |")
+    assert "INVITE (sdp)-" in arrows[0]
+    assert "-->|" in arrows[0]  # caller -> proxy
+    assert "INVITE* (sdp)" in arrows[3]
+    assert arrows[3].index("INVITE") > arrows[3].index("|", 12)
+    assert "+0.520" in arrows[3]
+    assert "<" in arrows[6]
+    assert "503 Service Unavailable" in arrows[6]
+    root = ET.fromstring(svg.read_text())
+    assert root.tag.endswith("svg")
+    assert sum(1 for element in root.iter() if element.tag.endswith("line")) == 3 + 10
+
+
+def test_flow_of_an_unknown_call_is_a_usage_error(capture_path: Path) -> None:
+    code, _, err = run("flow", str(capture_path), "--call-id", "nope")
+    assert code == 2
+    assert "no message with Call-ID nope" in err
+
+
+def test_analysis_flow_svg_escapes_capture_text(analysis: Analysis) -> None:
+    flow = analysis.flow(HOSTILE_CALL_ID)
+    assert "\x1b" not in str(flow)
+    svg = flow._repr_svg_()
+    ET.fromstring(svg)  # well-formed: every capture string escaped
+    assert "404 Not Found" in svg
+
+
+# -- extract -----------------------------------------------------------------------------------
+
+
+def _tshark_sip(path: Path) -> list[tuple[str, str, str]]:
+    """(Call-ID, method, status) of each SIP message tshark dissects in ``path``."""
+    out = subprocess.run(
+        [
+            "tshark",
+            "-r",
+            str(path),
+            "-Y",
+            "sip",
+            "-T",
+            "fields",
+            "-E",
+            "occurrence=f",
+            "-e",
+            "sip.Call-ID",
+            "-e",
+            "sip.Method",
+            "-e",
+            "sip.Status-Code",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return [tuple(line.split("\t")) for line in out.splitlines()]  # type: ignore[misc]
+
+
+def _ours(analysis: Analysis) -> list[tuple[str, str, str]]:
+    m = analysis.messages
+    return [
+        (
+            str(row.call_id),
+            "" if pd.isna(row.method) else str(row.method),
+            "" if pd.isna(row.status) else str(row.status),
+        )
+        for row in m.itertuples(index=False)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("call_id", "packets"),
+    [("call-a@10.0.0.1", 10), ("call-b@10.0.0.3", 4), ("call-c@10.0.0.6", 6)],
+    ids=["udp-proxy", "tcp-segments", "ip-fragments"],
+)
+def test_extract_rereads_to_the_same_messages(
+    analysis: Analysis, capture_path: Path, tmp_path: Path, call_id: str, packets: int
+) -> None:
+    out = tmp_path / "one.pcap"
+    code, _, err = run("extract", str(capture_path), "--call-id", call_id, "-o", str(out))
+    assert code == 0, err
+    assert f"wrote {packets} packets" in err
+    again = analyze(read_capture(out))
+    original = analysis.messages[analysis.messages["call_id"] == call_id]
+    assert set(again.messages["call_id"].astype(str)) == {call_id}
+    columns = ["method", "status", "src", "dst", "size", "segments", "fragmented"]
+    pd.testing.assert_frame_equal(
+        again.messages[columns].astype(str).reset_index(drop=True),
+        original[columns].astype(str).reset_index(drop=True),
+    )
+    if shutil.which("tshark") is None:
+        pytest.skip("tshark is not installed: the sipstats re-read was checked")
+    assert _tshark_sip(out) == _ours(again)
+
+
+def test_extract_with_media_adds_the_negotiated_rtp(analysis: Analysis, tmp_path: Path) -> None:
+    calls = select_calls(analysis, codes=[503])
+    plain = extract_calls(analysis, calls, tmp_path / "plain.pcap")
+    media = extract_calls(analysis, calls, tmp_path / "media.pcap", with_media=True)
+    assert (plain.packets, plain.media_packets) == (10, 0)
+    assert (media.packets, media.media_packets) == (12, 2)
+    again = read_capture(tmp_path / "media.pcap")
+    assert again.packets == 12
+    assert len(again.messages) == 10
+
+
+def test_extract_needs_a_selection(capture_path: Path, tmp_path: Path) -> None:
+    code, _, err = run("extract", str(capture_path), "-o", str(tmp_path / "x.pcap"))
+    assert code == 2
+    assert "choose calls" in err
+    code, _, err = run(
+        "extract", str(capture_path), "--code", "600", "-o", str(tmp_path / "x.pcap")
+    )
+    assert code == 2
+    assert "no call matches" in err
