@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import click
+import pytest
 
 from sipstats import schema
 from sipstats.cli import main
@@ -39,3 +40,15 @@ def test_readme_documents_every_report_option() -> None:
             for flag in param.opts:
                 if flag not in ("-h", "--help"):
                     assert f"`{flag}" in README or f", {flag}" in README, flag
+
+
+@pytest.mark.parametrize("name", ["calls", "flow", "extract"])
+def test_readme_documents_every_drill_down_option(name: str) -> None:
+    command = main.get_command(click.Context(main), name)
+    assert command is not None
+    assert f"sipstats {name} " in README
+    for param in command.params:
+        if isinstance(param, click.Option) and not param.hidden:
+            for flag in param.opts:
+                if flag not in ("-h", "--help"):
+                    assert f"`{flag}" in README or f", {flag}" in README, (name, flag)
