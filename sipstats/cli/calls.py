@@ -13,12 +13,12 @@ from sipstats.cli.report import (
     EXIT_DAMAGED,
     EXIT_OK,
     EXIT_USAGE,
-    _error_line,
+    Ports,
     _Failure,
-    _Ports,
     _readable,
     _TimeBound,
-    _warn_inputs,
+    error_line,
+    warn_inputs,
 )
 from sipstats.drill.calls import call_list, select_calls
 from sipstats.messages import read_capture
@@ -31,7 +31,7 @@ def load_analysis(
     """Read and analyse ``captures``: (analysis, some input damaged); _Failure when nothing
     is readable (shared by the drill-down commands)."""
     capture = read_capture(list(captures), ports=tuple(p for group in ports for p in group) or None)
-    damaged = _warn_inputs(capture.inputs, quiet)
+    damaged = warn_inputs(capture.inputs, quiet)
     if not _readable(capture.inputs):
         raise _Failure("nothing readable: no input is a capture file sipstats can read")
     return analyze(capture), damaged
@@ -60,7 +60,7 @@ def load_analysis(
     "--since", type=_TimeBound(), help="Calls started at or after: ISO time (UTC) or +SECONDS."
 )
 @click.option("--until", type=_TimeBound(), help="Calls started before, same forms.")
-@click.option("--ports", type=_Ports(), multiple=True, help="SIP ports, e.g. 5060,5080.")
+@click.option("--ports", type=Ports(), multiple=True, help="SIP ports, e.g. 5060,5080.")
 @click.option(
     "--report",
     "fmt",
@@ -114,6 +114,6 @@ def calls(
             if not quiet:
                 click.echo(f"wrote {len(selected)} calls: {output}", err=True)
     except Exception as error:
-        click.echo(f"sipstats: error: {_error_line(error)}", err=True)
+        click.echo(f"sipstats: error: {error_line(error)}", err=True)
         raise click.exceptions.Exit(EXIT_USAGE) from None
     raise click.exceptions.Exit(EXIT_DAMAGED if damaged else EXIT_OK)

@@ -13,10 +13,10 @@ from sipstats.cli.report import (
     EXIT_DAMAGED,
     EXIT_OK,
     EXIT_USAGE,
-    _error_line,
+    Ports,
     _Failure,
-    _Ports,
     _TimeBound,
+    error_line,
 )
 from sipstats.drill.calls import select_calls
 from sipstats.drill.extract import extract_calls
@@ -46,7 +46,7 @@ from sipstats.drill.extract import extract_calls
 @click.option(
     "--with-media", is_flag=True, help="Add RTP/RTCP to and from the SDP-negotiated ports."
 )
-@click.option("--ports", type=_Ports(), multiple=True, help="SIP ports, e.g. 5060,5080.")
+@click.option("--ports", type=Ports(), multiple=True, help="SIP ports, e.g. 5060,5080.")
 @click.option(
     "-o",
     "--output",
@@ -93,6 +93,6 @@ def extract(
                 err=True,
             )
     except Exception as error:
-        click.echo(f"sipstats: error: {_error_line(error)}", err=True)
+        click.echo(f"sipstats: error: {error_line(error)}", err=True)
         raise click.exceptions.Exit(EXIT_USAGE) from None
     raise click.exceptions.Exit(EXIT_DAMAGED if damaged or result.problems else EXIT_OK)

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from sipstats.cli.calls import load_analysis
-from sipstats.cli.report import EXIT_DAMAGED, EXIT_OK, EXIT_USAGE, _error_line, _Ports
+from sipstats.cli.report import EXIT_DAMAGED, EXIT_OK, EXIT_USAGE, Ports, error_line
 from sipstats.drill.flow import call_flow, render_ladder
 from sipstats.drill.ladder import ladder_svg
 
@@ -21,7 +21,7 @@ from sipstats.drill.ladder import ladder_svg
     required=True,
     help="Call-ID to draw (repeat to draw several legs together).",
 )
-@click.option("--ports", type=_Ports(), multiple=True, help="SIP ports, e.g. 5060,5080.")
+@click.option("--ports", type=Ports(), multiple=True, help="SIP ports, e.g. 5060,5080.")
 @click.option(
     "--svg",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -50,6 +50,6 @@ def flow(
         click.echo(f"sipstats: error: {error.args[0]}", err=True)
         raise click.exceptions.Exit(EXIT_USAGE) from None
     except Exception as error:
-        click.echo(f"sipstats: error: {_error_line(error)}", err=True)
+        click.echo(f"sipstats: error: {error_line(error)}", err=True)
         raise click.exceptions.Exit(EXIT_USAGE) from None
     raise click.exceptions.Exit(EXIT_DAMAGED if damaged else EXIT_OK)
