@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import xml.etree.ElementTree as ET
@@ -252,3 +253,19 @@ def test_extract_needs_a_selection(capture_path: Path, tmp_path: Path) -> None:
     )
     assert code == 2
     assert "no call matches" in err
+
+
+def test_html_report_embeds_sample_ladders(analysis: Analysis) -> None:
+    from sipstats.render.html import render_html
+    from sipstats.render.options import RenderOptions
+
+    page = render_html(analysis, RenderOptions())
+    captions = re.findall(r"<figcaption>([^<]*)</figcaption>", page)
+    assert captions == [
+        "busy: Call-ID call-c@10.0.0.6",
+        "not found: Call-ID =HYPERLINK(&#34;x&#34;)\\x1b[31m@evil",
+        "server failure: Call-ID call-a@10.0.0.1",
+        "Longest post-dial delay: Call-ID call-a@10.0.0.1",
+    ]
+    assert page.count('<svg xmlns="http://www.w3.org/2000/svg" class="ladder"') == 4
+    assert "\x1b" not in page

@@ -153,3 +153,33 @@ def render_ladder(flow: Flow) -> str:
     if flow.omitted:
         lines.append(f"... {flow.omitted} more messages not drawn (limit {MAX_ARROWS})")
     return "\n".join(lines) + "\n"
+
+
+#: Outcomes the HTML report shows a sample ladder for (every failure).
+FAILURE_OUTCOMES: Final = (
+    "busy",
+    "unavailable",
+    "declined",
+    "not_found",
+    "redirected",
+    "auth_failed",
+    "rejected",
+    "server_failure",
+    "no_final_response",
+)
+
+
+def sample_flows(analysis: Analysis) -> list[tuple[str, Flow]]:
+    """(outcome or 'slowest_pdd', flow): the first call of each failure outcome seen and
+    the call with the longest post-dial delay, for the report's ladders."""
+    calls = analysis.calls.sort_values(["start_ts", "call"], kind="stable")
+    samples = []
+    for name in FAILURE_OUTCOMES:
+        found = calls[calls["outcome"] == name]
+        if not found.empty:
+            samples.append((name, str(found["call_id"].iloc[0])))
+    pdd = calls["pdd_ms"]
+    if pdd.notna().any():
+        slowest = int(pdd.to_numpy(dtype="float64", na_value=-1.0).argmax())
+        samples.append(("slowest_pdd", str(calls["call_id"].iloc[slowest])))
+    return [(name, call_flow(analysis, call_id)) for name, call_id in samples]

@@ -12,7 +12,9 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from sipstats.analyze.breakdown import FAILURE_CLASSES
-from sipstats.render.labels import Lang, label, malformed_label
+from sipstats.drill.flow import sample_flows
+from sipstats.drill.ladder import ladder_svg
+from sipstats.render.labels import Lang, label, malformed_label, outcome_label
 from sipstats.render.options import RenderOptions
 from sipstats.render.tables import (
     DASH,
@@ -124,6 +126,15 @@ def _figures(analysis: Analysis, options: RenderOptions) -> dict[str, Markup]:
     return out
 
 
+def _ladders(analysis: Analysis, lang: Lang) -> list[tuple[str, str, Markup]]:
+    """(title, Call-ID, SVG) of each sample call flow; the SVG escapes all capture text."""
+    out = []
+    for name, flow in sample_flows(analysis):
+        title = label(name, lang) if name == "slowest_pdd" else outcome_label(name, lang)
+        out.append((title, visible(", ".join(flow.call_ids)), Markup(ladder_svg(flow))))
+    return out
+
+
 def render_html(analysis: Analysis, options: RenderOptions) -> str:
     """The HTML report as one string (UTF-8 when written)."""
     from sipstats.render import plots  # not at module level: JSON/CSV reports need no matplotlib
@@ -142,6 +153,7 @@ def render_html(analysis: Analysis, options: RenderOptions) -> str:
         "cards": _cards(analysis, data, lang),
         "findings": _findings(analysis, lang),
         "figures": _figures(analysis, options),
+        "ladders": _ladders(analysis, lang),
         "figure_note": label("note_figure_text", lang) if plots.figure_lang(lang) != lang else "",
         "colours": plots.CLASS_COLOURS,
         "interval": analysis.interval,

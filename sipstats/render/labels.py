@@ -38,6 +38,15 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
     "by_category": ("Response categories", "响应类型"),
     "timeline": ("Responses over time", "响应时间分布"),
     "outcomes": ("Call outcomes", "呼叫结果"),
+    "flows": ("Call flows", "呼叫流程"),
+    "flows_note": (
+        "The first call of each failure outcome and the call with the longest post-dial delay; "
+        "hover an arrow for its frame, dashed arrows are retransmissions. "
+        "'sipstats flow CAPTURE --call-id ID' draws any call.",
+        "每种失败结果的第一个呼叫，以及拨号后延迟最长的呼叫；悬停箭头可见帧号，虚线为重传。"
+        "'sipstats flow CAPTURE --call-id ID' 可绘制任意呼叫。",
+    ),
+    "slowest_pdd": ("Longest post-dial delay", "拨号后延迟最长"),
     "delays": ("Setup and registration delays", "呼叫建立与注册延迟"),
     "retry_after": (
         "Retry-After per target: did the same caller retry the same callee?",
