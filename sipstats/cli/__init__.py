@@ -15,6 +15,7 @@ import click
 SUBCOMMANDS: Final = {
     "calls": "sipstats.cli.calls:calls",
     "codes": "sipstats.cli.codes:codes",
+    "diff": "sipstats.cli.diff:diff",
     "extract": "sipstats.cli.extract:extract",
     "flow": "sipstats.cli.flow:flow",
     "ingest": "sipstats.cli.ingest:ingest",
