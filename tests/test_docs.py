@@ -42,7 +42,7 @@ def test_readme_documents_every_report_option() -> None:
                     assert f"`{flag}" in README or f", {flag}" in README, flag
 
 
-@pytest.mark.parametrize("name", ["calls", "flow", "extract"])
+@pytest.mark.parametrize("name", ["calls", "flow", "extract", "diff"])
 def test_readme_documents_every_drill_down_option(name: str) -> None:
     command = main.get_command(click.Context(main), name)
     assert command is not None

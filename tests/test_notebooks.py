@@ -46,7 +46,7 @@ def _text(notebook: Any) -> str:
     return "\n".join(parts)
 
 
-@pytest.mark.parametrize("name", ["quickstart.ipynb", "postmortem.ipynb"])
+@pytest.mark.parametrize("name", ["quickstart.ipynb", "postmortem.ipynb", "drilldown.ipynb"])
 def test_notebook_is_stored_without_outputs(name: str) -> None:
     notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
     nbformat.validate(notebook)
@@ -81,3 +81,14 @@ def test_postmortem_runs_and_tells_the_outage() -> None:
     assert "127.0.75.20:5060" in text  # the PBX that failed
     assert "503" in text
     assert all(period in text for period in ("before", "during", "after"))
+
+
+def test_drilldown_goes_from_a_failure_to_its_packets() -> None:
+    notebook = _execute("drilldown.ipynb")
+    outputs = _outputs(notebook)
+    assert not [out for out in outputs if out["output_type"] == "error"]
+    assert sum("image/svg+xml" in out.get("data", {}) for out in outputs) == 1  # the ladder
+    text = _text(notebook)
+    assert "calls ended with 503" in text
+    assert "503 Service Unavailable" in text
+    assert "the extracted capture holds the same" in text

@@ -15,17 +15,9 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from sipstats.capture.frames import (
-    FramePicker,
-    MediaWindow,
-    Record,
-    Wanted,
-    pick_records,
-    write_records,
-)
-
 if TYPE_CHECKING:
     from sipstats.analyze import Analysis
+    from sipstats.capture.frames import MediaWindow, Record
 
 #: Media is looked for until this long after a call's last SIP message.
 MEDIA_TAIL = pd.Timedelta(seconds=2)
@@ -54,6 +46,8 @@ def _endpoint(text: object) -> tuple[str, int] | None:
 
 
 def _media_windows(calls: pd.DataFrame, messages: pd.DataFrame) -> list[MediaWindow]:
+    from sipstats.capture.frames import MediaWindow
+
     last = messages.groupby("call_id", observed=True)["ts"].max()
     windows = []
     for call in calls.to_dict("records"):
@@ -70,6 +64,10 @@ def extract_calls(
     analysis: Analysis, calls: pd.DataFrame, output: Path, *, with_media: bool = False
 ) -> Extracted:
     """Write the packets of ``calls`` (rows of ``analysis.calls``) to ``output``."""
+    # scapy (behind the frame walk) loads only when packets are extracted: `import sipstats`
+    # stays fast.
+    from sipstats.capture.frames import FramePicker, Wanted, pick_records, write_records
+
     m = analysis.messages
     chosen = m[m["call_id"].isin(calls["call_id"].astype("str")).to_numpy(dtype=bool)]
     windows = _media_windows(calls, chosen) if with_media else []
