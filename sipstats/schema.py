@@ -154,6 +154,8 @@ CALLS: Final[Schema] = {
     "cause_protocol": ("category", "Reason protocol of the call's end (RFC 3326): Q.850, SIP"),
     "cause": ("Int16", "Reason cause of the final response, CANCEL or BYE (Q.850 preferred)"),
     "cause_text": ("category", "Reason text"),
+    "caller_agent": ("category", "User-Agent of the first INVITE"),
+    "responder_agent": ("category", "Server (else User-Agent) of the final response"),
 }
 
 #: The messages table after analysis: every MESSAGES column plus transaction, retransmission

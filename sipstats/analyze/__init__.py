@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from sipstats import schema
-from sipstats.analyze import breakdown, counts, dialogs, findings, metrics, retries
+from sipstats.analyze import breakdown, causes, counts, dialogs, findings, metrics, retries
 from sipstats.analyze import transactions as tx_stage
 
 if TYPE_CHECKING:
@@ -55,7 +55,9 @@ class Analysis:
     / ``_callee`` (final responses and failures per each, :func:`breakdown.failures_by`);
     ``findings`` (what went wrong, ranked: ``schema.FINDINGS``)
     from :mod:`~sipstats.analyze.findings`. ``interval`` is the timeline bucket in force, resolved
-    (never "auto").
+    (never "auto"). ``code_by_cause`` (final code x Q.850 cause, contradictions flagged) and
+    ``agents_by_outcome`` (caller and responder software x outcome) come from
+    :mod:`~sipstats.analyze.causes`.
     """
 
     capture: Capture
@@ -84,6 +86,8 @@ class Analysis:
     failures_by_callee: pd.DataFrame
     findings: pd.DataFrame
     interval: str
+    code_by_cause: pd.DataFrame
+    agents_by_outcome: pd.DataFrame
 
     def timeline(self, interval: str | None = None, by: TimelineBy = "class") -> pd.DataFrame:
         """Unique responses per time bucket (pandas offset alias or "auto"), per class or category.
@@ -434,4 +438,6 @@ def assemble(capture: Capture, parts: dialogs.Dialogs, *, interval: str = "auto"
         failures_by_callee=breakdown.failures_by(m, "callee"),
         findings=found,
         interval=interval,
+        code_by_cause=causes.code_by_cause(calls),
+        agents_by_outcome=causes.agents_by_outcome(calls),
     )

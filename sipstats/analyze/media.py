@@ -3,7 +3,9 @@
 A call's offer is the SDP of its first INVITE; its answer the SDP of the first response to
 an INVITE that carried one (a 183 with SDP is early media, RFC 3960, else the 2xx). The
 call's cause is the RFC 3326 Reason of its final response, or of the caller's CANCEL or
-either side's BYE: Q.850 when any carries one, else the first Reason seen. Messages belong to
+either side's BYE: Q.850 when any carries one, else the first Reason seen. The software of
+each side is the User-Agent of the first INVITE and the Server (else User-Agent) of the
+final response. Messages belong to
 a call by Call-ID and the caller's From tag (responses and the caller's requests carry it;
 the callee's BYE carries it in To).
 """
@@ -27,6 +29,8 @@ COLUMNS: Final = (
     "cause_protocol",
     "cause",
     "cause_text",
+    "caller_agent",
+    "responder_agent",
 )
 
 
@@ -67,8 +71,19 @@ def call_media(messages: pd.DataFrame, calls: pd.DataFrame) -> pd.DataFrame:
     said = said.sort_values(["_q850", "ts"], kind="stable")
     causes = _first(said, ["reason_protocol", "reason_cause", "reason_text"])
 
+    # the software on each side: the first INVITE's User-Agent, the final response's Server
+    # (its User-Agent when it sends no Server)
+    agents = _first(_keyed(m[request & (m["method"] == "INVITE").to_numpy()]), ["user_agent"])
+    finals = m[~request & (status >= 200) & invite]
+    finals = finals.assign(
+        _agent=finals["server"].astype("object").fillna(finals["user_agent"].astype("object"))
+    )
+    responders = _first(_keyed(finals), ["_agent"])
+
     key = _keyed(calls)["_key"]
-    offer, answer, cause = (t.reindex(key.to_numpy()) for t in (offers, answers, causes))
+    offer, answer, cause, agent, responder = (
+        t.reindex(key.to_numpy()) for t in (offers, answers, causes, agents, responders)
+    )
     return pd.DataFrame(
         {
             "offered_codecs": offer["sdp_codecs"].to_numpy(),
@@ -79,6 +94,8 @@ def call_media(messages: pd.DataFrame, calls: pd.DataFrame) -> pd.DataFrame:
             "cause_protocol": cause["reason_protocol"].to_numpy(),
             "cause": pd.array(cause["reason_cause"].to_numpy(), dtype="Int16"),
             "cause_text": cause["reason_text"].to_numpy(),
+            "caller_agent": agent["user_agent"].to_numpy(),
+            "responder_agent": responder["_agent"].to_numpy(),
         },
         index=calls.index,
     )

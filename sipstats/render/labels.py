@@ -64,6 +64,21 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
     "nav_by_peer": ("Who failed", "失败方"),
     "registrations": ("Registrations", "注册"),
     "software": ("User agents and servers", "用户代理与服务器软件"),
+    "code_by_cause": ("Final code and Q.850 cause", "最终状态码与 Q.850 原因"),
+    "code_by_cause_note": (
+        "'!' marks a cause that contradicts the code: RFC 3398 §7.2.4.1 maps it to another class,"
+        " or 'normal call clearing' (16) ended a failed call.",
+        "'!' 表示原因与状态码矛盾：RFC 3398 §7.2.4.1 将其映射到另一类别，"
+        "或以“正常呼叫清除”(16)结束的失败呼叫。",
+    ),
+    "agents_by_outcome": ("Calls by software and outcome", "按软件与结果统计的呼叫"),
+    "cause": ("Q.850 cause", "Q.850 原因"),
+    "cause_text": ("Cause text", "原因文本"),
+    "rfc3398_code": ("RFC 3398 code", "RFC 3398 状态码"),
+    "side": ("Side", "方向"),
+    "software_name": ("Software", "软件"),
+    "side_caller": ("caller", "主叫"),
+    "side_responder": ("responder", "应答方"),
     "reg_sequences": ("Registration final responses in order", "注册最终响应顺序"),
     "server_retries": (
         "Retry-After per server: did the client host keep away from a server after its 503?",

@@ -630,6 +630,52 @@ def software_table(analysis: Analysis, lang: Lang, top: int) -> Table:
     return _table("software", lang, _labels(cols, lang), (False, False, True), rows, optional=True)
 
 
+def cause_table(analysis: Analysis, lang: Lang) -> Table:
+    """Calls per final code and Q.850 cause, with the code RFC 3398 maps the cause to."""
+    rows = [
+        (
+            fmt_int(r.final_status),
+            fmt_int(r.cause) + (" !" if r.contradicts else ""),
+            text(r.cause_text),
+            fmt_int(r.expected),
+            fmt_int(r.calls),
+        )
+        for r in _rows(analysis.code_by_cause)
+    ]
+    cols = ("code", "cause", "cause_text", "rfc3398_code", "calls")
+    return _table(
+        "code_by_cause",
+        lang,
+        _labels(cols, lang),
+        (True, True, False, True, True),
+        rows,
+        note=label("code_by_cause_note", lang),
+        optional=True,
+    )
+
+
+def agent_outcome_table(analysis: Analysis, lang: Lang, top: int) -> Table:
+    """Calls per caller / responder software, split by outcome (the outcomes seen)."""
+    frame = analysis.agents_by_outcome
+    outcomes = [c for c in frame.columns if c not in ("side", "software", "calls")]
+    rows = [
+        (
+            label(f"side_{record['side']}", lang),
+            text(record["software"]),
+            fmt_int(record["calls"]),
+            *(fmt_int(record[o]) for o in outcomes),
+        )
+        for _, group in frame.groupby("side", sort=False)
+        for record in group.head(top).to_dict("records")
+    ]
+    columns = (
+        *_labels(("side", "software_name", "calls"), lang),
+        *(outcome_label(o, lang) for o in outcomes),
+    )
+    numeric = (False, False, True, *(True for _ in outcomes))
+    return _table("agents_by_outcome", lang, columns, numeric, rows, optional=True)
+
+
 def failures_by_method_table(analysis: Analysis, lang: Lang) -> Table:
     """Unique responses per class for each request method, failures (4xx-6xx) and their share."""
     rows = [
@@ -844,6 +890,8 @@ def report_tables(
         storm_table(analysis, lang, top),
         peer_table(analysis, lang, top),
         software_table(analysis, lang, top),
+        agent_outcome_table(analysis, lang, top),
+        cause_table(analysis, lang),
         registration_table(data, lang),
         sequence_table(data, lang),
         metric_table(analysis, lang, definitions),

@@ -1,0 +1,79 @@
+"""Breakdowns of calls: final code x Q.850 cause (with contradictions), software x outcome.
+
+RFC 3398 §7.2.4.1 maps ISUP/Q.850 release causes to SIP status codes; a gateway that ends a
+call with a code whose class differs from the one its own Q.850 cause maps to (503 with
+cause 17 "user busy", which maps to 486), or a failure code with cause 16 "normal call
+clearing", contradicts itself, and the table flags it.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import numpy as np
+import pandas as pd
+
+#: RFC 3398 §7.2.4.1: Q.850 cause -> the SIP status code it maps to. Cause 16 (normal call
+#: clearing) maps to no failure code: the call ended normally (BYE or CANCEL).
+Q850_TO_SIP: Final = {
+    1: 404, 2: 404, 3: 404, 17: 486, 18: 408, 19: 480, 20: 480, 21: 403, 22: 410, 23: 410,
+    26: 404, 27: 502, 28: 484, 29: 501, 31: 480, 34: 503, 38: 503, 41: 503, 42: 503, 47: 503,
+    55: 403, 57: 403, 58: 503, 65: 488, 70: 488, 79: 501, 87: 403, 88: 503, 102: 504,
+    111: 500, 127: 500,
+}  # fmt: skip
+NORMAL_CLEARING: Final = 16
+
+
+def code_by_cause(calls: pd.DataFrame) -> pd.DataFrame:
+    """final_status, cause, cause_text (most common), calls, expected (RFC 3398), contradicts.
+
+    Only calls whose cause came with protocol Q.850; most calls first.
+    """
+    q850 = calls[
+        (calls["cause_protocol"].astype("str").str.upper() == "Q.850").to_numpy(dtype=bool)
+        & calls["cause"].notna().to_numpy(dtype=bool)
+    ]
+    columns = ["final_status", "cause", "cause_text", "calls", "expected", "contradicts"]
+    if q850.empty:
+        return pd.DataFrame({c: pd.Series(dtype="object") for c in columns})
+    keyed = q850.assign(
+        final_status=q850["final_status"].astype("Int64"), cause=q850["cause"].astype("Int64")
+    )
+    grouped = keyed.groupby(["final_status", "cause"], dropna=False, observed=True)
+    table = grouped.size().rename("calls").reset_index()
+    texts = grouped["cause_text"].agg(_most_common)
+    table["cause_text"] = texts.to_numpy()
+    table["expected"] = table["cause"].map(Q850_TO_SIP).astype("Int64")
+    final = table["final_status"].astype("float64").to_numpy()
+    expected = table["expected"].astype("float64").to_numpy()
+    normal_failure = (table["cause"] == NORMAL_CLEARING).to_numpy(dtype=bool) & (
+        (final >= 300) & (final != 487)
+    )
+    with np.errstate(invalid="ignore"):
+        other_class = ~np.isnan(expected) & ~np.isnan(final) & (final // 100 != expected // 100)
+    table["contradicts"] = normal_failure | other_class
+    table = table.sort_values(["calls", "final_status", "cause"], ascending=[False, True, True])
+    return table[columns].reset_index(drop=True)
+
+
+def agents_by_outcome(calls: pd.DataFrame) -> pd.DataFrame:
+    """side ('caller' / 'responder'), software, then calls per outcome seen and in total."""
+    frames = []
+    for side, column in (("caller", "caller_agent"), ("responder", "responder_agent")):
+        known = calls[calls[column].notna().to_numpy(dtype=bool)]
+        if known.empty:
+            continue
+        counts = pd.crosstab(known[column].astype("str"), known["outcome"].astype("str"))
+        counts.insert(0, "calls", counts.sum(axis=1))
+        counts = counts.sort_values("calls", ascending=False, kind="stable")
+        frames.append(counts.rename_axis("software").reset_index().assign(side=side))
+    if not frames:
+        return pd.DataFrame({"side": [], "software": [], "calls": []})
+    out = pd.concat(frames, ignore_index=True).fillna(0)
+    head = ["side", "software", "calls"]
+    return out[head + [c for c in out.columns if c not in head]]
+
+
+def _most_common(texts: pd.Series) -> object:
+    """The text most calls of a group carried (None when none did)."""
+    return texts.mode().iloc[0] if texts.notna().any() else None
