@@ -15,6 +15,7 @@ from click.testing import CliRunner
 
 from sipstats import analyze, read_capture
 from sipstats.analyze import Analysis
+from sipstats.analyze.trunks import load_trunks
 from sipstats.cli import main
 from sipstats.drill.calls import select_calls
 from sipstats.drill.extract import extract_calls
@@ -269,3 +270,57 @@ def test_html_report_embeds_sample_ladders(analysis: Analysis) -> None:
     ]
     assert page.count('<svg xmlns="http://www.w3.org/2000/svg" class="ladder"') == 4
     assert "\x1b" not in page
+
+
+# -- trunks ------------------------------------------------------------------------------------
+
+
+def test_trunks_file_names_peers_by_the_most_specific_entry(tmp_path: Path) -> None:
+    path = tmp_path / "trunks.csv"
+    path.write_text(
+        "# peers\n10.0.0.0/8,lab\n10.0.0.0/24,core\n10.0.0.5,proxy\n10.0.0.2:5060,pbx\n"
+    )
+    trunks = load_trunks(path)
+    assert trunks.name_of("10.0.0.2:5060") == "pbx"
+    assert trunks.name_of("10.0.0.2:5070") == "core"
+    assert trunks.name_of("10.0.0.5:5060") == "proxy"
+    assert trunks.name_of("10.1.2.3:5060") == "lab"
+    assert trunks.name_of("192.0.2.1:5060") is None
+    assert trunks.label("10.0.0.5:5060") == "proxy (10.0.0.5:5060)"
+    for bad, message in (
+        ("10.0.0.1\n", "expected"),
+        ("10.0.0/33,x\n", "not a network"),
+        ("nope,x\n", "not an IP"),
+    ):
+        path.write_text(bad)
+        with pytest.raises(ValueError, match=message):
+            load_trunks(path)
+
+
+def test_trunks_name_peers_in_tables_and_the_ladder(capture_path: Path, tmp_path: Path) -> None:
+    trunks = tmp_path / "trunks.csv"
+    trunks.write_text("10.0.0.5,proxy\n10.0.0.2,pbx\n")
+    code, out, _ = run(
+        "calls", str(capture_path), "--trunks", str(trunks), "--report", "json", "--code", "503"
+    )
+    assert code == 0
+    assert json.loads(out)["calls"][0]["dst"] == "proxy (10.0.0.5:5060)"
+    code, out, _ = run(
+        "flow", str(capture_path), "--call-id", "call-a@10.0.0.1", "--trunks", str(trunks)
+    )
+    assert code == 0
+    assert "proxy (10.0.0.5:5060)" in out.splitlines()[1]
+    assert "pbx (10.0.0.2:5060)" in out.splitlines()[1]
+    code, out, _ = run(str(capture_path), "--trunks", str(trunks))
+    assert code == 0
+    assert "pbx (10.0.0.2:5060)" in out  # failing peers and responders
+    trunks.write_text("garbage\n")
+    code, _, err = run("calls", str(capture_path), "--trunks", str(trunks))
+    assert code == 2
+    assert "Invalid value for '--trunks'" in err
+
+
+def test_by_responder_counts_final_codes_per_responder(analysis: Analysis) -> None:
+    table = analysis.by_responder.set_index("responder")
+    assert table.loc["10.0.0.5:5060", "codes"] == "503x1"
+    assert table.loc["10.0.0.4:5060", "answered"] == 1.0

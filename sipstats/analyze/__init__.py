@@ -20,6 +20,8 @@ import pandas as pd
 from sipstats import schema
 from sipstats.analyze import breakdown, causes, counts, dialogs, findings, metrics, retries
 from sipstats.analyze import transactions as tx_stage
+from sipstats.analyze import trunks as trunks_stage
+from sipstats.analyze.trunks import Trunks
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -57,7 +59,8 @@ class Analysis:
     from :mod:`~sipstats.analyze.findings`. ``interval`` is the timeline bucket in force, resolved
     (never "auto"). ``code_by_cause`` (final code x Q.850 cause, contradictions flagged) and
     ``agents_by_outcome`` (caller and responder software x outcome) come from
-    :mod:`~sipstats.analyze.causes`.
+    :mod:`~sipstats.analyze.causes`; ``by_responder`` (final codes per INVITE responder) from
+    :mod:`~sipstats.analyze.trunks`.
     """
 
     capture: Capture
@@ -88,6 +91,9 @@ class Analysis:
     interval: str
     code_by_cause: pd.DataFrame
     agents_by_outcome: pd.DataFrame
+    by_responder: pd.DataFrame
+    trunks: Trunks | None = None
+    """Peer names in force (:func:`sipstats.analyze.trunks.apply_trunks`), None without."""
 
     def timeline(self, interval: str | None = None, by: TimelineBy = "class") -> pd.DataFrame:
         """Unique responses per time bucket (pandas offset alias or "auto"), per class or category.
@@ -440,4 +446,5 @@ def assemble(capture: Capture, parts: dialogs.Dialogs, *, interval: str = "auto"
         interval=interval,
         code_by_cause=causes.code_by_cause(calls),
         agents_by_outcome=causes.agents_by_outcome(calls),
+        by_responder=trunks_stage.by_responder(transactions),
     )

@@ -9,6 +9,7 @@ import pandas as pd
 
 from sipstats import schema
 from sipstats.analyze import Analysis, analyze
+from sipstats.analyze.trunks import Trunks, apply_trunks
 from sipstats.cli.report import (
     EXIT_DAMAGED,
     EXIT_OK,
@@ -20,13 +21,17 @@ from sipstats.cli.report import (
     error_line,
     warn_inputs,
 )
+from sipstats.cli.trunks import trunks_option
 from sipstats.drill.calls import call_list, select_calls
 from sipstats.messages import read_capture
 from sipstats.render.calllist import CALL_RENDERERS
 
 
 def load_analysis(
-    captures: tuple[str, ...], ports: tuple[tuple[int, ...], ...], quiet: bool
+    captures: tuple[str, ...],
+    ports: tuple[tuple[int, ...], ...],
+    quiet: bool,
+    trunks: Trunks | None = None,
 ) -> tuple[Analysis, bool]:
     """Read and analyse ``captures``: (analysis, some input damaged); _Failure when nothing
     is readable (shared by the drill-down commands)."""
@@ -34,7 +39,8 @@ def load_analysis(
     damaged = warn_inputs(capture.inputs, quiet)
     if not _readable(capture.inputs):
         raise _Failure("nothing readable: no input is a capture file sipstats can read")
-    return analyze(capture), damaged
+    analysis = analyze(capture)
+    return (analysis if trunks is None else apply_trunks(analysis, trunks)), damaged
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -75,6 +81,7 @@ def load_analysis(
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write to this file instead of standard output.",
 )
+@trunks_option
 @click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr.")
 def calls(
     captures: tuple[str, ...],
@@ -88,6 +95,7 @@ def calls(
     ports: tuple[tuple[int, ...], ...],
     fmt: str,
     output: Path | None,
+    trunks: Trunks | None,
     quiet: bool,
 ) -> None:
     """One line per call in CAPTURE files: start, caller, callee, outcome, code, PDD, Call-ID.
@@ -95,7 +103,7 @@ def calls(
     Exit status: 0 all input read; 1 list written but some input damaged; 2 nothing readable.
     """
     try:
-        analysis, damaged = load_analysis(captures, ports, quiet)
+        analysis, damaged = load_analysis(captures, ports, quiet, trunks)
         selected = select_calls(
             analysis,
             outcomes=outcomes,

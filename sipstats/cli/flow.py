@@ -6,8 +6,10 @@ from pathlib import Path
 
 import click
 
+from sipstats.analyze.trunks import Trunks
 from sipstats.cli.calls import load_analysis
 from sipstats.cli.report import EXIT_DAMAGED, EXIT_OK, EXIT_USAGE, Ports, error_line
+from sipstats.cli.trunks import trunks_option
 from sipstats.drill.flow import call_flow, render_ladder
 from sipstats.drill.ladder import ladder_svg
 
@@ -27,12 +29,14 @@ from sipstats.drill.ladder import ladder_svg
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write the ladder as SVG to this file.",
 )
+@trunks_option
 @click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr.")
 def flow(
     captures: tuple[str, ...],
     call_ids: tuple[str, ...],
     ports: tuple[tuple[int, ...], ...],
     svg: Path | None,
+    trunks: Trunks | None,
     quiet: bool,
 ) -> None:
     """Ladder diagram of a call: hosts as columns, one arrow per message, time offsets.
@@ -41,7 +45,7 @@ def flow(
     Call-ID is drawn, so a capture at a proxy shows both legs.
     """
     try:
-        analysis, damaged = load_analysis(captures, ports, quiet)
+        analysis, damaged = load_analysis(captures, ports, quiet, trunks)
         ladder = call_flow(analysis, call_ids)
         click.echo(render_ladder(ladder), nl=False)
         if svg is not None:

@@ -30,8 +30,10 @@ from rich.progress import (
 )
 
 from sipstats.analyze import Analysis, analyze
+from sipstats.analyze.trunks import Trunks, apply_trunks
 from sipstats.capture.duplicates import DEFAULT_WINDOW_MS
 from sipstats.capture.summary import InputSummary
+from sipstats.cli.trunks import trunks_option
 from sipstats.dataset import is_dataset, read_dataset
 from sipstats.engines import ENGINES, Engine
 from sipstats.engines.dask_cluster import analyze_on_dask
@@ -302,6 +304,7 @@ def _run(
     progress: bool,
     duplicate_window: float,
     jobs: int | None = None,
+    trunks: Trunks | None = None,
 ) -> int:
     plan = plan_outputs(formats, output, _stem(captures))
     from_dataset = any(is_dataset(path) for path in captures)
@@ -353,6 +356,8 @@ def _run(
                 f"--{name} {value}" for name, value in analysis.capture.selection.filters.items()
             )
             click.echo(f"sipstats: warning: {given}: no SIP message matched", err=True)
+    if trunks is not None:
+        analysis = apply_trunks(analysis, trunks)
     _emit(analysis, plan, options, quiet)
     if plots is not None:
         from sipstats.render.plots import save_figures  # matplotlib only when figures are asked for
@@ -448,6 +453,7 @@ def fail(message: str) -> NoReturn:
     type=click.IntRange(min=1),
     help="Processes decoding at once (files, parts of large pcap files). Default: one per core.",
 )
+@trunks_option
 @click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr; no progress bar.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @click.option("--debug", is_flag=True, help="Debug logging; tracebacks on errors.")
@@ -468,6 +474,7 @@ def report(
     duplicate_window: float,
     plots: Path | None,
     jobs: int | None,
+    trunks: Trunks | None,
     quiet: bool,
     no_progress: bool,
     debug: bool,
@@ -498,6 +505,7 @@ def report(
             duplicate_window=duplicate_window,
             progress=not (quiet or no_progress) and _stderr_is_terminal(),
             jobs=jobs,
+            trunks=trunks,
         )
     except Exception as error:
         if debug:

@@ -85,6 +85,8 @@ def call_flow(analysis: Analysis, call_ids: str | Iterable[str]) -> Flow:
     dst = endpoints(rows["dst"], rows["dport"]).astype("str")
     hosts = list(dict.fromkeys(value for pair in zip(src, dst, strict=True) for value in pair))
     column = {host: index for index, host in enumerate(hosts)}
+    if analysis.trunks is not None:
+        hosts = [analysis.trunks.label(host) for host in hosts]
     start = rows["ts"].iloc[0]
     arrows = tuple(
         Arrow(

@@ -676,6 +676,21 @@ def agent_outcome_table(analysis: Analysis, lang: Lang, top: int) -> Table:
     return _table("agents_by_outcome", lang, columns, numeric, rows, optional=True)
 
 
+def responder_table(analysis: Analysis, lang: Lang, top: int) -> Table:
+    """Final responses to INVITE transactions per responder (trunk names with --trunks)."""
+    rows = [
+        (
+            text(r.responder),
+            fmt_int(r.invites),
+            fmt_pct(r.answered * r.invites, r.invites),
+            text(r.codes),
+        )
+        for r in _rows(analysis.by_responder.head(top))
+    ]
+    cols = ("responder", "invites", "answered_share", "codes")
+    return _table("by_responder", lang, _labels(cols, lang), (False, True, True, False), rows)
+
+
 def failures_by_method_table(analysis: Analysis, lang: Lang) -> Table:
     """Unique responses per class for each request method, failures (4xx-6xx) and their share."""
     rows = [
@@ -889,6 +904,7 @@ def report_tables(
         early_retrier_table(analysis, lang, top),
         storm_table(analysis, lang, top),
         peer_table(analysis, lang, top),
+        responder_table(analysis, lang, top),
         software_table(analysis, lang, top),
         agent_outcome_table(analysis, lang, top),
         cause_table(analysis, lang),
