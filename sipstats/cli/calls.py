@@ -7,7 +7,6 @@ from pathlib import Path
 import click
 import pandas as pd
 
-from sipstats import schema
 from sipstats.analyze import Analysis, analyze
 from sipstats.analyze.trunks import Trunks, apply_trunks
 from sipstats.cli.report import (
@@ -17,10 +16,10 @@ from sipstats.cli.report import (
     Ports,
     _Failure,
     _readable,
-    _TimeBound,
     error_line,
     warn_inputs,
 )
+from sipstats.cli.selection import call_selection
 from sipstats.cli.trunks import trunks_option
 from sipstats.drill.calls import call_list, select_calls
 from sipstats.messages import read_capture
@@ -45,27 +44,9 @@ def load_analysis(
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("captures", metavar="CAPTURE...", nargs=-1, required=True)
-@click.option(
-    "--outcome",
-    "outcomes",
-    type=click.Choice(schema.OUTCOMES),
-    multiple=True,
-    help="Only calls with this outcome (repeatable).",
-)
-@click.option(
-    "--code",
-    "codes",
-    type=click.IntRange(100, 699),
-    multiple=True,
-    help="Only calls whose final status is CODE (repeatable).",
-)
+@call_selection
 @click.option("--caller", help="Only calls whose From URI contains this text.")
 @click.option("--callee", help="Only calls whose To URI contains this text.")
-@click.option("--call-id", "call_ids", multiple=True, help="Only this Call-ID (repeatable).")
-@click.option(
-    "--since", type=_TimeBound(), help="Calls started at or after: ISO time (UTC) or +SECONDS."
-)
-@click.option("--until", type=_TimeBound(), help="Calls started before, same forms.")
 @click.option("--ports", type=Ports(), multiple=True, help="SIP ports, e.g. 5060,5080.")
 @click.option(
     "--report",

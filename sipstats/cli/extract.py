@@ -7,7 +7,6 @@ from pathlib import Path
 import click
 import pandas as pd
 
-from sipstats import schema
 from sipstats.cli.calls import load_analysis
 from sipstats.cli.report import (
     EXIT_DAMAGED,
@@ -15,34 +14,16 @@ from sipstats.cli.report import (
     EXIT_USAGE,
     Ports,
     _Failure,
-    _TimeBound,
     error_line,
 )
+from sipstats.cli.selection import call_selection
 from sipstats.drill.calls import select_calls
 from sipstats.drill.extract import extract_calls
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("captures", metavar="CAPTURE...", nargs=-1, required=True)
-@click.option("--call-id", "call_ids", multiple=True, help="Calls with this Call-ID (repeatable).")
-@click.option(
-    "--outcome",
-    "outcomes",
-    type=click.Choice(schema.OUTCOMES),
-    multiple=True,
-    help="Calls with this outcome.",
-)
-@click.option(
-    "--code",
-    "codes",
-    type=click.IntRange(100, 699),
-    multiple=True,
-    help="Calls with this final code.",
-)
-@click.option(
-    "--since", type=_TimeBound(), help="Calls started at or after: ISO time (UTC) or +SECONDS."
-)
-@click.option("--until", type=_TimeBound(), help="Calls started before, same forms.")
+@call_selection
 @click.option(
     "--with-media", is_flag=True, help="Add RTP/RTCP to and from the SDP-negotiated ports."
 )
