@@ -120,3 +120,17 @@ def test_diff_refuses_what_it_cannot_read(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["diff", str(junk), str(good)])
     assert result.exit_code == 2
     assert "nothing readable" in result.stderr
+
+
+def test_diff_reads_a_dataset_like_its_captures(tmp_path: Path) -> None:
+    pytest.importorskip("pyarrow", reason="datasets need the 'dask' extra (pyarrow)")
+    from sipstats import ingest
+
+    before = _calls(tmp_path / "before.pcap", busy=3, answered=37)
+    after = _calls(tmp_path / "after.pcap", busy=25, answered=15)
+    ingest([before], tmp_path / "dataset", jobs=1)
+    from_dataset = compare(
+        load_side([str(tmp_path / "dataset")]).report, load_side([str(after)]).report
+    )
+    from_capture = compare(load_side([str(before)]).report, load_side([str(after)]).report)
+    pd.testing.assert_frame_equal(from_dataset, from_capture)
