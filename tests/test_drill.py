@@ -367,3 +367,13 @@ def test_extract_writes_hep_packets_as_captured(tmp_path: Path) -> None:
     again = read_capture(out)
     assert again.messages["call_id"].astype(str).tolist() == ["call-1@test"]
     assert again.messages["encap"].astype(str).tolist() == ["hep"]
+
+
+def test_flow_draws_several_call_ids_in_one_diagram(analysis: Analysis) -> None:
+    """Two Call-IDs (as a B2BUA's two legs would be) share one ladder, in time order."""
+    flow = analysis.flow(["call-b@10.0.0.3", "call-c@10.0.0.6"])
+    assert flow.call_ids == ("call-b@10.0.0.3", "call-c@10.0.0.6")
+    assert flow.hosts == ("10.0.0.3:5070", "10.0.0.4:5060", "10.0.0.6:5060", "10.0.0.2:5060")
+    offsets = [arrow.offset_ms for arrow in flow.arrows]
+    assert offsets == sorted(offsets)
+    assert len(flow.arrows) == 6
