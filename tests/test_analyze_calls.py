@@ -259,3 +259,86 @@ def test_redirect_followed_to_the_new_target_is_one_call() -> None:
     # RFC 6076 §4.3.1: with a redirect, SRD runs from the first INVITE to the new target's 180.
     assert row["pdd_ms"] == pytest.approx(400.0)
     assert row["request_uri"] == "sip:bob@example.com"
+
+
+def _non_record_routing_proxy_call() -> list[dict]:
+    """A call through a proxy that does not Record-Route: ACK and BYE go straight to the UAs."""
+    up = {"branch": "z9hG4bK-up"}
+    down = {"branch": "z9hG4bK-down"}
+    dialog = {"to_tag": "t"}
+    return [
+        msg(0, "INVITE", src=UAC, dst=PROXY_IN, **up),
+        msg(0.01, 100, src=PROXY_IN, dst=UAC, **up),
+        msg(0.02, "INVITE", src=PROXY_OUT, dst=CALLEE, **down),
+        msg(0.1, 180, src=CALLEE, dst=PROXY_OUT, **dialog, **down),
+        msg(0.11, 180, src=PROXY_IN, dst=UAC, **dialog, **up),
+        msg(1.0, 200, src=CALLEE, dst=PROXY_OUT, **dialog, **down),
+        msg(1.01, 200, src=PROXY_IN, dst=UAC, **dialog, **up),
+        # RFC 3261 §12.2.1.1: in-dialog requests go to the remote target (the callee's Contact)
+        msg(1.02, "ACK", src=UAC, dst=CALLEE, branch="z9hG4bK-ack", **dialog),
+        msg(5.0, "BYE", src=UAC, dst=CALLEE, branch="z9hG4bK-bye", cseq=2, **dialog),
+        msg(
+            5.01,
+            200,
+            src=CALLEE,
+            dst=UAC,
+            branch="z9hG4bK-bye",
+            cseq=2,
+            cseq_method="BYE",
+            **dialog,
+        ),
+    ]
+
+
+def test_bye_past_a_proxy_without_record_route_ends_the_call() -> None:
+    calls = _calls(_non_record_routing_proxy_call())
+    assert len(calls) == 1
+    row = calls.iloc[0]
+    assert (row["outcome"], bool(row["has_bye"]), row["bye_status"]) == ("answered", True, 200)
+    assert row["duration_s"] == pytest.approx(3.99)
+    assert row["dst"] == "10.0.1.1:5060"  # still measured on the caller's leg
+
+
+def test_bye_to_a_contact_that_differs_from_the_callers_source_ends_the_call() -> None:
+    """The caller sends from one address; its Contact (where the callee's BYE goes) is another."""
+    contact = ("10.0.0.9", 5062)
+    rows = invite_call("c", 200, bye_after=None)
+    ids = {"call_id": "c", "from_tag": "t-c", "to_tag": "f-c", "cseq": 1, "branch": "z9hG4bK-cb"}
+    rows += [
+        msg(33.1, "BYE", src=UAS, dst=contact, **ids),
+        msg(33.11, 200, cseq_method="BYE", src=contact, dst=UAS, **ids),
+    ]
+    row = _calls(rows).iloc[0]
+    assert (bool(row["has_bye"]), row["bye_status"]) == (True, 200)
+    assert row["duration_s"] == pytest.approx(32.1)
+
+
+def test_messages_on_the_other_leg_of_the_same_dialog_stay_out() -> None:
+    """With a record-routing proxy the BYE crosses both legs; the callee's leg is not counted."""
+    rows = _non_record_routing_proxy_call()[:7]
+    dialog = {"to_tag": "t", "cseq": 2, "from_tag": "ft1"}
+    rows += [
+        msg(5.0, "BYE", src=UAC, dst=PROXY_IN, branch="z9hG4bK-b1", **dialog),
+        msg(5.01, "BYE", src=PROXY_OUT, dst=CALLEE, branch="z9hG4bK-b2", **dialog),
+        msg(5.02, 481, src=CALLEE, dst=PROXY_OUT, branch="z9hG4bK-b2", cseq_method="BYE", **dialog),
+        msg(5.03, 200, src=PROXY_IN, dst=UAC, branch="z9hG4bK-b1", cseq_method="BYE", **dialog),
+    ]
+    row = _calls(rows).iloc[0]
+    assert row["bye_status"] == 200  # what the caller got, not the callee leg's 481
+
+
+def test_a_bye_in_the_dialog_proves_the_answer_whose_200_is_missing() -> None:
+    """RFC 3261 §15: the BYE of a confirmed dialog means a 2xx was sent, seen or not."""
+    rows = invite_call("m", 200, bye_after=None)
+    rows = [r for r in rows if r["status"] != 200]  # the 200 OK was not captured
+    by = {"call_id": "m", "from_tag": "f-m", "to_tag": "t-m", "cseq": 2, "branch": "z9hG4bK-mb"}
+    rows += [msg(40, "BYE", **by), msg(40.01, 200, cseq_method="BYE", **by)]
+    rows += invite_call("later", 200, t=150)
+    calls = _calls(rows).set_index("call_id")
+    row = calls.loc["m"]
+    assert row["outcome"] == "answered"
+    assert bool(row["answer_missing"])
+    assert pd.isna(row["final_status"])
+    assert pd.isna(row["duration_s"])
+    assert row["end_ts"] == rows[0]["ts"] + pd.Timedelta(seconds=40)
+    assert not bool(calls.loc["later", "answer_missing"])

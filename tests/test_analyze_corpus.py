@@ -29,6 +29,11 @@ DECODER_DIFFERS = {
 #: the decoder counts it malformed, tshark lists it as a 503.
 GARBAGE_BARE_503 = "c10_garbage_records.pcap"
 
+#: c10_garbage_records also holds a copy of a BYE stamped one hour before the original. The
+#: truth's key ignores time; RFC 3261 §17 does not: a transaction lives 64*T1 = 32 s, so the
+#: two are separate messages, neither a retransmission of the other.
+GARBAGE_LATE_COPY = ("c10_garbage_records.pcap", "BYE")
+
 #: Scenario plan -> the outcome a call of that plan must get (issue 5's fixed set).
 OUTCOME_OF_PLAN_CODE = {
     200: "answered",
@@ -79,13 +84,17 @@ def test_unique_counts_equal_truth(corpus_dir: Path, scenario: str, name: str) -
     methods = {m: row["unique"] for m, row in report["requests_by_method"].items()}
     codes = {c: row["unique"] for c, row in report["responses_by_code"].items()}
     expected_codes = dict(dedup["responses_by_code"])
+    expected_methods = dict(dedup["requests_by_method"])
+    expected_retransmissions = truth["sip"]["retransmissions"]["total"]
     if name == GARBAGE_BARE_503:
         expected_codes["503"] -= 1
         assert report["summary"]["malformed"] >= 1
-    assert methods == dedup["requests_by_method"]
+    if name == GARBAGE_LATE_COPY[0]:
+        expected_methods[GARBAGE_LATE_COPY[1]] += 1
+        expected_retransmissions -= 1
+    assert methods == expected_methods
     assert codes == expected_codes
-    retrans = truth["sip"]["retransmissions"]
-    assert report["summary"]["retransmissions"] == retrans["total"]
+    assert report["summary"]["retransmissions"] == expected_retransmissions
 
 
 @pytest.mark.parametrize(("scenario", "name"), CAPTURES)

@@ -172,3 +172,34 @@ def test_messages_out_of_time_order_are_sorted_first() -> None:
     assert list(m["frame"]) == [2, 1, 3]
     assert list(m["retransmission"]) == [False, False, True]
     assert tx.iloc[0]["final_ms"] == 1000.0
+
+
+def test_a_copy_after_the_transaction_lifetime_is_not_a_retransmission() -> None:
+    # RFC 3261 §17: 64*T1 = 32 s. The same INVITE/486/ACK replayed 5 minutes later (a looped
+    # capture or a reused branch) is a new transaction, and none of its messages is a copy.
+    b = "z9hG4bK-replayed"
+    once = [
+        msg(0, "INVITE", branch=b),
+        msg(0.5, "INVITE", branch=b),
+        msg(1.0, 486, branch=b, to_tag="t"),
+        msg(1.01, "ACK", branch=b, to_tag="t"),
+    ]
+    later = [{**row, "ts": row["ts"] + pd.Timedelta(minutes=5)} for row in once]
+    m, tx = _tx(once + later)
+    assert list(m["retransmission"]) == [False, True, False, False] * 2
+    assert list(m["transaction"]) == [0, 0, 0, 0, 1, 1, 1, 1]
+    assert list(tx["final_status"]) == [486, 486]
+    assert list(tx["retransmissions"]) == [1, 1]
+
+
+def test_copies_within_the_lifetime_stay_retransmissions_and_a_late_response_joins() -> None:
+    # A 200 retransmitted every 4 s (T2) up to 32 s, and a final response 60 s after the
+    # 180 (a long ringing phase): same transaction throughout, copies flagged.
+    b = "z9hG4bK-long"
+    rows = [msg(0, "INVITE", branch=b), msg(0.1, 180, branch=b, to_tag="t")]
+    rows += [msg(60.0 + 4 * i, 200, branch=b, to_tag="t") for i in range(8)]
+    rows.append(msg(200.0, 200, branch=b, to_tag="t"))  # 112 s after the last copy
+    m, tx = _tx(rows)
+    assert set(m["transaction"]) == {0}
+    assert list(m["retransmission"]) == [False, False, False] + [True] * 7 + [False]
+    assert tx.iloc[0]["final_ms"] == 60_000.0

@@ -269,6 +269,7 @@ class Analysis:
             "total": len(c),
             "by_outcome": {name: int(n) for name, n in outcome.items()},
             "by_final_code": by_final,
+            "answer_missing": int(c["answer_missing"].sum()),
             "pdd_ms": _percentiles(c["pdd_ms"]),
             "answer_ms": _percentiles(c["answer_ms"]),
             "duration_s": _percentiles(c["duration_s"]),

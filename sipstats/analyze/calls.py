@@ -8,15 +8,21 @@ To and are found through it.
 
 Legs: a capture taken at a proxy holds the same Call-ID and From tag on the caller's leg and
 on the callee's. A call is measured on the leg of its first INVITE (the caller's leg: the
-pair of IP addresses that INVITE travelled between); messages of the same dialog between
-other addresses belong to other legs and are left out, so the outcome is what the caller saw.
+pair of IP addresses that INVITE travelled between); messages of the same dialog on the pair
+of addresses of another leg (another copy of the initial INVITE, relayed by a proxy) are left
+out, so the outcome is what the caller saw. Messages of the dialog between any other pair of
+addresses took another path and belong to the caller's leg: an ACK or BYE sent straight to
+the remote target (RFC 3261 §12.2.1.1: the Contact) past a proxy that did not Record-Route,
+or a UA that answers from one address and receives its BYE on another.
 
 The final status is the first final response to the highest-CSeq out-of-dialog INVITE; the
 outcome follows from it (:func:`outcome`). Calls whose INVITE saw no final response are
 ``in_progress`` when the capture ended while they were ringing (a provisional arrived, so
 RFC 3261 §17.1.1.2 Timer B no longer runs) or within Timer B (64·T1 = 32 s) of the end, and
-``no_final_response`` otherwise. A capture that starts mid-call (BYE or responses without
-their INVITE) yields no call for that dialog.
+``no_final_response`` otherwise. A BYE in the dialog (it carries both tags) proves that a 2xx
+confirmed it (RFC 3261 §15): such a call was ``answered`` and has ended even when its 2xx is
+not in the capture; ``answer_missing`` flags it. A capture that starts mid-call (BYE or
+responses without their INVITE) yields no call for that dialog.
 """
 
 from __future__ import annotations
@@ -102,16 +108,21 @@ def _members(m: pd.DataFrame, initial: np.ndarray) -> tuple[pd.DataFrame, np.nda
     first = m[initial].assign(_key=from_key[initial]).drop_duplicates("_key")
     call_keys = pd.Index(first["_key"].to_numpy())
 
-    # Leg = unordered pair of IP addresses of the first INVITE.
+    # Leg = unordered pair of IP addresses an initial INVITE travelled between (dense codes).
     ips = m["src"].cat.categories.union(m["dst"].cat.categories)
     src_ip, dst_ip = recode(m["src"], ips), recode(m["dst"], ips)
-    pair = np.minimum(src_ip, dst_ip) * (len(ips) + 1) + np.maximum(src_ip, dst_ip)
+    wide_pair = np.minimum(src_ip, dst_ip) * (len(ips) + 1) + np.maximum(src_ip, dst_ip)
+    distinct, pair = np.unique(wide_pair, return_inverse=True)
+    pair = pair.reshape(-1).astype(np.int64)
     call_pair = pair[m.index.get_indexer(first.index)]
 
     by_from = call_keys.get_indexer(from_key)
     call = np.where(by_from >= 0, by_from, call_keys.get_indexer(to_key))
-    on_leg = (call >= 0) & (pair == call_pair[np.maximum(call, 0)])
-    rows = np.flatnonzero(on_leg)
+    # Legs of each call: the pairs of all its initial INVITEs (the caller's and relayed ones).
+    legs = np.unique(by_from[initial] * len(distinct) + pair[initial])
+    on_other_leg = np.isin(call * len(distinct) + pair, legs) & (pair != call_pair[call])
+    member = (call >= 0) & ~on_other_leg
+    rows = np.flatnonzero(member)
     return first, rows, call[rows]
 
 
@@ -167,8 +178,11 @@ def build(
 
     bye = c_req & (c_method == "BYE").to_numpy() & ~c_retrans
     has_bye = per_call(pd.Series(bye), "any")
+    # RFC 3261 §15: a BYE with both tags is sent in a confirmed dialog, so a 2xx was sent.
+    confirmed = per_call(pd.Series(bye & c["to_tag"].notna().to_numpy()), "any")
+    answer_missing = (confirmed.fillna(False) & answer_ts.isna()).to_numpy(dtype=bool)
     after_answer = np.asarray(ts.array >= answer_ts.iloc[cid].array, dtype=bool)
-    end_mask = bye & after_answer
+    end_mask = bye & (after_answer | answer_missing[cid])
     end_ts = per_call(ts.where(end_mask), "first")
     bye_tx = per_call(c["transaction"].where(end_mask), "first")
     tx_final = transactions["final_status"]
@@ -206,6 +220,7 @@ def build(
             "to_tags": to_tags.fillna(0).to_numpy(dtype=np.int16),
             "cancelled": cancelled.fillna(False).to_numpy(dtype=bool),
             "has_bye": has_bye.fillna(False).to_numpy(dtype=bool),
+            "answer_missing": answer_missing,
             "bye_status": bye_status.array,
         }
     )
@@ -216,6 +231,7 @@ def build(
     calls["answer_ms"] = (calls["answer_ts"] - start).dt.total_seconds() * 1000.0
     calls["duration_s"] = (calls["end_ts"] - calls["answer_ts"]).dt.total_seconds()
     decided = outcome(calls["final_status"], calls["cancelled"])
+    decided = decided.where(~(answer_missing & decided.isna()), "answered")
     pending = provisional.fillna(False).to_numpy(dtype=bool) | (
         last_invite >= capture_end - TIMER_B
     ).to_numpy(dtype=bool)

@@ -10,6 +10,12 @@ Branches without the RFC 3261 magic cookie ``z9hG4bK`` are matched the RFC 2543 
 sent-by, so the client's IP address (source of requests, destination of responses) stands
 for it. A proxy's two legs carry different branches and so never share a transaction.
 
+A transaction lives 64·T1 = 32 s at most without a message (RFC 3261 §17.1.1.2 Timer B,
+§17.1.2.2 Timer F, §17.2.1 Timer H, §17.2.2 Timer J): a request that comes later than that
+after the last message of its key starts a new transaction (a replayed or looped capture, a
+reused branch), and a copy that comes later than that after the previous identical copy is
+no retransmission.
+
 All work is vectorised on category codes: rows must be in capture-time order.
 """
 
@@ -21,6 +27,9 @@ import pandas as pd
 from sipstats import schema
 
 MAGIC_COOKIE = "z9hG4bK"
+
+#: RFC 3261 §17.1.1.2: 64·T1 with T1 = 500 ms, the longest a transaction waits in silence.
+LIFETIME = pd.Timedelta(seconds=32)
 
 
 def codes(col: pd.Series) -> np.ndarray:
@@ -109,8 +118,18 @@ def assign(messages: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
             "client": np.where(legacy, _client_ip(messages), -1) if legacy.any() else -1,
         }
     )
-    transaction = key.groupby(list(key.columns), sort=False).ngroup().to_numpy(dtype=np.int64)
+    key_id = key.groupby(list(key.columns), sort=False).ngroup().to_numpy(dtype=np.int64)
+    ts = messages["ts"].dt.tz_convert(None).to_numpy(dtype="datetime64[ns]").view(np.int64)
     is_request = messages["is_request"].to_numpy()
+    # A request after LIFETIME of silence on its key opens a new transaction on that key.
+    late = _gap_ns(key_id, ts) > LIFETIME.value
+    instance = pd.Series(late & is_request).groupby(key_id).cumsum().to_numpy(dtype=np.int64)
+    transaction = (
+        pd.DataFrame({"key": key_id, "instance": instance})
+        .groupby(["key", "instance"], sort=False)
+        .ngroup()
+        .to_numpy(dtype=np.int64)
+    )
     copy = pd.DataFrame(
         {
             "transaction": transaction,
@@ -127,7 +146,22 @@ def assign(messages: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
             "to_tag": codes(messages["to_tag"]),
         }
     )
-    return transaction, copy.duplicated().to_numpy()
+    copy_id = copy.groupby(list(copy.columns), sort=False).ngroup().to_numpy(dtype=np.int64)
+    # gap to the previous identical copy; -1 for the first copy
+    gap = _gap_ns(copy_id, ts)
+    return transaction, (gap >= 0) & (gap <= LIFETIME.value)
+
+
+def _gap_ns(group: np.ndarray, ts: np.ndarray) -> np.ndarray:
+    """ns since the previous row of the same group (rows in time order); -1 for a group's first."""
+    order = np.argsort(group, kind="stable")
+    g, t = group[order], ts[order]
+    gap = np.full(len(g), -1, dtype=np.int64)
+    same = np.flatnonzero(g[1:] == g[:-1]) + 1
+    gap[same] = t[same] - t[same - 1]
+    out = np.empty_like(gap)
+    out[order] = gap
+    return out
 
 
 def build(messages: pd.DataFrame) -> pd.DataFrame:

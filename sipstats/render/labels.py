@@ -281,6 +281,11 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
         "按 CSeq 方法统计的去重响应 (不含重传)；失败占比 = 4xx-6xx 占最终响应的比例。",
     ),
     "note_top": ("showing the top {n}", "仅显示前 {n} 项"),
+    "note_answer_missing": (
+        "{n} answered calls ended with a BYE although their 2xx is not in the capture "
+        "(a BYE in the dialog proves the answer, RFC 3261 §15).",
+        "{n} 个呼叫的 2xx 不在抓包中，但对话内的 BYE 证明已应答并已结束（RFC 3261 §15）。",
+    ),
     "note_figure_text": (
         "Figure text is in English: no Chinese font is installed for the charts.",
         "图表文字为英文：系统未安装中文字体。",

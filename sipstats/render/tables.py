@@ -400,7 +400,9 @@ def outcome_table(data: dict[str, Any], lang: Lang) -> Table:
         for o in order
     ]
     cols = ("outcome", "calls", "share")
-    return _table("outcomes", lang, _labels(cols, lang), (False, True, True), rows)
+    missing = calls.get("answer_missing", 0)
+    note = label("note_answer_missing", lang, n=fmt_int(missing)) if missing else ""
+    return _table("outcomes", lang, _labels(cols, lang), (False, True, True), rows, note=note)
 
 
 def delay_table(data: dict[str, Any], lang: Lang) -> Table:
