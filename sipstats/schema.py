@@ -168,6 +168,11 @@ ANALYZED_MESSAGES: Final[Schema] = {
     **MESSAGES,
     "transaction": ("int64", "TRANSACTIONS.transaction the message belongs to"),
     "retransmission": ("bool", "repeats an earlier message of its transaction, same direction"),
+    "challenge": ("bool", "401/407 the client answered with credentials (RFC 3261 §22.2)"),
+    "client_leg": (
+        "bool",
+        "request, or response on its client's leg (at a proxy: not the copy on another leg)",
+    ),
     "status_class": ("category", "1xx .. 6xx from the catalogue (responses only)"),
     "category": ("category", "catalogue category (responses only)"),
     "registered": ("boolean", "the code is in the IANA registry (responses only)"),

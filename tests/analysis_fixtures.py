@@ -67,6 +67,7 @@ def msg(
     has_auth: bool = False,
     reason_header: tuple[str, int | None, str] | None = None,
     sdp: tuple[str, int, str] | None = None,
+    via_count: int = 1,
 ) -> dict[str, Any]:
     """One message row at ``T0 + t`` seconds: ``what`` is a method (request) or a status code.
 
@@ -98,7 +99,7 @@ def msg(
         "cseq": cseq,
         "cseq_method": cseq_method or (what if is_request else "INVITE"),
         "branch": branch,
-        "via_count": 1,
+        "via_count": via_count,
         "from_tag": from_tag,
         "to_tag": to_tag,
         "from_uri": from_uri,

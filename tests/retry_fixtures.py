@@ -33,6 +33,8 @@ _CATEGORY = {
 ANALYZED = {
     "transaction": "int64",
     "retransmission": "bool",
+    "challenge": "bool",
+    "client_leg": "bool",
     "status_class": "category",
     "category": "category",
     "registered": "boolean",
@@ -89,6 +91,8 @@ def _message(**values: Any) -> dict[str, Any]:
         transport="udp",
         encap="",
         retransmission=False,
+        challenge=False,
+        client_leg=True,
         registered=True,
     )
     row.update(values)
@@ -192,6 +196,7 @@ def frames(
                 "to_tags": 1,
                 "cancelled": False,
                 "has_bye": False,
+                "answer_missing": False,
             }
         )
     # Columns the calls table may gain later are NA here.

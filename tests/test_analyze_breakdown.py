@@ -10,6 +10,7 @@ import pytest
 
 from sipstats.analyze import analyze
 from sipstats.analyze.breakdown import (
+    CHALLENGES,
     CLASSES,
     auto_interval,
     by_category,
@@ -102,14 +103,15 @@ def test_by_peer_who_sent_failures_to_whom() -> None:
 
 def test_timeline_buckets_are_contiguous_and_count_unique_responses() -> None:
     table = timeline(_messages(), "1min")
-    assert table.columns.tolist() == list(CLASSES)
+    assert table.columns.tolist() == [*CLASSES, CHALLENGES]
     assert table.index.tolist() == [
         T0.floor("1min"),
         T0.floor("1min") + pd.Timedelta(minutes=1),
         T0.floor("1min") + pd.Timedelta(minutes=2),
     ]
     assert str(table.index.dtype) == "datetime64[ns, UTC]"
-    assert table.iloc[0].to_dict() == {"1xx": 0, "2xx": 1, "3xx": 1, "4xx": 3, "5xx": 1, "6xx": 0}
+    first = {"1xx": 0, "2xx": 1, "3xx": 1, "4xx": 3, "5xx": 1, "6xx": 0, CHALLENGES: 0}
+    assert table.iloc[0].to_dict() == first
     assert table.iloc[1].sum() == 0  # an empty minute is a row of zeros
     assert table.iloc[2][["2xx", "6xx"]].tolist() == [1, 1]
     assert table.to_numpy().sum() == 8
@@ -139,7 +141,7 @@ def test_empty_messages_give_empty_tables() -> None:
     assert by_peer(messages).empty
     empty = timeline(messages)
     assert empty.empty
-    assert empty.columns.tolist() == list(CLASSES)
+    assert empty.columns.tolist() == [*CLASSES, CHALLENGES]
 
 
 def test_timeline_with_a_record_stamped_1970_lists_only_filled_buckets() -> None:

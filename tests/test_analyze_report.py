@@ -96,7 +96,7 @@ def test_timeline_counts_unique_responses_per_class() -> None:
     rows = invite_call("a", 200) + invite_call("b", 486, t=90)
     a = analyze(capture(rows))
     table = a.timeline()
-    assert list(table.columns) == ["1xx", "2xx", "3xx", "4xx", "5xx", "6xx"]
+    assert list(table.columns) == ["1xx", "2xx", "3xx", "4xx", "5xx", "6xx", "challenges"]
     assert table["4xx"].sum() == 1
     assert a.interval == "2s"  # "auto": ~91 s of calls in at most 60 round buckets
     assert len(table) == 46

@@ -70,7 +70,7 @@ def test_failures_by_method_counts_classes_per_cseq_method(retry_analysis: Analy
 
 def test_timeline_per_class_and_per_category(retry_analysis: Analysis) -> None:
     by_class = retry_analysis.timeline("10s")
-    assert list(by_class.columns) == ["1xx", "2xx", "3xx", "4xx", "5xx", "6xx"]
+    assert list(by_class.columns) == ["1xx", "2xx", "3xx", "4xx", "5xx", "6xx", "challenges"]
     assert retry_analysis.timeline("10s", by="class").equals(by_class)
     by_category = retry_analysis.timeline("10s", by="category")
     assert by_category.to_numpy().sum() == by_class.to_numpy().sum()

@@ -5,7 +5,9 @@ retransmissions out; shares are of unique responses, so a retransmitted 503 weig
 A response's class is its first digit (RFC 3261 §7.2; an unknown x99 keeps its digit);
 a code outside 100-699 has none and is left out of the class tables.
 A *failure* here is a 4xx, 5xx or 6xx response (RFC 3261 §21.4-§21.6); 3xx redirects the
-request and is not counted as one.
+request and is not counted as one, nor is a 401/407 challenge that the client answered with
+credentials (:mod:`.challenges`): the failure tables leave those out and count them apart
+(``challenges`` columns).
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from sipstats.analyze.transactions import endpoint
 from sipstats.catalogue import STATUS_CLASSES as CLASSES
 
 FAILURE_CLASSES = ("4xx", "5xx", "6xx")
+#: The class timeline's column of answered 401/407 challenges (kept out of '4xx').
+CHALLENGES = "challenges"
 #: Most rows :func:`timeline` fills in with empty buckets.
 MAX_BUCKETS = 100_000
 TimelineBy = Literal["status_class", "category"]
@@ -81,14 +85,15 @@ def failures_by_method(messages: pd.DataFrame) -> pd.DataFrame:
     """Per request method (the response's CSeq method): unique responses per class.
 
     Columns: method, responses (unique), '1xx'..'6xx' (unique), failures (unique 4xx-6xx),
-    failure_share (failures / unique finals, i.e. responses of class 2xx-6xx; NaN if none).
+    failure_share (failures / unique finals, i.e. responses of class 2xx-6xx; NaN if none),
+    challenges (answered 401/407, left out of every other column).
     """
     resp = _responses(messages)
     resp = resp[~resp["retransmission"]]
     method = resp["cseq_method"].astype("str").fillna("unknown")
-    table = pd.crosstab(method, resp["cls"], dropna=False).reindex(
-        columns=list(CLASSES), fill_value=0
-    )
+    challenge = resp["challenge"].to_numpy()
+    table = pd.crosstab(method[~challenge], resp["cls"][~challenge], dropna=False)
+    table = table.reindex(index=method.unique(), columns=list(CLASSES), fill_value=0)
     table.columns = list(CLASSES)
     table = table.astype("int64")
     failures = table[list(FAILURE_CLASSES)].sum(axis=1)
@@ -97,6 +102,8 @@ def failures_by_method(messages: pd.DataFrame) -> pd.DataFrame:
     out.insert(1, "responses", table.sum(axis=1).to_numpy())
     out["failures"] = failures.to_numpy()
     out["failure_share"] = (failures / finals.where(finals > 0)).to_numpy()
+    challenges = pd.Series(challenge, index=method.index).groupby(method).sum()
+    out["challenges"] = challenges.reindex(table.index, fill_value=0).to_numpy(dtype=np.int64)
     return (
         out.astype({"method": "str"})
         .sort_values(["failures", "method"], ascending=[False, True])
@@ -112,7 +119,7 @@ def by_peer(messages: pd.DataFrame) -> pd.DataFrame:
     on a tie), codes ('486x3|480x2', most frequent first).
     """
     resp = _responses(messages)
-    resp = resp[~resp["retransmission"] & resp["cls"].isin(FAILURE_CLASSES)]
+    resp = resp[~resp["retransmission"] & resp["cls"].isin(FAILURE_CLASSES) & ~resp["challenge"]]
     pairs = pd.DataFrame(
         {
             "responder": endpoint(resp["src"], resp["sport"]).fillna("unknown"),
@@ -270,7 +277,8 @@ def timeline(
 ) -> pd.DataFrame:
     """Unique responses per time bucket: index = bucket start (UTC), one column per group.
 
-    ``by="status_class"`` gives columns '1xx'..'6xx' (all six); ``by="category"`` one column
+    ``by="status_class"`` gives columns '1xx'..'6xx' (all six; '4xx' without the answered
+    401/407 challenges) and ``challenges``; ``by="category"`` one column
     per catalogue category seen. ``interval`` is a pandas offset alias ('10s', '1min', '1h').
     Buckets run without gaps from the first to the last response (empty ones hold zeros),
     unless that would take more than :data:`MAX_BUCKETS` rows (a damaged record stamped 1970
@@ -283,10 +291,16 @@ def timeline(
     resp = resp[~resp["retransmission"]]
     if by == "status_class":
         keys = pd.Series(resp["cls"], index=resp.index)
+        counts = pd.get_dummies(keys, dtype="int64")
+        counts.columns = [str(c) for c in counts.columns]
+        # answered 401/407 are challenges, not 4xx failures: a column of their own
+        challenge = resp["challenge"].to_numpy()
+        counts.loc[challenge, "4xx"] = 0
+        counts[CHALLENGES] = challenge.astype("int64")
     else:
         keys = resp["category"].astype("str").fillna("unknown").astype("category")
-    counts = pd.get_dummies(keys, dtype="int64")
-    counts.columns = [str(c) for c in counts.columns]
+        counts = pd.get_dummies(keys, dtype="int64")
+        counts.columns = [str(c) for c in counts.columns]
     ts = resp["ts"].astype(schema.UTC_TS)
     if counts.empty:
         index = pd.DatetimeIndex([], dtype=schema.UTC_TS, name="bucket")

@@ -19,7 +19,7 @@ from pandas.api.types import union_categoricals
 
 from sipstats import schema
 from sipstats.analyze import calls as calls_stage
-from sipstats.analyze import registrations
+from sipstats.analyze import challenges, legs, registrations
 from sipstats.analyze import transactions as tx_stage
 from sipstats.analyze.join import join_catalogue
 from sipstats.messages import in_capture_order
@@ -49,6 +49,8 @@ def analyze_dialogs(messages: pd.DataFrame, *, capture_end: pd.Timestamp | None 
     """
     transaction, retransmission = tx_stage.assign(messages)
     m = messages.assign(transaction=transaction, retransmission=retransmission)
+    m["client_leg"] = legs.client_leg(m)
+    m["challenge"] = challenges.answered_challenge(m)
     m = schema.conform(join_catalogue(m), schema.ANALYZED_MESSAGES)
     wide = tx_stage.build(m)
     calls = calls_stage.build(m, wide, capture_end=capture_end)

@@ -21,7 +21,9 @@ A 503's Retry-After speaks for the server, not the callee (RFC 3261 §21.5.4): f
 ``server_*`` columns also follow the next INVITE from the same client host (any port, any
 caller) to the same server address:port.
 
-Retry-After figures count unique responses (retransmissions removed), every method.
+Retry-After figures count unique responses (retransmissions removed), every method, as the
+clients got them: at a proxy a relayed response counts once, on the client's leg
+(:mod:`.legs`), and a failure that stopped at the proxy (a 503 it turned into 500) not at all.
 """
 
 from __future__ import annotations
@@ -137,6 +139,7 @@ def _attach_retry_after(failed: pd.DataFrame, messages: pd.DataFrame) -> pd.Data
         & (messages["cseq_method"] == "INVITE")
         & messages["status"].ge(300).fillna(False)
         & ~messages["retransmission"]
+        & messages["client_leg"]
     ]
     resp = pd.DataFrame(
         {
@@ -242,7 +245,8 @@ def _verdict(gap: pd.Series, retry_after: pd.Series) -> pd.arrays.BooleanArray:
 
 
 def _unique_responses(messages: pd.DataFrame) -> pd.DataFrame:
-    return messages[~messages["is_request"] & ~messages["retransmission"]]
+    """Responses as their clients got them: no retransmission, no relayed copy on another leg."""
+    return messages[~messages["is_request"] & ~messages["retransmission"] & messages["client_leg"]]
 
 
 def retry_after_values(messages: pd.DataFrame) -> dict[str, dict[str, int]]:

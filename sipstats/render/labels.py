@@ -148,6 +148,7 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
     "respected_share": ("Respected %", "遵守比例"),
     "retry_after_s": ("Retry-After (s)", "Retry-After (秒)"),
     "failure_share": ("Failure share", "失败占比"),
+    "challenges": ("Auth challenges", "认证质询"),
     "verdict": ("Retry", "重试类型"),
     "verdict_honoured": ("respected Retry-After", "遵守 Retry-After"),
     "verdict_too_early": ("before Retry-After", "早于 Retry-After"),
@@ -277,10 +278,17 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
     "evidence": ("evidence", "依据"),
     "note_failures_by_method": (
         "Unique responses (retransmissions removed) by their CSeq method; failure share = "
-        "4xx-6xx of the final responses.",
-        "按 CSeq 方法统计的去重响应 (不含重传)；失败占比 = 4xx-6xx 占最终响应的比例。",
+        "4xx-6xx of the final responses. A 401/407 the client answered with credentials is a "
+        "challenge (RFC 3261 §22.2), counted apart and not in the classes.",
+        "按 CSeq 方法统计的去重响应 (不含重传)；失败占比 = 4xx-6xx 占最终响应的比例。"
+        "客户端随后带凭据重发的 401/407 是认证质询 (RFC 3261 §22.2)，单独计数，不计入各类别。",
     ),
     "note_top": ("showing the top {n}", "仅显示前 {n} 项"),
+    "note_challenges_apart": (
+        "{n} 401/407 challenges that the client answered with credentials are not failures "
+        "and are left out.",
+        "{n} 个客户端随后带凭据应答的 401/407 认证质询不算失败，未计入。",
+    ),
     "note_answer_missing": (
         "{n} answered calls ended with a BYE although their 2xx is not in the capture "
         "(a BYE in the dialog proves the answer, RFC 3261 §15).",

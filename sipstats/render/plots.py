@@ -22,7 +22,7 @@ from matplotlib import font_manager
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from sipstats.analyze.breakdown import FAILURE_CLASSES, with_failure_share
+from sipstats.analyze.breakdown import CHALLENGES, FAILURE_CLASSES, with_failure_share
 from sipstats.catalogue import STATUS_CLASSES
 from sipstats.render.labels import Lang, category_label, label, outcome_label
 from sipstats.schema import OUTCOMES
@@ -38,6 +38,7 @@ CLASS_COLOURS: Final = {
     "4xx": "#ff7f0e",
     "5xx": "#d62728",
     "6xx": "#9467bd",
+    "challenges": "#fdd0a2",  # answered 401/407: a pale 4xx
 }
 
 #: Call outcome -> colour: answered green, server failure red, busy orange, the callee's own
@@ -277,8 +278,9 @@ def timeline(
         colours = {c: CATEGORY_COLOURS[i % len(CATEGORY_COLOURS)] for i, c in enumerate(present)}
         names = {c: category_label(c, lang) for c in present}
     else:
-        present = [c for c in STATUS_CLASSES if c in frame.columns and frame[c].any()]
+        present = [c for c in (*STATUS_CLASSES, CHALLENGES) if c in frame and frame[c].any()]
         colours, names = dict(CLASS_COLOURS), {c: c for c in present}
+        names[CHALLENGES] = label(CHALLENGES, lang)
     key = "fig_timeline_category" if by == "category" else "fig_timeline"
     title = label(key, lang, interval=interval)
     fig, ax = _counts_figure((9.0, 4.0), title, "fig_time_axis", "fig_responses_axis", lang)

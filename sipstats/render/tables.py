@@ -555,7 +555,12 @@ def peer_table(analysis: Analysis, lang: Lang, top: int) -> Table:
         for r in _rows(frame.head(top))
     ]
     cols = ("responder", "requester", "failures", "top_code", "codes")
-    note = label("note_top", lang, n=top) if len(frame) > top else ""
+    notes = [label("note_top", lang, n=top)] if len(frame) > top else []
+    m = analysis.messages
+    challenges = int((m["challenge"] & ~m["retransmission"]).sum())
+    if challenges:
+        notes.append(label("note_challenges_apart", lang, n=fmt_int(challenges)))
+    note = " ".join(notes)
     return _table(
         "by_peer", lang, _labels(cols, lang), (False, False, True, True, False), rows, note=note
     )
@@ -702,13 +707,14 @@ def failures_by_method_table(analysis: Analysis, lang: Lang) -> Table:
             *(fmt_int(r[c]) for c in STATUS_CLASSES),
             fmt_int(r["failures"]),
             fmt_num(100.0 * r["failure_share"], "%"),
+            fmt_int(r["challenges"]),
         )
         for r in analysis.failures_by_method.to_dict("records")
     ]
     columns = (*_labels(("method", "responses"), lang), *STATUS_CLASSES,
-               *_labels(("failures", "failure_share"), lang))  # fmt: skip
+               *_labels(("failures", "failure_share", "challenges"), lang))  # fmt: skip
     note = label("note_failures_by_method", lang)
-    return _table("failures_by_method", lang, columns, (False, *([True] * 9)), rows, note=note)
+    return _table("failures_by_method", lang, columns, (False, *([True] * 10)), rows, note=note)
 
 
 def retry_by_value_table(analysis: Analysis, lang: Lang) -> Table:
