@@ -38,8 +38,9 @@ CLASS_COLOURS: Final = {
     "4xx": "#ff7f0e",
     "5xx": "#d62728",
     "6xx": "#9467bd",
-    "challenges": "#fdd0a2",  # answered 401/407: a pale 4xx
 }
+#: Answered 401/407 challenges in the class timeline: a pale 4xx.
+CHALLENGE_COLOUR: Final = "#fdd0a2"
 
 #: Call outcome -> colour: answered green, server failure red, busy orange, the callee's own
 #: refusals purple, unreachable blue, the rest grey.
@@ -279,8 +280,8 @@ def timeline(
         names = {c: category_label(c, lang) for c in present}
     else:
         present = [c for c in (*STATUS_CLASSES, CHALLENGES) if c in frame and frame[c].any()]
-        colours, names = dict(CLASS_COLOURS), {c: c for c in present}
-        names[CHALLENGES] = label(CHALLENGES, lang)
+        colours = {**CLASS_COLOURS, CHALLENGES: CHALLENGE_COLOUR}
+        names = {c: c for c in present} | {CHALLENGES: label(CHALLENGES, lang)}
     key = "fig_timeline_category" if by == "category" else "fig_timeline"
     title = label(key, lang, interval=interval)
     fig, ax = _counts_figure((9.0, 4.0), title, "fig_time_axis", "fig_responses_axis", lang)
