@@ -625,6 +625,9 @@ class Capture:
     messages: pd.DataFrame
     """One row per SIP message, columns ``sipstats.schema.MESSAGES``."""
     inputs: list[InputSummary] = field(default_factory=list)
+    after: pd.DataFrame | None = None
+    """Messages after a time window's end (same selection otherwise), or None: look-ahead
+    that verdicts on the window's events read (was a failure retried?); no table counts them."""
     selection: Selection = field(default_factory=Selection)
     """The filters it was read and selected with."""
 

@@ -80,11 +80,15 @@ def filter_capture(
     :func:`parse_peer`; with a port, both address and port must match. Input summaries are
     kept unchanged: they describe the files, not the selection; ``Capture.selection``
     records the filters (offsets resolved to times) and how many messages there were before.
+    The selected messages from ``until`` on are kept apart in ``Capture.after``, so that a
+    verdict on an event inside the window (a failure retried after ``until``) is the same as
+    on the whole capture.
     """
     messages = capture.messages
     if since is None and until is None and peer is None:
         return capture
     keep = pd.Series(True, index=messages.index)
+    later = pd.Series(False, index=messages.index)
     start = messages["ts"].min() if not messages.empty else None
     low, high = resolve_bound(since, start), resolve_bound(until, start)
     selection = dataclasses.replace(
@@ -94,7 +98,8 @@ def filter_capture(
         if low is not None:
             keep &= messages["ts"] >= low
         if high is not None:
-            keep &= messages["ts"] < high
+            later = keep & (messages["ts"] >= high)
+            keep &= ~later
     if peer is not None:
         address, port = parse_peer(peer)
         src = messages["src"].astype("str") == address
@@ -103,7 +108,9 @@ def filter_capture(
             src &= messages["sport"] == port
             dst &= messages["dport"] == port
         keep &= src | dst
+        later &= src | dst
     if bool(keep.all()):
         return dataclasses.replace(capture, selection=selection)
     kept = messages[keep].reset_index(drop=True)
-    return dataclasses.replace(capture, messages=kept, selection=selection)
+    after = messages[later].reset_index(drop=True) if bool(later.any()) else capture.after
+    return dataclasses.replace(capture, messages=kept, selection=selection, after=after)

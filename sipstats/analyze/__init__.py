@@ -386,11 +386,24 @@ def _in_time_order(messages: pd.DataFrame) -> pd.DataFrame:
     return messages.sort_values("ts", kind="stable").reset_index(drop=True)
 
 
+def _retries_looking_ahead(window: pd.DataFrame, after: pd.DataFrame, calls: int) -> pd.DataFrame:
+    """The window's retry table, its verdicts read on the window and the messages after it.
+
+    The window's calls are the first ``calls`` of the longer run (numbered by first INVITE).
+    """
+    longer = pd.concat([window, after], ignore_index=True)
+    parts = dialogs.analyze_dialogs(_in_time_order(schema.conform(longer, schema.MESSAGES)))
+    table = retries.retry_table(parts.calls, parts.messages)
+    return retries.within_window(table, calls, after["ts"].min())
+
+
 def analyze(capture: Capture, *, interval: str = "auto") -> Analysis:
     """Run the whole analysis on a decoded capture (see the module docstring).
 
     ``interval`` is the timeline bucket (a pandas offset alias such as ``10s``); ``"auto"``
-    picks a round one for the capture's length (:func:`breakdown.auto_interval`).
+    picks a round one for the capture's length (:func:`breakdown.auto_interval`). When the
+    capture is a time window (``Capture.after`` holds the messages after it), retry verdicts
+    look beyond the window's end.
     """
     m = _in_time_order(schema.conform(capture.messages, schema.MESSAGES))
     return assemble(capture, dialogs.analyze_dialogs(m), interval=interval)
@@ -406,6 +419,9 @@ def assemble(capture: Capture, parts: dialogs.Dialogs, *, interval: str = "auto"
     interval = breakdown.resolve_interval(m, interval)
     regs = parts.registrations
     retry = retries.retry_table(calls, m)
+    after = getattr(capture, "after", None)
+    if after is not None and not after.empty:
+        retry = _retries_looking_ahead(capture.messages, after, len(calls))
     transactions = tx_stage.table(wide)
     storms = retries.storms(retry)
     found = findings.detect(

@@ -237,6 +237,19 @@ def retry_table(calls: pd.DataFrame, messages: pd.DataFrame) -> pd.DataFrame:
     return schema.conform(out.sort_values("final_ts", kind="stable"), schema.RETRIES)
 
 
+def within_window(table: pd.DataFrame, calls: int, end: pd.Timestamp) -> pd.DataFrame:
+    """Rows of a retry table built on a window and what followed it, for the window alone.
+
+    Keeps the failures of the window's ``calls`` (the first calls) whose final came before
+    ``end``. A retry after the window keeps its time and gap but no call number
+    (``retry_call``/``server_retry_call`` NA): that call is not in the window's calls table.
+    """
+    out = table[(table["call"] < calls) & (table["final_ts"] < end)].copy()
+    for column in ("retry_call", "server_retry_call"):
+        out[column] = out[column].where(out[column] < calls)
+    return schema.conform(out, schema.RETRIES)
+
+
 def _verdict(gap: pd.Series, retry_after: pd.Series) -> pd.arrays.BooleanArray:
     """gap >= Retry-After; NA without a gap or without a Retry-After value."""
     limit = retry_after.astype("Float64").to_numpy()
