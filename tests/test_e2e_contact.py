@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_e2e_b2bua import _report, _traffic
+from tests.sipp_paths import json_report, traffic
 from tests.test_e2e_sipp import namespace
 
 __all__ = ["namespace"]  # the fixture, imported for the test below
@@ -121,9 +121,9 @@ def test_bye_to_a_contact_that_is_not_the_callers_source(namespace: str, tmp_pat
         (CONTACT, ["-sf", str(tmp_path / "contact.xml"), "-i", CONTACT, *common]),
     ]
     caller = ["-sf", str(tmp_path / "caller.xml"), "-i", CALLER, *common, "-r", "20"]
-    pcap = _traffic(namespace, tmp_path, servers, [[f"{CALLEE}:5060", *caller]])
+    pcap = traffic(namespace, tmp_path, servers, [[f"{CALLEE}:5060", *caller]])
 
-    report = _report(pcap)
+    report = json_report(pcap)
     assert report["requests_by_method"]["BYE"]["unique"] == CALLS
     calls = report["calls"]
     assert calls["by_outcome"]["answered"] == CALLS

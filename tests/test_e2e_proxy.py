@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_e2e_b2bua import _report, _traffic, _wait_for
+from tests.sipp_paths import json_report, traffic, wait_for
 from tests.test_e2e_sipp import _listening, namespace
 
 __all__ = ["namespace"]  # the fixture, imported for the test below
@@ -161,16 +161,16 @@ def test_calls_through_a_proxy_without_record_route(namespace: str, tmp_path: Pa
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        _wait_for(lambda: _listening(namespace, f"{PROXY_ADDRESS}:5060"))
+        wait_for(lambda: _listening(namespace, f"{PROXY_ADDRESS}:5060"))
         common = ["-p", "5060", "-bind_local", "-m", str(CALLS)]
         servers = [(CALLEE, ["-sf", str(tmp_path / "callee.xml"), "-i", CALLEE, *common])]
         caller = ["-sf", str(tmp_path / "caller.xml"), "-i", CALLER, *common, "-r", "20"]
-        pcap = _traffic(namespace, tmp_path, servers, [[f"{PROXY_ADDRESS}:5060", *caller]])
+        pcap = traffic(namespace, tmp_path, servers, [[f"{PROXY_ADDRESS}:5060", *caller]])
     finally:
         proxy.terminate()
         proxy.wait(timeout=10)
 
-    report = _report(pcap)
+    report = json_report(pcap)
     assert report["requests_by_method"]["INVITE"]["unique"] == 2 * CALLS  # both legs seen
     assert report["requests_by_method"]["BYE"]["unique"] == CALLS
     calls = report["calls"]
