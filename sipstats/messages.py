@@ -201,9 +201,7 @@ class _Codes:
         strings = self.strings()
         categories = [strings[code] for code in seen[present]]
         remap = np.where(present, np.cumsum(present) - 1, -1).astype(np.int32)
-        return pd.Categorical.from_codes(
-            remap[positions], categories=pd.Index(categories, dtype=str)
-        )
+        return pd.Categorical.from_codes(remap[positions], categories=text_index(categories))
 
 
 class MessageTable:
@@ -370,7 +368,22 @@ def _categorical_of(codes: np.ndarray, values: list[str]) -> pd.Categorical[str]
     distinct = list(dict.fromkeys(value for value in values if value))
     index = {value: position for position, value in enumerate(distinct)}
     remap = np.array([index.get(value, -1) for value in values] + [-1], dtype=np.int32)
-    return pd.Categorical.from_codes(remap[codes], categories=pd.Index(distinct, dtype=str))
+    return pd.Categorical.from_codes(remap[codes], categories=text_index(distinct))
+
+
+def text_index(values: list[str]) -> pd.Index:
+    """The categories of a text column, storable whatever backs pandas' ``str`` dtype.
+
+    A file name that is not UTF-8 reaches us with lone surrogates (``os.fsdecode``); pandas
+    keeps ``str`` in Arrow when pyarrow is installed, and Arrow only holds valid UTF-8, so such
+    a value is spelled out (``\\udcff``) rather than failing the whole table. One encode of
+    all values checks the common case.
+    """
+    try:
+        "\0".join(values).encode("utf-8")
+    except UnicodeEncodeError:
+        values = [value.encode("utf-8", "backslashreplace").decode("utf-8") for value in values]
+    return pd.Index(values, dtype=str)
 
 
 def in_capture_order(messages: pd.DataFrame, files: Sequence[str]) -> pd.DataFrame:
@@ -381,7 +394,7 @@ def in_capture_order(messages: pd.DataFrame, files: Sequence[str]) -> pd.DataFra
     """
     if messages.empty:
         return messages.reset_index(drop=True)
-    known = list(dict.fromkeys(files))
+    known = list(dict.fromkeys(text_index(list(files))))
     names = messages["file"].astype("str")
     extra = sorted(set(names.dropna()) - set(known))
     file_rank = pd.Categorical(names, categories=known + extra).codes

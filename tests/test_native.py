@@ -73,7 +73,8 @@ def test_batches_parse_like_one_message_at_a_time(monkeypatch: pytest.MonkeyPatc
 def test_c_columns_build_the_python_table(monkeypatch: pytest.MonkeyPatch) -> None:
     """Rows the C builder scans and rows sip.py parses (here: a non-ASCII User-Agent, which
     the C parser declines) interleave in stream order, within one TCP segment too; text that
-    is not plain ASCII (a file name with an undecodable byte) codes and decodes unchanged."""
+    is not plain ASCII codes and decodes unchanged, and a file name with an undecodable byte is
+    spelled out (Arrow, which backs pandas' str when pyarrow is installed, holds only UTF-8)."""
     if messages._C_SIP is None:
         pytest.skip("sipstats._sipscan is not built (see test_every_extension_is_built)")
     dialog = {"cseq": 1, "branch": "z9hG4bK1"}
@@ -103,4 +104,4 @@ def test_c_columns_build_the_python_table(monkeypatch: pytest.MonkeyPatch) -> No
     pd.testing.assert_frame_equal(with_c, pure)
     assert with_c["call_id"].tolist()[:3] == ["common", "odd", "common"]
     assert with_c["user_agent"].iloc[1] == "Téléphone"
-    assert set(with_c["file"]) == {file, "b.pcap"}
+    assert set(with_c["file"]) == {"capture-\\udcff.pcap", "b.pcap"}
