@@ -291,7 +291,13 @@ def read_dataset(
     frame = table.to_pandas(types_mapper=lambda kind: _NULLABLE.get(str(kind)))
     messages = in_capture_order(frame, [summary.file for summary in inputs])
     capture = Capture(messages=schema.conform(messages, schema.MESSAGES), inputs=inputs)
-    return filter_capture(capture, since=low, until=high, peer=peer)
+    selected = filter_capture(capture, since=low, until=high, peer=peer)
+    if selected.selection.messages_before is None:  # no filter: nothing was left unread
+        return selected
+    # The push-down read only part of the dataset: the selection counts from all of it, as
+    # filtering the captures themselves would (the row count comes from Parquet metadata).
+    everything = dataclasses.replace(selected.selection, messages_before=data.count_rows())
+    return dataclasses.replace(selected, selection=everything)
 
 
 def _arrow_dataset(pa: Any, root: Path) -> Any:

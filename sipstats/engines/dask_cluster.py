@@ -20,6 +20,7 @@ import operator
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 import pandas as pd
@@ -30,7 +31,14 @@ from sipstats.analyze.dialogs import Dialogs, analyze_dialogs, concat, merge
 from sipstats.capture.duplicates import DEFAULT_WINDOW_MS
 from sipstats.capture.summary import InputSummary
 from sipstats.errors import SipstatsError
-from sipstats.messages import Capture, PathSpec, decode_file, expand_inputs, in_capture_order
+from sipstats.messages import (
+    Capture,
+    PathSpec,
+    Selection,
+    decode_file,
+    expand_inputs,
+    in_capture_order,
+)
 from sipstats.select import Bound, filter_capture, resolve_bound
 
 __all__ = ["EngineError", "analyze_on_dask"]
@@ -103,8 +111,8 @@ def analyze_on_dask(
     with connect(scheduler, workers) as client:
         decoded = client.map(_decode, files, ports=port_set, window=duplicate_window_ms, pure=False)
         facts = client.gather(client.map(_facts, decoded))
-        summaries = dict(zip(files, (summary for summary, _ in facts), strict=True))
-        firsts = [first for _, first in facts if first is not None]
+        summaries = dict(zip(files, (summary for summary, _, _ in facts), strict=True))
+        firsts = [first for _, first, _ in facts if first is not None]
         start = min(firsts) if firsts else None
         low, high = resolve_bound(since, start), resolve_bound(until, start)
         count = partitions or 2 * max(1, len(client.scheduler_info()["workers"]))
@@ -123,7 +131,11 @@ def analyze_on_dask(
         parts: list[Dialogs] = client.gather(tables)
     inputs = [summaries[entry] if isinstance(entry, str) else entry for entry in entries]
     merged = merge(parts, files)
-    capture = Capture(messages=merged.messages, inputs=inputs)
+    selection = Selection(ports=None if port_set is None else tuple(sorted(port_set)))
+    if since is not None or until is not None or peer is not None:  # as filter_capture records
+        read = sum(rows for _, _, rows in facts)
+        selection = replace(selection, since=low, until=high, peer=peer, messages_before=read)
+    capture = Capture(messages=merged.messages, inputs=inputs, selection=selection)
     return assemble(capture, merged, interval=interval)
 
 
@@ -137,10 +149,12 @@ def _decode(
     return summary, table.to_frame()
 
 
-def _facts(decoded: tuple[InputSummary, pd.DataFrame]) -> tuple[InputSummary, pd.Timestamp | None]:
-    """What the client needs of a decoded file: its summary and its first message time."""
+def _facts(
+    decoded: tuple[InputSummary, pd.DataFrame],
+) -> tuple[InputSummary, pd.Timestamp | None, int]:
+    """What the client needs of a decoded file: its summary, first message time and rows."""
     summary, messages = decoded
-    return summary, (messages["ts"].min() if len(messages) else None)
+    return summary, (messages["ts"].min() if len(messages) else None), len(messages)
 
 
 def _select_and_split(
