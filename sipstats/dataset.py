@@ -287,7 +287,9 @@ def read_dataset(
     if isinstance(since, pd.Timedelta) or isinstance(until, pd.Timedelta):
         start = _first_message(pa, data)
     low, high = resolve_bound(since, start), resolve_bound(until, start)
-    table = data.to_table(columns=list(schema.MESSAGES), filter=_pushdown(pa, low, high, peer))
+    # No push-down of ``until``: the messages after it are the look-ahead that keeps retry
+    # verdicts inside the window as they are on the whole capture (``Capture.after``).
+    table = data.to_table(columns=list(schema.MESSAGES), filter=_pushdown(pa, low, peer))
     frame = table.to_pandas(types_mapper=lambda kind: _NULLABLE.get(str(kind)))
     messages = in_capture_order(frame, [summary.file for summary in inputs])
     capture = Capture(messages=schema.conform(messages, schema.MESSAGES), inputs=inputs)
@@ -320,12 +322,10 @@ def _first_message(pa: Any, data: Any) -> pd.Timestamp | None:
     return None if first is None else pd.Timestamp(first)
 
 
-def _pushdown(
-    pa: Any, low: pd.Timestamp | None, high: pd.Timestamp | None, peer: str | None
-) -> Any:
-    """A filter that keeps at least every selected message (the exact cut comes after).
+def _pushdown(pa: Any, low: pd.Timestamp | None, peer: str | None) -> Any:
+    """A filter that keeps at least every selected message and those after the window.
 
-    Time bounds prune whole date partitions and row groups by their statistics; a peer
+    ``since`` prunes whole date partitions and row groups by their statistics; a peer
     prunes by address only (the port, if any, is checked by ``filter_capture``).
     """
     import pyarrow.compute as pc
@@ -341,10 +341,6 @@ def _pushdown(
         day = low.strftime("%Y-%m-%d")
         both((date > day) | ((date == day) & (hour >= low.hour)))
         both(pc.field("ts") >= pa.scalar(low.as_unit("ns"), pa.timestamp("ns", tz="UTC")))
-    if high is not None:
-        day = high.strftime("%Y-%m-%d")
-        both((date < day) | ((date == day) & (hour <= high.hour)))
-        both(pc.field("ts") < pa.scalar(high.as_unit("ns"), pa.timestamp("ns", tz="UTC")))
     if peer is not None:
         address = parse_peer(peer)[0]
         both((pc.field("src") == address) | (pc.field("dst") == address))

@@ -94,7 +94,9 @@ def test_window_and_peer_select_as_on_a_capture(
     pd.testing.assert_frame_equal(got.messages.astype("str"), expected.messages.astype("str"))
 
 
-def test_a_window_reads_only_its_hours(tmp_path: Path) -> None:
+def test_a_window_reads_from_its_first_hour_and_keeps_the_look_ahead(tmp_path: Path) -> None:
+    """Hours before ``since`` are not read; those after ``until`` are, as the look-ahead that
+    retry verdicts inside the window need (``Capture.after``, as ``filter_capture`` keeps)."""
     packets = [
         udp(
             sip_request("OPTIONS", call_id=f"c{hour}", cseq=1, branch=f"z9hG4bK{hour}"), hour * 3600
@@ -106,10 +108,14 @@ def test_a_window_reads_only_its_hours(tmp_path: Path) -> None:
     pa = dataset_module._pyarrow()
     data = dataset_module._arrow_dataset(pa, tmp_path / "ds")
     since = pd.Timestamp(T0 + 3600, unit="s", tz="UTC")
-    condition = dataset_module._pushdown(pa, since, since + pd.Timedelta("30min"), None)
+    condition = dataset_module._pushdown(pa, since, None)
     assert len(list(data.get_fragments())) == 3
-    assert len(list(data.get_fragments(filter=condition))) == 1
+    assert len(list(data.get_fragments(filter=condition))) == 2
     assert list(read_dataset(tmp_path / "ds", since=since).messages["call_id"]) == ["c1", "c2"]
+    window = read_dataset(tmp_path / "ds", since=since, until=since + pd.Timedelta("30min"))
+    assert list(window.messages["call_id"]) == ["c1"]
+    assert window.after is not None
+    assert list(window.after["call_id"]) == ["c2"]
 
 
 def test_rerun_decodes_only_new_files(rotated: Path, tmp_path: Path) -> None:

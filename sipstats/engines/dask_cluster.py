@@ -129,13 +129,24 @@ def analyze_on_dask(
             for k in range(count)
         ]
         parts: list[Dialogs] = client.gather(tables)
+        ahead = (
+            []
+            if high is None
+            else client.gather(client.map(_after_window, decoded, low=low, high=high, peer=peer))
+        )
     inputs = [summaries[entry] if isinstance(entry, str) else entry for entry in entries]
     merged = merge(parts, files)
     selection = Selection(ports=None if port_set is None else tuple(sorted(port_set)))
     if since is not None or until is not None or peer is not None:  # as filter_capture records
         read = sum(rows for _, _, rows in facts)
         selection = replace(selection, since=low, until=high, peer=peer, messages_before=read)
-    capture = Capture(messages=merged.messages, inputs=inputs, selection=selection)
+    after = [piece for piece in ahead if piece is not None and len(piece)]
+    capture = Capture(
+        messages=merged.messages,
+        inputs=inputs,
+        selection=selection,
+        after=in_capture_order(pd.concat(after, ignore_index=True), files) if after else None,
+    )
     return assemble(capture, merged, interval=interval)
 
 
@@ -155,6 +166,19 @@ def _facts(
     """What the client needs of a decoded file: its summary, first message time and rows."""
     summary, messages = decoded
     return summary, (messages["ts"].min() if len(messages) else None), len(messages)
+
+
+def _after_window(
+    decoded: tuple[InputSummary, pd.DataFrame],
+    *,
+    low: pd.Timestamp | None,
+    high: pd.Timestamp,
+    peer: str | None,
+) -> pd.DataFrame | None:
+    """The selected messages from ``until`` on: the look-ahead ``filter_capture`` keeps, which
+    retry verdicts on failures inside the window need, as the local engine's have."""
+    summary, messages = decoded
+    return filter_capture(Capture(messages, [summary]), low, high, peer).after
 
 
 def _select_and_split(
