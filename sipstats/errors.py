@@ -3,7 +3,9 @@
     SipstatsError
     ├── CaptureError      a capture file cannot be read at all (not a capture, empty, unreadable)
     ├── SipParseError     a payload is not a well-formed SIP message (carries a counted reason)
-    └── CatalogueError    a status code that is not a SIP status code (7xx, 99, text)
+    ├── CatalogueError    a status code that is not a SIP status code (7xx, 99, text)
+    ├── OptionError       an option no report can use (interval, ports, peer, time bound)
+    └── ReportError       a report cannot be made (nothing readable, output not a directory)
 
 Damage *inside* a readable capture is not an exception: it is counted in the input summary.
 """
@@ -39,3 +41,11 @@ class SipParseError(SipstatsError):
 
 class CatalogueError(SipstatsError, ValueError):
     """A value that cannot be a SIP status code (RFC 3261 §7.2: three digits, 100-699)."""
+
+
+class OptionError(SipstatsError, ValueError):
+    """An option value the library refuses before any work starts (the CLI's usage errors)."""
+
+
+class ReportError(SipstatsError):
+    """A report cannot be made at all: no input is readable, or its output cannot be placed."""

@@ -41,6 +41,7 @@ from sipstats import native, schema
 from sipstats.capture.deferral import Deferred
 from sipstats.capture.duplicates import DEFAULT_WINDOW_MS, DuplicateFilter
 from sipstats.capture.pcap import FIRST_RECORD, Clock
+from sipstats.capture.ports import port_filter
 from sipstats.capture.reader import ByteRange, iter_payloads
 from sipstats.capture.records import Payload
 from sipstats.capture.summary import InputSummary, Survey
@@ -706,7 +707,8 @@ def read_capture(
     """Read capture files, directories (recursively) and glob patterns into a :class:`Capture`.
 
     Messages of several files are merged by time. A file that cannot be read becomes an input
-    with a one-line error; nothing else is lost. ``ports`` restricts SIP to those ports;
+    with a one-line error; nothing else is lost. ``ports`` restricts SIP to those ports
+    (checked first: a number outside 1-65535 or an empty list is an :class:`OptionError`);
     ``progress(bytes_done, bytes_total, packets_done)`` is called now and then; ``strict``
     raises on the first damaged file or malformed message instead of counting it.
     Within each file, a copy of a message seen again between the same endpoints within
@@ -717,9 +719,7 @@ def read_capture(
     classic pcap files, in worker processes (:mod:`sipstats.workers`); the result is the same.
     """
     specs = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
-    options = DecodeOptions(
-        None if ports is None else frozenset(ports), strict, duplicate_window_ms, keep_duplicates
-    )
+    options = DecodeOptions(port_filter(ports), strict, duplicate_window_ms, keep_duplicates)
     entries = expand_inputs(specs)
     table = MessageTable()
     with _cycle_collection_paused():

@@ -14,6 +14,8 @@ from typing import Final
 
 import pandas as pd
 
+from sipstats.capture.ports import port_number
+from sipstats.errors import OptionError
 from sipstats.messages import Capture
 
 _OFFSET: Final = re.compile(r"^\+\s*(?P<amount>\d+(?:\.\d+)?)\s*(?P<unit>ms|s|sec|min|m|h)?$")
@@ -24,7 +26,7 @@ def parse_time(text: str) -> pd.Timestamp | pd.Timedelta:
     """A time window bound: an ISO 8601 time (UTC unless it names a zone) or an offset.
 
     ``2026-11-25T09:34:50``, ``2026-11-25 09:34:50+01:00`` or ``+90s`` / ``+2min`` / ``+1.5``
-    (seconds after the first message of the capture). Raises ``ValueError`` on anything else.
+    (seconds after the first message of the capture). Raises :class:`OptionError` on anything else.
     """
     match = _OFFSET.match(text.strip())
     if match:
@@ -32,14 +34,17 @@ def parse_time(text: str) -> pd.Timestamp | pd.Timedelta:
     try:
         stamp = pd.Timestamp(text.strip())
     except (ValueError, TypeError) as error:
-        raise ValueError(f"not a time: {text!r} (use ISO 8601 or +SECONDS)") from error
+        raise OptionError(f"not a time: {text!r} (use ISO 8601 or +SECONDS)") from error
     if stamp is pd.NaT:
-        raise ValueError(f"not a time: {text!r} (use ISO 8601 or +SECONDS)")
+        raise OptionError(f"not a time: {text!r} (use ISO 8601 or +SECONDS)")
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
 def parse_peer(text: str) -> tuple[str, int | None]:
-    """``ADDR``, ``ADDR:PORT``, ``[V6]:PORT`` or a bare IPv6 address -> (address, port or None)."""
+    """``ADDR``, ``ADDR:PORT``, ``[V6]:PORT`` or a bare IPv6 address -> (address, port or None).
+
+    Raises :class:`OptionError` (a ``ValueError``) naming what is wrong.
+    """
     text = text.strip()
     bracketed = re.fullmatch(r"\[(?P<addr>[^\]]+)\](?::(?P<port>\d+))?", text)
     if bracketed:
@@ -51,10 +56,13 @@ def parse_peer(text: str) -> tuple[str, int | None]:
     try:
         address = str(ipaddress.ip_address(address))
     except ValueError as error:
-        raise ValueError(f"not an IP address: {text!r}") from error
-    if port is not None and not (port.isdigit() and 0 < int(port) < 65536):
-        raise ValueError(f"not a port: {port!r} in {text!r}")
-    return address, None if port is None else int(port)
+        raise OptionError(f"not an IP address: {text!r}") from error
+    if port is None:
+        return address, None
+    try:
+        return address, port_number(port)
+    except OptionError as error:
+        raise OptionError(f"{error} in {text!r}") from None
 
 
 #: A time window bound: a time, an offset from the first message, or none.

@@ -11,8 +11,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
+from sipstats.analyze import analyze
 from sipstats.cli import main
 from sipstats.cli import report as report_module
+from sipstats.errors import OptionError
+from sipstats.messages import read_capture
 from sipstats.render.labels import label
 from tests.conftest import ROOT
 from tests.report_captures import mixed_capture, truncated_capture
@@ -260,6 +263,22 @@ def test_bad_interval(captures: dict[str, Path], value: str) -> None:
     result = run(captures["mixed"], "--interval", value)
     assert result.exit_code == 2
     assert "not a fixed interval" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [("0s", "longer than zero"), ("-1s", "longer than zero"), ("1000000D", "too long")],
+)
+def test_impossible_interval_is_a_usage_error_in_cli_and_library(
+    captures: dict[str, Path], value: str, says: str
+) -> None:
+    """Once ZeroDivisionError, OutOfBoundsTimedelta (both 'internal error') and a silent -1s."""
+    result = run(captures["mixed"], "--interval", value)
+    assert result.exit_code == 2
+    assert says in result.stderr
+    assert "internal error" not in result.stderr
+    with pytest.raises(OptionError, match=says):
+        analyze(read_capture(captures["mixed"]), interval=value)
 
 
 def test_top(captures: dict[str, Path]) -> None:

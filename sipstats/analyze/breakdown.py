@@ -23,6 +23,7 @@ from sipstats import schema
 from sipstats.analyze.retries import uri_key
 from sipstats.analyze.transactions import endpoint
 from sipstats.catalogue import STATUS_CLASSES as CLASSES
+from sipstats.errors import OptionError
 
 FAILURE_CLASSES = ("4xx", "5xx", "6xx")
 #: The class timeline's column of answered 401/407 challenges (kept out of '4xx').
@@ -35,6 +36,8 @@ INTERVAL_LADDER: tuple[str, ...] = ("1s", "2s", "5s", "10s", "15s", "30s", "1min
 INTERVAL_LADDER += ("5min", "10min", "15min", "30min", "1h", "2h", "3h", "6h", "12h", "1D")
 #: Buckets :func:`auto_interval` aims to stay within.
 AUTO_BUCKETS = 60
+#: Longest timeline bucket :func:`check_interval` accepts: a year is longer than any capture.
+MAX_INTERVAL = pd.Timedelta(days=365)
 
 
 def _responses(messages: pd.DataFrame) -> pd.DataFrame:
@@ -244,17 +247,36 @@ def auto_interval(messages: pd.DataFrame) -> str:
     return INTERVAL_LADDER[-1]
 
 
+def check_interval(interval: str) -> str:
+    """``interval`` when it is "auto" or a positive fixed-length offset (``10s``, ``1min``, ``1h``).
+
+    Refused with :class:`OptionError` before any work: text that is no offset ("bananas"),
+    calendar offsets ("1ME", "1W": buckets of unequal length), zero or negative lengths and
+    lengths over :data:`MAX_INTERVAL`, which would fail deep inside the timeline instead
+    (a bucket must end before pandas' last timestamp, in 2262).
+    """
+    if interval == "auto":
+        return interval
+    hint = "(e.g. 10s, 1min, 1h, or auto)"
+    try:
+        nanos = to_offset(interval).nanos
+    except (ValueError, TypeError):
+        raise OptionError(f"not a fixed interval: {interval!r} {hint}") from None
+    if nanos <= 0:
+        raise OptionError(f"interval must be longer than zero: {interval!r} {hint}")
+    if nanos > MAX_INTERVAL.value:
+        raise OptionError(f"interval too long: {interval!r} (at most {MAX_INTERVAL.days} days)")
+    return interval
+
+
 def fixed_step(messages: pd.DataFrame, interval: str) -> pd.Timedelta:
-    """``interval`` as a fixed length; a calendar offset ('MS', 'W-MON') gives the auto one."""
-    offset = to_offset(resolve_interval(messages, interval))
-    if isinstance(offset, Tick):
-        return pd.Timedelta(offset)
-    return pd.Timedelta(auto_interval(messages))
+    """``interval`` (checked, "auto" resolved) as a length: every accepted one is fixed."""
+    return pd.Timedelta(to_offset(resolve_interval(messages, interval)).nanos)
 
 
 def resolve_interval(messages: pd.DataFrame, interval: str) -> str:
-    """``interval`` itself, or :func:`auto_interval` of ``messages`` when it is "auto"."""
-    return auto_interval(messages) if interval == "auto" else interval
+    """``interval`` checked (:func:`check_interval`), or :func:`auto_interval` if "auto"."""
+    return auto_interval(messages) if check_interval(interval) == "auto" else interval
 
 
 def without_gaps(table: pd.DataFrame, step: pd.Timedelta) -> pd.DataFrame:

@@ -18,14 +18,13 @@ from sipstats.capture.defrag import Defragmenter
 from sipstats.capture.hep import HEP_SIP, HepError, decode_hep, is_hep
 from sipstats.capture.icmp import unreachable
 from sipstats.capture.linklayer import NON_IP_ETHERTYPES, VLAN_TPIDS
+from sipstats.capture.ports import sip_ports
 from sipstats.capture.records import Payload
 from sipstats.capture.sctp import SctpError, SctpJoiner, data_chunks
 from sipstats.capture.sniff import START_BYTES, is_keepalive, looks_like_sip
 from sipstats.capture.summary import InputSummary
 from sipstats.capture.tunnels import TUNNEL_PORTS, TunnelError, inner_packet
 
-#: Ports whose non-SIP payloads are still handed on, so the SIP stage can count them.
-DEFAULT_SIP_PORTS = frozenset({5060, 5061})
 #: Anomaly reason for a frame whose headers cannot be decoded (Zeek would call it a weird).
 UNDECODABLE = "undecodable packet"
 #: A record stamped well before one read earlier: the clock jumped or the file was spliced.
@@ -73,7 +72,7 @@ class Decoder:
         self.file = file
         self.summary = summary
         self.ports = ports
-        self.sip_ports = ports if ports is not None else DEFAULT_SIP_PORTS
+        self.sip_ports = sip_ports(ports)
         self.out: list[Payload] = []
         self.defrag = Defragmenter()
         self._tcp: Any = None

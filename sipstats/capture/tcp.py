@@ -57,6 +57,7 @@ from operator import itemgetter
 from typing import Final
 
 from sipstats.capture import framing, websocket
+from sipstats.capture.ports import sip_ports
 from sipstats.capture.records import Payload
 from sipstats.capture.summary import InputSummary
 
@@ -64,7 +65,6 @@ FIN: Final = 0x01
 SYN: Final = 0x02
 RST: Final = 0x04
 
-DEFAULT_SIP_PORTS: Final = frozenset({5060, 5061})
 MAX_MESSAGE: Final = 1 << 20
 """Largest message (header block or body) buffered; larger ones are counted and skipped."""
 MAX_HEADER: Final = 64 << 10
@@ -183,7 +183,7 @@ class TcpReassembler:
         self.file = file
         self.summary = summary
         self._ports = ports
-        self._sip_ports = ports if ports else DEFAULT_SIP_PORTS
+        self._sip_ports = sip_ports(ports)
         self._streams: dict[_Key, _Stream] = {}
         self._swept = 0
         self._fed = 0
