@@ -30,14 +30,16 @@ from rich.progress import (
 )
 
 from sipstats.analyze import Analysis, analyze
+from sipstats.analyze.breakdown import check_interval
 from sipstats.analyze.trunks import Trunks, apply_trunks
 from sipstats.capture.duplicates import DEFAULT_WINDOW_MS
+from sipstats.capture.ports import parse_ports
 from sipstats.capture.summary import InputSummary
 from sipstats.cli.trunks import trunks_option
 from sipstats.dataset import is_dataset, read_dataset
 from sipstats.engines import ENGINES, Engine
 from sipstats.engines.dask_cluster import analyze_on_dask
-from sipstats.errors import SipstatsError
+from sipstats.errors import OptionError, SipstatsError
 from sipstats.messages import capture_stem, read_capture
 from sipstats.render import RENDERERS, RenderOptions, format_of, write_report
 from sipstats.render.labels import LANGS
@@ -80,23 +82,17 @@ class Ports(click.ParamType):
     ) -> tuple[int, ...]:
         if isinstance(value, tuple):
             return value
-        ports = []
-        for item in str(value).split(","):
-            item = item.strip()
-            if not item.isdigit() or not 0 < int(item) < 65536:
-                self.fail(f"not a port number: {item!r}", param, ctx)
-            ports.append(int(item))
-        return tuple(ports)
+        try:
+            return parse_ports(str(value))
+        except OptionError as error:
+            self.fail(str(error), param, ctx)
 
 
 def _interval(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    if value == "auto":
-        return value
     try:
-        pd.tseries.frequencies.to_offset(value).nanos  # noqa: B018 - fixed-length offsets only
-    except (ValueError, TypeError):
-        raise click.BadParameter(f"not a fixed interval: {value!r} (e.g. 10s, 1min, 1h)") from None
-    return value
+        return check_interval(value)
+    except OptionError as error:
+        raise click.BadParameter(str(error)) from None
 
 
 def _peer(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
