@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Final
 import pandas as pd
 
 from sipstats import schema
+from sipstats.capture.duplicates import DEFAULT_WINDOW_MS
 from sipstats.capture.summary import Anomaly, InputSummary, Survey
 from sipstats.errors import SipstatsError
 from sipstats.messages import Capture, PathSpec, decode_file, expand_inputs, in_capture_order
@@ -111,6 +112,8 @@ class _Source:
     path: str
     size: int
     mtime_ns: int
+    duplicate_window_ms: float
+    """The capture-duplicate window it is decoded with: rows decoded with another differ."""
 
     @property
     def key(self) -> str:
@@ -119,12 +122,12 @@ class _Source:
         return f"{Path(self.path).name[:64]}-{digest}"
 
     @classmethod
-    def of(cls, path: str) -> _Source:
+    def of(cls, path: str, duplicate_window_ms: float) -> _Source:
         try:
             stat = os.stat(path)
         except OSError:
-            return cls(path, -1, -1)
-        return cls(path, stat.st_size, stat.st_mtime_ns)
+            return cls(path, -1, -1, duplicate_window_ms)
+        return cls(path, stat.st_size, stat.st_mtime_ns, duplicate_window_ms)
 
 
 @dataclass
@@ -148,12 +151,16 @@ def ingest(
     *,
     ports: Iterable[int] | None = None,
     jobs: int | None = None,
+    duplicate_window_ms: float = DEFAULT_WINDOW_MS,
 ) -> IngestResult:
     """Decode captures (files, folders, glob patterns) into the Parquet dataset ``dataset``.
 
-    Inputs already stored and unchanged (same size and modification time) are skipped;
-    ``jobs`` processes decode at once (default: one per core). A file that cannot be read
-    is stored as an input with its error, like any other, so the dataset's report names it.
+    Inputs already stored and unchanged (same size and modification time, decoded with the
+    same ``duplicate_window_ms``) are skipped; ``jobs`` processes decode at once (default: one
+    per core). Capture duplicates are dropped and counted as ``read_capture`` drops them
+    (``duplicate_window_ms``, 0: never), and the window is recorded with each input and in
+    the Parquet metadata. A file that cannot be read is stored as an input with its error,
+    like any other, so the dataset's report names it.
     """
     _pyarrow()
     root = Path(dataset)
@@ -167,7 +174,7 @@ def ingest(
         if isinstance(entry, InputSummary):  # a pattern that matched nothing
             decoded.append(entry)
             continue
-        source = _Source.of(entry)
+        source = _Source.of(entry, duplicate_window_ms)
         if _stored(root, source):
             skipped.append(entry)
         else:
@@ -201,7 +208,8 @@ def _ingest_one(root: Path, source: _Source, ports: frozenset[int] | None) -> In
         for stale in root.glob(f"date=*/hour=*/{pattern}"):
             stale.unlink()  # left by an earlier run of a changed file, or an interrupted one
     _record_path(root, source).unlink(missing_ok=True)
-    table, summary = decode_file(source.path, ports=ports)
+    window = source.duplicate_window_ms
+    table, summary = decode_file(source.path, ports=ports, duplicate_window_ms=window)
     messages = table.to_frame()
     del table
     if not messages.empty:
@@ -210,7 +218,7 @@ def _ingest_one(root: Path, source: _Source, ports: frozenset[int] | None) -> In
         for (day, hour), part in groups:
             folder = root / f"date={day}" / f"hour={hour}"
             folder.mkdir(parents=True, exist_ok=True)
-            _write_atomic_parquet(pa, part, folder / f"{source.key}.parquet")
+            _write_atomic_parquet(pa, part, folder / f"{source.key}.parquet", window)
     record = {
         "source": dataclasses.asdict(source),
         "sipstats": _version(),
@@ -230,17 +238,24 @@ def _arrow_type(pa: Any, dtype: str) -> Any:
     return pa.bool_() if dtype == "bool" else getattr(pa, dtype.lower())()
 
 
-def _arrow_schema(pa: Any) -> pa.Schema:
-    """The stored schema: the messages table's, with sipstats' version and schema id."""
-    meta = {"version": _version(), "schema": SCHEMA_ID, "columns": list(schema.MESSAGES)}
+def _arrow_schema(pa: Any, duplicate_window_ms: float | None = None) -> pa.Schema:
+    """The stored schema: the messages table's, with sipstats' version and schema id (and,
+    when writing, the capture-duplicate window the rows were decoded with)."""
+    meta: dict[str, Any] = {"version": _version(), "schema": SCHEMA_ID}
+    meta["columns"] = list(schema.MESSAGES)
+    if duplicate_window_ms is not None:
+        meta["duplicate_window_ms"] = duplicate_window_ms
     return pa.schema(
         [(name, _arrow_type(pa, dtype)) for name, (dtype, _) in schema.MESSAGES.items()],
         metadata={_METADATA_KEY: json.dumps(meta).encode()},
     )
 
 
-def _write_atomic_parquet(pa: Any, frame: pd.DataFrame, target: Path) -> None:
-    table = pa.Table.from_pandas(frame, schema=_arrow_schema(pa), preserve_index=False)
+def _write_atomic_parquet(
+    pa: Any, frame: pd.DataFrame, target: Path, duplicate_window_ms: float
+) -> None:
+    layout = _arrow_schema(pa, duplicate_window_ms)
+    table = pa.Table.from_pandas(frame, schema=layout, preserve_index=False)
     temporary = target.with_name(f".{target.name}.tmp")
     pa.parquet.write_table(table, temporary)
     os.replace(temporary, target)

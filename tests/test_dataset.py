@@ -18,6 +18,7 @@ from sipstats.select import filter_capture
 from tests.conftest import ROOT
 from tests.rotated import rotated_outage
 from tests.sipfactory import T0, sip_request, udp, write_pcap
+from tests.test_capture_duplicates import any_interface_packets
 
 pq = pytest.importorskip("pyarrow.parquet")
 
@@ -200,8 +201,34 @@ def test_cli_damaged_input_is_stored_named_and_exit_1(tmp_path: Path) -> None:
     assert "nothing readable" in report.output
 
 
+def test_cli_ingest_drops_capture_duplicates_with_the_window_given(tmp_path: Path) -> None:
+    """``ingest --duplicate-window`` applies the report command's rule and records the window;
+    a re-run with another window decodes the capture again."""
+    capture = write_pcap(tmp_path / "any.pcap", any_interface_packets())
+    result = cli("ingest", capture, "--to", tmp_path / "ds", "-q")
+    assert result.exit_code == 0, result.output
+    stored_report = json.loads(cli(tmp_path / "ds", "--report", "json").stdout)
+    assert stored_report == json.loads(cli(capture, "--report", "json").stdout)
+    assert stored_report["summary"]["duplicates"] == 4
+    result = cli("ingest", capture, "--to", tmp_path / "ds", "--duplicate-window", "0")
+    assert "1 capture(s) decoded, 0 already stored" in result.output
+    kept = json.loads(cli(tmp_path / "ds", "--report", "json").stdout)
+    assert kept == json.loads(cli(capture, "--report", "json", "--duplicate-window", "0").stdout)
+    assert (kept["summary"]["sip_messages"], kept["summary"]["duplicates"]) == (8, 0)
+    (part,) = (tmp_path / "ds").glob("date=*/hour=*/*.parquet")
+    assert json.loads(pq.read_schema(part).metadata[b"sipstats"])["duplicate_window_ms"] == 0
+    (record,) = (tmp_path / "ds").glob("_sipstats/inputs/*.json")
+    assert json.loads(record.read_text())["source"]["duplicate_window_ms"] == 0
+    again = cli("ingest", capture, "--to", tmp_path / "ds", "--duplicate-window", "0")
+    assert "0 capture(s) decoded, 1 already stored" in again.output
+
+
 def test_cli_dataset_is_read_alone(stored: Path, rotated: Path) -> None:
-    for args in ((stored, rotated), (stored, "--ports", "5060")):
+    for args in (
+        (stored, rotated),
+        (stored, "--ports", "5060"),
+        (stored, "--duplicate-window", "0"),
+    ):
         result = cli(*args)
         assert result.exit_code == 2
         assert "a dataset is read alone" in result.output

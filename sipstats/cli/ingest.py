@@ -10,7 +10,15 @@ from pathlib import Path
 
 import click
 
-from sipstats.cli.report import EXIT_DAMAGED, EXIT_OK, Ports, error_line, fail, warn_inputs
+from sipstats.cli.report import (
+    EXIT_DAMAGED,
+    EXIT_OK,
+    Ports,
+    duplicate_window_option,
+    error_line,
+    fail,
+    warn_inputs,
+)
 from sipstats.dataset import ingest as ingest_captures
 
 
@@ -27,12 +35,14 @@ from sipstats.dataset import ingest as ingest_captures
 @click.option(
     "--jobs", type=click.IntRange(min=1), help="Captures decoded at once (default: one per core)."
 )
+@duplicate_window_option
 @click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr.")
 def ingest(
     captures: tuple[str, ...],
     dataset: Path,
     ports: tuple[tuple[int, ...], ...],
     jobs: int | None,
+    duplicate_window: float,
     quiet: bool,
 ) -> None:
     """Decode CAPTURE files (files, folders, glob patterns) into a Parquet dataset.
@@ -45,6 +55,7 @@ def ingest(
             dataset,
             ports=tuple(p for group in ports for p in group) or None,
             jobs=jobs,
+            duplicate_window_ms=duplicate_window,
         )
     except Exception as error:
         fail(error_line(error))

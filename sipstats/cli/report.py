@@ -72,6 +72,17 @@ class _TimeBound(click.ParamType):
             self.fail(str(error), param, ctx)
 
 
+#: ``--duplicate-window``: the capture-duplicate rule, for every command that decodes captures.
+duplicate_window_option = click.option(
+    "--duplicate-window",
+    type=click.FloatRange(min=0),
+    default=DEFAULT_WINDOW_MS,
+    show_default=True,
+    metavar="MS",
+    help="The same SIP bytes between the same endpoints within MS ms are one message (0: off).",
+)
+
+
 class Ports(click.ParamType):
     """``--ports 5060,5080``: comma-separated port numbers (the option may repeat)."""
 
@@ -304,8 +315,11 @@ def _run(
 ) -> int:
     plan = plan_outputs(formats, output, _stem(captures))
     from_dataset = any(is_dataset(path) for path in captures)
-    if from_dataset and (len(captures) != 1 or ports):
-        raise _Failure("a dataset is read alone and without --ports (give those to ingest)")
+    if from_dataset and (len(captures) != 1 or ports or duplicate_window != DEFAULT_WINDOW_MS):
+        raise _Failure(
+            "a dataset is read alone and without --ports or --duplicate-window "
+            "(give those to ingest)"
+        )
     if scheduler is not None and engine != "dask":
         raise _Failure("--scheduler needs --engine dask")
     if engine == "dask":
@@ -430,14 +444,7 @@ def fail(message: str) -> NoReturn:
     show_default=True,
     help="Rows in ranked tables.",
 )
-@click.option(
-    "--duplicate-window",
-    type=click.FloatRange(min=0),
-    default=DEFAULT_WINDOW_MS,
-    show_default=True,
-    metavar="MS",
-    help="The same SIP bytes between the same endpoints within MS ms are one message (0: off).",
-)
+@duplicate_window_option
 @click.option(
     "--plots",
     type=click.Path(file_okay=False, path_type=Path),
