@@ -31,9 +31,10 @@ STAGES = {
     "engines": 5,
     "drill": 5,  # calls, flows and packets of an analysis; Analysis.flow() draws through it
     "render": 6,
-    "cli": 7,
-    "__main__": 8,
-    "__init__": 8,
+    "report": 7,
+    "cli": 8,
+    "__main__": 9,
+    "__init__": 9,
 }
 
 

@@ -9,21 +9,13 @@ import pandas as pd
 
 from sipstats.analyze import Analysis, analyze
 from sipstats.analyze.trunks import Trunks, apply_trunks
-from sipstats.cli.report import (
-    EXIT_DAMAGED,
-    EXIT_OK,
-    EXIT_USAGE,
-    Ports,
-    _Failure,
-    _readable,
-    error_line,
-    warn_inputs,
-)
+from sipstats.cli.report import Ports, error_line, warn_inputs
 from sipstats.cli.selection import call_selection
 from sipstats.cli.trunks import trunks_option
 from sipstats.drill.calls import call_list, select_calls
 from sipstats.messages import read_capture
 from sipstats.render.calllist import CALL_RENDERERS
+from sipstats.report import EXIT_DAMAGED, EXIT_OK, EXIT_USAGE, require_readable
 
 
 def load_analysis(
@@ -32,12 +24,11 @@ def load_analysis(
     quiet: bool,
     trunks: Trunks | None = None,
 ) -> tuple[Analysis, bool]:
-    """Read and analyse ``captures``: (analysis, some input damaged); _Failure when nothing
+    """Read and analyse ``captures``: (analysis, some input damaged); ReportError when nothing
     is readable (shared by the drill-down commands)."""
     capture = read_capture(list(captures), ports=tuple(p for group in ports for p in group) or None)
     damaged = warn_inputs(capture.inputs, quiet)
-    if not _readable(capture.inputs):
-        raise _Failure("nothing readable: no input is a capture file sipstats can read")
+    require_readable(capture.inputs)
     analysis = analyze(capture)
     return (analysis if trunks is None else apply_trunks(analysis, trunks)), damaged
 

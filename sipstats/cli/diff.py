@@ -6,9 +6,10 @@ from pathlib import Path
 
 import click
 
-from sipstats.cli.report import EXIT_DAMAGED, EXIT_OK, EXIT_USAGE, error_line
+from sipstats.cli.report import error_line
 from sipstats.drill.diff import compare, load_side
 from sipstats.render.diffout import DIFF_RENDERERS
+from sipstats.report import EXIT_DAMAGED, EXIT_OK, EXIT_USAGE
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})

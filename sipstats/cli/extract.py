@@ -8,17 +8,12 @@ import click
 import pandas as pd
 
 from sipstats.cli.calls import load_analysis
-from sipstats.cli.report import (
-    EXIT_DAMAGED,
-    EXIT_OK,
-    EXIT_USAGE,
-    Ports,
-    _Failure,
-    error_line,
-)
+from sipstats.cli.report import Ports, error_line
 from sipstats.cli.selection import call_selection
 from sipstats.drill.calls import select_calls
 from sipstats.drill.extract import extract_calls
+from sipstats.errors import OptionError, ReportError
+from sipstats.report import EXIT_DAMAGED, EXIT_OK, EXIT_USAGE
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -56,13 +51,13 @@ def extract(
     """
     try:
         if not (call_ids or outcomes or codes or since is not None or until is not None):
-            raise _Failure("choose calls: --call-id, --outcome, --code, --since or --until")
+            raise OptionError("choose calls: --call-id, --outcome, --code, --since or --until")
         analysis, damaged = load_analysis(captures, ports, quiet)
         selected = select_calls(
             analysis, outcomes=outcomes, codes=codes, call_ids=call_ids, since=since, until=until
         )
         if selected.empty:
-            raise _Failure("no call matches the selection; nothing written")
+            raise ReportError("no call matches the selection; nothing written")
         result = extract_calls(analysis, selected, output, with_media=with_media)
         for problem in result.problems:
             click.echo(f"sipstats: warning: {problem}", err=True)

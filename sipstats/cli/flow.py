@@ -8,10 +8,11 @@ import click
 
 from sipstats.analyze.trunks import Trunks
 from sipstats.cli.calls import load_analysis
-from sipstats.cli.report import EXIT_DAMAGED, EXIT_OK, EXIT_USAGE, Ports, error_line
+from sipstats.cli.report import Ports, error_line
 from sipstats.cli.trunks import trunks_option
 from sipstats.drill.flow import call_flow, render_ladder
 from sipstats.drill.ladder import ladder_svg
+from sipstats.report import EXIT_DAMAGED, EXIT_OK, EXIT_USAGE
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})

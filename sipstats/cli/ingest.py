@@ -10,16 +10,9 @@ from pathlib import Path
 
 import click
 
-from sipstats.cli.report import (
-    EXIT_DAMAGED,
-    EXIT_OK,
-    Ports,
-    duplicate_window_option,
-    error_line,
-    fail,
-    warn_inputs,
-)
+from sipstats.cli.report import Ports, duplicate_window_option, error_line, fail, warn_inputs
 from sipstats.dataset import ingest as ingest_captures
+from sipstats.report import EXIT_DAMAGED, EXIT_OK
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})

@@ -8,14 +8,12 @@ nothing readable.
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Final, NoReturn
+from typing import NoReturn
 
 import click
 import pandas as pd
@@ -29,31 +27,20 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from sipstats.analyze import Analysis, analyze
 from sipstats.analyze.breakdown import check_interval
-from sipstats.analyze.trunks import Trunks, apply_trunks
+from sipstats.analyze.trunks import Trunks
 from sipstats.capture.duplicates import DEFAULT_WINDOW_MS
 from sipstats.capture.ports import parse_ports
 from sipstats.capture.summary import InputSummary
 from sipstats.cli.trunks import trunks_option
-from sipstats.dataset import is_dataset, read_dataset
 from sipstats.engines import ENGINES, Engine
-from sipstats.engines.dask_cluster import analyze_on_dask
 from sipstats.errors import OptionError, SipstatsError
-from sipstats.messages import capture_stem, read_capture
-from sipstats.render import RENDERERS, RenderOptions, format_of, write_report
+from sipstats.messages import Capture
+from sipstats.render import RENDERERS
 from sipstats.render.labels import LANGS
 from sipstats.render.tables import input_problems, no_sip_note
-from sipstats.render.text import WIDTH, print_report
-from sipstats.select import filter_capture, parse_peer, parse_time
-
-EXIT_OK: Final = 0
-EXIT_DAMAGED: Final = 1
-EXIT_USAGE: Final = 2
-
-
-class _Failure(Exception):
-    """Stop with one line on stderr and exit status 2."""
+from sipstats.report import EXIT_USAGE, ReportHooks, ReportRequest, run_report
+from sipstats.select import parse_peer, parse_time
 
 
 class _TimeBound(click.ParamType):
@@ -68,7 +55,7 @@ class _TimeBound(click.ParamType):
             return value
         try:
             return parse_time(str(value))
-        except ValueError as error:
+        except OptionError as error:
             self.fail(str(error), param, ctx)
 
 
@@ -99,20 +86,20 @@ class Ports(click.ParamType):
             self.fail(str(error), param, ctx)
 
 
-def _interval(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    try:
-        return check_interval(value)
-    except OptionError as error:
-        raise click.BadParameter(str(error)) from None
+def _checked(
+    check: Callable[[str], object],
+) -> Callable[[click.Context, click.Parameter, str], str]:
+    """A click callback that runs the library's check, so a bad value is a usage error."""
 
+    def callback(ctx: click.Context, param: click.Parameter, value: str) -> str:
+        if value is not None:
+            try:
+                check(value)
+            except OptionError as error:
+                raise click.BadParameter(str(error)) from None
+        return value
 
-def _peer(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    if value is not None:
-        try:
-            parse_peer(value)
-        except ValueError as error:
-            raise click.BadParameter(str(error)) from None
-    return value
+    return callback
 
 
 class _ReportContext(click.Context):
@@ -142,72 +129,6 @@ def _version() -> str:
         return metadata.version("sipstats")
     except metadata.PackageNotFoundError:
         return "unknown (not installed)"
-
-
-@dataclass(frozen=True)
-class _Plan:
-    """Where each requested report goes: a path, or None for standard output."""
-
-    targets: list[tuple[str, Path | None]]
-
-    @property
-    def uses_stdout(self) -> bool:
-        return any(path is None for _, path in self.targets)
-
-
-def _stem(captures: Sequence[str]) -> str:
-    """Name for default output files: the capture's name without capture suffixes."""
-    if len(captures) != 1 or not Path(captures[0]).is_file():
-        return "sipstats"
-    return capture_stem(captures)
-
-
-def choose_formats(formats: Sequence[str], output: str | None) -> list[str]:
-    """The formats to write: those asked for, else the one ``-o``'s suffix names, else text.
-
-    A single document format whose ``-o`` file names another format (``--report json -o
-    x.html``) is refused rather than written under a misleading name.
-    """
-    named = None if output is None or output == "-" else format_of(output)
-    chosen = list(dict.fromkeys(formats))
-    if not chosen:
-        return [named or "text"]
-    single = len(chosen) == 1 and not RENDERERS[chosen[0]].is_directory
-    if single and named is not None and named != chosen[0]:
-        raise _Failure(f"{output}: the name says {named} but --report {chosen[0]} was asked")
-    return chosen
-
-
-def plan_outputs(formats: Sequence[str], output_arg: str | None, stem: str) -> _Plan:
-    """Decide where each report is written.
-
-    One document format: ``-o FILE`` (or into ``-o DIR`` when DIR exists or ends with ``/``);
-    without ``-o`` (or with ``-o -``) it goes to standard output.
-    Several formats, or CSV (one file per table): ``-o`` is a directory (created); without it,
-    the current directory (CSV into ``./<stem>.sipstats-csv/``).
-    """
-    single = len(formats) == 1 and not RENDERERS[formats[0]].is_directory
-    if single:
-        fmt = formats[0]
-        name = f"{stem}.sipstats{RENDERERS[fmt].suffix}"
-        if output_arg is None or output_arg == "-":
-            return _Plan([(fmt, None)])
-        target = Path(output_arg)
-        into_directory = target.is_dir() or output_arg.endswith(("/", os.sep))
-        return _Plan([(fmt, target / name if into_directory else target)])
-    output = None if output_arg is None else Path(output_arg)
-    if output is not None and output.exists() and not output.is_dir():
-        raise _Failure(f"{output}: not a directory (several reports or CSV need a directory)")
-    targets: list[tuple[str, Path | None]] = []
-    for fmt in formats:
-        if RENDERERS[fmt].is_directory:
-            path = output if output is not None else Path(f"{stem}.sipstats-{fmt}")
-        elif fmt == "text" and output is None:
-            path = None  # the terminal report still goes to the terminal
-        else:
-            path = (output or Path()) / f"{stem}.sipstats{RENDERERS[fmt].suffix}"
-        targets.append((fmt, path))
-    return _Plan(targets)
 
 
 def _stderr_is_terminal() -> bool:
@@ -263,126 +184,36 @@ def warn_inputs(inputs: Sequence[InputSummary], quiet: bool) -> bool:
     return bool(damaged or without_sip)
 
 
-def _readable(inputs: Sequence[InputSummary]) -> bool:
-    """At least one input was a capture we could read (even an empty one)."""
-    return any(summary.format and (summary.packets or not summary.errors) for summary in inputs)
+def warn_selection(capture: Capture, quiet: bool) -> bool:
+    """One stderr line when filters were given and no SIP message passed them; True then."""
+    if not capture.selected_nothing:
+        return False
+    if not quiet:
+        given = ", ".join(f"--{name} {value}" for name, value in capture.selection.filters.items())
+        click.echo(f"sipstats: warning: {given}: no SIP message matched", err=True)
+    return True
 
 
-def _terminal_console() -> Console:
-    stdout = sys.stdout
-    if stdout.isatty():
-        console = Console(file=stdout)
-        console.width = min(console.width, WIDTH)
-        return console
-    return Console(file=stdout, width=WIDTH, force_terminal=False, color_system=None)
+def _warn(capture: Capture, quiet: bool) -> None:
+    warn_inputs(capture.inputs, quiet)
+    warn_selection(capture, quiet)
 
 
-def _emit(analysis: Analysis, plan: _Plan, options: RenderOptions, quiet: bool) -> None:
-    for fmt, path in plan.targets:
-        renderer = RENDERERS[fmt]
-        if path is None:
-            if fmt == "text":
-                print_report(analysis, _terminal_console(), options)
-            else:
-                assert renderer.render is not None
-                click.echo(renderer.render(analysis, options), nl=False)
-            continue
-        written = write_report(analysis, fmt, path, options)
-        if not quiet:
-            shown = path if renderer.is_directory else written[0]
-            click.echo(f"wrote {fmt} report: {shown}", err=True)
-
-
-def _run(
-    captures: Sequence[str],
-    *,
-    formats: Sequence[str],
-    output: str | None,
-    options: RenderOptions,
-    ports: tuple[int, ...] | None,
-    since: pd.Timestamp | pd.Timedelta | None,
-    until: pd.Timestamp | pd.Timedelta | None,
-    peer: str | None,
-    interval: str,
-    engine: Engine,
-    scheduler: str | None,
-    plots: Path | None,
-    quiet: bool,
-    progress: bool,
-    duplicate_window: float,
-    jobs: int | None = None,
-    trunks: Trunks | None = None,
-) -> int:
-    plan = plan_outputs(formats, output, _stem(captures))
-    from_dataset = any(is_dataset(path) for path in captures)
-    if from_dataset and (len(captures) != 1 or ports or duplicate_window != DEFAULT_WINDOW_MS):
-        raise _Failure(
-            "a dataset is read alone and without --ports or --duplicate-window "
-            "(give those to ingest)"
-        )
-    if scheduler is not None and engine != "dask":
-        raise _Failure("--scheduler needs --engine dask")
-    if engine == "dask":
-        if from_dataset:
-            raise _Failure("--engine dask reads capture files; report on a dataset without it")
-        with _spinner(progress, "analysing on the Dask cluster"):
-            analysis = analyze_on_dask(
-                list(captures),
-                scheduler=scheduler,
-                ports=ports,
-                since=since,
-                until=until,
-                peer=peer,
-                interval=interval,
-                duplicate_window_ms=duplicate_window,
-            )
-        inputs = analysis.capture.inputs
-    else:
-        if from_dataset:
-            with _spinner(progress, "reading the dataset"):
-                # The window and peer select while reading: only the row groups they need.
-                capture = read_dataset(captures[0], since=since, until=until, peer=peer)
-        else:
-            with _progress_bar(progress) as update:
-                capture = read_capture(
-                    list(captures),
-                    ports=ports,
-                    progress=update,
-                    duplicate_window_ms=duplicate_window,
-                    jobs=jobs,
-                )
-            capture = filter_capture(capture, since=since, until=until, peer=peer)
-        inputs = capture.inputs
-    damaged = warn_inputs(inputs, quiet)
-    if not _readable(inputs):
-        raise _Failure("nothing readable: no input is a capture file sipstats can read")
-    if engine != "dask":
-        with _spinner(progress, "analysing"):
-            analysis = analyze(capture, interval=interval)
-    if analysis.capture.selected_nothing:
-        damaged = True
-        if not quiet:
-            given = ", ".join(
-                f"--{name} {value}" for name, value in analysis.capture.selection.filters.items()
-            )
-            click.echo(f"sipstats: warning: {given}: no SIP message matched", err=True)
-    if trunks is not None:
-        analysis = apply_trunks(analysis, trunks)
-    _emit(analysis, plan, options, quiet)
-    if plots is not None:
-        from sipstats.render.plots import save_figures  # matplotlib only when figures are asked for
-
-        written = save_figures(analysis, plots, lang=options.lang)
-        if not quiet:
-            click.echo(f"wrote {len(written)} figure files to {plots}", err=True)
-    return EXIT_DAMAGED if damaged else EXIT_OK
+def _hooks(quiet: bool, progress: bool) -> ReportHooks:
+    """Progress bar, warnings, spinners and "wrote" lines (on stderr), as the options ask."""
+    return ReportHooks(
+        reading=lambda: _progress_bar(progress),
+        read=lambda capture: _warn(capture, quiet),
+        stage=lambda what: _spinner(progress, what),
+        wrote=None if quiet else lambda line: click.echo(line, err=True),
+    )
 
 
 def error_line(error: Exception) -> str:
     """The one stderr line for an error: what failed, without a traceback."""
     if isinstance(error, OSError):
         return f"{error.filename}: {error.strerror}" if error.filename else str(error)
-    if isinstance(error, _Failure | SipstatsError):
+    if isinstance(error, SipstatsError):
         return str(error)
     return f"internal error: {type(error).__name__}: {error} (run with --debug for details)"
 
@@ -417,12 +248,17 @@ def fail(message: str) -> NoReturn:
 @click.option("--ports", type=Ports(), multiple=True, help="SIP ports, e.g. 5060,5080.")
 @click.option("--since", type=_TimeBound(), help="Start of the window: ISO time (UTC) or +SECONDS.")
 @click.option("--until", type=_TimeBound(), help="End of the window (exclusive), same forms.")
-@click.option("--peer", metavar="ADDR[:PORT]", callback=_peer, help="Only traffic to/from ADDR.")
+@click.option(
+    "--peer",
+    metavar="ADDR[:PORT]",
+    callback=_checked(parse_peer),
+    help="Only traffic to/from ADDR.",
+)
 @click.option(
     "--interval",
     default="auto",
     show_default=True,
-    callback=_interval,
+    callback=_checked(check_interval),
     help="Timeline bucket (pandas offset: 10s, 1min, 1h; auto: at most 60 for the capture).",
 )
 @click.option(
@@ -491,25 +327,26 @@ def report(
     if debug:
         logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
     try:
-        status = _run(
+        request = ReportRequest(
             captures,
-            formats=choose_formats(formats, output),
+            formats=formats,
             output=output,
-            options=RenderOptions(lang="zh" if lang == "zh" else "en", top=top),
+            lang="zh" if lang == "zh" else "en",
+            top=top,
             ports=tuple(p for group in ports for p in group) or None,
             since=since,
             until=until,
             peer=peer,
             interval=interval,
+            duplicate_window_ms=duplicate_window,
+            plots=plots,
             engine=engine,
             scheduler=scheduler,
-            plots=plots,
-            quiet=quiet,
-            duplicate_window=duplicate_window,
-            progress=not (quiet or no_progress) and _stderr_is_terminal(),
             jobs=jobs,
             trunks=trunks,
         )
+        show_progress = not (quiet or no_progress) and _stderr_is_terminal()
+        status = run_report(request, _hooks(quiet, show_progress)).exit_status
     except Exception as error:
         if debug:
             raise

@@ -7,7 +7,7 @@ taken from a capture is shown as typed, not interpreted.
 from __future__ import annotations
 
 import io
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from rich import box
 from rich.cells import cell_len
@@ -138,6 +138,16 @@ def print_report(analysis: Analysis, console: Console, options: RenderOptions) -
         else:
             console.print(Text(table.title, style="bold"))
             console.print(Text(f"  {table.note}"), end="\n\n")
+
+
+def console_for(stream: TextIO) -> Console:
+    """A console on ``stream``: a terminal keeps its colours (at most :data:`WIDTH` wide),
+    anything else gets plain text at :data:`WIDTH` columns."""
+    if stream.isatty():
+        console = Console(file=stream)
+        console.width = min(console.width, WIDTH)
+        return console
+    return Console(file=stream, width=WIDTH, force_terminal=False, color_system=None)
 
 
 def render_text(analysis: Analysis, options: RenderOptions) -> str:

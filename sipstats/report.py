@@ -1,0 +1,437 @@
+"""Report API: capture paths + options -> Analysis -> reports; the CLI and notebooks call it.
+
+Three entry points, each a superset of the one before::
+
+    capture = read_selected(["sbc.pcap"], ports=[5060], since="+60", peer="10.0.0.5")
+    analysis = load(["sbc.pcap"], since="+60", interval="10s")      # read_selected + analyze
+    result = run_report(ReportRequest(["sbc.pcap"], formats=("html", "json"), output="out/"))
+
+Every option is checked before a byte is read (:class:`OptionError`, a ``ValueError``), with
+the same rules and messages as the command line's usage errors. A run where no input could be
+read raises :class:`ReportError`; damaged but readable input is counted, not raised, and
+:attr:`ReportResult.exit_status` says 1 for it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final, TextIO
+
+import pandas as pd
+
+from sipstats.analyze import Analysis, analyze
+from sipstats.analyze.breakdown import check_interval
+from sipstats.analyze.trunks import Trunks, apply_trunks
+from sipstats.capture.duplicates import DEFAULT_WINDOW_MS
+from sipstats.capture.ports import port_filter
+from sipstats.capture.summary import InputSummary
+from sipstats.dataset import is_dataset, read_dataset
+from sipstats.engines import ENGINES, Engine
+from sipstats.engines.dask_cluster import analyze_on_dask
+from sipstats.errors import OptionError, ReportError
+from sipstats.messages import Capture, Progress, capture_stem, read_capture
+from sipstats.render import RENDERERS, RenderOptions, format_of, write_report
+from sipstats.render.labels import LANGS, Lang
+from sipstats.render.text import console_for, print_report
+from sipstats.select import filter_capture, parse_peer, parse_time
+
+__all__ = [
+    "EXIT_DAMAGED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "OutputPlan",
+    "ReportHooks",
+    "ReportRequest",
+    "ReportResult",
+    "choose_formats",
+    "load",
+    "plan_outputs",
+    "read_selected",
+    "run_report",
+]
+
+#: Exit status of a report run: every input read / a report written despite damaged or
+#: skipped input / a usage error or nothing readable (the CLI's only other outcome).
+EXIT_OK: Final = 0
+EXIT_DAMAGED: Final = 1
+EXIT_USAGE: Final = 2
+
+TimeBound = pd.Timestamp | pd.Timedelta
+"""A window bound: a UTC time, or an offset from the first message."""
+
+
+def time_bound(value: TimeBound | str | None) -> TimeBound | None:
+    """``value`` as a window bound; text is parsed by :func:`sipstats.select.parse_time`."""
+    if value is None or isinstance(value, pd.Timestamp | pd.Timedelta):
+        return value
+    return parse_time(value)
+
+
+def readable(inputs: Sequence[InputSummary]) -> bool:
+    """At least one input was a capture sipstats could read (even an empty one)."""
+    return any(summary.format and (summary.packets or not summary.errors) for summary in inputs)
+
+
+def require_readable(inputs: Sequence[InputSummary]) -> None:
+    """:class:`ReportError` unless :func:`readable`: the run has nothing to report on."""
+    if not readable(inputs):
+        raise ReportError("nothing readable: no input is a capture file sipstats can read")
+
+
+def read_selected(
+    captures: str | Path | Iterable[str | Path],
+    *,
+    ports: Iterable[int | str] | None = None,
+    since: TimeBound | str | None = None,
+    until: TimeBound | str | None = None,
+    peer: str | None = None,
+    duplicate_window_ms: float = DEFAULT_WINDOW_MS,
+    jobs: int | None = None,
+    progress: Progress | None = None,
+) -> Capture:
+    """Read ``captures`` and keep the selected traffic (:func:`sipstats.select.filter_capture`).
+
+    ``captures`` are capture files, folders and glob patterns, or one dataset folder written
+    by :func:`sipstats.ingest` (read with the selection pushed down). Options are checked
+    first (:class:`OptionError`). :class:`ReportError` when no input is a readable capture;
+    a damaged one is counted in ``Capture.inputs``. ``duplicate_window_ms`` and ``jobs``: see
+    :func:`sipstats.read_capture` (a dataset was deduplicated when it was ingested).
+    """
+    request = ReportRequest(
+        [captures] if isinstance(captures, str | Path) else list(captures),
+        ports=ports,
+        since=since,
+        until=until,
+        peer=peer,
+        duplicate_window_ms=duplicate_window_ms,
+        jobs=jobs,
+    )
+    capture = _read(request, progress)
+    require_readable(capture.inputs)
+    return capture
+
+
+def load(
+    captures: str | Path | Iterable[str | Path],
+    *,
+    ports: Iterable[int | str] | None = None,
+    since: TimeBound | str | None = None,
+    until: TimeBound | str | None = None,
+    peer: str | None = None,
+    interval: str = "auto",
+    duplicate_window_ms: float = DEFAULT_WINDOW_MS,
+    engine: Engine = "local",
+    scheduler: str | None = None,
+    jobs: int | None = None,
+    trunks: Trunks | None = None,
+) -> Analysis:
+    """:func:`read_selected` then :func:`sipstats.analyze` (or the Dask engine), every option
+    checked first; ``trunks`` relabels the peers (:func:`sipstats.analyze.trunks.apply_trunks`)."""
+    request = ReportRequest(
+        [captures] if isinstance(captures, str | Path) else list(captures),
+        ports=ports,
+        since=since,
+        until=until,
+        peer=peer,
+        interval=interval,
+        duplicate_window_ms=duplicate_window_ms,
+        engine=engine,
+        scheduler=scheduler,
+        jobs=jobs,
+        trunks=trunks,
+    )
+    return _analyse(request, ReportHooks())
+
+
+@dataclass(frozen=True)
+class OutputPlan:
+    """Where each requested report goes: a path, or None for standard output."""
+
+    targets: list[tuple[str, Path | None]]
+
+    @property
+    def uses_stdout(self) -> bool:
+        return any(path is None for _, path in self.targets)
+
+
+def output_stem(captures: Sequence[str | Path]) -> str:
+    """Name for default output files: the one capture file's name without capture suffixes."""
+    if len(captures) != 1 or not Path(captures[0]).is_file():
+        return "sipstats"
+    return capture_stem(captures)
+
+
+def choose_formats(formats: Sequence[str], output: str | None) -> tuple[str, ...]:
+    """The formats to write: those asked for, else the one ``output``'s suffix names, else text.
+
+    A single document format whose ``output`` file names another format (``--report json -o
+    x.html``) is refused rather than written under a misleading name.
+    """
+    named = None if output is None or output == "-" else format_of(output)
+    chosen = tuple(dict.fromkeys(formats))
+    if not chosen:
+        return (named or "text",)
+    single = len(chosen) == 1 and chosen[0] in RENDERERS and not RENDERERS[chosen[0]].is_directory
+    if single and named is not None and named != chosen[0]:
+        raise OptionError(f"{output}: the name says {named} but --report {chosen[0]} was asked")
+    return chosen
+
+
+def plan_outputs(formats: Sequence[str], output: str | None, stem: str) -> OutputPlan:
+    """Decide where each report is written.
+
+    One document format: ``output`` is a file (or a directory when it exists or ends with
+    ``/``); without it, or with ``"-"``, the report goes to standard output.
+    Several formats, or CSV (one file per table): ``output`` is a directory (created);
+    without it, the current directory (CSV into ``./<stem>.sipstats-csv/``).
+    """
+    single = len(formats) == 1 and not RENDERERS[formats[0]].is_directory
+    if single:
+        fmt = formats[0]
+        name = f"{stem}.sipstats{RENDERERS[fmt].suffix}"
+        if output is None or output == "-":
+            return OutputPlan([(fmt, None)])
+        target = Path(output)
+        into_directory = target.is_dir() or output.endswith(("/", os.sep))
+        return OutputPlan([(fmt, target / name if into_directory else target)])
+    directory = None if output is None else Path(output)
+    if directory is not None and directory.exists() and not directory.is_dir():
+        raise ReportError(f"{directory}: not a directory (several reports or CSV need a directory)")
+    targets: list[tuple[str, Path | None]] = []
+    for fmt in formats:
+        if RENDERERS[fmt].is_directory:
+            path = directory if directory is not None else Path(f"{stem}.sipstats-{fmt}")
+        elif fmt == "text" and directory is None:
+            path = None  # the terminal report still goes to the terminal
+        else:
+            path = (directory or Path()) / f"{stem}.sipstats{RENDERERS[fmt].suffix}"
+        targets.append((fmt, path))
+    return OutputPlan(targets)
+
+
+@dataclass(frozen=True)
+class ReportRequest:
+    """Everything one report run needs; checked on construction, so a bad value fails at once.
+
+    ``formats`` are :data:`sipstats.render.RENDERERS` keys (duplicates dropped; none: the
+    format ``output``'s suffix names, else text, see :func:`choose_formats`); ``output`` is
+    a file, a directory or ``"-"`` (see :func:`plan_outputs`); ``plots`` a directory for
+    every figure as PNG and SVG. ``engine="dask"`` analyses on a Dask cluster (``scheduler``
+    its address; default a local cluster for the run); ``jobs`` decoding processes for the
+    local engine (default one per core); ``trunks`` relabels peers as trunks.
+    """
+
+    captures: Sequence[str | Path]
+    formats: Sequence[str] = ()
+    output: str | None = None
+    lang: Lang = "en"
+    top: int = 10
+    ports: Iterable[int | str] | None = None
+    since: TimeBound | str | None = None
+    until: TimeBound | str | None = None
+    peer: str | None = None
+    interval: str = "auto"
+    duplicate_window_ms: float = DEFAULT_WINDOW_MS
+    plots: Path | None = None
+    engine: Engine = "local"
+    scheduler: str | None = None
+    jobs: int | None = None
+    trunks: Trunks | None = None
+
+    def __post_init__(self) -> None:
+        if not self.captures:
+            raise OptionError("no capture given")
+        unknown = [fmt for fmt in self.formats if fmt not in RENDERERS]
+        if unknown:
+            raise OptionError(f"unknown report format {unknown[0]!r}: use {', '.join(RENDERERS)}")
+        if self.lang not in LANGS:
+            raise OptionError(f"unknown language {self.lang!r}: use {', '.join(LANGS)}")
+        if self.top < 1:
+            raise OptionError(f"top must be at least 1, not {self.top}")
+        if self.duplicate_window_ms < 0:
+            raise OptionError(f"duplicate window must be 0 or more, not {self.duplicate_window_ms}")
+        if self.jobs is not None and self.jobs < 1:
+            raise OptionError(f"jobs must be at least 1, not {self.jobs}")
+        check_interval(self.interval)
+        ports = port_filter(self.ports)
+        if self.peer is not None:
+            parse_peer(self.peer)
+        captures = [str(capture) for capture in self.captures]
+        _check_engine(self.engine, self.scheduler, captures, ports, self.duplicate_window_ms)
+        normalised = {
+            "captures": captures,
+            "formats": choose_formats(self.formats, self.output),
+            "ports": None if ports is None else tuple(sorted(ports)),
+            "since": time_bound(self.since),
+            "until": time_bound(self.until),
+        }
+        for name, value in normalised.items():
+            object.__setattr__(self, name, value)
+
+    def plan(self) -> OutputPlan:
+        """Where the reports go (:func:`plan_outputs`); :class:`ReportError` if it cannot be."""
+        return plan_outputs(self.formats, self.output, output_stem(self.captures))
+
+    @property
+    def render_options(self) -> RenderOptions:
+        return RenderOptions(lang=self.lang, top=self.top)
+
+
+def _check_engine(
+    engine: str,
+    scheduler: str | None,
+    captures: Sequence[str],
+    ports: frozenset[int] | None,
+    duplicate_window_ms: float,
+) -> None:
+    """The engine exists and can read what is given; a dataset is read alone, without ports
+    or a duplicate window of its own (it was decoded and deduplicated when it was ingested)."""
+    if engine not in ENGINES:
+        raise OptionError(f"unknown engine {engine!r}: use {', '.join(ENGINES)}")
+    if scheduler is not None and engine != "dask":
+        raise OptionError("--scheduler needs --engine dask")
+    if any(is_dataset(path) for path in captures):
+        if len(captures) != 1 or ports is not None or duplicate_window_ms != DEFAULT_WINDOW_MS:
+            raise OptionError(
+                "a dataset is read alone and without --ports or --duplicate-window "
+                "(give those to ingest)"
+            )
+        if engine == "dask":
+            raise OptionError("--engine dask reads capture files; report on a dataset without it")
+
+
+@dataclass(frozen=True)
+class ReportHooks:
+    """What a front end may show while a report runs; every hook is optional."""
+
+    reading: Callable[[], AbstractContextManager[Progress | None]] = nullcontext
+    """A context reading runs in; it yields ``read_capture``'s progress callback or None."""
+    read: Callable[[Capture], object] | None = None
+    """Called with the selected capture before the readability check (to warn about damage
+    and an empty selection); with the Dask engine, once the cluster has analysed it."""
+    stage: Callable[[str], AbstractContextManager[object]] = nullcontext
+    """A context a step without progress of its own runs in, given its name (a spinner)."""
+    wrote: Callable[[str], None] | None = None
+    """Called with one line per report or figure set written to a file."""
+
+
+@dataclass(frozen=True)
+class ReportResult:
+    """What a run produced: the analysis, the files written, and the exit status it earns."""
+
+    analysis: Analysis
+    written: list[tuple[str, Path]] = field(default_factory=list)
+    """(format, path) of each report file or directory, then ("plots", path) per figure file."""
+
+    @property
+    def damaged(self) -> list[InputSummary]:
+        """Inputs that were damaged, unreadable or without SIP (each named in the report)."""
+        inputs = self.analysis.capture.inputs
+        return [summary for summary in inputs if summary.damaged or summary.no_sip is not None]
+
+    @property
+    def exit_status(self) -> int:
+        """:data:`EXIT_DAMAGED` when an input was damaged or the filters matched nothing."""
+        if self.damaged or self.analysis.capture.selected_nothing:
+            return EXIT_DAMAGED
+        return EXIT_OK
+
+
+def run_report(
+    request: ReportRequest, hooks: ReportHooks | None = None, stdout: TextIO | None = None
+) -> ReportResult:
+    """Read, select, analyse and write every report of ``request``.
+
+    Reports planned for standard output are written to ``stdout`` (default ``sys.stdout``);
+    the text report keeps colours there when it is a terminal.
+    """
+    hooks = hooks or ReportHooks()
+    plan = request.plan()
+    analysis = _analyse(request, hooks)
+    result = ReportResult(analysis)
+    options = request.render_options
+    for fmt, path in plan.targets:
+        if path is None:
+            _to_stream(analysis, fmt, options, stdout)
+            continue
+        files = write_report(analysis, fmt, path, options)
+        shown = path if RENDERERS[fmt].is_directory else files[0]
+        result.written.append((fmt, shown))
+        if hooks.wrote is not None:
+            hooks.wrote(f"wrote {fmt} report: {shown}")
+    if request.plots is not None:
+        from sipstats.render.plots import save_figures  # matplotlib only when figures are asked
+
+        figures = save_figures(analysis, request.plots, lang=request.lang)
+        result.written.extend(("plots", path) for path in figures)
+        if hooks.wrote is not None:
+            hooks.wrote(f"wrote {len(figures)} figure files to {request.plots}")
+    return result
+
+
+def _analyse(request: ReportRequest, hooks: ReportHooks) -> Analysis:
+    """Read, select and analyse on the request's engine; trunks relabel the result."""
+    if request.engine == "dask":
+        with hooks.stage("analysing on the Dask cluster"):
+            analysis = analyze_on_dask(
+                request.captures,
+                scheduler=request.scheduler,
+                ports=request.ports,
+                since=request.since,
+                until=request.until,
+                peer=request.peer,
+                interval=request.interval,
+                duplicate_window_ms=request.duplicate_window_ms,
+            )
+        _readable_after(analysis.capture, hooks)
+    else:
+        if is_dataset(request.captures[0]):
+            with hooks.stage("reading the dataset"):
+                capture = _read(request, None)
+        else:
+            with hooks.reading() as progress:
+                capture = _read(request, progress)
+        _readable_after(capture, hooks)
+        with hooks.stage("analysing"):
+            analysis = analyze(capture, interval=request.interval)
+    if request.trunks is not None:
+        analysis = apply_trunks(analysis, request.trunks)
+    return analysis
+
+
+def _readable_after(capture: Capture, hooks: ReportHooks) -> None:
+    if hooks.read is not None:
+        hooks.read(capture)
+    require_readable(capture.inputs)
+
+
+def _read(request: ReportRequest, progress: Progress | None) -> Capture:
+    """The request's captures read and selected (no readability check)."""
+    if is_dataset(request.captures[0]):
+        # The window and peer select while reading: only the row groups they need.
+        return read_dataset(
+            request.captures[0], since=request.since, until=request.until, peer=request.peer
+        )
+    capture = read_capture(
+        request.captures,
+        ports=request.ports,
+        progress=progress,
+        duplicate_window_ms=request.duplicate_window_ms,
+        jobs=request.jobs,
+    )
+    return filter_capture(capture, since=request.since, until=request.until, peer=request.peer)
+
+
+def _to_stream(analysis: Analysis, fmt: str, options: RenderOptions, stdout: TextIO | None) -> None:
+    stream = stdout if stdout is not None else sys.stdout
+    if fmt == "text":
+        print_report(analysis, console_for(stream), options)
+        return
+    render = RENDERERS[fmt].render
+    assert render is not None  # planned for a stream: a document format
+    stream.write(render(analysis, options))
