@@ -35,6 +35,7 @@ import pandas as pd
 
 from sipstats import schema
 from sipstats.capture.duplicates import DEFAULT_WINDOW_MS
+from sipstats.capture.ports import port_filter
 from sipstats.capture.summary import Anomaly, InputSummary, Survey
 from sipstats.errors import SipstatsError
 from sipstats.messages import Capture, PathSpec, decode_file, expand_inputs, in_capture_order
@@ -166,7 +167,7 @@ def ingest(
     root = Path(dataset)
     (root / META_DIR / _INPUTS).mkdir(parents=True, exist_ok=True)
     specs = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
-    port_set = frozenset(ports) if ports is not None else None
+    port_set = port_filter(ports)
     todo: list[_Source] = []
     skipped: list[str] = []
     decoded: list[InputSummary] = []

@@ -202,3 +202,11 @@ def test_a_selection_that_matches_nothing_earns_exit_1(captures: dict[str, Path]
     result = run_report(request, hooks, stdout=io.StringIO())
     assert seen == [True]
     assert result.exit_status == EXIT_DAMAGED
+
+
+def test_ingest_checks_ports_like_the_report(tmp_path: Path) -> None:
+    pytest.importorskip("pyarrow.parquet", reason="the dask extra is not installed")
+    from sipstats.dataset import ingest
+
+    with pytest.raises(OptionError, match="not a port number: '70000'"):
+        ingest([tmp_path / "none.pcap"], tmp_path / "dataset", ports=[70000])
