@@ -23,7 +23,6 @@ import ctypes.util
 import gc
 import glob
 import gzip
-import html
 import lzma
 import os
 from array import array
@@ -675,23 +674,10 @@ class Capture:
         )
 
     def _repr_html_(self) -> str:
-        """Compact notebook summary; every text from the capture is escaped."""
-        rows = "".join(
-            "<tr>"
-            f"<td>{html.escape(summary.file)}</td><td>{html.escape(summary.format)}</td>"
-            f"<td>{summary.packets}</td><td>{summary.sip_messages}</td>"
-            f"<td>{summary.malformed_total}</td>"
-            f"<td>{html.escape('; '.join(summary.errors))}</td>"
-            "</tr>"
-            for summary in self.inputs
-        )
-        return (
-            f"<p><b>Capture</b>: {len(self.messages)} SIP messages from {self.packets} packets"
-            f" in {len(self.inputs)} file(s)</p>"
-            "<table><thead><tr><th>file</th><th>format</th><th>packets</th>"
-            "<th>SIP messages</th><th>malformed</th><th>errors</th></tr></thead>"
-            f"<tbody>{rows}</tbody></table>"
-        )
+        """Compact summary for Jupyter, drawn by :func:`sipstats.render.notebook.capture_html`."""
+        from sipstats.render.notebook import capture_html  # layering: see test_architecture
+
+        return capture_html(self)
 
 
 def read_capture(

@@ -22,6 +22,10 @@ Schema = Mapping[str, tuple[str, str]]
 
 UTC_TS: Final = "datetime64[ns, UTC]"
 
+#: Identifier of the JSON report (:func:`sipstats.render.document.report_document`); a report
+#: read back (``sipstats diff``) must carry it. Bump the suffix on an incompatible change.
+REPORT_ID: Final = "sipstats.report/1"
+
 MESSAGES: Final[Schema] = {
     "ts": (UTC_TS, "capture time of the (first) packet that carried the message"),
     "file": ("category", "capture file the message came from"),

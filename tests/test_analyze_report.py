@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 
 from sipstats import schema
-from sipstats.analyze import SCHEMA_ID, analyze
+from sipstats.analyze import analyze
 from sipstats.messages import read_capture
+from sipstats.schema import REPORT_ID
 from tests import sipfactory as sf
 from tests.analysis_fixtures import capture, invite_call, msg
 
@@ -24,7 +25,7 @@ def test_to_dict_has_the_documented_shape_and_is_strict_json() -> None:
     report = analyze(capture(rows + busy)).to_dict()
     text = json.dumps(report, allow_nan=False)  # raises on NaN
     assert json.loads(text) == report
-    assert report["schema"] == SCHEMA_ID
+    assert report["schema"] == REPORT_ID
     assert set(report) >= {
         "summary",
         "requests_by_method",

@@ -14,13 +14,13 @@ from sipstats.analyze.retries import (
     by_retry_after,
     early_retriers,
     gap_summary,
-    retries_to_dict,
     retry_after_summary,
     retry_after_values,
     retry_table,
     storms,
     uri_key,
 )
+from sipstats.render.document import retry_after_section
 from tests.retry_fixtures import T0, UAC, UAS, Attempt, frames, messages_frame
 
 BUSY = {"status": 486, "retry_after": 4, "retry_after_raw": "4"}
@@ -240,7 +240,8 @@ def test_empty_inputs_give_empty_tables_with_full_schema() -> None:
     assert storms(table).empty
     assert by_retry_after(table).empty
     assert gap_summary(table)["retries"].tolist() == [0, 0, 0]
-    assert retries_to_dict(messages, table) == {}
+    section = retry_after_section(messages, summary, by_retry_after(table))
+    assert section == {}
 
 
 def test_summary_counts_unique_responses_and_retry_after_values() -> None:
@@ -424,14 +425,16 @@ def test_honoured_retries_do_not_make_a_storm() -> None:
     assert storms(_table(*calls), threshold=5).empty
 
 
-def test_retries_to_dict_is_json_ready() -> None:
+def test_retry_after_section_is_json_ready() -> None:
     calls, messages = frames(
         [
             Attempt("a", status=503, retry_after=10, retry_after_raw="10 (overloaded)", final_s=1),
             Attempt("b", invite_s=3, status=200, final_s=4),
         ]
     )
-    out = retries_to_dict(messages, retry_table(calls, messages))
+    table = retry_table(calls, messages)
+    summary = retry_after_summary(messages, table)
+    out = retry_after_section(messages, summary, by_retry_after(table))
     assert json.loads(json.dumps(out)) == out
     entry = out["503"]
     assert entry["values_s"] == {"10": 1}

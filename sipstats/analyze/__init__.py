@@ -9,12 +9,9 @@ pandas; nothing loops over messages in Python.
 
 from __future__ import annotations
 
-import html
-import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-import numpy as np
 import pandas as pd
 
 from sipstats import schema
@@ -29,10 +26,7 @@ if TYPE_CHECKING:
     from sipstats.drill.flow import Flow
     from sipstats.messages import Capture
 
-__all__ = ["SCHEMA_ID", "Analysis", "analyze", "assemble"]
-
-#: Identifier of the JSON form; bump the suffix on an incompatible change.
-SCHEMA_ID = "sipstats.report/1"
+__all__ = ["Analysis", "analyze", "assemble"]
 
 #: What :meth:`Analysis.timeline` groups responses by ('class' is short for 'status_class').
 TimelineBy = Literal["class", "status_class", "category"]
@@ -127,116 +121,8 @@ class Analysis:
         waiting = ~t["has_final"] & t["request_ts"].notna() & (t["method"] != "ACK")
         return int(waiting.sum())
 
-    def to_dict(self) -> dict[str, Any]:
-        """The stable JSON form (``sipstats.report/1``): JSON-safe, no NaN, 3-digit codes."""
-        share = dict(zip(self.code_shares["code"], self.code_shares["share"], strict=True))
-        return _json_safe(
-            {
-                "schema": SCHEMA_ID,
-                "findings": self._findings_list(),
-                "selection": self.selection_dict(),
-                "summary": self._summary(),
-                "requests_by_method": {
-                    row["method"]: {
-                        "count": row["count"],
-                        "unique": row["unique"],
-                        "retransmission_ratio": row["retransmission_ratio"],
-                    }
-                    for row in self.by_method.to_dict("records")
-                },
-                "responses_by_code": {
-                    row["code"]: {
-                        "count": row["count"],
-                        "unique": row["unique"],
-                        "share": share.get(row["code"]),
-                        "retransmission_ratio": row["retransmission_ratio"],
-                        "reason": row["reason"],
-                        "class": row["status_class"],
-                        "category": row["category"],
-                    }
-                    for row in self.by_code.to_dict("records")
-                },
-                "responses_by_class": _keyed(self.by_class, "status_class"),
-                "responses_by_category": _keyed(self.by_category, "category"),
-                "failures_by_method": _keyed(self.failures_by_method, "method"),
-                "failures_by_peer": self.by_peer.to_dict("records"),
-                "failures_by_responder": self.failures_by_responder.to_dict("records"),
-                "failures_by_requester": self.failures_by_requester.to_dict("records"),
-                "failures_by_caller": self.failures_by_caller.to_dict("records"),
-                "failures_by_callee": self.failures_by_callee.to_dict("records"),
-                "calls": self.calls_summary(),
-                "registrations": self._registrations_dict(),
-                "retry_after": self._retry_after_dict(),
-                "retry_gaps": _keyed(self.retry_gaps, "verdict"),
-                "user_agents": {
-                    header: dict(zip(group["value"], group["messages"], strict=True))
-                    for header, group in self.user_agents.groupby("header", sort=False)
-                },
-                "timeline": self._timeline_dict(),
-                "metrics": dict(zip(self.metrics["name"], self.metrics["value"], strict=True)),
-                # RFC 6076 §3: report the clock offsets with the measurements. One capture has
-                # one clock: 0 between messages, unknown against UTC.
-                "metric_clock": {"relative_offset_ms": 0.0, "utc_offset_ms": None},
-                "metric_definitions": {
-                    row.name: {
-                        "unit": row.unit,
-                        "samples": row.samples,
-                        "definition": row.definition,
-                        "reference": row.reference,
-                    }
-                    for row in self.metrics.itertuples(index=False)
-                },
-                "inputs": [summary.to_dict() for summary in self.capture.inputs],
-            }
-        )
-
-    def selection_dict(self) -> dict[str, Any]:
-        """What was counted: the filters in force, the window the selected messages cover, and
-        how many messages the window and peer kept (JSON ``selection``)."""
-        selection = self.capture.selection
-        ts = self.messages["ts"]
-        return {
-            "filters": selection.filters,
-            "window": {
-                "start": _iso(ts.min()) if not ts.empty else None,
-                "end": _iso(ts.max()) if not ts.empty else None,
-            },
-            "messages_before_selection": selection.messages_before,
-            "messages": len(self.messages),
-            "matched_nothing": self.capture.selected_nothing,
-        }
-
-    def _findings_list(self) -> list[dict[str, Any]]:
-        """Findings, most severe first, with ISO 8601 UTC ``start``/``end``."""
-        return [
-            {str(k): v for k, v in row.items()}
-            | {"start": _iso(row["start"]), "end": _iso(row["end"])}
-            for row in self.findings.to_dict("records")
-        ]
-
-    def _retry_after_dict(self) -> dict[str, Any]:
-        out = retries.retries_to_dict(self.messages, self.retries)
-        for code, group in self.retries_by_retry_after.groupby("code", sort=True):
-            by_value = _keyed(
-                group.drop(columns="code").astype({"retry_after": "str"}), "retry_after"
-            )
-            out.setdefault(str(code), {})["by_value_s"] = by_value
-        return out
-
-    def _timeline_dict(self) -> dict[str, Any]:
-        """Unique responses per class per bucket: ``{"interval", "buckets": [{start, 1xx..}]}``.
-
-        Each bucket also has ``finals`` (2xx-6xx), ``failures`` (4xx-6xx) and
-        ``failure_share`` = failures / finals (null without finals).
-        """
-        table = breakdown.with_failure_share(self.timeline())
-        buckets = [
-            {"start": ts.isoformat(), **row}
-            for ts, row in zip(table.index, table.to_dict("records"), strict=True)
-        ]
-        return {"interval": self.interval, "buckets": buckets}
-
-    def _summary(self) -> dict[str, Any]:
+    def summary(self) -> dict[str, int]:
+        """Packets, messages, requests, responses, retransmissions, malformed, calls, ..."""
         m = self.messages
         requests = int(m["is_request"].sum())
         return {
@@ -253,49 +139,18 @@ class Analysis:
             "registrations": len(self.registrations),
         }
 
-    def calls_summary(self) -> dict[str, Any]:
-        """Calls per outcome and final code, PDD/answer/duration percentiles (JSON ``calls``).
+    def to_dict(self) -> dict[str, Any]:
+        """The stable JSON form (``sipstats.report/1``): JSON-safe, no NaN, 3-digit codes.
 
-        Public so that a figure needs only this part, not the whole :meth:`to_dict`.
+        Built by the renderer (:func:`sipstats.render.document.report_document`); kept here
+        because the public API promises it.
         """
-        c = self.calls
-        outcome = c["outcome"].value_counts().reindex(list(schema.OUTCOMES), fill_value=0)
-        final = c["final_status"].dropna().astype("int64").value_counts().sort_index()
-        by_final = {f"{code:03d}": int(n) for code, n in final.items()}
-        missing = int(c["final_status"].isna().sum())
-        if missing:
-            by_final["none"] = missing
-        return {
-            "total": len(c),
-            "by_outcome": {name: int(n) for name, n in outcome.items()},
-            "by_final_code": by_final,
-            "answer_missing": int(c["answer_missing"].sum()),
-            "pdd_ms": _percentiles(c["pdd_ms"]),
-            "answer_ms": _percentiles(c["answer_ms"]),
-            "duration_s": _percentiles(c["duration_s"]),
-        }
+        from sipstats.render.document import report_document  # layering: see test_architecture
 
-    def _registrations_dict(self) -> dict[str, Any]:
-        r = self.registrations
-        return {
-            "total": len(r),
-            "by_outcome": {k: int(v) for k, v in r["outcome"].value_counts().items() if v},
-            "by_final_code": {
-                f"{code:03d}": int(n)
-                for code, n in r["final_status"].dropna().astype("int64").value_counts().items()
-            },
-            "final_sequences": {k: int(v) for k, v in r["finals"].value_counts().items()},
-            "challenged": int((r["challenges"] > 0).sum()),
-            "challenges_answered": int(r["challenge_answered"].fillna(False).sum()),
-            "interval_too_brief": int(r["interval_too_brief"].sum()),
-            "min_expires_s": {
-                str(v): int(n) for v, n in r["min_expires"].dropna().value_counts().items()
-            },
-            "rrd_ms": _percentiles(r["rrd_ms"]),
-        }
+        return report_document(self)
 
     def __repr__(self) -> str:
-        s = self._summary()
+        s = self.summary()
         return (
             f"<Analysis {s['sip_messages']} SIP messages, {s['transactions']} transactions, "
             f"{s['calls']} calls, {s['registrations']} registrations, "
@@ -303,76 +158,10 @@ class Analysis:
         )
 
     def _repr_html_(self) -> str:
-        """Compact summary for Jupyter; every value from the capture is escaped."""
-        codes = [
-            (r["code"], r["reason"], r["reasons_sent"], r["count"], r["unique"])
-            for r in self.by_code.to_dict("records")
-        ]
-        outcomes = self.calls["outcome"].value_counts()
-        metrics = [
-            (r["name"], "undefined" if pd.isna(r["value"]) else f"{r['value']:.4g}", r["unit"])
-            for r in self.metrics.to_dict("records")
-        ]
-        files = ", ".join(html.escape(i.file) for i in self.capture.inputs)
-        return (
-            f"<div><strong>sipstats analysis</strong> of {files}"
-            + _html_table(("", ""), list(self._summary().items()))
-            + _html_table(("code", "reason", "sent as", "count", "unique"), codes)
-            + _html_table(("outcome", "calls"), [(k, v) for k, v in outcomes.items() if v])
-            + _html_table(("metric", "value", "unit"), metrics)
-            + "</div>"
-        )
+        """Compact summary for Jupyter, drawn by :func:`sipstats.render.notebook.analysis_html`."""
+        from sipstats.render.notebook import analysis_html  # layering: see test_architecture
 
-
-def _html_table(header: tuple[str, ...], rows: list[tuple[Any, ...]]) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in row) + "</tr>"
-        for row in rows
-    )
-    return f"<table><tr>{head}</tr>{body}</table>"
-
-
-def _keyed(frame: pd.DataFrame, key: str) -> dict[str, dict[str, Any]]:
-    """Rows of ``frame`` as ``{row[key]: {other columns}}``, in the frame's order."""
-    records = frame.to_dict("records")
-    return {str(row[key]): {str(k): v for k, v in row.items() if k != key} for row in records}
-
-
-def _iso(value: Any) -> str | None:
-    """A UTC timestamp as ISO 8601 with ``Z`` (None when missing)."""
-    if value is None or pd.isna(value):
-        return None
-    return pd.Timestamp(value).tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _percentiles(values: pd.Series) -> dict[str, float | None]:
-    v = values.dropna()
-    if v.empty:
-        return {"p50": None, "p90": None, "p99": None, "mean": None, "count": 0}
-    q = v.quantile([0.5, 0.9, 0.99]).to_numpy()
-    return {
-        "p50": float(q[0]),
-        "p90": float(q[1]),
-        "p99": float(q[2]),
-        "mean": float(v.mean()),
-        "count": len(v),
-    }
-
-
-def _json_safe(value: Any) -> Any:
-    """NaN/NA -> None, numpy scalars -> Python, recursively."""
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    if value is None or value is pd.NA or value is pd.NaT:
-        return None
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
+        return analysis_html(self)
 
 
 def _in_time_order(messages: pd.DataFrame) -> pd.DataFrame:

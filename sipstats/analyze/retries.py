@@ -546,33 +546,3 @@ def _storms_of(target: str, group: pd.DataFrame, span: int, threshold: int) -> l
             }
         )
     return out
-
-
-def retries_to_dict(messages: pd.DataFrame, retries: pd.DataFrame) -> dict[str, Any]:
-    """The ``retry_after`` piece of the JSON report, keyed by 3-digit code (JSON-safe ints)."""
-    summary = retry_after_summary(messages, retries)
-    values = retry_after_values(messages)
-    out: dict[str, Any] = {}
-    for row in summary.to_dict("records"):
-        code = row["code"]
-        entry = {
-            "responses": int(row["responses"]),
-            "with_retry_after": int(row["with_retry_after"]),
-            "without_retry_after": int(row["responses"] - row["with_retry_after"]),
-            "malformed": int(row["malformed"]),
-            "values_s": values.get(code, {}),
-            "failures": int(row["failures"]),
-            "retries": int(row["retried"]),
-            "retries_honoured": int(row["honoured"]),
-            "retries_too_early": int(row["too_early"]),
-            "retries_without_retry_after": int(row["without_retry_after_retried"]),
-            "not_retried": int(row["not_retried"]),
-        }
-        if code == "503":
-            entry["server"] = {
-                "retries": int(row["server_retried"]),
-                "retries_honoured": int(row["server_honoured"]),
-                "retries_too_early": int(row["server_too_early"]),
-            }
-        out[code] = entry
-    return out

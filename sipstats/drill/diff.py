@@ -25,9 +25,10 @@ from typing import Any, Final
 
 import pandas as pd
 
-from sipstats.analyze import SCHEMA_ID, analyze
+from sipstats.analyze import analyze
 from sipstats.dataset import is_dataset, read_dataset
 from sipstats.messages import read_capture
+from sipstats.schema import REPORT_ID
 
 ALPHA: Final = 0.05
 DIFF_SCHEMA: Final = "sipstats.diff/1"
@@ -66,8 +67,8 @@ def load_side(specs: Sequence[str]) -> Side:
     name = " ".join(specs)
     if len(specs) == 1 and specs[0].endswith(".json") and Path(specs[0]).is_file():
         report = json.loads(Path(specs[0]).read_text(encoding="utf-8"))
-        if not isinstance(report, dict) or report.get("schema") != SCHEMA_ID:
-            raise ValueError(f"{specs[0]}: not a sipstats JSON report ({SCHEMA_ID})")
+        if not isinstance(report, dict) or report.get("schema") != REPORT_ID:
+            raise ValueError(f"{specs[0]}: not a sipstats JSON report ({REPORT_ID})")
         damaged = any(i.get("errors") or i.get("malformed") for i in report.get("inputs", []))
         return Side(name, report, bool(damaged))
     if len(specs) == 1 and is_dataset(specs[0]):

@@ -24,6 +24,7 @@ from matplotlib.ticker import MaxNLocator
 
 from sipstats.analyze.breakdown import CHALLENGES, FAILURE_CLASSES, with_failure_share
 from sipstats.catalogue import STATUS_CLASSES
+from sipstats.render.document import calls_section
 from sipstats.render.labels import Lang, category_label, label, outcome_label
 from sipstats.schema import OUTCOMES
 
@@ -318,7 +319,7 @@ def classes(analysis: Analysis, *, lang: Lang = "en") -> Figure:
 def outcomes(analysis: Analysis, *, lang: Lang = "en") -> Figure:
     """Calls per outcome as horizontal bars (answered first, as in schema.OUTCOMES)."""
     lang = figure_lang(lang)
-    by_outcome = analysis.calls_summary()["by_outcome"]
+    by_outcome = calls_section(analysis)["by_outcome"]
     order = [o for o in OUTCOMES if by_outcome.get(o)]
     fig = _new(7.0, max(2.5, 0.45 * len(order) + 1.2))
     ax = fig.add_subplot()
@@ -363,7 +364,7 @@ def _histogram(
 def pdd(analysis: Analysis, *, lang: Lang = "en") -> Figure:
     """Distribution of post-dial delay (first INVITE -> first 18x) over calls, with p50/p90/p99."""
     lang = figure_lang(lang)
-    marks = analysis.calls_summary()["pdd_ms"]
+    marks = calls_section(analysis)["pdd_ms"]
     return _histogram(analysis.calls["pdd_ms"], marks, "fig_pdd", "fig_pdd_axis", lang, "#4c72b0")
 
 
@@ -371,7 +372,7 @@ def pdd(analysis: Analysis, *, lang: Lang = "en") -> Figure:
 def answer_time(analysis: Analysis, *, lang: Lang = "en") -> Figure:
     """Distribution of time to answer (first INVITE -> 2xx) over answered calls."""
     lang = figure_lang(lang)
-    marks = analysis.calls_summary()["answer_ms"]
+    marks = calls_section(analysis)["answer_ms"]
     return _histogram(
         analysis.calls["answer_ms"], marks, "fig_answer", "fig_answer_axis", lang,
         CLASS_COLOURS["2xx"],
