@@ -49,12 +49,14 @@ STAGES = {
 #: Hand-off records and the leaf layers of the decode stage: they import no capture module.
 _LEAF_CAPTURE_MODULES = ("records", "summary", "ports", "source", "sniff", "linklayer")
 _LEAF_CAPTURE_MODULES += ("framing", "websocket", "defrag", "hep", "sctp", "fallback", "_pcapscan")
+_LEAF_CAPTURE_MODULES += ("icmp", "tunnels")
 
 #: Order inside a sub-package: a module imports only modules of a lower rank.
 INNER = {
     "capture": {
         **dict.fromkeys(_LEAF_CAPTURE_MODULES, 0),
         "tcp": 1,
+        "duplicates": 1,
         "decode": 2,
         "pcap": 3,
         "pcapng": 4,
@@ -77,7 +79,9 @@ INNER = {
 
 #: What the rest of sipstats may import from a sub-package: its entry points and hand-off
 #: records, not its internals (analysis never reaches into TCP reassembly).
-PUBLIC = {"capture": {"__init__", "records", "summary", "ports", "reader"}}
+#: ``framing`` holds the SIP number and header-length rules the parser shares with TCP
+#: framing; ``duplicates`` the capture-duplicate filter the messages stage applies.
+PUBLIC = {"capture": {"__init__", "records", "summary", "ports", "reader", "framing", "duplicates"}}
 
 #: Known arrows against the flow, each for a reason. A delegation is a function-level import
 #: in a method the public API promises; the work is done on the right-hand side.
