@@ -61,7 +61,8 @@ INNER = {
         "pcap": 3,
         "pcapng": 4,
         "reader": 5,
-        "__init__": 6,
+        "survey": 6,
+        "__init__": 7,
     },
     "analyze": {
         "transactions": 0,
@@ -80,8 +81,13 @@ INNER = {
 #: What the rest of sipstats may import from a sub-package: its entry points and hand-off
 #: records, not its internals (analysis never reaches into TCP reassembly).
 #: ``framing`` holds the SIP number and header-length rules the parser shares with TCP
-#: framing; ``duplicates`` the capture-duplicate filter the messages stage applies.
-PUBLIC = {"capture": {"__init__", "records", "summary", "ports", "reader", "framing", "duplicates"}}
+#: framing; ``duplicates`` the capture-duplicate filter the messages stage applies; ``survey``
+#: what a file without SIP held instead.
+PUBLIC = {
+    "capture": {
+        *("__init__", "records", "summary", "ports", "reader", "framing", "duplicates", "survey")
+    }
+}
 
 #: Known arrows against the flow, each for a reason. A delegation is a function-level import
 #: in a method the public API promises; the work is done on the right-hand side.
