@@ -244,6 +244,214 @@ FINDINGS: Final[Schema] = {
 }
 
 
+# -- aggregate tables: counts, breakdowns, retries, metrics (``Analysis`` attributes) ------
+
+_COUNTS: Final[Schema] = {
+    "count": ("int64", "every packet"),
+    "unique": ("int64", "packets with retransmissions left out"),
+}
+_RETRANSMITTED: Final[Schema] = {
+    **_COUNTS,
+    "retransmissions": ("int64", "count - unique"),
+    "retransmission_ratio": ("float64", "retransmissions / count"),
+}
+_SHARE: Final = ("float64", "share of unique responses (NaN when there are none)")
+
+BY_METHOD: Final[Schema] = {"method": ("str", "request method"), **_RETRANSMITTED}
+
+BY_CODE: Final[Schema] = {
+    "code": ("str", "status code, 3 digits"),
+    **_RETRANSMITTED,
+    "reason": ("category", "the catalogue's reason phrase"),
+    "reasons_sent": ("str", "every reason phrase sent with the code, most frequent first"),
+    "status_class": ("category", "1xx .. 6xx"),
+    "category": ("category", "catalogue category"),
+    "registered": ("boolean", "the code is in the IANA registry"),
+    "description": ("category", "the catalogue's description"),
+    "reason_zh": ("category", "the reason phrase in Chinese"),
+    "description_zh": ("category", "the description in Chinese"),
+}
+
+BY_CLASS: Final[Schema] = {
+    "status_class": ("str", "1xx .. 6xx, all six"),
+    **_COUNTS,
+    "share": _SHARE,
+}
+
+BY_CATEGORY: Final[Schema] = {"category": ("str", "catalogue category"), **_COUNTS, "share": _SHARE}
+
+CODE_SHARES: Final[Schema] = {
+    "code": ("str", "status code, 3 digits"),
+    "status_class": ("str", "1xx .. 6xx"),
+    **_COUNTS,
+    "share": _SHARE,
+}
+
+FAILURES_BY_METHOD: Final[Schema] = {
+    "method": ("str", "CSeq method of the responses"),
+    "responses": ("int64", "unique responses"),
+    **{
+        cls: ("int64", f"unique {cls} responses")
+        for cls in ("1xx", "2xx", "3xx", "4xx", "5xx", "6xx")
+    },
+    "failures": ("int64", "unique 4xx-6xx responses"),
+    "failure_share": ("float64", "failures / responses"),
+    "challenges": ("int64", "answered 401/407 challenges (left out of every other column)"),
+}
+
+BY_PEER: Final[Schema] = {
+    "responder": ("str", "address:port that sent the 4xx-6xx"),
+    "requester": ("str", "address:port it went to"),
+    "failures": ("int64", "unique failures"),
+    "share": ("float64", "share of all unique failures"),
+    "top_code": ("str", "most frequent code (the lowest on a tie)"),
+    "codes": ("str", "codes 'CODExCOUNT|...', most frequent first"),
+}
+
+USER_AGENTS: Final[Schema] = {
+    "header": ("str", "User-Agent or Server"),
+    "value": ("str", "the value as sent"),
+    "messages": ("int64", "messages (every packet) carrying it"),
+}
+
+RETRY_AFTER: Final[Schema] = {
+    "code": ("str", "status code, 3 digits"),
+    "responses": ("int64", "unique responses with this code (every method)"),
+    "with_retry_after": ("int64", "of those, carrying a Retry-After header"),
+    "malformed": ("int64", "of those, Retry-After without delta-seconds (counted, not guessed)"),
+    "values": ("str", "Retry-After delta-seconds 'NxCOUNT|...', most frequent first"),
+    "failures": ("int64", "failed INVITE attempts that ended with this code"),
+    "retried": ("int64", "failures the same caller retried to the same target"),
+    "honoured": ("int64", "retried with gap >= Retry-After"),
+    "too_early": ("int64", "retried with gap < Retry-After"),
+    "without_retry_after_retried": ("int64", "retried although there was no usable Retry-After"),
+    "not_retried": ("int64", "failures never retried"),
+    "server_retried": ("Int64", "503 only: followed by any INVITE from that client to that server"),
+    "server_honoured": ("Int64", "503 only: that next INVITE came at or after Retry-After"),
+    "server_too_early": ("Int64", "503 only: that next INVITE came before Retry-After"),
+}
+
+RETRIES_BY_RETRY_AFTER: Final[Schema] = {
+    "code": ("str", "status code, 3 digits"),
+    "retry_after": ("int64", "Retry-After delta-seconds on the failure"),
+    "failures": ("int64", "failures with that code and value"),
+    "honoured": ("int64", "retried at or after Retry-After"),
+    "too_early": ("int64", "retried before Retry-After"),
+    "not_retried": ("int64", "never retried"),
+}
+
+RETRY_GAPS: Final[Schema] = {
+    "verdict": ("str", "honoured, too_early or without_retry_after"),
+    "retries": ("int64", "retries with that verdict"),
+    **{
+        f"{stat}_s": ("float64", f"{stat} gap to the retry, s")
+        for stat in ("min", "median", "mean", "p90", "p95", "max")
+    },
+    **{
+        f"{stat}_ratio": ("float64", f"{stat} gap / Retry-After")
+        for stat in ("min", "median", "max")
+    },
+}
+
+EARLY_RETRIERS: Final[Schema] = {
+    "caller": ("str", "caller (user@host)"),
+    "retries_too_early": ("int64", "retries before Retry-After"),
+    "retries": ("int64", "all its retries"),
+    "worst_gap_s": ("float64", "its shortest gap of a too-early retry, s"),
+}
+
+STORMS: Final[Schema] = {
+    "start_ts": (UTC_TS, "first pressing retry of the storm"),
+    "end_ts": (UTC_TS, "last pressing retry of the storm"),
+    "target": ("str", "server address:port the retries went to"),
+    "retries": ("int64", "pressing retries in the storm"),
+    "early_retries": ("int64", "of those, retries before Retry-After"),
+    "callers": ("int64", "distinct callers among them"),
+}
+
+METRICS: Final[Schema] = {
+    "name": ("str", "RFC 6076 or operator metric: RRD, SRD, ..., ASR, NER, ACD, PDD"),
+    "value": ("float64", "NaN when undefined (zero denominator, RFC 6076 §4)"),
+    "unit": ("str", "ms, s or %"),
+    "samples": ("int64", "events the value is computed from"),
+    "definition": ("str", "how it is computed"),
+    "reference": ("str", "where the definition lives (RFC section)"),
+}
+
+
+def _failures_by(key: str, meaning: str) -> Schema:
+    return {
+        key: ("str", meaning),
+        "finals": ("int64", "unique final responses (2xx-6xx)"),
+        "failures": ("int64", "of those, 4xx-6xx"),
+        "failure_share": ("float64", "failures / finals of this row"),
+        "share_of_failures": ("float64", "share of all unique failures"),
+        "top_code": ("str", "most frequent failure code (the lowest on a tie)"),
+        "codes": ("str", "failure codes 'CODExCOUNT|...', most frequent first"),
+    }
+
+
+#: Final responses and failures per responder, requester, caller and callee (rows with a failure).
+FAILURES_BY: Final[Mapping[str, Schema]] = {
+    "responder": _failures_by("responder", "address:port that sent the final response"),
+    "requester": _failures_by("requester", "address:port the response went to"),
+    "caller": _failures_by("caller", "From user@host"),
+    "callee": _failures_by("callee", "To user@host"),
+}
+
+CODE_BY_CAUSE: Final[Schema] = {
+    "final_status": ("Int64", "the call's final status code"),
+    "cause": ("Int64", "Q.850 cause of its Reason header"),
+    "cause_text": ("str", "the cause text most of those calls carried"),
+    "calls": ("int64", "calls with that code and cause"),
+    "expected": ("Int64", "the code RFC 3398 maps the cause to"),
+    "contradicts": ("bool", "code and cause disagree (class, or normal clearing on a failure)"),
+}
+
+#: Calls per software and outcome: one ``int64`` column per outcome, in :data:`OUTCOMES` order.
+AGENTS_BY_OUTCOME: Final[Schema] = {
+    "side": ("str", "caller or responder"),
+    "software": ("str", "User-Agent of the caller / Server of the responder"),
+    "calls": ("int64", "calls with that software"),
+    **{outcome: ("int64", f"of those, {outcome}") for outcome in OUTCOMES},
+}
+
+BY_RESPONDER: Final[Schema] = {
+    "responder": ("str", "address:port (or trunk name) that answered INVITEs"),
+    "invites": ("int64", "INVITE transactions it gave a final response"),
+    "answered": ("float64", "share of those answered 2xx"),
+    "codes": ("str", "final codes 'CODExCOUNT|...', most frequent first"),
+}
+
+#: Every DataFrame attribute of ``Analysis`` -> its schema; ``analyze`` conforms each once.
+ANALYSIS_TABLES: Final[Mapping[str, Schema]] = {
+    "messages": ANALYZED_MESSAGES,
+    "transactions": TRANSACTIONS,
+    "calls": CALLS,
+    "registrations": REGISTRATIONS,
+    "retries": RETRIES,
+    "by_code": BY_CODE,
+    "by_method": BY_METHOD,
+    "by_class": BY_CLASS,
+    "by_category": BY_CATEGORY,
+    "by_peer": BY_PEER,
+    "retry_after": RETRY_AFTER,
+    "early_retriers": EARLY_RETRIERS,
+    "storms": STORMS,
+    "metrics": METRICS,
+    "code_shares": CODE_SHARES,
+    "failures_by_method": FAILURES_BY_METHOD,
+    "retries_by_retry_after": RETRIES_BY_RETRY_AFTER,
+    "retry_gaps": RETRY_GAPS,
+    "user_agents": USER_AGENTS,
+    "findings": FINDINGS,
+    **{f"failures_by_{key}": table for key, table in FAILURES_BY.items()},
+    "code_by_cause": CODE_BY_CAUSE,
+    "agents_by_outcome": AGENTS_BY_OUTCOME,
+    "by_responder": BY_RESPONDER,
+}
+
+
 def empty(schema: Schema) -> pd.DataFrame:
     """An empty frame with every column of ``schema`` and its dtype."""
     return pd.DataFrame({name: pd.Series(dtype=dtype) for name, (dtype, _) in schema.items()})

@@ -192,12 +192,8 @@ def failures_by(messages: pd.DataFrame, by: FailureKey) -> pd.DataFrame:
     table = pd.DataFrame({by: key.to_numpy(), "code": finals["code"].to_numpy(), "failed": failed})
     per_row = table.groupby(by, sort=True).agg(finals=("code", "size"), failures=("failed", "sum"))
     per_row = per_row[per_row["failures"] > 0]
-    columns = [by, "finals", "failures", "failure_share", "share_of_failures", "top_code", "codes"]
     if per_row.empty:
-        return pd.DataFrame({c: pd.Series(dtype="str") for c in columns}).astype(
-            {"finals": "int64", "failures": "int64", "failure_share": "float64",
-             "share_of_failures": "float64"}
-        )  # fmt: skip
+        return schema.empty(schema.FAILURES_BY[by])
     codes = (
         table[table["failed"]]
         .value_counts([by, "code"])
@@ -211,8 +207,8 @@ def failures_by(messages: pd.DataFrame, by: FailureKey) -> pd.DataFrame:
     per_row["codes"] = grouped["text"].agg("|".join)
     per_row["failure_share"] = per_row["failures"] / per_row["finals"]
     per_row["share_of_failures"] = per_row["failures"] / per_row["failures"].sum()
-    out = per_row.reset_index().loc[:, columns].astype({"finals": "int64", "failures": "int64"})
-    return out.sort_values(["failures", by], ascending=[False, True]).reset_index(drop=True)
+    out = per_row.sort_values(["failures", by], ascending=[False, True]).reset_index()
+    return schema.conform(out, schema.FAILURES_BY[by])
 
 
 def with_failure_share(timeline_table: pd.DataFrame) -> pd.DataFrame:

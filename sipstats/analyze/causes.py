@@ -13,6 +13,8 @@ from typing import Final
 import numpy as np
 import pandas as pd
 
+from sipstats import schema
+
 #: RFC 3398 §7.2.4.1: Q.850 cause -> the SIP status code it maps to. Cause 16 (normal call
 #: clearing) maps to no failure code: the call ended normally (BYE or CANCEL).
 Q850_TO_SIP: Final = {
@@ -33,9 +35,8 @@ def code_by_cause(calls: pd.DataFrame) -> pd.DataFrame:
         (calls["cause_protocol"].astype("str").str.upper() == "Q.850").to_numpy(dtype=bool)
         & calls["cause"].notna().to_numpy(dtype=bool)
     ]
-    columns = ["final_status", "cause", "cause_text", "calls", "expected", "contradicts"]
     if q850.empty:
-        return pd.DataFrame({c: pd.Series(dtype="object") for c in columns})
+        return schema.empty(schema.CODE_BY_CAUSE)
     keyed = q850.assign(
         final_status=q850["final_status"].astype("Int64"), cause=q850["cause"].astype("Int64")
     )
@@ -53,11 +54,12 @@ def code_by_cause(calls: pd.DataFrame) -> pd.DataFrame:
         other_class = ~np.isnan(expected) & ~np.isnan(final) & (final // 100 != expected // 100)
     table["contradicts"] = normal_failure | other_class
     table = table.sort_values(["calls", "final_status", "cause"], ascending=[False, True, True])
-    return table[columns].reset_index(drop=True)
+    return schema.conform(table, schema.CODE_BY_CAUSE)
 
 
 def agents_by_outcome(calls: pd.DataFrame) -> pd.DataFrame:
-    """side ('caller' / 'responder'), software, then calls per outcome seen and in total."""
+    """side ('caller' / 'responder'), software, calls, then calls per outcome
+    (``schema.AGENTS_BY_OUTCOME``: every outcome, 0 where none)."""
     frames = []
     for side, column in (("caller", "caller_agent"), ("responder", "responder_agent")):
         known = calls[calls[column].notna().to_numpy(dtype=bool)]
@@ -68,10 +70,9 @@ def agents_by_outcome(calls: pd.DataFrame) -> pd.DataFrame:
         counts = counts.sort_values("calls", ascending=False, kind="stable")
         frames.append(counts.rename_axis("software").reset_index().assign(side=side))
     if not frames:
-        return pd.DataFrame({"side": [], "software": [], "calls": []})
-    out = pd.concat(frames, ignore_index=True).fillna(0)
-    head = ["side", "software", "calls"]
-    return out[head + [c for c in out.columns if c not in head]]
+        return schema.empty(schema.AGENTS_BY_OUTCOME)
+    out = pd.concat(frames, ignore_index=True).reindex(columns=list(schema.AGENTS_BY_OUTCOME))
+    return schema.conform(out.fillna(dict.fromkeys(schema.OUTCOMES, 0)), schema.AGENTS_BY_OUTCOME)
 
 
 def _most_common(texts: pd.Series) -> object:

@@ -9,36 +9,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from sipstats import schema
 from sipstats.catalogue import classify
-
-BY_METHOD_COLUMNS = ("method", "count", "unique", "retransmissions", "retransmission_ratio")
-BY_CODE_COLUMNS = (
-    "code",
-    "count",
-    "unique",
-    "retransmissions",
-    "retransmission_ratio",
-    "reason",
-    "reasons_sent",
-    "status_class",
-    "category",
-    "registered",
-    "description",
-    "reason_zh",
-    "description_zh",
-)
-
-
-#: Catalogue columns copied into :func:`by_code`'s table.
-CATALOGUE_COLUMNS = (
-    "reason",
-    "status_class",
-    "category",
-    "registered",
-    "description",
-    "reason_zh",
-    "description_zh",
-)
 
 
 def _tally(keys: pd.Series, retrans: pd.Series) -> pd.DataFrame:
@@ -55,7 +27,7 @@ def by_method(messages: pd.DataFrame) -> pd.DataFrame:
     req = messages[messages["is_request"]]
     table = _tally(req["method"].astype("str"), req["retransmission"])
     table.index.name = "method"
-    return table.reset_index().loc[:, list(BY_METHOD_COLUMNS)]
+    return schema.conform(table.reset_index(), schema.BY_METHOD)
 
 
 def by_code(messages: pd.DataFrame) -> pd.DataFrame:
@@ -68,7 +40,7 @@ def by_code(messages: pd.DataFrame) -> pd.DataFrame:
     status = resp["status"].astype("int64")
     table = _tally(status, resp["retransmission"])
     if table.empty:
-        return pd.DataFrame({name: pd.Series(dtype="object") for name in BY_CODE_COLUMNS})
+        return schema.empty(schema.BY_CODE)
     phrases = (
         pd.DataFrame({"status": status, "reason": resp["reason"].astype("str").fillna("")})
         .value_counts()
@@ -82,9 +54,10 @@ def by_code(messages: pd.DataFrame) -> pd.DataFrame:
     out = table.reset_index(drop=True)
     out.insert(0, "code", [f"{c:03d}" for c in codes])
     out["reasons_sent"] = phrases.reindex(codes).fillna("").to_numpy()
-    for name in CATALOGUE_COLUMNS:
-        out[name] = catalogue[name].array
-    return out.loc[:, list(BY_CODE_COLUMNS)]
+    for name in schema.BY_CODE:
+        if name not in out.columns:  # the catalogue's columns
+            out[name] = catalogue[name].array
+    return schema.conform(out, schema.BY_CODE)
 
 
 #: Headers that name the software of a SIP element (RFC 3261 §20.41 User-Agent, §20.35 Server).

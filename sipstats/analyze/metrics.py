@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-COLUMNS = ("name", "value", "unit", "samples", "definition", "reference")
+from sipstats import schema
 
 #: §4.7: responses that "clearly indicate the effect of an individual user of the UA".
 SEER_CODES = (200, 480, 486, 600, 603)
@@ -394,5 +394,4 @@ def compute(
         ira(registrations),
         *operator_kpis(calls),
     ]
-    out = pd.DataFrame(rows, columns=list(COLUMNS))
-    return out.astype({"value": "float64", "samples": np.int64})
+    return schema.conform(pd.DataFrame(rows, columns=list(schema.METRICS)), schema.METRICS)

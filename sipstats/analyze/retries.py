@@ -290,29 +290,11 @@ def _values_text(values: dict[str, int]) -> str:
     return "|".join(f"{value}x{count}" for value, count in ranked)
 
 
-SUMMARY_COLUMNS = {
-    "code": "status code, 3 digits",
-    "responses": "unique responses with this code (every method)",
-    "with_retry_after": "of those, carrying a Retry-After header",
-    "malformed": "of those, Retry-After without delta-seconds (counted, not guessed)",
-    "values": "Retry-After delta-seconds distribution 'NxCOUNT|...', most frequent first",
-    "failures": "failed INVITE attempts that ended with this code",
-    "retried": "failures the same caller retried to the same target",
-    "honoured": "retried with gap >= Retry-After",
-    "too_early": "retried with gap < Retry-After",
-    "without_retry_after_retried": "retried although the failure had no usable Retry-After",
-    "not_retried": "failures never retried",
-    "server_retried": "503 only: failures followed by any INVITE from that client to that server",
-    "server_honoured": "503 only: that next INVITE came at or after Retry-After",
-    "server_too_early": "503 only: that next INVITE came before Retry-After",
-}
-
-
 def retry_after_summary(messages: pd.DataFrame, retries: pd.DataFrame) -> pd.DataFrame:
     """Per code (480, 486, 503 first, then every other code): Retry-After and retry figures.
 
     Rows: every code whose unique responses carried Retry-After, and every code of a failed
-    attempt. Columns are described in :data:`SUMMARY_COLUMNS`.
+    attempt. Columns: ``schema.RETRY_AFTER``.
     """
     resp = _unique_responses(messages)
     resp = resp[resp["status"].notna()]
@@ -366,7 +348,7 @@ def retry_after_summary(messages: pd.DataFrame, retries: pd.DataFrame) -> pd.Dat
     table = pd.concat([table, server], axis=1)
     table.insert(0, "code", [f"{c:03d}" for c in codes])
     table = table.reset_index(drop=True)
-    return table.astype({"code": "str", "values": "str"})[list(SUMMARY_COLUMNS)]
+    return schema.conform(table, schema.RETRY_AFTER)
 
 
 def early_retriers(retries: pd.DataFrame) -> pd.DataFrame:
@@ -465,16 +447,6 @@ def gap_summary(retries: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows).astype({"verdict": "str", "retries": "int64"})
 
 
-STORM_COLUMNS = {
-    "start_ts": "first pressing retry of the storm",
-    "end_ts": "last pressing retry of the storm",
-    "target": "server address:port the retries went to",
-    "retries": "pressing retries in the storm",
-    "early_retries": "of those, retries before Retry-After",
-    "callers": "distinct callers among them",
-}
-
-
 def storms(retries: pd.DataFrame, *, window: str = "10s", threshold: int = 10) -> pd.DataFrame:
     """Retry storms: at least ``threshold`` pressing retries to one server within ``window``.
 
@@ -485,7 +457,7 @@ def storms(retries: pd.DataFrame, *, window: str = "10s", threshold: int = 10) -
     Retry-After (the server was overloaded and asked for nothing, RFC 3261 §21.5.4).
     Every window of ``window`` length that starts at a pressing retry and holds at least
     ``threshold`` of them marks its retries; overlapping marked windows merge into one storm.
-    Columns are described in :data:`STORM_COLUMNS`.
+    Columns: ``schema.STORMS``.
     """
     early = (~retries["honoured"]).fillna(False).astype(bool)
     after_bare_503 = (retries["status"] == 503).fillna(False) & retries["retry_after"].isna()
@@ -502,21 +474,8 @@ def storms(retries: pd.DataFrame, *, window: str = "10s", threshold: int = 10) -
     rows = []
     for target, group in events.groupby("target", sort=True):
         rows.extend(_storms_of(str(target), group, span, threshold))
-    table = pd.DataFrame(rows, columns=list(STORM_COLUMNS))
-    return (
-        table.astype(
-            {
-                "start_ts": schema.UTC_TS,
-                "end_ts": schema.UTC_TS,
-                "target": "str",
-                "retries": "int64",
-                "early_retries": "int64",
-                "callers": "int64",
-            }
-        )
-        .sort_values(["start_ts", "target"], kind="stable")
-        .reset_index(drop=True)
-    )
+    table = schema.conform(pd.DataFrame(rows, columns=list(schema.STORMS)), schema.STORMS)
+    return table.sort_values(["start_ts", "target"], kind="stable").reset_index(drop=True)
 
 
 def _storms_of(target: str, group: pd.DataFrame, span: int, threshold: int) -> list[dict[str, Any]]:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Final
 
 import pandas as pd
 
+from sipstats import schema
 from sipstats.select import parse_peer
 
 if TYPE_CHECKING:
@@ -124,9 +125,8 @@ def by_responder(transactions: pd.DataFrame) -> pd.DataFrame:
     (share with 2xx), codes ('200x50|486x3', most frequent first)."""
     t = transactions[(transactions["method"] == "INVITE").to_numpy(dtype=bool)]
     t = t[t["final_status"].notna().to_numpy(dtype=bool)]
-    columns = ["responder", "invites", "answered", "codes"]
     if t.empty:
-        return pd.DataFrame({c: pd.Series(dtype="object") for c in columns})
+        return schema.empty(schema.BY_RESPONDER)
     pairs = pd.DataFrame(
         {"responder": t["server"].astype("str"), "code": t["final_status"].astype("int64")}
     )
@@ -144,4 +144,4 @@ def by_responder(transactions: pd.DataFrame) -> pd.DataFrame:
     ).reset_index()
     table["answered"] = table["answered"] / table["invites"]
     table = table.sort_values(["invites", "responder"], ascending=[False, True], kind="stable")
-    return table[columns].reset_index(drop=True)
+    return schema.conform(table, schema.BY_RESPONDER)

@@ -664,7 +664,7 @@ def cause_table(analysis: Analysis, lang: Lang) -> Table:
 def agent_outcome_table(analysis: Analysis, lang: Lang, top: int) -> Table:
     """Calls per caller / responder software, split by outcome (the outcomes seen)."""
     frame = analysis.agents_by_outcome
-    outcomes = [c for c in frame.columns if c not in ("side", "software", "calls")]
+    outcomes = [o for o in OUTCOMES if frame[o].any()]
     rows = [
         (
             label(f"side_{record['side']}", lang),

@@ -1,0 +1,59 @@
+"""One schema: every DataFrame of an Analysis has the columns and dtypes ``schema.py`` declares,
+whether the capture is empty, small, or the bundled outage sample."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pandas as pd
+import pytest
+
+from sipstats import analyze, read_capture, schema
+from sipstats.analyze import Analysis
+from sipstats.messages import Capture
+from tests.conftest import ROOT
+from tests.drill_captures import drill_capture
+from tests.report_captures import mixed_capture
+
+
+def _tables(analysis: Analysis) -> dict[str, pd.DataFrame]:
+    return {
+        field.name: getattr(analysis, field.name)
+        for field in dataclasses.fields(analysis)
+        if isinstance(getattr(analysis, field.name), pd.DataFrame)
+    }
+
+
+@pytest.fixture(scope="module")
+def analyses(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Analysis]:
+    base = tmp_path_factory.mktemp("schema")
+    return {
+        "empty": analyze(Capture(messages=schema.empty(schema.MESSAGES))),
+        "mixed": analyze(read_capture(mixed_capture(base / "mixed.pcap"))),
+        "proxied": analyze(read_capture(drill_capture(base / "drill.pcap"))),  # a Q.850 cause
+        "outage": analyze(read_capture(ROOT / "sample_pcaps" / "outage.pcap")),
+        "register": analyze(read_capture(ROOT / "sample_pcaps" / "register.pcap")),
+    }
+
+
+def test_every_table_has_a_schema(analyses: dict[str, Analysis]) -> None:
+    assert set(_tables(analyses["empty"])) == set(schema.ANALYSIS_TABLES)
+
+
+@pytest.mark.parametrize("case", ["empty", "mixed", "proxied", "outage", "register"])
+@pytest.mark.parametrize("name", list(schema.ANALYSIS_TABLES))
+def test_table_follows_its_schema(analyses: dict[str, Analysis], case: str, name: str) -> None:
+    table = _tables(analyses[case])[name]
+    declared = schema.ANALYSIS_TABLES[name]
+    assert list(table.columns) == list(declared)
+    assert {c: str(t) for c, t in table.dtypes.items()} == {c: d for c, (d, _) in declared.items()}
+
+
+def test_the_bundled_captures_fill_every_table_somewhere(analyses: dict[str, Analysis]) -> None:
+    """The dtype checks above mean something only for tables that hold rows in some case."""
+    empty_everywhere = [
+        name
+        for name in schema.ANALYSIS_TABLES
+        if all(_tables(analysis)[name].empty for analysis in analyses.values())
+    ]
+    assert empty_everywhere == []
