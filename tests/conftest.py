@@ -70,3 +70,17 @@ def private_namespace(prefix: str, tools: Sequence[str]) -> Iterator[str]:
         yield name
     finally:
         ip("netns", "del", name)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        help="rewrite tests/golden/ from the current output instead of comparing with it",
+    )
+
+
+@pytest.fixture
+def update_golden(request: pytest.FixtureRequest) -> bool:
+    """True when the run was asked to refresh the golden report files."""
+    return bool(request.config.getoption("--update-golden"))

@@ -258,6 +258,7 @@ def test_interval_defaults_to_auto(captures: dict[str, Path]) -> None:
     assert 1 < len(buckets) <= 60
 
 
+<<<<<<< HEAD
 @pytest.mark.parametrize("value", ["fortnightly", "1M"])
 def test_bad_interval(captures: dict[str, Path], value: str) -> None:
     result = run(captures["mixed"], "--interval", value)
@@ -281,6 +282,8 @@ def test_impossible_interval_is_a_usage_error_in_cli_and_library(
         analyze(read_capture(captures["mixed"]), interval=value)
 
 
+=======
+>>>>>>> 817ea19 (Golden reports: text, Markdown, JSON and CSV of every bundled sample in tests/golden/, compared byte for byte; pytest --update-golden refreshes them (README: Development). Tests that restated the renderer registry and the class colours, and the CLI interval test the report-API test now covers, go)
 def test_top(captures: dict[str, Path]) -> None:
     result = run(captures["mixed"], "--top", "1")
     assert result.exit_code == 0

@@ -71,9 +71,7 @@ def test_code_rows_carry_the_catalogue_meaning(analysis: Analysis, page: str) ->
     assert f"<summary>{label('meaning')}</summary>{meaning}</details>" in page
 
 
-def test_class_colours_are_fixed(page: str) -> None:
-    assert CLASS_COLOURS == {"1xx": "#8c8c8c", "2xx": "#2ca02c", "3xx": "#1f77b4",
-                             "4xx": "#ff7f0e", "5xx": "#d62728", "6xx": "#9467bd"}  # fmt: skip
+def test_every_class_colour_reaches_the_page(page: str) -> None:
     for name, colour in CLASS_COLOURS.items():
         assert f".cls-{name} {{ background: {colour}; }}" in page
 

@@ -29,11 +29,6 @@ def analysis(tmp_path_factory: pytest.TempPathFactory) -> Analysis:
     return mixed_analysis(tmp_path_factory.mktemp("mixed"))
 
 
-def test_registry_names_every_format() -> None:
-    assert list(RENDERERS) == ["text", "html", "json", "csv", "md"]
-    assert [name for name, r in RENDERERS.items() if r.is_directory] == ["csv"]
-
-
 def test_text_fits_100_columns_without_colour(analysis: Analysis) -> None:
     out = RENDERERS["text"].render(analysis, RenderOptions())
     assert max(len(line) for line in out.splitlines()) <= 100
