@@ -17,12 +17,10 @@ The ``messages`` table (``sipstats.schema.MESSAGES``):
 
 from __future__ import annotations
 
-import bz2
 import ctypes
 import ctypes.util
 import gc
 import glob
-import gzip
 import lzma
 import os
 from array import array
@@ -39,6 +37,7 @@ import pandas as pd
 from sipstats import native, schema
 from sipstats.capture.deferral import Deferred
 from sipstats.capture.duplicates import DEFAULT_WINDOW_MS, DuplicateFilter
+from sipstats.capture.magic import HEAD_BYTES, compression, is_capture
 from sipstats.capture.pcap import FIRST_RECORD, Clock
 from sipstats.capture.ports import port_filter
 from sipstats.capture.reader import ByteRange, iter_payloads
@@ -56,19 +55,6 @@ Progress = Callable[[int, int, int], None]
 #: File name endings of captures picked up when a directory is scanned (besides magic).
 CAPTURE_SUFFIXES: Final = (".pcap", ".pcapng", ".cap", ".dmp", ".ntar")
 COMPRESSED_SUFFIXES: Final = (".gz", ".bz2", ".xz")
-_CAPTURE_MAGIC: Final = (
-    b"\xd4\xc3\xb2\xa1",  # pcap, little-endian, microseconds
-    b"\xa1\xb2\xc3\xd4",  # pcap, big-endian, microseconds
-    b"\x4d\x3c\xb2\xa1",  # pcap, little-endian, nanoseconds
-    b"\xa1\xb2\x3c\x4d",  # pcap, big-endian, nanoseconds
-    b"\x0a\x0d\x0d\x0a",  # pcapng section header block
-)
-_COMPRESSED_MAGIC: Final = (
-    (b"\x1f\x8b", gzip.open),
-    (b"BZh", bz2.open),
-    (b"\xfd7zXZ\x00", lzma.open),
-)
-
 #: Categorical columns filled from a Payload field or a SipMessage field of the same name.
 _PAYLOAD_TEXT: Final = ("file", "src", "dst", "transport", "encap")
 _MESSAGE_TEXT: Final = (
@@ -849,15 +835,14 @@ def _is_capture(path: Path) -> bool:
         return True
     try:
         with path.open("rb") as handle:
-            head = handle.read(8)
-        for magic, opener in _COMPRESSED_MAGIC:
-            if head.startswith(magic):
-                with opener(path, "rb") as inner:
-                    head = inner.read(4)
-                break
+            head = handle.read(HEAD_BYTES)
+        compressed = compression(head)
+        if compressed is not None:
+            with compressed[1](path, "rb") as inner:
+                head = inner.read(HEAD_BYTES)
     except (OSError, EOFError, lzma.LZMAError):
         return False
-    return head[:4] in _CAPTURE_MAGIC
+    return is_capture(head)
 
 
 def _size(path: str) -> int:

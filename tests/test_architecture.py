@@ -47,7 +47,7 @@ STAGES = {
 }
 
 #: Hand-off records and the leaf layers of the decode stage: they import no capture module.
-_LEAF_CAPTURE_MODULES = ("records", "summary", "ports", "source", "sniff", "linklayer")
+_LEAF_CAPTURE_MODULES = ("records", "summary", "ports", "magic", "sniff", "linklayer")
 _LEAF_CAPTURE_MODULES += ("framing", "websocket", "defrag", "hep", "sctp", "fallback", "_pcapscan")
 _LEAF_CAPTURE_MODULES += ("icmp", "tunnels")
 
@@ -56,6 +56,7 @@ INNER = {
     "capture": {
         **dict.fromkeys(_LEAF_CAPTURE_MODULES, 0),
         "tcp": 1,
+        "source": 1,
         "duplicates": 1,
         "decode": 2,
         "pcap": 3,
@@ -82,10 +83,11 @@ INNER = {
 #: records, not its internals (analysis never reaches into TCP reassembly).
 #: ``framing`` holds the SIP number and header-length rules the parser shares with TCP
 #: framing; ``duplicates`` the capture-duplicate filter the messages stage applies; ``survey``
-#: what a file without SIP held instead.
+#: what a file without SIP held instead; ``magic`` the file magics the directory scan asks.
 PUBLIC = {
     "capture": {
-        *("__init__", "records", "summary", "ports", "reader", "framing", "duplicates", "survey")
+        *("__init__", "records", "summary", "ports", "reader", "framing", "duplicates", "survey"),
+        "magic",
     }
 }
 

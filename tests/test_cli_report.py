@@ -11,11 +11,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from sipstats.analyze import analyze
 from sipstats.cli import main
 from sipstats.cli import report as report_module
-from sipstats.errors import OptionError
-from sipstats.messages import read_capture
 from sipstats.render.labels import label
 from tests.conftest import ROOT
 from tests.report_captures import mixed_capture, truncated_capture
@@ -258,32 +255,6 @@ def test_interval_defaults_to_auto(captures: dict[str, Path]) -> None:
     assert 1 < len(buckets) <= 60
 
 
-<<<<<<< HEAD
-@pytest.mark.parametrize("value", ["fortnightly", "1M"])
-def test_bad_interval(captures: dict[str, Path], value: str) -> None:
-    result = run(captures["mixed"], "--interval", value)
-    assert result.exit_code == 2
-    assert "not a fixed interval" in result.stderr
-
-
-@pytest.mark.parametrize(
-    ("value", "says"),
-    [("0s", "longer than zero"), ("-1s", "longer than zero"), ("1000000D", "too long")],
-)
-def test_impossible_interval_is_a_usage_error_in_cli_and_library(
-    captures: dict[str, Path], value: str, says: str
-) -> None:
-    """Once ZeroDivisionError, OutOfBoundsTimedelta (both 'internal error') and a silent -1s."""
-    result = run(captures["mixed"], "--interval", value)
-    assert result.exit_code == 2
-    assert says in result.stderr
-    assert "internal error" not in result.stderr
-    with pytest.raises(OptionError, match=says):
-        analyze(read_capture(captures["mixed"]), interval=value)
-
-
-=======
->>>>>>> 817ea19 (Golden reports: text, Markdown, JSON and CSV of every bundled sample in tests/golden/, compared byte for byte; pytest --update-golden refreshes them (README: Development). Tests that restated the renderer registry and the class colours, and the CLI interval test the report-API test now covers, go)
 def test_top(captures: dict[str, Path]) -> None:
     result = run(captures["mixed"], "--top", "1")
     assert result.exit_code == 0

@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 
 from sipstats import native
 from sipstats.capture.decode import NO_TIME, OUT_OF_ORDER, OUT_OF_ORDER_NS, UNDECODABLE, Decoder
+from sipstats.capture.magic import PCAP
 from sipstats.capture.records import Payload
 from sipstats.capture.source import RELEASE_STEP, Source
 from sipstats.capture.summary import InputSummary
@@ -56,20 +57,6 @@ class PcapHeader(NamedTuple):
     """16, or 24 for Alexey Kuznetzov's modified pcap (magic 0xa1b2cd34)."""
 
 
-_MAGICS = {
-    0xA1B2C3D4: (1000, "pcap", 16),
-    0xA1B23C4D: (1, "pcap-ns", 16),
-    0xA1B2CD34: (1000, "pcap", 24),
-}
-
-
-def is_pcap(head: bytes) -> bool:
-    """True when ``head`` starts with a classic pcap magic number, in either byte order."""
-    if len(head) < 4:
-        return False
-    return any(struct.unpack_from(e + "I", head)[0] in _MAGICS for e in "<>")
-
-
 def parse_header(head: bytes) -> PcapHeader | None:
     """The global header, or None when ``head`` is too short to hold one."""
     if len(head) < 24:
@@ -78,8 +65,8 @@ def parse_header(head: bytes) -> PcapHeader | None:
         magic, _major, _minor, _zone, _sigfigs, snaplen, network = struct.unpack_from(
             endian + "IHHiIII", head
         )
-        if magic in _MAGICS:
-            frac_ns, fmt, rsize = _MAGICS[magic]
+        if magic in PCAP:
+            frac_ns, fmt, rsize = PCAP[magic]
             # The upper 16 bits of the link-type field may carry FCS information.
             return PcapHeader(endian, frac_ns, fmt, snaplen, network & 0xFFFF, rsize)
     return None

@@ -28,20 +28,19 @@ from sipstats.capture.decode import (
     Decoder,
 )
 from sipstats.capture.linklayer import link_name
+from sipstats.capture.magic import PCAPNG_BYTE_ORDER, PCAPNG_SHB
 from sipstats.capture.pcap import PacketFn
 from sipstats.capture.records import Payload
 from sipstats.capture.source import RELEASE_STEP, Source
 from sipstats.capture.summary import InputSummary
 
-SHB = 0x0A0D0D0A
+SHB = int.from_bytes(PCAPNG_SHB)  # the same in both byte orders
 IDB = 1
 PB = 2
 SPB = 3
 EPB = 6
 #: A block longer than this is damage (Wireshark's limit is 16 MiB for packet blocks).
 MAX_BLOCK = 16 << 20
-
-_BYTE_ORDER = {b"\x4d\x3c\x2b\x1a": "<", b"\x1a\x2b\x3c\x4d": ">"}
 
 
 class Interface(NamedTuple):
@@ -51,10 +50,6 @@ class Interface(NamedTuple):
     div: int
     """Time in ns = (raw time * mul) // div + offset_ns."""
     offset_ns: int
-
-
-def is_pcapng(head: bytes) -> bool:
-    return head[:4] == b"\x0a\x0d\x0d\x0a" and head[8:12] in _BYTE_ORDER
 
 
 def _interface(body: bytes, endian: str) -> Interface:
@@ -97,7 +92,7 @@ def packet_blocks(buf: Any, offer: Callable[[int, int], None]) -> None:
     n = len(buf)
     while off + 12 <= n:
         if buf[off : off + 4] == b"\x0a\x0d\x0d\x0a":
-            endian = _BYTE_ORDER.get(bytes(buf[off + 8 : off + 12]), endian)
+            endian = PCAPNG_BYTE_ORDER.get(bytes(buf[off + 8 : off + 12]), endian)
         btype, blen = struct.unpack_from(endian + "II", buf, off)
         if blen < 12 or blen % 4 or off + blen > n:
             return
@@ -169,13 +164,13 @@ class PcapngReader:
             btype, blen = block(buf, off)
             if btype == SHB:
                 order = bytes(buf[off + 8 : off + 12])
-                if order not in _BYTE_ORDER:
+                if order not in PCAPNG_BYTE_ORDER:
                     summary.errors.append(
                         f"section header at byte offset {src.base + off} has no byte-order "
                         "magic; reading stopped"
                     )
                     break
-                endian = _BYTE_ORDER[order]
+                endian = PCAPNG_BYTE_ORDER[order]
                 block = struct.Struct(endian + "II").unpack_from
                 epb = struct.Struct(endian + "IIIII").unpack_from
                 btype, blen = block(buf, off)

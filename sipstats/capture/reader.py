@@ -18,6 +18,7 @@ from sipstats.capture import pcap, pcapng
 from sipstats.capture.decode import Decoder
 from sipstats.capture.deferral import Deferred, DeferringDecoder
 from sipstats.capture.linklayer import link_name
+from sipstats.capture.magic import is_pcap, is_pcapng
 from sipstats.capture.records import Payload
 from sipstats.capture.sniff import looks_like_sip
 from sipstats.capture.source import Source, open_source
@@ -47,11 +48,11 @@ class Part(NamedTuple):
 def _open(path: str, summary: InputSummary) -> tuple[Source, pcap.PcapHeader | None]:
     src = open_source(path)
     head = bytes(src.buf[:24])
-    if pcapng.is_pcapng(head):
+    if is_pcapng(head):
         summary.format = "pcapng"
         summary.compression = src.compression
         return src, None
-    if pcap.is_pcap(head):
+    if is_pcap(head):
         header = pcap.parse_header(head)
         if header is None:
             src.close()

@@ -10,8 +10,6 @@ decompression call loses all the output it had made.
 
 from __future__ import annotations
 
-import bz2
-import gzip
 import io
 import lzma
 import mmap
@@ -19,6 +17,7 @@ import os
 import zlib
 from typing import BinaryIO, cast
 
+from sipstats.capture.magic import compression, decompressor
 from sipstats.errors import CaptureError
 
 #: Decompressed bytes read per refill of a compressed stream.
@@ -51,23 +50,6 @@ class _Feed:
         data = self.fh.read(step)
         self.pos += len(data)
         return data
-
-
-def _decompressing(name: str, feed: _Feed) -> io.BufferedIOBase:
-    """The standard library's reader of ``name`` compression over ``feed``."""
-    raw = cast(BinaryIO, feed)
-    if name == "gzip":
-        return gzip.GzipFile(fileobj=raw, mode="rb")
-    if name == "bz2":
-        return bz2.BZ2File(raw, mode="rb")
-    return lzma.LZMAFile(raw, mode="rb")
-
-
-_COMPRESSION_MAGIC = (
-    (b"\x1f\x8b", "gzip"),
-    (b"BZh", "bz2"),
-    (b"\xfd7zXZ\x00", "xz"),
-)
 
 
 class Source:
@@ -145,7 +127,7 @@ class Source:
         fh = feed.fh
         fh.seek(0)
         retry = _Feed(fh, careful_from=max(0, feed.pos - 2 * INPUT_STEP))
-        stream = _decompressing(self.compression, retry)
+        stream = decompressor(self.compression)(cast(BinaryIO, retry), "rb")
         skip, out, kept = produced, [], 0
         try:
             while kept < SALVAGE_LIMIT:
@@ -189,18 +171,19 @@ def open_source(path: str) -> Source:
         fh.close()
         raise CaptureError(path, "empty file (0 bytes), not a capture")
     # The streams stay open after this function returns; Source.close closes them.
-    for magic, name in _COMPRESSION_MAGIC:
-        if head.startswith(magic):
-            fh.seek(0)
-            feed = _Feed(fh)
-            stream = _decompressing(name, feed)
-            src = Source(path, name, b"", stream, [fh, stream], feed)
-            src.more(0)
-            if not src.buf:
-                src.close()
-                why = f": {src.error}" if src.error else ""
-                raise CaptureError(path, f"{name} file holds no data{why}")
-            return src
+    compressed = compression(head)
+    if compressed is not None:
+        name, opener = compressed
+        fh.seek(0)
+        feed = _Feed(fh)
+        stream = opener(cast(BinaryIO, feed), "rb")
+        src = Source(path, name, b"", stream, [fh, stream], feed)
+        src.more(0)
+        if not src.buf:
+            src.close()
+            why = f": {src.error}" if src.error else ""
+            raise CaptureError(path, f"{name} file holds no data{why}")
+        return src
     try:
         mm = mmap.mmap(fh.fileno(), size, access=mmap.ACCESS_READ)
     except (OSError, ValueError) as exc:
