@@ -273,6 +273,10 @@ class ReportRequest:
         for name, value in normalised.items():
             object.__setattr__(self, name, value)
 
+    def selection(self) -> tuple[frozenset[int] | None, TimeBound | None, TimeBound | None]:
+        """Ports, start and end of the window, as checked when the request was made."""
+        return port_filter(self.ports), time_bound(self.since), time_bound(self.until)
+
     def plan(self) -> OutputPlan:
         """Where the reports go (:func:`plan_outputs`); :class:`ReportError` if it cannot be."""
         return plan_outputs(self.formats, self.output, output_stem(self.captures))
@@ -377,13 +381,14 @@ def run_report(
 def _analyse(request: ReportRequest, hooks: ReportHooks) -> Analysis:
     """Read, select and analyse on the request's engine; trunks relabel the result."""
     if request.engine == "dask":
+        ports, since, until = request.selection()
         with hooks.stage("analysing on the Dask cluster"):
             analysis = analyze_on_dask(
                 request.captures,
                 scheduler=request.scheduler,
-                ports=request.ports,
-                since=request.since,
-                until=request.until,
+                ports=ports,
+                since=since,
+                until=until,
                 peer=request.peer,
                 interval=request.interval,
                 duplicate_window_ms=request.duplicate_window_ms,
@@ -412,19 +417,18 @@ def _readable_after(capture: Capture, hooks: ReportHooks) -> None:
 
 def _read(request: ReportRequest, progress: Progress | None) -> Capture:
     """The request's captures read and selected (no readability check)."""
+    ports, since, until = request.selection()
     if is_dataset(request.captures[0]):
         # The window and peer select while reading: only the row groups they need.
-        return read_dataset(
-            request.captures[0], since=request.since, until=request.until, peer=request.peer
-        )
+        return read_dataset(request.captures[0], since=since, until=until, peer=request.peer)
     capture = read_capture(
         request.captures,
-        ports=request.ports,
+        ports=ports,
         progress=progress,
         duplicate_window_ms=request.duplicate_window_ms,
         jobs=request.jobs,
     )
-    return filter_capture(capture, since=request.since, until=request.until, peer=request.peer)
+    return filter_capture(capture, since=since, until=until, peer=request.peer)
 
 
 def _to_stream(analysis: Analysis, fmt: str, options: RenderOptions, stdout: TextIO | None) -> None:

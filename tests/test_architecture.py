@@ -61,18 +61,26 @@ INNER = {
         "decode": 2,
         "pcap": 3,
         "pcapng": 4,
+        "deferral": 3,
         "reader": 5,
         "survey": 6,
+        "frames": 6,
         "__init__": 7,
     },
     "analyze": {
         "transactions": 0,
         "join": 1,
+        "media": 1,
+        "challenges": 1,
+        "legs": 1,
         "calls": 2,
         "registrations": 3,
         "retries": 3,
+        "dialogs": 4,
         "counts": 4,
         "breakdown": 4,
+        "causes": 4,
+        "trunks": 4,
         "metrics": 5,
         "findings": 6,
         "__init__": 7,
@@ -84,10 +92,12 @@ INNER = {
 #: ``framing`` holds the SIP number and header-length rules the parser shares with TCP
 #: framing; ``duplicates`` the capture-duplicate filter the messages stage applies; ``survey``
 #: what a file without SIP held instead; ``magic`` the file magics the directory scan asks.
+#: ``--jobs`` cuts pcap files at records (``pcap``) and replays the deferred TCP, fragments and
+#: SCTP (``deferral``) on one ``decode`` Decoder; ``extract`` re-walks files for ``frames``.
 PUBLIC = {
     "capture": {
         *("__init__", "records", "summary", "ports", "reader", "framing", "duplicates", "survey"),
-        "magic",
+        *("magic", "pcap", "deferral", "decode", "frames"),
     }
 }
 
@@ -97,6 +107,7 @@ EXCEPTIONS = {
     ("analyze/__init__.py", "sipstats.render.document"): "Analysis.to_dict() delegates",
     ("analyze/__init__.py", "sipstats.render.notebook"): "Analysis._repr_html_ delegates",
     ("messages.py", "sipstats.render.notebook"): "Capture._repr_html_ delegates",
+    ("analyze/trunks.py", "sipstats.analyze"): "a type only: apply_trunks relabels an Analysis",
 }
 
 _MODULE_TEXT = re.compile(r"^sipstats(?:\.[A-Za-z_]\w*)+(?::\w+)?$")

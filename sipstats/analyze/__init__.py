@@ -257,4 +257,5 @@ def assemble(capture: Capture, parts: dialogs.Dialogs, *, interval: str = "auto"
         **{name: schema.conform(t, schema.ANALYSIS_TABLES[name]) for name, t in aggregates.items()},
         findings=found,
         interval=interval,
+        trunks=None,
     )
