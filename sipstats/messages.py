@@ -629,11 +629,19 @@ class Capture:
     that verdicts on the window's events read (was a failure retried?); no table counts them."""
     selection: Selection = field(default_factory=Selection)
     """The filters it was read and selected with."""
+    held_elsewhere: int | None = None
+    """SIP messages selected when ``messages`` does not hold them (the Dask engine keeps them
+    on its workers: ``messages`` is then empty); None: ``messages`` holds every one."""
+
+    @property
+    def selected_messages(self) -> int:
+        """SIP messages read and selected."""
+        return len(self.messages) if self.held_elsewhere is None else self.held_elsewhere
 
     @property
     def selected_nothing(self) -> bool:
         """Filters were given and no SIP message passed them although there was traffic."""
-        if not self.selection.filters or not self.messages.empty:
+        if not self.selection.filters or self.selected_messages:
             return False
         return bool(self.selection.messages_before) or self.packets > 0
 
@@ -655,7 +663,7 @@ class Capture:
     def __repr__(self) -> str:
         return (
             f"<Capture: {len(self.inputs)} file(s), {self.packets} packets, "
-            f"{len(self.messages)} SIP messages, {self.malformed} malformed, "
+            f"{self.selected_messages} SIP messages, {self.malformed} malformed, "
             f"{len(self.errors)} error(s)>"
         )
 

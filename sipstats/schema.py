@@ -184,6 +184,18 @@ ANALYZED_MESSAGES: Final[Schema] = {
     "description": ("category", "the catalogue's description of the code"),
 }
 
+#: What the report reads of each message it reads one by one (unique responses, authenticated
+#: INVITEs: :func:`sipstats.analyze.tally.report_messages`): ANALYZED_MESSAGES columns.
+REPORT_MESSAGES: Final[Schema] = {
+    name: ANALYZED_MESSAGES[name]
+    for name in (
+        *("ts", "file", "frame", "src", "sport", "dst", "dport", "is_request", "method"),
+        *("status", "reason", "call_id", "cseq_method", "from_tag", "from_uri", "to_uri"),
+        *("retry_after", "retry_after_raw", "has_auth", "transaction", "retransmission"),
+        *("challenge", "client_leg", "status_class", "category", "catalogue_reason"),
+    )
+}
+
 RETRIES: Final[Schema] = {
     "call": ("int64", "failed call (CALLS.call)"),
     "call_id": ("category", "Call-ID of the failed call"),
@@ -470,6 +482,18 @@ def conform(df: pd.DataFrame, schema: Schema) -> pd.DataFrame:
     out = df.loc[:, list(schema)]
     casts = {name: dtype for name, (dtype, _) in schema.items() if str(out[name].dtype) != dtype}
     return out.astype(casts).reset_index(drop=True)
+
+
+def used_categories(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` (index reset) whose categorical columns keep only the categories it holds:
+    rows taken from a larger table, sent elsewhere, carry only their own texts. Ordered
+    categories (a fixed scale such as the status classes) stay whole."""
+    frame = frame.reset_index(drop=True)
+    for name in frame.columns:
+        dtype = frame[name].dtype
+        if isinstance(dtype, pd.CategoricalDtype) and not dtype.ordered:
+            frame[name] = frame[name].cat.remove_unused_categories()
+    return frame
 
 
 def markdown_table(schema: Schema) -> str:

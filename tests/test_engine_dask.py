@@ -20,9 +20,12 @@ from click.testing import CliRunner, Result
 
 import sipstats
 from sipstats.analyze import assemble
-from sipstats.analyze.dialogs import analyze_dialogs, merge
+from sipstats.analyze.dialogs import analyze_dialogs, merge, reported
+from sipstats.analyze.tally import combine, tally
 from sipstats.cli import main
+from sipstats.drill.flow import sample_calls
 from sipstats.engines.dask_cluster import EngineError, analyze_on_dask
+from sipstats.errors import ReportError
 from sipstats.select import filter_capture
 from tests.conftest import SAMPLES
 from tests.rotated import rotated_outage
@@ -52,9 +55,9 @@ def test_call_id_partitions_merge_into_the_whole_analysis(name: str, parts: int)
         analyze_dialogs(m[bucket == k].reset_index(drop=True), capture_end=m["ts"].max())
         for k in range(parts)
     ]
-    merged = merge(pieces, [summary.file for summary in capture.inputs])
+    merged = merge([reported(piece) for piece in pieces], [s.file for s in capture.inputs])
     expected = sipstats.analyze(capture)
-    got = assemble(capture, merged)
+    got = assemble(capture, merged, combine([tally(piece.messages) for piece in pieces]))
     assert got.to_dict() == expected.to_dict()
     pd.testing.assert_frame_equal(got.calls.astype("str"), expected.calls.astype("str"))
     pd.testing.assert_frame_equal(
@@ -98,14 +101,34 @@ def test_local_cluster_gives_the_local_report(
     )
     pd.testing.assert_frame_equal(got.calls.astype("str"), expected.calls.astype("str"))
     pd.testing.assert_frame_equal(got.retries.astype("str"), expected.retries.astype("str"))
+    pd.testing.assert_frame_equal(
+        got.report_messages.astype("str"), expected.report_messages.astype("str")
+    )
+    # The client got the report's rows and counts, not the messages: those stay on the cluster.
+    assert got.messages is None
+    assert expected.messages is not None
+    assert got.tally.messages == len(expected.messages)
+    assert len(got.report_messages) < 0.75 * got.tally.messages
+    samples = {call_id for _, call_id in sample_calls(got.calls)}
+    assert samples == set(got.sample_messages["call_id"].astype("str"))
+    for call_id in samples:  # the report's ladders: every message of those calls is there
+        assert got.flow(call_id) == expected.flow(call_id)
+    other = next(c for c in got.calls["call_id"].astype("str") if c not in samples)
+    with pytest.raises(ReportError, match="Dask engine keeps them on the cluster"):
+        got.flow(other)
 
 
 def test_cli_engine_dask_runs_its_own_local_cluster(rotated: Path, tmp_path: Path) -> None:
+    """Every report renders from what the client holds (no messages): as the local one."""
     pytest.importorskip("distributed")
-    local = cli(rotated, "--report", "json")
-    on_dask = cli(rotated, "--report", "json", "--engine", "dask")
+    formats = ["--report", "json", "--report", "md", "--report", "html", "--report", "text"]
+    local = cli(rotated, *formats, "-o", tmp_path / "local")
+    on_dask = cli(rotated, *formats, "-o", tmp_path / "dask", "--engine", "dask")
     assert local.exit_code == on_dask.exit_code == 0, on_dask.output
-    assert json.loads(on_dask.stdout) == json.loads(local.stdout)
+    written = sorted(path.name for path in (tmp_path / "local").iterdir())
+    assert len(written) == 4
+    for name in written:
+        assert (tmp_path / "dask" / name).read_text() == (tmp_path / "local" / name).read_text()
 
 
 def _free_port() -> int:

@@ -9,19 +9,22 @@ pandas; nothing loops over messages in Python.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 
 from sipstats import schema
-from sipstats.analyze import breakdown, causes, counts, dialogs, findings, metrics, retries
+from sipstats.analyze import breakdown, causes, counts, dialogs, findings, metrics, retries, tally
 from sipstats.analyze import transactions as tx_stage
 from sipstats.analyze import trunks as trunks_stage
+from sipstats.analyze.tally import Tally
 from sipstats.analyze.trunks import Trunks
+from sipstats.errors import ReportError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Sequence
 
     from sipstats.drill.flow import Flow
     from sipstats.messages import Capture
@@ -58,7 +61,14 @@ class Analysis:
     """
 
     capture: Capture
-    messages: pd.DataFrame
+    messages: pd.DataFrame | None
+    """Every analysed message; None from the Dask engine, which keeps them on the cluster
+    (the report needs only :attr:`report_messages`, :attr:`tally` and :attr:`sample_messages`)."""
+    report_messages: pd.DataFrame
+    """The messages the report reads one by one: unique responses and authenticated INVITEs
+    (:func:`sipstats.analyze.tally.report_messages`)."""
+    tally: Tally
+    """Counts over every message (:class:`sipstats.analyze.tally.Tally`)."""
     transactions: pd.DataFrame
     calls: pd.DataFrame
     registrations: pd.DataFrame
@@ -88,6 +98,9 @@ class Analysis:
     by_responder: pd.DataFrame
     trunks: Trunks | None = None
     """Peer names in force (:func:`sipstats.analyze.trunks.apply_trunks`), None without."""
+    sample_messages: pd.DataFrame | None = None
+    """Without :attr:`messages` (the Dask engine): every message of the report's sample calls
+    (:func:`sipstats.drill.flow.sample_calls`), which its ladders draw; None otherwise."""
 
     def timeline(self, interval: str | None = None, by: TimelineBy = "class") -> pd.DataFrame:
         """Unique responses per time bucket (pandas offset alias or "auto"), per class or category.
@@ -98,11 +111,27 @@ class Analysis:
         if by not in ("class", "status_class", "category"):
             raise ValueError(f"timeline by {by!r}: use 'class' or 'category'")
         group: breakdown.TimelineBy = "category" if by == "category" else "status_class"
-        return breakdown.timeline(self.messages, self.bucket(interval), by=group)
+        return breakdown.timeline(self.report_messages, self.bucket(interval), by=group)
 
     def bucket(self, interval: str | None = None) -> str:
         """The timeline bucket for ``interval``: this analysis's when None, resolved if "auto"."""
-        return breakdown.resolve_interval(self.messages, interval or self.interval)
+        return breakdown.resolve_interval(self.tally.runs, interval or self.interval)
+
+    def messages_of(self, call_ids: Sequence[str]) -> pd.DataFrame:
+        """Every analysed message with one of these Call-IDs, in capture order: what a ladder
+        or an extract of a call draws. Without :attr:`messages` (the Dask engine) only the
+        report's sample calls are here; another Call-ID is a :class:`ReportError`."""
+        wanted = set(call_ids)
+        m = self.messages
+        if m is None:
+            m = self.sample_messages
+            if m is None or not wanted <= set(m["call_id"].astype("str")):
+                raise ReportError(
+                    "this analysis holds no messages but those of its sample calls (the Dask "
+                    "engine keeps them on the cluster): analyse the capture with "
+                    "sipstats.analyze for the ladder or extract of any call"
+                )
+        return m[m["call_id"].isin(wanted).to_numpy(dtype=bool)]
 
     def flow(self, call_id: str | Iterable[str]) -> Flow:
         """The ladder of a call (every message with the Call-ID, or several Call-IDs drawn
@@ -123,14 +152,13 @@ class Analysis:
 
     def summary(self) -> dict[str, int]:
         """Packets, messages, requests, responses, retransmissions, malformed, calls, ..."""
-        m = self.messages
-        requests = int(m["is_request"].sum())
+        count = self.tally
         return {
             "packets": int(self.capture.packets),
-            "sip_messages": len(m),
-            "requests": requests,
-            "responses": len(m) - requests,
-            "retransmissions": int(m["retransmission"].sum()),
+            "sip_messages": count.messages,
+            "requests": count.requests,
+            "responses": count.messages - count.requests,
+            "retransmissions": count.retransmissions,
             "duplicates": sum(s.duplicates for s in self.capture.inputs),
             "malformed": sum(s.malformed_total for s in self.capture.inputs),
             "calls": len(self.calls),
@@ -175,15 +203,15 @@ def _in_time_order(messages: pd.DataFrame) -> pd.DataFrame:
     return messages.sort_values("ts", kind="stable").reset_index(drop=True)
 
 
-def _retries_looking_ahead(window: pd.DataFrame, after: pd.DataFrame, calls: int) -> pd.DataFrame:
-    """The window's retry table, its verdicts read on the window and the messages after it.
+def _in_window(longer: dialogs.Dialogs, calls: int, end: pd.Timestamp) -> pd.DataFrame:
+    """The window's retry table, its verdicts read on the window and what followed it.
 
-    The window's calls are the first ``calls`` of the longer run (numbered by first INVITE).
+    ``longer`` holds the dialogs of the window's messages and those after it (``end`` is
+    the first time after the window); the window's calls are the first ``calls`` of it
+    (numbered by first INVITE).
     """
-    longer = pd.concat([window, after], ignore_index=True)
-    parts = dialogs.analyze_dialogs(_in_time_order(schema.conform(longer, schema.MESSAGES)))
-    table = retries.retry_table(parts.calls, parts.messages)
-    return retries.within_window(table, calls, after["ts"].min())
+    table = retries.retry_table(longer.calls, longer.messages)
+    return retries.within_window(table, calls, end)
 
 
 def analyze(capture: Capture, *, interval: str = "auto") -> Analysis:
@@ -195,26 +223,55 @@ def analyze(capture: Capture, *, interval: str = "auto") -> Analysis:
     look beyond the window's end.
     """
     m = _in_time_order(schema.conform(capture.messages, schema.MESSAGES))
-    return assemble(capture, dialogs.analyze_dialogs(m), interval=interval)
+    parts = dialogs.analyze_dialogs(m)
+    ahead = None
+    after = capture.after
+    if after is not None and not after.empty:
+        everything = pd.concat([capture.messages, after], ignore_index=True)
+        longer = dialogs.analyze_dialogs(
+            _in_time_order(schema.conform(everything, schema.MESSAGES))
+        )
+        ahead = (dialogs.reported(longer), pd.Timestamp(after["ts"].min()))
+    analysis = assemble(
+        capture,
+        dialogs.reported(parts),
+        tally.tally(parts.messages),
+        interval=interval,
+        ahead=ahead,
+    )
+    return dataclasses.replace(analysis, messages=parts.messages)
 
 
-def assemble(capture: Capture, parts: dialogs.Dialogs, *, interval: str = "auto") -> Analysis:
-    """The :class:`Analysis` from the dialog tables of every message of ``capture``.
+def assemble(
+    capture: Capture,
+    parts: dialogs.Dialogs,
+    counted: tally.Tally,
+    *,
+    interval: str = "auto",
+    ahead: tuple[dialogs.Dialogs, pd.Timestamp] | None = None,
+) -> Analysis:
+    """The :class:`Analysis` from the dialog tables of ``capture`` and the counts of its messages.
 
-    :func:`analyze` computes ``parts`` in one go; a distributed engine computes them per
-    Call-ID partition and merges them (:func:`sipstats.analyze.dialogs.merge`) first.
+    ``parts.messages`` need only hold the report's messages (:func:`tally.report_messages`):
+    :func:`analyze` computes ``parts`` and ``counted`` in one go; a distributed engine per
+    Call-ID partition, and merges them (:func:`sipstats.analyze.dialogs.merge`,
+    :func:`tally.combine`) first. ``ahead``: for a time window, the dialogs of the window and
+    of the messages after it, with the first time after it (retry verdicts look there).
+    The analysis's ``messages`` is None: :func:`analyze` sets it.
     """
     m, wide, calls = parts.messages, parts.wide, parts.calls
-    interval = breakdown.resolve_interval(m, interval)
+    interval = breakdown.resolve_interval(counted.runs, interval)
     regs = parts.registrations
-    retry = retries.retry_table(calls, m)
-    after = getattr(capture, "after", None)
-    if after is not None and not after.empty:
-        retry = _retries_looking_ahead(capture.messages, after, len(calls))
+    if ahead is None:
+        retry = retries.retry_table(calls, m)
+    else:
+        longer, end = ahead
+        retry = _in_window(longer, len(calls), end)
     transactions = tx_stage.table(wide)
     storms = retries.storms(retry)
     found = findings.detect(
         messages=m,
+        runs=counted.runs,
         transactions=transactions,
         calls=calls,
         registrations=regs,
@@ -224,20 +281,20 @@ def assemble(capture: Capture, parts: dialogs.Dialogs, *, interval: str = "auto"
         inputs=capture.inputs,
     )
     aggregates = {
-        "by_code": counts.by_code(m),
-        "by_method": counts.by_method(m),
-        "by_class": breakdown.by_class(m),
-        "by_category": breakdown.by_category(m),
+        "by_code": counts.by_code(counted.groups),
+        "by_method": counts.by_method(counted.groups),
+        "by_class": breakdown.by_class(counted.groups),
+        "by_category": breakdown.by_category(counted.groups),
         "by_peer": breakdown.by_peer(m),
         "retry_after": retries.retry_after_summary(m, retry),
         "early_retriers": retries.early_retriers(retry),
         "storms": storms,
         "metrics": metrics.compute(calls, wide, regs),
-        "code_shares": breakdown.code_shares(m),
+        "code_shares": breakdown.code_shares(counted.groups),
         "failures_by_method": breakdown.failures_by_method(m),
         "retries_by_retry_after": retries.by_retry_after(retry),
         "retry_gaps": retries.gap_summary(retry),
-        "user_agents": counts.user_agents(m),
+        "user_agents": counts.user_agents(counted.software),
         "failures_by_responder": breakdown.failures_by(m, "responder"),
         "failures_by_requester": breakdown.failures_by(m, "requester"),
         "failures_by_caller": breakdown.failures_by(m, "caller"),
@@ -248,7 +305,9 @@ def assemble(capture: Capture, parts: dialogs.Dialogs, *, interval: str = "auto"
     }
     return Analysis(
         capture=capture,
-        messages=m,
+        messages=None,
+        report_messages=m,
+        tally=counted,
         transactions=transactions,
         calls=calls,
         registrations=regs,

@@ -21,6 +21,7 @@ from pandas.tseries.offsets import Tick
 
 from sipstats import schema
 from sipstats.analyze.retries import uri_key
+from sipstats.analyze.tally import time_runs, weights
 from sipstats.analyze.transactions import endpoint
 from sipstats.catalogue import STATUS_CLASSES as CLASSES
 from sipstats.errors import OptionError
@@ -53,15 +54,20 @@ def _responses(messages: pd.DataFrame) -> pd.DataFrame:
 
 def _tally(keys: pd.Series, resp: pd.DataFrame, name: str) -> pd.DataFrame:
     """count / unique / share per key (share of unique responses; NaN when there are none)."""
-    grouped = (~resp["retransmission"]).groupby(keys, observed=False, sort=True)
-    table = pd.DataFrame({"count": grouped.size(), "unique": grouped.sum()}).astype("int64")
+    n = weights(resp)
+    frame = pd.DataFrame({"count": n, "unique": n.where(~resp["retransmission"].to_numpy(), 0)})
+    table = frame.groupby(keys, observed=False, sort=True).sum().astype("int64")
     total = table["unique"].sum()
     table["share"] = table["unique"] / total if total else float("nan")
     return table.rename_axis(name).reset_index()
 
 
 def by_class(messages: pd.DataFrame) -> pd.DataFrame:
-    """status_class ('1xx'..'6xx', all six), count, unique, share (of unique responses)."""
+    """status_class ('1xx'..'6xx', all six), count, unique, share (of unique responses).
+
+    ``messages`` (here and in :func:`by_category`, :func:`code_shares`): analysed messages,
+    or message groups (:attr:`~sipstats.analyze.tally.Tally.groups`).
+    """
     resp = _responses(messages)
     table = _tally(resp["cls"], resp, "status_class")
     return table.astype({"status_class": "str"})
@@ -224,19 +230,24 @@ def with_failure_share(timeline_table: pd.DataFrame) -> pd.DataFrame:
 
 
 def auto_interval(messages: pd.DataFrame) -> str:
+    """The shortest round bucket that spreads the capture over at most :data:`AUTO_BUCKETS`
+    (:func:`interval_for_runs` of the messages' times)."""
+    return interval_for_runs(time_runs(messages["ts"]))
+
+
+def interval_for_runs(runs: pd.DataFrame) -> str:
     """The shortest round bucket that spreads the capture over at most :data:`AUTO_BUCKETS`.
 
     A 50 s capture gets 1 s buckets and a day 30 min ones, so the timeline shows when a
     failure began whatever the capture's length. The span is that of the largest run of
-    messages with no pause of a day or more between them, so a damaged timestamp (a record
-    stamped 1970) cannot stretch it while bursty traffic with quiet hours still counts whole.
+    messages with no pause of a day or more between them (``runs``:
+    :func:`~sipstats.analyze.tally.time_runs`), so a damaged timestamp (a record stamped 1970)
+    cannot stretch it while bursty traffic with quiet hours still counts whole.
     """
-    ts = np.sort(pd.DatetimeIndex(messages["ts"].dropna()).as_unit("ns").asi8)
-    if ts.size == 0:
+    if runs.empty:
         return INTERVAL_LADDER[0]
-    run = np.concatenate([[0], np.cumsum(np.diff(ts) >= pd.Timedelta(days=1).value)])
-    largest = ts[run == np.bincount(run).argmax()]
-    span = pd.Timedelta(int(largest[-1] - largest[0]))
+    largest = runs.iloc[int(runs["messages"].to_numpy().argmax())]
+    span = pd.Timedelta(largest["end"] - largest["start"])
     for interval in INTERVAL_LADDER:
         if span <= pd.Timedelta(interval) * AUTO_BUCKETS:
             return interval
@@ -265,14 +276,17 @@ def check_interval(interval: str) -> str:
     return interval
 
 
-def fixed_step(messages: pd.DataFrame, interval: str) -> pd.Timedelta:
+def fixed_step(runs: pd.DataFrame, interval: str) -> pd.Timedelta:
     """``interval`` (checked, "auto" resolved) as a length: every accepted one is fixed."""
-    return pd.Timedelta(to_offset(resolve_interval(messages, interval)).nanos)
+    return pd.Timedelta(to_offset(resolve_interval(runs, interval)).nanos)
 
 
-def resolve_interval(messages: pd.DataFrame, interval: str) -> str:
-    """``interval`` checked (:func:`check_interval`), or :func:`auto_interval` if "auto"."""
-    return auto_interval(messages) if check_interval(interval) == "auto" else interval
+def resolve_interval(runs: pd.DataFrame, interval: str) -> str:
+    """``interval`` checked (:func:`check_interval`), or :func:`interval_for_runs` if "auto".
+
+    ``runs``: the capture's time runs (:func:`~sipstats.analyze.tally.time_runs`).
+    """
+    return interval_for_runs(runs) if check_interval(interval) == "auto" else interval
 
 
 def without_gaps(table: pd.DataFrame, step: pd.Timedelta) -> pd.DataFrame:

@@ -10,22 +10,26 @@ from __future__ import annotations
 import pandas as pd
 
 from sipstats import schema
+from sipstats.analyze.tally import SOFTWARE_HEADERS, weights
 from sipstats.catalogue import classify
 
 
-def _tally(keys: pd.Series, retrans: pd.Series) -> pd.DataFrame:
-    grouped = retrans.groupby(keys, observed=True, sort=True)
-    out = pd.DataFrame({"count": grouped.size(), "retransmissions": grouped.sum()})
-    out = out.astype("int64")
+def _tally(keys: pd.Series, retrans: pd.Series, n: pd.Series) -> pd.DataFrame:
+    """count, unique, retransmissions and their ratio per key, over ``n`` messages a row."""
+    frame = pd.DataFrame({"count": n, "retransmissions": n.where(retrans.to_numpy(), 0)})
+    out = frame.groupby(keys, observed=True, sort=True).sum().astype("int64")
     out.insert(1, "unique", out["count"] - out["retransmissions"])
     out["retransmission_ratio"] = out["retransmissions"] / out["count"]
     return out
 
 
 def by_method(messages: pd.DataFrame) -> pd.DataFrame:
-    """Requests per method: count, unique, retransmissions and their share; by method name."""
-    req = messages[messages["is_request"]]
-    table = _tally(req["method"].astype("str"), req["retransmission"])
+    """Requests per method: count, unique, retransmissions and their share; by method name.
+
+    ``messages``: analysed messages, or message groups (:attr:`~.tally.Tally.groups`).
+    """
+    req = messages[messages["is_request"].to_numpy(dtype=bool)]
+    table = _tally(req["method"].astype("str"), req["retransmission"], weights(req))
     table.index.name = "method"
     return schema.conform(table.reset_index(), schema.BY_METHOD)
 
@@ -35,15 +39,19 @@ def by_code(messages: pd.DataFrame) -> pd.DataFrame:
 
     ``reasons_sent`` joins the distinct phrases seen with ``|`` (most frequent first), so a
     rewritten phrase ("500 Service Unavailable") stands out next to the catalogue's.
+    ``messages``: analysed messages, or message groups (:attr:`~.tally.Tally.groups`).
     """
-    resp = messages[~messages["is_request"] & messages["status"].notna()]
+    resp = messages[(~messages["is_request"] & messages["status"].notna()).to_numpy(dtype=bool)]
     status = resp["status"].astype("int64")
-    table = _tally(status, resp["retransmission"])
+    n = weights(resp)
+    table = _tally(status, resp["retransmission"], n)
     if table.empty:
         return schema.empty(schema.BY_CODE)
     phrases = (
-        pd.DataFrame({"status": status, "reason": resp["reason"].astype("str").fillna("")})
-        .value_counts()
+        pd.DataFrame({"status": status, "reason": resp["reason"].astype("str").fillna(""), "n": n})
+        .groupby(["status", "reason"], sort=False)["n"]
+        .sum()
+        .rename("count")
         .reset_index()
         .sort_values(["status", "count", "reason"], ascending=[True, False, True])
         .groupby("status")["reason"]
@@ -60,23 +68,19 @@ def by_code(messages: pd.DataFrame) -> pd.DataFrame:
     return schema.conform(out, schema.BY_CODE)
 
 
-#: Headers that name the software of a SIP element (RFC 3261 §20.41 User-Agent, §20.35 Server).
-SOFTWARE_HEADERS = (("user_agent", "User-Agent"), ("server", "Server"))
-
-
-def user_agents(messages: pd.DataFrame) -> pd.DataFrame:
+def user_agents(software: pd.DataFrame) -> pd.DataFrame:
     """header ('User-Agent' or 'Server'), value (as sent), messages (every packet carrying it).
 
     Names the phones, PBXs and SBCs in the capture, which an operator needs to read the
     failures. User-Agent rows first, then Server; most messages first, then by value.
+    ``software`` is :attr:`~.tally.Tally.software` (counts per header and value).
     """
-    frames = []
-    for column, header in SOFTWARE_HEADERS:
-        counts = messages[column].value_counts(sort=False, dropna=True)
-        frame = pd.DataFrame(
-            {"header": header, "value": counts.index.astype("str"), "messages": counts.to_numpy()}
+    frames = [
+        software[software["header"] == header].sort_values(
+            ["messages", "value"], ascending=[False, True]
         )
-        frames.append(frame.sort_values(["messages", "value"], ascending=[False, True]))
+        for _, header in SOFTWARE_HEADERS
+    ]
     table = pd.concat(frames, ignore_index=True).astype(
         {"header": "str", "value": "str", "messages": "int64"}
     )

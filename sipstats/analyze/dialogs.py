@@ -5,11 +5,13 @@ holds the Call-ID, calls are Call-ID + From tag, registrations Call-ID + From ta
 runs on any partition of the messages that keeps each Call-ID whole: the whole capture in
 one process, or one Call-ID hash partition on a cluster worker. :func:`merge` joins the
 partitions' tables into what one run over all messages gives: ids renumbered in order of
-first appearance, messages in capture order.
+first appearance, messages in capture order. :func:`reported` keeps of the messages only
+those the report reads one by one, so that a partition's tables grow with its transactions.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -22,9 +24,10 @@ from sipstats.analyze import calls as calls_stage
 from sipstats.analyze import challenges, legs, registrations
 from sipstats.analyze import transactions as tx_stage
 from sipstats.analyze.join import join_catalogue
+from sipstats.analyze.tally import report_messages
 from sipstats.messages import in_capture_order
 
-__all__ = ["Dialogs", "analyze_dialogs", "concat", "merge"]
+__all__ = ["Dialogs", "analyze_dialogs", "concat", "merge", "reported"]
 
 
 @dataclass
@@ -37,6 +40,9 @@ class Dialogs:
     """:func:`sipstats.analyze.transactions.build`'s frame, one row per transaction."""
     calls: pd.DataFrame
     registrations: pd.DataFrame
+    first_seen: pd.DataFrame
+    """ts, file, frame of each transaction's first message, in transaction order: where the
+    transaction stands in capture order, which :func:`merge` numbers transactions by."""
 
 
 def analyze_dialogs(messages: pd.DataFrame, *, capture_end: pd.Timestamp | None = None) -> Dialogs:
@@ -54,7 +60,20 @@ def analyze_dialogs(messages: pd.DataFrame, *, capture_end: pd.Timestamp | None 
     m = schema.conform(join_catalogue(m), schema.ANALYZED_MESSAGES)
     wide = tx_stage.build(m)
     calls = calls_stage.build(m, wide, capture_end=capture_end)
-    return Dialogs(messages=m, wide=wide, calls=calls, registrations=registrations.build(wide))
+    first = ~m["transaction"].duplicated().to_numpy()  # ids count up in order of first message
+    return Dialogs(
+        messages=m,
+        wide=wide,
+        calls=calls,
+        registrations=registrations.build(wide),
+        first_seen=m.loc[first, ["ts", "file", "frame"]].reset_index(drop=True),
+    )
+
+
+def reported(parts: Dialogs) -> Dialogs:
+    """``parts`` with only the messages the report reads one by one
+    (:func:`sipstats.analyze.tally.report_messages`)."""
+    return dataclasses.replace(parts, messages=report_messages(parts.messages))
 
 
 def concat(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
@@ -72,7 +91,8 @@ def concat(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
 
 
 def merge(parts: Sequence[Dialogs], files: Sequence[str]) -> Dialogs:
-    """One :class:`Dialogs` from the partitions' (each Call-ID in one of them).
+    """One :class:`Dialogs` from the partitions' (each Call-ID in one of them), each
+    :func:`reported` (its messages ``schema.REPORT_MESSAGES``).
 
     Messages come in capture order (``files`` is the input order); transaction, call and
     registration ids are renumbered as one run over all messages numbers them.
@@ -80,25 +100,25 @@ def merge(parts: Sequence[Dialogs], files: Sequence[str]) -> Dialogs:
     if len(parts) == 1:
         return parts[0]
     offsets = np.cumsum([0] + [len(part.wide) for part in parts[:-1]])
+    # Transactions are numbered in order of their first message (tx_stage.assign); the
+    # partitions' first messages, ranked in capture order, give that numbering.
+    firsts = concat([part.first_seen for part in parts])
+    ranked = in_capture_order(firsts.assign(old=np.arange(len(firsts))), files)
+    new_id = np.empty(len(firsts), dtype=np.int64)
+    new_id[ranked["old"].to_numpy()] = np.arange(len(firsts))
     messages = concat(
         [
-            p.messages.assign(transaction=p.messages["transaction"] + o)
+            p.messages.assign(transaction=new_id[p.messages["transaction"].to_numpy() + o])
             for p, o in zip(parts, offsets, strict=True)
         ]
     )
     wide = concat(
         [
-            p.wide.assign(transaction=p.wide["transaction"] + o)
+            p.wide.assign(transaction=new_id[p.wide["transaction"].to_numpy() + o])
             for p, o in zip(parts, offsets, strict=True)
         ]
     )
     messages = in_capture_order(messages, files)
-    # Transactions are numbered in order of their first message (tx_stage.assign).
-    renumber, first_seen = pd.factorize(messages["transaction"])
-    new_id = np.empty(len(wide), dtype=np.int64)
-    new_id[first_seen] = np.arange(len(first_seen))
-    messages["transaction"] = renumber.astype(np.int64)
-    wide = wide.assign(transaction=new_id[wide["transaction"].to_numpy()])
     wide = wide.sort_values("transaction").reset_index(drop=True)
     calls = concat([part.calls for part in parts]).sort_values("start_ts", kind="stable")
     calls["call"] = np.arange(len(calls), dtype=np.int64)
@@ -106,10 +126,11 @@ def merge(parts: Sequence[Dialogs], files: Sequence[str]) -> Dialogs:
     regs = regs.sort_values(["call_id", "start_ts"], key=_as_text, kind="stable")
     regs["registration"] = np.arange(len(regs), dtype=np.int64)
     return Dialogs(
-        messages=schema.conform(messages, schema.ANALYZED_MESSAGES),
+        messages=schema.conform(messages, schema.REPORT_MESSAGES),
         wide=wide,
         calls=schema.conform(calls, schema.CALLS),
         registrations=schema.conform(regs, schema.REGISTRATIONS),
+        first_seen=ranked.drop(columns="old"),
     )
 
 

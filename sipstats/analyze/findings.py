@@ -260,11 +260,12 @@ def _early_findings(retries: pd.DataFrame) -> list[dict[str, Any]]:
     ]
 
 
-def _timeout_findings(messages: pd.DataFrame, transactions: pd.DataFrame) -> list[dict[str, Any]]:
+def _timeout_findings(
+    capture_end: pd.Timestamp | None, transactions: pd.DataFrame
+) -> list[dict[str, Any]]:
     t = transactions
-    if t.empty:
+    if t.empty or capture_end is None:
         return []
-    capture_end = messages["ts"].max()
     unanswered = t[
         ~t["has_final"]
         & t["request_ts"].notna()
@@ -418,6 +419,7 @@ def _finding(
 def detect(
     *,
     messages: pd.DataFrame,
+    runs: pd.DataFrame,
     transactions: pd.DataFrame,
     calls: pd.DataFrame,
     registrations: pd.DataFrame,
@@ -428,15 +430,17 @@ def detect(
 ) -> pd.DataFrame:
     """Every finding (``schema.FINDINGS`` columns), ranked; empty when none passed a threshold.
 
+    ``messages`` holds at least the unique responses (:func:`~.tally.report_messages`);
+    ``runs`` are the times of every message (:func:`~.tally.time_runs`: the capture's end).
     ``interval`` is the timeline bucket the burst and PDD detectors count in; ``inputs`` are
     the capture's input summaries (ICMP errors are counted there).
     """
-    step = fixed_step(messages, interval)
+    step = fixed_step(runs, interval)
     found = [
         *_bursts(messages, step),
         *_storm_findings(storms),
         *_early_findings(retries),
-        *_timeout_findings(messages, transactions),
+        *_timeout_findings(None if runs.empty else runs["end"].max(), transactions),
         *_auth_findings(calls, registrations),
         *_pdd_findings(calls, step),
         *_icmp_findings(inputs),

@@ -74,7 +74,7 @@ def select_calls(
     call_ids = list(call_ids)
     if call_ids:
         keep &= calls["call_id"].isin(call_ids)
-    start = analysis.messages["ts"].min() if len(analysis.messages) else None
+    start = analysis.tally.first
     for bound, after in ((since, True), (until, False)):
         if bound is None or start is None:
             continue

@@ -68,8 +68,7 @@ def extract_calls(
     # stays fast.
     from sipstats.capture.frames import FramePicker, Wanted, pick_records, write_records
 
-    m = analysis.messages
-    chosen = m[m["call_id"].isin(calls["call_id"].astype("str")).to_numpy(dtype=bool)]
+    chosen = analysis.messages_of(calls["call_id"].astype("str").unique().tolist())
     windows = _media_windows(calls, chosen) if with_media else []
     records: list[Record] = []
     problems: list[str] = []

@@ -77,8 +77,7 @@ def call_flow(analysis: Analysis, call_ids: str | Iterable[str]) -> Flow:
     Raises ``KeyError`` when no message carries any of them.
     """
     wanted = (call_ids,) if isinstance(call_ids, str) else tuple(call_ids)
-    m = analysis.messages
-    rows = m[m["call_id"].isin(wanted).to_numpy(dtype=bool)]
+    rows = analysis.messages_of(wanted)
     if rows.empty:
         raise KeyError(f"no message with Call-ID {', '.join(wanted)}")
     src = endpoints(rows["src"], rows["sport"]).astype("str")
@@ -171,10 +170,10 @@ FAILURE_OUTCOMES: Final = (
 )
 
 
-def sample_flows(analysis: Analysis) -> list[tuple[str, Flow]]:
-    """(outcome or 'slowest_pdd', flow): the first call of each failure outcome seen and
-    the call with the longest post-dial delay, for the report's ladders."""
-    calls = analysis.calls.sort_values(["start_ts", "call"], kind="stable")
+def sample_calls(calls: pd.DataFrame) -> list[tuple[str, str]]:
+    """(outcome or 'slowest_pdd', Call-ID): the first call of each failure outcome seen and
+    the call with the longest post-dial delay, whose ladders the report draws."""
+    calls = calls.sort_values(["start_ts", "call"], kind="stable")
     samples = []
     for name in FAILURE_OUTCOMES:
         found = calls[calls["outcome"] == name]
@@ -184,4 +183,9 @@ def sample_flows(analysis: Analysis) -> list[tuple[str, Flow]]:
     if pdd.notna().any():
         slowest = int(pdd.to_numpy(dtype="float64", na_value=-1.0).argmax())
         samples.append(("slowest_pdd", str(calls["call_id"].iloc[slowest])))
-    return [(name, call_flow(analysis, call_id)) for name, call_id in samples]
+    return samples
+
+
+def sample_flows(analysis: Analysis) -> list[tuple[str, Flow]]:
+    """(outcome or 'slowest_pdd', flow) of each :func:`sample_calls` call, for the report."""
+    return [(name, call_flow(analysis, call_id)) for name, call_id in sample_calls(analysis.calls)]

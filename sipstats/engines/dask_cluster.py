@@ -27,9 +27,11 @@ import pandas as pd
 
 from sipstats import schema
 from sipstats.analyze import Analysis, assemble
-from sipstats.analyze.dialogs import Dialogs, analyze_dialogs, concat, merge
+from sipstats.analyze.dialogs import Dialogs, analyze_dialogs, concat, merge, reported
+from sipstats.analyze.tally import Tally, combine, tally
 from sipstats.capture.duplicates import DEFAULT_WINDOW_MS
 from sipstats.capture.summary import InputSummary
+from sipstats.drill.flow import sample_calls
 from sipstats.errors import SipstatsError
 from sipstats.messages import (
     Capture,
@@ -119,35 +121,83 @@ def analyze_on_dask(
         split = client.map(_select_and_split, decoded, low=low, high=high, peer=peer, parts=count)
         ends = [end for end in client.gather(client.map(_last_time, split)) if end is not None]
         capture_end = max(ends) if ends else None
-        tables = [
-            client.submit(
-                _dialogs_of,
-                files,
-                capture_end,
-                *[client.submit(_piece, pieces, k) for pieces in split],
-            )
+        analysed = [
+            client.submit(_dialogs_of, files, capture_end, *_pieces(client, split, k))
             for k in range(count)
         ]
-        parts: list[Dialogs] = client.gather(tables)
-        ahead = (
-            []
-            if high is None
-            else client.gather(client.map(_after_window, decoded, low=low, high=high, peer=peer))
+        parts: list[tuple[Dialogs, Tally]] = client.gather(
+            [client.submit(_reported, part) for part in analysed]
         )
+        ahead = None
+        if high is not None:  # the window and what follows it: retry verdicts look there
+            after = client.map(_after_window, decoded, low=low, high=high, peer=peer, parts=count)
+            facts_after = client.gather(client.map(_first_and_last, after))
+            if any(first is not None for first, _ in facts_after):
+                ahead = _ahead(client, files, split, after, facts_after, capture_end, count)
+        counted = combine([counts for _, counts in parts])
+        merged = merge([dialogs for dialogs, _ in parts], files)
+        del parts  # the partitions' tables now live in ``merged``
+        samples = _sample_messages(client, analysed, merged.calls, files)
     inputs = [summaries[entry] if isinstance(entry, str) else entry for entry in entries]
-    merged = merge(parts, files)
     selection = Selection(ports=None if port_set is None else tuple(sorted(port_set)))
     if since is not None or until is not None or peer is not None:  # as filter_capture records
         read = sum(rows for _, _, rows in facts)
         selection = replace(selection, since=low, until=high, peer=peer, messages_before=read)
-    after = [piece for piece in ahead if piece is not None and len(piece)]
+    # The messages stay on the cluster: the capture carries the inputs and the selection.
     capture = Capture(
-        messages=merged.messages,
+        messages=schema.empty(schema.MESSAGES),
         inputs=inputs,
         selection=selection,
-        after=in_capture_order(pd.concat(after, ignore_index=True), files) if after else None,
+        held_elsewhere=counted.messages,
     )
-    return assemble(capture, merged, interval=interval)
+    analysis = assemble(capture, merged, counted, interval=interval, ahead=ahead)
+    return replace(analysis, sample_messages=samples)
+
+
+def _sample_messages(
+    client: Any, analysed: Sequence[Any], calls: pd.DataFrame, files: Sequence[str]
+) -> pd.DataFrame:
+    """Every analysed message of the report's sample calls, fetched from their partitions."""
+    wanted = sorted({call_id for _, call_id in sample_calls(calls)})
+    buckets = _buckets(pd.Series(wanted, dtype="str"), len(analysed))
+    by_partition: dict[int, list[str]] = {}
+    for call_id, k in zip(wanted, buckets.tolist(), strict=True):
+        by_partition.setdefault(k, []).append(call_id)
+    pieces = client.gather(
+        [client.submit(_messages_with, analysed[k], ids) for k, ids in by_partition.items()]
+    )
+    if not pieces:
+        return schema.empty(schema.ANALYZED_MESSAGES)
+    return schema.conform(in_capture_order(concat(pieces), files), schema.ANALYZED_MESSAGES)
+
+
+def _pieces(client: Any, split: Sequence[Any], k: int) -> list[Any]:
+    """Futures of partition ``k`` of each file's split messages (they stay on the workers)."""
+    return [client.submit(_piece, pieces, k) for pieces in split]
+
+
+def _ahead(
+    client: Any,
+    files: Sequence[str],
+    split: Sequence[Any],
+    after: Sequence[Any],
+    facts_after: Sequence[tuple[pd.Timestamp | None, pd.Timestamp | None]],
+    capture_end: pd.Timestamp | None,
+    count: int,
+) -> tuple[Dialogs, pd.Timestamp]:
+    """The dialogs of the window and the messages after it, merged, with the first time after
+    the window: what :func:`sipstats.analyze.assemble` reads retry verdicts on."""
+    end = min(first for first, _ in facts_after if first is not None)
+    lasts = [last for _, last in facts_after if last is not None]
+    longer_end = max([*lasts, *([capture_end] if capture_end is not None else [])])
+    longer = [
+        client.submit(
+            _dialogs_of, files, longer_end, *_pieces(client, split, k), *_pieces(client, after, k)
+        )
+        for k in range(count)
+    ]
+    parts = client.gather([client.submit(_reported_dialogs, part) for part in longer])
+    return merge(parts, files), end
 
 
 # Tasks: module-level functions, so that workers import them by name.
@@ -174,11 +224,21 @@ def _after_window(
     low: pd.Timestamp | None,
     high: pd.Timestamp,
     peer: str | None,
-) -> pd.DataFrame | None:
-    """The selected messages from ``until`` on: the look-ahead ``filter_capture`` keeps, which
-    retry verdicts on failures inside the window need, as the local engine's have."""
+    parts: int,
+) -> list[pd.DataFrame]:
+    """The selected messages of one file from ``until`` on, cut into ``parts`` by Call-ID: the
+    look-ahead ``filter_capture`` keeps, which retry verdicts on failures inside the window
+    need, as the local engine's have."""
     summary, messages = decoded
-    return filter_capture(Capture(messages, [summary]), low, high, peer).after
+    after = filter_capture(Capture(messages, [summary]), low, high, peer).after
+    return _split(schema.empty(schema.MESSAGES) if after is None else after, parts)
+
+
+def _first_and_last(
+    pieces: Sequence[pd.DataFrame],
+) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+    firsts = [piece["ts"].min() for piece in pieces if len(piece)]
+    return (min(firsts) if firsts else None), _last_time(pieces)
 
 
 def _select_and_split(
@@ -191,19 +251,19 @@ def _select_and_split(
 ) -> list[pd.DataFrame]:
     """The selected messages of one file, cut into ``parts`` by a hash of the Call-ID."""
     summary, messages = decoded
-    messages = filter_capture(Capture(messages, [summary]), low, high, peer).messages
-    bucket = pd.util.hash_array(messages["call_id"].astype("str").to_numpy(dtype=object)) % parts
-    return [_compact(messages[bucket == k]) for k in range(parts)]
+    return _split(filter_capture(Capture(messages, [summary]), low, high, peer).messages, parts)
 
 
-def _compact(piece: pd.DataFrame) -> pd.DataFrame:
-    """A piece without the categories of the other pieces: each distinct Call-ID, branch or
-    tag is sent once, with the piece that uses it."""
-    piece = piece.reset_index(drop=True)
-    for name in piece.columns:
-        if isinstance(piece[name].dtype, pd.CategoricalDtype):
-            piece[name] = piece[name].cat.remove_unused_categories()
-    return piece
+def _buckets(call_ids: pd.Series, parts: int) -> Any:
+    """The Call-ID partition of each Call-ID."""
+    return pd.util.hash_array(call_ids.astype("str").to_numpy(dtype=object)) % parts
+
+
+def _split(messages: pd.DataFrame, parts: int) -> list[pd.DataFrame]:
+    """``messages`` cut into ``parts`` by a hash of the Call-ID."""
+    bucket = _buckets(messages["call_id"], parts)
+    # each piece without the categories of the others: a Call-ID, branch or tag is sent once
+    return [schema.used_categories(messages[bucket == k]) for k in range(parts)]
 
 
 def _last_time(pieces: Sequence[pd.DataFrame]) -> pd.Timestamp | None:
@@ -217,6 +277,22 @@ _piece = operator.getitem
 def _dialogs_of(
     files: Sequence[str], capture_end: pd.Timestamp | None, *pieces: pd.DataFrame
 ) -> Dialogs:
-    """The dialog tables of one Call-ID partition (its pieces from every file)."""
+    """The dialog tables of one Call-ID partition (its pieces from every file); they stay on
+    the worker."""
     messages = in_capture_order(concat(pieces), files)
     return analyze_dialogs(schema.conform(messages, schema.MESSAGES), capture_end=capture_end)
+
+
+def _reported(parts: Dialogs) -> tuple[Dialogs, Tally]:
+    """What the client gets of a partition: its dialog tables with the messages the report
+    reads one by one, and the counts of all its messages."""
+    return reported(parts), tally(parts.messages)
+
+
+def _reported_dialogs(parts: Dialogs) -> Dialogs:
+    return reported(parts)
+
+
+def _messages_with(parts: Dialogs, call_ids: Sequence[str]) -> pd.DataFrame:
+    m = parts.messages
+    return m[m["call_id"].isin(call_ids).to_numpy(dtype=bool)]

@@ -65,7 +65,9 @@ def report_document(analysis: Analysis) -> dict[str, Any]:
             "failures_by_callee": a.failures_by_callee.to_dict("records"),
             "calls": calls_section(a),
             "registrations": _registrations(a),
-            "retry_after": retry_after_section(a.messages, a.retry_after, a.retries_by_retry_after),
+            "retry_after": retry_after_section(
+                a.report_messages, a.retry_after, a.retries_by_retry_after
+            ),
             "retry_gaps": _keyed(a.retry_gaps, "verdict"),
             "user_agents": {
                 header: dict(zip(group["value"], group["messages"], strict=True))
@@ -94,15 +96,11 @@ def selection_section(analysis: Analysis) -> dict[str, Any]:
     """What was counted: the filters in force, the window the selected messages cover, and
     how many messages the window and peer kept (JSON ``selection``)."""
     selection = analysis.capture.selection
-    ts = analysis.messages["ts"]
     return {
         "filters": selection.filters,
-        "window": {
-            "start": _iso(ts.min()) if not ts.empty else None,
-            "end": _iso(ts.max()) if not ts.empty else None,
-        },
+        "window": {"start": _iso(analysis.tally.first), "end": _iso(analysis.tally.last)},
         "messages_before_selection": selection.messages_before,
-        "messages": len(analysis.messages),
+        "messages": analysis.tally.messages,
         "matched_nothing": analysis.capture.selected_nothing,
     }
 

@@ -23,8 +23,8 @@ def capture_html(capture: Capture) -> str:
     ]
     header = ("file", "format", "packets", "SIP messages", "malformed", "errors")
     return (
-        f"<p><b>Capture</b>: {len(capture.messages)} SIP messages from {capture.packets} packets"
-        f" in {len(capture.inputs)} file(s)</p>" + html_table(header, rows)
+        f"<p><b>Capture</b>: {capture.selected_messages} SIP messages from "
+        f"{capture.packets} packets in {len(capture.inputs)} file(s)</p>" + html_table(header, rows)
     )
 
 

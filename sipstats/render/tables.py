@@ -228,7 +228,7 @@ def filters_text(analysis: Analysis, lang: Lang) -> str:
         return f"{text} ({label('matched_nothing', lang)})"
     if before is not None:
         kept = label(
-            "selected_of", lang, kept=fmt_int(len(analysis.messages)), before=fmt_int(before)
+            "selected_of", lang, kept=fmt_int(analysis.tally.messages), before=fmt_int(before)
         )
         return f"{text} ({kept})"
     return text
@@ -236,16 +236,16 @@ def filters_text(analysis: Analysis, lang: Lang) -> str:
 
 def report_date(analysis: Analysis) -> str:
     """The UTC date of the first analysed message, said once for the times of a section."""
-    ts = analysis.messages["ts"]
-    return DASH if ts.empty else pd.Timestamp(ts.min()).strftime("%Y-%m-%d")
+    first = analysis.tally.first
+    return DASH if first is None else first.strftime("%Y-%m-%d")
 
 
 def selected_window(analysis: Analysis) -> str:
     """First → last selected message: the window the figures actually cover."""
-    ts = analysis.messages["ts"]
-    if ts.empty:
+    first, last = analysis.tally.first, analysis.tally.last
+    if first is None or last is None:
         return DASH
-    return f"{fmt_timestamp(ts.min())} → {fmt_timestamp(ts.max())}"
+    return f"{fmt_timestamp(first)} → {fmt_timestamp(last)}"
 
 
 def retransmission_ratio(summary: dict[str, Any]) -> str:
@@ -556,7 +556,7 @@ def peer_table(analysis: Analysis, lang: Lang, top: int) -> Table:
     ]
     cols = ("responder", "requester", "failures", "top_code", "codes")
     notes = [label("note_top", lang, n=top)] if len(frame) > top else []
-    m = analysis.messages
+    m = analysis.report_messages
     challenges = int((m["challenge"] & ~m["retransmission"]).sum())
     if challenges:
         notes.append(label("note_challenges_apart", lang, n=fmt_int(challenges)))
