@@ -270,15 +270,25 @@ def _write_atomic_text(target: Path, text: str) -> None:
 
 def stored_inputs(dataset: PathSpec) -> list[InputSummary]:
     """The input summaries of a dataset, in input path order."""
-    folder = Path(dataset) / META_DIR / _INPUTS
+    return [summary for summary, _ in stored_parts(dataset)]
+
+
+def stored_parts(dataset: PathSpec) -> list[tuple[InputSummary, list[str]]]:
+    """Each input of a dataset with its Parquet files (none when it held no SIP message or
+    could not be read), in input path order: a unit of work for a cluster worker."""
+    root = Path(dataset)
+    folder = root / META_DIR / _INPUTS
+    by_key: dict[str, list[str]] = {}
+    for part in sorted(root.glob("date=*/hour=*/*.parquet")):
+        by_key.setdefault(part.stem, []).append(str(part))
     records = []
     for path in sorted(folder.glob("*.json")):
         try:
             record = json.loads(path.read_text())
         except (OSError, ValueError) as error:
             raise DatasetError(f"{path}: damaged input record: {error}") from error
-        records.append(summary_from_record(record["summary"]))
-    return sorted(records, key=lambda summary: summary.file)
+        records.append((summary_from_record(record["summary"]), by_key.get(path.stem, [])))
+    return sorted(records, key=lambda record: record[0].file)
 
 
 def read_dataset(
@@ -305,8 +315,7 @@ def read_dataset(
     low, high = resolve_bound(since, start), resolve_bound(until, start)
     # No push-down of ``until``: the messages after it are the look-ahead that keeps retry
     # verdicts inside the window as they are on the whole capture (``Capture.after``).
-    table = data.to_table(columns=list(schema.MESSAGES), filter=_pushdown(pa, low, peer))
-    frame = table.to_pandas(types_mapper=lambda kind: _NULLABLE.get(str(kind)))
+    frame = _messages_of(data, _pushdown(pa, low, peer))
     messages = in_capture_order(frame, [summary.file for summary in inputs])
     capture = Capture(messages=schema.conform(messages, schema.MESSAGES), inputs=inputs)
     selected = filter_capture(capture, since=low, until=high, peer=peer)
@@ -318,10 +327,39 @@ def read_dataset(
     return dataclasses.replace(selected, selection=everything)
 
 
-def _arrow_dataset(pa: Any, root: Path) -> Any:
+def read_parts(
+    dataset: PathSpec, parts: list[str], low: pd.Timestamp | None, peer: str | None
+) -> pd.DataFrame:
+    """The messages of some of a dataset's Parquet files (``stored_parts``) that a window
+    from ``low`` and a peer may select, as :func:`read_dataset` reads them: what a cluster
+    worker reads of one input (``filter_capture`` then selects exactly)."""
+    pa = _pyarrow()
+    if not parts:
+        return schema.empty(schema.MESSAGES)
+    frame = _messages_of(_arrow_dataset(pa, Path(dataset), parts), _pushdown(pa, low, peer))
+    return schema.conform(frame, schema.MESSAGES)
+
+
+def first_and_rows(dataset: PathSpec, parts: list[str]) -> tuple[pd.Timestamp | None, int]:
+    """Time of the first message in some of a dataset's Parquet files, and their rows."""
+    if not parts:
+        return None, 0
+    pa = _pyarrow()
+    data = _arrow_dataset(pa, Path(dataset), parts)
+    return _first_message(pa, data), data.count_rows()
+
+
+def _messages_of(data: Any, condition: Any) -> pd.DataFrame:
+    """The stored messages ``condition`` keeps, with nullable integers as stored."""
+    table = data.to_table(columns=list(schema.MESSAGES), filter=condition)
+    return table.to_pandas(types_mapper=lambda kind: _NULLABLE.get(str(kind)))
+
+
+def _arrow_dataset(pa: Any, root: Path, parts: list[str] | None = None) -> Any:
+    """The dataset at ``root``, or only its Parquet files ``parts``."""
     keys = pa.schema([(name, getattr(pa, kind)()) for name, kind in _PARTITIONS])
     partitioning = pa.dataset.partitioning(keys, flavor="hive")
-    files = sorted(str(p) for p in root.glob("date=*/hour=*/*.parquet"))
+    files = sorted(str(p) for p in root.glob("date=*/hour=*/*.parquet")) if parts is None else parts
     return pa.dataset.dataset(
         files,
         schema=pa.unify_schemas([_arrow_schema(pa), keys]),

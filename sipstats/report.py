@@ -299,14 +299,12 @@ def _check_engine(
         raise OptionError(f"unknown engine {engine!r}: use {', '.join(ENGINES)}")
     if scheduler is not None and engine != "dask":
         raise OptionError("--scheduler needs --engine dask")
-    if any(is_dataset(path) for path in captures):
-        if len(captures) != 1 or ports is not None or duplicate_window_ms != DEFAULT_WINDOW_MS:
-            raise OptionError(
-                "a dataset is read alone and without --ports or --duplicate-window "
-                "(give those to ingest)"
-            )
-        if engine == "dask":
-            raise OptionError("--engine dask reads capture files; report on a dataset without it")
+    own = len(captures) != 1 or ports is not None or duplicate_window_ms != DEFAULT_WINDOW_MS
+    if own and any(is_dataset(path) for path in captures):
+        raise OptionError(
+            "a dataset is read alone and without --ports or --duplicate-window "
+            "(give those to ingest)"
+        )
 
 
 @dataclass(frozen=True)

@@ -17,18 +17,24 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from click.testing import CliRunner, Result
+from scapy.packet import Packet
 
 import sipstats
+from sipstats import workers
 from sipstats.analyze import assemble
 from sipstats.analyze.dialogs import analyze_dialogs, merge, reported
 from sipstats.analyze.tally import combine, tally
+from sipstats.capture import pcap
 from sipstats.cli import main
+from sipstats.dataset import ingest, read_dataset
 from sipstats.drill.flow import sample_calls
+from sipstats.engines import dask_cluster
 from sipstats.engines.dask_cluster import EngineError, analyze_on_dask
 from sipstats.errors import ReportError
 from sipstats.select import filter_capture
 from tests.conftest import SAMPLES
 from tests.rotated import rotated_outage
+from tests.sipfactory import UAC, UAS, sip_request, sip_response, tcp, udp, write_pcap
 
 
 def cli(*args: str | Path) -> Result:
@@ -118,6 +124,70 @@ def test_local_cluster_gives_the_local_report(
         got.flow(other)
 
 
+@pytest.mark.parametrize(
+    ("since", "until", "peer"),
+    [(None, None, None), (pd.Timedelta("10s"), pd.Timedelta("30s"), "127.0.75.10")],
+)
+def test_a_dataset_is_read_on_the_workers(
+    rotated: Path,
+    local_cluster: str,
+    tmp_path: Path,
+    since: pd.Timedelta | None,
+    until: pd.Timedelta | None,
+    peer: str | None,
+) -> None:
+    """The workers read the stored Parquet files (window and peer pushed down): the report is
+    the local engine's on the dataset."""
+    ingest(rotated, tmp_path / "ds", jobs=1)
+    expected = sipstats.analyze(read_dataset(tmp_path / "ds", since=since, until=until, peer=peer))
+    got = analyze_on_dask(
+        tmp_path / "ds", scheduler=local_cluster, since=since, until=until, peer=peer
+    )
+    assert got.to_dict() == expected.to_dict()
+    assert got.messages is None
+
+
+def straddling_packets() -> list[Packet]:
+    """A call whose INVITE and 200 sit on both sides of the middle record boundary, and a TCP
+    message whose two segments do."""
+    dialog = {"call_id": "straddle@test", "branch": "z9hG4bK-s", "cseq": 1}
+    ok = sip_response(200, "OK", cseq_method="INVITE", to_tag="t", **dialog)
+    stream = sip_request("OPTIONS", call_id="tcp-straddle", cseq=1, branch="z9hG4bK-ts")
+    return [
+        udp(sip_request("INVITE", **dialog), 0.0),
+        tcp(stream[:100], 0.1, seq=1000),
+        tcp(stream[100:], 0.2, seq=1100),
+        udp(ok, 0.3, UAS, UAC),
+    ]
+
+
+def test_a_large_capture_is_decoded_in_byte_ranges_on_several_workers(
+    local_cluster: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A classic pcap cut at a record boundary that a call and a TCP stream straddle, its two
+    parts decoded on the workers (the stream's put-off segments made in order on one): the
+    messages, summary and report of one pass."""
+    if pcap.C_WALK is None:
+        pytest.skip("cutting a file needs the C walk (sipstats.capture._pcapscan)")
+    capture = write_pcap(tmp_path / "straddle.pcap", straddling_packets())
+    monkeypatch.setattr(workers, "MIN_PART_BYTES", 256)  # the cut is planned on the client
+    planned: list[list[workers.Unit]] = []
+
+    def recorded(*args: object) -> list[workers.Unit]:
+        planned.append(workers.plan(*args))  # type: ignore[arg-type]
+        return planned[-1]
+
+    monkeypatch.setattr(dask_cluster, "plan", recorded)
+    got = analyze_on_dask(capture, scheduler=local_cluster)
+    (units,) = planned
+    assert [unit.part.byte_range[2] for unit in units] == [1, 3]  # type: ignore[union-attr]
+    whole = sipstats.read_capture(capture, jobs=1)
+    assert whole.messages["frame"].tolist() == [1, 2, 4]  # the TCP message ends in record 3
+    assert got.to_dict() == sipstats.analyze(whole).to_dict()
+    assert got.capture.inputs == whole.inputs
+    assert got.calls["call_id"].astype("str").tolist() == ["straddle@test"]
+
+
 def test_cli_engine_dask_runs_its_own_local_cluster(rotated: Path, tmp_path: Path) -> None:
     """Every report renders from what the client holds (no messages): as the local one."""
     pytest.importorskip("distributed")
@@ -194,6 +264,19 @@ def test_scheduler_and_workers_started_by_hand(
     assert json.loads((tmp_path / "dask.json").read_text()) == json.loads(
         (tmp_path / "local.json").read_text()
     )
+    # a dataset: its Parquet files read by the workers, the report the local one on it
+    ingest(rotated, tmp_path / "ds", jobs=1)
+    command[3] = str(tmp_path / "ds")
+    stored = subprocess.run(
+        [*command, "-o", str(tmp_path / "ds.json"), "--engine", "dask", "--scheduler", address],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert stored.returncode == 0, stored.stderr
+    from_dataset = sipstats.analyze(read_dataset(tmp_path / "ds")).to_dict()
+    assert json.loads((tmp_path / "ds.json").read_text()) == json.loads(json.dumps(from_dataset))
 
 
 def test_without_distributed_the_extra_is_named(

@@ -29,19 +29,24 @@ from sipstats import schema
 from sipstats.analyze import Analysis, assemble
 from sipstats.analyze.dialogs import Dialogs, analyze_dialogs, concat, merge, reported
 from sipstats.analyze.tally import Tally, combine, tally
+from sipstats.capture.deferral import Deferred
 from sipstats.capture.duplicates import DEFAULT_WINDOW_MS
+from sipstats.capture.ports import port_filter
 from sipstats.capture.summary import InputSummary
+from sipstats.dataset import first_and_rows, is_dataset, read_parts, stored_inputs, stored_parts
 from sipstats.drill.flow import sample_calls
 from sipstats.errors import SipstatsError
 from sipstats.messages import (
     Capture,
+    DecodeOptions,
+    MessageTable,
     PathSpec,
     Selection,
-    decode_file,
     expand_inputs,
     in_capture_order,
 )
 from sipstats.select import Bound, filter_capture, resolve_bound
+from sipstats.workers import Unit, decode_unit, merge_units, plan
 
 __all__ = ["EngineError", "analyze_on_dask"]
 
@@ -107,16 +112,31 @@ def analyze_on_dask(
     ``read_capture``'s (capture duplicates are dropped per file as it drops them).
     """
     specs = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
-    port_set = frozenset(ports) if ports is not None else None
-    entries = expand_inputs(specs)
-    files = [entry for entry in entries if isinstance(entry, str)]
+    port_set = port_filter(ports)
+    dataset = _dataset_of(specs)
+    if dataset is not None and (port_set is not None or duplicate_window_ms != DEFAULT_WINDOW_MS):
+        raise EngineError("a dataset is read without ports or duplicate window (ingest's)")
+    entries: list[str | InputSummary] = (
+        expand_inputs(specs) if dataset is None else list(stored_inputs(dataset))
+    )
+    files = [entry if isinstance(entry, str) else entry.file for entry in entries]
     with connect(scheduler, workers) as client:
-        decoded = client.map(_decode, files, ports=port_set, window=duplicate_window_ms, pure=False)
-        facts = client.gather(client.map(_facts, decoded))
-        summaries = dict(zip(files, (summary for summary, _, _ in facts), strict=True))
-        firsts = [first for _, first, _ in facts if first is not None]
-        start = min(firsts) if firsts else None
-        low, high = resolve_bound(since, start), resolve_bound(until, start)
+        if dataset is None:
+            options = DecodeOptions(port_set, duplicate_window_ms=duplicate_window_ms)
+            decoded = _decode_on_workers(
+                client, [e for e in entries if isinstance(e, str)], options
+            )
+            facts = client.gather(client.map(_facts, decoded))
+            start = min([first for _, first, _ in facts if first is not None], default=None)
+            low, high = resolve_bound(since, start), resolve_bound(until, start)
+            inputs = [summary for summary, _, _ in facts]
+        else:  # the stored messages, read on the workers with the window and peer pushed down
+            stored = stored_parts(dataset)
+            facts = client.gather(client.map(_stored_facts, stored, dataset=dataset))
+            start = min([first for _, first, _ in facts if first is not None], default=None)
+            low, high = resolve_bound(since, start), resolve_bound(until, start)
+            decoded = client.map(_read_stored, stored, dataset=dataset, low=low, peer=peer)
+            inputs = [summary for summary, _ in stored]
         count = partitions or 2 * max(1, len(client.scheduler_info()["workers"]))
         split = client.map(_select_and_split, decoded, low=low, high=high, peer=peer, parts=count)
         ends = [end for end in client.gather(client.map(_last_time, split)) if end is not None]
@@ -138,7 +158,11 @@ def analyze_on_dask(
         merged = merge([dialogs for dialogs, _ in parts], files)
         del parts  # the partitions' tables now live in ``merged``
         samples = _sample_messages(client, analysed, merged.calls, files)
-    inputs = [summaries[entry] if isinstance(entry, str) else entry for entry in entries]
+    if dataset is None:  # the inputs in order: a pattern that matched nothing among the files
+        decoded_inputs = iter(inputs)
+        inputs = [
+            entry if isinstance(entry, InputSummary) else next(decoded_inputs) for entry in entries
+        ]
     selection = Selection(ports=None if port_set is None else tuple(sorted(port_set)))
     if since is not None or until is not None or peer is not None:  # as filter_capture records
         read = sum(rows for _, _, rows in facts)
@@ -203,11 +227,65 @@ def _ahead(
 # Tasks: module-level functions, so that workers import them by name.
 
 
-def _decode(
-    path: str, ports: frozenset[int] | None, window: float
+def _decode_on_workers(client: Any, files: Sequence[str], options: DecodeOptions) -> list[Any]:
+    """Futures of (summary, messages) of each capture file, decoded on the workers: a large
+    classic pcap file in record-aligned byte ranges on several of them
+    (:func:`sipstats.workers.plan`), put together on one as ``read_capture(jobs=N)`` does."""
+    jobs = max(1, sum(client.nthreads().values()))
+    units = plan(list(files), jobs, options.duplicate_window_ms)
+    results = client.map(decode_unit, units, options=options, pure=False)
+    per_file: dict[str, list[int]] = {}
+    for index, unit in enumerate(units):
+        per_file.setdefault(unit.path, []).append(index)
+    return [
+        client.submit(
+            _whole_file,
+            [units[i] for i in per_file[path]],
+            options,
+            *[results[i] for i in per_file[path]],
+        )
+        for path in files
+    ]
+
+
+def _whole_file(
+    units: list[Unit],
+    options: DecodeOptions,
+    *results: tuple[MessageTable, InputSummary, list[Deferred]],
 ) -> tuple[InputSummary, pd.DataFrame]:
-    table, summary = decode_file(path, ports=ports, duplicate_window_ms=window)
-    return summary, table.to_frame()
+    """One file's messages and summary from its units' (its put-off calls made in order)."""
+    table = MessageTable()
+    summaries = merge_units(units, results, table, options)
+    return summaries[units[0].path], table.to_frame()
+
+
+def _dataset_of(specs: Sequence[PathSpec]) -> str | None:
+    """The dataset folder when that is the one input, else None (captures)."""
+    if len(specs) == 1 and is_dataset(specs[0]):
+        return os.fspath(specs[0])
+    if any(is_dataset(spec) for spec in specs):
+        raise EngineError("a dataset is read alone, not with other inputs")
+    return None
+
+
+def _stored_facts(
+    stored: tuple[InputSummary, list[str]], *, dataset: str
+) -> tuple[InputSummary, pd.Timestamp | None, int]:
+    """A stored input's summary, first message time and rows (``_facts`` of a dataset)."""
+    summary, parts = stored
+    first, rows = first_and_rows(dataset, parts)
+    return summary, first, rows
+
+
+def _read_stored(
+    stored: tuple[InputSummary, list[str]],
+    *,
+    dataset: str,
+    low: pd.Timestamp | None,
+    peer: str | None,
+) -> tuple[InputSummary, pd.DataFrame]:
+    summary, parts = stored
+    return summary, read_parts(dataset, parts, low, peer)
 
 
 def _facts(
