@@ -1,13 +1,19 @@
-"""Dask engine: capture files -> :class:`~sipstats.analyze.Analysis`, computed on a cluster.
+"""Dask engine: capture files or a dataset -> :class:`~sipstats.analyze.Analysis`, on a cluster.
 
-Workers decode one capture file each and keep the messages. Each worker cuts its messages
-into Call-ID hash partitions; partition ``k`` of every file meets on one worker (Dask moves
-the pieces between workers, never through the client), where the transactions, calls and
-registrations of those Call-IDs are built by :func:`sipstats.analyze.dialogs.analyze_dialogs`
-— the function the local engine runs over all messages at once. The client gathers only
-input summaries and first/last times (to place ``--since/--until`` offsets and the end of
-the capture), then the partitions' tables, merges them (:func:`~sipstats.analyze.dialogs.merge`)
-and finishes with :func:`sipstats.analyze.assemble`, as :func:`sipstats.analyze` does.
+Workers read the inputs and keep the messages: a capture file each (a large classic pcap
+file in record-aligned byte ranges on several workers, :func:`sipstats.workers.plan`), or a
+dataset's Parquet files per capture (:func:`sipstats.dataset.read_parts`). Each worker cuts
+its messages into Call-ID hash partitions; partition ``k`` of every file meets on one worker
+(Dask moves the pieces between workers, never through the client), where the transactions,
+calls and registrations of those Call-IDs are built by
+:func:`sipstats.analyze.dialogs.analyze_dialogs` — the function the local engine runs over
+all messages at once. The client gathers input summaries and first/last times (to place
+``--since/--until`` offsets and the end of the capture), then of each partition its dialog
+tables with only the messages the report reads one by one
+(:func:`~sipstats.analyze.dialogs.reported`) and the counts of all its messages
+(:class:`~sipstats.analyze.tally.Tally`), merges them and finishes with
+:func:`sipstats.analyze.assemble`, as :func:`sipstats.analyze` does; last, the messages of
+the report's sample calls (its ladders). The client never holds every message.
 
 Without a scheduler address a ``distributed.LocalCluster`` of worker processes runs for the
 call. dask[distributed] is optional: ``pip install 'sipstats[dask]'``.
