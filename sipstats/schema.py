@@ -438,6 +438,7 @@ BY_RESPONDER: Final[Schema] = {
 #: Every DataFrame attribute of ``Analysis`` -> its schema; ``analyze`` conforms each once.
 ANALYSIS_TABLES: Final[Mapping[str, Schema]] = {
     "messages": ANALYZED_MESSAGES,
+    "report_messages": REPORT_MESSAGES,
     "transactions": TRANSACTIONS,
     "calls": CALLS,
     "registrations": REGISTRATIONS,
