@@ -32,9 +32,9 @@ export LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=lib
 export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export PYTHONPATH=$scratch/site:$scratch
-"$py" -c 'import sipstats.capture.pcap as p, sipstats.native as n; assert p.C_WALK is not None
-assert n.extension("_sipscan") is not None and n.extension("_codes") is not None
-print("sanitized extensions:", p.C_WALK.__file__)'
+"$py" -c 'import sipstats.capture.pcap as p, sipstats.sip as s
+assert p.c_walk() is not None and s.c_scanner() is not None
+print("sanitized extensions:", p.c_walk().__file__, s.c_scanner().__file__)'
 FUZZ_EXAMPLES=$examples "$py" -m pytest -q -s -p no:cacheprovider -x \
   tests/test_capture_cwalk.py tests/test_sip_scan.py tests/test_sip_fastpath.py \
   tests/test_hostile_reader.py tests/test_fuzz.py

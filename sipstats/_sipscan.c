@@ -31,7 +31,8 @@
 #include <stdint.h>
 #include <string.h>
 
-/* SipMessage's fields, in order (sip.py). */
+/* SipMessage's fields, in order (sip.py); MESSAGE_FIELDS tells Python, which checks it
+ * against SipMessage._fields when it loads this module (sipstats.native). */
 #define FIELDS 30
 /* sip.py _MAX_NUMBER: numbers above it are clamped (Expires) or refused (CSeq). */
 #define MAX_NUMBER 4294967295ULL
@@ -1453,7 +1454,9 @@ PyInit__sipscan(void)
         return NULL;
     }
     PyObject *module = PyModule_Create(&module_def);
-    if (module != NULL && PyModule_AddObjectRef(module, "Columns", (PyObject *)&ColumnsType) < 0) {
+    if (module != NULL &&
+        (PyModule_AddObjectRef(module, "Columns", (PyObject *)&ColumnsType) < 0 ||
+         PyModule_AddIntConstant(module, "MESSAGE_FIELDS", FIELDS) < 0)) {
         Py_CLEAR(module);
     }
     return module;

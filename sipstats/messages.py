@@ -34,7 +34,7 @@ from typing import Any, Final, NamedTuple
 import numpy as np
 import pandas as pd
 
-from sipstats import native, schema
+from sipstats import schema
 from sipstats.capture.deferral import Deferred
 from sipstats.capture.duplicates import DEFAULT_WINDOW_MS, DuplicateFilter
 from sipstats.capture.magic import HEAD_BYTES, compression, is_capture
@@ -45,7 +45,7 @@ from sipstats.capture.records import Payload
 from sipstats.capture.summary import InputSummary, Survey
 from sipstats.capture.survey import survey_file
 from sipstats.errors import CaptureError, SipParseError
-from sipstats.sip import SipMessage, parse_message, reason_fields
+from sipstats.sip import SipMessage, c_scanner, parse_message, reason_fields
 
 __doc__ = (__doc__ or "") + schema.markdown_table(schema.MESSAGES)
 
@@ -105,8 +105,6 @@ _FIELDS: Final = {
 }
 #: Messages parsed before their fields move into the columns: bounds the payload bytes held.
 _BATCH: Final = 2048
-#: The C parser and column builder (``_sipscan.c``, set up by sipstats.sip), or None.
-_C_SIP = native.extension("_sipscan")
 #: Where Columns.scan finds a Payload's data, encapsulation and truncated flag.
 _PAYLOAD_AT: Final = tuple(Payload._fields.index(name) for name in ("data", "encap", "truncated"))
 #: The table's columns for the C builder: (name, kind, record, field index); kind is the
@@ -125,6 +123,12 @@ _C_LAYOUT: Final = (
 )
 #: How often (in payloads) read_capture reports progress.
 _PROGRESS_EVERY: Final = 4096
+
+
+def _c_columns() -> Any:
+    """The C builder of the table's rows (``_sipscan.Columns``), or None without the C parser."""
+    scanner = c_scanner()
+    return None if scanner is None else scanner.Columns(_C_LAYOUT)
 
 
 class _Codes:
@@ -208,7 +212,7 @@ class MessageTable:
         self._messages: list[SipMessage] = []
         self._copies = bytearray()
         #: The C builder (rows parsed and coded in C), moved into the columns above at the end.
-        self._c_columns = None if _C_SIP is None else _C_SIP.Columns(_C_LAYOUT)
+        self._c_columns = _c_columns()
 
     def __len__(self) -> int:
         built = 0 if self._c_columns is None else len(self._c_columns)
@@ -221,7 +225,7 @@ class MessageTable:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        self._c_columns = None if _C_SIP is None else _C_SIP.Columns(_C_LAYOUT)
+        self._c_columns = _c_columns()
 
     def scan(self, payloads: list[Payload], start: int, copies: bytearray | None = None) -> int:
         """Add rows for the payloads from ``start`` on that the C parser reads, up to the

@@ -1,28 +1,87 @@
-"""The optional C extensions: where they are loaded, and the one switch that turns them off.
+"""The optional C extensions: where they are loaded and checked, and the switch that turns them off.
 
 ``setup.py`` builds them at install when a C compiler is there. Each has a pure-Python twin
 that gives the same results (the tests compare both ways), so a missing extension only costs
-speed. ``SIPSTATS_PURE_PYTHON=1`` in the environment, read at import, runs everything on the
-Python twins.
+speed. ``SIPSTATS_PURE_PYTHON=1`` in the environment, read once at import, runs everything on
+the Python twins; :func:`python_twins` does the same for a block of code (the tests' switch).
+
+An extension fills Python records (``Payload``, ``SipMessage``) slot by slot. A build left
+over from another version would put values in the wrong fields, so each one says how many
+fields it fills (``PAYLOAD_FIELDS``, ``MESSAGE_FIELDS``) and :func:`extension` compares that
+with the record when the owning module loads it: a build that disagrees is not used, with a
+warning that says to rebuild.
 """
 
 from __future__ import annotations
 
 import importlib
 import os
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import ModuleType
+from typing import Final
+
+#: The environment variable that switches every extension off for the whole process.
+PURE_PYTHON_ENV: Final = "SIPSTATS_PURE_PYTHON"
+
+#: Read once: the extensions are not even loaded when it is set.
+_OFF_FROM_START: Final = os.environ.get(PURE_PYTHON_ENV, "") not in ("", "0")
+#: Extensions :func:`python_twins` has switched off ("*": every one).
+_switched_off: frozenset[str] = frozenset()
 
 
 def pure_python() -> bool:
-    """True when ``SIPSTATS_PURE_PYTHON`` asks for the Python twins (any value but '' or '0')."""
-    return os.environ.get("SIPSTATS_PURE_PYTHON", "") not in ("", "0")
+    """True while every Python twin runs: ``SIPSTATS_PURE_PYTHON`` was set (any value but ''
+    or '0') when sipstats was imported, or inside ``python_twins()``."""
+    return _OFF_FROM_START or "*" in _switched_off
 
 
-def extension(name: str) -> ModuleType | None:
-    """The built extension ``sipstats.<name>``, or None when it is missing or switched off."""
-    if pure_python():
+def enabled(name: str) -> bool:
+    """True unless the extension ``name`` is switched off (by the environment or
+    :func:`python_twins`); its owner asks this each time it would use it."""
+    return not (pure_python() or name in _switched_off)
+
+
+@contextmanager
+def python_twins(*names: str) -> Iterator[None]:
+    """Run the block on the Python twins of ``names`` (``"capture._pcapscan"``, ``"_sipscan"``;
+    none: every extension), then restore the backends in force before it.
+
+    The switch takes effect at once in this process; worker processes start from the
+    environment variable.
+    """
+    global _switched_off
+    before = _switched_off
+    _switched_off = before | frozenset(names or ("*",))
+    try:
+        yield
+    finally:
+        _switched_off = before
+
+
+def extension(name: str, **layout: tuple[str, ...]) -> ModuleType | None:
+    """The built extension ``sipstats.<name>``, or None when it is missing, switched off by the
+    environment, or built for other records. Owners load theirs once, at import.
+
+    ``layout`` maps each field-count constant of the extension to the fields of the record it
+    fills (``PAYLOAD_FIELDS=Payload._fields``); a count that differs is a stale build, refused
+    with a :class:`RuntimeWarning`.
+    """
+    if _OFF_FROM_START:
         return None
     try:
-        return importlib.import_module(f"sipstats.{name}")
+        module = importlib.import_module(f"sipstats.{name}")
     except ImportError:
         return None
+    for constant, fields in layout.items():
+        built = getattr(module, constant, None)
+        if built != len(fields):
+            warnings.warn(
+                f"sipstats.{name} was built with {constant} {built}, the record has "
+                f"{len(fields)} fields: a stale build, not used (rebuild: pip install -e .)",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            return None
+    return module

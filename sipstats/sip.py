@@ -17,15 +17,15 @@ does the same for Expires).
 
 The common shape of a message is parsed by the optional C extension ``sipstats._sipscan``
 when it is built (``pip install -e .`` builds it); it answers exactly what the Python code
-answers, or declines and lets the Python code parse the message. The environment variable
-``SIPSTATS_PURE_PYTHON=1``, read at import, turns it off, so both can be run and compared.
+answers, or declines and lets the Python code parse the message. ``SIPSTATS_PURE_PYTHON=1``
+or :func:`sipstats.native.python_twins` turns it off, so both can be run and compared.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from itertools import islice
+from types import ModuleType
 from typing import Final, NamedTuple, TypeVar
 
 from sipstats import native
@@ -200,17 +200,17 @@ class SipMessage(NamedTuple):
         return self.retry_after_raw is not None and self.retry_after is None
 
 
-def _c_parser() -> Callable[[bytes, bool], SipMessage | None] | None:
-    """The C twin of :func:`_parse_common`, or None when it is not built or turned off."""
-    module = native.extension("_sipscan")
-    if module is None:
-        return None
-    module.set_message_type(SipMessage)
-    parse: Callable[[bytes, bool], SipMessage | None] = module.parse
-    return parse
+#: The C parser (``_sipscan.c``), loaded, checked against SipMessage and set up once.
+C_SCAN_NAME = "_sipscan"
+_C_SCAN = native.extension(C_SCAN_NAME, MESSAGE_FIELDS=SipMessage._fields)
+if _C_SCAN is not None:
+    _C_SCAN.set_message_type(SipMessage)
 
 
-_c_parse: Final = _c_parser()
+def c_scanner() -> ModuleType | None:
+    """The C parser and column builder, or None: not built, built for another SipMessage,
+    or switched off (:mod:`sipstats.native`)."""
+    return _C_SCAN if native.enabled(C_SCAN_NAME) else None
 
 
 def parse_message(data: bytes, *, truncated: bool = False, delimited: bool = False) -> SipMessage:
@@ -223,8 +223,9 @@ def parse_message(data: bytes, *, truncated: bool = False, delimited: bool = Fal
     generators count CRLF but send LF), not a lost tail, and the message is kept.
     """
     if not truncated:
-        if _c_parse is not None:
-            message = _c_parse(data, delimited)
+        scanner = c_scanner()
+        if scanner is not None:
+            message: SipMessage | None = scanner.parse(data, delimited)
             if message is not None:
                 return message
         message = _parse_common(data, delimited)

@@ -31,7 +31,6 @@ STAGES = {
     "_sipscan": 2,  # the C twin of sip.py's fast path
     "progress": 2,
     "messages": 3,
-    "_codes": 3,  # the C coder of the messages table's text columns
     "workers": 3,  # the messages stage on several processes
     "select": 4,
     "dataset": 4,

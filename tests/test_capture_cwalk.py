@@ -2,7 +2,7 @@
 
 The walk takes plain IPv4/UDP records (classic pcap, and pcapng Enhanced Packet Blocks) off
 the Python loop and hands every other record back.
-Each capture here is read twice, with the walk and with ``pcap.C_WALK`` set to None (the
+Each capture here is read twice, with the walk and inside ``native.python_twins`` (the
 pure-Python reader, the reference), and the messages table and every input summary (counts,
 anomalies with their frames, errors) must be identical. The captures built here put every
 hand-back case next to plain UDP: VLAN tags, Linux cooked v1/v2, SIP off the SIP ports, RTP,
@@ -22,18 +22,16 @@ from scapy.layers.l2 import CookedLinux, Dot1Q, Ether
 from scapy.packet import Packet, Raw
 from scapy.utils import wrpcapng
 
+from sipstats import native
 from sipstats.capture import pcap
 from sipstats.messages import Capture, read_capture
 from tests.conftest import CORPUS, PEERS, SAMPLES
 from tests.sipfactory import T0, UAC, UAS, sip_request, sip_response, tcp, udp, write_pcap
 
 
-def _both(
-    path: Path, monkeypatch: pytest.MonkeyPatch, **options: object
-) -> tuple[Capture, Capture]:
+def _both(path: Path, **options: object) -> tuple[Capture, Capture]:
     with_c = read_capture(path, **options)  # type: ignore[arg-type]
-    with monkeypatch.context() as patch:
-        patch.setattr(pcap, "C_WALK", None)
+    with native.python_twins(pcap.C_WALK_NAME):
         pure = read_capture(path, **options)  # type: ignore[arg-type]
     return with_c, pure
 
@@ -47,7 +45,7 @@ def test_the_c_walk_is_built() -> None:
     """The test suite's install (``pip install -e .``) compiles it; without it, decoding is slow."""
     if os.environ.get("SIPSTATS_PURE_PYTHON", "") not in ("", "0"):
         pytest.skip("SIPSTATS_PURE_PYTHON is set: the pure-Python reader is under test")
-    assert pcap.C_WALK is not None, "sipstats.capture._pcapscan is not built: pip install -e ."
+    assert pcap.c_walk() is not None, "sipstats.capture._pcapscan is not built: pip install -e ."
 
 
 def _invite(n: int) -> bytes:
@@ -106,28 +104,26 @@ def _mixed_packets() -> list[Packet]:
 
 
 @pytest.mark.parametrize("form", ["pcap", "pcapng"])
-def test_mixed_records_read_the_same(
-    form: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_mixed_records_read_the_same(form: str, tmp_path: Path) -> None:
     path = tmp_path / f"mixed.{form}"
     if form == "pcap":
         write_pcap(path, _mixed_packets())
     else:
         wrpcapng(str(path), _mixed_packets())
-    with_c, pure = _both(path, monkeypatch)
+    with_c, pure = _both(path)
     _assert_same(with_c, pure)
     assert len(pure.messages) >= 30
     assert pure.inputs[0].malformed["timestamp out of order"].count == 1
 
 
-def test_a_ports_filter_reads_the_same(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_ports_filter_reads_the_same(tmp_path: Path) -> None:
     path = write_pcap(tmp_path / "mixed.pcap", _mixed_packets())
-    with_c, pure = _both(path, monkeypatch, ports=[5080])
+    with_c, pure = _both(path, ports=[5080])
     _assert_same(with_c, pure)
     assert set(pure.messages["dport"]) == {5080}
 
 
-def test_cooked_captures_read_the_same(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cooked_captures_read_the_same(tmp_path: Path) -> None:
     """Linux cooked v1 (113): the walk reads it like Ethernet, with a 16-byte header."""
     packets = []
     for n in range(6):
@@ -136,22 +132,22 @@ def test_cooked_captures_read_the_same(tmp_path: Path, monkeypatch: pytest.Monke
         pkt.time = T0 + n
         packets.append(pkt)
     path = write_pcap(tmp_path / "sll.pcap", packets, linktype=113)
-    with_c, pure = _both(path, monkeypatch)
+    with_c, pure = _both(path)
     _assert_same(with_c, pure)
     assert len(pure.messages) == 6
 
 
-def test_snaplen_and_damage_read_the_same(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_snaplen_and_damage_read_the_same(tmp_path: Path) -> None:
     """Records cut by the snaplen, an impossible record length, and a file cut mid-record."""
     path = write_pcap(tmp_path / "cut.pcap", _mixed_packets()[:30], snaplen=200)
-    with_c, pure = _both(path, monkeypatch)
+    with_c, pure = _both(path)
     _assert_same(with_c, pure)
     whole = write_pcap(tmp_path / "whole.pcap", _mixed_packets()[:30]).read_bytes()
     damaged = bytearray(whole)
     second = 24 + 16 + int.from_bytes(whole[32:36], "little")
     damaged[second + 8 : second + 12] = (10**7).to_bytes(4, "little")  # record 2's caplen
     (tmp_path / "damaged.pcap").write_bytes(bytes(damaged[:-50]))
-    with_c, pure = _both(tmp_path / "damaged.pcap", monkeypatch)
+    with_c, pure = _both(tmp_path / "damaged.pcap")
     _assert_same(with_c, pure)
     assert len(pure.inputs[0].errors) == 2  # the resynchronisation and the truncated tail
 
@@ -162,19 +158,17 @@ def _shared_captures() -> list[Path]:
 
 
 @pytest.mark.parametrize("path", sorted(SAMPLES.glob("*.pcap")), ids=lambda p: p.name)
-def test_samples_read_the_same(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    _assert_same(*_both(path, monkeypatch))
+def test_samples_read_the_same(path: Path) -> None:
+    _assert_same(*_both(path))
 
 
 @pytest.mark.corpus
 @pytest.mark.peers
-def test_shared_captures_read_the_same(
-    corpus_dir: Path, peers_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_shared_captures_read_the_same(corpus_dir: Path, peers_dir: Path) -> None:
     """Every corpus and peer capture (one test: each file alone is quick)."""
     paths = _shared_captures()
     assert len(paths) > 40
     for path in paths:
-        with_c, pure = _both(path, monkeypatch)
+        with_c, pure = _both(path)
         pd.testing.assert_frame_equal(with_c.messages, pure.messages, obj=str(path))
         assert with_c.inputs == pure.inputs, path

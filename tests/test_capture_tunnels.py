@@ -12,7 +12,6 @@ import json
 from pathlib import Path
 
 import pandas as pd
-import pytest
 from click.testing import CliRunner
 from scapy.contrib.gtp import GTP_U_Header, GTPEchoRequest, GTPPDUSessionContainer
 from scapy.layers.inet import ICMP, IP, UDP, IPerror, UDPerror
@@ -21,6 +20,7 @@ from scapy.layers.l2 import Ether
 from scapy.layers.vxlan import VXLAN
 from scapy.packet import Packet, Raw
 
+from sipstats import native
 from sipstats.analyze import analyze
 from sipstats.capture import pcap
 from sipstats.cli import main
@@ -82,21 +82,18 @@ def volte_packets() -> list[Packet]:
     return [*packets, echo]
 
 
-def _both(path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Capture, Capture]:
+def _both(path: Path) -> tuple[Capture, Capture]:
     with_c = read_capture(path)
-    with monkeypatch.context() as patch:
-        patch.setattr(pcap, "C_WALK", None)
+    with native.python_twins(pcap.C_WALK_NAME):
         pure = read_capture(path)
     pd.testing.assert_frame_equal(with_c.messages, pure.messages)
     assert with_c.inputs == pure.inputs
     return with_c, pure
 
 
-def test_sip_over_ipv6_inside_gtp_u_is_read(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_sip_over_ipv6_inside_gtp_u_is_read(tmp_path: Path) -> None:
     path = write_pcap(tmp_path / "volte.pcap", volte_packets())
-    capture, _ = _both(path, monkeypatch)
+    capture, _ = _both(path)
     m = capture.messages
     assert len(m) == 17
     assert set(m["src"]) == {UE[0], PCSCF[0]}
@@ -146,8 +143,8 @@ def vxlan_packets() -> list[Packet]:
     return packets
 
 
-def test_vxlan_is_unwrapped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    capture, _ = _both(write_pcap(tmp_path / "vxlan.pcap", vxlan_packets()), monkeypatch)
+def test_vxlan_is_unwrapped(tmp_path: Path) -> None:
+    capture, _ = _both(write_pcap(tmp_path / "vxlan.pcap", vxlan_packets()))
     m = capture.messages
     assert m["call_id"].tolist() == ["vx@t", "p@t", "q@t"]
     assert m["src"].tolist()[0] == "10.1.0.1"
@@ -181,10 +178,8 @@ def icmp_packets() -> list[Packet]:
     return [*packets, error6, short, dns, echo]
 
 
-def test_icmp_unreachable_for_sip_is_counted_per_destination(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    capture, _ = _both(write_pcap(tmp_path / "icmp.pcap", icmp_packets()), monkeypatch)
+def test_icmp_unreachable_for_sip_is_counted_per_destination(tmp_path: Path) -> None:
+    capture, _ = _both(write_pcap(tmp_path / "icmp.pcap", icmp_packets()))
     assert len(capture.messages) == 3  # the INVITEs; the errors are not messages
     found = {
         dest: (a.count, a.detail, a.frames)

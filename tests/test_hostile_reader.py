@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from sipstats import sip
+from sipstats import native, sip
 from sipstats.capture import framing, pcap
 from sipstats.cli import main
 from sipstats.errors import SipParseError
@@ -30,10 +30,9 @@ def _run(path: Path, tmp_path: Path) -> Result:
     )
 
 
-def _both_ways(path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Capture, Capture]:
+def _both_ways(path: Path) -> tuple[Capture, Capture]:
     with_c = read_capture(path)
-    with monkeypatch.context() as patch:
-        patch.setattr(pcap, "C_WALK", None)
+    with native.python_twins(pcap.C_WALK_NAME):
         pure = read_capture(path)
     assert with_c.inputs == pure.inputs
     assert with_c.messages["call_id"].tolist() == pure.messages["call_id"].tolist()
@@ -90,10 +89,10 @@ def test_decimal_saturates_instead_of_raising() -> None:
 
 @pytest.mark.parametrize("kind", ["tsoffset-9e9s", "tsoffset-min", "ts-max", "tsresol-s"])
 def test_a_pcapng_time_outside_the_ns_range_flags_that_packet_only(
-    tmp_path: Path, kind: str, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, kind: str
 ) -> None:
     path = _write(tmp_path, "time.pcapng", hostile.pcapng_time(kind))
-    capture, _ = _both_ways(path, monkeypatch)
+    capture, _ = _both_ways(path)
     summary = capture.inputs[0]
     assert set(capture.messages["call_id"]) == {"call-1@test", "call-3@test"}
     anomaly = summary.malformed["timestamp out of range"]
@@ -115,11 +114,9 @@ def test_an_interface_option_running_past_its_block_is_reported(tmp_path: Path) 
     assert "interface description block at byte offset 48 cut short" in result.output
 
 
-def test_times_before_1970_are_not_out_of_order(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_times_before_1970_are_not_out_of_order(tmp_path: Path) -> None:
     path = _write(tmp_path, "old.pcapng", hostile.negative_tsoffset())
-    capture, _ = _both_ways(path, monkeypatch)
+    capture, _ = _both_ways(path)
     assert capture.inputs[0].malformed == {}
     assert capture.messages["ts"].dt.year.tolist() == [1906, 1906]
     assert capture.inputs[0].first_ts_ns == -2 * 10**18 + 1_000_000_000

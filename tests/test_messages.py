@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import gzip
+from contextlib import nullcontext
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from sipstats import schema
+from sipstats import native, schema
 from sipstats.capture.reader import record_boundaries
 from sipstats.capture.records import Payload
 from sipstats.capture.summary import InputSummary
 from sipstats.errors import CaptureError, SipParseError
 from sipstats.messages import Capture, MessageTable, decode_file, decode_payloads, read_capture
+from sipstats.sip import C_SCAN_NAME
 from tests.sipfactory import T0, UAC, UAS, sip_request, sip_response, udp, write_pcap
 
 NS = 1_000_000_000
@@ -316,20 +318,18 @@ OFFER = (
 
 
 @pytest.mark.parametrize("pure", [False, True], ids=["c", "python"])
-def test_reason_and_sdp_columns(pure: bool, monkeypatch: pytest.MonkeyPatch) -> None:
-    if pure:
-        monkeypatch.setattr("sipstats.messages._C_SIP", None)
-        monkeypatch.setattr("sipstats.sip._c_parse", None)
+def test_reason_and_sdp_columns(pure: bool) -> None:
     sdp = [("Content-Type", "application/sdp")]
     cleared = [("Reason", 'SIP;cause=200;text="x", Q.850 ;cause=16 ;text="Normal call clearing"')]
-    frame, _ = decode(
-        [
-            payload(invite(headers=sdp, body=OFFER), 1),
-            payload(busy(), 2, 0.5, src=UAS[0], dst=UAC[0]),
-            payload(invite(2, headers=cleared), 3, 1.0),
-            payload(invite(3, headers=[("Reason", "Q.850;cause=999999")]), 4, 1.5),
-        ]
-    )
+    with native.python_twins(C_SCAN_NAME) if pure else nullcontext():
+        frame, _ = decode(
+            [
+                payload(invite(headers=sdp, body=OFFER), 1),
+                payload(busy(), 2, 0.5, src=UAS[0], dst=UAC[0]),
+                payload(invite(2, headers=cleared), 3, 1.0),
+                payload(invite(3, headers=[("Reason", "Q.850;cause=999999")]), 4, 1.5),
+            ]
+        )
     offer, reply, bye, huge = (frame.iloc[i] for i in range(4))
     assert (offer["sdp_address"], offer["sdp_port"], offer["sdp_codecs"]) == (
         "10.0.0.1",

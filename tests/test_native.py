@@ -14,9 +14,11 @@ import pandas as pd
 import pytest
 
 from sipstats import messages, native, sip
+from sipstats.capture import pcap
 from sipstats.capture.records import Payload
 from sipstats.capture.summary import InputSummary
 from sipstats.messages import read_capture
+from sipstats.sip import SipMessage
 from tests import sipfactory as sip_factory
 from tests.conftest import CORPUS, PEERS, ROOT, SAMPLES
 
@@ -33,11 +35,11 @@ def test_every_extension_is_built(name: str) -> None:
 
 def test_one_switch_turns_every_extension_off() -> None:
     code = (
-        "from sipstats import messages, sip\n"
+        "from sipstats import sip\n"
         "from sipstats.capture import pcap\n"
-        "print(messages._C_SIP, sip._c_parse, pcap.C_WALK)\n"
+        "print(sip.c_scanner(), pcap.c_walk())\n"
     )
-    for value, expected in (("1", "None None None"), ("0", None), ("", None)):
+    for value, expected in (("1", "None None"), ("0", None), ("", None)):
         env = {"SIPSTATS_PURE_PYTHON": value, "PATH": "/usr/bin:/bin"}
         done = subprocess.run(
             [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT
@@ -54,28 +56,26 @@ def _captures() -> list[Path]:
     return [*sorted(SAMPLES.glob("*.pcap")), *(path for path in shared if path.is_file())]
 
 
-def test_batches_parse_like_one_message_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_batches_parse_like_one_message_at_a_time() -> None:
     """decode_payloads hands whole batches to the C column builder and the rest to Python one
     by one: every capture gives the same table and the same counts of malformed input as the
     Python parser and table alone (samples always; corpus and peers when ../shared is there)."""
-    if messages._C_SIP is None:
+    if sip.c_scanner() is None:
         pytest.skip("sipstats._sipscan is not built (see test_every_extension_is_built)")
     for path in _captures():
         with_c = read_capture(path)
-        with monkeypatch.context() as patch:
-            patch.setattr(messages, "_C_SIP", None)
-            patch.setattr(sip, "_c_parse", None)
+        with native.python_twins(sip.C_SCAN_NAME):
             pure = read_capture(path)
         pd.testing.assert_frame_equal(with_c.messages, pure.messages, obj=str(path))
         assert with_c.inputs == pure.inputs, path
 
 
-def test_c_columns_build_the_python_table(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_c_columns_build_the_python_table() -> None:
     """Rows the C builder scans and rows sip.py parses (here: a non-ASCII User-Agent, which
     the C parser declines) interleave in stream order, within one TCP segment too; text that
     is not plain ASCII codes and decodes unchanged, and a file name with an undecodable byte is
     spelled out (Arrow, which backs pandas' str when pyarrow is installed, holds only UTF-8)."""
-    if messages._C_SIP is None:
+    if sip.c_scanner() is None:
         pytest.skip("sipstats._sipscan is not built (see test_every_extension_is_built)")
     dialog = {"cseq": 1, "branch": "z9hG4bK1"}
     odd = sip_factory.sip_request(
@@ -98,10 +98,57 @@ def test_c_columns_build_the_python_table(monkeypatch: pytest.MonkeyPatch) -> No
         return built.to_frame()
 
     with_c = table()
-    with monkeypatch.context() as patch:
-        patch.setattr(messages, "_C_SIP", None)
+    with native.python_twins(sip.C_SCAN_NAME):
         pure = table()
     pd.testing.assert_frame_equal(with_c, pure)
     assert with_c["call_id"].tolist()[:3] == ["common", "odd", "common"]
     assert with_c["user_agent"].iloc[1] == "Téléphone"
     assert set(with_c["file"]) == {"capture-\\udcff.pcap", "b.pcap"}
+
+
+def test_python_twins_switches_named_extensions_off_and_restores_them() -> None:
+    if pcap.c_walk() is None or sip.c_scanner() is None:
+        pytest.skip("the extensions are not built or switched off by the environment")
+    with native.python_twins(pcap.C_WALK_NAME):
+        assert pcap.c_walk() is None
+        assert sip.c_scanner() is not None
+        with native.python_twins():
+            assert sip.c_scanner() is None
+            assert native.pure_python()
+        assert sip.c_scanner() is not None
+    assert pcap.c_walk() is not None
+    assert not native.pure_python()
+
+
+@pytest.mark.parametrize(
+    ("name", "constant", "record"),
+    [
+        (pcap.C_WALK_NAME, "PAYLOAD_FIELDS", Payload),
+        (sip.C_SCAN_NAME, "MESSAGE_FIELDS", SipMessage),
+    ],
+)
+def test_a_build_for_other_records_is_refused(name: str, constant: str, record: type) -> None:
+    """Each extension fills its record slot by slot: one built for another field count (a build
+    left from another version) is not used, and the warning says to rebuild."""
+    if native.pure_python() or native.extension(name) is None:
+        pytest.skip(f"sipstats.{name} is not built or switched off by the environment")
+    assert native.extension(name, **{constant: record._fields}) is not None
+    with pytest.warns(RuntimeWarning, match=rf"{constant} {len(record._fields)}, the record has 3"):
+        assert native.extension(name, **{constant: ("a", "b", "c")}) is None
+
+
+def test_the_c_walk_refuses_a_payload_type_that_is_not_a_tuple() -> None:
+    """It fills the type's tuple slots: any other class would be written past its allocation."""
+    walker = pcap.c_walk()
+    if walker is None:
+        pytest.skip("sipstats.capture._pcapscan is not built or switched off")
+
+    class NotATuple:
+        pass
+
+    header = (False, 16, pcap.MAX_CAPLEN, 1000, 0, pcap.C_WALK_BATCH)
+    rules = (1, frozenset({5060}), False)
+    for kind in (NotATuple, dict):
+        with pytest.raises(TypeError, match="tuple subclass"):
+            walker.walk(header, rules, (kind, "f.pcap", "udp", {}), b"", 0, 0, 0, 0, 0, 0, [])
+    assert walker.walk(header, rules, (Payload, "f.pcap", "udp", {}), b"", 0, 0, 0, 0, 0, 0, [])

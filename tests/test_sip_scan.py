@@ -226,7 +226,7 @@ def test_garbage_arguments_are_declined() -> None:
 
 
 def test_environment_variable_turns_the_c_path_off() -> None:
-    code = "import sipstats.sip as s; print(s._c_parse is None)"
+    code = "import sipstats.sip as s; print(s.c_scanner() is None)"
     env = {**os.environ, "SIPSTATS_PURE_PYTHON": "1"}
     for environment, expected in ((env, "True"), ({**env, "SIPSTATS_PURE_PYTHON": ""}, "False")):
         result = subprocess.run(

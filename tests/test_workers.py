@@ -121,7 +121,7 @@ def capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_the_capture_has_every_case(capture: Path) -> None:
-    if pcap.C_WALK is None:
+    if pcap.c_walk() is None:
         pytest.skip("cutting a file needs the C walk (sipstats.capture._pcapscan)")
     whole = read_capture(capture)
     assert whole.messages["transport"].value_counts().to_dict() == {"udp": 12, "tcp": 3}
@@ -136,21 +136,21 @@ def test_the_capture_has_every_case(capture: Path) -> None:
     ids=["duplicates-dropped", "duplicates-kept", "duplicates-not-looked-for"],
 )
 def test_every_cut_gives_one_pass(capture: Path, options: DecodeOptions) -> None:
-    if pcap.C_WALK is None:
+    if pcap.c_walk() is None:
         pytest.skip("cutting a file needs the C walk (sipstats.capture._pcapscan)")
     offsets = _record_offsets(capture)[1:]
     _assert_same_as_one_pass(capture, [[offset] for offset in offsets], options)
 
 
 def test_every_pair_of_cuts_gives_one_pass(capture: Path) -> None:
-    if pcap.C_WALK is None:
+    if pcap.c_walk() is None:
         pytest.skip("cutting a file needs the C walk (sipstats.capture._pcapscan)")
     offsets = _record_offsets(capture)[1:]
     _assert_same_as_one_pass(capture, [list(pair) for pair in combinations(offsets, 2)])
 
 
 def test_cuts_inside_records_move_to_the_next_record(capture: Path) -> None:
-    if pcap.C_WALK is None:
+    if pcap.c_walk() is None:
         pytest.skip("cutting a file needs the C walk (sipstats.capture._pcapscan)")
     offsets = _record_offsets(capture)
     found = parts(capture, [offsets[3] + 1, offsets[7] - 1, capture.stat().st_size + 10])
@@ -164,7 +164,7 @@ def test_cuts_inside_records_move_to_the_next_record(capture: Path) -> None:
 
 def test_read_capture_with_a_process_pool(capture: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Through the real pool: parts and whole files in worker processes, merged by time."""
-    if pcap.C_WALK is None:
+    if pcap.c_walk() is None:
         pytest.skip("cutting a file needs the C walk (sipstats.capture._pcapscan)")
     monkeypatch.setattr(workers, "MIN_PART_BYTES", 1024)
     other = write_pcap(capture.parent / "other.pcap", _call(9, 0.25))
@@ -212,7 +212,7 @@ def test_corpus_captures_cut_anywhere(name: str) -> None:
     path = CORPUS / name
     if not path.is_file():
         pytest.skip(f"the shared corpus capture {path} is not there")
-    if pcap.C_WALK is None:
+    if pcap.c_walk() is None:
         pytest.skip("cutting a file needs the C walk (sipstats.capture._pcapscan)")
     offsets = _record_offsets(path)[1:]
     chosen = offsets[:: max(1, len(offsets) // 40)]

@@ -167,6 +167,10 @@ static int classify(const Rules *r, int linktype, const unsigned char *d, Py_ssi
 }
 
 /* A Payload for a kept datagram, or NULL with *known = 0 when its address pair is new. */
+/* Payload's fields, in order (capture/records.py); PAYLOAD_FIELDS tells Python, which checks
+ * it against Payload._fields when it loads this module (sipstats.native). */
+#define PAYLOAD_FIELDS 14
+
 static PyObject *make_payload(PyObject *payload_type, PyObject *file, PyObject *udp,
                               PyObject *pairs, const unsigned char *d, Py_ssize_t ip,
                               Py_ssize_t p, Py_ssize_t udp_end, unsigned sport, unsigned dport,
@@ -182,9 +186,9 @@ static PyObject *make_payload(PyObject *payload_type, PyObject *file, PyObject *
         return NULL;
     }
     PyTypeObject *type = (PyTypeObject *)payload_type;
-    PyObject *item = type->tp_alloc(type, 14);
+    PyObject *item = type->tp_alloc(type, PAYLOAD_FIELDS);
     if (item == NULL) return NULL;
-    PyObject *fields[14] = {
+    PyObject *fields[PAYLOAD_FIELDS] = {
         PyLong_FromLongLong(ts),
         Py_NewRef(file),
         PyLong_FromLongLong(frame),
@@ -201,7 +205,7 @@ static PyObject *make_payload(PyObject *payload_type, PyObject *file, PyObject *
         PyLong_FromLong(1),
     };
     int failed = 0;
-    for (int i = 0; i < 14; i++) {
+    for (int i = 0; i < PAYLOAD_FIELDS; i++) {
         if (fields[i] == NULL) failed = 1;
         PyTuple_SET_ITEM(item, i, fields[i]); /* NULL slots are skipped by the tuple's dealloc */
     }
@@ -218,12 +222,20 @@ typedef struct {
     Py_ssize_t max_out;
 } Sink;
 
+/* make_payload fills PAYLOAD_FIELDS tuple slots of an instance of the payload type: any other
+ * type (a class that is not a tuple) would be written past its allocation, so it is refused. */
 static int parse_sink(Sink *sink, PyObject *payload_args, PyObject *out, Py_ssize_t max_out)
 {
     sink->out = out;
     sink->max_out = max_out;
-    return PyArg_ParseTuple(payload_args, "O!UUO!", &PyType_Type, &sink->payload_type,
-                            &sink->file, &sink->udp, &PyDict_Type, &sink->pairs);
+    if (!PyArg_ParseTuple(payload_args, "O!UUO!", &PyType_Type, &sink->payload_type, &sink->file,
+                          &sink->udp, &PyDict_Type, &sink->pairs))
+        return 0;
+    if (!PyType_IsSubtype((PyTypeObject *)sink->payload_type, &PyTuple_Type)) {
+        PyErr_SetString(PyExc_TypeError, "the payload type must be a tuple subclass (Payload)");
+        return 0;
+    }
+    return 1;
 }
 
 static inline int walkable(int linktype)
@@ -506,5 +518,10 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC PyInit__pcapscan(void)
 {
     init_tables();
-    return PyModule_Create(&module);
+    PyObject *created = PyModule_Create(&module);
+    if (created != NULL && PyModule_AddIntConstant(created, "PAYLOAD_FIELDS", PAYLOAD_FIELDS) < 0) {
+        Py_DECREF(created);
+        return NULL;
+    }
+    return created;
 }

@@ -15,6 +15,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable, Iterator
 from functools import partial
+from types import ModuleType
 from typing import Any, NamedTuple
 
 from sipstats import native
@@ -24,8 +25,9 @@ from sipstats.capture.records import Payload
 from sipstats.capture.source import RELEASE_STEP, Source
 from sipstats.capture.summary import InputSummary
 
-#: The C walk (``_pcapscan.c``) or None; the pcapng reader uses it too.
-C_WALK = native.extension("capture._pcapscan")
+#: The C walk (``_pcapscan.c``), loaded and checked against Payload once; see :func:`c_walk`.
+C_WALK_NAME = "capture._pcapscan"
+_C_WALK = native.extension(C_WALK_NAME, PAYLOAD_FIELDS=Payload._fields)
 
 #: libpcap's largest snapshot length; a record claiming more is damage whatever the file's
 #: snaplen says (a crafted snaplen of 4 GiB must not make a reader wait for 4 GiB of record).
@@ -40,6 +42,12 @@ C_WALK_LINKTYPES = frozenset({1, 113, 276})
 C_WALK_BATCH = 256
 
 PacketFn = Callable[[Any, int, int, int, int, int, bool], None]
+
+
+def c_walk() -> ModuleType | None:
+    """The C walk, or None: not built, built for another Payload, or switched off
+    (:mod:`sipstats.native`). The pcapng reader uses it too."""
+    return _C_WALK if native.enabled(C_WALK_NAME) else None
 
 
 class PcapHeader(NamedTuple):
@@ -275,12 +283,13 @@ def cut_points(src: Source, hdr: PcapHeader, targets: list[int], lookback_ns: in
     (ascending), whose look-back covers the records stamped within ``lookback_ns`` before it.
     Short when a damaged record comes first (the part that holds it is read by one reader);
     empty without the C walk, which makes this cheap."""
-    if C_WALK is None:
+    walker = c_walk()
+    if walker is None:
         return []
     header = (hdr.endian == ">", hdr.record_size, MAX_CAPLEN, hdr.frac_ns)
     return [
         Cut(offset, frame, Clock(tmin, tmax, prev_sec), warm_offset, warm_frame)
-        for offset, frame, tmin, tmax, prev_sec, warm_offset, warm_frame in C_WALK.cut_points(
+        for offset, frame, tmin, tmax, prev_sec, warm_offset, warm_frame in walker.cut_points(
             header, src.buf, targets, lookback_ns
         )
     ]
@@ -288,9 +297,10 @@ def cut_points(src: Source, hdr: PcapHeader, targets: list[int], lookback_ns: in
 
 def _c_walk(hdr: PcapHeader, decoder: Decoder) -> Callable[..., tuple[int, ...]] | None:
     """The C walk bound to this file's format and decoder, or None where it does not apply."""
-    if C_WALK is None or hdr.linktype not in C_WALK_LINKTYPES:
+    walker = c_walk()
+    if walker is None or hdr.linktype not in C_WALK_LINKTYPES:
         return None
     limit = MAX_CAPLEN
     header = (hdr.endian == ">", hdr.record_size, limit, hdr.frac_ns, OUT_OF_ORDER_NS, C_WALK_BATCH)
     rules = (hdr.linktype, decoder.sip_ports, decoder.ports is not None)
-    return partial(C_WALK.walk, header, rules, (Payload, decoder.file, "udp", decoder.pairs))
+    return partial(walker.walk, header, rules, (Payload, decoder.file, "udp", decoder.pairs))

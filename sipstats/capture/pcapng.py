@@ -118,7 +118,7 @@ class PcapngReader:
         """Call ``packet`` on each packet block starting before ``stop``; yield what lands in
         ``out``. With ``decoder`` (whose ``packet`` and ``out`` these are), runs of Enhanced
         Packet Blocks of plain UDP are read by the C walk, as in :meth:`PcapReader.read`."""
-        c_walk = pcap.C_WALK if decoder is not None else None
+        c_walk = pcap.c_walk() if decoder is not None else None
         rules = payload = walk_header = None
         if c_walk is not None and decoder is not None:
             rules = (decoder.sip_ports, decoder.ports is not None)

@@ -23,7 +23,7 @@ import struct
 import tempfile
 from collections.abc import Callable
 
-from sipstats import sip
+from sipstats import native, sip
 from sipstats.capture import defrag, pcap, tcp
 from sipstats.capture.reader import iter_payloads
 from sipstats.capture.summary import InputSummary
@@ -46,11 +46,8 @@ def reader(data: bytes) -> None:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
         with_c = _read(path)
-        walk, pcap.C_WALK = pcap.C_WALK, None
-        try:
+        with native.python_twins(pcap.C_WALK_NAME):
             pure = _read(path)
-        finally:
-            pcap.C_WALK = walk
     finally:
         os.unlink(path)
     assert with_c == pure, "the C walk and the Python reader disagree"
