@@ -167,7 +167,7 @@ def test_a_large_capture_is_decoded_in_byte_ranges_on_several_workers(
     """A classic pcap cut at a record boundary that a call and a TCP stream straddle, its two
     parts decoded on the workers (the stream's put-off segments made in order on one): the
     messages, summary and report of one pass."""
-    if pcap.C_WALK is None:
+    if pcap.c_walk() is None:
         pytest.skip("cutting a file needs the C walk (sipstats.capture._pcapscan)")
     capture = write_pcap(tmp_path / "straddle.pcap", straddling_packets())
     monkeypatch.setattr(workers, "MIN_PART_BYTES", 256)  # the cut is planned on the client
