@@ -20,6 +20,7 @@ pyarrow is an optional dependency (``pip install 'sipstats[dask]'``).
 from __future__ import annotations
 
 import dataclasses
+import glob
 import hashlib
 import json
 import os
@@ -205,7 +206,8 @@ def _stored(root: Path, source: _Source) -> bool:
 def _ingest_one(root: Path, source: _Source, ports: frozenset[int] | None) -> InputSummary:
     """Decode one input and store it: parts first, its summary last (the 'done' mark)."""
     pa = _pyarrow()
-    for pattern in (f"{source.key}.parquet", f".{source.key}.parquet.tmp"):
+    key = glob.escape(source.key)  # a file name may hold [, * or ?
+    for pattern in (f"{key}.parquet", f".{key}.parquet.tmp"):
         for stale in root.glob(f"date=*/hour=*/{pattern}"):
             stale.unlink()  # left by an earlier run of a changed file, or an interrupted one
     _record_path(root, source).unlink(missing_ok=True)

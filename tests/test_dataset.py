@@ -174,6 +174,19 @@ def test_changed_file_replaces_its_rows(rotated: Path, tmp_path: Path) -> None:
     assert len(read_dataset(tmp_path / "ds").messages) == len(expected)
 
 
+def test_changed_file_with_a_pattern_in_its_name_leaves_no_stale_rows(tmp_path: Path) -> None:
+    """The earlier version's rows sit in another hour's folder; they go although the name
+    holds glob characters (they once made the stale-part search match nothing)."""
+    capture = tmp_path / "grow[1].pcap"
+    options = sip_request("OPTIONS", call_id="c1", cseq=1, branch="z9hG4bK1")
+    write_pcap(capture, [udp(options, 0)])
+    ingest(capture, tmp_path / "ds", jobs=1)
+    write_pcap(capture, [udp(options, 2 * 3600)])
+    ingest(capture, tmp_path / "ds", jobs=1)
+    messages = read_dataset(tmp_path / "ds").messages
+    assert messages["ts"].tolist() == sipstats.read_capture(capture).messages["ts"].tolist()
+
+
 def test_cli_ingest_then_report(rotated: Path, tmp_path: Path) -> None:
     result = cli("ingest", rotated, "--to", tmp_path / "ds", "--jobs", "2")
     assert result.exit_code == 0, result.output
