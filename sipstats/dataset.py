@@ -143,8 +143,9 @@ class IngestResult:
     """Inputs already in the dataset, unchanged since: not decoded again."""
 
     @property
-    def damaged(self) -> bool:
-        return any(summary.damaged for summary in self.decoded)
+    def flagged(self) -> bool:
+        """An input was damaged, unreadable or without SIP (``ingest`` then exits 1)."""
+        return any(summary.flagged for summary in self.decoded)
 
 
 def ingest(

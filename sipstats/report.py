@@ -49,6 +49,7 @@ __all__ = [
     "ReportRequest",
     "ReportResult",
     "choose_formats",
+    "exit_status",
     "load",
     "plan_outputs",
     "read_selected",
@@ -72,15 +73,19 @@ def time_bound(value: TimeBound | str | None) -> TimeBound | None:
     return parse_time(value)
 
 
-def readable(inputs: Sequence[InputSummary]) -> bool:
-    """At least one input was a capture sipstats could read (even an empty one)."""
-    return any(summary.format and (summary.packets or not summary.errors) for summary in inputs)
-
-
 def require_readable(inputs: Sequence[InputSummary]) -> None:
-    """:class:`ReportError` unless :func:`readable`: the run has nothing to report on."""
-    if not readable(inputs):
+    """:class:`ReportError` unless an input is a capture sipstats could read (even an empty
+    one): the run has nothing to report on, and every command exits 2."""
+    if not any(summary.readable for summary in inputs):
         raise ReportError("nothing readable: no input is a capture file sipstats can read")
+
+
+def exit_status(inputs: Iterable[InputSummary], *also: bool) -> int:
+    """The exit status of a command that wrote its output: :data:`EXIT_DAMAGED` when an input
+    was damaged, unreadable or without SIP (:attr:`InputSummary.flagged`) or any of ``also``
+    holds (filters that matched nothing, packets that could not be written); else
+    :data:`EXIT_OK`. The report, ingest and the drill-down commands all answer with it."""
+    return EXIT_DAMAGED if any(s.flagged for s in inputs) or any(also) else EXIT_OK
 
 
 def read_selected(
@@ -333,15 +338,13 @@ class ReportResult:
     @property
     def damaged(self) -> list[InputSummary]:
         """Inputs that were damaged, unreadable or without SIP (each named in the report)."""
-        inputs = self.analysis.capture.inputs
-        return [summary for summary in inputs if summary.damaged or summary.no_sip is not None]
+        return [summary for summary in self.analysis.capture.inputs if summary.flagged]
 
     @property
     def exit_status(self) -> int:
-        """:data:`EXIT_DAMAGED` when an input was damaged or the filters matched nothing."""
-        if self.damaged or self.analysis.capture.selected_nothing:
-            return EXIT_DAMAGED
-        return EXIT_OK
+        """:func:`exit_status`: 1 when an input was flagged or the filters matched nothing."""
+        capture = self.analysis.capture
+        return exit_status(capture.inputs, capture.selected_nothing)
 
 
 def run_report(

@@ -130,8 +130,19 @@ class InputSummary:
 
     @property
     def damaged(self) -> bool:
-        """True when anything was lost or could not be read (exit code 1 territory)."""
+        """True when anything was lost or could not be read."""
         return bool(self.errors or self.malformed)
+
+    @property
+    def flagged(self) -> bool:
+        """Damaged, unreadable, or read without finding SIP: every command names such an
+        input on stderr and exits 1 (:func:`sipstats.report.exit_status`)."""
+        return self.damaged or self.no_sip is not None
+
+    @property
+    def readable(self) -> bool:
+        """A capture sipstats could read (even an empty one), not a file it gave up on."""
+        return bool(self.format and (self.packets or not self.errors))
 
     @property
     def malformed_total(self) -> int:

@@ -15,7 +15,7 @@ from sipstats.cli.trunks import trunks_option
 from sipstats.drill.calls import call_list, select_calls
 from sipstats.messages import read_capture
 from sipstats.render.calllist import CALL_RENDERERS
-from sipstats.report import EXIT_DAMAGED, EXIT_OK, EXIT_USAGE, require_readable
+from sipstats.report import EXIT_USAGE, exit_status, require_readable
 
 
 def load_analysis(
@@ -23,14 +23,14 @@ def load_analysis(
     ports: tuple[tuple[int, ...], ...],
     quiet: bool,
     trunks: Trunks | None = None,
-) -> tuple[Analysis, bool]:
-    """Read and analyse ``captures``: (analysis, some input damaged); ReportError when nothing
+) -> Analysis:
+    """Read and analyse ``captures``, warning about flagged inputs; ReportError when nothing
     is readable (shared by the drill-down commands)."""
     capture = read_capture(list(captures), ports=tuple(p for group in ports for p in group) or None)
-    damaged = warn_inputs(capture.inputs, quiet)
+    warn_inputs(capture.inputs, quiet)
     require_readable(capture.inputs)
     analysis = analyze(capture)
-    return (analysis if trunks is None else apply_trunks(analysis, trunks)), damaged
+    return analysis if trunks is None else apply_trunks(analysis, trunks)
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -75,7 +75,7 @@ def calls(
     Exit status: 0 all input read; 1 list written but some input damaged; 2 nothing readable.
     """
     try:
-        analysis, damaged = load_analysis(captures, ports, quiet, trunks)
+        analysis = load_analysis(captures, ports, quiet, trunks)
         selected = select_calls(
             analysis,
             outcomes=outcomes,
@@ -96,4 +96,4 @@ def calls(
     except Exception as error:
         click.echo(f"sipstats: error: {error_line(error)}", err=True)
         raise click.exceptions.Exit(EXIT_USAGE) from None
-    raise click.exceptions.Exit(EXIT_DAMAGED if damaged else EXIT_OK)
+    raise click.exceptions.Exit(exit_status(analysis.capture.inputs))

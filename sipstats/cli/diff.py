@@ -9,7 +9,7 @@ import click
 from sipstats.cli.report import error_line
 from sipstats.drill.diff import compare, load_side
 from sipstats.render.diffout import DIFF_RENDERERS
-from sipstats.report import EXIT_DAMAGED, EXIT_OK, EXIT_USAGE
+from sipstats.report import EXIT_USAGE, exit_status
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -34,7 +34,8 @@ def diff(before: str, after: str, fmt: str, output: Path | None) -> None:
     saved JSON report. Per outcome, code, category, class, method, responder and metric:
     counts, rates, change and a named significance test; what changed first.
 
-    Exit status: 0 both read cleanly; 1 written but some input damaged; 2 unusable input.
+    Exit status: 0 both read cleanly; 1 written but some input damaged or without SIP;
+    2 unusable input.
     """
     try:
         old, new = load_side([before]), load_side([after])
@@ -46,4 +47,4 @@ def diff(before: str, after: str, fmt: str, output: Path | None) -> None:
     except Exception as error:
         click.echo(f"sipstats: error: {error_line(error)}", err=True)
         raise click.exceptions.Exit(EXIT_USAGE) from None
-    raise click.exceptions.Exit(EXIT_DAMAGED if old.damaged or new.damaged else EXIT_OK)
+    raise click.exceptions.Exit(exit_status((), old.flagged, new.flagged))

@@ -13,7 +13,7 @@ from sipstats.cli.selection import call_selection
 from sipstats.drill.calls import select_calls
 from sipstats.drill.extract import extract_calls
 from sipstats.errors import OptionError, ReportError
-from sipstats.report import EXIT_DAMAGED, EXIT_OK, EXIT_USAGE
+from sipstats.report import EXIT_USAGE, exit_status
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -52,7 +52,7 @@ def extract(
     try:
         if not (call_ids or outcomes or codes or since is not None or until is not None):
             raise OptionError("choose calls: --call-id, --outcome, --code, --since or --until")
-        analysis, damaged = load_analysis(captures, ports, quiet)
+        analysis = load_analysis(captures, ports, quiet)
         selected = select_calls(
             analysis, outcomes=outcomes, codes=codes, call_ids=call_ids, since=since, until=until
         )
@@ -71,4 +71,4 @@ def extract(
     except Exception as error:
         click.echo(f"sipstats: error: {error_line(error)}", err=True)
         raise click.exceptions.Exit(EXIT_USAGE) from None
-    raise click.exceptions.Exit(EXIT_DAMAGED if damaged or result.problems else EXIT_OK)
+    raise click.exceptions.Exit(exit_status(analysis.capture.inputs, bool(result.problems)))

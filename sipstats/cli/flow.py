@@ -12,7 +12,7 @@ from sipstats.cli.report import Ports, error_line
 from sipstats.cli.trunks import trunks_option
 from sipstats.drill.flow import call_flow, render_ladder
 from sipstats.drill.ladder import ladder_svg
-from sipstats.report import EXIT_DAMAGED, EXIT_OK, EXIT_USAGE
+from sipstats.report import EXIT_USAGE, exit_status
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -46,7 +46,7 @@ def flow(
     Call-ID is drawn, so a capture at a proxy shows both legs.
     """
     try:
-        analysis, damaged = load_analysis(captures, ports, quiet, trunks)
+        analysis = load_analysis(captures, ports, quiet, trunks)
         ladder = call_flow(analysis, call_ids)
         click.echo(render_ladder(ladder), nl=False)
         if svg is not None:
@@ -57,4 +57,4 @@ def flow(
     except Exception as error:
         click.echo(f"sipstats: error: {error_line(error)}", err=True)
         raise click.exceptions.Exit(EXIT_USAGE) from None
-    raise click.exceptions.Exit(EXIT_DAMAGED if damaged else EXIT_OK)
+    raise click.exceptions.Exit(exit_status(analysis.capture.inputs))

@@ -12,7 +12,7 @@ import click
 
 from sipstats.cli.report import Ports, duplicate_window_option, error_line, fail, warn_inputs
 from sipstats.dataset import ingest as ingest_captures
-from sipstats.report import EXIT_DAMAGED, EXIT_OK
+from sipstats.report import exit_status
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -52,11 +52,11 @@ def ingest(
         )
     except Exception as error:
         fail(error_line(error))
-    damaged = warn_inputs(result.decoded, quiet)
+    warn_inputs(result.decoded, quiet)
     if not quiet:
         click.echo(
             f"{dataset}: {len(result.decoded)} capture(s) decoded, "
             f"{len(result.skipped)} already stored",
             err=True,
         )
-    raise click.exceptions.Exit(EXIT_DAMAGED if damaged else EXIT_OK)
+    raise click.exceptions.Exit(exit_status(result.decoded))

@@ -171,17 +171,17 @@ def _spinner(enabled: bool, what: str) -> Iterator[None]:
         yield
 
 
-def warn_inputs(inputs: Sequence[InputSummary], quiet: bool) -> bool:
+def warn_inputs(inputs: Sequence[InputSummary], quiet: bool) -> None:
     """One stderr line per damaged or unreadable input, and one per input read without
-    finding SIP (with what it held instead); True when there was any."""
-    damaged = [summary for summary in inputs if summary.damaged]
-    without_sip = [summary for summary in inputs if summary.no_sip is not None]
-    if not quiet:
-        for summary in damaged:
+    finding SIP (with what it held instead): the inputs that make the exit status 1."""
+    if quiet:
+        return
+    for summary in inputs:
+        if summary.damaged:
             click.echo(f"sipstats: warning: {summary.file}: {input_problems(summary)}", err=True)
-        for summary in without_sip:
+    for summary in inputs:
+        if summary.no_sip is not None:
             click.echo(f"sipstats: warning: {summary.file}: {no_sip_note(summary)}", err=True)
-    return bool(damaged or without_sip)
 
 
 def warn_selection(capture: Capture, quiet: bool) -> bool:

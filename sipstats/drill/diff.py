@@ -58,7 +58,8 @@ class Side:
 
     name: str
     report: dict[str, Any]
-    damaged: bool
+    flagged: bool
+    """An input was damaged, unreadable or without SIP (``InputSummary.flagged``)."""
 
 
 def load_side(specs: Sequence[str]) -> Side:
@@ -69,16 +70,17 @@ def load_side(specs: Sequence[str]) -> Side:
         report = json.loads(Path(specs[0]).read_text(encoding="utf-8"))
         if not isinstance(report, dict) or report.get("schema") != REPORT_ID:
             raise ValueError(f"{specs[0]}: not a sipstats JSON report ({REPORT_ID})")
-        damaged = any(i.get("errors") or i.get("malformed") for i in report.get("inputs", []))
-        return Side(name, report, bool(damaged))
+        inputs = report.get("inputs", [])
+        flagged = any(i.get("errors") or i.get("malformed") or i.get("no_sip") for i in inputs)
+        return Side(name, report, bool(flagged))
     if len(specs) == 1 and is_dataset(specs[0]):
         capture = read_dataset(specs[0])
     else:
         capture = read_capture(list(specs))
-    if not any(s.format and (s.packets or not s.errors) for s in capture.inputs):
+    if not any(summary.readable for summary in capture.inputs):
         raise ValueError(f"{name}: nothing readable")
     analysis = analyze(capture)
-    return Side(name, analysis.to_dict(), any(s.damaged for s in capture.inputs))
+    return Side(name, analysis.to_dict(), any(summary.flagged for summary in capture.inputs))
 
 
 def _shares(report: dict[str, Any]) -> Iterator[tuple[str, str, int, int]]:
@@ -142,7 +144,7 @@ def compare(before: dict[str, Any], after: dict[str, Any]) -> pd.DataFrame:
     frame["p_adjusted"] = holm(frame["p_value"])
     frame["significant"] = (frame["p_adjusted"] < ALPHA).fillna(False).astype(bool)
     frame["_order"] = frame["p_adjusted"].where(frame["significant"])
-    frame["_size"] = -frame["change"].abs().fillna(0)
+    frame["_size"] = -frame["change"].astype("float64").abs().fillna(0)  # None: no rate
     frame = frame.sort_values(["_order", "_size"], na_position="last", kind="stable")
     return frame.drop(columns=["_order", "_size"]).reset_index(drop=True)
 
