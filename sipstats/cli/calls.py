@@ -9,13 +9,20 @@ import pandas as pd
 
 from sipstats.analyze import Analysis, analyze
 from sipstats.analyze.trunks import Trunks, apply_trunks
-from sipstats.cli.report import Ports, error_line, warn_inputs
+from sipstats.cli.options import (
+    format_option,
+    joined_ports,
+    output_file_option,
+    ports_option,
+    quiet_option,
+)
+from sipstats.cli.report import error_line, fail, warn_inputs
 from sipstats.cli.selection import call_selection
 from sipstats.cli.trunks import trunks_option
 from sipstats.drill.calls import call_list, select_calls
 from sipstats.messages import read_capture
 from sipstats.render.calllist import CALL_RENDERERS
-from sipstats.report import EXIT_USAGE, exit_status, require_readable
+from sipstats.report import exit_status, require_readable
 
 
 def load_analysis(
@@ -26,7 +33,7 @@ def load_analysis(
 ) -> Analysis:
     """Read and analyse ``captures``, warning about flagged inputs; ReportError when nothing
     is readable (shared by the drill-down commands)."""
-    capture = read_capture(list(captures), ports=tuple(p for group in ports for p in group) or None)
+    capture = read_capture(list(captures), ports=joined_ports(ports))
     warn_inputs(capture.inputs, quiet)
     require_readable(capture.inputs)
     analysis = analyze(capture)
@@ -38,23 +45,11 @@ def load_analysis(
 @call_selection
 @click.option("--caller", help="Only calls whose From URI contains this text.")
 @click.option("--callee", help="Only calls whose To URI contains this text.")
-@click.option("--ports", type=Ports(), multiple=True, help="SIP ports, e.g. 5060,5080.")
-@click.option(
-    "--report",
-    "fmt",
-    type=click.Choice(list(CALL_RENDERERS)),
-    default="text",
-    show_default=True,
-    help="Output format.",
-)
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Write to this file instead of standard output.",
-)
+@ports_option
+@format_option(CALL_RENDERERS)
+@output_file_option
 @trunks_option
-@click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr.")
+@quiet_option
 def calls(
     captures: tuple[str, ...],
     outcomes: tuple[str, ...],
@@ -94,6 +89,5 @@ def calls(
             if not quiet:
                 click.echo(f"wrote {len(selected)} calls: {output}", err=True)
     except Exception as error:
-        click.echo(f"sipstats: error: {error_line(error)}", err=True)
-        raise click.exceptions.Exit(EXIT_USAGE) from None
+        fail(error_line(error))
     raise click.exceptions.Exit(exit_status(analysis.capture.inputs))

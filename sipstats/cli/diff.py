@@ -6,29 +6,18 @@ from pathlib import Path
 
 import click
 
-from sipstats.cli.report import error_line
+from sipstats.cli.options import format_option, output_file_option
+from sipstats.cli.report import error_line, fail
 from sipstats.drill.diff import compare, load_side
 from sipstats.render.diffout import DIFF_RENDERERS
-from sipstats.report import EXIT_USAGE, exit_status
+from sipstats.report import exit_status
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("before")
 @click.argument("after")
-@click.option(
-    "--report",
-    "fmt",
-    type=click.Choice(list(DIFF_RENDERERS)),
-    default="text",
-    show_default=True,
-    help="Output format.",
-)
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Write to this file instead of standard output.",
-)
+@format_option(DIFF_RENDERERS)
+@output_file_option
 def diff(before: str, after: str, fmt: str, output: Path | None) -> None:
     """Compare BEFORE and AFTER: each a capture (file, directory, glob), a dataset or a
     saved JSON report. Per outcome, code, category, class, method, responder and metric:
@@ -45,6 +34,5 @@ def diff(before: str, after: str, fmt: str, output: Path | None) -> None:
         else:
             output.write_text(document, encoding="utf-8")
     except Exception as error:
-        click.echo(f"sipstats: error: {error_line(error)}", err=True)
-        raise click.exceptions.Exit(EXIT_USAGE) from None
+        fail(error_line(error))
     raise click.exceptions.Exit(exit_status((), old.flagged, new.flagged))

@@ -8,12 +8,13 @@ import click
 import pandas as pd
 
 from sipstats.cli.calls import load_analysis
-from sipstats.cli.report import Ports, error_line
+from sipstats.cli.options import ports_option, quiet_option
+from sipstats.cli.report import error_line, fail
 from sipstats.cli.selection import call_selection
 from sipstats.drill.calls import select_calls
 from sipstats.drill.extract import extract_calls
 from sipstats.errors import OptionError, ReportError
-from sipstats.report import EXIT_USAGE, exit_status
+from sipstats.report import exit_status
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -22,7 +23,7 @@ from sipstats.report import EXIT_USAGE, exit_status
 @click.option(
     "--with-media", is_flag=True, help="Add RTP/RTCP to and from the SDP-negotiated ports."
 )
-@click.option("--ports", type=Ports(), multiple=True, help="SIP ports, e.g. 5060,5080.")
+@ports_option
 @click.option(
     "-o",
     "--output",
@@ -30,7 +31,7 @@ from sipstats.report import EXIT_USAGE, exit_status
     required=True,
     help="Capture file to write.",
 )
-@click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr.")
+@quiet_option
 def extract(
     captures: tuple[str, ...],
     call_ids: tuple[str, ...],
@@ -69,6 +70,5 @@ def extract(
                 err=True,
             )
     except Exception as error:
-        click.echo(f"sipstats: error: {error_line(error)}", err=True)
-        raise click.exceptions.Exit(EXIT_USAGE) from None
+        fail(error_line(error))
     raise click.exceptions.Exit(exit_status(analysis.capture.inputs, bool(result.problems)))

@@ -8,11 +8,12 @@ import click
 
 from sipstats.analyze.trunks import Trunks
 from sipstats.cli.calls import load_analysis
-from sipstats.cli.report import Ports, error_line
+from sipstats.cli.options import ports_option, quiet_option
+from sipstats.cli.report import error_line, fail
 from sipstats.cli.trunks import trunks_option
 from sipstats.drill.flow import call_flow, render_ladder
 from sipstats.drill.ladder import ladder_svg
-from sipstats.report import EXIT_USAGE, exit_status
+from sipstats.report import exit_status
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -24,14 +25,14 @@ from sipstats.report import EXIT_USAGE, exit_status
     required=True,
     help="Call-ID to draw (repeat to draw several legs together).",
 )
-@click.option("--ports", type=Ports(), multiple=True, help="SIP ports, e.g. 5060,5080.")
+@ports_option
 @click.option(
     "--svg",
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write the ladder as SVG to this file.",
 )
 @trunks_option
-@click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr.")
+@quiet_option
 def flow(
     captures: tuple[str, ...],
     call_ids: tuple[str, ...],
@@ -52,9 +53,7 @@ def flow(
         if svg is not None:
             svg.write_text(ladder_svg(ladder), encoding="utf-8")
     except KeyError as error:
-        click.echo(f"sipstats: error: {error.args[0]}", err=True)
-        raise click.exceptions.Exit(EXIT_USAGE) from None
+        fail(str(error.args[0]))
     except Exception as error:
-        click.echo(f"sipstats: error: {error_line(error)}", err=True)
-        raise click.exceptions.Exit(EXIT_USAGE) from None
+        fail(error_line(error))
     raise click.exceptions.Exit(exit_status(analysis.capture.inputs))

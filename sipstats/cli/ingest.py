@@ -10,7 +10,8 @@ from pathlib import Path
 
 import click
 
-from sipstats.cli.report import Ports, duplicate_window_option, error_line, fail, warn_inputs
+from sipstats.cli.options import duplicate_window_option, joined_ports, ports_option, quiet_option
+from sipstats.cli.report import error_line, fail, warn_inputs
 from sipstats.dataset import ingest as ingest_captures
 from sipstats.report import exit_status
 
@@ -24,12 +25,12 @@ from sipstats.report import exit_status
     type=click.Path(file_okay=False, path_type=Path),
     help="Dataset folder (created; a re-run adds only new or changed captures).",
 )
-@click.option("--ports", type=Ports(), multiple=True, help="SIP ports, e.g. 5060,5080.")
+@ports_option
 @click.option(
     "--jobs", type=click.IntRange(min=1), help="Captures decoded at once (default: one per core)."
 )
 @duplicate_window_option
-@click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr.")
+@quiet_option
 def ingest(
     captures: tuple[str, ...],
     dataset: Path,
@@ -46,7 +47,7 @@ def ingest(
         result = ingest_captures(
             list(captures),
             dataset,
-            ports=tuple(p for group in ports for p in group) or None,
+            ports=joined_ports(ports),
             jobs=jobs,
             duplicate_window_ms=duplicate_window,
         )

@@ -29,9 +29,13 @@ from rich.progress import (
 
 from sipstats.analyze.breakdown import check_interval
 from sipstats.analyze.trunks import Trunks
-from sipstats.capture.duplicates import DEFAULT_WINDOW_MS
-from sipstats.capture.ports import parse_ports
 from sipstats.capture.summary import InputSummary
+from sipstats.cli.options import (
+    TimeBound,
+    duplicate_window_option,
+    joined_ports,
+    ports_option,
+)
 from sipstats.cli.trunks import trunks_option
 from sipstats.engines import ENGINES, Engine
 from sipstats.errors import OptionError, SipstatsError
@@ -40,50 +44,7 @@ from sipstats.render import RENDERERS
 from sipstats.render.labels import LANGS
 from sipstats.render.tables import input_problems, no_sip_note
 from sipstats.report import EXIT_USAGE, ReportHooks, ReportRequest, run_report
-from sipstats.select import parse_peer, parse_time
-
-
-class _TimeBound(click.ParamType):
-    """``--since``/``--until``: ISO 8601 time (UTC by default) or ``+SECONDS`` offset."""
-
-    name = "TIME"
-
-    def convert(
-        self, value: object, param: click.Parameter | None, ctx: click.Context | None
-    ) -> pd.Timestamp | pd.Timedelta:
-        if isinstance(value, pd.Timestamp | pd.Timedelta):
-            return value
-        try:
-            return parse_time(str(value))
-        except OptionError as error:
-            self.fail(str(error), param, ctx)
-
-
-#: ``--duplicate-window``: the capture-duplicate rule, for every command that decodes captures.
-duplicate_window_option = click.option(
-    "--duplicate-window",
-    type=click.FloatRange(min=0),
-    default=DEFAULT_WINDOW_MS,
-    show_default=True,
-    metavar="MS",
-    help="The same SIP bytes between the same endpoints within MS ms are one message (0: off).",
-)
-
-
-class Ports(click.ParamType):
-    """``--ports 5060,5080``: comma-separated port numbers (the option may repeat)."""
-
-    name = "PORTS"
-
-    def convert(
-        self, value: object, param: click.Parameter | None, ctx: click.Context | None
-    ) -> tuple[int, ...]:
-        if isinstance(value, tuple):
-            return value
-        try:
-            return parse_ports(str(value))
-        except OptionError as error:
-            self.fail(str(error), param, ctx)
+from sipstats.select import parse_peer
 
 
 def _checked(
@@ -245,9 +206,9 @@ def fail(message: str) -> NoReturn:
 @click.option(
     "--lang", type=click.Choice(LANGS), default="en", show_default=True, help="Report language."
 )
-@click.option("--ports", type=Ports(), multiple=True, help="SIP ports, e.g. 5060,5080.")
-@click.option("--since", type=_TimeBound(), help="Start of the window: ISO time (UTC) or +SECONDS.")
-@click.option("--until", type=_TimeBound(), help="End of the window (exclusive), same forms.")
+@ports_option
+@click.option("--since", type=TimeBound(), help="Start of the window: ISO time (UTC) or +SECONDS.")
+@click.option("--until", type=TimeBound(), help="End of the window (exclusive), same forms.")
 @click.option(
     "--peer",
     metavar="ADDR[:PORT]",
@@ -333,7 +294,7 @@ def report(
             output=output,
             lang="zh" if lang == "zh" else "en",
             top=top,
-            ports=tuple(p for group in ports for p in group) or None,
+            ports=joined_ports(ports),
             since=since,
             until=until,
             peer=peer,

@@ -8,7 +8,7 @@ from typing import TypeVar
 import click
 
 from sipstats import schema
-from sipstats.cli.report import _TimeBound
+from sipstats.cli.options import TimeBound
 
 _F = TypeVar("_F", bound=Callable[..., object])
 
@@ -33,10 +33,10 @@ def call_selection(command: _F) -> _F:
         click.option("--call-id", "call_ids", multiple=True, help="This Call-ID (repeatable)."),
         click.option(
             "--since",
-            type=_TimeBound(),
+            type=TimeBound(),
             help="Calls started at or after: ISO time (UTC) or +SECONDS.",
         ),
-        click.option("--until", type=_TimeBound(), help="Calls started before, same forms."),
+        click.option("--until", type=TimeBound(), help="Calls started before, same forms."),
     )
     for option in reversed(options):
         command = option(command)
