@@ -135,62 +135,69 @@ def _bursts(messages: pd.DataFrame, step: pd.Timedelta) -> list[dict[str, Any]]:
             if len(inside) < BURST_MIN_FAILURES:
                 continue
             covered |= rows.index.isin(inside.index)
-            start, end = inside["ts"].min(), inside["ts"].max()
-            window = finals[finals["ts"].between(start, end)]
+            window = finals[finals["ts"].between(inside["ts"].min(), inside["ts"].max())]
             outside = ~finals["ts"].between(low, high + step, inclusive="left")
             base_n = int(outside.sum())
             base_k = int((outside & finals["code"].eq(code)).sum())
+            severity = "high" if code >= 500 or code == 408 else "medium"
             out.append(
-                _finding(
+                _code_finding(
                     "failure_burst",
-                    start,
-                    end,
-                    subject=_code_subject(code, inside),
-                    severity="high" if code >= 500 or code == 408 else "medium",
-                    weight=len(inside),
-                    evidence={
-                        "code": f"{code:03d}",
-                        "reason": _reason(inside),
-                        "failures": len(inside),
-                        "finals": len(window),
-                        "share": len(inside) / len(window),
-                        "baseline_failures": base_k,
-                        "baseline_finals": base_n,
-                        "baseline_share": base_k / base_n if base_n else None,
-                        "buckets": last - first + 1,
-                        "bucket_s": step.total_seconds(),
-                        "ongoing": bool(high == last_bucket),
-                        "responders": _top(_endpoints(inside, "src", "sport")),
-                        "requesters": int(_endpoints(inside, "dst", "dport").nunique()),
-                        "callers": int(uri_key(inside["from_uri"]).nunique()),
-                        "callees": _top(uri_key(inside["to_uri"]).dropna()),
-                    },
+                    code,
+                    inside,
+                    len(window),
+                    severity,
+                    baseline_failures=base_k,
+                    baseline_finals=base_n,
+                    baseline_share=base_k / base_n if base_n else None,
+                    buckets=last - first + 1,
+                    bucket_s=step.total_seconds(),
+                    ongoing=bool(high == last_bucket),
+                    responders=_top(_endpoints(inside, "src", "sport")),
+                    requesters=int(_endpoints(inside, "dst", "dport").nunique()),
+                    callers=int(uri_key(inside["from_uri"]).nunique()),
+                    callees=_top(uri_key(inside["to_uri"]).dropna()),
                 )
             )
         rest = rows[~covered]
-        if code >= 500 and len(rest) >= BURST_MIN_FAILURES and not runs:
-            level = len(rest) / len(finals)
-            if level >= LEVEL_MIN_SHARE:
-                out.append(
-                    _finding(
-                        "failure_level",
-                        rest["ts"].min(),
-                        rest["ts"].max(),
-                        subject=_code_subject(code, rest),
-                        severity="high",
-                        weight=len(rest),
-                        evidence={
-                            "code": f"{code:03d}",
-                            "reason": _reason(rest),
-                            "failures": len(rest),
-                            "finals": len(finals),
-                            "share": level,
-                            "responders": _top(_endpoints(rest, "src", "sport")),
-                            "callers": int(uri_key(rest["from_uri"]).nunique()),
-                        },
-                    )
+        steady = code >= 500 and not runs and len(rest) >= BURST_MIN_FAILURES
+        if steady and len(rest) / len(finals) >= LEVEL_MIN_SHARE:
+            out.append(
+                _code_finding(
+                    "failure_level",
+                    code,
+                    rest,
+                    len(finals),
+                    "high",
+                    responders=_top(_endpoints(rest, "src", "sport")),
+                    callers=int(uri_key(rest["from_uri"]).nunique()),
                 )
+            )
     return out
+
+
+def _code_finding(
+    kind: str, code: int, rows: pd.DataFrame, finals: int, severity: str, **evidence: Any
+) -> dict[str, Any]:
+    """A finding about ``rows``, failures with ``code`` among ``finals`` final responses: its
+    time span, subject and weight, and evidence that starts as every such finding's does
+    (code, reason, failures, finals, share) and goes on with ``evidence``."""
+    head = {
+        "code": f"{code:03d}",
+        "reason": _reason(rows),
+        "failures": len(rows),
+        "finals": finals,
+        "share": len(rows) / finals,
+    }
+    return _finding(
+        kind,
+        rows["ts"].min(),
+        rows["ts"].max(),
+        subject=_code_subject(code, rows),
+        severity=severity,
+        weight=len(rows),
+        evidence=head | evidence,
+    )
 
 
 def _endpoints(rows: pd.DataFrame, address: str, port: str) -> pd.Series:

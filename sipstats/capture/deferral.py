@@ -39,24 +39,15 @@ class DeferringDecoder(Decoder):
         super().__init__(file, summary, ports)
         self.deferred = deferred
 
-    def tcp(
-        self,
-        buf: Any,
-        o: int,
-        end: int,
-        abuf: Any,
-        aoff: int,
-        af: int,
-        ts: int,
-        frame: int,
-        trunc: bool,
-    ) -> None:
-        segment, addresses = bytes(buf[o:end]), bytes(abuf[aoff : aoff + 2 * _size(af)])
-        args = (segment, 0, len(segment), addresses, 0, af, ts, frame, trunc)
-        self.deferred.append(Deferred("tcp", args, frame))
+    def tcp(self, *frame_args: Any) -> None:
+        self._defer_transport("tcp", *frame_args)
 
-    def sctp(
+    def sctp(self, *frame_args: Any) -> None:
+        self._defer_transport("sctp", *frame_args)
+
+    def _defer_transport(
         self,
+        method: str,
         buf: Any,
         o: int,
         end: int,
@@ -67,9 +58,10 @@ class DeferringDecoder(Decoder):
         frame: int,
         trunc: bool,
     ) -> None:
+        """Put off ``Decoder.tcp``/``Decoder.sctp``: the packet and its address bytes copied."""
         packet, addresses = bytes(buf[o:end]), bytes(abuf[aoff : aoff + 2 * _size(af)])
         args = (packet, 0, len(packet), addresses, 0, af, ts, frame, trunc)
-        self.deferred.append(Deferred("sctp", args, frame))
+        self.deferred.append(Deferred(method, args, frame))
 
     def _fragment(
         self,
