@@ -15,9 +15,31 @@ from typing import Any
 
 from sipstats.capture import fallback
 from sipstats.capture.defrag import Defragmenter
-from sipstats.capture.hep import HEP_SIP, HepError, decode_hep, is_hep
+from sipstats.capture.hep import HEP_PORT, HEP_SIP, HepError, decode_hep, is_hep
 from sipstats.capture.icmp import unreachable
-from sipstats.capture.linklayer import NON_IP_ETHERTYPES, VLAN_TPIDS
+from sipstats.capture.linklayer import (
+    ETHERTYPE_ERSPAN,
+    ETHERTYPE_ERSPAN_III,
+    ETHERTYPE_IPV4,
+    ETHERTYPE_IPV6,
+    ETHERTYPE_MPLS,
+    ETHERTYPE_PPP,
+    ETHERTYPE_PPPOE_SESSION,
+    ETHERTYPE_TEB,
+    LINKTYPE_ETHERNET,
+    LINKTYPE_IPV4,
+    LINKTYPE_IPV6,
+    LINKTYPE_LINUX_SLL,
+    LINKTYPE_LINUX_SLL2,
+    LINKTYPE_LOOP,
+    LINKTYPE_NULL,
+    LINKTYPE_PPP,
+    LINKTYPE_PPP_HDLC,
+    LINKTYPE_RAW,
+    LINKTYPE_RAW_LEGACY,
+    NON_IP_ETHERTYPES,
+    VLAN_TPIDS,
+)
 from sipstats.capture.ports import sip_ports
 from sipstats.capture.records import Payload
 from sipstats.capture.sctp import SctpError, SctpJoiner, data_chunks
@@ -56,6 +78,8 @@ _QUIET_PROTOCOLS = frozenset({2, 59, 89, 103, 112})
 _IP_TUNNELS = {4: "IP-in-IP", 41: "IPv6-in-IP", 47: "GRE"}
 
 _BLANKS = frozenset(b"\r\n \t")
+#: Linux cooked captures, v2 and v1: the hot path reads both.
+_COOKED = (LINKTYPE_LINUX_SLL2, LINKTYPE_LINUX_SLL)
 
 _H = struct.Struct(">H")
 _HH = struct.Struct(">HH")
@@ -93,18 +117,18 @@ class Decoder:
         a datagram that cannot be SIP before any object is made: its first byte cannot start
         a start-line, and neither port is a SIP or HEP port.
         """
-        if linktype == 1:
+        if linktype == LINKTYPE_ETHERNET:
             if end - o < 34:
                 self.ether(buf, o, end, ts, frame, trunc, 0)
                 return
             et = buf[o + 12] << 8 | buf[o + 13]
             n = o + 14
-        elif linktype == 276 or linktype == 113:
-            hlen = 20 if linktype == 276 else 16
+        elif linktype in _COOKED:
+            hlen = 20 if linktype == LINKTYPE_LINUX_SLL2 else 16
             if end - o < hlen + 20:
                 self.link(buf, o, end, linktype, ts, frame, trunc)
                 return
-            at = o if linktype == 276 else o + 14
+            at = o if linktype == LINKTYPE_LINUX_SLL2 else o + 14
             et = buf[at] << 8 | buf[at + 1]
             n = o + hlen
         else:
@@ -114,7 +138,7 @@ class Decoder:
             et = buf[n + 2] << 8 | buf[n + 3]
             n += 4
         sip_ports = self.sip_ports
-        if et == 0x0800:
+        if et == ETHERTYPE_IPV4:
             if buf[n] != 0x45 or buf[n + 9] != 17 or buf[n + 6] & 0x3F or buf[n + 7]:
                 self.ipv4(buf, n, end, ts, frame, trunc, 0)
                 return
@@ -129,8 +153,8 @@ class Decoder:
                 and first > 13
                 and sport not in sip_ports
                 and dport not in sip_ports
-                and sport != 9060
-                and dport != 9060
+                and sport != HEP_PORT
+                and dport != HEP_PORT
             ):
                 return
             ip_end = n + (buf[n + 2] << 8 | buf[n + 3])
@@ -142,8 +166,8 @@ class Decoder:
                 udp_end <= p  # no payload, or a UDP length the general path must judge
                 or udp_end > ip_end
                 or first in _BLANKS
-                or sport == 9060
-                or dport == 9060
+                or sport == HEP_PORT
+                or dport == HEP_PORT
                 or first == 72  # "HEP3" on any port
                 or sport in TUNNEL_PORTS
                 or dport in TUNNEL_PORTS
@@ -182,7 +206,7 @@ class Decoder:
                     ),
                 )
             )
-        elif et == 0x86DD and buf[n + 6] == 17 and end - n > 48:
+        elif et == ETHERTYPE_IPV6 and buf[n + 6] == 17 and end - n > 48:
             # IPv6 carrying UDP without extension headers: the same early rejection.
             sport, dport = _HH.unpack_from(buf, n + 40)
             first = buf[n + 48]
@@ -191,8 +215,8 @@ class Decoder:
                 and first > 13
                 and sport not in sip_ports
                 and dport not in sip_ports
-                and sport != 9060
-                and dport != 9060
+                and sport != HEP_PORT
+                and dport != HEP_PORT
             ):
                 return
             self.ipv6(buf, n, end, ts, frame, trunc, 0)
@@ -203,39 +227,40 @@ class Decoder:
         self, buf: Any, o: int, end: int, linktype: int, ts: int, frame: int, trunc: bool
     ) -> None:
         """Every link type but the hot path's: strip the link header, find the IP packet."""
-        if linktype == 1:
+        if linktype == LINKTYPE_ETHERNET:
             self.ether(buf, o, end, ts, frame, trunc, 0)
-        elif linktype == 276:
+        elif linktype == LINKTYPE_LINUX_SLL2:
             self.sll2(buf, o, end, ts, frame, trunc)
-        elif linktype == 113:
+        elif linktype == LINKTYPE_LINUX_SLL:
             # Linux cooked v1: type, ARPHRD, address length, 8 address bytes, protocol.
             if end - o < 16:
                 self.bad(frame, "Linux cooked header cut short")
                 return
             self.ethertype(_H.unpack_from(buf, o + 14)[0], buf, o + 16, end, ts, frame, trunc, 0)
-        elif linktype in (101, 12, 14):
+        elif linktype == LINKTYPE_RAW or linktype in LINKTYPE_RAW_LEGACY:
             self.raw_ip(buf, o, end, ts, frame, trunc, 0)
-        elif linktype == 228:
+        elif linktype == LINKTYPE_IPV4:
             self.ipv4(buf, o, end, ts, frame, trunc, 0)
-        elif linktype == 229:
+        elif linktype == LINKTYPE_IPV6:
             self.ipv6(buf, o, end, ts, frame, trunc, 0)
-        elif linktype in (0, 108):
+        elif linktype in (LINKTYPE_NULL, LINKTYPE_LOOP):
             # BSD loopback: the address family in the capturing host's byte order (NULL)
             # or in network byte order (LOOP). AF_INET is 2 everywhere; AF_INET6 is 10, 24,
             # 28 or 30 depending on the OS.
             if end - o < 4:
                 self.bad(frame, "loopback header cut short")
                 return
-            family = int.from_bytes(buf[o : o + 4], "big" if linktype == 108 else "little")
+            head = bytes(buf[o : o + 4])
+            family = int.from_bytes(head, "big" if linktype == LINKTYPE_LOOP else "little")
             if family > 0xFFFF:
-                family = int.from_bytes(buf[o : o + 4], "big")
+                family = int.from_bytes(head, "big")
             if family == 2:
                 self.ipv4(buf, o + 4, end, ts, frame, trunc, 0)
             elif family in (10, 23, 24, 28, 30):
                 self.ipv6(buf, o + 4, end, ts, frame, trunc, 0)
             else:
                 self.summary.unsupported[f"loopback family {family}"] += 1
-        elif linktype in (9, 50):
+        elif linktype in (LINKTYPE_PPP, LINKTYPE_PPP_HDLC):
             self.ppp(buf, o, end, ts, frame, trunc, 0)
         else:
             self.foreign(buf, o, end, linktype, ts, frame, trunc)
@@ -282,15 +307,15 @@ class Decoder:
     def ethertype(
         self, et: int, buf: Any, o: int, end: int, ts: int, frame: int, trunc: bool, depth: int
     ) -> None:
-        if et == 0x0800:
+        if et == ETHERTYPE_IPV4:
             self.ipv4(buf, o, end, ts, frame, trunc, depth)
-        elif et == 0x86DD:
+        elif et == ETHERTYPE_IPV6:
             self.ipv6(buf, o, end, ts, frame, trunc, depth)
         elif et in VLAN_TPIDS:
             self._vlan_inner(et, buf, o, end, ts, frame, trunc, depth)
-        elif et == 0x8864:  # PPPoE session (RFC 2516): 6-byte header, then PPP protocol
+        elif et == ETHERTYPE_PPPOE_SESSION:  # RFC 2516: a 6-byte header, then the PPP protocol
             self.ppp(buf, o + 6, end, ts, frame, trunc, depth)
-        elif et in (0x8847, 0x8848):  # MPLS: pop labels to the bottom of the stack
+        elif et in ETHERTYPE_MPLS:  # MPLS: pop labels to the bottom of the stack
             while True:
                 if end - o < 4:
                     self.bad(frame, "MPLS label cut short")
@@ -613,23 +638,23 @@ class Decoder:
             self.summary.unsupported["GRE with source routing"] += 1
             return
         o += size
-        if ptype == 0x88BE and flags & 0x1000:
+        if ptype == ETHERTYPE_ERSPAN and flags & 0x1000:
             o += 8  # ERSPAN type II header; type I (no sequence flag) has none
-            ptype = 0x6558
-        elif ptype == 0x22EB:
+            ptype = ETHERTYPE_TEB
+        elif ptype == ETHERTYPE_ERSPAN_III:
             # ERSPAN type III: 12 bytes, plus an 8-byte platform sub-header when O is set.
             if end - o < 12:
                 self.bad(frame, "ERSPAN III header cut short")
                 return
             o += 20 if buf[o + 11] & 1 else 12
-            ptype = 0x6558
-        elif ptype == 0x88BE:
-            ptype = 0x6558
+            ptype = ETHERTYPE_TEB
+        elif ptype == ETHERTYPE_ERSPAN:
+            ptype = ETHERTYPE_TEB
         if o > end:
             self.bad(frame, "GRE header beyond the packet")
-        elif ptype == 0x6558:  # transparent Ethernet bridging
+        elif ptype == ETHERTYPE_TEB:
             self.ether(buf, o, end, ts, frame, trunc, depth)
-        elif ptype == 0x880B:
+        elif ptype == ETHERTYPE_PPP:
             self.ppp(buf, o, end, ts, frame, trunc, depth)
         else:
             self.ethertype(ptype, buf, o, end, ts, frame, trunc, depth)
@@ -688,7 +713,7 @@ class Decoder:
         sip_ports = self.sip_ports
         on_port = sport in sip_ports or dport in sip_ports
         first = buf[p]
-        hep_port = sport == 9060 or dport == 9060
+        hep_port = sport == HEP_PORT or dport == HEP_PORT
         if first not in START_BYTES and first > 13 and not on_port and not hep_port:
             return
         data = bytes(buf[p:end])

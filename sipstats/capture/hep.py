@@ -16,6 +16,8 @@ from typing import NamedTuple
 
 #: HEP payload type 1 is SIP; others (5 RTCP JSON, 100 log, ...) are not ours.
 HEP_SIP = 1
+#: The port HEP collectors listen on (HOMER); HEPv1/v2 have no magic and are read only there.
+HEP_PORT = 9060
 #: Largest decompressed payload accepted from a compressed chunk (a zip bomb guard).
 MAX_INFLATED = 1 << 20
 
@@ -42,11 +44,11 @@ class HepError(ValueError):
 
 
 def is_hep(data: bytes, sport: int, dport: int) -> bool:
-    """HEPv3 is recognised by its magic on any port; v1/v2 only on the HEP port 9060."""
+    """HEPv3 is recognised by its magic on any port; v1/v2 only on :data:`HEP_PORT`."""
     if data[:4] == b"HEP3":
         return True
     return (
-        (9060 in (sport, dport))
+        (HEP_PORT in (sport, dport))
         and len(data) >= 16
         and data[0] in (1, 2)
         and data[1] in (16, 28, 40, 52)

@@ -5,6 +5,32 @@ Kept apart from the decoder so that readers can name the link types in a file wi
 
 from __future__ import annotations
 
+#: tcpdump.org LINKTYPE_ values the decoder reads by name.
+LINKTYPE_NULL = 0
+LINKTYPE_ETHERNET = 1
+LINKTYPE_PPP = 9
+LINKTYPE_PPP_HDLC = 50
+LINKTYPE_RAW = 101
+#: The values some systems wrote for raw IP before LINKTYPE_RAW (DLT_RAW on BSD, OpenBSD).
+LINKTYPE_RAW_LEGACY = (12, 14)
+LINKTYPE_LOOP = 108
+LINKTYPE_LINUX_SLL = 113
+LINKTYPE_IPV4 = 228
+LINKTYPE_IPV6 = 229
+LINKTYPE_LINUX_SLL2 = 276
+
+#: Ethertypes the decoder follows (IEEE registry); VLAN tags are :data:`VLAN_TPIDS`.
+ETHERTYPE_IPV4 = 0x0800
+ETHERTYPE_IPV6 = 0x86DD
+ETHERTYPE_PPPOE_SESSION = 0x8864
+ETHERTYPE_MPLS = (0x8847, 0x8848)  # unicast, multicast
+ETHERTYPE_PPP = 0x880B
+#: Transparent Ethernet bridging: an Ethernet frame inside GRE.
+ETHERTYPE_TEB = 0x6558
+#: ERSPAN types I/II and III as GRE protocol types.
+ETHERTYPE_ERSPAN = 0x88BE
+ETHERTYPE_ERSPAN_III = 0x22EB
+
 #: The link types the fast path decodes, by their tcpdump.org LINKTYPE_ names.
 LINK_TYPES = {
     0: "NULL",

@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 
 from sipstats import native
 from sipstats.capture.decode import NO_TIME, OUT_OF_ORDER, OUT_OF_ORDER_NS, UNDECODABLE, Decoder
+from sipstats.capture.linklayer import LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2
 from sipstats.capture.magic import PCAP
 from sipstats.capture.records import Payload
 from sipstats.capture.source import RELEASE_STEP, Source
@@ -37,7 +38,7 @@ RESYNC_WINDOW = 4 << 20
 #: A resynchronised record must lie within this many seconds of the last good one.
 RESYNC_SECONDS = 86400
 #: Link types whose plain UDP records the C walk reads (Ethernet, Linux cooked v1 and v2).
-C_WALK_LINKTYPES = frozenset({1, 113, 276})
+C_WALK_LINKTYPES = frozenset({LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2})
 #: Payloads the C walk hands over at a time: bounds what waits in memory.
 C_WALK_BATCH = 256
 
