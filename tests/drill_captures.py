@@ -46,58 +46,32 @@ def proxied_call() -> list[Packet]:
     offer = _with_sdp(sdp("10.0.0.1", 4000))
     early = _with_sdp(sdp("10.0.0.2", 6000, "0 101"))
     reason = [("Reason", 'Q.850;cause=34;text="No circuit available"')]
+
+    def relayed(status: int, phrase: str, t: float, later: float, **extra: object) -> list[Packet]:
+        """The callee's response on leg 2 at ``t``, the proxy's copy on leg 1 ``later``."""
+        hops = ((leg2, t, CALLEE, PROXY), (leg1, t + later, PROXY, CALLER))
+        return [
+            udp(
+                sip_response(
+                    status, phrase, cseq=1, cseq_method="INVITE", to_tag="tb", **leg, **extra
+                ),  # type: ignore[arg-type]
+                at,
+                src,
+                dst,
+            )
+            for leg, at, src, dst in hops
+        ]
+
     return [
         udp(sip_request("INVITE", cseq=1, **leg1, **offer), 0.0, CALLER, PROXY),  # type: ignore[arg-type]
         udp(sip_response(100, "Trying", cseq=1, cseq_method="INVITE", **leg1), 0.01, PROXY, CALLER),
         udp(sip_request("INVITE", cseq=1, **leg2, **offer), 0.02, PROXY, CALLEE),  # type: ignore[arg-type]
         udp(sip_request("INVITE", cseq=1, **leg2, **offer), 0.52, PROXY, CALLEE),  # type: ignore[arg-type]
-        udp(
-            sip_response(
-                183, "Session Progress", cseq=1, cseq_method="INVITE", to_tag="tb", **leg2, **early
-            ),  # type: ignore[arg-type]
-            0.6,
-            CALLEE,
-            PROXY,
-        ),
-        udp(
-            sip_response(
-                183, "Session Progress", cseq=1, cseq_method="INVITE", to_tag="tb", **leg1, **early
-            ),  # type: ignore[arg-type]
-            0.61,
-            PROXY,
-            CALLER,
-        ),
+        *relayed(183, "Session Progress", 0.6, 0.01, **early),
         rtp(("10.0.0.2", 6000), ("10.0.0.1", 4000), 0.7, 1),
         rtp(("10.0.0.1", 4000), ("10.0.0.2", 6000), 0.72, 1),
-        udp(
-            sip_response(
-                503,
-                "Service Unavailable",
-                cseq=1,
-                cseq_method="INVITE",
-                to_tag="tb",
-                headers=reason,
-                **leg2,
-            ),
-            1.0,
-            CALLEE,
-            PROXY,
-        ),
+        *relayed(503, "Service Unavailable", 1.0, 0.02, headers=reason),
         udp(sip_request("ACK", cseq=1, to_tag="tb", **leg2), 1.01, PROXY, CALLEE),
-        udp(
-            sip_response(
-                503,
-                "Service Unavailable",
-                cseq=1,
-                cseq_method="INVITE",
-                to_tag="tb",
-                headers=reason,
-                **leg1,
-            ),
-            1.02,
-            PROXY,
-            CALLER,
-        ),
         udp(sip_request("ACK", cseq=1, to_tag="tb", **leg1), 1.03, CALLER, PROXY),
     ]
 

@@ -137,6 +137,18 @@ def truncated_capture(path: Path) -> Path:
     return path
 
 
+def report_inputs(directory: Path) -> dict[str, Path]:
+    """The inputs the report tests share: the mixed capture, its truncated copy, and a text
+    file named like a capture."""
+    text = directory / "notes.pcap"
+    text.write_text("this is not a capture\n")
+    return {
+        "mixed": mixed_capture(directory / "mixed.pcap"),
+        "truncated": truncated_capture(directory / "truncated.pcap"),
+        "text": text,
+    }
+
+
 def mixed_analysis(directory: Path) -> Analysis:
     """The analysis of :func:`mixed_capture` written into ``directory``."""
     return analyze(read_capture([mixed_capture(directory / "mixed.pcap")]))

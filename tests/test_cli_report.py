@@ -15,19 +15,12 @@ from sipstats.cli import main
 from sipstats.cli import report as report_module
 from sipstats.render.labels import label
 from tests.conftest import ROOT
-from tests.report_captures import mixed_capture, truncated_capture
+from tests.report_captures import report_inputs
 
 
 @pytest.fixture(scope="module")
 def captures(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    base = tmp_path_factory.mktemp("cli")
-    text = base / "notes.pcap"
-    text.write_text("this is not a capture\n")
-    return {
-        "mixed": mixed_capture(base / "mixed.pcap"),
-        "truncated": truncated_capture(base / "truncated.pcap"),
-        "text": text,
-    }
+    return report_inputs(tmp_path_factory.mktemp("cli"))
 
 
 def run(*args: str | Path) -> Result:

@@ -27,7 +27,7 @@ from sipstats.report import (
     run_report,
 )
 from sipstats.select import parse_peer
-from tests.report_captures import mixed_capture, truncated_capture
+from tests.report_captures import report_inputs
 
 #: Interval -> the start of the one-line error both the library and the CLI give for it.
 BAD_INTERVALS = {
@@ -43,14 +43,7 @@ OLD_DAY_UNIT = pytest.mark.filterwarnings("ignore:'d' is deprecated:DeprecationW
 
 @pytest.fixture(scope="module")
 def captures(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    base = tmp_path_factory.mktemp("api")
-    text = base / "notes.pcap"
-    text.write_text("this is not a capture\n")
-    return {
-        "mixed": mixed_capture(base / "mixed.pcap"),
-        "truncated": truncated_capture(base / "truncated.pcap"),
-        "text": text,
-    }
+    return report_inputs(tmp_path_factory.mktemp("api"))
 
 
 @pytest.mark.parametrize(
