@@ -18,7 +18,6 @@ The ``messages`` table (``sipstats.schema.MESSAGES``):
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import gc
 import glob
 import lzma
@@ -27,7 +26,7 @@ from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import partial
+from functools import cache, partial
 from pathlib import Path
 from typing import Any, Final, NamedTuple
 
@@ -717,7 +716,8 @@ def read_capture(
             inputs = _decode_one_by_one(entries, table, options, progress)
         messages = table.to_frame()
     del table
-    _return_freed_heap()
+    if len(messages) >= TRIM_FROM_ROWS:
+        _return_freed_heap()
     ports_given = None if options.ports is None else tuple(sorted(options.ports))
     return Capture(messages=messages, inputs=inputs, selection=Selection(ports=ports_given))
 
@@ -763,19 +763,32 @@ def capture_stem(files: Sequence[str | os.PathLike[str]]) -> str:
     return name or "sipstats"
 
 
+#: Rows from which read_capture hands freed heap back to the OS (see :func:`_return_freed_heap`).
+TRIM_FROM_ROWS: Final = 50_000
+
+
 def _return_freed_heap() -> None:
     """Hand the heap that decoding freed back to the operating system (glibc only).
 
     The column arrays grow by reallocation and are copied once more into the DataFrame; glibc
-    keeps what they freed inside the process, which would make the process grow by about
-    twice the table. ``malloc_trim`` gives it back, so the memory kept is the table's.
+    keeps what they freed inside the process. ``malloc_trim`` gives it back, so the memory
+    kept is the table's. Measured after ``read_capture`` (resident set): 212,272 messages
+    218 -> 184 MB; 13,097 messages 127 -> 125 MB, so it runs only from
+    :data:`TRIM_FROM_ROWS` rows on. It touches nothing else: glibc's own symbol, looked up in
+    the process (no library search, no subprocess); elsewhere there is none and this is a no-op.
     """
-    libc = ctypes.util.find_library("c")
-    if libc is None:
-        return
-    trim = getattr(ctypes.CDLL(libc), "malloc_trim", None)
+    trim = _malloc_trim()
     if trim is not None:
         trim(0)
+
+
+@cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        found: Callable[[int], int] | None = getattr(ctypes.CDLL(None), "malloc_trim", None)
+    except (OSError, TypeError):  # no process-wide symbol table (Windows)
+        return None
+    return found
 
 
 @contextmanager

@@ -1,0 +1,47 @@
+"""Reading a capture leaves the process as it found it: the cycle collector's state is restored
+(also when the read fails), and freed heap is handed back only for tables large enough for it
+to matter (the measurements are in ``messages._return_freed_heap``)."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sipstats import messages
+from sipstats.errors import SipstatsError
+from sipstats.messages import read_capture
+from tests.report_captures import report_inputs
+
+
+@pytest.fixture
+def collector_enabled() -> Iterator[None]:
+    yield
+    gc.enable()
+
+
+@pytest.mark.usefixtures("collector_enabled")
+@pytest.mark.parametrize("enabled", [True, False])
+def test_the_cycle_collector_is_left_as_it_was(tmp_path: Path, enabled: bool) -> None:
+    inputs = report_inputs(tmp_path)
+    (gc.enable if enabled else gc.disable)()
+    read_capture(inputs["mixed"])
+    assert gc.isenabled() is enabled
+    with pytest.raises(SipstatsError):
+        read_capture(inputs["truncated"], strict=True)
+    assert gc.isenabled() is enabled
+
+
+def test_heap_is_trimmed_only_for_a_large_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trims: list[None] = []
+    monkeypatch.setattr(messages, "_return_freed_heap", lambda: trims.append(None))
+    mixed = report_inputs(tmp_path)["mixed"]
+    read_capture(mixed)
+    assert trims == []
+    monkeypatch.setattr(messages, "TRIM_FROM_ROWS", 1)
+    read_capture(mixed)
+    assert trims == [None]
