@@ -3,7 +3,7 @@
  * The reference is sipstats/sip.py: _parse_general defines every rule and _parse_common is
  * its fast Python twin. This file implements the same rules once more, for the shapes most
  * captures are made of, and tests/test_sip_scan.py feeds it and the Python code the same
- * bytes and compares all 30 fields. parse() answers None for anything outside its scope and
+ * bytes and compares all 33 fields. parse() answers None for anything outside its scope and
  * sip.py then parses the message itself: declining is always safe, a different answer never
  * is, so the scope is deliberately narrow. parse() declines when
  *
@@ -33,7 +33,7 @@
 
 /* SipMessage's fields, in order (sip.py); MESSAGE_FIELDS tells Python, which checks it
  * against SipMessage._fields when it loads this module (sipstats.native). */
-#define FIELDS 30
+#define FIELDS 33
 /* sip.py _MAX_NUMBER: numbers above it are clamped (Expires) or refused (CSeq). */
 #define MAX_NUMBER 4294967295ULL
 
@@ -58,6 +58,9 @@ enum {
     CONTENT_LENGTH,
     CONTENT_TYPE,
     REASON,
+    X_CID,
+    X_CALL_ID,
+    P_CHARGING_VECTOR,
     SLOTS,
     NOT_WANTED = -1
 };
@@ -199,10 +202,14 @@ slot_of(const char *p, Py_ssize_t n)
         return IS("via") ? VIA : NOT_WANTED;
     case 4:
         return IS("from") ? FROM : IS("cseq") ? CSEQ : NOT_WANTED;
+    case 5:
+        return IS("x-cid") ? X_CID : NOT_WANTED;
     case 6:
         return IS("server") ? SERVER : IS("reason") ? REASON : NOT_WANTED;
     case 7:
         return IS("call-id") ? CALL_ID : IS("expires") ? EXPIRES : NOT_WANTED;
+    case 9:
+        return IS("x-call-id") ? X_CALL_ID : NOT_WANTED;
     case 10:
         return IS("user-agent") ? USER_AGENT : NOT_WANTED;
     case 11:
@@ -213,6 +220,8 @@ slot_of(const char *p, Py_ssize_t n)
         return IS("authorization") ? AUTHORIZATION : NOT_WANTED;
     case 14:
         return IS("content-length") ? CONTENT_LENGTH : NOT_WANTED;
+    case 17:
+        return IS("p-charging-vector") ? P_CHARGING_VECTOR : NOT_WANTED;
     case 19:
         return IS("proxy-authorization") ? PROXY_AUTHORIZATION : NOT_WANTED;
     }
@@ -832,6 +841,9 @@ build(const Scan *m)
     SET(27, text(m->sdp_address));
     SET(28, m->has_sdp_port ? PyLong_FromLong(m->sdp_port) : Py_NewRef(Py_None));
     SET(29, codecs(m));
+    SET(30, text(values[X_CID]));
+    SET(31, text(values[X_CALL_ID]));
+    SET(32, text(values[P_CHARGING_VECTOR]));
 #undef SET
     return message;
 }
@@ -1180,6 +1192,9 @@ scanned_field(const Scan *m, Py_ssize_t field, long long *number, const Span **t
     case 25: *text = &values[CONTENT_TYPE]; return;
     case 26: *text = &values[REASON]; return;
     case 27: *text = &m->sdp_address; return;
+    case 30: *text = &values[X_CID]; return;
+    case 31: *text = &values[X_CALL_ID]; return;
+    case 32: *text = &values[P_CHARGING_VECTOR]; return;
     default: if (m->has_sdp_port) *number = m->sdp_port; return;
     }
 }

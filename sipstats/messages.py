@@ -73,6 +73,9 @@ _MESSAGE_TEXT: Final = (
     "reason_header",
     "sdp_address",
     "sdp_codecs",
+    "x_cid",
+    "x_call_id",
+    "charging_vector",
 )
 #: Integer columns -> (record, field, array typecode).
 _INTS: Final = {

@@ -67,6 +67,9 @@ MESSAGES: Final[Schema] = {
     "sdp_address": ("category", "SDP body: connection address of the first media"),
     "sdp_port": ("Int32", "SDP body: port of the first m= line (NA without SDP)"),
     "sdp_codecs": ("category", "SDP body: codecs of the first m= line, in offer order"),
+    "x_cid": ("category", "X-CID header as sent (B2BUA correlation id)"),
+    "x_call_id": ("category", "X-Call-ID header as sent (B2BUA correlation id)"),
+    "charging_vector": ("category", "P-Charging-Vector header as sent (RFC 7315: icid-value)"),
     "duplicate": ("bool", "a capture duplicate kept by keep_duplicates (the analysis skips it)"),
 }
 

@@ -97,6 +97,10 @@ _WANTED: Final = {
             "content-length",
             "content-type",
             "reason",
+            # B2BUA correlation headers: the same value on both sides of a B2BUA
+            "x-cid",
+            "x-call-id",
+            "p-charging-vector",
         )
     )
 }
@@ -193,6 +197,12 @@ class SipMessage(NamedTuple):
     """Port of the SDP body's first m= line; None without SDP (0: a refused stream)."""
     sdp_codecs: str
     """Encoding names of that m= line's formats, in offer order, comma-separated."""
+    x_cid: str
+    """The first X-CID header as sent, '' when absent (a B2BUA correlation id)."""
+    x_call_id: str
+    """The first X-Call-ID header as sent, '' when absent (a B2BUA correlation id)."""
+    charging_vector: str
+    """The first P-Charging-Vector header as sent (RFC 7315 §4.6: icid-value), '' when absent."""
 
     @property
     def retry_after_malformed(self) -> bool:
@@ -289,6 +299,9 @@ def _parse_common(data: bytes, delimited: bool) -> SipMessage | None:
         content_length,
         content_type,
         reason_header,
+        x_cid,
+        x_call_id,
+        charging_vector,
     ) = values
     if call_id is None or cseq is None or from_ is None or to is None or not vias:
         return None
@@ -359,6 +372,9 @@ def _parse_common(data: bytes, delimited: bool) -> SipMessage | None:
             content_text,
             "" if reason_header is None else _short_text(reason_header),
             *_sdp(content_text, data[body_start : body_start + body_length]),
+            "" if x_cid is None else _text(x_cid),
+            "" if x_call_id is None else _text(x_call_id),
+            "" if charging_vector is None else _text(charging_vector),
         ),
     )
 
@@ -498,6 +514,9 @@ def _parse_general(data: bytes, truncated: bool, delimited: bool) -> SipMessage:
         content_length,
         content_type,
         reason_header,
+        x_cid,
+        x_call_id,
+        charging_vector,
     ) = values
     if call_id is None or cseq is None or from_ is None or to is None or not vias:
         present = {name for name, slot in _WANTED.items() if values[slot] is not None}
@@ -561,6 +580,9 @@ def _parse_general(data: bytes, truncated: bool, delimited: bool) -> SipMessage:
         content_type or "",
         reason_header or "",
         *_sdp(content_type or "", data[body_start : body_start + body_length]),
+        x_cid or "",
+        x_call_id or "",
+        charging_vector or "",
     )
 
 

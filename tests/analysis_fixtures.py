@@ -68,6 +68,8 @@ def msg(
     reason_header: tuple[str, int | None, str] | None = None,
     sdp: tuple[str, int, str] | None = None,
     via_count: int = 1,
+    x_cid: str | None = None,
+    charging_vector: str | None = None,
 ) -> dict[str, Any]:
     """One message row at ``T0 + t`` seconds: ``what`` is a method (request) or a status code.
 
@@ -127,6 +129,9 @@ def msg(
             )
         ),
         **dict(zip(("sdp_address", "sdp_port", "sdp_codecs"), sdp or (None,) * 3, strict=True)),
+        "x_cid": x_cid,
+        "x_call_id": None,
+        "charging_vector": charging_vector,
         "duplicate": False,
     }
 

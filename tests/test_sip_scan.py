@@ -253,6 +253,9 @@ SPELLINGS = {
     "authorization": ["Authorization"],
     "proxy-authorization": ["Proxy-Authorization"],
     "reason": ["Reason", "reason", "REASON "],
+    "x-cid": ["X-CID", "x-cid", "X-Cid "],
+    "x-call-id": ["X-Call-ID", "x-call-id"],
+    "p-charging-vector": ["P-Charging-Vector", "p-charging-vector"],
     "other": ["Contact", "Max-Forwards", "X-Via", "Call ID", "k", "Tov"],
 }
 VALUES = {
@@ -316,7 +319,10 @@ VALUES = {
     "authorization": ['Digest username="a", realm="b"', ""],
     "other": ["<sip:c@10.0.0.1>", "70", "x:y"],
     "reason": ['Q.850;cause=16;text="Normal call clearing"', "SIP;cause=503, Q.850;cause=34", ""],
+    "x-cid": ["a84b4c76e66710", " 42 ", ""],
+    "p-charging-vector": ['icid-value="AyretyU0dm+6O2IrT5tAFrbHLso=";orig-ioi=home1.net', ""],
 }
+VALUES["x-call-id"] = VALUES["x-cid"]
 VALUES["to"] = VALUES["from"]
 for _alias in ("server",):
     VALUES[_alias] = VALUES["user-agent"]
