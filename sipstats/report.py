@@ -25,6 +25,7 @@ from typing import Final, TextIO
 import pandas as pd
 
 from sipstats.analyze import Analysis, analyze
+from sipstats.analyze.b2bua import Correlation, check_correlation
 from sipstats.analyze.breakdown import check_interval
 from sipstats.analyze.trunks import Trunks, apply_trunks
 from sipstats.capture.duplicates import DEFAULT_WINDOW_MS
@@ -129,6 +130,7 @@ def load(
     until: TimeBound | str | None = None,
     peer: str | None = None,
     interval: str = "auto",
+    correlation_header: Correlation = "auto",
     duplicate_window_ms: float = DEFAULT_WINDOW_MS,
     engine: Engine = "local",
     scheduler: str | None = None,
@@ -144,6 +146,7 @@ def load(
         until=until,
         peer=peer,
         interval=interval,
+        correlation_header=correlation_header,
         duplicate_window_ms=duplicate_window_ms,
         engine=engine,
         scheduler=scheduler,
@@ -228,7 +231,8 @@ class ReportRequest:
     a file, a directory or ``"-"`` (see :func:`plan_outputs`); ``plots`` a directory for
     every figure as PNG and SVG. ``engine="dask"`` analyses on a Dask cluster (``scheduler``
     its address; default a local cluster for the run); ``jobs`` decoding processes for the
-    local engine (default one per core); ``trunks`` relabels peers as trunks.
+    local engine (default one per core); ``trunks`` relabels peers as trunks;
+    ``correlation_header`` names the header that links a B2BUA's legs (:func:`sipstats.analyze`).
     """
 
     captures: Sequence[str | Path]
@@ -241,6 +245,7 @@ class ReportRequest:
     until: TimeBound | str | None = None
     peer: str | None = None
     interval: str = "auto"
+    correlation_header: Correlation = "auto"
     duplicate_window_ms: float = DEFAULT_WINDOW_MS
     plots: Path | None = None
     engine: Engine = "local"
@@ -263,6 +268,7 @@ class ReportRequest:
         if self.jobs is not None and self.jobs < 1:
             raise OptionError(f"jobs must be at least 1, not {self.jobs}")
         check_interval(self.interval)
+        check_correlation(self.correlation_header)
         ports = port_filter(self.ports)
         if self.peer is not None:
             parse_peer(self.peer)
@@ -393,6 +399,7 @@ def _analyse(request: ReportRequest, hooks: ReportHooks) -> Analysis:
                 peer=request.peer,
                 interval=request.interval,
                 duplicate_window_ms=request.duplicate_window_ms,
+                correlation_header=request.correlation_header,
             )
         _readable_after(analysis.capture, hooks)
     else:
@@ -404,7 +411,9 @@ def _analyse(request: ReportRequest, hooks: ReportHooks) -> Analysis:
                 capture = _read(request, progress)
         _readable_after(capture, hooks)
         with hooks.stage("analysing"):
-            analysis = analyze(capture, interval=request.interval)
+            analysis = analyze(
+                capture, interval=request.interval, correlation_header=request.correlation_header
+            )
     if request.trunks is not None:
         analysis = apply_trunks(analysis, request.trunks)
     return analysis

@@ -73,6 +73,7 @@ INNER = {
         "media": 1,
         "challenges": 1,
         "legs": 1,
+        "b2bua": 1,
         "calls": 2,
         "registrations": 3,
         "retries": 3,

@@ -35,6 +35,7 @@ from sipstats.select import filter_capture
 from tests.conftest import SAMPLES
 from tests.rotated import rotated_outage
 from tests.sipfactory import UAC, UAS, sip_request, sip_response, tcp, udp, write_pcap
+from tests.test_b2bua import b2bua_capture
 
 
 def cli(*args: str | Path) -> Result:
@@ -115,7 +116,7 @@ def test_local_cluster_gives_the_local_report(
     assert expected.messages is not None
     assert got.tally.messages == len(expected.messages)
     assert len(got.report_messages) < 0.75 * got.tally.messages
-    samples = {call_id for _, call_id in sample_calls(got.calls)}
+    samples = {call_id for _, ids in sample_calls(got.calls) for call_id in ids}
     assert samples == set(got.sample_messages["call_id"].astype("str"))
     for call_id in samples:  # the report's ladders: every message of those calls is there
         assert got.flow(call_id) == expected.flow(call_id)
@@ -205,6 +206,35 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def test_b2bua_legs_in_other_partitions_and_on_a_cluster_link_as_locally(
+    tmp_path: Path, local_cluster: str
+) -> None:
+    """Linking crosses Call-IDs: legs hashed into different partitions, or analysed on
+    different workers, are linked after the merge as one process links them, and the
+    report's sample ladders hold every leg."""
+    pcap = b2bua_capture(tmp_path / "b2bua.pcap")
+    capture = sipstats.read_capture(pcap)
+    expected = sipstats.analyze(capture)
+    assert expected.calls["linked_to"].notna().sum() == 2
+    m = capture.messages
+    pieces = [  # one Call-ID per partition
+        analyze_dialogs(
+            m[m["call_id"] == call_id].reset_index(drop=True), capture_end=m["ts"].max()
+        )
+        for call_id in m["call_id"].unique()
+    ]
+    merged = merge([reported(piece) for piece in pieces], [s.file for s in capture.inputs])
+    in_one = assemble(capture, merged, combine([tally(piece.messages) for piece in pieces]))
+    on_cluster = analyze_on_dask(pcap, scheduler=local_cluster, partitions=4)
+    for got in (in_one, on_cluster):
+        assert got.to_dict() == expected.to_dict()
+        pd.testing.assert_frame_equal(got.calls.astype("str"), expected.calls.astype("str"))
+    assert on_cluster.sample_messages is not None
+    held = set(on_cluster.sample_messages["call_id"].astype("str"))
+    assert {"a-leg", "b-leg"} <= held  # both legs of the busy sample
+    assert "b-leg" in on_cluster.flow("a-leg").call_ids
 
 
 @pytest.fixture

@@ -16,7 +16,17 @@ from typing import TYPE_CHECKING, Any, Literal
 import pandas as pd
 
 from sipstats import schema
-from sipstats.analyze import breakdown, causes, counts, dialogs, findings, metrics, retries, tally
+from sipstats.analyze import (
+    b2bua,
+    breakdown,
+    causes,
+    counts,
+    dialogs,
+    findings,
+    metrics,
+    retries,
+    tally,
+)
 from sipstats.analyze import transactions as tx_stage
 from sipstats.analyze import trunks as trunks_stage
 from sipstats.analyze.tally import Tally
@@ -141,6 +151,11 @@ class Analysis:
         return call_flow(self, call_id)
 
     @property
+    def end_to_end_calls(self) -> pd.DataFrame:
+        """The calls counted once per end-to-end call: a B2BUA's other legs left out."""
+        return b2bua.end_to_end(self.calls)
+
+    @property
     def transactions_without_final(self) -> int:
         """Transactions whose request was seen but no final response (RFC 3261 §17 timeouts).
 
@@ -161,7 +176,7 @@ class Analysis:
             "retransmissions": count.retransmissions,
             "duplicates": sum(s.duplicates for s in self.capture.inputs),
             "malformed": sum(s.malformed_total for s in self.capture.inputs),
-            "calls": len(self.calls),
+            "calls": len(self.end_to_end_calls),
             "transactions": len(self.transactions),
             "transactions_without_final": self.transactions_without_final,
             "registrations": len(self.registrations),
@@ -210,26 +225,31 @@ def _in_window(longer: dialogs.Dialogs, calls: int, end: pd.Timestamp) -> pd.Dat
     the first time after the window); the window's calls are the first ``calls`` of it
     (numbered by first INVITE).
     """
-    table = retries.retry_table(longer.calls, longer.messages)
+    table = retries.retry_table(b2bua.end_to_end(b2bua.link(longer.calls)), longer.messages)
     return retries.within_window(table, calls, end)
 
 
-def analyze(capture: Capture, *, interval: str = "auto") -> Analysis:
+def analyze(
+    capture: Capture, *, interval: str = "auto", correlation_header: b2bua.Correlation = "auto"
+) -> Analysis:
     """Run the whole analysis on a decoded capture (see the module docstring).
 
     ``interval`` is the timeline bucket (a pandas offset alias such as ``10s``); ``"auto"``
     picks a round one for the capture's length (:func:`breakdown.auto_interval`). When the
     capture is a time window (``Capture.after`` holds the messages after it), retry verdicts
-    look beyond the window's end.
+    look beyond the window's end. ``correlation_header`` links the legs of a B2BUA
+    (:mod:`.b2bua`): "X-CID", "X-Call-ID", "P-Charging-Vector", "auto" (the first of them
+    present) or "none".
     """
+    correlation = b2bua.check_correlation(correlation_header)
     m = _in_time_order(schema.conform(capture.messages, schema.MESSAGES))
-    parts = dialogs.analyze_dialogs(m)
+    parts = dialogs.analyze_dialogs(m, correlation=correlation)
     ahead = None
     after = capture.after
     if after is not None and not after.empty:
         everything = pd.concat([capture.messages, after], ignore_index=True)
         longer = dialogs.analyze_dialogs(
-            _in_time_order(schema.conform(everything, schema.MESSAGES))
+            _in_time_order(schema.conform(everything, schema.MESSAGES)), correlation=correlation
         )
         ahead = (dialogs.reported(longer), pd.Timestamp(after["ts"].min()))
     analysis = assemble(
@@ -257,13 +277,18 @@ def assemble(
     Call-ID partition, and merges them (:func:`sipstats.analyze.dialogs.merge`,
     :func:`tally.combine`) first. ``ahead``: for a time window, the dialogs of the window and
     of the messages after it, with the first time after it (retry verdicts look there).
-    The analysis's ``messages`` is None: :func:`analyze` sets it.
+    The analysis's ``messages`` is None: :func:`analyze` sets it. B2BUA legs are linked
+    here, across Call-IDs (:func:`b2bua.link`, on each call's ``correlation_id``, which
+    :func:`dialogs.analyze_dialogs` took from the header asked for); call-level figures
+    count each end-to-end call once.
     """
-    m, wide, calls = parts.messages, parts.wide, parts.calls
+    m, wide = parts.messages, parts.wide
+    calls = b2bua.link(parts.calls)
+    end_to_end = b2bua.end_to_end(calls)
     interval = breakdown.resolve_interval(counted.runs, interval)
     regs = parts.registrations
     if ahead is None:
-        retry = retries.retry_table(calls, m)
+        retry = retries.retry_table(end_to_end, m)
     else:
         longer, end = ahead
         retry = _in_window(longer, len(calls), end)
@@ -273,7 +298,7 @@ def assemble(
         messages=m,
         runs=counted.runs,
         transactions=transactions,
-        calls=calls,
+        calls=end_to_end,
         registrations=regs,
         retries=retry,
         storms=storms,
@@ -289,7 +314,7 @@ def assemble(
         "retry_after": retries.retry_after_summary(m, retry),
         "early_retriers": retries.early_retriers(retry),
         "storms": storms,
-        "metrics": metrics.compute(calls, wide, regs),
+        "metrics": metrics.compute(end_to_end, wide, regs),
         "code_shares": breakdown.code_shares(counted.groups),
         "failures_by_method": breakdown.failures_by_method(m),
         "retries_by_retry_after": retries.by_retry_after(retry),
@@ -299,8 +324,8 @@ def assemble(
         "failures_by_requester": breakdown.failures_by(m, "requester"),
         "failures_by_caller": breakdown.failures_by(m, "caller"),
         "failures_by_callee": breakdown.failures_by(m, "callee"),
-        "code_by_cause": causes.code_by_cause(calls),
-        "agents_by_outcome": causes.agents_by_outcome(calls),
+        "code_by_cause": causes.code_by_cause(end_to_end),
+        "agents_by_outcome": causes.agents_by_outcome(end_to_end),
         "by_responder": trunks_stage.by_responder(transactions),
     }
     return Analysis(

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from sipstats import schema
+from sipstats.analyze import b2bua
 from sipstats.analyze.media import call_media
 from sipstats.analyze.transactions import codes, endpoints, recode
 
@@ -127,13 +128,20 @@ def _members(m: pd.DataFrame, initial: np.ndarray) -> tuple[pd.DataFrame, np.nda
 
 
 def build(
-    messages: pd.DataFrame, transactions: pd.DataFrame, *, capture_end: pd.Timestamp | None = None
+    messages: pd.DataFrame,
+    transactions: pd.DataFrame,
+    *,
+    capture_end: pd.Timestamp | None = None,
+    correlation: b2bua.Correlation = "auto",
 ) -> pd.DataFrame:
     """CALLS rows from analysed messages in time order.
 
     ``transactions`` is :func:`sipstats.analyze.transactions.build`'s frame (for the final
     status of each call's BYE). ``capture_end`` is the capture's last message time when
     ``messages`` are only some of its Call-IDs (default: their own last time).
+    ``correlation`` names the header whose value in the first INVITE is ``correlation_id``;
+    the B2BUA legs it links cross Call-IDs, so ``linked_to`` and ``e2e_outcome`` are left
+    unlinked here and set by :func:`sipstats.analyze.b2bua.link` on the whole calls table.
     """
     m = messages
     if m.empty:
@@ -222,6 +230,7 @@ def build(
             "has_bye": has_bye.fillna(False).to_numpy(dtype=bool),
             "answer_missing": answer_missing,
             "bye_status": bye_status.array,
+            "correlation_id": b2bua.correlation_ids(first, correlation).array,
         }
     )
     start = calls["start_ts"]
@@ -239,5 +248,7 @@ def build(
     calls["outcome"] = pd.Categorical(
         decided.where(decided.notna(), pd.Series(waiting)), categories=list(schema.OUTCOMES)
     )
+    calls["linked_to"] = pd.array([pd.NA] * n, dtype="Int64")
+    calls["e2e_outcome"] = calls["outcome"]
     calls = pd.concat([calls, call_media(m, calls)], axis=1)
     return schema.conform(calls, schema.CALLS)

@@ -20,8 +20,8 @@ import pandas as pd
 from pandas.api.types import union_categoricals
 
 from sipstats import schema
+from sipstats.analyze import b2bua, challenges, legs, registrations
 from sipstats.analyze import calls as calls_stage
-from sipstats.analyze import challenges, legs, registrations
 from sipstats.analyze import transactions as tx_stage
 from sipstats.analyze.join import join_catalogue
 from sipstats.analyze.tally import report_messages
@@ -45,13 +45,20 @@ class Dialogs:
     transaction stands in capture order, which :func:`merge` numbers transactions by."""
 
 
-def analyze_dialogs(messages: pd.DataFrame, *, capture_end: pd.Timestamp | None = None) -> Dialogs:
+def analyze_dialogs(
+    messages: pd.DataFrame,
+    *,
+    capture_end: pd.Timestamp | None = None,
+    correlation: b2bua.Correlation = "auto",
+) -> Dialogs:
     """Transactions, retransmission flags, catalogue join, calls and registrations.
 
     ``messages`` conforms to ``schema.MESSAGES`` and is in capture order; it holds every
     message of each Call-ID it holds. ``capture_end`` is the last message time of the whole
     capture (a partition's own last message is earlier: calls still ringing at the end of
     the capture are told apart by it); None takes the last time in ``messages``.
+    ``correlation`` is the header each call's ``correlation_id`` comes from (B2BUA legs are
+    linked later, across partitions: :func:`sipstats.analyze.b2bua.link`).
     """
     transaction, retransmission = tx_stage.assign(messages)
     m = messages.assign(transaction=transaction, retransmission=retransmission)
@@ -59,7 +66,7 @@ def analyze_dialogs(messages: pd.DataFrame, *, capture_end: pd.Timestamp | None 
     m["challenge"] = challenges.answered_challenge(m)
     m = schema.conform(join_catalogue(m), schema.ANALYZED_MESSAGES)
     wide = tx_stage.build(m)
-    calls = calls_stage.build(m, wide, capture_end=capture_end)
+    calls = calls_stage.build(m, wide, capture_end=capture_end, correlation=correlation)
     first = ~m["transaction"].duplicated().to_numpy()  # ids count up in order of first message
     return Dialogs(
         messages=m,

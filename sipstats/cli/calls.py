@@ -8,8 +8,10 @@ import click
 import pandas as pd
 
 from sipstats.analyze import Analysis, analyze
+from sipstats.analyze.b2bua import Correlation
 from sipstats.analyze.trunks import Trunks, apply_trunks
 from sipstats.cli.options import (
+    correlation_option,
     format_option,
     joined_ports,
     output_file_option,
@@ -20,9 +22,8 @@ from sipstats.cli.report import error_line, fail, warn_inputs
 from sipstats.cli.selection import call_selection
 from sipstats.cli.trunks import trunks_option
 from sipstats.drill.calls import call_list, select_calls
-from sipstats.messages import read_capture
 from sipstats.render.calllist import CALL_RENDERERS
-from sipstats.report import exit_status, require_readable
+from sipstats.report import exit_status, read_selected
 
 
 def load_analysis(
@@ -30,13 +31,14 @@ def load_analysis(
     ports: tuple[tuple[int, ...], ...],
     quiet: bool,
     trunks: Trunks | None = None,
+    correlation_header: Correlation = "auto",
 ) -> Analysis:
-    """Read and analyse ``captures``, warning about flagged inputs; ReportError when nothing
-    is readable (shared by the drill-down commands)."""
-    capture = read_capture(list(captures), ports=joined_ports(ports))
+    """Read and analyse ``captures`` (capture files, or one dataset made by ``sipstats
+    ingest``), warning about flagged inputs; ReportError when nothing is readable (shared by
+    the drill-down commands)."""
+    capture = read_selected(list(captures), ports=joined_ports(ports))
     warn_inputs(capture.inputs, quiet)
-    require_readable(capture.inputs)
-    analysis = analyze(capture)
+    analysis = analyze(capture, correlation_header=correlation_header)
     return analysis if trunks is None else apply_trunks(analysis, trunks)
 
 
@@ -49,6 +51,7 @@ def load_analysis(
 @format_option(CALL_RENDERERS)
 @output_file_option
 @trunks_option
+@correlation_option
 @quiet_option
 def calls(
     captures: tuple[str, ...],
@@ -63,6 +66,7 @@ def calls(
     fmt: str,
     output: Path | None,
     trunks: Trunks | None,
+    correlation_header: Correlation,
     quiet: bool,
 ) -> None:
     """One line per call in CAPTURE files: start, caller, callee, outcome, code, PDD, Call-ID.
@@ -70,7 +74,7 @@ def calls(
     Exit status: 0 all input read; 1 list written but some input damaged; 2 nothing readable.
     """
     try:
-        analysis = load_analysis(captures, ports, quiet, trunks)
+        analysis = load_analysis(captures, ports, quiet, trunks, correlation_header)
         selected = select_calls(
             analysis,
             outcomes=outcomes,

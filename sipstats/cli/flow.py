@@ -6,9 +6,10 @@ from pathlib import Path
 
 import click
 
+from sipstats.analyze.b2bua import Correlation
 from sipstats.analyze.trunks import Trunks
 from sipstats.cli.calls import load_analysis
-from sipstats.cli.options import ports_option, quiet_option
+from sipstats.cli.options import correlation_option, ports_option, quiet_option
 from sipstats.cli.report import error_line, fail
 from sipstats.cli.trunks import trunks_option
 from sipstats.drill.flow import call_flow, render_ladder
@@ -32,6 +33,7 @@ from sipstats.report import exit_status
     help="Also write the ladder as SVG to this file.",
 )
 @trunks_option
+@correlation_option
 @quiet_option
 def flow(
     captures: tuple[str, ...],
@@ -39,15 +41,18 @@ def flow(
     ports: tuple[tuple[int, ...], ...],
     svg: Path | None,
     trunks: Trunks | None,
+    correlation_header: Correlation,
     quiet: bool,
 ) -> None:
     """Ladder diagram of a call: hosts as columns, one arrow per message, time offsets.
 
     '*' marks a retransmission, '(sdp)' a message with an SDP body. Every message with the
-    Call-ID is drawn, so a capture at a proxy shows both legs.
+    Call-ID is drawn, so a capture at a proxy shows both legs, and so is every B2BUA leg
+    linked to the call by a correlation header. CAPTURE may also be a dataset (sipstats
+    ingest).
     """
     try:
-        analysis = load_analysis(captures, ports, quiet, trunks)
+        analysis = load_analysis(captures, ports, quiet, trunks, correlation_header)
         ladder = call_flow(analysis, call_ids)
         click.echo(render_ladder(ladder), nl=False)
         if svg is not None:

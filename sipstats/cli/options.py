@@ -9,6 +9,7 @@ from typing import TypeVar
 import click
 import pandas as pd
 
+from sipstats.analyze.b2bua import CORRELATIONS
 from sipstats.capture.duplicates import DEFAULT_WINDOW_MS
 from sipstats.capture.ports import parse_ports
 from sipstats.errors import OptionError
@@ -67,6 +68,16 @@ duplicate_window_option = click.option(
     show_default=True,
     metavar="MS",
     help="The same SIP bytes between the same endpoints within MS ms are one message (0: off).",
+)
+
+#: ``--correlation-header``: for every command that builds calls (B2BUA legs are linked by it).
+correlation_option = click.option(
+    "--correlation-header",
+    type=click.Choice(CORRELATIONS),
+    default="auto",
+    show_default=True,
+    help="Header that links a B2BUA's legs (auto: the first of X-CID, X-Call-ID, "
+    "P-Charging-Vector icid-value present; none: do not link).",
 )
 
 #: ``-q``: the drill-down commands and ingest print only errors.

@@ -27,11 +27,13 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
+from sipstats.analyze.b2bua import Correlation
 from sipstats.analyze.breakdown import check_interval
 from sipstats.analyze.trunks import Trunks
 from sipstats.capture.summary import InputSummary
 from sipstats.cli.options import (
     TimeBound,
+    correlation_option,
     duplicate_window_option,
     joined_ports,
     ports_option,
@@ -222,6 +224,7 @@ def fail(message: str) -> NoReturn:
     callback=_checked(check_interval),
     help="Timeline bucket (pandas offset: 10s, 1min, 1h; auto: at most 60 for the capture).",
 )
+@correlation_option
 @click.option(
     "--engine",
     type=click.Choice(ENGINES),
@@ -268,6 +271,7 @@ def report(
     until: pd.Timestamp | pd.Timedelta | None,
     peer: str | None,
     interval: str,
+    correlation_header: Correlation,
     engine: Engine,
     scheduler: str | None,
     top: int,
@@ -299,6 +303,7 @@ def report(
             until=until,
             peer=peer,
             interval=interval,
+            correlation_header=correlation_header,
             duplicate_window_ms=duplicate_window,
             plots=plots,
             engine=engine,

@@ -2,9 +2,11 @@
 
 A call's flow is every message carrying its Call-ID, on every leg: a capture taken at a proxy
 holds the caller's leg and the callee's leg under one Call-ID, so both appear, the proxy as
-a column in the middle. Hosts (``address:port``) are columns in order of first appearance;
-arrows are in capture order, labelled with the method or the status code and reason,
-retransmissions marked. :func:`render_ladder` draws the terminal form; the SVG form is
+a column in the middle. The legs of a B2BUA carry Call-IDs of their own; those linked to the
+call by a correlation header (:mod:`sipstats.analyze.b2bua`) are drawn with it. Hosts
+(``address:port``) are columns in order of first appearance; arrows are in capture order,
+labelled with the method or the status code and reason, retransmissions marked.
+:func:`render_ladder` draws the terminal form; the SVG form is
 :func:`sipstats.drill.ladder.ladder_svg` (and ``Flow._repr_svg_`` in Jupyter).
 """
 
@@ -16,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import pandas as pd
 
+from sipstats.analyze.b2bua import end_to_end, legs_of
 from sipstats.analyze.transactions import endpoints
 from sipstats.textsafe import visible
 
@@ -72,14 +75,16 @@ def _label(row: dict[Hashable, Any]) -> str:
 
 
 def call_flow(analysis: Analysis, call_ids: str | Iterable[str]) -> Flow:
-    """The flow of the messages with these Call-IDs (one string or several), in time order.
+    """The flow of the messages with these Call-IDs (one string or several) and of the B2BUA
+    legs linked to their calls, in time order.
 
     Raises ``KeyError`` when no message carries any of them.
     """
-    wanted = (call_ids,) if isinstance(call_ids, str) else tuple(call_ids)
+    given = (call_ids,) if isinstance(call_ids, str) else tuple(call_ids)
+    wanted = tuple(legs_of(analysis.calls, given))
     rows = analysis.messages_of(wanted)
     if rows.empty:
-        raise KeyError(f"no message with Call-ID {', '.join(wanted)}")
+        raise KeyError(f"no message with Call-ID {', '.join(given)}")
     src = endpoints(rows["src"], rows["sport"]).astype("str")
     dst = endpoints(rows["dst"], rows["dport"]).astype("str")
     hosts = list(dict.fromkeys(value for pair in zip(src, dst, strict=True) for value in pair))
@@ -170,22 +175,23 @@ FAILURE_OUTCOMES: Final = (
 )
 
 
-def sample_calls(calls: pd.DataFrame) -> list[tuple[str, str]]:
-    """(outcome or 'slowest_pdd', Call-ID): the first call of each failure outcome seen and
-    the call with the longest post-dial delay, whose ladders the report draws."""
-    calls = calls.sort_values(["start_ts", "call"], kind="stable")
+def sample_calls(calls: pd.DataFrame) -> list[tuple[str, tuple[str, ...]]]:
+    """(outcome or 'slowest_pdd', Call-IDs): the first end-to-end call of each failure outcome
+    seen and the one with the longest post-dial delay, whose ladders the report draws, with
+    the Call-IDs of all its legs (``calls`` has its B2BUA legs linked)."""
+    ordered = end_to_end(calls).sort_values(["start_ts", "call"], kind="stable")
     samples = []
     for name in FAILURE_OUTCOMES:
-        found = calls[calls["outcome"] == name]
+        found = ordered[ordered["outcome"] == name]
         if not found.empty:
             samples.append((name, str(found["call_id"].iloc[0])))
-    pdd = calls["pdd_ms"]
+    pdd = ordered["pdd_ms"]
     if pdd.notna().any():
         slowest = int(pdd.to_numpy(dtype="float64", na_value=-1.0).argmax())
-        samples.append(("slowest_pdd", str(calls["call_id"].iloc[slowest])))
-    return samples
+        samples.append(("slowest_pdd", str(ordered["call_id"].iloc[slowest])))
+    return [(name, tuple(legs_of(calls, [call_id]))) for name, call_id in samples]
 
 
 def sample_flows(analysis: Analysis) -> list[tuple[str, Flow]]:
     """(outcome or 'slowest_pdd', flow) of each :func:`sample_calls` call, for the report."""
-    return [(name, call_flow(analysis, call_id)) for name, call_id in sample_calls(analysis.calls)]
+    return [(name, call_flow(analysis, ids)) for name, ids in sample_calls(analysis.calls)]

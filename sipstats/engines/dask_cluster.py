@@ -33,6 +33,7 @@ import pandas as pd
 
 from sipstats import schema
 from sipstats.analyze import Analysis, assemble
+from sipstats.analyze.b2bua import Correlation, check_correlation, link
 from sipstats.analyze.dialogs import Dialogs, analyze_dialogs, concat, merge, reported
 from sipstats.analyze.tally import Tally, combine, tally
 from sipstats.capture.deferral import Deferred
@@ -107,6 +108,7 @@ def analyze_on_dask(
     interval: str = "auto",
     partitions: int | None = None,
     duplicate_window_ms: float = DEFAULT_WINDOW_MS,
+    correlation_header: Correlation = "auto",
 ) -> Analysis:
     """Read and analyse captures on a Dask cluster: the :class:`Analysis` ``analyze`` gives.
 
@@ -115,8 +117,10 @@ def analyze_on_dask(
     address of a running scheduler (``tcp://HOST:PORT``); without it a LocalCluster of
     ``workers`` processes (default: one per core) runs for this call. ``partitions`` is the
     number of Call-ID partitions (default: twice the workers). ``duplicate_window_ms`` is
-    ``read_capture``'s (capture duplicates are dropped per file as it drops them).
+    ``read_capture``'s (capture duplicates are dropped per file as it drops them);
+    ``correlation_header`` is ``analyze``'s (B2BUA legs are linked after the merge).
     """
+    correlation = check_correlation(correlation_header)
     specs = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
     port_set = port_filter(ports)
     dataset = _dataset_of(specs)
@@ -148,7 +152,7 @@ def analyze_on_dask(
         ends = [end for end in client.gather(client.map(_last_time, split)) if end is not None]
         capture_end = max(ends) if ends else None
         analysed = [
-            client.submit(_dialogs_of, files, capture_end, *_pieces(client, split, k))
+            client.submit(_dialogs_of, files, capture_end, correlation, *_pieces(client, split, k))
             for k in range(count)
         ]
         parts: list[tuple[Dialogs, Tally]] = client.gather(
@@ -159,11 +163,13 @@ def analyze_on_dask(
             after = client.map(_after_window, decoded, low=low, high=high, peer=peer, parts=count)
             facts_after = client.gather(client.map(_first_and_last, after))
             if any(first is not None for first, _ in facts_after):
-                ahead = _ahead(client, files, split, after, facts_after, capture_end, count)
+                ahead = _ahead(
+                    client, files, split, after, facts_after, capture_end, correlation, count
+                )
         counted = combine([counts for _, counts in parts])
         merged = merge([dialogs for dialogs, _ in parts], files)
         del parts  # the partitions' tables now live in ``merged``
-        samples = _sample_messages(client, analysed, merged.calls, files)
+        samples = _sample_messages(client, analysed, link(merged.calls), files)
     if dataset is None:  # the inputs in order: a pattern that matched nothing among the files
         decoded_inputs = iter(inputs)
         inputs = [
@@ -187,8 +193,9 @@ def analyze_on_dask(
 def _sample_messages(
     client: Any, analysed: Sequence[Any], calls: pd.DataFrame, files: Sequence[str]
 ) -> pd.DataFrame:
-    """Every analysed message of the report's sample calls, fetched from their partitions."""
-    wanted = sorted({call_id for _, call_id in sample_calls(calls)})
+    """Every analysed message of the report's sample calls (every leg: ``calls`` has its
+    B2BUA legs linked), fetched from their partitions."""
+    wanted = sorted({call_id for _, ids in sample_calls(calls) for call_id in ids})
     buckets = _buckets(pd.Series(wanted, dtype="str"), len(analysed))
     by_partition: dict[int, list[str]] = {}
     for call_id, k in zip(wanted, buckets.tolist(), strict=True):
@@ -213,6 +220,7 @@ def _ahead(
     after: Sequence[Any],
     facts_after: Sequence[tuple[pd.Timestamp | None, pd.Timestamp | None]],
     capture_end: pd.Timestamp | None,
+    correlation: Correlation,
     count: int,
 ) -> tuple[Dialogs, pd.Timestamp]:
     """The dialogs of the window and the messages after it, merged, with the first time after
@@ -222,7 +230,12 @@ def _ahead(
     longer_end = max([*lasts, *([capture_end] if capture_end is not None else [])])
     longer = [
         client.submit(
-            _dialogs_of, files, longer_end, *_pieces(client, split, k), *_pieces(client, after, k)
+            _dialogs_of,
+            files,
+            longer_end,
+            correlation,
+            *_pieces(client, split, k),
+            *_pieces(client, after, k),
         )
         for k in range(count)
     ]
@@ -359,12 +372,15 @@ _piece = operator.getitem
 
 
 def _dialogs_of(
-    files: Sequence[str], capture_end: pd.Timestamp | None, *pieces: pd.DataFrame
+    files: Sequence[str],
+    capture_end: pd.Timestamp | None,
+    correlation: Correlation,
+    *pieces: pd.DataFrame,
 ) -> Dialogs:
     """The dialog tables of one Call-ID partition (its pieces from every file); they stay on
     the worker."""
-    messages = in_capture_order(concat(pieces), files)
-    return analyze_dialogs(schema.conform(messages, schema.MESSAGES), capture_end=capture_end)
+    messages = schema.conform(in_capture_order(concat(pieces), files), schema.MESSAGES)
+    return analyze_dialogs(messages, capture_end=capture_end, correlation=correlation)
 
 
 def _reported(parts: Dialogs) -> tuple[Dialogs, Tally]:

@@ -108,9 +108,10 @@ def selection_section(analysis: Analysis) -> dict[str, Any]:
 def calls_section(analysis: Analysis) -> dict[str, Any]:
     """Calls per outcome and final code, PDD/answer/duration percentiles (JSON ``calls``).
 
-    Apart from :func:`report_document` so that a figure needs only this part.
+    Counts end-to-end calls: a B2BUA's other legs (``linked_to``) are left out and counted
+    in ``b2bua_legs``. Apart from :func:`report_document` so that a figure needs only this part.
     """
-    c = analysis.calls
+    c = analysis.end_to_end_calls
     outcome = c["outcome"].value_counts().reindex(list(schema.OUTCOMES), fill_value=0)
     final = c["final_status"].dropna().astype("int64").value_counts().sort_index()
     by_final = {f"{code:03d}": int(n) for code, n in final.items()}
@@ -122,6 +123,7 @@ def calls_section(analysis: Analysis) -> dict[str, Any]:
         "by_outcome": {name: int(n) for name, n in outcome.items()},
         "by_final_code": by_final,
         "answer_missing": int(c["answer_missing"].sum()),
+        "b2bua_legs": len(analysis.calls) - len(c),
         "pdd_ms": _percentiles(c["pdd_ms"]),
         "answer_ms": _percentiles(c["answer_ms"]),
         "duration_s": _percentiles(c["duration_s"]),

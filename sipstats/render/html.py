@@ -47,7 +47,7 @@ _ENV = Environment(
 
 def _key_figures(analysis: Analysis, lang: Lang) -> list[tuple[str, str, str, str]]:
     """(id, label, value, detail) of the first-screen cards: what failed, where, since when."""
-    calls = analysis.calls
+    calls = analysis.end_to_end_calls
     failed = calls["final_status"].ge(400).fillna(False) | (calls["outcome"] == "no_final_response")
     codes = analysis.by_code[analysis.by_code["status_class"].isin(FAILURE_CLASSES)]
     top_code = DASH

@@ -294,6 +294,12 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
         "(a BYE in the dialog proves the answer, RFC 3261 §15).",
         "{n} 个呼叫的 2xx 不在抓包中，但对话内的 BYE 证明已应答并已结束（RFC 3261 §15）。",
     ),
+    "note_b2bua_legs": (
+        "{n} calls are another leg of a call above (a B2BUA's side, linked by a correlation "
+        "header): each end-to-end call is counted once, on the caller's leg.",
+        "{n} 个呼叫是上表某呼叫经 B2BUA 的另一段 (由关联头部关联)：每个端到端呼叫只计一次，"
+        "按主叫一侧计。",
+    ),
     "note_figure_text": (
         "Figure text is in English: no Chinese font is installed for the charts.",
         "图表文字为英文：系统未安装中文字体。",

@@ -34,7 +34,7 @@ def analysis_html(analysis: Analysis) -> str:
         (r["code"], r["reason"], r["reasons_sent"], r["count"], r["unique"])
         for r in analysis.by_code.to_dict("records")
     ]
-    outcomes = analysis.calls["outcome"].value_counts()
+    outcomes = analysis.end_to_end_calls["outcome"].value_counts()
     metrics = [
         (r["name"], "undefined" if pd.isna(r["value"]) else f"{r['value']:.4g}", r["unit"])
         for r in analysis.metrics.to_dict("records")

@@ -365,7 +365,9 @@ def pdd(analysis: Analysis, *, lang: Lang = "en") -> Figure:
     """Distribution of post-dial delay (first INVITE -> first 18x) over calls, with p50/p90/p99."""
     lang = figure_lang(lang)
     marks = calls_section(analysis)["pdd_ms"]
-    return _histogram(analysis.calls["pdd_ms"], marks, "fig_pdd", "fig_pdd_axis", lang, "#4c72b0")
+    return _histogram(
+        analysis.end_to_end_calls["pdd_ms"], marks, "fig_pdd", "fig_pdd_axis", lang, "#4c72b0"
+    )
 
 
 @_styled
@@ -374,7 +376,7 @@ def answer_time(analysis: Analysis, *, lang: Lang = "en") -> Figure:
     lang = figure_lang(lang)
     marks = calls_section(analysis)["answer_ms"]
     return _histogram(
-        analysis.calls["answer_ms"], marks, "fig_answer", "fig_answer_axis", lang,
+        analysis.end_to_end_calls["answer_ms"], marks, "fig_answer", "fig_answer_axis", lang,
         CLASS_COLOURS["2xx"],
     )  # fmt: skip
 

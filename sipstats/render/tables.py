@@ -400,8 +400,10 @@ def outcome_table(data: dict[str, Any], lang: Lang) -> Table:
         for o in order
     ]
     cols = ("outcome", "calls", "share")
-    missing = calls.get("answer_missing", 0)
-    note = label("note_answer_missing", lang, n=fmt_int(missing)) if missing else ""
+    missing, legs = calls.get("answer_missing", 0), calls.get("b2bua_legs", 0)
+    notes = [label("note_answer_missing", lang, n=fmt_int(missing))] if missing else []
+    notes += [label("note_b2bua_legs", lang, n=fmt_int(legs))] if legs else []
+    note = " ".join(notes)
     return _table("outcomes", lang, _labels(cols, lang), (False, True, True), rows, note=note)
 
 

@@ -1,0 +1,125 @@
+"""B2BUA legs: calls -> the calls table with the legs of each end-to-end call linked.
+
+A back-to-back user agent ends the caller's dialog and starts its own towards the callee,
+with a new Call-ID: nothing in RFC 3261 ties the two. Deployments add a correlation header
+that carries the same value on both sides: ``X-CID``, ``X-Call-ID``, or the IMS charging id
+(RFC 7315 §4.6: ``P-Charging-Vector: icid-value=...``). The calls stage keeps the value of
+each call's first INVITE (``correlation_id``, :func:`correlation_ids`); :func:`link` then
+joins calls across Call-IDs, so it runs once on the merged calls table, after the per-Call-ID
+work, whichever engine did that.
+
+Calls with the same correlation id are legs of one end-to-end call when each starts while
+an earlier one is still being set up (before its final response; any time when it has none):
+a B2BUA starts its leg towards the callee, or its next one after a failure, before it answers
+the caller. The earliest leg is the caller's (the A leg); the others name it in
+``linked_to``, and every leg carries the outcome the caller saw (``e2e_outcome``). A value
+that comes back after the call it marked was answered or failed starts another call.
+Tables of calls count end-to-end calls once, on the A leg (:func:`end_to_end`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Final, Literal
+
+import numpy as np
+import pandas as pd
+
+from sipstats.errors import OptionError
+
+__all__ = ["CORRELATIONS", "Correlation", "correlation_ids", "end_to_end", "legs_of", "link"]
+
+#: ``--correlation-header`` choices -> messages column; "auto" takes the first one present.
+CORRELATION_COLUMNS: Final = {
+    "X-CID": "x_cid",
+    "X-Call-ID": "x_call_id",
+    "P-Charging-Vector": "charging_vector",
+}
+Correlation = Literal["auto", "X-CID", "X-Call-ID", "P-Charging-Vector", "none"]
+CORRELATIONS: Final = ("auto", *CORRELATION_COLUMNS, "none")
+# RFC 7315 §4.6: icid-value = token / quoted-string, among generic parameters.
+_ICID: Final = re.compile(r'(?i)(?:^|;)\s*icid-value\s*=\s*"?([^";\s]+)')
+
+
+def check_correlation(header: str) -> Correlation:
+    """``header`` when it is one of :data:`CORRELATIONS`; an OptionError naming them if not."""
+    if header not in CORRELATIONS:
+        raise OptionError(f"correlation header {header!r}: use one of {', '.join(CORRELATIONS)}")
+    return header  # type: ignore[return-value]
+
+
+def _icid(vector: pd.Series) -> pd.Series:
+    """icid-value of each P-Charging-Vector (parsed once per distinct header), NA without."""
+    cat = vector.astype("category")
+    found = cat.cat.categories.astype("str").str.extract(_ICID, expand=False)
+    lookup = np.array([*found.tolist(), None], dtype=object)
+    return pd.Series(lookup[cat.cat.codes.to_numpy()], index=vector.index, dtype="str")
+
+
+def correlation_ids(messages: pd.DataFrame, header: Correlation = "auto") -> pd.Series:
+    """The correlation id of each message (str, NA without one) from ``header``."""
+    out = pd.Series(pd.NA, index=messages.index, dtype="str")
+    if check_correlation(header) == "none":
+        return out
+    names = list(CORRELATION_COLUMNS) if header == "auto" else [header]
+    for name in names:
+        column = messages[CORRELATION_COLUMNS[name]]
+        value = _icid(column) if name == "P-Charging-Vector" else column.astype("str")
+        out = out.fillna(value.where(value.str.strip() != ""))
+    return out
+
+
+def link(calls: pd.DataFrame) -> pd.DataFrame:
+    """``calls`` (``correlation_id`` set) with ``linked_to`` and ``e2e_outcome`` set.
+
+    Only calls with different Call-IDs are legs of one another: a proxy's legs share theirs
+    and are already one call.
+    """
+    out = calls.copy()
+    n = len(out)
+    key = out["correlation_id"].astype("str")
+    start = _ns(out["start_ts"])
+    # A leg is being set up until its final response; without one, to the end of the capture.
+    final = _ns(out["final_ts"])
+    setup_end = np.where(out["final_ts"].isna().to_numpy(), np.iinfo(np.int64).max, final)
+    order = pd.DataFrame({"key": key, "start": start, "end": setup_end, "row": np.arange(n)})
+    order = order[key.notna().to_numpy()].sort_values(["key", "start", "row"], kind="stable")
+    same_key = order["key"].eq(order["key"].shift()).to_numpy()
+    running_end = order.groupby("key", sort=False)["end"].cummax()
+    open_before = running_end.groupby(order["key"], sort=False).shift().to_numpy()
+    joins = same_key & (order["start"].to_numpy() <= open_before)
+    group = np.cumsum(~joins)
+    head_of_group = order["row"].to_numpy()[np.flatnonzero(~joins)]
+    head = np.arange(n)
+    head[order["row"].to_numpy()] = head_of_group[group - 1]
+    call_id = out["call_id"].astype("str").to_numpy()
+    linked = (head != np.arange(n)) & (call_id[head] != call_id)
+    head = np.where(linked, head, np.arange(n))
+    out["linked_to"] = pd.array(out["call"].to_numpy()[head], dtype="Int64")
+    out.loc[~linked, "linked_to"] = pd.NA
+    out["e2e_outcome"] = pd.Categorical(
+        out["outcome"].to_numpy()[head], categories=out["outcome"].cat.categories
+    )
+    return out
+
+
+def _ns(times: pd.Series) -> np.ndarray:
+    """Nanoseconds since the epoch (NaT as the smallest int64)."""
+    return times.to_numpy(dtype="datetime64[ns]").view(np.int64)
+
+
+def end_to_end(calls: pd.DataFrame) -> pd.DataFrame:
+    """Calls counted once per end-to-end call: the A legs and the calls not linked."""
+    return calls[calls["linked_to"].isna().to_numpy()]
+
+
+def legs_of(calls: pd.DataFrame, call_ids: Iterable[str]) -> list[str]:
+    """The Call-IDs of every leg of the end-to-end calls these Call-IDs take part in, the
+    given ones first, then the linked ones in order of their start."""
+    given = list(dict.fromkeys(call_ids))
+    call_id = calls["call_id"].astype("str")
+    a_leg = calls["linked_to"].fillna(calls["call"]).astype("int64")
+    wanted = a_leg[call_id.isin(given).to_numpy()]
+    legs = calls[a_leg.isin(wanted).to_numpy()].sort_values(["start_ts", "call"], kind="stable")
+    return list(dict.fromkeys([*given, *legs["call_id"].astype("str")]))
