@@ -271,6 +271,19 @@ def _write_atomic_text(target: Path, text: str) -> None:
     os.replace(temporary, target)
 
 
+def _input_records(dataset: PathSpec) -> list[tuple[Path, dict[str, Any]]]:
+    """Each input's stored record file and record (its source file's path, size and time;
+    its summary), in record name order."""
+    folder = Path(dataset) / META_DIR / _INPUTS
+    records = []
+    for path in sorted(folder.glob("*.json")):
+        try:
+            records.append((path, json.loads(path.read_text())))
+        except (OSError, ValueError) as error:
+            raise DatasetError(f"{path}: damaged input record: {error}") from error
+    return records
+
+
 def stored_inputs(dataset: PathSpec) -> list[InputSummary]:
     """The input summaries of a dataset, in input path order."""
     return [summary for summary, _ in stored_parts(dataset)]
@@ -280,18 +293,30 @@ def stored_parts(dataset: PathSpec) -> list[tuple[InputSummary, list[str]]]:
     """Each input of a dataset with its Parquet files (none when it held no SIP message or
     could not be read), in input path order: a unit of work for a cluster worker."""
     root = Path(dataset)
-    folder = root / META_DIR / _INPUTS
     by_key: dict[str, list[str]] = {}
     for part in sorted(root.glob("date=*/hour=*/*.parquet")):
         by_key.setdefault(part.stem, []).append(str(part))
-    records = []
-    for path in sorted(folder.glob("*.json")):
-        try:
-            record = json.loads(path.read_text())
-        except (OSError, ValueError) as error:
-            raise DatasetError(f"{path}: damaged input record: {error}") from error
-        records.append((summary_from_record(record["summary"]), by_key.get(path.stem, [])))
+    records = [
+        (summary_from_record(record["summary"]), by_key.get(path.stem, []))
+        for path, record in _input_records(dataset)
+    ]
     return sorted(records, key=lambda record: record[0].file)
+
+
+def unavailable_sources(dataset: PathSpec) -> dict[str, str]:
+    """The inputs of a dataset whose capture file is no longer as ingest read it: input ->
+    why. Their packets cannot be read again (``sipstats extract``): frame numbers of a
+    changed file would name other packets."""
+    out = {}
+    for _, record in _input_records(dataset):
+        stored = record.get("source") or {}
+        path = stored.get("path", record["summary"]["file"])
+        now = _Source.of(path, stored.get("duplicate_window_ms", DEFAULT_WINDOW_MS))
+        if now.size < 0:
+            out[record["summary"]["file"]] = f"{path} is missing (moved or deleted since ingest)"
+        elif (now.size, now.mtime_ns) != (stored.get("size"), stored.get("mtime_ns")):
+            out[record["summary"]["file"]] = f"{path} changed since it was ingested"
+    return out
 
 
 def read_dataset(

@@ -11,6 +11,7 @@ from sipstats.cli.calls import load_analysis
 from sipstats.cli.options import ports_option, quiet_option
 from sipstats.cli.report import error_line, fail
 from sipstats.cli.selection import call_selection
+from sipstats.dataset import is_dataset, unavailable_sources
 from sipstats.drill.calls import select_calls
 from sipstats.drill.extract import extract_calls
 from sipstats.errors import OptionError, ReportError
@@ -47,7 +48,9 @@ def extract(
     """Write the original packets of the selected calls to a pcap (pcapng for mixed links).
 
     Every frame that carried their messages is written: all legs with the Call-ID, every
-    TCP segment and IP fragment, HEP packets as captured.
+    TCP segment and IP fragment, HEP packets as captured. CAPTURE may be a dataset (sipstats
+    ingest): the packets are read again from the capture files it was made from, which must
+    still be where and as they were.
     Exit status: 0 all input read; 1 written but some input damaged; 2 nothing selected.
     """
     try:
@@ -59,7 +62,11 @@ def extract(
         )
         if selected.empty:
             raise ReportError("no call matches the selection; nothing written")
-        result = extract_calls(analysis, selected, output, with_media=with_media)
+        # A dataset holds no packets: they are read again from the captures ingest read.
+        unavailable = unavailable_sources(captures[0]) if is_dataset(captures[0]) else None
+        result = extract_calls(
+            analysis, selected, output, with_media=with_media, unavailable=unavailable
+        )
         for problem in result.problems:
             click.echo(f"sipstats: warning: {problem}", err=True)
         if not quiet:

@@ -9,11 +9,14 @@ calls' SDP negotiated.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
+
+from sipstats.errors import SipstatsError
 
 if TYPE_CHECKING:
     from sipstats.analyze import Analysis
@@ -60,10 +63,24 @@ def _media_windows(calls: pd.DataFrame, messages: pd.DataFrame) -> list[MediaWin
     return windows
 
 
+class ExtractError(SipstatsError):
+    """The packets asked for cannot be read again: their capture file is gone or changed."""
+
+
 def extract_calls(
-    analysis: Analysis, calls: pd.DataFrame, output: Path, *, with_media: bool = False
+    analysis: Analysis,
+    calls: pd.DataFrame,
+    output: Path,
+    *,
+    with_media: bool = False,
+    unavailable: Mapping[str, str] | None = None,
 ) -> Extracted:
-    """Write the packets of ``calls`` (rows of ``analysis.calls``) to ``output``."""
+    """Write the packets of ``calls`` (rows of ``analysis.calls``) to ``output``.
+
+    ``unavailable`` names inputs whose capture file cannot be read again, with why (an
+    analysis of a dataset: :func:`sipstats.dataset.unavailable_sources`); an ExtractError
+    says so when the packets asked for are in one of them, before anything is written.
+    """
     # scapy (behind the frame walk) loads only when packets are extracted: `import sipstats`
     # stays fast.
     from sipstats.capture.frames import FramePicker, Wanted, pick_records, write_records
@@ -82,10 +99,17 @@ def extract_calls(
         }
         for file, group in chosen.groupby("file", observed=True)
     }
-    for summary in analysis.capture.inputs:
+    walked = [
+        summary
+        for summary in analysis.capture.inputs
+        if summary.format and (frames.get(summary.file) or windows)
+    ]
+    missing = [(unavailable or {}).get(summary.file) for summary in walked]
+    if any(missing):
+        why = "; ".join(reason for reason in missing if reason)
+        raise ExtractError(f"the packets are in capture files that cannot be read again: {why}")
+    for summary in walked:
         wanted = frames.get(summary.file, {})
-        if not summary.format or not (wanted or windows):
-            continue
         picker = FramePicker(summary.file, wanted, windows)
         problems += pick_records(summary.file, picker).errors
         if picker.undissected:
