@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from sipstats.analyze import analyze
+from sipstats.render import RENDERERS, RenderOptions
+from sipstats.render.labels import label
+from sipstats.render.tables import report_tables
 from tests.analysis_fixtures import UAC, capture, msg
 
 PROXY_IN = ("10.0.1.1", 5060)
@@ -92,3 +95,27 @@ def test_a_challenged_register_answered_with_credentials_is_not_a_failure() -> N
     assert (register["failures"], register["challenges"]) == (0, 1)
     assert register["failure_share"] == 0.0
     assert a.by_peer.empty
+
+
+def test_tables_say_which_leg_they_count_on() -> None:
+    """Per-hop tables count the relayed 486 twice and say '(every leg)'; the tables of what
+    callers got count it once and say "(caller's leg)", in every report format."""
+    a = analyze(capture(_relayed_failure("busy", 0, 486, 486)))
+    assert a.failures_by_responder["failures"].sum() == 2  # the callee's and the proxy's
+    assert a.failures_by_caller["failures"].tolist() == [1]
+    assert a.failures_by_callee["failures"].tolist() == [1]
+    titles = {table.key: table.title for table in report_tables(a, "en")}
+    assert titles["by_code"] == "Responses by code (every leg)"
+    assert titles["failures_by_responder"] == "Failures per responder (every leg)"
+    assert titles["failures_by_caller"] == "Callers failing most (caller's leg)"
+    assert titles["outcomes"] == "Call outcomes (caller's leg)"
+    assert titles["retry_after"].endswith("(caller's leg)")
+    assert titles["metrics"] == label("metrics", "en")  # each metric's definition says
+    assert {table.key: table.title for table in report_tables(a, "zh")}["by_code"].endswith(
+        label("every_leg", "zh")
+    )
+    for fmt in ("text", "md", "html"):
+        document = RENDERERS[fmt].render(a, RenderOptions())  # type: ignore[misc]
+        document = document.replace("&#39;", "'")
+        assert "Responses by code (every leg)" in document, fmt
+        assert "Callers failing most (caller's leg)" in document, fmt

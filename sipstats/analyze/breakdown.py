@@ -189,10 +189,14 @@ def failures_by(messages: pd.DataFrame, by: FailureKey) -> pd.DataFrame:
 
     Columns: ``by``, finals, failures (4xx-6xx), failure_share (failures / finals of that
     row), share_of_failures (of all failures in the capture), top_code, codes
-    ('503x12|486x2'). Rows that had a failure only, most failures first.
+    ('503x12|486x2'). Rows that had a failure only, most failures first. Responders and
+    requesters are per hop (each leg at a proxy has its own); callers and callees count
+    what the caller got, a relayed response once, on the client's leg (``client_leg``).
     """
     resp = _responses(messages)
     finals = resp[~resp["retransmission"] & resp["code"].between(200, 699)]
+    if by in ("caller", "callee"):
+        finals = finals[finals["client_leg"].to_numpy(dtype=bool)]
     key = _failure_keys(finals, by).fillna("unknown").astype("str")
     failed = finals["cls"].isin(FAILURE_CLASSES).to_numpy()
     table = pd.DataFrame({by: key.to_numpy(), "code": finals["code"].to_numpy(), "failed": failed})

@@ -38,6 +38,8 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
     "by_category": ("Response categories", "响应类型"),
     "timeline": ("Responses over time", "响应时间分布"),
     "outcomes": ("Call outcomes", "呼叫结果"),
+    "every_leg": ("(every leg)", "（每段都计）"),
+    "callers_leg": ("(caller's leg)", "（主叫侧）"),
     "flows": ("Call flows", "呼叫流程"),
     "flows_note": (
         "The first call of each failure outcome and the call with the longest post-dial delay; "

@@ -10,7 +10,7 @@ import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Final, cast
 
 import pandas as pd
 
@@ -145,6 +145,48 @@ def _labels(keys: Sequence[str], lang: Lang) -> tuple[str, ...]:
     return tuple(label(key, lang) for key in keys)
 
 
+#: Tables that count each hop's copy of a relayed message (a capture at a proxy holds the same
+#: response once per leg), and tables of what the callers got, counted once on the caller's
+#: leg (``client_leg``, calls measured on their first INVITE's leg): the title says which.
+EVERY_LEG: Final = frozenset(
+    {
+        "by_method",
+        "by_code",
+        "by_class",
+        "by_category",
+        "failures_by_method",
+        "failure_timeline",
+        "by_peer",
+        "failures_by_responder",
+        "failures_by_requester",
+        "by_responder",
+        "software",
+    }
+)
+CALLERS_LEG: Final = frozenset(
+    {
+        "outcomes",
+        "retry_after",
+        "server_retries",
+        "retry_by_value",
+        "retry_gaps",
+        "early_retriers",
+        "storms",
+        "failures_by_caller",
+        "failures_by_callee",
+        "code_by_cause",
+        "agents_by_outcome",
+    }
+)
+
+
+def table_title(key: str, lang: Lang) -> str:
+    """The label ``key``, with the leg it counts on for a table of :data:`EVERY_LEG` or
+    :data:`CALLERS_LEG`."""
+    leg = "every_leg" if key in EVERY_LEG else "callers_leg" if key in CALLERS_LEG else None
+    return label(key, lang) if leg is None else f"{label(key, lang)} {label(leg, lang)}"
+
+
 def _table(
     key: str,
     lang: Lang,
@@ -164,7 +206,7 @@ def _table(
     note = note if rows else label("no_data", lang)
     rows = [tuple(cell(value) for value in row) for row in rows]
     details = [cell(value) for value in details]
-    return Table(key, label(key, lang), columns, numeric, rows, details, note, optional)
+    return Table(key, table_title(key, lang), columns, numeric, rows, details, note, optional)
 
 
 def _rows(frame: pd.DataFrame) -> Iterator[Any]:
