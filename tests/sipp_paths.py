@@ -35,9 +35,10 @@ def wait_for(condition: object, tries: int = 50) -> None:
         time.sleep(0.1)
 
 
-def json_report(pcap: Path, *options: str) -> dict:
+def cli_output(*args: str) -> str:
+    """What ``sipstats ARGS`` printed; it must succeed."""
     cli = subprocess.run(
-        [sys.executable, "-m", "sipstats", str(pcap), "--report", "json", *options],
+        [sys.executable, "-m", "sipstats", *args],
         capture_output=True,
         text=True,
         timeout=60,
@@ -45,7 +46,11 @@ def json_report(pcap: Path, *options: str) -> dict:
         cwd=ROOT,
     )
     assert cli.returncode == 0, cli.stderr
-    return json.loads(cli.stdout)
+    return cli.stdout
+
+
+def json_report(pcap: Path, *options: str) -> dict:
+    return json.loads(cli_output(str(pcap), "--report", "json", *options))
 
 
 def traffic(

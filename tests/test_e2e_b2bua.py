@@ -3,26 +3,23 @@
 Inside a private network namespace (loopback only), a SIPp caller at 127.0.96.10 calls
 127.0.96.20:5060, which rings for :data:`RING_MS` and then answers (the A legs: the B2BUA
 answers its caller once its own call is answered). Meanwhile a second SIPp caller at
-127.0.96.20:5070 calls the callee at 127.0.96.21 (the B legs, each INVITE sent while its A
-leg rings). Both callers put ``X-CID: b2b-[call_number]`` in their INVITEs, so call k of one
-leg and call k of the other share their correlation id while their Call-IDs differ.
-sipstats must list both legs of every call, count each end-to-end call once and draw both
-legs in one ladder.
+127.0.96.20:5070 calls the callee at 127.0.96.21 (the B legs, each INVITE sent a second after
+its A leg's, while that one rings). Both callers put ``X-CID: b2b-[call_number]`` in their
+INVITEs, so call k of one leg and call k of the other share their correlation id while their
+Call-IDs differ. sipstats must list both legs of every call, count each end-to-end call once
+and draw both legs in one ladder.
 
 Skipped, with the reason, when not root or when sipp, tcpdump or ``ip netns`` is missing.
 """
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 import sipstats
-from tests.conftest import ROOT
-from tests.sipp_paths import json_report, traffic
+from tests.sipp_paths import cli_output, json_report, traffic
 from tests.test_e2e_sipp import namespace
 
 __all__ = ["namespace"]  # the fixture, imported for the test below
@@ -79,6 +76,11 @@ LEG = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 </scenario>
 """
 #: The B2BUA's side towards the caller: rings while its own leg is set up, then answers.
+#: The B2BUA's own leg: its INVITE leaves a second after the caller's arrived (two SIPp
+#: processes start at about the same time), well within the caller's leg's ringing.
+B_LEG = LEG.replace(
+    '<scenario name="b2bua leg">', '<scenario name="b2bua leg">\n  <pause milliseconds="1000"/>'
+)
 RINGING = f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="b2bua answering its caller">
   <recv request="INVITE" crlf="true"/>
@@ -121,30 +123,22 @@ RINGING = f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
 
 
 def _flow(pcap: Path, call_id: str) -> str:
-    cli = subprocess.run(
-        [sys.executable, "-m", "sipstats", "flow", str(pcap), "--call-id", call_id],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        cwd=ROOT,
-    )
-    assert cli.returncode == 0, cli.stderr
-    return cli.stdout
+    return cli_output("flow", str(pcap), "--call-id", call_id)
 
 
 def test_two_sipp_legs_joined_by_x_cid(namespace: str, tmp_path: Path) -> None:
-    (tmp_path / "leg.xml").write_text(LEG)
+    (tmp_path / "a_leg.xml").write_text(LEG)
+    (tmp_path / "b_leg.xml").write_text(B_LEG)
     (tmp_path / "ringing.xml").write_text(RINGING)
     common = ["-bind_local", "-m", str(CALLS)]
     servers = [
         (B2BUA, ["-sf", str(tmp_path / "ringing.xml"), "-i", B2BUA, "-p", "5060", *common]),
         (CALLEE, ["-sn", "uas", "-i", CALLEE, "-p", "5060", *common]),
     ]
-    leg = ["-sf", str(tmp_path / "leg.xml"), *common, "-r", "20"]
+    rate = [*common, "-r", "20"]
     clients = [
-        [f"{B2BUA}:5060", "-i", CALLER, "-p", "5060", *leg],
-        [f"{CALLEE}:5060", "-i", B2BUA, "-p", "5070", *leg],
+        [f"{B2BUA}:5060", "-sf", str(tmp_path / "a_leg.xml"), "-i", CALLER, "-p", "5060", *rate],
+        [f"{CALLEE}:5060", "-sf", str(tmp_path / "b_leg.xml"), "-i", B2BUA, "-p", "5070", *rate],
     ]
     pcap = traffic(namespace, tmp_path, servers, clients)
 
