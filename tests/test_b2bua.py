@@ -168,3 +168,14 @@ def test_report_ladders_sample_end_to_end_calls_with_their_legs(tmp_path: Path) 
     samples = dict(sample_flows(analysis))
     assert samples["busy"].call_ids == ("a-leg", "b-leg")  # one sample, both legs
     assert len(samples["busy"].hosts) == 3
+
+
+def test_the_call_list_shows_every_leg_with_its_correlation(tmp_path: Path) -> None:
+    pcap = b2bua_capture(tmp_path / "b2bua.pcap")
+    result = CliRunner().invoke(main, ["calls", str(pcap), "--report", "json"])
+    assert result.exit_code == 0, result.output
+    rows = {row["call_id"]: row for row in json.loads(result.stdout)["calls"]}
+    assert sorted(rows) == ["a-leg", "b-leg", "c-leg", "d-leg", "other"]
+    assert rows["b-leg"]["correlation_id"] == rows["a-leg"]["correlation_id"] == "first"
+    assert (rows["b-leg"]["outcome"], rows["b-leg"]["e2e_outcome"]) == ("busy", "busy")
+    assert rows["d-leg"]["e2e_outcome"] == "answered"

@@ -31,6 +31,8 @@ LIST_COLUMNS: Final = (
     "offered_codecs",
     "answered_codecs",
     "early_media",
+    "correlation_id",
+    "e2e_outcome",
 )
 
 TimeBound = pd.Timestamp | pd.Timedelta | None
