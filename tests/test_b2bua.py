@@ -81,7 +81,7 @@ def test_legs_with_the_same_correlation_id_are_one_call(
     assert calls.loc["b-leg", "linked_to"] == calls.loc["a-leg", "call"]
     assert calls[["linked_to"]].isna().sum().item() == 2
     assert list(calls["e2e_outcome"]) == ["busy", "busy", "answered"]
-    summary = a.calls_summary()
+    summary = a.to_dict()["calls"]
     assert (summary["total"], summary["b2bua_legs"]) == (2, 1)
     assert summary["by_outcome"]["busy"] == 1
     assert list(a.retries["call_id"]) == ["a-leg"]  # the failure counted once
@@ -134,7 +134,7 @@ def test_figures_count_end_to_end_calls(tmp_path: Path) -> None:
     metrics = dict(zip(a.metrics["name"], a.metrics["samples"], strict=True))
     assert metrics["ASR"] == 3  # settled end-to-end calls, not legs
     assert a.to_dict()["summary"]["calls"] == 3
-    assert a.calls_summary()["pdd_ms"]["count"] == 2  # on the caller's legs, not the B2BUA's
+    assert a.to_dict()["calls"]["pdd_ms"]["count"] == 2  # on the caller's legs, not the B2BUA's
 
 
 def test_one_ladder_draws_every_leg_across_a_proxy_and_the_b2bua(tmp_path: Path) -> None:
