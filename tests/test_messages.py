@@ -350,18 +350,16 @@ def test_reason_and_sdp_columns(pure: bool) -> None:
 
 
 @pytest.mark.parametrize("pure", [False, True], ids=["c", "python"])
-def test_correlation_header_columns(pure: bool, monkeypatch: pytest.MonkeyPatch) -> None:
-    if pure:
-        monkeypatch.setattr("sipstats.messages._C_SIP", None)
-        monkeypatch.setattr("sipstats.sip._c_parse", None)
+def test_correlation_header_columns(pure: bool) -> None:
     vector = 'icid-value="AyretyU0dm+6O2IrT5tAF";orig-ioi=home1.net'
-    frame, _ = decode(
-        [
-            payload(invite(headers=[("X-CID", " 7f3c-01 "), ("x-call-id", "x-1")]), 1),
-            payload(invite(2, headers=[("P-Charging-Vector", vector)]), 2, 0.5),
-            payload(invite(3), 3, 1.0),
-        ]
-    )
+    with native.python_twins(C_SCAN_NAME) if pure else nullcontext():
+        frame, _ = decode(
+            [
+                payload(invite(headers=[("X-CID", " 7f3c-01 "), ("x-call-id", "x-1")]), 1),
+                payload(invite(2, headers=[("P-Charging-Vector", vector)]), 2, 0.5),
+                payload(invite(3), 3, 1.0),
+            ]
+        )
     both, charged, plain = (frame.iloc[i] for i in range(3))
     assert (both["x_cid"], both["x_call_id"]) == ("7f3c-01", "x-1")
     assert pd.isna(both["charging_vector"])
