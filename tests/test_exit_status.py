@@ -2,8 +2,8 @@
 1 written although an input was damaged, unreadable or held no SIP, 2 nothing usable.
 
 Each command is run on a good capture next to one without SIP (RTP only): all of them
-exit 1 (diff used to exit 0, and crashed on the empty side), because they share
-``sipstats.report.exit_status``.
+exit 1 and name that input on stderr (diff used to exit 0 silently, and crashed on the
+empty side), because they share ``sipstats.report.exit_status``.
 """
 
 from __future__ import annotations
@@ -61,8 +61,18 @@ def test_every_command_exits_1_for_an_input_without_sip(
 ) -> None:
     result = CliRunner().invoke(main, _commands(captures)[command])
     assert result.exit_code == EXIT_DAMAGED, result.output
-    if command != "diff":  # diff compares two reports; it names no input
-        assert str(captures["rtp"]) in result.stderr
+    assert str(captures["rtp"]) in result.stderr
+
+
+def test_diff_names_a_saved_report_that_recorded_a_flagged_input(
+    captures: dict[str, Path],
+) -> None:
+    saved = captures["base"] / "flagged.json"
+    args = [str(captures["good"]), str(captures["rtp"]), "--report", "json", "-o", str(saved)]
+    assert CliRunner().invoke(main, args).exit_code == EXIT_DAMAGED
+    result = CliRunner().invoke(main, ["diff", str(captures["good"]), str(saved)])
+    assert result.exit_code == EXIT_DAMAGED, result.output
+    assert f"{saved}: the saved report records an input" in result.stderr
 
 
 def test_ingest_exits_1_for_an_input_without_sip(captures: dict[str, Path]) -> None:

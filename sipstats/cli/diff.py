@@ -7,8 +7,8 @@ from pathlib import Path
 import click
 
 from sipstats.cli.options import format_option, output_file_option
-from sipstats.cli.report import error_line, fail
-from sipstats.drill.diff import compare, load_side
+from sipstats.cli.report import error_line, fail, warn_inputs
+from sipstats.drill.diff import Side, compare, load_side
 from sipstats.render.diffout import DIFF_RENDERERS
 from sipstats.report import exit_status
 
@@ -35,4 +35,18 @@ def diff(before: str, after: str, fmt: str, output: Path | None) -> None:
             output.write_text(document, encoding="utf-8")
     except Exception as error:
         fail(error_line(error))
+    _warn(old)
+    _warn(new)
     raise click.exceptions.Exit(exit_status((), old.flagged, new.flagged))
+
+
+def _warn(side: Side) -> None:
+    """Name on stderr what makes the exit status 1: the side's flagged inputs, or a saved
+    report that recorded one."""
+    warn_inputs(side.inputs, quiet=False)
+    if side.flagged and not side.inputs:
+        click.echo(
+            f"sipstats: warning: {side.name}: the saved report records an input that was "
+            "damaged, unreadable or held no SIP",
+            err=True,
+        )

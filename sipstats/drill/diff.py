@@ -26,6 +26,7 @@ from typing import Any, Final
 import pandas as pd
 
 from sipstats.analyze import analyze
+from sipstats.capture.summary import InputSummary
 from sipstats.dataset import is_dataset, read_dataset
 from sipstats.messages import read_capture
 from sipstats.schema import REPORT_ID
@@ -60,6 +61,8 @@ class Side:
     report: dict[str, Any]
     flagged: bool
     """An input was damaged, unreadable or without SIP (``InputSummary.flagged``)."""
+    inputs: tuple[InputSummary, ...] = ()
+    """The inputs read for this side, to name the flagged ones (none for a saved report)."""
 
 
 def load_side(specs: Sequence[str]) -> Side:
@@ -80,7 +83,8 @@ def load_side(specs: Sequence[str]) -> Side:
     if not any(summary.readable for summary in capture.inputs):
         raise ValueError(f"{name}: nothing readable")
     analysis = analyze(capture)
-    return Side(name, analysis.to_dict(), any(summary.flagged for summary in capture.inputs))
+    inputs = tuple(capture.inputs)
+    return Side(name, analysis.to_dict(), any(summary.flagged for summary in inputs), inputs)
 
 
 def _shares(report: dict[str, Any]) -> Iterator[tuple[str, str, int, int]]:
