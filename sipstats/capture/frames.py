@@ -34,7 +34,7 @@ from scapy.packet import Packet
 
 from sipstats.capture import pcap, pcapng
 from sipstats.capture.defrag import TIMEOUT_NS
-from sipstats.capture.reader import _open
+from sipstats.capture.reader import open_capture
 from sipstats.capture.summary import InputSummary
 
 #: How long after its first segment the rest of a TCP message is looked for.
@@ -192,7 +192,7 @@ def _flow(packet: Packet) -> tuple[Any, ...]:
 def pick_records(path: str, picker: FramePicker) -> InputSummary:
     """Walk ``path`` with ``picker`` (its ``kept`` fills up); the walk's summary of damage."""
     summary = InputSummary(file=path)
-    src, header = _open(path, summary)
+    src, header = open_capture(path, summary)
     try:
         reader: pcap.PcapReader | pcapng.PcapngReader
         if header is None:

@@ -25,7 +25,15 @@ from sipstats.capture.source import Source, open_source
 from sipstats.capture.summary import InputSummary
 from sipstats.errors import CaptureError
 
-__all__ = ["ByteRange", "Part", "iter_payloads", "looks_like_sip", "parts", "record_boundaries"]
+__all__ = [
+    "ByteRange",
+    "Part",
+    "iter_payloads",
+    "looks_like_sip",
+    "open_capture",
+    "parts",
+    "record_boundaries",
+]
 
 ByteRange = tuple[int, int] | tuple[int, int, int]
 """(start, end) or (start, end, first_frame): decode the records whose header starts in
@@ -45,7 +53,9 @@ class Part(NamedTuple):
     what a look-back over them must see first (capture duplicates)."""
 
 
-def _open(path: str, summary: InputSummary) -> tuple[Source, pcap.PcapHeader | None]:
+def open_capture(path: str, summary: InputSummary) -> tuple[Source, pcap.PcapHeader | None]:
+    """Open a capture and record its format in ``summary``: the source, and the pcap header
+    (None for pcapng). :class:`CaptureError` when it is neither pcap nor pcapng."""
     src = open_source(path)
     head = bytes(src.buf[:24])
     if is_pcapng(head):
@@ -75,7 +85,7 @@ def walk_records(path: str | os.PathLike[str], decoder: Decoder) -> None:
     sees every record. ``decoder.summary`` receives the reader's counts and damage.
     """
     name = os.fspath(path)
-    src, header = _open(name, decoder.summary)
+    src, header = open_capture(name, decoder.summary)
     try:
         reader: pcap.PcapReader | pcapng.PcapngReader
         if header is None:
@@ -115,7 +125,7 @@ def iter_payloads(
     decoded but recorded there, for :func:`sipstats.capture.deferral.replay` in file order.
     """
     name = os.fspath(path)
-    src, header = _open(name, summary)
+    src, header = open_capture(name, summary)
     return _payloads(name, src, header, summary, ports, byte_range, clock, deferred)
 
 
@@ -180,7 +190,7 @@ def record_boundaries(path: str | os.PathLike[str], parts: int) -> list[tuple[in
     """
     name = os.fspath(path)
     scratch = InputSummary(name)
-    src, header = _open(name, scratch)
+    src, header = open_capture(name, scratch)
     try:
         if not src.seekable:
             return [(0, sys.maxsize, 1)]
@@ -220,7 +230,7 @@ def parts(path: str | os.PathLike[str], cuts: list[int], lookback_ns: int = 0) -
     cut (compressed, pcapng, or without the C walk) is one part.
     """
     name = os.fspath(path)
-    src, header = _open(name, InputSummary(name))
+    src, header = open_capture(name, InputSummary(name))
     try:
         size = len(src.buf)
         points = (
