@@ -17,7 +17,8 @@ from typing import Final
 import numpy as np
 import pandas as pd
 
-from sipstats.analyze.transactions import endpoints
+from sipstats.analyze import keys
+from sipstats.analyze.transactions import codes, endpoints
 
 #: The columns :func:`call_media` adds to CALLS (declared in ``schema.CALLS``).
 COLUMNS: Final = (
@@ -34,68 +35,92 @@ COLUMNS: Final = (
 )
 
 
-def _keyed(frame: pd.DataFrame, tag: str = "from_tag") -> pd.DataFrame:
-    """``frame`` with a plain-string ``_key`` of Call-ID and the caller's tag."""
-    key = frame["call_id"].astype("str") + "\x00" + frame[tag].astype("str")
-    return frame.assign(_key=key.to_numpy())
+def _same_codes(column: pd.Series, like: pd.Series) -> pd.Series:
+    """``column`` coded in ``like``'s categories (the calls' columns come from the messages)."""
+    if column.cat.categories.equals(like.cat.categories):
+        return column
+    return column.cat.set_categories(like.cat.categories)
 
 
-def _first(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    """The first row of each ``_key`` (frames are in time order)."""
-    return frame.drop_duplicates("_key").set_index("_key")[columns]
+def _text(column: pd.Series, rows: np.ndarray) -> np.ndarray:
+    """Values of ``column`` at ``rows`` (NA where a row is -1), as objects."""
+    return np.asarray(column.array.take(rows, allow_fill=True), dtype=object)
 
 
 def call_media(messages: pd.DataFrame, calls: pd.DataFrame) -> pd.DataFrame:
-    """One row per call (index aligned with ``calls``) holding :data:`COLUMNS`."""
-    m = messages[~messages["retransmission"].to_numpy(dtype=bool)]
-    invite = (m["cseq_method"] == "INVITE").to_numpy(dtype=bool)
-    sdp = m["sdp_port"].notna().to_numpy(dtype=bool) & invite
-    m = m.assign(_media=endpoints(m["sdp_address"], m["sdp_port"]))
+    """One row per call (index aligned with ``calls``) holding :data:`COLUMNS`.
+
+    Works on integer dialog keys (:func:`sipstats.analyze.keys.dialog`); a message without a
+    From tag belongs to the call of its Call-ID without one.
+    """
+    m = messages
+    fresh = ~m["retransmission"].to_numpy(dtype=bool)
+    tags = m["from_tag"].cat.categories
+    from_key = keys.dialog(m["call_id"], m["from_tag"], tags, untagged=True)
+    to_key = keys.dialog(m["call_id"], m["to_tag"], tags, untagged=False)
+    call_key = keys.dialog(
+        _same_codes(calls["call_id"], m["call_id"]),
+        _same_codes(calls["from_tag"], m["from_tag"]),
+        tags,
+        untagged=True,
+    )
     request = m["is_request"].to_numpy(dtype=bool)
     status = m["status"].to_numpy(dtype="float64", na_value=np.nan)
+    invite = (m["cseq_method"] == "INVITE").to_numpy(dtype=bool)
+    invite_request = request & (m["method"] == "INVITE").to_numpy(dtype=bool)
 
-    offers = _first(
-        _keyed(m[sdp & request & (m["method"] == "INVITE").to_numpy()]), ["sdp_codecs", "_media"]
-    )
-    answers_mask = sdp & ~request & (status >= 180) & (status < 300)
-    answers = _first(_keyed(m[answers_mask]), ["sdp_codecs", "_media"])
-    early = set(_keyed(m[answers_mask & (status == 183)])["_key"])
+    def first_of_call(mask: np.ndarray) -> np.ndarray:
+        """Each call's first row of ``mask`` (-1: none)."""
+        return keys.lookup(*keys.first_rows(from_key, fresh & mask), call_key)
 
+    sdp = m["sdp_port"].notna().to_numpy(dtype=bool) & invite
+    offer = first_of_call(sdp & invite_request)
+    answers = sdp & ~request & (status >= 180) & (status < 300)
+    answer = first_of_call(answers)
+    early = np.isin(call_key, from_key[fresh & answers & (status == 183)]) & (call_key >= 0)
+
+    # the cause: Q.850 Reasons first, then the first in time, of the final response, the
+    # caller's CANCEL and BYE (From tag) and the callee's BYE (the caller's tag in To)
     reasons = m["reason_protocol"].notna().to_numpy(dtype=bool)
     ending = (~request & (status >= 200) & invite) | (
         request & m["method"].isin(("CANCEL", "BYE")).to_numpy(dtype=bool)
     )
-    said = m[reasons & ending]
-    said = pd.concat([_keyed(said), _keyed(said[said["is_request"]], tag="to_tag")])
-    said = said.assign(_q850=(said["reason_protocol"].astype("str").str.upper() != "Q.850"))
-    said = said.sort_values(["_q850", "ts"], kind="stable")
-    causes = _first(said, ["reason_protocol", "reason_cause", "reason_text"])
+    said = np.flatnonzero(fresh & reasons & ending)
+    by_to = said[request[said]]
+    said_key = np.concatenate([from_key[said], to_key[by_to]])
+    said_row = np.concatenate([said, by_to])
+    protocol = m["reason_protocol"]
+    not_q850 = np.append(protocol.cat.categories.str.upper() != "Q.850", True)
+    ts = m["ts"].dt.tz_convert(None).to_numpy(dtype="datetime64[ns]").view(np.int64)
+    order = np.lexsort((ts[said_row], not_q850[codes(protocol)[said_row]]))
+    distinct, first = keys.first_rows(said_key[order], np.ones(len(order), dtype=bool))
+    cause = keys.lookup(distinct, said_row[order][first], call_key)
 
     # the software on each side: the first INVITE's User-Agent, the final response's Server
     # (its User-Agent when it sends no Server)
-    agents = _first(_keyed(m[request & (m["method"] == "INVITE").to_numpy()]), ["user_agent"])
-    finals = m[~request & (status >= 200) & invite]
-    finals = finals.assign(
-        _agent=finals["server"].astype("object").fillna(finals["user_agent"].astype("object"))
-    )
-    responders = _first(_keyed(finals), ["_agent"])
+    agent = first_of_call(invite_request)
+    final = first_of_call(~request & (status >= 200) & invite)
+    server = _text(m["server"], final)
+    responder = np.where(pd.isna(server), _text(m["user_agent"], final), server)
 
-    key = _keyed(calls)["_key"]
-    offer, answer, cause, agent, responder = (
-        t.reindex(key.to_numpy()) for t in (offers, answers, causes, agents, responders)
-    )
+    sent = np.concatenate([offer, answer])
+    sent = sent[sent >= 0]
+    media = endpoints(m["sdp_address"].iloc[sent], m["sdp_port"].iloc[sent])
+    # row -> position in ``sent`` (-1 stays -1)
+    position = np.full(len(m) + 1, -1, dtype=np.int64)
+    position[sent] = np.arange(len(sent))
     return pd.DataFrame(
         {
-            "offered_codecs": offer["sdp_codecs"].to_numpy(),
-            "offer_media": offer["_media"].to_numpy(),
-            "answered_codecs": answer["sdp_codecs"].to_numpy(),
-            "answer_media": answer["_media"].to_numpy(),
-            "early_media": key.isin(early).to_numpy(dtype=bool),
-            "cause_protocol": cause["reason_protocol"].to_numpy(),
-            "cause": pd.array(cause["reason_cause"].to_numpy(), dtype="Int16"),
-            "cause_text": cause["reason_text"].to_numpy(),
-            "caller_agent": agent["user_agent"].to_numpy(),
-            "responder_agent": responder["_agent"].to_numpy(),
+            "offered_codecs": _text(m["sdp_codecs"], offer),
+            "offer_media": np.asarray(media.take(position[offer], allow_fill=True), dtype=object),
+            "answered_codecs": _text(m["sdp_codecs"], answer),
+            "answer_media": np.asarray(media.take(position[answer], allow_fill=True), dtype=object),
+            "early_media": early,
+            "cause_protocol": _text(protocol, cause),
+            "cause": m["reason_cause"].array.take(cause, allow_fill=True),
+            "cause_text": _text(m["reason_text"], cause),
+            "caller_agent": _text(m["user_agent"], agent),
+            "responder_agent": responder,
         },
         index=calls.index,
     )

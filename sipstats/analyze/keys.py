@@ -1,0 +1,64 @@
+"""Analysis keys as integer codes: category codes -> one dense int64 id per distinct key.
+
+Grouping and matching on integers is what keeps the analysis vectorised: a key of several
+columns (a dialog is Call-ID + tag, a leg Call-ID + two endpoints) becomes one int64 per
+row, and text is looked up only for the few distinct keys a table shows.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from sipstats.analyze.transactions import codes, recode
+
+__all__ = ["combine", "dialog", "first_rows", "lookup"]
+
+
+def combine(*parts: np.ndarray) -> np.ndarray:
+    """One int64 id per distinct tuple of ``parts`` (non-negative codes), -1 where any is -1.
+
+    Ids are dense (0..n-1 in order of first appearance), so they never overflow however many
+    parts are combined.
+    """
+    valid = np.ones(len(parts[0]), dtype=bool)
+    for part in parts:
+        valid &= part >= 0
+    key = np.zeros(len(parts[0]), dtype=np.int64)
+    for part in parts:
+        width = int(part.max(initial=0)) + 1
+        key = pd.factorize(np.where(valid, key * width + part, -1))[0].astype(np.int64)
+        key = np.where(valid, key, -1)
+    return key
+
+
+def dialog(call_id: pd.Series, tag: pd.Series, tags: pd.Index, *, untagged: bool) -> np.ndarray:
+    """Call-ID x tag as one int64: the key of a dialog's caller half (RFC 3261 §12).
+
+    ``tags`` are the categories the key counts tags in (the From tags), so that a To tag and
+    a From tag of the same text give the same key. ``untagged``: a row without a tag has a
+    key of its own per Call-ID (else -1, as is a row without a Call-ID or whose tag is not
+    in ``tags``). Equal keys are equal dialogs for calls with the same Call-ID categories
+    and ``tags``.
+    """
+    call = codes(call_id)
+    tag_code = recode(tag, tags) + 1  # 0: no tag (or not among ``tags``)
+    valid = (call >= 0) & ((tag_code > 0) | untagged)
+    return np.where(valid, call * (len(tags) + 1) + tag_code, -1)
+
+
+def first_rows(key: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct valid keys among the rows of ``mask`` and each one's first such row."""
+    rows = np.flatnonzero(mask & (key >= 0))
+    distinct, first = np.unique(key[rows], return_index=True)
+    return distinct, rows[first]
+
+
+def lookup(distinct: np.ndarray, values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """``values[i]`` where ``wanted`` equals ``distinct[i]`` (sorted), -1 where it is absent."""
+    at = np.searchsorted(distinct, wanted)
+    at = np.minimum(at, max(len(distinct) - 1, 0))
+    found = (len(distinct) > 0) & (wanted >= 0)
+    if len(distinct):
+        found &= distinct[at] == wanted
+    return np.where(found, values[at] if len(distinct) else -1, -1)
