@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from sipstats import schema
-from sipstats.analyze import b2bua
+from sipstats.analyze import b2bua, keys
 from sipstats.analyze.media import call_media
 from sipstats.analyze.transactions import codes, endpoints, recode
 
@@ -100,25 +100,24 @@ def _members(m: pd.DataFrame, initial: np.ndarray) -> tuple[pd.DataFrame, np.nda
     A row belongs to a call when its Call-ID and From tag (or, for requests the callee
     sends, its To tag) match the call's and it travels between the first INVITE's addresses.
     """
-    # Dialog key: Call-ID code and tag code (+1 so a missing tag is 0, not -1).
-    n_tags = len(m["from_tag"].cat.categories) + 1
-    call_id = codes(m["call_id"])
-    from_key = np.where(call_id >= 0, call_id * n_tags + codes(m["from_tag"]) + 1, -1)
-    to_in_from = recode(m["to_tag"], m["from_tag"].cat.categories)
-    to_key = np.where((call_id >= 0) & (to_in_from >= 0), call_id * n_tags + to_in_from + 1, -2)
-    first = m[initial].assign(_key=from_key[initial]).drop_duplicates("_key")
-    call_keys = pd.Index(first["_key"].to_numpy())
+    tags = m["from_tag"].cat.categories
+    from_key = keys.dialog(m["call_id"], m["from_tag"], tags, untagged=True)
+    to_key = keys.dialog(m["call_id"], m["to_tag"], tags, untagged=False)
+    call_keys, first_row = keys.first_rows(from_key, initial)
+    # calls are numbered in time order of their first INVITE
+    number = np.empty(len(first_row), dtype=np.int64)
+    number[np.argsort(first_row, kind="stable")] = np.arange(len(first_row))
+    first = m.iloc[np.sort(first_row)]
 
     # Leg = unordered pair of IP addresses an initial INVITE travelled between (dense codes).
     ips = m["src"].cat.categories.union(m["dst"].cat.categories)
     src_ip, dst_ip = recode(m["src"], ips), recode(m["dst"], ips)
     wide_pair = np.minimum(src_ip, dst_ip) * (len(ips) + 1) + np.maximum(src_ip, dst_ip)
-    distinct, pair = np.unique(wide_pair, return_inverse=True)
-    pair = pair.reshape(-1).astype(np.int64)
-    call_pair = pair[m.index.get_indexer(first.index)]
+    pair, distinct = pd.factorize(wide_pair)
+    call_pair = pair[np.sort(first_row)]
 
-    by_from = call_keys.get_indexer(from_key)
-    call = np.where(by_from >= 0, by_from, call_keys.get_indexer(to_key))
+    by_from = keys.lookup(call_keys, number, from_key)
+    call = np.where(by_from >= 0, by_from, keys.lookup(call_keys, number, to_key))
     # Legs of each call: the pairs of all its initial INVITEs (the caller's and relayed ones).
     legs = np.unique(by_from[initial] * len(distinct) + pair[initial])
     on_other_leg = np.isin(call * len(distinct) + pair, legs) & (pair != call_pair[call])
@@ -154,55 +153,50 @@ def build(
     if not initial.any():
         return schema.empty(schema.CALLS)
     first, rows, cid = _members(m, initial)
-    c = m.iloc[rows]
     n = len(first)
+
+    def column(name: str) -> pd.Series:
+        return m[name].iloc[rows]
+
+    def first_row(mask: np.ndarray) -> np.ndarray:
+        """Each call's first member row (position in ``m``) where ``mask``; -1 for none."""
+        return keys.take(rows, keys.first_in_group(cid, mask, n))
+
+    def any_row(mask: np.ndarray) -> np.ndarray:
+        return keys.count_in_group(cid, mask, n) > 0
 
     c_req = is_request[rows]
     c_retrans = retrans[rows]
-    c_method = method.iloc[rows]
-    c_status = c["status"]
-    ts = c["ts"]
+    c_method = column("method")
     inv_req = invite_req[rows]
     c_initial = initial[rows]
-    inv_resp = ~c_req & (c["cseq_method"] == "INVITE").to_numpy()
+    inv_resp = ~c_req & (column("cseq_method") == "INVITE").to_numpy()
+    st = column("status").to_numpy(dtype="float64", na_value=np.nan)
+    cseq = column("cseq").to_numpy(dtype="float64", na_value=np.nan)
+    ts = m["ts"].array
 
-    def per_call(values: pd.Series, how: str) -> pd.Series:
-        out = values.groupby(cid).agg(how)
-        return out.reindex(range(n))
-
-    cseq = c["cseq"]
-    top_cseq = per_call(cseq.where(c_initial), "max").to_numpy()
-    row_top = top_cseq[cid]
-    to_top = inv_resp & (cseq.to_numpy(dtype="float64", na_value=np.nan) == row_top)
-    st = c_status.to_numpy(dtype="float64", na_value=np.nan)
+    top_cseq = keys.max_in_group(cid, np.where(c_initial, cseq, np.nan), n)
+    to_top = inv_resp & (cseq == top_cseq[cid])
     final = to_top & (st >= 200)
-    final_status = per_call(c_status.where(final), "first")
-    final_ts = per_call(ts.where(final), "first")
-    final_reason = per_call(c["reason"].where(final), "first")
-    ringing_ts = per_call(ts.where(inv_resp & (st >= 180) & (st <= 183)), "first")
-    answer_ts = per_call(ts.where(inv_resp & (st >= 200) & (st < 300)), "first")
-    provisional = per_call(pd.Series(to_top & (st > 100) & (st < 200)), "any")
-    last_invite = per_call(ts.where(c_initial), "max")
+    final_row = first_row(final)
+    answer_row = first_row(inv_resp & (st >= 200) & (st < 300))
+    answer_ts = ts.take(answer_row, allow_fill=True)
+    provisional = any_row(to_top & (st > 100) & (st < 200))
+    last_invite = ts.take(keys.take(rows, keys.last_in_group(cid, c_initial, n)), allow_fill=True)
 
     bye = c_req & (c_method == "BYE").to_numpy() & ~c_retrans
-    has_bye = per_call(pd.Series(bye), "any")
     # RFC 3261 §15: a BYE with both tags is sent in a confirmed dialog, so a 2xx was sent.
-    confirmed = per_call(pd.Series(bye & c["to_tag"].notna().to_numpy()), "any")
-    answer_missing = (confirmed.fillna(False) & answer_ts.isna()).to_numpy(dtype=bool)
-    after_answer = np.asarray(ts.array >= answer_ts.iloc[cid].array, dtype=bool)
-    end_mask = bye & (after_answer | answer_missing[cid])
-    end_ts = per_call(ts.where(end_mask), "first")
-    bye_tx = per_call(c["transaction"].where(end_mask), "first")
-    tx_final = transactions["final_status"]
-    bye_status = pd.Series(tx_final.reindex(bye_tx.to_numpy()).to_numpy(), dtype="Int16").reindex(
-        range(n)
+    confirmed = any_row(bye & column("to_tag").notna().to_numpy())
+    answer_missing = confirmed & (answer_row < 0)
+    after_answer = np.asarray(ts.take(rows) >= answer_ts.take(cid), dtype=bool)
+    end_row = first_row(bye & (after_answer | answer_missing[cid]))
+    bye_tx = m["transaction"].to_numpy().take(end_row)
+    bye_status = transactions["final_status"].array.take(
+        np.where(end_row >= 0, bye_tx, -1), allow_fill=True
     )
-    cancelled = per_call(pd.Series(c_req & (c_method == "CANCEL").to_numpy()), "any")
-    invites = per_call(c["transaction"].where(inv_req), "nunique")
-    challenges = per_call(pd.Series(inv_resp & ~c_retrans & np.isin(st, (401, 407))), "sum")
-    tag_codes = pd.Series(codes(c["to_tag"]), dtype="float64")
-    tag_codes = tag_codes.where(to_top & (st > 100) & (tag_codes >= 0).to_numpy())
-    to_tags = per_call(tag_codes, "nunique")
+    tag_codes = codes(column("to_tag"))
+    to_tags = keys.distinct_in_group(cid, tag_codes, to_top & (st > 100) & (tag_codes >= 0), n)
+    invites = keys.distinct_in_group(cid, m["transaction"].to_numpy()[rows], inv_req, n)
 
     if capture_end is None:
         capture_end = m["ts"].max()
@@ -217,19 +211,21 @@ def build(
             "src": endpoints(first["src"], first["sport"]),
             "dst": endpoints(first["dst"], first["dport"]),
             "start_ts": first["ts"].array,
-            "ringing_ts": ringing_ts.array,
-            "answer_ts": answer_ts.array,
-            "final_ts": final_ts.array,
-            "end_ts": end_ts.array,
-            "final_status": final_status.astype("Int16").to_numpy(),
-            "final_reason": final_reason.array,
-            "invites": invites.fillna(0).to_numpy(dtype=np.int16),
-            "auth_challenges": challenges.fillna(0).to_numpy(dtype=np.int16),
-            "to_tags": to_tags.fillna(0).to_numpy(dtype=np.int16),
-            "cancelled": cancelled.fillna(False).to_numpy(dtype=bool),
-            "has_bye": has_bye.fillna(False).to_numpy(dtype=bool),
+            "ringing_ts": ts.take(first_row(inv_resp & (st >= 180) & (st <= 183)), allow_fill=True),
+            "answer_ts": answer_ts,
+            "final_ts": ts.take(final_row, allow_fill=True),
+            "end_ts": ts.take(end_row, allow_fill=True),
+            "final_status": m["status"].array.take(final_row, allow_fill=True),
+            "final_reason": m["reason"].array.take(final_row, allow_fill=True),
+            "invites": invites.astype(np.int16),
+            "auth_challenges": keys.count_in_group(
+                cid, inv_resp & ~c_retrans & np.isin(st, (401, 407)), n
+            ).astype(np.int16),
+            "to_tags": to_tags.astype(np.int16),
+            "cancelled": any_row(c_req & (c_method == "CANCEL").to_numpy()),
+            "has_bye": any_row(bye),
             "answer_missing": answer_missing,
-            "bye_status": bye_status.array,
+            "bye_status": bye_status,
             "correlation_id": b2bua.correlation_ids(first, correlation).array,
         }
     )
@@ -241,9 +237,7 @@ def build(
     calls["duration_s"] = (calls["end_ts"] - calls["answer_ts"]).dt.total_seconds()
     decided = outcome(calls["final_status"], calls["cancelled"])
     decided = decided.where(~(answer_missing & decided.isna()), "answered")
-    pending = provisional.fillna(False).to_numpy(dtype=bool) | (
-        last_invite >= capture_end - TIMER_B
-    ).to_numpy(dtype=bool)
+    pending = provisional | np.asarray(last_invite >= capture_end - TIMER_B, dtype=bool)
     waiting = np.where(pending, "in_progress", "no_final_response")
     calls["outcome"] = pd.Categorical(
         decided.where(decided.notna(), pd.Series(waiting)), categories=list(schema.OUTCOMES)

@@ -12,7 +12,18 @@ import pandas as pd
 
 from sipstats.analyze.transactions import codes, recode
 
-__all__ = ["combine", "dialog", "first_rows", "lookup"]
+__all__ = [
+    "combine",
+    "count_in_group",
+    "dialog",
+    "distinct_in_group",
+    "first_in_group",
+    "first_rows",
+    "last_in_group",
+    "lookup",
+    "max_in_group",
+    "take",
+]
 
 
 def combine(*parts: np.ndarray) -> np.ndarray:
@@ -62,3 +73,46 @@ def lookup(distinct: np.ndarray, values: np.ndarray, wanted: np.ndarray) -> np.n
     if len(distinct):
         found &= distinct[at] == wanted
     return np.where(found, values[at] if len(distinct) else -1, -1)
+
+
+def take(values: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """``values[at]``, -1 where ``at`` is -1."""
+    return np.where(at >= 0, values[np.maximum(at, 0)] if len(values) else -1, -1)
+
+
+def first_in_group(group: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
+    """Per group 0..n-1, the first position where ``mask`` holds (-1: none)."""
+    out = np.full(n, len(group), dtype=np.int64)
+    np.minimum.at(out, group[mask], np.flatnonzero(mask))
+    return np.where(out < len(group), out, -1)
+
+
+def last_in_group(group: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
+    """Per group 0..n-1, the last position where ``mask`` holds (-1: none)."""
+    out = np.full(n, -1, dtype=np.int64)
+    np.maximum.at(out, group[mask], np.flatnonzero(mask))
+    return out
+
+
+def count_in_group(group: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
+    """Per group 0..n-1, how many positions ``mask`` holds at."""
+    return np.bincount(group[mask], minlength=n)
+
+
+def max_in_group(group: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """Per group 0..n-1, the largest of ``values`` (float; NaN ignored, NaN for none)."""
+    out = np.full(n, -np.inf)
+    known = ~np.isnan(values)
+    np.maximum.at(out, group[known], values[known])
+    return np.where(np.isneginf(out), np.nan, out)
+
+
+def distinct_in_group(
+    group: np.ndarray, values: np.ndarray, mask: np.ndarray, n: int
+) -> np.ndarray:
+    """Per group 0..n-1, how many distinct ``values`` (non-negative codes) ``mask`` holds at."""
+    g = group[mask]
+    pair = combine(g, values[mask])
+    group_of_pair = np.zeros(int(pair.max(initial=-1)) + 1, dtype=np.int64)
+    group_of_pair[pair] = g
+    return np.bincount(group_of_pair, minlength=n)
