@@ -22,7 +22,7 @@ from pandas.tseries.offsets import Tick
 from sipstats import schema
 from sipstats.analyze.retries import uri_key
 from sipstats.analyze.tally import time_runs, weights
-from sipstats.analyze.transactions import endpoint
+from sipstats.analyze.transactions import codes, endpoint, endpoints
 from sipstats.catalogue import STATUS_CLASSES as CLASSES
 from sipstats.errors import OptionError
 
@@ -174,14 +174,25 @@ def by_peer(messages: pd.DataFrame) -> pd.DataFrame:
 FailureKey = Literal["responder", "requester", "caller", "callee"]
 
 
-def _failure_keys(finals: pd.DataFrame, by: FailureKey) -> pd.Series:
-    """The responder (response source), requester (its destination), caller (From) or callee
-    (To) of each final response; callers and callees as ``user@host`` like the retries table."""
-    if by == "responder":
-        return endpoint(finals["src"], finals["sport"])
-    if by == "requester":
-        return endpoint(finals["dst"], finals["dport"])
-    return uri_key(finals["from_uri" if by == "caller" else "to_uri"])
+def _failure_groups(finals: pd.DataFrame, by: FailureKey) -> tuple[np.ndarray, np.ndarray]:
+    """Group code of each final response and the groups' text (NA grouped as 'unknown').
+
+    The responder (response source), requester (its destination), caller (From) or callee
+    (To); callers and callees as ``user@host`` like the retries table. Text is made once per
+    distinct category; categories with the same text share a group.
+    """
+    if by in ("responder", "requester"):
+        side = ("src", "sport") if by == "responder" else ("dst", "dport")
+        values = endpoints(finals[side[0]], finals[side[1]])
+        row_codes = values.codes.astype(np.int64)
+        text = np.asarray(values.categories, dtype=object)
+    else:
+        column = finals["from_uri" if by == "caller" else "to_uri"]
+        row_codes = codes(column)
+        text = uri_key(pd.Series(column.cat.categories, dtype="category")).to_numpy(dtype=object)
+    text = np.append(text, None)  # code -1: no value
+    group, names = pd.factorize(np.where(pd.isna(text), "unknown", text))
+    return group[row_codes], np.asarray(names, dtype=object)
 
 
 def failures_by(messages: pd.DataFrame, by: FailureKey) -> pd.DataFrame:
@@ -197,27 +208,35 @@ def failures_by(messages: pd.DataFrame, by: FailureKey) -> pd.DataFrame:
     finals = resp[~resp["retransmission"] & resp["code"].between(200, 699)]
     if by in ("caller", "callee"):
         finals = finals[finals["client_leg"].to_numpy(dtype=bool)]
-    key = _failure_keys(finals, by).fillna("unknown").astype("str")
+    group, names = _failure_groups(finals, by)
+    code = finals["code"].to_numpy(dtype=np.int64)
     failed = finals["cls"].isin(FAILURE_CLASSES).to_numpy()
-    table = pd.DataFrame({by: key.to_numpy(), "code": finals["code"].to_numpy(), "failed": failed})
-    per_row = table.groupby(by, sort=True).agg(finals=("code", "size"), failures=("failed", "sum"))
-    per_row = per_row[per_row["failures"] > 0]
-    if per_row.empty:
+    total = np.bincount(group, minlength=len(names))
+    failures = np.bincount(group[failed], minlength=len(names))
+    if not failures.any():
         return schema.empty(schema.FAILURES_BY[by])
-    codes = (
-        table[table["failed"]]
-        .value_counts([by, "code"])
-        .rename("n")
-        .reset_index()
-        .sort_values([by, "n", "code"], ascending=[True, False, True])
+    # failures per (group, code): most frequent code first, then the lowest
+    pair, count = np.unique(group[failed] * 1000 + code[failed], return_counts=True)
+    pair_group, pair_code = pair // 1000, pair % 1000
+    order = np.lexsort((pair_code, -count, pair_group))
+    texts: dict[int, list[str]] = {}
+    for g, c, n in zip(
+        pair_group[order].tolist(), pair_code[order].tolist(), count[order].tolist(), strict=True
+    ):
+        texts.setdefault(g, []).append(f"{c:03d}x{n}")
+    shown = np.flatnonzero(failures > 0)
+    out = pd.DataFrame(
+        {
+            by: pd.array(names[shown], dtype="str"),
+            "finals": total[shown].astype(np.int64),
+            "failures": failures[shown].astype(np.int64),
+            "failure_share": failures[shown] / total[shown],
+            "share_of_failures": failures[shown] / failures.sum(),
+            "top_code": [texts[g][0][:3] for g in shown.tolist()],
+            "codes": ["|".join(texts[g]) for g in shown.tolist()],
+        }
     )
-    codes["text"] = codes["code"].map("{:03d}".format) + "x" + codes["n"].astype("str")
-    grouped = codes.groupby(by, sort=True)
-    per_row["top_code"] = grouped["code"].first().map("{:03d}".format)
-    per_row["codes"] = grouped["text"].agg("|".join)
-    per_row["failure_share"] = per_row["failures"] / per_row["finals"]
-    per_row["share_of_failures"] = per_row["failures"] / per_row["failures"].sum()
-    out = per_row.sort_values(["failures", by], ascending=[False, True]).reset_index()
+    out = out.sort_values(["failures", by], ascending=[False, True])
     return schema.conform(out, schema.FAILURES_BY[by])
 
 

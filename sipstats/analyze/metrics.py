@@ -24,6 +24,8 @@ import numpy as np
 import pandas as pd
 
 from sipstats import schema
+from sipstats.analyze import keys
+from sipstats.analyze.transactions import codes, recode
 
 #: §4.7: responses that "clearly indicate the effect of an individual user of the UA".
 SEER_CODES = (200, 480, 486, 600, 603)
@@ -141,21 +143,28 @@ def on_caller_leg(transactions: pd.DataFrame, calls: pd.DataFrame) -> pd.DataFra
     BYE); transactions of Call-IDs that no call has (a capture that starts mid-call,
     OPTIONS, REGISTER) are all kept.
     """
-    # Plain lists: iterating pandas string arrays element by element is ten times slower.
-    leg_ids, src, dst = (calls[name].astype("str").tolist() for name in ("call_id", "src", "dst"))
-    legs = set(zip(leg_ids, src, dst, strict=True)) | set(zip(leg_ids, dst, src, strict=True))
-    in_calls = set(leg_ids)
-    keep = [
-        call_id not in in_calls or (call_id, client, server) in legs
-        for call_id, client, server in zip(
-            *(
-                transactions[name].astype("str").tolist()
-                for name in ("call_id", "client", "server")
-            ),
-            strict=True,
-        )
-    ]
-    return transactions[np.asarray(keep, dtype=bool)]
+    call_ids = transactions["call_id"]
+    ends = transactions["client"].cat.categories.union(transactions["server"].cat.categories)
+
+    def codes_in(column: pd.Series, categories: pd.Index) -> np.ndarray:
+        return recode(column.astype("category"), categories)
+
+    call = codes_in(calls["call_id"], call_ids.cat.categories)
+    src, dst = codes_in(calls["src"], ends), codes_in(calls["dst"], ends)
+    client = codes_in(transactions["client"], ends)
+    server = codes_in(transactions["server"], ends)
+    # one key for Call-ID x endpoint x endpoint, over both tables at once
+    tx_call = codes(call_ids)
+    n = len(transactions)
+    key = keys.combine(
+        np.concatenate([tx_call, call, call]),
+        np.concatenate([client, src, dst]),
+        np.concatenate([server, dst, src]),
+    )
+    legs = key[n:]
+    in_calls = np.isin(tx_call, call[call >= 0])
+    keep = ~in_calls | np.isin(key[:n], legs[legs >= 0])
+    return transactions[keep]
 
 
 def sdd(transactions: pd.DataFrame) -> list[dict[str, object]]:
