@@ -190,7 +190,7 @@ def _failure_groups(finals: pd.DataFrame, by: FailureKey) -> tuple[np.ndarray, n
         column = finals["from_uri" if by == "caller" else "to_uri"]
         row_codes = codes(column)
         text = uri_key(pd.Series(column.cat.categories, dtype="category")).to_numpy(dtype=object)
-    text = np.append(text, None)  # code -1: no value
+    text = np.append(text, np.array([None], dtype=object))  # code -1: no value
     group, names = pd.factorize(np.where(pd.isna(text), "unknown", text))
     return group[row_codes], np.asarray(names, dtype=object)
 
