@@ -10,37 +10,65 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from sipstats.analyze.transactions import codes, recode
-
 __all__ = [
+    "codes",
     "combine",
     "count_in_group",
     "dialog",
     "distinct_in_group",
     "first_in_group",
     "first_rows",
+    "group_ids",
     "last_in_group",
     "lookup",
     "max_in_group",
+    "recode",
     "take",
 ]
 
 
-def combine(*parts: np.ndarray) -> np.ndarray:
-    """One int64 id per distinct tuple of ``parts`` (non-negative codes), -1 where any is -1.
+def codes(col: pd.Series) -> np.ndarray:
+    """Category codes of ``col`` as int64 (-1 for NA)."""
+    return col.cat.codes.to_numpy(dtype=np.int64)
 
-    Ids are dense (0..n-1 in order of first appearance), so they never overflow however many
-    parts are combined.
+
+def recode(col: pd.Series, categories: pd.Index) -> np.ndarray:
+    """Codes of ``col``'s values within ``categories`` (-1 where absent or NA)."""
+    mapping = np.append(categories.get_indexer(col.cat.categories), -1).astype(np.int64)
+    return mapping[codes(col)]
+
+
+def group_ids(*parts: np.ndarray) -> np.ndarray:
+    """One int64 id per distinct tuple of ``parts`` (any integers), dense, in order of first
+    appearance: what ``groupby(parts, sort=False).ngroup()`` numbers, without a groupby.
+
+    Parts are packed into one integer while it fits in 62 bits, renumbered densely when the
+    next part would not fit, and renumbered once at the end.
     """
+    key = np.zeros(len(parts[0]), dtype=np.int64)
+    if not len(key):
+        return key
+    bound = 1
+    for part in parts:
+        low = int(part.min())
+        width = int(part.max()) - low + 1
+        if bound * width >= 1 << 62:
+            key = pd.factorize(key)[0].astype(np.int64)
+            bound = int(key.max()) + 1
+        key = key * width + (part - low)
+        bound *= width
+    return pd.factorize(key)[0].astype(np.int64)
+
+
+def combine(*parts: np.ndarray) -> np.ndarray:
+    """:func:`group_ids` of non-negative codes, -1 where any part is -1 (a missing value)."""
     valid = np.ones(len(parts[0]), dtype=bool)
     for part in parts:
         valid &= part >= 0
-    key = np.zeros(len(parts[0]), dtype=np.int64)
-    for part in parts:
-        width = int(part.max(initial=0)) + 1
-        key = pd.factorize(np.where(valid, key * width + part, -1))[0].astype(np.int64)
-        key = np.where(valid, key, -1)
-    return key
+    ids = group_ids(*(part[valid] for part in parts))
+    out = np.full(len(valid), -1, dtype=np.int64)
+    out[valid] = ids
+    return out
 
 
 def dialog(call_id: pd.Series, tag: pd.Series, tags: pd.Index, *, untagged: bool) -> np.ndarray:

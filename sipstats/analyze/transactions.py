@@ -25,22 +25,13 @@ import numpy as np
 import pandas as pd
 
 from sipstats import schema
+from sipstats.analyze import keys
+from sipstats.analyze.keys import codes, recode
 
 MAGIC_COOKIE = "z9hG4bK"
 
 #: RFC 3261 §17.1.1.2: 64·T1 with T1 = 500 ms, the longest a transaction waits in silence.
 LIFETIME = pd.Timedelta(seconds=32)
-
-
-def codes(col: pd.Series) -> np.ndarray:
-    """Category codes of ``col`` as int64 (-1 for NA)."""
-    return col.cat.codes.to_numpy(dtype=np.int64)
-
-
-def recode(col: pd.Series, categories: pd.Index) -> np.ndarray:
-    """Codes of ``col``'s values within ``categories`` (-1 where absent or NA)."""
-    mapping = np.append(categories.get_indexer(col.cat.categories), -1).astype(np.int64)
-    return mapping[codes(col)]
 
 
 def endpoints(ip: pd.Series, port: pd.Series) -> pd.Categorical:
@@ -107,46 +98,37 @@ def assign(messages: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool)
     cookie = _cookie(messages)
     legacy = ~cookie
-    key = pd.DataFrame(
-        {
-            "branch": codes(messages["branch"]),
-            "method": _key_method(messages),
-            "call_id": codes(messages["call_id"]),
-            "cseq": messages["cseq"].fillna(-1).to_numpy(dtype=np.int64),
-            # RFC 2543 fallback: From tag and the client's address join the key.
-            "from_tag": np.where(legacy, codes(messages["from_tag"]), -1),
-            "client": np.where(legacy, _client_ip(messages), -1) if legacy.any() else -1,
-        }
+    key_id = keys.group_ids(
+        codes(messages["branch"]),
+        _key_method(messages),
+        codes(messages["call_id"]),
+        messages["cseq"].fillna(-1).to_numpy(dtype=np.int64),
+        # RFC 2543 fallback: From tag and the client's address join the key.
+        np.where(legacy, codes(messages["from_tag"]), -1),
+        np.where(legacy, _client_ip(messages), -1)
+        if legacy.any()
+        else np.zeros(len(legacy), dtype=np.int64),
     )
-    key_id = key.groupby(list(key.columns), sort=False).ngroup().to_numpy(dtype=np.int64)
     ts = messages["ts"].dt.tz_convert(None).to_numpy(dtype="datetime64[ns]").view(np.int64)
     is_request = messages["is_request"].to_numpy()
     # A request after LIFETIME of silence on its key opens a new transaction on that key.
     late = _gap_ns(key_id, ts) > LIFETIME.value
     instance = pd.Series(late & is_request).groupby(key_id).cumsum().to_numpy(dtype=np.int64)
-    transaction = (
-        pd.DataFrame({"key": key_id, "instance": instance})
-        .groupby(["key", "instance"], sort=False)
-        .ngroup()
-        .to_numpy(dtype=np.int64)
+    transaction = keys.group_ids(key_id, instance)
+    copy_id = keys.group_ids(
+        transaction,
+        is_request.astype(np.int64),
+        codes(messages["src"]),
+        messages["sport"].to_numpy(dtype=np.int64),
+        codes(messages["dst"]),
+        messages["dport"].to_numpy(dtype=np.int64),
+        np.where(
+            is_request,
+            -1 - codes(messages["method"]),
+            messages["status"].fillna(0).to_numpy(dtype=np.int64),
+        ),
+        codes(messages["to_tag"]),
     )
-    copy = pd.DataFrame(
-        {
-            "transaction": transaction,
-            "is_request": is_request,
-            "src": codes(messages["src"]),
-            "sport": messages["sport"].to_numpy(),
-            "dst": codes(messages["dst"]),
-            "dport": messages["dport"].to_numpy(),
-            "what": np.where(
-                is_request,
-                -1 - codes(messages["method"]),
-                messages["status"].fillna(0).to_numpy(dtype=np.int64),
-            ),
-            "to_tag": codes(messages["to_tag"]),
-        }
-    )
-    copy_id = copy.groupby(list(copy.columns), sort=False).ngroup().to_numpy(dtype=np.int64)
     # gap to the previous identical copy; -1 for the first copy
     gap = _gap_ns(copy_id, ts)
     return transaction, (gap >= 0) & (gap <= LIFETIME.value)
