@@ -44,12 +44,9 @@ def endpoints(ip: pd.Series, port: pd.Series) -> pd.Categorical:
     key = np.where(ip_code >= 0, ip_code * 65536 + port.fillna(0).to_numpy(dtype=np.int64), -1)
     valid = key >= 0
     distinct, inverse = np.unique(key[valid], return_inverse=True)
-    host = ip.cat.categories.astype("str")
-    labels = []
-    for value in distinct.tolist():  # one per distinct endpoint, not per row
-        address = host[value // 65536]
-        address = f"[{address}]" if ":" in address else address
-        labels.append(f"{address}:{value % 65536}")
+    # a plain list: indexing a pandas string array one item at a time is slow
+    host = [f"[{h}]" if ":" in h else h for h in ip.cat.categories.astype("str").tolist()]
+    labels = [f"{host[value >> 16]}:{value & 0xFFFF}" for value in distinct.tolist()]
     out = np.full(len(key), -1, dtype=np.int64)
     out[valid] = inverse
     return pd.Categorical.from_codes(out, categories=pd.Index(labels, dtype="str"))
