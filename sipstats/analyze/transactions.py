@@ -143,6 +143,13 @@ def _gap_ns(group: np.ndarray, ts: np.ndarray) -> np.ndarray:
     return out
 
 
+#: The columns a transaction takes from its first request (else its first message).
+HEAD_COLUMNS = (
+    *("is_request", "src", "sport", "dst", "dport", "call_id", "cseq", "branch"),
+    *("from_tag", "to_tag", "to_uri", "expires", "has_auth"),
+)
+
+
 def build(messages: pd.DataFrame) -> pd.DataFrame:
     """One row per transaction from analysed messages (with ``transaction``/``retransmission``).
 
@@ -166,52 +173,54 @@ def build(messages: pd.DataFrame) -> pd.DataFrame:
     # A transaction's method is its non-ACK CSeq method (one per transaction: it is part of
     # the key); a transaction of ACKs alone is the ACK to a 2xx (RFC 3261 §17.1.1.3: that
     # ACK is sent outside the INVITE transaction).
-    per_tx = (
-        pd.Series(np.where(non_ack, cseq_method, -1)).groupby(tx).max().to_numpy(dtype=np.int64)
-    )
-    per_tx = np.where(per_tx < 0, ack_code, per_tx).astype(np.int64)
+    n = int(tx.max()) + 1
+    per_tx = np.full(n, -1, dtype=np.int64)
+    np.maximum.at(per_tx, tx, np.where(non_ack, cseq_method, -1))
+    per_tx = np.where(per_tx < 0, ack_code, per_tx)
     row_method = per_tx[tx]
     main = is_request & (request_method == row_method)
     ack = is_request & ~non_ack & (row_method != ack_code)
-    status = m["status"]
+    status = m["status"].to_numpy(dtype="float64", na_value=np.nan)
     response = ~is_request
-    prov = response & (status < 200).fillna(False).to_numpy()
-    final = response & (status >= 200).fillna(False).to_numpy()
-    ts = m["ts"]
-    work = pd.DataFrame(
+    prov = response & (status < 200)
+    final = response & (status >= 200)
+    retransmission = m["retransmission"].to_numpy()
+    ts = m["ts"].array
+
+    def first(mask: np.ndarray) -> np.ndarray:
+        return keys.first_in_group(tx, mask, n)
+
+    def count(mask: np.ndarray) -> np.ndarray:
+        return keys.count_in_group(tx, mask, n).astype(np.int64)
+
+    # the first copy of the request: the earliest, NaT (the smallest int64) when none was seen
+    never = np.iinfo(np.int64).max
+    earliest = np.full(n, never, dtype=np.int64)
+    np.minimum.at(earliest, tx[main], ts.asi8[main])
+    earliest[earliest == never] = np.iinfo(np.int64).min
+    prov_row, final_row = first(prov), first(final)
+    min_expires = m["min_expires"]
+    out = pd.DataFrame(
         {
-            "transaction": tx,
-            "req_ts": ts.where(main),
-            "prov_ts": ts.where(prov),
-            "prov_status": status.where(prov),
-            "final_ts": ts.where(final),
-            "final_status": status.where(final),
-            "min_expires": m["min_expires"].where(final),
-            "main": main,
-            "ack": ack,
-            "response": response,
-            "retransmission": m["retransmission"].to_numpy(),
-            "first_request": main & ~m["retransmission"].to_numpy(),
+            "transaction": np.arange(n, dtype=np.int64),
+            "request_ts": pd.array(earliest.view("datetime64[ns]")).tz_localize(ts.tz),
+            "first_provisional_ts": ts.take(prov_row, allow_fill=True),
+            "first_provisional_status": m["status"].array.take(prov_row, allow_fill=True),
+            "final_ts": ts.take(final_row, allow_fill=True),
+            "final_status": m["status"].array.take(final_row, allow_fill=True),
+            "min_expires": min_expires.array.take(
+                first(final & min_expires.notna().to_numpy()), allow_fill=True
+            ),
+            "requests": count(main),
+            "acks": count(ack),
+            "responses": count(response),
+            "retransmissions": count(retransmission),
         }
     )
-    g = work.groupby("transaction", sort=True)
-    out = g.agg(
-        request_ts=("req_ts", "min"),
-        first_provisional_ts=("prov_ts", "first"),
-        first_provisional_status=("prov_status", "first"),
-        final_ts=("final_ts", "first"),
-        final_status=("final_status", "first"),
-        min_expires=("min_expires", "first"),
-        requests=("main", "sum"),
-        acks=("ack", "sum"),
-        responses=("response", "sum"),
-        retransmissions=("retransmission", "sum"),
-    )
     # Identity columns come from the first copy of the request, else from the first message.
-    pick = np.where(work["first_request"].to_numpy(), 0, 1)
-    order = np.lexsort((np.arange(len(m)), pick, tx))
-    first_rows = order[np.r_[True, tx[order][1:] != tx[order][:-1]]]
-    head = m.iloc[first_rows].reset_index(drop=True)
+    request_row = first(main & ~retransmission)
+    head_rows = np.where(request_row >= 0, request_row, first(np.ones(len(tx), dtype=bool)))
+    head = m[list(HEAD_COLUMNS)].iloc[head_rows].reset_index(drop=True)
     req = head["is_request"].to_numpy()
     ips = head["src"].cat.categories.union(head["dst"].cat.categories)
     src_ip, dst_ip = recode(head["src"], ips), recode(head["dst"], ips)
@@ -221,7 +230,6 @@ def build(messages: pd.DataFrame) -> pd.DataFrame:
         ip = pd.Series(pd.Categorical.from_codes(ip_codes, categories=ips))
         return endpoints(ip, pd.Series(port))
 
-    out = out.reset_index()
     out["method"] = pd.Categorical.from_codes(np.asarray(per_tx, dtype=np.int64), categories=names)
     out["call_id"] = head["call_id"].array
     out["cseq"] = head["cseq"].array
