@@ -67,6 +67,7 @@ INNER = {
         "__init__": 7,
     },
     "analyze": {
+        "keys": -1,
         "tally": 0,  # counts that add up over partitions: imports no other analysis module
         "transactions": 0,
         "join": 1,
