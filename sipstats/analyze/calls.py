@@ -93,6 +93,13 @@ def outcome(final_status: pd.Series, cancelled: pd.Series) -> pd.Series:
     return out.where(out != "")
 
 
+#: The columns a call takes from its first INVITE.
+FIRST_INVITE_COLUMNS = (
+    *("ts", "call_id", "from_tag", "from_uri", "to_uri", "request_uri"),
+    *("src", "sport", "dst", "dport"),
+)
+
+
 def _members(m: pd.DataFrame, initial: np.ndarray) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """First INVITE of each call, and which rows belong to which call on its leg.
 
@@ -107,7 +114,7 @@ def _members(m: pd.DataFrame, initial: np.ndarray) -> tuple[pd.DataFrame, np.nda
     # calls are numbered in time order of their first INVITE
     number = np.empty(len(first_row), dtype=np.int64)
     number[np.argsort(first_row, kind="stable")] = np.arange(len(first_row))
-    first = m.iloc[np.sort(first_row)]
+    first = m[list(FIRST_INVITE_COLUMNS)].iloc[np.sort(first_row)]
 
     # Leg = unordered pair of IP addresses an initial INVITE travelled between (dense codes).
     ips = m["src"].cat.categories.union(m["dst"].cat.categories)
@@ -120,7 +127,7 @@ def _members(m: pd.DataFrame, initial: np.ndarray) -> tuple[pd.DataFrame, np.nda
     call = np.where(by_from >= 0, by_from, keys.lookup(call_keys, number, to_key))
     # Legs of each call: the pairs of all its initial INVITEs (the caller's and relayed ones).
     legs = np.unique(by_from[initial] * len(distinct) + pair[initial])
-    on_other_leg = np.isin(call * len(distinct) + pair, legs) & (pair != call_pair[call])
+    on_other_leg = keys.isin(call * len(distinct) + pair, legs) & (pair != call_pair[call])
     member = (call >= 0) & ~on_other_leg
     rows = np.flatnonzero(member)
     return first, rows, call[rows]

@@ -19,6 +19,7 @@ __all__ = [
     "first_in_group",
     "first_rows",
     "group_ids",
+    "isin",
     "last_in_group",
     "lookup",
     "max_in_group",
@@ -94,13 +95,14 @@ def first_rows(key: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarra
 
 
 def lookup(distinct: np.ndarray, values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
-    """``values[i]`` where ``wanted`` equals ``distinct[i]`` (sorted), -1 where it is absent."""
-    at = np.searchsorted(distinct, wanted)
-    at = np.minimum(at, max(len(distinct) - 1, 0))
-    found = (len(distinct) > 0) & (wanted >= 0)
-    if len(distinct):
-        found &= distinct[at] == wanted
-    return np.where(found, values[at] if len(distinct) else -1, -1)
+    """``values[i]`` where ``wanted`` equals ``distinct[i]`` (distinct keys), -1 where absent."""
+    at = pd.Index(distinct).get_indexer(wanted)
+    return np.where(at >= 0, values[at] if len(values) else -1, -1)
+
+
+def isin(values: np.ndarray, members: np.ndarray) -> np.ndarray:
+    """True where ``values`` is one of ``members`` (a hash lookup: ``np.isin`` sorts both)."""
+    return pd.Index(pd.unique(members)).get_indexer(values) >= 0
 
 
 def take(values: np.ndarray, at: np.ndarray) -> np.ndarray:

@@ -77,7 +77,7 @@ def call_media(messages: pd.DataFrame, calls: pd.DataFrame) -> pd.DataFrame:
     offer = first_of_call(sdp & invite_request)
     answers = sdp & ~request & (status >= 180) & (status < 300)
     answer = first_of_call(answers)
-    early = np.isin(call_key, from_key[fresh & answers & (status == 183)]) & (call_key >= 0)
+    early = keys.isin(call_key, from_key[fresh & answers & (status == 183)]) & (call_key >= 0)
 
     # the cause: Q.850 Reasons first, then the first in time, of the final response, the
     # caller's CANCEL and BYE (From tag) and the callee's BYE (the caller's tag in To)

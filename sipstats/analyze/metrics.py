@@ -162,8 +162,8 @@ def on_caller_leg(transactions: pd.DataFrame, calls: pd.DataFrame) -> pd.DataFra
         np.concatenate([server, dst, src]),
     )
     legs = key[n:]
-    in_calls = np.isin(tx_call, call[call >= 0])
-    keep = ~in_calls | np.isin(key[:n], legs[legs >= 0])
+    in_calls = keys.isin(tx_call, call[call >= 0])
+    keep = ~in_calls | keys.isin(key[:n], legs[legs >= 0])
     return transactions[keep]
 
 
