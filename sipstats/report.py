@@ -38,7 +38,6 @@ from sipstats.errors import OptionError, ReportError
 from sipstats.messages import Capture, Progress, capture_stem, read_capture
 from sipstats.render import RENDERERS, RenderOptions, format_of, write_report
 from sipstats.render.labels import LANGS, Lang
-from sipstats.render.text import console_for, print_report
 from sipstats.select import filter_capture, parse_peer, parse_time
 
 __all__ = [
@@ -444,6 +443,8 @@ def _read(request: ReportRequest, progress: Progress | None) -> Capture:
 def _to_stream(analysis: Analysis, fmt: str, options: RenderOptions, stdout: TextIO | None) -> None:
     stream = stdout if stdout is not None else sys.stdout
     if fmt == "text":
+        from sipstats.render.text import console_for, print_report  # rich: only for text
+
         print_report(analysis, console_for(stream), options)
         return
     render = RENDERERS[fmt].render

@@ -17,15 +17,6 @@ from typing import NoReturn
 
 import click
 import pandas as pd
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
 
 from sipstats.analyze.b2bua import Correlation
 from sipstats.analyze.breakdown import check_interval
@@ -44,7 +35,6 @@ from sipstats.errors import OptionError, SipstatsError
 from sipstats.messages import Capture
 from sipstats.render import RENDERERS
 from sipstats.render.labels import LANGS
-from sipstats.render.tables import input_problems, no_sip_note
 from sipstats.report import EXIT_USAGE, ReportHooks, ReportRequest, run_report
 from sipstats.select import parse_peer
 
@@ -104,6 +94,17 @@ def _progress_bar(enabled: bool) -> Iterator[Callable[[int, int, int], None] | N
     if not enabled:
         yield None
         return
+    # rich is imported only when a bar is shown (stderr is a terminal): start-up stays short
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
     console = Console(file=sys.stderr, force_terminal=True)
     columns = (
         TextColumn("reading"),
@@ -130,6 +131,8 @@ def _spinner(enabled: bool, what: str) -> Iterator[None]:
     if not enabled:
         yield
         return
+    from rich.console import Console
+
     with Console(file=sys.stderr, force_terminal=True).status(what):
         yield
 
@@ -139,6 +142,8 @@ def warn_inputs(inputs: Sequence[InputSummary], quiet: bool) -> None:
     finding SIP (with what it held instead): the inputs that make the exit status 1."""
     if quiet:
         return
+    from sipstats.render.tables import input_problems, no_sip_note
+
     for summary in inputs:
         if summary.damaged:
             click.echo(f"sipstats: warning: {summary.file}: {input_problems(summary)}", err=True)

@@ -7,16 +7,12 @@ only formats what the analysis computed.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Final, NamedTuple
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
-from sipstats.render.csvout import write_csv
-from sipstats.render.html import render_html
-from sipstats.render.jsonout import render_json
-from sipstats.render.markdown import render_markdown
 from sipstats.render.options import RenderOptions
-from sipstats.render.text import render_text
 
 if TYPE_CHECKING:
     from sipstats.analyze import Analysis
@@ -39,12 +35,22 @@ class Renderer(NamedTuple):
         return self.render is None
 
 
+def _on_use(module: str, name: str) -> Callable[..., Any]:
+    """``module.name``, imported when first called: a JSON report never loads Jinja2 or rich."""
+
+    def call(*args: Any) -> Any:
+        return getattr(importlib.import_module(f"sipstats.render.{module}"), name)(*args)
+
+    call.__name__ = call.__qualname__ = name
+    return call
+
+
 RENDERERS: Final[dict[str, Renderer]] = {
-    "text": Renderer(".txt", render_text),
-    "html": Renderer(".html", render_html),
-    "json": Renderer(".json", render_json),
-    "csv": Renderer("", None, write_csv),
-    "md": Renderer(".md", render_markdown),
+    "text": Renderer(".txt", _on_use("text", "render_text")),
+    "html": Renderer(".html", _on_use("html", "render_html")),
+    "json": Renderer(".json", _on_use("jsonout", "render_json")),
+    "csv": Renderer("", None, _on_use("csvout", "write_csv")),
+    "md": Renderer(".md", _on_use("markdown", "render_markdown")),
 }
 
 
