@@ -30,7 +30,9 @@ def join_catalogue(messages: pd.DataFrame) -> pd.DataFrame:
     distinct = pd.Series(pd.unique(status.dropna()), dtype=status.dtype)
     table = classify(distinct).reset_index(drop=True)
     position = pd.Index(distinct).get_indexer(status)
-    out = messages.copy()
-    for source, target in COLUMNS.items():
-        out[target] = table[source].array.take(position, allow_fill=True)
-    return out
+    return messages.assign(
+        **{
+            target: table[source].array.take(position, allow_fill=True)
+            for source, target in COLUMNS.items()
+        }
+    )
