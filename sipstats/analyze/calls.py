@@ -97,6 +97,7 @@ def outcome(final_status: pd.Series, cancelled: pd.Series) -> pd.Series:
 FIRST_INVITE_COLUMNS = (
     *("ts", "call_id", "from_tag", "from_uri", "to_uri", "request_uri"),
     *("src", "sport", "dst", "dport"),
+    *b2bua.CORRELATION_COLUMNS.values(),
 )
 
 
