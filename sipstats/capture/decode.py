@@ -26,6 +26,16 @@ from sipstats.capture.linklayer import (
     ETHERTYPE_PPP,
     ETHERTYPE_PPPOE_SESSION,
     ETHERTYPE_TEB,
+    IPPROTO_AH,
+    IPPROTO_GRE,
+    IPPROTO_ICMP,
+    IPPROTO_ICMPV6,
+    IPPROTO_IPIP,
+    IPPROTO_IPV6,
+    IPPROTO_IPV6_FRAGMENT,
+    IPPROTO_SCTP,
+    IPPROTO_TCP,
+    IPPROTO_UDP,
     LINKTYPE_ETHERNET,
     LINKTYPE_IPV4,
     LINKTYPE_IPV6,
@@ -75,7 +85,7 @@ _IPV6_EXT = frozenset({0, 43, 60, 135, 139, 140})
 # read for destination-unreachable errors that quote SIP.)
 _QUIET_PROTOCOLS = frozenset({2, 59, 89, 103, 112})
 #: IP protocols that carry a whole IP packet or frame, by the name the summary counts them under.
-_IP_TUNNELS = {4: "IP-in-IP", 41: "IPv6-in-IP", 47: "GRE"}
+_IP_TUNNELS = {IPPROTO_IPIP: "IP-in-IP", IPPROTO_IPV6: "IPv6-in-IP", IPPROTO_GRE: "GRE"}
 
 _BLANKS = frozenset(b"\r\n \t")
 #: Linux cooked captures, v2 and v1: the hot path reads both.
@@ -87,6 +97,34 @@ _HHH = struct.Struct(">HHH")
 _TCP = struct.Struct(">HHIIBB")
 _I = struct.Struct(">I")
 _new_tuple = tuple.__new__
+
+
+class Frame:
+    """What every layer of one captured frame shares, handed down the decoder as one value.
+
+    Made once per frame when it leaves :meth:`Decoder.packet`'s hot path, and once per datagram
+    the defragmenter completes (which takes its first fragment's time, number and truncation).
+    Never changed once made: a tunnel makes a copy one level deeper (:meth:`inside_tunnel`).
+    What belongs to one IP header (its addresses, the fragments it was rebuilt from) is passed
+    beside it. A slotted class rather than a NamedTuple: its fields are read on every layer,
+    and slot reads cost half as much.
+    """
+
+    __slots__ = ("depth", "number", "truncated", "ts_ns")
+
+    def __init__(self, ts_ns: int, number: int, truncated: bool, depth: int = 0) -> None:
+        #: Capture time in ns since the Unix epoch.
+        self.ts_ns = ts_ns
+        #: 1-based record number in the file (of the first fragment, for a reassembled datagram).
+        self.number = number
+        #: True when the capture's snaplen cut the packet, so its lengths may run past its bytes.
+        self.truncated = truncated
+        #: Tunnels unwrapped to reach the current layer (at most :data:`MAX_DEPTH`).
+        self.depth = depth
+
+    def inside_tunnel(self) -> Frame:
+        """The same frame one tunnel deeper."""
+        return Frame(self.ts_ns, self.number, self.truncated, self.depth + 1)
 
 
 class Decoder:
@@ -109,7 +147,14 @@ class Decoder:
     # -- link layers -------------------------------------------------------------------------
 
     def packet(
-        self, buf: Any, o: int, end: int, linktype: int, ts: int, frame: int, trunc: bool
+        self,
+        buf: Any,
+        o: int,
+        end: int,
+        linktype: int,
+        ts_ns: int,
+        number: int,
+        truncated: bool,
     ) -> None:
         """Decode the frame in ``buf[o:end]`` captured on ``linktype``.
 
@@ -119,28 +164,28 @@ class Decoder:
         """
         if linktype == LINKTYPE_ETHERNET:
             if end - o < 34:
-                self.ether(buf, o, end, ts, frame, trunc, 0)
+                self.ether(buf, o, end, Frame(ts_ns, number, truncated))
                 return
             et = buf[o + 12] << 8 | buf[o + 13]
             n = o + 14
         elif linktype in _COOKED:
             hlen = 20 if linktype == LINKTYPE_LINUX_SLL2 else 16
             if end - o < hlen + 20:
-                self.link(buf, o, end, linktype, ts, frame, trunc)
+                self.link(buf, o, end, linktype, Frame(ts_ns, number, truncated))
                 return
             at = o if linktype == LINKTYPE_LINUX_SLL2 else o + 14
             et = buf[at] << 8 | buf[at + 1]
             n = o + hlen
         else:
-            self.link(buf, o, end, linktype, ts, frame, trunc)
+            self.link(buf, o, end, linktype, Frame(ts_ns, number, truncated))
             return
         while et in VLAN_TPIDS and end - n >= 24:  # 802.1Q / QinQ tags
             et = buf[n + 2] << 8 | buf[n + 3]
             n += 4
         sip_ports = self.sip_ports
         if et == ETHERTYPE_IPV4:
-            if buf[n] != 0x45 or buf[n + 9] != 17 or buf[n + 6] & 0x3F or buf[n + 7]:
-                self.ipv4(buf, n, end, ts, frame, trunc, 0)
+            if buf[n] != 0x45 or buf[n + 9] != IPPROTO_UDP or buf[n + 6] & 0x3F or buf[n + 7]:
+                self.ipv4(buf, n, end, Frame(ts_ns, number, truncated))
                 return
             # IPv4 without options or fragmentation, carrying UDP.
             p = n + 28
@@ -159,7 +204,7 @@ class Decoder:
                 return
             ip_end = n + (buf[n + 2] << 8 | buf[n + 3])
             if ip_end > end or ip_end < p:  # lengths the general path reports or trims
-                self.ipv4(buf, n, end, ts, frame, trunc, 0)
+                self.ipv4(buf, n, end, Frame(ts_ns, number, truncated))
                 return
             udp_end = n + 20 + (buf[n + 24] << 8 | buf[n + 25])
             if (
@@ -172,7 +217,16 @@ class Decoder:
                 or sport in TUNNEL_PORTS
                 or dport in TUNNEL_PORTS
             ):
-                self.udp(buf, n + 20, ip_end, buf, n + 12, 4, ts, frame, trunc, 1, 0)
+                self.udp(
+                    buf,
+                    n + 20,
+                    ip_end,
+                    buf,
+                    n + 12,
+                    4,
+                    Frame(ts_ns, number, truncated),
+                    1,
+                )
                 return
             # The common case, as udp() and datagram() would handle it, without the calls.
             on_port = sport in sip_ports or dport in sip_ports
@@ -189,9 +243,9 @@ class Decoder:
                 _new_tuple(
                     Payload,
                     (
-                        ts,
+                        ts_ns,
                         self.file,
-                        frame,
+                        number,
                         pair[0],
                         sport,
                         pair[1],
@@ -201,12 +255,12 @@ class Decoder:
                         False,
                         1,
                         "",
-                        trunc,
+                        truncated,
                         1,
                     ),
                 )
             )
-        elif et == ETHERTYPE_IPV6 and buf[n + 6] == 17 and end - n > 48:
+        elif et == ETHERTYPE_IPV6 and buf[n + 6] == IPPROTO_UDP and end - n > 48:
             # IPv6 carrying UDP without extension headers: the same early rejection.
             sport, dport = _HH.unpack_from(buf, n + 40)
             first = buf[n + 48]
@@ -219,30 +273,28 @@ class Decoder:
                 and dport != HEP_PORT
             ):
                 return
-            self.ipv6(buf, n, end, ts, frame, trunc, 0)
+            self.ipv6(buf, n, end, Frame(ts_ns, number, truncated))
         else:
-            self.ethertype(et, buf, n, end, ts, frame, trunc, 0)
+            self.ethertype(et, buf, n, end, Frame(ts_ns, number, truncated))
 
-    def link(
-        self, buf: Any, o: int, end: int, linktype: int, ts: int, frame: int, trunc: bool
-    ) -> None:
+    def link(self, buf: Any, o: int, end: int, linktype: int, frame: Frame) -> None:
         """Every link type but the hot path's: strip the link header, find the IP packet."""
         if linktype == LINKTYPE_ETHERNET:
-            self.ether(buf, o, end, ts, frame, trunc, 0)
+            self.ether(buf, o, end, frame)
         elif linktype == LINKTYPE_LINUX_SLL2:
-            self.sll2(buf, o, end, ts, frame, trunc)
+            self.sll2(buf, o, end, frame)
         elif linktype == LINKTYPE_LINUX_SLL:
             # Linux cooked v1: type, ARPHRD, address length, 8 address bytes, protocol.
             if end - o < 16:
                 self.bad(frame, "Linux cooked header cut short")
                 return
-            self.ethertype(_H.unpack_from(buf, o + 14)[0], buf, o + 16, end, ts, frame, trunc, 0)
+            self.ethertype(_H.unpack_from(buf, o + 14)[0], buf, o + 16, end, frame)
         elif linktype == LINKTYPE_RAW or linktype in LINKTYPE_RAW_LEGACY:
-            self.raw_ip(buf, o, end, ts, frame, trunc, 0)
+            self.raw_ip(buf, o, end, frame)
         elif linktype == LINKTYPE_IPV4:
-            self.ipv4(buf, o, end, ts, frame, trunc, 0)
+            self.ipv4(buf, o, end, frame)
         elif linktype == LINKTYPE_IPV6:
-            self.ipv6(buf, o, end, ts, frame, trunc, 0)
+            self.ipv6(buf, o, end, frame)
         elif linktype in (LINKTYPE_NULL, LINKTYPE_LOOP):
             # BSD loopback: the address family in the capturing host's byte order (NULL)
             # or in network byte order (LOOP). AF_INET is 2 everywhere; AF_INET6 is 10, 24,
@@ -255,19 +307,17 @@ class Decoder:
             if family > 0xFFFF:
                 family = int.from_bytes(head, "big")
             if family == 2:
-                self.ipv4(buf, o + 4, end, ts, frame, trunc, 0)
+                self.ipv4(buf, o + 4, end, frame)
             elif family in (10, 23, 24, 28, 30):
-                self.ipv6(buf, o + 4, end, ts, frame, trunc, 0)
+                self.ipv6(buf, o + 4, end, frame)
             else:
                 self.summary.unsupported[f"loopback family {family}"] += 1
         elif linktype in (LINKTYPE_PPP, LINKTYPE_PPP_HDLC):
-            self.ppp(buf, o, end, ts, frame, trunc, 0)
+            self.ppp(buf, o, end, frame)
         else:
-            self.foreign(buf, o, end, linktype, ts, frame, trunc)
+            self.foreign(buf, o, end, linktype, frame)
 
-    def foreign(
-        self, buf: Any, o: int, end: int, linktype: int, ts: int, frame: int, trunc: bool
-    ) -> None:
+    def foreign(self, buf: Any, o: int, end: int, linktype: int, frame: Frame) -> None:
         """Hand a frame of a link type unknown here to scapy before declaring it unsupported."""
         if self._fallback.get(linktype) is False:
             self.summary.unsupported[f"LINKTYPE {linktype}"] += 1
@@ -284,37 +334,33 @@ class Decoder:
             return
         version, ip = found
         if version == 4:
-            self.ipv4(ip, 0, len(ip), ts, frame, trunc, 0)
+            self.ipv4(ip, 0, len(ip), frame)
         else:
-            self.ipv6(ip, 0, len(ip), ts, frame, trunc, 0)
+            self.ipv6(ip, 0, len(ip), frame)
 
-    def ether(
-        self, buf: Any, o: int, end: int, ts: int, frame: int, trunc: bool, depth: int
-    ) -> None:
+    def ether(self, buf: Any, o: int, end: int, frame: Frame) -> None:
         if end - o < 14:
             self.bad(frame, "Ethernet header cut short")
             return
-        self.ethertype(buf[o + 12] << 8 | buf[o + 13], buf, o + 14, end, ts, frame, trunc, depth)
+        self.ethertype(buf[o + 12] << 8 | buf[o + 13], buf, o + 14, end, frame)
 
-    def sll2(self, buf: Any, o: int, end: int, ts: int, frame: int, trunc: bool) -> None:
+    def sll2(self, buf: Any, o: int, end: int, frame: Frame) -> None:
         # Linux cooked v2: protocol, reserved, ifindex, ARPHRD, packet type, address length,
         # 8 address bytes.
         if end - o < 20:
             self.bad(frame, "Linux cooked v2 header cut short")
             return
-        self.ethertype(_H.unpack_from(buf, o)[0], buf, o + 20, end, ts, frame, trunc, 0)
+        self.ethertype(_H.unpack_from(buf, o)[0], buf, o + 20, end, frame)
 
-    def ethertype(
-        self, et: int, buf: Any, o: int, end: int, ts: int, frame: int, trunc: bool, depth: int
-    ) -> None:
+    def ethertype(self, et: int, buf: Any, o: int, end: int, frame: Frame) -> None:
         if et == ETHERTYPE_IPV4:
-            self.ipv4(buf, o, end, ts, frame, trunc, depth)
+            self.ipv4(buf, o, end, frame)
         elif et == ETHERTYPE_IPV6:
-            self.ipv6(buf, o, end, ts, frame, trunc, depth)
+            self.ipv6(buf, o, end, frame)
         elif et in VLAN_TPIDS:
-            self._vlan_inner(et, buf, o, end, ts, frame, trunc, depth)
+            self._vlan_inner(et, buf, o, end, frame)
         elif et == ETHERTYPE_PPPOE_SESSION:  # RFC 2516: a 6-byte header, then the PPP protocol
-            self.ppp(buf, o + 6, end, ts, frame, trunc, depth)
+            self.ppp(buf, o + 6, end, frame)
         elif et in ETHERTYPE_MPLS:  # MPLS: pop labels to the bottom of the stack
             while True:
                 if end - o < 4:
@@ -324,7 +370,7 @@ class Decoder:
                 o += 4
                 if bottom:
                     break
-            self.raw_ip(buf, o, end, ts, frame, trunc, depth)
+            self.raw_ip(buf, o, end, frame)
         elif et < 0x0600:
             self.summary.unsupported["802.3 LLC"] += 1
         elif et in NON_IP_ETHERTYPES:
@@ -332,18 +378,16 @@ class Decoder:
         else:
             self.bad(frame, f"unknown ethertype 0x{et:04x}")
 
-    def _vlan_inner(
-        self, et: int, buf: Any, o: int, end: int, ts: int, frame: int, trunc: bool, depth: int
-    ) -> None:
+    def _vlan_inner(self, et: int, buf: Any, o: int, end: int, frame: Frame) -> None:
         while et in VLAN_TPIDS:
             if end - o < 4:
                 self.bad(frame, "VLAN tag cut short")
                 return
             et = buf[o + 2] << 8 | buf[o + 3]
             o += 4
-        self.ethertype(et, buf, o, end, ts, frame, trunc, depth)
+        self.ethertype(et, buf, o, end, frame)
 
-    def ppp(self, buf: Any, o: int, end: int, ts: int, frame: int, trunc: bool, depth: int) -> None:
+    def ppp(self, buf: Any, o: int, end: int, frame: Frame) -> None:
         """PPP (RFC 1661), with or without HDLC address/control and protocol compression."""
         if end - o >= 2 and buf[o] == 0xFF and buf[o + 1] == 0x03:
             o += 2
@@ -360,29 +404,25 @@ class Decoder:
             self.bad(frame, "PPP protocol cut short")
             return
         if proto == 0x21:
-            self.ipv4(buf, o, end, ts, frame, trunc, depth)
+            self.ipv4(buf, o, end, frame)
         elif proto == 0x57:
-            self.ipv6(buf, o, end, ts, frame, trunc, depth)
+            self.ipv6(buf, o, end, frame)
         else:
             self.summary.unsupported[f"ppp protocol 0x{proto:04x}"] += 1
 
-    def raw_ip(
-        self, buf: Any, o: int, end: int, ts: int, frame: int, trunc: bool, depth: int
-    ) -> None:
+    def raw_ip(self, buf: Any, o: int, end: int, frame: Frame) -> None:
         """An IP packet of either version, told apart by its first nibble."""
         version = buf[o] >> 4 if end > o else 0
         if version == 4:
-            self.ipv4(buf, o, end, ts, frame, trunc, depth)
+            self.ipv4(buf, o, end, frame)
         elif version == 6:
-            self.ipv6(buf, o, end, ts, frame, trunc, depth)
+            self.ipv6(buf, o, end, frame)
         else:
             self.bad(frame, f"raw IP packet with version {version}")
 
     # -- IP ----------------------------------------------------------------------------------
 
-    def ipv4(
-        self, buf: Any, o: int, end: int, ts: int, frame: int, trunc: bool, depth: int
-    ) -> None:
+    def ipv4(self, buf: Any, o: int, end: int, frame: Frame) -> None:
         """RFC 791 header; fragments go to the defragmenter, whole datagrams to their protocol."""
         if end - o < 20:
             self.bad(frame, "IPv4 header cut short")
@@ -400,7 +440,7 @@ class Decoder:
             self.bad(frame, f"IPv4 total length {total} shorter than its header")
             return
         if ip_end > end:
-            if not trunc:
+            if not frame.truncated:
                 self.bad(frame, f"IPv4 total length {total} beyond the captured bytes")
                 return
             ip_end = end
@@ -420,19 +460,13 @@ class Decoder:
                 ip_end,
                 proto,
                 addr,
-                0,
                 4,
-                ts,
                 frame,
-                trunc,
-                depth,
             )
             return
-        self.protocol(proto, buf, o + ihl, ip_end, buf, o + 12, 4, ts, frame, trunc, 1, depth)
+        self.protocol(proto, buf, o + ihl, ip_end, buf, o + 12, 4, frame, 1)
 
-    def ipv6(
-        self, buf: Any, o: int, end: int, ts: int, frame: int, trunc: bool, depth: int
-    ) -> None:
+    def ipv6(self, buf: Any, o: int, end: int, frame: Frame) -> None:
         """RFC 8200 fixed header; extension headers are walked in :meth:`ipv6_chain`."""
         if end - o < 40:
             self.bad(frame, "IPv6 header cut short")
@@ -445,11 +479,11 @@ class Decoder:
         if plen == 0:  # a jumbogram (RFC 2675) or offloaded length
             ip_end = end
         if ip_end > end:
-            if not trunc:
+            if not frame.truncated:
                 self.bad(frame, f"IPv6 payload length {plen} beyond the captured bytes")
                 return
             ip_end = end
-        self.ipv6_chain(buf[o + 6], buf, o + 40, ip_end, buf, o + 8, ts, frame, trunc, 1, depth)
+        self.ipv6_chain(buf[o + 6], buf, o + 40, ip_end, buf, o + 8, frame, 1)
 
     def ipv6_chain(
         self,
@@ -459,23 +493,24 @@ class Decoder:
         end: int,
         abuf: Any,
         aoff: int,
-        ts: int,
-        frame: int,
-        trunc: bool,
-        frags: int,
-        depth: int,
+        frame: Frame,
+        fragments: int,
     ) -> None:
-        """Walk IPv6 extension headers (RFC 8200 §4) up to the upper-layer protocol."""
+        """Walk IPv6 extension headers (RFC 8200 §4) up to the upper-layer protocol.
+
+        ``fragments`` counts the fragments this datagram was rebuilt from (1: none); a
+        rebuilt datagram's fragment header is not read again.
+        """
         while True:
-            if nh in _IPV6_EXT or nh == 51:
+            if nh in _IPV6_EXT or nh == IPPROTO_AH:
                 if end - p < 8:
                     self.bad(frame, f"IPv6 extension header {nh} cut short")
                     return
                 # AH (RFC 4302 §2.2) counts 4-byte units minus 2, the others 8-byte units minus 1.
-                size = (buf[p + 1] + 2) * 4 if nh == 51 else (buf[p + 1] + 1) * 8
+                size = (buf[p + 1] + 2) * 4 if nh == IPPROTO_AH else (buf[p + 1] + 1) * 8
                 nh = buf[p]
                 p += size
-            elif nh == 44 and frags == 1:
+            elif nh == IPPROTO_IPV6_FRAGMENT and fragments == 1:
                 if end - p < 8:
                     self.bad(frame, "IPv6 fragment header cut short")
                     return
@@ -497,12 +532,8 @@ class Decoder:
                     end,
                     inner,
                     addr,
-                    0,
                     6,
-                    ts,
                     frame,
-                    trunc,
-                    depth,
                 )
                 return
             else:
@@ -510,7 +541,7 @@ class Decoder:
         if p > end:
             self.bad(frame, "IPv6 extension headers beyond the packet")
             return
-        self.protocol(nh, buf, p, end, abuf, aoff, 6, ts, frame, trunc, frags, depth)
+        self.protocol(nh, buf, p, end, abuf, aoff, 6, frame, fragments)
 
     def _fragment(
         self,
@@ -521,50 +552,30 @@ class Decoder:
         p: int,
         end: int,
         proto: int,
-        abuf: bytes,
-        aoff: int,
+        addresses: bytes,
         version: int,
-        ts: int,
-        frame: int,
-        trunc: bool,
-        depth: int,
+        frame: Frame,
     ) -> None:
-        whole = self.defrag.add((version, *key), offset, more, bytes(buf[p:end]), ts, frame, trunc)
+        """Hand one IP fragment to the defragmenter; decode the datagram it completes.
+
+        The datagram is the first fragment's frame (its time, number and truncation), as deep
+        in tunnels as this one; ``addresses`` are the IP header's source and destination bytes.
+        """
+        piece = bytes(buf[p:end])
+        whole = self.defrag.add(
+            (version, *key), offset, more, piece, frame.ts_ns, frame.number, frame.truncated
+        )
         while self.defrag.dropped:
             first, why = self.defrag.dropped.pop()
             self.summary.anomaly(INCOMPLETE_FRAGMENTS, first, why)
         if whole is None:
             return
         data = whole.data
+        datagram = Frame(whole.ts_ns, whole.frame, whole.truncated, frame.depth)
         if version == 6:
-            self.ipv6_chain(
-                proto,
-                data,
-                0,
-                len(data),
-                abuf,
-                aoff,
-                whole.ts_ns,
-                whole.frame,
-                whole.truncated,
-                whole.fragments,
-                depth,
-            )
+            self.ipv6_chain(proto, data, 0, len(data), addresses, 0, datagram, whole.fragments)
         else:
-            self.protocol(
-                proto,
-                data,
-                0,
-                len(data),
-                abuf,
-                aoff,
-                4,
-                whole.ts_ns,
-                whole.frame,
-                whole.truncated,
-                whole.fragments,
-                depth,
-            )
+            self.protocol(proto, data, 0, len(data), addresses, 0, 4, datagram, whole.fragments)
 
     def finish(self) -> None:
         """End of file: report unfinished fragments and unknown link types, flush TCP streams."""
@@ -590,36 +601,38 @@ class Decoder:
         abuf: Any,
         aoff: int,
         af: int,
-        ts: int,
-        frame: int,
-        trunc: bool,
-        frags: int,
-        depth: int,
+        frame: Frame,
+        fragments: int,
     ) -> None:
-        """Dispatch an IP payload on its protocol number (IANA protocol numbers)."""
-        if proto == 17:
-            self.udp(buf, p, end, abuf, aoff, af, ts, frame, trunc, frags, depth)
-        elif proto == 6:
-            self.tcp(buf, p, end, abuf, aoff, af, ts, frame, trunc)
-        elif proto == 132:
-            self.sctp(buf, p, end, abuf, aoff, af, ts, frame, trunc)
-        elif proto == 1 or proto == 58:
-            self.icmp(buf, p, end, 6 if proto == 58 else 4, frame)
+        """Dispatch an IP payload on its protocol number (IANA protocol numbers).
+
+        ``buf[p:end]`` is the payload of a datagram rebuilt from ``fragments`` IP fragments
+        (1: it came whole); its source and destination addresses are at ``abuf[aoff:]``, of
+        IP version ``af``.
+        """
+        if proto == IPPROTO_UDP:
+            self.udp(buf, p, end, abuf, aoff, af, frame, fragments)
+        elif proto == IPPROTO_TCP:
+            self.tcp(buf, p, end, abuf, aoff, af, frame)
+        elif proto == IPPROTO_SCTP:
+            self.sctp(buf, p, end, abuf, aoff, af, frame)
+        elif proto in (IPPROTO_ICMP, IPPROTO_ICMPV6):
+            self.icmp(buf, p, end, 6 if proto == IPPROTO_ICMPV6 else 4, frame)
         elif proto in _IP_TUNNELS:
-            if depth >= MAX_DEPTH:
+            if frame.depth >= MAX_DEPTH:
                 self.bad(frame, "tunnels nested too deep")
                 return
             self.summary.tunnels[_IP_TUNNELS[proto]] += 1
-            if proto == 4:  # IP in IP (RFC 2003)
-                self.ipv4(buf, p, end, ts, frame, trunc, depth + 1)
-            elif proto == 41:  # IPv6 in IP (RFC 4213)
-                self.ipv6(buf, p, end, ts, frame, trunc, depth + 1)
+            if proto == IPPROTO_IPIP:  # IP in IP (RFC 2003)
+                self.ipv4(buf, p, end, frame.inside_tunnel())
+            elif proto == IPPROTO_IPV6:  # IPv6 in IP (RFC 4213)
+                self.ipv6(buf, p, end, frame.inside_tunnel())
             else:
-                self.gre(buf, p, end, ts, frame, trunc, depth + 1)
+                self.gre(buf, p, end, frame.inside_tunnel())
         elif proto not in _QUIET_PROTOCOLS:
             self.summary.unsupported[f"ip protocol {proto}"] += 1
 
-    def gre(self, buf: Any, o: int, end: int, ts: int, frame: int, trunc: bool, depth: int) -> None:
+    def gre(self, buf: Any, o: int, end: int, frame: Frame) -> None:
         """GRE (RFC 2784/2890; version 1 is PPTP's, RFC 2637) and what it carries."""
         if end - o < 4:
             self.bad(frame, "GRE header cut short")
@@ -653,11 +666,11 @@ class Decoder:
         if o > end:
             self.bad(frame, "GRE header beyond the packet")
         elif ptype == ETHERTYPE_TEB:
-            self.ether(buf, o, end, ts, frame, trunc, depth)
+            self.ether(buf, o, end, frame)
         elif ptype == ETHERTYPE_PPP:
-            self.ppp(buf, o, end, ts, frame, trunc, depth)
+            self.ppp(buf, o, end, frame)
         else:
-            self.ethertype(ptype, buf, o, end, ts, frame, trunc, depth)
+            self.ethertype(ptype, buf, o, end, frame)
 
     # -- transports --------------------------------------------------------------------------
 
@@ -686,28 +699,25 @@ class Decoder:
         abuf: Any,
         aoff: int,
         af: int,
-        ts: int,
-        frame: int,
-        trunc: bool,
-        frags: int,
-        depth: int,
+        frame: Frame,
+        fragments: int,
     ) -> None:
         """RFC 768: one candidate per datagram (RFC 3261 §18.1.1 forbids several per datagram)."""
         if end - o < 8:
-            if not trunc:
+            if not frame.truncated:
                 self.bad(frame, "UDP header cut short")
             return
         sport, dport, length = _HHH.unpack_from(buf, o)
         p = o + 8
         if length >= 8 and o + length <= end:
             end = o + length
-        elif length > end - o and not trunc and length != 0:
+        elif length > end - o and not frame.truncated and length != 0:
             self.bad(frame, f"UDP length {length} beyond the IP payload")
             return
         if p >= end:
             return
         if (sport in TUNNEL_PORTS or dport in TUNNEL_PORTS) and self.udp_tunnel(
-            buf, p, end, sport, dport, ts, frame, trunc, depth
+            buf, p, end, sport, dport, frame
         ):
             return
         sip_ports = self.sip_ports
@@ -718,12 +728,12 @@ class Decoder:
             return
         data = bytes(buf[p:end])
         if is_hep(data, sport, dport):
-            self.hep(data, ts, frame, trunc)
+            self.hep(data, frame)
             return
         if self.ports is not None and not on_port:
             return
         src, dst = self.names(abuf, aoff, af)
-        self.datagram(data, "udp", ts, frame, src, sport, dst, dport, on_port, trunc, frags, "")
+        self.datagram(data, "udp", frame, src, sport, dst, dport, on_port, "", fragments)
 
     def udp_tunnel(
         self,
@@ -732,10 +742,7 @@ class Decoder:
         end: int,
         sport: int,
         dport: int,
-        ts: int,
-        frame: int,
-        trunc: bool,
-        depth: int,
+        frame: Frame,
     ) -> bool:
         """Unwrap GTP-U or VXLAN; False when the datagram is not a tunnel user packet."""
         try:
@@ -746,17 +753,17 @@ class Decoder:
         if found is None:
             return False
         name, carried, inner = found
-        if depth >= MAX_DEPTH:
+        if frame.depth >= MAX_DEPTH:
             self.bad(frame, "tunnels nested too deep")
             return True
         self.summary.tunnels[name] += 1
         if carried == "ip":
-            self.raw_ip(buf, inner, end, ts, frame, trunc, depth + 1)
+            self.raw_ip(buf, inner, end, frame.inside_tunnel())
         else:
-            self.ether(buf, inner, end, ts, frame, trunc, depth + 1)
+            self.ether(buf, inner, end, frame.inside_tunnel())
         return True
 
-    def icmp(self, buf: Any, o: int, end: int, version: int, frame: int) -> None:
+    def icmp(self, buf: Any, o: int, end: int, version: int, frame: Frame) -> None:
         """Count a destination-unreachable error that quotes a SIP packet, per destination."""
         error = unreachable(buf, o, end, version)
         if error is None:
@@ -764,24 +771,26 @@ class Decoder:
         on_port = error.sport in self.sip_ports or error.dport in self.sip_ports
         if on_port or (self.ports is None and looks_like_sip(error.payload)):
             detail = f"{error.reason} ({error.transport})"
-            self.summary.unreachable(error.destination, frame, detail)
+            self.summary.unreachable(error.destination, frame.number, detail)
 
     def datagram(
         self,
         data: bytes,
         transport: str,
-        ts: int,
-        frame: int,
+        frame: Frame,
         src: str,
         sport: int,
         dst: str,
         dport: int,
         on_port: bool,
-        trunc: bool,
-        frags: int,
         encap: str,
+        fragments: int,
     ) -> None:
-        """Emit one message-sized payload if it is SIP, or sits on a SIP port; count keep-alives."""
+        """Emit one message-sized payload if it is SIP, or sits on a SIP port; count keep-alives.
+
+        ``fragments`` is what the payload records as its IP fragment count: UDP passes its
+        datagram's, HEP and SCTP messages record 1.
+        """
         if data[0] in _BLANKS:
             if is_keepalive(data):
                 self.summary.keepalives += 1
@@ -793,29 +802,29 @@ class Decoder:
             return
         self.out.append(
             Payload(
-                ts,
+                frame.ts_ns,
                 self.file,
-                frame,
+                frame.number,
                 src,
                 sport,
                 dst,
                 dport,
                 transport,
                 data,
-                frags > 1,
+                fragments > 1,
                 1,
                 encap,
-                trunc,
-                frags,
+                frame.truncated,
+                fragments,
             )
         )
 
-    def hep(self, data: bytes, ts: int, frame: int, trunc: bool) -> None:
+    def hep(self, data: bytes, frame: Frame) -> None:
         """Unwrap HEP: the inner packet's addresses, ports, transport and timestamp."""
         try:
             inner = decode_hep(data)
         except HepError as exc:
-            self.summary.anomaly(BAD_HEP, frame, str(exc))
+            self.summary.anomaly(BAD_HEP, frame.number, str(exc))
             return
         if inner.payload_type != HEP_SIP:
             self.summary.unsupported[f"HEP payload type {inner.payload_type}"] += 1
@@ -826,19 +835,19 @@ class Decoder:
         on_port = inner.sport in self.sip_ports or inner.dport in self.sip_ports
         if ports is not None and not on_port:
             return
+        if inner.ts_ns is not None:  # the time the HEP agent saw the inner packet
+            frame = Frame(inner.ts_ns, frame.number, frame.truncated, frame.depth)
         self.datagram(
             inner.data,
             inner.transport,
-            ts if inner.ts_ns is None else inner.ts_ns,
             frame,
             inner.src,
             inner.sport,
             inner.dst,
             inner.dport,
             on_port,
-            trunc,
-            1,
             "hep",
+            1,
         )
 
     def tcp(
@@ -849,22 +858,20 @@ class Decoder:
         abuf: Any,
         aoff: int,
         af: int,
-        ts: int,
-        frame: int,
-        trunc: bool,
+        frame: Frame,
     ) -> None:
         """RFC 9293 header; every segment (handshake and ACKs too) goes to the reassembler.
 
         The reassembler also recognises TLS and WebSocket connections and counts them.
         """
         if end - o < 20:
-            if not trunc:
+            if not frame.truncated:
                 self.bad(frame, "TCP header cut short")
             return
         sport, dport, seq, _ack, doff, flags = _TCP.unpack_from(buf, o)
         hlen = (doff >> 4) * 4
         if hlen < 20 or o + hlen > end:
-            if not trunc:
+            if not frame.truncated:
                 self.bad(frame, f"TCP header length {hlen} impossible")
             return
         sip_ports = self.sip_ports
@@ -876,7 +883,16 @@ class Decoder:
 
             self._tcp = TcpReassembler(self.file, self.summary, self.ports)
         found = self._tcp.feed(
-            ts, frame, src, sport, dst, dport, seq, flags, bytes(buf[o + hlen : end]), trunc
+            frame.ts_ns,
+            frame.number,
+            src,
+            sport,
+            dst,
+            dport,
+            seq,
+            flags,
+            bytes(buf[o + hlen : end]),
+            frame.truncated,
         )
         if found:
             self.out.extend(found)
@@ -889,13 +905,11 @@ class Decoder:
         abuf: Any,
         aoff: int,
         af: int,
-        ts: int,
-        frame: int,
-        trunc: bool,
+        frame: Frame,
     ) -> None:
         """RFC 9260 common header; the user messages of its DATA chunks are candidates."""
         if end - o < 12:
-            if not trunc:
+            if not frame.truncated:
                 self.bad(frame, "SCTP header cut short")
             return
         sport, dport = _HH.unpack_from(buf, o)
@@ -907,11 +921,9 @@ class Decoder:
             for flags, stream, ssn, piece in data_chunks(buf, o, end):
                 data = self._sctp.add((src, sport, dst, dport, stream, ssn), flags, piece)
                 if data:
-                    self.datagram(
-                        data, "sctp", ts, frame, src, sport, dst, dport, on_port, trunc, 1, ""
-                    )
+                    self.datagram(data, "sctp", frame, src, sport, dst, dport, on_port, "", 1)
         except SctpError as exc:
             self.bad(frame, str(exc))
 
-    def bad(self, frame: int, detail: str) -> None:
-        self.summary.anomaly(UNDECODABLE, frame, detail)
+    def bad(self, frame: Frame, detail: str) -> None:
+        self.summary.anomaly(UNDECODABLE, frame.number, detail)

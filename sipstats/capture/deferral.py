@@ -14,7 +14,7 @@ from __future__ import annotations
 import struct
 from typing import Any, NamedTuple
 
-from sipstats.capture.decode import UNDECODABLE, Decoder
+from sipstats.capture.decode import UNDECODABLE, Decoder, Frame
 from sipstats.capture.summary import InputSummary
 
 
@@ -54,14 +54,12 @@ class DeferringDecoder(Decoder):
         abuf: Any,
         aoff: int,
         af: int,
-        ts: int,
-        frame: int,
-        trunc: bool,
+        frame: Frame,
     ) -> None:
         """Put off ``Decoder.tcp``/``Decoder.sctp``: the packet and its address bytes copied."""
         packet, addresses = bytes(buf[o:end]), bytes(abuf[aoff : aoff + 2 * _size(af)])
-        args = (packet, 0, len(packet), addresses, 0, af, ts, frame, trunc)
-        self.deferred.append(Deferred(method, args, frame))
+        args = (packet, 0, len(packet), addresses, 0, af, frame)
+        self.deferred.append(Deferred(method, args, frame.number))
 
     def _fragment(
         self,
@@ -72,17 +70,13 @@ class DeferringDecoder(Decoder):
         p: int,
         end: int,
         proto: int,
-        abuf: bytes,
-        aoff: int,
+        addresses: bytes,
         version: int,
-        ts: int,
-        frame: int,
-        trunc: bool,
-        depth: int,
+        frame: Frame,
     ) -> None:
         piece = bytes(buf[p:end])
-        args = (key, offset, more, piece, 0, len(piece), proto, abuf, aoff, version, ts, frame)
-        self.deferred.append(Deferred("_fragment", (*args, trunc, depth), frame))
+        args = (key, offset, more, piece, 0, len(piece), proto, addresses, version, frame)
+        self.deferred.append(Deferred("_fragment", args, frame.number))
 
 
 def _size(af: int) -> int:

@@ -1,4 +1,4 @@
-"""Decode stage: names of link types and ethertypes (the tcpdump LINKTYPE_ registry).
+"""Decode stage: names of link types, ethertypes and IP protocol numbers.
 
 Kept apart from the decoder so that readers can name the link types in a file without it.
 """
@@ -30,6 +30,18 @@ ETHERTYPE_TEB = 0x6558
 #: ERSPAN types I/II and III as GRE protocol types.
 ETHERTYPE_ERSPAN = 0x88BE
 ETHERTYPE_ERSPAN_III = 0x22EB
+
+#: IP protocol numbers (IANA "Assigned Internet Protocol Numbers") the decoder follows.
+IPPROTO_ICMP = 1
+IPPROTO_IPIP = 4
+IPPROTO_TCP = 6
+IPPROTO_UDP = 17
+IPPROTO_IPV6 = 41
+IPPROTO_IPV6_FRAGMENT = 44
+IPPROTO_GRE = 47
+IPPROTO_AH = 51
+IPPROTO_ICMPV6 = 58
+IPPROTO_SCTP = 132
 
 #: The link types the fast path decodes, by their tcpdump.org LINKTYPE_ names.
 LINK_TYPES = {

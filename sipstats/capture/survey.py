@@ -14,7 +14,7 @@ import struct
 from collections import Counter
 from typing import Any, Final
 
-from sipstats.capture.decode import Decoder
+from sipstats.capture.decode import Decoder, Frame
 from sipstats.capture.reader import walk_records
 from sipstats.capture.summary import InputSummary, Survey
 
@@ -72,12 +72,19 @@ class Surveyor(Decoder):
         self.tunnels: Counter[str] = Counter()
 
     def packet(
-        self, buf: Any, o: int, end: int, linktype: int, ts: int, frame: int, trunc: bool
+        self,
+        buf: Any,
+        o: int,
+        end: int,
+        linktype: int,
+        ts_ns: int,
+        number: int,
+        truncated: bool,
     ) -> None:
         if self.walked >= self.limit:
             raise _Enough
         self.walked += 1
-        self.link(buf, o, end, linktype, ts, frame, trunc)
+        self.link(buf, o, end, linktype, Frame(ts_ns, number, truncated))
         self.out.clear()
 
     def _tally(self, transport: str, buf: Any, o: int, end: int) -> None:
