@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import pandas as pd
 
+from sipstats import schema
 from sipstats.analyze.b2bua import end_to_end, legs_of
 from sipstats.analyze.transactions import endpoints
 from sipstats.textsafe import visible
@@ -161,17 +162,11 @@ def render_ladder(flow: Flow) -> str:
     return "\n".join(lines) + "\n"
 
 
-#: Outcomes the HTML report shows a sample ladder for (every failure).
-FAILURE_OUTCOMES: Final = (
-    "busy",
-    "unavailable",
-    "declined",
-    "not_found",
-    "redirected",
-    "auth_failed",
-    "rejected",
-    "server_failure",
-    "no_final_response",
+#: Outcomes the HTML report shows a sample ladder for: every failure, in report order.
+FAILURE_OUTCOMES: Final = tuple(
+    outcome
+    for outcome in schema.OUTCOMES
+    if outcome not in ("answered", "cancelled", "in_progress")
 )
 
 
