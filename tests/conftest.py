@@ -72,6 +72,18 @@ def private_namespace(prefix: str, tools: Sequence[str]) -> Iterator[str]:
         ip("netns", "del", name)
 
 
+#: What the SIPp traffic tests need on the PATH.
+SIPP_TOOLS = ("sipp", "tcpdump", "tshark", "nft", "ip")
+
+
+@pytest.fixture
+def namespace() -> Iterator[str]:
+    """A private network namespace with only its loopback up, for SIPp traffic; or skip
+    saying why."""
+    with private_namespace("sipstats_sipp", SIPP_TOOLS) as name:
+        yield name
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--update-golden",

@@ -9,67 +9,33 @@ the INVITE count unchanged. Skipped, with the reason, like the other SIPp test.
 
 from __future__ import annotations
 
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
 from sipstats import analyze, read_capture
 from sipstats.drill.diff import compare, load_side
-from tests.conftest import SAMPLES
-from tests.test_e2e_sipp import CALLEE, CALLER, _listening, _sipp, _wait, namespace
+from tests.sipp_paths import caller_calls_callee
 
 pytestmark = pytest.mark.netns
-__all__ = ["namespace"]  # the fixture, shared with the end-to-end test
 
 CALLS = 40
+CALLER, CALLEE = "127.0.99.10", "127.0.99.20"
 
 
 def _run_scenario(ns: str, workdir: Path, answered: int) -> Path:
     """One SIPp caller/callee run captured with tcpdump; the callee answers ``answered`` %."""
     workdir.mkdir()
     pcap = workdir / "run.pcap"
-    scenarios = SAMPLES / "scenarios"
-    with (workdir / "tcpdump.log").open("w") as log:
-        tcpdump = subprocess.Popen(
-            ["ip", "netns", "exec", ns, "timeout", "60", "tcpdump", "-i", "lo", "-s", "0", "-U",
-             "--immediate-mode", "-w", str(pcap), "udp", "port", "5060"],
-            stdout=subprocess.DEVNULL, stderr=log,
-        )  # fmt: skip
-    try:
-        for _ in range(50):
-            if "listening on" in (workdir / "tcpdump.log").read_text():
-                break
-            time.sleep(0.1)
-        callee = _sipp(
-            ns, workdir, "callee", "-sf", str(scenarios / "callee.xml"),
-            "-i", CALLEE, "-p", "5060", "-bind_local", "-m", str(CALLS),
-            "-set", "p200", str(answered), "-set", "p486", str(100 - answered), "-set", "p480", "0",
-            "-set", "p503", "0", "-set", "p503n", "0", "-set", "p603", "0",
-            "-set", "wait_retry", "0", "-set", "t0", "0",
-            "-set", "out_from", "0", "-set", "out_to", "0",
-            "-key", "ra486", "20", "-key", "ra480", "30",
-            "-key", "ra503", "5", "-key", "ra_outage", "5",
-        )  # fmt: skip
-        for _ in range(50):
-            if _listening(ns, f"{CALLEE}:5060"):
-                break
-            time.sleep(0.1)
-        caller = _sipp(
-            ns, workdir, "caller", f"{CALLEE}:5060", "-sf", str(scenarios / "caller.xml"),
-            "-inf", str(scenarios / "callees.csv"), "-i", CALLER, "-p", "5060", "-bind_local",
-            "-m", str(CALLS), "-r", "20", "-l", "100",
-            "-set", "p_honour", "0", "-set", "p_early", "0", "-set", "p_nora", "0",
-            "-set", "max_retries", "0",
-        )  # fmt: skip
-        _wait(caller, workdir, "caller")
-        _wait(callee, workdir, "callee")
-        time.sleep(0.5)
-    finally:
-        if tcpdump.poll() is None:
-            tcpdump.terminate()
-        tcpdump.wait(timeout=10)
+    caller_calls_callee(
+        ns, workdir, pcap, addresses=(CALLER, CALLEE), calls=CALLS, rate=20,
+        callee_sets={
+            "p200": str(answered), "p486": str(100 - answered), "p480": "0", "p503": "0",
+            "p503n": "0", "p603": "0", "wait_retry": "0", "t0": "0", "out_from": "0",
+            "out_to": "0",
+        },
+        callee_keys={"ra486": "20", "ra480": "30", "ra503": "5", "ra_outage": "5"},
+    )  # fmt: skip
     return pcap
 
 

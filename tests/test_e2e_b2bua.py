@@ -20,9 +20,6 @@ import pytest
 
 import sipstats
 from tests.sipp_paths import cli_output, json_report, traffic
-from tests.test_e2e_sipp import namespace
-
-__all__ = ["namespace"]  # the fixture, imported for the test below
 
 pytestmark = pytest.mark.netns
 

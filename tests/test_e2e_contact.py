@@ -16,9 +16,6 @@ from pathlib import Path
 import pytest
 
 from tests.sipp_paths import json_report, traffic
-from tests.test_e2e_sipp import namespace
-
-__all__ = ["namespace"]  # the fixture, imported for the test below
 
 pytestmark = pytest.mark.netns
 

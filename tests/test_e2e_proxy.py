@@ -18,10 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.sipp_paths import json_report, traffic, wait_for
-from tests.test_e2e_sipp import _listening, namespace
-
-__all__ = ["namespace"]  # the fixture, imported for the test below
+from tests.sipp_paths import json_report, listening, traffic, wait_for
 
 pytestmark = pytest.mark.netns
 
@@ -161,7 +158,7 @@ def test_calls_through_a_proxy_without_record_route(namespace: str, tmp_path: Pa
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        wait_for(lambda: _listening(namespace, f"{PROXY_ADDRESS}:5060"))
+        wait_for(lambda: listening(namespace, f"{PROXY_ADDRESS}:5060"), "the proxy")
         common = ["-p", "5060", "-bind_local", "-m", str(CALLS)]
         servers = [(CALLEE, ["-sf", str(tmp_path / "callee.xml"), "-i", CALLEE, *common])]
         caller = ["-sf", str(tmp_path / "caller.xml"), "-i", CALLER, *common, "-r", "20"]

@@ -22,27 +22,24 @@ the namespace is deleted at the end.
 from __future__ import annotations
 
 import importlib.util
-import json
 import re
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import IO, Any
+from typing import Any
 
 import pytest
 
 from sipstats import analyze, read_capture
-from tests.conftest import ROOT, SAMPLES, private_namespace
+from tests.conftest import SAMPLES
+from tests.sipp_paths import caller_calls_callee, json_report, run
 
 pytestmark = pytest.mark.netns
 
 CALLS = 60
 LOSS_PERCENT = 12
 CALLER, CALLEE = "127.0.99.10", "127.0.99.20"
-TOOLS = ("sipp", "tcpdump", "tshark", "nft", "ip")
 # the callee's plan -> the final response it sends
 PLAN_FINAL = {"200": "200", "486": "486", "480": "480", "503": "503"}
 PLAN_FINAL |= {"503_no_retry_after": "503", "603": "603", "404": "404"}
@@ -55,17 +52,6 @@ def _load_sipp_counts() -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def _run(*args: str, timeout: float = 20) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False)
-
-
-@pytest.fixture
-def namespace() -> Iterator[str]:
-    """A private network namespace with only its loopback up, or skip saying why."""
-    with private_namespace("sipstats_e2e", TOOLS) as name:
-        yield name
 
 
 def _lossy(ns: str) -> None:
@@ -90,38 +76,15 @@ table inet lossy {{
 
 
 def _dropped(ns: str) -> int:
-    table = _run("ip", "netns", "exec", ns, "nft", "list", "table", "inet", "lossy").stdout
+    table = run("ip", "netns", "exec", ns, "nft", "list", "table", "inet", "lossy").stdout
     counter = re.search(r"counter packets (\d+)", table)
     assert counter is not None, table
     return int(counter[1])
 
 
-def _sipp(ns: str, workdir: Path, name: str, *args: str) -> subprocess.Popen[bytes]:
-    """One sipp in its own directory, all its traces on, bounded by timeout and -timeout."""
-    directory = workdir / name
-    directory.mkdir()
-    command = ["ip", "netns", "exec", ns, "timeout", "40", "sipp", *args]
-    command += ["-timeout", "35s", "-trace_stat", "-fd", "1", "-trace_counts", "-trace_msg"]
-    command += ["-trace_logs", "-trace_err", "-nostdin"]
-    # a retransmitted request that arrives while the scenario pauses is not an error here
-    command += ["-default_behaviors", "all,-abortunexp"]
-    with (directory / f"{name}.stdout.txt").open("wb") as out:
-        return subprocess.Popen(command, cwd=directory, stdout=out, stderr=subprocess.STDOUT)
-
-
-def _wait(proc: subprocess.Popen[bytes], workdir: Path, name: str) -> None:
-    rc = proc.wait(timeout=45)
-    (workdir / name / f"{name}.rc").write_text(str(rc))
-    assert rc in (0, 1), (workdir / name / f"{name}.stdout.txt").read_text()[-2000:]
-
-
-def _listening(ns: str, addr: str) -> bool:
-    return f" {addr} " in _run("ip", "netns", "exec", ns, "ss", "-lnuH").stdout
-
-
 def _tshark_sipstat(pcap: Path) -> dict[str, Any]:
     """tshark's own SIP statistics: packets per status code and per method, resent total."""
-    text = _run("tshark", "-r", str(pcap), "-q", "-z", "sip,stat").stdout
+    text = run("tshark", "-r", str(pcap), "-q", "-z", "sip,stat").stdout
     codes = {m[0]: int(m[1]) for m in re.findall(r"SIP (\d{3}) [^:\n]*:\s+(\d+) Packets", text)}
     methods = {m[0]: int(m[1]) for m in re.findall(r"^\s+([A-Z]+)\s+:\s+(\d+) Packets", text, re.M)}
     resent = re.search(r"Number of resent SIP messages: (\d+)", text)
@@ -138,7 +101,7 @@ _FIELDS += ("udp.dstport", "sip.CSeq", "sip.Status-Code", "sip.Via.branch")
 def _tshark_resent_frames(pcap: Path) -> list[dict[str, str]]:
     """One dict per SIP frame: tshark's resent flag and what its resend rule looks at."""
     args = [f"-e{field}" for field in _FIELDS]
-    text = _run("tshark", "-r", str(pcap), "-Y", "sip", "-T", "fields", "-E", "occurrence=f",
+    text = run("tshark", "-r", str(pcap), "-Y", "sip", "-T", "fields", "-E", "occurrence=f",
                 *args).stdout  # fmt: skip
     return [dict(zip(_FIELDS, line.split("\t"), strict=True)) for line in text.splitlines()]
 
@@ -173,76 +136,23 @@ def _unexplained_resent_differences(
     return unexplained, only_tshark, only_ours
 
 
-def _traffic(ns: str, workdir: Path, pcap: Path, capture_log: IO[str]) -> None:
-    """tcpdump on the namespace's loopback while a sipp caller calls a sipp callee."""
-    scenarios = SAMPLES / "scenarios"
-    # immediate mode: a packet sent just before tcpdump is stopped must not stay in its ring
-    tcpdump = ["tcpdump", "-i", "lo", "-s", "0", "-U", "--immediate-mode", "-w", str(pcap)]
-    tcpdump += ["udp", "port", "5060"]
-    started = [
-        subprocess.Popen(
-            ["ip", "netns", "exec", ns, "timeout", "60", *tcpdump],
-            stdout=subprocess.DEVNULL,
-            stderr=capture_log,
-        )
-    ]
-    try:
-        for _ in range(50):
-            if "listening on" in (workdir / "tcpdump.log").read_text():
-                break
-            time.sleep(0.1)
-        callee = _sipp(
-            ns, workdir, "callee", "-sf", str(scenarios / "callee.xml"),
-            "-i", CALLEE, "-p", "5060", "-bind_local", "-m", str(CALLS),
-            "-set", "p200", "50", "-set", "p486", "15", "-set", "p480", "8", "-set", "p503", "10",
-            "-set", "p503n", "5", "-set", "p603", "5", "-set", "wait_retry", "0",
-            "-set", "t0", "0", "-set", "out_from", "0", "-set", "out_to", "0",
-            "-key", "ra486", "20", "-key", "ra480", "300;duration=1800", "-key", "ra503", "5",
-            "-key", "ra_outage", "5",
-        )  # fmt: skip
-        started.append(callee)
-        for _ in range(50):
-            if _listening(ns, f"{CALLEE}:5060"):
-                break
-            time.sleep(0.1)
-        caller = _sipp(
-            ns, workdir, "caller", f"{CALLEE}:5060", "-sf", str(scenarios / "caller.xml"),
-            "-inf", str(scenarios / "callees.csv"), "-i", CALLER, "-p", "5060", "-bind_local",
-            "-m", str(CALLS), "-r", "10", "-l", "100",
-            "-set", "p_honour", "0", "-set", "p_early", "0", "-set", "p_nora", "0",
-            "-set", "max_retries", "0",
-        )  # fmt: skip
-        started.append(caller)
-        _wait(caller, workdir, "caller")
-        _wait(callee, workdir, "callee")
-        time.sleep(0.5)
-    finally:
-        for proc in reversed(started):  # sipps first (if an assertion left them), tcpdump last
-            if proc.poll() is None:
-                proc.terminate()
-            proc.wait(timeout=10)
-
-
 def test_sipstats_counts_what_sipp_sent_over_a_lossy_link(namespace: str, tmp_path: Path) -> None:
     began = time.monotonic()
     ns, pcap = namespace, tmp_path / "e2e.pcap"
     _lossy(ns)
-    with (tmp_path / "tcpdump.log").open("w") as capture_log:
-        _traffic(ns, tmp_path, pcap, capture_log)
+    caller_calls_callee(
+        ns, tmp_path, pcap, addresses=(CALLER, CALLEE), calls=CALLS, rate=10,
+        callee_sets={
+            "p200": "50", "p486": "15", "p480": "8", "p503": "10", "p503n": "5", "p603": "5",
+            "wait_retry": "0", "t0": "0", "out_from": "0", "out_to": "0",
+        },
+        callee_keys={"ra486": "20", "ra480": "300;duration=1800", "ra503": "5", "ra_outage": "5"},
+    )  # fmt: skip
     dropped = _dropped(ns)
 
     sipp = _load_sipp_counts().summarise(tmp_path)
     tshark = _tshark_sipstat(pcap)
-    cli = subprocess.run(
-        [sys.executable, "-m", "sipstats", str(pcap), "--report", "json"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        cwd=ROOT,
-    )
-    assert cli.returncode == 0, cli.stderr
-    report = json.loads(cli.stdout)
+    report = json_report(pcap)
 
     # the link really was lossy, and SIPp's three records agree with each other
     assert dropped > 0
