@@ -179,3 +179,19 @@ def test_the_call_list_shows_every_leg_with_its_correlation(tmp_path: Path) -> N
     assert rows["b-leg"]["correlation_id"] == rows["a-leg"]["correlation_id"] == "first"
     assert (rows["b-leg"]["outcome"], rows["b-leg"]["e2e_outcome"]) == ("busy", "busy")
     assert rows["d-leg"]["e2e_outcome"] == "answered"
+
+
+def test_extract_writes_the_linked_legs_with_the_call(tmp_path: Path) -> None:
+    pcap = b2bua_capture(tmp_path / "b2bua.pcap")
+    out = tmp_path / "a.pcap"
+    result = CliRunner().invoke(main, ["extract", str(pcap), "--call-id", "a-leg", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "of 1 calls and 1 linked B2BUA legs" in result.stderr
+    written = read_capture(out).messages
+    assert sorted(written["call_id"].astype("str").unique()) == ["a-leg", "b-leg"]
+    assert len(written) == 8  # INVITE, 100, 486, ACK on each leg
+    alone = tmp_path / "alone.pcap"
+    args = ["extract", str(pcap), "--call-id", "a-leg", "-o", str(alone)]
+    result = CliRunner().invoke(main, [*args, "--correlation-header", "none"])
+    assert result.exit_code == 0, result.output
+    assert read_capture(alone).messages["call_id"].astype("str").unique().tolist() == ["a-leg"]

@@ -7,8 +7,9 @@ from pathlib import Path
 import click
 import pandas as pd
 
+from sipstats.analyze.b2bua import Correlation
 from sipstats.cli.calls import load_analysis
-from sipstats.cli.options import ports_option, quiet_option
+from sipstats.cli.options import correlation_option, ports_option, quiet_option
 from sipstats.cli.report import error_line, fail
 from sipstats.cli.selection import call_selection
 from sipstats.dataset import is_dataset, unavailable_sources
@@ -33,6 +34,7 @@ from sipstats.report import exit_status
     help="Capture file to write.",
 )
 @quiet_option
+@correlation_option
 def extract(
     captures: tuple[str, ...],
     call_ids: tuple[str, ...],
@@ -44,11 +46,13 @@ def extract(
     ports: tuple[tuple[int, ...], ...],
     output: Path,
     quiet: bool,
+    correlation_header: Correlation,
 ) -> None:
     """Write the original packets of the selected calls to a pcap (pcapng for mixed links).
 
-    Every frame that carried their messages is written: all legs with the Call-ID, every
-    TCP segment and IP fragment, HEP packets as captured. CAPTURE may be a dataset (sipstats
+    Every frame that carried their messages is written: all legs with the Call-ID and the
+    B2BUA legs linked to the call by a correlation header, every TCP segment and IP fragment,
+    HEP packets as captured. CAPTURE may be a dataset (sipstats
     ingest): the packets are read again from the capture files it was made from, which must
     still be where and as they were.
     Exit status: 0 all input read; 1 written but some input damaged; 2 nothing selected.
@@ -56,7 +60,7 @@ def extract(
     try:
         if not (call_ids or outcomes or codes or since is not None or until is not None):
             raise OptionError("choose calls: --call-id, --outcome, --code, --since or --until")
-        analysis = load_analysis(captures, ports, quiet)
+        analysis = load_analysis(captures, ports, quiet, correlation_header=correlation_header)
         selected = select_calls(
             analysis, outcomes=outcomes, codes=codes, call_ids=call_ids, since=since, until=until
         )
@@ -71,8 +75,9 @@ def extract(
             click.echo(f"sipstats: warning: {problem}", err=True)
         if not quiet:
             media = f" ({result.media_packets} RTP/RTCP)" if with_media else ""
+            legs = f" and {result.linked_legs} linked B2BUA legs" if result.linked_legs else ""
             click.echo(
-                f"wrote {result.packets} packets{media} of {result.calls} calls "
+                f"wrote {result.packets} packets{media} of {result.calls} calls{legs} "
                 f"({result.messages} SIP messages) to {output} ({result.format})",
                 err=True,
             )

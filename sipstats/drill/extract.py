@@ -1,8 +1,9 @@
 """Selected calls -> their original packets in a new capture file (``sipstats extract``).
 
 The frames come from :mod:`sipstats.capture.frames`, which re-walks each input file: the
-messages of the chosen calls (every message with their Call-IDs, so every leg at a proxy)
-name their first frames, and the walk adds the other IP fragments and TCP segments of those
+messages of the chosen calls (every message with their Call-IDs, so every leg at a proxy, and
+those of the B2BUA legs linked to them, :func:`sipstats.analyze.b2bua.legs_of`) name their
+first frames, and the walk adds the other IP fragments and TCP segments of those
 messages and, with ``with_media``, the RTP/RTCP to and from the addresses and ports the
 calls' SDP negotiated.
 """
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from sipstats.analyze.b2bua import legs_of
 from sipstats.errors import SipstatsError
 
 if TYPE_CHECKING:
@@ -33,6 +35,8 @@ class Extracted:
     path: Path
     format: str
     calls: int
+    linked_legs: int
+    """B2BUA legs of those calls written with them (not among the calls asked for)."""
     messages: int
     packets: int
     media_packets: int
@@ -85,8 +89,11 @@ def extract_calls(
     # stays fast.
     from sipstats.capture.frames import FramePicker, Wanted, pick_records, write_records
 
-    chosen = analysis.messages_of(calls["call_id"].astype("str").unique().tolist())
-    windows = _media_windows(calls, chosen) if with_media else []
+    asked = calls["call_id"].astype("str").unique().tolist()
+    call_ids = legs_of(analysis.calls, asked)
+    legs = analysis.calls[analysis.calls["call_id"].astype("str").isin(call_ids).to_numpy()]
+    chosen = analysis.messages_of(call_ids)
+    windows = _media_windows(legs, chosen) if with_media else []
     records: list[Record] = []
     problems: list[str] = []
     media = 0
@@ -117,4 +124,7 @@ def extract_calls(
         records += picker.kept
         media += picker.media_kept
     written = write_records(output, records)
-    return Extracted(output, written, len(calls), len(chosen), len(records), media, tuple(problems))
+    linked = len(call_ids) - len(asked)
+    return Extracted(
+        output, written, len(calls), linked, len(chosen), len(records), media, tuple(problems)
+    )
