@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Final
 
+import numpy as np
 import pandas as pd
 
 #: Column name -> (dtype, one-line meaning). The order is the column order.
@@ -499,8 +500,20 @@ def used_categories(frame: pd.DataFrame) -> pd.DataFrame:
     for name in frame.columns:
         dtype = frame[name].dtype
         if isinstance(dtype, pd.CategoricalDtype) and not dtype.ordered:
-            frame[name] = frame[name].cat.remove_unused_categories()
+            frame[name] = _without_unused(frame[name])
     return frame
+
+
+def _without_unused(column: pd.Series) -> pd.Series:
+    """``column.cat.remove_unused_categories()`` by counting codes instead of sorting them."""
+    codes = column.cat.codes.to_numpy()
+    categories = column.cat.categories
+    used = np.bincount(codes[codes >= 0], minlength=len(categories)) > 0
+    if used.all():
+        return column
+    renumbered = np.append(np.cumsum(used) - 1, -1)  # code -1 (NA) stays -1
+    kept = pd.CategoricalDtype(categories[used], ordered=False)
+    return pd.Series(pd.Categorical.from_codes(renumbered[codes], dtype=kept), index=column.index)
 
 
 def markdown_table(schema: Schema) -> str:

@@ -250,7 +250,7 @@ def build(
     calls["outcome"] = pd.Categorical(
         decided.where(decided.notna(), pd.Series(waiting)), categories=list(schema.OUTCOMES)
     )
-    calls["linked_to"] = pd.array([pd.NA] * n, dtype="Int64")
+    calls["linked_to"] = pd.arrays.IntegerArray(np.zeros(n, dtype=np.int64), np.ones(n, dtype=bool))
     calls["e2e_outcome"] = calls["outcome"]
     calls = pd.concat([calls, call_media(m, calls)], axis=1)
     return schema.conform(calls, schema.CALLS)

@@ -24,6 +24,7 @@ __all__ = [
     "lookup",
     "max_in_group",
     "recode",
+    "sorted_ids",
     "take",
 ]
 
@@ -59,6 +60,15 @@ def group_ids(*parts: np.ndarray) -> np.ndarray:
         key = key * width + (part - low)
         bound *= width
     return pd.factorize(key)[0].astype(np.int64)
+
+
+def sorted_ids(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(values, return_inverse=True)`` by hashing: sorts only the distinct values."""
+    ids, distinct = pd.factorize(values)
+    order = np.argsort(distinct)
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    return distinct[order], rank[ids]
 
 
 def combine(*parts: np.ndarray) -> np.ndarray:

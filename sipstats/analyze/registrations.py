@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from sipstats import schema
+from sipstats.analyze import keys
 
 #: Final responses after which the UA is expected to send another REGISTER.
 RECOVERABLE = (401, 407, 423)
@@ -24,46 +25,62 @@ CHALLENGES = (401, 407)
 
 def build(transactions: pd.DataFrame) -> pd.DataFrame:
     """REGISTRATIONS from :func:`sipstats.analyze.transactions.build`'s wide frame."""
-    reg = transactions[
-        (transactions["method"] == "REGISTER") & transactions["request_ts"].notna()
-    ].copy()
+    # a REGISTER without a Call-ID belongs to no UA
+    t = transactions
+    wanted = (t["method"] == "REGISTER") & t["request_ts"].notna() & t["call_id"].notna()
+    reg = t[wanted.to_numpy(dtype=bool)]
     if reg.empty:
         return schema.empty(schema.REGISTRATIONS)
-    reg["_ua"] = reg["call_id"].astype("str") + "\n" + reg["from_tag"].astype("str").fillna("")
-    reg = reg.sort_values(["_ua", "request_ts"], kind="stable")
+    ua = reg["call_id"].astype("str") + "\n" + reg["from_tag"].astype("str").fillna("")
+    order = pd.DataFrame({"ua": ua, "ts": reg["request_ts"]}).sort_values(
+        ["ua", "ts"], kind="stable"
+    )
+    reg = reg.loc[order.index].reset_index(drop=True)
     final = reg["final_status"]
     ends = ~final.isin(RECOVERABLE).fillna(False).to_numpy(dtype=bool)
-    ends_s = pd.Series(ends, index=reg.index)
-    # Attempt number within the UA: how many attempts ended before this transaction.
-    before = ends_s.groupby(reg["_ua"], sort=False).cumsum() - ends_s
-    reg["_attempt"] = reg.groupby([reg["_ua"], before], sort=False).ngroup()
-    challenge = final.isin(CHALLENGES).fillna(False)
-    reg["_challenge"] = challenge.to_numpy(dtype=bool)
-    reg["_after_challenge"] = (
-        reg["_challenge"].groupby(reg["_attempt"]).shift(fill_value=False).astype(bool)
+    same_ua = pd.factorize(order["ua"])[0]
+    # An attempt starts at a new UA and after a final that asks for nothing more.
+    starts = np.r_[True, (same_ua[1:] != same_ua[:-1]) | ends[:-1]]
+    attempt = np.cumsum(starts) - 1
+    first = np.flatnonzero(starts)
+    last = np.r_[first[1:], len(reg)] - 1
+    n = len(first)
+
+    def first_known(column: str) -> pd.api.extensions.ExtensionArray:
+        values = reg[column]
+        return values.array.take(
+            keys.first_in_group(attempt, values.notna().to_numpy(), n), allow_fill=True
+        )
+
+    def last_known(column: str) -> pd.api.extensions.ExtensionArray:
+        values = reg[column]
+        return values.array.take(
+            keys.last_in_group(attempt, values.notna().to_numpy(), n), allow_fill=True
+        )
+
+    challenge = final.isin(CHALLENGES).fillna(False).to_numpy(dtype=bool)
+    after_challenge = np.r_[False, challenge[:-1] & ~starts[1:]]
+    texts = final.astype("str").fillna("none").tolist()
+    out = pd.DataFrame(
+        {
+            "aor": first_known("to_uri"),
+            "call_id": first_known("call_id"),
+            "src": first_known("client"),
+            "dst": first_known("server"),
+            "start_ts": reg["request_ts"].array.take(first),
+            "final_ts": reg["final_ts"].array.take(last),
+            "requests": last - first + 1,
+            "challenges": keys.count_in_group(attempt, challenge, n),
+            "answered": keys.count_in_group(attempt, after_challenge, n) > 0,
+            "interval_too_brief": keys.count_in_group(
+                attempt, (final == 423).fillna(False).to_numpy(dtype=bool), n
+            ),
+            "min_expires": last_known("min_expires"),
+            "expires": last_known("expires"),
+            "finals": ["-".join(texts[a : b + 1]) for a, b in zip(first, last, strict=True)],
+            "final_status": final.array.take(last).astype("Int16"),
+        }
     )
-    reg["_423"] = (final == 423).fillna(False).to_numpy(dtype=bool)
-    reg["_final_text"] = final.astype("str").fillna("none")
-    g = reg.groupby("_attempt", sort=True)
-    out = g.agg(
-        aor=("to_uri", "first"),
-        call_id=("call_id", "first"),
-        src=("client", "first"),
-        dst=("server", "first"),
-        start_ts=("request_ts", "min"),
-        final_ts=("final_ts", "last"),
-        requests=("request_ts", "size"),
-        challenges=("_challenge", "sum"),
-        answered=("_after_challenge", "any"),
-        interval_too_brief=("_423", "sum"),
-        min_expires=("min_expires", "last"),
-        expires=("expires", "last"),
-        finals=("_final_text", "-".join),
-    )
-    last = reg.drop_duplicates("_attempt", keep="last").set_index("_attempt")
-    out["final_status"] = last["final_status"].astype("Int16")
-    out["final_ts"] = last["final_ts"]
-    out = out.reset_index(drop=True)
     out["registration"] = np.arange(len(out), dtype=np.int64)
     out["challenge_answered"] = out["answered"].astype("boolean")
     out.loc[out["challenges"] == 0, "challenge_answered"] = pd.NA

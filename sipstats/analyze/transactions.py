@@ -43,7 +43,7 @@ def endpoints(ip: pd.Series, port: pd.Series) -> pd.Categorical:
     ip_code = codes(ip)
     key = np.where(ip_code >= 0, ip_code * 65536 + port.fillna(0).to_numpy(dtype=np.int64), -1)
     valid = key >= 0
-    distinct, inverse = np.unique(key[valid], return_inverse=True)
+    distinct, inverse = keys.sorted_ids(key[valid])
     # a plain list: indexing a pandas string array one item at a time is slow
     host = [f"[{h}]" if ":" in h else h for h in ip.cat.categories.astype("str").tolist()]
     labels = [f"{host[value >> 16]}:{value & 0xFFFF}" for value in distinct.tolist()]
