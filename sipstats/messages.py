@@ -387,10 +387,14 @@ def in_capture_order(messages: pd.DataFrame, files: Sequence[str]) -> pd.DataFra
     if messages.empty:
         return messages.reset_index(drop=True)
     known = list(dict.fromkeys(text_index(list(files))))
-    names = messages["file"].astype("str")
-    extra = sorted(set(names.dropna()) - set(known))
-    file_rank = pd.Categorical(names, categories=known + extra).codes
-    order = np.lexsort((messages["frame"].to_numpy(), file_rank, messages["ts"].to_numpy()))
+    # ranked through the column's few distinct names, never one Python object per row
+    codes, names = pd.factorize(messages["file"])
+    names = [str(name) for name in names]
+    extra = sorted(set(names) - set(known))
+    rank = pd.Index(known + extra).get_indexer(names)
+    file_rank = np.where(codes >= 0, rank[codes], -1)
+    times = messages["ts"].to_numpy(dtype="datetime64[ns]")
+    order = np.lexsort((messages["frame"].to_numpy(), file_rank, times))
     return messages.iloc[order].reset_index(drop=True)
 
 
