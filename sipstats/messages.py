@@ -378,6 +378,11 @@ def text_index(values: list[str]) -> pd.Index:
     return pd.Index(values, dtype=str)
 
 
+def job_count(jobs: int | None) -> int:
+    """Processes to work with: ``jobs``, or one per core when None."""
+    return (os.cpu_count() or 1) if jobs is None else jobs
+
+
 def in_capture_order(messages: pd.DataFrame, files: Sequence[str]) -> pd.DataFrame:
     """Rows in :func:`read_capture`'s order: time, input file (in ``files`` order), frame.
 
@@ -388,8 +393,8 @@ def in_capture_order(messages: pd.DataFrame, files: Sequence[str]) -> pd.DataFra
         return messages.reset_index(drop=True)
     known = list(dict.fromkeys(text_index(list(files))))
     # ranked through the column's few distinct names, never one Python object per row
-    codes, names = pd.factorize(messages["file"])
-    names = [str(name) for name in names]
+    codes, distinct = pd.factorize(messages["file"])
+    names = [str(name) for name in distinct]
     extra = sorted(set(names) - set(known))
     rank = pd.Index(known + extra).get_indexer(names)
     file_rank = np.where(codes >= 0, rank[codes], -1)
@@ -713,7 +718,7 @@ def read_capture(
     entries = expand_inputs(specs)
     table = MessageTable()
     with _cycle_collection_paused():
-        jobs = (os.cpu_count() or 1) if jobs is None else jobs
+        jobs = job_count(jobs)
         inputs = None
         if jobs > 1:
             from sipstats import workers  # the process pool only when it is asked for

@@ -35,7 +35,7 @@ from sipstats.dataset import is_dataset, read_dataset
 from sipstats.engines import ENGINES, Engine
 from sipstats.engines.dask_cluster import analyze_on_dask
 from sipstats.errors import OptionError, ReportError
-from sipstats.messages import Capture, Progress, capture_stem, read_capture
+from sipstats.messages import Capture, Progress, capture_stem, job_count, read_capture
 from sipstats.render import RENDERERS, RenderOptions, format_of, write_report
 from sipstats.render.labels import LANGS, Lang
 from sipstats.select import filter_capture, parse_peer, parse_time
@@ -152,7 +152,7 @@ def load(
         jobs=jobs,
         trunks=trunks,
     )
-    return _analyse(request, ReportHooks())
+    return _analyse(request, ReportHooks(), every_message=True)
 
 
 @dataclass(frozen=True)
@@ -362,7 +362,8 @@ def run_report(
     """
     hooks = hooks or ReportHooks()
     plan = request.plan()
-    analysis = _analyse(request, hooks)
+    # CSV writes every analysed message; the other reports read the report's messages only
+    analysis = _analyse(request, hooks, every_message="csv" in request.formats)
     result = ReportResult(analysis)
     options = request.render_options
     for fmt, path in plan.targets:
@@ -384,8 +385,12 @@ def run_report(
     return result
 
 
-def _analyse(request: ReportRequest, hooks: ReportHooks) -> Analysis:
-    """Read, select and analyse on the request's engine; trunks relabel the result."""
+def _analyse(request: ReportRequest, hooks: ReportHooks, *, every_message: bool) -> Analysis:
+    """Read, select and analyse on the request's engine; trunks relabel the result.
+
+    The local engine analyses in ``request.jobs`` processes (:func:`sipstats.analyze`'s
+    ``jobs``) unless ``every_message`` is asked for: those stay in one process.
+    """
     if request.engine == "dask":
         ports, since, until = request.selection()
         with hooks.stage("analysing on the Dask cluster"):
@@ -409,9 +414,13 @@ def _analyse(request: ReportRequest, hooks: ReportHooks) -> Analysis:
             with hooks.reading() as progress:
                 capture = _read(request, progress)
         _readable_after(capture, hooks)
+        jobs = 1 if every_message else job_count(request.jobs)
         with hooks.stage("analysing"):
             analysis = analyze(
-                capture, interval=request.interval, correlation_header=request.correlation_header
+                capture,
+                interval=request.interval,
+                correlation_header=request.correlation_header,
+                jobs=jobs,
             )
     if request.trunks is not None:
         analysis = apply_trunks(analysis, request.trunks)

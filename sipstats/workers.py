@@ -1,4 +1,5 @@
-"""Messages stage on several cores: files, and parts of large files, decoded in worker processes.
+"""Work on several cores: files, and parts of large files, decoded in worker processes; and
+:class:`Forked`, work on tables this process already holds, done in a forked child.
 
 ``read_capture(..., jobs=N)`` comes here. Each uncompressed classic pcap file large enough
 is cut into record-aligned parts (:func:`sipstats.capture.reader.parts`); every part and
@@ -16,7 +17,8 @@ import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from functools import partial
-from typing import Final, NamedTuple
+from multiprocessing.connection import Connection
+from typing import Final, Generic, NamedTuple, TypeVar
 
 from sipstats.capture.decode import Decoder
 from sipstats.capture.deferral import Deferred, replay
@@ -31,6 +33,8 @@ from sipstats.messages import (
     decode_payloads,
     survey_if_silent,
 )
+
+T = TypeVar("T")
 
 #: Parts smaller than this are not worth a process: starting one and sending its table back
 #: costs about what decoding this much takes.
@@ -198,3 +202,69 @@ def decode_in_workers(
     with ProcessPoolExecutor(min(jobs, len(units)), mp_context=context) as pool:
         summaries = merge_units(units, pool.map(work, units), table, options, merged)
     return [entry if isinstance(entry, InputSummary) else summaries[entry] for entry in entries]
+
+
+def can_fork() -> bool:
+    """Whether this platform starts child processes by fork (they inherit every table)."""
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+class Forked(Generic[T]):
+    """``task()`` run in a forked child process from now on; :meth:`result` waits for it.
+
+    The child inherits what this process holds (the messages table, an analysis), so nothing
+    is sent to it; only the result comes back, pickled. Where there is no fork (Windows) the
+    task runs here, when the result is asked for.
+    """
+
+    def __init__(self, task: Callable[[], T]) -> None:
+        self._task = task
+        self._process: multiprocessing.process.BaseProcess | None = None
+        if can_fork():
+            context = multiprocessing.get_context("fork")
+            self._receive, send = context.Pipe(duplex=False)
+            self._process = context.Process(target=_send_result, args=(task, send), daemon=True)
+            self._process.start()
+            send.close()  # the child's end: recv() sees EOF if the child dies without a result
+
+    def result(self) -> T:
+        """The task's result; its exception raised here if it raised one."""
+        if self._process is None:
+            return self._task()
+        try:
+            ok, value = self._receive.recv()  # before join: a large result fills the pipe
+        except EOFError:
+            ok, value = False, None
+        finally:
+            self._receive.close()
+            self._process.join()
+        if ok:
+            return value
+        if isinstance(value, BaseException):
+            raise value
+        raise RuntimeError(
+            f"a worker process ended without a result (exit code {self._process.exitcode})"
+        )
+
+
+def _send_result(task: Callable[[], object], send: Connection) -> None:
+    try:
+        outcome: tuple[bool, object] = (True, task())
+    except BaseException as error:  # every failure goes back to the parent
+        outcome = (False, error)
+    try:
+        send.send(outcome)
+    except Exception as error:  # an exception that does not pickle
+        send.send((False, RuntimeError(f"{type(error).__name__}: {error}")))
+    finally:
+        send.close()
+
+
+def fork_map(task: Callable[[int], T], count: int) -> list[T]:
+    """``[task(0), ..., task(count - 1)]``: ``task(0)`` in this process, the others each in a
+    forked child at the same time (:class:`Forked`)."""
+    if count < 1:
+        return []
+    children = [Forked(partial(task, k)) for k in range(1, count)]
+    first = task(0)
+    return [first, *(child.result() for child in children)]

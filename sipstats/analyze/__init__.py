@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
+import numpy as np
 import pandas as pd
 
 from sipstats import schema
@@ -32,6 +33,7 @@ from sipstats.analyze import trunks as trunks_stage
 from sipstats.analyze.tally import Tally
 from sipstats.analyze.trunks import Trunks
 from sipstats.errors import ReportError
+from sipstats.workers import fork_map
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -72,8 +74,9 @@ class Analysis:
 
     capture: Capture
     messages: pd.DataFrame | None
-    """Every analysed message; None from the Dask engine, which keeps them on the cluster
-    (the report needs only :attr:`report_messages`, :attr:`tally` and :attr:`sample_messages`)."""
+    """Every analysed message; None from the Dask engine, which keeps them on the cluster, and
+    from :func:`analyze` with ``jobs`` > 1 (the report needs only :attr:`report_messages`,
+    :attr:`tally` and :attr:`sample_messages`)."""
     report_messages: pd.DataFrame
     """The messages the report reads one by one: unique responses and authenticated INVITEs
     (:func:`sipstats.analyze.tally.report_messages`)."""
@@ -109,8 +112,9 @@ class Analysis:
     trunks: Trunks | None = None
     """Peer names in force (:func:`sipstats.analyze.trunks.apply_trunks`), None without."""
     sample_messages: pd.DataFrame | None = None
-    """Without :attr:`messages` (the Dask engine): every message of the report's sample calls
-    (:func:`sipstats.drill.flow.sample_calls`), which its ladders draw; None otherwise."""
+    """Without :attr:`messages` (the Dask engine, ``jobs`` > 1): every message of the report's
+    sample calls (:func:`sipstats.drill.flow.sample_calls`), which its ladders draw; None
+    otherwise."""
 
     def timeline(self, interval: str | None = None, by: TimelineBy = "class") -> pd.DataFrame:
         """Unique responses per time bucket (pandas offset alias or "auto"), per class or category.
@@ -129,8 +133,8 @@ class Analysis:
 
     def messages_of(self, call_ids: Sequence[str]) -> pd.DataFrame:
         """Every analysed message with one of these Call-IDs, in capture order: what a ladder
-        or an extract of a call draws. Without :attr:`messages` (the Dask engine) only the
-        report's sample calls are here; another Call-ID is a :class:`ReportError`."""
+        or an extract of a call draws. Without :attr:`messages` (the Dask engine, ``jobs`` > 1)
+        only the report's sample calls are here; another Call-ID is a :class:`ReportError`."""
         wanted = set(call_ids)
         m = self.messages
         if m is None:
@@ -138,8 +142,9 @@ class Analysis:
             if m is None or not wanted <= set(m["call_id"].astype("str")):
                 raise ReportError(
                     "this analysis holds no messages but those of its sample calls (the Dask "
-                    "engine keeps them on the cluster): analyse the capture with "
-                    "sipstats.analyze for the ladder or extract of any call"
+                    "engine keeps them on the cluster; jobs > 1 in its worker processes): "
+                    "analyse the capture with sipstats.analyze(capture) for the ladder or "
+                    "extract of any call"
                 )
         return m[m["call_id"].isin(wanted).to_numpy(dtype=bool)]
 
@@ -230,7 +235,11 @@ def _in_window(longer: dialogs.Dialogs, calls: int, end: pd.Timestamp) -> pd.Dat
 
 
 def analyze(
-    capture: Capture, *, interval: str = "auto", correlation_header: b2bua.Correlation = "auto"
+    capture: Capture,
+    *,
+    interval: str = "auto",
+    correlation_header: b2bua.Correlation = "auto",
+    jobs: int = 1,
 ) -> Analysis:
     """Run the whole analysis on a decoded capture (see the module docstring).
 
@@ -240,12 +249,21 @@ def analyze(
     look beyond the window's end. ``correlation_header`` links the legs of a B2BUA
     (:mod:`.b2bua`): "X-CID", "X-Call-ID", "P-Charging-Vector", "auto" (the first of them
     present) or "none".
+
+    ``jobs`` > 1 runs the per-Call-ID step on Call-ID partitions in that many processes when
+    the capture is large enough to gain from it (:func:`_partitioned`): the same tables and
+    report, but :attr:`Analysis.messages` is None and :attr:`Analysis.sample_messages` holds
+    the messages of the report's sample calls, as with the Dask engine. Every message is kept
+    only by one process: ask for that (``jobs=1``) to extract or draw any call.
     """
     correlation = b2bua.check_correlation(correlation_header)
     m = _in_time_order(schema.conform(capture.messages, schema.MESSAGES))
+    partitions = min(jobs, len(m) // MIN_PARTITION_MESSAGES)
+    after = capture.after
+    if partitions > 1 and (after is None or after.empty):
+        return _partitioned(capture, m, partitions, interval, correlation)
     parts = dialogs.analyze_dialogs(m, correlation=correlation)
     ahead = None
-    after = capture.after
     if after is not None and not after.empty:
         everything = pd.concat([capture.messages, after], ignore_index=True)
         longer = dialogs.analyze_dialogs(
@@ -260,6 +278,60 @@ def analyze(
         ahead=ahead,
     )
     return dataclasses.replace(analysis, messages=parts.messages)
+
+
+#: Messages per Call-ID partition below which another process costs more than it saves:
+#: forking, sending the partition's tables back and merging them cost about what the
+#: per-Call-ID step takes on this many messages.
+MIN_PARTITION_MESSAGES: Final = 200_000
+
+
+def _partitioned(
+    capture: Capture,
+    m: pd.DataFrame,
+    partitions: int,
+    interval: str,
+    correlation: b2bua.Correlation,
+) -> Analysis:
+    """:func:`analyze` of the time-ordered messages ``m`` over Call-ID partitions: each in a
+    forked process (this one takes the first), which sends back its dialog tables with the
+    report's messages only and the counts of all its messages (as a Dask worker does); they
+    are merged and assembled here. The sample calls' messages are analysed again here, alone:
+    the per-Call-ID step gives each message the same columns in any partition that holds its
+    Call-ID whole."""
+    from sipstats.drill.flow import sample_calls  # layering: drill reads an Analysis
+
+    end = m["ts"].max()
+    # the codes of the Call-ID categories: each Call-ID whole in one partition
+    partition = m["call_id"].cat.codes.to_numpy() % partitions
+    # While the partitions are merged, each message's row stands in for its frame: messages
+    # of one frame (a TCP segment with several) keep the order one pass gives them.
+    frames = m["frame"].to_numpy()
+    numbered = m.assign(frame=np.arange(len(m), dtype=np.int64))
+
+    def part(k: int) -> tuple[dialogs.Dialogs, Tally]:
+        held = dialogs.analyze_dialogs(
+            numbered[partition == k].reset_index(drop=True),
+            capture_end=end,
+            correlation=correlation,
+        )
+        return dialogs.reported(held), tally.tally(held.messages)
+
+    done = fork_map(part, partitions)
+    files = [summary.file for summary in capture.inputs]
+    merged = dialogs.merge([parts for parts, _ in done], files)
+    merged = dataclasses.replace(
+        merged,
+        messages=merged.messages.assign(frame=frames[merged.messages["frame"].to_numpy()]),
+        first_seen=merged.first_seen.assign(frame=frames[merged.first_seen["frame"].to_numpy()]),
+    )
+    analysis = assemble(
+        capture, merged, tally.combine([counted for _, counted in done]), interval=interval
+    )
+    wanted = {call_id for _, ids in sample_calls(analysis.calls) for call_id in ids}
+    sampled = schema.used_categories(m[m["call_id"].isin(wanted).to_numpy(dtype=bool)])
+    samples = dialogs.analyze_dialogs(sampled, capture_end=end, correlation=correlation)
+    return dataclasses.replace(analysis, sample_messages=samples.messages)
 
 
 def assemble(

@@ -1,0 +1,147 @@
+"""The per-Call-ID analysis on several processes (``analyze(jobs=N)``, ``--jobs``) gives the
+report one process gives.
+
+Each Call-ID partition is analysed in a forked process; the partitions' tables are merged and
+assembled in the parent. The tests lower the size from which a capture is partitioned, so
+that small captures take that path, and compare every report with a one-process run: the
+samples, a TCP segment whose messages belong to calls of different partitions, and the
+command line with ``--jobs 2`` (real worker processes).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from scapy.packet import Packet
+
+import sipstats
+from sipstats import workers
+from sipstats.cli import main
+from sipstats.errors import ReportError
+from sipstats.render import RENDERERS, RenderOptions
+from tests.conftest import SAMPLES
+from tests.sipfactory import UAC, UAS, sip_request, sip_response, tcp, write_pcap
+
+analysis_module = sys.modules["sipstats.analyze"]  # the package, not the function
+DOCUMENTS = ("json", "md", "html", "text")
+
+
+@pytest.fixture
+def partitioned(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Partition any capture, however small."""
+    monkeypatch.setattr(analysis_module, "MIN_PARTITION_MESSAGES", 1)
+
+
+def _reports(analysis: sipstats.Analysis) -> dict[str, str]:
+    return {fmt: RENDERERS[fmt].render(analysis, RenderOptions()) for fmt in DOCUMENTS}  # type: ignore[misc]
+
+
+@pytest.mark.usefixtures("partitioned")
+@pytest.mark.parametrize("jobs", [2, 3])
+@pytest.mark.parametrize("name", ["outage.pcap", "mixed.pcap", "register.pcap", "tcp.pcap"])
+def test_partitions_in_processes_give_the_one_process_report(name: str, jobs: int) -> None:
+    capture = sipstats.read_capture(SAMPLES / name)
+    expected = sipstats.analyze(capture)
+    got = sipstats.analyze(capture, jobs=jobs)
+    assert _reports(got) == _reports(expected)
+    pd.testing.assert_frame_equal(got.calls, expected.calls)
+    pd.testing.assert_frame_equal(got.transactions, expected.transactions)
+    assert got.messages is None
+    assert got.sample_messages is not None
+    for call_id in got.sample_messages["call_id"].astype("str").unique():
+        assert got.flow(call_id) == expected.flow(call_id)
+
+
+def _segment_of_calls(call_ids: list[str]) -> list[Packet]:
+    """An INVITE per call, then one TCP segment carrying the 180 of every call, the last
+    call's first."""
+    packets, ringing, seq = [], [], 1000
+    for n, call_id in enumerate(call_ids):
+        dialog = {"call_id": call_id, "branch": f"z9hG4bK-seg-{n}", "cseq": 1}
+        invite = sip_request("INVITE", **dialog)
+        packets.append(tcp(invite, 0.01 * n, seq=seq))
+        seq += len(invite)
+        ringing.append(sip_response(180, "Ringing", cseq_method="INVITE", to_tag=f"t{n}", **dialog))
+    packets.append(tcp(b"".join(reversed(ringing)), 0.5, seq=1, src=UAS, dst=UAC))
+    return packets
+
+
+@pytest.mark.usefixtures("partitioned")
+def test_messages_of_one_segment_keep_their_order_across_partitions(tmp_path: Path) -> None:
+    """Four responses in one frame, of calls in both partitions: the report's messages come
+    in the order one pass reads them, not partition by partition."""
+    call_ids = [f"segment-{n}@test" for n in range(4)]
+    capture = sipstats.read_capture(
+        write_pcap(tmp_path / "segment.pcap", _segment_of_calls(call_ids))
+    )
+    m = capture.messages
+    responses = m[~m["is_request"]]
+    assert responses["frame"].nunique() == 1
+    partition = responses["call_id"].cat.codes % 2
+    assert partition.iloc[0] > partition.min()  # a later partition's message comes first
+    expected = sipstats.analyze(capture)
+    got = sipstats.analyze(capture, jobs=2)
+    pd.testing.assert_frame_equal(
+        got.report_messages.astype("str"), expected.report_messages.astype("str")
+    )
+    assert _reports(got) == _reports(expected)
+
+
+@pytest.mark.usefixtures("partitioned")
+def test_a_call_outside_the_samples_is_refused_without_every_message() -> None:
+    capture = sipstats.read_capture(SAMPLES / "outage.pcap")
+    got = sipstats.analyze(capture, jobs=2)
+    assert got.sample_messages is not None
+    held = set(got.sample_messages["call_id"].astype("str"))
+    other = next(c for c in capture.messages["call_id"].astype("str") if c not in held)
+    with pytest.raises(ReportError, match="jobs > 1"):
+        got.flow(other)
+
+
+def test_small_captures_stay_in_one_process() -> None:
+    capture = sipstats.read_capture(SAMPLES / "outage.pcap")
+    assert sipstats.analyze(capture, jobs=4).messages is not None
+
+
+@pytest.mark.usefixtures("partitioned")
+def test_cli_jobs_writes_the_one_process_reports(tmp_path: Path) -> None:
+    """``--jobs 2`` through the command line, in real worker processes: the same files; CSV
+    (every message) still gets every message."""
+    formats = [arg for fmt in (*DOCUMENTS, "csv") for arg in ("--report", fmt)]
+    runs = {}
+    for jobs in ("1", "2"):
+        out = tmp_path / f"j{jobs}"
+        result = CliRunner().invoke(
+            main, [str(SAMPLES / "outage.pcap"), *formats, "-o", str(out), "--jobs", jobs]
+        )
+        assert result.exit_code == 0, result.output
+        runs[jobs] = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert len(runs["1"]) == len(DOCUMENTS) + 5
+    assert runs["2"] == runs["1"]
+
+
+def test_fork_map_runs_the_tasks_in_child_processes() -> None:
+    pids = workers.fork_map(lambda k: (k, os.getpid()), 3)
+    assert [k for k, _ in pids] == [0, 1, 2]
+    assert pids[0][1] == os.getpid()
+    assert len({pid for _, pid in pids}) == 3
+
+
+def _fails() -> None:
+    raise ValueError("no partition")
+
+
+def _dies() -> None:
+    os._exit(3)
+
+
+def test_a_child_failure_reaches_the_parent() -> None:
+    with pytest.raises(ValueError, match="no partition"):
+        workers.Forked(_fails).result()
+    with pytest.raises(RuntimeError, match="exit code 3"):
+        workers.Forked(_dies).result()
