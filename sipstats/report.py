@@ -293,7 +293,7 @@ class ReportRequest:
 
     @property
     def render_options(self) -> RenderOptions:
-        return RenderOptions(lang=self.lang, top=self.top)
+        return RenderOptions(lang=self.lang, top=self.top, jobs=job_count(self.jobs))
 
 
 def _check_engine(

@@ -6,6 +6,7 @@ the only markup inserted unescaped is the SVG matplotlib wrote for our own figur
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING, Any, Final
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
@@ -14,6 +15,7 @@ from markupsafe import Markup
 from sipstats.analyze.breakdown import FAILURE_CLASSES
 from sipstats.drill.flow import sample_flows
 from sipstats.drill.ladder import ladder_svg
+from sipstats.render.colours import CLASS_COLOURS
 from sipstats.render.labels import Lang, label, malformed_label, outcome_label
 from sipstats.render.options import RenderOptions
 from sipstats.render.tables import (
@@ -31,6 +33,7 @@ from sipstats.render.tables import (
     selected_window,
 )
 from sipstats.textsafe import visible
+from sipstats.workers import Forked
 
 if TYPE_CHECKING:
     from sipstats.analyze import Analysis
@@ -116,14 +119,14 @@ def _findings(analysis: Analysis, lang: Lang) -> list[tuple[str, str, str, str]]
     ]
 
 
-def _figures(analysis: Analysis, options: RenderOptions) -> dict[str, Markup]:
-    """Our own matplotlib SVG, trusted: figure text is drawn as paths from fixed labels."""
+def _figures(analysis: Analysis, lang: Lang) -> tuple[dict[str, str], Lang]:
+    """Each figure's SVG by name, and the language its text is in."""
     from sipstats.render import plots  # matplotlib loads only when a figure is drawn
 
-    out = {}
-    for name, fig in plots.figures(analysis, lang=options.lang, skip_empty=True).items():
-        out[name] = Markup(plots.to_svg(fig, lang=options.lang))
-    return out
+    drawn = plots.figures(analysis, lang=lang, skip_empty=True)
+    return {name: plots.to_svg(fig, lang=lang) for name, fig in drawn.items()}, plots.figure_lang(
+        lang
+    )
 
 
 def _ladders(analysis: Analysis, lang: Lang) -> list[tuple[str, str, Markup]]:
@@ -136,13 +139,17 @@ def _ladders(analysis: Analysis, lang: Lang) -> list[tuple[str, str, Markup]]:
 
 
 def render_html(analysis: Analysis, options: RenderOptions) -> str:
-    """The HTML report as one string (UTF-8 when written)."""
-    from sipstats.render import plots  # not at module level: JSON/CSV reports need no matplotlib
+    """The HTML report as one string (UTF-8 when written).
 
+    With ``options.jobs`` > 1 the figures (matplotlib, the slowest part) are drawn in a forked
+    process while this one writes the rest of the page.
+    """
     lang = options.lang
+    task = partial(_figures, analysis, lang)
+    drawing = Forked(task) if options.jobs > 1 else None
     data = analysis.to_dict()
     first, last = capture_window(analysis)
-    context = {
+    context: dict[str, Any] = {
         "lang": lang,
         "L": lambda key, **kw: label(key, lang, **kw),
         "files": [i.file for i in analysis.capture.inputs],
@@ -152,10 +159,8 @@ def render_html(analysis: Analysis, options: RenderOptions) -> str:
         "key_figures": _key_figures(analysis, lang),
         "cards": _cards(analysis, data, lang),
         "findings": _findings(analysis, lang),
-        "figures": _figures(analysis, options),
         "ladders": _ladders(analysis, lang),
-        "figure_note": label("note_figure_text", lang) if plots.figure_lang(lang) != lang else "",
-        "colours": plots.CLASS_COLOURS,
+        "colours": CLASS_COLOURS,
         "interval": analysis.interval,
         # the tables by key, as the template places them (the same tables as the text report)
         "t": {t.key: t for t in report_tables(analysis, lang, options.top, data=data)},
@@ -165,4 +170,8 @@ def render_html(analysis: Analysis, options: RenderOptions) -> str:
             for reason, a in sorted(i.malformed.items())
         ],
     }
+    # our own matplotlib SVG, trusted: figure text is drawn as paths from fixed labels
+    figures, figure_lang = task() if drawing is None else drawing.result()
+    context["figures"] = {name: Markup(svg) for name, svg in figures.items()}
+    context["figure_note"] = label("note_figure_text", lang) if figure_lang != lang else ""
     return _ENV.get_template("report.html.j2").render(context)

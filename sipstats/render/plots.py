@@ -2,7 +2,8 @@
 
 Each function builds a fresh :class:`matplotlib.figure.Figure` (no pyplot, no global state)
 and returns it, so notebooks can show or restyle it. Style and SVG determinism settings live
-in a local ``rc_context`` only. Response classes have one colour everywhere: :data:`CLASS_COLOURS`.
+in a local ``rc_context`` only. Response classes have one colour everywhere: :data:`CLASS_COLOURS`
+(:mod:`sipstats.render.colours`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from matplotlib.ticker import MaxNLocator
 
 from sipstats.analyze.breakdown import CHALLENGES, FAILURE_CLASSES, with_failure_share
 from sipstats.catalogue import STATUS_CLASSES
+from sipstats.render.colours import CLASS_COLOURS
 from sipstats.render.document import calls_section
 from sipstats.render.labels import Lang, category_label, label, outcome_label
 from sipstats.schema import OUTCOMES
@@ -31,15 +33,6 @@ from sipstats.schema import OUTCOMES
 if TYPE_CHECKING:
     from sipstats.analyze import Analysis
 
-#: Response class -> colour, the same in every figure and in the HTML report.
-CLASS_COLOURS: Final = {
-    "1xx": "#8c8c8c",
-    "2xx": "#2ca02c",
-    "3xx": "#1f77b4",
-    "4xx": "#ff7f0e",
-    "5xx": "#d62728",
-    "6xx": "#9467bd",
-}
 #: Answered 401/407 challenges in the class timeline: a pale 4xx.
 CHALLENGE_COLOUR: Final = "#fdd0a2"
 
