@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache, partial
+from itertools import islice
 from pathlib import Path
 from typing import Any, Final, NamedTuple
 
@@ -39,7 +40,7 @@ from sipstats.capture.duplicates import DEFAULT_WINDOW_MS, DuplicateFilter
 from sipstats.capture.magic import HEAD_BYTES, compression, is_capture
 from sipstats.capture.pcap import FIRST_RECORD, Clock
 from sipstats.capture.ports import port_filter
-from sipstats.capture.reader import ByteRange, iter_payloads
+from sipstats.capture.reader import ByteRange, iter_payload_batches
 from sipstats.capture.records import Payload
 from sipstats.capture.summary import InputSummary, Survey
 from sipstats.capture.survey import survey_file
@@ -413,29 +414,53 @@ def decode_payloads(
     keep_duplicates: bool = False,
     copies: DuplicateFilter | None = None,
 ) -> None:
-    """Parse every payload into ``table``; count the malformed ones in ``summary``.
+    """Parse every payload into ``table``; count the malformed ones in ``summary``: the
+    payloads, :data:`_BATCH` at a time, to :func:`decode_batches` (same keywords)."""
+    decode_batches(
+        batched(payloads, _BATCH),
+        summary,
+        table,
+        strict=strict,
+        duplicate_window_ms=duplicate_window_ms,
+        keep_duplicates=keep_duplicates,
+        copies=copies,
+    )
+
+
+def decode_batches(
+    batches: Iterable[list[Payload]],
+    summary: InputSummary,
+    table: MessageTable,
+    *,
+    strict: bool = False,
+    duplicate_window_ms: float = DEFAULT_WINDOW_MS,
+    keep_duplicates: bool = False,
+    copies: DuplicateFilter | None = None,
+) -> None:
+    """Parse every payload of ``batches`` (lists, in capture order) into ``table``; count the
+    malformed ones in ``summary``.
 
     With ``strict`` the first malformed message raises :class:`SipParseError` instead.
     Capture duplicates (the same bytes between the same endpoints within
     ``duplicate_window_ms``, see :mod:`sipstats.capture.duplicates`; 0 turns this off) are
     counted in ``summary.duplicates`` and left out, or kept as rows flagged ``duplicate``;
     ``copies``, when given, is the filter to use, which may have seen the payloads just
-    before these (a part of a file). Payloads are parsed a batch at a time: the C parser
-    takes a whole batch in one call, and only what it leaves (unusual or malformed messages)
-    is parsed one by one in Python.
+    before these (a part of a file). Each batch goes to the C parser in one call, and only
+    what it leaves (unusual or malformed messages) is parsed one by one in Python.
     """
     if copies is None and duplicate_window_ms > 0:
         copies = DuplicateFilter(duplicate_window_ms)
-    batch: list[Payload] = []
-    for payload in payloads:
-        batch.append(payload)
-        if len(batch) >= _BATCH:
+    for batch in batches:
+        if batch:
             _decode_batch(*_set_copies_apart(batch, copies, summary, keep_duplicates), summary,
                           table, strict)  # fmt: skip
-            batch = []
-    if batch:
-        _decode_batch(*_set_copies_apart(batch, copies, summary, keep_duplicates), summary,
-                      table, strict)  # fmt: skip
+
+
+def batched(items: Iterable[Payload], size: int) -> Iterator[list[Payload]]:
+    """``items`` in lists of ``size`` (the last one shorter)."""
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch
 
 
 def _set_copies_apart(
@@ -535,13 +560,13 @@ def decode_file(
     A file the reader cannot use at all leaves its :class:`CaptureError` as a one-line error
     in the summary (and raises it with ``strict``). ``tick`` is called every few thousand
     payloads with the summary so far (for progress reports). Capture duplicates: see
-    :func:`decode_payloads`. ``clock``, ``deferred`` and ``copies``: a part of a file decoded
+    :func:`decode_batches`. ``clock``, ``deferred`` and ``copies``: a part of a file decoded
     on its own (see :func:`sipstats.capture.reader.iter_payloads`).
     """
     table = MessageTable() if table is None else table
     summary = InputSummary(file=os.fspath(path))
     try:
-        payloads: Iterable[Payload] = iter_payloads(
+        batches: Iterable[list[Payload]] = iter_payload_batches(
             os.fspath(path),
             summary,
             ports=ports,
@@ -550,9 +575,9 @@ def decode_file(
             deferred=deferred,
         )
         if tick is not None:
-            payloads = _ticking(payloads, summary, tick)
-        decode_payloads(
-            payloads,
+            batches = _ticking(batches, summary, tick)
+        decode_batches(
+            batches,
             summary,
             table,
             strict=strict,
@@ -586,12 +611,19 @@ def survey_if_silent(path: PathSpec, summary: InputSummary) -> None:
 
 
 def _ticking(
-    payloads: Iterable[Payload], summary: InputSummary, tick: Callable[[InputSummary], None]
-) -> Iterator[Payload]:
-    for count, payload in enumerate(payloads, 1):
-        if count % _PROGRESS_EVERY == 0:
+    batches: Iterable[list[Payload]],
+    summary: InputSummary,
+    tick: Callable[[InputSummary], None],
+) -> Iterator[list[Payload]]:
+    """The batches, with ``tick`` called after every :data:`_PROGRESS_EVERY` payloads or so."""
+    due = _PROGRESS_EVERY
+    count = 0
+    for batch in batches:
+        count += len(batch)
+        if count >= due:
             tick(summary)
-        yield payload
+            due = count + _PROGRESS_EVERY
+        yield batch
 
 
 class DecodeOptions(NamedTuple):

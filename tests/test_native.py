@@ -146,7 +146,7 @@ def test_the_c_walk_refuses_a_payload_type_that_is_not_a_tuple() -> None:
     class NotATuple:
         pass
 
-    header = (False, 16, pcap.MAX_CAPLEN, 1000, 0, pcap.C_WALK_BATCH)
+    header = (False, 16, pcap.MAX_CAPLEN, 1000, 0, pcap.BATCH)
     rules = (1, frozenset({5060}), False)
     for kind in (NotATuple, dict):
         with pytest.raises(TypeError, match="tuple subclass"):

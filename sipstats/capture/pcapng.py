@@ -114,10 +114,11 @@ class PcapngReader:
 
     def read(
         self, packet: PacketFn, out: list[Payload], stop: int, decoder: Decoder | None = None
-    ) -> Iterator[Payload]:
+    ) -> Iterator[list[Payload]]:
         """Call ``packet`` on each packet block starting before ``stop``; yield what lands in
-        ``out``. With ``decoder`` (whose ``packet`` and ``out`` these are), runs of Enhanced
-        Packet Blocks of plain UDP are read by the C walk, as in :meth:`PcapReader.read`."""
+        ``out`` in lists, as :meth:`PcapReader.read` does. With ``decoder`` (whose ``packet``
+        and ``out`` these are), runs of Enhanced Packet Blocks of plain UDP are read by the C
+        walk, as in :meth:`PcapReader.read`."""
         c_walk = pcap.c_walk() if decoder is not None else None
         rules = payload = walk_header = None
         if c_walk is not None and decoder is not None:
@@ -145,8 +146,8 @@ class PcapngReader:
                 off, frame, tmin, tmax, last_ts = c_walk.walk_pcapng(
                     walk_header, rules, payload, buf, off, until, frame, tmin, tmax, last_ts, out
                 )
-                if out:
-                    yield from out
+                if len(out) >= pcap.BATCH:
+                    yield out[:]
                     out.clear()
                 if src.base + off >= stop:
                     break
@@ -249,8 +250,8 @@ class PcapngReader:
                             )
                         except (IndexError, ValueError, struct.error) as exc:
                             summary.anomaly(UNDECODABLE, frame, f"{type(exc).__name__}: {exc}")
-                        if out:
-                            yield from out
+                        if len(out) >= pcap.BATCH:
+                            yield out[:]
                             out.clear()
             elif btype == IDB:
                 try:
@@ -274,6 +275,9 @@ class PcapngReader:
                     summary.packets += frame - decoded + 1
                     summary.bytes += src.base + off - consumed
                     decoded, consumed = frame + 1, src.base + off
+        if out:
+            yield out[:]
+            out.clear()
         if decoded:
             summary.packets += frame - decoded + 1
             summary.bytes += src.base + off - consumed
@@ -296,4 +300,4 @@ def _walk_header(endian: str, ifaces: list[Interface]) -> tuple[Any, ...]:
         else None
         for i in ifaces
     )
-    return (endian == ">", MAX_BLOCK, OUT_OF_ORDER_NS, pcap.C_WALK_BATCH, walkable)
+    return (endian == ">", MAX_BLOCK, OUT_OF_ORDER_NS, pcap.BATCH, walkable)

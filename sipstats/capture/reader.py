@@ -1,8 +1,9 @@
 """Decode stage entry point: capture file -> :class:`Payload` stream (candidate SIP messages).
 
-``iter_payloads`` recognises the container (classic pcap in µs or ns, either byte order;
+``iter_payload_batches`` recognises the container (classic pcap in µs or ns, either byte order;
 pcapng), and the compression (gzip, bz2, xz, by magic), then walks records with the fast
-path of :mod:`sipstats.capture.decode`. ``record_boundaries`` cuts an uncompressed file into
+path of :mod:`sipstats.capture.decode`, handing the payloads over a list at a time
+(``iter_payloads`` gives them one by one). ``record_boundaries`` cuts an uncompressed file into
 record-aligned byte ranges so that parts can be decoded in parallel; IP fragments and TCP
 streams that cross a cut are then seen in two halves, which is the price of a split.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterator
+from itertools import chain
 from typing import Any, NamedTuple
 
 from sipstats.capture import pcap, pcapng
@@ -28,6 +30,7 @@ from sipstats.errors import CaptureError
 __all__ = [
     "ByteRange",
     "Part",
+    "iter_payload_batches",
     "iter_payloads",
     "looks_like_sip",
     "open_capture",
@@ -93,7 +96,7 @@ def walk_records(path: str | os.PathLike[str], decoder: Decoder) -> None:
         else:
             reader = pcap.PcapReader(src, header, decoder.summary, 24, 1)
         for _ in reader.read(decoder.packet, decoder.out, sys.maxsize):
-            decoder.out.clear()
+            pass
     finally:
         src.close()
 
@@ -111,7 +114,25 @@ def iter_payloads(
     clock: pcap.Clock = pcap.FIRST_RECORD,
     deferred: list[Deferred] | None = None,
 ) -> Iterator[Payload]:
-    """Yield every candidate SIP message in one capture file, in file order.
+    """Yield every candidate SIP message in one capture file, in file order: the payloads of
+    :func:`iter_payload_batches` (same arguments) one by one."""
+    batches = iter_payload_batches(
+        path, summary, ports=ports, byte_range=byte_range, clock=clock, deferred=deferred
+    )
+    return chain.from_iterable(batches)
+
+
+def iter_payload_batches(
+    path: str | os.PathLike[str],
+    summary: InputSummary,
+    *,
+    ports: frozenset[int] | None = None,
+    byte_range: ByteRange | None = None,
+    clock: pcap.Clock = pcap.FIRST_RECORD,
+    deferred: list[Deferred] | None = None,
+) -> Iterator[list[Payload]]:
+    """Yield every candidate SIP message in one capture file, in file order, in lists of up
+    to :data:`sipstats.capture.pcap.BATCH`.
 
     Raises :class:`CaptureError` at once when the file is unusable as a whole (unreadable,
     empty, not a capture). Damage inside a readable file (a truncated last record, an
@@ -138,7 +159,7 @@ def _payloads(
     byte_range: ByteRange | None,
     clock: pcap.Clock,
     deferred: list[Deferred] | None,
-) -> Iterator[Payload]:
+) -> Iterator[list[Payload]]:
     try:
         decoder = (
             Decoder(name, summary, ports)
@@ -154,8 +175,9 @@ def _payloads(
             reader = _pcap_at(src, header, summary, max(start, 24), first, clock)
         yield from reader.read(decoder.packet, decoder.out, stop, decoder)
         decoder.finish()
-        yield from decoder.out
-        decoder.out.clear()
+        if decoder.out:
+            yield decoder.out[:]
+            decoder.out.clear()
         if src.error:
             summary.errors.append(src.error)
     finally:
