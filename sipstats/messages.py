@@ -135,14 +135,34 @@ def _c_columns() -> Any:
 
 
 class _Codes:
-    """One categorical column under construction: int32 codes plus distinct strings."""
+    """One categorical column under construction: int32 codes plus distinct strings.
 
-    __slots__ = ("codes", "index")
+    Codes follow the strings' first appearance in the rows (every builder gives them in that
+    order, and :meth:`extend` keeps it), so rows already in capture order are a categorical
+    as they stand. The string -> code dict is built only when codes are added from Python.
+    """
+
+    __slots__ = ("_index", "codes", "values")
 
     def __init__(self) -> None:
         self.codes = array("i")
-        # Distinct strings -> code, in order of first appearance; '' and None are NA (-1).
-        self.index: dict[str | None, int] = {None: -1, "": -1}
+        #: The distinct strings, in code order ('' and None are NA, code -1, never here).
+        self.values: list[str] = []
+        self._index: dict[str | None, int] | None = None
+
+    @property
+    def index(self) -> dict[str | None, int]:
+        """Distinct strings -> code, with the NA spellings ('' and None -> -1)."""
+        if self._index is None:
+            self._index = {None: -1, "": -1}
+            self._index.update(zip(self.values, range(len(self.values)), strict=True))
+        return self._index
+
+    def _code(self, value: str) -> int:
+        """The code of a value not in :attr:`index` yet, which it now gets."""
+        code = self.index[value] = len(self.values)
+        self.values.append(value)
+        return code
 
     def extend_values(self, values: tuple[str | None, ...]) -> None:
         """Append values (the pure-Python table; the C builder codes its own)."""
@@ -150,12 +170,12 @@ class _Codes:
         first = values[0]
         if first == values[-1] and values.count(first) == len(values):
             # One value throughout the batch (file, transport, often User-Agent): no lookups.
-            if first not in index:
-                index[first] = len(index) - 2
-            self.codes.extend(array("i", (index[first],)) * len(values))
+            code = index[first] if first in index else self._code(first)  # type: ignore[arg-type]
+            self.codes.extend(array("i", (code,)) * len(values))
             return
-        new = [value for value in dict.fromkeys(values) if value not in index]
-        index.update(zip(new, range(len(index) - 2, len(index) - 2 + len(new)), strict=True))
+        for value in dict.fromkeys(values):
+            if value not in index:
+                self._code(value)  # type: ignore[arg-type]
         # array(list) is twice as fast as array.extend(iterator).
         self.codes.extend(array("i", list(map(index.__getitem__, values))))
 
@@ -164,37 +184,53 @@ class _Codes:
         """A column from int32 codes and its distinct non-empty strings in code order."""
         column = cls()
         column.codes.frombytes(codes)
-        column.index.update(zip(strings, range(len(strings)), strict=True))
+        column.values = strings
         return column
 
     def extend(self, other: _Codes) -> None:
         """Append another column's codes, translated into this column's strings."""
-        if not self.codes and len(self.index) == 2:  # empty: the other's codes need no mapping
-            self.codes, self.index = array("i", other.codes), dict(other.index)
+        if not other.codes:
+            return
+        if not self.codes and not self.values:  # empty: the other's codes need no mapping
+            self.codes, self.values, self._index = array("i", other.codes), list(other.values), None
             return
         index = self.index
-        remap = [index.setdefault(value, len(index) - 2) for value in other.strings()]
+        remap = [index[value] if value in index else self._code(value) for value in other.values]
         remap.append(-1)  # code -1 (NA) picks the last slot
         codes = np.frombuffer(other.codes, dtype=np.int32)
         self.codes.frombytes(np.asarray(remap, dtype=np.int32)[codes].tobytes())
 
     def strings(self) -> list[str]:
         """The distinct strings, in code order."""
-        return [value for value in self.index if value]  # None and '' are the NA slots
+        return self.values
 
     def categorical(self, order: np.ndarray | None) -> pd.Categorical[str]:
         """The column with its rows in ``order`` (None: as they are); its categories in order
         of first appearance in those rows, so that the result does not depend on the order in
         which the rows were decoded (files, parts of a file in several processes)."""
         codes = np.frombuffer(self.codes, dtype=np.int32) if self.codes else np.empty(0, np.int32)
+        if order is None:  # the codes already follow first appearance in these rows
+            return _categorical(codes.copy(), self.values)
         if order is not None:
             codes = codes[order]
         positions, seen = pd.factorize(codes)  # -1 (NA) is one of the values here
         present = seen >= 0
-        strings = self.strings()
+        strings = self.values
         categories = [strings[code] for code in seen[present]]
         remap = np.where(present, np.cumsum(present) - 1, -1).astype(np.int32)
-        return pd.Categorical.from_codes(remap[positions], categories=text_index(categories))
+        return _categorical(remap[positions], categories)
+
+
+def _categorical(codes: np.ndarray, categories: list[str]) -> pd.Categorical[str]:
+    """A categorical of int32 ``codes`` (-1: NA) into ``categories``, which are distinct."""
+    storable = _storable(categories)
+    index = pd.Index(storable, dtype=str)
+    if storable is categories:
+        # Distinct by construction (the builders code each string once): pandas' check of
+        # that hashed every string again, a quarter of the table's conversion.
+        dtype = pd.CategoricalDtype._from_fastpath(index, ordered=False)  # type: ignore[attr-defined]
+        return pd.Categorical.from_codes(codes, dtype=dtype, validate=False)
+    return pd.Categorical.from_codes(codes, categories=index, validate=False)
 
 
 class MessageTable:
@@ -318,9 +354,9 @@ class MessageTable:
             name: np.frombuffer(values, dtype=values.typecode) for name, values in self.ints.items()
         }
         files = np.frombuffer(self.text["file"].codes, dtype=np.int32)
+        keys = (ints["frame"], files, ints["ts"])
         # Stable: messages of one frame (a TCP segment) keep their stream order.
-        lexsort = np.lexsort((ints["frame"], files, ints["ts"]))
-        order = None if np.array_equal(lexsort, np.arange(len(self))) else lexsort
+        order = None if _in_order(*reversed(keys)) else np.lexsort(keys)
         columns: dict[str, Any] = {}
         for name, values in ints.items():
             columns[name] = values if order is None else values[order]
@@ -337,6 +373,29 @@ class MessageTable:
             columns[name] = pd.arrays.IntegerArray(values, values < 0)
         columns.update(_reason_columns(columns.pop("reason_header")))
         return schema.conform(pd.DataFrame(columns, copy=False), schema.MESSAGES)
+
+
+def _in_order(first: np.ndarray, *then: np.ndarray) -> bool:
+    """Are the rows sorted by ``first``, ties by the next key, and so on (what a stable sort
+    would leave as it is)?"""
+    if len(first) < 2:
+        return True
+    step = np.diff(first)
+    if (step < 0).any():
+        return False
+    if not then:
+        return True
+    ties = np.flatnonzero(step == 0)
+    if not len(ties):
+        return True
+    # Each tied pair in order by the next keys: compare (row, row + 1) pairs key by key.
+    pairs = [(key[ties], key[ties + 1]) for key in then]
+    undecided = np.ones(len(ties), dtype=bool)
+    for before, after in pairs:
+        if (undecided & (after < before)).any():
+            return False
+        undecided &= after == before
+    return True
 
 
 def _reason_columns(header: pd.Categorical[str]) -> dict[str, Any]:
@@ -372,11 +431,17 @@ def text_index(values: list[str]) -> pd.Index:
     a value is spelled out (``\\udcff``) rather than failing the whole table. One encode of
     all values checks the common case.
     """
+    return pd.Index(_storable(values), dtype=str)
+
+
+def _storable(values: list[str]) -> list[str]:
+    """``values`` themselves when all are valid UTF-8 (:func:`text_index`), else a new list
+    with the lone surrogates spelled out."""
     try:
         "\0".join(values).encode("utf-8")
     except UnicodeEncodeError:
-        values = [value.encode("utf-8", "backslashreplace").decode("utf-8") for value in values]
-    return pd.Index(values, dtype=str)
+        return [value.encode("utf-8", "backslashreplace").decode("utf-8") for value in values]
+    return values
 
 
 def job_count(jobs: int | None) -> int:
