@@ -36,7 +36,7 @@ import pandas as pd
 
 from sipstats import schema
 from sipstats.capture.deferral import Deferred
-from sipstats.capture.duplicates import DEFAULT_WINDOW_MS, DuplicateFilter
+from sipstats.capture.duplicates import DEFAULT_WINDOW_MS, Copies, duplicate_filter
 from sipstats.capture.magic import HEAD_BYTES, compression, is_capture
 from sipstats.capture.pcap import FIRST_RECORD, Clock
 from sipstats.capture.ports import port_filter
@@ -477,7 +477,7 @@ def decode_payloads(
     strict: bool = False,
     duplicate_window_ms: float = DEFAULT_WINDOW_MS,
     keep_duplicates: bool = False,
-    copies: DuplicateFilter | None = None,
+    copies: Copies | None = None,
 ) -> None:
     """Parse every payload into ``table``; count the malformed ones in ``summary``: the
     payloads, :data:`_BATCH` at a time, to :func:`decode_batches` (same keywords)."""
@@ -500,7 +500,7 @@ def decode_batches(
     strict: bool = False,
     duplicate_window_ms: float = DEFAULT_WINDOW_MS,
     keep_duplicates: bool = False,
-    copies: DuplicateFilter | None = None,
+    copies: Copies | None = None,
 ) -> None:
     """Parse every payload of ``batches`` (lists, in capture order) into ``table``; count the
     malformed ones in ``summary``.
@@ -514,7 +514,7 @@ def decode_batches(
     what it leaves (unusual or malformed messages) is parsed one by one in Python.
     """
     if copies is None and duplicate_window_ms > 0:
-        copies = DuplicateFilter(duplicate_window_ms)
+        copies = duplicate_filter(duplicate_window_ms)
     for batch in batches:
         if batch:
             _decode_batch(*_set_copies_apart(batch, copies, summary, keep_duplicates), summary,
@@ -529,7 +529,7 @@ def batched(items: Iterable[Payload], size: int) -> Iterator[list[Payload]]:
 
 
 def _set_copies_apart(
-    batch: list[Payload], copies: DuplicateFilter | None, summary: InputSummary, keep: bool
+    batch: list[Payload], copies: Copies | None, summary: InputSummary, keep: bool
 ) -> tuple[list[Payload], bytearray | None]:
     """The batch without its capture duplicates, counted in ``summary``; with ``keep``, the
     whole batch and a byte per payload flagging the duplicates."""
@@ -613,7 +613,7 @@ def decode_file(
     byte_range: ByteRange | None = None,
     clock: Clock = FIRST_RECORD,
     deferred: list[Deferred] | None = None,
-    copies: DuplicateFilter | None = None,
+    copies: Copies | None = None,
     strict: bool = False,
     table: MessageTable | None = None,
     tick: Callable[[InputSummary], None] | None = None,

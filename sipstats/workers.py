@@ -22,7 +22,7 @@ from typing import Final, Generic, NamedTuple, TypeVar
 
 from sipstats.capture.decode import Decoder
 from sipstats.capture.deferral import Deferred, replay
-from sipstats.capture.duplicates import DuplicateFilter
+from sipstats.capture.duplicates import Copies, duplicate_filter
 from sipstats.capture.reader import Part, iter_payloads, parts
 from sipstats.capture.summary import InputSummary
 from sipstats.errors import CaptureError
@@ -105,12 +105,12 @@ def decode_unit(
     return table, summary, deferred
 
 
-def _warmed_up(path: str, part: Part, options: DecodeOptions) -> DuplicateFilter | None:
+def _warmed_up(path: str, part: Part, options: DecodeOptions) -> Copies | None:
     """A capture-duplicate filter that has seen the payloads stamped just before the part,
     as it would have in one pass (None: duplicates are not looked for)."""
     if options.duplicate_window_ms <= 0:
         return None
-    copies = DuplicateFilter(options.duplicate_window_ms)
+    copies = duplicate_filter(options.duplicate_window_ms)
     start, end, _ = part.warm_up
     if start < end:
         scratch = InputSummary(file=path)  # what the look-back meets is the previous part's

@@ -9,6 +9,7 @@ retransmission (T1 later), the same bytes between other endpoints.
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import pandas as pd
@@ -19,10 +20,16 @@ from scapy.layers.l2 import Ether
 from scapy.packet import Packet, Raw
 
 from sipstats.analyze import analyze
-from sipstats.capture.duplicates import DuplicateFilter
+from sipstats.capture import pcap
+from sipstats.capture.duplicates import MAX_REMEMBERED, Copies, DuplicateFilter, duplicate_filter
+from sipstats.capture.reader import iter_payloads
+from sipstats.capture.records import Payload
+from sipstats.capture.summary import InputSummary
 from sipstats.cli import main
+from sipstats.errors import CaptureError
 from sipstats.messages import read_capture
 from tests.capture_builders import T0_NS, ether, hep3, ip_udp, pcap_bytes, write
+from tests.conftest import SAMPLES
 from tests.sipfactory import T0, UAC, UAS, sip_request, sip_response, write_pcap
 
 INVITE = sip_request("INVITE", call_id="dup@t", cseq=1, branch="z9hG4bK-dup")
@@ -135,7 +142,6 @@ def test_the_cli_counts_copies_and_takes_the_window(tmp_path: Path) -> None:
 
 def test_memory_is_bounded_when_the_clock_stands_still() -> None:
     from sipstats.capture import duplicates
-    from sipstats.capture.records import Payload
 
     copies = DuplicateFilter(5.0)
     batch = [
@@ -154,3 +160,96 @@ def test_peer_capture_of_three_hep_agents(peers_dir: Path) -> None:
     assert len(capture.messages) == 7
     assert capture.inputs[0].duplicates == 14
     assert analyze(capture).to_dict()["summary"]["retransmissions"] == 0
+
+
+def _both_filters(window_ms: float) -> tuple[Copies, Copies]:
+    """The Python filter (the reference) and the one read_capture uses: its C twin."""
+    if pcap.c_walk() is None:
+        pytest.skip("the C extensions are not built or SIPSTATS_PURE_PYTHON is set")
+    made = duplicate_filter(window_ms)
+    assert not isinstance(made, DuplicateFilter)
+    return DuplicateFilter(window_ms), made
+
+
+def _judged_alike(payloads: list[Payload], window_ms: float, seed: int = 0) -> int:
+    """Feed both filters the payloads in the same (random) batches; the copies found."""
+    python, built = _both_filters(window_ms)
+    rng = random.Random(seed)
+    found = start = 0
+    while start < len(payloads):
+        batch = payloads[start : start + rng.choice((1, 7, 300, 2048))]
+        expected = python.copies(batch)
+        assert built.copies(batch) == expected, f"batch from payload {start}"
+        found += len(expected)
+        start += len(batch)
+    return found
+
+
+def _wandering_payloads(seed: int, count: int) -> list[Payload]:
+    """Few distinct messages between a few endpoints, at steps around the window (5 ms),
+    sometimes back in time: copies, chains of copies, and near misses of every kind."""
+    rng = random.Random(seed)
+    texts = [b"OPTIONS sip:%d@t SIP/2.0\r\n\r\n" % k for k in range(6)]
+    ends = [
+        ("10.0.0.1", 5060, "10.0.0.2", 5060, "udp"),
+        ("10.0.0.1", 5060, "10.0.0.2", 5060, "tcp"),
+        ("10.0.0.3", 5060, "10.0.0.2", 5060, "udp"),
+        ("10.0.0.1", 5062, "10.0.0.2", 5060, "udp"),
+    ]
+    steps = (0, 1, 30_000, 2_500_000, 4_999_999, 5_000_000, 5_000_001, 9_000_000, 40_000_000)
+    ts, payloads = T0_NS, []
+    for frame in range(1, count + 1):
+        ts += rng.choice(steps) * (-1 if rng.random() < 0.1 else 1)
+        end = rng.choice(ends)
+        payloads.append(Payload(ts, "f", frame, *end, rng.choice(texts)))
+    return payloads
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_c_filter_judges_like_the_python_one(seed: int) -> None:
+    payloads = _wandering_payloads(seed, 5000)
+    assert _judged_alike(payloads, 5.0, seed) > 0
+    assert _judged_alike(payloads, 0.001, seed) >= 0  # 1 µs: only simultaneous copies
+
+
+def test_the_c_filter_is_bounded_like_the_python_one() -> None:
+    """A clock that stands still, then moves: the memory cap turns generations early in both,
+    and what it forgets stays a row in both."""
+    burst = [
+        Payload(T0_NS, "f", n, "a", 1, "b", 2, "udp", b"%d" % (n % 70_000))
+        for n in range(MAX_REMEMBERED * 3)
+    ]
+    later = [p._replace(ts_ns=T0_NS + 1_000_000) for p in burst[::997]]
+    assert _judged_alike(burst + later, 5.0) > 0
+    _, built = _both_filters(5.0)
+    built.copies(burst)
+    assert built.remembered <= 2 * MAX_REMEMBERED  # type: ignore[attr-defined]
+    assert built.copies(burst[-3:]) == [0, 1, 2]  # the latest are still remembered
+
+
+def test_the_c_filter_judges_a_capture_of_copies_like_the_python_one(tmp_path: Path) -> None:
+    path = write_pcap(tmp_path / "any.pcap", any_interface_packets())
+    payloads = list(iter_payloads(path, InputSummary(str(path))))
+    assert _judged_alike(payloads, 5.0) == 4
+    assert _judged_alike(payloads, 600.0) == 5
+
+
+def _judged_alike_in(paths: list[Path]) -> None:
+    """Every capture's payloads, at the default window and one that swallows retransmissions."""
+    for path in paths:
+        try:
+            payloads = list(iter_payloads(path, InputSummary(str(path))))
+        except CaptureError:  # not a capture at all (the damaged-input cases)
+            continue
+        for window_ms in (5.0, 2000.0):
+            _judged_alike(payloads, window_ms)
+
+
+def test_the_c_filter_judges_the_samples_like_the_python_one() -> None:
+    _judged_alike_in(sorted(SAMPLES.glob("*.pcap*")))
+
+
+def test_the_c_filter_judges_the_shared_captures_like_the_python_one(
+    corpus_dir: Path, peers_dir: Path
+) -> None:
+    _judged_alike_in(sorted([*corpus_dir.glob("*/*.pcap*"), *peers_dir.glob("**/*.pcap*")]))

@@ -500,6 +500,253 @@ static PyObject *cut_points(PyObject *Py_UNUSED(module), PyObject *args)
     return found;
 }
 
+/* ---- Capture duplicates: sipstats.capture.duplicates.DuplicateFilter, in C ---------------
+ *
+ * The same rule, step for step: payloads keyed by their bytes in two generations (the
+ * current one and the one before); a payload whose bytes were seen within the window, the
+ * latest sighting between the same endpoints, is a copy; every payload becomes the latest
+ * sighting of its bytes; a generation turns when time passes its end or when it holds
+ * MAX_REMEMBERED payloads. The tables hold the Payload tuples themselves, as the Python dict
+ * does, and compare bytes and endpoints exactly: the key is the bytes object's own hash
+ * (Python's keyed SipHash, cached in the object), so a crafted collision needs the process's
+ * random key and costs a comparison, never a wrong answer. The Python class stays the
+ * reference; tests run both over the same payloads. */
+
+typedef struct {
+    Py_hash_t hash;
+    PyObject *payload; /* strong; NULL: empty */
+} CopySlot;
+
+typedef struct {
+    CopySlot *slots;
+    Py_ssize_t mask, count;
+} Generation;
+
+typedef struct {
+    PyObject_HEAD
+    Generation current, previous;
+    long long turn_at, window_ns;
+    Py_ssize_t max_remembered;
+} CopyFilterObject;
+
+/* Payload fields read: ts_ns, the endpoints (src, sport, dst, dport, transport), data. */
+enum { COPY_TS = 0, COPY_ENDPOINTS = 3, COPY_ENDPOINTS_END = 8, COPY_DATA = 8 };
+
+static void generation_free(Generation *g)
+{
+    for (Py_ssize_t i = 0; g->count > 0 && i <= g->mask; i++) {
+        if (g->slots[i].payload != NULL) {
+            Py_CLEAR(g->slots[i].payload);
+            g->count--;
+        }
+    }
+    PyMem_Free(g->slots);
+    *g = (Generation){NULL, -1, 0};
+}
+
+/* Forget every payload. A table that a burst made large is freed rather than kept: clearing
+ * it at every turn of the window would cost its size each time. */
+static void generation_clear(Generation *g)
+{
+    if (g->mask >= 1024) {
+        generation_free(g);
+        return;
+    }
+    for (Py_ssize_t i = 0; g->count > 0 && i <= g->mask; i++) {
+        if (g->slots[i].payload != NULL) {
+            Py_CLEAR(g->slots[i].payload);
+            g->count--;
+        }
+    }
+}
+
+/* The slot of ``data`` (hash h): the one holding equal bytes, else the empty one where they
+ * would go. NULL with an exception set when a comparison fails. */
+static CopySlot *generation_find(Generation *g, PyObject *data, Py_hash_t h)
+{
+    const char *p = PyBytes_AS_STRING(data);
+    Py_ssize_t n = PyBytes_GET_SIZE(data);
+    for (Py_ssize_t i = (Py_ssize_t)((size_t)h & (size_t)g->mask);; i = (i + 1) & g->mask) {
+        CopySlot *slot = &g->slots[i];
+        if (slot->payload == NULL) return slot;
+        if (slot->hash != h) continue;
+        PyObject *seen = PyTuple_GET_ITEM(slot->payload, COPY_DATA);
+        if (seen == data ||
+            (PyBytes_GET_SIZE(seen) == n && memcmp(PyBytes_AS_STRING(seen), p, (size_t)n) == 0))
+            return slot;
+    }
+}
+
+/* Room for one more payload: a table at most half full. 0, or -1 on error. */
+static int generation_reserve(Generation *g)
+{
+    if ((g->count + 1) * 2 <= g->mask + 1) return 0;
+    Py_ssize_t size = g->slots == NULL ? 256 : (g->mask + 1) * 2;
+    CopySlot *slots = PyMem_Calloc((size_t)size, sizeof *slots);
+    if (slots == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t k = 0; k <= g->mask; k++) {
+        if (g->slots[k].payload == NULL) continue;
+        Py_ssize_t i = (Py_ssize_t)((size_t)g->slots[k].hash & (size_t)(size - 1));
+        while (slots[i].payload != NULL) i = (i + 1) & (size - 1);
+        slots[i] = g->slots[k];
+    }
+    PyMem_Free(g->slots);
+    g->slots = slots;
+    g->mask = size - 1;
+    return 0;
+}
+
+/* |a - b| <= w for any two int64 times (the difference taken unsigned: it may need 64 bits). */
+static inline int within(long long a, long long b, long long w)
+{
+    unsigned long long d = a >= b ? (unsigned long long)a - (unsigned long long)b
+                                  : (unsigned long long)b - (unsigned long long)a;
+    return d <= (unsigned long long)w;
+}
+
+static PyObject *copy_filter_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    long long window_ns;
+    Py_ssize_t max_remembered;
+    if (!PyArg_ParseTuple(args, "Ln:CopyFilter", &window_ns, &max_remembered) ||
+        (kwargs != NULL && PyDict_GET_SIZE(kwargs) > 0 &&
+         !PyArg_ValidateKeywordArguments(kwargs)))
+        return NULL;
+    if (window_ns < 0 || max_remembered < 1) {
+        PyErr_SetString(PyExc_ValueError, "the window and the memory cap must be positive");
+        return NULL;
+    }
+    CopyFilterObject *self = (CopyFilterObject *)type->tp_alloc(type, 0);
+    if (self == NULL) return NULL;
+    self->current = (Generation){NULL, -1, 0};
+    self->previous = (Generation){NULL, -1, 0};
+    self->turn_at = -1;
+    self->window_ns = window_ns;
+    self->max_remembered = max_remembered;
+    return (PyObject *)self;
+}
+
+static void copy_filter_dealloc(CopyFilterObject *self)
+{
+    generation_free(&self->current);
+    generation_free(&self->previous);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* Is ``payload`` a copy of ``earlier``: within the window, between the same endpoints? */
+static int copy_of(PyObject *earlier, PyObject *payload, long long ts, long long window)
+{
+    long long then = PyLong_AsLongLong(PyTuple_GET_ITEM(earlier, COPY_TS));
+    if (then == -1 && PyErr_Occurred()) return -1;
+    if (!within(ts, then, window)) return 0;
+    for (Py_ssize_t k = COPY_ENDPOINTS; k < COPY_ENDPOINTS_END; k++) {
+        int same = PyObject_RichCompareBool(PyTuple_GET_ITEM(earlier, k),
+                                            PyTuple_GET_ITEM(payload, k), Py_EQ);
+        if (same <= 0) return same;
+    }
+    return 1;
+}
+
+PyDoc_STRVAR(copy_filter_copies_doc,
+"copies(batch) -> list[int]\n\n"
+"DuplicateFilter.copies: positions in ``batch`` (Payloads in capture order, after what came\n"
+"before) of the payloads that repeat one seen within the window.");
+
+static PyObject *copy_filter_copies(CopyFilterObject *self, PyObject *batch)
+{
+    if (!PyList_Check(batch)) {
+        PyErr_SetString(PyExc_TypeError, "copies() takes a list of Payloads");
+        return NULL;
+    }
+    PyObject *found = PyList_New(0);
+    if (found == NULL) return NULL;
+    long long window = self->window_ns;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(batch); i++) {
+        PyObject *payload = PyList_GET_ITEM(batch, i);
+        if (!PyTuple_Check(payload) || PyTuple_GET_SIZE(payload) <= COPY_DATA ||
+            !PyBytes_Check(PyTuple_GET_ITEM(payload, COPY_DATA))) {
+            PyErr_SetString(PyExc_TypeError, "copies() takes Payloads (data as bytes)");
+            goto error;
+        }
+        PyObject *data = PyTuple_GET_ITEM(payload, COPY_DATA);
+        long long ts = PyLong_AsLongLong(PyTuple_GET_ITEM(payload, COPY_TS));
+        if (ts == -1 && PyErr_Occurred()) goto error;
+        if (ts > self->turn_at || self->current.count >= self->max_remembered) {
+            Generation older = self->previous;
+            self->previous = self->current;
+            generation_clear(&older);
+            self->current = older;
+            /* ts + window, saturated (Python's ints do not overflow) */
+            self->turn_at = ts > LLONG_MAX - window ? LLONG_MAX : ts + window;
+        }
+        Py_hash_t h = PyObject_Hash(data);
+        if (h == -1 || generation_reserve(&self->current) < 0) goto error;
+        CopySlot *slot = generation_find(&self->current, data, h);
+        PyObject *earlier = slot->payload;
+        if (earlier == NULL && self->previous.count > 0) {
+            earlier = generation_find(&self->previous, data, h)->payload;
+        }
+        if (earlier != NULL) {
+            int copy = copy_of(earlier, payload, ts, window);
+            if (copy < 0) goto error;
+            if (copy) {
+                PyObject *at = PyLong_FromSsize_t(i);
+                if (at == NULL || PyList_Append(found, at) < 0) {
+                    Py_XDECREF(at);
+                    goto error;
+                }
+                Py_DECREF(at);
+            }
+        }
+        /* a chain of copies is judged against the latest one */
+        if (slot->payload == NULL) self->current.count++;
+        slot->hash = h;
+        Py_XSETREF(slot->payload, Py_NewRef(payload));
+    }
+    return found;
+error:
+    Py_DECREF(found);
+    return NULL;
+}
+
+static PyObject *copy_filter_remembered(CopyFilterObject *self, void *Py_UNUSED(closure))
+{
+    return PyLong_FromSsize_t(self->current.count + self->previous.count);
+}
+
+static PyObject *copy_filter_window(CopyFilterObject *self, void *Py_UNUSED(closure))
+{
+    return PyLong_FromLongLong(self->window_ns);
+}
+
+static PyMethodDef copy_filter_methods[] = {
+    {"copies", (PyCFunction)copy_filter_copies, METH_O, copy_filter_copies_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef copy_filter_getset[] = {
+    {"remembered", (getter)copy_filter_remembered, NULL,
+     "Payloads held in both generations.", NULL},
+    {"window_ns", (getter)copy_filter_window, NULL, "The window, in ns.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject CopyFilterType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "sipstats.capture._pcapscan.CopyFilter",
+    .tp_basicsize = sizeof(CopyFilterObject),
+    .tp_dealloc = (destructor)copy_filter_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = PyDoc_STR("CopyFilter(window_ns, max_remembered)\n--\n\n"
+                        "sipstats.capture.duplicates.DuplicateFilter in C."),
+    .tp_methods = copy_filter_methods,
+    .tp_getset = copy_filter_getset,
+    .tp_new = copy_filter_new,
+};
+
 static PyMethodDef methods[] = {
     {"walk", walk, METH_VARARGS, walk_doc},
     {"walk_pcapng", walk_pcapng, METH_VARARGS, walk_pcapng_doc},
@@ -510,7 +757,8 @@ static PyMethodDef methods[] = {
 static struct PyModuleDef module = {
     .m_base = PyModuleDef_HEAD_INIT,
     .m_name = "sipstats.capture._pcapscan",
-    .m_doc = "Classic-pcap records of plain UDP, walked in C (see sipstats.capture.pcap).",
+    .m_doc = "Classic-pcap records of plain UDP, walked in C (see sipstats.capture.pcap), and "
+             "the capture-duplicate filter (see sipstats.capture.duplicates).",
     .m_size = -1,
     .m_methods = methods,
 };
@@ -518,8 +766,11 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC PyInit__pcapscan(void)
 {
     init_tables();
+    if (PyType_Ready(&CopyFilterType) < 0) return NULL;
     PyObject *created = PyModule_Create(&module);
-    if (created != NULL && PyModule_AddIntConstant(created, "PAYLOAD_FIELDS", PAYLOAD_FIELDS) < 0) {
+    if (created != NULL &&
+        (PyModule_AddIntConstant(created, "PAYLOAD_FIELDS", PAYLOAD_FIELDS) < 0 ||
+         PyModule_AddObjectRef(created, "CopyFilter", (PyObject *)&CopyFilterType) < 0)) {
         Py_DECREF(created);
         return NULL;
     }

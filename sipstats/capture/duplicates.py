@@ -6,12 +6,17 @@ message on the wire, not a retransmission. A copy carries identical SIP bytes be
 endpoints (address, port, transport) and arrives within a few milliseconds; the IP header
 (TTL, identification, checksum) may differ and is not compared. A retransmission is paced by
 a timer (RFC 3261 §17.1.1.2: T1, 500 ms by default), so the window never swallows one.
+
+:class:`DuplicateFilter` is the rule; :func:`duplicate_filter` gives its C twin where it is
+built (``_pcapscan.c``: the same steps without a Python loop turn per payload; the tests feed
+both the same payloads).
 """
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, Protocol
 
+from sipstats import native
 from sipstats.capture.records import Payload
 
 #: Default window: copies of one packet arrive microseconds apart; 5 ms leaves room for
@@ -20,8 +25,31 @@ DEFAULT_WINDOW_MS: Final = 5.0
 #: Payloads remembered per window generation: bounds memory when timestamps stand still.
 MAX_REMEMBERED: Final = 65536
 
+#: The C twin's extension: the capture stage's (``_pcapscan.c``), beside the C record walk.
+C_TWIN_NAME: Final = "capture._pcapscan"
+_C_TWIN = native.extension(C_TWIN_NAME, PAYLOAD_FIELDS=Payload._fields)
+
 #: Fields that must match besides the bytes: src, sport, dst, dport, transport.
 _ENDPOINTS = slice(3, 8)
+
+
+class Copies(Protocol):
+    """A capture-duplicate filter: :class:`DuplicateFilter` or its C twin."""
+
+    @property
+    def window_ns(self) -> int: ...
+
+    def copies(self, batch: list[Payload], /) -> list[int]: ...
+
+
+def duplicate_filter(window_ms: float = DEFAULT_WINDOW_MS) -> Copies:
+    """A filter for one file (or part of one): the C twin of :class:`DuplicateFilter` (the
+    same rule, a C loop instead of a Python one) when it is built and not switched off."""
+    python = DuplicateFilter(window_ms)
+    if _C_TWIN is None or not native.enabled(C_TWIN_NAME) or python.window_ns >= 2**62:
+        return python  # (the C twin keeps times in 64 bits)
+    built: Copies = _C_TWIN.CopyFilter(python.window_ns, MAX_REMEMBERED)
+    return built
 
 
 class DuplicateFilter:
