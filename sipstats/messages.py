@@ -210,7 +210,7 @@ class _Codes:
         which the rows were decoded (files, parts of a file in several processes)."""
         codes = np.frombuffer(self.codes, dtype=np.int32) if self.codes else np.empty(0, np.int32)
         if order is None:  # the codes already follow first appearance in these rows
-            return _categorical(codes.copy(), self.values)
+            return _categorical(codes, self.values)  # a view, as the number columns are
         if order is not None:
             codes = codes[order]
         positions, seen = pd.factorize(codes)  # -1 (NA) is one of the values here
