@@ -1068,7 +1068,9 @@ coder_prepare(Coder *c, const char *p, Py_ssize_t n, uint64_t *h)
         return n == 0 ? 0 : -1;
     }
     *h = hash_bytes(p, n);
+#if defined(__GNUC__) /* GCC and Clang; elsewhere the loads wait their turn */
     __builtin_prefetch(&c->slots[*h & (uint64_t)c->mask]);
+#endif
     return 0;
 }
 
