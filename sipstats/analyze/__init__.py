@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 import numpy as np
@@ -33,7 +34,7 @@ from sipstats.analyze import trunks as trunks_stage
 from sipstats.analyze.tally import Tally
 from sipstats.analyze.trunks import Trunks
 from sipstats.errors import ReportError
-from sipstats.workers import fork_map
+from sipstats.workers import Forked, fork_map
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -325,9 +326,8 @@ def _partitioned(
         messages=merged.messages.assign(frame=frames[merged.messages["frame"].to_numpy()]),
         first_seen=merged.first_seen.assign(frame=frames[merged.first_seen["frame"].to_numpy()]),
     )
-    analysis = assemble(
-        capture, merged, tally.combine([counted for _, counted in done]), interval=interval
-    )
+    counted = tally.combine([counted for _, counted in done])
+    analysis = assemble(capture, merged, counted, interval=interval, jobs=partitions)
     wanted = {call_id for _, ids in sample_calls(analysis.calls) for call_id in ids}
     sampled = schema.used_categories(m[m["call_id"].isin(wanted).to_numpy(dtype=bool)])
     samples = dialogs.analyze_dialogs(sampled, capture_end=end, correlation=correlation)
@@ -341,6 +341,7 @@ def assemble(
     *,
     interval: str = "auto",
     ahead: tuple[dialogs.Dialogs, pd.Timestamp] | None = None,
+    jobs: int = 1,
 ) -> Analysis:
     """The :class:`Analysis` from the dialog tables of ``capture`` and the counts of its messages.
 
@@ -352,13 +353,16 @@ def assemble(
     The analysis's ``messages`` is None: :func:`analyze` sets it. B2BUA legs are linked
     here, across Call-IDs (:func:`b2bua.link`, on each call's ``correlation_id``, which
     :func:`dialogs.analyze_dialogs` took from the header asked for); call-level figures
-    count each end-to-end call once.
+    count each end-to-end call once. With ``jobs`` > 1 the tables that need neither the retry
+    table nor the transactions (:func:`_breakdowns`) are built in a forked process meanwhile.
     """
     m, wide = parts.messages, parts.wide
     calls = b2bua.link(parts.calls)
     end_to_end = b2bua.end_to_end(calls)
     interval = breakdown.resolve_interval(counted.runs, interval)
     regs = parts.registrations
+    breakdowns = partial(_breakdowns, m, counted, end_to_end, wide, regs)
+    apart = Forked(breakdowns) if jobs > 1 else None
     if ahead is None:
         retry = retries.retry_table(end_to_end, m)
     else:
@@ -378,26 +382,11 @@ def assemble(
         inputs=capture.inputs,
     )
     aggregates = {
-        "by_code": counts.by_code(counted.groups),
-        "by_method": counts.by_method(counted.groups),
-        "by_class": breakdown.by_class(counted.groups),
-        "by_category": breakdown.by_category(counted.groups),
-        "by_peer": breakdown.by_peer(m),
         "retry_after": retries.retry_after_summary(m, retry),
         "early_retriers": retries.early_retriers(retry),
         "storms": storms,
-        "metrics": metrics.compute(end_to_end, wide, regs),
-        "code_shares": breakdown.code_shares(counted.groups),
-        "failures_by_method": breakdown.failures_by_method(m),
         "retries_by_retry_after": retries.by_retry_after(retry),
         "retry_gaps": retries.gap_summary(retry),
-        "user_agents": counts.user_agents(counted.software),
-        "failures_by_responder": breakdown.failures_by(m, "responder"),
-        "failures_by_requester": breakdown.failures_by(m, "requester"),
-        "failures_by_caller": breakdown.failures_by(m, "caller"),
-        "failures_by_callee": breakdown.failures_by(m, "callee"),
-        "code_by_cause": causes.code_by_cause(end_to_end),
-        "agents_by_outcome": causes.agents_by_outcome(end_to_end),
         "by_responder": trunks_stage.by_responder(transactions),
     }
     return Analysis(
@@ -409,9 +398,44 @@ def assemble(
         calls=calls,
         registrations=regs,
         retries=retry,
-        # the small tables take their columns and dtypes from one place, empty or not
-        **{name: schema.conform(t, schema.ANALYSIS_TABLES[name]) for name, t in aggregates.items()},
+        **_conformed(aggregates),
+        **(breakdowns() if apart is None else apart.result()),
         findings=found,
         interval=interval,
         trunks=None,
     )
+
+
+def _breakdowns(
+    m: pd.DataFrame,
+    counted: Tally,
+    end_to_end: pd.DataFrame,
+    wide: pd.DataFrame,
+    regs: pd.DataFrame,
+) -> dict[str, pd.DataFrame]:
+    """The report tables of :func:`assemble` that need neither the retry table nor the
+    transactions table, conformed."""
+    return _conformed(
+        {
+            "by_code": counts.by_code(counted.groups),
+            "by_method": counts.by_method(counted.groups),
+            "by_class": breakdown.by_class(counted.groups),
+            "by_category": breakdown.by_category(counted.groups),
+            "by_peer": breakdown.by_peer(m),
+            "metrics": metrics.compute(end_to_end, wide, regs),
+            "code_shares": breakdown.code_shares(counted.groups),
+            "failures_by_method": breakdown.failures_by_method(m),
+            "user_agents": counts.user_agents(counted.software),
+            "failures_by_responder": breakdown.failures_by(m, "responder"),
+            "failures_by_requester": breakdown.failures_by(m, "requester"),
+            "failures_by_caller": breakdown.failures_by(m, "caller"),
+            "failures_by_callee": breakdown.failures_by(m, "callee"),
+            "code_by_cause": causes.code_by_cause(end_to_end),
+            "agents_by_outcome": causes.agents_by_outcome(end_to_end),
+        }
+    )
+
+
+def _conformed(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """The small tables take their columns and dtypes from one place, empty or not."""
+    return {name: schema.conform(t, schema.ANALYSIS_TABLES[name]) for name, t in tables.items()}
