@@ -88,7 +88,7 @@ _QUIET_PROTOCOLS = frozenset({2, 59, 89, 103, 112})
 _IP_TUNNELS = {IPPROTO_IPIP: "IP-in-IP", IPPROTO_IPV6: "IPv6-in-IP", IPPROTO_GRE: "GRE"}
 
 _BLANKS = frozenset(b"\r\n \t")
-#: Linux cooked captures, v2 and v1: the hot path reads both.
+#: Linux cooked captures, v2 and v1: non-SIP UDP is dropped early on both.
 _COOKED = (LINKTYPE_LINUX_SLL2, LINKTYPE_LINUX_SLL)
 
 _H = struct.Struct(">H")
@@ -96,13 +96,12 @@ _HH = struct.Struct(">HH")
 _HHH = struct.Struct(">HHH")
 _TCP = struct.Struct(">HHIIBB")
 _I = struct.Struct(">I")
-_new_tuple = tuple.__new__
 
 
 class Frame:
     """What every layer of one captured frame shares, handed down the decoder as one value.
 
-    Made once per frame when it leaves :meth:`Decoder.packet`'s hot path, and once per datagram
+    Made once per frame that may hold SIP (:meth:`Decoder.packet`), and once per datagram
     the defragmenter completes (which takes its first fragment's time, number and truncation).
     Never changed once made: a tunnel makes a copy one level deeper (:meth:`inside_tunnel`).
     What belongs to one IP header (its addresses, the fragments it was rebuilt from) is passed
@@ -140,7 +139,7 @@ class Decoder:
         self._tcp: Any = None
         self._sctp = SctpJoiner()
         self._names: dict[bytes, str] = {}
-        #: IPv4 (source, destination) text by the header's 8 address bytes (the C walk reads it).
+        #: IPv4 (source, destination) text by the header's 8 address bytes: the C walk's cache.
         self.pairs: dict[bytes, tuple[str, str]] = {}
         self._fallback: dict[int, bool] = {}
 
@@ -158,127 +157,60 @@ class Decoder:
     ) -> None:
         """Decode the frame in ``buf[o:end]`` captured on ``linktype``.
 
-        The hot path (Ethernet, VLAN tags or a cooked capture, then IPv4 or IPv6 and UDP) rejects
-        a datagram that cannot be SIP before any object is made: its first byte cannot start
-        a start-line, and neither port is a SIP or HEP port.
+        The reference path for every frame: the C walk (``_pcapscan.c``) decodes plain UDP
+        by the same rules before it gets here and hands back every other frame; without the
+        extension (``SIPSTATS_PURE_PYTHON``) all come here.
+        """
+        if not self._cannot_be_sip(buf, o, end, linktype):
+            self.link(buf, o, end, linktype, Frame(ts_ns, number, truncated))
+
+    def _cannot_be_sip(self, buf: Any, o: int, end: int, linktype: int) -> bool:
+        """A UDP datagram over Ethernet or a cooked capture that cannot be SIP: its first byte
+        cannot start a start-line, and neither port is a SIP or HEP port (RTP, DNS...).
+
+        Dropped before any object is made or any length is judged, as the C walk drops it
+        (``classify``'s SKIP), so that both paths count the same damage.
         """
         if linktype == LINKTYPE_ETHERNET:
             if end - o < 34:
-                self.ether(buf, o, end, Frame(ts_ns, number, truncated))
-                return
+                return False
             et = buf[o + 12] << 8 | buf[o + 13]
             n = o + 14
         elif linktype in _COOKED:
             hlen = 20 if linktype == LINKTYPE_LINUX_SLL2 else 16
             if end - o < hlen + 20:
-                self.link(buf, o, end, linktype, Frame(ts_ns, number, truncated))
-                return
+                return False
             at = o if linktype == LINKTYPE_LINUX_SLL2 else o + 14
             et = buf[at] << 8 | buf[at + 1]
             n = o + hlen
         else:
-            self.link(buf, o, end, linktype, Frame(ts_ns, number, truncated))
-            return
+            return False
         while et in VLAN_TPIDS and end - n >= 24:  # 802.1Q / QinQ tags
             et = buf[n + 2] << 8 | buf[n + 3]
             n += 4
-        sip_ports = self.sip_ports
         if et == ETHERTYPE_IPV4:
             if buf[n] != 0x45 or buf[n + 9] != IPPROTO_UDP or buf[n + 6] & 0x3F or buf[n + 7]:
-                self.ipv4(buf, n, end, Frame(ts_ns, number, truncated))
-                return
-            # IPv4 without options or fragmentation, carrying UDP.
-            p = n + 28
+                return False  # options, fragments or not UDP: the general path judges them
+            udp, p = n + 20, n + 28
             if p >= end:
-                return
-            sport, dport = _HH.unpack_from(buf, n + 20)
-            first = buf[p]
-            if (
-                first not in START_BYTES
-                and first > 13
-                and sport not in sip_ports
-                and dport not in sip_ports
-                and sport != HEP_PORT
-                and dport != HEP_PORT
-            ):
-                return
-            ip_end = n + (buf[n + 2] << 8 | buf[n + 3])
-            if ip_end > end or ip_end < p:  # lengths the general path reports or trims
-                self.ipv4(buf, n, end, Frame(ts_ns, number, truncated))
-                return
-            udp_end = n + 20 + (buf[n + 24] << 8 | buf[n + 25])
-            if (
-                udp_end <= p  # no payload, or a UDP length the general path must judge
-                or udp_end > ip_end
-                or first in _BLANKS
-                or sport == HEP_PORT
-                or dport == HEP_PORT
-                or first == 72  # "HEP3" on any port
-                or sport in TUNNEL_PORTS
-                or dport in TUNNEL_PORTS
-            ):
-                self.udp(
-                    buf,
-                    n + 20,
-                    ip_end,
-                    buf,
-                    n + 12,
-                    4,
-                    Frame(ts_ns, number, truncated),
-                    1,
-                )
-                return
-            # The common case, as udp() and datagram() would handle it, without the calls.
-            on_port = sport in sip_ports or dport in sip_ports
-            if not on_port and (self.ports is not None or not looks_like_sip(buf[p:udp_end])):
-                return
-            pair = self.pairs.get(key := buf[n + 12 : n + 20])
-            if pair is None:
-                pair = self.pairs[key] = self.names(buf, n + 12, 4)
-                if len(self.pairs) > 65536:
-                    self.pairs.clear()
-            # Every field given, so tuple.__new__ does what Payload() does, without its
-            # Python-level __new__.
-            self.out.append(
-                _new_tuple(
-                    Payload,
-                    (
-                        ts_ns,
-                        self.file,
-                        number,
-                        pair[0],
-                        sport,
-                        pair[1],
-                        dport,
-                        "udp",
-                        bytes(buf[p:udp_end]),
-                        False,
-                        1,
-                        "",
-                        truncated,
-                        1,
-                    ),
-                )
-            )
+                return True
         elif et == ETHERTYPE_IPV6 and buf[n + 6] == IPPROTO_UDP and end - n > 48:
-            # IPv6 carrying UDP without extension headers: the same early rejection.
-            sport, dport = _HH.unpack_from(buf, n + 40)
-            first = buf[n + 48]
-            if (
-                first not in START_BYTES
-                and first > 13
-                and sport not in sip_ports
-                and dport not in sip_ports
-                and sport != HEP_PORT
-                and dport != HEP_PORT
-            ):
-                return
-            self.ipv6(buf, n, end, Frame(ts_ns, number, truncated))
+            udp, p = n + 40, n + 48
         else:
-            self.ethertype(et, buf, n, end, Frame(ts_ns, number, truncated))
+            return False
+        sport, dport = _HH.unpack_from(buf, udp)
+        sip_ports = self.sip_ports
+        return (
+            buf[p] not in START_BYTES
+            and buf[p] > 13
+            and sport not in sip_ports
+            and dport not in sip_ports
+            and sport != HEP_PORT
+            and dport != HEP_PORT
+        )
 
     def link(self, buf: Any, o: int, end: int, linktype: int, frame: Frame) -> None:
-        """Every link type but the hot path's: strip the link header, find the IP packet."""
+        """Strip the link header, find the IP packet."""
         if linktype == LINKTYPE_ETHERNET:
             self.ether(buf, o, end, frame)
         elif linktype == LINKTYPE_LINUX_SLL2:
