@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -24,6 +25,7 @@ from scapy.utils import wrpcapng
 
 from sipstats import native
 from sipstats.capture import pcap
+from sipstats.capture.decode import Decoder
 from sipstats.messages import Capture, read_capture
 from tests.conftest import CORPUS, PEERS, SAMPLES
 from tests.sipfactory import T0, UAC, UAS, sip_request, sip_response, tcp, udp, write_pcap
@@ -46,6 +48,28 @@ def test_the_c_walk_is_built() -> None:
     if os.environ.get("SIPSTATS_PURE_PYTHON", "") not in ("", "0"):
         pytest.skip("SIPSTATS_PURE_PYTHON is set: the pure-Python reader is under test")
     assert pcap.c_walk() is not None, "sipstats.capture._pcapscan is not built: pip install -e ."
+
+
+def test_plain_udp_comes_back_to_python_once_per_address_pair(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The walk builds a payload only for an address pair the Python decoder has named
+    (``Decoder.pairs``): the first datagram of each pair is handed back, the rest stay in C."""
+    if pcap.c_walk() is None:
+        pytest.skip("the C walk is not built or is switched off")
+    packets = [udp(_invite(n), n * 0.1) for n in range(20)]
+    packets += [udp(_ok(n), n * 0.1 + 0.05, UAS, UAC) for n in range(20)]
+    path = write_pcap(tmp_path / "plain.pcap", sorted(packets, key=lambda p: p.time))
+    handed_back: list[int] = []
+    python_udp = Decoder.udp
+
+    def counted(self: Decoder, *args: Any) -> None:
+        handed_back.append(args[6].number)  # (buf, o, end, abuf, aoff, af, frame, ...)
+        python_udp(self, *args)
+
+    monkeypatch.setattr(Decoder, "udp", counted)
+    assert len(read_capture(path).messages) == 40
+    assert handed_back == [1, 2]  # the first INVITE and the first 200 OK
 
 
 def _invite(n: int) -> bytes:

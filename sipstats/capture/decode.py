@@ -607,9 +607,15 @@ class Decoder:
     # -- transports --------------------------------------------------------------------------
 
     def names(self, abuf: Any, aoff: int, af: int) -> tuple[str, str]:
-        """Source and destination address text (cached: few hosts, many packets)."""
+        """Source and destination address text (cached: few hosts, many packets).
+
+        An IPv4 pair is also kept whole, by its 8 bytes, in :attr:`pairs`: the C walk builds
+        a datagram's payload only from a pair found there and hands the others back here.
+        """
         size = 4 if af == 4 else 16
         raw = bytes(abuf[aoff : aoff + 2 * size])
+        if af == 4 and (pair := self.pairs.get(raw)) is not None:
+            return pair
         src, dst = raw[:size], raw[size:]
         cache = self._names
         family = socket.AF_INET if af == 4 else socket.AF_INET6
@@ -621,6 +627,10 @@ class Decoder:
             d = cache[dst] = socket.inet_ntop(family, dst)
         if len(cache) > 65536:
             cache.clear()
+        if af == 4:
+            if len(self.pairs) > 65536:
+                self.pairs.clear()
+            self.pairs[raw] = (s, d)
         return s, d
 
     def udp(
