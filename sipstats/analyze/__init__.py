@@ -426,10 +426,7 @@ def _breakdowns(
             "code_shares": breakdown.code_shares(counted.groups),
             "failures_by_method": breakdown.failures_by_method(m),
             "user_agents": counts.user_agents(counted.software),
-            "failures_by_responder": breakdown.failures_by(m, "responder"),
-            "failures_by_requester": breakdown.failures_by(m, "requester"),
-            "failures_by_caller": breakdown.failures_by(m, "caller"),
-            "failures_by_callee": breakdown.failures_by(m, "callee"),
+            **{f"failures_by_{by}": t for by, t in breakdown.failures_by(m).items()},
             "code_by_cause": causes.code_by_cause(end_to_end),
             "agents_by_outcome": causes.agents_by_outcome(end_to_end),
         }

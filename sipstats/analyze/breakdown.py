@@ -12,7 +12,8 @@ credentials (:mod:`.challenges`): the failure tables leave those out and count t
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Sequence
+from typing import Literal, get_args
 
 import numpy as np
 import pandas as pd
@@ -41,9 +42,14 @@ AUTO_BUCKETS = 60
 MAX_INTERVAL = pd.Timedelta(days=365)
 
 
-def _responses(messages: pd.DataFrame) -> pd.DataFrame:
-    """Responses with a status, their class (categorical over :data:`CLASSES`) and code."""
-    resp = messages[~messages["is_request"] & messages["status"].notna()]
+def _responses(messages: pd.DataFrame, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """Responses with a status, their class (categorical over :data:`CLASSES`) and code.
+
+    ``columns``: the only columns taken from ``messages`` (all of them when None); copying
+    every column of a large messages table for a few is what made these tables slow.
+    """
+    keep = (~messages["is_request"] & messages["status"].notna()).to_numpy(dtype=bool)
+    resp = messages[keep] if columns is None else messages.loc[keep, ["status", *columns]]
     code = resp["status"].astype("int64")
     cls = pd.Categorical.from_codes(
         (code // 100 - 1).where(code.between(100, 699), -1).to_numpy(),
@@ -97,27 +103,27 @@ def failures_by_method(messages: pd.DataFrame) -> pd.DataFrame:
     failure_share (failures / unique finals, i.e. responses of class 2xx-6xx; NaN if none),
     challenges (answered 401/407, left out of every other column).
     """
-    resp = _responses(messages)
-    resp = resp[~resp["retransmission"]]
-    method = resp["cseq_method"].astype("str").fillna("unknown")
-    challenge = resp["challenge"].to_numpy()
-    table = pd.crosstab(method[~challenge], resp["cls"][~challenge], dropna=False)
-    table = table.reindex(index=method.unique(), columns=list(CLASSES), fill_value=0)
-    table.columns = list(CLASSES)
-    table = table.astype("int64")
+    resp = _responses(messages, ["cseq_method", "retransmission", "challenge"])
+    resp = resp[~resp["retransmission"].to_numpy(dtype=bool)]
+    column = resp["cseq_method"]
+    text = np.asarray(column.cat.categories.astype("str"), dtype=object)
+    group, names = _named_groups(codes(column), text)
+    n, width = len(names), len(CLASSES)
+    cls = codes(resp["cls"])  # -1: a code outside 100-699
+    challenge = resp["challenge"].to_numpy(dtype=bool)
+    counted = ~challenge & (cls >= 0)
+    per_class = np.bincount(group[counted] * width + cls[counted], minlength=n * width)
+    table = pd.DataFrame(per_class.reshape(n, width), columns=list(CLASSES))
+    seen = np.flatnonzero(np.bincount(group, minlength=n))
+    table = table.iloc[seen].reset_index(drop=True)
     failures = table[list(FAILURE_CLASSES)].sum(axis=1)
     finals = table[list(CLASSES[1:])].sum(axis=1)
-    out = table.rename_axis("method").reset_index()
-    out.insert(1, "responses", table.sum(axis=1).to_numpy())
-    out["failures"] = failures.to_numpy()
-    out["failure_share"] = (failures / finals.where(finals > 0)).to_numpy()
-    challenges = pd.Series(challenge, index=method.index).groupby(method).sum()
-    out["challenges"] = challenges.reindex(table.index, fill_value=0).to_numpy(dtype=np.int64)
-    return (
-        out.astype({"method": "str"})
-        .sort_values(["failures", "method"], ascending=[False, True])
-        .reset_index(drop=True)
-    )
+    table.insert(0, "method", pd.Series(names[seen], dtype="str"))
+    table.insert(1, "responses", table[list(CLASSES)].sum(axis=1))
+    table["failures"] = failures
+    table["failure_share"] = failures / finals.where(finals > 0)
+    table["challenges"] = np.bincount(group[challenge], minlength=n)[seen].astype(np.int64)
+    return table.sort_values(["failures", "method"], ascending=[False, True]).reset_index(drop=True)
 
 
 def by_peer(messages: pd.DataFrame) -> pd.DataFrame:
@@ -127,7 +133,7 @@ def by_peer(messages: pd.DataFrame) -> pd.DataFrame:
     failures (unique), share (of all unique failures), top_code (most frequent, lowest code
     on a tie), codes ('486x3|480x2', most frequent first).
     """
-    resp = _responses(messages)
+    resp = _responses(messages, ["src", "sport", "dst", "dport", "retransmission", "challenge"])
     resp = resp[~resp["retransmission"] & resp["cls"].isin(FAILURE_CLASSES) & ~resp["challenge"]]
     pairs = pd.DataFrame(
         {
@@ -174,6 +180,14 @@ def by_peer(messages: pd.DataFrame) -> pd.DataFrame:
 FailureKey = Literal["responder", "requester", "caller", "callee"]
 
 
+def _named_groups(row_codes: np.ndarray, text: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Group of each row and the groups' names from category codes and each category's text
+    (code -1 and NA text grouped as 'unknown'); categories with the same text share a group."""
+    text = np.append(text, np.array([None], dtype=object))  # code -1: no value
+    group, names = pd.factorize(np.where(pd.isna(text), "unknown", text))
+    return group[row_codes], np.asarray(names, dtype=object)
+
+
 def _failure_groups(finals: pd.DataFrame, by: FailureKey) -> tuple[np.ndarray, np.ndarray]:
     """Group code of each final response and the groups' text (NA grouped as 'unknown').
 
@@ -184,30 +198,37 @@ def _failure_groups(finals: pd.DataFrame, by: FailureKey) -> tuple[np.ndarray, n
     if by in ("responder", "requester"):
         side = ("src", "sport") if by == "responder" else ("dst", "dport")
         values = endpoints(finals[side[0]], finals[side[1]])
-        row_codes = values.codes.astype(np.int64)
-        text = np.asarray(values.categories, dtype=object)
-    else:
-        column = finals["from_uri" if by == "caller" else "to_uri"]
-        row_codes = codes(column)
-        text = uri_key(pd.Series(column.cat.categories, dtype="category")).to_numpy(dtype=object)
-    text = np.append(text, np.array([None], dtype=object))  # code -1: no value
-    group, names = pd.factorize(np.where(pd.isna(text), "unknown", text))
-    return group[row_codes], np.asarray(names, dtype=object)
+        return _named_groups(values.codes.astype(np.int64), np.asarray(values.categories))
+    column = finals["from_uri" if by == "caller" else "to_uri"]
+    text = uri_key(pd.Series(column.cat.categories, dtype="category")).to_numpy(dtype=object)
+    return _named_groups(codes(column), text)
 
 
-def failures_by(messages: pd.DataFrame, by: FailureKey) -> pd.DataFrame:
-    """Final responses (2xx-6xx, unique) per responder, requester, caller or callee.
+#: The columns :func:`failures_by` reads.
+_FAILURE_COLUMNS = ("src", "sport", "dst", "dport", "from_uri", "to_uri", "retransmission")
 
-    Columns: ``by``, finals, failures (4xx-6xx), failure_share (failures / finals of that
+
+def failures_by(messages: pd.DataFrame) -> dict[FailureKey, pd.DataFrame]:
+    """Final responses (2xx-6xx, unique) per responder, requester, caller and callee: a
+    table for each (the final responses are picked once for the four).
+
+    Columns: the key, finals, failures (4xx-6xx), failure_share (failures / finals of that
     row), share_of_failures (of all failures in the capture), top_code, codes
     ('503x12|486x2'). Rows that had a failure only, most failures first. Responders and
     requesters are per hop (each leg at a proxy has its own); callers and callees count
     what the caller got, a relayed response once, on the client's leg (``client_leg``).
     """
-    resp = _responses(messages)
-    finals = resp[~resp["retransmission"] & resp["code"].between(200, 699)]
-    if by in ("caller", "callee"):
-        finals = finals[finals["client_leg"].to_numpy(dtype=bool)]
+    resp = _responses(messages, [*_FAILURE_COLUMNS, "client_leg"])
+    finals = resp[(~resp["retransmission"] & resp["code"].between(200, 699)).to_numpy()]
+    on_client_leg = finals[finals["client_leg"].to_numpy(dtype=bool)]
+    return {
+        by: _failures_of(on_client_leg if by in ("caller", "callee") else finals, by)
+        for by in get_args(FailureKey)
+    }
+
+
+def _failures_of(finals: pd.DataFrame, by: FailureKey) -> pd.DataFrame:
+    """:func:`failures_by`'s table for one key."""
     group, names = _failure_groups(finals, by)
     code = finals["code"].to_numpy(dtype=np.int64)
     failed = finals["cls"].isin(FAILURE_CLASSES).to_numpy()
