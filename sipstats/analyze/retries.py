@@ -35,6 +35,8 @@ import numpy as np
 import pandas as pd
 
 from sipstats import schema
+from sipstats.analyze import keys
+from sipstats.analyze.keys import codes
 
 #: Codes that invite a retry, listed first in the summaries (RFC 3261 §21.4.18, §21.4.25, §21.5.4).
 RETRY_CODES = (480, 486, 503)
@@ -74,13 +76,67 @@ def uri_key(uris: pd.Series) -> pd.Series:
     return _per_value(uris, _uri_key_of)
 
 
-def _host(endpoints: pd.Series) -> pd.Series:
+def _host_of(text: pd.Series) -> pd.Series:
     """Host part of ``address:port`` strings (``[v6]:port`` or ``v6:port`` alike)."""
+    return text.str.rsplit(":", n=1).str[0].where(text.str.contains(":"), text)
 
-    def host_of(text: pd.Series) -> pd.Series:
-        return text.str.rsplit(":", n=1).str[0].where(text.str.contains(":"), text)
 
-    return _per_value(endpoints, host_of)
+def _ids(
+    func: Callable[[pd.Series], pd.Series], *columns: pd.Series
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """``func`` of categorical columns' values as ids in one space, and each id's text.
+
+    ``func`` runs once per category; equal results share an id, whichever column or
+    category they come from; NA (a missing value, or NA from ``func``) is -1.
+    """
+    texts = [
+        func(pd.Series(column.cat.categories.astype("str"), dtype="str")).to_numpy(dtype=object)
+        for column in columns
+    ]
+    ids, names = pd.factorize(np.concatenate([np.array([], dtype=object), *texts]))
+    out, at = [], 0
+    for column, text in zip(columns, texts, strict=True):
+        out.append(np.append(ids[at : at + len(text)], -1)[codes(column)])
+        at += len(text)
+    return out, np.asarray(names, dtype=object)
+
+
+def _categorical(ids: np.ndarray, names: np.ndarray) -> pd.Categorical:
+    """``names[ids]`` (-1: NA) as ``astype("category")`` gives it: the values used, sorted."""
+    used = np.unique(ids[ids >= 0])
+    values = pd.Index(names[used], dtype="str" if len(used) else object)  # as from all-NA
+    order = values.argsort()
+    recoded = np.full(len(names) + 1, -1, dtype=np.int64)  # the last slot: id -1
+    recoded[used[order]] = np.arange(len(used))
+    return pd.Categorical.from_codes(recoded[ids], categories=values[order])
+
+
+def _category_of(column: pd.Series, rows: np.ndarray) -> pd.Categorical:
+    """A categorical column's values at ``rows`` as ``astype("str").astype("category")``."""
+    return _categorical(codes(column)[rows], np.asarray(column.cat.categories, dtype=object))
+
+
+def _dialog_keys(messages: pd.DataFrame, calls: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Call-ID x From tag of each message and each call as one int64, equal where the texts
+    are (a missing tag is the empty one)."""
+
+    def in_messages(name: str, *, empty_is_na: bool) -> tuple[np.ndarray, np.ndarray]:
+        ours, theirs = messages[name].cat.categories, calls[name].cat.categories
+        at = ours.get_indexer(theirs)
+        at = np.where(at >= 0, at, len(ours) + np.arange(len(theirs)))  # absent: codes of their own
+        mine = np.arange(len(ours))
+        if empty_is_na:
+            mine[np.asarray(ours == "", dtype=bool)] = -1
+            at[np.asarray(theirs == "", dtype=bool)] = -1
+        return (
+            np.append(mine, -1)[codes(messages[name])] + 1,
+            np.append(at, -1)[codes(calls[name])] + 1,
+        )
+
+    call = in_messages("call_id", empty_is_na=False)
+    tag = in_messages("from_tag", empty_is_na=True)
+    width = int(max(tag[0].max(initial=0), tag[1].max(initial=0))) + 1
+    return call[0] * width + tag[0], call[1] * width + tag[1]
 
 
 def _utc(values: pd.Series) -> pd.Series:
@@ -96,88 +152,84 @@ def _gap_s(later: pd.Series, earlier: pd.Series) -> pd.Series:
     return (_utc(later) - _utc(earlier)).dt.total_seconds().astype("float64")
 
 
-def _failures(attempts: pd.DataFrame, messages: pd.DataFrame) -> pd.DataFrame:
-    """Failed attempts (keyed calls) with the failure response's Retry-After."""
+def _failures(attempts: pd.DataFrame, messages: pd.DataFrame, dialog: np.ndarray) -> pd.DataFrame:
+    """Failed attempts (rows of ``attempts``, ``row`` their position) with the failure
+    response's Retry-After; ``dialog``: the messages' Call-ID x From tag keys."""
     status = attempts["final_status"]
-    failed = attempts[
-        status.ge(300).fillna(False) & attempts["answer_ts"].isna() & attempts["final_ts"].notna()
-    ]
-    failed = failed.assign(
-        call_id_s=failed["call_id"].astype("str"),
-        from_tag_s=failed["from_tag"].astype("str").fillna(""),
-    )
-    failed = _drop_answered_challenges(failed, messages)
-    return _attach_retry_after(failed, messages)
+    ended = attempts["answer_ts"].isna() & attempts["final_ts"].notna()
+    failed = attempts[(status.ge(300).fillna(False) & ended).to_numpy(dtype=bool)]
+    failed = _drop_answered_challenges(failed, messages, dialog)
+    return _attach_retry_after(failed, messages, dialog)
 
 
-def _drop_answered_challenges(failed: pd.DataFrame, messages: pd.DataFrame) -> pd.DataFrame:
+def _drop_answered_challenges(
+    failed: pd.DataFrame, messages: pd.DataFrame, dialog: np.ndarray
+) -> pd.DataFrame:
     """RFC 3261 §22.2: a 401/407 answered by an authenticated INVITE is part of the call."""
-    challenged = failed["final_status"].isin([401, 407])
+    challenged = failed["final_status"].isin([401, 407]).to_numpy(dtype=bool)
     if not challenged.any():
         return failed
-    auth = messages[
+    auth = (
         messages["is_request"] & (messages["method"] == "INVITE") & messages["has_auth"]
-    ]
-    last_auth = (
-        auth.assign(
-            call_id_s=auth["call_id"].astype("str"),
-            from_tag_s=auth["from_tag"].astype("str").fillna(""),
-        )
-        .groupby(["call_id_s", "from_tag_s"])["ts"]
-        .max()
-        .rename("last_auth_ts")
-    )
-    joined = failed.join(last_auth, on=["call_id_s", "from_tag_s"])
-    answered = challenged & (joined["last_auth_ts"] > joined["final_ts"]).fillna(False)
-    return failed[~answered.to_numpy()]
+    ).to_numpy(dtype=bool)
+    if not auth.any():
+        return failed
+    last_auth = pd.Series(messages["ts"].array[auth]).groupby(dialog[auth]).max()
+    at = last_auth.index.get_indexer(pd.Index(failed["dialog"].to_numpy()))
+    answered = challenged & (at >= 0)
+    last = last_auth.array[at[answered]]
+    answered[answered] = np.asarray(last > failed["final_ts"].array[answered], dtype=bool)
+    return failed[~answered]
 
 
-def _attach_retry_after(failed: pd.DataFrame, messages: pd.DataFrame) -> pd.DataFrame:
+def _attach_retry_after(
+    failed: pd.DataFrame, messages: pd.DataFrame, dialog: np.ndarray
+) -> pd.DataFrame:
     """Retry-After (value and text) of the response copy nearest to each failure's final_ts."""
-    resp = messages[
+    rows = (
         ~messages["is_request"]
         & (messages["cseq_method"] == "INVITE")
         & messages["status"].ge(300).fillna(False)
         & ~messages["retransmission"]
         & messages["client_leg"]
-    ]
+    ).to_numpy(dtype=bool)
+    status = messages["status"].to_numpy(dtype=np.int64, na_value=0)[rows]
     resp = pd.DataFrame(
         {
-            "call_id_s": resp["call_id"].astype("str"),
-            "from_tag_s": resp["from_tag"].astype("str").fillna(""),
-            "final_status": resp["status"].astype("Int16"),
-            "resp_ts": resp["ts"],
-            "retry_after": resp["retry_after"].astype("Int64"),
-            "retry_after_raw": resp["retry_after_raw"].astype("str"),
+            "key": dialog[rows] * 1000 + status,
+            "resp_ts": messages["ts"].array[rows],
+            "retry_after": messages["retry_after"].array[rows],
+            "retry_after_raw": codes(messages["retry_after_raw"])[rows],
         }
     ).sort_values("resp_ts", kind="stable")
-    left = failed.assign(final_status=failed["final_status"].astype("Int16")).sort_values(
-        "final_ts", kind="stable"
-    )
+    left = failed.assign(
+        key=failed["dialog"].to_numpy() * 1000 + failed["final_status"].to_numpy(dtype=np.int64)
+    ).sort_values("final_ts", kind="stable")
     merged = pd.merge_asof(
-        left,
-        resp,
-        left_on="final_ts",
-        right_on="resp_ts",
-        by=["call_id_s", "from_tag_s", "final_status"],
-        direction="nearest",
+        left, resp, left_on="final_ts", right_on="resp_ts", by="key", direction="nearest"
     )
+    merged["retry_after_raw"] = merged["retry_after_raw"].fillna(-1).astype(np.int64)
     return merged.sort_values("call", kind="stable").reset_index(drop=True)
 
 
-def _next_attempt(failed: pd.DataFrame, attempts: pd.DataFrame, by: list[str]) -> pd.DataFrame:
-    """For each failure, the first attempt with the same ``by`` keys starting at/after final_ts."""
-    left = failed[["call", "final_ts", *by]].dropna(subset=by).sort_values("final_ts")
-    right = (
-        attempts[["call", "call_id", "start_ts", *by]]
-        .dropna(subset=by)
-        .rename(columns={"call": "next_call", "call_id": "next_call_id", "start_ts": "next_ts"})
-        .sort_values("next_ts", kind="stable")
-    )
+def _next_attempt(failed: pd.DataFrame, attempts: pd.DataFrame, by: str) -> pd.DataFrame:
+    """For each failure, the first attempt with the same ``by`` key (an int, -1: none)
+    starting at/after final_ts: its ``row`` in ``attempts`` (-1: none) and start."""
+    left = failed.loc[failed[by].to_numpy() >= 0, ["call", "final_ts", by]]
+    right = attempts.loc[attempts[by].to_numpy() >= 0, ["row", "start_ts", by]]
     linked = pd.merge_asof(
-        left, right, left_on="final_ts", right_on="next_ts", by=by, direction="forward"
+        left.sort_values("final_ts"),
+        right.rename(columns={"row": "next_row", "start_ts": "next_ts"}).sort_values(
+            "next_ts", kind="stable"
+        ),
+        left_on="final_ts",
+        right_on="next_ts",
+        by=by,
+        direction="forward",
     )
-    return linked.set_index("call")[["next_call", "next_call_id", "next_ts"]]
+    found = linked.set_index("call")[["next_row", "next_ts"]].reindex(failed["call"])
+    found["next_row"] = found["next_row"].fillna(-1).astype(np.int64)
+    return found
 
 
 def retry_table(calls: pd.DataFrame, messages: pd.DataFrame) -> pd.DataFrame:
@@ -185,56 +237,87 @@ def retry_table(calls: pd.DataFrame, messages: pd.DataFrame) -> pd.DataFrame:
 
     ``calls`` conforms to ``schema.CALLS``; ``messages`` is the analysed messages table
     (``schema.MESSAGES`` + ``retransmission``). See the module docstring for the rules.
+    Callers, targets, client hosts and servers are integer ids (text made once per
+    category), which the attempts are linked on.
     """
     if calls.empty:
         return schema.empty(schema.RETRIES)
-    attempts = calls.assign(
-        caller_key=uri_key(calls["caller"]),
-        target_key=uri_key(calls["request_uri"]).fillna(uri_key(calls["callee"])),
-        client=_host(calls["src"]),
-        server=calls["dst"].astype("str"),
+    (caller,), caller_names = _ids(_uri_key_of, calls["caller"])
+    (request_uri, callee), target_names = _ids(_uri_key_of, calls["request_uri"], calls["callee"])
+    target = np.where(request_uri >= 0, request_uri, callee)
+    (client,), _ = _ids(_host_of, calls["src"])
+    message_dialog, call_dialog = _dialog_keys(messages, calls)
+    attempts = pd.DataFrame(
+        {
+            "row": np.arange(len(calls)),
+            "call": calls["call"].to_numpy(),
+            "start_ts": calls["start_ts"].array,
+            "final_ts": calls["final_ts"].array,
+            "answer_ts": calls["answer_ts"].array,
+            "final_status": calls["final_status"].array,
+            "dialog": call_dialog,
+            "caller_target": keys.combine(caller, target),
+            "client_server": keys.combine(client, codes(calls["dst"])),
+        }
     )
-    failed = _failures(attempts, messages)
+    failed = _failures(attempts, messages, message_dialog)
     if failed.empty:
         return schema.empty(schema.RETRIES)
 
-    retry = _next_attempt(failed, attempts, ["caller_key", "target_key"]).reindex(failed["call"])
-    is_503 = (failed["final_status"] == 503).fillna(False).to_numpy()
-    server = _next_attempt(failed[is_503], attempts, ["client", "server"]).reindex(failed["call"])
+    retry = _next_attempt(failed, attempts, "caller_target")
+    is_503 = (failed["final_status"] == 503).fillna(False).to_numpy(dtype=bool)
+    server = _next_attempt(failed[is_503], attempts, "client_server").reindex(failed["call"])
+    server["next_row"] = server["next_row"].fillna(-1).astype(np.int64)
 
-    n = failed["retry_after"].astype("Int64")
+    row = failed["row"].to_numpy()
+    n = pd.Series(failed["retry_after"].array, dtype="Int64")
     gap = _gap_s(retry["next_ts"], failed["final_ts"])
     server_gap = _gap_s(server["next_ts"], failed["final_ts"])
-    retried = retry["next_call"].notna().to_numpy()
-    server_retried = pd.array(server["next_call"].notna().to_numpy(), dtype="boolean")
+    retry_row, server_row = retry["next_row"].to_numpy(), server["next_row"].to_numpy()
+    retried = retry_row >= 0
+    server_retried = pd.array(server_row >= 0, dtype="boolean")
     server_retried[~is_503] = pd.NA
+    call_numbers = calls["call"].to_numpy()
+    raw = messages["retry_after_raw"]
 
     out = pd.DataFrame(
         {
             "call": failed["call"].to_numpy(),
-            "call_id": failed["call_id"].astype("str").to_numpy(),
-            "caller": failed["caller_key"].to_numpy(),
-            "callee": failed["target_key"].to_numpy(),
-            "src": failed["src"].astype("str").to_numpy(),
-            "dst": failed["dst"].astype("str").to_numpy(),
-            "status": failed["final_status"].to_numpy(),
+            "call_id": _category_of(calls["call_id"], row),
+            "caller": _categorical(caller[row], caller_names),
+            "callee": _categorical(target[row], target_names),
+            "src": _category_of(calls["src"], row),
+            "dst": _category_of(calls["dst"], row),
+            "status": pd.array(failed["final_status"].array, dtype="Int16"),
             "final_ts": _utc(failed["final_ts"]),
-            "retry_after": n.to_numpy(),
-            "retry_after_raw": failed["retry_after_raw"].to_numpy(),
+            "retry_after": n.array,
+            "retry_after_raw": _categorical(
+                failed["retry_after_raw"].to_numpy(), np.asarray(raw.cat.categories, dtype=object)
+            ),
             "retried": retried,
-            "retry_call": retry["next_call"].astype("Int64").to_numpy(),
-            "retry_call_id": retry["next_call_id"].astype("str").to_numpy(),
+            "retry_call": _call_numbers(call_numbers, retry_row),
+            "retry_call_id": _categorical(
+                np.where(retried, codes(calls["call_id"])[retry_row], -1),
+                np.asarray(calls["call_id"].cat.categories, dtype=object),
+            ),
             "retry_ts": _utc(retry["next_ts"]),
             "gap_s": gap.to_numpy(),
             "honoured": _verdict(gap, n),
             "server_retried": server_retried,
-            "server_retry_call": server["next_call"].astype("Int64").to_numpy(),
+            "server_retry_call": _call_numbers(call_numbers, server_row),
             "server_retry_ts": _utc(server["next_ts"]),
             "server_gap_s": server_gap.to_numpy(),
             "server_honoured": _verdict(server_gap, n),
         }
     )
     return schema.conform(out.sort_values("final_ts", kind="stable"), schema.RETRIES)
+
+
+def _call_numbers(numbers: np.ndarray, rows: np.ndarray) -> pd.arrays.IntegerArray:
+    """``numbers`` at ``rows`` (-1: NA) as Int64."""
+    out = pd.array(numbers[np.maximum(rows, 0)], dtype="Int64")
+    out[rows < 0] = pd.NA
+    return out
 
 
 def within_window(table: pd.DataFrame, calls: int, end: pd.Timestamp) -> pd.DataFrame:
