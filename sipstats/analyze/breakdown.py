@@ -23,7 +23,7 @@ from pandas.tseries.offsets import Tick
 from sipstats import schema
 from sipstats.analyze.retries import uri_key
 from sipstats.analyze.tally import time_runs, weights
-from sipstats.analyze.transactions import codes, endpoint, endpoints
+from sipstats.analyze.transactions import codes, endpoints
 from sipstats.catalogue import STATUS_CLASSES as CLASSES
 from sipstats.errors import OptionError
 
@@ -135,45 +135,45 @@ def by_peer(messages: pd.DataFrame) -> pd.DataFrame:
     """
     resp = _responses(messages, ["src", "sport", "dst", "dport", "retransmission", "challenge"])
     resp = resp[~resp["retransmission"] & resp["cls"].isin(FAILURE_CLASSES) & ~resp["challenge"]]
-    pairs = pd.DataFrame(
-        {
-            "responder": endpoint(resp["src"], resp["sport"]).fillna("unknown"),
-            "requester": endpoint(resp["dst"], resp["dport"]).fillna("unknown"),
-            "code": resp["code"],
-        }
-    )
-    columns = ["responder", "requester", "failures", "share", "top_code", "codes"]
-    if pairs.empty:
-        return pd.DataFrame(
-            {
-                "responder": pd.Series(dtype="str"),
-                "requester": pd.Series(dtype="str"),
-                "failures": pd.Series(dtype="int64"),
-                "share": pd.Series(dtype="float64"),
-                "top_code": pd.Series(dtype="str"),
-                "codes": pd.Series(dtype="str"),
-            }
-        )
-    per_code = (
-        pairs.value_counts(["responder", "requester", "code"])
-        .rename("n")
-        .reset_index()
-        .sort_values(["responder", "requester", "n", "code"], ascending=[True, True, False, True])
-    )
-    per_code["text"] = per_code["code"].map("{:03d}".format) + "x" + per_code["n"].astype("str")
-    grouped = per_code.groupby(["responder", "requester"], sort=False)
+    if resp.empty:
+        return schema.empty(schema.BY_PEER)
+    responder, responders = _endpoint_groups(resp, "src", "sport")
+    requester, requesters = _endpoint_groups(resp, "dst", "dport")
+    pair_ids, group = np.unique(responder * len(requesters) + requester, return_inverse=True)
+    texts = _code_texts(group, resp["code"].to_numpy(dtype=np.int64))
+    failures = np.bincount(group, minlength=len(pair_ids))
     table = pd.DataFrame(
         {
-            "failures": grouped["n"].sum(),
-            "top_code": grouped["code"].first().map("{:03d}".format),
-            "codes": grouped["text"].agg("|".join),
+            "responder": pd.Series(responders[pair_ids // len(requesters)], dtype="str"),
+            "requester": pd.Series(requesters[pair_ids % len(requesters)], dtype="str"),
+            "failures": failures.astype(np.int64),
+            "share": failures / failures.sum(),
+            "top_code": [texts[g][0][:3] for g in range(len(pair_ids))],
+            "codes": ["|".join(texts[g]) for g in range(len(pair_ids))],
         }
     )
-    table["share"] = table["failures"] / table["failures"].sum()
-    table = table.reset_index().loc[:, columns]
     return table.sort_values(
         ["failures", "responder", "requester"], ascending=[False, True, True]
     ).reset_index(drop=True)
+
+
+def _endpoint_groups(resp: pd.DataFrame, address: str, port: str) -> tuple[np.ndarray, np.ndarray]:
+    """Group of each row's ``address:port`` and the groups' text (see :func:`_named_groups`)."""
+    values = endpoints(resp[address], resp[port])
+    return _named_groups(values.codes.astype(np.int64), np.asarray(values.categories))
+
+
+def _code_texts(group: np.ndarray, code: np.ndarray) -> dict[int, list[str]]:
+    """Per group, its codes as 'CODExCOUNT' texts: most frequent first, then the lowest."""
+    pair, count = np.unique(group * 1000 + code, return_counts=True)
+    pair_group, pair_code = pair // 1000, pair % 1000
+    order = np.lexsort((pair_code, -count, pair_group))
+    texts: dict[int, list[str]] = {}
+    for g, c, n in zip(
+        pair_group[order].tolist(), pair_code[order].tolist(), count[order].tolist(), strict=True
+    ):
+        texts.setdefault(g, []).append(f"{c:03d}x{n}")
+    return texts
 
 
 #: What :func:`failures_by` groups final responses by.
@@ -196,9 +196,9 @@ def _failure_groups(finals: pd.DataFrame, by: FailureKey) -> tuple[np.ndarray, n
     distinct category; categories with the same text share a group.
     """
     if by in ("responder", "requester"):
-        side = ("src", "sport") if by == "responder" else ("dst", "dport")
-        values = endpoints(finals[side[0]], finals[side[1]])
-        return _named_groups(values.codes.astype(np.int64), np.asarray(values.categories))
+        return _endpoint_groups(
+            finals, *(("src", "sport") if by == "responder" else ("dst", "dport"))
+        )
     column = finals["from_uri" if by == "caller" else "to_uri"]
     text = uri_key(pd.Series(column.cat.categories, dtype="category")).to_numpy(dtype=object)
     return _named_groups(codes(column), text)
@@ -236,15 +236,7 @@ def _failures_of(finals: pd.DataFrame, by: FailureKey) -> pd.DataFrame:
     failures = np.bincount(group[failed], minlength=len(names))
     if not failures.any():
         return schema.empty(schema.FAILURES_BY[by])
-    # failures per (group, code): most frequent code first, then the lowest
-    pair, count = np.unique(group[failed] * 1000 + code[failed], return_counts=True)
-    pair_group, pair_code = pair // 1000, pair % 1000
-    order = np.lexsort((pair_code, -count, pair_group))
-    texts: dict[int, list[str]] = {}
-    for g, c, n in zip(
-        pair_group[order].tolist(), pair_code[order].tolist(), count[order].tolist(), strict=True
-    ):
-        texts.setdefault(g, []).append(f"{c:03d}x{n}")
+    texts = _code_texts(group[failed], code[failed])
     shown = np.flatnonzero(failures > 0)
     out = pd.DataFrame(
         {

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from sipstats import schema
+from sipstats.analyze.keys import codes
 
 #: RFC 3398 §7.2.4.1: Q.850 cause -> the SIP status code it maps to. Cause 16 (normal call
 #: clearing) maps to no failure code: the call ended normally (BYE or CANCEL).
@@ -59,20 +60,34 @@ def code_by_cause(calls: pd.DataFrame) -> pd.DataFrame:
 
 def agents_by_outcome(calls: pd.DataFrame) -> pd.DataFrame:
     """side ('caller' / 'responder'), software, calls, then calls per outcome
-    (``schema.AGENTS_BY_OUTCOME``: every outcome, 0 where none)."""
+    (``schema.AGENTS_BY_OUTCOME``: every outcome, 0 where none).
+
+    Counted on category codes; text is looked at once per software seen.
+    """
+    outcome = calls["outcome"]
+    outcome_code = codes(outcome)
+    outcomes = list(outcome.cat.categories.astype("str"))
     frames = []
     for side, column in (("caller", "caller_agent"), ("responder", "responder_agent")):
-        known = calls[calls[column].notna().to_numpy(dtype=bool)]
-        if known.empty:
+        software = codes(calls[column])
+        known = (software >= 0) & (outcome_code >= 0)
+        if not known.any():
             continue
-        counts = pd.crosstab(known[column].astype("str"), known["outcome"].astype("str"))
-        counts.insert(0, "calls", counts.sum(axis=1))
-        counts = counts.sort_values("calls", ascending=False, kind="stable")
-        frames.append(counts.rename_axis("software").reset_index().assign(side=side))
+        used, row = np.unique(software[known], return_inverse=True)
+        names = calls[column].cat.categories[used].astype("str")
+        per_outcome = np.bincount(
+            row * len(outcomes) + outcome_code[known], minlength=len(used) * len(outcomes)
+        ).reshape(len(used), len(outcomes))
+        counts = pd.DataFrame(per_outcome, columns=outcomes)
+        table = pd.DataFrame({"side": side, "software": names, "calls": per_outcome.sum(axis=1)})
+        for name in schema.OUTCOMES:
+            table[name] = counts[name] if name in counts.columns else 0
+        # text order first, then most calls: as a crosstab over the text would list them
+        table = table.iloc[np.argsort(np.asarray(names, dtype=object), kind="stable")]
+        frames.append(table.sort_values("calls", ascending=False, kind="stable"))
     if not frames:
         return schema.empty(schema.AGENTS_BY_OUTCOME)
-    out = pd.concat(frames, ignore_index=True).reindex(columns=list(schema.AGENTS_BY_OUTCOME))
-    return schema.conform(out.fillna(dict.fromkeys(schema.OUTCOMES, 0)), schema.AGENTS_BY_OUTCOME)
+    return schema.conform(pd.concat(frames, ignore_index=True), schema.AGENTS_BY_OUTCOME)
 
 
 def _most_common(texts: pd.Series) -> object:

@@ -89,13 +89,20 @@ def _top(values: pd.Series, n: int = TOP) -> dict[str, int]:
     return {str(k): int(v) for k, v in ordered[:n]}
 
 
+#: The columns of the messages the burst and level detectors read.
+_FINAL_COLUMNS: Final = (
+    *("ts", "status", "src", "sport", "dst", "dport"),
+    *("from_uri", "to_uri", "catalogue_reason"),
+)
+
+
 def _finals(messages: pd.DataFrame) -> pd.DataFrame:
-    """Unique final responses (2xx-6xx) with their code as int."""
+    """Unique final responses (2xx-6xx) with their code as int (the columns the detectors
+    read only: a copy of every column of a large table is slow)."""
     m = messages
-    keep = ~m["is_request"] & m["status"].notna() & ~m["retransmission"]
-    resp = m[keep]
-    code = resp["status"].astype("int64")
-    resp = resp[code.between(200, 699)]
+    code = m["status"].to_numpy(dtype="float64", na_value=np.nan)
+    keep = ~m["is_request"].to_numpy(dtype=bool) & ~m["retransmission"].to_numpy(dtype=bool)
+    resp = m.loc[keep & (code >= 200) & (code <= 699), list(_FINAL_COLUMNS)]
     return resp.assign(code=resp["status"].astype("int64"))
 
 
@@ -273,14 +280,16 @@ def _timeout_findings(
     t = transactions
     if t.empty or capture_end is None:
         return []
-    unanswered = t[
+    request_ts = t["request_ts"]
+    unanswered = (
         ~t["has_final"]
-        & t["request_ts"].notna()
-        & (t["method"].astype("str") != "ACK")
-        & (t["request_ts"] < capture_end - TIMER_B)
-    ]
-    timed_out = t[t["final_status"].eq(408).fillna(False).astype(bool)]
-    both = pd.concat([unanswered, timed_out])
+        & request_ts.notna()
+        & (t["method"] != "ACK")
+        & (request_ts < capture_end - TIMER_B)
+    ).to_numpy(dtype=bool)
+    timed_out = t["final_status"].eq(408).fillna(False).to_numpy(dtype=bool)
+    columns = ["request_ts", "method", "server"]
+    both = pd.concat([t.loc[unanswered, columns], t.loc[timed_out, columns]])
     if len(both) < TIMEOUT_MIN:
         return []
     servers = _top(both["server"].dropna())
@@ -293,8 +302,8 @@ def _timeout_findings(
             severity="high" if len(both) >= 0.1 * len(t) else "medium",
             weight=len(both),
             evidence={
-                "no_final": len(unanswered),
-                "responses_408": len(timed_out),
+                "no_final": int(unanswered.sum()),
+                "responses_408": int(timed_out.sum()),
                 "transactions": len(t),
                 "methods": _top(both["method"].dropna(), n=len(both)),
                 "servers": servers,

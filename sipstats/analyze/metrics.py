@@ -384,13 +384,21 @@ def operator_kpis(calls: pd.DataFrame) -> list[dict[str, object]]:
     ]
 
 
+#: The transaction columns the metrics read (:func:`on_caller_leg`, :func:`sdd`,
+#: :func:`ser_per_transaction`): rows are picked from these only.
+_TRANSACTION_COLUMNS = (
+    *("call_id", "client", "server", "method", "request_ts", "final_status", "final_ms"),
+    "in_dialog",
+)
+
+
 def compute(
     calls: pd.DataFrame,
     transactions: pd.DataFrame,
     registrations: pd.DataFrame,
 ) -> pd.DataFrame:
     """Every metric, one row each, in the order reports list them."""
-    transactions = on_caller_leg(transactions, calls)
+    transactions = on_caller_leg(transactions.loc[:, list(_TRANSACTION_COLUMNS)], calls)
     rows = [
         rrd(registrations),
         *srd(calls),

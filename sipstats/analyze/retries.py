@@ -341,8 +341,11 @@ def _verdict(gap: pd.Series, retry_after: pd.Series) -> pd.arrays.BooleanArray:
 
 
 def _unique_responses(messages: pd.DataFrame) -> pd.DataFrame:
-    """Responses as their clients got them: no retransmission, no relayed copy on another leg."""
-    return messages[~messages["is_request"] & ~messages["retransmission"] & messages["client_leg"]]
+    """Responses as their clients got them: no retransmission, no relayed copy on another leg
+    (status and Retry-After columns only: what the summaries read)."""
+    m = messages
+    rows = ~m["is_request"] & ~m["retransmission"] & m["client_leg"]
+    return m.loc[rows.to_numpy(dtype=bool), ["status", "retry_after", "retry_after_raw"]]
 
 
 def retry_after_values(messages: pd.DataFrame) -> dict[str, dict[str, int]]:

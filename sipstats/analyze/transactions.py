@@ -52,11 +52,6 @@ def endpoints(ip: pd.Series, port: pd.Series) -> pd.Categorical:
     return pd.Categorical.from_codes(out, categories=pd.Index(labels, dtype="str"))
 
 
-def endpoint(ip: pd.Series, port: pd.Series) -> pd.Series:
-    """``ip:port`` strings (``[v6]:port`` for IPv6), NA where the address is missing."""
-    return pd.Series(endpoints(ip, port), index=ip.index).astype("str")
-
-
 def _client_ip(messages: pd.DataFrame) -> np.ndarray:
     """Codes of the client address: the request's source, the response's destination."""
     cats = messages["src"].cat.categories.union(messages["dst"].cat.categories)
