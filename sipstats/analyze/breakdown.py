@@ -140,7 +140,7 @@ def by_peer(messages: pd.DataFrame) -> pd.DataFrame:
     responder, responders = _endpoint_groups(resp, "src", "sport")
     requester, requesters = _endpoint_groups(resp, "dst", "dport")
     pair_ids, group = np.unique(responder * len(requesters) + requester, return_inverse=True)
-    texts = _code_texts(group, resp["code"].to_numpy(dtype=np.int64))
+    top_code, code_texts = _code_texts(group, resp["code"].to_numpy(dtype=np.int64))
     failures = np.bincount(group, minlength=len(pair_ids))
     table = pd.DataFrame(
         {
@@ -148,8 +148,8 @@ def by_peer(messages: pd.DataFrame) -> pd.DataFrame:
             "requester": pd.Series(requesters[pair_ids % len(requesters)], dtype="str"),
             "failures": failures.astype(np.int64),
             "share": failures / failures.sum(),
-            "top_code": [texts[g][0][:3] for g in range(len(pair_ids))],
-            "codes": ["|".join(texts[g]) for g in range(len(pair_ids))],
+            "top_code": pd.Series(top_code, dtype="str"),
+            "codes": pd.Series(code_texts, dtype="str"),
         }
     )
     return table.sort_values(
@@ -163,17 +163,24 @@ def _endpoint_groups(resp: pd.DataFrame, address: str, port: str) -> tuple[np.nd
     return _named_groups(values.codes.astype(np.int64), np.asarray(values.categories))
 
 
-def _code_texts(group: np.ndarray, code: np.ndarray) -> dict[int, list[str]]:
-    """Per group, its codes as 'CODExCOUNT' texts: most frequent first, then the lowest."""
+#: 'CODE' of every code a response can carry (the parser keeps three digits).
+_CODE_TEXT = np.array([f"{code:03d}" for code in range(1000)], dtype=object)
+
+
+def _code_texts(group: np.ndarray, code: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per group 0..n-1 present in ``group``, in order: its top code ('486', the most
+    frequent, the lowest on a tie) and its codes as 'CODExCOUNT|...' texts, most frequent
+    first, then the lowest (text made once per group and code, joined without a loop)."""
     pair, count = np.unique(group * 1000 + code, return_counts=True)
     pair_group, pair_code = pair // 1000, pair % 1000
     order = np.lexsort((pair_code, -count, pair_group))
-    texts: dict[int, list[str]] = {}
-    for g, c, n in zip(
-        pair_group[order].tolist(), pair_code[order].tolist(), count[order].tolist(), strict=True
-    ):
-        texts.setdefault(g, []).append(f"{c:03d}x{n}")
-    return texts
+    pair_group, pair_code, count = pair_group[order], pair_code[order], count[order]
+    first = np.flatnonzero(np.r_[True, pair_group[1:] != pair_group[:-1]])
+    text = _CODE_TEXT[pair_code] + "x" + count.astype(str).astype(object)
+    starts = np.zeros(len(text), dtype=bool)
+    starts[first] = True
+    text = np.where(starts, text, "|" + text)
+    return _CODE_TEXT[pair_code[first]], np.add.reduceat(text, first)
 
 
 #: What :func:`failures_by` groups final responses by.
@@ -236,7 +243,7 @@ def _failures_of(finals: pd.DataFrame, by: FailureKey) -> pd.DataFrame:
     failures = np.bincount(group[failed], minlength=len(names))
     if not failures.any():
         return schema.empty(schema.FAILURES_BY[by])
-    texts = _code_texts(group[failed], code[failed])
+    top_code, code_texts = _code_texts(group[failed], code[failed])
     shown = np.flatnonzero(failures > 0)
     out = pd.DataFrame(
         {
@@ -245,8 +252,8 @@ def _failures_of(finals: pd.DataFrame, by: FailureKey) -> pd.DataFrame:
             "failures": failures[shown].astype(np.int64),
             "failure_share": failures[shown] / total[shown],
             "share_of_failures": failures[shown] / failures.sum(),
-            "top_code": [texts[g][0][:3] for g in shown.tolist()],
-            "codes": ["|".join(texts[g]) for g in shown.tolist()],
+            "top_code": pd.Series(top_code, dtype="str"),
+            "codes": pd.Series(code_texts, dtype="str"),
         }
     )
     out = out.sort_values(["failures", by], ascending=[False, True])

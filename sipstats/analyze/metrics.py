@@ -156,15 +156,29 @@ def on_caller_leg(transactions: pd.DataFrame, calls: pd.DataFrame) -> pd.DataFra
     # one key for Call-ID x endpoint x endpoint, over both tables at once
     tx_call = codes(call_ids)
     n = len(transactions)
-    key = keys.combine(
+    key = _leg_keys(
         np.concatenate([tx_call, call, call]),
         np.concatenate([client, src, dst]),
         np.concatenate([server, dst, src]),
+        calls=len(call_ids.cat.categories),
+        ends=len(ends),
     )
     legs = key[n:]
     in_calls = keys.isin(tx_call, call[call >= 0])
     keep = ~in_calls | keys.isin(key[:n], legs[legs >= 0])
     return transactions[keep]
+
+
+def _leg_keys(
+    call: np.ndarray, one: np.ndarray, other: np.ndarray, *, calls: int, ends: int
+) -> np.ndarray:
+    """Call-ID x endpoint x endpoint codes (below ``calls``, ``ends``) as one int64, -1 where
+    one is missing: packed as they are while that fits (no renumbering), else
+    :func:`keys.combine`."""
+    if calls * ends * ends >= 1 << 62:
+        return keys.combine(call, one, other)
+    valid = (call >= 0) & (one >= 0) & (other >= 0)
+    return np.where(valid, (call * ends + one) * ends + other, -1)
 
 
 def sdd(transactions: pd.DataFrame) -> list[dict[str, object]]:
@@ -392,12 +406,20 @@ _TRANSACTION_COLUMNS = (
 )
 
 
+#: The call columns the metrics read: each filter of the calls copies these only.
+_CALL_COLUMNS = (
+    *("call_id", "src", "dst", "start_ts", "ringing_ts", "answer_ts", "final_ts", "end_ts"),
+    *("final_status", "bye_status", "outcome", "duration_s", "pdd_ms"),
+)
+
+
 def compute(
     calls: pd.DataFrame,
     transactions: pd.DataFrame,
     registrations: pd.DataFrame,
 ) -> pd.DataFrame:
     """Every metric, one row each, in the order reports list them."""
+    calls = calls.loc[:, list(_CALL_COLUMNS)]
     transactions = on_caller_leg(transactions.loc[:, list(_TRANSACTION_COLUMNS)], calls)
     rows = [
         rrd(registrations),

@@ -86,17 +86,24 @@ def _ids(
 ) -> tuple[list[np.ndarray], np.ndarray]:
     """``func`` of categorical columns' values as ids in one space, and each id's text.
 
-    ``func`` runs once per category; equal results share an id, whichever column or
+    ``func`` runs once per category a column holds (a column taken from a larger table
+    keeps that table's categories); equal results share an id, whichever column or
     category they come from; NA (a missing value, or NA from ``func``) is -1.
     """
-    texts = [
-        func(pd.Series(column.cat.categories.astype("str"), dtype="str")).to_numpy(dtype=object)
-        for column in columns
-    ]
+    rows, texts = [], []
+    for column in columns:
+        row_codes = codes(column)
+        categories = column.cat.categories
+        used = np.flatnonzero(np.bincount(row_codes[row_codes >= 0], minlength=len(categories)))
+        dense = np.full(len(categories) + 1, -1, dtype=np.int64)  # the last slot: code -1
+        dense[used] = np.arange(len(used))
+        rows.append(dense[row_codes])
+        values = pd.Series(categories[used].astype("str"), dtype="str")
+        texts.append(func(values).to_numpy(dtype=object))
     ids, names = pd.factorize(np.concatenate([np.array([], dtype=object), *texts]))
     out, at = [], 0
-    for column, text in zip(columns, texts, strict=True):
-        out.append(np.append(ids[at : at + len(text)], -1)[codes(column)])
+    for row_ids, text in zip(rows, texts, strict=True):
+        out.append(np.append(ids[at : at + len(text)], -1)[row_ids])
         at += len(text)
     return out, np.asarray(names, dtype=object)
 
@@ -116,27 +123,28 @@ def _category_of(column: pd.Series, rows: np.ndarray) -> pd.Categorical:
     return _categorical(codes(column)[rows], np.asarray(column.cat.categories, dtype=object))
 
 
-def _dialog_keys(messages: pd.DataFrame, calls: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Call-ID x From tag of each message and each call as one int64, equal where the texts
-    are (a missing tag is the empty one)."""
+def _as_sent(text: pd.Series) -> pd.Series:
+    return text
 
-    def in_messages(name: str, *, empty_is_na: bool) -> tuple[np.ndarray, np.ndarray]:
-        ours, theirs = messages[name].cat.categories, calls[name].cat.categories
-        at = ours.get_indexer(theirs)
-        at = np.where(at >= 0, at, len(ours) + np.arange(len(theirs)))  # absent: codes of their own
-        mine = np.arange(len(ours))
-        if empty_is_na:
-            mine[np.asarray(ours == "", dtype=bool)] = -1
-            at[np.asarray(theirs == "", dtype=bool)] = -1
-        return (
-            np.append(mine, -1)[codes(messages[name])] + 1,
-            np.append(at, -1)[codes(calls[name])] + 1,
-        )
 
-    call = in_messages("call_id", empty_is_na=False)
-    tag = in_messages("from_tag", empty_is_na=True)
-    width = int(max(tag[0].max(initial=0), tag[1].max(initial=0))) + 1
-    return call[0] * width + tag[0], call[1] * width + tag[1]
+def _tag(text: pd.Series) -> pd.Series:
+    """A From tag as a key: an empty one is no tag."""
+    return text.where(text != "")
+
+
+def _dialog_keys(
+    messages: pd.DataFrame, rows: np.ndarray, calls: pd.DataFrame, call_rows: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Call-ID x From tag of the messages at ``rows`` (a mask) and of the calls at
+    ``call_rows`` (positions) as one int64 each, equal where the texts are."""
+    (message_call, call), _ = _ids(
+        _as_sent, messages["call_id"][rows], calls["call_id"].iloc[call_rows]
+    )
+    (message_tag, tag), tags = _ids(
+        _tag, messages["from_tag"][rows], calls["from_tag"].iloc[call_rows]
+    )
+    width = len(tags) + 1
+    return (message_call + 1) * width + message_tag + 1, (call + 1) * width + tag + 1
 
 
 def _utc(values: pd.Series) -> pd.Series:
@@ -152,27 +160,36 @@ def _gap_s(later: pd.Series, earlier: pd.Series) -> pd.Series:
     return (_utc(later) - _utc(earlier)).dt.total_seconds().astype("float64")
 
 
-def _failures(attempts: pd.DataFrame, messages: pd.DataFrame, dialog: np.ndarray) -> pd.DataFrame:
-    """Failed attempts (rows of ``attempts``, ``row`` their position) with the failure
-    response's Retry-After; ``dialog``: the messages' Call-ID x From tag keys."""
+def _failures(attempts: pd.DataFrame, calls: pd.DataFrame, messages: pd.DataFrame) -> pd.DataFrame:
+    """Failed attempts (rows of ``attempts``, ``row`` their position in ``calls``) with the
+    failure response's Retry-After."""
     status = attempts["final_status"]
     ended = attempts["answer_ts"].isna() & attempts["final_ts"].notna()
     failed = attempts[(status.ge(300).fillna(False) & ended).to_numpy(dtype=bool)]
-    failed = _drop_answered_challenges(failed, messages, dialog)
-    return _attach_retry_after(failed, messages, dialog)
+    m = messages
+    auth = (m["is_request"] & (m["method"] == "INVITE") & m["has_auth"]).to_numpy(dtype=bool)
+    answers = (
+        ~m["is_request"]
+        & (m["cseq_method"] == "INVITE")
+        & m["status"].ge(300).fillna(False)
+        & ~m["retransmission"]
+        & m["client_leg"]
+    ).to_numpy(dtype=bool)
+    read = auth | answers
+    keys_read, failed_keys = _dialog_keys(m, read, calls, failed["row"].to_numpy())
+    dialog = np.full(len(m), -1, dtype=np.int64)
+    dialog[read] = keys_read
+    failed = _drop_answered_challenges(failed.assign(dialog=failed_keys), m, auth, dialog)
+    return _attach_retry_after(failed, m, answers, dialog)
 
 
 def _drop_answered_challenges(
-    failed: pd.DataFrame, messages: pd.DataFrame, dialog: np.ndarray
+    failed: pd.DataFrame, messages: pd.DataFrame, auth: np.ndarray, dialog: np.ndarray
 ) -> pd.DataFrame:
-    """RFC 3261 §22.2: a 401/407 answered by an authenticated INVITE is part of the call."""
+    """RFC 3261 §22.2: a 401/407 answered by an authenticated INVITE (``auth``: the
+    messages that are one) is part of the call; ``dialog``: the messages' dialog keys."""
     challenged = failed["final_status"].isin([401, 407]).to_numpy(dtype=bool)
-    if not challenged.any():
-        return failed
-    auth = (
-        messages["is_request"] & (messages["method"] == "INVITE") & messages["has_auth"]
-    ).to_numpy(dtype=bool)
-    if not auth.any():
+    if not challenged.any() or not auth.any():
         return failed
     last_auth = pd.Series(messages["ts"].array[auth]).groupby(dialog[auth]).max()
     at = last_auth.index.get_indexer(pd.Index(failed["dialog"].to_numpy()))
@@ -183,16 +200,10 @@ def _drop_answered_challenges(
 
 
 def _attach_retry_after(
-    failed: pd.DataFrame, messages: pd.DataFrame, dialog: np.ndarray
+    failed: pd.DataFrame, messages: pd.DataFrame, rows: np.ndarray, dialog: np.ndarray
 ) -> pd.DataFrame:
-    """Retry-After (value and text) of the response copy nearest to each failure's final_ts."""
-    rows = (
-        ~messages["is_request"]
-        & (messages["cseq_method"] == "INVITE")
-        & messages["status"].ge(300).fillna(False)
-        & ~messages["retransmission"]
-        & messages["client_leg"]
-    ).to_numpy(dtype=bool)
+    """Retry-After (value and text) of the response copy nearest to each failure's final_ts,
+    among the failure responses at ``rows`` (a mask of ``messages``)."""
     status = messages["status"].to_numpy(dtype=np.int64, na_value=0)[rows]
     resp = pd.DataFrame(
         {
@@ -246,7 +257,6 @@ def retry_table(calls: pd.DataFrame, messages: pd.DataFrame) -> pd.DataFrame:
     (request_uri, callee), target_names = _ids(_uri_key_of, calls["request_uri"], calls["callee"])
     target = np.where(request_uri >= 0, request_uri, callee)
     (client,), _ = _ids(_host_of, calls["src"])
-    message_dialog, call_dialog = _dialog_keys(messages, calls)
     attempts = pd.DataFrame(
         {
             "row": np.arange(len(calls)),
@@ -255,12 +265,11 @@ def retry_table(calls: pd.DataFrame, messages: pd.DataFrame) -> pd.DataFrame:
             "final_ts": calls["final_ts"].array,
             "answer_ts": calls["answer_ts"].array,
             "final_status": calls["final_status"].array,
-            "dialog": call_dialog,
             "caller_target": keys.combine(caller, target),
             "client_server": keys.combine(client, codes(calls["dst"])),
         }
     )
-    failed = _failures(attempts, messages, message_dialog)
+    failed = _failures(attempts, calls, messages)
     if failed.empty:
         return schema.empty(schema.RETRIES)
 
