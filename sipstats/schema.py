@@ -487,9 +487,18 @@ def conform(df: pd.DataFrame, schema: Schema) -> pd.DataFrame:
         raise KeyError(f"missing columns: {', '.join(missing)}")
     if df.empty:
         return empty(schema)
-    out = df.loc[:, list(schema)]
-    casts = {name: dtype for name, (dtype, _) in schema.items() if str(out[name].dtype) != dtype}
-    return out.astype(casts).reset_index(drop=True)
+    names = list(schema)
+    dtypes = df.dtypes
+    casts = {name: dtype for name, (dtype, _) in schema.items() if str(dtypes[name]) != dtype}
+    # each step only when needed: a frame that already conforms costs a shallow copy
+    out = df if list(df.columns) == names else df.loc[:, names]
+    if casts:
+        out = out.astype(casts)
+    index = out.index
+    plain = isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1
+    if not plain or index.name is not None:
+        return out.reset_index(drop=True)
+    return out.copy(deep=False) if out is df else out
 
 
 def used_categories(frame: pd.DataFrame) -> pd.DataFrame:

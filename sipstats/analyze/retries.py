@@ -83,12 +83,13 @@ def _host_of(text: pd.Series) -> pd.Series:
 
 def _ids(
     func: Callable[[pd.Series], pd.Series], *columns: pd.Series
-) -> tuple[list[np.ndarray], np.ndarray]:
+) -> tuple[list[np.ndarray], pd.Index]:
     """``func`` of categorical columns' values as ids in one space, and each id's text.
 
     ``func`` runs once per category a column holds (a column taken from a larger table
     keeps that table's categories); equal results share an id, whichever column or
-    category they come from; NA (a missing value, or NA from ``func``) is -1.
+    category they come from; NA (a missing value, or NA from ``func``) is -1. Text stays
+    in pandas strings (no Python object per value).
     """
     rows, texts = [], []
     for column in columns:
@@ -98,20 +99,19 @@ def _ids(
         dense = np.full(len(categories) + 1, -1, dtype=np.int64)  # the last slot: code -1
         dense[used] = np.arange(len(used))
         rows.append(dense[row_codes])
-        values = pd.Series(categories[used].astype("str"), dtype="str")
-        texts.append(func(values).to_numpy(dtype=object))
-    ids, names = pd.factorize(np.concatenate([np.array([], dtype=object), *texts]))
+        texts.append(func(pd.Series(categories[used].astype("str"), dtype="str")))
+    ids, names = pd.factorize(pd.concat([pd.Series([], dtype="str"), *texts], ignore_index=True))
     out, at = [], 0
     for row_ids, text in zip(rows, texts, strict=True):
         out.append(np.append(ids[at : at + len(text)], -1)[row_ids])
         at += len(text)
-    return out, np.asarray(names, dtype=object)
+    return out, pd.Index(names, dtype="str")
 
 
-def _categorical(ids: np.ndarray, names: np.ndarray) -> pd.Categorical:
+def _categorical(ids: np.ndarray, names: pd.Index) -> pd.Categorical:
     """``names[ids]`` (-1: NA) as ``astype("category")`` gives it: the values used, sorted."""
     used = np.unique(ids[ids >= 0])
-    values = pd.Index(names[used], dtype="str" if len(used) else object)  # as from all-NA
+    values = names[used] if len(used) else pd.Index([], dtype=object)  # as from all-NA
     order = values.argsort()
     recoded = np.full(len(names) + 1, -1, dtype=np.int64)  # the last slot: id -1
     recoded[used[order]] = np.arange(len(used))
@@ -120,7 +120,7 @@ def _categorical(ids: np.ndarray, names: np.ndarray) -> pd.Categorical:
 
 def _category_of(column: pd.Series, rows: np.ndarray) -> pd.Categorical:
     """A categorical column's values at ``rows`` as ``astype("str").astype("category")``."""
-    return _categorical(codes(column)[rows], np.asarray(column.cat.categories, dtype=object))
+    return _categorical(codes(column)[rows], column.cat.categories.astype("str"))
 
 
 def _as_sent(text: pd.Series) -> pd.Series:
@@ -301,13 +301,13 @@ def retry_table(calls: pd.DataFrame, messages: pd.DataFrame) -> pd.DataFrame:
             "final_ts": _utc(failed["final_ts"]),
             "retry_after": n.array,
             "retry_after_raw": _categorical(
-                failed["retry_after_raw"].to_numpy(), np.asarray(raw.cat.categories, dtype=object)
+                failed["retry_after_raw"].to_numpy(), raw.cat.categories.astype("str")
             ),
             "retried": retried,
             "retry_call": _call_numbers(call_numbers, retry_row),
             "retry_call_id": _categorical(
                 np.where(retried, codes(calls["call_id"])[retry_row], -1),
-                np.asarray(calls["call_id"].cat.categories, dtype=object),
+                calls["call_id"].cat.categories.astype("str"),
             ),
             "retry_ts": _utc(retry["next_ts"]),
             "gap_s": gap.to_numpy(),
