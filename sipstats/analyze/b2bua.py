@@ -26,6 +26,7 @@ from typing import Final, Literal
 import numpy as np
 import pandas as pd
 
+from sipstats.analyze.keys import codes
 from sipstats.errors import OptionError
 
 __all__ = ["CORRELATIONS", "Correlation", "correlation_ids", "end_to_end", "legs_of", "link"]
@@ -76,15 +77,15 @@ def link(calls: pd.DataFrame) -> pd.DataFrame:
     Only calls with different Call-IDs are legs of one another: a proxy's legs share theirs
     and are already one call.
     """
-    out = calls.copy()
+    out = calls.copy(deep=False)
     n = len(out)
-    key = out["correlation_id"].astype("str")
+    key = codes(out["correlation_id"])  # grouped on codes: no text per call
     start = _ns(out["start_ts"])
     # A leg is being set up until its final response; without one, to the end of the capture.
     final = _ns(out["final_ts"])
     setup_end = np.where(out["final_ts"].isna().to_numpy(), np.iinfo(np.int64).max, final)
     order = pd.DataFrame({"key": key, "start": start, "end": setup_end, "row": np.arange(n)})
-    order = order[key.notna().to_numpy()].sort_values(["key", "start", "row"], kind="stable")
+    order = order[key >= 0].sort_values(["key", "start", "row"], kind="stable")
     same_key = order["key"].eq(order["key"].shift()).to_numpy()
     running_end = order.groupby("key", sort=False)["end"].cummax()
     open_before = running_end.groupby(order["key"], sort=False).shift().to_numpy()
@@ -93,13 +94,13 @@ def link(calls: pd.DataFrame) -> pd.DataFrame:
     head_of_group = order["row"].to_numpy()[np.flatnonzero(~joins)]
     head = np.arange(n)
     head[order["row"].to_numpy()] = head_of_group[group - 1]
-    call_id = out["call_id"].astype("str").to_numpy()
-    linked = (head != np.arange(n)) & (call_id[head] != call_id)
+    call_id = codes(out["call_id"])
+    linked = (head != np.arange(n)) & ((call_id[head] != call_id) | (call_id < 0))
     head = np.where(linked, head, np.arange(n))
     out["linked_to"] = pd.array(out["call"].to_numpy()[head], dtype="Int64")
     out.loc[~linked, "linked_to"] = pd.NA
-    out["e2e_outcome"] = pd.Categorical(
-        out["outcome"].to_numpy()[head], categories=out["outcome"].cat.categories
+    out["e2e_outcome"] = pd.Categorical.from_codes(
+        codes(out["outcome"])[head], categories=out["outcome"].cat.categories
     )
     return out
 
