@@ -186,7 +186,7 @@ def build(messages: pd.DataFrame) -> pd.DataFrame:
         return keys.first_in_group(tx, mask, n)
 
     def count(mask: np.ndarray) -> np.ndarray:
-        return keys.count_in_group(tx, mask, n).astype(np.int64)
+        return keys.count_in_group(tx, mask, n).astype(np.int32)  # schema.TRANSACTIONS
 
     # the first copy of the request: the earliest, NaT (the smallest int64) when none was seen
     never = np.iinfo(np.int64).max
