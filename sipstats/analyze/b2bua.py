@@ -26,7 +26,7 @@ from typing import Final, Literal
 import numpy as np
 import pandas as pd
 
-from sipstats.analyze.keys import codes
+from sipstats.analyze import keys
 from sipstats.errors import OptionError
 
 __all__ = ["CORRELATIONS", "Correlation", "correlation_ids", "end_to_end", "legs_of", "link"]
@@ -50,25 +50,34 @@ def check_correlation(header: str) -> Correlation:
     return header  # type: ignore[return-value]
 
 
-def _icid(vector: pd.Series) -> pd.Series:
-    """icid-value of each P-Charging-Vector (parsed once per distinct header), NA without."""
-    cat = vector.astype("category")
-    found = cat.cat.categories.astype("str").str.extract(_ICID, expand=False)
-    lookup = np.array([*found.tolist(), None], dtype=object)
-    return pd.Series(lookup[cat.cat.codes.to_numpy()], index=vector.index, dtype="str")
+def _icid(vectors: pd.Index) -> pd.Index:
+    """icid-value of each P-Charging-Vector text, NA without."""
+    return pd.Index(vectors.str.extract(_ICID, expand=False), dtype="str")
 
 
-def correlation_ids(messages: pd.DataFrame, header: Correlation = "auto") -> pd.Series:
-    """The correlation id of each message (str, NA without one) from ``header``."""
-    out = pd.Series(pd.NA, index=messages.index, dtype="str")
-    if check_correlation(header) == "none":
-        return out
-    names = list(CORRELATION_COLUMNS) if header == "auto" else [header]
+def correlation_ids(messages: pd.DataFrame, header: Correlation = "auto") -> pd.Categorical[str]:
+    """The correlation id of each message (NA without one) from ``header``.
+
+    Each distinct header text is read once: the ids are looked up by category code.
+    """
+    at = np.full(len(messages), -1, dtype=np.int64)
+    names = [] if check_correlation(header) == "none" else list(CORRELATION_COLUMNS)
+    if header not in ("auto", "none"):
+        names = [header]
+    texts: list[pd.Index] = []
+    offset = 0
     for name in names:
         column = messages[CORRELATION_COLUMNS[name]]
-        value = _icid(column) if name == "P-Charging-Vector" else column.astype("str")
-        out = out.fillna(value.where(value.str.strip() != ""))
-    return out
+        value = column.cat.categories.astype("str")
+        if name == "P-Charging-Vector":
+            value = _icid(value)
+        usable = np.append(np.asarray(value.notna() & (value.str.strip() != ""), dtype=bool), False)
+        code = keys.codes(column)
+        at = np.where((at < 0) & usable[code], code + offset, at)
+        texts.append(value)
+        offset += len(value)
+    every = texts[0].append(texts[1:]) if texts else pd.Index([], dtype="str")
+    return keys.categorical(every, at)
 
 
 def link(calls: pd.DataFrame) -> pd.DataFrame:
@@ -79,7 +88,7 @@ def link(calls: pd.DataFrame) -> pd.DataFrame:
     """
     out = calls.copy(deep=False)
     n = len(out)
-    key = codes(out["correlation_id"])  # grouped on codes: no text per call
+    key = keys.codes(out["correlation_id"])  # grouped on codes: no text per call
     start = _ns(out["start_ts"])
     # A leg is being set up until its final response; without one, to the end of the capture.
     final = _ns(out["final_ts"])
@@ -94,13 +103,13 @@ def link(calls: pd.DataFrame) -> pd.DataFrame:
     head_of_group = order["row"].to_numpy()[np.flatnonzero(~joins)]
     head = np.arange(n)
     head[order["row"].to_numpy()] = head_of_group[group - 1]
-    call_id = codes(out["call_id"])
+    call_id = keys.codes(out["call_id"])
     linked = (head != np.arange(n)) & ((call_id[head] != call_id) | (call_id < 0))
     head = np.where(linked, head, np.arange(n))
     out["linked_to"] = pd.array(out["call"].to_numpy()[head], dtype="Int64")
     out.loc[~linked, "linked_to"] = pd.NA
     out["e2e_outcome"] = pd.Categorical.from_codes(
-        codes(out["outcome"])[head], categories=out["outcome"].cat.categories
+        keys.codes(out["outcome"])[head], categories=out["outcome"].cat.categories
     )
     return out
 

@@ -27,6 +27,8 @@ responses without their INVITE) yields no call for that dialog.
 
 from __future__ import annotations
 
+from typing import Final
+
 import numpy as np
 import pandas as pd
 
@@ -57,40 +59,45 @@ OUTCOME_BY_CODE = {
 }
 
 
-def outcome(final_status: pd.Series, cancelled: pd.Series) -> pd.Series:
-    """Outcome of each final status, per the fixed set ``schema.OUTCOMES``.
+#: Position of each outcome in ``schema.OUTCOMES``: the codes of the calls' outcome column.
+OUTCOME_CODE: Final = {name: code for code, name in enumerate(schema.OUTCOMES)}
+_BY_CODE = np.full(1000, -1, dtype=np.int64)
+for _status, _name in OUTCOME_BY_CODE.items():
+    _BY_CODE[_status] = OUTCOME_CODE[_name]
+
+
+def outcome(final_status: np.ndarray, cancelled: np.ndarray) -> np.ndarray:
+    """Outcome of each final status (float, NaN for none) as an :data:`OUTCOME_CODE`.
 
     2xx answered; 3xx redirected; the codes of :data:`OUTCOME_BY_CODE`; 487 cancelled when the
     caller sent CANCEL (else rejected); other 4xx and 6xx rejected; 5xx server_failure.
     A 401/407 here is a challenge the caller never satisfied (it is the last INVITE's final).
-    NA final status gives NA (decided by the caller from timing).
+    No final status gives -1 (decided by the caller from timing).
     """
-    status = final_status.astype("float64").to_numpy()
-    cancel = cancelled.to_numpy(dtype=bool)
-    by_code = pd.Series(final_status.astype("Int64")).map(OUTCOME_BY_CODE)
-    choice = np.select(
+    status = final_status
+    known = ~np.isnan(status) & (status >= 0) & (status < len(_BY_CODE))
+    by_code = np.where(known, _BY_CODE[np.where(known, status, 0).astype(np.int64)], -1)
+    return np.select(
         [
             np.isnan(status),
             (status >= 200) & (status < 300),
             (status >= 300) & (status < 400),
-            by_code.notna().to_numpy(),
-            (status == 487) & cancel,
+            by_code >= 0,
+            (status == 487) & cancelled,
             (status >= 500) & (status < 600),
             status >= 400,
         ],
         [
-            "",
-            "answered",
-            "redirected",
-            by_code.fillna("").to_numpy(dtype=object),
-            "cancelled",
-            "server_failure",
-            "rejected",
+            -1,
+            OUTCOME_CODE["answered"],
+            OUTCOME_CODE["redirected"],
+            by_code,
+            OUTCOME_CODE["cancelled"],
+            OUTCOME_CODE["server_failure"],
+            OUTCOME_CODE["rejected"],
         ],
-        default="",
+        default=-1,
     )
-    out = pd.Series(choice, index=final_status.index, dtype="object")
-    return out.where(out != "")
 
 
 #: The columns a call takes from its first INVITE.
@@ -101,37 +108,38 @@ FIRST_INVITE_COLUMNS = (
 )
 
 
-def _members(m: pd.DataFrame, initial: np.ndarray) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
-    """First INVITE of each call, and which rows belong to which call on its leg.
+def _members(
+    m: pd.DataFrame, initial: np.ndarray, from_key: np.ndarray, to_key: np.ndarray
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray]:
+    """First INVITE of each call, which rows belong to which call on its leg, each call's key.
 
-    Returns (first INVITE rows, positions of member rows in ``m``, call number per member).
-    A row belongs to a call when its Call-ID and From tag (or, for requests the callee
-    sends, its To tag) match the call's and it travels between the first INVITE's addresses.
+    Returns (first INVITE rows, positions of member rows in ``m``, call number per member,
+    dialog key per call). A row belongs to a call when its Call-ID and From tag (or, for
+    requests the callee sends, its To tag: ``from_key``/``to_key``) match the call's and it
+    travels between the first INVITE's addresses.
     """
-    tags = m["from_tag"].cat.categories
-    from_key = keys.dialog(m["call_id"], m["from_tag"], tags, untagged=True)
-    to_key = keys.dialog(m["call_id"], m["to_tag"], tags, untagged=False)
     call_keys, first_row = keys.first_rows(from_key, initial)
     # calls are numbered in time order of their first INVITE
+    by_time = np.argsort(first_row, kind="stable")
     number = np.empty(len(first_row), dtype=np.int64)
-    number[np.argsort(first_row, kind="stable")] = np.arange(len(first_row))
-    first = m[list(FIRST_INVITE_COLUMNS)].iloc[np.sort(first_row)]
+    number[by_time] = np.arange(len(first_row))
+    first = m[list(FIRST_INVITE_COLUMNS)].iloc[first_row[by_time]]
 
     # Leg = unordered pair of IP addresses an initial INVITE travelled between (dense codes).
     ips = m["src"].cat.categories.union(m["dst"].cat.categories)
     src_ip, dst_ip = recode(m["src"], ips), recode(m["dst"], ips)
     wide_pair = np.minimum(src_ip, dst_ip) * (len(ips) + 1) + np.maximum(src_ip, dst_ip)
     pair, distinct = pd.factorize(wide_pair)
-    call_pair = pair[np.sort(first_row)]
+    call_pair = pair[first_row[by_time]]
 
     by_from = keys.lookup(call_keys, number, from_key)
     call = np.where(by_from >= 0, by_from, keys.lookup(call_keys, number, to_key))
     # Legs of each call: the pairs of all its initial INVITEs (the caller's and relayed ones).
-    legs = np.unique(by_from[initial] * len(distinct) + pair[initial])
+    legs = by_from[initial] * len(distinct) + pair[initial]
     on_other_leg = keys.isin(call * len(distinct) + pair, legs) & (pair != call_pair[call])
     member = (call >= 0) & ~on_other_leg
     rows = np.flatnonzero(member)
-    return first, rows, call[rows]
+    return first, rows, call[rows], call_keys[by_time]
 
 
 def build(
@@ -160,7 +168,10 @@ def build(
     initial = invite_req & m["to_tag"].isna().to_numpy()
     if not initial.any():
         return schema.empty(schema.CALLS)
-    first, rows, cid = _members(m, initial)
+    tags = m["from_tag"].cat.categories
+    from_key = keys.dialog(m["call_id"], m["from_tag"], tags, untagged=True)
+    to_key = keys.dialog(m["call_id"], m["to_tag"], tags, untagged=False)
+    first, rows, cid, call_key = _members(m, initial, from_key, to_key)
     n = len(first)
 
     def column(name: str) -> pd.Series:
@@ -206,6 +217,7 @@ def build(
     to_tags = keys.distinct_in_group(cid, tag_codes, to_top & (st > 100) & (tag_codes >= 0), n)
     invites = keys.distinct_in_group(cid, m["transaction"].to_numpy()[rows], inv_req, n)
 
+    cancelled = any_row(c_req & (c_method == "CANCEL").to_numpy())
     if capture_end is None:
         capture_end = m["ts"].max()
     calls = pd.DataFrame(
@@ -230,11 +242,12 @@ def build(
                 cid, inv_resp & ~c_retrans & np.isin(st, (401, 407)), n
             ).astype(np.int16),
             "to_tags": to_tags.astype(np.int16),
-            "cancelled": any_row(c_req & (c_method == "CANCEL").to_numpy()),
+            "cancelled": cancelled,
             "has_bye": any_row(bye),
             "answer_missing": answer_missing,
             "bye_status": bye_status,
-            "correlation_id": b2bua.correlation_ids(first, correlation).array,
+            "correlation_id": b2bua.correlation_ids(first, correlation),
+            **call_media(m, from_key, to_key, call_key),
         }
     )
     start = calls["start_ts"]
@@ -243,14 +256,13 @@ def build(
     calls["pdd_ms"] = (alerted - start).dt.total_seconds() * 1000.0
     calls["answer_ms"] = (calls["answer_ts"] - start).dt.total_seconds() * 1000.0
     calls["duration_s"] = (calls["end_ts"] - calls["answer_ts"]).dt.total_seconds()
-    decided = outcome(calls["final_status"], calls["cancelled"])
-    decided = decided.where(~(answer_missing & decided.isna()), "answered")
+    decided = outcome(calls["final_status"].to_numpy(dtype="float64", na_value=np.nan), cancelled)
+    decided = np.where(answer_missing & (decided < 0), OUTCOME_CODE["answered"], decided)
     pending = provisional | np.asarray(last_invite >= capture_end - TIMER_B, dtype=bool)
-    waiting = np.where(pending, "in_progress", "no_final_response")
-    calls["outcome"] = pd.Categorical(
-        decided.where(decided.notna(), pd.Series(waiting)), categories=list(schema.OUTCOMES)
+    waiting = np.where(pending, OUTCOME_CODE["in_progress"], OUTCOME_CODE["no_final_response"])
+    calls["outcome"] = pd.Categorical.from_codes(
+        np.where(decided >= 0, decided, waiting), categories=pd.Index(schema.OUTCOMES, dtype="str")
     )
     calls["linked_to"] = pd.arrays.IntegerArray(np.zeros(n, dtype=np.int64), np.ones(n, dtype=bool))
     calls["e2e_outcome"] = calls["outcome"]
-    calls = pd.concat([calls, call_media(m, calls)], axis=1)
     return schema.conform(calls, schema.CALLS)

@@ -11,37 +11,26 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from sipstats.analyze.transactions import codes
+from sipstats.analyze import keys
 
 #: RFC 3261 §21.4.2 401 Unauthorized, §21.4.8 407 Proxy Authentication Required.
 CHALLENGE_CODES = (401, 407)
 
 
-def answered_challenge(messages: pd.DataFrame) -> np.ndarray:
+def answered_challenge(messages: pd.DataFrame, request_key: np.ndarray) -> np.ndarray:
     """True for each 401/407 that its client answered with credentials (see module docstring).
 
     The answer is a later request with Authorization or Proxy-Authorization, the same Call-ID,
-    From tag and method as the challenged request, and a higher CSeq number.
+    From tag and method as the challenged request (the same ``request_key``:
+    :func:`sipstats.analyze.keys.request_key`), and a higher CSeq number.
     """
     if messages.empty:
         return np.zeros(0, dtype=bool)
     is_request = messages["is_request"].to_numpy()
-    # Requests name their method in the request line, responses in CSeq: compare CSeq methods.
-    key = pd.DataFrame(
-        {
-            "call_id": codes(messages["call_id"]),
-            "from_tag": codes(messages["from_tag"]),
-            "method": codes(messages["cseq_method"]),
-        }
-    )
-    cseq = messages["cseq"].astype("float64").to_numpy(na_value=np.nan)
+    cseq = messages["cseq"].to_numpy(dtype="float64", na_value=np.nan)
     authed = is_request & messages["has_auth"].to_numpy()
-    highest = (
-        pd.Series(np.where(authed, cseq, np.nan))
-        .groupby([key[c] for c in key.columns], sort=False)
-        .transform("max")
-        .to_numpy()
-    )
+    n = int(request_key.max()) + 1
+    highest = keys.max_in_group(request_key, np.where(authed, cseq, np.nan), n)[request_key]
     challenge = ~is_request & messages["status"].isin(CHALLENGE_CODES).to_numpy()
     with np.errstate(invalid="ignore"):
-        return challenge & (highest > cseq) & (key["call_id"].to_numpy() >= 0)
+        return challenge & (highest > cseq) & (keys.codes(messages["call_id"]) >= 0)

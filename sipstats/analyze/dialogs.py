@@ -20,7 +20,7 @@ import pandas as pd
 from pandas.api.types import union_categoricals
 
 from sipstats import schema
-from sipstats.analyze import b2bua, challenges, legs, registrations
+from sipstats.analyze import b2bua, challenges, keys, legs, registrations
 from sipstats.analyze import calls as calls_stage
 from sipstats.analyze import transactions as tx_stage
 from sipstats.analyze.join import join_catalogue
@@ -62,8 +62,9 @@ def analyze_dialogs(
     """
     transaction, retransmission = tx_stage.assign(messages)
     m = messages.assign(transaction=transaction, retransmission=retransmission)
-    m["client_leg"] = legs.client_leg(m)
-    m["challenge"] = challenges.answered_challenge(m)
+    request_key = keys.request_key(m)
+    m["client_leg"] = legs.client_leg(m, request_key)
+    m["challenge"] = challenges.answered_challenge(m, request_key)
     m = schema.conform(join_catalogue(m), schema.ANALYZED_MESSAGES)
     wide = tx_stage.build(m)
     calls = calls_stage.build(m, wide, capture_end=capture_end, correlation=correlation)

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
+    "categorical",
     "codes",
     "combine",
     "count_in_group",
@@ -23,7 +24,9 @@ __all__ = [
     "last_in_group",
     "lookup",
     "max_in_group",
+    "packed",
     "recode",
+    "request_key",
     "sorted_ids",
     "take",
 ]
@@ -40,13 +43,10 @@ def recode(col: pd.Series, categories: pd.Index) -> np.ndarray:
     return mapping[codes(col)]
 
 
-def group_ids(*parts: np.ndarray) -> np.ndarray:
-    """One int64 id per distinct tuple of ``parts`` (any integers), dense, in order of first
-    appearance: what ``groupby(parts, sort=False).ngroup()`` numbers, without a groupby.
-
-    Parts are packed into one integer while it fits in 62 bits, renumbered densely when the
-    next part would not fit, and renumbered once at the end.
-    """
+def packed(*parts: np.ndarray) -> np.ndarray:
+    """One int64 per row, equal where every one of ``parts`` (any integers) is: the parts
+    packed into one integer while it fits in 62 bits, renumbered densely when the next part
+    would not fit. Grouping and sorting need no more; :func:`group_ids` numbers them."""
     key = np.zeros(len(parts[0]), dtype=np.int64)
     if not len(key):
         return key
@@ -59,7 +59,13 @@ def group_ids(*parts: np.ndarray) -> np.ndarray:
             bound = int(key.max()) + 1
         key = key * width + (part - low)
         bound *= width
-    return pd.factorize(key)[0].astype(np.int64)
+    return key
+
+
+def group_ids(*parts: np.ndarray) -> np.ndarray:
+    """One int64 id per distinct tuple of ``parts`` (any integers), dense, in order of first
+    appearance: what ``groupby(parts, sort=False).ngroup()`` numbers, without a groupby."""
+    return pd.factorize(packed(*parts))[0].astype(np.int64)
 
 
 def sorted_ids(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -69,6 +75,22 @@ def sorted_ids(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     rank = np.empty(len(order), dtype=np.int64)
     rank[order] = np.arange(len(order))
     return distinct[order], rank[ids]
+
+
+def categorical(texts: pd.Index, at: np.ndarray) -> pd.Categorical[str]:
+    """``texts[at]`` (NA where ``at`` is -1) as a categorical of the distinct texts it holds,
+    sorted: what ``astype("category")`` of those values gives, with each text looked at once.
+
+    ``texts`` may repeat a text (the categories of several columns, one after the other).
+    """
+    used = np.flatnonzero(np.bincount(at[at >= 0], minlength=len(texts)))
+    ids, distinct = pd.factorize(texts.take(used))
+    order = distinct.argsort()
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    code = np.full(len(texts) + 1, -1, dtype=np.int64)  # the last: where ``at`` is -1
+    code[used] = rank[ids]
+    return pd.Categorical.from_codes(code[at], categories=distinct.take(order))
 
 
 def combine(*parts: np.ndarray) -> np.ndarray:
@@ -95,6 +117,15 @@ def dialog(call_id: pd.Series, tag: pd.Series, tags: pd.Index, *, untagged: bool
     tag_code = recode(tag, tags) + 1  # 0: no tag (or not among ``tags``)
     valid = (call >= 0) & ((tag_code > 0) | untagged)
     return np.where(valid, call * (len(tags) + 1) + tag_code, -1)
+
+
+def request_key(messages: pd.DataFrame) -> np.ndarray:
+    """Call-ID x From tag x CSeq method of each message, as :func:`group_ids`: the requests
+    one client sends for one method in one dialog, and the responses to them. Requests name
+    their method in the request line, responses in CSeq: the CSeq method is compared."""
+    return group_ids(
+        codes(messages["call_id"]), codes(messages["from_tag"]), codes(messages["cseq_method"])
+    )
 
 
 def first_rows(key: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

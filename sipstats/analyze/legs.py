@@ -13,28 +13,23 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from sipstats.analyze.transactions import codes
+from sipstats.analyze import keys
 
 
-def client_leg(messages: pd.DataFrame) -> np.ndarray:
+def client_leg(messages: pd.DataFrame, request_key: np.ndarray) -> np.ndarray:
     """True for requests and for responses on their client's leg (fewest Via among the copies).
 
-    Responses without a Call-ID are kept (nothing ties them to a relayed copy).
+    ``request_key`` is :func:`sipstats.analyze.keys.request_key` of the messages. Responses
+    without a Call-ID are kept (nothing ties them to a relayed copy).
     """
     if messages.empty:
         return np.zeros(0, dtype=bool)
     response = ~messages["is_request"].to_numpy()
-    key = pd.DataFrame(
-        {
-            "call_id": codes(messages["call_id"]),
-            "from_tag": codes(messages["from_tag"]),
-            "cseq": messages["cseq"].fillna(-1).to_numpy(dtype=np.int64),
-            "method": codes(messages["cseq_method"]),
-        }
+    copies = keys.group_ids(request_key, messages["cseq"].fillna(-1).to_numpy(dtype=np.int64))
+    vias = np.where(
+        response, messages["via_count"].to_numpy(dtype=np.int64), np.iinfo(np.int64).max
     )
-    vias = pd.Series(
-        np.where(response, messages["via_count"].to_numpy(dtype=np.int64), np.iinfo(np.int64).max)
-    )
-    fewest = vias.groupby([key[c] for c in key.columns], sort=False).transform("min").to_numpy()
-    kept = vias.to_numpy() == fewest
-    return ~response | kept | (key["call_id"].to_numpy() < 0)
+    fewest = np.full(int(copies.max()) + 1, np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(fewest, copies, vias)
+    kept = vias == fewest[copies]
+    return ~response | kept | (keys.codes(messages["call_id"]) < 0)

@@ -12,7 +12,7 @@ the callee's BYE carries it in To).
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
@@ -35,35 +35,22 @@ COLUMNS: Final = (
 )
 
 
-def _same_codes(column: pd.Series, like: pd.Series) -> pd.Series:
-    """``column`` coded in ``like``'s categories (the calls' columns come from the messages)."""
-    if column.cat.categories.equals(like.cat.categories):
-        return column
-    return column.cat.set_categories(like.cat.categories)
+def _texts(column: pd.Series, rows: np.ndarray) -> pd.Categorical[str]:
+    """Values of ``column`` (categorical) at ``rows`` (NA where a row is -1)."""
+    return keys.categorical(column.cat.categories, keys.take(codes(column), rows))
 
 
-def _text(column: pd.Series, rows: np.ndarray) -> np.ndarray:
-    """Values of ``column`` at ``rows`` (NA where a row is -1), as objects."""
-    return np.asarray(column.array.take(rows, allow_fill=True), dtype=object)
+def call_media(
+    messages: pd.DataFrame, from_key: np.ndarray, to_key: np.ndarray, call_key: np.ndarray
+) -> dict[str, Any]:
+    """:data:`COLUMNS` of each call, in the order of ``call_key`` (its dialog key).
 
-
-def call_media(messages: pd.DataFrame, calls: pd.DataFrame) -> pd.DataFrame:
-    """One row per call (index aligned with ``calls``) holding :data:`COLUMNS`.
-
-    Works on integer dialog keys (:func:`sipstats.analyze.keys.dialog`); a message without a
-    From tag belongs to the call of its Call-ID without one.
+    ``from_key``/``to_key`` are each message's dialog keys by From and by To tag
+    (:func:`sipstats.analyze.keys.dialog`); a message without a From tag belongs to the call
+    of its Call-ID without one.
     """
     m = messages
     fresh = ~m["retransmission"].to_numpy(dtype=bool)
-    tags = m["from_tag"].cat.categories
-    from_key = keys.dialog(m["call_id"], m["from_tag"], tags, untagged=True)
-    to_key = keys.dialog(m["call_id"], m["to_tag"], tags, untagged=False)
-    call_key = keys.dialog(
-        _same_codes(calls["call_id"], m["call_id"]),
-        _same_codes(calls["from_tag"], m["from_tag"]),
-        tags,
-        untagged=True,
-    )
     request = m["is_request"].to_numpy(dtype=bool)
     status = m["status"].to_numpy(dtype="float64", na_value=np.nan)
     invite = (m["cseq_method"] == "INVITE").to_numpy(dtype=bool)
@@ -91,7 +78,7 @@ def call_media(messages: pd.DataFrame, calls: pd.DataFrame) -> pd.DataFrame:
     said_row = np.concatenate([said, by_to])
     protocol = m["reason_protocol"]
     not_q850 = np.append(protocol.cat.categories.str.upper() != "Q.850", True)
-    ts = m["ts"].dt.tz_convert(None).to_numpy(dtype="datetime64[ns]").view(np.int64)
+    ts = m["ts"].array.asi8
     order = np.lexsort((ts[said_row], not_q850[codes(protocol)[said_row]]))
     distinct, first = keys.first_rows(said_key[order], np.ones(len(order), dtype=bool))
     cause = keys.lookup(distinct, said_row[order][first], call_key)
@@ -100,8 +87,11 @@ def call_media(messages: pd.DataFrame, calls: pd.DataFrame) -> pd.DataFrame:
     # (its User-Agent when it sends no Server)
     agent = first_of_call(invite_request)
     final = first_of_call(~request & (status >= 200) & invite)
-    server = _text(m["server"], final)
-    responder = np.where(pd.isna(server), _text(m["user_agent"], final), server)
+    server, user_agent = m["server"], m["user_agent"]
+    server_at, agent_at = keys.take(codes(server), final), keys.take(codes(user_agent), final)
+    agent_at = np.where(agent_at >= 0, agent_at + len(server.cat.categories), -1)
+    responder = np.where(server_at >= 0, server_at, agent_at)
+    agents = server.cat.categories.append(user_agent.cat.categories)
 
     sent = np.concatenate([offer, answer])
     sent = sent[sent >= 0]
@@ -109,18 +99,16 @@ def call_media(messages: pd.DataFrame, calls: pd.DataFrame) -> pd.DataFrame:
     # row -> position in ``sent`` (-1 stays -1)
     position = np.full(len(m) + 1, -1, dtype=np.int64)
     position[sent] = np.arange(len(sent))
-    return pd.DataFrame(
-        {
-            "offered_codecs": _text(m["sdp_codecs"], offer),
-            "offer_media": np.asarray(media.take(position[offer], allow_fill=True), dtype=object),
-            "answered_codecs": _text(m["sdp_codecs"], answer),
-            "answer_media": np.asarray(media.take(position[answer], allow_fill=True), dtype=object),
-            "early_media": early,
-            "cause_protocol": _text(protocol, cause),
-            "cause": m["reason_cause"].array.take(cause, allow_fill=True),
-            "cause_text": _text(m["reason_text"], cause),
-            "caller_agent": _text(m["user_agent"], agent),
-            "responder_agent": responder,
-        },
-        index=calls.index,
-    )
+    media_codes = np.append(media.codes, -1)
+    return {
+        "offered_codecs": _texts(m["sdp_codecs"], offer),
+        "offer_media": keys.categorical(media.categories, media_codes[position[offer]]),
+        "answered_codecs": _texts(m["sdp_codecs"], answer),
+        "answer_media": keys.categorical(media.categories, media_codes[position[answer]]),
+        "early_media": early,
+        "cause_protocol": _texts(protocol, cause),
+        "cause": m["reason_cause"].array.take(cause, allow_fill=True),
+        "cause_text": _texts(m["reason_text"], cause),
+        "caller_agent": _texts(user_agent, agent),
+        "responder_agent": keys.categorical(agents, responder),
+    }

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from sipstats import schema
+from sipstats.analyze import keys
 
 __all__ = ["Tally", "combine", "report_messages", "tally", "time_runs", "weights"]
 
@@ -65,8 +66,12 @@ class Tally:
 
 def tally(messages: pd.DataFrame) -> Tally:
     """The counts of ``messages`` (``schema.ANALYZED_MESSAGES``)."""
-    keys = messages.groupby(list(GROUP_KEYS), dropna=False, observed=True, sort=False)
-    groups = keys.size().rename("n").reset_index()
+    group = keys.group_ids(*(_codes(messages[name]) for name in GROUP_KEYS))
+    first = keys.first_in_group(
+        group, np.ones(len(group), dtype=bool), int(group.max(initial=-1)) + 1
+    )
+    groups = messages[list(GROUP_KEYS)].iloc[first].reset_index(drop=True)
+    groups["n"] = np.bincount(group)
     software = []
     for column, header in SOFTWARE_HEADERS:
         counts = messages[column].value_counts(sort=False, dropna=True)
@@ -87,6 +92,16 @@ def tally(messages: pd.DataFrame) -> Tally:
         ),
         runs=time_runs(messages["ts"]),
     )
+
+
+def _codes(column: pd.Series) -> np.ndarray:
+    """Integers equal where ``column``'s values are (NA included: a value of its own)."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return keys.codes(column)
+    if column.dtype == bool:
+        return column.to_numpy(dtype=np.int64)
+    values, _ = pd.factorize(column, use_na_sentinel=False)
+    return values.astype(np.int64)
 
 
 def combine(tallies: Sequence[Tally]) -> Tally:

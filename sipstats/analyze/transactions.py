@@ -101,13 +101,16 @@ def assign(messages: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         if legacy.any()
         else np.zeros(len(legacy), dtype=np.int64),
     )
-    ts = messages["ts"].dt.tz_convert(None).to_numpy(dtype="datetime64[ns]").view(np.int64)
+    ts = messages["ts"].array.asi8
     is_request = messages["is_request"].to_numpy()
     # A request after LIFETIME of silence on its key opens a new transaction on that key.
-    late = _gap_ns(key_id, ts) > LIFETIME.value
-    instance = pd.Series(late & is_request).groupby(key_id).cumsum().to_numpy(dtype=np.int64)
-    transaction = keys.group_ids(key_id, instance)
-    copy_id = keys.group_ids(
+    late = is_request & (_gap_ns(key_id, ts) > LIFETIME.value)
+    if late.any():
+        instance = pd.Series(late).groupby(key_id).cumsum().to_numpy(dtype=np.int64)
+        transaction = keys.group_ids(key_id, instance)
+    else:
+        transaction = key_id
+    copy_id = keys.packed(
         transaction,
         is_request.astype(np.int64),
         codes(messages["src"]),
@@ -235,7 +238,7 @@ def build(messages: pd.DataFrame) -> pd.DataFrame:
     out["expires"] = head["expires"].where(req).array
     out["has_auth"] = head["has_auth"].to_numpy() & req
     out["in_dialog"] = head["to_tag"].notna().to_numpy() & req
-    out["key"] = _key_text(head, out["method"])
+    out["key"] = _key(head, per_tx, names)
     out["provisional_ms"] = _ms(out["first_provisional_ts"] - out["request_ts"])
     out["final_ms"] = _ms(out["final_ts"] - out["request_ts"])
     out["has_final"] = out["final_status"].notna()
@@ -247,27 +250,36 @@ def table(wide: pd.DataFrame) -> pd.DataFrame:
     return schema.conform(wide, schema.TRANSACTIONS)
 
 
-def _key_text(head: pd.DataFrame, method: pd.Series) -> pd.Series:
-    """Readable transaction key: ``branch METHOD``, or the RFC 2543 tuple when no cookie."""
-    method = method.astype("str").reset_index(drop=True)
-    branch = head["branch"].astype("str").fillna("")
-    key = branch + " " + method
-    legacy = ~branch.str.startswith(MAGIC_COOKIE)
+def _key(head: pd.DataFrame, method: np.ndarray, names: pd.Index) -> pd.Categorical[str]:
+    """Readable transaction key: ``branch METHOD``, or the RFC 2543 tuple when no cookie.
+
+    ``method`` holds codes in ``names``; the text of a ``branch METHOD`` is built once per
+    distinct pair.
+    """
+    cookie = _cookie(head)
+    pair = codes(head["branch"]) * len(names) + method
+    at = np.full(len(head), -1, dtype=np.int64)
+    at[cookie], distinct = pd.factorize(pair[cookie])
+    texts = head["branch"].cat.categories.take(distinct // len(names)) + " "
+    texts = texts + names.take(distinct % len(names))
+    legacy = ~cookie
     if legacy.any():
-        old = head[legacy.to_numpy()]
+        old = head[legacy]
         client = np.where(old["is_request"], old["src"].astype("str"), old["dst"].astype("str"))
-        key[legacy] = (
+        tuples = (
             old["call_id"].astype("str").fillna("")
             + " "
             + old["cseq"].astype("str").fillna("")
             + " "
-            + method[legacy]
+            + pd.Series(names.take(method[legacy]), index=old.index)
             + " "
             + old["from_tag"].astype("str").fillna("")
             + " "
             + pd.Series(client, index=old.index, dtype="str").fillna("")
         )
-    return key
+        at[legacy] = len(texts) + np.arange(len(tuples))
+        texts = texts.append(pd.Index(tuples, dtype="str"))
+    return keys.categorical(texts, at)
 
 
 def _ms(delta: pd.Series) -> pd.Series:
