@@ -109,15 +109,18 @@ FIRST_INVITE_COLUMNS = (
 
 
 def _members(
-    m: pd.DataFrame, initial: np.ndarray, from_key: np.ndarray, to_key: np.ndarray
-) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray]:
-    """First INVITE of each call, which rows belong to which call on its leg, each call's key.
+    m: pd.DataFrame, initial: np.ndarray
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """First INVITE of each call, which rows belong to which call on its leg.
 
     Returns (first INVITE rows, positions of member rows in ``m``, call number per member,
-    dialog key per call). A row belongs to a call when its Call-ID and From tag (or, for
-    requests the callee sends, its To tag: ``from_key``/``to_key``) match the call's and it
-    travels between the first INVITE's addresses.
+    call number of each row by its From tag and by its To tag, -1 for none). A row belongs to
+    a call when its Call-ID and From tag (or, for requests the callee sends, its To tag) match
+    the call's and it travels between the first INVITE's addresses.
     """
+    tags = m["from_tag"].cat.categories
+    from_key = keys.dialog(m["call_id"], m["from_tag"], tags, untagged=True)
+    to_key = keys.dialog(m["call_id"], m["to_tag"], tags, untagged=False)
     call_keys, first_row = keys.first_rows(from_key, initial)
     # calls are numbered in time order of their first INVITE
     by_time = np.argsort(first_row, kind="stable")
@@ -133,13 +136,14 @@ def _members(
     call_pair = pair[first_row[by_time]]
 
     by_from = keys.lookup(call_keys, number, from_key)
-    call = np.where(by_from >= 0, by_from, keys.lookup(call_keys, number, to_key))
+    by_to = keys.lookup(call_keys, number, to_key)
+    call = np.where(by_from >= 0, by_from, by_to)
     # Legs of each call: the pairs of all its initial INVITEs (the caller's and relayed ones).
     legs = by_from[initial] * len(distinct) + pair[initial]
     on_other_leg = keys.isin(call * len(distinct) + pair, legs) & (pair != call_pair[call])
     member = (call >= 0) & ~on_other_leg
     rows = np.flatnonzero(member)
-    return first, rows, call[rows], call_keys[by_time]
+    return first, rows, call[rows], by_from, by_to
 
 
 def build(
@@ -168,10 +172,7 @@ def build(
     initial = invite_req & m["to_tag"].isna().to_numpy()
     if not initial.any():
         return schema.empty(schema.CALLS)
-    tags = m["from_tag"].cat.categories
-    from_key = keys.dialog(m["call_id"], m["from_tag"], tags, untagged=True)
-    to_key = keys.dialog(m["call_id"], m["to_tag"], tags, untagged=False)
-    first, rows, cid, call_key = _members(m, initial, from_key, to_key)
+    first, rows, cid, by_from, by_to = _members(m, initial)
     n = len(first)
 
     def column(name: str) -> pd.Series:
@@ -247,7 +248,7 @@ def build(
             "answer_missing": answer_missing,
             "bye_status": bye_status,
             "correlation_id": b2bua.correlation_ids(first, correlation),
-            **call_media(m, from_key, to_key, call_key),
+            **call_media(m, by_from, by_to, n),
         }
     )
     start = calls["start_ts"]

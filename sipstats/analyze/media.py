@@ -41,13 +41,13 @@ def _texts(column: pd.Series, rows: np.ndarray) -> pd.Categorical[str]:
 
 
 def call_media(
-    messages: pd.DataFrame, from_key: np.ndarray, to_key: np.ndarray, call_key: np.ndarray
+    messages: pd.DataFrame, by_from: np.ndarray, by_to: np.ndarray, n: int
 ) -> dict[str, Any]:
-    """:data:`COLUMNS` of each call, in the order of ``call_key`` (its dialog key).
+    """:data:`COLUMNS` of calls 0..n-1.
 
-    ``from_key``/``to_key`` are each message's dialog keys by From and by To tag
-    (:func:`sipstats.analyze.keys.dialog`); a message without a From tag belongs to the call
-    of its Call-ID without one.
+    ``by_from``/``by_to`` are the call each message belongs to by its Call-ID and From tag,
+    and by its Call-ID and To tag (-1: none); a message without a From tag belongs to the
+    call of its Call-ID without one.
     """
     m = messages
     fresh = ~m["retransmission"].to_numpy(dtype=bool)
@@ -55,16 +55,17 @@ def call_media(
     status = m["status"].to_numpy(dtype="float64", na_value=np.nan)
     invite = (m["cseq_method"] == "INVITE").to_numpy(dtype=bool)
     invite_request = request & (m["method"] == "INVITE").to_numpy(dtype=bool)
+    of_call = fresh & (by_from >= 0)
 
     def first_of_call(mask: np.ndarray) -> np.ndarray:
         """Each call's first row of ``mask`` (-1: none)."""
-        return keys.lookup(*keys.first_rows(from_key, fresh & mask), call_key)
+        return keys.first_in_group(by_from, of_call & mask, n)
 
     sdp = m["sdp_port"].notna().to_numpy(dtype=bool) & invite
     offer = first_of_call(sdp & invite_request)
     answers = sdp & ~request & (status >= 180) & (status < 300)
     answer = first_of_call(answers)
-    early = keys.isin(call_key, from_key[fresh & answers & (status == 183)]) & (call_key >= 0)
+    early = first_of_call(answers & (status == 183)) >= 0
 
     # the cause: Q.850 Reasons first, then the first in time, of the final response, the
     # caller's CANCEL and BYE (From tag) and the callee's BYE (the caller's tag in To)
@@ -73,15 +74,15 @@ def call_media(
         request & m["method"].isin(("CANCEL", "BYE")).to_numpy(dtype=bool)
     )
     said = np.flatnonzero(fresh & reasons & ending)
-    by_to = said[request[said]]
-    said_key = np.concatenate([from_key[said], to_key[by_to]])
-    said_row = np.concatenate([said, by_to])
+    by_to_said = said[request[said]]
+    said_call = np.concatenate([by_from[said], by_to[by_to_said]])
+    said_row = np.concatenate([said, by_to_said])
     protocol = m["reason_protocol"]
     not_q850 = np.append(protocol.cat.categories.str.upper() != "Q.850", True)
     ts = m["ts"].array.asi8
     order = np.lexsort((ts[said_row], not_q850[codes(protocol)[said_row]]))
-    distinct, first = keys.first_rows(said_key[order], np.ones(len(order), dtype=bool))
-    cause = keys.lookup(distinct, said_row[order][first], call_key)
+    said_call, said_row = said_call[order], said_row[order]
+    cause = keys.take(said_row, keys.first_in_group(said_call, said_call >= 0, n))
 
     # the software on each side: the first INVITE's User-Agent, the final response's Server
     # (its User-Agent when it sends no Server)
