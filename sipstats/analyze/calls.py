@@ -140,7 +140,9 @@ def _members(
     call = np.where(by_from >= 0, by_from, by_to)
     # Legs of each call: the pairs of all its initial INVITEs (the caller's and relayed ones).
     legs = by_from[initial] * len(distinct) + pair[initial]
-    on_other_leg = keys.isin(call * len(distinct) + pair, legs) & (pair != call_pair[call])
+    elsewhere = np.flatnonzero((call >= 0) & (pair != call_pair[call]))
+    on_other_leg = np.zeros(len(call), dtype=bool)
+    on_other_leg[elsewhere] = keys.isin(call[elsewhere] * len(distinct) + pair[elsewhere], legs)
     member = (call >= 0) & ~on_other_leg
     rows = np.flatnonzero(member)
     return first, rows, call[rows], by_from, by_to

@@ -7,6 +7,7 @@ showing. Requests get NA in every catalogue column.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from sipstats.catalogue import classify
@@ -27,9 +28,15 @@ def join_catalogue(messages: pd.DataFrame) -> pd.DataFrame:
     The catalogue is consulted once per distinct code; rows take their code's entry.
     """
     status = messages["status"]
-    distinct = pd.Series(pd.unique(status.dropna()), dtype=status.dtype)
+    low = status.min()
+    base = 0 if pd.isna(low) else int(low) - 1
+    offset = status.to_numpy(dtype=np.int64, na_value=base) - base  # 0: no code
+    present = np.flatnonzero(np.bincount(offset, minlength=1)[1:]) + 1
+    distinct = pd.Series(present + base, dtype=status.dtype)
     table = classify(distinct).reset_index(drop=True)
-    position = pd.Index(distinct).get_indexer(status)
+    position = np.full(int(offset.max(initial=0)) + 1, -1, dtype=np.int64)
+    position[present] = np.arange(len(present))
+    position = position[offset]
     return messages.assign(
         **{
             target: table[source].array.take(position, allow_fill=True)
