@@ -68,7 +68,9 @@ def analyze_dialogs(
     m = schema.conform(join_catalogue(m), schema.ANALYZED_MESSAGES)
     wide = tx_stage.build(m)
     calls = calls_stage.build(m, wide, capture_end=capture_end, correlation=correlation)
-    first = ~m["transaction"].duplicated().to_numpy()  # ids count up in order of first message
+    # ids count up in order of first message: a first message has an id above all before it
+    tx = m["transaction"].to_numpy()
+    first = tx > np.maximum.accumulate(np.r_[-1, tx[:-1]])
     return Dialogs(
         messages=m,
         wide=wide,

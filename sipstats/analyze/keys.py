@@ -39,6 +39,8 @@ def codes(col: pd.Series) -> np.ndarray:
 
 def recode(col: pd.Series, categories: pd.Index) -> np.ndarray:
     """Codes of ``col``'s values within ``categories`` (-1 where absent or NA)."""
+    if col.cat.categories is categories:
+        return codes(col)
     mapping = np.append(categories.get_indexer(col.cat.categories), -1).astype(np.int64)
     return mapping[codes(col)]
 
