@@ -513,13 +513,21 @@ def used_categories(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+#: :func:`used_categories` drops unused categories by counting codes up to this many categories.
+_COUNTED_CATEGORIES: Final = 1024
+
+
 def _without_unused(column: pd.Series) -> pd.Series:
-    """``column.cat.remove_unused_categories()`` by counting codes instead of sorting them."""
+    """``column.cat.remove_unused_categories()``, by counting codes where the categories are
+    few: pandas sorts the codes, but keeps no hash table of the texts, which a new category
+    list needs (the memory of a table of every Call-ID)."""
     codes = column.cat.codes.to_numpy()
     categories = column.cat.categories
     used = np.bincount(codes[codes >= 0], minlength=len(categories)) > 0
     if used.all():
         return column
+    if len(categories) > _COUNTED_CATEGORIES:
+        return column.cat.remove_unused_categories()
     renumbered = np.append(np.cumsum(used) - 1, -1)  # code -1 (NA) stays -1
     kept = pd.CategoricalDtype(categories[used], ordered=False)
     return pd.Series(pd.Categorical.from_codes(renumbered[codes], dtype=kept), index=column.index)
