@@ -254,7 +254,7 @@ def _key(head: pd.DataFrame, method: np.ndarray, names: pd.Index) -> pd.Categori
     """Readable transaction key: ``branch METHOD``, or the RFC 2543 tuple when no cookie.
 
     ``method`` holds codes in ``names``; the text of a ``branch METHOD`` is built once per
-    distinct pair. The categories are the keys in order of their first transaction.
+    distinct pair. The categories are sorted, as any partition of the transactions gives them.
     """
     cookie = _cookie(head)
     pair = codes(head["branch"]) * len(names) + method
@@ -279,8 +279,7 @@ def _key(head: pd.DataFrame, method: np.ndarray, names: pd.Index) -> pd.Categori
         )
         at[legacy] = len(texts) + np.arange(len(tuples))
         texts = texts.append(pd.Index(tuples, dtype="str"))
-    ids, distinct = pd.factorize(texts)  # one category per text, however it was built
-    return pd.Categorical.from_codes(np.append(ids, -1)[at], categories=distinct)
+    return keys.categorical(texts, at)
 
 
 def _ms(delta: pd.Series) -> pd.Series:
