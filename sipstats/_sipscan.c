@@ -893,6 +893,28 @@ parse(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
  * object at all. Messages that scan() declines are parsed by sip.py and added with add();
  * the Python MessageTable stays the reference (tests build tables both ways). */
 
+/* Failures of the code that runs without the GIL (scan() parses a batch with it released),
+ * where no exception can be set: returned as these numbers, raised by raise_failure() once the
+ * GIL is held again. Its memory comes from PyMem_Raw*, which needs no GIL either. -1 stays a
+ * code's NA. */
+enum {
+    FAILED_MEMORY = -2,
+    FAILED_TOO_MANY = -3, /* a column with INT32_MAX - 1 distinct strings */
+    FAILED_RAISED = -4,   /* a Python exception is set already (GIL held) */
+};
+
+/* Set the exception of ``failed`` (one of FAILED_*); the GIL must be held. NULL. */
+static PyObject *
+raise_failure(int failed)
+{
+    if (failed == FAILED_TOO_MANY) {
+        PyErr_SetString(PyExc_OverflowError, "too many distinct strings in one column");
+    } else if (failed == FAILED_MEMORY) {
+        PyErr_NoMemory();
+    }
+    return NULL;
+}
+
 /* A growable byte buffer. */
 typedef struct {
     char *p;
@@ -908,15 +930,13 @@ buf_reserve(Buf *b, Py_ssize_t more)
     Py_ssize_t cap = b->cap ? b->cap : 4096;
     while (cap < b->n + more) {
         if (cap > PY_SSIZE_T_MAX / 2) {
-            PyErr_NoMemory();
-            return -1;
+            return FAILED_MEMORY;
         }
         cap *= 2;
     }
-    char *p = PyMem_Realloc(b->p, (size_t)cap);
+    char *p = PyMem_RawRealloc(b->p, (size_t)cap);
     if (p == NULL) {
-        PyErr_NoMemory();
-        return -1;
+        return FAILED_MEMORY;
     }
     b->p = p;
     b->cap = cap;
@@ -927,7 +947,7 @@ static int
 buf_put(Buf *b, const void *src, Py_ssize_t k)
 {
     if (buf_reserve(b, k) < 0) {
-        return -1;
+        return FAILED_MEMORY;
     }
     memcpy(b->p + b->n, src, (size_t)k);
     b->n += k;
@@ -982,10 +1002,9 @@ static int
 coder_grow(Coder *c)
 {
     Py_ssize_t size = c->slots == NULL ? 1024 : (c->mask + 1) * 2;
-    Slot *slots = PyMem_Calloc((size_t)size, sizeof *slots);
+    Slot *slots = PyMem_RawCalloc((size_t)size, sizeof *slots);
     if (slots == NULL) {
-        PyErr_NoMemory();
-        return -1;
+        return FAILED_MEMORY;
     }
     /* the slots keep half of each hash: the strings are hashed again, in code order */
     const Py_ssize_t *starts = (const Py_ssize_t *)c->starts.p;
@@ -997,13 +1016,13 @@ coder_grow(Coder *c)
         }
         slots[i] = (Slot){(uint32_t)(h >> 32), (int32_t)(code + 1)};
     }
-    PyMem_Free(c->slots);
+    PyMem_RawFree(c->slots);
     c->slots = slots;
     c->mask = size - 1;
     return 0;
 }
 
-/* Make room for one more string: a table at most half full. 0, or -1 on error. */
+/* Make room for one more string: a table at most half full. 0, or FAILED_MEMORY. */
 static int
 coder_reserve(Coder *c)
 {
@@ -1011,7 +1030,7 @@ coder_reserve(Coder *c)
 }
 
 /* The code of p[:n] whose hash_bytes() is h, a new one when it was not seen before; -1 (NA)
- * for ""; -2 on error. */
+ * for ""; FAILED_* on error. */
 static int32_t
 coder_code_hashed(Coder *c, const char *p, Py_ssize_t n, uint64_t h)
 {
@@ -1019,7 +1038,7 @@ coder_code_hashed(Coder *c, const char *p, Py_ssize_t n, uint64_t h)
         return -1;
     }
     if (coder_reserve(c) < 0) {
-        return -2;
+        return FAILED_MEMORY;
     }
     const Py_ssize_t *starts = (const Py_ssize_t *)c->starts.p;
     Py_ssize_t i = (Py_ssize_t)(h & (uint64_t)c->mask);
@@ -1034,18 +1053,17 @@ coder_code_hashed(Coder *c, const char *p, Py_ssize_t n, uint64_t h)
         i = (i + 1) & c->mask;
     }
     if (c->count >= INT32_MAX - 1) {
-        PyErr_SetString(PyExc_OverflowError, "too many distinct strings in one column");
-        return -2;
+        return FAILED_TOO_MANY;
     }
     if (c->count == 0) {
         Py_ssize_t zero = 0;
         if (buf_put(&c->starts, &zero, sizeof zero) < 0) {
-            return -2;
+            return FAILED_MEMORY;
         }
     }
     Py_ssize_t end = c->arena.n + n;
     if (buf_put(&c->arena, p, n) < 0 || buf_put(&c->starts, &end, sizeof end) < 0) {
-        return -2;
+        return FAILED_MEMORY;
     }
     c->slots[i] = (Slot){(uint32_t)(h >> 32), (int32_t)(c->count + 1)};
     return (int32_t)c->count++;
@@ -1060,12 +1078,12 @@ coder_code(Coder *c, const char *p, Py_ssize_t n)
 /* Hash p[:n] for coder_code_hashed() and start loading its first slot: a column of many
  * distinct values (Call-ID, branch, tags) has a table far larger than the CPU caches, and
  * waiting for each row's slots one after the other was most of the time of scan(); started
- * for all of a row's columns first, the loads overlap. 0, or -1 on error. */
+ * for all of a row's columns first, the loads overlap. 0, or FAILED_MEMORY. */
 static int
 coder_prepare(Coder *c, const char *p, Py_ssize_t n, uint64_t *h)
 {
     if (n == 0 || coder_reserve(c) < 0) {
-        return n == 0 ? 0 : -1;
+        return n == 0 ? 0 : FAILED_MEMORY;
     }
     *h = hash_bytes(p, n);
 #if defined(__GNUC__) /* GCC and Clang; elsewhere the loads wait their turn */
@@ -1074,7 +1092,8 @@ coder_prepare(Coder *c, const char *p, Py_ssize_t n, uint64_t *h)
     return 0;
 }
 
-/* The code of a str (None: NA), by its UTF-8 bytes (lone surrogates passed through). */
+/* The code of a str (None: NA), by its UTF-8 bytes (lone surrogates passed through); the GIL
+ * must be held. */
 static int32_t
 coder_code_object(Coder *c, PyObject *value)
 {
@@ -1087,7 +1106,7 @@ coder_code_object(Coder *c, PyObject *value)
     if (!PyUnicode_Check(value)) {
         PyErr_Format(PyExc_TypeError, "text column value must be str or None, not %s",
                      Py_TYPE(value)->tp_name);
-        return -2;
+        return FAILED_RAISED;
     }
     Py_ssize_t n;
     const char *p = PyUnicode_AsUTF8AndSize(value, &n);
@@ -1098,7 +1117,7 @@ coder_code_object(Coder *c, PyObject *value)
         PyErr_Clear();
         PyObject *raw = PyUnicode_AsEncodedString(value, "utf-8", "surrogatepass");
         if (raw == NULL) {
-            return -2;
+            return FAILED_RAISED;
         }
         code = coder_code(c, PyBytes_AS_STRING(raw), PyBytes_GET_SIZE(raw));
         Py_DECREF(raw);
@@ -1113,9 +1132,9 @@ coder_code_object(Coder *c, PyObject *value)
 static void
 coder_free(Coder *c)
 {
-    PyMem_Free(c->arena.p);
-    PyMem_Free(c->starts.p);
-    PyMem_Free(c->slots);
+    PyMem_RawFree(c->arena.p);
+    PyMem_RawFree(c->starts.p);
+    PyMem_RawFree(c->slots);
     Py_CLEAR(c->last);
 }
 
@@ -1128,20 +1147,45 @@ typedef struct {
     Buf data;
     Coder coder;
     uint64_t hash; /* of this row's value (a scanned text column), from coder_prepare() */
+    /* The last Payload text this column coded in the current scan() and its code: the
+     * payloads it reads are alive throughout, so an equal pointer is the same text. */
+    const char *last_p;
+    Py_ssize_t last_n;
+    int32_t last_code;
 } Column;
 
 typedef struct {
     PyObject_HEAD
     Py_ssize_t ncols, rows;
+    Py_ssize_t payload_cols; /* the columns that read a Payload field (record 0) */
+    int busy;                /* a scan() runs without the GIL: no other call may touch it */
     Column *cols;
 } ColumnsObject;
 
-/* Append a number, clamped to the column's width (as numpy.clip does in the Python table). */
+/* A Payload field read while the GIL is held, for a row put without it: a number, or text as
+ * UTF-8 (p NULL: None). */
+typedef struct {
+    const char *p;
+    Py_ssize_t n;
+    long long number;
+} Value;
+
+/* A payload staged for the parse: the tuple (referenced meanwhile), its message and whether
+ * it is delimited (HEP). */
+typedef struct {
+    PyObject *payload;
+    const char *data;
+    Py_ssize_t size;
+    int delimited;
+} Staged;
+
+/* Append a number, clamped to the column's width (as numpy.clip does in the Python table).
+ * 0, or FAILED_MEMORY. */
 static int
 column_put_number(Column *col, long long v)
 {
     if (buf_reserve(&col->data, 8) < 0) {
-        return -1;
+        return FAILED_MEMORY;
     }
     char *at = col->data.p + col->data.n;
     switch (col->kind) {
@@ -1170,18 +1214,23 @@ column_put_number(Column *col, long long v)
     }
 }
 
+/* Append a code; ``code`` may be a coder's failure, returned as it is. 0, or FAILED_*. */
 static int
 column_put_code(Column *col, int32_t code)
 {
-    if (code < -1 || buf_reserve(&col->data, sizeof code) < 0) {
-        return -1;
+    if (code < -1) {
+        return code;
+    }
+    if (buf_reserve(&col->data, sizeof code) < 0) {
+        return FAILED_MEMORY;
     }
     memcpy(col->data.p + col->data.n, &code, sizeof code);
     col->data.n += sizeof code;
     return 0;
 }
 
-/* Append a Python value: int, bool or None (-1, NA) to a number column; str or None to text. */
+/* Append a Python value: int, bool or None (-1, NA) to a number column; str or None to text.
+ * The GIL must be held. 0, or FAILED_*. */
 static int
 column_put_object(Column *col, PyObject *value)
 {
@@ -1193,9 +1242,67 @@ column_put_object(Column *col, PyObject *value)
     }
     long long v = PyLong_AsLongLong(value);
     if (v == -1 && PyErr_Occurred()) {
-        return -1;
+        return FAILED_RAISED;
     }
     return column_put_number(col, v);
+}
+
+/* Append a staged Payload field (no GIL needed). 0, or FAILED_*. */
+static int
+column_put_value(Column *col, const Value *value)
+{
+    if (col->kind != 't') {
+        return column_put_number(col, value->number);
+    }
+    if (value->p == NULL) {
+        return column_put_code(col, -1);
+    }
+    if (value->p != col->last_p || value->n != col->last_n) {
+        int32_t code = coder_code(&col->coder, value->p, value->n);
+        if (code < -1) {
+            return code;
+        }
+        col->last_p = value->p;
+        col->last_n = value->n;
+        col->last_code = code;
+    }
+    return column_put_code(col, col->last_code);
+}
+
+/* Read a Payload field for column_put_value(); the GIL must be held. Text without a UTF-8 form
+ * of its own (lone surrogates) is encoded into a bytes object that ``keep`` holds. 0, or -1
+ * (the field is of a type the column does not take; an exception is set). */
+static int
+value_of(const Column *col, PyObject *field, Value *out, PyObject *keep)
+{
+    out->p = NULL;
+    out->n = 0;
+    out->number = -1;
+    if (field == Py_None) {
+        return 0;
+    }
+    if (col->kind != 't') {
+        out->number = PyLong_AsLongLong(field);
+        return out->number == -1 && PyErr_Occurred() ? -1 : 0;
+    }
+    if (!PyUnicode_Check(field)) {
+        PyErr_SetString(PyExc_TypeError, "text column value must be str or None");
+        return -1;
+    }
+    out->p = PyUnicode_AsUTF8AndSize(field, &out->n);
+    if (out->p != NULL) {
+        return 0;
+    }
+    PyErr_Clear();
+    PyObject *raw = PyUnicode_AsEncodedString(field, "utf-8", "surrogatepass");
+    if (raw == NULL || PyList_Append(keep, raw) < 0) {
+        Py_XDECREF(raw);
+        return -1;
+    }
+    Py_DECREF(raw);
+    out->p = PyBytes_AS_STRING(raw);
+    out->n = PyBytes_GET_SIZE(raw);
+    return 0;
 }
 
 #define CODECS_FIELD 29
@@ -1248,43 +1355,39 @@ scanned_field(const Scan *m, Py_ssize_t field, long long *number, const Span **t
     }
 }
 
-/* One row: Payload fields from the tuple, SipMessage fields from ``scanned`` or ``message``. */
+/* One row of a scanned message: its Payload fields staged in ``values`` (one per record-0
+ * column, in column order), its SipMessage fields from ``scanned``. Runs without the GIL.
+ * 0, or FAILED_*. */
 static int
-columns_put_row(ColumnsObject *self, PyObject *payload, const Scan *scanned, PyObject *message)
+columns_put_scanned(ColumnsObject *self, const Value *values, const Scan *scanned)
 {
-    for (Py_ssize_t k = 0; scanned != NULL && k < self->ncols; k++) {
+    for (Py_ssize_t k = 0; k < self->ncols; k++) {
         Column *col = &self->cols[k];
         if (col->kind == 't' && col->record == 1 && col->field != CODECS_FIELD) {
             long long number;
             const Span *text;
             scanned_field(scanned, col->field, &number, &text);
             if (text != NULL && coder_prepare(&col->coder, text->p, text->n, &col->hash) < 0) {
-                return -1;
+                return FAILED_MEMORY;
             }
         }
     }
     for (Py_ssize_t k = 0; k < self->ncols; k++) {
         Column *col = &self->cols[k];
         int failed;
-        if (col->record == 0 || scanned == NULL) {
-            PyObject *record = col->record == 0 ? payload : message;
-            if (col->field >= PyTuple_GET_SIZE(record)) {
-                PyErr_SetString(PyExc_IndexError, "column field beyond the record");
-                return -1;
-            }
-            failed = column_put_object(col, PyTuple_GET_ITEM(record, col->field));
+        if (col->record == 0) {
+            failed = column_put_value(col, values++);
         } else if (col->field == CODECS_FIELD && col->kind == 't') {
             char small[256];
             Py_ssize_t n = codecs_length(scanned);
-            char *joined = n <= (Py_ssize_t)sizeof small ? small : PyMem_Malloc((size_t)n);
+            char *joined = n <= (Py_ssize_t)sizeof small ? small : PyMem_RawMalloc((size_t)n);
             if (joined == NULL) {
-                PyErr_NoMemory();
-                return -1;
+                return FAILED_MEMORY;
             }
             codecs_join(scanned, joined);
             failed = column_put_code(col, coder_code(&col->coder, joined, n));
             if (joined != small) {
-                PyMem_Free(joined);
+                PyMem_RawFree(joined);
             }
         } else {
             long long number;
@@ -1296,11 +1399,33 @@ columns_put_row(ColumnsObject *self, PyObject *payload, const Scan *scanned, PyO
                 failed = column_put_code(
                     col, coder_code_hashed(&col->coder, text->p, text->n, col->hash));
             } else {
-                PyErr_SetString(PyExc_TypeError, "a text field in a number column");
-                return -1;
+                /* columns_new() refuses a number column on a text field */
+                failed = column_put_number(col, -1);
             }
         }
         if (failed < 0) {
+            return failed;
+        }
+    }
+    self->rows++;
+    return 0;
+}
+
+/* One row of a message that sip.py parsed: every field from the two tuples. The GIL must be
+ * held. 0, or -1 with an exception set. */
+static int
+columns_put_row(ColumnsObject *self, PyObject *payload, PyObject *message)
+{
+    for (Py_ssize_t k = 0; k < self->ncols; k++) {
+        Column *col = &self->cols[k];
+        PyObject *record = col->record == 0 ? payload : message;
+        if (col->field >= PyTuple_GET_SIZE(record)) {
+            PyErr_SetString(PyExc_IndexError, "column field beyond the record");
+            return -1;
+        }
+        int failed = column_put_object(col, PyTuple_GET_ITEM(record, col->field));
+        if (failed < 0) {
+            raise_failure(failed);
             return -1;
         }
     }
@@ -1308,12 +1433,23 @@ columns_put_row(ColumnsObject *self, PyObject *payload, const Scan *scanned, PyO
     return 0;
 }
 
+/* Is SipMessage field ``field`` text (a number column cannot hold it)? */
+static int
+is_text_field(Py_ssize_t field)
+{
+    static const Scan blank;
+    long long number;
+    const Span *text;
+    scanned_field(&blank, field, &number, &text);
+    return text != NULL || field == CODECS_FIELD;
+}
+
 static void
 columns_dealloc(ColumnsObject *self)
 {
     for (Py_ssize_t k = 0; k < self->ncols; k++) {
         Py_XDECREF(self->cols[k].name);
-        PyMem_Free(self->cols[k].data.p);
+        PyMem_RawFree(self->cols[k].data.p);
         coder_free(&self->cols[k].coder);
     }
     PyMem_Free(self->cols);
@@ -1352,11 +1488,13 @@ columns_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
         col->name = Py_NewRef(name);
         col->kind = (char)kind;
         if (strchr("qihbt", kind) == NULL || col->record < 0 || col->record > 1 ||
-            col->field < 0 || (col->record == 1 && col->field >= FIELDS)) {
+            col->field < 0 || (col->record == 1 && col->field >= FIELDS) ||
+            (col->record == 1 && kind != 't' && is_text_field(col->field))) {
             PyErr_Format(PyExc_ValueError, "bad layout for column %R", name);
             Py_DECREF(self);
             return NULL;
         }
+        self->payload_cols += col->record == 0;
     }
     return (PyObject *)self;
 }
@@ -1364,42 +1502,129 @@ columns_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 PyDoc_STRVAR(columns_scan_doc,
 "scan(payloads, start, data_at, encap_at, truncated_at, delimiting) -> int\n\n"
 "Add a row for each Payload from ``start`` on whose message is in the common shape; stop at\n"
-"the first that is not (or is truncated) and return its index (len(payloads) when none).");
+"the first that is not (or is truncated) and return its index (len(payloads) when none).\n"
+"The messages are parsed with the GIL released, so other threads run meanwhile.");
+
+/* Raise when another thread is inside this builder's scan() (which runs without the GIL). */
+static int
+columns_busy(ColumnsObject *self)
+{
+    if (self->busy) {
+        PyErr_SetString(PyExc_RuntimeError, "Columns used by two threads at once");
+        return 1;
+    }
+    return 0;
+}
+
+static void
+unstage(Staged *staged, Py_ssize_t count)
+{
+    for (Py_ssize_t i = 0; i < count; i++) {
+        Py_DECREF(staged[i].payload);
+    }
+}
+
+/* Stage the payloads from ``first`` on for the parse, up to the first that is no candidate
+ * (truncated, its data not bytes, a field the columns do not take): that one is Python's.
+ * The staged tuples are referenced (released by unstage()). The index of that payload, or -1
+ * on error (nothing staged then). */
+static Py_ssize_t
+stage(ColumnsObject *self, PyObject *payloads, Py_ssize_t first, const Py_ssize_t at[3],
+      PyObject *delimiting, Staged *staged, Value *values, PyObject *keep)
+{
+    Py_ssize_t n = PyList_GET_SIZE(payloads), i;
+    for (i = first; i < n; i++) {
+        PyObject *payload = PyList_GET_ITEM(payloads, i);
+        Py_ssize_t size = PyTuple_Check(payload) ? PyTuple_GET_SIZE(payload) : 0;
+        if (at[0] < 0 || at[1] < 0 || at[2] < 0 || at[0] >= size || at[1] >= size ||
+            at[2] >= size) {
+            break;
+        }
+        PyObject *data = PyTuple_GET_ITEM(payload, at[0]);
+        if (PyTuple_GET_ITEM(payload, at[2]) != Py_False || !PyBytes_Check(data)) {
+            break;
+        }
+        int delimited = PyObject_RichCompareBool(PyTuple_GET_ITEM(payload, at[1]), delimiting,
+                                                 Py_EQ);
+        if (delimited < 0) {
+            unstage(staged, i - first);
+            return -1;
+        }
+        Value *row = values + (i - first) * self->payload_cols;
+        int usable = 1;
+        for (Py_ssize_t k = 0; usable && k < self->ncols; k++) {
+            const Column *col = &self->cols[k];
+            if (col->record == 0) {
+                /* a field it cannot take goes to Python, whose add() raises for it */
+                usable = col->field < size &&
+                         value_of(col, PyTuple_GET_ITEM(payload, col->field), row++, keep) == 0;
+            }
+        }
+        if (!usable) {
+            PyErr_Clear();
+            break;
+        }
+        Py_INCREF(payload);
+        staged[i - first] =
+            (Staged){payload, PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data), delimited};
+    }
+    return i;
+}
 
 static PyObject *
 columns_scan(ColumnsObject *self, PyObject *args)
 {
     PyObject *payloads, *delimiting;
-    Py_ssize_t start, data_at, encap_at, truncated_at;
-    if (!PyArg_ParseTuple(args, "O!nnnnU", &PyList_Type, &payloads, &start, &data_at, &encap_at,
-                          &truncated_at, &delimiting)) {
+    Py_ssize_t start, at[3];
+    if (columns_busy(self) ||
+        !PyArg_ParseTuple(args, "O!nnnnU", &PyList_Type, &payloads, &start, &at[0], &at[1],
+                          &at[2], &delimiting)) {
         return NULL;
     }
-    Py_ssize_t n = PyList_GET_SIZE(payloads), i;
-    for (i = start < 0 ? 0 : start; i < n; i++) {
-        PyObject *payload = PyList_GET_ITEM(payloads, i);
-        Py_ssize_t size = PyTuple_Check(payload) ? PyTuple_GET_SIZE(payload) : 0;
-        if (data_at < 0 || encap_at < 0 || truncated_at < 0 || data_at >= size ||
-            encap_at >= size || truncated_at >= size) {
-            break;
+    Py_ssize_t first = start < 0 ? 0 : start, n = PyList_GET_SIZE(payloads);
+    if (first >= n) {
+        return PyLong_FromSsize_t(first);
+    }
+    Py_ssize_t count = n - first, cols = self->payload_cols ? self->payload_cols : 1;
+    Staged *staged = PyMem_RawMalloc((size_t)count * sizeof *staged);
+    Value *values = PyMem_RawMalloc((size_t)count * (size_t)cols * sizeof *values);
+    PyObject *keep = PyList_New(0);
+    if (staged == NULL || values == NULL || keep == NULL) {
+        PyMem_RawFree(staged);
+        PyMem_RawFree(values);
+        Py_XDECREF(keep);
+        return keep == NULL ? NULL : PyErr_NoMemory();
+    }
+    Py_ssize_t ready = stage(self, payloads, first, at, delimiting, staged, values, keep);
+    Py_ssize_t i = first;
+    int failed = 0;
+    if (ready > first) {
+        for (Py_ssize_t k = 0; k < self->ncols; k++) {
+            self->cols[k].last_p = NULL;
         }
-        PyObject *data = PyTuple_GET_ITEM(payload, data_at);
-        PyObject *truncated = PyTuple_GET_ITEM(payload, truncated_at);
-        if (truncated != Py_False || !PyBytes_Check(data)) {
-            break;
+        /* The staged tuples hold every byte the parse reads: the GIL can go. */
+        self->busy = 1;
+        Py_BEGIN_ALLOW_THREADS
+        for (; i < ready; i++) {
+            const Staged *p = &staged[i - first];
+            Scan m;
+            if (!scan(p->data, p->size, p->delimited, &m)) {
+                break;
+            }
+            failed = columns_put_scanned(self, values + (i - first) * self->payload_cols, &m);
+            if (failed < 0) {
+                break;
+            }
         }
-        int delimited = PyObject_RichCompareBool(PyTuple_GET_ITEM(payload, encap_at), delimiting,
-                                                 Py_EQ);
-        Scan m;
-        if (delimited < 0) {
-            return NULL;
-        }
-        if (!scan(PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data), delimited, &m)) {
-            break;
-        }
-        if (columns_put_row(self, payload, &m, NULL) < 0) {
-            return NULL;
-        }
+        Py_END_ALLOW_THREADS
+        self->busy = 0;
+        unstage(staged, ready - first);
+    }
+    PyMem_RawFree(staged);
+    PyMem_RawFree(values);
+    Py_DECREF(keep);
+    if (ready < 0 || failed < 0) {
+        return raise_failure(failed);
     }
     return PyLong_FromSsize_t(i);
 }
@@ -1411,8 +1636,9 @@ static PyObject *
 columns_add(ColumnsObject *self, PyObject *args)
 {
     PyObject *payload, *message;
-    if (!PyArg_ParseTuple(args, "O!O!", &PyTuple_Type, &payload, &PyTuple_Type, &message) ||
-        columns_put_row(self, payload, NULL, message) < 0) {
+    if (columns_busy(self) ||
+        !PyArg_ParseTuple(args, "O!O!", &PyTuple_Type, &payload, &PyTuple_Type, &message) ||
+        columns_put_row(self, payload, message) < 0) {
         return NULL;
     }
     Py_RETURN_NONE;
@@ -1427,6 +1653,9 @@ PyDoc_STRVAR(columns_export_doc,
 static PyObject *
 columns_export(ColumnsObject *self, PyObject *Py_UNUSED(ignored))
 {
+    if (columns_busy(self)) {
+        return NULL;
+    }
     PyObject *out = PyDict_New();
     if (out == NULL) {
         return NULL;
@@ -1459,7 +1688,7 @@ columns_export(ColumnsObject *self, PyObject *Py_UNUSED(ignored))
         }
         Py_DECREF(item);
         /* handed over: free the column now, so the table is held twice one column at a time */
-        PyMem_Free(col->data.p);
+        PyMem_RawFree(col->data.p);
         col->data = (Buf){NULL, 0, 0};
         coder_free(&col->coder);
         memset(&col->coder, 0, sizeof col->coder);

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -104,6 +106,52 @@ def test_c_columns_build_the_python_table() -> None:
     assert with_c["call_id"].tolist()[:3] == ["common", "odd", "common"]
     assert with_c["user_agent"].iloc[1] == "Téléphone"
     assert set(with_c["file"]) == {"capture-\\udcff.pcap", "b.pcap"}
+
+
+def test_the_c_parse_lets_other_threads_run() -> None:
+    """Columns.scan parses with the GIL released: a thread that needs the GIL counts while one
+    long scan runs, and the rows are those sip.py and the Python table make."""
+    if sip.c_scanner() is None:
+        pytest.skip("sipstats._sipscan is not built (see test_every_extension_is_built)")
+    requests = [
+        sip_factory.sip_request("INVITE", call_id=f"call-{n}", cseq=n, branch=f"z9hG4bK{n}")
+        for n in range(200)
+    ]
+    batch = [
+        Payload(n, "threads.pcap", n, "10.0.0.1", 5060 + n % 7, "10.0.0.2", 5060, "udp", data)
+        for n, data in enumerate(requests * 40)
+    ]
+    scanning = False
+    counted_while_scanning = 0
+    done = threading.Event()
+
+    def count() -> None:
+        nonlocal counted_while_scanning
+        while not done.is_set():
+            counted_while_scanning += scanning
+            time.sleep(0.0001)  # lets the scanning thread have the GIL back
+
+    switch_interval = sys.getswitchinterval()
+    # the scanning thread is never made to give the GIL up: the counter moves during the scan
+    # only when the scan lets go of it
+    sys.setswitchinterval(1000)
+    counter = threading.Thread(target=count)
+    try:
+        counter.start()
+        table = messages.MessageTable()
+        scanning = True
+        stop = table.scan(batch, 0)
+        scanning = False
+    finally:
+        done.set()
+        counter.join()
+        sys.setswitchinterval(switch_interval)
+    assert stop == len(batch)
+    assert counted_while_scanning > 0
+    with native.python_twins(sip.C_SCAN_NAME):
+        pure = messages.MessageTable()
+        messages.decode_payloads(batch, InputSummary("threads.pcap"), pure)
+    pd.testing.assert_frame_equal(table.to_frame(), pure.to_frame())
 
 
 def test_python_twins_switches_named_extensions_off_and_restores_them() -> None:
