@@ -40,6 +40,13 @@ T = TypeVar("T")
 #: costs about what decoding this much takes.
 MIN_PART_BYTES: Final = 32 << 20
 
+#: Fewer processes than this and the local engine keeps decoding and the per-Call-ID step in
+#: one process: measured on two cores, the parent unpickling the other process's tables (about
+#: 0.85 s CPU for 700k messages) costs what that process saves; the saving grows with each
+#: further process while that cost stays. Two processes still draw figures and build report
+#: tables in a fork (:class:`Forked`), whose results are small.
+MIN_POOL_PROCESSES: Final = 3
+
 
 class Unit(NamedTuple):
     """One file, or one part of one (``part`` None: the whole file)."""
@@ -182,7 +189,10 @@ def decode_in_workers(
     progress: Progress | None,
 ) -> list[InputSummary] | None:
     """Decode ``entries`` with ``jobs`` processes into ``table``; the inputs in order, or None
-    when there is only one unit of work (the caller then decodes in its own process)."""
+    when ``jobs`` is below :data:`MIN_POOL_PROCESSES` or there is only one unit of work (the
+    caller then decodes in its own process)."""
+    if jobs < MIN_POOL_PROCESSES:
+        return None
     units = plan(entries, jobs, options.duplicate_window_ms)
     if len(units) < 2:
         return None

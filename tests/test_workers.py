@@ -177,6 +177,19 @@ def test_read_capture_with_a_process_pool(capture: Path, monkeypatch: pytest.Mon
     assert seen[-1][0] == seen[-1][1] == capture.stat().st_size + other.stat().st_size
 
 
+def test_two_processes_decode_in_this_one(capture: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Below ``MIN_POOL_PROCESSES`` no pool is started, even for a file that would be cut:
+    the caller decodes in its own process."""
+    if pcap.c_walk() is None:
+        pytest.skip("cutting a file needs the C walk (sipstats.capture._pcapscan)")
+    monkeypatch.setattr(workers, "MIN_PART_BYTES", 1024)
+    jobs = workers.MIN_POOL_PROCESSES - 1
+    assert len(workers.plan([str(capture)], jobs)) == jobs
+    table = MessageTable()
+    assert workers.decode_in_workers([str(capture)], jobs, table, DecodeOptions(), None) is None
+    assert table.to_frame().empty
+
+
 def test_compressed_and_small_files_are_not_cut(tmp_path: Path, capture: Path) -> None:
     import gzip
 

@@ -34,7 +34,7 @@ from sipstats.analyze import trunks as trunks_stage
 from sipstats.analyze.tally import Tally
 from sipstats.analyze.trunks import Trunks
 from sipstats.errors import ReportError
-from sipstats.workers import Forked, fork_map
+from sipstats.workers import MIN_POOL_PROCESSES, Forked, fork_map
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -251,17 +251,19 @@ def analyze(
     (:mod:`.b2bua`): "X-CID", "X-Call-ID", "P-Charging-Vector", "auto" (the first of them
     present) or "none".
 
-    ``jobs`` > 1 runs the per-Call-ID step on Call-ID partitions in that many processes when
-    the capture is large enough to gain from it (:func:`_partitioned`): the same tables and
-    report, but :attr:`Analysis.messages` is None and :attr:`Analysis.sample_messages` holds
-    the messages of the report's sample calls, as with the Dask engine. Every message is kept
-    only by one process: ask for that (``jobs=1``) to extract or draw any call.
+    ``jobs`` > 1 builds some report tables in a forked process meanwhile (:func:`assemble`).
+    From :data:`sipstats.workers.MIN_POOL_PROCESSES` on, the per-Call-ID step runs on Call-ID
+    partitions in that many processes when the capture is large enough to gain from it
+    (:func:`_partitioned`): the same tables and report, but :attr:`Analysis.messages` is None
+    and :attr:`Analysis.sample_messages` holds the messages of the report's sample calls, as
+    with the Dask engine. Every message is kept only by one process: ask for that
+    (``jobs=1``) to extract or draw any call.
     """
     correlation = b2bua.check_correlation(correlation_header)
     m = _in_time_order(schema.conform(capture.messages, schema.MESSAGES))
     partitions = min(jobs, len(m) // MIN_PARTITION_MESSAGES)
     after = capture.after
-    if partitions > 1 and (after is None or after.empty):
+    if partitions >= MIN_POOL_PROCESSES and (after is None or after.empty):
         return _partitioned(capture, m, partitions, interval, correlation)
     parts = dialogs.analyze_dialogs(m, correlation=correlation)
     ahead = None
@@ -277,6 +279,7 @@ def analyze(
         tally.tally(parts.messages),
         interval=interval,
         ahead=ahead,
+        jobs=jobs,
     )
     return dataclasses.replace(analysis, messages=parts.messages)
 
