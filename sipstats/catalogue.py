@@ -22,9 +22,7 @@ import numpy as np
 import pandas as pd
 
 from sipstats.errors import CatalogueError
-
-#: RFC 3261 §7.2: the first digit of a status code is its class.
-STATUS_CLASSES: Final = ("1xx", "2xx", "3xx", "4xx", "5xx", "6xx")
+from sipstats.vocabulary import STATUS_CLASSES as STATUS_CLASSES
 
 #: The class headings of RFC 3261 §21, and their Chinese names.
 CLASS_NAMES: Final[Mapping[str, str]] = {

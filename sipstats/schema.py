@@ -18,6 +18,8 @@ from typing import Final
 import numpy as np
 import pandas as pd
 
+from sipstats.vocabulary import OUTCOMES as OUTCOMES
+
 #: Column name -> (dtype, one-line meaning). The order is the column order.
 Schema = Mapping[str, tuple[str, str]]
 
@@ -112,21 +114,6 @@ TRANSACTIONS: Final[Schema] = {
     "acks": ("int32", "ACK copies inside the transaction (ACK to a non-2xx, RFC 3261 §17.1.1.3)"),
 }
 
-#: Call outcomes, in the order reports list them.
-OUTCOMES: Final = (
-    "answered",
-    "busy",
-    "unavailable",
-    "declined",
-    "cancelled",
-    "not_found",
-    "redirected",
-    "auth_failed",
-    "rejected",
-    "server_failure",
-    "no_final_response",
-    "in_progress",
-)
 
 CALLS: Final[Schema] = {
     "call": ("int64", "call id (row number of this table)"),

@@ -10,8 +10,8 @@ command line with ``--jobs 2`` (real worker processes).
 
 from __future__ import annotations
 
+import importlib
 import os
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -27,14 +27,15 @@ from sipstats.render import RENDERERS, RenderOptions
 from tests.conftest import SAMPLES
 from tests.sipfactory import UAC, UAS, sip_request, sip_response, tcp, write_pcap
 
-analysis_module = sys.modules["sipstats.analyze"]  # the package, not the function
+analysis_module = importlib.import_module("sipstats.analyze")  # the package, not the function
 DOCUMENTS = ("json", "md", "html", "text")
 
 
 @pytest.fixture
 def partitioned(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Partition any capture, however small."""
+    """Partition any capture, however small, even for two processes."""
     monkeypatch.setattr(analysis_module, "MIN_PARTITION_MESSAGES", 1)
+    monkeypatch.setattr(analysis_module, "MIN_POOL_PROCESSES", 2)
 
 
 def _reports(analysis: sipstats.Analysis) -> dict[str, str]:
@@ -106,6 +107,16 @@ def test_a_call_outside_the_samples_is_refused_without_every_message() -> None:
 def test_small_captures_stay_in_one_process() -> None:
     capture = sipstats.read_capture(SAMPLES / "outage.pcap")
     assert sipstats.analyze(capture, jobs=4).messages is not None
+
+
+def test_two_processes_do_not_partition(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Below ``MIN_POOL_PROCESSES`` the per-Call-ID step stays in this process, whatever the
+    capture's size: every message is kept, and the report is the one-process report."""
+    monkeypatch.setattr(analysis_module, "MIN_PARTITION_MESSAGES", 1)
+    capture = sipstats.read_capture(SAMPLES / "outage.pcap")
+    got = sipstats.analyze(capture, jobs=workers.MIN_POOL_PROCESSES - 1)
+    assert got.messages is not None
+    assert _reports(got) == _reports(sipstats.analyze(capture))
 
 
 @pytest.mark.usefixtures("partitioned")

@@ -26,6 +26,7 @@ STAGES = {
     "native": 0,
     "schema": 0,
     "textsafe": 0,
+    "vocabulary": 0,
     "capture": 1,
     "sip": 2,
     "_sipscan": 2,  # the C twin of sip.py's fast path

@@ -21,24 +21,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Final, Literal
+from typing import Final
 
 import numpy as np
 import pandas as pd
 
 from sipstats.analyze import keys
 from sipstats.errors import OptionError
+from sipstats.vocabulary import CORRELATION_COLUMNS, CORRELATIONS, Correlation
 
 __all__ = ["CORRELATIONS", "Correlation", "correlation_ids", "end_to_end", "legs_of", "link"]
 
-#: ``--correlation-header`` choices -> messages column; "auto" takes the first one present.
-CORRELATION_COLUMNS: Final = {
-    "X-CID": "x_cid",
-    "X-Call-ID": "x_call_id",
-    "P-Charging-Vector": "charging_vector",
-}
-Correlation = Literal["auto", "X-CID", "X-Call-ID", "P-Charging-Vector", "none"]
-CORRELATIONS: Final = ("auto", *CORRELATION_COLUMNS, "none")
 # RFC 7315 §4.6: icid-value = token / quoted-string, among generic parameters.
 _ICID: Final = re.compile(r'(?i)(?:^|;)\s*icid-value\s*=\s*"?([^";\s]+)')
 

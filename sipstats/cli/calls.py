@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-import pandas as pd
 
-from sipstats.analyze import Analysis, analyze
-from sipstats.analyze.b2bua import Correlation
-from sipstats.analyze.trunks import Trunks, apply_trunks
 from sipstats.cli.options import (
     correlation_option,
     format_option,
@@ -21,9 +18,14 @@ from sipstats.cli.options import (
 from sipstats.cli.report import error_line, fail, warn_inputs
 from sipstats.cli.selection import call_selection
 from sipstats.cli.trunks import trunks_option
-from sipstats.drill.calls import call_list, select_calls
-from sipstats.render.calllist import CALL_RENDERERS
-from sipstats.report import exit_status, read_selected
+from sipstats.render import CALL_RENDERERS
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from sipstats.analyze import Analysis
+    from sipstats.analyze.trunks import Trunks
+    from sipstats.vocabulary import Correlation
 
 
 def load_analysis(
@@ -36,6 +38,10 @@ def load_analysis(
     """Read and analyse ``captures`` (capture files, or one dataset made by ``sipstats
     ingest``), warning about flagged inputs; ReportError when nothing is readable (shared by
     the drill-down commands)."""
+    from sipstats.analyze import analyze  # the library loads when a command runs, not for --help
+    from sipstats.analyze.trunks import apply_trunks
+    from sipstats.report import read_selected
+
     capture = read_selected(list(captures), ports=joined_ports(ports))
     warn_inputs(capture.inputs, quiet)
     analysis = analyze(capture, correlation_header=correlation_header)
@@ -73,6 +79,9 @@ def calls(
 
     Exit status: 0 all input read; 1 list written but some input damaged; 2 nothing readable.
     """
+    from sipstats.drill.calls import call_list, select_calls
+    from sipstats.report import exit_status
+
     try:
         analysis = load_analysis(captures, ports, quiet, trunks, correlation_header)
         selected = select_calls(

@@ -3,23 +3,20 @@
 from __future__ import annotations
 
 import json
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import click
 from rich.console import Console, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from sipstats.catalogue import (
-    CATEGORY_NAMES_ZH,
-    CLASS_NAMES,
-    CLASS_NAMES_ZH,
-    STATUS_CLASSES,
-    CodeInfo,
-    catalogue,
-    lookup,
-)
 from sipstats.errors import CatalogueError
+from sipstats.vocabulary import STATUS_CLASSES
+
+if TYPE_CHECKING:
+    from sipstats.catalogue import CodeInfo
+
+# The catalogue (and pandas, which reads it) loads when a code is looked up, not for --help.
 
 Lang = Literal["en", "zh"]
 
@@ -82,10 +79,14 @@ def _echo(*renderables: RenderableType) -> None:
 
 
 def _category(name: str, lang: Lang) -> str:
+    from sipstats.catalogue import CATEGORY_NAMES_ZH
+
     return f"{CATEGORY_NAMES_ZH[name]} ({name})" if lang == "zh" else name
 
 
 def _show_code(info: CodeInfo, lang: Lang) -> None:
+    from sipstats.catalogue import CLASS_NAMES, CLASS_NAMES_ZH, lookup
+
     labels = _LABELS[lang]
     if lang == "zh":
         english = f" ({info.reason})" if info.registered else ""
@@ -113,6 +114,8 @@ def _show_code(info: CodeInfo, lang: Lang) -> None:
 
 
 def _show_list(infos: list[CodeInfo], status_class: str | None, lang: Lang) -> None:
+    from sipstats.catalogue import CATEGORY_NAMES_ZH, CLASS_NAMES, CLASS_NAMES_ZH
+
     labels = _LABELS[lang]
     if status_class is None:
         title = labels["all"].format(n=len(infos))
@@ -160,6 +163,8 @@ def codes(code: str | None, status_class: str | None, lang: Lang, as_json: bool)
 
     Unregistered codes such as 499 are explained as their class's x00 (RFC 3261 §8.1.3.2).
     """
+    from sipstats.catalogue import catalogue, lookup
+
     if code is not None and status_class is not None:
         raise click.UsageError("give a CODE or --class, not both")
     if code is not None:

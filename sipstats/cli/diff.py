@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from sipstats.cli.options import format_option, output_file_option
 from sipstats.cli.report import error_line, fail, warn_inputs
-from sipstats.drill.diff import Side, compare, load_side
-from sipstats.render.diffout import DIFF_RENDERERS
-from sipstats.report import exit_status
+from sipstats.render import DIFF_RENDERERS
+
+if TYPE_CHECKING:
+    from sipstats.drill.diff import Side
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -26,6 +28,9 @@ def diff(before: str, after: str, fmt: str, output: Path | None) -> None:
     Exit status: 0 both read cleanly; 1 written but some input damaged or without SIP;
     2 unusable input.
     """
+    from sipstats.drill.diff import compare, load_side
+    from sipstats.report import exit_status
+
     try:
         old, new = load_side([before]), load_side([after])
         document = DIFF_RENDERERS[fmt](old, new, compare(old.report, new.report))

@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-import pandas as pd
 
-from sipstats.analyze.b2bua import Correlation
 from sipstats.cli.calls import load_analysis
 from sipstats.cli.options import correlation_option, ports_option, quiet_option
 from sipstats.cli.report import error_line, fail
 from sipstats.cli.selection import call_selection
-from sipstats.dataset import is_dataset, unavailable_sources
-from sipstats.drill.calls import select_calls
-from sipstats.drill.extract import extract_calls
 from sipstats.errors import OptionError, ReportError
-from sipstats.report import exit_status
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from sipstats.vocabulary import Correlation
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -57,6 +57,11 @@ def extract(
     still be where and as they were.
     Exit status: 0 all input read; 1 written but some input damaged; 2 nothing selected.
     """
+    from sipstats.dataset import is_dataset, unavailable_sources
+    from sipstats.drill.calls import select_calls
+    from sipstats.drill.extract import extract_calls
+    from sipstats.report import exit_status
+
     try:
         if not (call_ids or outcomes or codes or since is not None or until is not None):
             raise OptionError("choose calls: --call-id, --outcome, --code, --since or --until")

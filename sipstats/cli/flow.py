@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from sipstats.analyze.b2bua import Correlation
-from sipstats.analyze.trunks import Trunks
 from sipstats.cli.calls import load_analysis
 from sipstats.cli.options import correlation_option, ports_option, quiet_option
 from sipstats.cli.report import error_line, fail
 from sipstats.cli.trunks import trunks_option
-from sipstats.drill.flow import call_flow, render_ladder
-from sipstats.drill.ladder import ladder_svg
-from sipstats.report import exit_status
+
+if TYPE_CHECKING:
+    from sipstats.analyze.trunks import Trunks
+    from sipstats.vocabulary import Correlation
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -51,6 +51,10 @@ def flow(
     linked to the call by a correlation header. CAPTURE may also be a dataset (sipstats
     ingest).
     """
+    from sipstats.drill.flow import call_flow, render_ladder
+    from sipstats.drill.ladder import ladder_svg
+    from sipstats.report import exit_status
+
     try:
         analysis = load_analysis(captures, ports, quiet, trunks, correlation_header)
         ladder = call_flow(analysis, call_ids)

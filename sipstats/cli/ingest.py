@@ -12,8 +12,6 @@ import click
 
 from sipstats.cli.options import duplicate_window_option, joined_ports, ports_option, quiet_option
 from sipstats.cli.report import error_line, fail, warn_inputs
-from sipstats.dataset import ingest as ingest_captures
-from sipstats.report import exit_status
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -43,6 +41,9 @@ def ingest(
 
     Report on it later like on a capture: sipstats DATASET/ --report html.
     """
+    from sipstats.dataset import ingest as ingest_captures
+    from sipstats.report import exit_status
+
     try:
         result = ingest_captures(
             list(captures),

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import click
-import pandas as pd
 
-from sipstats.analyze.b2bua import CORRELATIONS
 from sipstats.capture.duplicates import DEFAULT_WINDOW_MS
 from sipstats.capture.ports import parse_ports
 from sipstats.errors import OptionError
-from sipstats.select import parse_time
+from sipstats.vocabulary import CORRELATIONS
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _F = TypeVar("_F", bound=Callable[..., object])
 
@@ -26,6 +27,10 @@ class TimeBound(click.ParamType):
     def convert(
         self, value: object, param: click.Parameter | None, ctx: click.Context | None
     ) -> pd.Timestamp | pd.Timedelta:
+        import pandas as pd  # when a time is given: --help loads no pandas
+
+        from sipstats.select import parse_time
+
         if isinstance(value, pd.Timestamp | pd.Timedelta):
             return value
         try:

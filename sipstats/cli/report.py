@@ -7,21 +7,17 @@ nothing readable.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
-import pandas as pd
 
-from sipstats.analyze.b2bua import Correlation
-from sipstats.analyze.breakdown import check_interval
-from sipstats.analyze.trunks import Trunks
-from sipstats.capture.summary import InputSummary
 from sipstats.cli.options import (
     TimeBound,
     correlation_option,
@@ -32,22 +28,28 @@ from sipstats.cli.options import (
 from sipstats.cli.trunks import trunks_option
 from sipstats.engines import ENGINES, Engine
 from sipstats.errors import OptionError, SipstatsError
-from sipstats.messages import Capture
 from sipstats.render import RENDERERS
 from sipstats.render.labels import LANGS
-from sipstats.report import EXIT_USAGE, ReportHooks, ReportRequest, run_report
-from sipstats.select import parse_peer
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from sipstats.analyze.trunks import Trunks
+    from sipstats.capture.summary import InputSummary
+    from sipstats.messages import Capture
+    from sipstats.report import ReportHooks
+    from sipstats.vocabulary import Correlation
 
 
-def _checked(
-    check: Callable[[str], object],
-) -> Callable[[click.Context, click.Parameter, str], str]:
-    """A click callback that runs the library's check, so a bad value is a usage error."""
+def _checked(check: str) -> Callable[[click.Context, click.Parameter, str], str]:
+    """A click callback that runs the library's check ``"module:function"``, so a bad value
+    is a usage error. The module is imported when a value comes: ``--help`` loads no pandas."""
+    module, _, name = check.partition(":")
 
     def callback(ctx: click.Context, param: click.Parameter, value: str) -> str:
         if value is not None:
             try:
-                check(value)
+                getattr(importlib.import_module(module), name)(value)
             except OptionError as error:
                 raise click.BadParameter(str(error)) from None
         return value
@@ -169,6 +171,8 @@ def _warn(capture: Capture, quiet: bool) -> None:
 
 def _hooks(quiet: bool, progress: bool) -> ReportHooks:
     """Progress bar, warnings, spinners and "wrote" lines (on stderr), as the options ask."""
+    from sipstats.report import ReportHooks
+
     return ReportHooks(
         reading=lambda: _progress_bar(progress),
         read=lambda capture: _warn(capture, quiet),
@@ -187,6 +191,8 @@ def error_line(error: Exception) -> str:
 
 
 def fail(message: str) -> NoReturn:
+    from sipstats.report import EXIT_USAGE
+
     click.echo(f"sipstats: error: {message}", err=True)
     raise click.exceptions.Exit(EXIT_USAGE)
 
@@ -219,14 +225,14 @@ def fail(message: str) -> NoReturn:
 @click.option(
     "--peer",
     metavar="ADDR[:PORT]",
-    callback=_checked(parse_peer),
+    callback=_checked("sipstats.select:parse_peer"),
     help="Only traffic to/from ADDR.",
 )
 @click.option(
     "--interval",
     default="auto",
     show_default=True,
-    callback=_checked(check_interval),
+    callback=_checked("sipstats.analyze.breakdown:check_interval"),
     help="Timeline bucket (pandas offset: 10s, 1min, 1h; auto: at most 60 for the capture).",
 )
 @correlation_option
@@ -259,7 +265,8 @@ def fail(message: str) -> NoReturn:
     "-j",
     "--jobs",
     type=click.IntRange(min=1),
-    help="Processes decoding at once (files, parts of large pcap files). Default: one per core.",
+    help="Cores to use (default: all): report tables and figures in a fork from 2; files, "
+    "parts of large pcap files and Call-ID partitions in worker processes from 3.",
 )
 @trunks_option
 @click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr; no progress bar.")
@@ -297,6 +304,8 @@ def report(
     if debug:
         logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
     try:
+        from sipstats.report import ReportRequest, run_report
+
         request = ReportRequest(
             captures,
             formats=formats,

@@ -7,8 +7,8 @@ from typing import TypeVar
 
 import click
 
-from sipstats import schema
 from sipstats.cli.options import TimeBound
+from sipstats.vocabulary import OUTCOMES
 
 _F = TypeVar("_F", bound=Callable[..., object])
 
@@ -19,7 +19,7 @@ def call_selection(command: _F) -> _F:
         click.option(
             "--outcome",
             "outcomes",
-            type=click.Choice(schema.OUTCOMES),
+            type=click.Choice(OUTCOMES),
             multiple=True,
             help="Calls with this outcome (repeatable).",
         ),

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
-from sipstats.analyze.trunks import Trunks, load_trunks
+if TYPE_CHECKING:
+    from sipstats.analyze.trunks import Trunks
 
 
 def _load(ctx: click.Context, param: click.Parameter, value: str | None) -> Trunks | None:
     if value is None:
         return None
+    from sipstats.analyze.trunks import load_trunks  # when a file is given: --help loads no pandas
+
     try:
         return load_trunks(value)
     except (OSError, ValueError) as error:

@@ -17,7 +17,15 @@ from sipstats.render.options import RenderOptions
 if TYPE_CHECKING:
     from sipstats.analyze import Analysis
 
-__all__ = ["RENDERERS", "RenderOptions", "Renderer", "format_of", "write_report"]
+__all__ = [
+    "CALL_RENDERERS",
+    "DIFF_RENDERERS",
+    "RENDERERS",
+    "RenderOptions",
+    "Renderer",
+    "format_of",
+    "write_report",
+]
 
 
 class Renderer(NamedTuple):
@@ -36,7 +44,8 @@ class Renderer(NamedTuple):
 
 
 def _on_use(module: str, name: str) -> Callable[..., Any]:
-    """``module.name``, imported when first called: a JSON report never loads Jinja2 or rich."""
+    """``module.name``, imported when first called: a JSON report never loads Jinja2 or rich,
+    and a command's ``--help`` no renderer."""
 
     def call(*args: Any) -> Any:
         return getattr(importlib.import_module(f"sipstats.render.{module}"), name)(*args)
@@ -51,6 +60,20 @@ RENDERERS: Final[dict[str, Renderer]] = {
     "json": Renderer(".json", _on_use("jsonout", "render_json")),
     "csv": Renderer("", None, _on_use("csvout", "write_csv")),
     "md": Renderer(".md", _on_use("markdown", "render_markdown")),
+}
+
+#: ``sipstats calls --report`` format -> renderer of the call list (a DataFrame -> text).
+CALL_RENDERERS: Final[dict[str, Callable[..., str]]] = {
+    "text": _on_use("calllist", "calls_text"),
+    "csv": _on_use("calllist", "calls_csv"),
+    "json": _on_use("calllist", "calls_json"),
+}
+
+#: ``sipstats diff --report`` format -> renderer of a diff (two sides and their rows -> text).
+DIFF_RENDERERS: Final[dict[str, Callable[..., str]]] = {
+    "text": _on_use("diffout", "diff_text"),
+    "json": _on_use("diffout", "diff_json"),
+    "html": _on_use("diffout", "diff_html"),
 }
 
 

@@ -7,7 +7,6 @@ sequence reaches the terminal), CSV cells are formula-neutralised, JSON is stric
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Final
 
 import pandas as pd
@@ -76,11 +75,3 @@ def calls_json(frame: pd.DataFrame) -> str:
     records = json.loads(frame.to_json(orient="records", date_format="iso", date_unit="us"))
     document = {"schema": CALLS_SCHEMA, "count": len(records), "calls": records}
     return json.dumps(document, ensure_ascii=False, allow_nan=False, indent=2) + "\n"
-
-
-#: ``--report`` format -> renderer of the call list.
-CALL_RENDERERS: Final[dict[str, Callable[[pd.DataFrame], str]]] = {
-    "text": calls_text,
-    "csv": calls_csv,
-    "json": calls_json,
-}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Hashable
+from collections.abc import Hashable
 from typing import Any, Final
 
 import pandas as pd
@@ -87,11 +87,3 @@ def diff_html(before: Side, after: Side, rows: pd.DataFrame) -> str:
         changed=[_cells(r) for r in records if r["significant"]],
         rows=[_cells(r) for r in records],
     )
-
-
-#: ``--report`` format -> renderer of a diff.
-DIFF_RENDERERS: Final[dict[str, Callable[[Side, Side, pd.DataFrame], str]]] = {
-    "text": diff_text,
-    "json": diff_json,
-    "html": diff_html,
-}

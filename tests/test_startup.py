@@ -1,0 +1,60 @@
+"""Start-up loads only what the command needs: help and the package itself load no pandas.
+
+Each check runs a fresh interpreter (``python -c``) and reads its ``sys.modules``: what one
+test imported cannot hide what another needs.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from sipstats.cli import SUBCOMMANDS
+from tests.conftest import ROOT
+
+
+def _loaded_after(code: str) -> dict[str, bool]:
+    """Run ``code`` in a fresh interpreter; which of pandas, numpy and matplotlib it loaded."""
+    probe = f"{code}\nimport json, sys\nprint(json.dumps({{m: m in sys.modules for m in "
+    probe += "('pandas', 'numpy', 'matplotlib')}))"
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, check=True
+    )
+    loaded: dict[str, bool] = json.loads(done.stdout.strip().splitlines()[-1])
+    return loaded
+
+
+def test_every_help_loads_no_pandas() -> None:
+    """``sipstats --help`` and each subcommand's help: click and the option tables only."""
+    helps = [["--help"]] + [[name, "--help"] for name in sorted(SUBCOMMANDS)]
+    code = (
+        "import contextlib, io\n"
+        "from sipstats.cli import main\n"
+        f"for args in {helps!r}:\n"
+        "    with contextlib.redirect_stdout(io.StringIO()):\n"
+        "        try:\n"
+        "            main(args)\n"
+        "        except SystemExit as done:\n"
+        "            assert done.code == 0, (args, done.code)\n"
+    )
+    assert _loaded_after(code) == {"pandas": False, "numpy": False, "matplotlib": False}
+
+
+def test_importing_the_package_loads_no_pandas_until_the_api_is_used() -> None:
+    listed = "import sipstats\nassert set(sipstats.__all__) <= set(dir(sipstats))"
+    assert _loaded_after(listed)["pandas"] is False
+    assert _loaded_after("import sipstats\nsipstats.read_capture")["pandas"] is True
+
+
+def test_every_name_of_the_api_resolves_and_analyze_stays_the_function() -> None:
+    """The names load on first use; importing the ``sipstats.analyze`` package or the
+    catalogue module first does not turn ``sipstats.analyze`` or ``sipstats.catalogue`` into
+    a module."""
+    code = (
+        "import sipstats, sipstats.analyze.b2bua, sipstats.catalogue\n"
+        "assert callable(sipstats.analyze) and callable(sipstats.catalogue)\n"
+        "assert sipstats.analyze.__module__ == 'sipstats.analyze'\n"
+        "assert all(getattr(sipstats, name) is not None for name in sipstats.__all__)\n"
+    )
+    assert _loaded_after(code)["pandas"] is True
