@@ -1162,6 +1162,8 @@ typedef struct {
     Column *cols;
 } ColumnsObject;
 
+static PyTypeObject ColumnsType;
+
 /* A Payload field read while the GIL is held, for a row put without it: a number, or text as
  * UTF-8 (p NULL: None). */
 typedef struct {
@@ -1644,6 +1646,90 @@ columns_add(ColumnsObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+PyDoc_STRVAR(columns_append_doc,
+"append(other) -> None\n\n"
+"Move every row of ``other``, a builder of the same layout, after this one's rows: numbers\n"
+"copied, text coded again against this builder's strings (new ones in the order ``other``\n"
+"met them, as one builder fed both batches would have). ``other`` is empty afterwards.");
+
+/* Free a column's rows and strings, keeping its layout. */
+static void
+column_clear(Column *col)
+{
+    PyMem_RawFree(col->data.p);
+    col->data = (Buf){NULL, 0, 0};
+    coder_free(&col->coder);
+    memset(&col->coder, 0, sizeof col->coder);
+}
+
+/* Append ``from``'s rows to ``to`` (same kind). 0, or FAILED_*. */
+static int
+column_append(Column *to, const Column *from)
+{
+    if (to->kind != 't') {
+        return from->data.n > 0 ? buf_put(&to->data, from->data.p, from->data.n) : 0;
+    }
+    const Coder *c = &from->coder;
+    const Py_ssize_t *starts = (const Py_ssize_t *)c->starts.p;
+    int32_t *codes = PyMem_RawMalloc((size_t)(c->count + 1) * sizeof *codes);
+    if (codes == NULL) {
+        return FAILED_MEMORY;
+    }
+    codes[0] = -1; /* NA, at index code + 1 = 0 */
+    for (Py_ssize_t code = 0; code < c->count; code++) {
+        codes[code + 1] = coder_code(&to->coder, c->arena.p + starts[code],
+                                     starts[code + 1] - starts[code]);
+        if (codes[code + 1] < -1) {
+            int failed = codes[code + 1];
+            PyMem_RawFree(codes);
+            return failed;
+        }
+    }
+    Py_ssize_t rows = from->data.n / (Py_ssize_t)sizeof(int32_t);
+    int failed = buf_reserve(&to->data, from->data.n);
+    for (Py_ssize_t r = 0; failed == 0 && r < rows; r++) {
+        int32_t code;
+        memcpy(&code, from->data.p + r * (Py_ssize_t)sizeof code, sizeof code);
+        memcpy(to->data.p + to->data.n, &codes[code + 1], sizeof code);
+        to->data.n += sizeof code;
+    }
+    PyMem_RawFree(codes);
+    return failed;
+}
+
+static PyObject *
+columns_append(ColumnsObject *self, PyObject *arg)
+{
+    if (!PyObject_TypeCheck(arg, &ColumnsType)) {
+        PyErr_SetString(PyExc_TypeError, "append() takes a Columns");
+        return NULL;
+    }
+    ColumnsObject *other = (ColumnsObject *)arg;
+    if (columns_busy(self) || columns_busy(other)) {
+        return NULL;
+    }
+    int same = other != self && other->ncols == self->ncols;
+    for (Py_ssize_t k = 0; same && k < self->ncols; k++) {
+        const Column *a = &self->cols[k], *b = &other->cols[k];
+        same = a->kind == b->kind && a->record == b->record && a->field == b->field &&
+               PyUnicode_Compare(a->name, b->name) == 0;
+    }
+    if (!same) {
+        PyErr_SetString(PyExc_ValueError, "append() takes another builder of the same layout");
+        return NULL;
+    }
+    for (Py_ssize_t k = 0; k < self->ncols; k++) {
+        int failed = column_append(&self->cols[k], &other->cols[k]);
+        column_clear(&other->cols[k]);
+        if (failed < 0) {
+            return raise_failure(failed);
+        }
+    }
+    self->rows += other->rows;
+    other->rows = 0;
+    Py_RETURN_NONE;
+}
+
 PyDoc_STRVAR(columns_export_doc,
 "export() -> dict\n\n"
 "Every column by name: the values as bytes (native byte order) for a number column, or\n"
@@ -1688,10 +1774,7 @@ columns_export(ColumnsObject *self, PyObject *Py_UNUSED(ignored))
         }
         Py_DECREF(item);
         /* handed over: free the column now, so the table is held twice one column at a time */
-        PyMem_RawFree(col->data.p);
-        col->data = (Buf){NULL, 0, 0};
-        coder_free(&col->coder);
-        memset(&col->coder, 0, sizeof col->coder);
+        column_clear(col);
     }
     self->rows = 0;
     return out;
@@ -1706,6 +1789,7 @@ columns_len(ColumnsObject *self)
 static PyMethodDef columns_methods[] = {
     {"scan", (PyCFunction)columns_scan, METH_VARARGS, columns_scan_doc},
     {"add", (PyCFunction)columns_add, METH_VARARGS, columns_add_doc},
+    {"append", (PyCFunction)columns_append, METH_O, columns_append_doc},
     {"export", (PyCFunction)columns_export, METH_NOARGS, columns_export_doc},
     {NULL, NULL, 0, NULL},
 };

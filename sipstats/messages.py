@@ -44,7 +44,7 @@ from sipstats.capture.reader import ByteRange, iter_payload_batches
 from sipstats.capture.records import Payload
 from sipstats.capture.summary import InputSummary, Survey
 from sipstats.capture.survey import survey_file
-from sipstats.errors import CaptureError, SipParseError
+from sipstats.errors import CaptureError, OptionError, SipParseError
 from sipstats.sip import SipMessage, c_scanner, parse_message, reason_fields
 
 __doc__ = (__doc__ or "") + schema.markdown_table(schema.MESSAGES)
@@ -336,6 +336,16 @@ class MessageTable:
 
     def extend(self, other: MessageTable) -> None:
         """Append every row of ``other`` (e.g. the next chunk of a file)."""
+        if self._c_columns is not None and other._c_columns is not None and not other.ints["ts"]:
+            # other's rows are all in its C builder (a table decoded in a thread of this
+            # process): they move builder to builder, after this table's own rows
+            if not len(self):
+                self._c_columns, other._c_columns = other._c_columns, self._c_columns
+            else:
+                self._c_columns.append(other._c_columns)
+            self._copies += other._copies
+            other._copies = bytearray()
+            return
         self._store()
         other._store()
         for name, column in self.text.items():
@@ -795,6 +805,7 @@ def read_capture(
     duplicate_window_ms: float = DEFAULT_WINDOW_MS,
     keep_duplicates: bool = False,
     jobs: int | None = 1,
+    threads: int = 1,
 ) -> Capture:
     """Read capture files, directories (recursively) and glob patterns into a :class:`Capture`.
 
@@ -809,18 +820,26 @@ def read_capture(
     analysis then leaves out).
     ``jobs`` processes decode at once (None: one per core): files, and parts of large
     classic pcap files, in worker processes (:mod:`sipstats.workers`); the result is the same.
+    ``threads`` above 1 (with ``jobs`` 1) decodes the same units in that many threads of this
+    process instead: the C parser works without the GIL, and the threads' tables join this
+    one's without being sent between processes. Without the C parser it decodes in one thread.
     """
     specs = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
+    if threads > 1 and jobs != 1:
+        raise OptionError(f"decode with processes (jobs={jobs}) or threads ({threads}), not both")
     options = DecodeOptions(port_filter(ports), strict, duplicate_window_ms, keep_duplicates)
     entries = expand_inputs(specs)
     table = MessageTable()
     with _cycle_collection_paused():
         jobs = job_count(jobs)
+        threads = threads if c_scanner() is not None else 1  # the GIL would serialise them
         inputs = None
-        if jobs > 1:
-            from sipstats import workers  # the process pool only when it is asked for
+        if jobs > 1 or threads > 1:
+            from sipstats import workers  # the pools only when they are asked for
 
-            inputs = workers.decode_in_workers(entries, jobs, table, options, progress)
+            inputs = workers.decode_in_workers(
+                entries, max(jobs, threads), table, options, progress, threads=threads > 1
+            )
         if inputs is None:
             inputs = _decode_one_by_one(entries, table, options, progress)
         messages = table.to_frame()

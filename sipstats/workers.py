@@ -15,7 +15,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from functools import partial
 from multiprocessing.connection import Connection
 from typing import Final, Generic, NamedTuple, TypeVar
@@ -187,11 +187,13 @@ def decode_in_workers(
     table: MessageTable,
     options: DecodeOptions,
     progress: Progress | None,
+    *,
+    threads: bool = False,
 ) -> list[InputSummary] | None:
-    """Decode ``entries`` with ``jobs`` processes into ``table``; the inputs in order, or None
-    when ``jobs`` is below :data:`MIN_POOL_PROCESSES` or there is only one unit of work (the
-    caller then decodes in its own process)."""
-    if jobs < MIN_POOL_PROCESSES:
+    """Decode ``entries`` with ``jobs`` processes (with ``threads``: threads of this process)
+    into ``table``; the inputs in order, or None when there is only one unit of work, or
+    fewer than :data:`MIN_POOL_PROCESSES` processes (the caller then decodes alone)."""
+    if jobs < MIN_POOL_PROCESSES and not threads:
         return None
     units = plan(entries, jobs, options.duplicate_window_ms)
     if len(units) < 2:
@@ -205,13 +207,21 @@ def decode_in_workers(
         if progress is not None:
             progress(done[0], total, done[1])
 
+    work = partial(decode_unit, options=options)
+    with _pool(min(jobs, len(units)), threads) as pool:
+        summaries = merge_units(units, pool.map(work, units), table, options, merged)
+    return [entry if isinstance(entry, InputSummary) else summaries[entry] for entry in entries]
+
+
+def _pool(workers: int, threads: bool) -> Executor:
+    """Threads share this process's tables (nothing is pickled; the C parser lets go of the
+    GIL while it parses); processes each hold their own and send them back."""
+    if threads:
+        return ThreadPoolExecutor(workers)
     # fork: the workers start with everything imported (spawn would import pandas again)
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else None)
-    work = partial(decode_unit, options=options)
-    with ProcessPoolExecutor(min(jobs, len(units)), mp_context=context) as pool:
-        summaries = merge_units(units, pool.map(work, units), table, options, merged)
-    return [entry if isinstance(entry, InputSummary) else summaries[entry] for entry in entries]
+    return ProcessPoolExecutor(workers, mp_context=context)
 
 
 def can_fork() -> bool:

@@ -190,6 +190,21 @@ def test_two_processes_decode_in_this_one(capture: Path, monkeypatch: pytest.Mon
     assert table.to_frame().empty
 
 
+def test_read_capture_with_threads(capture: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same units in threads of this process: their C-built tables move into one without
+    a copy through Python, and the result is one pass's."""
+    if pcap.c_walk() is None:
+        pytest.skip("cutting a file needs the C walk (sipstats.capture._pcapscan)")
+    monkeypatch.setattr(workers, "MIN_PART_BYTES", 1024)
+    other = write_pcap(capture.parent / "other-threads.pcap", _call(9, 0.25))
+    seen: list[tuple[int, int, int]] = []
+    threaded = read_capture([capture, other], threads=3, progress=lambda *a: seen.append(a))
+    single = read_capture([capture, other], jobs=1)
+    pd.testing.assert_frame_equal(threaded.messages, single.messages)
+    assert threaded.inputs == single.inputs
+    assert seen[-1][0] == seen[-1][1] == capture.stat().st_size + other.stat().st_size
+
+
 def test_compressed_and_small_files_are_not_cut(tmp_path: Path, capture: Path) -> None:
     import gzip
 
