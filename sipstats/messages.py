@@ -29,10 +29,9 @@ from dataclasses import dataclass, field
 from functools import cache, partial
 from itertools import islice
 from pathlib import Path
-from typing import Any, Final, NamedTuple
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 import numpy as np
-import pandas as pd
 
 from sipstats import schema
 from sipstats.capture.deferral import Deferred
@@ -46,6 +45,12 @@ from sipstats.capture.summary import InputSummary, Survey
 from sipstats.capture.survey import survey_file
 from sipstats.errors import CaptureError, OptionError, SipParseError
 from sipstats.sip import SipMessage, c_scanner, parse_message, reason_fields
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# pandas is imported by the functions that build frames: decoding can start (its C parser
+# without the GIL) while another thread is still importing pandas and the analysis.
 
 __doc__ = (__doc__ or "") + schema.markdown_table(schema.MESSAGES)
 
@@ -208,6 +213,8 @@ class _Codes:
         """The column with its rows in ``order`` (None: as they are); its categories in order
         of first appearance in those rows, so that the result does not depend on the order in
         which the rows were decoded (files, parts of a file in several processes)."""
+        import pandas as pd
+
         codes = np.frombuffer(self.codes, dtype=np.int32) if self.codes else np.empty(0, np.int32)
         if order is None:  # the codes already follow first appearance in these rows
             return _categorical(codes, self.values)  # a view, as the number columns are
@@ -223,6 +230,8 @@ class _Codes:
 
 def _categorical(codes: np.ndarray, categories: list[str]) -> pd.Categorical[str]:
     """A categorical of int32 ``codes`` (-1: NA) into ``categories``, which are distinct."""
+    import pandas as pd
+
     storable = _storable(categories)
     index = pd.Index(storable, dtype=str)
     if storable is categories:
@@ -357,6 +366,8 @@ class MessageTable:
 
     def to_frame(self) -> pd.DataFrame:
         """The table as a DataFrame conforming to ``schema.MESSAGES``, sorted by time."""
+        import pandas as pd
+
         self._store()
         if not len(self):
             return schema.empty(schema.MESSAGES)
@@ -414,6 +425,8 @@ def _reason_columns(header: pd.Categorical[str]) -> dict[str, Any]:
     Each distinct header is parsed once (:func:`sipstats.sip.reason_fields`) and the result
     spread over the rows by their codes.
     """
+    import pandas as pd
+
     fields = [reason_fields(value) for value in header.categories]
     codes = np.asarray(header.codes)
     causes = np.array([-1 if f[1] is None else f[1] for f in fields] + [-1], dtype=np.int16)
@@ -427,6 +440,8 @@ def _reason_columns(header: pd.Categorical[str]) -> dict[str, Any]:
 
 def _categorical_of(codes: np.ndarray, values: list[str]) -> pd.Categorical[str]:
     """A categorical whose row i holds ``values[codes[i]]`` ('' and code -1 are NA)."""
+    import pandas as pd
+
     distinct = list(dict.fromkeys(value for value in values if value))
     index = {value: position for position, value in enumerate(distinct)}
     remap = np.array([index.get(value, -1) for value in values] + [-1], dtype=np.int32)
@@ -441,6 +456,8 @@ def text_index(values: list[str]) -> pd.Index:
     a value is spelled out (``\\udcff``) rather than failing the whole table. One encode of
     all values checks the common case.
     """
+    import pandas as pd
+
     return pd.Index(_storable(values), dtype=str)
 
 
@@ -465,6 +482,8 @@ def in_capture_order(messages: pd.DataFrame, files: Sequence[str]) -> pd.DataFra
     For tables put together from parts (a dataset's files, a cluster's partitions); the
     sort is stable, so messages of one frame keep their order within a part.
     """
+    import pandas as pd
+
     if messages.empty:
         return messages.reset_index(drop=True)
     known = list(dict.fromkeys(text_index(list(files))))

@@ -35,10 +35,11 @@ from sipstats.dataset import is_dataset, read_dataset
 from sipstats.engines import ENGINES, Engine
 from sipstats.engines.dask_cluster import analyze_on_dask
 from sipstats.errors import OptionError, ReportError
-from sipstats.messages import Capture, Progress, capture_stem, job_count, read_capture
+from sipstats.messages import Capture, Progress, capture_stem, job_count
 from sipstats.render import RENDERERS, RenderOptions, format_of, write_report
 from sipstats.render.labels import LANGS, Lang
 from sipstats.select import filter_capture, parse_peer, parse_time
+from sipstats.workers import read_for_report
 
 __all__ = [
     "EXIT_DAMAGED",
@@ -353,17 +354,24 @@ class ReportResult:
 
 
 def run_report(
-    request: ReportRequest, hooks: ReportHooks | None = None, stdout: TextIO | None = None
+    request: ReportRequest,
+    hooks: ReportHooks | None = None,
+    stdout: TextIO | None = None,
+    *,
+    decoded: Capture | None = None,
 ) -> ReportResult:
     """Read, select, analyse and write every report of ``request``.
 
     Reports planned for standard output are written to ``stdout`` (default ``sys.stdout``);
-    the text report keeps colours there when it is a terminal.
+    the text report keeps colours there when it is a terminal. ``decoded``: the request's
+    capture files already read (:func:`sipstats.workers.read_for_report`), as the command line
+    does while the analysis is still being imported; the window and peer still select from it.
     """
     hooks = hooks or ReportHooks()
     plan = request.plan()
     # CSV writes every analysed message; the other reports read the report's messages only
-    analysis = _analyse(request, hooks, every_message="csv" in request.formats)
+    every_message = "csv" in request.formats
+    analysis = _analyse(request, hooks, every_message=every_message, decoded=decoded)
     result = ReportResult(analysis)
     options = request.render_options
     for fmt, path in plan.targets:
@@ -385,7 +393,13 @@ def run_report(
     return result
 
 
-def _analyse(request: ReportRequest, hooks: ReportHooks, *, every_message: bool) -> Analysis:
+def _analyse(
+    request: ReportRequest,
+    hooks: ReportHooks,
+    *,
+    every_message: bool,
+    decoded: Capture | None = None,
+) -> Analysis:
     """Read, select and analyse on the request's engine; trunks relabel the result.
 
     The local engine analyses in ``request.jobs`` processes (:func:`sipstats.analyze`'s
@@ -407,7 +421,9 @@ def _analyse(request: ReportRequest, hooks: ReportHooks, *, every_message: bool)
             )
         _readable_after(analysis.capture, hooks)
     else:
-        if is_dataset(request.captures[0]):
+        if decoded is not None:
+            capture = _read(request, None, decoded)
+        elif is_dataset(request.captures[0]):
             with hooks.stage("reading the dataset"):
                 capture = _read(request, None)
         else:
@@ -433,20 +449,20 @@ def _readable_after(capture: Capture, hooks: ReportHooks) -> None:
     require_readable(capture.inputs)
 
 
-def _read(request: ReportRequest, progress: Progress | None) -> Capture:
-    """The request's captures read and selected (no readability check)."""
+def _read(
+    request: ReportRequest, progress: Progress | None, decoded: Capture | None = None
+) -> Capture:
+    """The request's captures read (unless ``decoded`` holds them) and selected (no
+    readability check)."""
     ports, since, until = request.selection()
-    if is_dataset(request.captures[0]):
+    if decoded is None and is_dataset(request.captures[0]):
         # The window and peer select while reading: only the row groups they need.
         return read_dataset(request.captures[0], since=since, until=until, peer=request.peer)
-    capture = read_capture(
-        request.captures,
-        ports=ports,
-        progress=progress,
-        duplicate_window_ms=request.duplicate_window_ms,
-        jobs=request.jobs,
-    )
-    return filter_capture(capture, since=since, until=until, peer=request.peer)
+    if decoded is None:
+        decoded = read_for_report(
+            request.captures, ports, request.duplicate_window_ms, request.jobs, progress
+        )
+    return filter_capture(decoded, since=since, until=until, peer=request.peer)
 
 
 def _to_stream(analysis: Analysis, fmt: str, options: RenderOptions, stdout: TextIO | None) -> None:

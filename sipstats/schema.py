@@ -13,12 +13,17 @@ each distinct Call-ID or tag is stored once). Group categoricals with ``observed
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import numpy as np
-import pandas as pd
 
 from sipstats.vocabulary import OUTCOMES as OUTCOMES
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# pandas is imported by the functions that build frames: decoding reads the column tables
+# here and can start before pandas has loaded.
 
 #: Column name -> (dtype, one-line meaning). The order is the column order.
 Schema = Mapping[str, tuple[str, str]]
@@ -461,6 +466,8 @@ ANALYSIS_TABLES: Final[Mapping[str, Schema]] = {
 
 def empty(schema: Schema) -> pd.DataFrame:
     """An empty frame with every column of ``schema`` and its dtype."""
+    import pandas as pd
+
     return pd.DataFrame({name: pd.Series(dtype=dtype) for name, (dtype, _) in schema.items()})
 
 
@@ -469,6 +476,8 @@ def conform(df: pd.DataFrame, schema: Schema) -> pd.DataFrame:
 
     A missing column is an error (a stage forgot to compute it); extra columns are dropped.
     """
+    import pandas as pd
+
     missing = [name for name in schema if name not in df.columns]
     if missing:
         raise KeyError(f"missing columns: {', '.join(missing)}")
@@ -492,6 +501,8 @@ def used_categories(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` (index reset) whose categorical columns keep only the categories it holds:
     rows taken from a larger table, sent elsewhere, carry only their own texts. Ordered
     categories (a fixed scale such as the status classes) stay whole."""
+    import pandas as pd
+
     frame = frame.reset_index(drop=True)
     for name in frame.columns:
         dtype = frame[name].dtype
@@ -508,6 +519,8 @@ def _without_unused(column: pd.Series) -> pd.Series:
     """``column.cat.remove_unused_categories()``, by counting codes where the categories are
     few: pandas sorts the codes, but keeps no hash table of the texts, which a new category
     list needs (the memory of a table of every Call-ID)."""
+    import pandas as pd
+
     codes = column.cat.codes.to_numpy()
     categories = column.cat.categories
     used = np.bincount(codes[codes >= 0], minlength=len(categories)) > 0

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Callable, Iterable
+import threading
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from functools import partial
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Final, Generic, NamedTuple, TypeVar
 
 from sipstats.capture.decode import Decoder
@@ -27,10 +29,12 @@ from sipstats.capture.reader import Part, iter_payloads, parts
 from sipstats.capture.summary import InputSummary
 from sipstats.errors import CaptureError
 from sipstats.messages import (
+    Capture,
     DecodeOptions,
     MessageTable,
     Progress,
     decode_payloads,
+    read_capture,
     survey_if_silent,
 )
 
@@ -224,6 +228,25 @@ def _pool(workers: int, threads: bool) -> Executor:
     return ProcessPoolExecutor(workers, mp_context=context)
 
 
+def read_for_report(
+    captures: Sequence[str | Path],
+    ports: Iterable[int] | None,
+    duplicate_window_ms: float,
+    jobs: int | None,
+    progress: Progress | None,
+) -> Capture:
+    """A report's capture files read with its ``--jobs`` (:func:`read_capture`); the command
+    line calls it in a thread before the analysis has loaded (:class:`InThread`), the report
+    API when it was not (:func:`sipstats.report.run_report`)."""
+    return read_capture(
+        captures,
+        ports=ports,
+        progress=progress,
+        duplicate_window_ms=duplicate_window_ms,
+        jobs=jobs,
+    )
+
+
 def can_fork() -> bool:
     """Whether this platform starts child processes by fork (they inherit every table)."""
     return "fork" in multiprocessing.get_all_start_methods()
@@ -278,6 +301,35 @@ def _send_result(task: Callable[[], object], send: Connection) -> None:
         send.send((False, RuntimeError(f"{type(error).__name__}: {error}")))
     finally:
         send.close()
+
+
+class InThread(Generic[T]):
+    """``task()`` run in a daemon thread of this process from now on; :meth:`result` waits.
+
+    What the task does without the GIL (the C SIP parser) overlaps what this thread does
+    meanwhile (importing the analysis). Nothing is copied; a process that exits before asking
+    for the result does not wait for it.
+    """
+
+    def __init__(self, task: Callable[[], T]) -> None:
+        self._outcome: list[tuple[bool, T | BaseException]] = []
+        self._thread = threading.Thread(target=self._run, args=(task,), daemon=True)
+        self._thread.start()
+
+    def _run(self, task: Callable[[], T]) -> None:
+        try:
+            self._outcome.append((True, task()))
+        except BaseException as error:  # raised again in the thread that asks
+            self._outcome.append((False, error))
+
+    def result(self) -> T:
+        """The task's result; its exception raised here if it raised one."""
+        self._thread.join()
+        ok, value = self._outcome[0]
+        if not ok:
+            assert isinstance(value, BaseException)
+            raise value
+        return value  # type: ignore[return-value]
 
 
 def fork_map(task: Callable[[int], T], count: int) -> list[T]:

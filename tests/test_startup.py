@@ -44,7 +44,7 @@ def test_every_help_loads_no_pandas() -> None:
 def test_importing_the_package_loads_no_pandas_until_the_api_is_used() -> None:
     listed = "import sipstats\nassert set(sipstats.__all__) <= set(dir(sipstats))"
     assert _loaded_after(listed)["pandas"] is False
-    assert _loaded_after("import sipstats\nsipstats.read_capture")["pandas"] is True
+    assert _loaded_after("import sipstats\nsipstats.analyze")["pandas"] is True
 
 
 def test_every_name_of_the_api_resolves_and_analyze_stays_the_function() -> None:
@@ -58,3 +58,10 @@ def test_every_name_of_the_api_resolves_and_analyze_stays_the_function() -> None
         "assert all(getattr(sipstats, name) is not None for name in sipstats.__all__)\n"
     )
     assert _loaded_after(code)["pandas"] is True
+
+
+def test_the_decoding_path_loads_no_pandas_until_it_builds_the_frame() -> None:
+    """The command line starts reading in a thread before it imports the analysis: what the
+    reading imports first must not wait for pandas."""
+    code = "import sipstats.workers, sipstats.messages, sipstats.capture.reader, sipstats.sip"
+    assert _loaded_after(code)["pandas"] is False

@@ -14,6 +14,7 @@ from __future__ import annotations
 import struct
 import subprocess
 import sys
+import threading
 from functools import partial
 from itertools import combinations
 from pathlib import Path
@@ -203,6 +204,34 @@ def test_read_capture_with_threads(capture: Path, monkeypatch: pytest.MonkeyPatc
     pd.testing.assert_frame_equal(threaded.messages, single.messages)
     assert threaded.inputs == single.inputs
     assert seen[-1][0] == seen[-1][1] == capture.stat().st_size + other.stat().st_size
+
+
+def test_in_thread_gives_the_result_or_raises_the_error() -> None:
+    assert workers.InThread(lambda: threading.current_thread().name).result() != (
+        threading.current_thread().name
+    )
+    failing = workers.InThread(lambda: int("not a number"))
+    with pytest.raises(ValueError, match="not a number"):
+        failing.result()
+
+
+def test_a_report_on_a_capture_read_beforehand_is_the_same(capture: Path, tmp_path: Path) -> None:
+    """``run_report(decoded=...)``, as the command line runs it after reading in a thread,
+    writes the report a run that reads for itself writes; the window still selects."""
+    from sipstats.report import ReportRequest, run_report
+
+    runs = []
+    for name, early in (("own", False), ("early", True)):
+        request = ReportRequest(
+            [capture], formats=("json",), output=str(tmp_path / f"{name}.json"), since="+0.1"
+        )
+        read = workers.InThread(
+            partial(workers.read_for_report, [capture], None, request.duplicate_window_ms, 1, None)
+        )
+        result = run_report(request, decoded=read.result() if early else None)
+        runs.append((result.exit_status, (tmp_path / f"{name}.json").read_bytes()))
+    assert runs[0] == runs[1]
+    assert runs[0][1]
 
 
 def test_compressed_and_small_files_are_not_cut(tmp_path: Path, capture: Path) -> None:

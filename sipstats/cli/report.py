@@ -12,6 +12,7 @@ import logging
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from sipstats.messages import Capture
     from sipstats.report import ReportHooks
     from sipstats.vocabulary import Correlation
+    from sipstats.workers import InThread
 
 
 def _checked(check: str) -> Callable[[click.Context, click.Parameter, str], str]:
@@ -125,6 +127,34 @@ def _progress_bar(enabled: bool) -> Iterator[Callable[[int, int, int], None] | N
             bar.update(task, completed=done, total=total or None, packets=packets, rate=rate)
 
         yield update
+
+
+@contextmanager
+def _read_early(
+    captures: Sequence[str],
+    ports: tuple[tuple[int, ...], ...],
+    duplicate_window: float,
+    engine: Engine,
+    jobs: int | None,
+    progress: bool,
+) -> Iterator[InThread[Capture] | None]:
+    """The capture files being read in a thread (with the progress bar) while the caller
+    imports pandas and the analysis, when that can overlap: the local engine, capture files
+    (a folder may be a dataset), and ``--jobs`` that uses more than one core but no pool of
+    processes (forked while another thread imports, a child could inherit a held lock).
+    None otherwise: the report reads them itself."""
+    from sipstats.messages import job_count
+    from sipstats.workers import MIN_POOL_PROCESSES, InThread, read_for_report
+
+    overlap = 1 < job_count(jobs) < MIN_POOL_PROCESSES
+    if engine != "local" or not overlap or not all(Path(c).is_file() for c in captures):
+        yield None
+        return
+    with _progress_bar(progress) as tick:
+        read = partial(
+            read_for_report, list(captures), joined_ports(ports), duplicate_window, jobs, tick
+        )
+        yield InThread(read)
 
 
 @contextmanager
@@ -304,29 +334,32 @@ def report(
     if debug:
         logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
     try:
-        from sipstats.report import ReportRequest, run_report
-
-        request = ReportRequest(
-            captures,
-            formats=formats,
-            output=output,
-            lang="zh" if lang == "zh" else "en",
-            top=top,
-            ports=joined_ports(ports),
-            since=since,
-            until=until,
-            peer=peer,
-            interval=interval,
-            correlation_header=correlation_header,
-            duplicate_window_ms=duplicate_window,
-            plots=plots,
-            engine=engine,
-            scheduler=scheduler,
-            jobs=jobs,
-            trunks=trunks,
-        )
         show_progress = not (quiet or no_progress) and _stderr_is_terminal()
-        status = run_report(request, _hooks(quiet, show_progress)).exit_status
+        with _read_early(captures, ports, duplicate_window, engine, jobs, show_progress) as early:
+            from sipstats.report import ReportRequest, run_report  # while ``early`` reads
+
+            request = ReportRequest(
+                captures,
+                formats=formats,
+                output=output,
+                lang="zh" if lang == "zh" else "en",
+                top=top,
+                ports=joined_ports(ports),
+                since=since,
+                until=until,
+                peer=peer,
+                interval=interval,
+                correlation_header=correlation_header,
+                duplicate_window_ms=duplicate_window,
+                plots=plots,
+                engine=engine,
+                scheduler=scheduler,
+                jobs=jobs,
+                trunks=trunks,
+            )
+            decoded = None if early is None else early.result()
+        hooks = _hooks(quiet, show_progress)
+        status = run_report(request, hooks, decoded=decoded).exit_status
     except Exception as error:
         if debug:
             raise
