@@ -177,3 +177,36 @@ def test_safe_frame_keeps_numbers_and_handles_category_clashes() -> None:
     assert out["text"].tolist()[:2] == ["'-1", "x"]
     assert out["number"].tolist() == [-1, 2, 3]
     assert frame["cat"].tolist()[0] == "=x"  # the analysis' own frame is not changed
+
+
+def test_frames_become_the_records_their_values_would_give() -> None:
+    """The JSON form turns a frame into records column by column: the same values, of the same
+    Python types, as the row-by-row conversion (NA and non-finite numbers as null)."""
+    import json
+
+    import numpy as np
+
+    from sipstats.render.document import _json_safe
+
+    frame = pd.DataFrame(
+        {
+            "nullable_int": pd.Series([1, None], dtype="Int64"),
+            "int32": pd.Series([1, 2], dtype="int32"),
+            "uint8": pd.Series([1, 2], dtype="uint8"),
+            "boolean": pd.Series([True, None], dtype="boolean"),
+            "bool": [True, False],
+            "category": pd.Series(["a", None], dtype="category"),
+            "int_category": pd.Series([3, None], dtype="Int16").astype("category"),
+            "float": [1.5, np.inf],
+            "float32": pd.Series([np.nan, 2.0], dtype="float32"),
+            "str": pd.Series(["x", None], dtype="str"),
+            "object": pd.Series(["x", None], dtype=object),
+        }
+    )
+    by_row = _json_safe(frame.to_dict("records"))
+    by_column = _json_safe(frame)
+    assert by_column == by_row
+    assert [[type(v) for v in row.values()] for row in by_column] == [
+        [type(v) for v in row.values()] for row in by_row
+    ]
+    assert json.dumps(by_column, allow_nan=False) == json.dumps(by_row, allow_nan=False)

@@ -58,11 +58,12 @@ def report_document(analysis: Analysis) -> dict[str, Any]:
             "responses_by_class": _keyed(a.by_class, "status_class"),
             "responses_by_category": _keyed(a.by_category, "category"),
             "failures_by_method": _keyed(a.failures_by_method, "method"),
-            "failures_by_peer": a.by_peer.to_dict("records"),
-            "failures_by_responder": a.failures_by_responder.to_dict("records"),
-            "failures_by_requester": a.failures_by_requester.to_dict("records"),
-            "failures_by_caller": a.failures_by_caller.to_dict("records"),
-            "failures_by_callee": a.failures_by_callee.to_dict("records"),
+            # frames: their rows become records column by column (_json_safe)
+            "failures_by_peer": a.by_peer,
+            "failures_by_responder": a.failures_by_responder,
+            "failures_by_requester": a.failures_by_requester,
+            "failures_by_caller": a.failures_by_caller,
+            "failures_by_callee": a.failures_by_callee,
             "calls": calls_section(a),
             "registrations": _registrations(a),
             "retry_after": retry_after_section(
@@ -237,7 +238,9 @@ def _percentiles(values: pd.Series) -> dict[str, float | None]:
 
 
 def _json_safe(value: Any) -> Any:
-    """NaN/NA -> None, numpy scalars -> Python, recursively."""
+    """NaN/NA -> None, numpy scalars -> Python, recursively; a frame -> its rows as records."""
+    if isinstance(value, pd.DataFrame):
+        return _records(value)
     if isinstance(value, dict):
         return {str(k): _json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -249,3 +252,23 @@ def _json_safe(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """The rows of ``frame`` as JSON-safe records: each column converted at once, not each
+    value on its own (the failure tables have a row per caller, callee, peer)."""
+    names = [str(name) for name in frame.columns]
+    columns = [_json_column(frame[name]) for name in frame.columns]
+    return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
+
+
+def _json_column(column: pd.Series) -> list[Any]:
+    """A column as Python values, missing and non-finite numbers as None."""
+    if isinstance(column.dtype, np.dtype) and column.dtype.kind == "f":
+        values = column.to_numpy()
+        safe = values.astype(object)
+        safe[~np.isfinite(values)] = None
+        return list(safe.tolist())
+    objects = column.to_numpy(dtype=object, copy=True)
+    objects[column.isna().to_numpy()] = None
+    return list(objects.tolist())
