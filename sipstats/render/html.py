@@ -7,7 +7,7 @@ the only markup inserted unescaped is the SVG matplotlib wrote for our own figur
 from __future__ import annotations
 
 from functools import partial
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
@@ -119,14 +119,22 @@ def _findings(analysis: Analysis, lang: Lang) -> list[tuple[str, str, str, str]]
     ]
 
 
-def _figures(analysis: Analysis, lang: Lang) -> tuple[dict[str, str], Lang]:
-    """Each figure's SVG by name, and the language its text is in."""
+class Figures(NamedTuple):
+    """The report's figures as drawn (in this process or a forked one, which sends them back)."""
+
+    svg: dict[str, str]
+    """Each figure's inline SVG, by name."""
+    lang: Lang
+    """The language their text is in: English for a Chinese report without a CJK font."""
+
+
+def _figures(analysis: Analysis, lang: Lang) -> Figures:
+    """Every figure with data, drawn in the report's language where a font allows it."""
     from sipstats.render import plots  # matplotlib loads only when a figure is drawn
 
     drawn = plots.figures(analysis, lang=lang, skip_empty=True)
-    return {name: plots.to_svg(fig, lang=lang) for name, fig in drawn.items()}, plots.figure_lang(
-        lang
-    )
+    svg = {name: plots.to_svg(fig, lang=lang) for name, fig in drawn.items()}
+    return Figures(svg, plots.figure_lang(lang))
 
 
 def _ladders(analysis: Analysis, lang: Lang) -> list[tuple[str, str, Markup]]:
@@ -171,7 +179,7 @@ def render_html(analysis: Analysis, options: RenderOptions) -> str:
         ],
     }
     # our own matplotlib SVG, trusted: figure text is drawn as paths from fixed labels
-    figures, figure_lang = task() if drawing is None else drawing.result()
-    context["figures"] = {name: Markup(svg) for name, svg in figures.items()}
-    context["figure_note"] = label("note_figure_text", lang) if figure_lang != lang else ""
+    figures = task() if drawing is None else drawing.result()
+    context["figures"] = {name: Markup(svg) for name, svg in figures.svg.items()}
+    context["figure_note"] = label("note_figure_text", lang) if figures.lang != lang else ""
     return _ENV.get_template("report.html.j2").render(context)
