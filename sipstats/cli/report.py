@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 import click
+from click.core import ParameterSource
 
 from sipstats.cli.options import (
     TimeBound,
@@ -29,7 +30,7 @@ from sipstats.cli.options import (
 from sipstats.cli.trunks import trunks_option
 from sipstats.engines import ENGINES, Engine
 from sipstats.errors import OptionError, SipstatsError
-from sipstats.render import RENDERERS
+from sipstats.render import RENDERERS, load_renderers
 from sipstats.render.labels import LANGS
 
 if TYPE_CHECKING:
@@ -44,12 +45,14 @@ if TYPE_CHECKING:
 
 
 def _checked(check: str) -> Callable[[click.Context, click.Parameter, str], str]:
-    """A click callback that runs the library's check ``"module:function"``, so a bad value
-    is a usage error. The module is imported when a value comes: ``--help`` loads no pandas."""
+    """A click callback that runs the library's check ``"module:function"`` on a value given
+    on the command line, so a bad one is a usage error. The module is imported then, not for
+    ``--help`` or a default (the capture is being read while pandas loads)."""
     module, _, name = check.partition(":")
 
     def callback(ctx: click.Context, param: click.Parameter, value: str) -> str:
-        if value is not None:
+        given = ctx.get_parameter_source(param.name or "") is not ParameterSource.DEFAULT
+        if value is not None and given:
             try:
                 getattr(importlib.import_module(module), name)(value)
             except OptionError as error:
@@ -357,7 +360,10 @@ def report(
                 jobs=jobs,
                 trunks=trunks,
             )
-            decoded = None if early is None else early.result()
+            decoded = None
+            if early is not None:
+                load_renderers(request.formats)  # matplotlib too for HTML, while ``early`` reads
+                decoded = early.result()
         hooks = _hooks(quiet, show_progress)
         status = run_report(request, hooks, decoded=decoded).exit_status
     except Exception as error:

@@ -8,7 +8,7 @@ only formats what the analysis computed.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
@@ -24,6 +24,7 @@ __all__ = [
     "RenderOptions",
     "Renderer",
     "format_of",
+    "load_renderers",
     "write_report",
 ]
 
@@ -37,44 +38,59 @@ class Renderer(NamedTuple):
     """Analysis -> the whole document as text; None for directory formats."""
     write_dir: Callable[[Analysis, Path, RenderOptions], list[Path]] | None = None
     """Analysis + directory -> the files written; only for directory formats."""
+    draws: bool = False
+    """Whether it draws figures (matplotlib, whose import :func:`load_renderers` does too)."""
 
     @property
     def is_directory(self) -> bool:
         return self.render is None
 
 
-def _on_use(module: str, name: str) -> Callable[..., Any]:
-    """``module.name``, imported when first called: a JSON report never loads Jinja2 or rich,
-    and a command's ``--help`` no renderer."""
+class _OnUse:
+    """``sipstats.render.<module>.<name>``, imported when first called: a JSON report never
+    loads Jinja2 or rich, and a command's ``--help`` no renderer."""
 
-    def call(*args: Any) -> Any:
-        return getattr(importlib.import_module(f"sipstats.render.{module}"), name)(*args)
+    def __init__(self, module: str, name: str) -> None:
+        self.module = f"sipstats.render.{module}"
+        self.__name__ = self.__qualname__ = name
 
-    call.__name__ = call.__qualname__ = name
-    return call
+    def __call__(self, *args: Any) -> Any:
+        return getattr(importlib.import_module(self.module), self.__name__)(*args)
 
 
 RENDERERS: Final[dict[str, Renderer]] = {
-    "text": Renderer(".txt", _on_use("text", "render_text")),
-    "html": Renderer(".html", _on_use("html", "render_html")),
-    "json": Renderer(".json", _on_use("jsonout", "render_json")),
-    "csv": Renderer("", None, _on_use("csvout", "write_csv")),
-    "md": Renderer(".md", _on_use("markdown", "render_markdown")),
+    "text": Renderer(".txt", _OnUse("text", "render_text")),
+    "html": Renderer(".html", _OnUse("html", "render_html"), draws=True),
+    "json": Renderer(".json", _OnUse("jsonout", "render_json")),
+    "csv": Renderer("", None, _OnUse("csvout", "write_csv")),
+    "md": Renderer(".md", _OnUse("markdown", "render_markdown")),
 }
 
 #: ``sipstats calls --report`` format -> renderer of the call list (a DataFrame -> text).
 CALL_RENDERERS: Final[dict[str, Callable[..., str]]] = {
-    "text": _on_use("calllist", "calls_text"),
-    "csv": _on_use("calllist", "calls_csv"),
-    "json": _on_use("calllist", "calls_json"),
+    "text": _OnUse("calllist", "calls_text"),
+    "csv": _OnUse("calllist", "calls_csv"),
+    "json": _OnUse("calllist", "calls_json"),
 }
 
 #: ``sipstats diff --report`` format -> renderer of a diff (two sides and their rows -> text).
 DIFF_RENDERERS: Final[dict[str, Callable[..., str]]] = {
-    "text": _on_use("diffout", "diff_text"),
-    "json": _on_use("diffout", "diff_json"),
-    "html": _on_use("diffout", "diff_html"),
+    "text": _OnUse("diffout", "diff_text"),
+    "json": _OnUse("diffout", "diff_json"),
+    "html": _OnUse("diffout", "diff_html"),
 }
+
+
+def load_renderers(formats: Iterable[str]) -> None:
+    """Import what writing ``formats`` will use, figures included: the command line does it
+    while the capture is read in another thread, instead of once the analysis is done."""
+    for fmt in formats:
+        renderer = RENDERERS[fmt]
+        used = renderer.render or renderer.write_dir
+        if isinstance(used, _OnUse):
+            importlib.import_module(used.module)
+        if renderer.draws:
+            importlib.import_module("sipstats.render.plots")
 
 
 def format_of(path: str) -> str | None:
