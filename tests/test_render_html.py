@@ -161,3 +161,14 @@ def test_count_axes_have_whole_ticks(analysis: Analysis) -> None:
     ticks = ax.get_yticks()
     assert len(ticks) > 1
     assert all(float(t).is_integer() for t in ticks)
+
+
+@pytest.mark.parametrize("jobs", [2, len(FIGURES) + 1])
+def test_figures_drawn_in_forked_processes_give_the_same_page(
+    analysis: Analysis, page: str, jobs: int
+) -> None:
+    """With ``jobs`` the figures are dealt out to forked processes (never more processes than
+    figures): every figure comes back, in the page's place for it."""
+    forked = RENDERERS["html"].render(analysis, RenderOptions(jobs=jobs))
+    assert forked == page
+    assert page.count("<figure id=") == len(plots_module.figures(analysis, skip_empty=True))

@@ -6,6 +6,7 @@ the only markup inserted unescaped is the SVG matplotlib wrote for our own figur
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from functools import partial
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
@@ -128,13 +129,24 @@ class Figures(NamedTuple):
     """The language their text is in: English for a Chinese report without a CJK font."""
 
 
-def _figures(analysis: Analysis, lang: Lang) -> Figures:
-    """Every figure with data, drawn in the report's language where a font allows it."""
+def _figures(analysis: Analysis, lang: Lang, names: Collection[str] | None = None) -> Figures:
+    """Every figure with data (of ``names``), drawn in the report's language where a font
+    allows it."""
     from sipstats.render import plots  # matplotlib loads only when a figure is drawn
 
-    drawn = plots.figures(analysis, lang=lang, skip_empty=True)
+    drawn = plots.figures(analysis, lang=lang, skip_empty=True, names=names)
     svg = {name: plots.to_svg(fig, lang=lang) for name, fig in drawn.items()}
     return Figures(svg, plots.figure_lang(lang))
+
+
+def _drawing(analysis: Analysis, lang: Lang, processes: int) -> list[Forked[Figures]]:
+    """The figures drawn in ``processes`` forked processes, dealt out in turn (the two slowest,
+    failures and timeline, come first and go to different processes)."""
+    from sipstats.render.plots import FIGURES
+
+    names = list(FIGURES)
+    shares = [names[k::processes] for k in range(min(processes, len(names)))]
+    return [Forked(partial(_figures, analysis, lang, share)) for share in shares]
 
 
 def _ladders(analysis: Analysis, lang: Lang) -> list[tuple[str, str, Markup]]:
@@ -149,12 +161,11 @@ def _ladders(analysis: Analysis, lang: Lang) -> list[tuple[str, str, Markup]]:
 def render_html(analysis: Analysis, options: RenderOptions) -> str:
     """The HTML report as one string (UTF-8 when written).
 
-    With ``options.jobs`` > 1 the figures (matplotlib, the slowest part) are drawn in a forked
-    process while this one writes the rest of the page.
+    With ``options.jobs`` > 1 the figures (matplotlib, the slowest part) are drawn in that
+    many forked processes while this one writes the rest of the page.
     """
     lang = options.lang
-    task = partial(_figures, analysis, lang)
-    drawing = Forked(task) if options.jobs > 1 else None
+    drawing = _drawing(analysis, lang, options.jobs) if options.jobs > 1 else None
     data = analysis.to_dict()
     first, last = capture_window(analysis)
     context: dict[str, Any] = {
@@ -179,7 +190,8 @@ def render_html(analysis: Analysis, options: RenderOptions) -> str:
         ],
     }
     # our own matplotlib SVG, trusted: figure text is drawn as paths from fixed labels
-    figures = task() if drawing is None else drawing.result()
-    context["figures"] = {name: Markup(svg) for name, svg in figures.svg.items()}
-    context["figure_note"] = label("note_figure_text", lang) if figures.lang != lang else ""
+    drawn = [_figures(analysis, lang)] if drawing is None else [d.result() for d in drawing]
+    context["figures"] = {name: Markup(svg) for part in drawn for name, svg in part.svg.items()}
+    figure_lang = drawn[0].lang  # the same in every process: the fonts installed here
+    context["figure_note"] = label("note_figure_text", lang) if figure_lang != lang else ""
     return _ENV.get_template("report.html.j2").render(context)

@@ -9,7 +9,7 @@ in a local ``rc_context`` only. Response classes have one colour everywhere: :da
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from functools import cache, wraps
 from pathlib import Path
@@ -426,13 +426,18 @@ _HAS_DATA: Final[dict[str, Callable[[Any], bool]]] = {
 
 
 def figures(
-    analysis: Analysis, *, lang: Lang = "en", skip_empty: bool = False
+    analysis: Analysis,
+    *,
+    lang: Lang = "en",
+    skip_empty: bool = False,
+    names: Collection[str] | None = None,
 ) -> dict[str, Figure]:
-    """Every report figure by name; ``skip_empty`` leaves out those with nothing to draw."""
+    """Every report figure by name (or those in ``names``); ``skip_empty`` leaves out those
+    with nothing to draw."""
     return {
         name: build(analysis, lang=lang)
         for name, build in FIGURES.items()
-        if not skip_empty or _HAS_DATA[name](analysis)
+        if (names is None or name in names) and (not skip_empty or _HAS_DATA[name](analysis))
     }
 
 
