@@ -13,6 +13,10 @@ record length and a truncated tail.
 from __future__ import annotations
 
 import os
+import struct
+import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +30,7 @@ from scapy.utils import wrpcapng
 from sipstats import native
 from sipstats.capture import pcap
 from sipstats.capture.decode import Decoder
+from sipstats.capture.records import Payload
 from sipstats.messages import Capture, read_capture
 from tests.conftest import CORPUS, PEERS, SAMPLES
 from tests.sipfactory import T0, UAC, UAS, sip_request, sip_response, tcp, udp, write_pcap
@@ -70,6 +75,54 @@ def test_plain_udp_comes_back_to_python_once_per_address_pair(
     monkeypatch.setattr(Decoder, "udp", counted)
     assert len(read_capture(path).messages) == 40
     assert handed_back == [1, 2]  # the first INVITE and the first 200 OK
+
+
+#: Walks of 400,000 RTP records (each a few milliseconds) in the test below.
+WALKS = 20
+
+
+def test_the_walk_over_skipped_records_lets_other_threads_run() -> None:
+    """Records that cannot be SIP (RTP) are walked without the GIL: a thread that needs it
+    counts while long walks run (several: each gives it a chance), and each still reads
+    every record."""
+    walker = pcap.c_walk()
+    if walker is None:
+        pytest.skip("the C walk is not built or is switched off")
+    rtp = Ether() / IP(src=UAC[0], dst=UAS[0]) / UDP(sport=40000, dport=40002)
+    frame = bytes(rtp / Raw(b"\x80\x00" + bytes(10)))
+    records = 400_000
+    buf = (struct.pack("<IIII", 1_700_000_000, 0, len(frame), len(frame)) + frame) * records
+    header = (False, 16, pcap.MAX_CAPLEN, 1000, 0, pcap.BATCH)
+    rules = (1, frozenset({5060}), False)
+    walking = False
+    counted_while_walking = 0
+    done = threading.Event()
+
+    def count() -> None:
+        nonlocal counted_while_walking
+        while not done.is_set():
+            counted_while_walking += walking
+            time.sleep(0.0001)  # lets the walking thread have the GIL back
+
+    switch_interval = sys.getswitchinterval()
+    sys.setswitchinterval(1000)  # the walking thread is never made to give the GIL up
+    counter = threading.Thread(target=count)
+    try:
+        counter.start()
+        walking = True
+        states = {
+            walker.walk(
+                header, rules, (Payload, "f.pcap", "udp", {}), buf, 0, len(buf), 0, 0, 0, -1, []
+            )[:2]
+            for _ in range(WALKS)
+        }
+        walking = False
+    finally:
+        done.set()
+        counter.join()
+        sys.setswitchinterval(switch_interval)
+    assert states == {(len(buf), records)}
+    assert counted_while_walking > 0
 
 
 def _invite(n: int) -> bytes:

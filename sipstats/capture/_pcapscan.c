@@ -9,6 +9,10 @@
  * IPv6 SIP, HEP, a GTP-U or VXLAN tunnel port, a short or damaged record, a timestamp out of
  * order, a new address pair, the end of the buffer). Python then reads that record its usual way and calls back in, so the
  * Python reader and decoder stay the reference for every rule; tests compare both ways.
+ *
+ * The classic-pcap walk reads records without the GIL (a skipped record needs no Python
+ * object, and decoding threads walk their parts at once) and makes the Payloads of the kept
+ * ones afterwards, with it.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -288,7 +292,30 @@ static inline void see(Clock *clock, long long ts)
     }
 }
 
-static Rules rules; /* 8 KiB: not on the stack; every call holds the GIL throughout */
+/* The rules of one call: 8 KiB, so on the heap. NULL with an exception set. */
+static Rules *rules_new(PyObject *ports, int filtered)
+{
+    Rules *r = PyMem_Malloc(sizeof *r);
+    if (r == NULL) return (Rules *)PyErr_NoMemory();
+    r->filtered = filtered;
+    if (set_ports(r, ports) < 0) {
+        PyMem_Free(r);
+        return NULL;
+    }
+    return r;
+}
+
+/* Kept datagrams found per release of the GIL: their Payloads are made once it is back. */
+#define KEPT_AT_ONCE 256
+
+/* A datagram the walk keeps, found without the GIL, and the walk's state before its record
+ * (where the walk stops when Python must read that record: a new address pair). */
+typedef struct {
+    Py_ssize_t off, ip, p, udp_end;
+    long long frame, tmin, tmax, prev_sec, ts;
+    unsigned sport, dport;
+    int trunc;
+} Kept;
 
 PyDoc_STRVAR(walk_doc,
 "walk(header, rules, payload, buf, off, until, frame, tmin, tmax, prev_sec, out) -> state\n\n"
@@ -303,7 +330,7 @@ static PyObject *walk(PyObject *Py_UNUSED(module), PyObject *args)
     PyObject *buf, *out, *header, *rules_args, *payload_args, *ports;
     Py_ssize_t off, until, max_out;
     long long frame, prev_sec, mul;
-    int big, rsize, linktype;
+    int big, rsize, linktype, filtered;
     unsigned long limit;
     Clock clock;
     Sink sink;
@@ -312,36 +339,83 @@ static PyObject *walk(PyObject *Py_UNUSED(module), PyObject *args)
                           &clock.tmin, &clock.tmax, &prev_sec, &PyList_Type, &out) ||
         !PyArg_ParseTuple(header, "iikLLn", &big, &rsize, &limit, &mul, &clock.out_of_order_ns,
                           &max_out) ||
-        !PyArg_ParseTuple(rules_args, "iO!p", &linktype, &PyFrozenSet_Type, &ports,
-                          &rules.filtered) ||
-        !parse_sink(&sink, payload_args, out, max_out) || set_ports(&rules, ports) < 0)
+        !PyArg_ParseTuple(rules_args, "iO!p", &linktype, &PyFrozenSet_Type, &ports, &filtered) ||
+        !parse_sink(&sink, payload_args, out, max_out))
         return NULL;
     if (rsize < 16 || !walkable(linktype)) {
         PyErr_SetString(PyExc_ValueError, "unsupported record size or link type");
         return NULL;
     }
+    Rules *rules = rules_new(ports, filtered);
     Py_buffer view;
-    if (PyObject_GetBuffer(buf, &view, PyBUF_SIMPLE) < 0) return NULL;
+    if (rules == NULL || PyObject_GetBuffer(buf, &view, PyBUF_SIMPLE) < 0) {
+        PyMem_Free(rules);
+        return NULL;
+    }
     const unsigned char *d = view.buf;
     Py_ssize_t n = view.len;
-    int done = 1;
-    while (off >= 0 && off < until && PyList_GET_SIZE(out) < max_out && off + rsize <= n) {
-        const unsigned char *h = d + off;
-        uint32_t sec = u32(h, big), frac = u32(h + 4, big), caplen = u32(h + 8, big),
-                 origlen = u32(h + 12, big);
-        Py_ssize_t start = off + rsize, next = start + (Py_ssize_t)caplen;
-        if (caplen > limit || next > n) break;
-        long long ts = (long long)sec * 1000000000LL + (long long)frac * mul;
-        if (steps_back(&clock, ts)) break;
-        done = take(&rules, &sink, linktype, d, start, next, ts, frame + 1, caplen < origlen);
-        if (done <= 0) break;
-        frame += 1;
-        see(&clock, ts);
-        prev_sec = sec;
-        off = next;
+    Kept kept[KEPT_AT_ONCE];
+    int failed = 0, more = 1;
+    while (more && !failed) {
+        Py_ssize_t room = max_out - PyList_GET_SIZE(out), count = 0;
+        room = room < 0 ? 0 : room > KEPT_AT_ONCE ? KEPT_AT_ONCE : room;
+        more = room == KEPT_AT_ONCE;
+        /* the view holds the buffer, and nothing here touches a Python object */
+        Py_BEGIN_ALLOW_THREADS
+        while (off >= 0 && off < until && count < room && off + rsize <= n) {
+            const unsigned char *h = d + off;
+            uint32_t sec = u32(h, big), frac = u32(h + 4, big), caplen = u32(h + 8, big),
+                     origlen = u32(h + 12, big);
+            Py_ssize_t start = off + rsize, next = start + (Py_ssize_t)caplen;
+            if (caplen > limit || next > n) break;
+            long long ts = (long long)sec * 1000000000LL + (long long)frac * mul;
+            if (steps_back(&clock, ts)) break;
+            Kept *k = &kept[count];
+            int verdict = classify(rules, linktype, d, start, next, &k->ip, &k->p, &k->udp_end,
+                                   &k->sport, &k->dport);
+            if (verdict == HAND_BACK) break;
+            if (verdict == KEEP) {
+                k->off = off;
+                k->frame = frame;
+                k->tmin = clock.tmin;
+                k->tmax = clock.tmax;
+                k->prev_sec = prev_sec;
+                k->ts = ts;
+                k->trunc = caplen < origlen;
+                count++;
+            }
+            frame += 1;
+            see(&clock, ts);
+            prev_sec = sec;
+            off = next;
+        }
+        Py_END_ALLOW_THREADS
+        more = more && count == room; /* else it stopped at a record Python must read */
+        for (Py_ssize_t i = 0; i < count; i++) {
+            const Kept *k = &kept[i];
+            int known = 1;
+            PyObject *item = make_payload(sink.payload_type, sink.file, sink.udp, sink.pairs, d,
+                                          k->ip, k->p, k->udp_end, k->sport, k->dport, k->ts,
+                                          k->frame + 1, k->trunc, &known);
+            if (item == NULL) {
+                failed = known;
+                /* not known: Python names the new address pair, from this record on */
+                off = k->off;
+                frame = k->frame;
+                clock.tmin = k->tmin;
+                clock.tmax = k->tmax;
+                prev_sec = k->prev_sec;
+                more = 0;
+                break;
+            }
+            failed = PyList_Append(out, item) < 0;
+            Py_DECREF(item);
+            if (failed) break;
+        }
     }
     PyBuffer_Release(&view);
-    if (done < 0) return NULL;
+    PyMem_Free(rules);
+    if (failed) return NULL;
     return Py_BuildValue("nLLLL", off, frame, clock.tmin, clock.tmax, prev_sec);
 }
 
@@ -357,7 +431,7 @@ static PyObject *walk_pcapng(PyObject *Py_UNUSED(module), PyObject *args)
     PyObject *buf, *out, *header, *rules_args, *payload_args, *ports, *interfaces;
     Py_ssize_t off, until, max_out;
     long long frame, last_ts;
-    int big;
+    int big, filtered;
     unsigned long max_block;
     Clock clock;
     Sink sink;
@@ -366,11 +440,15 @@ static PyObject *walk_pcapng(PyObject *Py_UNUSED(module), PyObject *args)
                           &clock.tmin, &clock.tmax, &last_ts, &PyList_Type, &out) ||
         !PyArg_ParseTuple(header, "ikLnO!", &big, &max_block, &clock.out_of_order_ns, &max_out,
                           &PyTuple_Type, &interfaces) ||
-        !PyArg_ParseTuple(rules_args, "O!p", &PyFrozenSet_Type, &ports, &rules.filtered) ||
-        !parse_sink(&sink, payload_args, out, max_out) || set_ports(&rules, ports) < 0)
+        !PyArg_ParseTuple(rules_args, "O!p", &PyFrozenSet_Type, &ports, &filtered) ||
+        !parse_sink(&sink, payload_args, out, max_out))
         return NULL;
+    Rules *rules = rules_new(ports, filtered);
     Py_buffer view;
-    if (PyObject_GetBuffer(buf, &view, PyBUF_SIMPLE) < 0) return NULL;
+    if (rules == NULL || PyObject_GetBuffer(buf, &view, PyBUF_SIMPLE) < 0) {
+        PyMem_Free(rules);
+        return NULL;
+    }
     const unsigned char *d = view.buf;
     Py_ssize_t n = view.len, count = PyTuple_GET_SIZE(interfaces);
     int done = 1;
@@ -395,7 +473,7 @@ static PyObject *walk_pcapng(PyObject *Py_UNUSED(module), PyObject *args)
             __builtin_add_overflow((long long)raw * per_unit, offset_ns, &ts) || ts == NO_TIME)
             break;
         if (steps_back(&clock, ts)) break;
-        done = take(&rules, &sink, linktype, d, start, start + caplen, ts, frame + 1,
+        done = take(rules, &sink, linktype, d, start, start + caplen, ts, frame + 1,
                     caplen < origlen);
         if (done <= 0) break;
         frame += 1;
@@ -404,6 +482,7 @@ static PyObject *walk_pcapng(PyObject *Py_UNUSED(module), PyObject *args)
         off = next;
     }
     PyBuffer_Release(&view);
+    PyMem_Free(rules);
     if (done < 0) return NULL;
     return Py_BuildValue("nLLLL", off, frame, clock.tmin, clock.tmax, last_ts);
 }
