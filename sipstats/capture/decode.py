@@ -199,10 +199,15 @@ class Decoder:
         else:
             return False
         sport, dport = _HH.unpack_from(buf, udp)
+        return self._not_sip(buf[p], sport, dport)
+
+    def _not_sip(self, first: int, sport: int, dport: int) -> bool:
+        """A UDP datagram whose first byte cannot start a start-line, on neither a SIP nor a
+        HEP port (RTP, DNS...): not SIP, dropped unseen (the C walk's SKIP)."""
         sip_ports = self.sip_ports
         return (
-            buf[p] not in START_BYTES
-            and buf[p] > 13
+            first not in START_BYTES
+            and first > 13
             and sport not in sip_ports
             and dport not in sip_ports
             and sport != HEP_PORT
@@ -662,12 +667,10 @@ class Decoder:
             buf, p, end, sport, dport, frame
         ):
             return
+        if self._not_sip(buf[p], sport, dport):
+            return
         sip_ports = self.sip_ports
         on_port = sport in sip_ports or dport in sip_ports
-        first = buf[p]
-        hep_port = sport == HEP_PORT or dport == HEP_PORT
-        if first not in START_BYTES and first > 13 and not on_port and not hep_port:
-            return
         data = bytes(buf[p:end])
         if is_hep(data, sport, dport):
             self.hep(data, frame)
