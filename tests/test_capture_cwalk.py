@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import os
 import struct
-import sys
-import threading
-import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +31,7 @@ from sipstats.capture.decode import Decoder
 from sipstats.capture.records import Payload
 from sipstats.messages import Capture, read_capture
 from tests.conftest import CORPUS, PEERS, SAMPLES
+from tests.gil import counted_during
 from tests.sipfactory import T0, UAC, UAS, sip_request, sip_response, tcp, udp, write_pcap
 
 
@@ -94,35 +93,12 @@ def test_the_walk_over_skipped_records_lets_other_threads_run() -> None:
     buf = (struct.pack("<IIII", 1_700_000_000, 0, len(frame), len(frame)) + frame) * records
     header = (False, 16, pcap.MAX_CAPLEN, 1000, 0, pcap.BATCH)
     rules = (1, frozenset({5060}), False)
-    walking = False
-    counted_while_walking = 0
-    done = threading.Event()
-
-    def count() -> None:
-        nonlocal counted_while_walking
-        while not done.is_set():
-            counted_while_walking += walking
-            time.sleep(0.0001)  # lets the walking thread have the GIL back
-
-    switch_interval = sys.getswitchinterval()
-    sys.setswitchinterval(1000)  # the walking thread is never made to give the GIL up
-    counter = threading.Thread(target=count)
-    try:
-        counter.start()
-        walking = True
-        states = {
-            walker.walk(
-                header, rules, (Payload, "f.pcap", "udp", {}), buf, 0, len(buf), 0, 0, 0, -1, []
-            )[:2]
-            for _ in range(WALKS)
-        }
-        walking = False
-    finally:
-        done.set()
-        counter.join()
-        sys.setswitchinterval(switch_interval)
+    walk = partial(
+        walker.walk, header, rules, (Payload, "f.pcap", "udp", {}), buf, 0, len(buf), 0, 0, 0, -1
+    )
+    states, counted = counted_during(lambda: {walk([])[:2] for _ in range(WALKS)})
     assert states == {(len(buf), records)}
-    assert counted_while_walking > 0
+    assert counted > 0
 
 
 def _invite(n: int) -> bytes:

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -23,6 +21,7 @@ from sipstats.messages import read_capture
 from sipstats.sip import SipMessage
 from tests import sipfactory as sip_factory
 from tests.conftest import CORPUS, PEERS, ROOT, SAMPLES
+from tests.gil import counted_during
 
 EXTENSIONS = ("_sipscan", "capture._pcapscan")
 
@@ -121,33 +120,10 @@ def test_the_c_parse_lets_other_threads_run() -> None:
         Payload(n, "threads.pcap", n, "10.0.0.1", 5060 + n % 7, "10.0.0.2", 5060, "udp", data)
         for n, data in enumerate(requests * 40)
     ]
-    scanning = False
-    counted_while_scanning = 0
-    done = threading.Event()
-
-    def count() -> None:
-        nonlocal counted_while_scanning
-        while not done.is_set():
-            counted_while_scanning += scanning
-            time.sleep(0.0001)  # lets the scanning thread have the GIL back
-
-    switch_interval = sys.getswitchinterval()
-    # the scanning thread is never made to give the GIL up: the counter moves during the scan
-    # only when the scan lets go of it
-    sys.setswitchinterval(1000)
-    counter = threading.Thread(target=count)
-    try:
-        counter.start()
-        table = messages.MessageTable()
-        scanning = True
-        stop = table.scan(batch, 0)
-        scanning = False
-    finally:
-        done.set()
-        counter.join()
-        sys.setswitchinterval(switch_interval)
+    table = messages.MessageTable()
+    stop, counted = counted_during(lambda: table.scan(batch, 0))
     assert stop == len(batch)
-    assert counted_while_scanning > 0
+    assert counted > 0
     with native.python_twins(sip.C_SCAN_NAME):
         pure = messages.MessageTable()
         messages.decode_payloads(batch, InputSummary("threads.pcap"), pure)
