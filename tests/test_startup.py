@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 from sipstats.cli import SUBCOMMANDS
 from tests.conftest import ROOT
@@ -65,3 +66,30 @@ def test_the_decoding_path_loads_no_pandas_until_it_builds_the_frame() -> None:
     reading imports first must not wait for pandas."""
     code = "import sipstats.workers, sipstats.messages, sipstats.capture.reader, sipstats.sip"
     assert _loaded_after(code)["pandas"] is False
+
+
+def test_jobs_2_starts_reading_before_pandas_loads(tmp_path: Path) -> None:
+    """``--jobs 2`` on a capture file: the reading thread starts before pandas is imported
+    (the imports then overlap the C parser, which runs without the GIL); ``--jobs 1`` reads
+    in the main thread, after."""
+    capture = ROOT / "sample_pcaps" / "outage.pcap"
+    code = (
+        "import sys\n"
+        "from sipstats import workers\n"
+        "started = []\n"
+        "class Spy(workers.InThread):\n"
+        "    def __init__(self, task):\n"
+        "        started.append('pandas' in sys.modules)\n"
+        "        super().__init__(task)\n"
+        "workers.InThread = Spy\n"
+        "from sipstats.cli import main\n"
+        "for jobs in ('2', '1'):\n"
+        f"    args = [{str(capture)!r}, '--report', 'json', '-q', '-j', jobs,"
+        f" '-o', {str(tmp_path / 'out.json')!r}]\n"
+        "    try:\n"
+        "        main(args)\n"
+        "    except SystemExit as done:\n"
+        "        assert done.code == 0, done.code\n"
+        "assert started == [False], started\n"
+    )
+    _loaded_after(code)
