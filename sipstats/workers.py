@@ -12,6 +12,7 @@ the end and its categories follow the sorted rows, so the result equals one pass
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import threading
@@ -270,7 +271,9 @@ class Forked(Generic[T]):
             context = multiprocessing.get_context("fork")
             self._receive, send = context.Pipe(duplex=False)
             self._process = context.Process(target=_send_result, args=(task, send), daemon=True)
+            gc.freeze()  # the child's collections then leave the inherited objects' pages shared
             self._process.start()
+            gc.unfreeze()
             send.close()  # the child's end: recv() sees EOF if the child dies without a result
 
     def result(self) -> T:
