@@ -84,15 +84,22 @@ def categorical(texts: pd.Index, at: np.ndarray) -> pd.Categorical[str]:
     sorted: what ``astype("category")`` of those values gives, with each text looked at once.
 
     ``texts`` may repeat a text (the categories of several columns, one after the other).
+    One sort of the texts ``at`` uses numbers them: equal texts sort side by side, so no hash
+    of every text is needed, nor pandas' check that the categories are distinct.
     """
     used = np.flatnonzero(np.bincount(at[at >= 0], minlength=len(texts)))
-    ids, distinct = pd.factorize(texts.take(used))
-    order = distinct.argsort()
+    candidates = texts.take(used)
+    order = np.asarray(candidates.argsort(), dtype=np.int64)
+    in_order = candidates.take(order)
+    new = np.ones(len(order), dtype=bool)
+    new[1:] = np.asarray(in_order[1:] != in_order[:-1], dtype=bool)
     rank = np.empty(len(order), dtype=np.int64)
-    rank[order] = np.arange(len(order))
+    rank[order] = np.cumsum(new) - 1
     code = np.full(len(texts) + 1, -1, dtype=np.int64)  # the last: where ``at`` is -1
-    code[used] = rank[ids]
-    return pd.Categorical.from_codes(code[at], categories=distinct.take(order))
+    code[used] = rank
+    distinct = in_order if new.all() else in_order[new]
+    dtype = pd.CategoricalDtype._from_fastpath(distinct, ordered=False)  # type: ignore[attr-defined]
+    return pd.Categorical.from_codes(code[at], dtype=dtype, validate=False)
 
 
 def combine(*parts: np.ndarray) -> np.ndarray:
