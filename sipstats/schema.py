@@ -511,14 +511,10 @@ def used_categories(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-#: :func:`used_categories` drops unused categories by counting codes up to this many categories.
-_COUNTED_CATEGORIES: Final = 1024
-
-
 def _without_unused(column: pd.Series) -> pd.Series:
-    """``column.cat.remove_unused_categories()``, by counting codes where the categories are
-    few: pandas sorts the codes, but keeps no hash table of the texts, which a new category
-    list needs (the memory of a table of every Call-ID)."""
+    """``column.cat.remove_unused_categories()`` by counting codes: the categories kept are
+    distinct already, so no hash table of their texts is built to check it (pandas' own
+    removal sorts the codes; a new category list checked by pandas hashes every text)."""
     import pandas as pd
 
     codes = column.cat.codes.to_numpy()
@@ -526,11 +522,20 @@ def _without_unused(column: pd.Series) -> pd.Series:
     used = np.bincount(codes[codes >= 0], minlength=len(categories)) > 0
     if used.all():
         return column
-    if len(categories) > _COUNTED_CATEGORIES:
-        return column.cat.remove_unused_categories()
     renumbered = np.append(np.cumsum(used) - 1, -1)  # code -1 (NA) stays -1
-    kept = pd.CategoricalDtype(categories[used], ordered=False)
-    return pd.Series(pd.Categorical.from_codes(renumbered[codes], dtype=kept), index=column.index)
+    kept = distinct_categories(categories[used])
+    return pd.Series(
+        pd.Categorical.from_codes(renumbered[codes], dtype=kept, validate=False),
+        index=column.index,
+    )
+
+
+def distinct_categories(categories: pd.Index) -> pd.CategoricalDtype:
+    """The unordered categorical dtype of ``categories``, which the caller knows are distinct:
+    pandas' check of that hashes every text (the most of the work for a list of Call-IDs)."""
+    import pandas as pd
+
+    return pd.CategoricalDtype._from_fastpath(categories, ordered=False)  # type: ignore[attr-defined]
 
 
 def markdown_table(schema: Schema) -> str:

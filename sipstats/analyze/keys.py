@@ -7,8 +7,12 @@ row, and text is looked up only for the few distinct keys a table shows.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
+
+from sipstats import schema
 
 __all__ = [
     "categorical",
@@ -98,7 +102,7 @@ def categorical(texts: pd.Index, at: np.ndarray) -> pd.Categorical[str]:
     code = np.full(len(texts) + 1, -1, dtype=np.int64)  # the last: where ``at`` is -1
     code[used] = rank
     distinct = in_order if new.all() else in_order[new]
-    dtype = pd.CategoricalDtype._from_fastpath(distinct, ordered=False)  # type: ignore[attr-defined]
+    dtype: Any = schema.distinct_categories(distinct)  # pandas-stubs: codes of int only
     return pd.Categorical.from_codes(code[at], dtype=dtype, validate=False)
 
 
