@@ -21,6 +21,7 @@ from pandas.tseries.frequencies import to_offset
 from pandas.tseries.offsets import Tick
 
 from sipstats import schema
+from sipstats.analyze import keys
 from sipstats.analyze.retries import uri_key
 from sipstats.analyze.tally import time_runs, weights
 from sipstats.analyze.transactions import codes, endpoints
@@ -140,7 +141,7 @@ def by_peer(messages: pd.DataFrame) -> pd.DataFrame:
     responder, responders = _endpoint_groups(resp, "src", "sport")
     requester, requesters = _endpoint_groups(resp, "dst", "dport")
     pair_ids, group = np.unique(responder * len(requesters) + requester, return_inverse=True)
-    top_code, code_texts = _code_texts(group, resp["code"].to_numpy(dtype=np.int64))
+    top_code, code_texts = keys.code_texts(group, resp["code"].to_numpy(dtype=np.int64))
     failures = np.bincount(group, minlength=len(pair_ids))
     table = pd.DataFrame(
         {
@@ -161,26 +162,6 @@ def _endpoint_groups(resp: pd.DataFrame, address: str, port: str) -> tuple[np.nd
     """Group of each row's ``address:port`` and the groups' text (see :func:`_named_groups`)."""
     values = endpoints(resp[address], resp[port])
     return _named_groups(values.codes.astype(np.int64), np.asarray(values.categories))
-
-
-#: 'CODE' of every code a response can carry (the parser keeps three digits).
-_CODE_TEXT = np.array([f"{code:03d}" for code in range(1000)], dtype=object)
-
-
-def _code_texts(group: np.ndarray, code: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per group 0..n-1 present in ``group``, in order: its top code ('486', the most
-    frequent, the lowest on a tie) and its codes as 'CODExCOUNT|...' texts, most frequent
-    first, then the lowest (text made once per group and code, joined without a loop)."""
-    pair, count = np.unique(group * 1000 + code, return_counts=True)
-    pair_group, pair_code = pair // 1000, pair % 1000
-    order = np.lexsort((pair_code, -count, pair_group))
-    pair_group, pair_code, count = pair_group[order], pair_code[order], count[order]
-    first = np.flatnonzero(np.r_[True, pair_group[1:] != pair_group[:-1]])
-    text = _CODE_TEXT[pair_code] + "x" + count.astype(str).astype(object)
-    starts = np.zeros(len(text), dtype=bool)
-    starts[first] = True
-    text = np.where(starts, text, "|" + text)
-    return _CODE_TEXT[pair_code[first]], np.add.reduceat(text, first)
 
 
 #: What :func:`failures_by` groups final responses by.
@@ -243,7 +224,7 @@ def _failures_of(finals: pd.DataFrame, by: FailureKey) -> pd.DataFrame:
     failures = np.bincount(group[failed], minlength=len(names))
     if not failures.any():
         return schema.empty(schema.FAILURES_BY[by])
-    top_code, code_texts = _code_texts(group[failed], code[failed])
+    top_code, code_texts = keys.code_texts(group[failed], code[failed])
     shown = np.flatnonzero(failures > 0)
     out = pd.DataFrame(
         {
