@@ -135,8 +135,9 @@ def _members(
     pair, distinct = pd.factorize(wide_pair)
     call_pair = pair[first_row[by_time]]
 
-    by_from = keys.lookup(call_keys, number, from_key)
-    by_to = keys.lookup(call_keys, number, to_key)
+    width = len(tags) + 1  # keys.dialog: Call-ID code x (tag code + 1)
+    by_from = keys.lookup_packed(call_keys, number, from_key, width)
+    by_to = keys.lookup_packed(call_keys, number, to_key, width)
     call = np.where(by_from >= 0, by_from, by_to)
     # Legs of each call: the pairs of all its initial INVITEs (the caller's and relayed ones).
     legs = by_from[initial] * len(distinct) + pair[initial]

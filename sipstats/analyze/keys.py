@@ -28,6 +28,7 @@ __all__ = [
     "isin",
     "last_in_group",
     "lookup",
+    "lookup_packed",
     "max_in_group",
     "packed",
     "recode",
@@ -153,6 +154,32 @@ def lookup(distinct: np.ndarray, values: np.ndarray, wanted: np.ndarray) -> np.n
     """``values[i]`` where ``wanted`` equals ``distinct[i]`` (distinct keys), -1 where absent."""
     at = pd.Index(distinct).get_indexer(wanted)
     return np.where(at >= 0, values[at] if len(values) else -1, -1)
+
+
+def lookup_packed(
+    distinct: np.ndarray, values: np.ndarray, wanted: np.ndarray, width: int
+) -> np.ndarray:
+    """:func:`lookup` of keys packed as ``major * width + minor`` (non-negative, ``distinct``
+    sorted), such as a dialog's Call-ID code x tag: each key is compared with the first key
+    of its major, and only keys whose major holds several are looked up by hash (most
+    Call-IDs hold one dialog)."""
+    out = np.full(len(wanted), -1, dtype=np.int64)
+    if not len(distinct):
+        return out
+    major_of = distinct // width
+    major = wanted // width  # -1 (no key) stays -1: the last slot below, which holds -1
+    n = int(max(major_of[-1], major.max(initial=-1))) + 1
+    starts = np.flatnonzero(np.r_[True, major_of[1:] != major_of[:-1]])
+    first = np.full(n + 1, -1, dtype=np.int64)
+    first[major_of[starts]] = starts
+    several = np.zeros(n + 1, dtype=bool)
+    several[major_of[starts[np.diff(np.r_[starts, len(distinct)]) > 1]]] = True
+    candidate = first[major]
+    found = (candidate >= 0) & (distinct[candidate] == wanted)
+    out[found] = values[candidate[found]]
+    shared = np.flatnonzero(several[major])
+    out[shared] = lookup(distinct, values, wanted[shared])
+    return out
 
 
 def isin(values: np.ndarray, members: np.ndarray) -> np.ndarray:

@@ -1,0 +1,47 @@
+"""Integer-code helpers of the analysis against the plain pandas/numpy spelling of each."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sipstats.analyze import keys
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_lookup_packed_matches_hash_lookup(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    width = 7
+    # majors holding one key, several keys (the hash path) or none
+    distinct = np.unique(rng.integers(0, 40, 25) * width + rng.integers(0, width, 25))
+    values = rng.integers(0, 1000, len(distinct))
+    wanted = np.where(rng.random(500) < 0.1, -1, rng.integers(0, 45 * width, 500))
+    expected = keys.lookup(distinct, values, wanted)
+    assert (expected >= 0).any()
+    assert (expected < 0).any()
+    np.testing.assert_array_equal(keys.lookup_packed(distinct, values, wanted, width), expected)
+
+
+def test_lookup_packed_without_keys() -> None:
+    out = keys.lookup_packed(
+        np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.array([3, -1]), 4
+    )
+    np.testing.assert_array_equal(out, [-1, -1])
+
+
+def test_categorical_is_astype_category_with_repeated_texts() -> None:
+    texts = pd.Index(["b", "a", "c", "a", "b", "z"], dtype="str")  # texts repeat across columns
+    at = np.array([0, 1, 3, -1, 4, 2, 1, 3])
+    got = keys.categorical(texts, at)
+    expected = pd.Series([texts[i] if i >= 0 else None for i in at], dtype="str").astype("category")
+    pd.testing.assert_series_equal(pd.Series(got), expected)
+    assert list(got.categories) == ["a", "b", "c"]
+
+
+def test_code_texts_most_frequent_first_then_lowest() -> None:
+    group = np.array([0, 0, 0, 0, 1, 1, 1])
+    code = np.array([503, 486, 486, 503, 404, 480, 480])
+    top, texts = keys.code_texts(group, code)
+    assert list(top) == ["486", "480"]
+    assert list(texts) == ["486x2|503x2", "480x2|404x1"]
