@@ -43,17 +43,30 @@ AUTO_BUCKETS = 60
 MAX_INTERVAL = pd.Timedelta(days=365)
 
 
-def _responses(messages: pd.DataFrame, columns: Sequence[str] | None = None) -> pd.DataFrame:
+def _responses(
+    messages: pd.DataFrame,
+    columns: Sequence[str] | None = None,
+    *,
+    unique: bool = False,
+    lowest: int | None = None,
+) -> pd.DataFrame:
     """Responses with a status, their class (categorical over :data:`CLASSES`) and code.
 
     ``columns``: the only columns taken from ``messages`` (all of them when None); copying
     every column of a large messages table for a few is what made these tables slow.
+    ``unique``: retransmissions left out; ``lowest``: codes below it left out. Rows are
+    picked before any column is copied.
     """
-    keep = (~messages["is_request"] & messages["status"].notna()).to_numpy(dtype=bool)
+    status = messages["status"].to_numpy(dtype="float64", na_value=np.nan)
+    keep = ~messages["is_request"].to_numpy(dtype=bool) & ~np.isnan(status)
+    if lowest is not None:
+        keep &= status >= lowest
+    if unique:
+        keep &= ~messages["retransmission"].to_numpy(dtype=bool)
     resp = messages[keep] if columns is None else messages.loc[keep, ["status", *columns]]
-    code = resp["status"].astype("int64")
+    code = status[keep].astype(np.int64)
     cls = pd.Categorical.from_codes(
-        (code // 100 - 1).where(code.between(100, 699), -1).to_numpy(),
+        np.where((code >= 100) & (code <= 699), code // 100 - 1, -1),
         categories=pd.Index(CLASSES),
     )
     return resp.assign(code=code, cls=cls)
@@ -104,8 +117,7 @@ def failures_by_method(messages: pd.DataFrame) -> pd.DataFrame:
     failure_share (failures / unique finals, i.e. responses of class 2xx-6xx; NaN if none),
     challenges (answered 401/407, left out of every other column).
     """
-    resp = _responses(messages, ["cseq_method", "retransmission", "challenge"])
-    resp = resp[~resp["retransmission"].to_numpy(dtype=bool)]
+    resp = _responses(messages, ["cseq_method", "challenge"], unique=True)
     column = resp["cseq_method"]
     text = np.asarray(column.cat.categories.astype("str"), dtype=object)
     group, names = _named_groups(codes(column), text)
@@ -134,8 +146,10 @@ def by_peer(messages: pd.DataFrame) -> pd.DataFrame:
     failures (unique), share (of all unique failures), top_code (most frequent, lowest code
     on a tie), codes ('486x3|480x2', most frequent first).
     """
-    resp = _responses(messages, ["src", "sport", "dst", "dport", "retransmission", "challenge"])
-    resp = resp[~resp["retransmission"] & resp["cls"].isin(FAILURE_CLASSES) & ~resp["challenge"]]
+    resp = _responses(
+        messages, ["src", "sport", "dst", "dport", "challenge"], unique=True, lowest=400
+    )
+    resp = resp[(resp["code"].to_numpy() <= 699) & ~resp["challenge"].to_numpy(dtype=bool)]
     if resp.empty:
         return schema.empty(schema.BY_PEER)
     responder, responders = _endpoint_groups(resp, "src", "sport")
@@ -193,7 +207,7 @@ def _failure_groups(finals: pd.DataFrame, by: FailureKey) -> tuple[np.ndarray, n
 
 
 #: The columns :func:`failures_by` reads.
-_FAILURE_COLUMNS = ("src", "sport", "dst", "dport", "from_uri", "to_uri", "retransmission")
+_FAILURE_COLUMNS = ("src", "sport", "dst", "dport", "from_uri", "to_uri", "client_leg")
 
 
 def failures_by(messages: pd.DataFrame) -> dict[FailureKey, pd.DataFrame]:
@@ -206,8 +220,8 @@ def failures_by(messages: pd.DataFrame) -> dict[FailureKey, pd.DataFrame]:
     requesters are per hop (each leg at a proxy has its own); callers and callees count
     what the caller got, a relayed response once, on the client's leg (``client_leg``).
     """
-    resp = _responses(messages, [*_FAILURE_COLUMNS, "client_leg"])
-    finals = resp[(~resp["retransmission"] & resp["code"].between(200, 699)).to_numpy()]
+    resp = _responses(messages, _FAILURE_COLUMNS, unique=True, lowest=200)
+    finals = resp[resp["code"].to_numpy() <= 699]
     on_client_leg = finals[finals["client_leg"].to_numpy(dtype=bool)]
     return {
         by: _failures_of(on_client_leg if by in ("caller", "callee") else finals, by)
@@ -219,7 +233,7 @@ def _failures_of(finals: pd.DataFrame, by: FailureKey) -> pd.DataFrame:
     """:func:`failures_by`'s table for one key."""
     group, names = _failure_groups(finals, by)
     code = finals["code"].to_numpy(dtype=np.int64)
-    failed = finals["cls"].isin(FAILURE_CLASSES).to_numpy()
+    failed = finals["code"].to_numpy() >= 400  # finals are 2xx-6xx: 4xx-6xx failed
     total = np.bincount(group, minlength=len(names))
     failures = np.bincount(group[failed], minlength=len(names))
     if not failures.any():
