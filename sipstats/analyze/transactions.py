@@ -260,8 +260,8 @@ def _key(head: pd.DataFrame, method: np.ndarray, names: pd.Index) -> pd.Categori
     pair = codes(head["branch"]) * len(names) + method
     at = np.full(len(head), -1, dtype=np.int64)
     at[cookie], distinct = pd.factorize(pair[cookie])
-    texts = head["branch"].cat.categories.take(distinct // len(names)) + " "
-    texts = texts + names.take(distinct % len(names))
+    branches = head["branch"].cat.categories.take(distinct // len(names))
+    texts = branches + (" " + names).take(distinct % len(names))  # one concatenation
     legacy = ~cookie
     if legacy.any():
         old = head[legacy]
