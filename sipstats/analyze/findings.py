@@ -84,7 +84,11 @@ TOP: Final = 3
 
 def _top(values: pd.Series, n: int = TOP) -> dict[str, int]:
     """The ``n`` most frequent values with their counts (ties by value)."""
-    counts = values.astype("str").value_counts()
+    if isinstance(values.dtype, pd.CategoricalDtype):  # counted on codes, text per value
+        counts = values.value_counts()
+        counts = counts[counts > 0].set_axis(counts.index.astype("str")[counts > 0])
+    else:
+        counts = values.astype("str").value_counts()
     ordered = sorted(counts.items(), key=lambda item: (-int(item[1]), str(item[0])))
     return {str(k): int(v) for k, v in ordered[:n]}
 
@@ -251,7 +255,8 @@ def _early_findings(retries: pd.DataFrame) -> list[dict[str, Any]]:
     early = judged[~judged["honoured"].astype(bool)]
     if len(early) < EARLY_MIN:
         return []
-    callers = early["caller"].astype("str").value_counts()
+    callers = early["caller"].value_counts()
+    callers = callers[callers > 0]  # the categories of callers with no early retry
     worst = sorted(callers.items(), key=lambda item: (-int(item[1]), str(item[0])))[0]
     return [
         _finding(
@@ -266,12 +271,17 @@ def _early_findings(retries: pd.DataFrame) -> list[dict[str, Any]]:
                 "judged": len(judged),
                 "share": len(early) / len(judged),
                 "callers": len(callers),
-                "codes": _top(early["status"].map("{:03d}".format), n=len(early)),
+                "codes": _top(_code_texts(early["status"]), n=len(early)),
                 "worst_caller": str(worst[0]),
                 "worst_caller_too_early": int(worst[1]),
             },
         )
     ]
+
+
+def _code_texts(status: pd.Series) -> pd.Series:
+    """Status codes as 'CODE' texts (a categorical: each distinct code formatted once)."""
+    return status.astype("category").cat.rename_categories("{:03d}".format)
 
 
 def _timeout_findings(
