@@ -129,15 +129,20 @@ def _bursts(messages: pd.DataFrame, step: pd.Timedelta) -> list[dict[str, Any]]:
     per_bucket = bucket.value_counts().sort_index()
     last_bucket = per_bucket.index[-1]
     out: list[dict[str, Any]] = []
-    failing = finals[finals["code"].ge(400) & ~finals["code"].isin(NOT_BURSTS)]
-    for key, rows in failing.groupby("code", sort=True):
-        code = int(cast(int, key))
-        k = bucket[rows.index].value_counts().reindex(per_bucket.index, fill_value=0)
-        share = k / per_bucket
-        baseline = float(share.median())
+    # each final's bucket as a position in per_bucket: failures per bucket by bincount
+    slot = per_bucket.index.searchsorted(bucket.array)
+    totals = per_bucket.to_numpy()
+    codes = finals["code"].to_numpy()
+    failing = np.flatnonzero((codes >= 400) & ~np.isin(codes, NOT_BURSTS))
+    for code in np.unique(codes[failing]).tolist():
+        at = failing[codes[failing] == code]
+        rows = finals.iloc[at]
+        k = np.bincount(slot[at], minlength=len(totals))
+        share = k / totals
+        baseline = float(pd.Series(share).median())
         elevated = (
             (k >= BURST_MIN_BUCKET) & (share >= baseline + BURST_RISE) & (share >= 2 * baseline)
-        ).to_numpy()
+        )
         runs = [(a, b) for a, b in _runs(elevated, BURST_GAP)]
         covered = pd.Series(False, index=rows.index)
         for first, last in runs:
