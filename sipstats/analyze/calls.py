@@ -116,11 +116,12 @@ def _members(
     Returns (first INVITE rows, positions of member rows in ``m``, call number per member,
     call number of each row by its From tag and by its To tag, -1 for none). A row belongs to
     a call when its Call-ID and From tag (or, for requests the callee sends, its To tag) match
-    the call's and it travels between the first INVITE's addresses.
+    the call's and it travels between the first INVITE's addresses. The call by To tag is
+    looked for only where it is read: rows without a call by From tag, and rows with a
+    Reason (:func:`sipstats.analyze.media.call_media` finds the callee's BYE by it).
     """
     tags = m["from_tag"].cat.categories
     from_key = keys.dialog(m["call_id"], m["from_tag"], tags, untagged=True)
-    to_key = keys.dialog(m["call_id"], m["to_tag"], tags, untagged=False)
     call_keys, first_row = keys.first_rows(from_key, initial)
     # calls are numbered in time order of their first INVITE
     by_time = np.argsort(first_row, kind="stable")
@@ -137,6 +138,8 @@ def _members(
 
     width = len(tags) + 1  # keys.dialog: Call-ID code x (tag code + 1)
     by_from = keys.lookup_packed(call_keys, number, from_key, width)
+    read = (by_from < 0) | m["reason_protocol"].notna().to_numpy(dtype=bool)
+    to_key = keys.dialog(m["call_id"], m["to_tag"], tags, untagged=False, rows=read)
     by_to = keys.lookup_packed(call_keys, number, to_key, width)
     call = np.where(by_from >= 0, by_from, by_to)
     # Legs of each call: the pairs of all its initial INVITEs (the caller's and relayed ones).

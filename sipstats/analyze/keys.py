@@ -43,12 +43,21 @@ def codes(col: pd.Series) -> np.ndarray:
     return col.cat.codes.to_numpy(dtype=np.int64)
 
 
-def recode(col: pd.Series, categories: pd.Index) -> np.ndarray:
-    """Codes of ``col``'s values within ``categories`` (-1 where absent or NA)."""
+def recode(col: pd.Series, categories: pd.Index, rows: np.ndarray | None = None) -> np.ndarray:
+    """Codes of ``col``'s values within ``categories`` (-1 where absent or NA); with ``rows``
+    (a mask) only there, -1 elsewhere: only the categories those rows hold are looked up."""
+    at = codes(col)
+    if rows is not None:
+        at = np.where(rows, at, -1)
     if col.cat.categories is categories:
-        return codes(col)
-    mapping = np.append(categories.get_indexer(col.cat.categories), -1).astype(np.int64)
-    return mapping[codes(col)]
+        return at
+    held = col.cat.categories
+    if rows is None:
+        return np.append(categories.get_indexer(held), -1).astype(np.int64)[at]
+    used = np.unique(at[at >= 0])
+    mapping = np.full(len(held) + 1, -1, dtype=np.int64)  # the last: code -1 (NA)
+    mapping[used] = categories.get_indexer(held.take(used))
+    return mapping[at]
 
 
 def packed(*parts: np.ndarray) -> np.ndarray:
@@ -119,18 +128,27 @@ def combine(*parts: np.ndarray) -> np.ndarray:
     return out
 
 
-def dialog(call_id: pd.Series, tag: pd.Series, tags: pd.Index, *, untagged: bool) -> np.ndarray:
+def dialog(
+    call_id: pd.Series,
+    tag: pd.Series,
+    tags: pd.Index,
+    *,
+    untagged: bool,
+    rows: np.ndarray | None = None,
+) -> np.ndarray:
     """Call-ID x tag as one int64: the key of a dialog's caller half (RFC 3261 §12).
 
     ``tags`` are the categories the key counts tags in (the From tags), so that a To tag and
     a From tag of the same text give the same key. ``untagged``: a row without a tag has a
     key of its own per Call-ID (else -1, as is a row without a Call-ID or whose tag is not
     in ``tags``). Equal keys are equal dialogs for calls with the same Call-ID categories
-    and ``tags``.
+    and ``tags``. ``rows`` (a mask): keys only there, -1 elsewhere.
     """
     call = codes(call_id)
-    tag_code = recode(tag, tags) + 1  # 0: no tag (or not among ``tags``)
+    tag_code = recode(tag, tags, rows) + 1  # 0: no tag (or not among ``tags``)
     valid = (call >= 0) & ((tag_code > 0) | untagged)
+    if rows is not None:
+        valid &= rows
     return np.where(valid, call * (len(tags) + 1) + tag_code, -1)
 
 

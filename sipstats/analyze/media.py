@@ -46,8 +46,8 @@ def call_media(
     """:data:`COLUMNS` of calls 0..n-1.
 
     ``by_from``/``by_to`` are the call each message belongs to by its Call-ID and From tag,
-    and by its Call-ID and To tag (-1: none); a message without a From tag belongs to the
-    call of its Call-ID without one.
+    and by its Call-ID and To tag (-1: none; ``by_to`` is read only where a message carries
+    a Reason); a message without a From tag belongs to the call of its Call-ID without one.
     """
     m = messages
     fresh = ~m["retransmission"].to_numpy(dtype=bool)
