@@ -100,6 +100,10 @@ def _codes(column: pd.Series) -> np.ndarray:
         return keys.codes(column)
     if column.dtype == bool:
         return column.to_numpy(dtype=np.int64)
+    if pd.api.types.is_integer_dtype(column.dtype):  # the values themselves, NA below them all
+        values = column.to_numpy(dtype=np.int64, na_value=0)
+        missing = column.isna().to_numpy(dtype=bool)
+        return np.where(missing, values.min(initial=0) - 1, values)
     values, _ = pd.factorize(column, use_na_sentinel=False)
     return values.astype(np.int64)
 
