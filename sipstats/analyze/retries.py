@@ -108,14 +108,11 @@ def _ids(
     return out, pd.Index(names, dtype="str")
 
 
-def _categorical(ids: np.ndarray, names: pd.Index) -> pd.Categorical:
+def _categorical(ids: np.ndarray, names: pd.Index) -> pd.Categorical[Any]:
     """``names[ids]`` (-1: NA) as ``astype("category")`` gives it: the values used, sorted."""
-    used = np.unique(ids[ids >= 0])
-    values = names[used] if len(used) else pd.Index([], dtype=object)  # as from all-NA
-    order = values.argsort()
-    recoded = np.full(len(names) + 1, -1, dtype=np.int64)  # the last slot: id -1
-    recoded[used[order]] = np.arange(len(used))
-    return pd.Categorical.from_codes(recoded[ids], categories=values[order])
+    if not (ids >= 0).any():  # as from all-NA
+        return pd.Categorical.from_codes(ids, categories=pd.Index([], dtype=object))
+    return keys.categorical(names, ids)
 
 
 def _category_of(column: pd.Series, rows: np.ndarray) -> pd.Categorical:
