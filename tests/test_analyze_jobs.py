@@ -33,9 +33,11 @@ DOCUMENTS = ("json", "md", "html", "text")
 
 @pytest.fixture
 def partitioned(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Partition any capture, however small, even for two processes."""
+    """Partition any capture, however small, even for two processes; and build the
+    breakdown tables in a forked process."""
     monkeypatch.setattr(analysis_module, "MIN_PARTITION_MESSAGES", 1)
     monkeypatch.setattr(analysis_module, "MIN_POOL_PROCESSES", 2)
+    monkeypatch.setattr(analysis_module, "MIN_FORKED_MESSAGES", 1)
 
 
 def _reports(analysis: sipstats.Analysis) -> dict[str, str]:
@@ -111,8 +113,10 @@ def test_small_captures_stay_in_one_process() -> None:
 
 def test_two_processes_do_not_partition(monkeypatch: pytest.MonkeyPatch) -> None:
     """Below ``MIN_POOL_PROCESSES`` the per-Call-ID step stays in this process, whatever the
-    capture's size: every message is kept, and the report is the one-process report."""
+    capture's size (the breakdown tables are built in a forked process): every message is
+    kept, and the report is the one-process report."""
     monkeypatch.setattr(analysis_module, "MIN_PARTITION_MESSAGES", 1)
+    monkeypatch.setattr(analysis_module, "MIN_FORKED_MESSAGES", 1)
     capture = sipstats.read_capture(SAMPLES / "outage.pcap")
     got = sipstats.analyze(capture, jobs=workers.MIN_POOL_PROCESSES - 1)
     assert got.messages is not None
