@@ -1507,6 +1507,10 @@ PyDoc_STRVAR(columns_scan_doc,
 "the first that is not (or is truncated) and return its index (len(payloads) when none).\n"
 "The messages are parsed with the GIL released, so other threads run meanwhile.");
 
+/* Payloads staged per release of the GIL: their fields stay in the CPU's caches until the
+ * parse reads them. */
+#define STAGED_AT_ONCE 256
+
 /* Raise when another thread is inside this builder's scan() (which runs without the GIL). */
 static int
 columns_busy(ColumnsObject *self)
@@ -1526,16 +1530,17 @@ unstage(Staged *staged, Py_ssize_t count)
     }
 }
 
-/* Stage the payloads from ``first`` on for the parse, up to the first that is no candidate
+/* Stage the payloads from ``first`` to ``end`` for the parse, up to the first that is no candidate
  * (truncated, its data not bytes, a field the columns do not take): that one is Python's.
  * The staged tuples are referenced (released by unstage()). The index of that payload, or -1
  * on error (nothing staged then). */
 static Py_ssize_t
-stage(ColumnsObject *self, PyObject *payloads, Py_ssize_t first, const Py_ssize_t at[3],
-      PyObject *delimiting, Staged *staged, Value *values, PyObject *keep)
+stage(ColumnsObject *self, PyObject *payloads, Py_ssize_t first, Py_ssize_t end,
+      const Py_ssize_t at[3], PyObject *delimiting, Staged *staged, Value *values,
+      PyObject *keep)
 {
-    Py_ssize_t n = PyList_GET_SIZE(payloads), i;
-    for (i = first; i < n; i++) {
+    Py_ssize_t i;
+    for (i = first; i < end; i++) {
         PyObject *payload = PyList_GET_ITEM(payloads, i);
         Py_ssize_t size = PyTuple_Check(payload) ? PyTuple_GET_SIZE(payload) : 0;
         if (at[0] < 0 || at[1] < 0 || at[2] < 0 || at[0] >= size || at[1] >= size ||
@@ -1553,14 +1558,24 @@ stage(ColumnsObject *self, PyObject *payloads, Py_ssize_t first, const Py_ssize_
             return -1;
         }
         Value *row = values + (i - first) * self->payload_cols;
+        /* the previous payload: a field that is the same object has the same value */
+        PyObject *before = i > first ? staged[i - first - 1].payload : NULL;
         int usable = 1;
         for (Py_ssize_t k = 0; usable && k < self->ncols; k++) {
             const Column *col = &self->cols[k];
-            if (col->record == 0) {
-                /* a field it cannot take goes to Python, whose add() raises for it */
-                usable = col->field < size &&
-                         value_of(col, PyTuple_GET_ITEM(payload, col->field), row++, keep) == 0;
+            if (col->record != 0) {
+                continue;
             }
+            /* a field it cannot take goes to Python, whose add() raises for it */
+            usable = col->field < size;
+            PyObject *field = usable ? PyTuple_GET_ITEM(payload, col->field) : NULL;
+            if (usable && before != NULL && col->field < PyTuple_GET_SIZE(before) &&
+                PyTuple_GET_ITEM(before, col->field) == field) {
+                *row = row[-self->payload_cols];
+            } else if (usable) {
+                usable = value_of(col, field, row, keep) == 0;
+            }
+            row++;
         }
         if (!usable) {
             PyErr_Clear();
@@ -1587,9 +1602,9 @@ columns_scan(ColumnsObject *self, PyObject *args)
     if (first >= n) {
         return PyLong_FromSsize_t(first);
     }
-    Py_ssize_t count = n - first, cols = self->payload_cols ? self->payload_cols : 1;
-    Staged *staged = PyMem_RawMalloc((size_t)count * sizeof *staged);
-    Value *values = PyMem_RawMalloc((size_t)count * (size_t)cols * sizeof *values);
+    Py_ssize_t cols = self->payload_cols ? self->payload_cols : 1;
+    Staged *staged = PyMem_RawMalloc(STAGED_AT_ONCE * sizeof *staged);
+    Value *values = PyMem_RawMalloc(STAGED_AT_ONCE * (size_t)cols * sizeof *values);
     PyObject *keep = PyList_New(0);
     if (staged == NULL || values == NULL || keep == NULL) {
         PyMem_RawFree(staged);
@@ -1597,30 +1612,37 @@ columns_scan(ColumnsObject *self, PyObject *args)
         Py_XDECREF(keep);
         return keep == NULL ? NULL : PyErr_NoMemory();
     }
-    Py_ssize_t ready = stage(self, payloads, first, at, delimiting, staged, values, keep);
-    Py_ssize_t i = first;
+    for (Py_ssize_t k = 0; k < self->ncols; k++) {
+        self->cols[k].last_p = NULL;
+    }
+    Py_ssize_t i = first, ready = first;
     int failed = 0;
-    if (ready > first) {
-        for (Py_ssize_t k = 0; k < self->ncols; k++) {
-            self->cols[k].last_p = NULL;
+    while (i < n) {
+        Py_ssize_t end = n - i > STAGED_AT_ONCE ? i + STAGED_AT_ONCE : n, chunk = i;
+        ready = stage(self, payloads, chunk, end, at, delimiting, staged, values, keep);
+        if (ready <= chunk) {
+            break;
         }
         /* The staged tuples hold every byte the parse reads: the GIL can go. */
         self->busy = 1;
         Py_BEGIN_ALLOW_THREADS
         for (; i < ready; i++) {
-            const Staged *p = &staged[i - first];
+            const Staged *p = &staged[i - chunk];
             Scan m;
             if (!scan(p->data, p->size, p->delimited, &m)) {
                 break;
             }
-            failed = columns_put_scanned(self, values + (i - first) * self->payload_cols, &m);
+            failed = columns_put_scanned(self, values + (i - chunk) * self->payload_cols, &m);
             if (failed < 0) {
                 break;
             }
         }
         Py_END_ALLOW_THREADS
         self->busy = 0;
-        unstage(staged, ready - first);
+        unstage(staged, ready - chunk);
+        if (i < end) {
+            break; /* declined, failed, or the next payload is not a candidate */
+        }
     }
     PyMem_RawFree(staged);
     PyMem_RawFree(values);

@@ -305,7 +305,11 @@ static Rules *rules_new(PyObject *ports, int filtered)
     return r;
 }
 
-/* Kept datagrams found per release of the GIL: their Payloads are made once it is back. */
+/* Kept datagrams found per release of the GIL, at most: their Payloads are made once it is
+ * back. A call starts with a few and doubles while none is handed back to Python (a new
+ * address pair makes the walk start again at that record: what it read past it is read
+ * again). A walk that keeps the GIL (no other thread wants it) makes each as it finds it. */
+#define KEPT_FIRST 8
 #define KEPT_AT_ONCE 256
 
 /* A datagram the walk keeps, found without the GIL, and the walk's state before its record
@@ -318,25 +322,26 @@ typedef struct {
 } Kept;
 
 PyDoc_STRVAR(walk_doc,
-"walk(header, rules, payload, buf, off, until, frame, tmin, tmax, prev_sec, out) -> state\n\n"
+"walk(header, rules, payload, buf, off, until, frame, tmin, tmax, prev_sec, out[, release])\n\n"
 "Walk classic-pcap records from offset ``off`` while they start before ``until`` and need no\n"
 "Python; append a Payload to ``out`` for each SIP datagram. ``header`` is (big_endian,\n"
 "record_size, caplen_limit, ns_per_fraction, out_of_order_ns, max_out); ``rules`` is\n"
 "(linktype, sip_ports, filtered); ``payload`` is (Payload, file, 'udp', address_pairs).\n"
-"Returns the new (off, frame, tmin, tmax, prev_sec): the record at ``off`` is Python's.");
+"Returns the new (off, frame, tmin, tmax, prev_sec): the record at ``off`` is Python's.\n"
+"With ``release`` (the default) it reads records without the GIL, for other threads.");
 
 static PyObject *walk(PyObject *Py_UNUSED(module), PyObject *args)
 {
     PyObject *buf, *out, *header, *rules_args, *payload_args, *ports;
     Py_ssize_t off, until, max_out;
     long long frame, prev_sec, mul;
-    int big, rsize, linktype, filtered;
+    int big, rsize, linktype, filtered, release = 1;
     unsigned long limit;
     Clock clock;
     Sink sink;
-    if (!PyArg_ParseTuple(args, "O!O!O!OnnLLLLO!", &PyTuple_Type, &header, &PyTuple_Type,
+    if (!PyArg_ParseTuple(args, "O!O!O!OnnLLLLO!|p", &PyTuple_Type, &header, &PyTuple_Type,
                           &rules_args, &PyTuple_Type, &payload_args, &buf, &off, &until, &frame,
-                          &clock.tmin, &clock.tmax, &prev_sec, &PyList_Type, &out) ||
+                          &clock.tmin, &clock.tmax, &prev_sec, &PyList_Type, &out, &release) ||
         !PyArg_ParseTuple(header, "iikLLn", &big, &rsize, &limit, &mul, &clock.out_of_order_ns,
                           &max_out) ||
         !PyArg_ParseTuple(rules_args, "iO!p", &linktype, &PyFrozenSet_Type, &ports, &filtered) ||
@@ -356,12 +361,14 @@ static PyObject *walk(PyObject *Py_UNUSED(module), PyObject *args)
     Py_ssize_t n = view.len;
     Kept kept[KEPT_AT_ONCE];
     int failed = 0, more = 1;
+    Py_ssize_t at_once = release ? KEPT_FIRST : 1;
     while (more && !failed) {
         Py_ssize_t room = max_out - PyList_GET_SIZE(out), count = 0;
-        room = room < 0 ? 0 : room > KEPT_AT_ONCE ? KEPT_AT_ONCE : room;
-        more = room == KEPT_AT_ONCE;
+        room = room < 0 ? 0 : room > at_once ? at_once : room;
+        more = room == at_once;
+        at_once = release && at_once * 2 <= KEPT_AT_ONCE ? at_once * 2 : at_once;
         /* the view holds the buffer, and nothing here touches a Python object */
-        Py_BEGIN_ALLOW_THREADS
+        PyThreadState *saved = release ? PyEval_SaveThread() : NULL;
         while (off >= 0 && off < until && count < room && off + rsize <= n) {
             const unsigned char *h = d + off;
             uint32_t sec = u32(h, big), frac = u32(h + 4, big), caplen = u32(h + 8, big),
@@ -389,7 +396,7 @@ static PyObject *walk(PyObject *Py_UNUSED(module), PyObject *args)
             prev_sec = sec;
             off = next;
         }
-        Py_END_ALLOW_THREADS
+        if (saved != NULL) PyEval_RestoreThread(saved);
         more = more && count == room; /* else it stopped at a record Python must read */
         for (Py_ssize_t i = 0; i < count; i++) {
             const Kept *k = &kept[i];

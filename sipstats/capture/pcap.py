@@ -13,6 +13,7 @@ at such a header; resynchronising keeps the intact records that follow it.
 from __future__ import annotations
 
 import struct
+import threading
 from collections.abc import Callable, Iterator
 from functools import partial
 from types import ModuleType
@@ -132,6 +133,8 @@ class PcapReader:
         """
         src, hdr, summary = self.src, self.header, self.summary
         walk = None if decoder is None else _c_walk(hdr, decoder)
+        # the C walk lets go of the GIL for other threads (decoding in threads), if any
+        release = threading.active_count() > 1
         rsize = hdr.record_size
         unpack = struct.Struct(hdr.endian + "IIII").unpack_from
         limit = MAX_CAPLEN
@@ -148,7 +151,7 @@ class PcapReader:
             if walk is not None:
                 until = min(stop - src.base, release_at + 1)
                 off, frame, tmin, tmax, prev_sec = walk(
-                    buf, off, until, frame, tmin, tmax, prev_sec, out
+                    buf, off, until, frame, tmin, tmax, prev_sec, out, release
                 )
                 if len(out) >= BATCH:
                     yield out[:]
