@@ -163,18 +163,27 @@ def test_cuts_inside_records_move_to_the_next_record(capture: Path) -> None:
     assert [part.byte_range[2] for part in found] == [1, 5, 8]
 
 
-def test_read_capture_with_a_process_pool(capture: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Through the real pool: parts and whole files in worker processes, merged by time."""
+@pytest.mark.parametrize(
+    "spread",
+    [{"jobs": 3}, {"threads": 3}],
+    ids=["process-pool", "threads"],
+)
+def test_read_capture_spread_over_units(
+    capture: Path, monkeypatch: pytest.MonkeyPatch, spread: dict[str, int]
+) -> None:
+    """Parts and whole files decoded in worker processes (through the real pool) or in threads
+    of this process (their C-built tables moved into one without a copy through Python): the
+    result is one pass's."""
     if pcap.c_walk() is None:
         pytest.skip("cutting a file needs the C walk (sipstats.capture._pcapscan)")
     monkeypatch.setattr(workers, "MIN_PART_BYTES", 1024)
     other = write_pcap(capture.parent / "other.pcap", _call(9, 0.25))
     seen: list[tuple[int, int, int]] = []
-    pooled = read_capture([capture, other], jobs=3, progress=lambda *a: seen.append(a))
+    spread_out = read_capture([capture, other], progress=lambda *a: seen.append(a), **spread)
     single = read_capture([capture, other], jobs=1)
     assert len(workers.plan([str(capture), str(other)], 3)) == 4
-    pd.testing.assert_frame_equal(pooled.messages, single.messages)
-    assert pooled.inputs == single.inputs
+    pd.testing.assert_frame_equal(spread_out.messages, single.messages)
+    assert spread_out.inputs == single.inputs
     assert seen[-1][0] == seen[-1][1] == capture.stat().st_size + other.stat().st_size
 
 
@@ -189,21 +198,6 @@ def test_two_processes_decode_in_this_one(capture: Path, monkeypatch: pytest.Mon
     table = MessageTable()
     assert workers.decode_in_workers([str(capture)], jobs, table, DecodeOptions(), None) is None
     assert table.to_frame().empty
-
-
-def test_read_capture_with_threads(capture: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The same units in threads of this process: their C-built tables move into one without
-    a copy through Python, and the result is one pass's."""
-    if pcap.c_walk() is None:
-        pytest.skip("cutting a file needs the C walk (sipstats.capture._pcapscan)")
-    monkeypatch.setattr(workers, "MIN_PART_BYTES", 1024)
-    other = write_pcap(capture.parent / "other-threads.pcap", _call(9, 0.25))
-    seen: list[tuple[int, int, int]] = []
-    threaded = read_capture([capture, other], threads=3, progress=lambda *a: seen.append(a))
-    single = read_capture([capture, other], jobs=1)
-    pd.testing.assert_frame_equal(threaded.messages, single.messages)
-    assert threaded.inputs == single.inputs
-    assert seen[-1][0] == seen[-1][1] == capture.stat().st_size + other.stat().st_size
 
 
 def test_in_thread_gives_the_result_or_raises_the_error() -> None:
