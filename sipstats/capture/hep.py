@@ -12,7 +12,10 @@ from __future__ import annotations
 import socket
 import struct
 import zlib
+from enum import IntEnum
 from typing import NamedTuple
+
+from sipstats.capture.linklayer import IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP
 
 #: HEP payload type 1 is SIP; others (5 RTCP JSON, 100 log, ...) are not ours.
 HEP_SIP = 1
@@ -21,9 +24,32 @@ HEP_PORT = 9060
 #: Largest decompressed payload accepted from a compressed chunk (a zip bomb guard).
 MAX_INFLATED = 1 << 20
 
-_TRANSPORTS = {17: "udp", 6: "tcp", 132: "sctp"}
+_TRANSPORTS = {IPPROTO_UDP: "udp", IPPROTO_TCP: "tcp", IPPROTO_SCTP: "sctp"}
 _CHUNK = struct.Struct(">HHH")
 _V12 = struct.Struct(">BBBBHH")
+#: HEPv1 header: 8 fixed bytes and two addresses; HEPv2 adds 12 bytes of time and capture id.
+_V1_FIXED, _V2_FIXED = 8, 20
+_ADDRESS_LENGTH = {socket.AF_INET: 4, socket.AF_INET6: 16}
+_V12_HEADER_LENGTHS = frozenset(
+    fixed + 2 * alen for fixed in (_V1_FIXED, _V2_FIXED) for alen in _ADDRESS_LENGTH.values()
+)
+
+
+class _Chunk(IntEnum):
+    """HEP3 chunk types (vendor 0) this decoder reads."""
+
+    IP_PROTOCOL = 2
+    IPV4_SOURCE = 3
+    IPV4_DESTINATION = 4
+    IPV6_SOURCE = 5
+    IPV6_DESTINATION = 6
+    SOURCE_PORT = 7
+    DESTINATION_PORT = 8
+    SECONDS = 9
+    MICROSECONDS = 10
+    PAYLOAD_TYPE = 11
+    PAYLOAD = 15
+    COMPRESSED_PAYLOAD = 16
 
 
 class HepPacket(NamedTuple):
@@ -51,7 +77,7 @@ def is_hep(data: bytes, sport: int, dport: int) -> bool:
         (HEP_PORT in (sport, dport))
         and len(data) >= 16
         and data[0] in (1, 2)
-        and data[1] in (16, 28, 40, 52)
+        and data[1] in _V12_HEADER_LENGTHS
     )
 
 
@@ -98,48 +124,52 @@ def _decode_v3(data: bytes) -> HepPacket:
         if vendor == 0:
             fields.setdefault(ctype, data[pos + 6 : pos + clen])
         pos += clen
-    if 15 in fields:
-        payload = fields[15]
-    elif 16 in fields:
-        payload = _inflate(fields[16])
+    if _Chunk.PAYLOAD in fields:
+        payload = fields[_Chunk.PAYLOAD]
+    elif _Chunk.COMPRESSED_PAYLOAD in fields:
+        payload = _inflate(fields[_Chunk.COMPRESSED_PAYLOAD])
     else:
         raise HepError("HEP3 datagram without a payload chunk")
     src = dst = ""
-    if 3 in fields and 4 in fields and len(fields[3]) == 4 and len(fields[4]) == 4:
-        src, dst = _addr(socket.AF_INET, fields[3]), _addr(socket.AF_INET, fields[4])
-    elif 5 in fields and 6 in fields and len(fields[5]) == 16 and len(fields[6]) == 16:
-        src, dst = _addr(socket.AF_INET6, fields[5]), _addr(socket.AF_INET6, fields[6])
+    for family, source, destination in (
+        (socket.AF_INET, _Chunk.IPV4_SOURCE, _Chunk.IPV4_DESTINATION),
+        (socket.AF_INET6, _Chunk.IPV6_SOURCE, _Chunk.IPV6_DESTINATION),
+    ):
+        alen = _ADDRESS_LENGTH[family]
+        if len(fields.get(source, b"")) == alen and len(fields.get(destination, b"")) == alen:
+            src, dst = _addr(family, fields[source]), _addr(family, fields[destination])
+            break
 
-    def num(ctype: int) -> int | None:
+    def num(ctype: _Chunk) -> int | None:
         raw = fields.get(ctype)
         return int.from_bytes(raw, "big") if raw and len(raw) <= 4 else None
 
-    sec, usec = num(9), num(10)
+    sec, usec = num(_Chunk.SECONDS), num(_Chunk.MICROSECONDS)
     ts_ns = sec * 1_000_000_000 + (usec or 0) * 1000 if sec is not None else None
     return HepPacket(
         ts_ns=ts_ns,
         src=src,
-        sport=num(7) or 0,
+        sport=num(_Chunk.SOURCE_PORT) or 0,
         dst=dst,
-        dport=num(8) or 0,
-        transport=_TRANSPORTS.get(num(2) or 17, "udp"),
-        payload_type=num(11) or HEP_SIP,
+        dport=num(_Chunk.DESTINATION_PORT) or 0,
+        transport=_TRANSPORTS.get(num(_Chunk.IP_PROTOCOL) or IPPROTO_UDP, "udp"),
+        payload_type=num(_Chunk.PAYLOAD_TYPE) or HEP_SIP,
         data=payload,
     )
 
 
 def _decode_v12(data: bytes) -> HepPacket:
     version, hlen, family, proto, sport, dport = _V12.unpack_from(data, 0)
-    alen = 4 if family == socket.AF_INET else 16
-    if hlen not in (8 + 2 * alen, 20 + 2 * alen) or hlen > len(data):
+    af = socket.AF_INET if family == socket.AF_INET else socket.AF_INET6
+    alen = _ADDRESS_LENGTH[af]
+    if hlen not in (_V1_FIXED + 2 * alen, _V2_FIXED + 2 * alen) or hlen > len(data):
         raise HepError(f"HEPv{version} header length {hlen} does not fit family {family}")
-    af = socket.AF_INET if alen == 4 else socket.AF_INET6
-    src = _addr(af, data[8 : 8 + alen])
-    dst = _addr(af, data[8 + alen : 8 + 2 * alen])
+    src = _addr(af, data[_V1_FIXED : _V1_FIXED + alen])
+    dst = _addr(af, data[_V1_FIXED + alen : _V1_FIXED + 2 * alen])
     ts_ns = None
-    if version == 2 and hlen == 20 + 2 * alen:
+    if version == 2 and hlen == _V2_FIXED + 2 * alen:
         # HEPv2 stores the time in host (little-endian on every known agent) byte order.
-        sec, usec = struct.unpack_from("<II", data, 8 + 2 * alen)
+        sec, usec = struct.unpack_from("<II", data, _V1_FIXED + 2 * alen)
         ts_ns = sec * 1_000_000_000 + usec * 1000
     return HepPacket(
         ts_ns, src, sport, dst, dport, _TRANSPORTS.get(proto, "udp"), HEP_SIP, data[hlen:]
