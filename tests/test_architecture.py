@@ -48,7 +48,7 @@ STAGES = {
 
 #: Hand-off records and the leaf layers of the decode stage: they import no capture module.
 _LEAF_CAPTURE_MODULES = ("records", "summary", "ports", "magic", "sniff", "linklayer")
-_LEAF_CAPTURE_MODULES += ("framing", "websocket", "defrag", "hep", "sctp", "fallback", "_pcapscan")
+_LEAF_CAPTURE_MODULES += ("framing", "websocket", "defrag", "sctp", "fallback", "_pcapscan")
 _LEAF_CAPTURE_MODULES += ("icmp", "tunnels")
 
 #: Order inside a sub-package: a module imports only modules of a lower rank.
@@ -56,6 +56,7 @@ INNER = {
     "capture": {
         **dict.fromkeys(_LEAF_CAPTURE_MODULES, 0),
         "tcp": 1,
+        "hep": 1,
         "source": 1,
         "duplicates": 1,
         "decode": 2,
