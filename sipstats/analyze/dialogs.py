@@ -68,15 +68,14 @@ def analyze_dialogs(
     m = schema.conform(join_catalogue(m), schema.ANALYZED_MESSAGES)
     wide = tx_stage.build(m)
     calls = calls_stage.build(m, wide, capture_end=capture_end, correlation=correlation)
-    # ids count up in order of first message: a first message has an id above all before it
-    tx = m["transaction"].to_numpy()
-    first = tx > np.maximum.accumulate(np.r_[-1, tx[:-1]])
+    # transaction ids count up in order of first message
+    first = keys.first_appearances(m["transaction"].to_numpy())
     return Dialogs(
         messages=m,
         wide=wide,
         calls=calls,
         registrations=registrations.build(wide),
-        first_seen=m.loc[first, ["ts", "file", "frame"]].reset_index(drop=True),
+        first_seen=m[["ts", "file", "frame"]].iloc[first].reset_index(drop=True),
     )
 
 

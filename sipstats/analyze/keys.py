@@ -22,6 +22,7 @@ __all__ = [
     "count_in_group",
     "dialog",
     "distinct_in_group",
+    "first_appearances",
     "first_in_group",
     "first_rows",
     "group_ids",
@@ -159,6 +160,12 @@ def request_key(messages: pd.DataFrame) -> np.ndarray:
     return group_ids(
         codes(messages["call_id"]), codes(messages["from_tag"]), codes(messages["cseq_method"])
     )
+
+
+def first_appearances(ids: np.ndarray) -> np.ndarray:
+    """Rows where each id appears first, for ids numbered in that order (:func:`group_ids`):
+    a first appearance has an id above all before it."""
+    return np.flatnonzero(ids > np.maximum.accumulate(np.r_[-1, ids[:-1]]))
 
 
 def first_rows(key: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

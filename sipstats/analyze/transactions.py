@@ -103,24 +103,33 @@ def assign(messages: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     )
     ts = messages["ts"].array.asi8
     is_request = messages["is_request"].to_numpy()
-    # A request after LIFETIME of silence on its key opens a new transaction on that key.
-    late = is_request & (_gap_ns(key_id, ts) > LIFETIME.value)
+    # A request after LIFETIME of silence on its key opens a new transaction on that key:
+    # only keys heard over more than LIFETIME can hold such a silence.
+    last = np.zeros(int(key_id.max()) + 1, dtype=np.int64)
+    np.maximum.at(last, key_id, ts)
+    long_lived = (last - ts[keys.first_appearances(key_id)] > LIFETIME.value)[key_id]
+    late = is_request & (_gap_ns(key_id, ts, long_lived) > LIFETIME.value)
     if late.any():
         instance = pd.Series(late).groupby(key_id).cumsum().to_numpy(dtype=np.int64)
         transaction = keys.group_ids(key_id, instance)
     else:
         transaction = key_id
+    # The address pair is numbered first (few distinct pairs), so that the copy key packs
+    # into one int64 without numbering its many distinct values; the transaction leads it, so
+    # that it comes nearly sorted (transactions are numbered in time order).
     copy_id = keys.packed(
         transaction,
-        is_request.astype(np.int64),
-        codes(messages["src"]),
-        messages["sport"].to_numpy(dtype=np.int64),
-        codes(messages["dst"]),
-        messages["dport"].to_numpy(dtype=np.int64),
+        keys.group_ids(
+            codes(messages["src"]),
+            messages["sport"].to_numpy(dtype=np.int64),
+            codes(messages["dst"]),
+            messages["dport"].to_numpy(dtype=np.int64),
+        ),
+        # a request's method (below -1) or a response's status (zero or more; NA: 0)
         np.where(
             is_request,
-            -1 - codes(messages["method"]),
-            messages["status"].fillna(0).to_numpy(dtype=np.int64),
+            -2 - codes(messages["method"]),
+            messages["status"].to_numpy(dtype=np.int64, na_value=0),
         ),
         codes(messages["to_tag"]),
     )
@@ -129,16 +138,19 @@ def assign(messages: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return transaction, (gap >= 0) & (gap <= LIFETIME.value)
 
 
-def _gap_ns(group: np.ndarray, ts: np.ndarray) -> np.ndarray:
-    """ns since the previous row of the same group (rows in time order); -1 for a group's first."""
-    order = np.argsort(group, kind="stable")
+def _gap_ns(group: np.ndarray, ts: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+    """ns since the previous row of the same group (rows in time order); -1 for a group's first
+    row and outside ``rows`` (a mask of whole groups: only those are sorted)."""
+    if rows is None:
+        order = np.argsort(group, kind="stable")
+    else:
+        at = np.flatnonzero(rows)
+        order = at[np.argsort(group[at], kind="stable")]
     g, t = group[order], ts[order]
-    gap = np.full(len(g), -1, dtype=np.int64)
+    gap = np.full(len(group), -1, dtype=np.int64)
     same = np.flatnonzero(g[1:] == g[:-1]) + 1
-    gap[same] = t[same] - t[same - 1]
-    out = np.empty_like(gap)
-    out[order] = gap
-    return out
+    gap[order[same]] = t[same] - t[same - 1]
+    return gap
 
 
 #: The columns a transaction takes from its first request (else its first message).
