@@ -6,9 +6,19 @@ on a machine without a C compiler the install still succeeds and sipstats runs o
 
 from setuptools import Extension, setup
 
+#: The builder's C functions that the record walk calls (both include it).
+COLUMNS_API = "sipstats/_columns.h"
+
 setup(
     ext_modules=[
-        Extension("sipstats._sipscan", ["sipstats/_sipscan.c"], optional=True),
-        Extension("sipstats.capture._pcapscan", ["sipstats/capture/_pcapscan.c"], optional=True),
+        Extension(
+            "sipstats._sipscan", ["sipstats/_sipscan.c"], depends=[COLUMNS_API], optional=True
+        ),
+        Extension(
+            "sipstats.capture._pcapscan",
+            ["sipstats/capture/_pcapscan.c"],
+            depends=[COLUMNS_API],
+            optional=True,
+        ),
     ]
 )

@@ -31,6 +31,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "_columns.h"
+
 /* SipMessage's fields, in order (sip.py); MESSAGE_FIELDS tells Python, which checks it
  * against SipMessage._fields when it loads this module (sipstats.native). */
 #define FIELDS 33
@@ -1163,14 +1165,9 @@ typedef struct {
 } ColumnsObject;
 
 static PyTypeObject ColumnsType;
+static int columns_busy(ColumnsObject *self);
 
-/* A Payload field read while the GIL is held, for a row put without it: a number, or text as
- * UTF-8 (p NULL: None). */
-typedef struct {
-    const char *p;
-    Py_ssize_t n;
-    long long number;
-} Value;
+/* A Payload field read while the GIL is held, for a row put without it (Value: _columns.h). */
 
 /* A payload staged for the parse: the tuple (referenced meanwhile), its message and whether
  * it is delimited (HEP). */
@@ -1413,6 +1410,46 @@ columns_put_scanned(ColumnsObject *self, const Value *values, const Scan *scanne
     return 0;
 }
 
+/* Most columns a builder may have: put_datagram() stages a row's Payload fields on the stack. */
+#define MAX_COLUMNS 64
+
+/* ColumnsApi.parse: phase one on a datagram of the C walk. */
+static int
+parse_datagram(const char *data, Py_ssize_t size, void *scanned)
+{
+    return scan(data, size, 0, (Scan *)scanned);
+}
+
+/* ColumnsApi.put: the row of a datagram the C walk parsed, its Payload fields by index. The
+ * text lives only for this call, so no column keeps it as its last value. */
+static int
+put_datagram(PyObject *columns, const void *scanned, const Value *fields, Py_ssize_t count)
+{
+    ColumnsObject *self = (ColumnsObject *)columns;
+    Value values[MAX_COLUMNS];
+    Py_ssize_t row = 0;
+    for (Py_ssize_t k = 0; k < self->ncols; k++) {
+        Column *col = &self->cols[k];
+        if (col->record == 0) {
+            values[row++] = col->field < count ? fields[col->field] : (Value){NULL, 0, -1};
+            col->last_p = NULL;
+        }
+    }
+    return columns_put_scanned(self, values, (const Scan *)scanned);
+}
+
+/* ColumnsApi.hold: the busy mark a scan() sets, for a walk that adds rows without the GIL. */
+static int
+hold_columns(PyObject *columns, int on)
+{
+    ColumnsObject *self = (ColumnsObject *)columns;
+    if (on && columns_busy(self)) {
+        return -1;
+    }
+    self->busy = on;
+    return 0;
+}
+
 /* One row of a message that sip.py parsed: every field from the two tuples. The GIL must be
  * held. 0, or -1 with an exception set. */
 static int
@@ -1472,6 +1509,11 @@ columns_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
         return NULL;
     }
     Py_ssize_t n = PyTuple_GET_SIZE(layout);
+    if (n > MAX_COLUMNS) {
+        PyErr_Format(PyExc_ValueError, "at most %d columns", MAX_COLUMNS);
+        Py_DECREF(self);
+        return NULL;
+    }
     self->cols = PyMem_Calloc((size_t)(n ? n : 1), sizeof *self->cols);
     if (self->cols == NULL) {
         Py_DECREF(self);
@@ -1858,6 +1900,17 @@ static struct PyModuleDef module_def = {
     NULL,
 };
 
+/* What the C walk calls (_columns.h). */
+static ColumnsApi columns_api = {
+    .version = COLUMNS_API_VERSION,
+    .scanned_size = sizeof(Scan),
+    .parse = parse_datagram,
+    .put = put_datagram,
+    .hold = hold_columns,
+    .raise_failure = raise_failure,
+    .columns_type = &ColumnsType,
+};
+
 PyMODINIT_FUNC
 PyInit__sipscan(void)
 {
@@ -1865,10 +1918,13 @@ PyInit__sipscan(void)
         return NULL;
     }
     PyObject *module = PyModule_Create(&module_def);
+    PyObject *api = module == NULL ? NULL : PyCapsule_New(&columns_api, COLUMNS_API_CAPSULE, NULL);
     if (module != NULL &&
-        (PyModule_AddObjectRef(module, "Columns", (PyObject *)&ColumnsType) < 0 ||
-         PyModule_AddIntConstant(module, "MESSAGE_FIELDS", FIELDS) < 0)) {
+        (api == NULL || PyModule_AddObjectRef(module, "Columns", (PyObject *)&ColumnsType) < 0 ||
+         PyModule_AddIntConstant(module, "MESSAGE_FIELDS", FIELDS) < 0 ||
+         PyModule_AddObjectRef(module, "COLUMNS_API", api) < 0)) {
         Py_CLEAR(module);
     }
+    Py_XDECREF(api);
     return module;
 }

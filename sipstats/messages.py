@@ -35,9 +35,14 @@ import numpy as np
 
 from sipstats import schema
 from sipstats.capture.deferral import Deferred
-from sipstats.capture.duplicates import DEFAULT_WINDOW_MS, Copies, duplicate_filter
+from sipstats.capture.duplicates import (
+    DEFAULT_WINDOW_MS,
+    Copies,
+    DuplicateFilter,
+    duplicate_filter,
+)
 from sipstats.capture.magic import HEAD_BYTES, compression, is_capture
-from sipstats.capture.pcap import FIRST_RECORD, Clock
+from sipstats.capture.pcap import FIRST_RECORD, Clock, Intake
 from sipstats.capture.ports import port_filter
 from sipstats.capture.reader import ByteRange, iter_payload_batches
 from sipstats.capture.records import Payload
@@ -286,6 +291,13 @@ class MessageTable:
         self._copies += bytes(stop - start) if copies is None else copies[start:stop]
         return stop
 
+    def intake(self, copies: Copies | None, keep_duplicates: bool) -> Intake | None:
+        """Where the C walk adds the rows of the datagrams it reads itself: this table's C
+        builder, judged by ``copies`` first; None when the builder or the filter is Python's."""
+        if self._c_columns is None or isinstance(copies, DuplicateFilter):
+            return None
+        return Intake(self._c_columns, copies, keep_duplicates, self._copies)
+
     def extend_batch(
         self, payloads: list[Payload], messages: list[SipMessage], copies: bytearray | None = None
     ) -> None:
@@ -314,7 +326,8 @@ class MessageTable:
             "message": list(zip(*self._messages, strict=True)),
         }
         self.flags["duplicate"] += self._copies
-        self._payloads, self._messages, self._copies = [], [], bytearray()
+        self._payloads, self._messages = [], []
+        self._copies.clear()  # in place: an Intake appends to it
         for name, column in self.text.items():
             record = "payload" if name in _PAYLOAD_TEXT else "message"
             column.extend_values(records[record][_FIELDS[record][name]])
@@ -334,7 +347,7 @@ class MessageTable:
         assert self._c_columns is not None
         built = self._c_columns.export()  # which leaves the builder empty
         self.flags["duplicate"] += self._copies
-        self._copies = bytearray()
+        self._copies.clear()
         for name, column in self.text.items():
             codes, strings = built.pop(name)
             column.extend(_Codes.of(codes, strings))
@@ -353,7 +366,7 @@ class MessageTable:
             else:
                 self._c_columns.append(other._c_columns)
             self._copies += other._copies
-            other._copies = bytearray()
+            other._copies.clear()
             return
         self._store()
         other._store()
@@ -659,6 +672,8 @@ def decode_file(
     """
     table = MessageTable() if table is None else table
     summary = InputSummary(file=os.fspath(path))
+    if copies is None and duplicate_window_ms > 0:
+        copies = duplicate_filter(duplicate_window_ms)
     try:
         batches: Iterable[list[Payload]] = iter_payload_batches(
             os.fspath(path),
@@ -667,6 +682,7 @@ def decode_file(
             byte_range=byte_range,
             clock=clock,
             deferred=deferred,
+            intake=table.intake(copies, keep_duplicates),
         )
         if tick is not None:
             batches = _ticking(batches, summary, tick)
@@ -709,14 +725,18 @@ def _ticking(
     summary: InputSummary,
     tick: Callable[[InputSummary], None],
 ) -> Iterator[list[Payload]]:
-    """The batches, with ``tick`` called after every :data:`_PROGRESS_EVERY` payloads or so."""
+    """The batches, with ``tick`` called after every :data:`_PROGRESS_EVERY` payloads or so,
+    and whenever the reader has counted more bytes (the C walk puts most messages in the table
+    without a payload)."""
     due = _PROGRESS_EVERY
     count = 0
+    shown = summary.bytes
     for batch in batches:
         count += len(batch)
-        if count >= due:
+        if count >= due or summary.bytes != shown:
             tick(summary)
             due = count + _PROGRESS_EVERY
+            shown = summary.bytes
         yield batch
 
 

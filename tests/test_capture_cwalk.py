@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from scapy.layers.inet import IP, UDP, fragment
+from scapy.layers.inet import IP, UDP, IPOption_NOP, fragment
 from scapy.layers.l2 import CookedLinux, Dot1Q, Ether
 from scapy.packet import Packet, Raw
 from scapy.utils import wrpcapng
@@ -28,8 +28,11 @@ from scapy.utils import wrpcapng
 from sipstats import native
 from sipstats.capture import pcap
 from sipstats.capture.decode import Decoder
+from sipstats.capture.reader import iter_payloads
 from sipstats.capture.records import Payload
-from sipstats.messages import Capture, read_capture
+from sipstats.capture.summary import InputSummary
+from sipstats.messages import Capture, MessageTable, read_capture
+from sipstats.sip import c_scanner
 from tests.conftest import CORPUS, PEERS, SAMPLES
 from tests.gil import counted_during
 from tests.sipfactory import T0, UAC, UAS, sip_request, sip_response, tcp, udp, write_pcap
@@ -54,13 +57,15 @@ def test_the_c_walk_is_built() -> None:
     assert pcap.c_walk() is not None, "sipstats.capture._pcapscan is not built: pip install -e ."
 
 
-def test_plain_udp_comes_back_to_python_once_per_address_pair(
+def test_plain_udp_comes_back_to_python_only_for_payloads(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The walk builds a payload only for an address pair the Python decoder has named
+    """Decoding into a table, the walk parses plain UDP datagrams into it itself: none is
+    handed back to the Python decoder and no Payload reaches the table. Walking for payloads
+    (``iter_payloads``), it builds one only for an address pair the Python decoder has named
     (``Decoder.pairs``): the first datagram of each pair is handed back, the rest stay in C."""
-    if pcap.c_walk() is None:
-        pytest.skip("the C walk is not built or is switched off")
+    if pcap.c_walk() is None or c_scanner() is None:
+        pytest.skip("the C walk or the C parser is not built or is switched off")
     packets = [udp(_invite(n), n * 0.1) for n in range(20)]
     packets += [udp(_ok(n), n * 0.1 + 0.05, UAS, UAC) for n in range(20)]
     path = write_pcap(tmp_path / "plain.pcap", sorted(packets, key=lambda p: p.time))
@@ -71,8 +76,21 @@ def test_plain_udp_comes_back_to_python_once_per_address_pair(
         handed_back.append(args[6].number)  # (buf, o, end, abuf, aoff, af, frame, ...)
         python_udp(self, *args)
 
+    scanned: list[Payload] = []
+    table_scan = MessageTable.scan
+
+    def counted_scan(self: MessageTable, payloads: list[Payload], start: int, *rest: Any) -> int:
+        scanned.extend(payloads[start:])
+        return table_scan(self, payloads, start, *rest)
+
     monkeypatch.setattr(Decoder, "udp", counted)
-    assert len(read_capture(path).messages) == 40
+    monkeypatch.setattr(MessageTable, "scan", counted_scan)
+    capture = read_capture(path)
+    assert len(capture.messages) == 40
+    assert capture.inputs[0].sip_messages == 40
+    assert handed_back == []
+    assert scanned == []
+    assert len(list(iter_payloads(path, InputSummary(str(path))))) == 40
     assert handed_back == [1, 2]  # the first INVITE and the first 200 OK
 
 
@@ -203,6 +221,34 @@ def test_snaplen_and_damage_read_the_same(tmp_path: Path) -> None:
     with_c, pure = _both(tmp_path / "damaged.pcap")
     _assert_same(with_c, pure)
     assert len(pure.inputs[0].errors) == 2  # the resynchronisation and the truncated tail
+
+
+def _with_ip_options(
+    payload: bytes, t: float, src: tuple[str, int], dst: tuple[str, int]
+) -> Packet:
+    """A datagram with IPv4 options: the walk hands its record back to Python."""
+    pkt = Ether() / IP(src=src[0], dst=dst[0], options=[IPOption_NOP()] * 4)
+    pkt = pkt / UDP(sport=src[1], dport=dst[1]) / Raw(payload)
+    pkt.time = T0 + t
+    return pkt
+
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_copies_across_the_walk_and_python_read_the_same(tmp_path: Path, keep: bool) -> None:
+    """Capture duplicates where one sighting is the walk's and the other Python's (IP
+    options), either way round, between messages the C parser declines: one filter judges
+    them all in capture order, as the pure-Python reader does."""
+    packets: list[Packet] = []
+    for n in range(8):
+        t = n * 0.05
+        first, second = (udp, _with_ip_options) if n % 2 else (_with_ip_options, udp)
+        packets += [first(_invite(n), t, UAC, UAS), second(_invite(n), t + 0.00003, UAC, UAS)]
+        packets.append(udp(b"INVITE sip:x SIP/2.0\r\n folded: no\r\n\r\n", t + 0.01))
+    path = write_pcap(tmp_path / "copies.pcap", packets)
+    with_c, pure = _both(path, keep_duplicates=keep)
+    _assert_same(with_c, pure)
+    assert pure.inputs[0].duplicates == 8
+    assert len(pure.messages) == (16 if keep else 8)
 
 
 def _shared_captures() -> list[Path]:

@@ -20,6 +20,8 @@
 #include <limits.h>
 #include <string.h>
 
+#include "../_columns.h"
+
 /* RFC 3261 token characters (§25.1), the ones a start-line can begin with (sniff.START_BYTES). */
 static unsigned char token_char[256];
 
@@ -305,6 +307,524 @@ static Rules *rules_new(PyObject *ports, int filtered)
     return r;
 }
 
+/* ---- Capture duplicates: sipstats.capture.duplicates.DuplicateFilter, in C ---------------
+ *
+ * The same rule, step for step: sightings keyed by their bytes in two generations (the
+ * current one and the one before); a sighting whose bytes were seen within the window, the
+ * latest sighting between the same endpoints, is a copy; every sighting becomes the latest
+ * of its bytes; a generation turns when time passes its end or when it holds
+ * MAX_REMEMBERED sightings. A generation keeps a copy of each sighting's bytes and endpoints,
+ * so the walk can judge a datagram straight from the capture's buffer (with the GIL released)
+ * and copies() a Payload, against the same memory. The key is Python's own keyed hash of the
+ * bytes (SipHash, _Py_HashBytes: what hash(bytes) gives), so a crafted collision needs the
+ * process's random key and costs a comparison, never a wrong answer. The Python class stays
+ * the reference; tests run both over the same payloads. */
+
+typedef struct {
+    Py_hash_t hash;
+    long long ts;
+    char *seen; /* the bytes, then the endpoints key (ends_key); NULL: empty */
+    Py_ssize_t size, ends_size;
+} CopySlot;
+
+typedef struct {
+    CopySlot *slots;
+    Py_ssize_t mask, count;
+} Generation;
+
+typedef struct {
+    PyObject_HEAD
+    Generation current, previous;
+    long long turn_at, window_ns;
+    Py_ssize_t max_remembered;
+    int busy; /* a walk judges datagrams without the GIL: no other call may touch it */
+} CopyFilterObject;
+
+/* A sighting to judge: its bytes, time, and endpoints key. */
+typedef struct {
+    const char *data;
+    Py_ssize_t size;
+    long long ts;
+    const char *ends;
+    Py_ssize_t ends_size;
+} Sighting;
+
+/* The endpoints of a sighting (source, port, destination, port, transport) as bytes that are
+ * equal exactly when the endpoints are: each text with its length before it. Written to
+ * ``out`` when it is not NULL; its length. */
+static Py_ssize_t ends_key(char *out, const char *src, Py_ssize_t src_n, long long sport,
+                           const char *dst, Py_ssize_t dst_n, long long dport,
+                           const char *transport, Py_ssize_t transport_n)
+{
+    const struct {
+        const char *p;
+        Py_ssize_t n;
+        long long number;
+    } parts[3] = {{src, src_n, sport}, {dst, dst_n, dport}, {transport, transport_n, 0}};
+    Py_ssize_t at = 0;
+    for (int k = 0; k < 3; k++) {
+        if (out != NULL) {
+            memcpy(out + at, &parts[k].n, sizeof parts[k].n);
+            memcpy(out + at + sizeof parts[k].n, parts[k].p, (size_t)parts[k].n);
+            memcpy(out + at + sizeof parts[k].n + parts[k].n, &parts[k].number,
+                   sizeof parts[k].number);
+        }
+        at += (Py_ssize_t)(sizeof parts[k].n + sizeof parts[k].number) + parts[k].n;
+    }
+    return at;
+}
+
+static void generation_free(Generation *g)
+{
+    for (Py_ssize_t i = 0; g->count > 0 && i <= g->mask; i++) {
+        if (g->slots[i].seen != NULL) {
+            PyMem_RawFree(g->slots[i].seen);
+            g->slots[i].seen = NULL;
+            g->count--;
+        }
+    }
+    PyMem_RawFree(g->slots);
+    *g = (Generation){NULL, -1, 0};
+}
+
+/* Forget every sighting. A table that a burst made large is freed rather than kept: clearing
+ * it at every turn of the window would cost its size each time. */
+static void generation_clear(Generation *g)
+{
+    if (g->mask >= 1024) {
+        generation_free(g);
+        return;
+    }
+    for (Py_ssize_t i = 0; g->count > 0 && i <= g->mask; i++) {
+        if (g->slots[i].seen != NULL) {
+            PyMem_RawFree(g->slots[i].seen);
+            g->slots[i].seen = NULL;
+            g->count--;
+        }
+    }
+}
+
+/* The slot of the bytes ``data`` (hash h): the one holding equal bytes, else the empty one
+ * where they would go. */
+static CopySlot *generation_find(Generation *g, const char *data, Py_ssize_t size, Py_hash_t h)
+{
+    for (Py_ssize_t i = (Py_ssize_t)((size_t)h & (size_t)g->mask);; i = (i + 1) & g->mask) {
+        CopySlot *slot = &g->slots[i];
+        if (slot->seen == NULL) return slot;
+        if (slot->hash == h && slot->size == size && memcmp(slot->seen, data, (size_t)size) == 0)
+            return slot;
+    }
+}
+
+/* Room for one more sighting: a table at most half full. 0, or -1 (no memory). */
+static int generation_reserve(Generation *g)
+{
+    if ((g->count + 1) * 2 <= g->mask + 1) return 0;
+    Py_ssize_t size = g->slots == NULL ? 256 : (g->mask + 1) * 2;
+    CopySlot *slots = PyMem_RawCalloc((size_t)size, sizeof *slots);
+    if (slots == NULL) return -1;
+    for (Py_ssize_t k = 0; k <= g->mask; k++) {
+        if (g->slots[k].seen == NULL) continue;
+        Py_ssize_t i = (Py_ssize_t)((size_t)g->slots[k].hash & (size_t)(size - 1));
+        while (slots[i].seen != NULL) i = (i + 1) & (size - 1);
+        slots[i] = g->slots[k];
+    }
+    PyMem_RawFree(g->slots);
+    g->slots = slots;
+    g->mask = size - 1;
+    return 0;
+}
+
+/* |a - b| <= w for any two int64 times (the difference taken unsigned: it may need 64 bits). */
+static inline int within(long long a, long long b, long long w)
+{
+    unsigned long long d = a >= b ? (unsigned long long)a - (unsigned long long)b
+                                  : (unsigned long long)b - (unsigned long long)a;
+    return d <= (unsigned long long)w;
+}
+
+/* DuplicateFilter.copies for one sighting, which is remembered: 1 when it is a copy, 0 when
+ * not, -1 when memory ran out. Needs no GIL. */
+static int copy_filter_see(CopyFilterObject *self, const Sighting *s)
+{
+    long long window = self->window_ns;
+    if (s->ts > self->turn_at || self->current.count >= self->max_remembered) {
+        Generation older = self->previous;
+        self->previous = self->current;
+        generation_clear(&older);
+        self->current = older;
+        /* ts + window, saturated (Python's ints do not overflow) */
+        self->turn_at = s->ts > LLONG_MAX - window ? LLONG_MAX : s->ts + window;
+    }
+    Py_hash_t h = _Py_HashBytes(s->data, s->size);
+    if (generation_reserve(&self->current) < 0) return -1;
+    CopySlot *slot = generation_find(&self->current, s->data, s->size, h);
+    const CopySlot *earlier = slot->seen != NULL ? slot : NULL;
+    if (earlier == NULL && self->previous.count > 0) {
+        const CopySlot *found = generation_find(&self->previous, s->data, s->size, h);
+        earlier = found->seen != NULL ? found : NULL;
+    }
+    int copy = earlier != NULL && within(s->ts, earlier->ts, window) &&
+               earlier->ends_size == s->ends_size &&
+               memcmp(earlier->seen + earlier->size, s->ends, (size_t)s->ends_size) == 0;
+    /* a chain of copies is judged against the latest one */
+    char *seen = PyMem_RawMalloc((size_t)(s->size + s->ends_size));
+    if (seen == NULL) return -1;
+    memcpy(seen, s->data, (size_t)s->size);
+    memcpy(seen + s->size, s->ends, (size_t)s->ends_size);
+    if (slot->seen == NULL) {
+        self->current.count++;
+    } else {
+        PyMem_RawFree(slot->seen);
+    }
+    *slot = (CopySlot){h, s->ts, seen, s->size, s->ends_size};
+    return copy;
+}
+
+static PyObject *copy_filter_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    long long window_ns;
+    Py_ssize_t max_remembered;
+    if (!PyArg_ParseTuple(args, "Ln:CopyFilter", &window_ns, &max_remembered) ||
+        (kwargs != NULL && PyDict_GET_SIZE(kwargs) > 0 &&
+         !PyArg_ValidateKeywordArguments(kwargs)))
+        return NULL;
+    if (window_ns < 0 || max_remembered < 1) {
+        PyErr_SetString(PyExc_ValueError, "the window and the memory cap must be positive");
+        return NULL;
+    }
+    CopyFilterObject *self = (CopyFilterObject *)type->tp_alloc(type, 0);
+    if (self == NULL) return NULL;
+    self->current = (Generation){NULL, -1, 0};
+    self->previous = (Generation){NULL, -1, 0};
+    self->turn_at = -1;
+    self->window_ns = window_ns;
+    self->max_remembered = max_remembered;
+    self->busy = 0;
+    return (PyObject *)self;
+}
+
+static void copy_filter_dealloc(CopyFilterObject *self)
+{
+    generation_free(&self->current);
+    generation_free(&self->previous);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* Raise when a walk is judging datagrams with this filter in another thread. */
+static int copy_filter_busy(CopyFilterObject *self)
+{
+    if (self->busy) {
+        PyErr_SetString(PyExc_RuntimeError, "CopyFilter used by two threads at once");
+        return 1;
+    }
+    return 0;
+}
+
+/* UTF-8 of a str field (lone surrogates passed through, into a bytes object ``keep`` holds).
+ * NULL with an exception when it is no str. */
+static const char *text_of(PyObject *field, Py_ssize_t *n, PyObject *keep)
+{
+    if (!PyUnicode_Check(field)) {
+        PyErr_SetString(PyExc_TypeError, "copies() takes Payloads (endpoints as str and int)");
+        return NULL;
+    }
+    const char *p = PyUnicode_AsUTF8AndSize(field, n);
+    if (p != NULL) return p;
+    PyErr_Clear();
+    PyObject *raw = PyUnicode_AsEncodedString(field, "utf-8", "surrogatepass");
+    if (raw == NULL || PyList_Append(keep, raw) < 0) {
+        Py_XDECREF(raw);
+        return NULL;
+    }
+    Py_DECREF(raw);
+    *n = PyBytes_GET_SIZE(raw);
+    return PyBytes_AS_STRING(raw);
+}
+
+/* Payload fields read: ts_ns, the endpoints (src, sport, dst, dport, transport), data. */
+enum { COPY_TS = 0, COPY_SRC = 3, COPY_SPORT, COPY_DST, COPY_DPORT, COPY_TRANSPORT, COPY_DATA };
+
+/* The copies() view of a Payload: 1 and ``s`` (its endpoints key in ``*ends``, which the caller
+ * frees), or 0 with an exception. */
+static int payload_sighting(PyObject *payload, Sighting *s, char **ends, PyObject *keep)
+{
+    *ends = NULL;
+    if (!PyTuple_Check(payload) || PyTuple_GET_SIZE(payload) <= COPY_DATA ||
+        !PyBytes_Check(PyTuple_GET_ITEM(payload, COPY_DATA))) {
+        PyErr_SetString(PyExc_TypeError, "copies() takes Payloads (data as bytes)");
+        return 0;
+    }
+    PyObject *data = PyTuple_GET_ITEM(payload, COPY_DATA);
+    Py_ssize_t src_n, dst_n, transport_n;
+    const char *src = text_of(PyTuple_GET_ITEM(payload, COPY_SRC), &src_n, keep);
+    const char *dst = src == NULL ? NULL : text_of(PyTuple_GET_ITEM(payload, COPY_DST), &dst_n, keep);
+    const char *transport =
+        dst == NULL ? NULL : text_of(PyTuple_GET_ITEM(payload, COPY_TRANSPORT), &transport_n, keep);
+    if (transport == NULL) return 0;
+    long long ts = PyLong_AsLongLong(PyTuple_GET_ITEM(payload, COPY_TS));
+    long long sport = ts == -1 && PyErr_Occurred() ? -1 : PyLong_AsLongLong(PyTuple_GET_ITEM(payload, COPY_SPORT));
+    long long dport = PyErr_Occurred() ? -1 : PyLong_AsLongLong(PyTuple_GET_ITEM(payload, COPY_DPORT));
+    if (PyErr_Occurred()) return 0;
+    Py_ssize_t size = ends_key(NULL, src, src_n, sport, dst, dst_n, dport, transport, transport_n);
+    *ends = PyMem_RawMalloc((size_t)size);
+    if (*ends == NULL) {
+        PyErr_NoMemory();
+        return 0;
+    }
+    ends_key(*ends, src, src_n, sport, dst, dst_n, dport, transport, transport_n);
+    *s = (Sighting){PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data), ts, *ends, size};
+    return 1;
+}
+
+PyDoc_STRVAR(copy_filter_copies_doc,
+"copies(batch) -> list[int]\n\n"
+"DuplicateFilter.copies: positions in ``batch`` (Payloads in capture order, after what came\n"
+"before) of the payloads that repeat one seen within the window.");
+
+static PyObject *copy_filter_copies(CopyFilterObject *self, PyObject *batch)
+{
+    if (!PyList_Check(batch)) {
+        PyErr_SetString(PyExc_TypeError, "copies() takes a list of Payloads");
+        return NULL;
+    }
+    if (copy_filter_busy(self)) return NULL;
+    PyObject *found = PyList_New(0), *keep = PyList_New(0);
+    if (found == NULL || keep == NULL) goto error;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(batch); i++) {
+        Sighting s;
+        char *ends;
+        if (!payload_sighting(PyList_GET_ITEM(batch, i), &s, &ends, keep)) goto error;
+        int copy = copy_filter_see(self, &s);
+        PyMem_RawFree(ends);
+        if (copy < 0) {
+            PyErr_NoMemory();
+            goto error;
+        }
+        if (copy) {
+            PyObject *at = PyLong_FromSsize_t(i);
+            if (at == NULL || PyList_Append(found, at) < 0) {
+                Py_XDECREF(at);
+                goto error;
+            }
+            Py_DECREF(at);
+        }
+        if (PyList_GET_SIZE(keep) > 0 && PyList_SetSlice(keep, 0, PyList_GET_SIZE(keep), NULL) < 0)
+            goto error;
+    }
+    Py_DECREF(keep);
+    return found;
+error:
+    Py_XDECREF(found);
+    Py_XDECREF(keep);
+    return NULL;
+}
+
+static PyObject *copy_filter_remembered(CopyFilterObject *self, void *Py_UNUSED(closure))
+{
+    return PyLong_FromSsize_t(self->current.count + self->previous.count);
+}
+
+static PyObject *copy_filter_window(CopyFilterObject *self, void *Py_UNUSED(closure))
+{
+    return PyLong_FromLongLong(self->window_ns);
+}
+
+static PyMethodDef copy_filter_methods[] = {
+    {"copies", (PyCFunction)copy_filter_copies, METH_O, copy_filter_copies_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef copy_filter_getset[] = {
+    {"remembered", (getter)copy_filter_remembered, NULL,
+     "Payloads held in both generations.", NULL},
+    {"window_ns", (getter)copy_filter_window, NULL, "The window, in ns.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject CopyFilterType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "sipstats.capture._pcapscan.CopyFilter",
+    .tp_basicsize = sizeof(CopyFilterObject),
+    .tp_dealloc = (destructor)copy_filter_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = PyDoc_STR("CopyFilter(window_ns, max_remembered)\n--\n\n"
+                        "sipstats.capture.duplicates.DuplicateFilter in C."),
+    .tp_methods = copy_filter_methods,
+    .tp_getset = copy_filter_getset,
+    .tp_new = copy_filter_new,
+};
+
+/* ---- The intake: plain UDP datagrams parsed and added as rows without a Payload ----------
+ *
+ * Given an intake, the walk does not make a Payload for a datagram it keeps: it hands the
+ * datagram's bytes to the C parser and column builder of sipstats._sipscan (_columns.h), after
+ * the capture-duplicate filter has judged it, so the common path makes no Python object per
+ * message and, with the GIL released, runs alongside other threads. A datagram the parser
+ * declines, or one the snaplen cut, stops the walk: Python reads that record its usual way. */
+
+/* The builder's C functions, imported by the first walk given an intake. */
+static const ColumnsApi *columns_api = NULL;
+
+/* Bytes of an endpoints key of a datagram (ends_key): three lengths, two ports, two IPv4
+ * texts of at most 15 bytes and "udp". */
+#define DATAGRAM_ENDS 96
+
+typedef struct {
+    PyObject *columns;
+    CopyFilterObject *copies; /* NULL: capture duplicates are not looked for */
+    int keep;                 /* a copy stays a row, marked */
+    PyObject *marks;          /* bytearray: a byte per row, 1 for a kept copy */
+    void *scanned;
+    Value fields[PAYLOAD_FIELDS];
+    PyObject *file_utf8; /* the file name's UTF-8 when its str has none of its own */
+    char *added;         /* this walk's rows' marks */
+    Py_ssize_t rows, room, duplicates;
+    int failed; /* put()'s failure, or -2 (no memory) */
+} Intake;
+
+/* Dotted-decimal text of an IPv4 address (what socket.inet_ntop gives); its length. */
+static Py_ssize_t ipv4_text(const unsigned char *a, char *out)
+{
+    Py_ssize_t n = 0;
+    for (int k = 0; k < 4; k++) {
+        unsigned v = a[k];
+        if (k > 0) out[n++] = '.';
+        if (v >= 100) out[n++] = (char)('0' + v / 100);
+        if (v >= 10) out[n++] = (char)('0' + v / 10 % 10);
+        out[n++] = (char)('0' + v % 10);
+    }
+    return n;
+}
+
+/* Open an intake from Python's (columns, copies or None, keep_duplicates, marks) for a walk of
+ * ``file``: the builder and filter are marked in use. 0, or -1 with an exception. */
+static int intake_open(Intake *in, PyObject *args, PyObject *file)
+{
+    memset(in, 0, sizeof *in);
+    PyObject *copies;
+    if (columns_api == NULL) {
+        const ColumnsApi *api = PyCapsule_Import(COLUMNS_API_CAPSULE, 0);
+        if (api == NULL) return -1;
+        if (api->version != COLUMNS_API_VERSION) {
+            PyErr_SetString(PyExc_ImportError, "sipstats._sipscan was built for another walk");
+            return -1;
+        }
+        columns_api = api;
+    }
+    if (!PyArg_ParseTuple(args, "O!OpO!", columns_api->columns_type, &in->columns, &copies,
+                          &in->keep, &PyByteArray_Type, &in->marks))
+        return -1;
+    if (copies != Py_None && !PyObject_TypeCheck(copies, &CopyFilterType)) {
+        PyErr_SetString(PyExc_TypeError, "the intake's filter must be a CopyFilter or None");
+        return -1;
+    }
+    Py_ssize_t file_n;
+    const char *file_p = PyUnicode_AsUTF8AndSize(file, &file_n);
+    if (file_p == NULL) {
+        PyErr_Clear();
+        in->file_utf8 = PyUnicode_AsEncodedString(file, "utf-8", "surrogatepass");
+        if (in->file_utf8 == NULL) return -1;
+        file_p = PyBytes_AS_STRING(in->file_utf8);
+        file_n = PyBytes_GET_SIZE(in->file_utf8);
+    }
+    in->scanned = PyMem_RawMalloc(columns_api->scanned_size);
+    if (in->scanned == NULL) {
+        Py_CLEAR(in->file_utf8);
+        PyErr_NoMemory();
+        return -1;
+    }
+    if (copies != Py_None) {
+        in->copies = (CopyFilterObject *)copies;
+        if (copy_filter_busy(in->copies)) goto busy;
+    }
+    if (columns_api->hold(in->columns, 1) < 0) goto busy;
+    if (in->copies != NULL) in->copies->busy = 1;
+    /* Payload's fields (capture/records.py) that are the same for every datagram */
+    for (int k = 0; k < PAYLOAD_FIELDS; k++) in->fields[k] = (Value){NULL, 0, 0};
+    in->fields[1] = (Value){file_p, file_n, -1};
+    in->fields[7] = (Value){"udp", 3, -1};
+    in->fields[11] = (Value){"", 0, -1}; /* encap */
+    in->fields[10].number = 1;           /* segments */
+    in->fields[13].number = 1;           /* fragments */
+    return 0;
+busy:
+    PyMem_RawFree(in->scanned);
+    Py_CLEAR(in->file_utf8);
+    return -1;
+}
+
+/* The datagram d[p:end] of the IPv4 header at d[ip:], kept by classify(): 1 when it is a row
+ * now (or a copy left out), 0 when Python must read its record, -1 on failure. No GIL needed. */
+static int intake_take(Intake *in, const unsigned char *d, Py_ssize_t ip, Py_ssize_t p,
+                       Py_ssize_t end, unsigned sport, unsigned dport, long long ts,
+                       long long frame)
+{
+    const char *data = (const char *)d + p;
+    if (!columns_api->parse(data, end - p, in->scanned)) return 0;
+    char src[16], dst[16];
+    Py_ssize_t src_n = ipv4_text(d + ip + 12, src), dst_n = ipv4_text(d + ip + 16, dst);
+    int copy = 0;
+    if (in->copies != NULL) {
+        char ends[DATAGRAM_ENDS];
+        Sighting s = {data, end - p, ts, ends,
+                      ends_key(ends, src, src_n, sport, dst, dst_n, dport, "udp", 3)};
+        copy = copy_filter_see(in->copies, &s);
+        if (copy < 0) {
+            in->failed = -2;
+            return -1;
+        }
+        in->duplicates += copy;
+        if (copy && !in->keep) return 1;
+    }
+    if (in->rows == in->room) {
+        Py_ssize_t room = in->room ? in->room * 2 : 4096;
+        char *added = PyMem_RawRealloc(in->added, (size_t)room);
+        if (added == NULL) {
+            in->failed = -2;
+            return -1;
+        }
+        in->added = added;
+        in->room = room;
+    }
+    Value *f = in->fields;
+    f[0].number = ts;
+    f[2].number = frame;
+    f[3] = (Value){src, src_n, -1};
+    f[4].number = sport;
+    f[5] = (Value){dst, dst_n, -1};
+    f[6].number = dport;
+    int failed = columns_api->put(in->columns, in->scanned, f, PAYLOAD_FIELDS);
+    if (failed < 0) {
+        in->failed = failed;
+        return -1;
+    }
+    in->added[in->rows++] = (char)copy;
+    return 1;
+}
+
+/* Close an intake (GIL held): the builder and filter are free again and the marks of the
+ * rows added follow the earlier ones. 0, or -1 with an exception. */
+static int intake_close(Intake *in)
+{
+    columns_api->hold(in->columns, 0);
+    if (in->copies != NULL) in->copies->busy = 0;
+    int failed = in->failed;
+    if (failed == 0 && in->rows > 0) {
+        Py_ssize_t before = PyByteArray_GET_SIZE(in->marks);
+        if (PyByteArray_Resize(in->marks, before + in->rows) < 0) {
+            failed = -1;
+        } else {
+            memcpy(PyByteArray_AS_STRING(in->marks) + before, in->added, (size_t)in->rows);
+        }
+    }
+    PyMem_RawFree(in->added);
+    PyMem_RawFree(in->scanned);
+    Py_CLEAR(in->file_utf8);
+    if (failed < -1) columns_api->raise_failure(failed);
+    return failed < 0 ? -1 : 0;
+}
+
 /* Kept datagrams found per release of the GIL, at most: their Payloads are made once it is
  * back. A call starts with a few and doubles while none is handed back to Python (a new
  * address pair makes the walk start again at that record: what it read past it is read
@@ -322,26 +842,69 @@ typedef struct {
 } Kept;
 
 PyDoc_STRVAR(walk_doc,
-"walk(header, rules, payload, buf, off, until, frame, tmin, tmax, prev_sec, out[, release])\n\n"
+"walk(header, rules, payload, buf, off, until, frame, tmin, tmax, prev_sec, out[, release,\n"
+"     intake])\n\n"
 "Walk classic-pcap records from offset ``off`` while they start before ``until`` and need no\n"
 "Python; append a Payload to ``out`` for each SIP datagram. ``header`` is (big_endian,\n"
 "record_size, caplen_limit, ns_per_fraction, out_of_order_ns, max_out); ``rules`` is\n"
 "(linktype, sip_ports, filtered); ``payload`` is (Payload, file, 'udp', address_pairs).\n"
 "Returns the new (off, frame, tmin, tmax, prev_sec): the record at ``off`` is Python's.\n"
-"With ``release`` (the default) it reads records without the GIL, for other threads.");
+"With ``release`` (the default) it reads records without the GIL, for other threads.\n"
+"With ``intake`` (columns, copy_filter or None, keep_duplicates, marks), a SIP datagram is\n"
+"judged by the filter and added to the columns instead (``out`` stays as it is), a mark byte\n"
+"per row appended to ``marks``; the parser's declines are Python's. It then returns\n"
+"(off, frame, tmin, tmax, prev_sec, rows, duplicates).");
+
+/* walk() with an intake: every kept datagram goes to it, and with ``release`` the whole walk
+ * runs without the GIL. The new state, or NULL with an exception. */
+static PyObject *walk_into(PyObject *intake_args, PyObject *file, const Rules *rules,
+                           int linktype, int big, int rsize, unsigned long limit, long long mul,
+                           const unsigned char *d, Py_ssize_t n, Py_ssize_t off, Py_ssize_t until,
+                           long long frame, Clock clock, long long prev_sec, int release)
+{
+    Intake in;
+    if (intake_open(&in, intake_args, file) < 0) return NULL;
+    /* the view holds the buffer, and the intake touches no Python object */
+    PyThreadState *saved = release ? PyEval_SaveThread() : NULL;
+    while (off >= 0 && off < until && off + rsize <= n) {
+        const unsigned char *h = d + off;
+        uint32_t sec = u32(h, big), frac = u32(h + 4, big), caplen = u32(h + 8, big),
+                 origlen = u32(h + 12, big);
+        Py_ssize_t start = off + rsize, next = start + (Py_ssize_t)caplen;
+        if (caplen > limit || next > n) break;
+        long long ts = (long long)sec * 1000000000LL + (long long)frac * mul;
+        if (steps_back(&clock, ts)) break;
+        Py_ssize_t ip, p, udp_end;
+        unsigned sport, dport;
+        int verdict = classify(rules, linktype, d, start, next, &ip, &p, &udp_end, &sport, &dport);
+        if (verdict == HAND_BACK) break;
+        if (verdict == KEEP &&
+            (caplen < origlen || intake_take(&in, d, ip, p, udp_end, sport, dport, ts, frame + 1) <= 0))
+            break; /* cut by the snaplen, declined by the parser, or a failure */
+        frame += 1;
+        see(&clock, ts);
+        prev_sec = sec;
+        off = next;
+    }
+    if (saved != NULL) PyEval_RestoreThread(saved);
+    Py_ssize_t rows = in.rows, duplicates = in.duplicates;
+    if (intake_close(&in) < 0) return NULL;
+    return Py_BuildValue("nLLLLnn", off, frame, clock.tmin, clock.tmax, prev_sec, rows, duplicates);
+}
 
 static PyObject *walk(PyObject *Py_UNUSED(module), PyObject *args)
 {
-    PyObject *buf, *out, *header, *rules_args, *payload_args, *ports;
+    PyObject *buf, *out, *header, *rules_args, *payload_args, *ports, *intake = Py_None;
     Py_ssize_t off, until, max_out;
     long long frame, prev_sec, mul;
     int big, rsize, linktype, filtered, release = 1;
     unsigned long limit;
     Clock clock;
     Sink sink;
-    if (!PyArg_ParseTuple(args, "O!O!O!OnnLLLLO!|p", &PyTuple_Type, &header, &PyTuple_Type,
+    if (!PyArg_ParseTuple(args, "O!O!O!OnnLLLLO!|pO", &PyTuple_Type, &header, &PyTuple_Type,
                           &rules_args, &PyTuple_Type, &payload_args, &buf, &off, &until, &frame,
-                          &clock.tmin, &clock.tmax, &prev_sec, &PyList_Type, &out, &release) ||
+                          &clock.tmin, &clock.tmax, &prev_sec, &PyList_Type, &out, &release,
+                          &intake) ||
         !PyArg_ParseTuple(header, "iikLLn", &big, &rsize, &limit, &mul, &clock.out_of_order_ns,
                           &max_out) ||
         !PyArg_ParseTuple(rules_args, "iO!p", &linktype, &PyFrozenSet_Type, &ports, &filtered) ||
@@ -359,6 +922,13 @@ static PyObject *walk(PyObject *Py_UNUSED(module), PyObject *args)
     }
     const unsigned char *d = view.buf;
     Py_ssize_t n = view.len;
+    if (intake != Py_None) {
+        PyObject *state = walk_into(intake, sink.file, rules, linktype, big, rsize, limit, mul, d,
+                                    n, off, until, frame, clock, prev_sec, release);
+        PyBuffer_Release(&view);
+        PyMem_Free(rules);
+        return state;
+    }
     Kept kept[KEPT_AT_ONCE];
     int failed = 0, more = 1;
     Py_ssize_t at_once = release ? KEPT_FIRST : 1;
@@ -585,253 +1155,6 @@ static PyObject *cut_points(PyObject *Py_UNUSED(module), PyObject *args)
     }
     return found;
 }
-
-/* ---- Capture duplicates: sipstats.capture.duplicates.DuplicateFilter, in C ---------------
- *
- * The same rule, step for step: payloads keyed by their bytes in two generations (the
- * current one and the one before); a payload whose bytes were seen within the window, the
- * latest sighting between the same endpoints, is a copy; every payload becomes the latest
- * sighting of its bytes; a generation turns when time passes its end or when it holds
- * MAX_REMEMBERED payloads. The tables hold the Payload tuples themselves, as the Python dict
- * does, and compare bytes and endpoints exactly: the key is the bytes object's own hash
- * (Python's keyed SipHash, cached in the object), so a crafted collision needs the process's
- * random key and costs a comparison, never a wrong answer. The Python class stays the
- * reference; tests run both over the same payloads. */
-
-typedef struct {
-    Py_hash_t hash;
-    PyObject *payload; /* strong; NULL: empty */
-} CopySlot;
-
-typedef struct {
-    CopySlot *slots;
-    Py_ssize_t mask, count;
-} Generation;
-
-typedef struct {
-    PyObject_HEAD
-    Generation current, previous;
-    long long turn_at, window_ns;
-    Py_ssize_t max_remembered;
-} CopyFilterObject;
-
-/* Payload fields read: ts_ns, the endpoints (src, sport, dst, dport, transport), data. */
-enum { COPY_TS = 0, COPY_ENDPOINTS = 3, COPY_ENDPOINTS_END = 8, COPY_DATA = 8 };
-
-static void generation_free(Generation *g)
-{
-    for (Py_ssize_t i = 0; g->count > 0 && i <= g->mask; i++) {
-        if (g->slots[i].payload != NULL) {
-            Py_CLEAR(g->slots[i].payload);
-            g->count--;
-        }
-    }
-    PyMem_Free(g->slots);
-    *g = (Generation){NULL, -1, 0};
-}
-
-/* Forget every payload. A table that a burst made large is freed rather than kept: clearing
- * it at every turn of the window would cost its size each time. */
-static void generation_clear(Generation *g)
-{
-    if (g->mask >= 1024) {
-        generation_free(g);
-        return;
-    }
-    for (Py_ssize_t i = 0; g->count > 0 && i <= g->mask; i++) {
-        if (g->slots[i].payload != NULL) {
-            Py_CLEAR(g->slots[i].payload);
-            g->count--;
-        }
-    }
-}
-
-/* The slot of ``data`` (hash h): the one holding equal bytes, else the empty one where they
- * would go. NULL with an exception set when a comparison fails. */
-static CopySlot *generation_find(Generation *g, PyObject *data, Py_hash_t h)
-{
-    const char *p = PyBytes_AS_STRING(data);
-    Py_ssize_t n = PyBytes_GET_SIZE(data);
-    for (Py_ssize_t i = (Py_ssize_t)((size_t)h & (size_t)g->mask);; i = (i + 1) & g->mask) {
-        CopySlot *slot = &g->slots[i];
-        if (slot->payload == NULL) return slot;
-        if (slot->hash != h) continue;
-        PyObject *seen = PyTuple_GET_ITEM(slot->payload, COPY_DATA);
-        if (seen == data ||
-            (PyBytes_GET_SIZE(seen) == n && memcmp(PyBytes_AS_STRING(seen), p, (size_t)n) == 0))
-            return slot;
-    }
-}
-
-/* Room for one more payload: a table at most half full. 0, or -1 on error. */
-static int generation_reserve(Generation *g)
-{
-    if ((g->count + 1) * 2 <= g->mask + 1) return 0;
-    Py_ssize_t size = g->slots == NULL ? 256 : (g->mask + 1) * 2;
-    CopySlot *slots = PyMem_Calloc((size_t)size, sizeof *slots);
-    if (slots == NULL) {
-        PyErr_NoMemory();
-        return -1;
-    }
-    for (Py_ssize_t k = 0; k <= g->mask; k++) {
-        if (g->slots[k].payload == NULL) continue;
-        Py_ssize_t i = (Py_ssize_t)((size_t)g->slots[k].hash & (size_t)(size - 1));
-        while (slots[i].payload != NULL) i = (i + 1) & (size - 1);
-        slots[i] = g->slots[k];
-    }
-    PyMem_Free(g->slots);
-    g->slots = slots;
-    g->mask = size - 1;
-    return 0;
-}
-
-/* |a - b| <= w for any two int64 times (the difference taken unsigned: it may need 64 bits). */
-static inline int within(long long a, long long b, long long w)
-{
-    unsigned long long d = a >= b ? (unsigned long long)a - (unsigned long long)b
-                                  : (unsigned long long)b - (unsigned long long)a;
-    return d <= (unsigned long long)w;
-}
-
-static PyObject *copy_filter_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
-{
-    long long window_ns;
-    Py_ssize_t max_remembered;
-    if (!PyArg_ParseTuple(args, "Ln:CopyFilter", &window_ns, &max_remembered) ||
-        (kwargs != NULL && PyDict_GET_SIZE(kwargs) > 0 &&
-         !PyArg_ValidateKeywordArguments(kwargs)))
-        return NULL;
-    if (window_ns < 0 || max_remembered < 1) {
-        PyErr_SetString(PyExc_ValueError, "the window and the memory cap must be positive");
-        return NULL;
-    }
-    CopyFilterObject *self = (CopyFilterObject *)type->tp_alloc(type, 0);
-    if (self == NULL) return NULL;
-    self->current = (Generation){NULL, -1, 0};
-    self->previous = (Generation){NULL, -1, 0};
-    self->turn_at = -1;
-    self->window_ns = window_ns;
-    self->max_remembered = max_remembered;
-    return (PyObject *)self;
-}
-
-static void copy_filter_dealloc(CopyFilterObject *self)
-{
-    generation_free(&self->current);
-    generation_free(&self->previous);
-    Py_TYPE(self)->tp_free((PyObject *)self);
-}
-
-/* Is ``payload`` a copy of ``earlier``: within the window, between the same endpoints? */
-static int copy_of(PyObject *earlier, PyObject *payload, long long ts, long long window)
-{
-    long long then = PyLong_AsLongLong(PyTuple_GET_ITEM(earlier, COPY_TS));
-    if (then == -1 && PyErr_Occurred()) return -1;
-    if (!within(ts, then, window)) return 0;
-    for (Py_ssize_t k = COPY_ENDPOINTS; k < COPY_ENDPOINTS_END; k++) {
-        int same = PyObject_RichCompareBool(PyTuple_GET_ITEM(earlier, k),
-                                            PyTuple_GET_ITEM(payload, k), Py_EQ);
-        if (same <= 0) return same;
-    }
-    return 1;
-}
-
-PyDoc_STRVAR(copy_filter_copies_doc,
-"copies(batch) -> list[int]\n\n"
-"DuplicateFilter.copies: positions in ``batch`` (Payloads in capture order, after what came\n"
-"before) of the payloads that repeat one seen within the window.");
-
-static PyObject *copy_filter_copies(CopyFilterObject *self, PyObject *batch)
-{
-    if (!PyList_Check(batch)) {
-        PyErr_SetString(PyExc_TypeError, "copies() takes a list of Payloads");
-        return NULL;
-    }
-    PyObject *found = PyList_New(0);
-    if (found == NULL) return NULL;
-    long long window = self->window_ns;
-    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(batch); i++) {
-        PyObject *payload = PyList_GET_ITEM(batch, i);
-        if (!PyTuple_Check(payload) || PyTuple_GET_SIZE(payload) <= COPY_DATA ||
-            !PyBytes_Check(PyTuple_GET_ITEM(payload, COPY_DATA))) {
-            PyErr_SetString(PyExc_TypeError, "copies() takes Payloads (data as bytes)");
-            goto error;
-        }
-        PyObject *data = PyTuple_GET_ITEM(payload, COPY_DATA);
-        long long ts = PyLong_AsLongLong(PyTuple_GET_ITEM(payload, COPY_TS));
-        if (ts == -1 && PyErr_Occurred()) goto error;
-        if (ts > self->turn_at || self->current.count >= self->max_remembered) {
-            Generation older = self->previous;
-            self->previous = self->current;
-            generation_clear(&older);
-            self->current = older;
-            /* ts + window, saturated (Python's ints do not overflow) */
-            self->turn_at = ts > LLONG_MAX - window ? LLONG_MAX : ts + window;
-        }
-        Py_hash_t h = PyObject_Hash(data);
-        if (h == -1 || generation_reserve(&self->current) < 0) goto error;
-        CopySlot *slot = generation_find(&self->current, data, h);
-        PyObject *earlier = slot->payload;
-        if (earlier == NULL && self->previous.count > 0) {
-            earlier = generation_find(&self->previous, data, h)->payload;
-        }
-        if (earlier != NULL) {
-            int copy = copy_of(earlier, payload, ts, window);
-            if (copy < 0) goto error;
-            if (copy) {
-                PyObject *at = PyLong_FromSsize_t(i);
-                if (at == NULL || PyList_Append(found, at) < 0) {
-                    Py_XDECREF(at);
-                    goto error;
-                }
-                Py_DECREF(at);
-            }
-        }
-        /* a chain of copies is judged against the latest one */
-        if (slot->payload == NULL) self->current.count++;
-        slot->hash = h;
-        Py_XSETREF(slot->payload, Py_NewRef(payload));
-    }
-    return found;
-error:
-    Py_DECREF(found);
-    return NULL;
-}
-
-static PyObject *copy_filter_remembered(CopyFilterObject *self, void *Py_UNUSED(closure))
-{
-    return PyLong_FromSsize_t(self->current.count + self->previous.count);
-}
-
-static PyObject *copy_filter_window(CopyFilterObject *self, void *Py_UNUSED(closure))
-{
-    return PyLong_FromLongLong(self->window_ns);
-}
-
-static PyMethodDef copy_filter_methods[] = {
-    {"copies", (PyCFunction)copy_filter_copies, METH_O, copy_filter_copies_doc},
-    {NULL, NULL, 0, NULL},
-};
-
-static PyGetSetDef copy_filter_getset[] = {
-    {"remembered", (getter)copy_filter_remembered, NULL,
-     "Payloads held in both generations.", NULL},
-    {"window_ns", (getter)copy_filter_window, NULL, "The window, in ns.", NULL},
-    {NULL, NULL, NULL, NULL, NULL},
-};
-
-static PyTypeObject CopyFilterType = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "sipstats.capture._pcapscan.CopyFilter",
-    .tp_basicsize = sizeof(CopyFilterObject),
-    .tp_dealloc = (destructor)copy_filter_dealloc,
-    .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = PyDoc_STR("CopyFilter(window_ns, max_remembered)\n--\n\n"
-                        "sipstats.capture.duplicates.DuplicateFilter in C."),
-    .tp_methods = copy_filter_methods,
-    .tp_getset = copy_filter_getset,
-    .tp_new = copy_filter_new,
-};
 
 static PyMethodDef methods[] = {
     {"walk", walk, METH_VARARGS, walk_doc},

@@ -53,6 +53,21 @@ def c_walk() -> ModuleType | None:
     return _C_WALK if native.enabled(C_WALK_NAME) else None
 
 
+class Intake(NamedTuple):
+    """Where the C walk puts the plain UDP datagrams it keeps, instead of making a Payload of
+    each: the C parser and column builder of the messages table (``_columns.h``), after the
+    C capture-duplicate filter has judged them. What the parser declines is read by Python."""
+
+    columns: Any
+    """The table's C builder (``sipstats._sipscan.Columns``)."""
+    copies: Any
+    """The C capture-duplicate filter (``CopyFilter``), or None: copies are not looked for."""
+    keep_duplicates: bool
+    """A copy stays a row, marked, rather than being left out."""
+    marks: bytearray
+    """One byte per row the builder holds, appended to: 1 for a kept copy."""
+
+
 class PcapHeader(NamedTuple):
     """What the global header says."""
 
@@ -122,17 +137,27 @@ class PcapReader:
         self.last_ts: int | None = None
 
     def read(
-        self, packet: PacketFn, out: list[Payload], stop: int, decoder: Decoder | None = None
+        self,
+        packet: PacketFn,
+        out: list[Payload],
+        stop: int,
+        decoder: Decoder | None = None,
+        intake: Intake | None = None,
     ) -> Iterator[list[Payload]]:
         """Call ``packet`` on each record starting before ``stop``; yield what lands in ``out``,
         in lists of :data:`BATCH` (the last one shorter), ``out`` emptied after each.
 
         With ``decoder`` (whose ``packet`` and ``out`` these are) and the C walk built, the
         records it can read (plain UDP, see ``_pcapscan.c``) skip the Python loop; it hands
-        every other record back to the loop below, which stays the reference.
+        every other record back to the loop below, which stays the reference. With an
+        ``intake`` as well, the walk adds the messages of those records to the intake's table
+        itself (counted in the summary) and only the others reach ``out``; each list is then
+        yielded before the walk goes on, so the table gets every message in capture order,
+        and one (maybe empty) list follows each step of :data:`RELEASE_STEP` bytes.
         """
         src, hdr, summary = self.src, self.header, self.summary
         walk = None if decoder is None else _c_walk(hdr, decoder)
+        into = () if walk is None or intake is None else (intake,)
         # the C walk lets go of the GIL for other threads (decoding in threads), if any
         release = threading.active_count() > 1
         rsize = hdr.record_size
@@ -149,10 +174,15 @@ class PcapReader:
         counted_at, counted_frame = self.offset, frame  # summary totals grow as we go (progress)
         while src.base + off < stop:
             if walk is not None:
+                if into and out:  # the messages Python found come first
+                    yield out[:]
+                    out.clear()
                 until = min(stop - src.base, release_at + 1)
-                off, frame, tmin, tmax, prev_sec = walk(
-                    buf, off, until, frame, tmin, tmax, prev_sec, out, release
-                )
+                state = walk(buf, off, until, frame, tmin, tmax, prev_sec, out, release, *into)
+                off, frame, tmin, tmax, prev_sec = state[:5]
+                if into:
+                    summary.sip_messages += state[5]
+                    summary.duplicates += state[6]
                 if len(out) >= BATCH:
                     yield out[:]
                     out.clear()
@@ -224,6 +254,9 @@ class PcapReader:
                 summary.bytes += src.base + off - counted_at
                 summary.packets += frame - counted_frame
                 counted_at, counted_frame = src.base + off, frame
+                if into:  # progress, however few messages Python found
+                    yield out[:]
+                    out.clear()
         if out:
             yield out[:]
             out.clear()

@@ -130,9 +130,11 @@ def iter_payload_batches(
     byte_range: ByteRange | None = None,
     clock: pcap.Clock = pcap.FIRST_RECORD,
     deferred: list[Deferred] | None = None,
+    intake: pcap.Intake | None = None,
 ) -> Iterator[list[Payload]]:
     """Yield every candidate SIP message in one capture file, in file order, in lists of up
-    to :data:`sipstats.capture.pcap.BATCH`.
+    to :data:`sipstats.capture.pcap.BATCH`; with an ``intake``, the messages of classic pcap
+    records the C walk reads go there instead (see :meth:`sipstats.capture.pcap.PcapReader.read`).
 
     Raises :class:`CaptureError` at once when the file is unusable as a whole (unreadable,
     empty, not a capture). Damage inside a readable file (a truncated last record, an
@@ -147,7 +149,7 @@ def iter_payload_batches(
     """
     name = os.fspath(path)
     src, header = open_capture(name, summary)
-    return _payloads(name, src, header, summary, ports, byte_range, clock, deferred)
+    return _payloads(name, src, header, summary, ports, byte_range, clock, deferred, intake)
 
 
 def _payloads(
@@ -159,6 +161,7 @@ def _payloads(
     byte_range: ByteRange | None,
     clock: pcap.Clock,
     deferred: list[Deferred] | None,
+    intake: pcap.Intake | None,
 ) -> Iterator[list[Payload]]:
     try:
         decoder = (
@@ -169,11 +172,13 @@ def _payloads(
         start, stop = (0, sys.maxsize) if byte_range is None else byte_range[:2]
         reader: pcap.PcapReader | pcapng.PcapngReader
         if header is None:
-            reader = pcapng.PcapngReader(src, summary, start)
+            yield from pcapng.PcapngReader(src, summary, start).read(
+                decoder.packet, decoder.out, stop, decoder
+            )
         else:
             first = byte_range[2] if byte_range is not None and len(byte_range) == 3 else None
             reader = _pcap_at(src, header, summary, max(start, 24), first, clock)
-        yield from reader.read(decoder.packet, decoder.out, stop, decoder)
+            yield from reader.read(decoder.packet, decoder.out, stop, decoder, intake)
         decoder.finish()
         if decoder.out:
             yield decoder.out[:]
