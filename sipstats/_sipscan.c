@@ -1797,8 +1797,10 @@ columns_append(ColumnsObject *self, PyObject *arg)
 PyDoc_STRVAR(columns_export_doc,
 "export() -> dict\n\n"
 "Every column by name: the values as bytes (native byte order) for a number column, or\n"
-"(codes as int32 bytes, distinct strings in code order) for a text column. The rows move\n"
-"out: the object is empty afterwards.");
+"(codes as int32 bytes, strings, offsets) for a text column: its distinct strings in code\n"
+"order as UTF-8 back to back (lone surrogates passed through), and where each starts as\n"
+"native int64 bytes, one more than there are strings. The rows move out: the object is\n"
+"empty afterwards.");
 
 static PyObject *
 columns_export(ColumnsObject *self, PyObject *Py_UNUSED(ignored))
@@ -1814,21 +1816,17 @@ columns_export(ColumnsObject *self, PyObject *Py_UNUSED(ignored))
         Column *col = &self->cols[k];
         PyObject *values = PyBytes_FromStringAndSize(col->data.p, col->data.n), *item = values;
         if (values != NULL && col->kind == 't') {
+            /* the strings as they are held, no str made: a column of many distinct values
+             * (Call-ID, branch) would make hundreds of thousands */
             const Coder *c = &col->coder;
-            const Py_ssize_t *starts = (const Py_ssize_t *)c->starts.p;
-            PyObject *strings = PyList_New(c->count);
-            for (Py_ssize_t code = 0; strings != NULL && code < c->count; code++) {
-                PyObject *s = PyUnicode_DecodeUTF8(c->arena.p + starts[code],
-                                                   starts[code + 1] - starts[code],
-                                                   "surrogatepass");
-                if (s == NULL) {
-                    Py_CLEAR(strings);
-                    break;
-                }
-                PyList_SET_ITEM(strings, code, s);
-            }
-            item = strings == NULL ? NULL : PyTuple_Pack(2, values, strings);
-            Py_XDECREF(strings);
+            static const Py_ssize_t none = 0;
+            PyObject *arena = PyBytes_FromStringAndSize(c->arena.p, c->arena.n);
+            PyObject *starts = c->count > 0 ? PyBytes_FromStringAndSize(c->starts.p, c->starts.n)
+                                            : PyBytes_FromStringAndSize((const char *)&none,
+                                                                        sizeof none);
+            item = arena == NULL || starts == NULL ? NULL : PyTuple_Pack(3, values, arena, starts);
+            Py_XDECREF(arena);
+            Py_XDECREF(starts);
             Py_DECREF(values);
         }
         if (item == NULL || PyDict_SetItem(out, col->name, item) < 0) {

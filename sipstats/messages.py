@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache, partial
-from itertools import islice
+from itertools import islice, pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
@@ -152,13 +152,24 @@ class _Codes:
     as they stand. The string -> code dict is built only when codes are added from Python.
     """
 
-    __slots__ = ("_index", "codes", "values")
+    __slots__ = ("_arena", "_index", "_values", "codes")
 
     def __init__(self) -> None:
         self.codes = array("i")
-        #: The distinct strings, in code order ('' and None are NA, code -1, never here).
-        self.values: list[str] = []
+        self._values: list[str] | None = []
+        #: The strings as the C builder gives them, until :attr:`values` is asked for: their
+        #: UTF-8 back to back and the native int64 offset where each starts (one more).
+        self._arena: tuple[bytes, bytes] | None = None
         self._index: dict[str | None, int] | None = None
+
+    @property
+    def values(self) -> list[str]:
+        """The distinct strings, in code order ('' and None are NA, code -1, never here)."""
+        if self._values is None:
+            assert self._arena is not None
+            self._values = _decoded(*self._arena)
+            self._arena = None
+        return self._values
 
     @property
     def index(self) -> dict[str | None, int]:
@@ -190,11 +201,12 @@ class _Codes:
         self.codes.extend(array("i", list(map(index.__getitem__, values))))
 
     @classmethod
-    def of(cls, codes: bytes, strings: list[str]) -> _Codes:
-        """A column from int32 codes and its distinct non-empty strings in code order."""
+    def of(cls, codes: bytes, arena: bytes, offsets: bytes) -> _Codes:
+        """A column from int32 codes and its distinct non-empty strings in code order, as the
+        C builder exports them (see :attr:`_arena`): no str is made for them here."""
         column = cls()
         column.codes.frombytes(codes)
-        column.values = strings
+        column._values, column._arena = None, (arena, offsets)
         return column
 
     def extend(self, other: _Codes) -> None:
@@ -202,17 +214,15 @@ class _Codes:
         if not other.codes:
             return
         if not self.codes and not self.values:  # empty: the other's codes need no mapping
-            self.codes, self.values, self._index = array("i", other.codes), list(other.values), None
+            self.codes, self._index = array("i", other.codes), None
+            self._values = None if other._values is None else list(other._values)
+            self._arena = other._arena
             return
         index = self.index
         remap = [index[value] if value in index else self._code(value) for value in other.values]
         remap.append(-1)  # code -1 (NA) picks the last slot
         codes = np.frombuffer(other.codes, dtype=np.int32)
         self.codes.frombytes(np.asarray(remap, dtype=np.int32)[codes].tobytes())
-
-    def strings(self) -> list[str]:
-        """The distinct strings, in code order."""
-        return self.values
 
     def categorical(self, order: np.ndarray | None) -> pd.Categorical[str]:
         """The column with its rows in ``order`` (None: as they are); its categories in order
@@ -221,16 +231,64 @@ class _Codes:
         import pandas as pd
 
         codes = np.frombuffer(self.codes, dtype=np.int32) if self.codes else np.empty(0, np.int32)
-        if order is None:  # the codes already follow first appearance in these rows
-            return _categorical(codes, self.values)  # a view, as the number columns are
+        taken = None
         if order is not None:
-            codes = codes[order]
-        positions, seen = pd.factorize(codes)  # -1 (NA) is one of the values here
-        present = seen >= 0
+            positions, seen = pd.factorize(codes[order])  # -1 (NA) is one of the values here
+            present = seen >= 0
+            taken = seen[present]
+            codes = np.where(present, np.cumsum(present) - 1, -1).astype(np.int32)[positions]
+        # else the codes already follow first appearance in these rows
+        if self._values is None:
+            assert self._arena is not None
+            index = _arrow_index(*self._arena, taken)
+            if index is not None:  # the builder's bytes as they are: no str per category
+                return _categorical_of_distinct(codes, index)
         strings = self.values
-        categories = [strings[code] for code in seen[present]]
-        remap = np.where(present, np.cumsum(present) - 1, -1).astype(np.int32)
-        return _categorical(remap[positions], categories)
+        return _categorical(codes, strings if taken is None else [strings[k] for k in taken])
+
+
+def _decoded(arena: bytes, offsets: bytes) -> list[str]:
+    """The strings held back to back in ``arena`` (UTF-8, lone surrogates passed through),
+    each starting at its int64 offset in ``offsets``."""
+    bounds = np.frombuffer(offsets, dtype=np.int64).tolist()
+    if arena.isascii():  # then byte offsets are character offsets
+        text = arena.decode("ascii")
+        return [text[start:end] for start, end in pairwise(bounds)]
+    return [arena[start:end].decode("utf-8", "surrogatepass") for start, end in pairwise(bounds)]
+
+
+@cache
+def _arrow_text() -> Any:
+    """pandas' ``str`` dtype when Arrow holds it (pandas 3 with pyarrow installed), else None."""
+    import pandas as pd
+
+    dtype = pd.Index([], dtype=str).dtype
+    return dtype if getattr(dtype, "storage", None) == "pyarrow" else None
+
+
+def _arrow_index(arena: bytes, offsets: bytes, taken: np.ndarray | None) -> pd.Index | None:
+    """The strings of ``arena`` (as :func:`_decoded` reads it; only those at ``taken``, in that
+    order, unless None) as pandas ``str`` made by Arrow from the bytes as they are; None when
+    pandas keeps ``str`` in Python objects, or the bytes are not all valid UTF-8 (lone
+    surrogates of a file name, which :func:`text_index` spells out)."""
+    dtype = _arrow_text()
+    if dtype is None:
+        return None
+    import pandas as pd
+    import pyarrow as pa
+
+    count = len(offsets) // 8 - 1
+    buffers = [None, pa.py_buffer(offsets), pa.py_buffer(arena)]
+    strings = pa.Array.from_buffers(pa.large_string(), count, buffers)
+    try:
+        strings.validate(full=True)
+    except pa.ArrowInvalid:
+        return None
+    if taken is not None:
+        strings = strings.take(pa.array(taken))
+    # the stubs know no dtype argument; without it pandas would make its NA-semantics kind
+    array = pd.arrays.ArrowStringArray(strings, dtype=dtype)  # type: ignore[call-arg]
+    return pd.Index(array, copy=False)
 
 
 def _categorical(codes: np.ndarray, categories: list[str]) -> pd.Categorical[str]:
@@ -240,11 +298,18 @@ def _categorical(codes: np.ndarray, categories: list[str]) -> pd.Categorical[str
     storable = _storable(categories)
     index = pd.Index(storable, dtype=str)
     if storable is categories:
-        # Distinct by construction (the builders code each string once): pandas' check of
-        # that hashed every string again, a quarter of the table's conversion.
-        dtype = pd.CategoricalDtype._from_fastpath(index, ordered=False)  # type: ignore[attr-defined]
-        return pd.Categorical.from_codes(codes, dtype=dtype, validate=False)
+        return _categorical_of_distinct(codes, index)
     return pd.Categorical.from_codes(codes, categories=index, validate=False)
+
+
+def _categorical_of_distinct(codes: np.ndarray, index: pd.Index) -> pd.Categorical[str]:
+    """A categorical of int32 ``codes`` (-1: NA) into ``index``, whose strings are distinct by
+    construction (the builders code each string once): pandas' check of that hashed every
+    string again, a quarter of the table's conversion."""
+    import pandas as pd
+
+    dtype = pd.CategoricalDtype._from_fastpath(index, ordered=False)  # type: ignore[attr-defined]
+    return pd.Categorical.from_codes(codes, dtype=dtype, validate=False)
 
 
 class MessageTable:
@@ -349,8 +414,7 @@ class MessageTable:
         self.flags["duplicate"] += self._copies
         self._copies.clear()
         for name, column in self.text.items():
-            codes, strings = built.pop(name)
-            column.extend(_Codes.of(codes, strings))
+            column.extend(_Codes.of(*built.pop(name)))
         for name, values in self.ints.items():
             values.frombytes(built.pop(name))
         for name in _FLAGS:

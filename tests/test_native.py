@@ -75,7 +75,9 @@ def test_c_columns_build_the_python_table() -> None:
     """Rows the C builder scans and rows sip.py parses (here: a non-ASCII User-Agent, which
     the C parser declines) interleave in stream order, within one TCP segment too; text that
     is not plain ASCII codes and decodes unchanged, and a file name with an undecodable byte is
-    spelled out (Arrow, which backs pandas' str when pyarrow is installed, holds only UTF-8)."""
+    spelled out (Arrow, which backs pandas' str when pyarrow is installed, holds only UTF-8).
+    The builder's strings become the same categories whether Arrow takes its bytes as they
+    are or Python makes a str of each (pandas without pyarrow)."""
     if sip.c_scanner() is None:
         pytest.skip("sipstats._sipscan is not built (see test_every_extension_is_built)")
     dialog = {"cseq": 1, "branch": "z9hG4bK1"}
@@ -102,6 +104,9 @@ def test_c_columns_build_the_python_table() -> None:
     with native.python_twins(sip.C_SCAN_NAME):
         pure = table()
     pd.testing.assert_frame_equal(with_c, pure)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(messages, "_arrow_text", lambda: None)
+        pd.testing.assert_frame_equal(table(), with_c)
     assert with_c["call_id"].tolist()[:3] == ["common", "odd", "common"]
     assert with_c["user_agent"].iloc[1] == "Téléphone"
     assert set(with_c["file"]) == {"capture-\\udcff.pcap", "b.pcap"}
