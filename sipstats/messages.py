@@ -948,7 +948,7 @@ def read_capture(
         messages = table.to_frame()
     del table
     if len(messages) >= TRIM_FROM_ROWS:
-        _return_freed_heap()
+        return_freed_heap()
     ports_given = None if options.ports is None else tuple(sorted(options.ports))
     return Capture(messages=messages, inputs=inputs, selection=Selection(ports=ports_given))
 
@@ -994,11 +994,11 @@ def capture_stem(files: Sequence[str | os.PathLike[str]]) -> str:
     return name or "sipstats"
 
 
-#: Rows from which read_capture hands freed heap back to the OS (see :func:`_return_freed_heap`).
+#: Rows from which read_capture hands freed heap back to the OS (see :func:`return_freed_heap`).
 TRIM_FROM_ROWS: Final = 50_000
 
 
-def _return_freed_heap() -> None:
+def return_freed_heap() -> None:
     """Hand the heap that decoding freed back to the operating system (glibc only).
 
     The column arrays grow by reallocation and are copied once more into the DataFrame; glibc

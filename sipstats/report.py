@@ -358,7 +358,7 @@ def run_report(
     hooks: ReportHooks | None = None,
     stdout: TextIO | None = None,
     *,
-    decoded: Capture | None = None,
+    decoded: Capture | Callable[[], Capture] | None = None,
 ) -> ReportResult:
     """Read, select, analyse and write every report of ``request``.
 
@@ -366,6 +366,9 @@ def run_report(
     the text report keeps colours there when it is a terminal. ``decoded``: the request's
     capture files already read (:func:`sipstats.workers.read_for_report`), as the command line
     does while the analysis is still being imported; the window and peer still select from it.
+    It may be a function that returns them, called once: the command line hands over what its
+    reading thread read, so that no reference of its own keeps the messages alive once the
+    analysis, which needs them no longer, has been made.
     """
     hooks = hooks or ReportHooks()
     plan = request.plan()
@@ -398,7 +401,7 @@ def _analyse(
     hooks: ReportHooks,
     *,
     every_message: bool,
-    decoded: Capture | None = None,
+    decoded: Capture | Callable[[], Capture] | None = None,
 ) -> Analysis:
     """Read, select and analyse on the request's engine; trunks relabel the result.
 
@@ -421,26 +424,38 @@ def _analyse(
             )
         _readable_after(analysis.capture, hooks)
     else:
-        if decoded is not None:
-            capture = _read(request, None, decoded)
-        elif is_dataset(request.captures[0]):
-            with hooks.stage("reading the dataset"):
-                capture = _read(request, None)
-        else:
-            with hooks.reading() as progress:
-                capture = _read(request, progress)
-        _readable_after(capture, hooks)
         jobs = 1 if every_message else job_count(request.jobs)
+        # handed over (no name here keeps it): without every message, the analysis frees
+        # the capture's table once it has analysed it
+        read = [_read_checked(request, hooks, decoded)]
         with hooks.stage("analysing"):
             analysis = analyze(
-                capture,
+                read.pop(),
                 interval=request.interval,
                 correlation_header=request.correlation_header,
                 jobs=jobs,
+                every_message=every_message,
             )
     if request.trunks is not None:
         analysis = apply_trunks(analysis, request.trunks)
     return analysis
+
+
+def _read_checked(
+    request: ReportRequest, hooks: ReportHooks, decoded: Capture | Callable[[], Capture] | None
+) -> Capture:
+    """The request's captures read (unless ``decoded`` holds them) and selected, shown to
+    ``hooks`` and found readable (:func:`require_readable`)."""
+    if decoded is not None:
+        capture = _read(request, None, decoded)
+    elif is_dataset(request.captures[0]):
+        with hooks.stage("reading the dataset"):
+            capture = _read(request, None)
+    else:
+        with hooks.reading() as progress:
+            capture = _read(request, progress)
+    _readable_after(capture, hooks)
+    return capture
 
 
 def _readable_after(capture: Capture, hooks: ReportHooks) -> None:
@@ -450,11 +465,15 @@ def _readable_after(capture: Capture, hooks: ReportHooks) -> None:
 
 
 def _read(
-    request: ReportRequest, progress: Progress | None, decoded: Capture | None = None
+    request: ReportRequest,
+    progress: Progress | None,
+    decoded: Capture | Callable[[], Capture] | None = None,
 ) -> Capture:
-    """The request's captures read (unless ``decoded`` holds them) and selected (no
-    readability check)."""
+    """The request's captures read (unless ``decoded`` holds them or returns them) and
+    selected (no readability check)."""
     ports, since, until = request.selection()
+    if callable(decoded):
+        decoded = decoded()
     if decoded is None and is_dataset(request.captures[0]):
         # The window and peer select while reading: only the row groups they need.
         return read_dataset(request.captures[0], since=since, until=until, peer=request.peer)

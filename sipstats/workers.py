@@ -329,9 +329,11 @@ class InThread(Generic[T]):
             self._outcome.append((False, error))
 
     def result(self) -> T:
-        """The task's result; its exception raised here if it raised one."""
+        """The task's result, handed over (asked for once: this object keeps no reference to
+        it, so the caller alone decides how long it lives); its exception raised here if it
+        raised one."""
         self._thread.join()
-        ok, value = self._outcome[0]
+        ok, value = self._outcome.pop()
         if not ok:
             assert isinstance(value, BaseException)
             raise value

@@ -1,6 +1,6 @@
 """Reading a capture leaves the process as it found it: the cycle collector's state is restored
 (also when the read fails), and freed heap is handed back only for tables large enough for it
-to matter (the measurements are in ``messages._return_freed_heap``)."""
+to matter (the measurements are in ``messages.return_freed_heap``)."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def test_heap_is_trimmed_only_for_a_large_table(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     trims: list[None] = []
-    monkeypatch.setattr(messages, "_return_freed_heap", lambda: trims.append(None))
+    monkeypatch.setattr(messages, "return_freed_heap", lambda: trims.append(None))
     mixed = report_inputs(tmp_path)["mixed"]
     read_capture(mixed)
     assert trims == []

@@ -204,27 +204,32 @@ def test_in_thread_gives_the_result_or_raises_the_error() -> None:
     assert workers.InThread(lambda: threading.current_thread().name).result() != (
         threading.current_thread().name
     )
+    handed = workers.InThread(lambda: [1, 2])
+    assert handed.result() == [1, 2]
+    assert not handed._outcome  # handed over: the thread object keeps no reference to it
     failing = workers.InThread(lambda: int("not a number"))
     with pytest.raises(ValueError, match="not a number"):
         failing.result()
 
 
 def test_a_report_on_a_capture_read_beforehand_is_the_same(capture: Path, tmp_path: Path) -> None:
-    """``run_report(decoded=...)``, as the command line runs it after reading in a thread,
-    writes the report a run that reads for itself writes; the window still selects."""
+    """``run_report(decoded=...)``, as the command line runs it after reading in a thread
+    (the capture, or a function that hands it over), writes the report a run that reads for
+    itself writes; the window still selects."""
     from sipstats.report import ReportRequest, run_report
 
     runs = []
-    for name, early in (("own", False), ("early", True)):
+    for name in ("own", "early", "handed over"):
         request = ReportRequest(
             [capture], formats=("json",), output=str(tmp_path / f"{name}.json"), since="+0.1"
         )
         read = workers.InThread(
             partial(workers.read_for_report, [capture], None, request.duplicate_window_ms, 1, None)
         )
-        result = run_report(request, decoded=read.result() if early else None)
+        decoded = {"own": None, "early": read.result, "handed over": read.result}[name]
+        result = run_report(request, decoded=decoded() if name == "early" else decoded)
         runs.append((result.exit_status, (tmp_path / f"{name}.json").read_bytes()))
-    assert runs[0] == runs[1]
+    assert runs[0] == runs[1] == runs[2]
     assert runs[0][1]
 
 

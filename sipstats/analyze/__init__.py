@@ -34,6 +34,7 @@ from sipstats.analyze import trunks as trunks_stage
 from sipstats.analyze.tally import Tally
 from sipstats.analyze.trunks import Trunks
 from sipstats.errors import ReportError
+from sipstats.messages import TRIM_FROM_ROWS, return_freed_heap
 from sipstats.workers import MIN_POOL_PROCESSES, Forked, fork_map
 
 if TYPE_CHECKING:
@@ -241,6 +242,7 @@ def analyze(
     interval: str = "auto",
     correlation_header: b2bua.Correlation = "auto",
     jobs: int = 1,
+    every_message: bool = True,
 ) -> Analysis:
     """Run the whole analysis on a decoded capture (see the module docstring).
 
@@ -258,13 +260,23 @@ def analyze(
     and :attr:`Analysis.sample_messages` holds the messages of the report's sample calls, as
     with the Dask engine. Every message is kept only by one process: ask for that
     (``jobs=1``) to extract or draw any call.
+
+    ``every_message=False`` keeps no table of every message (the reports read
+    :attr:`Analysis.report_messages` and :attr:`Analysis.tally` only): ``messages`` is None,
+    ``sample_messages`` holds the messages of the report's sample calls, and the analysis's
+    capture holds no messages (``Capture.held_elsewhere`` counts them). When the caller hands
+    ``capture`` over (keeps no reference to it), its table is freed before the report tables
+    are built.
     """
     correlation = b2bua.check_correlation(correlation_header)
     m = _in_time_order(schema.conform(capture.messages, schema.MESSAGES))
     partitions = min(jobs, len(m) // MIN_PARTITION_MESSAGES)
     after = capture.after
     if partitions >= MIN_POOL_PROCESSES and (after is None or after.empty):
-        return _partitioned(capture, m, partitions, interval, correlation)
+        analysis = _partitioned(capture, m, partitions, interval, correlation)
+        if every_message:
+            return analysis
+        return dataclasses.replace(analysis, capture=_without_messages(analysis.capture))
     parts = dialogs.analyze_dialogs(m, correlation=correlation)
     ahead = None
     if after is not None and not after.empty:
@@ -273,15 +285,39 @@ def analyze(
             _in_time_order(schema.conform(everything, schema.MESSAGES)), correlation=correlation
         )
         ahead = (dialogs.reported(longer), pd.Timestamp(after["ts"].min()))
-    analysis = assemble(
+    counted = tally.tally(parts.messages)
+    if every_message:
+        analysis = assemble(
+            capture, dialogs.reported(parts), counted, interval=interval, ahead=ahead, jobs=jobs
+        )
+        return dataclasses.replace(analysis, messages=parts.messages)
+    samples = _sample_messages(parts)
+    # the last references to every message (the caller handed ``capture`` over)
+    capture, parts = _without_messages(capture), dialogs.reported(parts)
+    del m, after
+    if counted.messages >= TRIM_FROM_ROWS:
+        return_freed_heap()  # else the report tables grow the process past what it freed
+    analysis = assemble(capture, parts, counted, interval=interval, ahead=ahead, jobs=jobs)
+    return dataclasses.replace(analysis, sample_messages=samples)
+
+
+def _without_messages(capture: Capture) -> Capture:
+    """``capture`` holding no messages: they are counted (``held_elsewhere``), not held."""
+    return dataclasses.replace(
         capture,
-        dialogs.reported(parts),
-        tally.tally(parts.messages),
-        interval=interval,
-        ahead=ahead,
-        jobs=jobs,
+        messages=schema.empty(schema.MESSAGES),
+        after=None,
+        held_elsewhere=capture.selected_messages,
     )
-    return dataclasses.replace(analysis, messages=parts.messages)
+
+
+def _sample_messages(parts: dialogs.Dialogs) -> pd.DataFrame:
+    """The analysed messages of the report's sample calls (every leg of each)."""
+    from sipstats.drill.flow import sample_calls  # layering: drill reads an Analysis
+
+    wanted = {call_id for _, ids in sample_calls(b2bua.link(parts.calls)) for call_id in ids}
+    m = parts.messages
+    return schema.used_categories(m[m["call_id"].isin(wanted).to_numpy(dtype=bool)])
 
 
 #: Messages below which :func:`assemble` builds every table itself even with ``jobs`` > 1:

@@ -360,12 +360,12 @@ def report(
                 jobs=jobs,
                 trunks=trunks,
             )
-            decoded = None
+            decoded: list[Capture] = []  # handed over: the report frees what it no longer needs
             if early is not None:
                 load_renderers(request.formats)  # matplotlib too for HTML, while ``early`` reads
-                decoded = early.result()
+                decoded.append(early.result())
         hooks = _hooks(quiet, show_progress)
-        status = run_report(request, hooks, decoded=decoded).exit_status
+        status = run_report(request, hooks, decoded=decoded.pop if decoded else None).exit_status
     except Exception as error:
         if debug:
             raise

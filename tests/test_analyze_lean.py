@@ -1,0 +1,65 @@
+"""``analyze(every_message=False)``: what a report needs and no table of every message.
+
+The reports read the report's messages and the counts only, so the analysis a report is
+written from holds neither the capture's messages nor the analysed ones: the same report,
+the ladders of its sample calls, and the messages counted where they are no longer held.
+"""
+
+from __future__ import annotations
+
+import gc
+import weakref
+
+import pandas as pd
+import pytest
+
+import sipstats
+from sipstats.render import RENDERERS, RenderOptions
+from sipstats.report import read_selected
+from tests.conftest import SAMPLES
+
+DOCUMENTS = ("json", "md", "html", "text")
+
+
+def _reports(analysis: sipstats.Analysis) -> dict[str, str]:
+    return {fmt: RENDERERS[fmt].render(analysis, RenderOptions()) for fmt in DOCUMENTS}  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("name", ["outage.pcap", "mixed.pcap", "register.pcap", "tcp.pcap"])
+def test_the_lean_analysis_gives_the_same_reports(name: str) -> None:
+    capture = sipstats.read_capture(SAMPLES / name)
+    expected = sipstats.analyze(capture)
+    got = sipstats.analyze(capture, every_message=False)
+    assert _reports(got) == _reports(expected)
+    assert got.messages is None
+    assert got.capture.messages.empty
+    assert got.capture.selected_messages == len(capture.messages) > 0
+    assert got.summary() == expected.summary()
+    assert got.sample_messages is not None
+    assert expected.messages is not None
+    for call_id in got.sample_messages["call_id"].astype("str").unique():
+        assert got.flow(call_id) == expected.flow(call_id)
+        pd.testing.assert_frame_equal(
+            got.messages_of([call_id]).reset_index(drop=True).astype("str"),
+            expected.messages_of([call_id]).reset_index(drop=True).astype("str"),
+        )
+
+
+def test_a_window_keeps_its_look_ahead_verdicts() -> None:
+    capture = read_selected(SAMPLES / "outage.pcap", until="+20")
+    assert capture.after is not None and not capture.after.empty
+    expected = sipstats.analyze(capture)
+    got = sipstats.analyze(capture, every_message=False)
+    assert _reports(got) == _reports(expected)
+    assert got.capture.after is None
+
+
+def test_a_capture_handed_over_is_freed() -> None:
+    """Nothing the lean analysis holds keeps the capture's messages alive."""
+    capture = sipstats.read_capture(SAMPLES / "outage.pcap")
+    table = weakref.ref(capture.messages)
+    analysis = sipstats.analyze(capture, every_message=False)
+    del capture
+    gc.collect()
+    assert table() is None
+    assert analysis.capture.selected_messages > 0
