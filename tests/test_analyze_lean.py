@@ -47,7 +47,8 @@ def test_the_lean_analysis_gives_the_same_reports(name: str) -> None:
 
 def test_a_window_keeps_its_look_ahead_verdicts() -> None:
     capture = read_selected(SAMPLES / "outage.pcap", until="+20")
-    assert capture.after is not None and not capture.after.empty
+    assert capture.after is not None
+    assert not capture.after.empty
     expected = sipstats.analyze(capture)
     got = sipstats.analyze(capture, every_message=False)
     assert _reports(got) == _reports(expected)
