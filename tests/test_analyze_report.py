@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -103,6 +104,40 @@ def test_timeline_counts_unique_responses_per_class() -> None:
     assert len(table) == 46
     assert len(a.timeline("1min")) == 2
     assert a.timeline("auto").equals(table)
+
+
+def test_timeline_and_end_to_end_calls_are_computed_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The reports read them several times: computed on first use, again only when the table
+    they come from is another one; what a caller changes in its copy stays its own."""
+    from sipstats.analyze import b2bua, breakdown
+
+    a = analyze(capture(invite_call("a", 200) + invite_call("b", 486, t=90)))
+    made: list[str] = []
+    monkeypatch.setattr(breakdown, "timeline", _counted(breakdown.timeline, made, "timeline"))
+    monkeypatch.setattr(b2bua, "end_to_end", _counted(b2bua.end_to_end, made, "calls"))
+    first = a.timeline()
+    first["4xx"] = 99
+    assert a.timeline()["4xx"].sum() == 1
+    assert len(a.timeline("1min")) == 2
+    calls = a.end_to_end_calls
+    calls["pdd_ms"] = -1.0
+    assert (a.end_to_end_calls["pdd_ms"] != -1.0).all()
+    assert made == ["timeline", "timeline", "calls"]
+    a.calls = a.calls.iloc[:1]
+    assert len(a.end_to_end_calls) == 1
+    assert made[-1] == "calls"
+
+
+def _counted(
+    function: Callable[..., pd.DataFrame], made: list[str], name: str
+) -> Callable[..., pd.DataFrame]:
+    def counting(*args: object, **kwargs: object) -> pd.DataFrame:
+        made.append(name)
+        return function(*args, **kwargs)
+
+    return counting
 
 
 def test_scapy_capture_end_to_end(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ pandas; nothing loops over messages in Python.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any, Final, Literal
 
@@ -38,7 +38,7 @@ from sipstats.messages import TRIM_FROM_ROWS, return_freed_heap
 from sipstats.workers import MIN_POOL_PROCESSES, Forked, fork_map
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
 
     from sipstats.drill.flow import Flow
     from sipstats.messages import Capture
@@ -117,6 +117,22 @@ class Analysis:
     """Without :attr:`messages` (the Dask engine, ``jobs`` > 1): every message of the report's
     sample calls (:func:`sipstats.drill.flow.sample_calls`), which its ladders draw; None
     otherwise."""
+    _computed: dict[tuple[str, ...], tuple[pd.DataFrame, pd.DataFrame]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    """Tables derived from another one, each with what it was derived from (:meth:`_once`)."""
+
+    def _once(
+        self, key: tuple[str, ...], source: pd.DataFrame, derive: Callable[[], pd.DataFrame]
+    ) -> pd.DataFrame:
+        """``derive()`` of ``source`` the first time it is asked for, kept for the next (the
+        JSON, HTML and text reports read the same timeline and end-to-end calls); derived again
+        when ``source`` is no longer the table this analysis holds. Each caller gets a shallow
+        copy: under copy-on-write, what it changes stays its own."""
+        held = self._computed.get(key)
+        if held is None or held[0] is not source:
+            held = self._computed[key] = (source, derive())
+        return held[1].copy(deep=False)
 
     def timeline(self, interval: str | None = None, by: TimelineBy = "class") -> pd.DataFrame:
         """Unique responses per time bucket (pandas offset alias or "auto"), per class or category.
@@ -127,7 +143,12 @@ class Analysis:
         if by not in ("class", "status_class", "category"):
             raise ValueError(f"timeline by {by!r}: use 'class' or 'category'")
         group: breakdown.TimelineBy = "category" if by == "category" else "status_class"
-        return breakdown.timeline(self.report_messages, self.bucket(interval), by=group)
+        bucket = self.bucket(interval)
+        return self._once(
+            ("timeline", bucket, group),
+            self.report_messages,
+            partial(breakdown.timeline, self.report_messages, bucket, by=group),
+        )
 
     def bucket(self, interval: str | None = None) -> str:
         """The timeline bucket for ``interval``: this analysis's when None, resolved if "auto"."""
@@ -160,7 +181,7 @@ class Analysis:
     @property
     def end_to_end_calls(self) -> pd.DataFrame:
         """The calls counted once per end-to-end call: a B2BUA's other legs left out."""
-        return b2bua.end_to_end(self.calls)
+        return self._once(("end_to_end_calls",), self.calls, partial(b2bua.end_to_end, self.calls))
 
     @property
     def transactions_without_final(self) -> int:

@@ -357,8 +357,7 @@ def timeline(
     if by not in ("status_class", "category"):
         raise ValueError(f"timeline by {by!r}: use 'status_class' or 'category'")
     offset = to_offset(interval)
-    resp = _responses(messages)
-    resp = resp[~resp["retransmission"]]
+    resp = _responses(messages, ["ts", "challenge", "category"], unique=True)
     if by == "status_class":
         keys = pd.Series(resp["cls"], index=resp.index)
         counts = pd.get_dummies(keys, dtype="int64")
