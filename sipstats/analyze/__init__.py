@@ -306,6 +306,8 @@ def analyze(
             _in_time_order(schema.conform(everything, schema.MESSAGES)), correlation=correlation
         )
         ahead = (dialogs.reported(longer), pd.Timestamp(after["ts"].min()))
+    if not every_message and len(m) >= TRIM_FROM_ROWS:
+        return_freed_heap()  # what the per-Call-ID step freed: the counts come next
     counted = tally.tally(parts.messages)
     if every_message:
         analysis = assemble(
