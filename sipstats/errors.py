@@ -8,9 +8,18 @@
     └── ReportError       a report cannot be made (nothing readable, output not a directory)
 
 Damage *inside* a readable capture is not an exception: it is counted in the input summary.
+Every command turns these into its exit status (:data:`EXIT_USAGE`).
 """
 
 from __future__ import annotations
+
+from typing import Final
+
+#: Exit status of a report run: every input read / a report written despite damaged or
+#: skipped input / a usage error or nothing readable (the CLI's only other outcome).
+EXIT_OK: Final = 0
+EXIT_DAMAGED: Final = 1
+EXIT_USAGE: Final = 2
 
 
 class SipstatsError(Exception):

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final, TextIO
+from typing import TextIO
 
 import pandas as pd
 
@@ -34,7 +34,7 @@ from sipstats.capture.summary import InputSummary
 from sipstats.dataset import is_dataset, read_dataset
 from sipstats.engines import ENGINES, Engine
 from sipstats.engines.dask_cluster import analyze_on_dask
-from sipstats.errors import OptionError, ReportError
+from sipstats.errors import EXIT_DAMAGED, EXIT_OK, EXIT_USAGE, OptionError, ReportError
 from sipstats.messages import Capture, Progress, capture_stem, job_count
 from sipstats.render import RENDERERS, RenderOptions, format_of, write_report
 from sipstats.render.labels import LANGS, Lang
@@ -56,12 +56,6 @@ __all__ = [
     "read_selected",
     "run_report",
 ]
-
-#: Exit status of a report run: every input read / a report written despite damaged or
-#: skipped input / a usage error or nothing readable (the CLI's only other outcome).
-EXIT_OK: Final = 0
-EXIT_DAMAGED: Final = 1
-EXIT_USAGE: Final = 2
 
 TimeBound = pd.Timestamp | pd.Timedelta
 """A window bound: a UTC time, or an offset from the first message."""

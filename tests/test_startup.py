@@ -93,3 +93,28 @@ def test_jobs_2_starts_reading_before_pandas_loads(tmp_path: Path) -> None:
         "assert started == [False], started\n"
     )
     _loaded_after(code)
+
+
+def test_start_up_reads_no_package_metadata() -> None:
+    """The version is looked up when ``--version`` asks for it, not on every start."""
+    code = (
+        "from importlib import metadata\n"
+        "def looked_up(name):\n"
+        "    raise AssertionError('metadata read at start-up')\n"
+        "metadata.version = looked_up\n"
+        "import sipstats.cli.report\n"
+    )
+    _loaded_after(code)
+
+
+def test_a_usage_error_loads_no_pandas() -> None:
+    """``fail()``, every subcommand's error exit, needs the exit status only."""
+    code = (
+        "import click\n"
+        "from sipstats.cli.report import fail\n"
+        "try:\n"
+        "    fail('no such thing')\n"
+        "except click.exceptions.Exit as done:\n"
+        "    assert done.exit_code == 2\n"
+    )
+    assert _loaded_after(code)["pandas"] is False

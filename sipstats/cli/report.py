@@ -29,7 +29,7 @@ from sipstats.cli.options import (
 )
 from sipstats.cli.trunks import trunks_option
 from sipstats.engines import ENGINES, Engine
-from sipstats.errors import OptionError, SipstatsError
+from sipstats.errors import EXIT_USAGE, OptionError, SipstatsError
 from sipstats.render import RENDERERS, load_renderers
 from sipstats.render.labels import LANGS
 
@@ -89,6 +89,14 @@ def _version() -> str:
         return metadata.version("sipstats")
     except metadata.PackageNotFoundError:
         return "unknown (not installed)"
+
+
+def _show_version(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    """``--version``: the package metadata is read only when it is asked for (reading it
+    costs every run's start-up 5-25 ms)."""
+    if value and not ctx.resilient_parsing:
+        click.echo(f"sipstats {_version()}")
+        ctx.exit()
 
 
 def _stderr_is_terminal() -> bool:
@@ -224,8 +232,7 @@ def error_line(error: Exception) -> str:
 
 
 def fail(message: str) -> NoReturn:
-    from sipstats.report import EXIT_USAGE
-
+    """One error line on stderr, then the usage-error exit status."""
     click.echo(f"sipstats: error: {message}", err=True)
     raise click.exceptions.Exit(EXIT_USAGE)
 
@@ -305,7 +312,14 @@ def fail(message: str) -> NoReturn:
 @click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr; no progress bar.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @click.option("--debug", is_flag=True, help="Debug logging; tracebacks on errors.")
-@click.version_option(version=_version(), prog_name="sipstats", message="%(prog)s %(version)s")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_show_version,
+    help="Show the version and exit.",
+)
 def report(
     captures: tuple[str, ...],
     formats: tuple[str, ...],
