@@ -134,13 +134,16 @@ def _members(
     src_ip, dst_ip = recode(m["src"], ips), recode(m["dst"], ips)
     wide_pair = np.minimum(src_ip, dst_ip) * (len(ips) + 1) + np.maximum(src_ip, dst_ip)
     pair, distinct = pd.factorize(wide_pair)
+    del src_ip, dst_ip, wide_pair  # an int64 per message each, at the analysis's peak memory
     call_pair = pair[first_row[by_time]]
 
     width = len(tags) + 1  # keys.dialog: Call-ID code x (tag code + 1)
     by_from = keys.lookup_packed(call_keys, number, from_key, width)
+    del from_key
     read = (by_from < 0) | m["reason_protocol"].notna().to_numpy(dtype=bool)
     to_key = keys.dialog(m["call_id"], m["to_tag"], tags, untagged=False, rows=read)
     by_to = keys.lookup_packed(call_keys, number, to_key, width)
+    del to_key
     call = np.where(by_from >= 0, by_from, by_to)
     # Legs of each call: the pairs of all its initial INVITEs (the caller's and relayed ones).
     legs = by_from[initial] * len(distinct) + pair[initial]
@@ -182,7 +185,8 @@ def build(
     n = len(first)
 
     def column(name: str) -> pd.Series:
-        return m[name].iloc[rows]
+        # by position: ``iloc`` would build an index of the member rows (an int64 each)
+        return pd.Series(m[name].array.take(rows))
 
     def first_row(mask: np.ndarray) -> np.ndarray:
         """Each call's first member row (position in ``m``) where ``mask``; -1 for none."""
@@ -225,6 +229,8 @@ def build(
     invites = keys.distinct_in_group(cid, m["transaction"].to_numpy()[rows], inv_req, n)
 
     cancelled = any_row(c_req & (c_method == "CANCEL").to_numpy())
+    # the analysis's peak memory comes next, with the call table: what it needs no more goes
+    del cseq, tag_codes, to_top, final, after_answer, c_req, c_method
     if capture_end is None:
         capture_end = m["ts"].max()
     calls = pd.DataFrame(

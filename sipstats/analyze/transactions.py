@@ -209,6 +209,7 @@ def build(messages: pd.DataFrame) -> pd.DataFrame:
     np.minimum.at(earliest, tx[main], ts.asi8[main])
     earliest[earliest == never] = np.iinfo(np.int64).min
     prov_row, final_row = first(prov), first(final)
+    del cseq_method, request_method, row_method, status  # an int64 per message each
     min_expires = m["min_expires"]
     out = pd.DataFrame(
         {
