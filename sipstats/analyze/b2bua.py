@@ -121,7 +121,10 @@ def legs_of(calls: pd.DataFrame, call_ids: Iterable[str]) -> list[str]:
     """The Call-IDs of every leg of the end-to-end calls these Call-IDs take part in, the
     given ones first, then the linked ones in order of their start."""
     given = list(dict.fromkeys(call_ids))
-    a_leg = calls["linked_to"].fillna(calls["call"]).astype("int64")
+    linked = calls["linked_to"]
+    if not linked.notna().to_numpy().any():  # no B2BUA legs: each call is all of itself
+        return given
+    a_leg = linked.fillna(calls["call"]).astype("int64")
     wanted = a_leg[calls["call_id"].isin(given).to_numpy(dtype=bool)]
     legs = calls[a_leg.isin(wanted).to_numpy()].sort_values(["start_ts", "call"], kind="stable")
     return list(dict.fromkeys([*given, *legs["call_id"].astype("str")]))

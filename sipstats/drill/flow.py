@@ -174,12 +174,16 @@ def sample_calls(calls: pd.DataFrame) -> list[tuple[str, tuple[str, ...]]]:
     """(outcome or 'slowest_pdd', Call-IDs): the first end-to-end call of each failure outcome
     seen and the one with the longest post-dial delay, whose ladders the report draws, with
     the Call-IDs of all its legs (``calls`` has its B2BUA legs linked)."""
-    ordered = end_to_end(calls).sort_values(["start_ts", "call"], kind="stable")
+    read = ["start_ts", "call", "outcome", "call_id", "pdd_ms"]  # not a copy of every column
+    ordered = end_to_end(calls[[*read, "linked_to"]])[read]
+    ordered = ordered.sort_values(["start_ts", "call"], kind="stable")
+    codes = ordered["outcome"].cat.codes.to_numpy()
+    seen = list(ordered["outcome"].cat.categories)
     samples = []
-    for name in FAILURE_OUTCOMES:
-        found = ordered[ordered["outcome"] == name]
-        if not found.empty:
-            samples.append((name, str(found["call_id"].iloc[0])))
+    for name in (name for name in FAILURE_OUTCOMES if name in seen):
+        hit = codes == seen.index(name)
+        if hit.any():
+            samples.append((name, str(ordered["call_id"].iloc[int(hit.argmax())])))
     pdd = ordered["pdd_ms"]
     if pdd.notna().any():
         slowest = int(pdd.to_numpy(dtype="float64", na_value=-1.0).argmax())
