@@ -997,24 +997,27 @@ static PyObject *walk(PyObject *Py_UNUSED(module), PyObject *args)
 }
 
 PyDoc_STRVAR(walk_pcapng_doc,
-"walk_pcapng(header, rules, payload, buf, off, until, frame, tmin, tmax, last_ts, out)\n\n"
+"walk_pcapng(header, rules, payload, buf, off, until, frame, tmin, tmax, last_ts, out[,\n"
+"            intake])\n\n"
 "Walk pcapng Enhanced Packet Blocks from offset ``off`` (as ``walk`` does records) until any\n"
 "other block. ``header`` is (big_endian, max_block, out_of_order_ns, max_out, interfaces)\n"
 "where each interface is (linktype, ns_per_unit, offset_ns), or None when Python must read\n"
-"its packets; ``rules`` is (sip_ports, filtered). Returns (off, frame, tmin, tmax, last_ts).");
+"its packets; ``rules`` is (sip_ports, filtered). Returns (off, frame, tmin, tmax, last_ts),\n"
+"and with an ``intake`` (as ``walk`` takes it, but the GIL held) rows and duplicates too.");
 
 static PyObject *walk_pcapng(PyObject *Py_UNUSED(module), PyObject *args)
 {
     PyObject *buf, *out, *header, *rules_args, *payload_args, *ports, *interfaces;
+    PyObject *intake_args = Py_None;
     Py_ssize_t off, until, max_out;
     long long frame, last_ts;
     int big, filtered;
     unsigned long max_block;
     Clock clock;
     Sink sink;
-    if (!PyArg_ParseTuple(args, "O!O!O!OnnLLLLO!", &PyTuple_Type, &header, &PyTuple_Type,
+    if (!PyArg_ParseTuple(args, "O!O!O!OnnLLLLO!|O", &PyTuple_Type, &header, &PyTuple_Type,
                           &rules_args, &PyTuple_Type, &payload_args, &buf, &off, &until, &frame,
-                          &clock.tmin, &clock.tmax, &last_ts, &PyList_Type, &out) ||
+                          &clock.tmin, &clock.tmax, &last_ts, &PyList_Type, &out, &intake_args) ||
         !PyArg_ParseTuple(header, "ikLnO!", &big, &max_block, &clock.out_of_order_ns, &max_out,
                           &PyTuple_Type, &interfaces) ||
         !PyArg_ParseTuple(rules_args, "O!p", &PyFrozenSet_Type, &ports, &filtered) ||
@@ -1023,6 +1026,13 @@ static PyObject *walk_pcapng(PyObject *Py_UNUSED(module), PyObject *args)
     Rules *rules = rules_new(ports, filtered);
     Py_buffer view;
     if (rules == NULL || PyObject_GetBuffer(buf, &view, PyBUF_SIMPLE) < 0) {
+        PyMem_Free(rules);
+        return NULL;
+    }
+    Intake in;
+    int into = intake_args != Py_None;
+    if (into && intake_open(&in, intake_args, sink.file) < 0) {
+        PyBuffer_Release(&view);
         PyMem_Free(rules);
         return NULL;
     }
@@ -1050,9 +1060,20 @@ static PyObject *walk_pcapng(PyObject *Py_UNUSED(module), PyObject *args)
             __builtin_add_overflow((long long)raw * per_unit, offset_ns, &ts) || ts == NO_TIME)
             break;
         if (steps_back(&clock, ts)) break;
-        done = take(rules, &sink, linktype, d, start, start + caplen, ts, frame + 1,
-                    caplen < origlen);
-        if (done <= 0) break;
+        if (into) {
+            Py_ssize_t ip, p, udp_end;
+            unsigned sport, dport;
+            int verdict = classify(rules, linktype, d, start, start + caplen, &ip, &p, &udp_end,
+                                   &sport, &dport);
+            if (verdict == HAND_BACK ||
+                (verdict == KEEP && (caplen < origlen || intake_take(&in, d, ip, p, udp_end, sport,
+                                                                     dport, ts, frame + 1) <= 0)))
+                break; /* Python's record (intake_close() raises a failure) */
+        } else {
+            done = take(rules, &sink, linktype, d, start, start + caplen, ts, frame + 1,
+                        caplen < origlen);
+            if (done <= 0) break;
+        }
         frame += 1;
         see(&clock, ts);
         last_ts = ts;
@@ -1060,6 +1081,12 @@ static PyObject *walk_pcapng(PyObject *Py_UNUSED(module), PyObject *args)
     }
     PyBuffer_Release(&view);
     PyMem_Free(rules);
+    if (into) {
+        Py_ssize_t rows = in.rows, duplicates = in.duplicates;
+        if (intake_close(&in) < 0 || done < 0) return NULL;
+        return Py_BuildValue("nLLLLnn", off, frame, clock.tmin, clock.tmax, last_ts, rows,
+                             duplicates);
+    }
     if (done < 0) return NULL;
     return Py_BuildValue("nLLLL", off, frame, clock.tmin, clock.tmax, last_ts);
 }

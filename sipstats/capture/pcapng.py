@@ -113,13 +113,19 @@ class PcapngReader:
         self.offset = 0
 
     def read(
-        self, packet: PacketFn, out: list[Payload], stop: int, decoder: Decoder | None = None
+        self,
+        packet: PacketFn,
+        out: list[Payload],
+        stop: int,
+        decoder: Decoder | None = None,
+        intake: pcap.Intake | None = None,
     ) -> Iterator[list[Payload]]:
         """Call ``packet`` on each packet block starting before ``stop``; yield what lands in
         ``out`` in lists, as :meth:`PcapReader.read` does. With ``decoder`` (whose ``packet``
         and ``out`` these are), runs of Enhanced Packet Blocks of plain UDP are read by the C
-        walk, as in :meth:`PcapReader.read`."""
+        walk, with an ``intake`` into its table, as in :meth:`PcapReader.read`."""
         c_walk = pcap.c_walk() if decoder is not None else None
+        into = () if c_walk is None or intake is None else (intake,)
         rules = payload = walk_header = None
         if c_walk is not None and decoder is not None:
             rules = (decoder.sip_ports, decoder.ports is not None)
@@ -142,10 +148,18 @@ class PcapngReader:
             if c_walk is not None and decoded:
                 if walk_header is None:  # after a section or interface change
                     walk_header = _walk_header(endian, ifaces)
+                if into and out:  # the messages Python found come first
+                    yield out[:]
+                    out.clear()
                 until = min(stop - src.base, release_at + 1)
-                off, frame, tmin, tmax, last_ts = c_walk.walk_pcapng(
-                    walk_header, rules, payload, buf, off, until, frame, tmin, tmax, last_ts, out
-                )
+                state = c_walk.walk_pcapng(
+                    walk_header, rules, payload, buf, off, until, frame, tmin, tmax, last_ts, out,
+                    *into,
+                )  # fmt: skip
+                off, frame, tmin, tmax, last_ts = state[:5]
+                if into:
+                    summary.sip_messages += state[5]
+                    summary.duplicates += state[6]
                 if len(out) >= pcap.BATCH:
                     yield out[:]
                     out.clear()
@@ -275,6 +289,9 @@ class PcapngReader:
                     summary.packets += frame - decoded + 1
                     summary.bytes += src.base + off - consumed
                     decoded, consumed = frame + 1, src.base + off
+                if into:  # progress, however few messages Python found
+                    yield out[:]
+                    out.clear()
         if out:
             yield out[:]
             out.clear()

@@ -133,8 +133,8 @@ def iter_payload_batches(
     intake: pcap.Intake | None = None,
 ) -> Iterator[list[Payload]]:
     """Yield every candidate SIP message in one capture file, in file order, in lists of up
-    to :data:`sipstats.capture.pcap.BATCH`; with an ``intake``, the messages of classic pcap
-    records the C walk reads go there instead (see :meth:`sipstats.capture.pcap.PcapReader.read`).
+    to :data:`sipstats.capture.pcap.BATCH`; with an ``intake``, the messages of the records
+    the C walk reads go there instead (see :meth:`sipstats.capture.pcap.PcapReader.read`).
 
     Raises :class:`CaptureError` at once when the file is unusable as a whole (unreadable,
     empty, not a capture). Damage inside a readable file (a truncated last record, an
@@ -173,7 +173,7 @@ def _payloads(
         reader: pcap.PcapReader | pcapng.PcapngReader
         if header is None:
             yield from pcapng.PcapngReader(src, summary, start).read(
-                decoder.packet, decoder.out, stop, decoder
+                decoder.packet, decoder.out, stop, decoder, intake
             )
         else:
             first = byte_range[2] if byte_range is not None and len(byte_range) == 3 else None
