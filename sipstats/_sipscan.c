@@ -1794,13 +1794,70 @@ columns_append(ColumnsObject *self, PyObject *arg)
     Py_RETURN_NONE;
 }
 
+/* Memory a builder gave away: a column's buffer, read through the buffer protocol (numpy's
+ * frombuffer) with no copy, freed with the last view of it. */
+typedef struct {
+    PyObject_HEAD
+    char *p;
+    Py_ssize_t n;
+} BlockObject;
+
+static int
+block_getbuffer(BlockObject *self, Py_buffer *view, int flags)
+{
+    static char nothing[1]; /* an empty column has no memory; readers want a pointer all the same */
+    return PyBuffer_FillInfo(view, (PyObject *)self, self->p != NULL ? self->p : nothing, self->n,
+                             0, flags);
+}
+
+static void
+block_dealloc(BlockObject *self)
+{
+    PyMem_RawFree(self->p);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static Py_ssize_t
+block_len(BlockObject *self)
+{
+    return self->n;
+}
+
+static PyBufferProcs block_as_buffer = {.bf_getbuffer = (getbufferproc)block_getbuffer};
+static PySequenceMethods block_as_sequence = {.sq_length = (lenfunc)block_len};
+
+static PyTypeObject BlockType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "sipstats._sipscan.Block",
+    .tp_basicsize = sizeof(BlockObject),
+    .tp_dealloc = (destructor)block_dealloc,
+    .tp_as_buffer = &block_as_buffer,
+    .tp_as_sequence = &block_as_sequence,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = PyDoc_STR("A column's memory, given away by Columns.export()."),
+};
+
+/* A Block that takes ``b``'s memory (``b`` is empty afterwards). NULL with an exception. */
+static PyObject *
+block_taking(Buf *b)
+{
+    BlockObject *block = PyObject_New(BlockObject, &BlockType);
+    if (block == NULL) {
+        return NULL;
+    }
+    block->p = b->p;
+    block->n = b->n;
+    *b = (Buf){NULL, 0, 0};
+    return (PyObject *)block;
+}
+
 PyDoc_STRVAR(columns_export_doc,
 "export() -> dict\n\n"
-"Every column by name: the values as bytes (native byte order) for a number column, or\n"
-"(codes as int32 bytes, strings, offsets) for a text column: its distinct strings in code\n"
-"order as UTF-8 back to back (lone surrogates passed through), and where each starts as\n"
-"native int64 bytes, one more than there are strings. The rows move out: the object is\n"
-"empty afterwards.");
+"Every column by name: the values (native byte order) for a number column, or (int32\n"
+"codes, strings, offsets) for a text column: its distinct strings in code order as UTF-8\n"
+"back to back (lone surrogates passed through), and where each starts as native int64, one\n"
+"more than there are strings. Each is a Block, the builder's own memory given away (read it\n"
+"with the buffer protocol). The rows move out: the object is empty afterwards.");
 
 static PyObject *
 columns_export(ColumnsObject *self, PyObject *Py_UNUSED(ignored))
@@ -1814,16 +1871,18 @@ columns_export(ColumnsObject *self, PyObject *Py_UNUSED(ignored))
     }
     for (Py_ssize_t k = 0; k < self->ncols; k++) {
         Column *col = &self->cols[k];
-        PyObject *values = PyBytes_FromStringAndSize(col->data.p, col->data.n), *item = values;
+        PyObject *values = block_taking(&col->data), *item = values;
         if (values != NULL && col->kind == 't') {
             /* the strings as they are held, no str made: a column of many distinct values
              * (Call-ID, branch) would make hundreds of thousands */
-            const Coder *c = &col->coder;
-            static const Py_ssize_t none = 0;
-            PyObject *arena = PyBytes_FromStringAndSize(c->arena.p, c->arena.n);
-            PyObject *starts = c->count > 0 ? PyBytes_FromStringAndSize(c->starts.p, c->starts.n)
-                                            : PyBytes_FromStringAndSize((const char *)&none,
-                                                                        sizeof none);
+            Coder *c = &col->coder;
+            Py_ssize_t none = 0;
+            if (c->count == 0 && buf_put(&c->starts, &none, sizeof none) < 0) {
+                Py_DECREF(values);
+                Py_DECREF(out);
+                return PyErr_NoMemory();
+            }
+            PyObject *arena = block_taking(&c->arena), *starts = block_taking(&c->starts);
             item = arena == NULL || starts == NULL ? NULL : PyTuple_Pack(3, values, arena, starts);
             Py_XDECREF(arena);
             Py_XDECREF(starts);
@@ -1912,7 +1971,7 @@ static ColumnsApi columns_api = {
 PyMODINIT_FUNC
 PyInit__sipscan(void)
 {
-    if (PyType_Ready(&ColumnsType) < 0) {
+    if (PyType_Ready(&ColumnsType) < 0 || PyType_Ready(&BlockType) < 0) {
         return NULL;
     }
     PyObject *module = PyModule_Create(&module_def);

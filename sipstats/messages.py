@@ -23,7 +23,7 @@ import glob
 import lzma
 import os
 from array import array
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache, partial
@@ -201,12 +201,12 @@ class _Codes:
         self.codes.extend(array("i", list(map(index.__getitem__, values))))
 
     @classmethod
-    def of(cls, codes: bytes, arena: bytes, offsets: bytes) -> _Codes:
+    def of(cls, codes: Any, arena: Any, offsets: Any) -> _Codes:
         """A column from int32 codes and its distinct non-empty strings in code order, as the
-        C builder exports them (see :attr:`_arena`): no str is made for them here."""
+        C builder exports them (buffers, see :attr:`_arena`): no str is made for them here."""
         column = cls()
         column.codes.frombytes(codes)
-        column._values, column._arena = None, (arena, offsets)
+        column._values, column._arena = None, (bytes(arena), bytes(offsets))
         return column
 
     def extend(self, other: _Codes) -> None:
@@ -224,33 +224,45 @@ class _Codes:
         codes = np.frombuffer(other.codes, dtype=np.int32)
         self.codes.frombytes(np.asarray(remap, dtype=np.int32)[codes].tobytes())
 
-    def categorical(self, order: np.ndarray | None) -> pd.Categorical[str]:
-        """The column with its rows in ``order`` (None: as they are); its categories in order
-        of first appearance in those rows, so that the result does not depend on the order in
-        which the rows were decoded (files, parts of a file in several processes)."""
-        import pandas as pd
-
+    def parts(self) -> tuple[np.ndarray, list[str] | tuple[Any, Any]]:
+        """The codes as int32 and the strings, as :func:`_text_categorical` takes them."""
         codes = np.frombuffer(self.codes, dtype=np.int32) if self.codes else np.empty(0, np.int32)
-        taken = None
-        if order is not None:
-            positions, seen = pd.factorize(codes[order])  # -1 (NA) is one of the values here
-            present = seen >= 0
-            taken = seen[present]
-            codes = np.where(present, np.cumsum(present) - 1, -1).astype(np.int32)[positions]
-        # else the codes already follow first appearance in these rows
         if self._values is None:
             assert self._arena is not None
-            index = _arrow_index(*self._arena, taken)
-            if index is not None:  # the builder's bytes as they are: no str per category
-                return _categorical_of_distinct(codes, index)
-        strings = self.values
-        return _categorical(codes, strings if taken is None else [strings[k] for k in taken])
+            return codes, self._arena
+        return codes, self._values
 
 
-def _decoded(arena: bytes, offsets: bytes) -> list[str]:
-    """The strings held back to back in ``arena`` (UTF-8, lone surrogates passed through),
-    each starting at its int64 offset in ``offsets``."""
+def _text_categorical(
+    codes: np.ndarray, strings: list[str] | tuple[Any, Any], order: np.ndarray | None
+) -> pd.Categorical[str]:
+    """A text column from its int32 ``codes`` (-1: NA) and distinct ``strings`` (a list, or
+    the C builder's (arena, offsets) buffers, see ``_Codes._arena``), its rows in ``order``
+    (None: as they are); its categories in order of first appearance in those rows, so that
+    the result does not depend on the order in which the rows were decoded (files, parts of
+    a file in several processes)."""
+    import pandas as pd
+
+    taken = None
+    if order is not None:
+        positions, seen = pd.factorize(codes[order])  # -1 (NA) is one of the values here
+        present = seen >= 0
+        taken = seen[present]
+        codes = np.where(present, np.cumsum(present) - 1, -1).astype(np.int32)[positions]
+    # else the codes already follow first appearance in these rows
+    if isinstance(strings, tuple):
+        index = _arrow_index(*strings, taken)
+        if index is not None:  # the builder's bytes as they are: no str per category
+            return _categorical_of_distinct(codes, index)
+        strings = _decoded(*strings)
+    return _categorical(codes, strings if taken is None else [strings[k] for k in taken])
+
+
+def _decoded(arena: Any, offsets: Any) -> list[str]:
+    """The strings held back to back in the buffer ``arena`` (UTF-8, lone surrogates passed
+    through), each starting at its int64 offset in ``offsets``."""
     bounds = np.frombuffer(offsets, dtype=np.int64).tolist()
+    arena = bytes(arena)
     if arena.isascii():  # then byte offsets are character offsets
         text = arena.decode("ascii")
         return [text[start:end] for start, end in pairwise(bounds)]
@@ -266,7 +278,7 @@ def _arrow_text() -> Any:
     return dtype if getattr(dtype, "storage", None) == "pyarrow" else None
 
 
-def _arrow_index(arena: bytes, offsets: bytes, taken: np.ndarray | None) -> pd.Index | None:
+def _arrow_index(arena: Any, offsets: Any, taken: np.ndarray | None) -> pd.Index | None:
     """The strings of ``arena`` (as :func:`_decoded` reads it; only those at ``taken``, in that
     order, unless None) as pandas ``str`` made by Arrow from the bytes as they are; None when
     pandas keeps ``str`` in Python objects, or the bytes are not all valid UTF-8 (lone
@@ -414,7 +426,11 @@ class MessageTable:
         self.flags["duplicate"] += self._copies
         self._copies.clear()
         for name, column in self.text.items():
-            column.extend(_Codes.of(*built.pop(name)))
+            exported = _Codes.of(*built.pop(name))
+            if column.codes:
+                column.extend(exported)
+            else:  # taken as it is: extend() would copy its codes once more
+                self.text[name] = exported
         for name, values in self.ints.items():
             values.frombytes(built.pop(name))
         for name in _FLAGS:
@@ -443,34 +459,64 @@ class MessageTable:
 
     def to_frame(self) -> pd.DataFrame:
         """The table as a DataFrame conforming to ``schema.MESSAGES``, sorted by time."""
-        import pandas as pd
-
         self._store()
         if not len(self):
             return schema.empty(schema.MESSAGES)
+        return _frame(
+            {
+                name: np.frombuffer(values, dtype=values.typecode)
+                for name, values in self.ints.items()
+            },
+            {name: np.frombuffer(flags, dtype=np.bool_) for name, flags in self.flags.items()},
+            {name: codes.parts() for name, codes in self.text.items()},
+        )
+
+    def take_frame(self) -> pd.DataFrame:
+        """:meth:`to_frame`, leaving the table empty: when the C builder holds every row (one
+        pass, or threads of one process), the frame is made over the memory it gives away,
+        with no copy of its columns."""
+        built = self._c_columns
+        if built is None or not len(built) or len(self.ints["ts"]) or self._messages:
+            return self.to_frame()
+        exported = built.export()
         ints = {
-            name: np.frombuffer(values, dtype=values.typecode) for name, values in self.ints.items()
+            name: np.frombuffer(exported[name], dtype=code) for name, (_, _, code) in _INTS.items()
         }
-        files = np.frombuffer(self.text["file"].codes, dtype=np.int32)
-        keys = (ints["frame"], files, ints["ts"])
-        # Stable: messages of one frame (a TCP segment) keep their stream order.
-        order = None if _in_order(*reversed(keys)) else np.lexsort(keys)
-        columns: dict[str, Any] = {}
-        for name, values in ints.items():
-            columns[name] = values if order is None else values[order]
-        for name, flags in self.flags.items():
-            values = np.frombuffer(flags, dtype=np.bool_)
-            columns[name] = values if order is None else values[order]
-        for name, codes in self.text.items():
-            columns[name] = codes.categorical(order)
-        columns["ts"] = pd.to_datetime(columns["ts"], unit="ns", utc=True)
-        status = np.asarray(columns["status"])
-        columns["status"] = pd.arrays.IntegerArray(status, status == 0)
-        for name in _OPTIONAL_INTS:
-            values = np.asarray(columns[name])
-            columns[name] = pd.arrays.IntegerArray(values, values < 0)
-        columns.update(_reason_columns(columns.pop("reason_header")))
-        return schema.conform(pd.DataFrame(columns, copy=False), schema.MESSAGES)
+        flags = {name: np.frombuffer(exported[name], dtype=np.bool_) for name in _FLAGS}
+        flags["duplicate"] = np.frombuffer(bytes(self._copies), dtype=np.bool_)
+        self._copies.clear()
+        text = {}
+        for name in self.text:
+            codes, arena, offsets = exported[name]
+            text[name] = (np.frombuffer(codes, dtype=np.int32), (arena, offsets))
+        return _frame(ints, flags, text)
+
+
+def _frame(
+    ints: dict[str, np.ndarray],
+    flags: dict[str, np.ndarray],
+    text: Mapping[str, tuple[np.ndarray, list[str] | tuple[Any, Any]]],
+) -> pd.DataFrame:
+    """The messages table from its columns: numbers, flags, and each text column's codes and
+    strings (as :func:`_text_categorical` takes them); sorted by time, conformed."""
+    import pandas as pd
+
+    keys = (ints["frame"], text["file"][0], ints["ts"])
+    # Stable: messages of one frame (a TCP segment) keep their stream order.
+    order = None if _in_order(*reversed(keys)) else np.lexsort(keys)
+    columns: dict[str, Any] = {}
+    for name, values in (*ints.items(), *flags.items()):
+        columns[name] = values if order is None else values[order]
+    for name, (codes, strings) in text.items():
+        columns[name] = _text_categorical(codes, strings, order)
+    columns["ts"] = pd.to_datetime(columns["ts"], unit="ns", utc=True)
+    status = np.asarray(columns["status"])
+    columns["status"] = pd.arrays.IntegerArray(status, status == 0)
+    for name in _OPTIONAL_INTS:
+        values = np.asarray(columns[name])
+        columns[name] = pd.arrays.IntegerArray(values, values < 0)
+    columns.update(_reason_columns(columns.pop("reason_header")))
+    return schema.conform(pd.DataFrame(columns, copy=False), schema.MESSAGES)
 
 
 def _in_order(first: np.ndarray, *then: np.ndarray) -> bool:
@@ -945,7 +991,7 @@ def read_capture(
             )
         if inputs is None:
             inputs = _decode_one_by_one(entries, table, options, progress)
-        messages = table.to_frame()
+        messages = table.take_frame()
     del table
     if len(messages) >= TRIM_FROM_ROWS:
         return_freed_heap()
