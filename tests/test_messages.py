@@ -16,6 +16,7 @@ from sipstats.capture.summary import InputSummary
 from sipstats.errors import CaptureError, SipParseError
 from sipstats.messages import Capture, MessageTable, decode_file, decode_payloads, read_capture
 from sipstats.sip import C_SCAN_NAME
+from tests.conftest import SAMPLES
 from tests.sipfactory import T0, UAC, UAS, sip_request, sip_response, udp, write_pcap
 
 NS = 1_000_000_000
@@ -365,3 +366,15 @@ def test_correlation_header_columns(pure: bool) -> None:
     assert pd.isna(both["charging_vector"])
     assert charged["charging_vector"] == vector
     assert plain[["x_cid", "x_call_id", "charging_vector"]].isna().all()
+
+
+@pytest.mark.parametrize("name", ["outage.pcap", "mixed.pcap", "tcp.pcap"])
+@pytest.mark.parametrize("keep_duplicates", [False, True])
+def test_a_frame_taken_from_the_builder_is_the_frame(name: str, keep_duplicates: bool) -> None:
+    """``take_frame`` (read_capture's: the frame over the memory the C builder gives away)
+    gives what ``to_frame`` gives from the table's own columns."""
+    path = SAMPLES / name
+    taken = decode_file(path, keep_duplicates=keep_duplicates)[0].take_frame()
+    table = decode_file(path, keep_duplicates=keep_duplicates)[0]
+    pd.testing.assert_frame_equal(taken, table.to_frame())
+    assert len(taken) > 0
