@@ -23,6 +23,41 @@ def test_lookup_packed_matches_hash_lookup(seed: int) -> None:
     np.testing.assert_array_equal(keys.lookup_packed(distinct, values, wanted, width), expected)
 
 
+def _parts(seed: int) -> list[np.ndarray]:
+    """Key parts as the analysis has them: codes with -1 for NA, a part that another decides
+    (a branch's Call-ID), a wide one (a CSeq number), a constant one."""
+    rng = np.random.default_rng(seed)
+    rows = int(rng.integers(1, 3000))
+    branch = rng.integers(-1, rows, rows)
+    return [
+        branch,
+        (branch * 7 + 3) % 11,
+        rng.integers(0, 1 << 40, rows) if seed % 2 else rng.integers(0, 3, rows),
+        rng.integers(-1, 4, rows),
+        np.zeros(rows, dtype=np.int64),
+    ]
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_group_ids_number_like_groupby_in_order_of_first_appearance(seed: int) -> None:
+    parts = _parts(seed)
+    for used in (parts[:1], parts[:2], parts[1:4], parts):
+        frame = pd.DataFrame(dict(enumerate(used)))
+        expected = frame.groupby(list(frame.columns), sort=False).ngroup().to_numpy()
+        np.testing.assert_array_equal(keys.group_ids(*used), expected)
+        packed = keys.packed(*used)
+        np.testing.assert_array_equal(keys.group_ids(packed), expected)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_sorted_ids_are_numpy_unique(seed: int) -> None:
+    for values in _parts(seed)[:3]:
+        distinct, ids = keys.sorted_ids(values)
+        want_distinct, want_ids = np.unique(values, return_inverse=True)
+        np.testing.assert_array_equal(distinct, want_distinct)
+        np.testing.assert_array_equal(ids, want_ids)
+
+
 def test_lookup_packed_without_keys() -> None:
     out = keys.lookup_packed(
         np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.array([3, -1]), 4

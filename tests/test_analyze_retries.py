@@ -152,6 +152,22 @@ def test_call_started_before_the_failure_is_not_its_retry() -> None:
     assert _row(table, "a")["retry_call_id"] == "b"
 
 
+def test_retry_starting_as_the_failure_arrives_is_its_retry_and_the_first_of_a_tie_wins() -> None:
+    table = _table(
+        Attempt("a", final_s=1, **BUSY),
+        Attempt("b", invite_s=1, status=200, final_s=2),
+        Attempt("c", invite_s=3, final_s=4, **BUSY),
+        Attempt("d", invite_s=6, status=200, final_s=7),
+        Attempt("e", invite_s=6, status=200, final_s=7),
+        Attempt("z", caller="sip:zoe@example.com", final_s=9, **BUSY),
+    )
+    assert _row(table, "a")["retry_call_id"] == "b"
+    assert _row(table, "a")["gap_s"] == 0.0
+    assert _row(table, "c")["retry_call_id"] == "d"
+    # the last caller and target of all, never retried, finds no attempt of another
+    assert not _row(table, "z")["retried"]
+
+
 def test_retry_that_fails_again_is_a_failure_with_its_own_retry() -> None:
     table = _table(
         Attempt("a", final_s=1, **BUSY),
