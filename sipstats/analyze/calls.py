@@ -27,7 +27,7 @@ responses without their INVITE) yields no call for that dialog.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
@@ -129,60 +129,55 @@ def _members(
     number[by_time] = np.arange(len(first_row))
     first = m[list(FIRST_INVITE_COLUMNS)].iloc[first_row[by_time]]
 
-    # Leg = unordered pair of IP addresses an initial INVITE travelled between (dense codes).
-    ips = m["src"].cat.categories.union(m["dst"].cat.categories)
-    src_ip, dst_ip = recode(m["src"], ips), recode(m["dst"], ips)
-    wide_pair = np.minimum(src_ip, dst_ip) * (len(ips) + 1) + np.maximum(src_ip, dst_ip)
-    pair, distinct = pd.factorize(wide_pair)
-    del src_ip, dst_ip, wide_pair  # an int64 per message each, at the analysis's peak memory
+    pair, pairs = _address_pairs(m)
     call_pair = pair[first_row[by_time]]
 
     width = len(tags) + 1  # keys.dialog: Call-ID code x (tag code + 1)
     by_from = keys.lookup_packed(call_keys, number, from_key, width)
-    del from_key
+    del from_key  # a row-long array: the analysis's peak memory is here
     read = (by_from < 0) | m["reason_protocol"].notna().to_numpy(dtype=bool)
     to_key = keys.dialog(m["call_id"], m["to_tag"], tags, untagged=False, rows=read)
     by_to = keys.lookup_packed(call_keys, number, to_key, width)
     del to_key
     call = np.where(by_from >= 0, by_from, by_to)
     # Legs of each call: the pairs of all its initial INVITEs (the caller's and relayed ones).
-    legs = by_from[initial] * len(distinct) + pair[initial]
+    legs = by_from[initial] * pairs + pair[initial]
     elsewhere = np.flatnonzero((call >= 0) & (pair != call_pair[call]))
     on_other_leg = np.zeros(len(call), dtype=bool)
-    on_other_leg[elsewhere] = keys.isin(call[elsewhere] * len(distinct) + pair[elsewhere], legs)
+    on_other_leg[elsewhere] = keys.isin(call[elsewhere] * pairs + pair[elsewhere], legs)
     member = (call >= 0) & ~on_other_leg
     rows = np.flatnonzero(member)
     return first, rows, call[rows], by_from, by_to
 
 
-def build(
-    messages: pd.DataFrame,
-    transactions: pd.DataFrame,
-    *,
-    capture_end: pd.Timestamp | None = None,
-    correlation: b2bua.Correlation = "auto",
-) -> pd.DataFrame:
-    """CALLS rows from analysed messages in time order.
+def _address_pairs(m: pd.DataFrame) -> tuple[np.ndarray, int]:
+    """Leg of each row: the unordered pair of its IP addresses, as a code below the second
+    value returned (an initial INVITE's pair is its call's leg)."""
+    ips = m["src"].cat.categories.union(m["dst"].cat.categories)
+    src_ip, dst_ip = recode(m["src"], ips), recode(m["dst"], ips)
+    pair, distinct = pd.factorize(
+        np.minimum(src_ip, dst_ip) * (len(ips) + 1) + np.maximum(src_ip, dst_ip)
+    )
+    return pair, len(distinct)
 
-    ``transactions`` is :func:`sipstats.analyze.transactions.build`'s frame (for the final
-    status of each call's BYE). ``capture_end`` is the capture's last message time when
-    ``messages`` are only some of its Call-IDs (default: their own last time).
-    ``correlation`` names the header whose value in the first INVITE is ``correlation_id``;
-    the B2BUA legs it links cross Call-IDs, so ``linked_to`` and ``e2e_outcome`` are left
-    unlinked here and set by :func:`sipstats.analyze.b2bua.link` on the whole calls table.
+
+def _from_members(
+    m: pd.DataFrame,
+    transactions: pd.DataFrame,
+    members: tuple[np.ndarray, np.ndarray, int],
+    invite_req: np.ndarray,
+    initial: np.ndarray,
+) -> tuple[dict[str, Any], np.ndarray, Any]:
+    """The calls' columns read from their member rows, whether each call saw a provisional
+    response to its last INVITE, and the time of that INVITE.
+
+    ``members``: the member rows of ``m``, the call of each and how many calls there are;
+    ``invite_req`` and ``initial`` mark the rows of ``m`` that are first copies of INVITEs
+    and of out-of-dialog INVITEs. :func:`build` keeps no row-long array past this step.
     """
-    m = messages
-    if m.empty:
-        return schema.empty(schema.CALLS)
+    rows, cid, n = members
     is_request = m["is_request"].to_numpy()
     retrans = m["retransmission"].to_numpy()
-    method = m["method"]
-    invite_req = is_request & (method == "INVITE").to_numpy() & ~retrans
-    initial = invite_req & m["to_tag"].isna().to_numpy()
-    if not initial.any():
-        return schema.empty(schema.CALLS)
-    first, rows, cid, by_from, by_to = _members(m, initial)
-    n = len(first)
 
     def column(name: str) -> pd.Series:
         # by position: ``iloc`` would build an index of the member rows (an int64 each)
@@ -229,8 +224,62 @@ def build(
     invites = keys.distinct_in_group(cid, m["transaction"].to_numpy()[rows], inv_req, n)
 
     cancelled = any_row(c_req & (c_method == "CANCEL").to_numpy())
-    # the analysis's peak memory comes next, with the call table: what it needs no more goes
-    del cseq, tag_codes, to_top, final, after_answer, c_req, c_method
+    columns = {
+        "ringing_ts": ts.take(first_row(inv_resp & (st >= 180) & (st <= 183)), allow_fill=True),
+        "answer_ts": answer_ts,
+        "final_ts": ts.take(final_row, allow_fill=True),
+        "end_ts": ts.take(end_row, allow_fill=True),
+        "final_status": m["status"].array.take(final_row, allow_fill=True),
+        "final_reason": m["reason"].array.take(final_row, allow_fill=True),
+        "invites": invites.astype(np.int16),
+        "auth_challenges": keys.count_in_group(
+            cid, inv_resp & ~c_retrans & np.isin(st, (401, 407)), n
+        ).astype(np.int16),
+        "to_tags": to_tags.astype(np.int16),
+        "cancelled": cancelled,
+        "has_bye": any_row(bye),
+        "answer_missing": answer_missing,
+        "bye_status": bye_status,
+    }
+    return columns, provisional, last_invite
+
+
+def build(
+    messages: pd.DataFrame,
+    transactions: pd.DataFrame,
+    *,
+    capture_end: pd.Timestamp | None = None,
+    correlation: b2bua.Correlation = "auto",
+) -> pd.DataFrame:
+    """CALLS rows from analysed messages in time order.
+
+    ``transactions`` is :func:`sipstats.analyze.transactions.build`'s frame (for the final
+    status of each call's BYE). ``capture_end`` is the capture's last message time when
+    ``messages`` are only some of its Call-IDs (default: their own last time).
+    ``correlation`` names the header whose value in the first INVITE is ``correlation_id``;
+    the B2BUA legs it links cross Call-IDs, so ``linked_to`` and ``e2e_outcome`` are left
+    unlinked here and set by :func:`sipstats.analyze.b2bua.link` on the whole calls table.
+    """
+    m = messages
+    if m.empty:
+        return schema.empty(schema.CALLS)
+    is_request = m["is_request"].to_numpy()
+    retrans = m["retransmission"].to_numpy()
+    method = m["method"]
+    invite_req = is_request & (method == "INVITE").to_numpy() & ~retrans
+    initial = invite_req & m["to_tag"].isna().to_numpy()
+    if not initial.any():
+        return schema.empty(schema.CALLS)
+    first, rows, cid, by_from, by_to = _members(m, initial)
+    n = len(first)
+    # first, while few row-long arrays are held: the analysis's peak memory is here
+    media = call_media(m, by_from, by_to, n)
+    del by_from, by_to
+
+    per_call, provisional, last_invite = _from_members(
+        m, transactions, (rows, cid, n), invite_req, initial
+    )
+    del rows, cid  # row-long: the calls table is made without them
     if capture_end is None:
         capture_end = m["ts"].max()
     calls = pd.DataFrame(
@@ -244,23 +293,9 @@ def build(
             "src": endpoints(first["src"], first["sport"]),
             "dst": endpoints(first["dst"], first["dport"]),
             "start_ts": first["ts"].array,
-            "ringing_ts": ts.take(first_row(inv_resp & (st >= 180) & (st <= 183)), allow_fill=True),
-            "answer_ts": answer_ts,
-            "final_ts": ts.take(final_row, allow_fill=True),
-            "end_ts": ts.take(end_row, allow_fill=True),
-            "final_status": m["status"].array.take(final_row, allow_fill=True),
-            "final_reason": m["reason"].array.take(final_row, allow_fill=True),
-            "invites": invites.astype(np.int16),
-            "auth_challenges": keys.count_in_group(
-                cid, inv_resp & ~c_retrans & np.isin(st, (401, 407)), n
-            ).astype(np.int16),
-            "to_tags": to_tags.astype(np.int16),
-            "cancelled": cancelled,
-            "has_bye": any_row(bye),
-            "answer_missing": answer_missing,
-            "bye_status": bye_status,
+            **per_call,
             "correlation_id": b2bua.correlation_ids(first, correlation),
-            **call_media(m, by_from, by_to, n),
+            **media,
         }
     )
     start = calls["start_ts"]
@@ -269,7 +304,11 @@ def build(
     calls["pdd_ms"] = (alerted - start).dt.total_seconds() * 1000.0
     calls["answer_ms"] = (calls["answer_ts"] - start).dt.total_seconds() * 1000.0
     calls["duration_s"] = (calls["end_ts"] - calls["answer_ts"]).dt.total_seconds()
-    decided = outcome(calls["final_status"].to_numpy(dtype="float64", na_value=np.nan), cancelled)
+    answer_missing = calls["answer_missing"].to_numpy()
+    decided = outcome(
+        calls["final_status"].to_numpy(dtype="float64", na_value=np.nan),
+        calls["cancelled"].to_numpy(),
+    )
     decided = np.where(answer_missing & (decided < 0), OUTCOME_CODE["answered"], decided)
     pending = provisional | np.asarray(last_invite >= capture_end - TIMER_B, dtype=bool)
     waiting = np.where(pending, OUTCOME_CODE["in_progress"], OUTCOME_CODE["no_final_response"])

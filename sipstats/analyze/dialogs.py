@@ -65,7 +65,8 @@ def analyze_dialogs(
     request_key = keys.request_key(m)
     m["client_leg"] = legs.client_leg(m, request_key)
     m["challenge"] = challenges.answered_challenge(m, request_key)
-    del request_key
+    # the frame holds copies: row-long arrays kept to the end add to the peak memory
+    del transaction, retransmission, request_key
     m = schema.conform(join_catalogue(m), schema.ANALYZED_MESSAGES)
     wide = tx_stage.build(m)
     calls = calls_stage.build(m, wide, capture_end=capture_end, correlation=correlation)

@@ -62,14 +62,15 @@ def recode(col: pd.Series, categories: pd.Index, rows: np.ndarray | None = None)
 
 
 def packed(*parts: np.ndarray) -> np.ndarray:
-    """One int64 per row, equal where every one of ``parts`` (any integers) is: the parts
+    """One int64 per row, equal where every one of ``parts`` (any integers or bools) is: the parts
     packed into one integer while it fits in 62 bits, renumbered densely when the next part
     would not fit. Grouping and sorting need no more; :func:`group_ids` numbers them."""
     key = np.zeros(len(parts[0]), dtype=np.int64)
     if not len(key):
         return key
     bound = 1
-    for part in parts:
+    for small in parts:
+        part = small.astype(np.int64, copy=False)  # codes may come as int8, flags as bool
         low = int(part.min())
         width = int(part.max()) - low + 1
         if bound * width >= 1 << 62:

@@ -95,11 +95,12 @@ def tally(messages: pd.DataFrame) -> Tally:
 
 
 def _codes(column: pd.Series) -> np.ndarray:
-    """Integers equal where ``column``'s values are (NA included: a value of its own)."""
+    """Integers equal where ``column``'s values are (NA included: a value of its own), in as
+    few bytes as the column has them: :func:`keys.group_ids` widens one at a time."""
     if isinstance(column.dtype, pd.CategoricalDtype):
-        return keys.codes(column)
+        return column.cat.codes.to_numpy()
     if column.dtype == bool:
-        return column.to_numpy(dtype=np.int64)
+        return column.to_numpy()
     if pd.api.types.is_integer_dtype(column.dtype):  # the values themselves, NA below them all
         values = column.to_numpy(dtype=np.int64, na_value=0)
         missing = column.isna().to_numpy(dtype=bool)
