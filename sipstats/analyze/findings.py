@@ -389,7 +389,7 @@ def _icmp_findings(inputs: Sequence[InputSummary]) -> list[dict[str, Any]]:
 
 
 def _pdd_findings(calls: pd.DataFrame, step: pd.Timedelta) -> list[dict[str, Any]]:
-    c = calls[calls["pdd_ms"].notna()]
+    c = calls.loc[calls["pdd_ms"].notna().to_numpy(), ["pdd_ms", "start_ts", "dst"]]
     if len(c) < PDD_MIN_CALLS:
         return []
     baseline = float(c["pdd_ms"].median())

@@ -51,13 +51,18 @@ _URI = (
 def _per_value(values: pd.Series, func: Callable[[pd.Series], pd.Series]) -> pd.Series:
     """``func`` applied to the distinct values only, spread back over ``values`` (str, NA kept).
 
-    Columns are categorical with few distinct values, so string work stays small.
+    Columns are categorical with few distinct values, so string work stays small; a few
+    rows of a large table keep all its categories, so only those the rows hold are read.
     """
     cat = values if isinstance(values.dtype, pd.CategoricalDtype) else values.astype("category")
-    distinct = pd.Series(cat.cat.categories.astype("str"), dtype="str")
+    row_codes = cat.cat.codes.to_numpy()
+    categories = cat.cat.categories
+    used = np.flatnonzero(np.bincount(row_codes[row_codes >= 0], minlength=len(categories)))
+    distinct = pd.Series(categories.take(used).astype("str"), dtype="str")
     # one extra NA slot at the end: code -1 (a missing value) picks it
-    lookup = np.concatenate([func(distinct).to_numpy(dtype=object), np.array([None], dtype=object)])
-    return pd.Series(lookup[cat.cat.codes.to_numpy()], index=values.index, dtype="str")
+    lookup = np.full(len(categories) + 1, None, dtype=object)
+    lookup[used] = func(distinct).to_numpy(dtype=object)
+    return pd.Series(lookup[row_codes], index=values.index, dtype="str")
 
 
 def _uri_key_of(values: pd.Series) -> pd.Series:
