@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from sipstats.analyze import analyze
+from sipstats.analyze.metrics import on_caller_leg
 from tests.analysis_fixtures import capture, invite_call, msg
 
 REGISTRAR = ("10.0.0.9", 5060)
@@ -188,3 +189,34 @@ def test_every_metric_has_unit_definition_and_reference() -> None:
         "IRA",
     }
     assert pd.api.types.is_float_dtype(table["value"])
+
+
+def test_transactions_on_the_caller_leg_with_one_call_several_or_none() -> None:
+    # Call-ID x has two calls (two legs), y one, z none; a transaction is kept when its
+    # addresses are one of its Call-ID's legs, either way round, or its Call-ID has no call.
+    calls = pd.DataFrame(
+        {
+            "call_id": pd.Categorical(["x", "x", "y"]),
+            "src": pd.Categorical(["A:1", "C:1", "A:1"]),
+            "dst": pd.Categorical(["B:1", "D:1", "B:1"]),
+        }
+    )
+    rows = [
+        ("x", "A:1", "B:1", True),
+        ("x", "D:1", "C:1", True),
+        ("x", "A:1", "D:1", False),
+        ("y", "B:1", "A:1", True),
+        ("y", "A:1", "C:1", False),
+        ("y", None, "B:1", False),
+        ("z", "E:1", "F:1", True),
+        (None, "A:1", "B:1", True),
+    ]
+    transactions = pd.DataFrame(
+        {
+            "call_id": pd.Categorical([r[0] for r in rows]),
+            "client": pd.Categorical([r[1] for r in rows]),
+            "server": pd.Categorical([r[2] for r in rows]),
+        }
+    )
+    kept = on_caller_leg(transactions, calls)
+    assert kept.index.tolist() == [i for i, row in enumerate(rows) if row[3]]

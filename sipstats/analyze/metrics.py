@@ -153,19 +153,32 @@ def on_caller_leg(transactions: pd.DataFrame, calls: pd.DataFrame) -> pd.DataFra
     src, dst = codes_in(calls["src"], ends), codes_in(calls["dst"], ends)
     client = codes_in(transactions["client"], ends)
     server = codes_in(transactions["server"], ends)
-    # one key for Call-ID x endpoint x endpoint, over both tables at once
     tx_call = codes(call_ids)
-    n = len(transactions)
-    key = _leg_keys(
-        np.concatenate([tx_call, call, call]),
-        np.concatenate([client, src, dst]),
-        np.concatenate([server, dst, src]),
-        calls=len(call_ids.cat.categories),
-        ends=len(ends),
+    # Most Call-IDs hold one call: its two addresses are compared with the transaction's; a
+    # Call-ID of several calls looks its transactions' keys up among all their legs.
+    of_call = call >= 0
+    calls_of = np.bincount(call[of_call], minlength=len(call_ids.cat.categories) + 1)
+    calls_of[-1] = 0  # code -1: no Call-ID
+    one_src = np.full(len(calls_of), -1, dtype=np.int64)
+    one_dst = np.full(len(calls_of), -1, dtype=np.int64)
+    one_src[call[of_call]], one_dst[call[of_call]] = src[of_call], dst[of_call]
+    a, b = one_src[tx_call], one_dst[tx_call]
+    known = (client >= 0) & (server >= 0) & (a >= 0) & (b >= 0)
+    keep = (calls_of[tx_call] == 0) | (
+        known & (((client == a) & (server == b)) | ((client == b) & (server == a)))
     )
-    legs = key[n:]
-    in_calls = keys.isin(tx_call, call[call >= 0])
-    keep = ~in_calls | keys.isin(key[:n], legs[legs >= 0])
+    several = np.flatnonzero(calls_of[tx_call] > 1)
+    if len(several):
+        # one key for Call-ID x endpoint x endpoint, over both tables at once
+        key = _leg_keys(
+            np.concatenate([tx_call[several], call, call]),
+            np.concatenate([client[several], src, dst]),
+            np.concatenate([server[several], dst, src]),
+            calls=len(call_ids.cat.categories),
+            ends=len(ends),
+        )
+        legs = key[len(several) :]
+        keep[several] = keys.isin(key[: len(several)], legs[legs >= 0])
     return transactions[keep]
 
 
@@ -244,12 +257,16 @@ def sdt(calls: pd.DataFrame) -> list[dict[str, object]]:
 
 def _settled(calls: pd.DataFrame) -> pd.DataFrame:
     """Calls whose outcome is known (in-progress calls are censored)."""
-    return calls[calls["outcome"] != "in_progress"]
+    return calls[(calls["outcome"] != "in_progress").to_numpy()]
 
 
-def ser_seer(calls: pd.DataFrame) -> list[dict[str, object]]:
-    """RFC 6076 §4.6 SER and §4.7 SEER, per session request; only 3XX leaves the denominator."""
-    c = _settled(calls)
+def ser_seer(settled: pd.DataFrame) -> list[dict[str, object]]:
+    """RFC 6076 §4.6 SER and §4.7 SEER, per session request; only 3XX leaves the denominator.
+
+    ``settled``: the calls whose outcome is known (:func:`_settled`), here and in
+    :func:`isa`, :func:`scr` and :func:`operator_kpis`.
+    """
+    c = settled
     status = c["final_status"].astype("float64")
     denominator = int(len(c) - ((status >= 300) & (status < 400)).sum())
     return [
@@ -297,9 +314,9 @@ def ser_per_transaction(transactions: pd.DataFrame) -> dict[str, object]:
     )
 
 
-def isa(calls: pd.DataFrame) -> dict[str, object]:
+def isa(settled: pd.DataFrame) -> dict[str, object]:
     """RFC 6076 §4.8 ISA: calls ending in 408, 500, 503 or 504 per 100 session requests."""
-    c = _settled(calls)
+    c = settled
     hits = int(c["final_status"].isin(ISA_CODES).sum())
     return _row(
         "ISA",
@@ -311,7 +328,7 @@ def isa(calls: pd.DataFrame) -> dict[str, object]:
     )
 
 
-def scr(calls: pd.DataFrame) -> list[dict[str, object]]:
+def scr(settled: pd.DataFrame) -> list[dict[str, object]]:
     """RFC 6076 §4.9 SCR in two readings.
 
     SCR (primary, reading A, the RFC's example): answered with 2xx and ended by a BYE that
@@ -319,7 +336,7 @@ def scr(calls: pd.DataFrame) -> list[dict[str, object]]:
     (no final response, 408, or a BYE that went unanswered). Answered calls without a BYE yet
     are still up: censored in both.
     """
-    c = _settled(calls)
+    c = settled
     c = c[~((c["outcome"] == "answered") & c["end_ts"].isna())]
     bye = c["bye_status"].astype("float64")
     completed = (c["outcome"] == "answered") & (bye >= 200) & (bye < 300)
@@ -350,9 +367,9 @@ def scr(calls: pd.DataFrame) -> list[dict[str, object]]:
     ]
 
 
-def operator_kpis(calls: pd.DataFrame) -> list[dict[str, object]]:
+def operator_kpis(settled: pd.DataFrame) -> list[dict[str, object]]:
     """ASR and NER (ITU-T E.411 style), ACD and PDD as operators use them."""
-    c = _settled(calls)
+    c = settled
     n = len(c)
     answered = int((c["outcome"] == "answered").sum())
     ner = int(c["outcome"].isin(NER_OUTCOMES).sum())
@@ -421,16 +438,17 @@ def compute(
     """Every metric, one row each, in the order reports list them."""
     calls = calls.loc[:, list(_CALL_COLUMNS)]
     transactions = on_caller_leg(transactions.loc[:, list(_TRANSACTION_COLUMNS)], calls)
+    settled = _settled(calls)
     rows = [
         rrd(registrations),
         *srd(calls),
         *sdd(transactions),
         *sdt(calls),
-        *ser_seer(calls),
+        *ser_seer(settled),
         ser_per_transaction(transactions),
-        isa(calls),
-        *scr(calls),
+        isa(settled),
+        *scr(settled),
         ira(registrations),
-        *operator_kpis(calls),
+        *operator_kpis(settled),
     ]
     return schema.conform(pd.DataFrame(rows, columns=list(schema.METRICS)), schema.METRICS)
