@@ -80,3 +80,18 @@ def test_code_texts_most_frequent_first_then_lowest() -> None:
     top, texts = keys.code_texts(group, code)
     assert list(top) == ["486", "480"]
     assert list(texts) == ["486x2|503x2", "480x2|404x1"]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_distinct_in_group_is_nunique_per_group(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n, rows = 30, 500
+    group = rng.integers(0, n, rows)
+    # most groups hold one value, some several, some none under the mask
+    values = np.where(rng.random(rows) < 0.9, group * 2, rng.integers(0, 5, rows))
+    mask = (rng.random(rows) < 0.8) & (group < n - 3)
+    expected = (
+        pd.Series(values[mask]).groupby(group[mask]).nunique().reindex(range(n), fill_value=0)
+    )
+    got = keys.distinct_in_group(group, values, mask, n)
+    np.testing.assert_array_equal(got, expected.to_numpy())

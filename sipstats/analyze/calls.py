@@ -213,7 +213,10 @@ def _from_members(
     # RFC 3261 §15: a BYE with both tags is sent in a confirmed dialog, so a 2xx was sent.
     confirmed = any_row(bye & column("to_tag").notna().to_numpy())
     answer_missing = confirmed & (answer_row < 0)
-    after_answer = np.asarray(ts.take(rows) >= answer_ts.take(cid), dtype=bool)
+    # at or after the call's answer (never, without one), on the int64 nanoseconds
+    member_ns, answer_ns = ts.asi8[rows], answer_ts.asi8[cid]
+    nat = np.iinfo(np.int64).min
+    after_answer = (member_ns >= answer_ns) & (answer_ns != nat) & (member_ns != nat)
     end_row = first_row(bye & (after_answer | answer_missing[cid]))
     bye_tx = m["transaction"].to_numpy().take(end_row)
     bye_status = transactions["final_status"].array.take(

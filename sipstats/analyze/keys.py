@@ -248,12 +248,24 @@ def max_in_group(group: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
 def distinct_in_group(
     group: np.ndarray, values: np.ndarray, mask: np.ndarray, n: int
 ) -> np.ndarray:
-    """Per group 0..n-1, how many distinct ``values`` (non-negative codes) ``mask`` holds at."""
-    g = group[mask]
-    pair = combine(g, values[mask])
-    group_of_pair = np.zeros(int(pair.max(initial=-1)) + 1, dtype=np.int64)
-    group_of_pair[pair] = g
-    return np.bincount(group_of_pair, minlength=n)
+    """Per group 0..n-1, how many distinct ``values`` (non-negative codes) ``mask`` holds at.
+
+    Most groups hold one value (a call's To tag): any one row's value per group is compared
+    with all its rows', and only groups where they differ are counted by pairs.
+    """
+    g, v = group[mask], values[mask]
+    out = (np.bincount(g, minlength=n) > 0).astype(np.int64)
+    one = np.empty(n, dtype=v.dtype)
+    one[g] = v
+    several = np.zeros(n, dtype=bool)
+    several[g[v != one[g]]] = True
+    if several.any():
+        rows = several[g]
+        pair = combine(g[rows], v[rows])
+        group_of_pair = np.zeros(int(pair.max(initial=-1)) + 1, dtype=np.int64)
+        group_of_pair[pair] = g[rows]
+        out[several] = np.bincount(group_of_pair, minlength=n)[several]
+    return out
 
 
 #: 'CODE' of every code a response can carry (the parser keeps three digits).
