@@ -95,3 +95,15 @@ def test_distinct_in_group_is_nunique_per_group(seed: int) -> None:
     )
     got = keys.distinct_in_group(group, values, mask, n)
     np.testing.assert_array_equal(got, expected.to_numpy())
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_indexable_ids_are_equal_where_the_parts_are_and_index_a_short_table(seed: int) -> None:
+    for parts in (_parts(seed)[:1], _parts(seed)[2:4], _parts(seed)):  # packed as is, or not
+        ids = keys.indexable(*parts)
+        groups = keys.group_ids(*parts)
+        assert ids.min() >= 0
+        assert ids.max() < 4 * len(ids) + 1024
+        # the same partition of the rows as group_ids
+        assert len(np.unique(np.stack([ids, groups]), axis=1)[0]) == len(np.unique(groups))
+        assert len(np.unique(ids)) == len(np.unique(groups))

@@ -26,6 +26,7 @@ __all__ = [
     "first_in_group",
     "first_rows",
     "group_ids",
+    "indexable",
     "isin",
     "last_in_group",
     "lookup",
@@ -85,6 +86,16 @@ def group_ids(*parts: np.ndarray) -> np.ndarray:
     """One int64 id per distinct tuple of ``parts`` (any integers), dense, in order of first
     appearance: what ``groupby(parts, sort=False).ngroup()`` numbers, without a groupby."""
     return pd.factorize(packed(*parts))[0].astype(np.int64)
+
+
+def indexable(*parts: np.ndarray) -> np.ndarray:
+    """Non-negative int64 ids, equal where every one of ``parts`` is, small enough to index a
+    per-id table: :func:`packed` as it is while below a few times the rows (no hash table of
+    every row), else :func:`group_ids`."""
+    key = packed(*parts)
+    if int(key.max(initial=0)) >= 4 * len(key) + 1024:
+        return group_ids(key)
+    return key
 
 
 def sorted_ids(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
