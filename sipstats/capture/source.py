@@ -80,6 +80,8 @@ class Source:
         self._feed = feed
         self._produced = 0
         """Decompressed bytes handed out so far."""
+        self._released = 0
+        """Mapped bytes let go so far (:meth:`release`)."""
 
     @property
     def seekable(self) -> bool:
@@ -146,8 +148,15 @@ class Source:
     def release(self, upto: int) -> None:
         """Let the OS drop mapped pages before ``upto``: resident memory stays flat however
         large the file (the pages stay in the page cache, so nothing is read twice)."""
-        if isinstance(self.buf, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
-            self.buf.madvise(mmap.MADV_DONTNEED, 0, upto - upto % mmap.PAGESIZE)
+        end = upto - upto % mmap.PAGESIZE
+        if (
+            isinstance(self.buf, mmap.mmap)
+            and hasattr(mmap, "MADV_DONTNEED")
+            and end > self._released
+        ):
+            # from where the last call stopped: the kernel walks every page of the range
+            self.buf.madvise(mmap.MADV_DONTNEED, self._released, end - self._released)
+            self._released = end
 
     def close(self) -> None:
         for obj in reversed(self._closers):
