@@ -841,6 +841,38 @@ typedef struct {
     int trunc;
 } Kept;
 
+/* How a classic pcap file's records are read: byte order, record header size, the largest
+ * captured length, and ns per unit of the second time field. */
+typedef struct {
+    int big, rsize;
+    unsigned long limit;
+    long long mul;
+} Format;
+
+/* A record's header as the walks read it. */
+typedef struct {
+    uint32_t sec, caplen, origlen;
+    Py_ssize_t start, next; /* its captured bytes, and the next record */
+    long long ts;
+} Record;
+
+/* The record at d[off:] into *r: 1, or 0 when a walk stops there and Python reads it (its
+ * header cut off, a captured length over the limit or past the data, a time out of order). */
+static inline int record_at(const Format *f, const unsigned char *d, Py_ssize_t n,
+                            Py_ssize_t off, const Clock *clock, Record *r)
+{
+    if (off + f->rsize > n) return 0;
+    const unsigned char *h = d + off;
+    r->sec = u32(h, f->big);
+    r->caplen = u32(h + 8, f->big);
+    r->origlen = u32(h + 12, f->big);
+    r->start = off + f->rsize;
+    r->next = r->start + (Py_ssize_t)r->caplen;
+    if (r->caplen > f->limit || r->next > n) return 0;
+    r->ts = (long long)r->sec * 1000000000LL + (long long)u32(h + 4, f->big) * f->mul;
+    return !steps_back(clock, r->ts);
+}
+
 PyDoc_STRVAR(walk_doc,
 "walk(header, rules, payload, buf, off, until, frame, tmin, tmax, prev_sec, out[, release,\n"
 "     intake])\n\n"
@@ -858,33 +890,29 @@ PyDoc_STRVAR(walk_doc,
 /* walk() with an intake: every kept datagram goes to it, and with ``release`` the whole walk
  * runs without the GIL. The new state, or NULL with an exception. */
 static PyObject *walk_into(PyObject *intake_args, PyObject *file, const Rules *rules,
-                           int linktype, int big, int rsize, unsigned long limit, long long mul,
-                           const unsigned char *d, Py_ssize_t n, Py_ssize_t off, Py_ssize_t until,
-                           long long frame, Clock clock, long long prev_sec, int release)
+                           int linktype, const Format *format, const unsigned char *d,
+                           Py_ssize_t n, Py_ssize_t off, Py_ssize_t until, long long frame,
+                           Clock clock, long long prev_sec, int release)
 {
     Intake in;
     if (intake_open(&in, intake_args, file) < 0) return NULL;
     /* the view holds the buffer, and the intake touches no Python object */
     PyThreadState *saved = release ? PyEval_SaveThread() : NULL;
-    while (off >= 0 && off < until && off + rsize <= n) {
-        const unsigned char *h = d + off;
-        uint32_t sec = u32(h, big), frac = u32(h + 4, big), caplen = u32(h + 8, big),
-                 origlen = u32(h + 12, big);
-        Py_ssize_t start = off + rsize, next = start + (Py_ssize_t)caplen;
-        if (caplen > limit || next > n) break;
-        long long ts = (long long)sec * 1000000000LL + (long long)frac * mul;
-        if (steps_back(&clock, ts)) break;
+    Record r;
+    while (off >= 0 && off < until && record_at(format, d, n, off, &clock, &r)) {
         Py_ssize_t ip, p, udp_end;
         unsigned sport, dport;
-        int verdict = classify(rules, linktype, d, start, next, &ip, &p, &udp_end, &sport, &dport);
+        int verdict =
+            classify(rules, linktype, d, r.start, r.next, &ip, &p, &udp_end, &sport, &dport);
         if (verdict == HAND_BACK) break;
         if (verdict == KEEP &&
-            (caplen < origlen || intake_take(&in, d, ip, p, udp_end, sport, dport, ts, frame + 1) <= 0))
+            (r.caplen < r.origlen ||
+             intake_take(&in, d, ip, p, udp_end, sport, dport, r.ts, frame + 1) <= 0))
             break; /* cut by the snaplen, declined by the parser, or a failure */
         frame += 1;
-        see(&clock, ts);
-        prev_sec = sec;
-        off = next;
+        see(&clock, r.ts);
+        prev_sec = r.sec;
+        off = r.next;
     }
     if (saved != NULL) PyEval_RestoreThread(saved);
     Py_ssize_t rows = in.rows, duplicates = in.duplicates;
@@ -922,9 +950,10 @@ static PyObject *walk(PyObject *Py_UNUSED(module), PyObject *args)
     }
     const unsigned char *d = view.buf;
     Py_ssize_t n = view.len;
+    const Format format = {big, rsize, limit, mul};
     if (intake != Py_None) {
-        PyObject *state = walk_into(intake, sink.file, rules, linktype, big, rsize, limit, mul, d,
-                                    n, off, until, frame, clock, prev_sec, release);
+        PyObject *state = walk_into(intake, sink.file, rules, linktype, &format, d, n, off,
+                                    until, frame, clock, prev_sec, release);
         PyBuffer_Release(&view);
         PyMem_Free(rules);
         return state;
@@ -939,17 +968,12 @@ static PyObject *walk(PyObject *Py_UNUSED(module), PyObject *args)
         at_once = release && at_once * 2 <= KEPT_AT_ONCE ? at_once * 2 : at_once;
         /* the view holds the buffer, and nothing here touches a Python object */
         PyThreadState *saved = release ? PyEval_SaveThread() : NULL;
-        while (off >= 0 && off < until && count < room && off + rsize <= n) {
-            const unsigned char *h = d + off;
-            uint32_t sec = u32(h, big), frac = u32(h + 4, big), caplen = u32(h + 8, big),
-                     origlen = u32(h + 12, big);
-            Py_ssize_t start = off + rsize, next = start + (Py_ssize_t)caplen;
-            if (caplen > limit || next > n) break;
-            long long ts = (long long)sec * 1000000000LL + (long long)frac * mul;
-            if (steps_back(&clock, ts)) break;
+        Record r;
+        while (off >= 0 && off < until && count < room &&
+               record_at(&format, d, n, off, &clock, &r)) {
             Kept *k = &kept[count];
-            int verdict = classify(rules, linktype, d, start, next, &k->ip, &k->p, &k->udp_end,
-                                   &k->sport, &k->dport);
+            int verdict = classify(rules, linktype, d, r.start, r.next, &k->ip, &k->p,
+                                   &k->udp_end, &k->sport, &k->dport);
             if (verdict == HAND_BACK) break;
             if (verdict == KEEP) {
                 k->off = off;
@@ -957,14 +981,14 @@ static PyObject *walk(PyObject *Py_UNUSED(module), PyObject *args)
                 k->tmin = clock.tmin;
                 k->tmax = clock.tmax;
                 k->prev_sec = prev_sec;
-                k->ts = ts;
-                k->trunc = caplen < origlen;
+                k->ts = r.ts;
+                k->trunc = r.caplen < r.origlen;
                 count++;
             }
             frame += 1;
-            see(&clock, ts);
-            prev_sec = sec;
-            off = next;
+            see(&clock, r.ts);
+            prev_sec = r.sec;
+            off = r.next;
         }
         if (saved != NULL) PyEval_RestoreThread(saved);
         more = more && count == room; /* else it stopped at a record Python must read */
