@@ -340,7 +340,12 @@ def _sample_messages(parts: dialogs.Dialogs) -> pd.DataFrame:
 
     wanted = {call_id for _, ids in sample_calls(b2bua.link(parts.calls)) for call_id in ids}
     m = parts.messages
-    return schema.used_categories(m[m["call_id"].isin(wanted).to_numpy(dtype=bool)])
+    # looked up by the categories, in an index of the few wanted: ``isin`` would leave a hash
+    # table of every Call-ID on the categories, which the report's messages share
+    call_id = m["call_id"].cat
+    chosen = pd.Index(list(wanted), dtype="str").get_indexer(call_id.categories) >= 0
+    rows = np.append(chosen, False)[call_id.codes.to_numpy()]  # code -1 (none): not chosen
+    return schema.used_categories(m[rows])
 
 
 #: Messages below which :func:`assemble` builds every table itself even with ``jobs`` > 1:
