@@ -993,8 +993,7 @@ def read_capture(
             inputs = _decode_one_by_one(entries, table, options, progress)
         messages = table.take_frame()
     del table
-    if len(messages) >= TRIM_FROM_ROWS:
-        return_freed_heap()
+    return_freed_heap(len(messages))
     ports_given = None if options.ports is None else tuple(sorted(options.ports))
     return Capture(messages=messages, inputs=inputs, selection=Selection(ports=ports_given))
 
@@ -1040,12 +1039,13 @@ def capture_stem(files: Sequence[str | os.PathLike[str]]) -> str:
     return name or "sipstats"
 
 
-#: Rows from which read_capture hands freed heap back to the OS (see :func:`return_freed_heap`).
+#: Rows from which freed heap is handed back to the OS (see :func:`return_freed_heap`).
 TRIM_FROM_ROWS: Final = 50_000
 
 
-def return_freed_heap() -> None:
-    """Hand the heap that decoding freed back to the operating system (glibc only).
+def return_freed_heap(rows: int) -> None:
+    """Hand the heap that tables of ``rows`` messages freed back to the operating system
+    (glibc only); nothing below :data:`TRIM_FROM_ROWS` rows.
 
     The column arrays grow by reallocation (the C builder's hash tables too, freed when the
     frame is made); glibc keeps what they freed inside the process. ``malloc_trim`` gives it
@@ -1054,6 +1054,8 @@ def return_freed_heap() -> None:
     :data:`TRIM_FROM_ROWS` rows on. It touches nothing else: glibc's own symbol, looked up in
     the process (no library search, no subprocess); elsewhere there is none and this is a no-op.
     """
+    if rows < TRIM_FROM_ROWS:
+        return
     trim = _malloc_trim()
     if trim is not None:
         trim(0)

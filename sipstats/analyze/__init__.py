@@ -34,7 +34,7 @@ from sipstats.analyze import trunks as trunks_stage
 from sipstats.analyze.tally import Tally
 from sipstats.analyze.trunks import Trunks
 from sipstats.errors import ReportError
-from sipstats.messages import TRIM_FROM_ROWS, return_freed_heap
+from sipstats.messages import return_freed_heap
 from sipstats.workers import MIN_POOL_PROCESSES, Forked, fork_map
 
 if TYPE_CHECKING:
@@ -306,8 +306,8 @@ def analyze(
             _in_time_order(schema.conform(everything, schema.MESSAGES)), correlation=correlation
         )
         ahead = (dialogs.reported(longer), pd.Timestamp(after["ts"].min()))
-    if not every_message and len(m) >= TRIM_FROM_ROWS:
-        return_freed_heap()  # what the per-Call-ID step freed: the counts come next
+    if not every_message:
+        return_freed_heap(len(m))  # what the per-Call-ID step freed: the counts come next
     counted = tally.tally(parts.messages)
     if every_message:
         analysis = assemble(
@@ -318,8 +318,7 @@ def analyze(
     # the last references to every message (the caller handed ``capture`` over)
     capture, parts = _without_messages(capture), dialogs.reported(parts)
     del m, after
-    if counted.messages >= TRIM_FROM_ROWS:
-        return_freed_heap()  # else the report tables grow the process past what it freed
+    return_freed_heap(counted.messages)  # else the report tables grow past what it freed
     analysis = assemble(capture, parts, counted, interval=interval, ahead=ahead, jobs=jobs)
     return dataclasses.replace(analysis, sample_messages=samples)
 
