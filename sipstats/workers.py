@@ -238,8 +238,10 @@ def read_for_report(
 ) -> Capture:
     """A report's capture files read with its ``--jobs`` (:func:`read_capture`: worker
     processes from :data:`MIN_POOL_PROCESSES` on). Decoding threads (``threads=2``) are not
-    used: on the 1M-packet capture two took 2.4 s CPU and 3.8-4.3 s wall against one's 1.8 s
-    and 2.4-3.7 s (a loaded machine).
+    used: on two idle cores they read the 1M-packet benchmark capture in 0.82-0.88 s against
+    one thread's 1.21-1.37 s, but inside ``--report json --jobs 2``, whose one reading thread
+    already overlaps the imports, they saved about 0.1 s there and cost 0.1 s on the
+    RTP-heavy one.
     The command line calls it in a thread before the analysis has loaded (:class:`InThread`),
     the report API when it was not (:func:`sipstats.report.run_report`)."""
     return read_capture(
