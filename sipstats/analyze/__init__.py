@@ -25,6 +25,7 @@ from sipstats.analyze import (
     counts,
     dialogs,
     findings,
+    keys,
     metrics,
     retries,
     tally,
@@ -341,9 +342,7 @@ def _sample_messages(parts: dialogs.Dialogs) -> pd.DataFrame:
     m = parts.messages
     # looked up by the categories, in an index of the few wanted: ``isin`` would leave a hash
     # table of every Call-ID on the categories, which the report's messages share
-    call_id = m["call_id"].cat
-    chosen = pd.Index(list(wanted), dtype="str").get_indexer(call_id.categories) >= 0
-    rows = np.append(chosen, False)[call_id.codes.to_numpy()]  # code -1 (none): not chosen
+    rows = keys.recode(m["call_id"], pd.Index(list(wanted), dtype="str")) >= 0
     return schema.used_categories(m[rows])
 
 
