@@ -136,19 +136,16 @@ def by_responder(transactions: pd.DataFrame) -> pd.DataFrame:
     server, code = server[named], code[named]
     if not len(server):
         return schema.empty(schema.BY_RESPONDER)
-    used, at = np.unique(server, return_inverse=True)
-    responders = t["server"].cat.categories.take(used)
     # responders numbered in text order, as the table lists those with as many invites
-    order = np.asarray(responders.argsort(), dtype=np.int64)
-    rank = np.empty(len(order), dtype=np.int64)
-    rank[order] = np.arange(len(order))
-    group = rank[at]
-    invites = np.bincount(group, minlength=len(order))
-    answered = np.bincount(group, weights=(code >= 200) & (code <= 299), minlength=len(order))
+    responder = keys.categorical(t["server"].cat.categories, server)
+    group = np.asarray(responder.codes, dtype=np.int64)
+    count = len(responder.categories)
+    invites = np.bincount(group, minlength=count)
+    answered = np.bincount(group, weights=(code >= 200) & (code <= 299), minlength=count)
     _, texts = keys.code_texts(group, code)
     table = pd.DataFrame(
         {
-            "responder": responders.take(order).array,
+            "responder": responder.categories.array,
             "invites": invites.astype(np.int64),
             "answered": answered / invites,
             "codes": pd.array(texts, dtype="str"),
