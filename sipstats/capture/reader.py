@@ -172,13 +172,11 @@ def _payloads(
         start, stop = (0, sys.maxsize) if byte_range is None else byte_range[:2]
         reader: pcap.PcapReader | pcapng.PcapngReader
         if header is None:
-            yield from pcapng.PcapngReader(src, summary, start).read(
-                decoder.packet, decoder.out, stop, decoder, intake
-            )
+            reader = pcapng.PcapngReader(src, summary, start)
         else:
             first = byte_range[2] if byte_range is not None and len(byte_range) == 3 else None
             reader = _pcap_at(src, header, summary, max(start, 24), first, clock)
-            yield from reader.read(decoder.packet, decoder.out, stop, decoder, intake)
+        yield from reader.read(decoder.packet, decoder.out, stop, decoder, intake)
         decoder.finish()
         if decoder.out:
             yield decoder.out[:]
