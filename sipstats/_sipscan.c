@@ -983,14 +983,26 @@ static uint64_t
 hash_bytes(const char *p, Py_ssize_t n)
 {
     uint64_t h = 0x9E3779B97F4A7C15ULL ^ (uint64_t)n, w;
+    const Py_ssize_t total = n;
     for (; n >= 8; p += 8, n -= 8) {
         memcpy(&w, p, 8);
         h = (h ^ w) * 0xBF58476D1CE4E5B9ULL;
         h ^= h >> 31;
     }
     if (n > 0) {
-        w = 0;
-        memcpy(&w, p, (size_t)n);
+        /* The last 1-7 bytes as whole loads: copied a byte at a time into a word, they were
+         * read back before the stores could be forwarded, a stall on most values. */
+        if (total >= 8) {
+            memcpy(&w, p + n - 8, 8); /* the word ending here: some bytes hashed twice */
+        } else if (n >= 4) {
+            uint32_t a, b;
+            memcpy(&a, p, 4);
+            memcpy(&b, p + n - 4, 4);
+            w = (uint64_t)a << 32 | b;
+        } else {
+            const unsigned char *u = (const unsigned char *)p;
+            w = (uint64_t)u[0] << 16 | (uint64_t)u[n / 2] << 8 | u[n - 1];
+        }
         h = (h ^ w) * 0xBF58476D1CE4E5B9ULL;
     }
     h ^= h >> 33;
