@@ -22,14 +22,25 @@ import sys
 import types
 from typing import TYPE_CHECKING, Any, Final
 
-if TYPE_CHECKING:
-    from sipstats.analyze import Analysis, analyze
-    from sipstats.catalogue import CodeInfo, catalogue, classify, lookup
-    from sipstats.dataset import DatasetError, ingest, read_dataset
-    from sipstats.drill.calls import call_list, select_calls
-    from sipstats.drill.extract import extract_calls
-    from sipstats.errors import CaptureError, CatalogueError, SipParseError, SipstatsError
-    from sipstats.messages import Capture, read_capture
+if TYPE_CHECKING:  # "X as X": re-exported (the names are in __all__ only at run time)
+    from sipstats.analyze import Analysis as Analysis
+    from sipstats.analyze import analyze as analyze
+    from sipstats.catalogue import CodeInfo as CodeInfo
+    from sipstats.catalogue import catalogue as catalogue
+    from sipstats.catalogue import classify as classify
+    from sipstats.catalogue import lookup as lookup
+    from sipstats.dataset import DatasetError as DatasetError
+    from sipstats.dataset import ingest as ingest
+    from sipstats.dataset import read_dataset as read_dataset
+    from sipstats.drill.calls import call_list as call_list
+    from sipstats.drill.calls import select_calls as select_calls
+    from sipstats.drill.extract import extract_calls as extract_calls
+    from sipstats.errors import CaptureError as CaptureError
+    from sipstats.errors import CatalogueError as CatalogueError
+    from sipstats.errors import SipParseError as SipParseError
+    from sipstats.errors import SipstatsError as SipstatsError
+    from sipstats.messages import Capture as Capture
+    from sipstats.messages import read_capture as read_capture
 
 #: Each name of the API -> the module that defines it. Imported on first use (PEP 562), so
 #: ``sipstats --help`` and the decoding a report starts with do not wait for pandas.
@@ -54,26 +65,7 @@ _API: Final = {
     "read_capture": "sipstats.messages",
 }
 
-__all__ = [
-    "Analysis",
-    "Capture",
-    "CaptureError",
-    "CatalogueError",
-    "CodeInfo",
-    "DatasetError",
-    "SipParseError",
-    "SipstatsError",
-    "analyze",
-    "call_list",
-    "catalogue",
-    "classify",
-    "extract_calls",
-    "ingest",
-    "lookup",
-    "read_capture",
-    "read_dataset",
-    "select_calls",
-]
+__all__ = sorted(_API)
 
 
 def __getattr__(name: str) -> Any:

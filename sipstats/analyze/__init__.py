@@ -336,13 +336,13 @@ def _without_messages(capture: Capture) -> Capture:
 
 def _sample_messages(parts: dialogs.Dialogs) -> pd.DataFrame:
     """The analysed messages of the report's sample calls (every leg of each)."""
-    from sipstats.drill.flow import sample_calls  # layering: drill reads an Analysis
+    from sipstats.drill.flow import sample_call_ids  # layering: drill reads an Analysis
 
-    wanted = {call_id for _, ids in sample_calls(b2bua.link(parts.calls)) for call_id in ids}
+    wanted = pd.Index(sample_call_ids(b2bua.link(parts.calls)), dtype="str")
     m = parts.messages
     # looked up by the categories, in an index of the few wanted: ``isin`` would leave a hash
     # table of every Call-ID on the categories, which the report's messages share
-    rows = keys.recode(m["call_id"], pd.Index(list(wanted), dtype="str")) >= 0
+    rows = keys.recode(m["call_id"], wanted) >= 0
     return schema.used_categories(m[rows])
 
 
@@ -370,7 +370,7 @@ def _partitioned(
     are merged and assembled here. The sample calls' messages are analysed again here, alone:
     the per-Call-ID step gives each message the same columns in any partition that holds its
     Call-ID whole."""
-    from sipstats.drill.flow import sample_calls  # layering: drill reads an Analysis
+    from sipstats.drill.flow import sample_call_ids  # layering: drill reads an Analysis
 
     end = m["ts"].max()
     # the codes of the Call-ID categories: each Call-ID whole in one partition
@@ -398,7 +398,7 @@ def _partitioned(
     )
     counted = tally.combine([counted for _, counted in done])
     analysis = assemble(capture, merged, counted, interval=interval, jobs=partitions)
-    wanted = {call_id for _, ids in sample_calls(analysis.calls) for call_id in ids}
+    wanted = sample_call_ids(analysis.calls)
     sampled = schema.used_categories(m[m["call_id"].isin(wanted).to_numpy(dtype=bool)])
     samples = dialogs.analyze_dialogs(sampled, capture_end=end, correlation=correlation)
     return dataclasses.replace(analysis, sample_messages=samples.messages)

@@ -191,6 +191,12 @@ def sample_calls(calls: pd.DataFrame) -> list[tuple[str, tuple[str, ...]]]:
     return [(name, tuple(legs_of(calls, [call_id]))) for name, call_id in samples]
 
 
+def sample_call_ids(calls: pd.DataFrame) -> list[str]:
+    """Every Call-ID of the report's sample calls (:func:`sample_calls`), each once, sorted:
+    the messages a report without every message keeps for its ladders."""
+    return sorted({call_id for _, ids in sample_calls(calls) for call_id in ids})
+
+
 def sample_flows(analysis: Analysis) -> list[tuple[str, Flow]]:
     """(outcome or 'slowest_pdd', flow) of each :func:`sample_calls` call, for the report."""
     return [(name, call_flow(analysis, ids)) for name, ids in sample_calls(analysis.calls)]

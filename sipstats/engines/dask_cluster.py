@@ -41,7 +41,7 @@ from sipstats.capture.duplicates import DEFAULT_WINDOW_MS
 from sipstats.capture.ports import port_filter
 from sipstats.capture.summary import InputSummary
 from sipstats.dataset import first_and_rows, is_dataset, read_parts, stored_inputs, stored_parts
-from sipstats.drill.flow import sample_calls
+from sipstats.drill.flow import sample_call_ids
 from sipstats.errors import SipstatsError
 from sipstats.messages import (
     Capture,
@@ -195,7 +195,7 @@ def _sample_messages(
 ) -> pd.DataFrame:
     """Every analysed message of the report's sample calls (every leg: ``calls`` has its
     B2BUA legs linked), fetched from their partitions."""
-    wanted = sorted({call_id for _, ids in sample_calls(calls) for call_id in ids})
+    wanted = sample_call_ids(calls)
     buckets = _buckets(pd.Series(wanted, dtype="str"), len(analysed))
     by_partition: dict[int, list[str]] = {}
     for call_id, k in zip(wanted, buckets.tolist(), strict=True):
