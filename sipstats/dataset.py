@@ -28,7 +28,6 @@ from collections import Counter
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -74,6 +73,8 @@ def _pyarrow() -> Any:
 
 
 def _version() -> str:
+    from importlib import metadata  # only ingest writes it: not every report's start-up
+
     try:
         return metadata.version("sipstats")
     except metadata.PackageNotFoundError:

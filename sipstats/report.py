@@ -33,7 +33,6 @@ from sipstats.capture.ports import port_filter
 from sipstats.capture.summary import InputSummary
 from sipstats.dataset import is_dataset, read_dataset
 from sipstats.engines import ENGINES, Engine
-from sipstats.engines.dask_cluster import analyze_on_dask
 from sipstats.errors import EXIT_DAMAGED, EXIT_OK, EXIT_USAGE, OptionError, ReportError
 from sipstats.messages import Capture, Progress, capture_stem, job_count
 from sipstats.render import RENDERERS, RenderOptions, format_of, write_report
@@ -403,6 +402,8 @@ def _analyse(
     ``jobs``) unless ``every_message`` is asked for: those stay in one process.
     """
     if request.engine == "dask":
+        from sipstats.engines.dask_cluster import analyze_on_dask  # not for the local engine
+
         ports, since, until = request.selection()
         with hooks.stage("analysing on the Dask cluster"):
             analysis = analyze_on_dask(

@@ -15,10 +15,12 @@ from sipstats.cli import SUBCOMMANDS
 from tests.conftest import ROOT
 
 
-def _loaded_after(code: str) -> dict[str, bool]:
-    """Run ``code`` in a fresh interpreter; which of pandas, numpy and matplotlib it loaded."""
+def _loaded_after(
+    code: str, modules: tuple[str, ...] = ("pandas", "numpy", "matplotlib")
+) -> dict[str, bool]:
+    """Run ``code`` in a fresh interpreter; which of ``modules`` it loaded."""
     probe = f"{code}\nimport json, sys\nprint(json.dumps({{m: m in sys.modules for m in "
-    probe += "('pandas', 'numpy', 'matplotlib')}))"
+    probe += f"{modules!r}}}))"
     done = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, check=True
     )
@@ -105,6 +107,24 @@ def test_start_up_reads_no_package_metadata() -> None:
         "import sipstats.cli.report\n"
     )
     _loaded_after(code)
+
+
+def test_a_json_report_loads_only_what_it_writes_with(tmp_path: Path) -> None:
+    """A JSON report on the local engine: no package metadata, no Dask engine, no figure,
+    template or terminal library."""
+    args = [str(ROOT / "sample_pcaps" / "outage.pcap"), "--report", "json", "-q"]
+    code = (
+        "from sipstats.cli import main\n"
+        "try:\n"
+        f"    main({[*args, '-o', str(tmp_path / 'o.json')]!r})\n"
+        "except SystemExit as done:\n"
+        "    assert done.code == 0, done.code\n"
+    )
+    unused = ("importlib.metadata", "sipstats.engines.dask_cluster", "matplotlib", "jinja2", "rich")
+    assert _loaded_after(code, ("pandas", *unused)) == {
+        "pandas": True,
+        **dict.fromkeys(unused, False),
+    }
 
 
 def test_a_usage_error_loads_no_pandas() -> None:
