@@ -519,15 +519,22 @@ def _without_unused(column: pd.Series) -> pd.Series:
 
     codes = column.cat.codes.to_numpy()
     categories = column.cat.categories
-    used = np.bincount(codes[codes >= 0], minlength=len(categories)) > 0
-    if used.all():
+    used = used_codes(codes, len(categories))
+    if len(used) == len(categories):
         return column
-    renumbered = np.append(np.cumsum(used) - 1, -1)  # code -1 (NA) stays -1
-    kept = distinct_categories(categories[used])
+    renumbered = np.full(len(categories) + 1, -1, dtype=np.int64)  # the last: code -1 (NA)
+    renumbered[used] = np.arange(len(used))
+    kept = distinct_categories(categories.take(used))
     return pd.Series(
         pd.Categorical.from_codes(renumbered[codes], dtype=kept, validate=False),
         index=column.index,
     )
+
+
+def used_codes(codes: np.ndarray, n: int) -> np.ndarray:
+    """The codes 0..n-1 that ``codes`` holds (-1, a missing value, left out), in order: which
+    categories a column uses, by counting (no sort of the row codes)."""
+    return np.flatnonzero(np.bincount(codes[codes >= 0], minlength=n))
 
 
 def distinct_categories(categories: pd.Index) -> pd.CategoricalDtype:

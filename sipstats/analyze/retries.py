@@ -57,7 +57,7 @@ def _per_value(values: pd.Series, func: Callable[[pd.Series], pd.Series]) -> pd.
     cat = values if isinstance(values.dtype, pd.CategoricalDtype) else values.astype("category")
     row_codes = cat.cat.codes.to_numpy()
     categories = cat.cat.categories
-    used = np.flatnonzero(np.bincount(row_codes[row_codes >= 0], minlength=len(categories)))
+    used = schema.used_codes(row_codes, len(categories))
     distinct = pd.Series(categories.take(used).astype("str"), dtype="str")
     # one extra NA slot at the end: code -1 (a missing value) picks it
     lookup = np.full(len(categories) + 1, None, dtype=object)
@@ -100,7 +100,7 @@ def _ids(
     for column in columns:
         row_codes = codes(column)
         categories = column.cat.categories
-        used = np.flatnonzero(np.bincount(row_codes[row_codes >= 0], minlength=len(categories)))
+        used = schema.used_codes(row_codes, len(categories))
         dense = np.full(len(categories) + 1, -1, dtype=np.int64)  # the last slot: code -1
         dense[used] = np.arange(len(used))
         rows.append(dense[row_codes])
