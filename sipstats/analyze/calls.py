@@ -155,10 +155,8 @@ def _address_pairs(m: pd.DataFrame) -> tuple[np.ndarray, int]:
     value returned (an initial INVITE's pair is its call's leg)."""
     ips = m["src"].cat.categories.union(m["dst"].cat.categories)
     src_ip, dst_ip = recode(m["src"], ips), recode(m["dst"], ips)
-    pair, distinct = pd.factorize(
-        np.minimum(src_ip, dst_ip) * (len(ips) + 1) + np.maximum(src_ip, dst_ip)
-    )
-    return pair, len(distinct)
+    pair = keys.indexable(np.minimum(src_ip, dst_ip), np.maximum(src_ip, dst_ip))
+    return pair, int(pair.max(initial=-1)) + 1
 
 
 def _from_members(

@@ -56,7 +56,7 @@ def recode(col: pd.Series, categories: pd.Index, rows: np.ndarray | None = None)
     held = col.cat.categories
     if rows is None:
         return np.append(categories.get_indexer(held), -1).astype(np.int64)[at]
-    used = np.unique(at[at >= 0])
+    used = schema.used_codes(at, len(held))
     mapping = np.full(len(held) + 1, -1, dtype=np.int64)  # the last: code -1 (NA)
     mapping[used] = categories.get_indexer(held.take(used))
     return mapping[at]
@@ -70,14 +70,17 @@ def packed(*parts: np.ndarray) -> np.ndarray:
     if not len(key):
         return key
     bound = 1
-    for small in parts:
-        part = small.astype(np.int64, copy=False)  # codes may come as int8, flags as bool
+    for part in parts:
+        # in place on the int64 key: a part may come as int8 codes or bool flags, never widened
         low = int(part.min())
         width = int(part.max()) - low + 1
         if bound * width >= 1 << 62:
             key = pd.factorize(key)[0].astype(np.int64)
             bound = int(key.max()) + 1
-        key = key * width + (part - low)
+        key *= width
+        key += part
+        if low:
+            key -= low
         bound *= width
     return key
 
@@ -115,8 +118,8 @@ def categorical(texts: pd.Index, at: np.ndarray) -> pd.Categorical[str]:
     One sort of the texts ``at`` uses numbers them: equal texts sort side by side, so no hash
     of every text is needed, nor pandas' check that the categories are distinct.
     """
-    used = np.flatnonzero(np.bincount(at[at >= 0], minlength=len(texts)))
-    candidates = texts.take(used)
+    used = schema.used_codes(at, len(texts))
+    candidates = texts if len(used) == len(texts) else texts.take(used)
     order = np.asarray(candidates.argsort(), dtype=np.int64)
     in_order = candidates.take(order)
     new = np.ones(len(order), dtype=bool)
