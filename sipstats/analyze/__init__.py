@@ -432,11 +432,12 @@ def assemble(
     end_to_end = b2bua.end_to_end(calls)
     interval = breakdown.resolve_interval(counted.runs, interval)
     regs = parts.registrations
-    breakdowns = partial(_breakdowns, m, counted, end_to_end, wide, regs)
+    uris = retries.UriKeys()  # the URI keys, made once for the retries, failures and findings
+    breakdowns = partial(_breakdowns, m, counted, end_to_end, wide, regs, uris)
     forked = jobs > 1 and counted.messages >= MIN_FORKED_MESSAGES
     apart = Forked(breakdowns) if forked else None
     if ahead is None:
-        retry = retries.retry_table(end_to_end, m)
+        retry = retries.retry_table(end_to_end, m, uris)
     else:
         longer, end = ahead
         retry = _in_window(longer, len(calls), end)
@@ -452,6 +453,7 @@ def assemble(
         storms=storms,
         interval=interval,
         inputs=capture.inputs,
+        uris=uris,
     )
     aggregates = {
         "retry_after": retries.retry_after_summary(m, retry),
@@ -484,6 +486,7 @@ def _breakdowns(
     end_to_end: pd.DataFrame,
     wide: pd.DataFrame,
     regs: pd.DataFrame,
+    uris: retries.UriKeys,
 ) -> dict[str, pd.DataFrame]:
     """The report tables of :func:`assemble` that need neither the retry table nor the
     transactions table, conformed."""
@@ -498,7 +501,7 @@ def _breakdowns(
             "code_shares": breakdown.code_shares(counted.groups),
             "failures_by_method": breakdown.failures_by_method(m),
             "user_agents": counts.user_agents(counted.software),
-            **{f"failures_by_{by}": t for by, t in breakdown.failures_by(m).items()},
+            **{f"failures_by_{by}": t for by, t in breakdown.failures_by(m, uris).items()},
             "code_by_cause": causes.code_by_cause(end_to_end),
             "agents_by_outcome": causes.agents_by_outcome(end_to_end),
         }

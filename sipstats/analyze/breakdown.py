@@ -13,7 +13,7 @@ credentials (:mod:`.challenges`): the failure tables leave those out and count t
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal, get_args
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -22,7 +22,7 @@ from pandas.tseries.offsets import Tick
 
 from sipstats import schema
 from sipstats.analyze import keys
-from sipstats.analyze.retries import uri_key
+from sipstats.analyze.retries import UriKeys
 from sipstats.analyze.tally import time_runs, weights
 from sipstats.analyze.transactions import codes, endpoints
 from sipstats.catalogue import STATUS_CLASSES as CLASSES
@@ -49,18 +49,21 @@ def _responses(
     *,
     unique: bool = False,
     lowest: int | None = None,
+    highest: int | None = None,
 ) -> pd.DataFrame:
     """Responses with a status, their class (categorical over :data:`CLASSES`) and code.
 
     ``columns``: the only columns taken from ``messages`` (all of them when None); copying
     every column of a large messages table for a few is what made these tables slow.
-    ``unique``: retransmissions left out; ``lowest``: codes below it left out. Rows are
-    picked before any column is copied.
+    ``unique``: retransmissions left out; ``lowest``/``highest``: codes below/above them left
+    out. Rows are picked before any column is copied.
     """
     status = messages["status"].to_numpy(dtype="float64", na_value=np.nan)
     keep = ~messages["is_request"].to_numpy(dtype=bool) & ~np.isnan(status)
     if lowest is not None:
         keep &= status >= lowest
+    if highest is not None:
+        keep &= status <= highest
     if unique:
         keep &= ~messages["retransmission"].to_numpy(dtype=bool)
     resp = messages[keep] if columns is None else messages.loc[keep, ["status", *columns]]
@@ -147,9 +150,13 @@ def by_peer(messages: pd.DataFrame) -> pd.DataFrame:
     on a tie), codes ('486x3|480x2', most frequent first).
     """
     resp = _responses(
-        messages, ["src", "sport", "dst", "dport", "challenge"], unique=True, lowest=400
+        messages,
+        ["src", "sport", "dst", "dport", "challenge"],
+        unique=True,
+        lowest=400,
+        highest=699,
     )
-    resp = resp[(resp["code"].to_numpy() <= 699) & ~resp["challenge"].to_numpy(dtype=bool)]
+    resp = resp[~resp["challenge"].to_numpy(dtype=bool)]
     if resp.empty:
         return schema.empty(schema.BY_PEER)
     responder, responders = _endpoint_groups(resp, "src", "sport")
@@ -190,56 +197,63 @@ def _named_groups(row_codes: np.ndarray, text: np.ndarray) -> tuple[np.ndarray, 
     return group[row_codes], np.asarray(names, dtype=object)
 
 
-def _failure_groups(finals: pd.DataFrame, by: FailureKey) -> tuple[np.ndarray, np.ndarray]:
-    """Group code of each final response and the groups' text (NA grouped as 'unknown').
-
-    The responder (response source), requester (its destination), caller (From) or callee
-    (To); callers and callees as ``user@host`` like the retries table. Text is made once per
-    distinct category; categories with the same text share a group.
-    """
-    if by in ("responder", "requester"):
-        return _endpoint_groups(
-            finals, *(("src", "sport") if by == "responder" else ("dst", "dport"))
-        )
-    column = finals["from_uri" if by == "caller" else "to_uri"]
-    text = uri_key(pd.Series(column.cat.categories, dtype="category")).to_numpy(dtype=object)
-    return _named_groups(codes(column), text)
-
-
+#: :func:`failures_by`'s keys from an address and port, and from a URI.
+_BY_ENDPOINT: tuple[tuple[FailureKey, str, str], ...] = (
+    ("responder", "src", "sport"),
+    ("requester", "dst", "dport"),
+)
+_BY_URI: tuple[tuple[FailureKey, str], ...] = (("caller", "from_uri"), ("callee", "to_uri"))
 #: The columns :func:`failures_by` reads.
 _FAILURE_COLUMNS = ("src", "sport", "dst", "dport", "from_uri", "to_uri", "client_leg")
 
 
-def failures_by(messages: pd.DataFrame) -> dict[FailureKey, pd.DataFrame]:
+def failures_by(
+    messages: pd.DataFrame, uris: UriKeys | None = None
+) -> dict[FailureKey, pd.DataFrame]:
     """Final responses (2xx-6xx, unique) per responder, requester, caller and callee: a
     table for each (the final responses are picked once for the four).
 
     Columns: the key, finals, failures (4xx-6xx), failure_share (failures / finals of that
     row), share_of_failures (of all failures in the capture), top_code, codes
     ('503x12|486x2'). Rows that had a failure only, most failures first. Responders and
-    requesters are per hop (each leg at a proxy has its own); callers and callees count
-    what the caller got, a relayed response once, on the client's leg (``client_leg``).
+    requesters are per hop (each leg at a proxy has its own): ``address:port`` of the
+    response's source or destination. Callers and callees are the From and To URIs as
+    ``user@host`` like the retries table (``uris``: the keys already made), and count what
+    the caller got, a relayed response once, on the client's leg (``client_leg``). NA keys
+    are grouped as 'unknown'; text is made once per distinct category.
     """
-    resp = _responses(messages, _FAILURE_COLUMNS, unique=True, lowest=200)
-    finals = resp[resp["code"].to_numpy() <= 699]
-    on_client_leg = finals[finals["client_leg"].to_numpy(dtype=bool)]
-    return {
-        by: _failures_of(on_client_leg if by in ("caller", "callee") else finals, by)
-        for by in get_args(FailureKey)
-    }
-
-
-def _failures_of(finals: pd.DataFrame, by: FailureKey) -> pd.DataFrame:
-    """:func:`failures_by`'s table for one key."""
-    group, names = _failure_groups(finals, by)
+    finals = _responses(messages, _FAILURE_COLUMNS, unique=True, lowest=200, highest=699)
     code = finals["code"].to_numpy(dtype=np.int64)
-    failed = finals["code"].to_numpy() >= 400  # finals are 2xx-6xx: 4xx-6xx failed
+    client = finals["client_leg"].to_numpy(dtype=bool)
+    uris = UriKeys() if uris is None else uris
+    out: dict[FailureKey, pd.DataFrame] = {}
+    for by, address, port in _BY_ENDPOINT:
+        group, names = _endpoint_groups(finals, address, port)
+        out[by] = _failures_of(by, group, names, code)
+    for by, column in _BY_URI:
+        ids = uris.ids(finals[column])[client]
+        group, names = _named_groups(ids, uris.names.to_numpy(dtype=object))
+        out[by] = _failures_of(by, group, names, code[client])
+    return out
+
+
+def _failures_of(
+    by: FailureKey, group: np.ndarray, names: np.ndarray, code: np.ndarray
+) -> pd.DataFrame:
+    """:func:`failures_by`'s table for one key: ``group`` of each final response (``code``,
+    2xx-6xx), ``names`` of the groups."""
+    failed = code >= 400
     total = np.bincount(group, minlength=len(names))
     failures = np.bincount(group[failed], minlength=len(names))
     if not failures.any():
         return schema.empty(schema.FAILURES_BY[by])
-    top_code, code_texts = keys.code_texts(group[failed], code[failed])
     shown = np.flatnonzero(failures > 0)
+    # most failures first, then by name (names are distinct)
+    shown = shown[np.lexsort((_text_rank(names[shown]), -failures[shown]))]
+    position = np.full(len(names), -1, dtype=np.int64)
+    position[shown] = np.arange(len(shown))
+    # the failed rows' groups are the shown ones, numbered in table order
+    top_code, code_texts = keys.code_texts(position[group[failed]], code[failed])
     out = pd.DataFrame(
         {
             by: pd.array(names[shown], dtype="str"),
@@ -247,12 +261,18 @@ def _failures_of(finals: pd.DataFrame, by: FailureKey) -> pd.DataFrame:
             "failures": failures[shown].astype(np.int64),
             "failure_share": failures[shown] / total[shown],
             "share_of_failures": failures[shown] / failures.sum(),
-            "top_code": pd.Series(top_code, dtype="str"),
-            "codes": pd.Series(code_texts, dtype="str"),
+            "top_code": pd.array(top_code, dtype="str"),
+            "codes": pd.array(code_texts, dtype="str"),
         }
     )
-    out = out.sort_values(["failures", by], ascending=[False, True])
     return schema.conform(out, schema.FAILURES_BY[by])
+
+
+def _text_rank(texts: np.ndarray) -> np.ndarray:
+    """The position of each of distinct ``texts`` (an object array of str) in sorted order."""
+    rank = np.empty(len(texts), dtype=np.int64)
+    rank[np.argsort(texts, kind="stable")] = np.arange(len(texts))
+    return rank
 
 
 def with_failure_share(timeline_table: pd.DataFrame) -> pd.DataFrame:

@@ -54,9 +54,10 @@ import numpy as np
 import pandas as pd
 
 from sipstats import schema
+from sipstats.analyze import keys
 from sipstats.analyze.breakdown import fixed_step, without_gaps
 from sipstats.analyze.calls import TIMER_B
-from sipstats.analyze.retries import uri_key
+from sipstats.analyze.retries import UriKeys, uri_key
 from sipstats.capture.summary import InputSummary
 
 Lang = Literal["en", "zh"]
@@ -121,7 +122,7 @@ def _runs(elevated: np.ndarray, gap: int) -> list[tuple[int, int]]:
     return list(zip(starts.tolist(), ends.tolist(), strict=True))
 
 
-def _bursts(messages: pd.DataFrame, step: pd.Timedelta) -> list[dict[str, Any]]:
+def _bursts(messages: pd.DataFrame, step: pd.Timedelta, uris: UriKeys) -> list[dict[str, Any]]:
     finals = _finals(messages)
     if finals.empty:
         return []
@@ -171,8 +172,8 @@ def _bursts(messages: pd.DataFrame, step: pd.Timedelta) -> list[dict[str, Any]]:
                     ongoing=bool(high == last_bucket),
                     responders=_top(_endpoints(inside, "src", "sport")),
                     requesters=int(_endpoints(inside, "dst", "dport").nunique()),
-                    callers=int(uri_key(inside["from_uri"]).nunique()),
-                    callees=_top(uri_key(inside["to_uri"]).dropna()),
+                    callers=_distinct_keys(uris, inside["from_uri"]),
+                    callees=_top(_keys(uris, inside["to_uri"])),
                 )
             )
         rest = rows[~covered]
@@ -186,10 +187,22 @@ def _bursts(messages: pd.DataFrame, step: pd.Timedelta) -> list[dict[str, Any]]:
                     len(finals),
                     "high",
                     responders=_top(_endpoints(rest, "src", "sport")),
-                    callers=int(uri_key(rest["from_uri"]).nunique()),
+                    callers=_distinct_keys(uris, rest["from_uri"]),
                 )
             )
     return out
+
+
+def _keys(uris: UriKeys, column: pd.Series) -> pd.Series:
+    """The ``user@host`` keys of a URI column as a categorical (NA: no key)."""
+    ids = uris.ids(column)
+    return pd.Series(keys.categorical(uris.names, ids), index=column.index)
+
+
+def _distinct_keys(uris: UriKeys, column: pd.Series) -> int:
+    """How many distinct ``user@host`` keys a URI column holds."""
+    ids = uris.ids(column)
+    return len(np.unique(ids[ids >= 0]))
 
 
 def _code_finding(
@@ -458,17 +471,19 @@ def detect(
     storms: pd.DataFrame,
     interval: str,
     inputs: Sequence[InputSummary] = (),
+    uris: UriKeys | None = None,
 ) -> pd.DataFrame:
     """Every finding (``schema.FINDINGS`` columns), ranked; empty when none passed a threshold.
 
     ``messages`` holds at least the unique responses (:func:`~.tally.report_messages`);
     ``runs`` are the times of every message (:func:`~.tally.time_runs`: the capture's end).
     ``interval`` is the timeline bucket the burst and PDD detectors count in; ``inputs`` are
-    the capture's input summaries (ICMP errors are counted there).
+    the capture's input summaries (ICMP errors are counted there); ``uris`` the URI keys
+    already made.
     """
     step = fixed_step(runs, interval)
     found = [
-        *_bursts(messages, step),
+        *_bursts(messages, step, UriKeys() if uris is None else uris),
         *_storm_findings(storms),
         *_early_findings(retries),
         *_timeout_findings(None if runs.empty else runs["end"].max(), transactions),

@@ -28,6 +28,7 @@ clients got them: at a proxy a relayed response counts once, on the client's leg
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -48,37 +49,71 @@ _URI = (
 )
 
 
-def _per_value(values: pd.Series, func: Callable[[pd.Series], pd.Series]) -> pd.Series:
-    """``func`` applied to the distinct values only, spread back over ``values`` (str, NA kept).
+_URI_PATTERN = re.compile(_URI)
+_PASSWORD = re.compile(r":.*")  # RFC 3261 §19.1.1: user:password
 
-    Columns are categorical with few distinct values, so string work stays small; a few
-    rows of a large table keep all its categories, so only those the rows hold are read.
+
+def _uri_keys(uris: list[str]) -> list[str | None]:
+    """``user@host`` of each URI text (see :func:`uri_key`): one regex match per text, the
+    host lower-cased as pandas' string methods do it."""
+    found = [_URI_PATTERN.search(uri) for uri in uris]  # it always matches: the host may be ""
+    users = [None if match is None else match["user"] for match in found]
+    hosts = pd.Series(["" if match is None else match["host"] for match in found], dtype="str")
+    out: list[str | None] = []
+    for user, host in zip(users, hosts.str.lower().tolist(), strict=True):
+        if user:
+            user = _PASSWORD.sub("", user)
+        key = f"{user}@{host}" if user else host
+        out.append(key or None)
+    return out
+
+
+class UriKeys:
+    """:func:`uri_key` of categorical URI columns as ids in one space (equal keys, equal ids).
+
+    Each set of categories is read once however many columns and tables ask: the calls'
+    callers and callees share the messages' From and To URI categories, and the retry table,
+    the failure tables and the findings all key on them.
     """
-    cat = values if isinstance(values.dtype, pd.CategoricalDtype) else values.astype("category")
-    row_codes = cat.cat.codes.to_numpy()
-    categories = cat.cat.categories
-    used = schema.used_codes(row_codes, len(categories))
-    distinct = pd.Series(categories.take(used).astype("str"), dtype="str")
-    # one extra NA slot at the end: code -1 (a missing value) picks it
-    lookup = np.full(len(categories) + 1, None, dtype=object)
-    lookup[used] = func(distinct).to_numpy(dtype=object)
-    return pd.Series(lookup[row_codes], index=values.index, dtype="str")
 
+    def __init__(self) -> None:
+        self._ids: dict[str, int] = {}
+        self._read: list[tuple[pd.Index, np.ndarray]] = []
 
-def _uri_key_of(values: pd.Series) -> pd.Series:
-    parts = values.str.extract(_URI).astype("str")
-    user = parts["user"].str.replace(r":.*", "", regex=True)  # drop a password (RFC 3261 §19.1.1)
-    host = parts["host"].str.lower()
-    key = (user + "@" + host).where(user.notna() & (user != ""), host)
-    return key.where(key != "")
+    def ids(self, column: pd.Series) -> np.ndarray:
+        """The key id of each row of a categorical column (-1: NA, or no key)."""
+        return self._of(column.cat.categories)[codes(column)]
+
+    @property
+    def names(self) -> pd.Index:
+        """Each id's key text."""
+        return pd.Index(list(self._ids), dtype="str")
+
+    def _of(self, categories: pd.Index) -> np.ndarray:
+        """The id of each category, and -1 last (the slot code -1 picks)."""
+        for held, ids in self._read:
+            if held is categories:
+                return ids
+        number = self._ids.setdefault
+        texts = _uri_keys(categories.astype("str").tolist())
+        ids = np.array([-1 if key is None else number(key, len(self._ids)) for key in texts] + [-1])
+        self._read.append((categories, ids.astype(np.int64)))
+        return self._read[-1][1]
 
 
 def uri_key(uris: pd.Series) -> pd.Series:
     """``user@host`` of each URI (scheme, password, port, parameters dropped; host lower-case).
 
-    A URI without a user gives its host; NA and empty stay NA.
+    A URI without a user gives its host; NA and empty stay NA. Text is made once per
+    distinct value the rows hold (:class:`UriKeys` reads whole sets of categories).
     """
-    return _per_value(uris, _uri_key_of)
+    column = uris if isinstance(uris.dtype, pd.CategoricalDtype) else uris.astype("category")
+    row_codes = codes(column)
+    categories = column.cat.categories
+    used = schema.used_codes(row_codes, len(categories))
+    lookup = np.full(len(categories) + 1, None, dtype=object)  # the last: code -1
+    lookup[used] = _uri_keys(categories.take(used).astype("str").tolist())
+    return pd.Series(lookup[row_codes], index=uris.index, dtype="str")
 
 
 def _host_of(text: pd.Series) -> pd.Series:
@@ -245,19 +280,23 @@ def _next_attempt(failed: pd.DataFrame, attempts: pd.DataFrame, by: str) -> pd.D
     return found
 
 
-def retry_table(calls: pd.DataFrame, messages: pd.DataFrame) -> pd.DataFrame:
+def retry_table(
+    calls: pd.DataFrame, messages: pd.DataFrame, uris: UriKeys | None = None
+) -> pd.DataFrame:
     """One row per failed INVITE attempt with its retry (if any), conforming to ``schema.RETRIES``.
 
     ``calls`` conforms to ``schema.CALLS``; ``messages`` is the analysed messages table
     (``schema.MESSAGES`` + ``retransmission``). See the module docstring for the rules.
     Callers, targets, client hosts and servers are integer ids (text made once per
-    category), which the attempts are linked on.
+    category), which the attempts are linked on; ``uris`` holds the URI keys already made.
     """
     if calls.empty:
         return schema.empty(schema.RETRIES)
-    (caller,), caller_names = _ids(_uri_key_of, calls["caller"])
-    (request_uri, callee), target_names = _ids(_uri_key_of, calls["request_uri"], calls["callee"])
+    uris = UriKeys() if uris is None else uris
+    caller, callee = uris.ids(calls["caller"]), uris.ids(calls["callee"])
+    request_uri = uris.ids(calls["request_uri"])
     target = np.where(request_uri >= 0, request_uri, callee)
+    uri_names = uris.names
     (client,), _ = _ids(_host_of, calls["src"])
     attempts = pd.DataFrame(
         {
@@ -295,8 +334,8 @@ def retry_table(calls: pd.DataFrame, messages: pd.DataFrame) -> pd.DataFrame:
         {
             "call": failed["call"].to_numpy(),
             "call_id": _category_of(calls["call_id"], row),
-            "caller": _categorical(caller[row], caller_names),
-            "callee": _categorical(target[row], target_names),
+            "caller": _categorical(caller[row], uri_names),
+            "callee": _categorical(target[row], uri_names),
             "src": _category_of(calls["src"], row),
             "dst": _category_of(calls["dst"], row),
             "status": pd.array(failed["final_status"].array, dtype="Int16"),
