@@ -58,6 +58,20 @@ def _responses(
     ``unique``: retransmissions left out; ``lowest``/``highest``: codes below/above them left
     out. Rows are picked before any column is copied.
     """
+    keep, code = _response_rows(messages, unique=unique, lowest=lowest, highest=highest)
+    resp = messages[keep] if columns is None else messages.loc[keep, ["status", *columns]]
+    cls = pd.Categorical.from_codes(_class_codes(code), categories=pd.Index(CLASSES))
+    return resp.assign(code=code, cls=cls)
+
+
+def _response_rows(
+    messages: pd.DataFrame,
+    *,
+    unique: bool = False,
+    lowest: int | None = None,
+    highest: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The rows (a mask) :func:`_responses` picks and their codes (int64)."""
     status = messages["status"].to_numpy(dtype="float64", na_value=np.nan)
     keep = ~messages["is_request"].to_numpy(dtype=bool) & ~np.isnan(status)
     if lowest is not None:
@@ -66,13 +80,12 @@ def _responses(
         keep &= status <= highest
     if unique:
         keep &= ~messages["retransmission"].to_numpy(dtype=bool)
-    resp = messages[keep] if columns is None else messages.loc[keep, ["status", *columns]]
-    code = status[keep].astype(np.int64)
-    cls = pd.Categorical.from_codes(
-        np.where((code >= 100) & (code <= 699), code // 100 - 1, -1),
-        categories=pd.Index(CLASSES),
-    )
-    return resp.assign(code=code, cls=cls)
+    return keep, status[keep].astype(np.int64)
+
+
+def _class_codes(code: np.ndarray) -> np.ndarray:
+    """Each code's position in :data:`CLASSES` (-1: a code outside 100-699)."""
+    return np.where((code >= 100) & (code <= 699), code // 100 - 1, -1)
 
 
 def _tally(keys: pd.Series, resp: pd.DataFrame, name: str) -> pd.DataFrame:
@@ -377,27 +390,56 @@ def timeline(
     if by not in ("status_class", "category"):
         raise ValueError(f"timeline by {by!r}: use 'status_class' or 'category'")
     offset = to_offset(interval)
-    resp = _responses(messages, ["ts", "challenge", "category"], unique=True)
+    keep, code = _response_rows(messages, unique=True)
     if by == "status_class":
-        keys = pd.Series(resp["cls"], index=resp.index)
-        counts = pd.get_dummies(keys, dtype="int64")
-        counts.columns = [str(c) for c in counts.columns]
+        names = [*CLASSES, CHALLENGES]
+        cls = _class_codes(code)  # -1: counted in no class
         # answered 401/407 are challenges, not 4xx failures: a column of their own
-        challenge = resp["challenge"].to_numpy()
-        counts.loc[challenge, "4xx"] = 0
-        counts[CHALLENGES] = challenge.astype("int64")
+        challenge = np.flatnonzero(messages["challenge"].to_numpy(dtype=bool)[keep])
+        counted = cls.copy()
+        counted[challenge[cls[challenge] == CLASSES.index("4xx")]] = -1
+        rows = np.r_[np.arange(len(cls)), challenge]
+        column = np.r_[counted, np.full(len(challenge), len(CLASSES))]
     else:
-        keys = resp["category"].astype("str").fillna("unknown").astype("category")
-        counts = pd.get_dummies(keys, dtype="int64")
-        counts.columns = [str(c) for c in counts.columns]
-    ts = resp["ts"].astype(schema.UTC_TS)
-    if counts.empty:
+        category = codes(messages["category"])[keep]
+        texts = messages["category"].cat.categories.astype("str").to_numpy(dtype=object)
+        texts = pd.Index(np.append(texts, "unknown"), dtype="str")  # the last: NA
+        named = keys.categorical(texts, np.where(category >= 0, category, len(texts) - 1))
+        names = [str(name) for name in named.categories]
+        rows, column = np.arange(len(category)), np.asarray(named.codes, dtype=np.int64)
+    utc = messages["ts"].astype(schema.UTC_TS).to_numpy(dtype="datetime64[ns]")
+    ns = utc.view(np.int64)[keep]
+    if not len(ns):
         index = pd.DatetimeIndex([], dtype=schema.UTC_TS, name="bucket")
-        return pd.DataFrame({c: pd.Series(dtype="int64") for c in counts.columns}, index=index)
+        return pd.DataFrame({c: pd.Series(dtype="int64") for c in names}, index=index)
     if isinstance(offset, Tick):
-        table = counts.set_axis(pd.DatetimeIndex(ts.dt.floor(offset))).groupby(level=0).sum()
-        table = without_gaps(table, pd.Timedelta(offset))
+        step = pd.Timedelta(offset)
+        start, counts = _bucket_counts(ns, step, rows, column, len(names))
+        table = without_gaps(pd.DataFrame(counts, index=start, columns=names), step)
     else:  # calendar offsets ('1D' is a Tick; 'MS', 'W' are not) have few buckets
-        table = counts.set_axis(pd.DatetimeIndex(ts)).resample(offset).sum()
+        counts = np.zeros((len(ns), len(names)), dtype=np.int64)
+        counted = column >= 0
+        np.add.at(counts, (rows[counted], column[counted]), 1)
+        index = pd.DatetimeIndex(pd.to_datetime(ns, utc=True))
+        table = pd.DataFrame(counts, index=index, columns=names)
+        table = table.resample(offset).sum()
     table.index.name = "bucket"
     return table.astype("int64")
+
+
+def _bucket_counts(
+    ns: np.ndarray, step: pd.Timedelta, rows: np.ndarray, column: np.ndarray, width: int
+) -> tuple[pd.DatetimeIndex, np.ndarray]:
+    """The buckets of ``step`` that hold a time of ``ns`` (UTC nanoseconds; NaT in none)
+    and, per bucket, how many of ``rows`` (positions in ``ns``) each ``column``
+    (0..width-1; -1: none) holds: only the distinct buckets are sorted."""
+    known = ns != pd.NaT.value
+    floored = ns[known] - ns[known] % step.value
+    start, slot = keys.sorted_ids(floored)
+    bucket = np.full(len(ns), -1, dtype=np.int64)
+    bucket[known] = slot
+    counted = (column >= 0) & (bucket[rows] >= 0)
+    per_bucket = np.bincount(
+        bucket[rows[counted]] * width + column[counted], minlength=len(start) * width
+    ).reshape(len(start), width)
+    return pd.DatetimeIndex(pd.to_datetime(start, utc=True)), per_bucket.astype(np.int64)
