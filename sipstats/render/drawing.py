@@ -64,33 +64,40 @@ def draw_here_and_forked(analysis: Analysis, lang: Lang, processes: int) -> list
     return fork_map(lambda k: draw(analysis, lang, shares[k]), len(shares))
 
 
-#: The tables of an analysis the figures read (:mod:`sipstats.render.plots`), besides the
-#: report messages' :data:`TIMELINE_COLUMNS`, the counts (``tally``) and ``interval``.
-FIGURE_TABLES: Final = ("calls", "findings", "by_class", "retry_after")
+#: The tables of an analysis the figures read (:mod:`sipstats.render.plots`), whole.
+FIGURE_TABLES: Final = ("findings", "by_class", "retry_after")
+
+#: The columns of the calls the figures read (outcomes, delays; end-to-end calls only).
+CALL_COLUMNS: Final = (
+    "outcome", "final_status", "answer_missing", "pdd_ms", "answer_ms", "duration_s", "linked_to",
+)  # fmt: skip
 
 #: The columns of the report's messages the timelines read.
 TIMELINE_COLUMNS: Final = ("ts", "status", "is_request", "retransmission", "challenge", "category")
 
 
 def figure_inputs(analysis: Analysis) -> Analysis:
-    """``analysis`` holding only what its figures read (:data:`FIGURE_TABLES`): every other
-    table empty and no messages. What a :class:`FigureProcess` is sent, pickled: about 1 % of
-    the report's messages and tables."""
+    """``analysis`` holding only what its figures read: :data:`FIGURE_TABLES`, the counts
+    (``tally``) and ``interval``, and some columns of the calls and of the report's messages;
+    every other table empty (its columns only), no messages. What a :class:`FigureProcess` is
+    sent, pickled: about 10 MiB for 700,000 SIP messages, against 90 for the whole analysis."""
     import pandas as pd
 
-    kept = {*FIGURE_TABLES, "report_messages", "messages", "sample_messages"}
+    from sipstats.analyze import without_messages
+
+    kept = {*FIGURE_TABLES, "calls", "report_messages", "messages", "sample_messages"}
     emptied: dict[str, Any] = {
-        field.name: getattr(analysis, field.name).iloc[:0]
+        field.name: pd.DataFrame(columns=getattr(analysis, field.name).columns)
         for field in dataclasses.fields(analysis)
         if field.init
         and field.name not in kept
         and isinstance(getattr(analysis, field.name), pd.DataFrame)
     }
-    capture = analysis.capture
     return dataclasses.replace(
         analysis,
         **emptied,
-        capture=dataclasses.replace(capture, messages=capture.messages.iloc[:0], after=None),
+        capture=without_messages(analysis.capture),
+        calls=analysis.calls[list(CALL_COLUMNS)],
         report_messages=analysis.report_messages[list(TIMELINE_COLUMNS)],
         messages=None,
         sample_messages=None,
