@@ -474,6 +474,7 @@ def test_retry_after_section_is_json_ready() -> None:
         ("sip:example.com:5060", "example.com"),
         ("tel:+4930123;phone-context=example.com", "+4930123"),
         ("sip:caller3@127.0.91.10:5090", "caller3@127.0.91.10"),
+        ("sip:Bob@MÜNCHEN.example", "Bob@münchen.example"),
     ],
 )
 def test_uri_key(uri: str, key: str) -> None:

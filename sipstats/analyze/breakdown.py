@@ -58,20 +58,21 @@ def _responses(
     ``unique``: retransmissions left out; ``lowest``/``highest``: codes below/above them left
     out. Rows are picked before any column is copied.
     """
-    keep, code = _response_rows(messages, unique=unique, lowest=lowest, highest=highest)
+    keep, code = response_rows(messages, unique=unique, lowest=lowest, highest=highest)
     resp = messages[keep] if columns is None else messages.loc[keep, ["status", *columns]]
     cls = pd.Categorical.from_codes(_class_codes(code), categories=pd.Index(CLASSES))
     return resp.assign(code=code, cls=cls)
 
 
-def _response_rows(
+def response_rows(
     messages: pd.DataFrame,
     *,
     unique: bool = False,
     lowest: int | None = None,
     highest: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The rows (a mask) :func:`_responses` picks and their codes (int64)."""
+    """The responses with a status (a mask of ``messages``) and their codes (int64), as
+    :func:`_responses` picks them (``unique``, ``lowest``, ``highest``: see there)."""
     status = messages["status"].to_numpy(dtype="float64", na_value=np.nan)
     keep = ~messages["is_request"].to_numpy(dtype=bool) & ~np.isnan(status)
     if lowest is not None:
@@ -390,7 +391,7 @@ def timeline(
     if by not in ("status_class", "category"):
         raise ValueError(f"timeline by {by!r}: use 'status_class' or 'category'")
     offset = to_offset(interval)
-    keep, code = _response_rows(messages, unique=True)
+    keep, code = response_rows(messages, unique=True)
     if by == "status_class":
         names = [*CLASSES, CHALLENGES]
         cls = _class_codes(code)  # -1: counted in no class

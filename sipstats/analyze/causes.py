@@ -32,10 +32,10 @@ def code_by_cause(calls: pd.DataFrame) -> pd.DataFrame:
 
     Only calls whose cause came with protocol Q.850; most calls first.
     """
-    q850 = calls[
-        (calls["cause_protocol"].astype("str").str.upper() == "Q.850").to_numpy(dtype=bool)
-        & calls["cause"].notna().to_numpy(dtype=bool)
-    ]
+    protocol = calls["cause_protocol"].astype("category")  # the text read once per category
+    upper = protocol.cat.categories.astype("str").str.upper()
+    is_q850 = np.append(np.asarray(upper == "Q.850", dtype=bool), False)  # the last: NA
+    q850 = calls[is_q850[codes(protocol)] & calls["cause"].notna().to_numpy(dtype=bool)]
     if q850.empty:
         return schema.empty(schema.CODE_BY_CAUSE)
     keyed = q850.assign(

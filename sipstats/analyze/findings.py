@@ -55,7 +55,7 @@ import pandas as pd
 
 from sipstats import schema
 from sipstats.analyze import keys
-from sipstats.analyze.breakdown import fixed_step, without_gaps
+from sipstats.analyze.breakdown import fixed_step, response_rows, without_gaps
 from sipstats.analyze.calls import TIMER_B
 from sipstats.analyze.retries import UriKeys, uri_key
 from sipstats.capture.summary import InputSummary
@@ -94,23 +94,6 @@ def _top(values: pd.Series, n: int = TOP) -> dict[str, int]:
     return {str(k): int(v) for k, v in ordered[:n]}
 
 
-#: The columns of the messages the burst and level detectors read.
-_FINAL_COLUMNS: Final = (
-    *("ts", "status", "src", "sport", "dst", "dport"),
-    *("from_uri", "to_uri", "catalogue_reason"),
-)
-
-
-def _finals(messages: pd.DataFrame) -> pd.DataFrame:
-    """Unique final responses (2xx-6xx) with their code as int (the columns the detectors
-    read only: a copy of every column of a large table is slow)."""
-    m = messages
-    code = m["status"].to_numpy(dtype="float64", na_value=np.nan)
-    keep = ~m["is_request"].to_numpy(dtype=bool) & ~m["retransmission"].to_numpy(dtype=bool)
-    resp = m.loc[keep & (code >= 200) & (code <= 699), list(_FINAL_COLUMNS)]
-    return resp.assign(code=resp["status"].astype("int64"))
-
-
 def _runs(elevated: np.ndarray, gap: int) -> list[tuple[int, int]]:
     """Index ranges [first, last] of elevated buckets at most ``gap`` quiet buckets apart."""
     hot = np.flatnonzero(elevated)
@@ -123,71 +106,72 @@ def _runs(elevated: np.ndarray, gap: int) -> list[tuple[int, int]]:
 
 
 def _bursts(messages: pd.DataFrame, step: pd.Timedelta, uris: UriKeys) -> list[dict[str, Any]]:
-    finals = _finals(messages)
-    if finals.empty:
+    final, code = response_rows(messages, unique=True, lowest=200, highest=699)
+    if not len(code):
         return []
-    bucket = finals["ts"].dt.floor(step)
-    per_bucket = bucket.value_counts().sort_index()
-    last_bucket = per_bucket.index[-1]
+    at_message = np.flatnonzero(final)  # each final's row in ``messages``
+    utc = messages["ts"].astype(schema.UTC_TS).to_numpy(dtype="datetime64[ns]")
+    ns = utc.view(np.int64)[final]
+    width = step.value
+    bucket = ns - ns % width  # floored, as ``dt.floor(step)`` in UTC
+    starts, slot = keys.sorted_ids(bucket)  # the buckets that hold a final, in time order
+    totals = np.bincount(slot, minlength=len(starts))
     out: list[dict[str, Any]] = []
-    # each final's bucket as a position in per_bucket: failures per bucket by bincount
-    slot = per_bucket.index.searchsorted(bucket.array)
-    totals = per_bucket.to_numpy()
-    codes = finals["code"].to_numpy()
-    failing = np.flatnonzero((codes >= 400) & ~np.isin(codes, NOT_BURSTS))
-    for code in np.unique(codes[failing]).tolist():
-        at = failing[codes[failing] == code]
-        rows = finals.iloc[at]
+    failing = np.flatnonzero((code >= 400) & ~np.isin(code, NOT_BURSTS))
+    for failure in np.unique(code[failing]).tolist():
+        at = failing[code[failing] == failure]
         k = np.bincount(slot[at], minlength=len(totals))
         share = k / totals
-        baseline = float(pd.Series(share).median())
+        baseline = float(np.median(share))
         elevated = (
             (k >= BURST_MIN_BUCKET) & (share >= baseline + BURST_RISE) & (share >= 2 * baseline)
         )
-        runs = [(a, b) for a, b in _runs(elevated, BURST_GAP)]
-        covered = pd.Series(False, index=rows.index)
+        runs = _runs(elevated, BURST_GAP)
+        covered = np.zeros(len(at), dtype=bool)
         for first, last in runs:
-            low, high = per_bucket.index[first], per_bucket.index[last]
-            inside = rows[bucket[rows.index].between(low, high)]
-            if len(inside) < BURST_MIN_FAILURES:
+            low, high = starts[first], starts[last]
+            within = (bucket[at] >= low) & (bucket[at] <= high)
+            if within.sum() < BURST_MIN_FAILURES:
                 continue
-            covered |= rows.index.isin(inside.index)
-            window = finals[finals["ts"].between(inside["ts"].min(), inside["ts"].max())]
-            outside = ~finals["ts"].between(low, high + step, inclusive="left")
+            covered |= within
+            inside = messages.iloc[at_message[at[within]]]
+            begin, end = ns[at[within]].min(), ns[at[within]].max()
+            outside = (ns < low) | (ns >= high + width)
             base_n = int(outside.sum())
-            base_k = int((outside & finals["code"].eq(code)).sum())
-            severity = "high" if code >= 500 or code == 408 else "medium"
+            base_k = int((outside & (code == failure)).sum())
+            severity = "high" if failure >= 500 or failure == 408 else "medium"
             out.append(
                 _code_finding(
                     "failure_burst",
-                    code,
+                    failure,
                     inside,
-                    len(window),
+                    int(((ns >= begin) & (ns <= end)).sum()),
                     severity,
                     baseline_failures=base_k,
                     baseline_finals=base_n,
                     baseline_share=base_k / base_n if base_n else None,
                     buckets=last - first + 1,
                     bucket_s=step.total_seconds(),
-                    ongoing=bool(high == last_bucket),
+                    ongoing=bool(last == len(starts) - 1),
                     responders=_top(_endpoints(inside, "src", "sport")),
                     requesters=int(_endpoints(inside, "dst", "dport").nunique()),
                     callers=_distinct_keys(uris, inside["from_uri"]),
                     callees=_top(_keys(uris, inside["to_uri"])),
                 )
             )
-        rest = rows[~covered]
-        steady = code >= 500 and not runs and len(rest) >= BURST_MIN_FAILURES
-        if steady and len(rest) / len(finals) >= LEVEL_MIN_SHARE:
+        rest = at[~covered]
+        steady = failure >= 500 and not runs and len(rest) >= BURST_MIN_FAILURES
+        if steady and len(rest) / len(code) >= LEVEL_MIN_SHARE:
+            rows = messages.iloc[at_message[rest]]
             out.append(
                 _code_finding(
                     "failure_level",
-                    code,
-                    rest,
-                    len(finals),
+                    failure,
+                    rows,
+                    len(code),
                     "high",
-                    responders=_top(_endpoints(rest, "src", "sport")),
-                    callers=_distinct_keys(uris, rest["from_uri"]),
+                    responders=_top(_endpoints(rows, "src", "sport")),
+                    callers=_distinct_keys(uris, rows["from_uri"]),
                 )
             )
     return out

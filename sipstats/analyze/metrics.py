@@ -103,14 +103,21 @@ def srd(calls: pd.DataFrame) -> list[dict[str, object]]:
     (final 4xx other than 401/402/407, 5xx, 6xx; calls cancelled by the caller are left out):
     t4 = first 18x, else the failure response.
     """
-    first_prov = calls["ringing_ts"]
-    status = calls["final_status"].astype("float64")
-    answered = calls["outcome"] == "answered"
-    failed = (status >= 400) & ~status.isin((401, 402, 407)) & (calls["outcome"] != "cancelled")
-    t4_ok = first_prov.fillna(calls["answer_ts"])
-    t4_fail = first_prov.fillna(calls["final_ts"])
-    ok_s = (t4_ok - calls["start_ts"]).dt.total_seconds().where(answered)
-    fail_s = (t4_fail - calls["start_ts"]).dt.total_seconds().where(failed)
+    status = calls["final_status"].to_numpy(dtype="float64", na_value=np.nan)
+    outcome = calls["outcome"]
+    answered = (outcome == "answered").to_numpy(dtype=bool)
+    failed = (
+        (status >= 400)
+        & ~np.isin(status, (401, 402, 407))
+        & (outcome != "cancelled").to_numpy(dtype=bool)
+    )
+
+    def setup_s(rows: np.ndarray, otherwise: str) -> pd.Series:
+        """t4 - t1 of the calls at ``rows``: t4 the first 18x, else ``otherwise``."""
+        t4 = calls["ringing_ts"][rows].fillna(calls[otherwise][rows])
+        return (t4 - calls["start_ts"][rows]).dt.total_seconds()
+
+    ok_s, fail_s = setup_s(answered, "answer_ts"), setup_s(failed, "final_ts")
     ok, n_ok = _mean(ok_s)
     bad, n_bad = _mean(fail_s)
     return [
@@ -136,7 +143,13 @@ def srd(calls: pd.DataFrame) -> list[dict[str, object]]:
 
 
 def on_caller_leg(transactions: pd.DataFrame, calls: pd.DataFrame) -> pd.DataFrame:
-    """Transactions that are not on another leg of a call: the caller's view at a proxy.
+    """Transactions that are not on another leg of a call: the caller's view at a proxy
+    (:func:`_caller_leg_rows`)."""
+    return transactions[_caller_leg_rows(transactions, calls)]
+
+
+def _caller_leg_rows(transactions: pd.DataFrame, calls: pd.DataFrame) -> np.ndarray:
+    """Where a transaction is not on another leg of a call (a mask): the caller's view.
 
     A transaction whose Call-ID belongs to a call is kept when its two addresses are the
     call's (``src``/``dst`` of its first INVITE, either direction: the callee may send the
@@ -179,7 +192,7 @@ def on_caller_leg(transactions: pd.DataFrame, calls: pd.DataFrame) -> pd.DataFra
         )
         legs = key[len(several) :]
         keep[several] = keys.isin(key[: len(several)], legs[legs >= 0])
-    return transactions[keep]
+    return keep
 
 
 def _leg_keys(
@@ -255,15 +268,10 @@ def sdt(calls: pd.DataFrame) -> list[dict[str, object]]:
     ]
 
 
-def _settled(calls: pd.DataFrame) -> pd.DataFrame:
-    """Calls whose outcome is known (in-progress calls are censored)."""
-    return calls[(calls["outcome"] != "in_progress").to_numpy()]
-
-
 def ser_seer(settled: pd.DataFrame) -> list[dict[str, object]]:
     """RFC 6076 §4.6 SER and §4.7 SEER, per session request; only 3XX leaves the denominator.
 
-    ``settled``: the calls whose outcome is known (:func:`_settled`), here and in
+    ``settled``: the calls whose outcome is known (in-progress calls are censored), here and in
     :func:`isa`, :func:`scr` and :func:`operator_kpis`.
     """
     c = settled
@@ -415,13 +423,13 @@ def operator_kpis(settled: pd.DataFrame) -> list[dict[str, object]]:
     ]
 
 
-#: The transaction columns the metrics read (:func:`on_caller_leg`, :func:`sdd`,
-#: :func:`ser_per_transaction`): rows are picked from these only.
-_TRANSACTION_COLUMNS = (
-    *("call_id", "client", "server", "method", "request_ts", "final_status", "final_ms"),
-    "in_dialog",
-)
+#: The transaction columns SDD and SER_transactions read: the rows they count are copied
+#: with these only.
+_TRANSACTION_COLUMNS = ("method", "request_ts", "final_status", "final_ms", "in_dialog")
 
+
+#: The call columns :func:`ser_seer`, :func:`isa`, :func:`scr` and :func:`operator_kpis` read.
+_SETTLED_COLUMNS = ("outcome", "final_status", "end_ts", "bye_status", "duration_s", "pdd_ms")
 
 #: The call columns the metrics read: each filter of the calls copies these only.
 _CALL_COLUMNS = (
@@ -437,8 +445,15 @@ def compute(
 ) -> pd.DataFrame:
     """Every metric, one row each, in the order reports list them."""
     calls = calls.loc[:, list(_CALL_COLUMNS)]
-    transactions = on_caller_leg(transactions.loc[:, list(_TRANSACTION_COLUMNS)], calls)
-    settled = _settled(calls)
+    t = transactions
+    # only the transactions SDD and SER_transactions read are copied
+    asked = (
+        _caller_leg_rows(t, calls)
+        & t["method"].isin(("BYE", "INVITE")).to_numpy(dtype=bool)
+        & t["request_ts"].notna().to_numpy(dtype=bool)
+    )
+    transactions = t.loc[asked, list(_TRANSACTION_COLUMNS)]
+    settled = calls.loc[(calls["outcome"] != "in_progress").to_numpy(), list(_SETTLED_COLUMNS)]
     rows = [
         rrd(registrations),
         *srd(calls),

@@ -54,13 +54,19 @@ _PASSWORD = re.compile(r":.*")  # RFC 3261 §19.1.1: user:password
 
 
 def _uri_keys(uris: list[str]) -> list[str | None]:
-    """``user@host`` of each URI text (see :func:`uri_key`): one regex match per text, the
-    host lower-cased as pandas' string methods do it."""
+    """``user@host`` of each URI text (see :func:`uri_key`): one regex match per text; a
+    host that is not ASCII is lower-cased as pandas' string methods do it."""
     found = [_URI_PATTERN.search(uri) for uri in uris]  # it always matches: the host may be ""
     users = [None if match is None else match["user"] for match in found]
-    hosts = pd.Series(["" if match is None else match["host"] for match in found], dtype="str")
+    hosts = ["" if match is None else match["host"] for match in found]
+    lowered = [host.lower() for host in hosts]
+    other = [at for at, host in enumerate(hosts) if not host.isascii()]
+    if other:
+        texts = pd.Series([hosts[at] for at in other], dtype="str").str.lower().tolist()
+        for at, text in zip(other, texts, strict=True):
+            lowered[at] = text
     out: list[str | None] = []
-    for user, host in zip(users, hosts.str.lower().tolist(), strict=True):
+    for user, host in zip(users, lowered, strict=True):
         if user:
             user = _PASSWORD.sub("", user)
         key = f"{user}@{host}" if user else host
@@ -118,7 +124,8 @@ def uri_key(uris: pd.Series) -> pd.Series:
 
 def _host_of(text: pd.Series) -> pd.Series:
     """Host part of ``address:port`` strings (``[v6]:port`` or ``v6:port`` alike)."""
-    return text.str.rsplit(":", n=1).str[0].where(text.str.contains(":"), text)
+    hosts = [value.rsplit(":", 1)[0] if ":" in value else value for value in text.tolist()]
+    return pd.Series(hosts, index=text.index, dtype="str")
 
 
 def _ids(
@@ -390,12 +397,39 @@ def _verdict(gap: pd.Series, retry_after: pd.Series) -> pd.arrays.BooleanArray:
     return pd.array(g >= limit, dtype="boolean")
 
 
-def _unique_responses(messages: pd.DataFrame) -> pd.DataFrame:
-    """Responses as their clients got them: no retransmission, no relayed copy on another leg
-    (status and Retry-After columns only: what the summaries read)."""
+def _unique_responses(
+    messages: pd.DataFrame,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Responses as their clients got them: no retransmission, no relayed copy on another leg,
+    a status. Their code, Retry-After value (0 where none), whether it had one and whether
+    the header was there (usable or not): what the summaries read."""
     m = messages
-    rows = ~m["is_request"] & ~m["retransmission"] & m["client_leg"]
-    return m.loc[rows.to_numpy(dtype=bool), ["status", "retry_after", "retry_after_raw"]]
+    status = m["status"].to_numpy(dtype="float64", na_value=np.nan)
+    rows = np.flatnonzero(
+        ~m["is_request"].to_numpy(dtype=bool)
+        & ~m["retransmission"].to_numpy(dtype=bool)
+        & m["client_leg"].to_numpy(dtype=bool)
+        & ~np.isnan(status)
+    )
+    value = m["retry_after"]
+    return (
+        status[rows].astype(np.int64),
+        value.to_numpy(dtype=np.int64, na_value=0)[rows],
+        value.notna().to_numpy(dtype=bool)[rows],
+        codes(m["retry_after_raw"])[rows] >= 0,
+    )
+
+
+def _runs_of(*columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The order that sorts rows by ``columns`` (the first leads) and where each run of equal
+    rows starts in it."""
+    order = np.lexsort(columns[::-1])
+    new = np.zeros(len(order), dtype=bool)
+    new[:1] = True
+    for column in columns:
+        ordered = column[order]
+        new[1:] |= ordered[1:] != ordered[:-1]
+    return order, np.flatnonzero(new)
 
 
 def retry_after_values(messages: pd.DataFrame) -> dict[str, dict[str, int]]:
@@ -404,19 +438,18 @@ def retry_after_values(messages: pd.DataFrame) -> dict[str, dict[str, int]]:
     Malformed values (header present, no delta-seconds) are not guessed; see
     :func:`retry_after_summary` for their count.
     """
-    resp = _unique_responses(messages)
-    resp = resp[resp["retry_after"].notna()]
-    counts = (
-        pd.DataFrame(
-            {"code": resp["status"].astype("int64"), "value": resp["retry_after"].astype("int64")}
-        )
-        .value_counts()
-        .reset_index()
-        .sort_values(["code", "value"])
-    )
+    status, value, usable, _ = _unique_responses(messages)
+    return _values_per_code(status[usable], value[usable])
+
+
+def _values_per_code(code: np.ndarray, value: np.ndarray) -> dict[str, dict[str, int]]:
+    """:func:`retry_after_values` of the responses with these codes and values."""
+    order, starts = _runs_of(code, value)
+    counts = np.diff(np.append(starts, len(order)))
     out: dict[str, dict[str, int]] = {}
-    for code, value, count in counts.itertuples(index=False):
-        out.setdefault(f"{code:03d}", {})[str(value)] = int(count)
+    firsts = order[starts]
+    for c, v, n in zip(code[firsts].tolist(), value[firsts].tolist(), counts.tolist(), strict=True):
+        out.setdefault(f"{c:03d}", {})[str(v)] = n
     return out
 
 
@@ -426,64 +459,66 @@ def _values_text(values: dict[str, int]) -> str:
     return "|".join(f"{value}x{count}" for value, count in ranked)
 
 
+def _verdicts(retries: pd.DataFrame, column: str) -> tuple[np.ndarray, np.ndarray]:
+    """Where a verdict column (boolean, NA: none) says yes, and where it says no."""
+    verdict = retries[column]
+    return verdict.fillna(False).to_numpy(dtype=bool), (~verdict).fillna(False).to_numpy(dtype=bool)
+
+
 def retry_after_summary(messages: pd.DataFrame, retries: pd.DataFrame) -> pd.DataFrame:
     """Per code (480, 486, 503 first, then every other code): Retry-After and retry figures.
 
     Rows: every code whose unique responses carried Retry-After, and every code of a failed
-    attempt. Columns: ``schema.RETRY_AFTER``.
+    attempt. Columns: ``schema.RETRY_AFTER``. Counted per code with one bincount a column.
     """
-    resp = _unique_responses(messages)
-    resp = resp[resp["status"].notna()]
-    code = resp["status"].astype("int64")
-    has_ra = resp["retry_after_raw"].notna()
-    per_response = pd.DataFrame(
-        {
-            "responses": code.value_counts(),
-            "with_retry_after": code[has_ra].value_counts(),
-            "malformed": code[has_ra & resp["retry_after"].isna()].value_counts(),
-        }
-    )
-    r = retries.assign(code=retries["status"].astype("int64"))
-    retried = r["retried"]
-    verdict = r["honoured"]
-    is_503 = r["code"] == 503
-    per_attempt = pd.DataFrame(
-        {
-            "failures": r["code"].value_counts(),
-            "retried": r.loc[retried, "code"].value_counts(),
-            "honoured": r.loc[verdict.fillna(False).astype(bool), "code"].value_counts(),
-            "too_early": r.loc[(~verdict).fillna(False).astype(bool), "code"].value_counts(),
-            "without_retry_after_retried": r.loc[
-                retried & r["retry_after"].isna(), "code"
-            ].value_counts(),
-            "not_retried": r.loc[~retried, "code"].value_counts(),
-        }
-    )
-    server = pd.DataFrame(
-        {
-            "server_retried": r.loc[
-                is_503 & r["server_retried"].fillna(False).astype(bool), "code"
-            ].value_counts(),
-            "server_honoured": r.loc[
-                is_503 & r["server_honoured"].fillna(False).astype(bool), "code"
-            ].value_counts(),
-            "server_too_early": r.loc[
-                is_503 & (~r["server_honoured"]).fillna(False).astype(bool), "code"
-            ].value_counts(),
-        }
-    )
-    codes = sorted(
-        set(code[has_ra].unique()) | set(r["code"].unique()),
+    status, value, usable, header = _unique_responses(messages)
+    failure = retries["status"].to_numpy(dtype=np.int64)
+    listed = sorted(
+        set(np.unique(status[header]).tolist()) | set(np.unique(failure).tolist()),
         key=lambda c: (c not in RETRY_CODES, c),
     )
-    table = pd.concat([per_response, per_attempt], axis=1).reindex(codes).fillna(0).astype("int64")
-    server = server.reindex(codes).astype("Int64")
-    server.loc[server.index == 503] = server.loc[server.index == 503].fillna(0)
-    values = retry_after_values(messages)
-    table.insert(3, "values", [_values_text(values.get(f"{c:03d}", {})) for c in codes])
-    table = pd.concat([table, server], axis=1)
-    table.insert(0, "code", [f"{c:03d}" for c in codes])
-    table = table.reset_index(drop=True)
+    if not listed:
+        return schema.empty(schema.RETRY_AFTER)
+    row = pd.Index(listed)
+    response_row, failure_row = row.get_indexer(status), row.get_indexer(failure)
+
+    def per_code(at: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+        picked = at if mask is None else at[mask]
+        return np.bincount(picked[picked >= 0], minlength=len(listed)).astype(np.int64)
+
+    retried = retries["retried"].to_numpy(dtype=bool)
+    honoured, too_early = _verdicts(retries, "honoured")
+    without_value = retries["retry_after"].isna().to_numpy(dtype=bool)
+    values = _values_per_code(status[usable], value[usable])
+    table = pd.DataFrame(
+        {
+            "code": pd.array([f"{c:03d}" for c in listed], dtype="str"),
+            "responses": per_code(response_row),
+            "with_retry_after": per_code(response_row, header),
+            "malformed": per_code(response_row, header & ~usable),
+            "values": pd.array(
+                [_values_text(values.get(f"{c:03d}", {})) for c in listed], dtype="str"
+            ),
+            "failures": per_code(failure_row),
+            "retried": per_code(failure_row, retried),
+            "honoured": per_code(failure_row, honoured),
+            "too_early": per_code(failure_row, too_early),
+            "without_retry_after_retried": per_code(failure_row, retried & without_value),
+            "not_retried": per_code(failure_row, ~retried),
+        }
+    )
+    # 503 only (RFC 3261 §21.5.4: the server's own retry figures); NA on every other code
+    is_503 = failure == 503
+    server_retried = retries["server_retried"].fillna(False).to_numpy(dtype=bool)
+    server_honoured, server_too_early = _verdicts(retries, "server_honoured")
+    for name, mask in (
+        ("server_retried", server_retried),
+        ("server_honoured", server_honoured),
+        ("server_too_early", server_too_early),
+    ):
+        column = pd.array(per_code(failure_row, is_503 & mask), dtype="Int64")
+        column[np.asarray(row != 503)] = pd.NA
+        table[name] = column
     return schema.conform(table, schema.RETRY_AFTER)
 
 
@@ -491,29 +526,32 @@ def early_retriers(retries: pd.DataFrame) -> pd.DataFrame:
     """Callers that retried before Retry-After, most too-early retries first.
 
     Columns: caller, retries_too_early, retries (all their retries), worst_gap_s (the
-    shortest gap of a too-early retry).
+    shortest gap of a too-early retry). Counted on the callers' category codes.
     """
-    done = retries[retries["retried"]]
-    early = (~done["honoured"]).fillna(False).astype(bool)
-    table = pd.DataFrame(
+    column = retries["caller"]
+    if not isinstance(column.dtype, pd.CategoricalDtype):
+        column = column.astype("category")
+    caller = codes(column)
+    done = retries["retried"].to_numpy(dtype=bool) & (caller >= 0)
+    early = done & _verdicts(retries, "honoured")[1]
+    n = len(column.cat.categories)
+    too_early = np.bincount(caller[early], minlength=n)
+    worst = np.full(n, np.inf)
+    np.fmin.at(worst, caller[early], retries["gap_s"].to_numpy(dtype="float64")[early])
+    shown = np.flatnonzero(too_early > 0)
+    names = pd.Index(column.cat.categories.take(shown).astype("str"), dtype="str")
+    worst = np.where(np.isinf(worst[shown]), np.nan, worst[shown])  # no gap known: NaN
+    # most too-early retries first, then the shortest gap (NaN last), then by name
+    rank = keys.categorical(names, np.arange(len(names))).codes
+    order = np.lexsort((rank, worst, -too_early[shown]))
+    return pd.DataFrame(
         {
-            "retries_too_early": early.groupby(done["caller"], observed=True).sum(),
-            "retries": done.groupby("caller", observed=True).size(),
-            "worst_gap_s": done["gap_s"].where(early).groupby(done["caller"], observed=True).min(),
+            "caller": pd.array(names.take(order), dtype="str"),
+            "retries_too_early": too_early[shown][order].astype(np.int64),
+            "retries": np.bincount(caller[done], minlength=n)[shown][order].astype(np.int64),
+            "worst_gap_s": worst[order].astype(np.float64),
         }
     )
-    table = table[table["retries_too_early"] > 0].rename_axis("caller").reset_index()
-    table = table.astype(
-        {
-            "caller": "str",
-            "retries_too_early": "int64",
-            "retries": "int64",
-            "worst_gap_s": "float64",
-        }
-    )
-    return table.sort_values(
-        ["retries_too_early", "worst_gap_s", "caller"], ascending=[False, True, True]
-    ).reset_index(drop=True)
 
 
 def by_retry_after(retries: pd.DataFrame) -> pd.DataFrame:
@@ -522,20 +560,28 @@ def by_retry_after(retries: pd.DataFrame) -> pd.DataFrame:
     Columns: code ('503'), retry_after (s), failures, honoured, too_early, not_retried;
     by code, then value. Shows whether callers respect a long value as well as a short one.
     """
-    known = retries[retries["retry_after"].notna()]
-    verdict = known["honoured"]
-    keys = [known["status"].astype("int64").rename("code"), known["retry_after"].astype("int64")]
-    table = pd.DataFrame(
+    known = retries["retry_after"].notna().to_numpy(dtype=bool)
+    if not known.any():
+        return schema.empty(schema.RETRIES_BY_RETRY_AFTER)
+    code = retries["status"].to_numpy(dtype=np.int64, na_value=0)[known]
+    value = retries["retry_after"].to_numpy(dtype=np.int64, na_value=0)[known]
+    honoured, too_early = (verdict[known] for verdict in _verdicts(retries, "honoured"))
+    not_retried = ~retries["retried"].to_numpy(dtype=bool)[known]
+    order, starts = _runs_of(code, value)
+
+    def per_run(flag: np.ndarray) -> np.ndarray:
+        return np.add.reduceat(flag[order].astype(np.int64), starts)
+
+    return pd.DataFrame(
         {
-            "failures": known.groupby(keys).size(),
-            "honoured": verdict.fillna(False).astype(bool).groupby(keys).sum(),
-            "too_early": (~verdict).fillna(False).astype(bool).groupby(keys).sum(),
-            "not_retried": (~known["retried"]).groupby(keys).sum(),
+            "code": pd.array([f"{c:03d}" for c in code[order][starts].tolist()], dtype="str"),
+            "retry_after": value[order][starts],
+            "failures": np.diff(np.append(starts, len(order))).astype(np.int64),
+            "honoured": per_run(honoured),
+            "too_early": per_run(too_early),
+            "not_retried": per_run(not_retried),
         }
     )
-    table = table.astype("int64").reset_index()
-    table["code"] = table["code"].map("{:03d}".format)
-    return table.astype({"code": "str", "retry_after": "int64"})
 
 
 #: Verdicts that :func:`gap_summary` describes, in its row order.
@@ -549,38 +595,41 @@ def gap_summary(retries: pd.DataFrame) -> pd.DataFrame:
     p95_s, max_s (nearest-rank percentiles), min_ratio, median_ratio, max_ratio (gap / N;
     NaN without Retry-After).
     """
-    done = retries[retries["retried"]]
-    verdict = pd.Series(
-        np.select(
-            [
-                done["honoured"].fillna(False).astype(bool),
-                (~done["honoured"]).fillna(False).astype(bool),
-            ],
-            ["honoured", "too_early"],
-            default="without_retry_after",
-        ),
-        index=done.index,
-    )
-    ratio = done["gap_s"] / done["retry_after"].astype("float64")
+    done = retries["retried"].to_numpy(dtype=bool)
+    honoured, too_early = (verdict[done] for verdict in _verdicts(retries, "honoured"))
+    gap = retries["gap_s"].to_numpy(dtype="float64", na_value=np.nan)[done]
+    ratio = gap / retries["retry_after"].to_numpy(dtype="float64", na_value=np.nan)[done]
     rows = []
-    for name in GAP_VERDICTS:
-        gaps, ratios = done["gap_s"][verdict == name], ratio[verdict == name]
+    for name, rows_of in zip(
+        GAP_VERDICTS, (honoured, too_early & ~honoured, ~honoured & ~too_early), strict=True
+    ):
+        gaps, ratios = gap[rows_of], ratio[rows_of]
         rows.append(
             {
                 "verdict": name,
                 "retries": len(gaps),
-                "min_s": gaps.min(),
-                "median_s": gaps.median(),
-                "mean_s": gaps.mean(),
-                "p90_s": gaps.quantile(0.9, interpolation="nearest"),
-                "p95_s": gaps.quantile(0.95, interpolation="nearest"),
-                "max_s": gaps.max(),
-                "min_ratio": ratios.min(),
-                "median_ratio": ratios.median(),
-                "max_ratio": ratios.max(),
+                **_spread(gaps, "s", ("min", "median", "mean", "p90", "p95", "max")),
+                **_spread(ratios, "ratio", ("min", "median", "max")),
             }
         )
     return pd.DataFrame(rows).astype({"verdict": "str", "retries": "int64"})
+
+
+def _spread(values: np.ndarray, unit: str, stats: tuple[str, ...]) -> dict[str, float]:
+    """``stats`` of ``values`` as pandas gives them (NaN skipped; NaN when none is left):
+    the mean sums with NaN as 0, the percentiles take the nearest rank."""
+    known = values[~np.isnan(values)]
+    if not len(known):
+        return {f"{stat}_{unit}": float("nan") for stat in stats}
+    figures = {
+        "min": known.min(),
+        "median": np.median(known),
+        "mean": np.where(np.isnan(values), 0.0, values).sum() / len(known),
+        "p90": np.percentile(known, 0.9 * 100.0, method="nearest"),
+        "p95": np.percentile(known, 0.95 * 100.0, method="nearest"),
+        "max": known.max(),
+    }
+    return {f"{stat}_{unit}": float(figures[stat]) for stat in stats}
 
 
 def storms(retries: pd.DataFrame, *, window: str = "10s", threshold: int = 10) -> pd.DataFrame:
