@@ -50,6 +50,24 @@ def test_group_ids_number_like_groupby_in_order_of_first_appearance(seed: int) -
 
 
 @pytest.mark.parametrize("seed", range(4))
+def test_led_group_ids_are_group_ids(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    rows = 3000
+    # a lead that nearly decides the group: most rows of a lead agree on the other parts
+    lead = rng.integers(-1, 400, rows)
+    method = np.where(rng.random(rows) < 0.9, lead % 3, rng.integers(0, 5, rows))
+    cseq = np.where(rng.random(rows) < 0.95, lead * 7, rng.integers(0, 50, rows))
+    flag = rng.random(rows) < 0.02
+    expected = keys.group_ids(lead, method, cseq, flag)
+    np.testing.assert_array_equal(keys.led_group_ids(lead, method, cseq, flag), expected)
+    missing = np.full(rows, -1)
+    np.testing.assert_array_equal(
+        keys.led_group_ids(missing, method), keys.group_ids(missing, method)
+    )
+    assert len(keys.led_group_ids(lead[:0], method[:0])) == 0
+
+
+@pytest.mark.parametrize("seed", range(4))
 def test_sorted_ids_are_numpy_unique(seed: int) -> None:
     for values in _parts(seed)[:3]:
         distinct, ids = keys.sorted_ids(values)

@@ -67,9 +67,7 @@ class Tally:
 def tally(messages: pd.DataFrame) -> Tally:
     """The counts of ``messages`` (``schema.ANALYZED_MESSAGES``)."""
     group = keys.group_ids(*(_codes(messages[name]) for name in GROUP_KEYS))
-    first = keys.first_in_group(
-        group, np.ones(len(group), dtype=bool), int(group.max(initial=-1)) + 1
-    )
+    first = keys.first_appearances(group)  # group_ids numbers in that order
     groups = messages[list(GROUP_KEYS)].iloc[first].reset_index(drop=True)
     groups["n"] = np.bincount(group)
     software = []

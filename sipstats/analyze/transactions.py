@@ -90,7 +90,7 @@ def assign(messages: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool)
     cookie = _cookie(messages)
     legacy = ~cookie
-    key_id = keys.group_ids(
+    key_id = keys.led_group_ids(
         codes(messages["branch"]),
         _key_method(messages),
         codes(messages["call_id"]),
@@ -230,7 +230,8 @@ def build(messages: pd.DataFrame) -> pd.DataFrame:
     )
     # Identity columns come from the first copy of the request, else from the first message.
     request_row = first(main & ~retransmission)
-    head_rows = np.where(request_row >= 0, request_row, first(np.ones(len(tx), dtype=bool)))
+    # transactions are numbered in order of their first message (:func:`assign`)
+    head_rows = np.where(request_row >= 0, request_row, keys.first_appearances(tx))
     head = m[list(HEAD_COLUMNS)].iloc[head_rows].reset_index(drop=True)
     req = head["is_request"].to_numpy()
     ips = head["src"].cat.categories.union(head["dst"].cat.categories)
