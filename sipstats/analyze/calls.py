@@ -123,9 +123,10 @@ def _members(
     tags = m["from_tag"].cat.categories
     from_key = keys.dialog(m["call_id"], m["from_tag"], tags, untagged=True)
     call_keys, first_row = keys.first_rows(from_key, initial)
-    # calls are numbered in time order of their first INVITE
+    # calls are numbered in time order of their first INVITE; int32: the row-long call
+    # numbers below are held through the rest of the step
     by_time = np.argsort(first_row, kind="stable")
-    number = np.empty(len(first_row), dtype=np.int64)
+    number = np.empty(len(first_row), dtype=np.int32)
     number[by_time] = np.arange(len(first_row))
     first = m[list(FIRST_INVITE_COLUMNS)].iloc[first_row[by_time]]
 
@@ -141,10 +142,12 @@ def _members(
     del to_key
     call = np.where(by_from >= 0, by_from, by_to)
     # Legs of each call: the pairs of all its initial INVITEs (the caller's and relayed ones).
-    legs = by_from[initial] * pairs + pair[initial]
+    legs = by_from[initial].astype(np.int64) * pairs + pair[initial]
     elsewhere = np.flatnonzero((call >= 0) & (pair != call_pair[call]))
     on_other_leg = np.zeros(len(call), dtype=bool)
-    on_other_leg[elsewhere] = keys.isin(call[elsewhere] * pairs + pair[elsewhere], legs)
+    on_other_leg[elsewhere] = keys.isin(
+        call[elsewhere].astype(np.int64) * pairs + pair[elsewhere], legs
+    )
     member = (call >= 0) & ~on_other_leg
     rows = np.flatnonzero(member)
     return first, rows, call[rows], by_from, by_to

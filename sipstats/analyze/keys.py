@@ -228,8 +228,8 @@ def lookup_packed(
     """:func:`lookup` of keys packed as ``major * width + minor`` (non-negative, ``distinct``
     sorted), such as a dialog's Call-ID code x tag: each key is compared with the first key
     of its major, and only keys whose major holds several are looked up by hash (most
-    Call-IDs hold one dialog)."""
-    out = np.full(len(wanted), -1, dtype=np.int64)
+    Call-IDs hold one dialog). The result has the dtype of ``values``."""
+    out = np.full(len(wanted), -1, dtype=values.dtype)
     if not len(distinct):
         return out
     major_of = distinct // width
