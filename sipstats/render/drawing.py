@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import dataclasses
 import multiprocessing
+import pickle
 from collections.abc import Collection
 from functools import partial
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from sipstats.render.labels import Lang
-from sipstats.workers import Forked, can_fork, fork_map
+from sipstats.workers import Forked, InThread, can_fork, fork_map
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
@@ -152,10 +153,12 @@ class FigureProcess:
 def _draw_when_sent(receive: Connection, send: Connection, processes: int) -> list[Figures]:
     """In the figure process: import matplotlib, wait for the analysis, draw its figures."""
     send.close()  # this process's copy: the parent's end alone keeps the pipe open
+    # read in a thread meanwhile: the parent's send would otherwise wait for the import
+    sent = InThread(receive.recv_bytes)
     from sipstats.render import plots  # noqa: F401  (what the process is started early for)
 
     try:
-        analysis, lang = receive.recv()
+        analysis, lang = pickle.loads(sent.result())
     except EOFError:  # the command ended without an HTML report to draw for
         return []
     finally:
