@@ -14,14 +14,13 @@ read raises :class:`ReportError`; damaged but readable input is counted, not rai
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TextIO
 
 import pandas as pd
 
@@ -36,13 +35,10 @@ from sipstats.dataset import is_dataset, read_dataset
 from sipstats.engines import ENGINES, Engine
 from sipstats.errors import EXIT_DAMAGED, EXIT_OK, EXIT_USAGE, OptionError, ReportError
 from sipstats.messages import Capture, Progress, capture_stem, job_count
-from sipstats.render import RENDERERS, RenderOptions, choose_formats, write_report
+from sipstats.render import RENDERERS, RenderOptions, format_of, write_report
 from sipstats.render.labels import LANGS, Lang
 from sipstats.select import filter_capture, parse_peer, parse_time
 from sipstats.workers import read_for_report
-
-if TYPE_CHECKING:
-    from sipstats.render.drawing import FigureProcess
 
 __all__ = [
     "EXIT_DAMAGED",
@@ -169,6 +165,22 @@ def output_stem(captures: Sequence[str | Path]) -> str:
     if len(captures) != 1 or not Path(captures[0]).is_file():
         return "sipstats"
     return capture_stem(captures)
+
+
+def choose_formats(formats: Sequence[str], output: str | None) -> tuple[str, ...]:
+    """The formats to write: those asked for, else the one ``output``'s suffix names, else text.
+
+    A single document format whose ``output`` file names another format (``--report json -o
+    x.html``) is refused rather than written under a misleading name.
+    """
+    named = None if output is None or output == "-" else format_of(output)
+    chosen = tuple(dict.fromkeys(formats))
+    if not chosen:
+        return (named or "text",)
+    single = len(chosen) == 1 and chosen[0] in RENDERERS and not RENDERERS[chosen[0]].is_directory
+    if single and named is not None and named != chosen[0]:
+        raise OptionError(f"{output}: the name says {named} but --report {chosen[0]} was asked")
+    return chosen
 
 
 def plan_outputs(formats: Sequence[str], output: str | None, stem: str) -> OutputPlan:
@@ -340,7 +352,6 @@ def run_report(
     stdout: TextIO | None = None,
     *,
     decoded: Capture | Callable[[], Capture] | None = None,
-    figures: FigureProcess | None = None,
 ) -> ReportResult:
     """Read, select, analyse and write every report of ``request``.
 
@@ -350,9 +361,7 @@ def run_report(
     does while the analysis is still being imported; the window and peer still select from it.
     It may be a function that returns them, called once: the command line hands over what its
     reading thread read, so that no reference of its own keeps the messages alive once the
-    analysis, which needs them no longer, has been made. ``figures``: a process started
-    before the capture was read to draw the HTML report's figures (the command line's, with
-    ``jobs`` > 1).
+    analysis, which needs them no longer, has been made.
     """
     hooks = hooks or ReportHooks()
     plan = request.plan()
@@ -360,7 +369,7 @@ def run_report(
     every_message = "csv" in request.formats
     analysis = _analyse(request, hooks, every_message=every_message, decoded=decoded)
     result = ReportResult(analysis)
-    options = dataclasses.replace(request.render_options, figures=figures)
+    options = request.render_options
     for fmt, path in plan.targets:
         if path is None:
             _to_stream(analysis, fmt, options, stdout)
@@ -373,10 +382,10 @@ def run_report(
     if request.plots is not None:
         from sipstats.render.plots import save_figures  # matplotlib only when figures are asked
 
-        files = save_figures(analysis, request.plots, lang=request.lang)
-        result.written.extend(("plots", path) for path in files)
+        figures = save_figures(analysis, request.plots, lang=request.lang)
+        result.written.extend(("plots", path) for path in figures)
         if hooks.wrote is not None:
-            hooks.wrote(f"wrote {len(files)} figure files to {request.plots}")
+            hooks.wrote(f"wrote {len(figures)} figure files to {request.plots}")
     return result
 
 

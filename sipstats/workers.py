@@ -263,18 +263,16 @@ class Forked(Generic[T]):
 
     The child inherits what this process holds (the messages table, an analysis), so nothing
     is sent to it; only the result comes back, pickled. Where there is no fork (Windows) the
-    task runs here, when the result is asked for. The child is daemonic (it ends with this
-    process) unless ``daemon`` is False, which lets the task fork children of its own: the
-    caller then asks for the result, or calls :meth:`cancel`, before this process exits.
+    task runs here, when the result is asked for.
     """
 
-    def __init__(self, task: Callable[[], T], *, daemon: bool = True) -> None:
+    def __init__(self, task: Callable[[], T]) -> None:
         self._task = task
         self._process: multiprocessing.process.BaseProcess | None = None
         if can_fork():
             context = multiprocessing.get_context("fork")
             self._receive, send = context.Pipe(duplex=False)
-            self._process = context.Process(target=_send_result, args=(task, send), daemon=daemon)
+            self._process = context.Process(target=_send_result, args=(task, send), daemon=True)
             gc.freeze()  # the child's collections then leave the inherited objects' pages shared
             self._process.start()
             gc.unfreeze()
@@ -298,13 +296,6 @@ class Forked(Generic[T]):
         raise RuntimeError(
             f"a worker process ended without a result (exit code {self._process.exitcode})"
         )
-
-    def cancel(self) -> None:
-        """End the child now, without its result (one that has forked none of its own)."""
-        if self._process is not None:
-            self._receive.close()
-            self._process.terminate()
-            self._process.join()
 
 
 def _send_result(task: Callable[[], object], send: Connection) -> None:

@@ -13,7 +13,6 @@ from sipstats.analyze import Analysis, analyze
 from sipstats.messages import read_capture
 from sipstats.render import RENDERERS, RenderOptions, write_report
 from sipstats.render import plots as plots_module
-from sipstats.render.drawing import FigureProcess, draw, figure_inputs
 from sipstats.render.labels import label
 from sipstats.render.plots import CLASS_COLOURS, FIGURES, save_figures, to_svg
 from sipstats.select import filter_capture
@@ -173,35 +172,3 @@ def test_figures_drawn_in_forked_processes_give_the_same_page(
     forked = RENDERERS["html"].render(analysis, RenderOptions(jobs=jobs))
     assert forked == page
     assert page.count("<figure id=") == len(plots_module.figures(analysis, skip_empty=True))
-
-
-def test_figures_read_only_what_a_figure_process_is_sent(analysis: Analysis) -> None:
-    """:func:`figure_inputs` keeps what every figure reads: the same SVG from it as from the
-    whole analysis, each figure with data (an emptied table would draw "no data")."""
-    slim = figure_inputs(analysis)
-    assert slim.messages is None
-    assert slim.capture.messages.empty
-    assert slim.transactions.empty
-    whole = draw(analysis, "en")
-    assert set(whole.svg) == set(FIGURES)
-    assert draw(slim, "en") == whole
-
-
-def test_a_figure_process_draws_the_same_page(analysis: Analysis, page: str) -> None:
-    """Started before the analysis (as the command line does), sent it, the process and its
-    forks draw every figure; the page is the one drawn here."""
-    figures = FigureProcess(2)
-    try:
-        drawn = RENDERERS["html"].render(analysis, RenderOptions(jobs=2, figures=figures))
-    finally:
-        figures.close()
-    assert drawn == page
-
-
-def test_a_figure_process_sent_nothing_ends_when_closed() -> None:
-    """A command that fails before its report is drawn does not wait for the process."""
-    figures = FigureProcess(2)
-    figures.close()
-    figures.close()  # once is enough; again does nothing
-    with pytest.raises(RuntimeError, match="closed"):
-        figures.result()

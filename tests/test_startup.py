@@ -127,22 +127,6 @@ def test_a_json_report_loads_only_what_it_writes_with(tmp_path: Path) -> None:
     }
 
 
-def test_html_on_two_cores_leaves_matplotlib_to_the_figure_process(tmp_path: Path) -> None:
-    """``--report html --jobs 2``: a process started before the capture is read imports
-    matplotlib and draws the figures; this one never loads it, and the page is the one
-    ``--jobs 1`` draws here."""
-    capture = str(ROOT / "sample_pcaps" / "outage.pcap")
-    pages = {jobs: tmp_path / f"j{jobs}.html" for jobs in ("1", "2")}
-    run = "from sipstats.cli import main\ntry:\n    main({args!r})\nexcept SystemExit as done:\n"
-    run += "    assert done.code == 0, done.code\n"
-    for jobs, page in pages.items():
-        args = [capture, "--report", "html", "-q", "-j", jobs, "-o", str(page)]
-        loaded = _loaded_after(run.format(args=args), ("matplotlib",))
-        assert loaded == {"matplotlib": jobs == "1"}
-    assert pages["2"].read_text() == pages["1"].read_text()
-    assert "<svg" in pages["2"].read_text()
-
-
 def test_a_usage_error_loads_no_pandas() -> None:
     """``fail()``, every subcommand's error exit, needs the exit status only."""
     code = (

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from sipstats.drill.flow import Flow
     from sipstats.messages import Capture
 
-__all__ = ["Analysis", "analyze", "assemble", "without_messages"]
+__all__ = ["Analysis", "analyze", "assemble"]
 
 #: What :meth:`Analysis.timeline` groups responses by ('class' is short for 'status_class').
 TimelineBy = Literal["class", "status_class", "category"]
@@ -298,7 +298,7 @@ def analyze(
         analysis = _partitioned(capture, m, partitions, interval, correlation)
         if every_message:
             return analysis
-        return dataclasses.replace(analysis, capture=without_messages(analysis.capture))
+        return dataclasses.replace(analysis, capture=_without_messages(analysis.capture))
     parts = dialogs.analyze_dialogs(m, correlation=correlation)
     ahead = None
     if after is not None and not after.empty:
@@ -317,14 +317,14 @@ def analyze(
         return dataclasses.replace(analysis, messages=parts.messages)
     samples = _sample_messages(parts)
     # the last references to every message (the caller handed ``capture`` over)
-    capture, parts = without_messages(capture), dialogs.reported(parts)
+    capture, parts = _without_messages(capture), dialogs.reported(parts)
     del m, after
     return_freed_heap(counted.messages)  # else the report tables grow past what it freed
     analysis = assemble(capture, parts, counted, interval=interval, ahead=ahead, jobs=jobs)
     return dataclasses.replace(analysis, sample_messages=samples)
 
 
-def without_messages(capture: Capture) -> Capture:
+def _without_messages(capture: Capture) -> Capture:
     """``capture`` holding no messages: they are counted (``held_elsewhere``), not held."""
     return dataclasses.replace(
         capture,

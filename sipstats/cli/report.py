@@ -29,7 +29,7 @@ from sipstats.cli.options import (
 from sipstats.cli.trunks import trunks_option
 from sipstats.engines import ENGINES, Engine
 from sipstats.errors import EXIT_USAGE, OptionError, SipstatsError
-from sipstats.render import RENDERERS, choose_formats, load_renderers
+from sipstats.render import RENDERERS, load_renderers
 from sipstats.render.labels import LANGS
 
 if TYPE_CHECKING:
@@ -38,7 +38,6 @@ if TYPE_CHECKING:
     from sipstats.analyze.trunks import Trunks
     from sipstats.capture.summary import InputSummary
     from sipstats.messages import Capture
-    from sipstats.render.drawing import FigureProcess
     from sipstats.report import ReportHooks
     from sipstats.vocabulary import Correlation
     from sipstats.workers import InThread
@@ -168,27 +167,6 @@ def _read_early(
             read_for_report, list(captures), joined_ports(ports), duplicate_window, jobs, tick
         )
         yield InThread(read)
-
-
-def _figure_process(
-    formats: tuple[str, ...], output: str | None, engine: Engine, jobs: int | None
-) -> FigureProcess | None:
-    """A process drawing the HTML report's figures, started now, before any other thread:
-    it imports matplotlib while this one reads and analyses the capture (the local engine,
-    more than one core, and fork). None otherwise: the report draws them itself."""
-    from sipstats.messages import job_count
-    from sipstats.workers import can_fork
-
-    if engine != "local" or job_count(jobs) < 2 or not can_fork():
-        return None
-    try:
-        if "html" not in choose_formats(formats, output):
-            return None
-    except OptionError:
-        return None  # the request says so when it is made
-    from sipstats.render.drawing import FigureProcess
-
-    return FigureProcess(job_count(jobs))
 
 
 @contextmanager
@@ -373,10 +351,8 @@ def report(
     """
     if debug:
         logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
-    figures = None
     try:
         show_progress = not (quiet or no_progress) and _stderr_is_terminal()
-        figures = _figure_process(formats, output, engine, jobs)  # before the reading thread
         with _read_early(captures, ports, duplicate_window, engine, jobs, show_progress) as early:
             from sipstats.report import ReportRequest, run_report  # while ``early`` reads
 
@@ -401,17 +377,12 @@ def report(
             )
             decoded: list[Capture] = []  # handed over: the report frees what it no longer needs
             if early is not None:
-                # matplotlib too for HTML without a figure process, while ``early`` reads
-                load_renderers(request.formats, figures=figures is None)
+                load_renderers(request.formats)  # matplotlib too for HTML, while ``early`` reads
                 decoded.append(early.result())
         hooks = _hooks(quiet, show_progress)
-        handed = decoded.pop if decoded else None
-        status = run_report(request, hooks, decoded=handed, figures=figures).exit_status
+        status = run_report(request, hooks, decoded=decoded.pop if decoded else None).exit_status
     except Exception as error:
         if debug:
             raise
         fail(error_line(error))
-    finally:
-        if figures is not None:
-            figures.close()
     raise click.exceptions.Exit(status)

@@ -8,11 +8,10 @@ only formats what the analysis computed.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
-from sipstats.errors import OptionError
 from sipstats.render.options import RenderOptions
 
 if TYPE_CHECKING:
@@ -24,7 +23,6 @@ __all__ = [
     "RENDERERS",
     "RenderOptions",
     "Renderer",
-    "choose_formats",
     "format_of",
     "load_renderers",
     "write_report",
@@ -83,16 +81,15 @@ DIFF_RENDERERS: Final[dict[str, Callable[..., str]]] = {
 }
 
 
-def load_renderers(formats: Iterable[str], *, figures: bool = True) -> None:
-    """Import what writing ``formats`` will use, figures included unless ``figures`` is False
-    (another process draws them): the command line does it while the capture is read in
-    another thread, instead of once the analysis is done."""
+def load_renderers(formats: Iterable[str]) -> None:
+    """Import what writing ``formats`` will use, figures included: the command line does it
+    while the capture is read in another thread, instead of once the analysis is done."""
     for fmt in formats:
         renderer = RENDERERS[fmt]
         used = renderer.render or renderer.write_dir
         if isinstance(used, _OnUse):
             importlib.import_module(used.module)
-        if renderer.draws and figures:
+        if renderer.draws:
             importlib.import_module("sipstats.render.plots")
 
 
@@ -103,22 +100,6 @@ def format_of(path: str) -> str | None:
         if renderer.suffix and lowered.endswith(renderer.suffix):
             return name
     return None
-
-
-def choose_formats(formats: Sequence[str], output: str | None) -> tuple[str, ...]:
-    """The formats to write: those asked for, else the one ``output``'s suffix names, else text.
-
-    A single document format whose ``output`` file names another format (``--report json -o
-    x.html``) is refused rather than written under a misleading name.
-    """
-    named = None if output is None or output == "-" else format_of(output)
-    chosen = tuple(dict.fromkeys(formats))
-    if not chosen:
-        return (named or "text",)
-    single = len(chosen) == 1 and chosen[0] in RENDERERS and not RENDERERS[chosen[0]].is_directory
-    if single and named is not None and named != chosen[0]:
-        raise OptionError(f"{output}: the name says {named} but --report {chosen[0]} was asked")
-    return chosen
 
 
 def write_report(

@@ -6,8 +6,9 @@ the only markup inserted unescaped is the SVG matplotlib wrote for our own figur
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final
+from collections.abc import Collection
+from functools import partial
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
@@ -16,7 +17,6 @@ from sipstats.analyze.breakdown import FAILURE_CLASSES
 from sipstats.drill.flow import sample_flows
 from sipstats.drill.ladder import ladder_svg
 from sipstats.render.colours import CLASS_COLOURS
-from sipstats.render.drawing import Figures, draw, draw_forked
 from sipstats.render.labels import Lang, label, malformed_label, outcome_label
 from sipstats.render.options import RenderOptions
 from sipstats.render.tables import (
@@ -34,6 +34,7 @@ from sipstats.render.tables import (
     selected_window,
 )
 from sipstats.textsafe import visible
+from sipstats.workers import Forked
 
 if TYPE_CHECKING:
     from sipstats.analyze import Analysis
@@ -119,17 +120,33 @@ def _findings(analysis: Analysis, lang: Lang) -> list[tuple[str, str, str, str]]
     ]
 
 
-def _drawing(analysis: Analysis, options: RenderOptions) -> Callable[[], list[Figures]]:
-    """The figures being drawn from now on: by the figure process the options name, else in
-    ``options.jobs`` forked processes; in this process when ``jobs`` is 1. Call the result to
-    wait for them."""
-    if options.figures is not None:
-        options.figures.draw(analysis, options.lang)
-        return options.figures.result
-    if options.jobs > 1:
-        forked = draw_forked(analysis, options.lang, options.jobs)
-        return lambda: [part.result() for part in forked]
-    return lambda: [draw(analysis, options.lang)]
+class Figures(NamedTuple):
+    """The report's figures as drawn (in this process or a forked one, which sends them back)."""
+
+    svg: dict[str, str]
+    """Each figure's inline SVG, by name."""
+    lang: Lang
+    """The language their text is in: English for a Chinese report without a CJK font."""
+
+
+def _figures(analysis: Analysis, lang: Lang, names: Collection[str] | None = None) -> Figures:
+    """Every figure with data (of ``names``), drawn in the report's language where a font
+    allows it."""
+    from sipstats.render import plots  # matplotlib loads only when a figure is drawn
+
+    drawn = plots.figures(analysis, lang=lang, skip_empty=True, names=names)
+    svg = {name: plots.to_svg(fig, lang=lang) for name, fig in drawn.items()}
+    return Figures(svg, plots.figure_lang(lang))
+
+
+def _drawing(analysis: Analysis, lang: Lang, processes: int) -> list[Forked[Figures]]:
+    """The figures drawn in ``processes`` forked processes, dealt out in turn (the two slowest,
+    failures and timeline, come first and go to different processes)."""
+    from sipstats.render.plots import FIGURES
+
+    names = list(FIGURES)
+    shares = [names[k::processes] for k in range(min(processes, len(names)))]
+    return [Forked(partial(_figures, analysis, lang, share)) for share in shares]
 
 
 def _ladders(analysis: Analysis, lang: Lang) -> list[tuple[str, str, Markup]]:
@@ -144,12 +161,11 @@ def _ladders(analysis: Analysis, lang: Lang) -> list[tuple[str, str, Markup]]:
 def render_html(analysis: Analysis, options: RenderOptions) -> str:
     """The HTML report as one string (UTF-8 when written).
 
-    With ``options.jobs`` > 1 or a figure process (:mod:`sipstats.render.drawing`) the figures
-    (matplotlib, the slowest part) are drawn in other processes while this one writes the rest
-    of the page.
+    With ``options.jobs`` > 1 the figures (matplotlib, the slowest part) are drawn in that
+    many forked processes while this one writes the rest of the page.
     """
     lang = options.lang
-    drawing = _drawing(analysis, options)
+    drawing = _drawing(analysis, lang, options.jobs) if options.jobs > 1 else None
     data = analysis.to_dict()
     first, last = capture_window(analysis)
     context: dict[str, Any] = {
@@ -174,7 +190,7 @@ def render_html(analysis: Analysis, options: RenderOptions) -> str:
         ],
     }
     # our own matplotlib SVG, trusted: figure text is drawn as paths from fixed labels
-    drawn = drawing()
+    drawn = [_figures(analysis, lang)] if drawing is None else [d.result() for d in drawing]
     context["figures"] = {name: Markup(svg) for part in drawn for name, svg in part.svg.items()}
     figure_lang = drawn[0].lang  # the same in every process: the fonts installed here
     context["figure_note"] = label("note_figure_text", lang) if figure_lang != lang else ""

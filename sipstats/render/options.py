@@ -3,13 +3,9 @@ many processes it may use."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 from sipstats.render.labels import Lang
-
-if TYPE_CHECKING:
-    from sipstats.render.drawing import FigureProcess
 
 
 @dataclass(frozen=True)
@@ -21,6 +17,3 @@ class RenderOptions:
     """Rows kept in ranked tables (failing peers, early retriers, storms)."""
     jobs: int = 1
     """Processes a renderer may use at once (HTML draws its figures in a second one)."""
-    figures: FigureProcess | None = field(default=None, compare=False, repr=False)
-    """A process started early to draw the HTML report's figures (they are drawn in
-    ``jobs`` forked processes without one)."""
