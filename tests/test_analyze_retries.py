@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from sipstats import schema
 from sipstats.analyze.retries import (
+    _next_attempt,
     by_retry_after,
     early_retriers,
     gap_summary,
@@ -597,3 +598,26 @@ def test_gap_summary_per_verdict() -> None:
     assert (early["min_ratio"], early["max_ratio"]) == (0.25, 0.75)
     assert summary.loc["without_retry_after", "median_s"] == 0.5
     assert pd.isna(summary.loc["without_retry_after", "median_ratio"])
+
+
+def test_next_attempt_is_the_first_start_at_or_after_the_failure_with_the_same_key() -> None:
+    at = [T0 + pd.Timedelta(s, unit="s") for s in (0, 5, 5, 9, 2)]
+    attempts = pd.DataFrame(
+        {
+            "row": range(5),
+            "start_ts": pd.Series(at, dtype=schema.UTC_TS),
+            "key": [1, 1, 2, 1, -1],
+        }
+    )
+    failed = pd.DataFrame(
+        {
+            "call": [10, 11, 12, 13],
+            "final_ts": pd.Series([at[1], at[0], at[3], at[0]], dtype=schema.UTC_TS),
+            "key": [1, 2, 1, -1],
+        }
+    )
+    found = _next_attempt(failed, attempts, "key")
+    # a start at the failure's own time counts (rows 1 and 3); a key of -1 is no key
+    assert found["next_row"].tolist() == [1, 2, 3, -1]
+    assert found.index.tolist() == [10, 11, 12, 13]
+    assert found["next_ts"].isna().tolist() == [False, False, False, True]

@@ -269,22 +269,37 @@ def _attach_retry_after(
 
 def _next_attempt(failed: pd.DataFrame, attempts: pd.DataFrame, by: str) -> pd.DataFrame:
     """For each failure, the first attempt with the same ``by`` key (an int, -1: none)
-    starting at/after final_ts: its ``row`` in ``attempts`` (-1: none) and start."""
-    left = failed.loc[failed[by].to_numpy() >= 0, ["call", "final_ts", by]]
-    right = attempts.loc[attempts[by].to_numpy() >= 0, ["row", "start_ts", by]]
-    linked = pd.merge_asof(
-        left.sort_values("final_ts"),
-        right.rename(columns={"row": "next_row", "start_ts": "next_ts"}).sort_values(
-            "next_ts", kind="stable"
-        ),
-        left_on="final_ts",
-        right_on="next_ts",
-        by=by,
-        direction="forward",
+    starting at/after final_ts: its ``row`` in ``attempts`` (-1: none) and start.
+
+    The attempts are sorted by key, then start (in their order on a tie); each failure's
+    key and time, as one int64 (times ranked over both sides), is searched there.
+    """
+    right_key = attempts[by].to_numpy()
+    right_ts = _ns(attempts["start_ts"])
+    usable = np.flatnonzero(right_key >= 0)
+    order = usable[np.lexsort((right_ts[usable], right_key[usable]))]
+    left_key = failed[by].to_numpy()
+    # times ranked over both sides, a failure before an attempt that starts at its time
+    both = np.concatenate([_ns(failed["final_ts"]), right_ts[order]])
+    rank = np.empty(len(both), dtype=np.int64)
+    rank[np.argsort(both, kind="stable")] = np.arange(len(both))
+    right = right_key[order] * len(both) + rank[len(left_key) :]
+    at = np.searchsorted(right, left_key * len(both) + rank[: len(left_key)])
+    found = (left_key >= 0) & (at < len(order))
+    found[found] = right_key[order[at[found]]] == left_key[found]
+    pick = np.where(found, order[np.minimum(at, len(order) - 1)] if len(order) else -1, -1)
+    return pd.DataFrame(
+        {
+            "next_row": np.where(found, attempts["row"].to_numpy()[np.maximum(pick, 0)], -1),
+            "next_ts": attempts["start_ts"].array.take(pick, allow_fill=True),
+        },
+        index=pd.Index(failed["call"], name="call"),
     )
-    found = linked.set_index("call")[["next_row", "next_ts"]].reindex(failed["call"])
-    found["next_row"] = found["next_row"].fillna(-1).astype(np.int64)
-    return found
+
+
+def _ns(times: pd.Series) -> np.ndarray:
+    """UTC times as int64 nanoseconds."""
+    return times.to_numpy(dtype="datetime64[ns]").view(np.int64)
 
 
 def retry_table(
