@@ -89,14 +89,29 @@ def _class_codes(code: np.ndarray) -> np.ndarray:
     return np.where((code >= 100) & (code <= 699), code // 100 - 1, -1)
 
 
-def _tally(keys: pd.Series, resp: pd.DataFrame, name: str) -> pd.DataFrame:
-    """count / unique / share per key (share of unique responses; NaN when there are none)."""
-    n = weights(resp)
-    frame = pd.DataFrame({"count": n, "unique": n.where(~resp["retransmission"].to_numpy(), 0)})
-    table = frame.groupby(keys, observed=False, sort=True).sum().astype("int64")
-    total = table["unique"].sum()
-    table["share"] = table["unique"] / total if total else float("nan")
-    return table.rename_axis(name).reset_index()
+def _tally(
+    messages: pd.DataFrame, keep: np.ndarray, group: np.ndarray, names: Sequence[str], name: str
+) -> pd.DataFrame:
+    """count / unique / share per group 0..len(names)-1 of the responses at ``keep`` (``group``
+    of each, -1: in none); share of unique responses, NaN when there are none."""
+    n = weights(messages).to_numpy(dtype=np.int64)[keep]
+    unique = np.where(messages["retransmission"].to_numpy(dtype=bool)[keep], 0, n)
+    counted = group >= 0
+
+    def per_group(values: np.ndarray) -> np.ndarray:
+        sums = np.bincount(group[counted], weights=values[counted], minlength=len(names))
+        return sums.astype(np.int64)
+
+    count, unique_count = per_group(n), per_group(unique)
+    total = unique_count.sum()
+    return pd.DataFrame(
+        {
+            name: pd.array(list(names), dtype="str"),
+            "count": count,
+            "unique": unique_count,
+            "share": unique_count / total if total else np.full(len(names), np.nan),
+        }
+    )
 
 
 def by_class(messages: pd.DataFrame) -> pd.DataFrame:
@@ -105,26 +120,39 @@ def by_class(messages: pd.DataFrame) -> pd.DataFrame:
     ``messages`` (here and in :func:`by_category`, :func:`code_shares`): analysed messages,
     or message groups (:attr:`~sipstats.analyze.tally.Tally.groups`).
     """
-    resp = _responses(messages)
-    table = _tally(resp["cls"], resp, "status_class")
-    return table.astype({"status_class": "str"})
+    keep, code = response_rows(messages)
+    return _tally(messages, keep, _class_codes(code), CLASSES, "status_class")
 
 
 def by_category(messages: pd.DataFrame) -> pd.DataFrame:
     """category (the catalogue's), count, unique, share; most frequent first."""
-    resp = _responses(messages)
-    category = resp["category"].astype("str").fillna("unknown")
-    table = _tally(category, resp, "category")
-    return table.sort_values(["unique", "category"], ascending=[False, True]).reset_index(drop=True)
+    keep, _ = response_rows(messages)
+    group, names = _categories(messages, keep)
+    table = _tally(messages, keep, group, names, "category")
+    # most unique first, then by name (``names`` are sorted)
+    order = np.lexsort((np.arange(len(table)), -table["unique"].to_numpy()))
+    return table.take(order).reset_index(drop=True)
+
+
+def _categories(messages: pd.DataFrame, keep: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """The catalogue category of each row at ``keep`` as a position in the sorted names of
+    those the rows hold (a missing one is 'unknown'), and those names."""
+    category = codes(messages["category"])[keep]
+    texts = messages["category"].cat.categories.astype("str").to_numpy(dtype=object)
+    texts = pd.Index(np.append(texts, "unknown"), dtype="str")  # the last: NA
+    named = keys.categorical(texts, np.where(category >= 0, category, len(texts) - 1))
+    return np.asarray(named.codes, dtype=np.int64), [str(name) for name in named.categories]
 
 
 def code_shares(messages: pd.DataFrame) -> pd.DataFrame:
     """code ('486'), status_class, count, unique, share (of unique responses); by code."""
-    resp = _responses(messages)
-    table = _tally(resp["code"], resp, "code")
-    table.insert(1, "status_class", [f"{c // 100}xx" for c in table["code"]])
-    table["code"] = [f"{c:03d}" for c in table["code"]]
-    return table.astype({"code": "str", "status_class": "str"})
+    keep, code = response_rows(messages)
+    distinct, group = np.unique(code, return_inverse=True)
+    texts = [f"{c:03d}" for c in distinct.tolist()]
+    table = _tally(messages, keep, group.astype(np.int64), texts, "code")
+    classes = pd.Series([f"{c // 100}xx" for c in distinct.tolist()], dtype="str")
+    table.insert(1, "status_class", classes)
+    return table
 
 
 def failures_by_method(messages: pd.DataFrame) -> pd.DataFrame:
@@ -402,12 +430,8 @@ def timeline(
         rows = np.r_[np.arange(len(cls)), challenge]
         column = np.r_[counted, np.full(len(challenge), len(CLASSES))]
     else:
-        category = codes(messages["category"])[keep]
-        texts = messages["category"].cat.categories.astype("str").to_numpy(dtype=object)
-        texts = pd.Index(np.append(texts, "unknown"), dtype="str")  # the last: NA
-        named = keys.categorical(texts, np.where(category >= 0, category, len(texts) - 1))
-        names = [str(name) for name in named.categories]
-        rows, column = np.arange(len(category)), np.asarray(named.codes, dtype=np.int64)
+        column, names = _categories(messages, keep)
+        rows = np.arange(len(column))
     utc = messages["ts"].astype(schema.UTC_TS).to_numpy(dtype="datetime64[ns]")
     ns = utc.view(np.int64)[keep]
     if not len(ns):
