@@ -7,9 +7,11 @@ storm shows up as a gap between them.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from sipstats import schema
+from sipstats.analyze import keys
 from sipstats.analyze.tally import SOFTWARE_HEADERS, weights
 from sipstats.catalogue import classify
 
@@ -41,31 +43,53 @@ def by_code(messages: pd.DataFrame) -> pd.DataFrame:
     rewritten phrase ("500 Service Unavailable") stands out next to the catalogue's.
     ``messages``: analysed messages, or message groups (:attr:`~.tally.Tally.groups`).
     """
-    resp = messages[(~messages["is_request"] & messages["status"].notna()).to_numpy(dtype=bool)]
-    status = resp["status"].astype("int64")
-    n = weights(resp)
-    table = _tally(status, resp["retransmission"], n)
-    if table.empty:
+    status = messages["status"].to_numpy(dtype="float64", na_value=np.nan)
+    keep = ~messages["is_request"].to_numpy(dtype=bool) & ~np.isnan(status)
+    if not keep.any():
         return schema.empty(schema.BY_CODE)
-    phrases = (
-        pd.DataFrame({"status": status, "reason": resp["reason"].astype("str").fillna(""), "n": n})
-        .groupby(["status", "reason"], sort=False)["n"]
-        .sum()
-        .rename("count")
-        .reset_index()
-        .sort_values(["status", "count", "reason"], ascending=[True, False, True])
-        .groupby("status")["reason"]
-        .agg("|".join)
+    codes, group = np.unique(status[keep].astype(np.int64), return_inverse=True)
+    n = weights(messages).to_numpy(dtype=np.int64)[keep]
+    retransmitted = messages["retransmission"].to_numpy(dtype=bool)[keep]
+    count = np.bincount(group, weights=n, minlength=len(codes)).astype(np.int64)
+    again = np.bincount(group, weights=np.where(retransmitted, n, 0), minlength=len(codes))
+    out = pd.DataFrame(
+        {
+            "code": pd.array([f"{c:03d}" for c in codes.tolist()], dtype="str"),
+            "count": count,
+            "unique": count - again.astype(np.int64),
+            "retransmissions": again.astype(np.int64),
+            "retransmission_ratio": again / count,
+            "reasons_sent": pd.array(_phrases(messages, keep, group, n, len(codes)), dtype="str"),
+        }
     )
-    codes = table.index.to_numpy()
     catalogue = classify(pd.Series(codes, dtype="Int16")).reset_index(drop=True)
-    out = table.reset_index(drop=True)
-    out.insert(0, "code", [f"{c:03d}" for c in codes])
-    out["reasons_sent"] = phrases.reindex(codes).fillna("").to_numpy()
     for name in schema.BY_CODE:
         if name not in out.columns:  # the catalogue's columns
             out[name] = catalogue[name].array
     return schema.conform(out, schema.BY_CODE)
+
+
+def _phrases(
+    messages: pd.DataFrame, keep: np.ndarray, group: np.ndarray, n: np.ndarray, codes: int
+) -> list[str]:
+    """Per code (``group`` of each response at ``keep``, 0..codes-1): the distinct reason
+    phrases sent with it joined with ``|``, most messages first, then by text (no phrase
+    counts as "")."""
+    reason = messages["reason"].astype("category")  # the text read once per category
+    texts = reason.cat.categories.astype("str").to_numpy(dtype=object)
+    texts = pd.Index(np.append(texts, ""), dtype="str")  # the last: NA
+    at = keys.codes(reason)[keep]
+    named = keys.categorical(texts, np.where(at >= 0, at, len(texts) - 1))
+    phrase = np.asarray(named.codes, dtype=np.int64)  # the rank of its text
+    pairs, pair = np.unique(group * len(named.categories) + phrase, return_inverse=True)
+    sent = np.bincount(pair, weights=n, minlength=len(pairs))
+    of_code, text = pairs // len(named.categories), pairs % len(named.categories)
+    order = np.lexsort((text, -sent, of_code))
+    joined: list[list[str]] = [[] for _ in range(codes)]
+    names = [str(name) for name in named.categories]
+    for code, at_text in zip(of_code[order].tolist(), text[order].tolist(), strict=True):
+        joined[code].append(names[at_text])
+    return ["|".join(phrases) for phrases in joined]
 
 
 def user_agents(software: pd.DataFrame) -> pd.DataFrame:
