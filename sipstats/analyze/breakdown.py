@@ -137,8 +137,9 @@ def by_category(messages: pd.DataFrame) -> pd.DataFrame:
 def _categories(messages: pd.DataFrame, keep: np.ndarray) -> tuple[np.ndarray, list[str]]:
     """The catalogue category of each row at ``keep`` as a position in the sorted names of
     those the rows hold (a missing one is 'unknown'), and those names."""
-    category = codes(messages["category"])[keep]
-    texts = messages["category"].cat.categories.astype("str").to_numpy(dtype=object)
+    column = messages["category"].astype("category")  # merged groups may hold it as text
+    category = codes(column)[keep]
+    texts = column.cat.categories.astype("str").to_numpy(dtype=object)
     texts = pd.Index(np.append(texts, "unknown"), dtype="str")  # the last: NA
     named = keys.categorical(texts, np.where(category >= 0, category, len(texts) - 1))
     return np.asarray(named.codes, dtype=np.int64), [str(name) for name in named.categories]

@@ -87,7 +87,10 @@ class UriKeys:
         self._read: list[tuple[pd.Index, np.ndarray]] = []
 
     def ids(self, column: pd.Series) -> np.ndarray:
-        """The key id of each row of a categorical column (-1: NA, or no key)."""
+        """The key id of each row of a URI column (-1: NA, or no key); categorical columns
+        share the work of their categories."""
+        if not isinstance(column.dtype, pd.CategoricalDtype):
+            column = column.astype("category")
         return self._of(column.cat.categories)[codes(column)]
 
     @property
@@ -431,7 +434,7 @@ def _unique_responses(
         status[rows].astype(np.int64),
         value.to_numpy(dtype=np.int64, na_value=0)[rows],
         value.notna().to_numpy(dtype=bool)[rows],
-        codes(m["retry_after_raw"])[rows] >= 0,
+        m["retry_after_raw"].notna().to_numpy(dtype=bool)[rows],
     )
 
 
