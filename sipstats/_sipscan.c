@@ -1155,7 +1155,8 @@ coder_free(Coder *c)
 /* One column: where its value comes from and its buffer. */
 typedef struct {
     PyObject *name;
-    char kind;  /* 'q' int64, 'i' int32, 'h' int16, 'b' bool, 't' text (int32 codes) */
+    char kind;  /* 'q' int64, 'i' int32, 'h' int16, 'b' bool, 't' text (codes, see width) */
+    int width;  /* bytes per code of a text column: code_width() of its strings so far */
     int record; /* 0: a Payload field, 1: a SipMessage field */
     Py_ssize_t field;
     Buf data;
@@ -1225,6 +1226,67 @@ column_put_number(Column *col, long long v)
     }
 }
 
+/* Bytes per code of a text column of ``count`` distinct strings: the narrowest integer that
+ * pandas keeps a categorical's codes in (int8 below 127 categories, int16 below 32,767), so
+ * the frame takes the builder's codes as they are, and a column of few distinct values (most
+ * of them) holds a byte per row, not four. */
+static int
+code_width(Py_ssize_t count)
+{
+    return count < INT8_MAX ? 1 : count < INT16_MAX ? 2 : 4;
+}
+
+/* Row ``r``'s code in a text column. */
+static int32_t
+code_at(const Column *col, Py_ssize_t r)
+{
+    const char *at = col->data.p + r * col->width;
+    switch (col->width) {
+    case 1: return *(const int8_t *)at;
+    case 2: {
+        int16_t x;
+        memcpy(&x, at, sizeof x);
+        return x;
+    }
+    default: {
+        int32_t x;
+        memcpy(&x, at, sizeof x);
+        return x;
+    }
+    }
+}
+
+/* Write ``code`` at ``at`` in ``width`` bytes (it fits: code_width()). */
+static void
+code_write(char *at, int width, int32_t code)
+{
+    if (width == 1) {
+        *(int8_t *)at = (int8_t)code;
+    } else if (width == 2) {
+        int16_t x = (int16_t)code;
+        memcpy(at, &x, sizeof x);
+    } else {
+        memcpy(at, &code, sizeof code);
+    }
+}
+
+/* Widen a text column's codes to ``width`` bytes, in place from the last row back (each
+ * row's new place starts at or after its old one). 0, or FAILED_MEMORY. */
+static int
+column_widen(Column *col, int width)
+{
+    Py_ssize_t rows = col->data.n / col->width;
+    if (buf_reserve(&col->data, rows * (width - col->width)) < 0) {
+        return FAILED_MEMORY;
+    }
+    for (Py_ssize_t r = rows - 1; r >= 0; r--) {
+        code_write(col->data.p + r * width, width, code_at(col, r));
+    }
+    col->data.n = rows * width;
+    col->width = width;
+    return 0;
+}
+
 /* Append a code; ``code`` may be a coder's failure, returned as it is. 0, or FAILED_*. */
 static int
 column_put_code(Column *col, int32_t code)
@@ -1232,11 +1294,15 @@ column_put_code(Column *col, int32_t code)
     if (code < -1) {
         return code;
     }
-    if (buf_reserve(&col->data, sizeof code) < 0) {
+    int width = code_width(col->coder.count);
+    if (width != col->width && column_widen(col, width) < 0) {
         return FAILED_MEMORY;
     }
-    memcpy(col->data.p + col->data.n, &code, sizeof code);
-    col->data.n += sizeof code;
+    if (buf_reserve(&col->data, width) < 0) {
+        return FAILED_MEMORY;
+    }
+    code_write(col->data.p + col->data.n, width, code);
+    col->data.n += width;
     return 0;
 }
 
@@ -1543,6 +1609,7 @@ columns_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
         self->ncols = k + 1; /* from here on dealloc frees this column */
         col->name = Py_NewRef(name);
         col->kind = (char)kind;
+        col->width = 1;
         if (strchr("qihbt", kind) == NULL || col->record < 0 || col->record > 1 ||
             col->field < 0 || (col->record == 1 && col->field >= FIELDS) ||
             (col->record == 1 && kind != 't' && is_text_field(col->field))) {
@@ -1736,41 +1803,56 @@ column_clear(Column *col)
     col->data = (Buf){NULL, 0, 0};
     coder_free(&col->coder);
     memset(&col->coder, 0, sizeof col->coder);
+    col->width = 1;
 }
 
-/* Append ``from``'s rows to ``to`` (same kind). 0, or FAILED_*. */
+/* Make room in ``to`` for ``from``'s rows (same kind), so that appending them cannot fail: a
+ * text column codes ``from``'s strings (``*remap``, PyMem_Raw: at code + 1 the code in ``to``,
+ * NA at 0) and widens its codes for them. Rows are not touched. 0, or FAILED_*. */
 static int
-column_append(Column *to, const Column *from)
+column_prepare_append(Column *to, const Column *from, int32_t **remap)
 {
+    Py_ssize_t rows = from->kind == 't' ? from->data.n / from->width : 0;
     if (to->kind != 't') {
-        return from->data.n > 0 ? buf_put(&to->data, from->data.p, from->data.n) : 0;
+        return buf_reserve(&to->data, from->data.n);
     }
     const Coder *c = &from->coder;
     const Py_ssize_t *starts = (const Py_ssize_t *)c->starts.p;
-    int32_t *codes = PyMem_RawMalloc((size_t)(c->count + 1) * sizeof *codes);
+    int32_t *codes = *remap = PyMem_RawMalloc((size_t)(c->count + 1) * sizeof *codes);
     if (codes == NULL) {
         return FAILED_MEMORY;
     }
-    codes[0] = -1; /* NA, at index code + 1 = 0 */
+    codes[0] = -1;
     for (Py_ssize_t code = 0; code < c->count; code++) {
         codes[code + 1] = coder_code(&to->coder, c->arena.p + starts[code],
                                      starts[code + 1] - starts[code]);
         if (codes[code + 1] < -1) {
-            int failed = codes[code + 1];
-            PyMem_RawFree(codes);
-            return failed;
+            return codes[code + 1];
         }
     }
-    Py_ssize_t rows = from->data.n / (Py_ssize_t)sizeof(int32_t);
-    int failed = buf_reserve(&to->data, from->data.n);
-    for (Py_ssize_t r = 0; failed == 0 && r < rows; r++) {
-        int32_t code;
-        memcpy(&code, from->data.p + r * (Py_ssize_t)sizeof code, sizeof code);
-        memcpy(to->data.p + to->data.n, &codes[code + 1], sizeof code);
-        to->data.n += sizeof code;
+    int width = code_width(to->coder.count);
+    if (width != to->width && column_widen(to, width) < 0) {
+        return FAILED_MEMORY;
     }
-    PyMem_RawFree(codes);
-    return failed;
+    return buf_reserve(&to->data, rows * width);
+}
+
+/* Append ``from``'s rows to ``to``, prepared by column_prepare_append(). */
+static void
+column_append(Column *to, const Column *from, const int32_t *remap)
+{
+    if (to->kind != 't') {
+        if (from->data.n > 0) {
+            memcpy(to->data.p + to->data.n, from->data.p, (size_t)from->data.n);
+            to->data.n += from->data.n;
+        }
+        return;
+    }
+    Py_ssize_t rows = from->data.n / from->width;
+    for (Py_ssize_t r = 0; r < rows; r++) {
+        code_write(to->data.p + to->data.n, to->width, remap[code_at(from, r) + 1]);
+        to->data.n += to->width;
+    }
 }
 
 static PyObject *
@@ -1794,12 +1876,25 @@ columns_append(ColumnsObject *self, PyObject *arg)
         PyErr_SetString(PyExc_ValueError, "append() takes another builder of the same layout");
         return NULL;
     }
+    /* every column made ready first: a failure leaves both builders with whole rows */
+    int32_t **remaps = PyMem_RawCalloc((size_t)(self->ncols ? self->ncols : 1), sizeof *remaps);
+    if (remaps == NULL) {
+        return PyErr_NoMemory();
+    }
+    int failed = 0;
+    for (Py_ssize_t k = 0; failed == 0 && k < self->ncols; k++) {
+        failed = column_prepare_append(&self->cols[k], &other->cols[k], &remaps[k]);
+    }
     for (Py_ssize_t k = 0; k < self->ncols; k++) {
-        int failed = column_append(&self->cols[k], &other->cols[k]);
-        column_clear(&other->cols[k]);
-        if (failed < 0) {
-            return raise_failure(failed);
+        if (failed == 0) {
+            column_append(&self->cols[k], &other->cols[k], remaps[k]);
+            column_clear(&other->cols[k]);
         }
+        PyMem_RawFree(remaps[k]);
+    }
+    PyMem_RawFree(remaps);
+    if (failed < 0) {
+        return raise_failure(failed);
     }
     self->rows += other->rows;
     other->rows = 0;
@@ -1865,10 +1960,12 @@ block_taking(Buf *b)
 
 PyDoc_STRVAR(columns_export_doc,
 "export() -> dict\n\n"
-"Every column by name: the values (native byte order) for a number column, or (int32\n"
-"codes, strings, offsets) for a text column: its distinct strings in code order as UTF-8\n"
+"Every column by name: the values (native byte order) for a number column, or (codes,\n"
+"width, strings, offsets) for a text column: its codes as signed integers of ``width``\n"
+"bytes (1, 2 or 4: the narrowest that pandas keeps that many categories' codes in), its\n"
+"distinct strings in code order as UTF-8\n"
 "back to back (lone surrogates passed through), and where each starts as native int64, one\n"
-"more than there are strings. Each is a Block, the builder's own memory given away (read it\n"
+"more than there are strings. Each buffer is a Block, the builder's own memory given away (read it\n"
 "with the buffer protocol). The rows move out: the object is empty afterwards.");
 
 static PyObject *
@@ -1895,7 +1992,9 @@ columns_export(ColumnsObject *self, PyObject *Py_UNUSED(ignored))
                 return PyErr_NoMemory();
             }
             PyObject *arena = block_taking(&c->arena), *starts = block_taking(&c->starts);
-            item = arena == NULL || starts == NULL ? NULL : PyTuple_Pack(3, values, arena, starts);
+            item = arena == NULL || starts == NULL
+                       ? NULL
+                       : Py_BuildValue("(OiOO)", values, col->width, arena, starts);
             Py_XDECREF(arena);
             Py_XDECREF(starts);
             Py_DECREF(values);

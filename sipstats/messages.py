@@ -201,11 +201,12 @@ class _Codes:
         self.codes.extend(array("i", list(map(index.__getitem__, values))))
 
     @classmethod
-    def of(cls, codes: Any, arena: Any, offsets: Any) -> _Codes:
-        """A column from int32 codes and its distinct non-empty strings in code order, as the
-        C builder exports them (buffers, see :attr:`_arena`): no str is made for them here."""
+    def of(cls, codes: Any, width: int, arena: Any, offsets: Any) -> _Codes:
+        """A column from codes of ``width`` bytes and its distinct non-empty strings in code
+        order, as the C builder exports them (buffers, see :attr:`_arena`): no str is made for
+        them here."""
         column = cls()
-        column.codes.frombytes(codes)
+        column.codes.frombytes(np.frombuffer(codes, dtype=f"i{width}").astype(np.int32).tobytes())
         column._values, column._arena = None, (bytes(arena), bytes(offsets))
         return column
 
@@ -487,8 +488,9 @@ class MessageTable:
         self._copies.clear()
         text = {}
         for name in self.text:
-            codes, arena, offsets = exported[name]
-            text[name] = (np.frombuffer(codes, dtype=np.int32), (arena, offsets))
+            codes, width, arena, offsets = exported.pop(name)
+            text[name] = (np.frombuffer(codes, dtype=f"i{width}"), (arena, offsets))
+        del exported
         return _frame(ints, flags, text)
 
 

@@ -378,3 +378,23 @@ def test_a_frame_taken_from_the_builder_is_the_frame(name: str, keep_duplicates:
     table = decode_file(path, keep_duplicates=keep_duplicates)[0]
     pd.testing.assert_frame_equal(taken, table.to_frame())
     assert len(taken) > 0
+
+
+@pytest.mark.parametrize(
+    ("first", "second"), [(100, 100), (20_000, 13_000)], ids=["to-int16", "to-int32"]
+)
+def test_builder_codes_widen_as_the_distinct_values_grow(first: int, second: int) -> None:
+    """The C builder keeps a text column's codes in as few bytes as its distinct values allow
+    and widens them in place (1, 2, then 4 bytes), also when a second builder's rows join it
+    (decoding threads): the frame is the Python table's, the Call-ID codes as wide as pandas
+    keeps them."""
+    payloads = [payload(invite(call), call + 1, call / 1000) for call in range(first + second)]
+    built, joined = MessageTable(), MessageTable()
+    decode_payloads(payloads[:first], InputSummary("a.pcap"), built)
+    decode_payloads(payloads[first:], InputSummary("a.pcap"), joined)
+    built.extend(joined)
+    with native.python_twins(C_SCAN_NAME):
+        expected, _ = decode(payloads)
+    frame = built.take_frame()
+    pd.testing.assert_frame_equal(frame, expected)
+    assert frame["call_id"].cat.codes.dtype.itemsize == (2 if first + second < 32767 else 4)
