@@ -22,8 +22,9 @@ from sipstats.errors import CaptureError
 
 #: Decompressed bytes read per refill of a compressed stream.
 CHUNK = 4 << 20
-#: Mapped bytes read between two :meth:`Source.release` calls.
-RELEASE_STEP = 32 << 20
+#: Mapped bytes read between two :meth:`Source.release` calls: the capture's pages count in
+#: the resident set until then (32 MiB of them were the peak of decoding a large file).
+RELEASE_STEP = 8 << 20
 #: Compressed bytes handed to the decompressor at a time.
 INPUT_STEP = 64 << 10
 #: Most bytes recovered from the piece where damage was found (bounds a damaged bomb).
