@@ -973,6 +973,7 @@ typedef struct {
     Py_ssize_t mask, count;
     PyObject *last; /* the str coded last (add()'s shortcut for repeated Payload fields) */
     int32_t last_code;
+    int32_t recent1; /* coder_code()'s last code + 1 (0: none), compared before hashing */
 } Coder;
 
 /* Eight bytes at a time (a multiply and a shift per word), then MurmurHash3's 64-bit
@@ -1086,7 +1087,24 @@ coder_code_hashed(Coder *c, const char *p, Py_ssize_t n, uint64_t h)
 static int32_t
 coder_code(Coder *c, const char *p, Py_ssize_t n)
 {
-    return coder_code_hashed(c, p, n, n == 0 ? 0 : hash_bytes(p, n));
+    if (n == 0) {
+        return -1;
+    }
+    /* A column the walk fills from the datagram's envelope (the file, the transport, an
+     * address) repeats its last value more often than not, and that string is in cache:
+     * compared first, it spares hashing and probing. */
+    if (c->recent1 > 0) {
+        const Py_ssize_t *starts = (const Py_ssize_t *)c->starts.p;
+        Py_ssize_t start = starts[c->recent1 - 1];
+        if (starts[c->recent1] - start == n && memcmp(c->arena.p + start, p, (size_t)n) == 0) {
+            return c->recent1 - 1;
+        }
+    }
+    int32_t code = coder_code_hashed(c, p, n, hash_bytes(p, n));
+    if (code >= 0) {
+        c->recent1 = code + 1;
+    }
+    return code;
 }
 
 /* Hash p[:n] for coder_code_hashed() and start loading its first slot: a column of many
