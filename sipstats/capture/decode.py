@@ -199,17 +199,22 @@ class Decoder:
         else:
             return False
         sport, dport = _HH.unpack_from(buf, udp)
-        return self._not_sip(buf[p], sport, dport)
+        return self._not_sip(buf[p], self._on_port(sport, dport), sport, dport)
 
-    def _not_sip(self, first: int, sport: int, dport: int) -> bool:
-        """A UDP datagram whose first byte cannot start a start-line, on neither a SIP nor a
-        HEP port (RTP, DNS...): not SIP, dropped unseen (the C walk's SKIP)."""
+    def _on_port(self, sport: int, dport: int) -> bool:
+        """Is either port a SIP port?"""
         sip_ports = self.sip_ports
+        return sport in sip_ports or dport in sip_ports
+
+    @staticmethod
+    def _not_sip(first: int, on_port: bool, sport: int, dport: int) -> bool:
+        """A UDP datagram whose first byte cannot start a start-line, on neither a SIP port
+        (``on_port``: :meth:`_on_port`) nor a HEP port (RTP, DNS...): not SIP, dropped unseen
+        (the C walk's SKIP)."""
         return (
             first not in START_BYTES
             and first > 13
-            and sport not in sip_ports
-            and dport not in sip_ports
+            and not on_port
             and sport != HEP_PORT
             and dport != HEP_PORT
         )
@@ -667,10 +672,9 @@ class Decoder:
             buf, p, end, sport, dport, frame
         ):
             return
-        if self._not_sip(buf[p], sport, dport):
+        on_port = self._on_port(sport, dport)
+        if self._not_sip(buf[p], on_port, sport, dport):
             return
-        sip_ports = self.sip_ports
-        on_port = sport in sip_ports or dport in sip_ports
         data = bytes(buf[p:end])
         if is_hep(data, sport, dport):
             self.hep(data, frame)
@@ -713,7 +717,7 @@ class Decoder:
         error = unreachable(buf, o, end, version)
         if error is None:
             return
-        on_port = error.sport in self.sip_ports or error.dport in self.sip_ports
+        on_port = self._on_port(error.sport, error.dport)
         if on_port or (self.ports is None and looks_like_sip(error.payload)):
             detail = f"{error.reason} ({error.transport})"
             self.summary.unreachable(error.destination, frame.number, detail)
