@@ -249,24 +249,6 @@ static inline int walkable(int linktype)
     return linktype == 1 || linktype == 113 || linktype == 276;
 }
 
-/* Decoder.packet for one frame: 1 when done here (skipped or kept), 0 to hand it back to
- * Python, -1 on a Python error. */
-static int take(const Rules *rules, Sink *sink, int linktype, const unsigned char *d,
-                Py_ssize_t start, Py_ssize_t end, long long ts, long long frame, int trunc)
-{
-    Py_ssize_t ip = 0, p = 0, udp_end = 0;
-    unsigned sport = 0, dport = 0;
-    int verdict = classify(rules, linktype, d, start, end, &ip, &p, &udp_end, &sport, &dport);
-    if (verdict != KEEP) return verdict == SKIP;
-    int known = 1;
-    PyObject *item = make_payload(sink->payload_type, sink->file, sink->udp, sink->pairs, d, ip,
-                                  p, udp_end, sport, dport, ts, frame, trunc, &known);
-    if (item == NULL) return known ? -1 : 0; /* not known: Python names the new address pair */
-    int appended = PyList_Append(sink->out, item);
-    Py_DECREF(item);
-    return appended < 0 ? -1 : 1;
-}
-
 /* The record times seen so far, as the readers keep them (see OUT_OF_ORDER in decode.py). */
 typedef struct {
     long long tmin, tmax, out_of_order_ns;
@@ -677,7 +659,7 @@ typedef struct {
     PyObject *marks;          /* bytearray: a byte per row, 1 for a kept copy */
     void *scanned;
     Value fields[PAYLOAD_FIELDS];
-    PyObject *file_utf8; /* the file name's UTF-8 when its str has none of its own */
+    PyObject *texts;     /* list: the file name's UTF-8 when its str has none (text_of) */
     char *added;         /* this walk's rows' marks */
     Py_ssize_t rows, room, duplicates;
     int failed; /* put()'s failure, or -2 (no memory) */
@@ -720,19 +702,14 @@ static int intake_open(Intake *in, PyObject *args, PyObject *file)
         return -1;
     }
     Py_ssize_t file_n;
-    const char *file_p = PyUnicode_AsUTF8AndSize(file, &file_n);
-    if (file_p == NULL) {
-        PyErr_Clear();
-        in->file_utf8 = PyUnicode_AsEncodedString(file, "utf-8", "surrogatepass");
-        if (in->file_utf8 == NULL) return -1;
-        file_p = PyBytes_AS_STRING(in->file_utf8);
-        file_n = PyBytes_GET_SIZE(in->file_utf8);
-    }
+    const char *file_p;
+    if ((in->texts = PyList_New(0)) == NULL ||
+        (file_p = text_of(file, &file_n, in->texts)) == NULL)
+        goto busy;
     in->scanned = PyMem_RawMalloc(columns_api->scanned_size);
     if (in->scanned == NULL) {
-        Py_CLEAR(in->file_utf8);
         PyErr_NoMemory();
-        return -1;
+        goto busy;
     }
     if (copies != Py_None) {
         in->copies = (CopyFilterObject *)copies;
@@ -750,7 +727,7 @@ static int intake_open(Intake *in, PyObject *args, PyObject *file)
     return 0;
 busy:
     PyMem_RawFree(in->scanned);
-    Py_CLEAR(in->file_utf8);
+    Py_CLEAR(in->texts);
     return -1;
 }
 
@@ -820,26 +797,49 @@ static int intake_close(Intake *in)
     }
     PyMem_RawFree(in->added);
     PyMem_RawFree(in->scanned);
-    Py_CLEAR(in->file_utf8);
+    Py_CLEAR(in->texts);
     if (failed < -1) columns_api->raise_failure(failed);
     return failed < 0 ? -1 : 0;
 }
 
-/* Kept datagrams found per release of the GIL, at most: their Payloads are made once it is
- * back. A call starts with a few and doubles while none is handed back to Python (a new
- * address pair makes the walk start again at that record: what it read past it is read
- * again). A walk that keeps the GIL (no other thread wants it) makes each as it finds it. */
-#define KEPT_FIRST 8
-#define KEPT_AT_ONCE 256
+/* Decoder.packet for one frame: 1 when done here (skipped, or kept: a Payload appended to the
+ * sink, or with an intake a row added or a copy left out), 0 to hand it back to Python (a new
+ * address pair; with an intake, a cut by the snaplen or a decline of the parser), -1 on
+ * failure (a Python error, or the intake's, which intake_close() raises). With an intake it
+ * needs no GIL. */
+static int take(const Rules *rules, Sink *sink, Intake *in, int linktype, const unsigned char *d,
+                Py_ssize_t start, Py_ssize_t end, long long ts, long long frame, int trunc)
+{
+    Py_ssize_t ip = 0, p = 0, udp_end = 0;
+    unsigned sport = 0, dport = 0;
+    int verdict = classify(rules, linktype, d, start, end, &ip, &p, &udp_end, &sport, &dport);
+    if (verdict != KEEP) return verdict == SKIP;
+    if (in != NULL) return trunc ? 0 : intake_take(in, d, ip, p, udp_end, sport, dport, ts, frame);
+    int known = 1;
+    PyObject *item = make_payload(sink->payload_type, sink->file, sink->udp, sink->pairs, d, ip,
+                                  p, udp_end, sport, dport, ts, frame, trunc, &known);
+    if (item == NULL) return known ? -1 : 0; /* not known: Python names the new address pair */
+    int appended = PyList_Append(sink->out, item);
+    Py_DECREF(item);
+    return appended < 0 ? -1 : 1;
+}
 
-/* A datagram the walk keeps, found without the GIL, and the walk's state before its record
- * (where the walk stops when Python must read that record: a new address pair). */
-typedef struct {
-    Py_ssize_t off, ip, p, udp_end;
-    long long frame, tmin, tmax, prev_sec, ts;
-    unsigned sport, dport;
-    int trunc;
-} Kept;
+/* What both walks return: (off, frame, tmin, tmax, last, rows, duplicates), the last two the
+ * intake's (0 without one), which is closed. ``done`` is the last take's answer: below 0, the
+ * walk failed (an exception is set, or intake_close() raises the intake's failure). */
+static PyObject *walk_state(Intake *in, int done, Py_ssize_t off, long long frame,
+                            const Clock *clock, long long last)
+{
+    Py_ssize_t rows = 0, duplicates = 0;
+    if (in != NULL) {
+        rows = in->rows;
+        duplicates = in->duplicates;
+        if (intake_close(in) < 0) return NULL;
+    }
+    if (done < 0) return NULL;
+    return Py_BuildValue("nLLLLnn", off, frame, clock->tmin, clock->tmax, last, rows,
+                         duplicates);
+}
 
 /* How a classic pcap file's records are read: byte order, record header size, the largest
  * captured length, and ns per unit of the second time field. */
@@ -880,49 +880,16 @@ PyDoc_STRVAR(walk_doc,
 "Python; append a Payload to ``out`` for each SIP datagram. ``header`` is (big_endian,\n"
 "record_size, caplen_limit, ns_per_fraction, out_of_order_ns, max_out); ``rules`` is\n"
 "(linktype, sip_ports, filtered); ``payload`` is (Payload, file, 'udp', address_pairs).\n"
-"Returns the new (off, frame, tmin, tmax, prev_sec): the record at ``off`` is Python's.\n"
-"With ``release`` (the default) it reads records without the GIL, for other threads.\n"
 "With ``intake`` (columns, copy_filter or None, keep_duplicates, marks), a SIP datagram is\n"
 "judged by the filter and added to the columns instead (``out`` stays as it is), a mark byte\n"
-"per row appended to ``marks``; the parser's declines are Python's. It then returns\n"
-"(off, frame, tmin, tmax, prev_sec, rows, duplicates).");
-
-/* walk() with an intake: every kept datagram goes to it, and with ``release`` the whole walk
- * runs without the GIL. The new state, or NULL with an exception. */
-static PyObject *walk_into(PyObject *intake_args, PyObject *file, const Rules *rules,
-                           int linktype, const Format *format, const unsigned char *d,
-                           Py_ssize_t n, Py_ssize_t off, Py_ssize_t until, long long frame,
-                           Clock clock, long long prev_sec, int release)
-{
-    Intake in;
-    if (intake_open(&in, intake_args, file) < 0) return NULL;
-    /* the view holds the buffer, and the intake touches no Python object */
-    PyThreadState *saved = release ? PyEval_SaveThread() : NULL;
-    Record r;
-    while (off >= 0 && off < until && record_at(format, d, n, off, &clock, &r)) {
-        Py_ssize_t ip, p, udp_end;
-        unsigned sport, dport;
-        int verdict =
-            classify(rules, linktype, d, r.start, r.next, &ip, &p, &udp_end, &sport, &dport);
-        if (verdict == HAND_BACK) break;
-        if (verdict == KEEP &&
-            (r.caplen < r.origlen ||
-             intake_take(&in, d, ip, p, udp_end, sport, dport, r.ts, frame + 1) <= 0))
-            break; /* cut by the snaplen, declined by the parser, or a failure */
-        frame += 1;
-        see(&clock, r.ts);
-        prev_sec = r.sec;
-        off = r.next;
-    }
-    if (saved != NULL) PyEval_RestoreThread(saved);
-    Py_ssize_t rows = in.rows, duplicates = in.duplicates;
-    if (intake_close(&in) < 0) return NULL;
-    return Py_BuildValue("nLLLLnn", off, frame, clock.tmin, clock.tmax, prev_sec, rows, duplicates);
-}
+"per row appended to ``marks``; the parser's declines are Python's; with ``release`` (the\n"
+"default) that walk runs without the GIL, for other threads. Returns (off, frame, tmin,\n"
+"tmax, prev_sec, rows, duplicates): the record at ``off`` is Python's; rows and duplicates\n"
+"are the intake's (0 without one).");
 
 static PyObject *walk(PyObject *Py_UNUSED(module), PyObject *args)
 {
-    PyObject *buf, *out, *header, *rules_args, *payload_args, *ports, *intake = Py_None;
+    PyObject *buf, *out, *header, *rules_args, *payload_args, *ports, *intake_args = Py_None;
     Py_ssize_t off, until, max_out;
     long long frame, prev_sec, mul;
     int big, rsize, linktype, filtered, release = 1;
@@ -932,7 +899,7 @@ static PyObject *walk(PyObject *Py_UNUSED(module), PyObject *args)
     if (!PyArg_ParseTuple(args, "O!O!O!OnnLLLLO!|pO", &PyTuple_Type, &header, &PyTuple_Type,
                           &rules_args, &PyTuple_Type, &payload_args, &buf, &off, &until, &frame,
                           &clock.tmin, &clock.tmax, &prev_sec, &PyList_Type, &out, &release,
-                          &intake) ||
+                          &intake_args) ||
         !PyArg_ParseTuple(header, "iikLLn", &big, &rsize, &limit, &mul, &clock.out_of_order_ns,
                           &max_out) ||
         !PyArg_ParseTuple(rules_args, "iO!p", &linktype, &PyFrozenSet_Type, &ports, &filtered) ||
@@ -948,76 +915,33 @@ static PyObject *walk(PyObject *Py_UNUSED(module), PyObject *args)
         PyMem_Free(rules);
         return NULL;
     }
-    const unsigned char *d = view.buf;
-    Py_ssize_t n = view.len;
-    const Format format = {big, rsize, limit, mul};
-    if (intake != Py_None) {
-        PyObject *state = walk_into(intake, sink.file, rules, linktype, &format, d, n, off,
-                                    until, frame, clock, prev_sec, release);
+    Intake in;
+    int into = intake_args != Py_None;
+    if (into && intake_open(&in, intake_args, sink.file) < 0) {
         PyBuffer_Release(&view);
         PyMem_Free(rules);
-        return state;
+        return NULL;
     }
-    Kept kept[KEPT_AT_ONCE];
-    int failed = 0, more = 1;
-    Py_ssize_t at_once = release ? KEPT_FIRST : 1;
-    while (more && !failed) {
-        Py_ssize_t room = max_out - PyList_GET_SIZE(out), count = 0;
-        room = room < 0 ? 0 : room > at_once ? at_once : room;
-        more = room == at_once;
-        at_once = release && at_once * 2 <= KEPT_AT_ONCE ? at_once * 2 : at_once;
-        /* the view holds the buffer, and nothing here touches a Python object */
-        PyThreadState *saved = release ? PyEval_SaveThread() : NULL;
-        Record r;
-        while (off >= 0 && off < until && count < room &&
-               record_at(&format, d, n, off, &clock, &r)) {
-            Kept *k = &kept[count];
-            int verdict = classify(rules, linktype, d, r.start, r.next, &k->ip, &k->p,
-                                   &k->udp_end, &k->sport, &k->dport);
-            if (verdict == HAND_BACK) break;
-            if (verdict == KEEP) {
-                k->off = off;
-                k->frame = frame;
-                k->tmin = clock.tmin;
-                k->tmax = clock.tmax;
-                k->prev_sec = prev_sec;
-                k->ts = r.ts;
-                k->trunc = r.caplen < r.origlen;
-                count++;
-            }
-            frame += 1;
-            see(&clock, r.ts);
-            prev_sec = r.sec;
-            off = r.next;
-        }
-        if (saved != NULL) PyEval_RestoreThread(saved);
-        more = more && count == room; /* else it stopped at a record Python must read */
-        for (Py_ssize_t i = 0; i < count; i++) {
-            const Kept *k = &kept[i];
-            int known = 1;
-            PyObject *item = make_payload(sink.payload_type, sink.file, sink.udp, sink.pairs, d,
-                                          k->ip, k->p, k->udp_end, k->sport, k->dport, k->ts,
-                                          k->frame + 1, k->trunc, &known);
-            if (item == NULL) {
-                failed = known;
-                /* not known: Python names the new address pair, from this record on */
-                off = k->off;
-                frame = k->frame;
-                clock.tmin = k->tmin;
-                clock.tmax = k->tmax;
-                prev_sec = k->prev_sec;
-                more = 0;
-                break;
-            }
-            failed = PyList_Append(out, item) < 0;
-            Py_DECREF(item);
-            if (failed) break;
-        }
+    const unsigned char *d = view.buf;
+    const Format format = {big, rsize, limit, mul};
+    /* with an intake nothing touches a Python object (the view holds the buffer) */
+    PyThreadState *saved = into && release ? PyEval_SaveThread() : NULL;
+    Record r;
+    int done = 1;
+    while (off >= 0 && off < until && (into || PyList_GET_SIZE(out) < max_out) &&
+           record_at(&format, d, view.len, off, &clock, &r)) {
+        done = take(rules, &sink, into ? &in : NULL, linktype, d, r.start, r.next, r.ts, frame + 1,
+                    r.caplen < r.origlen);
+        if (done <= 0) break;
+        frame += 1;
+        see(&clock, r.ts);
+        prev_sec = r.sec;
+        off = r.next;
     }
+    if (saved != NULL) PyEval_RestoreThread(saved);
     PyBuffer_Release(&view);
     PyMem_Free(rules);
-    if (failed) return NULL;
-    return Py_BuildValue("nLLLL", off, frame, clock.tmin, clock.tmax, prev_sec);
+    return walk_state(into ? &in : NULL, done, off, frame, &clock, prev_sec);
 }
 
 PyDoc_STRVAR(walk_pcapng_doc,
@@ -1026,8 +950,8 @@ PyDoc_STRVAR(walk_pcapng_doc,
 "Walk pcapng Enhanced Packet Blocks from offset ``off`` (as ``walk`` does records) until any\n"
 "other block. ``header`` is (big_endian, max_block, out_of_order_ns, max_out, interfaces)\n"
 "where each interface is (linktype, ns_per_unit, offset_ns), or None when Python must read\n"
-"its packets; ``rules`` is (sip_ports, filtered). Returns (off, frame, tmin, tmax, last_ts),\n"
-"and with an ``intake`` (as ``walk`` takes it, but the GIL held) rows and duplicates too.");
+"its packets; ``rules`` is (sip_ports, filtered); an ``intake`` as ``walk`` takes it (the\n"
+"GIL held). Returns (off, frame, tmin, tmax, last_ts, rows, duplicates).");
 
 static PyObject *walk_pcapng(PyObject *Py_UNUSED(module), PyObject *args)
 {
@@ -1084,20 +1008,9 @@ static PyObject *walk_pcapng(PyObject *Py_UNUSED(module), PyObject *args)
             __builtin_add_overflow((long long)raw * per_unit, offset_ns, &ts) || ts == NO_TIME)
             break;
         if (steps_back(&clock, ts)) break;
-        if (into) {
-            Py_ssize_t ip, p, udp_end;
-            unsigned sport, dport;
-            int verdict = classify(rules, linktype, d, start, start + caplen, &ip, &p, &udp_end,
-                                   &sport, &dport);
-            if (verdict == HAND_BACK ||
-                (verdict == KEEP && (caplen < origlen || intake_take(&in, d, ip, p, udp_end, sport,
-                                                                     dport, ts, frame + 1) <= 0)))
-                break; /* Python's record (intake_close() raises a failure) */
-        } else {
-            done = take(rules, &sink, linktype, d, start, start + caplen, ts, frame + 1,
-                        caplen < origlen);
-            if (done <= 0) break;
-        }
+        done = take(rules, &sink, into ? &in : NULL, linktype, d, start, start + caplen, ts,
+                    frame + 1, caplen < origlen);
+        if (done <= 0) break;
         frame += 1;
         see(&clock, ts);
         last_ts = ts;
@@ -1105,14 +1018,7 @@ static PyObject *walk_pcapng(PyObject *Py_UNUSED(module), PyObject *args)
     }
     PyBuffer_Release(&view);
     PyMem_Free(rules);
-    if (into) {
-        Py_ssize_t rows = in.rows, duplicates = in.duplicates;
-        if (intake_close(&in) < 0 || done < 0) return NULL;
-        return Py_BuildValue("nLLLLnn", off, frame, clock.tmin, clock.tmax, last_ts, rows,
-                             duplicates);
-    }
-    if (done < 0) return NULL;
-    return Py_BuildValue("nLLLL", off, frame, clock.tmin, clock.tmax, last_ts);
+    return walk_state(into ? &in : NULL, done, off, frame, &clock, last_ts);
 }
 
 PyDoc_STRVAR(cut_points_doc,

@@ -158,7 +158,7 @@ class PcapReader:
         src, hdr, summary = self.src, self.header, self.summary
         walk = None if decoder is None else _c_walk(hdr, decoder)
         into = () if walk is None or intake is None else (intake,)
-        # the C walk lets go of the GIL for other threads (decoding in threads), if any
+        # the walk into the builder lets go of the GIL for other threads (decoding threads), if any
         release = threading.active_count() > 1
         rsize = hdr.record_size
         unpack = struct.Struct(hdr.endian + "IIII").unpack_from
@@ -179,10 +179,9 @@ class PcapReader:
                     out.clear()
                 until = min(stop - src.base, release_at + 1)
                 state = walk(buf, off, until, frame, tmin, tmax, prev_sec, out, release, *into)
-                off, frame, tmin, tmax, prev_sec = state[:5]
-                if into:
-                    summary.sip_messages += state[5]
-                    summary.duplicates += state[6]
+                off, frame, tmin, tmax, prev_sec, rows, copies = state
+                summary.sip_messages += rows
+                summary.duplicates += copies
                 if len(out) >= BATCH:
                     yield out[:]
                     out.clear()

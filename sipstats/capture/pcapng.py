@@ -152,14 +152,12 @@ class PcapngReader:
                     yield out[:]
                     out.clear()
                 until = min(stop - src.base, release_at + 1)
-                state = c_walk.walk_pcapng(
+                off, frame, tmin, tmax, last_ts, rows, copies = c_walk.walk_pcapng(
                     walk_header, rules, payload, buf, off, until, frame, tmin, tmax, last_ts, out,
                     *into,
                 )  # fmt: skip
-                off, frame, tmin, tmax, last_ts = state[:5]
-                if into:
-                    summary.sip_messages += state[5]
-                    summary.duplicates += state[6]
+                summary.sip_messages += rows
+                summary.duplicates += copies
                 if len(out) >= pcap.BATCH:
                     yield out[:]
                     out.clear()
