@@ -305,14 +305,21 @@ static Rules *rules_new(PyObject *ports, int filtered)
 typedef struct {
     Py_hash_t hash;
     long long ts;
-    char *seen; /* the bytes, then the endpoints key (ends_key); NULL: empty */
+    Py_ssize_t at1; /* 1 + where its bytes, then its endpoints key (ends_key), lie in the
+                     * generation's store; 0: an empty slot */
     Py_ssize_t size, ends_size;
 } CopySlot;
 
+/* A generation: its sightings' slots and their bytes back to back in one store, which is
+ * emptied (not freed) when the generation turns: no allocation per sighting. */
 typedef struct {
     CopySlot *slots;
     Py_ssize_t mask, count;
+    char *store;
+    Py_ssize_t stored, room;
 } Generation;
+
+#define NO_GENERATION ((Generation){NULL, -1, 0, NULL, 0, 0})
 
 typedef struct {
     PyObject_HEAD
@@ -358,32 +365,23 @@ static Py_ssize_t ends_key(char *out, const char *src, Py_ssize_t src_n, long lo
 
 static void generation_free(Generation *g)
 {
-    for (Py_ssize_t i = 0; g->count > 0 && i <= g->mask; i++) {
-        if (g->slots[i].seen != NULL) {
-            PyMem_RawFree(g->slots[i].seen);
-            g->slots[i].seen = NULL;
-            g->count--;
-        }
-    }
     PyMem_RawFree(g->slots);
-    *g = (Generation){NULL, -1, 0};
+    PyMem_RawFree(g->store);
+    *g = NO_GENERATION;
 }
 
-/* Forget every sighting. A table that a burst made large is freed rather than kept: clearing
- * it at every turn of the window would cost its size each time. */
+/* Forget every sighting. A generation that a burst made large is freed rather than kept:
+ * clearing it at every turn of the window would cost its size each time, and its store would
+ * stay as large as the burst. */
 static void generation_clear(Generation *g)
 {
-    if (g->mask >= 1024) {
+    if (g->mask >= 1024 || g->room > (4 << 20)) {
         generation_free(g);
         return;
     }
-    for (Py_ssize_t i = 0; g->count > 0 && i <= g->mask; i++) {
-        if (g->slots[i].seen != NULL) {
-            PyMem_RawFree(g->slots[i].seen);
-            g->slots[i].seen = NULL;
-            g->count--;
-        }
-    }
+    if (g->count > 0) memset(g->slots, 0, (size_t)(g->mask + 1) * sizeof *g->slots);
+    g->count = 0;
+    g->stored = 0;
 }
 
 /* The slot of the bytes ``data`` (hash h): the one holding equal bytes, else the empty one
@@ -392,23 +390,36 @@ static CopySlot *generation_find(Generation *g, const char *data, Py_ssize_t siz
 {
     for (Py_ssize_t i = (Py_ssize_t)((size_t)h & (size_t)g->mask);; i = (i + 1) & g->mask) {
         CopySlot *slot = &g->slots[i];
-        if (slot->seen == NULL) return slot;
-        if (slot->hash == h && slot->size == size && memcmp(slot->seen, data, (size_t)size) == 0)
+        if (slot->at1 == 0) return slot;
+        if (slot->hash == h && slot->size == size &&
+            memcmp(g->store + slot->at1 - 1, data, (size_t)size) == 0)
             return slot;
     }
 }
 
-/* Room for one more sighting: a table at most half full. 0, or -1 (no memory). */
-static int generation_reserve(Generation *g)
+/* Room for one more sighting of ``bytes`` bytes: a table at most half full, and space in the
+ * store. 0, or -1 (no memory). */
+static int generation_reserve(Generation *g, Py_ssize_t bytes)
 {
+    if (g->stored + bytes > g->room) {
+        Py_ssize_t room = g->room ? g->room : 65536;
+        while (room < g->stored + bytes) {
+            if (room > PY_SSIZE_T_MAX / 2) return -1;
+            room *= 2;
+        }
+        char *store = PyMem_RawRealloc(g->store, (size_t)room);
+        if (store == NULL) return -1;
+        g->store = store;
+        g->room = room;
+    }
     if ((g->count + 1) * 2 <= g->mask + 1) return 0;
     Py_ssize_t size = g->slots == NULL ? 256 : (g->mask + 1) * 2;
     CopySlot *slots = PyMem_RawCalloc((size_t)size, sizeof *slots);
     if (slots == NULL) return -1;
     for (Py_ssize_t k = 0; k <= g->mask; k++) {
-        if (g->slots[k].seen == NULL) continue;
+        if (g->slots[k].at1 == 0) continue;
         Py_ssize_t i = (Py_ssize_t)((size_t)g->slots[k].hash & (size_t)(size - 1));
-        while (slots[i].seen != NULL) i = (i + 1) & (size - 1);
+        while (slots[i].at1 != 0) i = (i + 1) & (size - 1);
         slots[i] = g->slots[k];
     }
     PyMem_RawFree(g->slots);
@@ -439,27 +450,28 @@ static int copy_filter_see(CopyFilterObject *self, const Sighting *s)
         self->turn_at = s->ts > LLONG_MAX - window ? LLONG_MAX : s->ts + window;
     }
     Py_hash_t h = _Py_HashBytes(s->data, s->size);
-    if (generation_reserve(&self->current) < 0) return -1;
-    CopySlot *slot = generation_find(&self->current, s->data, s->size, h);
-    const CopySlot *earlier = slot->seen != NULL ? slot : NULL;
+    Generation *now = &self->current;
+    if (generation_reserve(now, s->size + s->ends_size) < 0) return -1;
+    CopySlot *slot = generation_find(now, s->data, s->size, h);
+    const CopySlot *earlier = slot->at1 != 0 ? slot : NULL;
+    const Generation *of = now;
     if (earlier == NULL && self->previous.count > 0) {
         const CopySlot *found = generation_find(&self->previous, s->data, s->size, h);
-        earlier = found->seen != NULL ? found : NULL;
+        earlier = found->at1 != 0 ? found : NULL;
+        of = &self->previous;
     }
     int copy = earlier != NULL && within(s->ts, earlier->ts, window) &&
                earlier->ends_size == s->ends_size &&
-               memcmp(earlier->seen + earlier->size, s->ends, (size_t)s->ends_size) == 0;
-    /* a chain of copies is judged against the latest one */
-    char *seen = PyMem_RawMalloc((size_t)(s->size + s->ends_size));
-    if (seen == NULL) return -1;
+               memcmp(of->store + earlier->at1 - 1 + earlier->size, s->ends,
+                      (size_t)s->ends_size) == 0;
+    /* a chain of copies is judged against the latest one (an earlier copy's bytes stay in
+     * the store, unused, until the generation turns) */
+    char *seen = now->store + now->stored;
     memcpy(seen, s->data, (size_t)s->size);
     memcpy(seen + s->size, s->ends, (size_t)s->ends_size);
-    if (slot->seen == NULL) {
-        self->current.count++;
-    } else {
-        PyMem_RawFree(slot->seen);
-    }
-    *slot = (CopySlot){h, s->ts, seen, s->size, s->ends_size};
+    now->count += slot->at1 == 0;
+    *slot = (CopySlot){h, s->ts, now->stored + 1, s->size, s->ends_size};
+    now->stored += s->size + s->ends_size;
     return copy;
 }
 
@@ -477,8 +489,8 @@ static PyObject *copy_filter_new(PyTypeObject *type, PyObject *args, PyObject *k
     }
     CopyFilterObject *self = (CopyFilterObject *)type->tp_alloc(type, 0);
     if (self == NULL) return NULL;
-    self->current = (Generation){NULL, -1, 0};
-    self->previous = (Generation){NULL, -1, 0};
+    self->current = NO_GENERATION;
+    self->previous = NO_GENERATION;
     self->turn_at = -1;
     self->window_ns = window_ns;
     self->max_remembered = max_remembered;
