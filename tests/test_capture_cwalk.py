@@ -119,11 +119,9 @@ def test_the_walk_over_skipped_records_lets_other_threads_run() -> None:
     frame = bytes(rtp / Raw(b"\x80\x00" + bytes(10)))
     records = 400_000
     buf = (struct.pack("<IIII", 1_700_000_000, 0, len(frame), len(frame)) + frame) * records
-    header = (False, 16, pcap.MAX_CAPLEN, 1000, 0, pcap.BATCH)
-    rules = (1, frozenset({5060}), False)
-    walk = partial(
-        walker.walk, header, rules, (Payload, "f.pcap", "udp", {}), buf, 0, len(buf), 0, 0, 0, -1
-    )
+    header = (False, 16, pcap.MAX_CAPLEN, 1000, 0, pcap.BATCH, 1)
+    walking = walker.Walker((frozenset({5060}), False), (Payload, "f.pcap", "udp", {}))
+    walk = partial(walking.walk, header, buf, 0, len(buf), 0, 0, 0, -1)
     states, counted = counted_during(lambda: {walk([], True, intake)[:2] for _ in range(WALKS)})
     assert states == {(len(buf), records)}
     assert counted > 0

@@ -175,9 +175,10 @@ def test_the_c_walk_refuses_a_payload_type_that_is_not_a_tuple() -> None:
     class NotATuple:
         pass
 
-    header = (False, 16, pcap.MAX_CAPLEN, 1000, 0, pcap.BATCH)
-    rules = (1, frozenset({5060}), False)
+    header = (False, 16, pcap.MAX_CAPLEN, 1000, 0, pcap.BATCH, 1)
+    rules = (frozenset({5060}), False)
     for kind in (NotATuple, dict):
         with pytest.raises(TypeError, match="tuple subclass"):
-            walker.walk(header, rules, (kind, "f.pcap", "udp", {}), b"", 0, 0, 0, 0, 0, 0, [])
-    assert walker.walk(header, rules, (Payload, "f.pcap", "udp", {}), b"", 0, 0, 0, 0, 0, 0, [])
+            walker.Walker(rules, (kind, "f.pcap", "udp", {}))
+    walking = walker.Walker(rules, (Payload, "f.pcap", "udp", {}))
+    assert walking.walk(header, b"", 0, 0, 0, 0, 0, 0, []) == (0, 0, 0, 0, 0, 0, 0)

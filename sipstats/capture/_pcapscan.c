@@ -228,22 +228,6 @@ typedef struct {
     Py_ssize_t max_out;
 } Sink;
 
-/* make_payload fills PAYLOAD_FIELDS tuple slots of an instance of the payload type: any other
- * type (a class that is not a tuple) would be written past its allocation, so it is refused. */
-static int parse_sink(Sink *sink, PyObject *payload_args, PyObject *out, Py_ssize_t max_out)
-{
-    sink->out = out;
-    sink->max_out = max_out;
-    if (!PyArg_ParseTuple(payload_args, "O!UUO!", &PyType_Type, &sink->payload_type, &sink->file,
-                          &sink->udp, &PyDict_Type, &sink->pairs))
-        return 0;
-    if (!PyType_IsSubtype((PyTypeObject *)sink->payload_type, &PyTuple_Type)) {
-        PyErr_SetString(PyExc_TypeError, "the payload type must be a tuple subclass (Payload)");
-        return 0;
-    }
-    return 1;
-}
-
 static inline int walkable(int linktype)
 {
     return linktype == 1 || linktype == 113 || linktype == 276;
@@ -274,19 +258,6 @@ static inline void see(Clock *clock, long long ts)
     } else if (ts < clock->tmin) {
         clock->tmin = ts;
     }
-}
-
-/* The rules of one call: 8 KiB, so on the heap. NULL with an exception set. */
-static Rules *rules_new(PyObject *ports, int filtered)
-{
-    Rules *r = PyMem_Malloc(sizeof *r);
-    if (r == NULL) return (Rules *)PyErr_NoMemory();
-    r->filtered = filtered;
-    if (set_ports(r, ports) < 0) {
-        PyMem_Free(r);
-        return NULL;
-    }
-    return r;
 }
 
 /* ---- Capture duplicates: sipstats.capture.duplicates.DuplicateFilter, in C ---------------
@@ -885,13 +856,67 @@ static inline int record_at(const Format *f, const unsigned char *d, Py_ssize_t 
     return !steps_back(clock, r->ts);
 }
 
+/* ---- The walker: what every walk of one read() shares, set up once -------------------------
+ *
+ * Python hands a record back whenever the walk cannot read it (a new address pair, TCP, a
+ * fragment...) and calls the walk again after it: the rules (an 8 KiB port bitmap) and the
+ * Payload parts are made once per read(), not once per call. */
+
+typedef struct {
+    PyObject_HEAD
+    Rules rules;
+    PyObject *payload_type, *file, *udp, *pairs;
+} WalkerObject;
+
+/* make_payload fills PAYLOAD_FIELDS tuple slots of an instance of the payload type: any other
+ * type (a class that is not a tuple) would be written past its allocation, so it is refused. */
+static PyObject *walker_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    PyObject *ports, *payload_type, *file, *udp, *pairs;
+    int filtered;
+    if (!PyArg_ParseTuple(args, "(O!p)(O!UUO!):Walker", &PyFrozenSet_Type, &ports, &filtered,
+                          &PyType_Type, &payload_type, &file, &udp, &PyDict_Type, &pairs) ||
+        (kwargs != NULL && PyDict_GET_SIZE(kwargs) > 0 &&
+         !PyArg_ValidateKeywordArguments(kwargs)))
+        return NULL;
+    if (!PyType_IsSubtype((PyTypeObject *)payload_type, &PyTuple_Type)) {
+        PyErr_SetString(PyExc_TypeError, "the payload type must be a tuple subclass (Payload)");
+        return NULL;
+    }
+    WalkerObject *self = (WalkerObject *)type->tp_alloc(type, 0);
+    if (self == NULL) return NULL;
+    self->rules.filtered = filtered;
+    if (set_ports(&self->rules, ports) < 0) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    self->payload_type = Py_NewRef(payload_type);
+    self->file = Py_NewRef(file);
+    self->udp = Py_NewRef(udp);
+    self->pairs = Py_NewRef(pairs);
+    return (PyObject *)self;
+}
+
+static void walker_dealloc(WalkerObject *self)
+{
+    Py_XDECREF(self->payload_type);
+    Py_XDECREF(self->file);
+    Py_XDECREF(self->udp);
+    Py_XDECREF(self->pairs);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* Where one call's kept datagrams go. */
+static Sink sink_of(const WalkerObject *w, PyObject *out, Py_ssize_t max_out)
+{
+    return (Sink){w->payload_type, w->file, w->udp, w->pairs, out, max_out};
+}
+
 PyDoc_STRVAR(walk_doc,
-"walk(header, rules, payload, buf, off, until, frame, tmin, tmax, prev_sec, out[, release,\n"
-"     intake])\n\n"
+"walk(header, buf, off, until, frame, tmin, tmax, prev_sec, out[, release, intake])\n\n"
 "Walk classic-pcap records from offset ``off`` while they start before ``until`` and need no\n"
 "Python; append a Payload to ``out`` for each SIP datagram. ``header`` is (big_endian,\n"
-"record_size, caplen_limit, ns_per_fraction, out_of_order_ns, max_out); ``rules`` is\n"
-"(linktype, sip_ports, filtered); ``payload`` is (Payload, file, 'udp', address_pairs).\n"
+"record_size, caplen_limit, ns_per_fraction, out_of_order_ns, max_out, linktype).\n"
 "With ``intake`` (columns, copy_filter or None, keep_duplicates, marks), a SIP datagram is\n"
 "judged by the filter and added to the columns instead (``out`` stays as it is), a mark byte\n"
 "per row appended to ``marks``; the parser's declines are Python's; with ``release`` (the\n"
@@ -899,39 +924,32 @@ PyDoc_STRVAR(walk_doc,
 "tmax, prev_sec, rows, duplicates): the record at ``off`` is Python's; rows and duplicates\n"
 "are the intake's (0 without one).");
 
-static PyObject *walk(PyObject *Py_UNUSED(module), PyObject *args)
+static PyObject *walker_walk(WalkerObject *self, PyObject *args)
 {
-    PyObject *buf, *out, *header, *rules_args, *payload_args, *ports, *intake_args = Py_None;
+    PyObject *buf, *out, *header, *intake_args = Py_None;
     Py_ssize_t off, until, max_out;
     long long frame, prev_sec, mul;
-    int big, rsize, linktype, filtered, release = 1;
+    int big, rsize, linktype, release = 1;
     unsigned long limit;
     Clock clock;
-    Sink sink;
-    if (!PyArg_ParseTuple(args, "O!O!O!OnnLLLLO!|pO", &PyTuple_Type, &header, &PyTuple_Type,
-                          &rules_args, &PyTuple_Type, &payload_args, &buf, &off, &until, &frame,
-                          &clock.tmin, &clock.tmax, &prev_sec, &PyList_Type, &out, &release,
-                          &intake_args) ||
-        !PyArg_ParseTuple(header, "iikLLn", &big, &rsize, &limit, &mul, &clock.out_of_order_ns,
-                          &max_out) ||
-        !PyArg_ParseTuple(rules_args, "iO!p", &linktype, &PyFrozenSet_Type, &ports, &filtered) ||
-        !parse_sink(&sink, payload_args, out, max_out))
+    if (!PyArg_ParseTuple(args, "O!OnnLLLLO!|pO", &PyTuple_Type, &header, &buf, &off, &until,
+                          &frame, &clock.tmin, &clock.tmax, &prev_sec, &PyList_Type, &out,
+                          &release, &intake_args) ||
+        !PyArg_ParseTuple(header, "iikLLni", &big, &rsize, &limit, &mul, &clock.out_of_order_ns,
+                          &max_out, &linktype))
         return NULL;
     if (rsize < 16 || !walkable(linktype)) {
         PyErr_SetString(PyExc_ValueError, "unsupported record size or link type");
         return NULL;
     }
-    Rules *rules = rules_new(ports, filtered);
+    Sink sink = sink_of(self, out, max_out);
+    const Rules *rules = &self->rules;
     Py_buffer view;
-    if (rules == NULL || PyObject_GetBuffer(buf, &view, PyBUF_SIMPLE) < 0) {
-        PyMem_Free(rules);
-        return NULL;
-    }
+    if (PyObject_GetBuffer(buf, &view, PyBUF_SIMPLE) < 0) return NULL;
     Intake in;
     int into = intake_args != Py_None;
     if (into && intake_open(&in, intake_args, sink.file) < 0) {
         PyBuffer_Release(&view);
-        PyMem_Free(rules);
         return NULL;
     }
     const unsigned char *d = view.buf;
@@ -952,48 +970,39 @@ static PyObject *walk(PyObject *Py_UNUSED(module), PyObject *args)
     }
     if (saved != NULL) PyEval_RestoreThread(saved);
     PyBuffer_Release(&view);
-    PyMem_Free(rules);
     return walk_state(into ? &in : NULL, done, off, frame, &clock, prev_sec);
 }
 
 PyDoc_STRVAR(walk_pcapng_doc,
-"walk_pcapng(header, rules, payload, buf, off, until, frame, tmin, tmax, last_ts, out[,\n"
-"            intake])\n\n"
+"walk_pcapng(header, buf, off, until, frame, tmin, tmax, last_ts, out[, intake])\n\n"
 "Walk pcapng Enhanced Packet Blocks from offset ``off`` (as ``walk`` does records) until any\n"
 "other block. ``header`` is (big_endian, max_block, out_of_order_ns, max_out, interfaces)\n"
 "where each interface is (linktype, ns_per_unit, offset_ns), or None when Python must read\n"
-"its packets; ``rules`` is (sip_ports, filtered); an ``intake`` as ``walk`` takes it (the\n"
-"GIL held). Returns (off, frame, tmin, tmax, last_ts, rows, duplicates).");
+"its packets; an ``intake`` as ``walk`` takes it (the GIL held). Returns (off, frame, tmin,\n"
+"tmax, last_ts, rows, duplicates).");
 
-static PyObject *walk_pcapng(PyObject *Py_UNUSED(module), PyObject *args)
+static PyObject *walker_walk_pcapng(WalkerObject *self, PyObject *args)
 {
-    PyObject *buf, *out, *header, *rules_args, *payload_args, *ports, *interfaces;
-    PyObject *intake_args = Py_None;
+    PyObject *buf, *out, *header, *interfaces, *intake_args = Py_None;
     Py_ssize_t off, until, max_out;
     long long frame, last_ts;
-    int big, filtered;
+    int big;
     unsigned long max_block;
     Clock clock;
-    Sink sink;
-    if (!PyArg_ParseTuple(args, "O!O!O!OnnLLLLO!|O", &PyTuple_Type, &header, &PyTuple_Type,
-                          &rules_args, &PyTuple_Type, &payload_args, &buf, &off, &until, &frame,
-                          &clock.tmin, &clock.tmax, &last_ts, &PyList_Type, &out, &intake_args) ||
+    if (!PyArg_ParseTuple(args, "O!OnnLLLLO!|O", &PyTuple_Type, &header, &buf, &off, &until,
+                          &frame, &clock.tmin, &clock.tmax, &last_ts, &PyList_Type, &out,
+                          &intake_args) ||
         !PyArg_ParseTuple(header, "ikLnO!", &big, &max_block, &clock.out_of_order_ns, &max_out,
-                          &PyTuple_Type, &interfaces) ||
-        !PyArg_ParseTuple(rules_args, "O!p", &PyFrozenSet_Type, &ports, &filtered) ||
-        !parse_sink(&sink, payload_args, out, max_out))
+                          &PyTuple_Type, &interfaces))
         return NULL;
-    Rules *rules = rules_new(ports, filtered);
+    Sink sink = sink_of(self, out, max_out);
+    const Rules *rules = &self->rules;
     Py_buffer view;
-    if (rules == NULL || PyObject_GetBuffer(buf, &view, PyBUF_SIMPLE) < 0) {
-        PyMem_Free(rules);
-        return NULL;
-    }
+    if (PyObject_GetBuffer(buf, &view, PyBUF_SIMPLE) < 0) return NULL;
     Intake in;
     int into = intake_args != Py_None;
     if (into && intake_open(&in, intake_args, sink.file) < 0) {
         PyBuffer_Release(&view);
-        PyMem_Free(rules);
         return NULL;
     }
     const unsigned char *d = view.buf;
@@ -1029,7 +1038,6 @@ static PyObject *walk_pcapng(PyObject *Py_UNUSED(module), PyObject *args)
         off = next;
     }
     PyBuffer_Release(&view);
-    PyMem_Free(rules);
     return walk_state(into ? &in : NULL, done, off, frame, &clock, last_ts);
 }
 
@@ -1125,9 +1133,26 @@ static PyObject *cut_points(PyObject *Py_UNUSED(module), PyObject *args)
     return found;
 }
 
+static PyMethodDef walker_methods[] = {
+    {"walk", (PyCFunction)walker_walk, METH_VARARGS, walk_doc},
+    {"walk_pcapng", (PyCFunction)walker_walk_pcapng, METH_VARARGS, walk_pcapng_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject WalkerType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "sipstats.capture._pcapscan.Walker",
+    .tp_basicsize = sizeof(WalkerObject),
+    .tp_dealloc = (destructor)walker_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = PyDoc_STR("Walker(rules, payload)\n--\n\n"
+                        "The record walks of one read(): ``rules`` is (sip_ports, filtered),\n"
+                        "``payload`` (Payload, file, 'udp', address_pairs)."),
+    .tp_methods = walker_methods,
+    .tp_new = walker_new,
+};
+
 static PyMethodDef methods[] = {
-    {"walk", walk, METH_VARARGS, walk_doc},
-    {"walk_pcapng", walk_pcapng, METH_VARARGS, walk_pcapng_doc},
     {"cut_points", cut_points, METH_VARARGS, cut_points_doc},
     {NULL, NULL, 0, NULL},
 };
@@ -1144,11 +1169,12 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC PyInit__pcapscan(void)
 {
     init_tables();
-    if (PyType_Ready(&CopyFilterType) < 0) return NULL;
+    if (PyType_Ready(&CopyFilterType) < 0 || PyType_Ready(&WalkerType) < 0) return NULL;
     PyObject *created = PyModule_Create(&module);
     if (created != NULL &&
         (PyModule_AddIntConstant(created, "PAYLOAD_FIELDS", PAYLOAD_FIELDS) < 0 ||
-         PyModule_AddObjectRef(created, "CopyFilter", (PyObject *)&CopyFilterType) < 0)) {
+         PyModule_AddObjectRef(created, "CopyFilter", (PyObject *)&CopyFilterType) < 0 ||
+         PyModule_AddObjectRef(created, "Walker", (PyObject *)&WalkerType) < 0)) {
         Py_DECREF(created);
         return NULL;
     }

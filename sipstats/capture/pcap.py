@@ -341,7 +341,20 @@ def _c_walk(hdr: PcapHeader, decoder: Decoder) -> Callable[..., tuple[int, ...]]
     walker = c_walk()
     if walker is None or hdr.linktype not in C_WALK_LINKTYPES:
         return None
-    limit = MAX_CAPLEN
-    header = (hdr.endian == ">", hdr.record_size, limit, hdr.frac_ns, OUT_OF_ORDER_NS, BATCH)
-    rules = (hdr.linktype, decoder.sip_ports, decoder.ports is not None)
-    return partial(walker.walk, header, rules, (Payload, decoder.file, "udp", decoder.pairs))
+    header = (
+        hdr.endian == ">",
+        hdr.record_size,
+        MAX_CAPLEN,
+        hdr.frac_ns,
+        OUT_OF_ORDER_NS,
+        BATCH,
+        hdr.linktype,
+    )
+    return partial(walker_of(walker, decoder).walk, header)
+
+
+def walker_of(walker: ModuleType, decoder: Decoder) -> Any:
+    """The C walker of one read() with ``decoder`` (``_pcapscan.Walker``): its port rules and
+    Payload parts, made once for every walk of the read."""
+    rules = (decoder.sip_ports, decoder.ports is not None)
+    return walker.Walker(rules, (Payload, decoder.file, "udp", decoder.pairs))

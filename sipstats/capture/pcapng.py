@@ -126,10 +126,8 @@ class PcapngReader:
         walk, with an ``intake`` into its table, as in :meth:`PcapReader.read`."""
         c_walk = pcap.c_walk() if decoder is not None else None
         into = () if c_walk is None or intake is None else (intake,)
-        rules = payload = walk_header = None
-        if c_walk is not None and decoder is not None:
-            rules = (decoder.sip_ports, decoder.ports is not None)
-            payload = (Payload, decoder.file, "udp", decoder.pairs)
+        walker = None if c_walk is None or decoder is None else pcap.walker_of(c_walk, decoder)
+        walk_header = None
         src, summary, start = self.src, self.summary, self.start
         buf = src.buf
         n = len(buf)
@@ -145,17 +143,16 @@ class PcapngReader:
         tmin = tmax = NO_TIME
         release_at = off + RELEASE_STEP
         while src.base + off < stop:
-            if c_walk is not None and decoded:
+            if walker is not None and decoded:
                 if walk_header is None:  # after a section or interface change
                     walk_header = _walk_header(endian, ifaces)
                 if into and out:  # the messages Python found come first
                     yield out[:]
                     out.clear()
                 until = min(stop - src.base, release_at + 1)
-                off, frame, tmin, tmax, last_ts, rows, copies = c_walk.walk_pcapng(
-                    walk_header, rules, payload, buf, off, until, frame, tmin, tmax, last_ts, out,
-                    *into,
-                )  # fmt: skip
+                off, frame, tmin, tmax, last_ts, rows, copies = walker.walk_pcapng(
+                    walk_header, buf, off, until, frame, tmin, tmax, last_ts, out, *into
+                )
                 summary.sip_messages += rows
                 summary.duplicates += copies
                 if len(out) >= pcap.BATCH:
