@@ -514,6 +514,8 @@ def _frame(
     columns["ts"] = pd.to_datetime(columns["ts"], unit="ns", utc=True)
     status = np.asarray(columns["status"])
     columns["status"] = pd.arrays.IntegerArray(status, status == 0)
+    cseq = np.asarray(columns["cseq"])  # never NA: wrapped as it is, not copied by conform
+    columns["cseq"] = pd.arrays.IntegerArray(cseq, np.zeros(len(cseq), dtype=np.bool_))
     for name in _OPTIONAL_INTS:
         values = np.asarray(columns[name])
         columns[name] = pd.arrays.IntegerArray(values, values < 0)
