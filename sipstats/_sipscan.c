@@ -1970,7 +1970,9 @@ block_taking(Buf *b)
     if (block == NULL) {
         return NULL;
     }
-    block->p = b->p;
+    /* what the buffer grew by and did not fill goes back: the frame keeps the block */
+    char *fitted = b->n > 0 && b->n < b->cap ? PyMem_RawRealloc(b->p, (size_t)b->n) : NULL;
+    block->p = fitted != NULL ? fitted : b->p;
     block->n = b->n;
     *b = (Buf){NULL, 0, 0};
     return (PyObject *)block;
