@@ -257,9 +257,8 @@ def _early_findings(retries: pd.DataFrame) -> list[dict[str, Any]]:
     early = judged[~judged["honoured"].astype(bool)]
     if len(early) < EARLY_MIN:
         return []
-    callers = early["caller"].value_counts()
-    callers = callers[callers > 0]  # the categories of callers with no early retry
-    worst = sorted(callers.items(), key=lambda item: (-int(item[1]), str(item[0])))[0]
+    callers = _top(early["caller"], n=len(early))  # every caller with an early retry
+    worst = next(iter(callers.items()))
     return [
         _finding(
             "retry_after_ignored",
