@@ -227,6 +227,24 @@ def test_the_c_filter_is_bounded_like_the_python_one() -> None:
     assert built.copies(burst[-3:]) == [0, 1, 2]  # the latest are still remembered
 
 
+def test_the_c_filter_stores_a_message_repeated_at_one_time_once() -> None:
+    """One message seen again and again while the clock stands still (a looped capture, a
+    mirror of a mirror) grows no store: its bytes are kept once, its endpoints rewritten,
+    including when they change length; the judging stays the Python filter's."""
+    sent = Payload(T0_NS, "f", 1, "10.0.0.1", 5060, "10.0.0.2", 5060, "udp", b"OPTIONS x" * 50)
+    longer = sent._replace(src="2001:db8::1")
+    repeats = [
+        (longer if n % 3 == 2 else sent)._replace(frame=n) for n in range(MAX_REMEMBERED * 3)
+    ]
+    assert _judged_alike(repeats, 5.0) > 0
+    _, built = _both_filters(5.0)
+    built.copies(repeats[:10])
+    held = built.stored  # type: ignore[attr-defined]
+    built.copies(repeats)
+    assert built.stored == held  # type: ignore[attr-defined]
+    assert built.copies([repeats[-1]._replace(frame=0)]) == [0]
+
+
 def test_the_c_filter_judges_a_capture_of_copies_like_the_python_one(tmp_path: Path) -> None:
     path = write_pcap(tmp_path / "any.pcap", any_interface_packets())
     payloads = list(iter_payloads(path, InputSummary(str(path))))

@@ -279,6 +279,7 @@ typedef struct {
     Py_ssize_t at1; /* 1 + where its bytes, then its endpoints key (ends_key), lie in the
                      * generation's store; 0: an empty slot */
     Py_ssize_t size, ends_size;
+    Py_ssize_t ends_room; /* the store's room for its endpoints key: the longest one it held */
 } CopySlot;
 
 /* A generation: its sightings' slots and their bytes back to back in one store, which is
@@ -435,13 +436,21 @@ static int copy_filter_see(CopyFilterObject *self, const Sighting *s)
                earlier->ends_size == s->ends_size &&
                memcmp(of->store + earlier->at1 - 1 + earlier->size, s->ends,
                       (size_t)s->ends_size) == 0;
-    /* a chain of copies is judged against the latest one (an earlier copy's bytes stay in
-     * the store, unused, until the generation turns) */
+    /* A chain of copies is judged against the latest one. The same bytes seen again in this
+     * generation keep their place in the store, their endpoints written over the last ones:
+     * the store grows with the distinct sightings (which MAX_REMEMBERED bounds), not with
+     * repeats of one message while the clock stands still. */
+    if (slot->at1 != 0 && s->ends_size <= slot->ends_room) {
+        memcpy(now->store + slot->at1 - 1 + s->size, s->ends, (size_t)s->ends_size);
+        slot->ts = s->ts;
+        slot->ends_size = s->ends_size;
+        return copy;
+    }
     char *seen = now->store + now->stored;
     memcpy(seen, s->data, (size_t)s->size);
     memcpy(seen + s->size, s->ends, (size_t)s->ends_size);
     now->count += slot->at1 == 0;
-    *slot = (CopySlot){h, s->ts, now->stored + 1, s->size, s->ends_size};
+    *slot = (CopySlot){h, s->ts, now->stored + 1, s->size, s->ends_size, s->ends_size};
     now->stored += s->size + s->ends_size;
     return copy;
 }
@@ -590,6 +599,11 @@ static PyObject *copy_filter_remembered(CopyFilterObject *self, void *Py_UNUSED(
     return PyLong_FromSsize_t(self->current.count + self->previous.count);
 }
 
+static PyObject *copy_filter_stored(CopyFilterObject *self, void *Py_UNUSED(closure))
+{
+    return PyLong_FromSsize_t(self->current.stored + self->previous.stored);
+}
+
 static PyObject *copy_filter_window(CopyFilterObject *self, void *Py_UNUSED(closure))
 {
     return PyLong_FromLongLong(self->window_ns);
@@ -603,6 +617,8 @@ static PyMethodDef copy_filter_methods[] = {
 static PyGetSetDef copy_filter_getset[] = {
     {"remembered", (getter)copy_filter_remembered, NULL,
      "Payloads held in both generations.", NULL},
+    {"stored", (getter)copy_filter_stored, NULL,
+     "Bytes of payloads and endpoints held in both generations' stores.", NULL},
     {"window_ns", (getter)copy_filter_window, NULL, "The window, in ns.", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
