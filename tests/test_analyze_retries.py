@@ -600,6 +600,18 @@ def test_gap_summary_per_verdict() -> None:
     assert pd.isna(summary.loc["without_retry_after", "median_ratio"])
 
 
+def test_gap_summary_of_a_retry_after_of_zero() -> None:
+    """Retry-After: 0 (retry at once) is a value like any other: a gap over it is an infinite
+    ratio, without a warning (warnings are errors here, and the command line printed one)."""
+    now = {"status": 503, "retry_after": 0, "retry_after_raw": "0"}
+    table = _table(
+        Attempt("a", final_s=1, **now),
+        Attempt("a2", invite_s=3, status=200, final_s=4),  # gap 2 over N = 0
+    )
+    honoured = gap_summary(table).set_index("verdict").loc["honoured"]
+    assert (honoured["retries"], honoured["max_s"], honoured["max_ratio"]) == (1, 2.0, float("inf"))
+
+
 def test_next_attempt_is_the_first_start_at_or_after_the_failure_with_the_same_key() -> None:
     at = [T0 + pd.Timedelta(s, unit="s") for s in (0, 5, 5, 9, 2)]
     attempts = pd.DataFrame(

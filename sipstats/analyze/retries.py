@@ -616,7 +616,8 @@ def gap_summary(retries: pd.DataFrame) -> pd.DataFrame:
     done = retries["retried"].to_numpy(dtype=bool)
     honoured, too_early = (verdict[done] for verdict in _verdicts(retries, "honoured"))
     gap = retries["gap_s"].to_numpy(dtype="float64", na_value=np.nan)[done]
-    ratio = gap / retries["retry_after"].to_numpy(dtype="float64", na_value=np.nan)[done]
+    with np.errstate(divide="ignore", invalid="ignore"):  # Retry-After: 0 gives inf or NaN
+        ratio = gap / retries["retry_after"].to_numpy(dtype="float64", na_value=np.nan)[done]
     rows = []
     for name, rows_of in zip(
         GAP_VERDICTS, (honoured, too_early & ~honoured, ~honoured & ~too_early), strict=True
