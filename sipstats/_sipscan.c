@@ -976,41 +976,14 @@ typedef struct {
     int32_t recent1; /* coder_code()'s last code + 1 (0: none), compared before hashing */
 } Coder;
 
-/* Eight bytes at a time (a multiply and a shift per word), then MurmurHash3's 64-bit
- * finaliser so that the low bits, which pick the slot, depend on every byte. A byte-at-a-time
- * hash was a third of the time of scan() on long values (Call-ID, URIs, branches). Codes do
- * not depend on it: equal hashes are confirmed by comparing the bytes. */
+/* Python's own keyed hash of the bytes (SipHash, _Py_HashBytes: what hash(bytes) gives), as
+ * the duplicate filter uses: every value comes from the capture, and an unkeyed hash lets a
+ * crafted capture send every Call-ID to one slot (a lookup per row that compares them all).
+ * Codes do not depend on it: equal hashes are confirmed by comparing the bytes. */
 static uint64_t
 hash_bytes(const char *p, Py_ssize_t n)
 {
-    uint64_t h = 0x9E3779B97F4A7C15ULL ^ (uint64_t)n, w;
-    const Py_ssize_t total = n;
-    for (; n >= 8; p += 8, n -= 8) {
-        memcpy(&w, p, 8);
-        h = (h ^ w) * 0xBF58476D1CE4E5B9ULL;
-        h ^= h >> 31;
-    }
-    if (n > 0) {
-        /* The last 1-7 bytes as whole loads: copied a byte at a time into a word, they were
-         * read back before the stores could be forwarded, a stall on most values. */
-        if (total >= 8) {
-            memcpy(&w, p + n - 8, 8); /* the word ending here: some bytes hashed twice */
-        } else if (n >= 4) {
-            uint32_t a, b;
-            memcpy(&a, p, 4);
-            memcpy(&b, p + n - 4, 4);
-            w = (uint64_t)a << 32 | b;
-        } else {
-            const unsigned char *u = (const unsigned char *)p;
-            w = (uint64_t)u[0] << 16 | (uint64_t)u[n / 2] << 8 | u[n - 1];
-        }
-        h = (h ^ w) * 0xBF58476D1CE4E5B9ULL;
-    }
-    h ^= h >> 33;
-    h *= 0xFF51AFD7ED558CCDULL;
-    h ^= h >> 33;
-    h *= 0xC4CEB9FE1A85EC53ULL;
-    return h ^ (h >> 33);
+    return (uint64_t)_Py_HashBytes(p, n);
 }
 
 static int
