@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from sipstats import schema
-from sipstats.analyze import analyze
+from sipstats.analyze import Deferred, analyze
 from tests.analysis_fixtures import UAC, UAS, capture, invite_call, msg
 
 PROXY_IN = ("10.0.1.1", 5060)
@@ -203,3 +203,26 @@ def test_copies_within_the_lifetime_stay_retransmissions_and_a_late_response_joi
     assert set(m["transaction"]) == {0}
     assert list(m["retransmission"]) == [False, False, False] + [True] * 7 + [False]
     assert tx.iloc[0]["final_ms"] == 60_000.0
+
+
+def test_the_report_makes_no_transaction_key_the_table_has_it_when_read() -> None:
+    """The key is text of every transaction that no report reads: the summary counts the
+    transactions without it, and the table has it on its first read (RFC 2543 tuple too)."""
+    b = "z9hG4bK-k"
+    rows = [
+        msg(0, "INVITE", branch=b),
+        msg(0.1, 486, branch=b, to_tag="t"),
+        msg(1, "OPTIONS", branch="old-1"),
+        msg(1.1, 200, branch="old-1", cseq_method="OPTIONS"),
+    ]
+    a = analyze(capture(rows))
+    summary = a.to_dict()["summary"]
+    assert summary["transactions"] == 2
+    assert summary["transactions_without_final"] == 0
+    assert isinstance(vars(a)["transactions"], Deferred)  # the report made no key
+    keys = a.transactions["key"]
+    assert not isinstance(vars(a)["transactions"], Deferred)
+    assert keys.iloc[0] == f"{b} INVITE"
+    assert keys.iloc[1] == f"call-1 1 OPTIONS ft1 {UAC[0]}"
+    assert list(keys.cat.categories) == sorted(keys)
+    assert a.transactions is a.transactions  # made once

@@ -10,9 +10,9 @@ pandas; nothing loops over messages in Python.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal, overload
 
 import numpy as np
 import pandas as pd
@@ -50,6 +50,41 @@ __all__ = ["Analysis", "analyze", "assemble"]
 TimelineBy = Literal["class", "status_class", "category"]
 
 
+@dataclass(frozen=True)
+class Deferred:
+    """A table of an :class:`Analysis` whose last columns are made on its first read: text
+    no report reads (the transactions' keys), which the API, the drill-down and the exports
+    still get. ``held`` has every row and what is known without that work (enough to count:
+    :meth:`Analysis.summary`); ``complete(held)`` is the table."""
+
+    held: pd.DataFrame
+    complete: Callable[[pd.DataFrame], pd.DataFrame]
+
+
+class _Completed:
+    """A table field of :class:`Analysis` that may be given as a :class:`Deferred`: completed
+    on its first read and kept. ``dataclasses.replace`` reads every field, so :func:`analyze`
+    sets fields in place on the analysis it made."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, analysis: None, owner: type) -> _Completed: ...
+    @overload
+    def __get__(self, analysis: Analysis, owner: type) -> pd.DataFrame: ...
+    def __get__(self, analysis: Analysis | None, owner: type) -> pd.DataFrame | _Completed:
+        if analysis is None:
+            raise AttributeError(self.name)  # dataclasses: the field has no default
+        value = analysis.__dict__[self.name]
+        if isinstance(value, Deferred):
+            value = analysis.__dict__[self.name] = value.complete(value.held)
+        return value
+
+    def __set__(self, analysis: Analysis, value: pd.DataFrame | Deferred) -> None:
+        analysis.__dict__[self.name] = value
+
+
 @dataclass(repr=False)
 class Analysis:
     """Every table computed from one capture; see ``schema`` for the column meanings.
@@ -85,7 +120,6 @@ class Analysis:
     (:func:`sipstats.analyze.tally.report_messages`)."""
     tally: Tally
     """Counts over every message (:class:`sipstats.analyze.tally.Tally`)."""
-    transactions: pd.DataFrame
     calls: pd.DataFrame
     registrations: pd.DataFrame
     retries: pd.DataFrame
@@ -118,6 +152,9 @@ class Analysis:
     """Without :attr:`messages` (the Dask engine, ``jobs`` > 1): every message of the report's
     sample calls (:func:`sipstats.drill.flow.sample_calls`), which its ladders draw; None
     otherwise."""
+    _: KW_ONLY
+    transactions: _Completed = _Completed()
+    """``schema.TRANSACTIONS``; its ``key`` column is made on the first read (:class:`Deferred`)."""
     _computed: dict[tuple[str, ...], tuple[pd.DataFrame, pd.DataFrame]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
@@ -134,6 +171,11 @@ class Analysis:
         if held is None or held[0] is not source:
             held = self._computed[key] = (source, derive())
         return held[1].copy(deep=False)
+
+    def _held(self, name: str) -> pd.DataFrame:
+        """Every row of table ``name``, completed or not (:class:`Deferred`): enough to count."""
+        value = self.__dict__[name]
+        return value.held if isinstance(value, Deferred) else value
 
     def timeline(self, interval: str | None = None, by: TimelineBy = "class") -> pd.DataFrame:
         """Unique responses per time bucket (pandas offset alias or "auto"), per class or category.
@@ -190,7 +232,7 @@ class Analysis:
 
         ACK is left out: it is never answered (RFC 3261 §17.1.1.3, §13.2.2.4).
         """
-        t = self.transactions
+        t = self._held("transactions")  # no key is read: none is made
         waiting = ~t["has_final"] & t["request_ts"].notna() & (t["method"] != "ACK")
         return int(waiting.sum())
 
@@ -206,7 +248,7 @@ class Analysis:
             "duplicates": sum(s.duplicates for s in self.capture.inputs),
             "malformed": sum(s.malformed_total for s in self.capture.inputs),
             "calls": len(self.end_to_end_calls),
-            "transactions": len(self.transactions),
+            "transactions": len(self._held("transactions")),
             "transactions_without_final": self.transactions_without_final,
             "registrations": len(self.registrations),
         }
@@ -296,9 +338,9 @@ def analyze(
     after = capture.after
     if partitions >= MIN_POOL_PROCESSES and (after is None or after.empty):
         analysis = _partitioned(capture, m, partitions, interval, correlation)
-        if every_message:
-            return analysis
-        return dataclasses.replace(analysis, capture=_without_messages(analysis.capture))
+        if not every_message:  # in place, as below: a copy would complete every table
+            analysis.capture = _without_messages(analysis.capture)
+        return analysis
     parts = dialogs.analyze_dialogs(m, correlation=correlation)
     ahead = None
     if after is not None and not after.empty:
@@ -314,14 +356,16 @@ def analyze(
         analysis = assemble(
             capture, dialogs.reported(parts), counted, interval=interval, ahead=ahead, jobs=jobs
         )
-        return dataclasses.replace(analysis, messages=parts.messages)
+        analysis.messages = parts.messages
+        return analysis
     samples = _sample_messages(parts)
     # the last references to every message (the caller handed ``capture`` over)
     capture, parts = _without_messages(capture), dialogs.reported(parts)
     del m, after
     return_freed_heap(counted.messages)  # else the report tables grow past what it freed
     analysis = assemble(capture, parts, counted, interval=interval, ahead=ahead, jobs=jobs)
-    return dataclasses.replace(analysis, sample_messages=samples)
+    analysis.sample_messages = samples
+    return analysis
 
 
 def _without_messages(capture: Capture) -> Capture:
@@ -401,7 +445,8 @@ def _partitioned(
     wanted = sample_call_ids(analysis.calls)
     sampled = schema.used_categories(m[m["call_id"].isin(wanted).to_numpy(dtype=bool)])
     samples = dialogs.analyze_dialogs(sampled, capture_end=end, correlation=correlation)
-    return dataclasses.replace(analysis, sample_messages=samples.messages)
+    analysis.sample_messages = samples.messages
+    return analysis
 
 
 def assemble(
@@ -441,12 +486,11 @@ def assemble(
     else:
         longer, end = ahead
         retry = _in_window(longer, len(calls), end)
-    transactions = tx_stage.table(wide)
     storms = retries.storms(retry)
     found = findings.detect(
         messages=m,
         runs=counted.runs,
-        transactions=transactions,
+        transactions=wide,  # the columns of schema.TRANSACTIONS but the key, and helpers
         calls=end_to_end,
         registrations=regs,
         retries=retry,
@@ -461,14 +505,14 @@ def assemble(
         "storms": storms,
         "retries_by_retry_after": retries.by_retry_after(retry),
         "retry_gaps": retries.gap_summary(retry),
-        "by_responder": trunks_stage.by_responder(transactions),
+        "by_responder": trunks_stage.by_responder(wide),
     }
     return Analysis(
         capture=capture,
         messages=None,
         report_messages=m,
         tally=counted,
-        transactions=transactions,
+        transactions=Deferred(wide, tx_stage.table),
         calls=calls,
         registrations=regs,
         retries=retry,

@@ -131,9 +131,6 @@ def merge(parts: Sequence[Dialogs], files: Sequence[str]) -> Dialogs:
     )
     messages = in_capture_order(messages, files)
     wide = wide.sort_values("transaction").reset_index(drop=True)
-    # transaction keys are categorised in text order (one run gives them so); a union of the
-    # partitions' categories is not
-    wide["key"] = keys.categorical(wide["key"].cat.categories, keys.codes(wide["key"]))
     calls = concat([part.calls for part in parts]).sort_values("start_ts", kind="stable")
     calls["call"] = np.arange(len(calls), dtype=np.int64)
     regs = concat([part.registrations for part in parts])

@@ -163,9 +163,11 @@ HEAD_COLUMNS = (
 def build(messages: pd.DataFrame) -> pd.DataFrame:
     """One row per transaction from analysed messages (with ``transaction``/``retransmission``).
 
-    Returns ``schema.TRANSACTIONS`` columns plus helper columns used by later steps
+    Returns ``schema.TRANSACTIONS`` columns but ``key`` plus helper columns used by later steps
     (``from_tag``, ``to_uri``, ``expires``, ``has_auth``, ``min_expires``, ``in_dialog``: the
-    request carried a To tag); :func:`table` trims it to the schema.
+    request carried a To tag; ``branch`` and ``client_ip``, which the key is made of);
+    :func:`table` adds the key and trims it to the schema. The key is text of every
+    transaction, which no report reads: it is made only when the table is asked for.
     """
     if messages.empty:
         return _empty_wide()
@@ -252,7 +254,8 @@ def build(messages: pd.DataFrame) -> pd.DataFrame:
     out["expires"] = head["expires"].where(req).array
     out["has_auth"] = head["has_auth"].to_numpy() & req
     out["in_dialog"] = head["to_tag"].notna().to_numpy() & req
-    out["key"] = _key(head, per_tx, names)
+    out["branch"] = head["branch"].array
+    out["client_ip"] = pd.Categorical.from_codes(np.where(req, src_ip, dst_ip), categories=ips)
     out["provisional_ms"] = _ms(out["first_provisional_ts"] - out["request_ts"])
     out["final_ms"] = _ms(out["final_ts"] - out["request_ts"])
     out["has_final"] = out["final_status"].notna()
@@ -260,36 +263,39 @@ def build(messages: pd.DataFrame) -> pd.DataFrame:
 
 
 def table(wide: pd.DataFrame) -> pd.DataFrame:
-    """``schema.TRANSACTIONS`` view of :func:`build`'s frame."""
-    return schema.conform(wide, schema.TRANSACTIONS)
+    """``schema.TRANSACTIONS`` of :func:`build`'s frame (of one run, or of partitions merged)."""
+    if wide.empty:
+        return schema.empty(schema.TRANSACTIONS)
+    return schema.conform(wide.assign(key=_key(wide)), schema.TRANSACTIONS)
 
 
-def _key(head: pd.DataFrame, method: np.ndarray, names: pd.Index) -> pd.Categorical[str]:
+def _key(wide: pd.DataFrame) -> pd.Categorical[str]:
     """Readable transaction key: ``branch METHOD``, or the RFC 2543 tuple when no cookie.
 
-    ``method`` holds codes in ``names``; the text of a ``branch METHOD`` is built once per
-    distinct pair. The categories are sorted, as any partition of the transactions gives them.
+    The text of a ``branch METHOD`` is built once per distinct pair. The categories are
+    sorted, as any partition of the transactions gives them.
     """
-    cookie = _cookie(head)
-    pair = codes(head["branch"]) * len(names) + method
-    at = np.full(len(head), -1, dtype=np.int64)
+    names = wide["method"].cat.categories
+    method = codes(wide["method"])
+    cookie = _cookie(wide)
+    pair = codes(wide["branch"]) * len(names) + method
+    at = np.full(len(wide), -1, dtype=np.int64)
     at[cookie], distinct = pd.factorize(pair[cookie])
-    branches = head["branch"].cat.categories.take(distinct // len(names))
+    branches = wide["branch"].cat.categories.take(distinct // len(names))
     texts = branches + (" " + names).take(distinct % len(names))  # one concatenation
     legacy = ~cookie
     if legacy.any():
-        old = head[legacy]
-        client = np.where(old["is_request"], old["src"].astype("str"), old["dst"].astype("str"))
+        old = wide[legacy]
         tuples = (
             old["call_id"].astype("str").fillna("")
             + " "
             + old["cseq"].astype("str").fillna("")
             + " "
-            + pd.Series(names.take(method[legacy]), index=old.index)
+            + old["method"].astype("str")
             + " "
             + old["from_tag"].astype("str").fillna("")
             + " "
-            + pd.Series(client, index=old.index, dtype="str").fillna("")
+            + old["client_ip"].astype("str").fillna("")
         )
         at[legacy] = len(texts) + np.arange(len(tuples))
         texts = texts.append(pd.Index(tuples, dtype="str"))
@@ -301,8 +307,10 @@ def _ms(delta: pd.Series) -> pd.Series:
 
 
 def _empty_wide() -> pd.DataFrame:
-    out = schema.empty(schema.TRANSACTIONS)
+    out = schema.empty(schema.TRANSACTIONS).drop(columns="key")
     for name, dtype in {
+        "branch": "category",
+        "client_ip": "category",
         "from_tag": "category",
         "to_uri": "category",
         "expires": "Int64",
