@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import os
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -160,3 +161,34 @@ def test_a_child_failure_reaches_the_parent() -> None:
         workers.Forked(_fails).result()
     with pytest.raises(RuntimeError, match="exit code 3"):
         workers.Forked(_dies).result()
+
+
+def _ready_in_child(parent: int) -> None:
+    if os.getpid() == parent:
+        raise AssertionError("ready ran in the parent")
+
+
+def test_an_awaiting_child_gets_ready_first_and_lets_go_of_what_it_inherited() -> None:
+    """:class:`workers.Awaiting`: ``ready`` runs in the child at once, the task once its
+    argument is sent (and may fork children of its own); the lists handed as ``held`` are
+    emptied in the child only."""
+    held = [["a large table"]]
+    waiting = workers.Awaiting(
+        partial(_ready_in_child, os.getpid()),
+        lambda n: (len(held[0]), workers.fork_map(lambda k: k * n, 2)),
+        held,
+    )
+    waiting.send(10)
+    assert waiting.result() == (0, [0, 10])
+    assert held == [["a large table"]]
+
+
+def test_an_awaiting_child_failure_reaches_the_parent() -> None:
+    failing = workers.Awaiting(lambda: None, lambda n: int(n))
+    failing.send("not a number")
+    with pytest.raises(ValueError, match="not a number"):
+        failing.result()
+    unready = workers.Awaiting(_fails, lambda n: n)
+    unready.send(1)
+    with pytest.raises(ValueError, match="no partition"):
+        unready.result()

@@ -172,3 +172,17 @@ def test_figures_drawn_in_forked_processes_give_the_same_page(
     forked = RENDERERS["html"].render(analysis, RenderOptions(jobs=jobs))
     assert forked == page
     assert page.count("<figure id=") == len(plots_module.figures(analysis, skip_empty=True))
+
+
+def test_figures_drawn_by_a_process_forked_ahead_give_the_same_page(
+    analysis: Analysis, page: str
+) -> None:
+    """The command line forks the drawing process before the analysis is done
+    (:func:`html.prepare_drawing`); the page sends it the figures' data and is the same."""
+    from sipstats.render import html
+
+    held = [[analysis]]  # the child lets go of its copy only
+    html.prepare_drawing(RenderOptions(jobs=2), held)
+    assert RENDERERS["html"].render(analysis, RenderOptions(jobs=2)) == page
+    assert not html._PREPARED
+    assert held == [[analysis]]

@@ -6,7 +6,7 @@ the only markup inserted unescaped is the SVG matplotlib wrote for our own figur
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Mapping
 from functools import partial
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
@@ -17,6 +17,7 @@ from sipstats.analyze.breakdown import FAILURE_CLASSES
 from sipstats.drill.flow import sample_flows
 from sipstats.drill.ladder import ladder_svg
 from sipstats.render.colours import CLASS_COLOURS
+from sipstats.render.figure_data import collect
 from sipstats.render.labels import Lang, label, malformed_label, outcome_label
 from sipstats.render.options import RenderOptions
 from sipstats.render.tables import (
@@ -34,7 +35,7 @@ from sipstats.render.tables import (
     selected_window,
 )
 from sipstats.textsafe import visible
-from sipstats.workers import Forked
+from sipstats.workers import Awaiting, can_fork, fork_map
 
 if TYPE_CHECKING:
     from sipstats.analyze import Analysis
@@ -47,6 +48,8 @@ _ENV = Environment(
     lstrip_blocks=True,
     keep_trailing_newline=True,
 )
+#: Compiled once, when the module loads: the command line loads it while the capture is read.
+_TEMPLATE = _ENV.get_template("report.html.j2")
 
 
 def _key_figures(analysis: Analysis, lang: Lang) -> list[tuple[str, str, str, str]]:
@@ -129,24 +132,54 @@ class Figures(NamedTuple):
     """The language their text is in: English for a Chinese report without a CJK font."""
 
 
-def _figures(analysis: Analysis, lang: Lang, names: Collection[str] | None = None) -> Figures:
-    """Every figure with data (of ``names``), drawn in the report's language where a font
-    allows it."""
-    from sipstats.render import plots  # matplotlib loads only when a figure is drawn
+def _load_plots() -> None:
+    from sipstats.render import plots  # noqa: F401  matplotlib loads only where figures are drawn
 
-    drawn = plots.figures(analysis, lang=lang, skip_empty=True, names=names)
-    svg = {name: plots.to_svg(fig, lang=lang) for name, fig in drawn.items()}
+
+def _figures(data: Mapping[str, Any], lang: Lang) -> Figures:
+    """The figures of ``data`` (:func:`sipstats.render.figure_data.collect`) drawn, in the
+    report's language where a font allows it."""
+    from sipstats.render import plots
+
+    svg = {name: plots.to_svg(fig, lang=lang) for name, fig in plots.draw(data, lang=lang).items()}
     return Figures(svg, plots.figure_lang(lang))
 
 
-def _drawing(analysis: Analysis, lang: Lang, processes: int) -> list[Forked[Figures]]:
-    """The figures drawn in ``processes`` forked processes, dealt out in turn (the two slowest,
-    failures and timeline, come first and go to different processes)."""
-    from sipstats.render.plots import FIGURES
-
-    names = list(FIGURES)
+def _dealt(data: Mapping[str, Any], lang: Lang, processes: int) -> Figures:
+    """:func:`_figures` in ``processes`` processes (this one and forked ones), the figures
+    dealt out in turn: the two slowest, failures and timeline, come first and go to
+    different processes."""
+    names = list(data)
+    if not names:
+        return _figures(data, lang)  # none to draw: still the language they would be in
     shares = [names[k::processes] for k in range(min(processes, len(names)))]
-    return [Forked(partial(_figures, analysis, lang, share)) for share in shares]
+    drawn = fork_map(
+        lambda k: _figures({name: data[name] for name in shares[k]}, lang), len(shares)
+    )
+    svg = {name: part.svg[name] for part in drawn for name in part.svg}
+    return Figures({name: svg[name] for name in names}, drawn[0].lang)
+
+
+#: Drawing processes started ahead of the report (:func:`prepare_drawing`), by language and
+#: number of processes; :func:`render_html` takes the one it needs.
+_PREPARED: dict[tuple[Lang, int], Awaiting[dict[str, Any], Figures]] = {}
+
+
+def _drawing(
+    lang: Lang, processes: int, held: list[list[Any]]
+) -> Awaiting[dict[str, Any], Figures]:
+    return Awaiting(_load_plots, partial(_dealt, lang=lang, processes=processes), held)
+
+
+def prepare_drawing(options: RenderOptions, held: list[list[Any]]) -> None:
+    """Fork the process that will draw the report's figures now (with ``options.jobs`` > 1
+    and fork): it loads matplotlib while this process analyses, and this one never does.
+    The command line calls it once the capture is read and pandas is loaded (a child
+    forked before then imports pandas again). ``held``: lists that keep the capture, which
+    the child lets go of (:class:`sipstats.workers.Awaiting`)."""
+    key = (options.lang, options.jobs)
+    if options.jobs > 1 and can_fork() and key not in _PREPARED:
+        _PREPARED[key] = _drawing(options.lang, options.jobs, held)
 
 
 def _ladders(analysis: Analysis, lang: Lang) -> list[tuple[str, str, Markup]]:
@@ -162,10 +195,15 @@ def render_html(analysis: Analysis, options: RenderOptions) -> str:
     """The HTML report as one string (UTF-8 when written).
 
     With ``options.jobs`` > 1 the figures (matplotlib, the slowest part) are drawn in that
-    many forked processes while this one writes the rest of the page.
+    many forked processes while this one writes the rest of the page: their data are sent
+    to a process forked ahead (:func:`prepare_drawing`), else to one forked now.
     """
     lang = options.lang
-    drawing = _drawing(analysis, lang, options.jobs) if options.jobs > 1 else None
+    figure_data = collect(analysis, skip_empty=True)
+    drawing = None
+    if options.jobs > 1:
+        drawing = _PREPARED.pop((lang, options.jobs), None) or _drawing(lang, options.jobs, [])
+        drawing.send(figure_data)
     data = analysis.to_dict()
     first, last = capture_window(analysis)
     context: dict[str, Any] = {
@@ -190,8 +228,7 @@ def render_html(analysis: Analysis, options: RenderOptions) -> str:
         ],
     }
     # our own matplotlib SVG, trusted: figure text is drawn as paths from fixed labels
-    drawn = [_figures(analysis, lang)] if drawing is None else [d.result() for d in drawing]
-    context["figures"] = {name: Markup(svg) for part in drawn for name, svg in part.svg.items()}
-    figure_lang = drawn[0].lang  # the same in every process: the fonts installed here
-    context["figure_note"] = label("note_figure_text", lang) if figure_lang != lang else ""
-    return _ENV.get_template("report.html.j2").render(context)
+    drawn = _figures(figure_data, lang) if drawing is None else drawing.result()
+    context["figures"] = {name: Markup(svg) for name, svg in drawn.svg.items()}
+    context["figure_note"] = label("note_figure_text", lang) if drawn.lang != lang else ""
+    return _TEMPLATE.render(context)

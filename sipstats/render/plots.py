@@ -9,7 +9,7 @@ in a local ``rc_context`` only. Response classes have one colour everywhere: :da
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from functools import cache, wraps
 from pathlib import Path
@@ -23,10 +23,11 @@ from matplotlib import font_manager
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from sipstats.analyze.breakdown import CHALLENGES, FAILURE_CLASSES, with_failure_share
+from sipstats.analyze.breakdown import CHALLENGES, FAILURE_CLASSES
 from sipstats.catalogue import STATUS_CLASSES
+from sipstats.render import figure_data
 from sipstats.render.colours import CLASS_COLOURS
-from sipstats.render.document import calls_section
+from sipstats.render.figure_data import Failures, Histogram, Timeline
 from sipstats.render.labels import Lang, category_label, label, outcome_label
 from sipstats.schema import OUTCOMES
 
@@ -112,12 +113,12 @@ def _style(lang: Lang = "en") -> Iterator[None]:
 
 
 def _styled(build: Callable[..., Figure]) -> Callable[..., Figure]:
-    """Run a figure builder inside its style: text objects take their font when created."""
+    """Run a figure drawing inside its style: text objects take their font when created."""
 
     @wraps(build)
-    def styled(analysis: Analysis, **kwargs: Any) -> Figure:
+    def styled(data: Any, **kwargs: Any) -> Figure:
         with _style(kwargs.get("lang", "en")):
-            return build(analysis, **kwargs)
+            return build(data, **kwargs)
 
     return styled
 
@@ -205,13 +206,16 @@ def _clock_axis(ax: Any, starts: pd.DatetimeIndex, interval: str, lang: Lang) ->
     ax.set_xlabel(f"{label('fig_time_axis', lang)}, {days[0]:%Y-%m-%d}")
 
 
-@_styled
 def failures(analysis: Analysis, *, lang: Lang = "en") -> Figure:
     """Failures (4xx, 5xx, 6xx) per bucket, stacked, with the failure share of the final
     responses on a second axis and each burst's onset and end marked by its finding number."""
+    return _failures(figure_data.failures(analysis), lang=lang)
+
+
+@_styled
+def _failures(data: Failures, *, lang: Lang = "en") -> Figure:
     lang = figure_lang(lang)
-    interval = analysis.bucket()
-    frame = with_failure_share(analysis.timeline(interval))
+    frame, interval = data.frame, data.interval
     title = label("fig_failures", lang, interval=interval)
     fig, ax = _counts_figure((9.0, 4.0), title, "fig_time_axis", "fig_failures_count", lang)
     if frame.empty:
@@ -227,11 +231,11 @@ def failures(analysis: Analysis, *, lang: Lang = "en") -> Figure:
     share.set_ylabel(label("fig_failure_share_axis", lang))
     share.grid(False)
     share.spines["right"].set_visible(True)
-    for rank, row in enumerate(analysis.findings.to_dict("records"), start=1):
-        if row["kind"] != "failure_burst":
-            continue
+    for rank, start, end in data.bursts:
         for edge, colour in (("start", "#c0392b"), ("end", "#2c7a2c")):
-            at = mdates.date2num(pd.Timestamp(row[edge]).tz_convert("UTC").tz_localize(None))
+            at = mdates.date2num(
+                (start if edge == "start" else end).tz_convert("UTC").tz_localize(None)
+            )
             ax.axvline(at, color=colour, linestyle="--", linewidth=1.0)
             key = "mark_onset" if edge == "start" else "mark_end"
             ax.annotate(label(key, lang, n=rank), (at, 1.0), xycoords=("data", "axes fraction"),
@@ -251,7 +255,6 @@ CATEGORY_COLOURS: Final = (
 )  # fmt: skip
 
 
-@_styled
 def timeline(
     analysis: Analysis,
     *,
@@ -264,9 +267,13 @@ def timeline(
     ``by="category"`` stacks the catalogue categories, most frequent at the bottom (colours
     repeat after ten categories).
     """
+    return _timeline(figure_data.timeline(analysis, interval=interval, by=by), lang=lang)
+
+
+@_styled
+def _timeline(data: Timeline, *, lang: Lang = "en") -> Figure:
     lang = figure_lang(lang)
-    interval = analysis.bucket(interval)
-    frame = analysis.timeline(interval, by=by)
+    frame, interval, by = data
     if by == "category":
         order = frame.sum().sort_values(ascending=False, kind="stable").index
         present = [str(c) for c in order if frame[c].any()]
@@ -289,11 +296,14 @@ def timeline(
     return fig
 
 
-@_styled
 def classes(analysis: Analysis, *, lang: Lang = "en") -> Figure:
     """Unique responses per class as bars in the class colours."""
+    return _classes(figure_data.classes(analysis), lang=lang)
+
+
+@_styled
+def _classes(frame: pd.DataFrame, *, lang: Lang = "en") -> Figure:
     lang = figure_lang(lang)
-    frame = analysis.by_class
     fig, ax = _counts_figure(
         (6.0, 3.5), label("fig_classes", lang), "class", "fig_responses_axis", lang
     )
@@ -308,11 +318,14 @@ def classes(analysis: Analysis, *, lang: Lang = "en") -> Figure:
     return fig
 
 
-@_styled
 def outcomes(analysis: Analysis, *, lang: Lang = "en") -> Figure:
     """Calls per outcome as horizontal bars (answered first, as in schema.OUTCOMES)."""
+    return _outcomes(figure_data.outcomes(analysis), lang=lang)
+
+
+@_styled
+def _outcomes(by_outcome: dict[str, int], *, lang: Lang = "en") -> Figure:
     lang = figure_lang(lang)
-    by_outcome = calls_section(analysis)["by_outcome"]
     order = [o for o in OUTCOMES if by_outcome.get(o)]
     fig = _new(7.0, max(2.5, 0.45 * len(order) + 1.2))
     ax = fig.add_subplot()
@@ -333,11 +346,9 @@ def outcomes(analysis: Analysis, *, lang: Lang = "en") -> Figure:
     return fig
 
 
-def _histogram(
-    values: pd.Series, marks: dict[str, Any], title: str, axis: str, lang: Lang, colour: str
-) -> Figure:
-    """Histogram of ``values`` with the analysis' p50/p90/p99 (``marks``) as vertical lines."""
-    data = values.dropna().to_numpy(dtype=float)
+def _histogram(data: np.ndarray, marks: dict[str, Any], title: str, axis: str, lang: Lang,
+               colour: str) -> Figure:  # fmt: skip
+    """Histogram of ``data`` with the analysis' p50/p90/p99 (``marks``) as vertical lines."""
     fig, ax = _counts_figure((5.4, 3.8), label(title, lang), axis, "fig_calls_axis", lang)
     if not len(data):
         _empty(ax, lang)
@@ -353,32 +364,36 @@ def _histogram(
     return fig
 
 
-@_styled
 def pdd(analysis: Analysis, *, lang: Lang = "en") -> Figure:
     """Distribution of post-dial delay (first INVITE -> first 18x) over calls, with p50/p90/p99."""
-    lang = figure_lang(lang)
-    marks = calls_section(analysis)["pdd_ms"]
-    return _histogram(
-        analysis.end_to_end_calls["pdd_ms"], marks, "fig_pdd", "fig_pdd_axis", lang, "#4c72b0"
-    )
+    return _pdd(figure_data.pdd(analysis), lang=lang)
 
 
 @_styled
+def _pdd(data: Histogram, *, lang: Lang = "en") -> Figure:
+    lang = figure_lang(lang)
+    return _histogram(*data, "fig_pdd", "fig_pdd_axis", lang, "#4c72b0")
+
+
 def answer_time(analysis: Analysis, *, lang: Lang = "en") -> Figure:
     """Distribution of time to answer (first INVITE -> 2xx) over answered calls."""
-    lang = figure_lang(lang)
-    marks = calls_section(analysis)["answer_ms"]
-    return _histogram(
-        analysis.end_to_end_calls["answer_ms"], marks, "fig_answer", "fig_answer_axis", lang,
-        CLASS_COLOURS["2xx"],
-    )  # fmt: skip
+    return _answer_time(figure_data.answer_time(analysis), lang=lang)
 
 
 @_styled
+def _answer_time(data: Histogram, *, lang: Lang = "en") -> Figure:
+    lang = figure_lang(lang)
+    return _histogram(*data, "fig_answer", "fig_answer_axis", lang, CLASS_COLOURS["2xx"])
+
+
 def retries(analysis: Analysis, *, lang: Lang = "en") -> Figure:
     """Per failure code: attempts retried respecting Retry-After, too early, without it, or not."""
+    return _retries(figure_data.retries(analysis), lang=lang)
+
+
+@_styled
+def _retries(frame: pd.DataFrame, *, lang: Lang = "en") -> Figure:
     lang = figure_lang(lang)
-    frame = analysis.retry_after
     fig, ax = _counts_figure(
         (7.0, 3.8), label("fig_retry", lang), "fig_code_axis", "fig_failures_axis", lang
     )
@@ -413,16 +428,21 @@ FIGURES: Final[dict[str, Callable[..., Figure]]] = {
 }
 
 
-#: Figure name -> whether the analysis has anything for it to draw.
-_HAS_DATA: Final[dict[str, Callable[[Any], bool]]] = {
-    "failures": lambda a: bool(a.by_class["unique"].sum()),
-    "timeline": lambda a: bool(a.by_class["unique"].sum()),
-    "classes": lambda a: bool(a.by_class["unique"].sum()),
-    "outcomes": lambda a: not a.calls.empty,
-    "pdd": lambda a: bool(a.calls["pdd_ms"].notna().any()),
-    "answer_time": lambda a: bool(a.calls["answer_ms"].notna().any()),
-    "retries": lambda a: not a.retry_after.empty,
+#: Figure name -> its drawing from its data (:data:`sipstats.render.figure_data.FIGURE_DATA`).
+_DRAW: Final[dict[str, Callable[..., Figure]]] = {
+    "failures": _failures,
+    "timeline": _timeline,
+    "classes": _classes,
+    "outcomes": _outcomes,
+    "pdd": _pdd,
+    "answer_time": _answer_time,
+    "retries": _retries,
 }
+
+
+def draw(data: Mapping[str, Any], *, lang: Lang = "en") -> dict[str, Figure]:
+    """The figures of ``data`` (:func:`sipstats.render.figure_data.collect`), by name."""
+    return {name: _DRAW[name](value, lang=lang) for name, value in data.items()}
 
 
 def figures(
@@ -434,11 +454,7 @@ def figures(
 ) -> dict[str, Figure]:
     """Every report figure by name (or those in ``names``); ``skip_empty`` leaves out those
     with nothing to draw."""
-    return {
-        name: build(analysis, lang=lang)
-        for name, build in FIGURES.items()
-        if (names is None or name in names) and (not skip_empty or _HAS_DATA[name](analysis))
-    }
+    return draw(figure_data.collect(analysis, skip_empty=skip_empty, names=names), lang=lang)
 
 
 def to_svg(fig: Figure, *, lang: Lang = "en") -> str:

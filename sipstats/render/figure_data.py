@@ -1,0 +1,132 @@
+"""What each report figure shows, as small tables taken from the analysis, without matplotlib.
+
+Apart from the drawing (:mod:`sipstats.render.plots`) so that a figure's data can be taken
+where the analysis is and drawn in another process: the HTML report with ``jobs`` > 1 sends
+them to a forked process that loaded matplotlib while this one was analysing
+(:func:`sipstats.render.html.prepare_drawing`). Each value is small (a timeline, a few counts,
+one delay per call) and pickles quickly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from sipstats.analyze.breakdown import with_failure_share
+from sipstats.render.document import calls_section
+
+if TYPE_CHECKING:
+    from sipstats.analyze import Analysis
+
+
+class Failures(NamedTuple):
+    """The failure timeline: failures per class per bucket, with their share of the finals."""
+
+    frame: pd.DataFrame
+    """:meth:`Analysis.timeline` by class, with ``failure_share``."""
+    interval: str
+    """The bucket, resolved."""
+    bursts: list[tuple[int, pd.Timestamp, pd.Timestamp]]
+    """(rank among the findings, start, end) of each failure burst."""
+
+
+class Timeline(NamedTuple):
+    """Unique responses per bucket, per class or per catalogue category."""
+
+    frame: pd.DataFrame
+    interval: str
+    by: Literal["class", "category"]
+
+
+class Histogram(NamedTuple):
+    """A delay per call (milliseconds, none missing) and the analysis' percentiles of it."""
+
+    values: np.ndarray
+    marks: dict[str, Any]
+    """``p50``, ``p90`` and ``p99`` (None where there is no value)."""
+
+
+def failures(analysis: Analysis) -> Failures:
+    interval = analysis.bucket()
+    bursts = [
+        (rank, pd.Timestamp(row["start"]), pd.Timestamp(row["end"]))
+        for rank, row in enumerate(analysis.findings.to_dict("records"), start=1)
+        if row["kind"] == "failure_burst"
+    ]
+    return Failures(with_failure_share(analysis.timeline(interval)), interval, bursts)
+
+
+def timeline(
+    analysis: Analysis, *, interval: str | None = None, by: Literal["class", "category"] = "class"
+) -> Timeline:
+    bucket = analysis.bucket(interval)
+    return Timeline(analysis.timeline(bucket, by=by), bucket, by)
+
+
+def classes(analysis: Analysis) -> pd.DataFrame:
+    """Unique responses per class (``status_class``, ``unique``)."""
+    return analysis.by_class
+
+
+def outcomes(analysis: Analysis) -> dict[str, int]:
+    """End-to-end calls per outcome."""
+    by_outcome: dict[str, int] = calls_section(analysis)["by_outcome"]
+    return by_outcome
+
+
+def _histogram(analysis: Analysis, column: str) -> Histogram:
+    values = analysis.end_to_end_calls[column].dropna().to_numpy(dtype=float)
+    return Histogram(values, calls_section(analysis)[column])
+
+
+def pdd(analysis: Analysis) -> Histogram:
+    """Post-dial delay per end-to-end call."""
+    return _histogram(analysis, "pdd_ms")
+
+
+def answer_time(analysis: Analysis) -> Histogram:
+    """Time to answer per answered end-to-end call."""
+    return _histogram(analysis, "answer_ms")
+
+
+def retries(analysis: Analysis) -> pd.DataFrame:
+    """Retry verdicts per failure code (:attr:`Analysis.retry_after`)."""
+    return analysis.retry_after
+
+
+#: Figure name -> its data, in report order (the names of :data:`sipstats.render.plots.FIGURES`).
+FIGURE_DATA: Final[dict[str, Callable[[Analysis], Any]]] = {
+    "failures": failures,
+    "timeline": timeline,
+    "classes": classes,
+    "outcomes": outcomes,
+    "pdd": pdd,
+    "answer_time": answer_time,
+    "retries": retries,
+}
+
+#: Figure name -> whether the analysis has anything for it to draw.
+_HAS_DATA: Final[dict[str, Callable[[Any], bool]]] = {
+    "failures": lambda a: bool(a.by_class["unique"].sum()),
+    "timeline": lambda a: bool(a.by_class["unique"].sum()),
+    "classes": lambda a: bool(a.by_class["unique"].sum()),
+    "outcomes": lambda a: not a.calls.empty,
+    "pdd": lambda a: bool(a.calls["pdd_ms"].notna().any()),
+    "answer_time": lambda a: bool(a.calls["answer_ms"].notna().any()),
+    "retries": lambda a: not a.retry_after.empty,
+}
+
+
+def collect(
+    analysis: Analysis, *, skip_empty: bool = False, names: Collection[str] | None = None
+) -> dict[str, Any]:
+    """The data of every report figure by name (or of those in ``names``), in report order;
+    ``skip_empty`` leaves out those with nothing to draw."""
+    return {
+        name: take(analysis)
+        for name, take in FIGURE_DATA.items()
+        if (names is None or name in names) and (not skip_empty or _HAS_DATA[name](analysis))
+    }
