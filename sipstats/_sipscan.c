@@ -973,7 +973,6 @@ typedef struct {
     Py_ssize_t mask, count;
     PyObject *last; /* the str coded last (add()'s shortcut for repeated Payload fields) */
     int32_t last_code;
-    int32_t recent1; /* coder_code()'s last code + 1 (0: none), compared before hashing */
 } Coder;
 
 /* Python's own keyed hash of the bytes (SipHash, _Py_HashBytes: what hash(bytes) gives), as
@@ -1057,27 +1056,35 @@ coder_code_hashed(Coder *c, const char *p, Py_ssize_t n, uint64_t h)
     return (int32_t)c->count++;
 }
 
+/* A coder of at most this many strings is searched string by string: they are in the CPU's
+ * caches, and comparing a few lengths costs less than hashing (method, CSeq method, reason,
+ * User-Agent: most rows' text). */
+#define FEW_STRINGS 16
+
+/* The code of p[:n] (n > 0) among a coder's few strings, or -1 when it is not one of them. */
+static int32_t
+coder_find_few(const Coder *c, const char *p, Py_ssize_t n)
+{
+    const Py_ssize_t *starts = (const Py_ssize_t *)c->starts.p;
+    for (Py_ssize_t code = 0; code < c->count; code++) {
+        if (starts[code + 1] - starts[code] == n &&
+            memcmp(c->arena.p + starts[code], p, (size_t)n) == 0) {
+            return (int32_t)code;
+        }
+    }
+    return -1;
+}
+
+/* The code of p[:n], a new one when it was not seen before; -1 (NA) for ""; FAILED_* on
+ * error. */
 static int32_t
 coder_code(Coder *c, const char *p, Py_ssize_t n)
 {
     if (n == 0) {
         return -1;
     }
-    /* A column the walk fills from the datagram's envelope (the file, the transport, an
-     * address) repeats its last value more often than not, and that string is in cache:
-     * compared first, it spares hashing and probing. */
-    if (c->recent1 > 0) {
-        const Py_ssize_t *starts = (const Py_ssize_t *)c->starts.p;
-        Py_ssize_t start = starts[c->recent1 - 1];
-        if (starts[c->recent1] - start == n && memcmp(c->arena.p + start, p, (size_t)n) == 0) {
-            return c->recent1 - 1;
-        }
-    }
-    int32_t code = coder_code_hashed(c, p, n, hash_bytes(p, n));
-    if (code >= 0) {
-        c->recent1 = code + 1;
-    }
-    return code;
+    int32_t code = c->count <= FEW_STRINGS ? coder_find_few(c, p, n) : -1;
+    return code >= 0 ? code : coder_code_hashed(c, p, n, hash_bytes(p, n));
 }
 
 /* Hash p[:n] for coder_code_hashed() and start loading its first slot: a column of many
@@ -1153,11 +1160,7 @@ typedef struct {
     Buf data;
     Coder coder;
     uint64_t hash; /* of this row's value (a scanned text column), from coder_prepare() */
-    /* The last Payload text this column coded in the current scan() and its code: the
-     * payloads it reads are alive throughout, so an equal pointer is the same text. */
-    const char *last_p;
-    Py_ssize_t last_n;
-    int32_t last_code;
+    int32_t few;   /* its code when coder_find_few() found it (-1: hashed instead) */
 } Column;
 
 typedef struct {
@@ -1322,19 +1325,7 @@ column_put_value(Column *col, const Value *value)
     if (col->kind != 't') {
         return column_put_number(col, value->number);
     }
-    if (value->p == NULL) {
-        return column_put_code(col, -1);
-    }
-    if (value->p != col->last_p || value->n != col->last_n) {
-        int32_t code = coder_code(&col->coder, value->p, value->n);
-        if (code < -1) {
-            return code;
-        }
-        col->last_p = value->p;
-        col->last_n = value->n;
-        col->last_code = code;
-    }
-    return column_put_code(col, col->last_code);
+    return column_put_code(col, value->p == NULL ? -1 : coder_code(&col->coder, value->p, value->n));
 }
 
 /* Read a Payload field for column_put_value(); the GIL must be held. Text without a UTF-8 form
@@ -1435,7 +1426,12 @@ columns_put_scanned(ColumnsObject *self, const Value *values, const Scan *scanne
             long long number;
             const Span *text;
             scanned_field(scanned, col->field, &number, &text);
-            if (text != NULL && coder_prepare(&col->coder, text->p, text->n, &col->hash) < 0) {
+            col->few = -1;
+            if (text != NULL && text->n > 0 && col->coder.count <= FEW_STRINGS) {
+                col->few = coder_find_few(&col->coder, text->p, text->n);
+            }
+            if (col->few < 0 && text != NULL &&
+                coder_prepare(&col->coder, text->p, text->n, &col->hash) < 0) {
                 return FAILED_MEMORY;
             }
         }
@@ -1465,7 +1461,8 @@ columns_put_scanned(ColumnsObject *self, const Value *values, const Scan *scanne
                 failed = column_put_number(col, number);
             } else if (col->kind == 't') {
                 failed = column_put_code(
-                    col, coder_code_hashed(&col->coder, text->p, text->n, col->hash));
+                    col, col->few >= 0 ? col->few
+                                       : coder_code_hashed(&col->coder, text->p, text->n, col->hash));
             } else {
                 /* columns_new() refuses a number column on a text field */
                 failed = column_put_number(col, -1);
@@ -1490,7 +1487,7 @@ parse_datagram(const char *data, Py_ssize_t size, void *scanned)
 }
 
 /* ColumnsApi.put: the row of a datagram the C walk parsed, its Payload fields by index. The
- * text lives only for this call, so no column keeps it as its last value. */
+ * text lives only for this call. */
 static int
 put_datagram(PyObject *columns, const void *scanned, const Value *fields, Py_ssize_t count)
 {
@@ -1501,7 +1498,6 @@ put_datagram(PyObject *columns, const void *scanned, const Value *fields, Py_ssi
         Column *col = &self->cols[k];
         if (col->record == 0) {
             values[row++] = col->field < count ? fields[col->field] : (Value){NULL, 0, -1};
-            col->last_p = NULL;
         }
     }
     return columns_put_scanned(self, values, (const Scan *)scanned);
@@ -1723,9 +1719,6 @@ columns_scan(ColumnsObject *self, PyObject *args)
         PyMem_RawFree(values);
         Py_XDECREF(keep);
         return keep == NULL ? NULL : PyErr_NoMemory();
-    }
-    for (Py_ssize_t k = 0; k < self->ncols; k++) {
-        self->cols[k].last_p = NULL;
     }
     Py_ssize_t i = first, ready = first;
     int failed = 0;
