@@ -3,11 +3,18 @@
  * from the capture's bytes, with no Python object made for it.
  *
  * _sipscan.c fills a ColumnsApi and exports it as the capsule COLUMNS_API_CAPSULE; the walk
- * imports it once. Nothing here needs the GIL: a walk calls it with the GIL released. */
+ * imports it once. Nothing here needs the GIL: a walk calls it with the GIL released.
+ * Both extensions also take their INTERFACE_VERSION from here. */
 #ifndef SIPSTATS_COLUMNS_H
 #define SIPSTATS_COLUMNS_H
 
 #include <Python.h>
+
+/* The version of every Python-facing call of both extensions (functions, their arguments and
+ * results, the records they fill), which each reports as INTERFACE_VERSION; Python refuses a
+ * build of another one (sipstats/native.py, INTERFACE_VERSION there: bump both together with
+ * any such change). */
+#define INTERFACE_VERSION 1
 
 #define COLUMNS_API_CAPSULE "sipstats._sipscan.COLUMNS_API"
 /* Bumped whenever ColumnsApi changes: a walk refuses a builder of another version. */

@@ -923,12 +923,10 @@ typedef struct {
     Py_ssize_t n, cap;
 } Buf;
 
+/* buf_reserve() when the buffer must grow. */
 static int
-buf_reserve(Buf *b, Py_ssize_t more)
+buf_grow(Buf *b, Py_ssize_t more)
 {
-    if (b->n + more <= b->cap) {
-        return 0;
-    }
     Py_ssize_t cap = b->cap ? b->cap : 4096;
     while (cap < b->n + more) {
         if (cap > PY_SSIZE_T_MAX / 2) {
@@ -943,6 +941,13 @@ buf_reserve(Buf *b, Py_ssize_t more)
     b->p = p;
     b->cap = cap;
     return 0;
+}
+
+/* Room for ``more`` bytes after the buffer's content. 0, or FAILED_MEMORY. */
+static inline int
+buf_reserve(Buf *b, Py_ssize_t more)
+{
+    return b->n + more <= b->cap ? 0 : buf_grow(b, more);
 }
 
 static int
@@ -965,14 +970,13 @@ typedef struct {
     int32_t code1;
 } Slot;
 
-/* Distinct byte strings -> int32 codes in order of first appearance (open addressing). */
+/* Distinct byte strings -> codes (0, 1, ...) in order of first appearance (open addressing);
+ * a column keeps each code in code_width() bytes. */
 typedef struct {
     Buf arena;   /* the strings, back to back */
     Buf starts;  /* Py_ssize_t per code: where its string starts; one more at the end */
     Slot *slots;
     Py_ssize_t mask, count;
-    PyObject *last; /* the str coded last (add()'s shortcut for repeated Payload fields) */
-    int32_t last_code;
 } Coder;
 
 /* Python's own keyed hash of the bytes (SipHash, _Py_HashBytes: what hash(bytes) gives), as
@@ -1009,11 +1013,54 @@ coder_grow(Coder *c)
     return 0;
 }
 
-/* Make room for one more string: a table at most half full. 0, or FAILED_MEMORY. */
-static int
-coder_reserve(Coder *c)
+/* Make room for ``more`` more strings: a table at most half full. 0, or FAILED_MEMORY. */
+static inline int
+coder_reserve(Coder *c, Py_ssize_t more)
 {
-    return (c->count + 1) * 2 > c->mask + 1 ? coder_grow(c) : 0;
+    while ((c->count + more) * 2 > c->mask + 1) {
+        if (c->mask > PY_SSIZE_T_MAX / 4 || coder_grow(c) < 0) {
+            return FAILED_MEMORY;
+        }
+    }
+    return 0;
+}
+
+/* The code of p[:n] (n > 0) whose hash_bytes() is h, or -1 when it is not there yet; *at
+ * (unless NULL): the slot where it is, or where it would go. */
+static int32_t
+coder_find(const Coder *c, const char *p, Py_ssize_t n, uint64_t h, Py_ssize_t *at)
+{
+    if (c->slots == NULL) {
+        return -1;
+    }
+    const Py_ssize_t *starts = (const Py_ssize_t *)c->starts.p;
+    Py_ssize_t i = (Py_ssize_t)(h & (uint64_t)c->mask);
+    for (; c->slots[i].code1; i = (i + 1) & c->mask) {
+        if (c->slots[i].check == (uint32_t)(h >> 32)) {
+            Py_ssize_t code = c->slots[i].code1 - 1;
+            if (starts[code + 1] - starts[code] == n &&
+                memcmp(c->arena.p + starts[code], p, (size_t)n) == 0) {
+                return (int32_t)code;
+            }
+        }
+    }
+    if (at != NULL) {
+        *at = i;
+    }
+    return -1;
+}
+
+/* Room for a new string of n bytes, whatever else it takes (coder_reserve() aside): once
+ * this succeeded, coding one more string cannot fail. 0, or FAILED_*. */
+static int
+coder_reserve_bytes(Coder *c, Py_ssize_t strings, Py_ssize_t n)
+{
+    if (c->count > INT32_MAX - 1 - strings) {
+        return FAILED_TOO_MANY;
+    }
+    Py_ssize_t offsets = (strings + (c->count == 0)) * (Py_ssize_t)sizeof(Py_ssize_t);
+    return buf_reserve(&c->arena, n) < 0 || buf_reserve(&c->starts, offsets) < 0 ? FAILED_MEMORY
+                                                                                : 0;
 }
 
 /* The code of p[:n] whose hash_bytes() is h, a new one when it was not seen before; -1 (NA)
@@ -1024,23 +1071,17 @@ coder_code_hashed(Coder *c, const char *p, Py_ssize_t n, uint64_t h)
     if (n == 0) {
         return -1;
     }
-    if (coder_reserve(c) < 0) {
+    if (coder_reserve(c, 1) < 0) {
         return FAILED_MEMORY;
     }
-    const Py_ssize_t *starts = (const Py_ssize_t *)c->starts.p;
-    Py_ssize_t i = (Py_ssize_t)(h & (uint64_t)c->mask);
-    while (c->slots[i].code1) {
-        if (c->slots[i].check == (uint32_t)(h >> 32)) {
-            Py_ssize_t code = c->slots[i].code1 - 1;
-            if (starts[code + 1] - starts[code] == n &&
-                memcmp(c->arena.p + starts[code], p, (size_t)n) == 0) {
-                return (int32_t)code;
-            }
-        }
-        i = (i + 1) & c->mask;
+    Py_ssize_t i;
+    int32_t found = coder_find(c, p, n, h, &i);
+    if (found >= 0) {
+        return found;
     }
-    if (c->count >= INT32_MAX - 1) {
-        return FAILED_TOO_MANY;
+    int failed = coder_reserve_bytes(c, 1, n);
+    if (failed < 0) {
+        return failed;
     }
     if (c->count == 0) {
         Py_ssize_t zero = 0;
@@ -1094,7 +1135,7 @@ coder_code(Coder *c, const char *p, Py_ssize_t n)
 static int
 coder_prepare(Coder *c, const char *p, Py_ssize_t n, uint64_t *h)
 {
-    if (n == 0 || coder_reserve(c) < 0) {
+    if (n == 0 || coder_reserve(c, 1) < 0) {
         return n == 0 ? 0 : FAILED_MEMORY;
     }
     *h = hash_bytes(p, n);
@@ -1104,50 +1145,12 @@ coder_prepare(Coder *c, const char *p, Py_ssize_t n, uint64_t *h)
     return 0;
 }
 
-/* The code of a str (None: NA), by its UTF-8 bytes (lone surrogates passed through); the GIL
- * must be held. */
-static int32_t
-coder_code_object(Coder *c, PyObject *value)
-{
-    if (value == Py_None) {
-        return -1;
-    }
-    if (value == c->last) {
-        return c->last_code;
-    }
-    if (!PyUnicode_Check(value)) {
-        PyErr_Format(PyExc_TypeError, "text column value must be str or None, not %s",
-                     Py_TYPE(value)->tp_name);
-        return FAILED_RAISED;
-    }
-    Py_ssize_t n;
-    const char *p = PyUnicode_AsUTF8AndSize(value, &n);
-    int32_t code;
-    if (p != NULL) {
-        code = coder_code(c, p, n);
-    } else {
-        PyErr_Clear();
-        PyObject *raw = PyUnicode_AsEncodedString(value, "utf-8", "surrogatepass");
-        if (raw == NULL) {
-            return FAILED_RAISED;
-        }
-        code = coder_code(c, PyBytes_AS_STRING(raw), PyBytes_GET_SIZE(raw));
-        Py_DECREF(raw);
-    }
-    if (code >= -1) {
-        Py_XSETREF(c->last, Py_NewRef(value));
-        c->last_code = code;
-    }
-    return code;
-}
-
 static void
 coder_free(Coder *c)
 {
     PyMem_RawFree(c->arena.p);
     PyMem_RawFree(c->starts.p);
     PyMem_RawFree(c->slots);
-    Py_CLEAR(c->last);
 }
 
 /* One column: where its value comes from and its buffer. */
@@ -1161,6 +1164,7 @@ typedef struct {
     Coder coder;
     uint64_t hash; /* of this row's value (a scanned text column), from coder_prepare() */
     int32_t few;   /* its code when coder_find_few() found it (-1: hashed instead) */
+    Py_ssize_t count_before; /* its strings before the row being added (columns_undo_row) */
 } Column;
 
 typedef struct {
@@ -1300,24 +1304,6 @@ column_put_code(Column *col, int32_t code)
     return 0;
 }
 
-/* Append a Python value: int, bool or None (-1, NA) to a number column; str or None to text.
- * The GIL must be held. 0, or FAILED_*. */
-static int
-column_put_object(Column *col, PyObject *value)
-{
-    if (col->kind == 't') {
-        return column_put_code(col, coder_code_object(&col->coder, value));
-    }
-    if (value == Py_None) {
-        return column_put_number(col, -1);
-    }
-    long long v = PyLong_AsLongLong(value);
-    if (v == -1 && PyErr_Occurred()) {
-        return FAILED_RAISED;
-    }
-    return column_put_number(col, v);
-}
-
 /* Append a staged Payload field (no GIL needed). 0, or FAILED_*. */
 static int
 column_put_value(Column *col, const Value *value)
@@ -1414,31 +1400,90 @@ scanned_field(const Scan *m, Py_ssize_t field, long long *number, const Span **t
     }
 }
 
+/* Bytes per value of a number column. */
+static int
+number_size(char kind)
+{
+    return kind == 'q' ? 8 : kind == 'i' ? 4 : kind == 'h' ? 2 : 1;
+}
+
+/* Forget a coder's last string (its slot, bytes and offset): the one a failed row added. */
+static void
+coder_drop_last(Coder *c)
+{
+    const Py_ssize_t *starts = (const Py_ssize_t *)c->starts.p;
+    Py_ssize_t code = c->count - 1;
+    const char *p = c->arena.p + starts[code];
+    uint64_t h = hash_bytes(p, starts[code + 1] - starts[code]);
+    Py_ssize_t i = (Py_ssize_t)(h & (uint64_t)c->mask);
+    while (c->slots[i].code1 != code + 1) {
+        i = (i + 1) & c->mask;
+    }
+    /* it was the last one placed, so no other string's probe runs past its slot */
+    c->slots[i] = (Slot){0, 0};
+    c->count = code;
+}
+
+/* Take back what a row that failed part-way wrote (no GIL needed): every column as it was
+ * after ``self->rows`` rows. A text column gains at most one string per row, its last, which
+ * goes again (count_before tells), and its codes narrow back if that string widened them. */
+static void
+columns_undo_row(ColumnsObject *self)
+{
+    Py_ssize_t rows = self->rows;
+    for (Py_ssize_t k = 0; k < self->ncols; k++) {
+        Column *col = &self->cols[k];
+        if (col->kind != 't') {
+            col->data.n = rows * number_size(col->kind);
+            continue;
+        }
+        Coder *c = &col->coder;
+        if (c->count > col->count_before) {
+            coder_drop_last(c);
+        }
+        /* a string's bytes or offset may have been written without the string (no room) */
+        c->arena.n = c->count > 0 ? ((const Py_ssize_t *)c->starts.p)[c->count] : 0;
+        c->starts.n = c->count > 0 ? (c->count + 1) * (Py_ssize_t)sizeof(Py_ssize_t) : 0;
+        int width = code_width(c->count);
+        for (Py_ssize_t r = 0; width != col->width && r < rows; r++) {
+            /* narrower: each row's new place is at or before its old one */
+            code_write(col->data.p + r * width, width, code_at(col, r));
+        }
+        col->width = width;
+        col->data.n = rows * width;
+    }
+}
+
 /* One row of a scanned message: its Payload fields staged in ``values`` (one per record-0
  * column, in column order), its SipMessage fields from ``scanned``. Runs without the GIL.
- * 0, or FAILED_*. */
+ * A failure part-way is taken back (columns_undo_row): no part of the row stays. 0, or
+ * FAILED_*. */
 static int
 columns_put_scanned(ColumnsObject *self, const Value *values, const Scan *scanned)
 {
     for (Py_ssize_t k = 0; k < self->ncols; k++) {
         Column *col = &self->cols[k];
-        if (col->kind == 't' && col->record == 1 && col->field != CODECS_FIELD) {
+        if (col->kind != 't') {
+            continue;
+        }
+        col->count_before = col->coder.count;
+        if (col->record == 1 && col->field != CODECS_FIELD) {
             long long number;
             const Span *text;
             scanned_field(scanned, col->field, &number, &text);
-            col->few = -1;
-            if (text != NULL && text->n > 0 && col->coder.count <= FEW_STRINGS) {
-                col->few = coder_find_few(&col->coder, text->p, text->n);
-            }
+            /* found among few strings, or hashed and its slot's load begun */
+            col->few = text != NULL && text->n > 0 && col->coder.count <= FEW_STRINGS
+                           ? coder_find_few(&col->coder, text->p, text->n)
+                           : -1;
             if (col->few < 0 && text != NULL &&
                 coder_prepare(&col->coder, text->p, text->n, &col->hash) < 0) {
-                return FAILED_MEMORY;
+                return FAILED_MEMORY; /* nothing written yet */
             }
         }
     }
-    for (Py_ssize_t k = 0; k < self->ncols; k++) {
+    int failed = 0;
+    for (Py_ssize_t k = 0; k < self->ncols && failed == 0; k++) {
         Column *col = &self->cols[k];
-        int failed;
         if (col->record == 0) {
             failed = column_put_value(col, values++);
         } else if (col->field == CODECS_FIELD && col->kind == 't') {
@@ -1446,7 +1491,8 @@ columns_put_scanned(ColumnsObject *self, const Value *values, const Scan *scanne
             Py_ssize_t n = codecs_length(scanned);
             char *joined = n <= (Py_ssize_t)sizeof small ? small : PyMem_RawMalloc((size_t)n);
             if (joined == NULL) {
-                return FAILED_MEMORY;
+                failed = FAILED_MEMORY;
+                break;
             }
             codecs_join(scanned, joined);
             failed = column_put_code(col, coder_code(&col->coder, joined, n));
@@ -1468,9 +1514,10 @@ columns_put_scanned(ColumnsObject *self, const Value *values, const Scan *scanne
                 failed = column_put_number(col, -1);
             }
         }
-        if (failed < 0) {
-            return failed;
-        }
+    }
+    if (failed < 0) {
+        columns_undo_row(self);
+        return failed;
     }
     self->rows++;
     return 0;
@@ -1516,22 +1563,39 @@ hold_columns(PyObject *columns, int on)
 }
 
 /* One row of a message that sip.py parsed: every field from the two tuples. The GIL must be
- * held. 0, or -1 with an exception set. */
+ * held. Every value is read before any column takes one, and a failure part-way (no memory)
+ * is taken back (columns_undo_row), so no part of the row stays. 0, or -1 with an exception
+ * set. */
 static int
 columns_put_row(ColumnsObject *self, PyObject *payload, PyObject *message)
 {
-    for (Py_ssize_t k = 0; k < self->ncols; k++) {
+    Value values[MAX_COLUMNS];
+    PyObject *keep = PyList_New(0); /* UTF-8 of text with lone surrogates (value_of) */
+    if (keep == NULL) {
+        return -1;
+    }
+    int failed = 0;
+    for (Py_ssize_t k = 0; k < self->ncols && failed == 0; k++) {
         Column *col = &self->cols[k];
         PyObject *record = col->record == 0 ? payload : message;
+        col->count_before = col->coder.count;
         if (col->field >= PyTuple_GET_SIZE(record)) {
             PyErr_SetString(PyExc_IndexError, "column field beyond the record");
-            return -1;
+            failed = FAILED_RAISED;
+        } else if (value_of(col, PyTuple_GET_ITEM(record, col->field), &values[k], keep) < 0) {
+            failed = FAILED_RAISED;
         }
-        int failed = column_put_object(col, PyTuple_GET_ITEM(record, col->field));
+    }
+    for (Py_ssize_t k = 0; k < self->ncols && failed == 0; k++) {
+        failed = column_put_value(&self->cols[k], &values[k]);
         if (failed < 0) {
-            raise_failure(failed);
-            return -1;
+            columns_undo_row(self);
         }
+    }
+    Py_DECREF(keep);
+    if (failed < 0) {
+        raise_failure(failed);
+        return -1;
     }
     self->rows++;
     return 0;
@@ -1564,9 +1628,11 @@ static PyObject *
 columns_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
     PyObject *layout;
-    if (!PyArg_ParseTuple(args, "O!:Columns", &PyTuple_Type, &layout) ||
-        (kwargs != NULL && PyDict_GET_SIZE(kwargs) > 0 &&
-         !PyArg_ValidateKeywordArguments(kwargs))) {
+    if (kwargs != NULL && PyDict_GET_SIZE(kwargs) > 0) {
+        PyErr_SetString(PyExc_TypeError, "Columns() takes no keyword arguments");
+        return NULL;
+    }
+    if (!PyArg_ParseTuple(args, "O!:Columns", &PyTuple_Type, &layout)) {
         return NULL;
     }
     ColumnsObject *self = (ColumnsObject *)type->tp_alloc(type, 0);
@@ -1599,7 +1665,7 @@ columns_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
         col->width = 1;
         if (strchr("qihbt", kind) == NULL || col->record < 0 || col->record > 1 ||
             col->field < 0 || (col->record == 1 && col->field >= FIELDS) ||
-            (col->record == 1 && kind != 't' && is_text_field(col->field))) {
+            (col->record == 1 && (kind == 't') != is_text_field(col->field))) {
             PyErr_Format(PyExc_ValueError, "bad layout for column %R", name);
             Py_DECREF(self);
             return NULL;
@@ -1790,13 +1856,15 @@ column_clear(Column *col)
     col->width = 1;
 }
 
-/* Make room in ``to`` for ``from``'s rows (same kind), so that appending them cannot fail: a
- * text column codes ``from``'s strings (``*remap``, PyMem_Raw: at code + 1 the code in ``to``,
- * NA at 0) and widens its codes for them. Rows are not touched. 0, or FAILED_*. */
+/* Make room in ``to`` for ``from``'s rows (same kind), so that appending them cannot fail,
+ * without changing ``to``'s rows or strings: a text column looks ``from``'s strings up
+ * (``*remap``, PyMem_Raw: at code + 1 the code in ``to``, NA at 0, NEW_STRING for a string
+ * ``to`` lacks) and reserves what the new ones need. 0, or FAILED_*. */
+#define NEW_STRING INT32_MIN
+
 static int
 column_prepare_append(Column *to, const Column *from, int32_t **remap)
 {
-    Py_ssize_t rows = from->kind == 't' ? from->data.n / from->width : 0;
     if (to->kind != 't') {
         return buf_reserve(&to->data, from->data.n);
     }
@@ -1807,23 +1875,31 @@ column_prepare_append(Column *to, const Column *from, int32_t **remap)
         return FAILED_MEMORY;
     }
     codes[0] = -1;
+    Py_ssize_t strings = 0, bytes = 0;
     for (Py_ssize_t code = 0; code < c->count; code++) {
-        codes[code + 1] = coder_code(&to->coder, c->arena.p + starts[code],
-                                     starts[code + 1] - starts[code]);
-        if (codes[code + 1] < -1) {
-            return codes[code + 1];
+        const char *p = c->arena.p + starts[code];
+        Py_ssize_t n = starts[code + 1] - starts[code];
+        codes[code + 1] = coder_find(&to->coder, p, n, hash_bytes(p, n), NULL);
+        if (codes[code + 1] < 0) {
+            codes[code + 1] = NEW_STRING;
+            strings++;
+            bytes += n;
         }
     }
-    int width = code_width(to->coder.count);
-    if (width != to->width && column_widen(to, width) < 0) {
-        return FAILED_MEMORY;
+    int width = code_width(to->coder.count + strings);
+    width = width > to->width ? width : to->width;
+    Py_ssize_t rows = to->data.n / to->width + from->data.n / from->width;
+    int failed = coder_reserve(&to->coder, strings);
+    if (failed == 0) {
+        failed = coder_reserve_bytes(&to->coder, strings, bytes);
     }
-    return buf_reserve(&to->data, rows * width);
+    return failed < 0 ? failed : buf_reserve(&to->data, rows * width - to->data.n);
 }
 
-/* Append ``from``'s rows to ``to``, prepared by column_prepare_append(). */
+/* Append ``from``'s rows to ``to``, prepared by column_prepare_append(): the new strings are
+ * coded in the order ``from`` met them. Cannot fail. */
 static void
-column_append(Column *to, const Column *from, const int32_t *remap)
+column_append(Column *to, const Column *from, int32_t *remap)
 {
     if (to->kind != 't') {
         if (from->data.n > 0) {
@@ -1831,6 +1907,19 @@ column_append(Column *to, const Column *from, const int32_t *remap)
             to->data.n += from->data.n;
         }
         return;
+    }
+    const Coder *c = &from->coder;
+    const Py_ssize_t *starts = (const Py_ssize_t *)c->starts.p;
+    for (Py_ssize_t code = 0; code < c->count; code++) {
+        if (remap[code + 1] == NEW_STRING) {
+            const char *p = c->arena.p + starts[code];
+            Py_ssize_t n = starts[code + 1] - starts[code];
+            remap[code + 1] = coder_code_hashed(&to->coder, p, n, hash_bytes(p, n));
+        }
+    }
+    int width = code_width(to->coder.count);
+    if (width != to->width) {
+        column_widen(to, width);
     }
     Py_ssize_t rows = from->data.n / from->width;
     for (Py_ssize_t r = 0; r < rows; r++) {
@@ -1860,7 +1949,7 @@ columns_append(ColumnsObject *self, PyObject *arg)
         PyErr_SetString(PyExc_ValueError, "append() takes another builder of the same layout");
         return NULL;
     }
-    /* every column made ready first: a failure leaves both builders with whole rows */
+    /* every column made ready first: a failure leaves both builders as they were */
     int32_t **remaps = PyMem_RawCalloc((size_t)(self->ncols ? self->ncols : 1), sizeof *remaps);
     if (remaps == NULL) {
         return PyErr_NoMemory();
@@ -1914,6 +2003,19 @@ block_len(BlockObject *self)
     return self->n;
 }
 
+/* Pickled as the bytes it holds (a table sent from a worker process): bytes on the other side. */
+static PyObject *
+block_reduce(BlockObject *self, PyObject *Py_UNUSED(ignored))
+{
+    return Py_BuildValue("(O(y#))", (PyObject *)&PyBytes_Type, self->p != NULL ? self->p : "",
+                         self->n);
+}
+
+static PyMethodDef block_methods[] = {
+    {"__reduce__", (PyCFunction)block_reduce, METH_NOARGS, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
 static PyBufferProcs block_as_buffer = {.bf_getbuffer = (getbufferproc)block_getbuffer};
 static PySequenceMethods block_as_sequence = {.sq_length = (lenfunc)block_len};
 
@@ -1924,24 +2026,32 @@ static PyTypeObject BlockType = {
     .tp_dealloc = (destructor)block_dealloc,
     .tp_as_buffer = &block_as_buffer,
     .tp_as_sequence = &block_as_sequence,
+    .tp_methods = block_methods,
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_doc = PyDoc_STR("A column's memory, given away by Columns.export()."),
 };
 
-/* A Block that takes ``b``'s memory (``b`` is empty afterwards). NULL with an exception. */
-static PyObject *
-block_taking(Buf *b)
+/* An empty Block, to take a buffer's memory with block_take(). NULL with an exception. */
+static BlockObject *
+block_new(void)
 {
     BlockObject *block = PyObject_New(BlockObject, &BlockType);
-    if (block == NULL) {
-        return NULL;
+    if (block != NULL) {
+        block->p = NULL;
+        block->n = 0;
     }
+    return block;
+}
+
+/* Move ``b``'s memory into the empty ``block`` (``b`` is empty afterwards). Cannot fail. */
+static void
+block_take(BlockObject *block, Buf *b)
+{
     /* what the buffer grew by and did not fill goes back: the frame keeps the block */
     char *fitted = b->n > 0 && b->n < b->cap ? PyMem_RawRealloc(b->p, (size_t)b->n) : NULL;
     block->p = fitted != NULL ? fitted : b->p;
     block->n = b->n;
     *b = (Buf){NULL, 0, 0};
-    return (PyObject *)block;
 }
 
 PyDoc_STRVAR(columns_export_doc,
@@ -1960,41 +2070,58 @@ columns_export(ColumnsObject *self, PyObject *Py_UNUSED(ignored))
     if (columns_busy(self)) {
         return NULL;
     }
+    /* Every object is made first, its blocks still empty, and each text column's offsets
+     * given their first entry: a failure there leaves the builder whole. Then the memory
+     * moves into the blocks, which cannot fail. */
+    Py_ssize_t count = self->ncols * 3;
+    BlockObject **blocks = PyMem_Calloc((size_t)(count ? count : 1), sizeof *blocks);
     PyObject *out = PyDict_New();
-    if (out == NULL) {
-        return NULL;
-    }
-    for (Py_ssize_t k = 0; k < self->ncols; k++) {
+    int made = blocks != NULL && out != NULL;
+    for (Py_ssize_t k = 0; made && k < self->ncols; k++) {
         Column *col = &self->cols[k];
-        PyObject *values = block_taking(&col->data), *item = values;
-        if (values != NULL && col->kind == 't') {
-            /* the strings as they are held, no str made: a column of many distinct values
-             * (Call-ID, branch) would make hundreds of thousands */
-            Coder *c = &col->coder;
-            Py_ssize_t none = 0;
-            if (c->count == 0 && buf_put(&c->starts, &none, sizeof none) < 0) {
-                Py_DECREF(values);
-                Py_DECREF(out);
-                return PyErr_NoMemory();
-            }
-            PyObject *arena = block_taking(&c->arena), *starts = block_taking(&c->starts);
-            item = arena == NULL || starts == NULL
-                       ? NULL
-                       : Py_BuildValue("(OiOO)", values, col->width, arena, starts);
-            Py_XDECREF(arena);
-            Py_XDECREF(starts);
-            Py_DECREF(values);
+        int parts = col->kind == 't' ? 3 : 1;
+        for (int part = 0; made && part < parts; part++) {
+            made = (blocks[3 * k + part] = block_new()) != NULL;
         }
-        if (item == NULL || PyDict_SetItem(out, col->name, item) < 0) {
-            Py_XDECREF(item);
-            Py_DECREF(out);
-            return NULL;
+        if (made && col->kind == 't' && col->coder.count == 0 &&
+            buf_reserve(&col->coder.starts, sizeof(Py_ssize_t)) < 0) {
+            PyErr_NoMemory();
+            made = 0;
         }
-        Py_DECREF(item);
-        /* handed over: free the column now, so the table is held twice one column at a time */
-        column_clear(col);
+        PyObject *item = !made           ? NULL
+                         : parts == 1    ? Py_NewRef(blocks[3 * k])
+                                         : Py_BuildValue("(OiOO)", blocks[3 * k], col->width,
+                                                         blocks[3 * k + 1], blocks[3 * k + 2]);
+        made = item != NULL && PyDict_SetItem(out, col->name, item) == 0;
+        Py_XDECREF(item);
     }
-    self->rows = 0;
+    if (made) {
+        for (Py_ssize_t k = 0; k < self->ncols; k++) {
+            Column *col = &self->cols[k];
+            Coder *c = &col->coder;
+            block_take(blocks[3 * k], &col->data);
+            if (col->kind == 't') {
+                /* the strings as they are held, no str made: a column of many distinct values
+                 * (Call-ID, branch) would make hundreds of thousands */
+                if (c->count == 0) {
+                    Py_ssize_t none = 0;
+                    buf_put(&c->starts, &none, sizeof none); /* reserved above */
+                }
+                block_take(blocks[3 * k + 1], &c->arena);
+                block_take(blocks[3 * k + 2], &c->starts);
+            }
+            column_clear(col);
+        }
+        self->rows = 0;
+    }
+    for (Py_ssize_t i = 0; blocks != NULL && i < count; i++) {
+        Py_XDECREF(blocks[i]);
+    }
+    PyMem_Free(blocks);
+    if (!made) {
+        Py_XDECREF(out);
+        return blocks == NULL ? PyErr_NoMemory() : NULL;
+    }
     return out;
 }
 
@@ -2076,6 +2203,7 @@ PyInit__sipscan(void)
     if (module != NULL &&
         (api == NULL || PyModule_AddObjectRef(module, "Columns", (PyObject *)&ColumnsType) < 0 ||
          PyModule_AddIntConstant(module, "MESSAGE_FIELDS", FIELDS) < 0 ||
+         PyModule_AddIntConstant(module, "INTERFACE_VERSION", INTERFACE_VERSION) < 0 ||
          PyModule_AddObjectRef(module, "COLUMNS_API", api) < 0)) {
         Py_CLEAR(module);
     }

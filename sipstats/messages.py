@@ -158,8 +158,9 @@ class _Codes:
         self.codes = array("i")
         self._values: list[str] | None = []
         #: The strings as the C builder gives them, until :attr:`values` is asked for: their
-        #: UTF-8 back to back and the native int64 offset where each starts (one more).
-        self._arena: tuple[bytes, bytes] | None = None
+        #: UTF-8 back to back and the native int64 offset where each starts (one more), in
+        #: buffers (its Blocks: no copy made; pickled as bytes).
+        self._arena: tuple[Any, Any] | None = None
         self._index: dict[str | None, int] | None = None
 
     @property
@@ -201,13 +202,13 @@ class _Codes:
         self.codes.extend(array("i", list(map(index.__getitem__, values))))
 
     @classmethod
-    def of(cls, codes: Any, width: int, arena: Any, offsets: Any) -> _Codes:
-        """A column from codes of ``width`` bytes and its distinct non-empty strings in code
-        order, as the C builder exports them (buffers, see :attr:`_arena`): no str is made for
-        them here."""
+    def of(cls, codes: np.ndarray, strings: tuple[Any, Any]) -> _Codes:
+        """A column from its codes and its distinct non-empty strings in code order, as
+        :func:`_exported_text` gives them (buffers, see :attr:`_arena`): no str is made for
+        them here, and the codes are copied once."""
         column = cls()
-        column.codes.frombytes(np.frombuffer(codes, dtype=f"i{width}").astype(np.int32).tobytes())
-        column._values, column._arena = None, (bytes(arena), bytes(offsets))
+        column.codes.frombytes(codes.astype(np.int32, copy=False).data.cast("B"))
+        column._values, column._arena = None, strings
         return column
 
     def extend(self, other: _Codes) -> None:
@@ -234,10 +235,19 @@ class _Codes:
         return codes, self._values
 
 
+def _exported_text(item: tuple[Any, int, Any, Any]) -> tuple[np.ndarray, tuple[Any, Any]]:
+    """A text column as the C builder's ``export()`` gives it: its codes (signed integers of
+    the width it says, 1, 2 or 4 bytes; -1: NA), and its strings' buffers (see
+    ``_Codes._arena``)."""
+    codes, width, arena, offsets = item
+    return np.frombuffer(codes, dtype=f"i{width}"), (arena, offsets)
+
+
 def _text_categorical(
     codes: np.ndarray, strings: list[str] | tuple[Any, Any], order: np.ndarray | None
 ) -> pd.Categorical[str]:
-    """A text column from its int32 ``codes`` (-1: NA) and distinct ``strings`` (a list, or
+    """A text column from its ``codes`` (signed integers of any width; -1: NA) and distinct
+    ``strings`` (a list, or
     the C builder's (arena, offsets) buffers, see ``_Codes._arena``), its rows in ``order``
     (None: as they are); its categories in order of first appearance in those rows, so that
     the result does not depend on the order in which the rows were decoded (files, parts of
@@ -305,7 +315,8 @@ def _arrow_index(arena: Any, offsets: Any, taken: np.ndarray | None) -> pd.Index
 
 
 def _categorical(codes: np.ndarray, categories: list[str]) -> pd.Categorical[str]:
-    """A categorical of int32 ``codes`` (-1: NA) into ``categories``, which are distinct."""
+    """A categorical of ``codes`` (signed integers; -1: NA) into ``categories``, which are
+    distinct."""
     import pandas as pd
 
     storable = _storable(categories)
@@ -316,9 +327,9 @@ def _categorical(codes: np.ndarray, categories: list[str]) -> pd.Categorical[str
 
 
 def _categorical_of_distinct(codes: np.ndarray, index: pd.Index) -> pd.Categorical[str]:
-    """A categorical of int32 ``codes`` (-1: NA) into ``index``, whose strings are distinct by
-    construction (the builders code each string once): pandas' check of that hashed every
-    string again, a quarter of the table's conversion."""
+    """A categorical of ``codes`` (signed integers; -1: NA) into ``index``, whose strings are
+    distinct by construction (the builders code each string once): pandas' check of that
+    hashed every string again, a quarter of the table's conversion."""
     import pandas as pd
 
     dtype = pd.CategoricalDtype._from_fastpath(index, ordered=False)  # type: ignore[attr-defined]
@@ -427,7 +438,7 @@ class MessageTable:
         self.flags["duplicate"] += self._copies
         self._copies.clear()
         for name, column in self.text.items():
-            exported = _Codes.of(*built.pop(name))
+            exported = _Codes.of(*_exported_text(built.pop(name)))
             if column.codes:
                 column.extend(exported)
             else:  # taken as it is: extend() would copy its codes once more
@@ -486,10 +497,7 @@ class MessageTable:
         flags = {name: np.frombuffer(exported[name], dtype=np.bool_) for name in _FLAGS}
         flags["duplicate"] = np.frombuffer(bytes(self._copies), dtype=np.bool_)
         self._copies.clear()
-        text = {}
-        for name in self.text:
-            codes, width, arena, offsets = exported.pop(name)
-            text[name] = (np.frombuffer(codes, dtype=f"i{width}"), (arena, offsets))
+        text = {name: _exported_text(exported.pop(name)) for name in self.text}
         del exported
         return _frame(ints, flags, text)
 

@@ -5,11 +5,13 @@ that gives the same results (the tests compare both ways), so a missing extensio
 speed. ``SIPSTATS_PURE_PYTHON=1`` in the environment, read once at import, runs everything on
 the Python twins; :func:`python_twins` does the same for a block of code (the tests' switch).
 
-An extension fills Python records (``Payload``, ``SipMessage``) slot by slot. A build left
-over from another version would put values in the wrong fields, so each one says how many
-fields it fills (``PAYLOAD_FIELDS``, ``MESSAGE_FIELDS``) and :func:`extension` compares that
-with the record when the owning module loads it: a build that disagrees is not used, with a
-warning that says to rebuild.
+A build left over from another version (an old ``.so`` beside newer Python after a checkout)
+would be called with arguments it does not take, or fill records wrongly, and could crash the
+process. So each extension says which version of the interface it was built for
+(``INTERFACE_VERSION``) and, as it fills Python records (``Payload``, ``SipMessage``) slot by
+slot, how many fields it fills (``PAYLOAD_FIELDS``, ``MESSAGE_FIELDS``); :func:`extension`
+compares both with this code when the owning module loads it: a build that disagrees is not
+used (the Python twin runs), with a warning that says why and to rebuild.
 """
 
 from __future__ import annotations
@@ -21,6 +23,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import ModuleType
 from typing import Final
+
+#: The version of the extensions' interface this code calls (``INTERFACE_VERSION`` in
+#: ``_columns.h``, which both extensions report): bumped together with any change of a C
+#: function, its arguments or results that Python sees.
+INTERFACE_VERSION: Final = 1
 
 #: The environment variable that switches every extension off for the whole process.
 PURE_PYTHON_ENV: Final = "SIPSTATS_PURE_PYTHON"
@@ -62,11 +69,12 @@ def python_twins(*names: str) -> Iterator[None]:
 
 def extension(name: str, **layout: tuple[str, ...]) -> ModuleType | None:
     """The built extension ``sipstats.<name>``, or None when it is missing, switched off by the
-    environment, or built for other records. Owners load theirs once, at import.
+    environment, or stale. Owners load theirs once, at import.
 
-    ``layout`` maps each field-count constant of the extension to the fields of the record it
-    fills (``PAYLOAD_FIELDS=Payload._fields``); a count that differs is a stale build, refused
-    with a :class:`RuntimeWarning`.
+    Stale: built for another :data:`INTERFACE_VERSION`, or for other records: ``layout`` maps
+    each field-count constant of the extension to the fields of the record it fills
+    (``PAYLOAD_FIELDS=Payload._fields``). A stale build is refused with a
+    :class:`RuntimeWarning` that says why.
     """
     if _OFF_FROM_START:
         return None
@@ -74,14 +82,21 @@ def extension(name: str, **layout: tuple[str, ...]) -> ModuleType | None:
         module = importlib.import_module(f"sipstats.{name}")
     except ImportError:
         return None
+    built = getattr(module, "INTERFACE_VERSION", None)
+    why = (
+        None
+        if built == INTERFACE_VERSION
+        else f"was built for interface version {built}, this code calls {INTERFACE_VERSION}"
+    )
     for constant, fields in layout.items():
         built = getattr(module, constant, None)
-        if built != len(fields):
-            warnings.warn(
-                f"sipstats.{name} was built with {constant} {built}, the record has "
-                f"{len(fields)} fields: a stale build, not used (rebuild: pip install -e .)",
-                RuntimeWarning,
-                stacklevel=2,
-            )
-            return None
+        if why is None and built != len(fields):
+            why = f"was built with {constant} {built}, the record has {len(fields)} fields"
+    if why is not None:
+        warnings.warn(
+            f"sipstats.{name} {why}: a stale build, not used (rebuild: pip install -e .)",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return None
     return module

@@ -6,15 +6,18 @@
 
 from __future__ import annotations
 
+import shlex
+import shutil
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from sipstats import messages, native, sip
-from sipstats.capture import pcap
+from sipstats.capture import duplicates, pcap
 from sipstats.capture.records import Payload
 from sipstats.capture.summary import InputSummary
 from sipstats.messages import read_capture
@@ -26,12 +29,44 @@ from tests.gil import counted_during
 EXTENSIONS = ("_sipscan", "capture._pcapscan")
 
 
-@pytest.mark.parametrize("name", EXTENSIONS)
-def test_every_extension_is_built(name: str) -> None:
-    """The test suite's install (``pip install -e .``) compiles them all."""
+def _compiler() -> str | None:
+    """The C compiler extensions are built with, when this machine has it."""
+    command = shlex.split(sysconfig.get_config_var("CC") or "cc")
+    return shutil.which(command[0]) if command else None
+
+
+def test_every_extension_is_used_where_a_compiler_exists() -> None:
+    """With a C compiler the install (``pip install -e .``) builds them all, and the modules
+    that own them load them: a build that failed (``optional``, so silently) or was refused as
+    stale would leave everything on the Python twins, correct but several times slower."""
     if native.pure_python():
         pytest.skip("SIPSTATS_PURE_PYTHON is set: the Python twins are under test")
-    assert native.extension(name) is not None, f"sipstats.{name} is not built: pip install -e ."
+    if _compiler() is None:
+        pytest.skip("no C compiler here: sipstats runs on the Python twins")
+    for name in EXTENSIONS:
+        assert native.extension(name) is not None, f"sipstats.{name} is not built: pip install -e ."
+    assert sip.c_scanner() is not None, "sip.py does not use sipstats._sipscan"
+    assert pcap.c_walk() is not None, "the readers do not use sipstats.capture._pcapscan"
+    assert type(duplicates.duplicate_filter()).__module__ == "sipstats.capture._pcapscan"
+    assert messages.MessageTable()._c_columns is not None, "the table is built in Python"
+
+
+@pytest.mark.parametrize("name", EXTENSIONS)
+@pytest.mark.parametrize("version", [None, native.INTERFACE_VERSION + 1])
+def test_a_build_of_another_interface_is_refused(name: str, version: int | None) -> None:
+    """An old ``.so`` beside newer Python (after a checkout, before a rebuild) would be called
+    with arguments it does not take: refused, with the reason, rather than run (None: a build
+    from before interface versions)."""
+    if native.pure_python() or native.extension(name) is None:
+        pytest.skip(f"sipstats.{name} is not built or switched off by the environment")
+    module = native.extension(name)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(module, "INTERFACE_VERSION", version, raising=False)
+        if version is None:
+            patch.delattr(module, "INTERFACE_VERSION")
+        with pytest.warns(RuntimeWarning, match=rf"interface version {version}, this code calls"):
+            assert native.extension(name) is None
+    assert native.extension(name) is module
 
 
 def test_one_switch_turns_every_extension_off() -> None:
@@ -182,3 +217,19 @@ def test_the_c_walk_refuses_a_payload_type_that_is_not_a_tuple() -> None:
             walker.Walker(rules, (kind, "f.pcap", "udp", {}))
     walking = walker.Walker(rules, (Payload, "f.pcap", "udp", {}))
     assert walking.walk(header, b"", 0, 0, 0, 0, 0, 0, []) == (0, 0, 0, 0, 0, 0, 0)
+
+
+def test_the_c_types_refuse_keyword_arguments() -> None:
+    """They take positional arguments only: a keyword (a misspelt option, say) is an error, not
+    silently dropped."""
+    walker, built = pcap.c_walk(), messages._c_columns()
+    if walker is None or built is None:
+        pytest.skip("the extensions are not built or switched off")
+    rules, parts = (frozenset({5060}), False), (Payload, "f.pcap", "udp", {})
+    with pytest.raises(TypeError, match="keyword"):
+        walker.Walker(rules, parts, filtered=True)
+    with pytest.raises(TypeError, match="keyword"):
+        walker.CopyFilter(5_000_000, 10, window=1)
+    with pytest.raises(TypeError, match="keyword"):
+        type(built)(messages._C_LAYOUT, strict=True)
+    assert walker.Walker(rules, parts) is not None

@@ -1,18 +1,19 @@
-/* The classic-pcap record walk of sipstats.capture.pcap.PcapReader.read and the hot path of
- * sipstats.capture.decode.Decoder.packet, in C, for the records that need no state.
+/* The record walks of sipstats.capture.pcap.PcapReader.read and pcapng.PcapngReader.read, the
+ * hot path of sipstats.capture.decode.Decoder.packet, and the capture-duplicate filter
+ * (sipstats.capture.duplicates.DuplicateFilter), in C, for the records that need no state.
  *
  * Most of a real capture is RTP, and most SIP rides in plain IPv4/UDP datagrams. For those
  * records Python's per-record cost (a loop turn, a method call, a few unpacks) is most of the
- * decode time, so this walk handles them without touching Python: a datagram that cannot be
- * SIP is skipped, and a SIP datagram on a SIP port becomes a Payload directly. It stops, and
- * hands the record back, at the first record it is not sure of: anything else (TCP, fragments,
- * IPv6 SIP, HEP, a GTP-U or VXLAN tunnel port, a short or damaged record, a timestamp out of
- * order, a new address pair, the end of the buffer). Python then reads that record its usual way and calls back in, so the
- * Python reader and decoder stay the reference for every rule; tests compare both ways.
- *
- * The classic-pcap walk reads records without the GIL (a skipped record needs no Python
- * object, and decoding threads walk their parts at once) and makes the Payloads of the kept
- * ones afterwards, with it.
+ * decode time, so a walk reads them without Python: a datagram that cannot be SIP is skipped;
+ * a SIP datagram on a SIP port is, with an intake, judged by the duplicate filter and parsed
+ * and added as a row of the messages table by the C builder of sipstats._sipscan
+ * (_columns.h), with no Python object made and, for classic pcap, the GIL released; without
+ * an intake it becomes a Payload. A walk stops, and hands the record back, at the first record
+ * it is not sure of: anything else (TCP, fragments, IPv6 SIP, HEP, a GTP-U or VXLAN tunnel
+ * port, a short or damaged record, a timestamp out of order, the end of the buffer; without an
+ * intake a new address pair; with one a snaplen cut or a message the C parser declines).
+ * Python then reads that record its usual way and calls back in, so the Python reader and
+ * decoder stay the reference for every rule; tests compare both ways.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -32,6 +33,16 @@ static void init_tables(void)
     for (int c = 'A'; c <= 'Z'; c++) token_char[c] = 1;
     for (int c = 'a'; c <= 'z'; c++) token_char[c] = 1;
     for (const char *p = token; *p; p++) token_char[(unsigned char)*p] = 1;
+}
+
+/* A constructor called with keyword arguments: TypeError (it takes none), -1. */
+static int no_keywords(const char *name, PyObject *kwargs)
+{
+    if (kwargs != NULL && PyDict_GET_SIZE(kwargs) > 0) {
+        PyErr_Format(PyExc_TypeError, "%s() takes no keyword arguments", name);
+        return -1;
+    }
+    return 0;
 }
 
 static inline uint32_t u32(const unsigned char *p, int big)
@@ -225,7 +236,6 @@ static PyObject *make_payload(PyObject *payload_type, PyObject *file, PyObject *
 /* Where kept datagrams go: Payload fields that do not change, and the list they land in. */
 typedef struct {
     PyObject *payload_type, *file, *udp, *pairs, *out;
-    Py_ssize_t max_out;
 } Sink;
 
 static inline int walkable(int linktype)
@@ -459,9 +469,8 @@ static PyObject *copy_filter_new(PyTypeObject *type, PyObject *args, PyObject *k
 {
     long long window_ns;
     Py_ssize_t max_remembered;
-    if (!PyArg_ParseTuple(args, "Ln:CopyFilter", &window_ns, &max_remembered) ||
-        (kwargs != NULL && PyDict_GET_SIZE(kwargs) > 0 &&
-         !PyArg_ValidateKeywordArguments(kwargs)))
+    if (no_keywords("CopyFilter", kwargs) < 0 ||
+        !PyArg_ParseTuple(args, "Ln:CopyFilter", &window_ns, &max_remembered))
         return NULL;
     if (window_ns < 0 || max_remembered < 1) {
         PyErr_SetString(PyExc_ValueError, "the window and the memory cap must be positive");
@@ -878,11 +887,45 @@ static inline int record_at(const Format *f, const unsigned char *d, Py_ssize_t 
  * fragment...) and calls the walk again after it: the rules (an 8 KiB port bitmap) and the
  * Payload parts are made once per read(), not once per call. */
 
+/* A pcapng interface as walk_pcapng() reads its packets. */
+typedef struct {
+    int walkable; /* 0: Python reads its packets (its spec is None) */
+    int linktype;
+    long long per_unit, offset_ns;
+} Interface;
+
 typedef struct {
     PyObject_HEAD
     Rules rules;
     PyObject *payload_type, *file, *udp, *pairs;
+    /* The interfaces tuple of the last walk_pcapng() header and its specs read: Python makes
+     * one per section or interface change, so each spec is read once, not once per packet. */
+    PyObject *interfaces;
+    Interface *read;
 } WalkerObject;
+
+/* The walker's Interface array for the header's ``interfaces`` (tuple), read from it unless it
+ * is the tuple of the last call. NULL with an exception. */
+static const Interface *walker_interfaces(WalkerObject *self, PyObject *interfaces)
+{
+    if (interfaces == self->interfaces) return self->read;
+    Py_ssize_t count = PyTuple_GET_SIZE(interfaces);
+    Interface *read = PyMem_Malloc((size_t)(count ? count : 1) * sizeof *read);
+    if (read == NULL) return (const Interface *)PyErr_NoMemory();
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *spec = PyTuple_GET_ITEM(interfaces, i);
+        Interface *f = &read[i];
+        f->walkable = spec != Py_None;
+        if (f->walkable && !PyArg_ParseTuple(spec, "iLL", &f->linktype, &f->per_unit, &f->offset_ns)) {
+            PyMem_Free(read);
+            return NULL;
+        }
+    }
+    PyMem_Free(self->read);
+    self->read = read;
+    Py_XSETREF(self->interfaces, Py_NewRef(interfaces));
+    return read;
+}
 
 /* make_payload fills PAYLOAD_FIELDS tuple slots of an instance of the payload type: any other
  * type (a class that is not a tuple) would be written past its allocation, so it is refused. */
@@ -890,10 +933,9 @@ static PyObject *walker_new(PyTypeObject *type, PyObject *args, PyObject *kwargs
 {
     PyObject *ports, *payload_type, *file, *udp, *pairs;
     int filtered;
-    if (!PyArg_ParseTuple(args, "(O!p)(O!UUO!):Walker", &PyFrozenSet_Type, &ports, &filtered,
-                          &PyType_Type, &payload_type, &file, &udp, &PyDict_Type, &pairs) ||
-        (kwargs != NULL && PyDict_GET_SIZE(kwargs) > 0 &&
-         !PyArg_ValidateKeywordArguments(kwargs)))
+    if (no_keywords("Walker", kwargs) < 0 ||
+        !PyArg_ParseTuple(args, "(O!p)(O!UUO!):Walker", &PyFrozenSet_Type, &ports, &filtered,
+                          &PyType_Type, &payload_type, &file, &udp, &PyDict_Type, &pairs))
         return NULL;
     if (!PyType_IsSubtype((PyTypeObject *)payload_type, &PyTuple_Type)) {
         PyErr_SetString(PyExc_TypeError, "the payload type must be a tuple subclass (Payload)");
@@ -919,13 +961,15 @@ static void walker_dealloc(WalkerObject *self)
     Py_XDECREF(self->file);
     Py_XDECREF(self->udp);
     Py_XDECREF(self->pairs);
+    Py_XDECREF(self->interfaces);
+    PyMem_Free(self->read);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
 /* Where one call's kept datagrams go. */
-static Sink sink_of(const WalkerObject *w, PyObject *out, Py_ssize_t max_out)
+static Sink sink_of(const WalkerObject *w, PyObject *out)
 {
-    return (Sink){w->payload_type, w->file, w->udp, w->pairs, out, max_out};
+    return (Sink){w->payload_type, w->file, w->udp, w->pairs, out};
 }
 
 PyDoc_STRVAR(walk_doc,
@@ -958,7 +1002,7 @@ static PyObject *walker_walk(WalkerObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "unsupported record size or link type");
         return NULL;
     }
-    Sink sink = sink_of(self, out, max_out);
+    Sink sink = sink_of(self, out);
     const Rules *rules = &self->rules;
     Py_buffer view;
     if (PyObject_GetBuffer(buf, &view, PyBUF_SIMPLE) < 0) return NULL;
@@ -1011,7 +1055,9 @@ static PyObject *walker_walk_pcapng(WalkerObject *self, PyObject *args)
         !PyArg_ParseTuple(header, "ikLnO!", &big, &max_block, &clock.out_of_order_ns, &max_out,
                           &PyTuple_Type, &interfaces))
         return NULL;
-    Sink sink = sink_of(self, out, max_out);
+    const Interface *ifaces = walker_interfaces(self, interfaces);
+    if (ifaces == NULL) return NULL;
+    Sink sink = sink_of(self, out);
     const Rules *rules = &self->rules;
     Py_buffer view;
     if (PyObject_GetBuffer(buf, &view, PyBUF_SIMPLE) < 0) return NULL;
@@ -1031,13 +1077,10 @@ static PyObject *walker_walk_pcapng(WalkerObject *self, PyObject *args)
         Py_ssize_t next = off + (Py_ssize_t)length, start = off + 28;
         uint32_t iface = u32(h + 8, big), caplen = u32(h + 20, big), origlen = u32(h + 24, big);
         if (next > n || iface >= (uint32_t)count || start + (Py_ssize_t)caplen > next - 4) break;
-        PyObject *spec = PyTuple_GET_ITEM(interfaces, iface);
-        int linktype;
-        long long per_unit, offset_ns;
-        if (spec == Py_None || !PyArg_ParseTuple(spec, "iLL", &linktype, &per_unit, &offset_ns)) {
-            done = PyErr_Occurred() ? -1 : 1;
-            break;
-        }
+        const Interface *at = &ifaces[iface];
+        if (!at->walkable) break;
+        int linktype = at->linktype;
+        long long per_unit = at->per_unit, offset_ns = at->offset_ns;
         unsigned long long raw = (unsigned long long)u32(h + 12, big) << 32 | u32(h + 16, big);
         long long ts;
         /* A time that does not fit (or is NaT) is Python's to flag as out of range. */
@@ -1189,6 +1232,7 @@ PyMODINIT_FUNC PyInit__pcapscan(void)
     PyObject *created = PyModule_Create(&module);
     if (created != NULL &&
         (PyModule_AddIntConstant(created, "PAYLOAD_FIELDS", PAYLOAD_FIELDS) < 0 ||
+         PyModule_AddIntConstant(created, "INTERFACE_VERSION", INTERFACE_VERSION) < 0 ||
          PyModule_AddObjectRef(created, "CopyFilter", (PyObject *)&CopyFilterType) < 0 ||
          PyModule_AddObjectRef(created, "Walker", (PyObject *)&WalkerType) < 0)) {
         Py_DECREF(created);

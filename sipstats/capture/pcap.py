@@ -157,9 +157,8 @@ class PcapReader:
         """
         src, hdr, summary = self.src, self.header, self.summary
         walk = None if decoder is None else _c_walk(hdr, decoder)
-        into = () if walk is None or intake is None else (intake,)
         # the walk into the builder lets go of the GIL for other threads (decoding threads), if any
-        release = threading.active_count() > 1
+        into = () if walk is None or intake is None else (threading.active_count() > 1, intake)
         rsize = hdr.record_size
         unpack = struct.Struct(hdr.endian + "IIII").unpack_from
         limit = MAX_CAPLEN
@@ -178,7 +177,7 @@ class PcapReader:
                     yield out[:]
                     out.clear()
                 until = min(stop - src.base, release_at + 1)
-                state = walk(buf, off, until, frame, tmin, tmax, prev_sec, out, release, *into)
+                state = walk(buf, off, until, frame, tmin, tmax, prev_sec, out, *into)
                 off, frame, tmin, tmax, prev_sec, rows, copies = state
                 summary.sip_messages += rows
                 summary.duplicates += copies
