@@ -71,25 +71,26 @@ def classes(analysis: Analysis) -> pd.DataFrame:
     return analysis.by_class
 
 
-def outcomes(analysis: Analysis) -> dict[str, int]:
-    """End-to-end calls per outcome."""
-    by_outcome: dict[str, int] = calls_section(analysis)["by_outcome"]
+def outcomes(analysis: Analysis, calls: dict[str, Any] | None = None) -> dict[str, int]:
+    """End-to-end calls per outcome (``calls``: the analysis' :func:`calls_section`, if
+    already made)."""
+    by_outcome: dict[str, int] = (calls or calls_section(analysis))["by_outcome"]
     return by_outcome
 
 
-def _histogram(analysis: Analysis, column: str) -> Histogram:
+def _histogram(analysis: Analysis, column: str, calls: dict[str, Any] | None) -> Histogram:
     values = analysis.end_to_end_calls[column].dropna().to_numpy(dtype=float)
-    return Histogram(values, calls_section(analysis)[column])
+    return Histogram(values, (calls or calls_section(analysis))[column])
 
 
-def pdd(analysis: Analysis) -> Histogram:
+def pdd(analysis: Analysis, calls: dict[str, Any] | None = None) -> Histogram:
     """Post-dial delay per end-to-end call."""
-    return _histogram(analysis, "pdd_ms")
+    return _histogram(analysis, "pdd_ms", calls)
 
 
-def answer_time(analysis: Analysis) -> Histogram:
+def answer_time(analysis: Analysis, calls: dict[str, Any] | None = None) -> Histogram:
     """Time to answer per answered end-to-end call."""
-    return _histogram(analysis, "answer_ms")
+    return _histogram(analysis, "answer_ms", calls)
 
 
 def retries(analysis: Analysis) -> pd.DataFrame:
@@ -98,7 +99,7 @@ def retries(analysis: Analysis) -> pd.DataFrame:
 
 
 #: Figure name -> its data, in report order (the names of :data:`sipstats.render.plots.FIGURES`).
-FIGURE_DATA: Final[dict[str, Callable[[Analysis], Any]]] = {
+FIGURE_DATA: Final[dict[str, Callable[..., Any]]] = {
     "failures": failures,
     "timeline": timeline,
     "classes": classes,
@@ -107,6 +108,10 @@ FIGURE_DATA: Final[dict[str, Callable[[Analysis], Any]]] = {
     "answer_time": answer_time,
     "retries": retries,
 }
+
+#: The figures drawn from the calls section of the report (:func:`calls_section`): made once
+#: for them all.
+_FROM_CALLS: Final = frozenset({"outcomes", "pdd", "answer_time"})
 
 #: Figure name -> whether the analysis has anything for it to draw.
 _HAS_DATA: Final[dict[str, Callable[[Any], bool]]] = {
@@ -125,8 +130,15 @@ def collect(
 ) -> dict[str, Any]:
     """The data of every report figure by name (or of those in ``names``), in report order;
     ``skip_empty`` leaves out those with nothing to draw."""
-    return {
-        name: take(analysis)
-        for name, take in FIGURE_DATA.items()
+    wanted = [
+        name
+        for name in FIGURE_DATA
         if (names is None or name in names) and (not skip_empty or _HAS_DATA[name](analysis))
+    ]
+    calls = calls_section(analysis) if _FROM_CALLS.intersection(wanted) else None
+    return {
+        name: FIGURE_DATA[name](analysis, calls)
+        if name in _FROM_CALLS
+        else FIGURE_DATA[name](analysis)
+        for name in wanted
     }
