@@ -35,7 +35,7 @@ import pandas as pd
 from sipstats import schema
 from sipstats.analyze import b2bua, keys
 from sipstats.analyze.media import call_media
-from sipstats.analyze.transactions import codes, endpoints, recode
+from sipstats.analyze.transactions import endpoints, recode
 
 #: RFC 3261 §17.1.1.2 Timer B = 64·T1 with T1 = 500 ms.
 TIMER_B = pd.Timedelta(seconds=32)
@@ -177,59 +177,60 @@ def _from_members(
     and of out-of-dialog INVITEs. :func:`build` keeps no row-long array past this step.
     """
     rows, cid, n = members
-    is_request = m["is_request"].to_numpy()
     retrans = m["retransmission"].to_numpy()
-
-    def column(name: str) -> pd.Series:
-        # by position: ``iloc`` would build an index of the member rows (an int64 each)
-        return pd.Series(m[name].array.take(rows))
-
-    def first_row(mask: np.ndarray) -> np.ndarray:
-        """Each call's first member row (position in ``m``) where ``mask``; -1 for none."""
-        return keys.take(rows, keys.first_in_group(cid, mask, n))
-
-    def any_row(mask: np.ndarray) -> np.ndarray:
-        return keys.count_in_group(cid, mask, n) > 0
-
-    c_req = is_request[rows]
-    c_retrans = retrans[rows]
-    c_method = column("method")
-    inv_req = invite_req[rows]
-    c_initial = initial[rows]
-    inv_resp = ~c_req & (column("cseq_method") == "INVITE").to_numpy()
-    st = column("status").to_numpy(dtype="float64", na_value=np.nan)
-    cseq = column("cseq").to_numpy(dtype="float64", na_value=np.nan)
     ts = m["ts"].array
+    # Two subsets of the member rows, each read only where it tells something: the responses
+    # to INVITEs (status, To tag) and the requests (BYE, CANCEL, the INVITEs themselves).
+    request = m["is_request"].to_numpy()[rows]
+    to_invite = np.flatnonzero(~request & (m["cseq_method"] == "INVITE").to_numpy()[rows])
+    r_rows, r_cid = rows[to_invite], cid[to_invite]
+    q_rows, q_cid = rows[request], cid[request]
+    del request, to_invite
 
-    top_cseq = keys.max_in_group(cid, np.where(c_initial, cseq, np.nan), n)
-    to_top = inv_resp & (cseq == top_cseq[cid])
-    final = to_top & (st >= 200)
-    final_row = first_row(final)
-    answer_row = first_row(inv_resp & (st >= 200) & (st < 300))
+    def first_row(at: np.ndarray, group: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """Each call's first row (position in ``m``) of ``at`` where ``mask``; -1 for none."""
+        return keys.take(at, keys.first_in_group(group, mask, n))
+
+    def any_row(group: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        return keys.count_in_group(group, mask, n) > 0
+
+    def floats(name: str, at: np.ndarray) -> np.ndarray:
+        return m[name].array.take(at).to_numpy(dtype="float64", na_value=np.nan)
+
+    q_initial = initial[q_rows]
+    top_cseq = keys.max_in_group(q_cid[q_initial], floats("cseq", q_rows[q_initial]), n)
+    st = keys.statuses(m["status"].array.take(r_rows))
+    to_top = floats("cseq", r_rows) == top_cseq[r_cid]
+    final_row = first_row(r_rows, r_cid, to_top & (st >= 200))
+    answer_row = first_row(r_rows, r_cid, (st >= 200) & (st < 300))
     answer_ts = ts.take(answer_row, allow_fill=True)
-    provisional = any_row(to_top & (st > 100) & (st < 200))
-    last_invite = ts.take(keys.take(rows, keys.last_in_group(cid, c_initial, n)), allow_fill=True)
+    provisional = any_row(r_cid, to_top & (st > 100) & (st < 200))
+    last_invite = ts.take(
+        keys.take(q_rows, keys.last_in_group(q_cid, q_initial, n)), allow_fill=True
+    )
 
-    bye = c_req & (c_method == "BYE").to_numpy() & ~c_retrans
+    method = m["method"]
+    bye = (method == "BYE").to_numpy()[q_rows] & ~retrans[q_rows]
     # RFC 3261 §15: a BYE with both tags is sent in a confirmed dialog, so a 2xx was sent.
-    confirmed = any_row(bye & column("to_tag").notna().to_numpy())
+    confirmed = any_row(q_cid, bye & m["to_tag"].notna().to_numpy()[q_rows])
     answer_missing = confirmed & (answer_row < 0)
     # at or after the call's answer (never, without one), on the int64 nanoseconds
-    member_ns, answer_ns = ts.asi8[rows], answer_ts.asi8[cid]
+    request_ns, answer_ns = ts.asi8[q_rows], answer_ts.asi8[q_cid]
     nat = np.iinfo(np.int64).min
-    after_answer = (member_ns >= answer_ns) & (answer_ns != nat) & (member_ns != nat)
-    end_row = first_row(bye & (after_answer | answer_missing[cid]))
-    bye_tx = m["transaction"].to_numpy().take(end_row)
+    after_answer = (request_ns >= answer_ns) & (answer_ns != nat) & (request_ns != nat)
+    end_row = first_row(q_rows, q_cid, bye & (after_answer | answer_missing[q_cid]))
+    del request_ns, answer_ns, after_answer
+    transaction = m["transaction"].to_numpy()
     bye_status = transactions["final_status"].array.take(
-        np.where(end_row >= 0, bye_tx, -1), allow_fill=True
+        np.where(end_row >= 0, transaction.take(end_row), -1), allow_fill=True
     )
-    tag_codes = codes(column("to_tag"))
-    to_tags = keys.distinct_in_group(cid, tag_codes, to_top & (st > 100) & (tag_codes >= 0), n)
-    invites = keys.distinct_in_group(cid, m["transaction"].to_numpy()[rows], inv_req, n)
+    tag_codes = keys.codes_at(m["to_tag"], r_rows)
+    to_tags = keys.distinct_in_group(r_cid, tag_codes, to_top & (st > 100) & (tag_codes >= 0), n)
+    invites = keys.distinct_in_group(q_cid, transaction[q_rows], invite_req[q_rows], n)
 
-    cancelled = any_row(c_req & (c_method == "CANCEL").to_numpy())
+    cancelled = any_row(q_cid, (method == "CANCEL").to_numpy()[q_rows])
     columns = {
-        "ringing_ts": ts.take(first_row(inv_resp & (st >= 180) & (st <= 183)), allow_fill=True),
+        "ringing_ts": ts.take(first_row(r_rows, r_cid, (st >= 180) & (st <= 183)), allow_fill=True),
         "answer_ts": answer_ts,
         "final_ts": ts.take(final_row, allow_fill=True),
         "end_ts": ts.take(end_row, allow_fill=True),
@@ -237,11 +238,11 @@ def _from_members(
         "final_reason": m["reason"].array.take(final_row, allow_fill=True),
         "invites": invites.astype(np.int16),
         "auth_challenges": keys.count_in_group(
-            cid, inv_resp & ~c_retrans & np.isin(st, (401, 407)), n
+            r_cid, ~retrans[r_rows] & ((st == 401) | (st == 407)), n
         ).astype(np.int16),
         "to_tags": to_tags.astype(np.int16),
         "cancelled": cancelled,
-        "has_bye": any_row(bye),
+        "has_bye": any_row(q_cid, bye),
         "answer_missing": answer_missing,
         "bye_status": bye_status,
     }

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandas.api.extensions import ExtensionArray
 
 from sipstats import schema
 
@@ -18,6 +19,7 @@ __all__ = [
     "categorical",
     "code_texts",
     "codes",
+    "codes_at",
     "combine",
     "count_in_group",
     "dialog",
@@ -37,6 +39,7 @@ __all__ = [
     "recode",
     "request_key",
     "sorted_ids",
+    "statuses",
     "take",
 ]
 
@@ -46,14 +49,26 @@ def codes(col: pd.Series) -> np.ndarray:
     return col.cat.codes.to_numpy(dtype=np.int64)
 
 
+def codes_at(col: pd.Series, rows: np.ndarray) -> np.ndarray:
+    """Category codes of ``col`` at ``rows`` as int64 (-1 where a row is -1 or the value NA):
+    only those rows are read and widened, not the whole column."""
+    return take(col.cat.codes.to_numpy(), rows).astype(np.int64)
+
+
+def statuses(status: pd.Series | ExtensionArray) -> np.ndarray:
+    """Status codes as int16, 0 where there is none: a request (a response's code is 100-699,
+    so a comparison with a code holds for responses only), in a quarter of float64's bytes."""
+    return status.to_numpy(dtype=np.int16, na_value=0)
+
+
 def recode(col: pd.Series, categories: pd.Index, rows: np.ndarray | None = None) -> np.ndarray:
     """Codes of ``col``'s values within ``categories`` (-1 where absent or NA); with ``rows``
     (a mask) only there, -1 elsewhere: only the categories those rows hold are looked up."""
-    at = codes(col)
+    at = col.cat.codes.to_numpy()  # as narrow as the column holds them: indexes as well
     if rows is not None:
         at = np.where(rows, at, -1)
     if col.cat.categories is categories:
-        return at
+        return at.astype(np.int64)
     held = col.cat.categories
     if rows is None:
         return np.append(categories.get_indexer(held), -1).astype(np.int64)[at]
@@ -186,12 +201,19 @@ def dialog(
     in ``tags``). Equal keys are equal dialogs for calls with the same Call-ID categories
     and ``tags``. ``rows`` (a mask): keys only there, -1 elsewhere.
     """
-    call = codes(call_id)
-    tag_code = recode(tag, tags, rows) + 1  # 0: no tag (or not among ``tags``)
-    valid = (call >= 0) & ((tag_code > 0) | untagged)
+    # in place on one int64 array: this runs on every message, at the analysis's peak memory
+    key = recode(tag, tags, rows)
+    key += 1  # 0: no tag (or not among ``tags``)
+    invalid = call_id.cat.codes.to_numpy() < 0
+    if not untagged:
+        invalid |= key == 0
     if rows is not None:
-        valid &= rows
-    return np.where(valid, call * (len(tags) + 1) + tag_code, -1)
+        invalid |= ~rows
+    call = call_id.cat.codes.to_numpy().astype(np.int64)  # a copy, changed in place
+    call *= len(tags) + 1
+    key += call
+    key[invalid] = -1
+    return key
 
 
 def request_key(messages: pd.DataFrame) -> np.ndarray:

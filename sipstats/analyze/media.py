@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from sipstats.analyze import keys
-from sipstats.analyze.transactions import codes, endpoints
+from sipstats.analyze.transactions import endpoints
 
 #: The columns :func:`call_media` adds to CALLS (declared in ``schema.CALLS``).
 COLUMNS: Final = (
@@ -37,7 +37,7 @@ COLUMNS: Final = (
 
 def _texts(column: pd.Series, rows: np.ndarray) -> pd.Categorical[str]:
     """Values of ``column`` (categorical) at ``rows`` (NA where a row is -1)."""
-    return keys.categorical(column.cat.categories, keys.take(codes(column), rows))
+    return keys.categorical(column.cat.categories, keys.codes_at(column, rows))
 
 
 def call_media(
@@ -52,7 +52,7 @@ def call_media(
     m = messages
     fresh = ~m["retransmission"].to_numpy(dtype=bool)
     request = m["is_request"].to_numpy(dtype=bool)
-    status = m["status"].to_numpy(dtype="float64", na_value=np.nan)
+    status = keys.statuses(m["status"])
     invite = (m["cseq_method"] == "INVITE").to_numpy(dtype=bool)
     invite_request = request & (m["method"] == "INVITE").to_numpy(dtype=bool)
     of_call = fresh & (by_from >= 0)
@@ -80,7 +80,7 @@ def call_media(
     protocol = m["reason_protocol"]
     not_q850 = np.append(protocol.cat.categories.str.upper() != "Q.850", True)
     ts = m["ts"].array.asi8
-    order = np.lexsort((ts[said_row], not_q850[codes(protocol)[said_row]]))
+    order = np.lexsort((ts[said_row], not_q850[keys.codes_at(protocol, said_row)]))
     said_call, said_row = said_call[order], said_row[order]
     cause = keys.take(said_row, keys.first_in_group(said_call, said_call >= 0, n))
 
@@ -89,7 +89,7 @@ def call_media(
     agent = first_of_call(invite_request)
     final = first_of_call(~request & (status >= 200) & invite)
     server, user_agent = m["server"], m["user_agent"]
-    server_at, agent_at = keys.take(codes(server), final), keys.take(codes(user_agent), final)
+    server_at, agent_at = keys.codes_at(server, final), keys.codes_at(user_agent, final)
     agent_at = np.where(agent_at >= 0, agent_at + len(server.cat.categories), -1)
     responder = np.where(server_at >= 0, server_at, agent_at)
     agents = server.cat.categories.append(user_agent.cat.categories)

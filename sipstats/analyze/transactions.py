@@ -192,7 +192,7 @@ def build(messages: pd.DataFrame) -> pd.DataFrame:
     row_method = per_tx[tx]
     main = is_request & (request_method == row_method)
     ack = is_request & ~non_ack & (row_method != ack_code)
-    status = m["status"].to_numpy(dtype="float64", na_value=np.nan)
+    status = keys.statuses(m["status"])
     response = ~is_request
     prov = response & (status < 200)
     final = response & (status >= 200)
