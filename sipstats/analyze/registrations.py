@@ -18,6 +18,11 @@ import pandas as pd
 from sipstats import schema
 from sipstats.analyze import keys
 
+#: The columns of :func:`sipstats.analyze.transactions.build`'s frame a registration reads.
+COLUMNS = (
+    *("call_id", "from_tag", "to_uri", "client", "server", "request_ts", "final_ts"),
+    *("final_status", "min_expires", "expires"),
+)
 #: Final responses after which the UA is expected to send another REGISTER.
 RECOVERABLE = (401, 407, 423)
 CHALLENGES = (401, 407)
@@ -28,7 +33,8 @@ def build(transactions: pd.DataFrame) -> pd.DataFrame:
     # a REGISTER without a Call-ID belongs to no UA
     t = transactions
     wanted = (t["method"] == "REGISTER") & t["request_ts"].notna() & t["call_id"].notna()
-    reg = t[wanted.to_numpy(dtype=bool)]
+    # the columns read below only: the transactions' other columns are not copied
+    reg = t.loc[wanted.to_numpy(dtype=bool), list(COLUMNS)]
     if reg.empty:
         return schema.empty(schema.REGISTRATIONS)
     ua = reg["call_id"].astype("str") + "\n" + reg["from_tag"].astype("str").fillna("")
