@@ -192,3 +192,21 @@ def test_an_awaiting_child_failure_reaches_the_parent() -> None:
     unready.send(1)
     with pytest.raises(ValueError, match="no partition"):
         unready.result()
+
+
+def test_without_fork_an_awaiting_task_runs_here_when_asked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Where there is no fork (Windows) :class:`workers.Awaiting` gets ready and runs the task
+    in this process, once the result is asked for; ``held`` stays as it is."""
+    monkeypatch.setattr(workers, "can_fork", lambda: False)
+    steps: list[str] = []
+    held = [["a large table"]]
+    waiting = workers.Awaiting(
+        lambda: steps.append("ready"), lambda n: (steps.append("task"), n * 2)[1], held
+    )
+    waiting.send(21)
+    assert steps == []
+    assert waiting.result() == 42
+    assert steps == ["ready", "task"]
+    assert held == [["a large table"]]
