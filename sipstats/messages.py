@@ -490,7 +490,11 @@ class MessageTable:
         built = self._c_columns
         if built is None or not len(built) or len(self.ints["ts"]) or self._messages:
             return self.to_frame()
+        rows = len(built)
         exported = built.export()
+        # its hash tables (~15 bytes per row on a large capture) are freed: handed back to the
+        # system before the frame is made, whose peak was then the read's
+        return_freed_heap(rows)
         ints = {
             name: np.frombuffer(exported[name], dtype=code) for name, (_, _, code) in _INTS.items()
         }
