@@ -44,4 +44,5 @@ def test_heap_is_trimmed_only_for_a_large_table(
     assert trims == []
     monkeypatch.setattr(messages, "TRIM_FROM_ROWS", 1)
     read_capture(mixed)
-    assert trims == [0]
+    # once the frame is made, and before it too when the C builder has freed its hash tables
+    assert trims == ([0, 0] if messages.MessageTable()._c_columns is not None else [0])
