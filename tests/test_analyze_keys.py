@@ -60,6 +60,10 @@ def test_led_group_ids_are_group_ids(seed: int) -> None:
     flag = rng.random(rows) < 0.02
     expected = keys.group_ids(lead, method, cseq, flag)
     np.testing.assert_array_equal(keys.led_group_ids(lead, method, cseq, flag), expected)
+    led = np.maximum(lead, 0)  # every row led: the path without copies of the led rows
+    np.testing.assert_array_equal(
+        keys.led_group_ids(led, method, cseq, flag), keys.group_ids(led, method, cseq, flag)
+    )
     missing = np.full(rows, -1)
     np.testing.assert_array_equal(
         keys.led_group_ids(missing, method), keys.group_ids(missing, method)
@@ -125,3 +129,36 @@ def test_indexable_ids_are_equal_where_the_parts_are_and_index_a_short_table(see
         # the same partition of the rows as group_ids
         assert len(np.unique(np.stack([ids, groups]), axis=1)[0]) == len(np.unique(groups))
         assert len(np.unique(ids)) == len(np.unique(groups))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_first_appearances_are_the_first_rows_of_each_id(seed: int) -> None:
+    ids = keys.group_ids(*_parts(seed)[:2])
+    expected = pd.Series(ids).drop_duplicates().index.to_numpy()
+    np.testing.assert_array_equal(keys.first_appearances(ids), expected)
+    assert len(keys.first_appearances(ids[:0])) == 0
+
+
+def test_dialog_keys_and_codes_read_at_rows_from_narrow_codes() -> None:
+    """Category codes come as int8 for few categories: keys made of them do not wrap."""
+    tags = pd.Index([f"t{i}" for i in range(200)], dtype="str")
+    call_id = pd.Series(pd.Categorical(["a", "b", None, "b"]))
+    from_tag = pd.Series(pd.Categorical(["t199", None, "t0", "t5"], categories=tags))
+    assert from_tag.cat.codes.dtype == np.int16
+    assert call_id.cat.codes.dtype == np.int8
+    width = len(tags) + 1
+    np.testing.assert_array_equal(
+        keys.dialog(call_id, from_tag, tags, untagged=True), [200, width, -1, width + 6]
+    )
+    np.testing.assert_array_equal(
+        keys.dialog(call_id, from_tag, tags, untagged=False), [200, -1, -1, width + 6]
+    )
+    rows = np.array([True, True, True, False])
+    np.testing.assert_array_equal(
+        keys.dialog(call_id, from_tag, tags, untagged=True, rows=rows), [200, width, -1, -1]
+    )
+    codes = keys.codes_at(from_tag, np.array([0, -1, 1, 3]))
+    assert codes.dtype == np.int64
+    np.testing.assert_array_equal(codes, [199, -1, -1, 5])
+    status = pd.Series([None, 180, 200], dtype="Int16")
+    np.testing.assert_array_equal(keys.statuses(status), [0, 180, 200])

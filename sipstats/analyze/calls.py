@@ -162,7 +162,10 @@ def _address_pairs(m: pd.DataFrame) -> tuple[np.ndarray, int]:
     value returned (an initial INVITE's pair is its call's leg)."""
     ips = m["src"].cat.categories.union(m["dst"].cat.categories)
     src_ip, dst_ip = recode(m["src"], ips), recode(m["dst"], ips)
-    pair = keys.indexable(np.minimum(src_ip, dst_ip), np.maximum(src_ip, dst_ip))
+    low = np.minimum(src_ip, dst_ip)
+    high = np.maximum(src_ip, dst_ip, out=src_ip)  # in place: row-long arrays at the peak
+    del dst_ip
+    pair = keys.indexable(low, high)
     return pair, int(pair.max(initial=-1)) + 1
 
 
@@ -305,7 +308,8 @@ def build(
             **per_call,
             "correlation_id": b2bua.correlation_ids(first, correlation),
             **media,
-        }
+        },
+        copy=False,  # the columns as they are: no copy of them into blocks (peak memory)
     )
     start = calls["start_ts"]
     # PDD: first 18x, or the 2xx when the call was answered without one.

@@ -79,9 +79,11 @@ def recode(col: pd.Series, categories: pd.Index, rows: np.ndarray | None = None)
 
 
 def packed(*parts: np.ndarray) -> np.ndarray:
-    """One int64 per row, equal where every one of ``parts`` (any integers or bools) is: the parts
-    packed into one integer while it fits in 62 bits, renumbered densely when the next part
-    would not fit. Grouping and sorting need no more; :func:`group_ids` numbers them."""
+    """One int64 per row, equal exactly where every one of ``parts`` (any integers or bools) is:
+    the parts packed into one integer while it fits in 62 bits; when the next part would not
+    fit, what is packed so far is renumbered densely (in order of first appearance, so the
+    keys no longer sort as the tuples do). Grouping needs no more, and so does a sort that
+    only brings equal keys together; :func:`group_ids` numbers them."""
     key = np.zeros(len(parts[0]), dtype=np.int64)
     if not len(key):
         return key
@@ -91,7 +93,7 @@ def packed(*parts: np.ndarray) -> np.ndarray:
         low = int(part.min())
         width = int(part.max()) - low + 1
         if bound * width >= 1 << 62:
-            key = pd.factorize(key)[0].astype(np.int64)
+            key = pd.factorize(key)[0].astype(np.int64, copy=False)
             bound = int(key.max()) + 1
         key *= width
         key += part
@@ -104,7 +106,7 @@ def packed(*parts: np.ndarray) -> np.ndarray:
 def group_ids(*parts: np.ndarray) -> np.ndarray:
     """One int64 id per distinct tuple of ``parts`` (any integers), dense, in order of first
     appearance: what ``groupby(parts, sort=False).ngroup()`` numbers, without a groupby."""
-    return pd.factorize(packed(*parts))[0].astype(np.int64)
+    return pd.factorize(packed(*parts))[0].astype(np.int64, copy=False)
 
 
 def led_group_ids(lead: np.ndarray, *parts: np.ndarray) -> np.ndarray:
@@ -117,8 +119,11 @@ def led_group_ids(lead: np.ndarray, *parts: np.ndarray) -> np.ndarray:
     n = int(lead.max(initial=-1)) + 1
     has = lead >= 0
     first = first_in_group(lead, has, n)
-    group = np.where(has, lead, -1)
-    group[has] = np.where(key[has] == key[first[lead[has]]], lead[has], -1)
+    if has.all():  # every row led (every message names a branch): no copies of the rows led
+        group = np.where(key == key[first[lead]], lead, -1)
+    else:
+        group = np.where(has, lead, -1)
+        group[has] = np.where(key[has] == key[first[lead[has]]], lead[has], -1)
     other = np.flatnonzero(group < 0)
     if len(other):
         group[other] = n + pd.factorize(key[other])[0]
@@ -228,7 +233,12 @@ def request_key(messages: pd.DataFrame) -> np.ndarray:
 def first_appearances(ids: np.ndarray) -> np.ndarray:
     """Rows where each id appears first, for ids numbered in that order (:func:`group_ids`):
     a first appearance has an id above all before it."""
-    return np.flatnonzero(ids > np.maximum.accumulate(np.r_[-1, ids[:-1]]))
+    if not len(ids):
+        return np.zeros(0, dtype=np.int64)
+    above = np.empty(len(ids), dtype=bool)
+    above[0] = ids[0] > -1
+    np.greater(ids[1:], np.maximum.accumulate(ids)[:-1], out=above[1:])
+    return np.flatnonzero(above)
 
 
 def first_rows(key: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -258,14 +268,17 @@ def lookup_packed(
     major = wanted // width  # -1 (no key) stays -1: the last slot below, which holds -1
     n = int(max(major_of[-1], major.max(initial=-1))) + 1
     starts = np.flatnonzero(np.r_[True, major_of[1:] != major_of[:-1]])
-    first = np.full(n + 1, -1, dtype=np.int64)
+    # int32 and freed early: ``wanted`` is row-long, at the analysis's peak memory
+    first = np.full(n + 1, -1, dtype=np.int32 if len(distinct) < 2**31 else np.int64)
     first[major_of[starts]] = starts
     several = np.zeros(n + 1, dtype=bool)
     several[major_of[starts[np.diff(np.r_[starts, len(distinct)]) > 1]]] = True
-    candidate = first[major]
-    found = (candidate >= 0) & (distinct[candidate] == wanted)
-    out[found] = values[candidate[found]]
     shared = np.flatnonzero(several[major])
+    candidate = first[major]
+    del major
+    found = distinct[candidate] == wanted
+    found &= candidate >= 0
+    out[found] = values[candidate[found]]
     out[shared] = lookup(distinct, values, wanted[shared])
     return out
 

@@ -94,18 +94,18 @@ def call_media(
     responder = np.where(server_at >= 0, server_at, agent_at)
     agents = server.cat.categories.append(user_agent.cat.categories)
 
-    sent = np.concatenate([offer, answer])
-    sent = sent[sent >= 0]
+    offered, answered = offer >= 0, answer >= 0
+    sent = np.concatenate([offer[offered], answer[answered]])
     media = endpoints(m["sdp_address"].iloc[sent], m["sdp_port"].iloc[sent])
-    # row -> position in ``sent`` (-1 stays -1)
-    position = np.full(len(m) + 1, -1, dtype=np.int64)
-    position[sent] = np.arange(len(sent))
-    media_codes = np.append(media.codes, -1)
+    # each call's offer and answer as codes of ``media`` (-1: none)
+    offer_media, answer_media = np.full(n, -1, dtype=np.int64), np.full(n, -1, dtype=np.int64)
+    offers = int(offered.sum())
+    offer_media[offered], answer_media[answered] = media.codes[:offers], media.codes[offers:]
     return {
         "offered_codecs": _texts(m["sdp_codecs"], offer),
-        "offer_media": keys.categorical(media.categories, media_codes[position[offer]]),
+        "offer_media": keys.categorical(media.categories, offer_media),
         "answered_codecs": _texts(m["sdp_codecs"], answer),
-        "answer_media": keys.categorical(media.categories, media_codes[position[answer]]),
+        "answer_media": keys.categorical(media.categories, answer_media),
         "early_media": early,
         "cause_protocol": _texts(protocol, cause),
         "cause": m["reason_cause"].array.take(cause, allow_fill=True),

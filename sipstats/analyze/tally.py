@@ -100,9 +100,9 @@ def _codes(column: pd.Series) -> np.ndarray:
     if column.dtype == bool:
         return column.to_numpy()
     if pd.api.types.is_integer_dtype(column.dtype):  # the values themselves, NA below them all
-        values = column.to_numpy(dtype=np.int64, na_value=0)
-        missing = column.isna().to_numpy(dtype=bool)
-        return np.where(missing, values.min(initial=0) - 1, values)
+        low = column.min()
+        below = min(0, 0 if pd.isna(low) else int(low)) - 1
+        return column.to_numpy(dtype=np.int64, na_value=below)
     values, _ = pd.factorize(column, use_na_sentinel=False)
     return values.astype(np.int64)
 

@@ -228,7 +228,8 @@ def build(messages: pd.DataFrame) -> pd.DataFrame:
             "acks": count(ack),
             "responses": count(response),
             "retransmissions": count(retransmission),
-        }
+        },
+        copy=False,  # the columns as they are: no copy of them into blocks (peak memory)
     )
     # Identity columns come from the first copy of the request, else from the first message.
     request_row = first(main & ~retransmission)
