@@ -66,6 +66,14 @@ class Flow:
         return ladder_svg(self)
 
 
+#: The columns an arrow is drawn from (:func:`_label` and :func:`call_flow`): records of
+#: these only, not of every column of the messages.
+_ARROW_COLUMNS: Final = (
+    "ts", "is_request", "method", "status", "reason", "retransmission", "sdp_port", "file",
+    "frame",
+)  # fmt: skip
+
+
 def _label(row: dict[Hashable, Any]) -> str:
     if row["is_request"]:
         label = str(row["method"])
@@ -104,7 +112,9 @@ def call_flow(analysis: Analysis, call_ids: str | Iterable[str]) -> Flow:
             file=str(row["file"]),
             frame=int(row["frame"]),
         )
-        for row, s, d in zip(rows.head(MAX_ARROWS).to_dict("records"), src, dst, strict=False)
+        for row, s, d in zip(
+            rows.head(MAX_ARROWS)[list(_ARROW_COLUMNS)].to_dict("records"), src, dst, strict=False
+        )
     )
     return Flow(
         wanted, start, tuple(visible(h) for h in hosts), arrows, max(0, len(rows) - MAX_ARROWS)
