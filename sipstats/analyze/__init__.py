@@ -46,6 +46,9 @@ if TYPE_CHECKING:
 
 __all__ = ["Analysis", "analyze", "assemble"]
 
+#: The key of :attr:`Analysis.end_to_end_calls` among the derived tables (:meth:`Analysis._once`).
+_END_TO_END: Final = ("end_to_end_calls",)
+
 #: What :meth:`Analysis.timeline` groups responses by ('class' is short for 'status_class').
 TimelineBy = Literal["class", "status_class", "category"]
 
@@ -156,9 +159,14 @@ class Analysis:
     transactions: _Completed = _Completed()
     """``schema.TRANSACTIONS``; its ``key`` column is made on the first read (:class:`Deferred`)."""
     _computed: dict[tuple[str, ...], tuple[pd.DataFrame, pd.DataFrame]] = field(
-        default_factory=dict, init=False, repr=False, compare=False
+        default_factory=dict, repr=False, compare=False
     )
-    """Tables derived from another one, each with what it was derived from (:meth:`_once`)."""
+    """Tables derived from another one, each with what it was derived from (:meth:`_once`):
+    :func:`assemble` hands over the end-to-end calls it made. Each analysis holds its own
+    copy (``dataclasses.replace`` passes the tables on, not the dictionary)."""
+
+    def __post_init__(self) -> None:
+        self._computed = dict(self._computed)
 
     def _once(
         self, key: tuple[str, ...], source: pd.DataFrame, derive: Callable[[], pd.DataFrame]
@@ -224,7 +232,7 @@ class Analysis:
     @property
     def end_to_end_calls(self) -> pd.DataFrame:
         """The calls counted once per end-to-end call: a B2BUA's other legs left out."""
-        return self._once(("end_to_end_calls",), self.calls, partial(b2bua.end_to_end, self.calls))
+        return self._once(_END_TO_END, self.calls, partial(b2bua.end_to_end, self.calls))
 
     @property
     def transactions_without_final(self) -> int:
@@ -521,6 +529,7 @@ def assemble(
         findings=found,
         interval=interval,
         trunks=None,
+        _computed={_END_TO_END: (calls, end_to_end)},
     )
 
 
