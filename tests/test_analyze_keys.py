@@ -162,3 +162,21 @@ def test_dialog_keys_and_codes_read_at_rows_from_narrow_codes() -> None:
     np.testing.assert_array_equal(codes, [199, -1, -1, 5])
     status = pd.Series([None, 180, 200], dtype="Int16")
     np.testing.assert_array_equal(keys.statuses(status), [0, 180, 200])
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_code_texts_agree_with_counting_each_group(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    group = rng.integers(0, 40, 400)
+    code = rng.choice([404, 480, 486, 503, 603], 400, p=[0.1, 0.1, 0.5, 0.2, 0.1])
+    top, texts = keys.code_texts(group, code)
+    want_top, want_texts = [], []
+    for g in np.unique(group).tolist():
+        counted = pd.Series(code[group == g]).value_counts()
+        ranked = sorted(counted.items(), key=lambda kv: (-kv[1], kv[0]))
+        want_top.append(f"{ranked[0][0]:03d}")
+        want_texts.append("|".join(f"{c:03d}x{n}" for c, n in ranked))
+    assert list(top) == want_top
+    assert list(texts) == want_texts
+    empty_top, empty_texts = keys.code_texts(group[:0], code[:0])
+    assert len(empty_top) == len(empty_texts) == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
@@ -11,6 +12,8 @@ from hypothesis import strategies as st
 
 from sipstats import schema
 from sipstats.analyze.retries import (
+    UriKeys,
+    _attach_retry_after,
     _next_attempt,
     by_retry_after,
     early_retriers,
@@ -633,3 +636,83 @@ def test_next_attempt_is_the_first_start_at_or_after_the_failure_with_the_same_k
     assert found["next_row"].tolist() == [1, 2, 3, -1]
     assert found.index.tolist() == [10, 11, 12, 13]
     assert found["next_ts"].isna().tolist() == [False, False, False, True]
+
+
+def test_next_attempt_on_a_tie_of_starts_takes_the_first_attempt_in_its_table() -> None:
+    """Attempts of one key starting at one time: the first in the attempts' order wins,
+    however their rows are numbered; failures at that same time find them too."""
+    at = [T0 + pd.Timedelta(s, unit="s") for s in (4, 4, 4, 1, 2)]
+    attempts = pd.DataFrame(
+        {
+            "row": [7, 3, 5, 0],
+            "start_ts": pd.Series(at[:4], dtype=schema.UTC_TS),
+            "key": [2, 1, 1, 1],
+        }
+    )
+    failed = pd.DataFrame(
+        {
+            "call": [20, 21, 22],
+            "final_ts": pd.Series([at[4], at[0], at[0]], dtype=schema.UTC_TS),
+            "key": [1, 1, 2],
+        }
+    )
+    found = _next_attempt(failed, attempts, "key")
+    assert found["next_row"].tolist() == [3, 3, 7]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_retry_after_is_read_on_the_nearest_copy_as_merge_asof_picks_it(seed: int) -> None:
+    """Each failure takes the Retry-After of the response of its dialog and code nearest to
+    its final_ts (the one before on a tie of distances, the last of a tie of times)."""
+    rng = np.random.default_rng(seed)
+    n = 60
+    ts = T0 + pd.to_timedelta(rng.integers(0, 12, n), unit="s")
+    messages = pd.DataFrame(
+        {
+            "ts": pd.Series(ts, dtype=schema.UTC_TS),
+            "status": pd.array(rng.choice([486, 503], n), dtype="Int16"),
+            "retry_after": pd.array(rng.integers(0, 100, n), dtype="Int64"),
+            "retry_after_raw": pd.Categorical(rng.choice(["a", "b", "c"], n)),
+        }
+    )
+    rows = rng.random(n) < 0.7
+    dialog = rng.integers(0, 4, n)
+    failed = pd.DataFrame(
+        {
+            "call": np.arange(15),
+            "dialog": rng.integers(0, 5, 15),
+            "final_status": pd.array(rng.choice([486, 503], 15), dtype="Int16"),
+            "final_ts": pd.Series(
+                T0 + pd.to_timedelta(rng.integers(0, 13, 15), unit="s"), dtype=schema.UTC_TS
+            ),
+        }
+    )
+    got = _attach_retry_after(failed, messages, rows, dialog)
+    status = messages["status"].to_numpy(dtype=np.int64)[rows]
+    resp = pd.DataFrame(
+        {
+            "key": dialog[rows] * 1000 + status,
+            "resp_ts": messages["ts"].array[rows],
+            "retry_after": messages["retry_after"].array[rows],
+            "retry_after_raw": messages["retry_after_raw"].cat.codes.to_numpy()[rows],
+        }
+    ).sort_values("resp_ts", kind="stable")
+    left = failed.assign(
+        key=failed["dialog"] * 1000 + failed["final_status"].astype("int64")
+    ).sort_values("final_ts", kind="stable")
+    want = pd.merge_asof(
+        left, resp, left_on="final_ts", right_on="resp_ts", by="key", direction="nearest"
+    ).sort_values("call", kind="stable")
+    assert got["call"].tolist() == list(range(15))
+    assert got["retry_after"].tolist() == want["retry_after"].tolist()
+    assert got["retry_after_raw"].tolist() == want["retry_after_raw"].fillna(-1).tolist()
+
+
+def test_uri_key_names_are_made_again_only_for_new_keys() -> None:
+    uris = UriKeys()
+    uris.ids(pd.Series(["sip:a@x", "sip:b@x"], dtype="category"))
+    names = uris.names
+    assert uris.names is names
+    assert uris.names.tolist() == ["a@x", "b@x"]
+    uris.ids(pd.Series(["<sip:c@X;tag=1>"], dtype="category"))
+    assert uris.names.tolist() == ["a@x", "b@x", "c@x"]

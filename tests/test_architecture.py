@@ -71,6 +71,7 @@ INNER = {
     "analyze": {
         "keys": -1,
         "tally": 0,  # counts that add up over partitions: imports no other analysis module
+        "responses": 0,
         "transactions": 0,
         "join": 1,
         "media": 1,

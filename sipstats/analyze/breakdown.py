@@ -22,6 +22,7 @@ from pandas.tseries.offsets import Tick
 
 from sipstats import schema
 from sipstats.analyze import keys
+from sipstats.analyze.responses import response_rows
 from sipstats.analyze.retries import UriKeys
 from sipstats.analyze.tally import time_runs, weights
 from sipstats.analyze.transactions import codes, endpoints
@@ -45,43 +46,24 @@ MAX_INTERVAL = pd.Timedelta(days=365)
 
 def _responses(
     messages: pd.DataFrame,
-    columns: Sequence[str] | None = None,
+    columns: Sequence[str],
     *,
     unique: bool = False,
     lowest: int | None = None,
     highest: int | None = None,
 ) -> pd.DataFrame:
-    """Responses with a status, their class (categorical over :data:`CLASSES`) and code.
+    """Responses with a status (:func:`~.responses.response_rows`), their class
+    (categorical over :data:`CLASSES`) and code.
 
-    ``columns``: the only columns taken from ``messages`` (all of them when None); copying
-    every column of a large messages table for a few is what made these tables slow.
+    ``columns``: the only columns taken from ``messages``; copying every column of a large
+    messages table for a few is what made these tables slow.
     ``unique``: retransmissions left out; ``lowest``/``highest``: codes below/above them left
     out. Rows are picked before any column is copied.
     """
     keep, code = response_rows(messages, unique=unique, lowest=lowest, highest=highest)
-    resp = messages[keep] if columns is None else messages.loc[keep, ["status", *columns]]
+    resp = messages.loc[keep, ["status", *columns]]
     cls = pd.Categorical.from_codes(_class_codes(code), categories=pd.Index(CLASSES))
     return resp.assign(code=code, cls=cls)
-
-
-def response_rows(
-    messages: pd.DataFrame,
-    *,
-    unique: bool = False,
-    lowest: int | None = None,
-    highest: int | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """The responses with a status (a mask of ``messages``) and their codes (int64), as
-    :func:`_responses` picks them (``unique``, ``lowest``, ``highest``: see there)."""
-    status = messages["status"].to_numpy(dtype="float64", na_value=np.nan)
-    keep = ~messages["is_request"].to_numpy(dtype=bool) & ~np.isnan(status)
-    if lowest is not None:
-        keep &= status >= lowest
-    if highest is not None:
-        keep &= status <= highest
-    if unique:
-        keep &= ~messages["retransmission"].to_numpy(dtype=bool)
-    return keep, status[keep].astype(np.int64)
 
 
 def _class_codes(code: np.ndarray) -> np.ndarray:
@@ -292,7 +274,8 @@ def _failures_of(
         return schema.empty(schema.FAILURES_BY[by])
     shown = np.flatnonzero(failures > 0)
     # most failures first, then by name (names are distinct)
-    shown = shown[np.lexsort((_text_rank(names[shown]), -failures[shown]))]
+    rank = keys.categorical(pd.Index(names[shown], dtype="str"), np.arange(len(shown))).codes
+    shown = shown[np.lexsort((rank, -failures[shown]))]
     position = np.full(len(names), -1, dtype=np.int64)
     position[shown] = np.arange(len(shown))
     # the failed rows' groups are the shown ones, numbered in table order
@@ -309,13 +292,6 @@ def _failures_of(
         }
     )
     return schema.conform(out, schema.FAILURES_BY[by])
-
-
-def _text_rank(texts: np.ndarray) -> np.ndarray:
-    """The position of each of distinct ``texts`` (an object array of str) in sorted order."""
-    rank = np.empty(len(texts), dtype=np.int64)
-    rank[np.argsort(texts, kind="stable")] = np.arange(len(texts))
-    return rank
 
 
 def with_failure_share(timeline_table: pd.DataFrame) -> pd.DataFrame:

@@ -12,6 +12,7 @@ import pandas as pd
 
 from sipstats import schema
 from sipstats.analyze import keys
+from sipstats.analyze.responses import response_rows
 from sipstats.analyze.tally import SOFTWARE_HEADERS, weights
 from sipstats.catalogue import classify
 
@@ -43,11 +44,10 @@ def by_code(messages: pd.DataFrame) -> pd.DataFrame:
     rewritten phrase ("500 Service Unavailable") stands out next to the catalogue's.
     ``messages``: analysed messages, or message groups (:attr:`~.tally.Tally.groups`).
     """
-    status = messages["status"].to_numpy(dtype="float64", na_value=np.nan)
-    keep = ~messages["is_request"].to_numpy(dtype=bool) & ~np.isnan(status)
+    keep, code = response_rows(messages)
     if not keep.any():
         return schema.empty(schema.BY_CODE)
-    codes, group = np.unique(status[keep].astype(np.int64), return_inverse=True)
+    codes, group = np.unique(code, return_inverse=True)
     n = weights(messages).to_numpy(dtype=np.int64)[keep]
     retransmitted = messages["retransmission"].to_numpy(dtype=bool)[keep]
     count = np.bincount(group, weights=n, minlength=len(codes)).astype(np.int64)

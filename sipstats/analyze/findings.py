@@ -55,8 +55,9 @@ import pandas as pd
 
 from sipstats import schema
 from sipstats.analyze import keys
-from sipstats.analyze.breakdown import fixed_step, response_rows, without_gaps
+from sipstats.analyze.breakdown import fixed_step, without_gaps
 from sipstats.analyze.calls import TIMER_B
+from sipstats.analyze.responses import response_rows
 from sipstats.analyze.retries import UriKeys, uri_key
 from sipstats.capture.summary import InputSummary
 

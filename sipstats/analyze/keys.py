@@ -350,14 +350,20 @@ _CODE_TEXT = np.array([f"{code:03d}" for code in range(1000)], dtype=object)
 def code_texts(group: np.ndarray, code: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per group 0..n-1 present in ``group``, in order: its top code ('486', the most
     frequent, the lowest on a tie) and its codes as 'CODExCOUNT|...' texts, most frequent
-    first, then the lowest (text made once per group and code, joined without a loop)."""
+    first, then the lowest. Each distinct 'CODExCOUNT' is made once; text is joined only
+    where a group has several codes (most have one)."""
+    if not len(group):
+        return np.array([], dtype=object), np.array([], dtype=object)
     pair, count = np.unique(group * 1000 + code, return_counts=True)
     pair_group, pair_code = pair // 1000, pair % 1000
     order = np.lexsort((pair_code, -count, pair_group))
     pair_group, pair_code, count = pair_group[order], pair_code[order], count[order]
     first = np.flatnonzero(np.r_[True, pair_group[1:] != pair_group[:-1]])
-    text = _CODE_TEXT[pair_code] + "x" + count.astype(str).astype(object)
-    starts = np.zeros(len(text), dtype=bool)
-    starts[first] = True
-    text = np.where(starts, text, "|" + text)
+    width = int(count.max()) + 1
+    pieces, piece = np.unique(pair_code * width + count, return_inverse=True)
+    made = [f"{key // width:03d}x{key % width}" for key in pieces.tolist()]
+    text = np.array(made, dtype=object)[piece.reshape(-1)]
+    later = np.ones(len(text), dtype=bool)
+    later[first] = False
+    text[later] = "|" + text[later]
     return _CODE_TEXT[pair_code[first]], np.add.reduceat(text, first)

@@ -38,6 +38,7 @@ import pandas as pd
 from sipstats import schema
 from sipstats.analyze import keys
 from sipstats.analyze.keys import codes
+from sipstats.analyze.responses import response_rows
 
 #: Codes that invite a retry, listed first in the summaries (RFC 3261 §21.4.18, §21.4.25, §21.5.4).
 RETRY_CODES = (480, 486, 503)
@@ -85,6 +86,7 @@ class UriKeys:
     def __init__(self) -> None:
         self._ids: dict[str, int] = {}
         self._read: list[tuple[pd.Index, np.ndarray]] = []
+        self._names = pd.Index([], dtype="str")
 
     def ids(self, column: pd.Series) -> np.ndarray:
         """The key id of each row of a URI column (-1: NA, or no key); categorical columns
@@ -95,8 +97,10 @@ class UriKeys:
 
     @property
     def names(self) -> pd.Index:
-        """Each id's key text."""
-        return pd.Index(list(self._ids), dtype="str")
+        """Each id's key text (made again only when keys were added since: ids only grow)."""
+        if len(self._names) != len(self._ids):
+            self._names = pd.Index(list(self._ids), dtype="str")
+        return self._names
 
     def _of(self, categories: pd.Index) -> np.ndarray:
         """The id of each category, and -1 last (the slot code -1 picks)."""
@@ -137,9 +141,8 @@ def _ids(
     """``func`` of categorical columns' values as ids in one space, and each id's text.
 
     ``func`` runs once per category a column holds (a column taken from a larger table
-    keeps that table's categories); equal results share an id, whichever column or
-    category they come from; NA (a missing value, or NA from ``func``) is -1. Text stays
-    in pandas strings (no Python object per value).
+    keeps that table's categories), never per row; equal results share an id, whichever
+    column or category they come from; NA (a missing value, or NA from ``func``) is -1.
     """
     rows, texts = [], []
     for column in columns:
@@ -215,13 +218,8 @@ def _failures(attempts: pd.DataFrame, calls: pd.DataFrame, messages: pd.DataFram
     failed = attempts[(status.ge(300).fillna(False) & ended).to_numpy(dtype=bool)]
     m = messages
     auth = (m["is_request"] & (m["method"] == "INVITE") & m["has_auth"]).to_numpy(dtype=bool)
-    answers = (
-        ~m["is_request"]
-        & (m["cseq_method"] == "INVITE")
-        & m["status"].ge(300).fillna(False)
-        & ~m["retransmission"]
-        & m["client_leg"]
-    ).to_numpy(dtype=bool)
+    answers = response_rows(m, unique=True, client=True, lowest=300)[0]
+    answers &= (m["cseq_method"] == "INVITE").to_numpy(dtype=bool)
     read = auth | answers
     keys_read, failed_keys = _dialog_keys(m, read, calls, failed["row"].to_numpy())
     dialog = np.full(len(m), -1, dtype=np.int64)
@@ -250,24 +248,53 @@ def _attach_retry_after(
     failed: pd.DataFrame, messages: pd.DataFrame, rows: np.ndarray, dialog: np.ndarray
 ) -> pd.DataFrame:
     """Retry-After (value and text) of the response copy nearest to each failure's final_ts,
-    among the failure responses at ``rows`` (a mask of ``messages``)."""
+    among the failure responses at ``rows`` (a mask of ``messages``) of the same dialog and
+    code: the last at or before it, unless the first after it is nearer (as
+    ``pandas.merge_asof(direction="nearest")`` picks)."""
+    if not rows.any():
+        return (
+            failed.assign(
+                retry_after=pd.array([pd.NA] * len(failed), dtype=messages["retry_after"].dtype),
+                retry_after_raw=np.full(len(failed), -1, dtype=np.int64),
+            )
+            .sort_values("call", kind="stable")
+            .reset_index(drop=True)
+        )
     status = messages["status"].to_numpy(dtype=np.int64, na_value=0)[rows]
-    resp = pd.DataFrame(
-        {
-            "key": dialog[rows] * 1000 + status,
-            "resp_ts": messages["ts"].array[rows],
-            "retry_after": messages["retry_after"].array[rows],
-            "retry_after_raw": codes(messages["retry_after_raw"])[rows],
-        }
-    ).sort_values("resp_ts", kind="stable")
-    left = failed.assign(
-        key=failed["dialog"].to_numpy() * 1000 + failed["final_status"].to_numpy(dtype=np.int64)
-    ).sort_values("final_ts", kind="stable")
-    merged = pd.merge_asof(
-        left, resp, left_on="final_ts", right_on="resp_ts", by="key", direction="nearest"
+    response_key = dialog[rows] * 1000 + status
+    failure_key = failed["dialog"].to_numpy() * 1000 + failed["final_status"].to_numpy(
+        dtype=np.int64
     )
-    merged["retry_after_raw"] = merged["retry_after_raw"].fillna(-1).astype(np.int64)
-    return merged.sort_values("call", kind="stable").reset_index(drop=True)
+    response_ts, failure_ts = _ns(messages["ts"])[rows], _ns(failed["final_ts"])
+    # keys and times ranked over both sides, so that one int64 sorts by key, then time
+    key = pd.factorize(np.concatenate([response_key, failure_key]))[0].astype(np.int64)
+    times, when = np.unique(np.concatenate([response_ts, failure_ts]), return_inverse=True)
+    packed = key * len(times) + when.reshape(-1)
+    order = np.argsort(packed[: len(status)], kind="stable")
+    responses, wanted = packed[: len(status)][order], packed[len(status) :]
+    before = np.searchsorted(responses, wanted, side="right") - 1
+    after = np.searchsorted(responses, wanted, side="left")
+    group = key[: len(status)][order]
+    wanted_key = key[len(status) :]
+    has_before = (before >= 0) & (group[np.maximum(before, 0)] == wanted_key)
+    has_after = (after < len(order)) & (group[np.minimum(after, len(order) - 1)] == wanted_key)
+    ts = response_ts[order]
+    nearer_after = has_after & (
+        ~has_before
+        | (
+            ts[np.minimum(after, len(order) - 1)] - failure_ts
+            < failure_ts - ts[np.maximum(before, 0)]
+        )
+    )
+    pick = np.where(nearer_after, after, np.where(has_before, before, -1))
+    at = np.flatnonzero(rows)[np.where(pick >= 0, order[np.maximum(pick, 0)], 0)]
+    found = pick >= 0
+    raw = codes(messages["retry_after_raw"])[at]
+    out = failed.assign(
+        retry_after=messages["retry_after"].array.take(np.where(found, at, -1), allow_fill=True),
+        retry_after_raw=np.where(found, raw, -1),
+    )
+    return out.sort_values("call", kind="stable").reset_index(drop=True)
 
 
 def _next_attempt(failed: pd.DataFrame, attempts: pd.DataFrame, by: str) -> pd.DataFrame:
@@ -421,20 +448,14 @@ def _unique_responses(
     """Responses as their clients got them: no retransmission, no relayed copy on another leg,
     a status. Their code, Retry-After value (0 where none), whether it had one and whether
     the header was there (usable or not): what the summaries read."""
-    m = messages
-    status = m["status"].to_numpy(dtype="float64", na_value=np.nan)
-    rows = np.flatnonzero(
-        ~m["is_request"].to_numpy(dtype=bool)
-        & ~m["retransmission"].to_numpy(dtype=bool)
-        & m["client_leg"].to_numpy(dtype=bool)
-        & ~np.isnan(status)
-    )
-    value = m["retry_after"]
+    keep, status = response_rows(messages, unique=True, client=True)
+    value = messages["retry_after"]
+    rows = np.flatnonzero(keep)
     return (
-        status[rows].astype(np.int64),
+        status,
         value.to_numpy(dtype=np.int64, na_value=0)[rows],
         value.notna().to_numpy(dtype=bool)[rows],
-        m["retry_after_raw"].notna().to_numpy(dtype=bool)[rows],
+        messages["retry_after_raw"].notna().to_numpy(dtype=bool)[rows],
     )
 
 

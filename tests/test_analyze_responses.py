@@ -1,0 +1,71 @@
+"""The one rule for which messages the report tables count as responses."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from sipstats import schema
+from sipstats.analyze import breakdown, counts, retries
+from sipstats.analyze.responses import response_rows
+from tests.retry_fixtures import T0, _message, messages_frame
+
+
+def _messages() -> pd.DataFrame:
+    """A request, a response without a status, a 180, a 486 and its retransmission, a 503
+    relayed by a proxy (its copy on the server's leg is not the client's), a 603."""
+    rows = [
+        {"is_request": True, "method": "INVITE", "status": None},
+        {"is_request": False, "status": None},
+        {"is_request": False, "status": 180},
+        {"is_request": False, "status": 486, "retry_after": 4, "retry_after_raw": "4"},
+        {"is_request": False, "status": 486, "retransmission": True},
+        {"is_request": False, "status": 503, "client_leg": False},
+        {"is_request": False, "status": 503, "retry_after": 9, "retry_after_raw": "9"},
+        {"is_request": False, "status": 603},
+    ]
+    common = {
+        **{"src": "10.0.0.2", "sport": 5060, "dst": "10.0.0.1", "dport": 5060, "cseq": 1},
+        **{"call_id": "c", "cseq_method": "INVITE", "branch": "z9hG4bK-c", "from_tag": "t"},
+    }
+    return messages_frame(
+        [
+            _message(**common, **row, ts=T0 + pd.Timedelta(at, unit="s"))
+            for at, row in enumerate(rows)
+        ]
+    )
+
+
+def test_response_rows_by_each_option() -> None:
+    m = _messages()
+    keep, code = response_rows(m)
+    assert keep.tolist() == [False, False, True, True, True, True, True, True]
+    assert code.tolist() == [180, 486, 486, 503, 503, 603]
+    assert response_rows(m, unique=True)[1].tolist() == [180, 486, 503, 503, 603]
+    assert response_rows(m, client=True)[1].tolist() == [180, 486, 486, 503, 603]
+    assert response_rows(m, lowest=400, highest=599)[1].tolist() == [486, 486, 503, 503]
+    assert response_rows(m, unique=True, client=True, lowest=300)[1].tolist() == [486, 503, 603]
+
+
+def test_the_tables_pick_the_same_responses() -> None:
+    """by_code and code_shares count every response (``unique`` without retransmissions);
+    the Retry-After summary counts what the clients got: the same rule, two options."""
+    m = _messages()
+    by_code = counts.by_code(m).set_index("code")
+    shares = breakdown.code_shares(m).set_index("code")
+    assert by_code["count"].to_dict() == {"180": 1, "486": 2, "503": 2, "603": 1}
+    assert by_code["unique"].to_dict() == shares["unique"].to_dict()
+    assert shares["unique"].to_dict() == {"180": 1, "486": 1, "503": 2, "603": 1}
+    summary = retries.retry_after_summary(m, retries.retry_table(_no_calls(), m))
+    assert summary.set_index("code")["responses"].to_dict() == {"486": 1, "503": 1}
+    assert retries.retry_after_values(m) == {"486": {"4": 1}, "503": {"9": 1}}
+
+
+def _no_calls() -> pd.DataFrame:
+    return schema.empty(schema.CALLS)
+
+
+def test_no_response_without_a_status() -> None:
+    m = _messages()
+    keep, _ = response_rows(m)
+    assert not keep[np.flatnonzero(m["status"].isna().to_numpy())].any()
