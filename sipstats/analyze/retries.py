@@ -86,7 +86,7 @@ class UriKeys:
     def __init__(self) -> None:
         self._ids: dict[str, int] = {}
         self._read: list[tuple[pd.Index, np.ndarray]] = []
-        self._names = pd.Index([], dtype="str")
+        self._names: pd.Index = pd.Index([], dtype="str")
 
     def ids(self, column: pd.Series) -> np.ndarray:
         """The key id of each row of a URI column (-1: NA, or no key); categorical columns
@@ -252,10 +252,11 @@ def _attach_retry_after(
     code: the last at or before it, unless the first after it is nearer (as
     ``pandas.merge_asof(direction="nearest")`` picks)."""
     if not rows.any():
+        nothing = np.full(len(failed), -1, dtype=np.int64)
         return (
             failed.assign(
-                retry_after=pd.array([pd.NA] * len(failed), dtype=messages["retry_after"].dtype),
-                retry_after_raw=np.full(len(failed), -1, dtype=np.int64),
+                retry_after=messages["retry_after"].array.take(nothing, allow_fill=True),
+                retry_after_raw=nothing,
             )
             .sort_values("call", kind="stable")
             .reset_index(drop=True)
