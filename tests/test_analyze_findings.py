@@ -10,11 +10,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from sipstats.analyze import analyze
-from sipstats.analyze.findings import BURST_MIN_FAILURES, describe
+from sipstats.analyze.findings import BURST_MIN_FAILURES, _bursts, describe
+from sipstats.analyze.retries import UriKeys
 from sipstats.messages import read_capture
 from sipstats.render import RENDERERS, RenderOptions
 from tests.analysis_fixtures import T0, capture, invite_call, msg
@@ -174,3 +176,14 @@ def test_icmp_unreachable_for_sip_is_a_finding(tmp_path: Path) -> None:
     assert "10.0.0.9:5060 (3)" in finding["text"]
     (listed,) = analysis.to_dict()["findings"]
     assert listed["start"] is None
+
+
+def test_a_final_without_a_time_falls_in_no_burst_bucket() -> None:
+    analysis = analyze(capture(_traffic(60, _outage)), interval="5s")
+    m = analysis.report_messages
+    step = pd.Timedelta("5s")
+    first_503 = int(np.flatnonzero(m["status"].eq(503).fillna(False).to_numpy())[0])
+    untimed = m.iloc[[first_503]].copy()
+    untimed["ts"] = pd.Series([pd.NaT], dtype=m["ts"].dtype, index=untimed.index)
+    with_untimed = pd.concat([m, untimed], ignore_index=True)
+    assert _bursts(with_untimed, step, UriKeys()) == _bursts(m, step, UriKeys())

@@ -180,3 +180,22 @@ def test_code_texts_agree_with_counting_each_group(seed: int) -> None:
     assert list(texts) == want_texts
     empty_top, empty_texts = keys.code_texts(group[:0], code[:0])
     assert len(empty_top) == len(empty_texts) == 0
+
+
+def test_ns_reads_any_unit_in_utc_and_nat_as_the_least_int64() -> None:
+    times = pd.Series(
+        [pd.Timestamp("2024-01-01 01:00", tz="Europe/Paris"), pd.NaT],
+        dtype="datetime64[ms, Europe/Paris]",
+    )
+    assert keys.ns(times).tolist() == [pd.Timestamp("2024-01-01", tz="UTC").value, keys.NAT]
+
+
+def test_ranked_texts_rank_the_texts_the_rows_hold_and_name_the_missing() -> None:
+    column = pd.Series(["b", None, "a", "c", "b"], dtype="category")
+    rows = np.array([True, True, True, False, True])
+    rank, names = keys.ranked_texts(column, rows, "unknown")
+    assert names == ["a", "b", "unknown"]
+    assert rank.tolist() == [1, 2, 0, 1]
+    text_rank, text_names = keys.ranked_texts(column.astype("str"), rows, "")
+    assert text_names == ["", "a", "b"]
+    assert text_rank.tolist() == [2, 0, 1, 2]

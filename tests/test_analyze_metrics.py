@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from sipstats.analyze import analyze
-from sipstats.analyze.metrics import on_caller_leg
+from sipstats.analyze.metrics import caller_leg_rows
 from tests.analysis_fixtures import capture, invite_call, msg
 
 REGISTRAR = ("10.0.0.9", 5060)
@@ -218,5 +218,5 @@ def test_transactions_on_the_caller_leg_with_one_call_several_or_none() -> None:
             "server": pd.Categorical([r[2] for r in rows]),
         }
     )
-    kept = on_caller_leg(transactions, calls)
-    assert kept.index.tolist() == [i for i, row in enumerate(rows) if row[3]]
+    kept = caller_leg_rows(transactions, calls)
+    assert kept.tolist() == [row[3] for row in rows]

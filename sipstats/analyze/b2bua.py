@@ -82,9 +82,9 @@ def link(calls: pd.DataFrame) -> pd.DataFrame:
     out = calls.copy(deep=False)
     n = len(out)
     key = keys.codes(out["correlation_id"])  # grouped on codes: no text per call
-    start = _ns(out["start_ts"])
+    start = keys.ns(out["start_ts"])
     # A leg is being set up until its final response; without one, to the end of the capture.
-    final = _ns(out["final_ts"])
+    final = keys.ns(out["final_ts"])
     setup_end = np.where(out["final_ts"].isna().to_numpy(), np.iinfo(np.int64).max, final)
     order = pd.DataFrame({"key": key, "start": start, "end": setup_end, "row": np.arange(n)})
     order = order[key >= 0].sort_values(["key", "start", "row"], kind="stable")
@@ -105,11 +105,6 @@ def link(calls: pd.DataFrame) -> pd.DataFrame:
         keys.codes(out["outcome"])[head], categories=out["outcome"].cat.categories
     )
     return out
-
-
-def _ns(times: pd.Series) -> np.ndarray:
-    """Nanoseconds since the epoch (NaT as the smallest int64)."""
-    return times.to_numpy(dtype="datetime64[ns]").view(np.int64)
 
 
 def end_to_end(calls: pd.DataFrame) -> pd.DataFrame:

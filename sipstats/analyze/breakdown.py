@@ -118,13 +118,9 @@ def by_category(messages: pd.DataFrame) -> pd.DataFrame:
 
 def _categories(messages: pd.DataFrame, keep: np.ndarray) -> tuple[np.ndarray, list[str]]:
     """The catalogue category of each row at ``keep`` as a position in the sorted names of
-    those the rows hold (a missing one is 'unknown'), and those names."""
-    column = messages["category"].astype("category")  # merged groups may hold it as text
-    category = codes(column)[keep]
-    texts = column.cat.categories.astype("str").to_numpy(dtype=object)
-    texts = pd.Index(np.append(texts, "unknown"), dtype="str")  # the last: NA
-    named = keys.categorical(texts, np.where(category >= 0, category, len(texts) - 1))
-    return np.asarray(named.codes, dtype=np.int64), [str(name) for name in named.categories]
+    those the rows hold (a missing one is 'unknown'), and those names. Merged groups may
+    hold the column as text."""
+    return keys.ranked_texts(messages["category"], keep, "unknown")
 
 
 def code_shares(messages: pd.DataFrame) -> pd.DataFrame:
@@ -409,8 +405,7 @@ def timeline(
     else:
         column, names = _categories(messages, keep)
         rows = np.arange(len(column))
-    utc = messages["ts"].astype(schema.UTC_TS).to_numpy(dtype="datetime64[ns]")
-    ns = utc.view(np.int64)[keep]
+    ns = keys.ns(messages["ts"])[keep]
     if not len(ns):
         index = pd.DatetimeIndex([], dtype=schema.UTC_TS, name="bucket")
         return pd.DataFrame({c: pd.Series(dtype="int64") for c in names}, index=index)

@@ -75,18 +75,12 @@ def _phrases(
     """Per code (``group`` of each response at ``keep``, 0..codes-1): the distinct reason
     phrases sent with it joined with ``|``, most messages first, then by text (no phrase
     counts as "")."""
-    reason = messages["reason"].astype("category")  # the text read once per category
-    texts = reason.cat.categories.astype("str").to_numpy(dtype=object)
-    texts = pd.Index(np.append(texts, ""), dtype="str")  # the last: NA
-    at = keys.codes(reason)[keep]
-    named = keys.categorical(texts, np.where(at >= 0, at, len(texts) - 1))
-    phrase = np.asarray(named.codes, dtype=np.int64)  # the rank of its text
-    pairs, pair = np.unique(group * len(named.categories) + phrase, return_inverse=True)
+    phrase, names = keys.ranked_texts(messages["reason"], keep, "")  # the rank of its text
+    pairs, pair = np.unique(group * len(names) + phrase, return_inverse=True)
     sent = np.bincount(pair, weights=n, minlength=len(pairs))
-    of_code, text = pairs // len(named.categories), pairs % len(named.categories)
+    of_code, text = pairs // len(names), pairs % len(names)
     order = np.lexsort((text, -sent, of_code))
     joined: list[list[str]] = [[] for _ in range(codes)]
-    names = [str(name) for name in named.categories]
     for code, at_text in zip(of_code[order].tolist(), text[order].tolist(), strict=True):
         joined[code].append(names[at_text])
     return ["|".join(phrases) for phrases in joined]

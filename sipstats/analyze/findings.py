@@ -108,11 +108,13 @@ def _runs(elevated: np.ndarray, gap: int) -> list[tuple[int, int]]:
 
 def _bursts(messages: pd.DataFrame, step: pd.Timedelta, uris: UriKeys) -> list[dict[str, Any]]:
     final, code = response_rows(messages, unique=True, lowest=200, highest=699)
+    ns = keys.ns(messages["ts"])[final]
+    timed = ns != keys.NAT  # a final without a time falls in no bucket
+    final[final] = timed
+    code, ns = code[timed], ns[timed]
     if not len(code):
         return []
     at_message = np.flatnonzero(final)  # each final's row in ``messages``
-    utc = messages["ts"].astype(schema.UTC_TS).to_numpy(dtype="datetime64[ns]")
-    ns = utc.view(np.int64)[final]
     width = step.value
     bucket = ns - ns % width  # floored, as ``dt.floor(step)`` in UTC
     starts, slot = keys.sorted_ids(bucket)  # the buckets that hold a final, in time order

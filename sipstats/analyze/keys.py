@@ -7,7 +7,7 @@ row, and text is looked up only for the few distinct keys a table shows.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
@@ -16,6 +16,7 @@ from pandas.api.extensions import ExtensionArray
 from sipstats import schema
 
 __all__ = [
+    "NAT",
     "categorical",
     "code_texts",
     "codes",
@@ -35,7 +36,9 @@ __all__ = [
     "lookup",
     "lookup_packed",
     "max_in_group",
+    "ns",
     "packed",
+    "ranked_texts",
     "recode",
     "request_key",
     "sorted_ids",
@@ -76,6 +79,16 @@ def recode(col: pd.Series, categories: pd.Index, rows: np.ndarray | None = None)
     mapping = np.full(len(held) + 1, -1, dtype=np.int64)  # the last: code -1 (NA)
     mapping[used] = categories.get_indexer(held.take(used))
     return mapping[at]
+
+
+#: What :func:`ns` gives a missing time (NaT): the least int64.
+NAT: Final = np.iinfo(np.int64).min
+
+
+def ns(times: pd.Series) -> np.ndarray:
+    """Times (time-zone aware, any unit) as int64 nanoseconds since the epoch in UTC; a
+    missing time is :data:`NAT`."""
+    return times.to_numpy(dtype="datetime64[ns]").view(np.int64)
 
 
 def packed(*parts: np.ndarray) -> np.ndarray:
@@ -177,6 +190,18 @@ def categorical(texts: pd.Index, at: np.ndarray) -> pd.Categorical[str]:
     distinct = in_order if new.all() else in_order[new]
     dtype: Any = schema.distinct_categories(distinct)  # pandas-stubs: codes of int only
     return pd.Categorical.from_codes(code[at], dtype=dtype, validate=False)
+
+
+def ranked_texts(column: pd.Series, rows: np.ndarray, missing: str) -> tuple[np.ndarray, list[str]]:
+    """The text of each row of ``column`` at ``rows`` (a mask) as its rank among the distinct
+    texts those rows hold (a missing value reads ``missing``), and those texts in order: the
+    text is read once per category, never per row."""
+    column = column if isinstance(column.dtype, pd.CategoricalDtype) else column.astype("category")
+    at = codes(column)[rows]
+    texts = column.cat.categories.astype("str").to_numpy(dtype=object)
+    texts = pd.Index(np.append(texts, missing), dtype="str")  # the last: NA
+    named = categorical(texts, np.where(at >= 0, at, len(texts) - 1))
+    return np.asarray(named.codes, dtype=np.int64), [str(name) for name in named.categories]
 
 
 def combine(*parts: np.ndarray) -> np.ndarray:

@@ -15,7 +15,7 @@ RFC asks to report (§3) is 0 between messages and unknown to UTC.
 Legs: at a proxy one capture holds the caller's leg and the callee's (same Call-ID). Like the
 calls, the transaction-based metrics (SDD, SER_transactions) count on the caller's leg only:
 a transaction of a call's Call-ID between other addresses than the call's first INVITE
-(:func:`on_caller_leg`) is left out, so one BYE is one disconnect, not two.
+(:func:`caller_leg_rows`) is left out, so one BYE is one disconnect, not two.
 """
 
 from __future__ import annotations
@@ -142,13 +142,7 @@ def srd(calls: pd.DataFrame) -> list[dict[str, object]]:
     ]
 
 
-def on_caller_leg(transactions: pd.DataFrame, calls: pd.DataFrame) -> pd.DataFrame:
-    """Transactions that are not on another leg of a call: the caller's view at a proxy
-    (:func:`_caller_leg_rows`)."""
-    return transactions[_caller_leg_rows(transactions, calls)]
-
-
-def _caller_leg_rows(transactions: pd.DataFrame, calls: pd.DataFrame) -> np.ndarray:
+def caller_leg_rows(transactions: pd.DataFrame, calls: pd.DataFrame) -> np.ndarray:
     """Where a transaction is not on another leg of a call (a mask): the caller's view.
 
     A transaction whose Call-ID belongs to a call is kept when its two addresses are the
@@ -448,7 +442,7 @@ def compute(
     t = transactions
     # only the transactions SDD and SER_transactions read are copied
     asked = (
-        _caller_leg_rows(t, calls)
+        caller_leg_rows(t, calls)
         & t["method"].isin(("BYE", "INVITE")).to_numpy(dtype=bool)
         & t["request_ts"].notna().to_numpy(dtype=bool)
     )

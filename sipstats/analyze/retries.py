@@ -266,7 +266,7 @@ def _attach_retry_after(
     failure_key = failed["dialog"].to_numpy() * 1000 + failed["final_status"].to_numpy(
         dtype=np.int64
     )
-    response_ts, failure_ts = _ns(messages["ts"])[rows], _ns(failed["final_ts"])
+    response_ts, failure_ts = keys.ns(messages["ts"])[rows], keys.ns(failed["final_ts"])
     # keys and times ranked over both sides, so that one int64 sorts by key, then time
     key = pd.factorize(np.concatenate([response_key, failure_key]))[0].astype(np.int64)
     times, when = np.unique(np.concatenate([response_ts, failure_ts]), return_inverse=True)
@@ -306,12 +306,12 @@ def _next_attempt(failed: pd.DataFrame, attempts: pd.DataFrame, by: str) -> pd.D
     key and time, as one int64 (times ranked over both sides), is searched there.
     """
     right_key = attempts[by].to_numpy()
-    right_ts = _ns(attempts["start_ts"])
+    right_ts = keys.ns(attempts["start_ts"])
     usable = np.flatnonzero(right_key >= 0)
     order = usable[np.lexsort((right_ts[usable], right_key[usable]))]
     left_key = failed[by].to_numpy()
     # times ranked over both sides, a failure before an attempt that starts at its time
-    both = np.concatenate([_ns(failed["final_ts"]), right_ts[order]])
+    both = np.concatenate([keys.ns(failed["final_ts"]), right_ts[order]])
     rank = np.empty(len(both), dtype=np.int64)
     rank[np.argsort(both, kind="stable")] = np.arange(len(both))
     right = right_key[order] * len(both) + rank[len(left_key) :]
@@ -326,11 +326,6 @@ def _next_attempt(failed: pd.DataFrame, attempts: pd.DataFrame, by: str) -> pd.D
         },
         index=pd.Index(failed["call"], name="call"),
     )
-
-
-def _ns(times: pd.Series) -> np.ndarray:
-    """UTC times as int64 nanoseconds."""
-    return times.to_numpy(dtype="datetime64[ns]").view(np.int64)
 
 
 def retry_table(
@@ -706,7 +701,7 @@ def storms(retries: pd.DataFrame, *, window: str = "10s", threshold: int = 10) -
 
 def _storms_of(target: str, group: pd.DataFrame, span: int, threshold: int) -> list[dict[str, Any]]:
     """Storms towards one target: windows marked with searchsorted, then merged."""
-    t = group["ts"].dt.tz_convert(None).to_numpy(dtype="datetime64[ns]").view("int64")
+    t = keys.ns(group["ts"])
     first = np.arange(len(t))
     last = np.searchsorted(t, t + span, side="right") - 1
     hot = (last - first + 1) >= threshold
