@@ -15,7 +15,14 @@ import pandas as pd
 import pytest
 
 from sipstats.analyze import analyze
-from sipstats.analyze.findings import BURST_MIN_FAILURES, _bursts, describe
+from sipstats.analyze.findings import (
+    BURST_MIN_FAILURES,
+    _bursts,
+    _code_texts,
+    _endpoints,
+    _top,
+    describe,
+)
 from sipstats.analyze.retries import UriKeys
 from sipstats.messages import read_capture
 from sipstats.render import RENDERERS, RenderOptions
@@ -187,3 +194,38 @@ def test_a_final_without_a_time_falls_in_no_burst_bucket() -> None:
     untimed["ts"] = pd.Series([pd.NaT], dtype=m["ts"].dtype, index=untimed.index)
     with_untimed = pd.concat([m, untimed], ignore_index=True)
     assert _bursts(with_untimed, step, UriKeys()) == _bursts(m, step, UriKeys())
+
+
+def test_top_ranks_ties_at_the_cut_by_text() -> None:
+    values = pd.Series(list("dddddcccbbbaaae"), dtype="category")
+    assert _top(values, n=3) == {"d": 5, "a": 3, "b": 3}
+    assert _top(values, n=1) == {"d": 5}
+    assert _top(values.astype("str"), n=3) == {"d": 5, "a": 3, "b": 3}
+    assert _top(values.iloc[:0], n=3) == {}
+
+
+def test_code_texts_are_three_digits_in_code_order_and_na_stays_na() -> None:
+    texts = _code_texts(pd.Series([503, None, 99, 503], dtype="Int16", index=[4, 5, 6, 7]))
+    assert list(texts.cat.categories) == ["099", "503"]
+    assert texts.isna().tolist() == [False, True, False, False]
+    assert texts.index.tolist() == [4, 5, 6, 7]
+
+
+def test_endpoints_name_each_address_and_port_once() -> None:
+    rows = pd.DataFrame(
+        {
+            "src": pd.Series(["10.0.0.2", "2001:db8::1", "10.0.0.2", None], dtype="category"),
+            "sport": pd.array([5060, 5080, 5060, 5060], dtype="Int32"),
+        }
+    )
+    named = _endpoints(rows, "src", "sport")
+    assert named.astype("str").tolist()[:3] == [
+        "10.0.0.2:5060",
+        "[2001:db8::1]:5080",
+        "10.0.0.2:5060",
+    ]
+    assert named.isna().tolist() == [False, False, False, True]
+    rows.loc[2, "sport"] = pd.NA
+    without_port = _endpoints(rows, "src", "sport")
+    assert without_port.isna().tolist() == [False, False, True, True]
+    assert without_port.value_counts().to_dict() == {"10.0.0.2:5060": 1, "[2001:db8::1]:5080": 1}

@@ -15,6 +15,7 @@ from sipstats.analyze.retries import (
     UriKeys,
     _attach_retry_after,
     _next_attempt,
+    _rows_of,
     by_retry_after,
     early_retriers,
     gap_summary,
@@ -716,3 +717,10 @@ def test_uri_key_names_are_made_again_only_for_new_keys() -> None:
     assert uris.names.tolist() == ["a@x", "b@x"]
     uris.ids(pd.Series(["<sip:c@X;tag=1>"], dtype="category"))
     assert uris.names.tolist() == ["a@x", "b@x", "c@x"]
+
+
+def test_codes_are_found_in_the_summary_rows_without_a_hash() -> None:
+    codes = np.array([486, 503, 999, 1200, -3, 100])
+    np.testing.assert_array_equal(_rows_of(codes, [486, 503, 100]), [0, 1, -1, -1, -1, 2])
+    np.testing.assert_array_equal(_rows_of(codes, [-3, 486]), [1, -1, -1, -1, 0, -1])
+    assert len(_rows_of(codes[:0], [486])) == 0

@@ -390,12 +390,12 @@ def _sample_messages(parts: dialogs.Dialogs) -> pd.DataFrame:
     """The analysed messages of the report's sample calls (every leg of each)."""
     from sipstats.drill.flow import sample_call_ids  # layering: drill reads an Analysis
 
-    wanted = pd.Index(sample_call_ids(b2bua.link(parts.calls)), dtype="str")
+    wanted = sample_call_ids(b2bua.link(parts.calls))
     m = parts.messages
-    # looked up by the categories, in an index of the few wanted: ``isin`` would leave a hash
-    # table of every Call-ID on the categories, which the report's messages share
-    rows = keys.recode(m["call_id"], wanted) >= 0
-    return schema.used_categories(m[rows])
+    # the categories that are one of the few wanted (pandas leaves no hash table of every
+    # Call-ID on the categories, which the report's messages share), then their rows
+    chosen = np.append(m["call_id"].cat.categories.isin(wanted), False)  # the last: NA
+    return schema.used_categories(m[chosen[keys.codes(m["call_id"])]])
 
 
 #: Messages below which :func:`assemble` builds every table itself even with ``jobs`` > 1:

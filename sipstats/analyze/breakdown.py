@@ -141,13 +141,13 @@ def failures_by_method(messages: pd.DataFrame) -> pd.DataFrame:
     failure_share (failures / unique finals, i.e. responses of class 2xx-6xx; NaN if none),
     challenges (answered 401/407, left out of every other column).
     """
-    resp = _responses(messages, ["cseq_method", "challenge"], unique=True)
-    column = resp["cseq_method"]
+    keep, code = response_rows(messages, unique=True)  # read as arrays: no frame of them
+    column = messages["cseq_method"]
     text = np.asarray(column.cat.categories.astype("str"), dtype=object)
-    group, names = _named_groups(codes(column), text)
+    group, names = _named_groups(codes(column)[keep], text)
     n, width = len(names), len(CLASSES)
-    cls = codes(resp["cls"])  # -1: a code outside 100-699
-    challenge = resp["challenge"].to_numpy(dtype=bool)
+    cls = _class_codes(code)  # -1: a code outside 100-699
+    challenge = messages["challenge"].to_numpy(dtype=bool)[keep]
     counted = ~challenge & (cls >= 0)
     per_class = np.bincount(group[counted] * width + cls[counted], minlength=n * width)
     table = pd.DataFrame(per_class.reshape(n, width), columns=list(CLASSES))

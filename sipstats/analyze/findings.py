@@ -59,6 +59,7 @@ from sipstats.analyze.breakdown import fixed_step, without_gaps
 from sipstats.analyze.calls import TIMER_B
 from sipstats.analyze.responses import response_rows
 from sipstats.analyze.retries import UriKeys, uri_key
+from sipstats.analyze.transactions import endpoints
 from sipstats.capture.summary import InputSummary
 
 Lang = Literal["en", "zh"]
@@ -85,14 +86,21 @@ TOP: Final = 3
 
 
 def _top(values: pd.Series, n: int = TOP) -> dict[str, int]:
-    """The ``n`` most frequent values with their counts (ties by value)."""
-    if isinstance(values.dtype, pd.CategoricalDtype):  # counted on codes, text per value
-        counts = values.value_counts()
-        counts = counts[counts > 0].set_axis(counts.index.astype("str")[counts > 0])
-    else:
-        counts = values.astype("str").value_counts()
-    ordered = sorted(counts.items(), key=lambda item: (-int(item[1]), str(item[0])))
-    return {str(k): int(v) for k, v in ordered[:n]}
+    """The ``n`` most frequent values with their counts (ties by value). A categorical is
+    counted on its codes, and only the values that can be among the ``n`` are read as text."""
+    if not isinstance(values.dtype, pd.CategoricalDtype):
+        counted = values.astype("str").value_counts()
+        ordered = sorted(counted.items(), key=lambda item: (-int(item[1]), str(item[0])))
+        return {str(k): int(v) for k, v in ordered[:n]}
+    at = keys.codes(values)
+    counts = np.bincount(at[at >= 0], minlength=len(values.cat.categories))
+    shown = np.flatnonzero(counts)
+    if len(shown) > n:  # the n-th largest count decides; its ties are ranked by text below
+        least = np.partition(counts[shown], len(shown) - n)[len(shown) - n]
+        shown = shown[counts[shown] >= least]
+    texts = values.cat.categories.take(shown).astype("str").tolist()
+    ranked = sorted(zip(texts, counts[shown].tolist(), strict=True), key=lambda t: (-t[1], t[0]))
+    return dict(ranked[:n])
 
 
 def _runs(elevated: np.ndarray, gap: int) -> list[tuple[int, int]]:
@@ -217,9 +225,15 @@ def _code_finding(
 
 
 def _endpoints(rows: pd.DataFrame, address: str, port: str) -> pd.Series:
-    host = rows[address].astype("str")
-    host = host.where(~host.str.contains(":"), "[" + host + "]")
-    return host + ":" + rows[port].astype("str")
+    """``address:port`` (``[v6]:port``) of each row as a categorical of the endpoints the rows
+    hold (NA where either is missing): text made once per endpoint, not per row."""
+    values = endpoints(rows[address], rows[port])
+    known = rows[port].notna().to_numpy(dtype=bool)
+    if not known.all():
+        values = pd.Categorical.from_codes(
+            np.where(known, values.codes, -1), dtype=values.dtype
+        ).remove_unused_categories()
+    return pd.Series(values, index=rows.index)
 
 
 def _reason(rows: pd.DataFrame) -> str:
@@ -284,8 +298,16 @@ def _early_findings(retries: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def _code_texts(status: pd.Series) -> pd.Series:
-    """Status codes as 'CODE' texts (a categorical: each distinct code formatted once)."""
-    return status.astype("category").cat.rename_categories("{:03d}".format)
+    """Status codes as 'CODE' texts (a categorical: each distinct code formatted once, in
+    code order; NA stays NA)."""
+    code = status.to_numpy(dtype=np.int64, na_value=-1)
+    known = code >= 0
+    distinct, at = np.unique(code[known], return_inverse=True)
+    row_codes = np.full(len(code), -1, dtype=np.int64)
+    row_codes[known] = at.reshape(-1)
+    texts = pd.Index([f"{c:03d}" for c in distinct.tolist()], dtype="str")
+    dtype = schema.distinct_categories(texts)
+    return pd.Series(pd.Categorical.from_codes(row_codes, dtype=dtype), index=status.index)
 
 
 def _timeout_findings(

@@ -515,7 +515,7 @@ def retry_after_summary(messages: pd.DataFrame, retries: pd.DataFrame) -> pd.Dat
     if not listed:
         return schema.empty(schema.RETRY_AFTER)
     row = pd.Index(listed)
-    response_row, failure_row = row.get_indexer(status), row.get_indexer(failure)
+    response_row, failure_row = _rows_of(status, listed), _rows_of(failure, listed)
 
     def per_code(at: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
         picked = at if mask is None else at[mask]
@@ -555,6 +555,17 @@ def retry_after_summary(messages: pd.DataFrame, retries: pd.DataFrame) -> pd.Dat
         column[np.asarray(row != 503)] = pd.NA
         table[name] = column
     return schema.conform(table, schema.RETRY_AFTER)
+
+
+def _rows_of(code: np.ndarray, listed: list[int]) -> np.ndarray:
+    """Each code's position in ``listed`` (-1: not there), by a table indexed by code rather
+    than a hash of each row (a negative code, which no parser gives, is looked up by hash)."""
+    if not listed or min(listed) < 0:
+        return pd.Index(listed).get_indexer(pd.Index(code))
+    at = np.full(max(listed) + 1, -1, dtype=np.int64)
+    at[listed] = np.arange(len(listed))
+    inside = (code >= 0) & (code < len(at))
+    return np.where(inside, at[np.where(inside, code, 0)], -1)
 
 
 def early_retriers(retries: pd.DataFrame) -> pd.DataFrame:
