@@ -15,13 +15,14 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
+import signal
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from functools import partial
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any, Final, Generic, NamedTuple, TypeVar
+from typing import Final, Generic, NamedTuple, TypeVar
 
 from sipstats.capture.decode import Decoder
 from sipstats.capture.deferral import Deferred, replay
@@ -30,19 +31,16 @@ from sipstats.capture.reader import Part, iter_payloads, parts
 from sipstats.capture.summary import InputSummary
 from sipstats.errors import CaptureError
 from sipstats.messages import (
-    TRIM_FROM_ROWS,
     Capture,
     DecodeOptions,
     MessageTable,
     Progress,
     decode_payloads,
     read_capture,
-    return_freed_heap,
     survey_if_silent,
 )
 
 T = TypeVar("T")
-A = TypeVar("A")
 
 #: Parts smaller than this are not worth a process: starting one and sending its table back
 #: costs about what decoding this much takes.
@@ -261,12 +259,20 @@ def can_fork() -> bool:
     return "fork" in multiprocessing.get_all_start_methods()
 
 
+class WorkerGone(RuntimeError):
+    """A forked child ended without sending its result (killed, or it exited)."""
+
+
 class Forked(Generic[T]):
-    """``task()`` run in a forked child process from now on; :meth:`result` waits for it.
+    """``task()`` run in a forked child process from now on; :meth:`result` waits for it,
+    :meth:`close` ends it when the result is no longer wanted.
 
     The child inherits what this process holds (the messages table, an analysis), so nothing
-    is sent to it; only the result comes back, pickled. Where there is no fork (Windows) the
-    task runs here, when the result is asked for.
+    is sent to it; only the result comes back, pickled. It never outlives this process by
+    more than its task: it holds no end of the pipe it reads from, so once this process is
+    gone its send fails and it ends. It ignores Ctrl-C (SIGINT reaches the whole process
+    group): this process decides. Where there is no fork (Windows) the task runs here, when
+    the result is asked for.
     """
 
     def __init__(self, task: Callable[[], T]) -> None:
@@ -275,121 +281,54 @@ class Forked(Generic[T]):
         if can_fork():
             context = multiprocessing.get_context("fork")
             self._receive, send = context.Pipe(duplex=False)
-            self._process = context.Process(target=_send_result, args=(task, send), daemon=True)
+            self._process = context.Process(
+                target=_child, args=(task, send, self._receive), daemon=True
+            )
             gc.freeze()  # the child's collections then leave the inherited objects' pages shared
-            self._process.start()
-            gc.unfreeze()
-            send.close()  # the child's end: recv() sees EOF if the child dies without a result
+            try:
+                self._process.start()
+            finally:
+                gc.unfreeze()
+                send.close()  # the child's end: recv() sees EOF if the child dies without a result
 
     def result(self) -> T:
-        """The task's result; its exception raised here if it raised one."""
+        """The task's result; its exception raised here if it raised one, :class:`WorkerGone`
+        if the child ended without one."""
         if self._process is None:
             return self._task()
-        return _received(self._receive, self._process)
-
-
-def _received(receive: Connection, process: multiprocessing.process.BaseProcess) -> Any:
-    """What a child sent back through ``receive``, once it has ended; its exception raised."""
-    try:
-        ok, value = receive.recv()  # before join: a large result fills the pipe
-    except EOFError:
-        ok, value = False, None
-    finally:
-        receive.close()
-        process.join()
-    if ok:
-        return value
-    if isinstance(value, BaseException):
-        raise value
-    raise RuntimeError(f"a worker process ended without a result (exit code {process.exitcode})")
-
-
-class Awaiting(Generic[A, T]):
-    """A forked child that gets ready now (``ready()``: imports) and does ``task(argument)``
-    once the argument is sent (:meth:`send`); :meth:`result` waits for it.
-
-    Getting ready overlaps what this process does meanwhile; the argument and the result go
-    through pipes, pickled. The child inherits every table this process holds: ``held`` are
-    lists that keep large ones, which the child empties (its own copies of the lists) before
-    it hands its freed heap back, so that what this process frees later is not kept alive in
-    the child. Where there is no fork, ``ready`` and the task run here when the result is
-    asked for.
-    """
-
-    def __init__(
-        self,
-        ready: Callable[[], object],
-        task: Callable[[A], T],
-        held: Sequence[list[Any]] = (),
-    ) -> None:
-        self._ready, self._task = ready, task
-        self._argument: list[A] = []
-        self._process: multiprocessing.process.BaseProcess | None = None
-        if can_fork():
-            context = multiprocessing.get_context("fork")
-            arguments, self._send = context.Pipe(duplex=False)
-            self._receive, results = context.Pipe(duplex=False)
-            self._process = context.Process(
-                target=_await, args=(ready, task, held, arguments, results), daemon=True
-            )
-            gc.freeze()  # as for Forked: the child's collections leave inherited pages shared
-            self._process.start()
-            gc.unfreeze()
-            arguments.close()
-            results.close()
-
-    def send(self, argument: A) -> None:
-        """Hand the task its argument (once)."""
-        if self._process is None:
-            self._argument.append(argument)
-            return
         try:
-            self._send.send(argument)
+            ok, value = self._receive.recv()  # before join: a large result fills the pipe
+        except EOFError:
+            ok, value = False, None
+        except BaseException:  # interrupted here: the child's work is no longer wanted
+            self.close()
+            raise
         finally:
-            self._send.close()
+            self._receive.close()
+            self._process.join()
+        if ok:
+            return value
+        if isinstance(value, BaseException):
+            raise value
+        raise WorkerGone(
+            f"a worker process ended without a result (exit code {self._process.exitcode})"
+        )
 
-    def result(self) -> T:
-        """The task's result; an exception of ``ready`` or the task raised here."""
+    def close(self) -> None:
+        """End the child if it still runs and reap it (a no-op once :meth:`result` returned)."""
         if self._process is None:
-            self._ready()
-            return self._task(self._argument.pop())
-        return _received(self._receive, self._process)
+            return
+        self._receive.close()
+        if self._process.is_alive():
+            self._process.terminate()
+        self._process.join()
 
 
-def _await(
-    ready: Callable[[], object],
-    task: Callable[[Any], object],
-    held: Sequence[list[Any]],
-    arguments: Connection,
-    results: Connection,
-) -> None:
-    """The child of :class:`Awaiting`: let go of ``held``, get ready, wait for the argument.
-
-    It is a daemon to its parent (ended when the parent ends, even if no argument came), but
-    may fork children of its own (:func:`fork_map`), which it waits for before it ends.
-    """
-    multiprocessing.current_process().daemon = False
-    for tables in held:
-        tables.clear()
-    gc.collect()
-    return_freed_heap(TRIM_FROM_ROWS)  # whatever the tables held, however many rows
-    try:
-        ready()
-    except BaseException as error:  # sent back once the argument comes
-        failed: BaseException | None = error
-    else:
-        failed = None
-    try:
-        argument = arguments.recv()
-    except EOFError:  # the parent ended, or went on without the task
-        return
-    finally:
-        arguments.close()
-    if failed is not None:
-        results.send((False, failed))
-        results.close()
-        return
-    _send_result(partial(task, argument), results)
+def _child(task: Callable[[], object], send: Connection, receive: Connection) -> None:
+    """The child of :class:`Forked`: its copy of the parent's end closed, SIGINT ignored."""
+    receive.close()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _send_result(task, send)
 
 
 def _send_result(task: Callable[[], object], send: Connection) -> None:
@@ -399,6 +338,8 @@ def _send_result(task: Callable[[], object], send: Connection) -> None:
         outcome = (False, error)
     try:
         send.send(outcome)
+    except OSError:  # the parent is gone (or closed its end): nobody wants the result
+        pass
     except Exception as error:  # an exception that does not pickle
         send.send((False, RuntimeError(f"{type(error).__name__}: {error}")))
     finally:

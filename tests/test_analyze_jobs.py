@@ -12,6 +12,10 @@ from __future__ import annotations
 
 import importlib
 import os
+import signal
+import subprocess
+import sys
+import time
 from functools import partial
 from pathlib import Path
 
@@ -163,50 +167,54 @@ def test_a_child_failure_reaches_the_parent() -> None:
         workers.Forked(_dies).result()
 
 
-def _ready_in_child(parent: int) -> None:
-    if os.getpid() == parent:
-        raise AssertionError("ready ran in the parent")
+def _interrupted() -> str:
+    os.kill(os.getpid(), signal.SIGINT)  # as Ctrl-C reaches the whole process group
+    time.sleep(0.1)
+    return "done"
 
 
-def test_an_awaiting_child_gets_ready_first_and_lets_go_of_what_it_inherited() -> None:
-    """:class:`workers.Awaiting`: ``ready`` runs in the child at once, the task once its
-    argument is sent (and may fork children of its own); the lists handed as ``held`` are
-    emptied in the child only."""
-    held = [["a large table"]]
-    waiting = workers.Awaiting(
-        partial(_ready_in_child, os.getpid()),
-        lambda n: (len(held[0]), workers.fork_map(lambda k: k * n, 2)),
-        held,
+def test_a_child_ignores_ctrl_c_and_its_parent_decides() -> None:
+    assert workers.Forked(_interrupted).result() == "done"
+
+
+def test_a_child_whose_result_is_not_wanted_is_ended() -> None:
+    child = workers.Forked(partial(time.sleep, 60))
+    child.close()
+    assert child._process is not None
+    assert child._process.exitcode == -signal.SIGTERM
+
+
+def test_a_child_ends_soon_after_its_parent_is_killed() -> None:
+    """The parent killed (SIGKILL) while its child works: the child's large result finds no
+    reader, and the child ends instead of waiting for one forever."""
+    code = (
+        "import os, sys, time\n"
+        "from sipstats import workers\n"
+        "def task():\n"
+        "    print(os.getpid(), flush=True)\n"
+        "    time.sleep(0.5)\n"
+        "    return b'x' * (1 << 20)\n"
+        "workers.Forked(task)\n"
+        "time.sleep(60)\n"
     )
-    waiting.send(10)
-    assert waiting.result() == (0, [0, 10])
-    assert held == [["a large table"]]
+    with subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True
+    ) as parent:
+        assert parent.stdout is not None
+        child = int(parent.stdout.readline())
+        parent.kill()
+    deadline = time.monotonic() + 10
+    while _running(child) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if _running(child):
+        os.kill(child, signal.SIGKILL)
+        pytest.fail("the child outlived its parent")
 
 
-def test_an_awaiting_child_failure_reaches_the_parent() -> None:
-    failing = workers.Awaiting(lambda: None, lambda n: int(n))
-    failing.send("not a number")
-    with pytest.raises(ValueError, match="not a number"):
-        failing.result()
-    unready = workers.Awaiting(_fails, lambda n: n)
-    unready.send(1)
-    with pytest.raises(ValueError, match="no partition"):
-        unready.result()
-
-
-def test_without_fork_an_awaiting_task_runs_here_when_asked(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Where there is no fork (Windows) :class:`workers.Awaiting` gets ready and runs the task
-    in this process, once the result is asked for; ``held`` stays as it is."""
-    monkeypatch.setattr(workers, "can_fork", lambda: False)
-    steps: list[str] = []
-    held = [["a large table"]]
-    waiting = workers.Awaiting(
-        lambda: steps.append("ready"), lambda n: (steps.append("task"), n * 2)[1], held
-    )
-    waiting.send(21)
-    assert steps == []
-    assert waiting.result() == 42
-    assert steps == ["ready", "task"]
-    assert held == [["a large table"]]
+def _running(pid: int) -> bool:
+    """Whether ``pid`` exists and is not a zombie (an adopting init may not reap it)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "\nState:\tZ" not in status

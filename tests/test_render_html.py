@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
+from typing import Any
 
 import matplotlib as mpl
 import pytest
@@ -174,15 +176,54 @@ def test_figures_drawn_in_forked_processes_give_the_same_page(
     assert page.count("<figure id=") == len(plots_module.figures(analysis, skip_empty=True))
 
 
-def test_figures_drawn_by_a_process_forked_ahead_give_the_same_page(
-    analysis: Analysis, page: str
+def test_a_drawing_process_that_dies_leaves_its_figures_drawn_here(
+    analysis: Analysis, page: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The command line forks the drawing process before the analysis is done
-    (:func:`html.prepare_drawing`); the page sends it the figures' data and is the same."""
+    """A drawing process killed before it sent its figures (out of memory, say): the page
+    draws that share itself and is the same."""
     from sipstats.render import html
 
-    held = [[analysis]]  # the child lets go of its copy only
-    html.prepare_drawing(RenderOptions(jobs=2), held)
+    parent, draw = os.getpid(), html._figures
+
+    def dies_in_the_child(*args: Any) -> Any:
+        if os.getpid() != parent:
+            os._exit(9)
+        return draw(*args)
+
+    monkeypatch.setattr(html, "_figures", dies_in_the_child)
     assert RENDERERS["html"].render(analysis, RenderOptions(jobs=2)) == page
-    assert not html._PREPARED
-    assert held == [[analysis]]
+
+
+def test_a_page_that_fails_ends_its_drawing_processes(
+    analysis: Analysis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The page fails after the drawing processes started: they are ended and reaped, not
+    left running as long as the session that asked for the page."""
+    from sipstats.render import html
+
+    started: list[Any] = []
+
+    def drawing(*args: Any) -> Any:
+        shares = draw(*args)
+        started.extend(share.drawing for share in shares)
+        return shares
+
+    def fails(self: Analysis) -> None:
+        raise RuntimeError("the page failed")
+
+    draw = html._drawing
+    monkeypatch.setattr(html, "_drawing", drawing)
+    monkeypatch.setattr(Analysis, "to_dict", fails)
+    with pytest.raises(RuntimeError, match="the page failed"):
+        RENDERERS["html"].render(analysis, RenderOptions(jobs=2))
+    assert len(started) == 2
+    assert all(child._process.exitcode is not None for child in started)
+
+
+def test_every_figure_has_its_data_its_check_and_its_drawing_in_one_order() -> None:
+    from sipstats.render import figure_data
+
+    names = list(FIGURES)
+    assert list(figure_data.FIGURE_DATA) == names
+    assert list(figure_data._HAS_DATA) == names
+    assert list(plots_module._DRAW) == names

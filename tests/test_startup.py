@@ -127,32 +127,6 @@ def test_a_json_report_loads_only_what_it_writes_with(tmp_path: Path) -> None:
     }
 
 
-def test_an_html_report_with_jobs_2_loads_matplotlib_in_its_drawing_process_only(
-    tmp_path: Path,
-) -> None:
-    """``--report html --jobs 2``: the process that draws the figures is forked once the
-    capture is read and loads matplotlib itself; the command's own process never does, and
-    the page is the one ``--jobs 1`` writes."""
-    capture = ROOT / "sample_pcaps" / "outage.pcap"
-    code = (
-        "import sys\n"
-        "from sipstats.cli import main\n"
-        "for jobs in ('2', '1'):\n"
-        f"    args = [{str(capture)!r}, '--report', 'html', '-q', '-j', jobs,"
-        f" '-o', {str(tmp_path)!r} + f'/{{jobs}}.html']\n"
-        "    try:\n"
-        "        main(args)\n"
-        "    except SystemExit as done:\n"
-        "        assert done.code == 0, done.code\n"
-        "    if jobs == '2':\n"
-        "        assert 'matplotlib' not in sys.modules\n"
-    )
-    assert _loaded_after(code)["matplotlib"] is True  # by --jobs 1, in the end
-    page = (tmp_path / "2.html").read_text(encoding="utf-8")
-    assert page == (tmp_path / "1.html").read_text(encoding="utf-8")
-    assert page.count("<figure id=") >= 5
-
-
 def test_a_usage_error_loads_no_pandas() -> None:
     """``fail()``, every subcommand's error exit, needs the exit status only."""
     code = (

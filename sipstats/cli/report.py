@@ -29,7 +29,7 @@ from sipstats.cli.options import (
 from sipstats.cli.trunks import trunks_option
 from sipstats.engines import ENGINES, Engine
 from sipstats.errors import EXIT_USAGE, OptionError, SipstatsError
-from sipstats.render import RENDERERS, load_renderers, prepare_drawing
+from sipstats.render import RENDERERS, load_renderers
 from sipstats.render.labels import LANGS
 
 if TYPE_CHECKING:
@@ -377,9 +377,8 @@ def report(
             )
             decoded: list[Capture] = []  # handed over: the report frees what it no longer needs
             if early is not None:
-                load_renderers(request.formats)  # while ``early`` reads
+                load_renderers(request.formats)  # matplotlib too for HTML, while ``early`` reads
                 decoded.append(early.result())
-                prepare_drawing(request.formats, request.render_options, [decoded])
         hooks = _hooks(quiet, show_progress)
         status = run_report(request, hooks, decoded=decoded.pop if decoded else None).exit_status
     except Exception as error:

@@ -25,7 +25,6 @@ __all__ = [
     "Renderer",
     "format_of",
     "load_renderers",
-    "prepare_drawing",
     "write_report",
 ]
 
@@ -39,8 +38,8 @@ class Renderer(NamedTuple):
     """Analysis -> the whole document as text; None for directory formats."""
     write_dir: Callable[[Analysis, Path, RenderOptions], list[Path]] | None = None
     """Analysis + directory -> the files written; only for directory formats."""
-    prepare: Callable[[RenderOptions, list[list[Any]]], None] | None = None
-    """Starts ahead what drawing its figures needs (:func:`prepare_drawing`); None: no figures."""
+    draws: bool = False
+    """Whether it draws figures (matplotlib, whose import :func:`load_renderers` does too)."""
 
     @property
     def is_directory(self) -> bool:
@@ -61,9 +60,7 @@ class _OnUse:
 
 RENDERERS: Final[dict[str, Renderer]] = {
     "text": Renderer(".txt", _OnUse("text", "render_text")),
-    "html": Renderer(
-        ".html", _OnUse("html", "render_html"), prepare=_OnUse("html", "prepare_drawing")
-    ),
+    "html": Renderer(".html", _OnUse("html", "render_html"), draws=True),
     "json": Renderer(".json", _OnUse("jsonout", "render_json")),
     "csv": Renderer("", None, _OnUse("csvout", "write_csv")),
     "md": Renderer(".md", _OnUse("markdown", "render_markdown")),
@@ -85,25 +82,15 @@ DIFF_RENDERERS: Final[dict[str, Callable[..., str]]] = {
 
 
 def load_renderers(formats: Iterable[str]) -> None:
-    """Import what writing ``formats`` will use (figures aside: :func:`prepare_drawing`): the
-    command line does it while the capture is read in another thread, instead of once the
-    analysis is done."""
+    """Import what writing ``formats`` will use, figures included: the command line does it
+    while the capture is read in another thread, instead of once the analysis is done."""
     for fmt in formats:
         renderer = RENDERERS[fmt]
         used = renderer.render or renderer.write_dir
         if isinstance(used, _OnUse):
             importlib.import_module(used.module)
-
-
-def prepare_drawing(formats: Iterable[str], options: RenderOptions, held: list[list[Any]]) -> None:
-    """Start ahead what drawing the figures of ``formats`` needs with ``options``: with
-    ``options.jobs`` > 1, the HTML report forks the process that will draw them, which loads
-    matplotlib while this process analyses (:func:`sipstats.render.html.prepare_drawing`;
-    ``held``: lists that keep the capture, which that child lets go of)."""
-    for fmt in formats:
-        prepare = RENDERERS[fmt].prepare
-        if prepare is not None:
-            prepare(options, held)
+        if renderer.draws:
+            importlib.import_module("sipstats.render.plots")
 
 
 def format_of(path: str) -> str | None:

@@ -1,10 +1,8 @@
-"""What each report figure shows, as small tables taken from the analysis, without matplotlib.
+"""What each report figure shows, as tables taken from the analysis, without matplotlib.
 
-Apart from the drawing (:mod:`sipstats.render.plots`) so that a figure's data can be taken
-where the analysis is and drawn in another process: the HTML report with ``jobs`` > 1 sends
-them to a forked process that loaded matplotlib while this one was analysing
-(:func:`sipstats.render.html.prepare_drawing`). Each value is small (a timeline, a few counts,
-one delay per call) and pickles quickly.
+Apart from the drawing (:mod:`sipstats.render.plots`) so that the data are taken once, where
+the analysis is: the HTML report with ``jobs`` > 1 takes them before it forks the processes
+that draw (:func:`sipstats.render.html.render_html`), which inherit them (nothing is sent).
 """
 
 from __future__ import annotations

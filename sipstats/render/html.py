@@ -35,7 +35,7 @@ from sipstats.render.tables import (
     selected_window,
 )
 from sipstats.textsafe import visible
-from sipstats.workers import Awaiting, can_fork, fork_map
+from sipstats.workers import Forked, WorkerGone
 
 if TYPE_CHECKING:
     from sipstats.analyze import Analysis
@@ -132,54 +132,45 @@ class Figures(NamedTuple):
     """The language their text is in: English for a Chinese report without a CJK font."""
 
 
-def _load_plots() -> None:
-    from sipstats.render import plots  # noqa: F401  matplotlib loads only where figures are drawn
-
-
 def _figures(data: Mapping[str, Any], lang: Lang) -> Figures:
     """The figures of ``data`` (:func:`sipstats.render.figure_data.collect`) drawn, in the
     report's language where a font allows it."""
-    from sipstats.render import plots
+    from sipstats.render import plots  # matplotlib loads only where figures are drawn
 
     svg = {name: plots.to_svg(fig, lang=lang) for name, fig in plots.draw(data, lang=lang).items()}
     return Figures(svg, plots.figure_lang(lang))
 
 
-def _dealt(data: Mapping[str, Any], lang: Lang, processes: int) -> Figures:
-    """:func:`_figures` in ``processes`` processes (this one and forked ones), the figures
-    dealt out in turn: the two slowest, failures and timeline, come first and go to
-    different processes."""
+class _Share(NamedTuple):
+    """Some of the figures, drawn in a forked process."""
+
+    data: dict[str, Any]
+    drawing: Forked[Figures]
+
+
+def _drawing(data: Mapping[str, Any], lang: Lang, processes: int) -> list[_Share]:
+    """The figures of ``data`` drawn in up to ``processes`` forked processes, which inherit
+    their data (nothing is sent), dealt out in turn: the two slowest, failures and timeline,
+    come first and go to different processes."""
     names = list(data)
-    if not names:
-        return _figures(data, lang)  # none to draw: still the language they would be in
     shares = [names[k::processes] for k in range(min(processes, len(names)))]
-    drawn = fork_map(
-        lambda k: _figures({name: data[name] for name in shares[k]}, lang), len(shares)
-    )
-    svg = {name: part.svg[name] for part in drawn for name in part.svg}
-    return Figures({name: svg[name] for name in names}, drawn[0].lang)
+    parts = [{name: data[name] for name in share} for share in shares]
+    return [_Share(part, Forked(partial(_figures, part, lang))) for part in parts]
 
 
-#: Drawing processes started ahead of the report (:func:`prepare_drawing`), by language and
-#: number of processes; :func:`render_html` takes the one it needs.
-_PREPARED: dict[tuple[Lang, int], Awaiting[dict[str, Any], Figures]] = {}
-
-
-def _drawing(
-    lang: Lang, processes: int, held: list[list[Any]]
-) -> Awaiting[dict[str, Any], Figures]:
-    return Awaiting(_load_plots, partial(_dealt, lang=lang, processes=processes), held)
-
-
-def prepare_drawing(options: RenderOptions, held: list[list[Any]]) -> None:
-    """Fork the process that will draw the report's figures now (with ``options.jobs`` > 1
-    and fork): it loads matplotlib while this process analyses, and this one never does.
-    The command line calls it once the capture is read and pandas is loaded (a child
-    forked before then imports pandas again). ``held``: lists that keep the capture, which
-    the child lets go of (:class:`sipstats.workers.Awaiting`)."""
-    key = (options.lang, options.jobs)
-    if options.jobs > 1 and can_fork() and key not in _PREPARED:
-        _PREPARED[key] = _drawing(options.lang, options.jobs, held)
+def _drawn(data: Mapping[str, Any], lang: Lang, shares: list[_Share]) -> Figures:
+    """The figures of ``data`` as the forked processes drew them (none: drawn here); a share
+    whose process ended without its figures (killed) is drawn here instead."""
+    if not shares:
+        return _figures(data, lang)
+    parts = []
+    for share in shares:
+        try:
+            parts.append(share.drawing.result())
+        except WorkerGone:
+            parts.append(_figures(share.data, lang))
+    svg = {name: part.svg[name] for part in parts for name in part.svg}
+    return Figures({name: svg[name] for name in data}, parts[0].lang)
 
 
 def _ladders(analysis: Analysis, lang: Lang) -> list[tuple[str, str, Markup]]:
@@ -195,15 +186,25 @@ def render_html(analysis: Analysis, options: RenderOptions) -> str:
     """The HTML report as one string (UTF-8 when written).
 
     With ``options.jobs`` > 1 the figures (matplotlib, the slowest part) are drawn in that
-    many forked processes while this one writes the rest of the page: their data are sent
-    to a process forked ahead (:func:`prepare_drawing`), else to one forked now.
+    many forked processes while this one writes the rest of the page; they inherit the
+    figures' data (:func:`sipstats.render.figure_data.collect`, taken here first) and are
+    ended if the page fails.
     """
     lang = options.lang
     figure_data = collect(analysis, skip_empty=True)
-    drawing = None
-    if options.jobs > 1:
-        drawing = _PREPARED.pop((lang, options.jobs), None) or _drawing(lang, options.jobs, [])
-        drawing.send(figure_data)
+    shares = _drawing(figure_data, lang, options.jobs) if options.jobs > 1 else []
+    try:
+        return _page(analysis, options, figure_data, shares)
+    finally:
+        for share in shares:  # ended if the page failed before it took their figures
+            share.drawing.close()
+
+
+def _page(
+    analysis: Analysis, options: RenderOptions, figure_data: dict[str, Any], shares: list[_Share]
+) -> str:
+    """The page, with the figures of ``shares`` (none: drawn here)."""
+    lang = options.lang
     data = analysis.to_dict()
     first, last = capture_window(analysis)
     context: dict[str, Any] = {
@@ -228,7 +229,7 @@ def render_html(analysis: Analysis, options: RenderOptions) -> str:
         ],
     }
     # our own matplotlib SVG, trusted: figure text is drawn as paths from fixed labels
-    drawn = _figures(figure_data, lang) if drawing is None else drawing.result()
+    drawn = _drawn(figure_data, lang, shares)
     context["figures"] = {name: Markup(svg) for name, svg in drawn.svg.items()}
     context["figure_note"] = label("note_figure_text", lang) if drawn.lang != lang else ""
     return _TEMPLATE.render(context)
