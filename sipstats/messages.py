@@ -376,9 +376,24 @@ class MessageTable:
         builder, every payload is declined."""
         if self._c_columns is None:
             return start
-        stop: int = self._c_columns.scan(payloads, start, *_PAYLOAD_AT, "hep")
-        self._copies += bytes(stop - start) if copies is None else copies[start:stop]
+        marks = bytes(len(payloads) - start) if copies is None else copies[start:]
+        with self._marks(marks):
+            stop: int = self._c_columns.scan(payloads, start, *_PAYLOAD_AT, "hep")
         return stop
+
+    @contextmanager
+    def _marks(self, marks: bytes | bytearray) -> Iterator[None]:
+        """Keep the duplicate marks in step with the C builder's rows across a call adding
+        rows for ``marks``: room for them all is made first (what fails after is a row, never
+        a mark), then the marks of rows not added go (a failed call keeps the rows before the
+        failing one)."""
+        assert self._c_columns is not None
+        rows = len(self._c_columns)
+        self._copies += marks
+        try:
+            yield
+        finally:
+            del self._copies[len(self._copies) - len(marks) + len(self._c_columns) - rows :]
 
     def intake(self, copies: Copies | None, keep_duplicates: bool) -> Intake | None:
         """Where the C walk adds the rows of the datagrams it reads itself: this table's C
@@ -394,9 +409,9 @@ class MessageTable:
         bytes are dropped when the batch is stored); ``copies`` flags capture duplicates
         kept as rows (one byte per message, none: no duplicates)."""
         if self._c_columns is not None:
-            for payload, message in zip(payloads, messages, strict=True):
-                self._c_columns.add(payload, message)
-            self._copies += bytes(len(messages)) if copies is None else copies
+            with self._marks(bytes(len(messages)) if copies is None else copies):
+                for payload, message in zip(payloads, messages, strict=True):
+                    self._c_columns.add(payload, message)
             return
         self._payloads += payloads
         self._messages += messages
@@ -1063,8 +1078,8 @@ def return_freed_heap(rows: int) -> None:
     """Hand the heap that tables of ``rows`` messages freed back to the operating system
     (glibc only); nothing below :data:`TRIM_FROM_ROWS` rows.
 
-    The column arrays grow by reallocation (the C builder's hash tables too, freed when the
-    frame is made); glibc keeps what they freed inside the process. ``malloc_trim`` gives it
+    The column arrays grow by reallocation (the C builder's hash tables too, freed by its
+    ``export()``); glibc keeps what they freed inside the process. ``malloc_trim`` gives it
     back, so the memory kept is the table's. Measured after ``read_capture`` (resident set):
     212,272 messages 218 -> 184 MB; 13,097 messages 127 -> 125 MB, so it runs only from
     :data:`TRIM_FROM_ROWS` rows on. It touches nothing else: glibc's own symbol, looked up in

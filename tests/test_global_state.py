@@ -37,12 +37,16 @@ def test_the_cycle_collector_is_left_as_it_was(tmp_path: Path, enabled: bool) ->
 def test_heap_is_trimmed_only_for_a_large_table(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    trims: list[int] = []
-    monkeypatch.setattr(messages, "_malloc_trim", lambda: trims.append)
+    steps: list[object] = []
+    monkeypatch.setattr(messages, "_malloc_trim", lambda: steps.append)
+    frame = messages._frame
+    monkeypatch.setattr(messages, "_frame", lambda *parts: steps.append("frame") or frame(*parts))
     mixed = report_inputs(tmp_path)["mixed"]
     read_capture(mixed)
-    assert trims == []
+    assert steps == ["frame"]
+    steps.clear()
     monkeypatch.setattr(messages, "TRIM_FROM_ROWS", 1)
     read_capture(mixed)
     # once the frame is made, and before it too when the C builder has freed its hash tables
-    assert trims == ([0, 0] if messages.MessageTable()._c_columns is not None else [0])
+    c_builder = messages.MessageTable()._c_columns is not None
+    assert steps == ([0, "frame", 0] if c_builder else ["frame", 0])

@@ -8,7 +8,8 @@ n-th allocation of the process fails), once for each allocation a call makes.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 import pytest
@@ -23,6 +24,8 @@ testcapi = pytest.importorskip("_testcapi", reason="this Python has no _testcapi
 _WIDTHS = {"q": 8, "i": 4, "h": 2, "b": 1}
 #: Allocations tried, one failing at a time: more than any call below makes.
 _ALLOCATIONS = 120
+#: More than export() makes (a few per column).
+_EXPORT_ALLOCATIONS = 1_000
 
 
 def _builder() -> Any:
@@ -32,10 +35,11 @@ def _builder() -> Any:
     return built
 
 
-def _payloads(tag: str, count: int, long_uri: int = -1) -> list[Payload]:
+def _payloads(tag: str, count: int, long_uris: Mapping[int, int] | None = None) -> list[Payload]:
     """Requests whose text (addresses, Call-ID, branch, URIs) is new in every one, so each row
-    adds strings to the builder's columns; the Request-URI of request ``long_uri`` is long
-    enough that its column must grow its string buffer."""
+    adds strings to the builder's columns; the Request-URI of request ``n`` in ``long_uris`` is
+    that many bytes longer, so that its column must grow its string buffer."""
+    long_uris = long_uris or {}
     return [
         Payload(
             n,
@@ -48,7 +52,7 @@ def _payloads(tag: str, count: int, long_uri: int = -1) -> list[Payload]:
             "udp",
             sip_factory.sip_request(
                 "INVITE",
-                f"sip:{tag}{n}{'x' * 5000 if n == long_uri else ''}@example.com",
+                f"sip:{tag}{n}{'x' * long_uris.get(n, 0)}@example.com",
                 call_id=f"{tag}-call-{n}",
                 cseq=n + 1,
                 branch=f"z9hG4bK{tag}{n}",
@@ -87,17 +91,29 @@ def _contents(exported: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _fails(call: Callable[[], object], nth: int) -> bool:
-    """Run ``call`` with the ``nth`` allocation from now failing: True when it raised
-    MemoryError (the allocation was its own), False when it succeeded."""
+#: What :func:`_run` returns when the call raised MemoryError.
+FAILED = object()
+
+
+def _run(call: Callable[[], object], nth: int) -> object:
+    """Run ``call`` with the ``nth`` allocation from now failing: its result, or
+    :data:`FAILED` when it raised MemoryError (the allocation was its own)."""
     testcapi.set_nomemory(nth, nth + 1)
     try:
-        call()
+        return call()
     except MemoryError:
-        return True
+        return FAILED
     finally:
         testcapi.remove_mem_hooks()
-    return False
+
+
+def _failures(call: Callable[[], Callable[[], object]]) -> int:
+    """How many of the allocations tried make the call ``call()`` prepares raise."""
+    return sum(_run(call(), nth) is FAILED for nth in range(_ALLOCATIONS))
+
+
+def _scan(built: Any, payloads: list[Payload], start: int = 0) -> Callable[[], object]:
+    return lambda: built.scan(payloads, start, *messages._PAYLOAD_AT, "hep")
 
 
 @pytest.mark.parametrize("before", [0, 126])
@@ -105,20 +121,32 @@ def test_a_row_is_added_whole_or_not_at_all_when_memory_runs_out(before: int) ->
     """Each column grows its own buffers: a failure at the tenth column used to leave nine
     columns a value longer than the rest. After 126 rows the row's new strings also widen the
     codes of its columns to two bytes before its long Request-URI needs memory: a failure
-    then must narrow them back."""
-    payloads = _payloads("row", before + 2, long_uri=before)
-    unchanged = _contents(_scanned(payloads[:before]).export())
-    failures = 0
+    then must narrow them back and forget the string (a stale slot of its hash table would
+    code it wrongly when it comes again). A MemoryError that ends the scan early without
+    raising (the staging's) must leave the same. Each builder then scans the rest and more,
+    and must equal one that never failed."""
+    payloads = _payloads("row", before + 2, long_uris={before: 5_000, before + 1: 50_000})
+    later = _payloads("later", 3)
+    never_failed = _scanned(payloads)
+    assert never_failed.scan(later, 0, *messages._PAYLOAD_AT, "hep") == len(later)
+    expected = _contents(never_failed.export())
+    failures, after_a_row = 0, 0
     for nth in range(_ALLOCATIONS):
         built = _scanned(payloads[:before])
-        if not _fails(lambda: built.scan(payloads, before, *messages._PAYLOAD_AT, "hep"), nth):  # noqa: B023
+        stop = _run(_scan(built, payloads, before), nth)
+        if stop == len(payloads):
             continue
         failures += 1
-        if len(built) == before:
-            assert _contents(built.export()) == unchanged, nth
-        else:  # the first row went in whole, the failure came in the second
-            assert set(_rows(built.export()).values()) == {before + 1}, nth
-    assert failures > 3  # the rows' own allocations were among those that failed
+        after_a_row += len(built) > before
+        assert stop is FAILED or stop == len(built), nth
+        assert len(built) in (before, before + 1), nth
+        assert built.scan(payloads, len(built), *messages._PAYLOAD_AT, "hep") == len(payloads)
+        assert built.scan(later, 0, *messages._PAYLOAD_AT, "hep") == len(later)
+        assert _contents(built.export()) == expected, nth
+    # the rows' own allocations failed: more failures than the call's fixed ones, and some
+    # after the first row was written
+    assert failures > _failures(lambda: _scan(_scanned(payloads), payloads, len(payloads)))
+    assert after_a_row > 0
 
 
 def test_a_parsed_row_with_a_bad_value_adds_nothing() -> None:
@@ -134,47 +162,109 @@ def test_a_parsed_row_with_a_bad_value_adds_nothing() -> None:
     assert set(_rows(built.export()).values()) == {2}
 
 
-def test_a_parsed_row_is_added_whole_or_not_at_all_when_memory_runs_out() -> None:
-    payload = _payloads("add", 1)[0]
-    message = sip.parse_message(payload.data)
-    failures = 0
+@pytest.mark.parametrize("before", [0, 126])
+def test_a_parsed_row_is_added_whole_or_not_at_all_when_memory_runs_out(before: int) -> None:
+    """As the scan: a row add() could not finish goes whole (its strings too, codes narrowed
+    back); the builder then takes the rows again and equals one that never failed."""
+    payloads = _payloads("add", before + 2, long_uris={before: 5_000, before + 1: 50_000})
+    parsed = [sip.parse_message(payload.data) for payload in payloads]
+
+    def add(built: Any, start: int) -> Callable[[], object]:
+        rows = zip(payloads[start:], parsed[start:], strict=True)
+        return lambda: [built.add(payload, message) for payload, message in rows]
+
+    never_failed = _scanned(payloads[:before])
+    add(never_failed, before)()
+    expected = _contents(never_failed.export())
+    failures, after_a_row = 0, 0
     for nth in range(_ALLOCATIONS):
-        built = _builder()
-        if not _fails(lambda: built.add(payload, message), nth):  # noqa: B023
+        built = _scanned(payloads[:before])
+        if _run(add(built, before), nth) is not FAILED:
             continue
         failures += 1
-        assert len(built) == 0
-        assert set(_rows(built.export()).values()) == {0}, nth
-    assert failures > 10
+        after_a_row += len(built) > before
+        assert len(built) in (before, before + 1), nth
+        add(built, len(built))()
+        assert _contents(built.export()) == expected, nth
+    assert after_a_row > 0  # the second row's own allocation failed, after the first went in
+    assert failures > after_a_row
 
 
 def test_a_failed_export_leaves_the_builder_whole() -> None:
     """export() hands every column over; one that fails used to leave the columns before it
-    emptied and the rest full."""
-    payloads = _payloads("export", 3)
+    emptied and the rest full. Its hash tables must stay too: the builder then codes the same
+    strings again, and new ones, as one that never failed."""
+    payloads, later = _payloads("export", 3), _payloads("later", 2)
+
+    def more(built: Any) -> None:
+        for part in (payloads, later):
+            assert built.scan(part, 0, *messages._PAYLOAD_AT, "hep") == len(part)
+
     whole = _contents(_scanned(payloads).export())
-    failures = 0
-    for nth in range(_ALLOCATIONS):
+    never_failed = _scanned(payloads)
+    more(never_failed)
+    expected = _contents(never_failed.export())
+    assert whole != expected
+    # every allocation export() makes, one at a time, up to the first that is not its own:
+    # each of the columns' handovers among them
+    for nth in range(_EXPORT_ALLOCATIONS):
         built = _scanned(payloads)
-        if not _fails(built.export, nth):
-            continue
-        failures += 1
+        if _run(built.export, nth) is not FAILED:
+            break
         assert len(built) == len(payloads)
-        assert _contents(built.export()) == whole, nth
-    assert failures > 10
+        more(built)
+        assert _contents(built.export()) == expected, nth
+    assert nth > len(messages._C_LAYOUT)
 
 
 def test_a_failed_append_leaves_both_builders_as_they_were() -> None:
     """append() codes the other builder's strings into this one's: one that fails used to leave
-    this builder with strings no row uses (and so categories of no row)."""
-    first, second = _payloads("first", 3), _payloads("second", 3)
-    alone = _contents(_scanned(first).export()), _contents(_scanned(second).export())
+    this builder with strings no row uses (and so categories of no row). Both then take the
+    append again and more rows, as builders that never failed."""
+    first, later = _payloads("first", 3), _payloads("later", 2)
+    second = _payloads("second", 3, long_uris={2: 50_000})
+
+    def finish(to: Any, other: Any) -> dict[str, Any]:
+        to.append(other)
+        assert to.scan(later, 0, *messages._PAYLOAD_AT, "hep") == len(later)
+        return _contents(to.export())
+
+    expected = finish(_scanned(first), _scanned(second))
     failures = 0
     for nth in range(_ALLOCATIONS):
         to, other = _scanned(first), _scanned(second)
-        if not _fails(lambda: to.append(other), nth):  # noqa: B023
+        if _run(lambda: to.append(other), nth) is not FAILED:  # noqa: B023
             continue
         failures += 1
         assert (len(to), len(other)) == (len(first), len(second))
-        assert (_contents(to.export()), _contents(other.export())) == alone, nth
-    assert failures > 3
+        assert finish(to, other) == expected, nth
+
+    def append_empty() -> Callable[[], object]:
+        to, empty = _scanned(first), _builder()
+        return lambda: to.append(empty)
+
+    # more than appending an empty builder fails at: coding the other's strings failed too
+    assert failures > _failures(append_empty)
+
+
+@pytest.mark.parametrize("way", ["scan", "extend_batch"])
+def test_a_table_keeps_the_duplicate_marks_of_the_rows_a_failed_call_kept(way: str) -> None:
+    """MessageTable's rows and their duplicate marks stay in step: a scan (or a batch of
+    parsed rows) that fails keeps the rows before the failing one, and their marks."""
+    _builder()
+    payloads = _payloads("marks", 3, long_uris={1: 50_000, 2: 100_000})
+    parsed = [sip.parse_message(payload.data) for payload in payloads]
+    copies = bytearray(b"\x01\x00\x01")
+    kept = 0
+    for nth in range(_ALLOCATIONS):
+        table = messages.MessageTable()
+        call = (
+            partial(table.scan, payloads, 0, copies)
+            if way == "scan"
+            else partial(table.extend_batch, payloads, parsed, copies)
+        )
+        if _run(call, nth) is not FAILED:
+            continue
+        kept += len(table) > 0
+        assert bytes(table._copies) == copies[: len(table)], nth
+    assert kept > 0  # rows went in before the one that failed

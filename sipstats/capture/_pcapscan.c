@@ -789,13 +789,14 @@ static int intake_take(Intake *in, const unsigned char *d, Py_ssize_t ip, Py_ssi
 }
 
 /* Close an intake (GIL held): the builder and filter are free again and the marks of the
- * rows added follow the earlier ones. 0, or -1 with an exception. */
+ * rows added follow the earlier ones, also when a row failed (the rows before it stay, whole).
+ * 0, or -1 with an exception. */
 static int intake_close(Intake *in)
 {
     columns_api->hold(in->columns, 0);
     if (in->copies != NULL) in->copies->busy = 0;
     int failed = in->failed;
-    if (failed == 0 && in->rows > 0) {
+    if (in->rows > 0) {
         Py_ssize_t before = PyByteArray_GET_SIZE(in->marks);
         if (PyByteArray_Resize(in->marks, before + in->rows) < 0) {
             failed = -1;
