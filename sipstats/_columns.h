@@ -46,4 +46,15 @@ typedef struct {
     PyTypeObject *columns_type;
 } ColumnsApi;
 
+/* A constructor of either extension called with keyword arguments: TypeError (it takes none),
+ * -1; else 0. */
+static inline int no_keywords(const char *name, PyObject *kwargs)
+{
+    if (kwargs != NULL && PyDict_GET_SIZE(kwargs) > 0) {
+        PyErr_Format(PyExc_TypeError, "%s() takes no keyword arguments", name);
+        return -1;
+    }
+    return 0;
+}
+
 #endif

@@ -1085,14 +1085,11 @@ coder_code_hashed(Coder *c, const char *p, Py_ssize_t n, uint64_t h)
     }
     if (c->count == 0) {
         Py_ssize_t zero = 0;
-        if (buf_put(&c->starts, &zero, sizeof zero) < 0) {
-            return FAILED_MEMORY;
-        }
+        buf_put(&c->starts, &zero, sizeof zero);
     }
     Py_ssize_t end = c->arena.n + n;
-    if (buf_put(&c->arena, p, n) < 0 || buf_put(&c->starts, &end, sizeof end) < 0) {
-        return FAILED_MEMORY;
-    }
+    buf_put(&c->arena, p, n); /* neither can fail: coder_reserve_bytes() made the room */
+    buf_put(&c->starts, &end, sizeof end);
     c->slots[i] = (Slot){(uint32_t)(h >> 32), (int32_t)(c->count + 1)};
     return (int32_t)c->count++;
 }
@@ -1102,10 +1099,14 @@ coder_code_hashed(Coder *c, const char *p, Py_ssize_t n, uint64_t h)
  * User-Agent: most rows' text). */
 #define FEW_STRINGS 16
 
-/* The code of p[:n] (n > 0) among a coder's few strings, or -1 when it is not one of them. */
+/* The code of p[:n] (n > 0) when the coder has few strings (FEW_STRINGS) and it is one of
+ * them; -1 otherwise (not among them, or too many strings to search: hash it). */
 static int32_t
 coder_find_few(const Coder *c, const char *p, Py_ssize_t n)
 {
+    if (c->count > FEW_STRINGS) {
+        return -1;
+    }
     const Py_ssize_t *starts = (const Py_ssize_t *)c->starts.p;
     for (Py_ssize_t code = 0; code < c->count; code++) {
         if (starts[code + 1] - starts[code] == n &&
@@ -1124,7 +1125,7 @@ coder_code(Coder *c, const char *p, Py_ssize_t n)
     if (n == 0) {
         return -1;
     }
-    int32_t code = c->count <= FEW_STRINGS ? coder_find_few(c, p, n) : -1;
+    int32_t code = coder_find_few(c, p, n);
     return code >= 0 ? code : coder_code_hashed(c, p, n, hash_bytes(p, n));
 }
 
@@ -1163,7 +1164,8 @@ typedef struct {
     Buf data;
     Coder coder;
     uint64_t hash; /* of this row's value (a scanned text column), from coder_prepare() */
-    int32_t few;   /* its code when coder_find_few() found it (-1: hashed instead) */
+    int32_t few;   /* its code when coder_find_few() found it; -1 otherwise (NA or empty, not
+                    * among the few strings, or more than FEW_STRINGS: then hashed) */
     Py_ssize_t count_before; /* its strings before the row being added (columns_undo_row) */
 } Column;
 
@@ -1441,7 +1443,7 @@ columns_undo_row(ColumnsObject *self)
         if (c->count > col->count_before) {
             coder_drop_last(c);
         }
-        /* a string's bytes or offset may have been written without the string (no room) */
+        /* the dropped string's bytes and offset go with it */
         c->arena.n = c->count > 0 ? ((const Py_ssize_t *)c->starts.p)[c->count] : 0;
         c->starts.n = c->count > 0 ? (c->count + 1) * (Py_ssize_t)sizeof(Py_ssize_t) : 0;
         int width = code_width(c->count);
@@ -1472,9 +1474,8 @@ columns_put_scanned(ColumnsObject *self, const Value *values, const Scan *scanne
             const Span *text;
             scanned_field(scanned, col->field, &number, &text);
             /* found among few strings, or hashed and its slot's load begun */
-            col->few = text != NULL && text->n > 0 && col->coder.count <= FEW_STRINGS
-                           ? coder_find_few(&col->coder, text->p, text->n)
-                           : -1;
+            col->few = text != NULL && text->n > 0 ? coder_find_few(&col->coder, text->p, text->n)
+                                                   : -1;
             if (col->few < 0 && text != NULL &&
                 coder_prepare(&col->coder, text->p, text->n, &col->hash) < 0) {
                 return FAILED_MEMORY; /* nothing written yet */
@@ -1505,13 +1506,10 @@ columns_put_scanned(ColumnsObject *self, const Value *values, const Scan *scanne
             scanned_field(scanned, col->field, &number, &text);
             if (text == NULL) {
                 failed = column_put_number(col, number);
-            } else if (col->kind == 't') {
+            } else { /* a text column: columns_new() refuses a number column on a text field */
                 failed = column_put_code(
                     col, col->few >= 0 ? col->few
                                        : coder_code_hashed(&col->coder, text->p, text->n, col->hash));
-            } else {
-                /* columns_new() refuses a number column on a text field */
-                failed = column_put_number(col, -1);
             }
         }
     }
@@ -1628,8 +1626,7 @@ static PyObject *
 columns_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
     PyObject *layout;
-    if (kwargs != NULL && PyDict_GET_SIZE(kwargs) > 0) {
-        PyErr_SetString(PyExc_TypeError, "Columns() takes no keyword arguments");
+    if (no_keywords("Columns", kwargs) < 0) {
         return NULL;
     }
     if (!PyArg_ParseTuple(args, "O!:Columns", &PyTuple_Type, &layout)) {

@@ -35,16 +35,6 @@ static void init_tables(void)
     for (const char *p = token; *p; p++) token_char[(unsigned char)*p] = 1;
 }
 
-/* A constructor called with keyword arguments: TypeError (it takes none), -1. */
-static int no_keywords(const char *name, PyObject *kwargs)
-{
-    if (kwargs != NULL && PyDict_GET_SIZE(kwargs) > 0) {
-        PyErr_Format(PyExc_TypeError, "%s() takes no keyword arguments", name);
-        return -1;
-    }
-    return 0;
-}
-
 static inline uint32_t u32(const unsigned char *p, int big)
 {
     return big ? (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]
