@@ -112,8 +112,7 @@ def test_timeline_and_end_to_end_calls_are_computed_once(
 ) -> None:
     """The reports read them several times: computed on first use, again only when the table
     they come from is another one; what a caller changes in its copy stays its own. The
-    end-to-end calls come made by the analysis, which needed them (and through
-    ``dataclasses.replace``, which :func:`analyze` applies)."""
+    end-to-end calls come made by the analysis, which needed them."""
     from sipstats.analyze import b2bua, breakdown
 
     a = analyze(capture(invite_call("a", 200) + invite_call("b", 486, t=90)))

@@ -709,6 +709,33 @@ def test_retry_after_is_read_on_the_nearest_copy_as_merge_asof_picks_it(seed: in
     assert got["retry_after_raw"].tolist() == want["retry_after_raw"].fillna(-1).tolist()
 
 
+def test_retry_after_is_never_read_on_a_response_without_a_time() -> None:
+    """A timeless copy of the failure response is at no distance from the failure: the copy
+    a second away gives the Retry-After."""
+    messages = pd.DataFrame(
+        {
+            "ts": pd.Series([pd.NaT, T0 + pd.Timedelta(seconds=1)], dtype=schema.UTC_TS),
+            "status": pd.array([503, 503], dtype="Int16"),
+            "retry_after": pd.array([1, 2], dtype="Int64"),
+            "retry_after_raw": pd.Categorical(["1", "2"]),
+        }
+    )
+    failed = pd.DataFrame(
+        {
+            "call": [0],
+            "dialog": [0],
+            "final_status": pd.array([503], dtype="Int16"),
+            "final_ts": pd.Series([T0], dtype=schema.UTC_TS),
+        }
+    )
+    got = _attach_retry_after(failed, messages, np.array([True, True]), np.array([0, 0]))
+    assert got["retry_after"].tolist() == [2]
+    assert got["retry_after_raw"].tolist() == [1]
+    alone = _attach_retry_after(failed, messages, np.array([True, False]), np.array([0, 0]))
+    assert alone["retry_after"].isna().all()
+    assert alone["retry_after_raw"].tolist() == [-1]
+
+
 def test_uri_key_names_are_made_again_only_for_new_keys() -> None:
     uris = UriKeys()
     uris.ids(pd.Series(["sip:a@x", "sip:b@x"], dtype="category"))

@@ -430,7 +430,7 @@ def _bucket_counts(
     """The buckets of ``step`` that hold a time of ``ns`` (UTC nanoseconds; NaT in none)
     and, per bucket, how many of ``rows`` (positions in ``ns``) each ``column``
     (0..width-1; -1: none) holds: only the distinct buckets are sorted."""
-    known = ns != pd.NaT.value
+    known = ns != keys.NAT
     floored = ns[known] - ns[known] % step.value
     start, slot = keys.sorted_ids(floored)
     bucket = np.full(len(ns), -1, dtype=np.int64)

@@ -86,8 +86,8 @@ NAT: Final = np.iinfo(np.int64).min
 
 
 def ns(times: pd.Series) -> np.ndarray:
-    """Times (time-zone aware, any unit) as int64 nanoseconds since the epoch in UTC; a
-    missing time is :data:`NAT`."""
+    """Times (any unit; time-zone aware, else taken as UTC) as int64 nanoseconds since the
+    epoch in UTC; a missing time is :data:`NAT`."""
     return times.to_numpy(dtype="datetime64[ns]").view(np.int64)
 
 

@@ -250,7 +250,9 @@ def _attach_retry_after(
     """Retry-After (value and text) of the response copy nearest to each failure's final_ts,
     among the failure responses at ``rows`` (a mask of ``messages``) of the same dialog and
     code: the last at or before it, unless the first after it is nearer (as
-    ``pandas.merge_asof(direction="nearest")`` picks)."""
+    ``pandas.merge_asof(direction="nearest")`` picks). A response without a time is at no
+    distance from anything: it is left out (NaT as the least int64 would win every match)."""
+    rows = rows & (keys.ns(messages["ts"]) != keys.NAT)
     if not rows.any():
         nothing = np.full(len(failed), -1, dtype=np.int64)
         return (
