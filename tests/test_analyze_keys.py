@@ -146,9 +146,13 @@ def test_dialog_keys_and_codes_read_at_rows_from_narrow_codes() -> None:
     from_tag = pd.Series(pd.Categorical(["t199", None, "t0", "t5"], categories=tags))
     assert from_tag.cat.codes.dtype == np.int16
     assert call_id.cat.codes.dtype == np.int8
-    width = len(tags) + 1
+    width = keys.dialog_width(tags)
+    assert width == len(tags) + 1
+    untagged = keys.dialog(call_id, from_tag, tags, untagged=True)
+    np.testing.assert_array_equal(untagged, [200, width, -1, width + 6])
+    valid = untagged >= 0
     np.testing.assert_array_equal(
-        keys.dialog(call_id, from_tag, tags, untagged=True), [200, width, -1, width + 6]
+        keys.dialog_call(untagged[valid], tags), call_id.cat.codes.to_numpy()[valid]
     )
     np.testing.assert_array_equal(
         keys.dialog(call_id, from_tag, tags, untagged=False), [200, -1, -1, width + 6]

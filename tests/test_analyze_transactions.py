@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
+from pathlib import Path
+
 import pandas as pd
+import pytest
+from click.testing import CliRunner
 
 from sipstats import schema
-from sipstats.analyze import Deferred, analyze
+from sipstats.analyze import Analysis, BuiltOnRead, analyze
+from sipstats.analyze import transactions as tx_stage
+from sipstats.analyze.trunks import apply_trunks, load_trunks
+from sipstats.cli import main
+from sipstats.render import write_report
 from tests.analysis_fixtures import UAC, UAS, capture, invite_call, msg
+from tests.conftest import SAMPLES
 
 PROXY_IN = ("10.0.1.1", 5060)
 PROXY_OUT = ("10.0.2.1", 5060)
@@ -205,24 +216,134 @@ def test_copies_within_the_lifetime_stay_retransmissions_and_a_late_response_joi
     assert tx.iloc[0]["final_ms"] == 60_000.0
 
 
-def test_the_report_makes_no_transaction_key_the_table_has_it_when_read() -> None:
+def _legacy_and_cookie_rows() -> list[dict]:
+    """An RFC 3261 transaction and, in three other Call-IDs, RFC 2543 ones (no magic cookie)."""
+    b = "z9hG4bK-k"
+    rows = [msg(0, "INVITE", branch=b), msg(0.1, 486, branch=b, to_tag="t")]
+    for n in range(3):
+        ids = {"call_id": f"old-{n}", "branch": f"old-{n}", "cseq_method": "OPTIONS"}
+        rows += [msg(1 + n, "OPTIONS", **ids), msg(1.1 + n, 200, **ids)]
+    return rows
+
+
+def test_the_transaction_key_is_built_on_the_first_read_of_the_table() -> None:
     """The key is text of every transaction that no report reads: the summary counts the
     transactions without it, and the table has it on its first read (RFC 2543 tuple too)."""
-    b = "z9hG4bK-k"
-    rows = [
-        msg(0, "INVITE", branch=b),
-        msg(0.1, 486, branch=b, to_tag="t"),
-        msg(1, "OPTIONS", branch="old-1"),
-        msg(1.1, 200, branch="old-1", cseq_method="OPTIONS"),
-    ]
-    a = analyze(capture(rows))
-    summary = a.to_dict()["summary"]
-    assert summary["transactions"] == 2
-    assert summary["transactions_without_final"] == 0
-    assert isinstance(vars(a)["transactions"], Deferred)  # the report made no key
+    a = analyze(capture(_legacy_and_cookie_rows()))
+    summary = a.summary()
+    assert (summary["transactions"], summary["transactions_without_final"]) == (4, 0)
+    assert isinstance(vars(a)["transactions"], BuiltOnRead)  # counting made no key
     keys = a.transactions["key"]
-    assert not isinstance(vars(a)["transactions"], Deferred)
-    assert keys.iloc[0] == f"{b} INVITE"
-    assert keys.iloc[1] == f"call-1 1 OPTIONS ft1 {UAC[0]}"
+    assert not isinstance(vars(a)["transactions"], BuiltOnRead)
+    assert keys.iloc[0] == "z9hG4bK-k INVITE"
+    assert keys.iloc[1] == f"old-0 1 OPTIONS ft1 {UAC[0]}"
     assert list(keys.cat.categories) == sorted(keys)
     assert a.transactions is a.transactions  # made once
+
+
+def test_a_table_built_on_read_is_a_plain_field_of_analysis() -> None:
+    """In its place among the fields, positional, typed as a table; the class attribute and
+    an absent value behave as for any attribute."""
+    fields = {f.name: f for f in dataclasses.fields(Analysis)}
+    names = list(fields)
+    assert names.index("transactions") == names.index("tally") + 1
+    assert fields["transactions"].type == "pd.DataFrame"  # as annotated
+    assert Analysis.transactions is vars(Analysis)["transactions"]  # the descriptor itself
+    a = analyze(capture(_legacy_and_cookie_rows()))
+    positional = Analysis(*(vars(a)[f.name] for f in dataclasses.fields(Analysis) if f.init))
+    assert isinstance(vars(positional)["transactions"], BuiltOnRead)
+    pd.testing.assert_frame_equal(positional.transactions, a.transactions)
+    del vars(positional)["transactions"]
+    assert not hasattr(positional, "transactions")
+
+
+def test_a_copy_of_the_analysis_builds_no_table_in_either() -> None:
+    a = analyze(capture(_legacy_and_cookie_rows()))
+    b = a.replaced(interval="1min")
+    assert isinstance(vars(a)["transactions"], BuiltOnRead)
+    assert isinstance(vars(b)["transactions"], BuiltOnRead)
+    assert b.interval == "1min"
+    pd.testing.assert_frame_equal(b.transactions, a.transactions)
+
+
+def test_trunks_relabel_the_transactions_when_their_table_is_read(tmp_path: Path) -> None:
+    """apply_trunks keeps the key to be built on read, in its analysis and in the one it
+    relabels; the table read is the one relabelled after it was built."""
+    path = tmp_path / "trunks.csv"
+    path.write_text(f"{UAS[0]},pbx\n")
+    trunks = load_trunks(path)
+    lazy = analyze(capture(_legacy_and_cookie_rows()))
+    built = analyze(capture(_legacy_and_cookie_rows()))
+    assert "key" in built.transactions  # built before the trunks are applied
+    named = apply_trunks(lazy, trunks)
+    assert isinstance(vars(lazy)["transactions"], BuiltOnRead)
+    assert isinstance(vars(named)["transactions"], BuiltOnRead)
+    expected = apply_trunks(built, trunks).transactions
+    assert expected["server"].astype("str").iloc[0] == f"pbx ({UAS[0]}:{UAS[1]})"
+    pd.testing.assert_frame_equal(named.transactions, expected, check_exact=True)
+    pd.testing.assert_frame_equal(lazy.transactions, built.transactions, check_exact=True)
+
+
+@pytest.fixture
+def keyless(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Building a transaction key fails: what runs with this made none."""
+
+    def refused(wide: pd.DataFrame) -> pd.Categorical[str]:
+        raise AssertionError("a transaction key was built")
+
+    monkeypatch.setattr(tx_stage, "_key", refused)
+
+
+@pytest.mark.usefixtures("keyless")
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_the_reports_make_no_transaction_key(
+    jobs: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """JSON and text reports through the command line, with trunks, in one process and on
+    Call-ID partitions in two: no key is built (building one fails here)."""
+    analysis_module = importlib.import_module("sipstats.analyze")  # the package
+    monkeypatch.setattr(analysis_module, "MIN_PARTITION_MESSAGES", 1)
+    monkeypatch.setattr(analysis_module, "MIN_POOL_PROCESSES", 2)
+    trunks = tmp_path / "trunks.csv"
+    trunks.write_text("10.0.0.0/8,lab\n")
+    for fmt in ("json", "text"):
+        out = tmp_path / f"report-{jobs}.{fmt}"
+        args = [str(SAMPLES / "outage.pcap"), "--report", fmt, "-o", str(out)]
+        result = CliRunner().invoke(main, [*args, "--jobs", jobs, "--trunks", str(trunks)])
+        assert result.exit_code == 0, result.output
+        assert out.stat().st_size > 0
+    with pytest.raises(AssertionError, match="key was built"):
+        _ = analyze(capture(_legacy_and_cookie_rows())).transactions
+
+
+@pytest.mark.usefixtures("keyless")
+def test_the_api_reports_make_no_transaction_key(tmp_path: Path) -> None:
+    a = analyze(capture(_legacy_and_cookie_rows()))
+    for fmt in ("json", "text"):
+        write_report(a, fmt, tmp_path / f"report.{fmt}")
+    assert isinstance(vars(a)["transactions"], BuiltOnRead)
+
+
+def test_merged_partitions_give_the_one_process_key_rfc_2543_too(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    analysis_module = importlib.import_module("sipstats.analyze")
+    monkeypatch.setattr(analysis_module, "MIN_PARTITION_MESSAGES", 1)
+    monkeypatch.setattr(analysis_module, "MIN_POOL_PROCESSES", 2)
+    one = analyze(capture(_legacy_and_cookie_rows()))
+    two = analyze(capture(_legacy_and_cookie_rows()), jobs=2)
+    assert two.messages is None  # partitioned
+    assert isinstance(vars(two)["transactions"], BuiltOnRead)
+    assert (~two.transactions["key"].astype("str").str.startswith("z9hG4bK")).sum() == 3
+    pd.testing.assert_frame_equal(two.transactions, one.transactions, check_exact=True)
+
+
+def test_a_response_without_a_code_is_neither_provisional_nor_final() -> None:
+    """A MESSAGES frame given through the API may hold a response whose status is NA."""
+    b = "z9hG4bK-na"
+    rows = [msg(0, "INVITE", branch=b), msg(0.1, 180, branch=b), msg(0.2, 486, branch=b)]
+    rows[1]["status"] = None
+    tx = analyze(capture(rows)).transactions
+    assert tx.iloc[0]["responses"] == 2
+    assert pd.isna(tx.iloc[0]["first_provisional_ts"])
+    assert tx.iloc[0]["final_status"] == 486

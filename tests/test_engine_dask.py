@@ -21,7 +21,7 @@ from scapy.packet import Packet
 
 import sipstats
 from sipstats import workers
-from sipstats.analyze import assemble
+from sipstats.analyze import BuiltOnRead, assemble
 from sipstats.analyze.dialogs import analyze_dialogs, merge, reported
 from sipstats.analyze.tally import combine, tally
 from sipstats.capture import pcap
@@ -105,6 +105,10 @@ def test_local_cluster_gives_the_local_report(
     )
     assert json.dumps(got.to_dict(), sort_keys=True) == json.dumps(
         expected.to_dict(), sort_keys=True
+    )
+    assert isinstance(vars(got)["transactions"], BuiltOnRead)  # the report built no key
+    pd.testing.assert_frame_equal(
+        got.transactions.astype("str"), expected.transactions.astype("str")
     )
     pd.testing.assert_frame_equal(got.calls.astype("str"), expected.calls.astype("str"))
     pd.testing.assert_frame_equal(got.retries.astype("str"), expected.retries.astype("str"))

@@ -10,9 +10,9 @@ pandas; nothing loops over messages in Python.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import KW_ONLY, dataclass, field
+from dataclasses import dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING, Any, Final, Literal, overload
+from typing import TYPE_CHECKING, Any, Final, Literal, cast, overload
 
 import numpy as np
 import pandas as pd
@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from sipstats.drill.flow import Flow
     from sipstats.messages import Capture
 
-__all__ = ["Analysis", "analyze", "assemble"]
+__all__ = ["Analysis", "BuiltOnRead", "analyze", "assemble"]
 
 #: The key of :attr:`Analysis.end_to_end_calls` among the derived tables (:meth:`Analysis._once`).
 _END_TO_END: Final = ("end_to_end_calls",)
@@ -54,40 +54,68 @@ TimelineBy = Literal["class", "status_class", "category"]
 
 
 @dataclass(frozen=True)
-class Deferred:
-    """A table of an :class:`Analysis` whose last columns are made on its first read: text
-    no report reads (the transactions' keys), which the API, the drill-down and the exports
-    still get. ``held`` has every row and what is known without that work (enough to count:
-    :meth:`Analysis.summary`); ``complete(held)`` is the table."""
+class BuiltOnRead:
+    """A table of an :class:`Analysis` not built yet: ``build(held)`` is the table, made on its
+    first read (:func:`_built_on_read`). ``held`` has every row and what is known without that
+    work: enough to count (:meth:`Analysis.summary`). The transactions' key is one: text no
+    report reads, which the API, the drill-down and the exports still get."""
 
     held: pd.DataFrame
-    complete: Callable[[pd.DataFrame], pd.DataFrame]
+    build: Callable[[pd.DataFrame], pd.DataFrame]
+
+    def then(self, change: Callable[[pd.DataFrame], pd.DataFrame]) -> BuiltOnRead:
+        """``change`` of the table, still built on read. ``held`` stays as it is: ``change``
+        must not touch what is counted from it (:meth:`Analysis.summary`)."""
+        return BuiltOnRead(self.held, partial(_changed, self.build, change))
 
 
-class _Completed:
-    """A table field of :class:`Analysis` that may be given as a :class:`Deferred`: completed
-    on its first read and kept. ``dataclasses.replace`` reads every field, so :func:`analyze`
-    sets fields in place on the analysis it made."""
+def _changed(
+    build: Callable[[pd.DataFrame], pd.DataFrame],
+    change: Callable[[pd.DataFrame], pd.DataFrame],
+    held: pd.DataFrame,
+) -> pd.DataFrame:
+    return change(build(held))
 
-    def __set_name__(self, owner: type, name: str) -> None:
+
+class _BuiltOnReadField:
+    """A table field of :class:`Analysis` that may hold a :class:`BuiltOnRead`: built on its
+    first read and kept in its place."""
+
+    def __init__(self, name: str) -> None:
         self.name = name
 
     @overload
-    def __get__(self, analysis: None, owner: type) -> _Completed: ...
+    def __get__(self, analysis: None, owner: type) -> _BuiltOnReadField: ...
     @overload
     def __get__(self, analysis: Analysis, owner: type) -> pd.DataFrame: ...
-    def __get__(self, analysis: Analysis | None, owner: type) -> pd.DataFrame | _Completed:
+    def __get__(self, analysis: Analysis | None, owner: type) -> pd.DataFrame | _BuiltOnReadField:
         if analysis is None:
-            raise AttributeError(self.name)  # dataclasses: the field has no default
-        value = analysis.__dict__[self.name]
-        if isinstance(value, Deferred):
-            value = analysis.__dict__[self.name] = value.complete(value.held)
+            return self
+        try:
+            value = analysis.__dict__[self.name]
+        except KeyError:
+            raise AttributeError(self.name) from None
+        if isinstance(value, BuiltOnRead):
+            value = analysis.__dict__[self.name] = value.build(value.held)
         return value
 
-    def __set__(self, analysis: Analysis, value: pd.DataFrame | Deferred) -> None:
+    def __set__(self, analysis: Analysis, value: pd.DataFrame | BuiltOnRead) -> None:
         analysis.__dict__[self.name] = value
 
 
+def _built_on_read(*names: str) -> Callable[[type[Analysis]], type[Analysis]]:
+    """Fields ``names`` of the dataclass may be given a :class:`BuiltOnRead`. Installed after
+    ``@dataclass``, so that each stays a plain field in its place (positional, no default)."""
+
+    def install(cls: type[Analysis]) -> type[Analysis]:
+        for name in names:
+            setattr(cls, name, _BuiltOnReadField(name))
+        return cls
+
+    return install
+
+
+@_built_on_read("transactions")
 @dataclass(repr=False)
 class Analysis:
     """Every table computed from one capture; see ``schema`` for the column meanings.
@@ -123,6 +151,9 @@ class Analysis:
     (:func:`sipstats.analyze.tally.report_messages`)."""
     tally: Tally
     """Counts over every message (:class:`sipstats.analyze.tally.Tally`)."""
+    transactions: pd.DataFrame
+    """``schema.TRANSACTIONS``; :func:`analyze` gives its ``key`` column on the first read
+    (:class:`BuiltOnRead`)."""
     calls: pd.DataFrame
     registrations: pd.DataFrame
     retries: pd.DataFrame
@@ -155,9 +186,6 @@ class Analysis:
     """Without :attr:`messages` (the Dask engine, ``jobs`` > 1): every message of the report's
     sample calls (:func:`sipstats.drill.flow.sample_calls`), which its ladders draw; None
     otherwise."""
-    _: KW_ONLY
-    transactions: _Completed = _Completed()
-    """``schema.TRANSACTIONS``; its ``key`` column is made on the first read (:class:`Deferred`)."""
     _computed: dict[tuple[str, ...], tuple[pd.DataFrame, pd.DataFrame]] = field(
         default_factory=dict, repr=False, compare=False
     )
@@ -181,9 +209,22 @@ class Analysis:
         return held[1].copy(deep=False)
 
     def _held(self, name: str) -> pd.DataFrame:
-        """Every row of table ``name``, completed or not (:class:`Deferred`): enough to count."""
+        """Every row of table ``name``, built or not (:class:`BuiltOnRead`): enough to count."""
         value = self.__dict__[name]
-        return value.held if isinstance(value, Deferred) else value
+        return value.held if isinstance(value, BuiltOnRead) else value
+
+    def replaced(self, **changes: Any) -> Analysis:
+        """:func:`dataclasses.replace` that builds no :class:`BuiltOnRead` table (``replace``
+        reads every field, which would build them in this analysis and in its copy)."""
+        given = {f.name: self.__dict__[f.name] for f in dataclasses.fields(self) if f.init}
+        return Analysis(**(given | changes))
+
+    def changed(
+        self, name: str, change: Callable[[pd.DataFrame], pd.DataFrame]
+    ) -> pd.DataFrame | BuiltOnRead:
+        """``change`` of table ``name``, for :meth:`replaced`: still built on read if it is."""
+        value = self.__dict__[name]
+        return value.then(change) if isinstance(value, BuiltOnRead) else change(value)
 
     def timeline(self, interval: str | None = None, by: TimelineBy = "class") -> pd.DataFrame:
         """Unique responses per time bucket (pandas offset alias or "auto"), per class or category.
@@ -346,9 +387,9 @@ def analyze(
     after = capture.after
     if partitions >= MIN_POOL_PROCESSES and (after is None or after.empty):
         analysis = _partitioned(capture, m, partitions, interval, correlation)
-        if not every_message:  # in place, as below: a copy would complete every table
-            analysis.capture = _without_messages(analysis.capture)
-        return analysis
+        if every_message:
+            return analysis
+        return analysis.replaced(capture=_without_messages(analysis.capture))
     parts = dialogs.analyze_dialogs(m, correlation=correlation)
     ahead = None
     if after is not None and not after.empty:
@@ -364,16 +405,14 @@ def analyze(
         analysis = assemble(
             capture, dialogs.reported(parts), counted, interval=interval, ahead=ahead, jobs=jobs
         )
-        analysis.messages = parts.messages
-        return analysis
+        return analysis.replaced(messages=parts.messages)
     samples = _sample_messages(parts)
     # the last references to every message (the caller handed ``capture`` over)
     capture, parts = _without_messages(capture), dialogs.reported(parts)
     del m, after
     return_freed_heap(counted.messages)  # else the report tables grow past what it freed
     analysis = assemble(capture, parts, counted, interval=interval, ahead=ahead, jobs=jobs)
-    analysis.sample_messages = samples
-    return analysis
+    return analysis.replaced(sample_messages=samples)
 
 
 def _without_messages(capture: Capture) -> Capture:
@@ -453,8 +492,7 @@ def _partitioned(
     wanted = sample_call_ids(analysis.calls)
     sampled = schema.used_categories(m[m["call_id"].isin(wanted).to_numpy(dtype=bool)])
     samples = dialogs.analyze_dialogs(sampled, capture_end=end, correlation=correlation)
-    analysis.sample_messages = samples.messages
-    return analysis
+    return analysis.replaced(sample_messages=samples.messages)
 
 
 def assemble(
@@ -520,7 +558,7 @@ def assemble(
         messages=None,
         report_messages=m,
         tally=counted,
-        transactions=Deferred(wide, tx_stage.table),
+        transactions=cast("pd.DataFrame", BuiltOnRead(wide, tx_stage.table)),  # _built_on_read
         calls=calls,
         registrations=regs,
         retries=retry,

@@ -133,13 +133,13 @@ def _members(
     pair, pairs = _address_pairs(m)
     call_pair = pair[first_row[by_time]]
 
-    width = len(tags) + 1  # keys.dialog: Call-ID code x (tag code + 1)
+    width = keys.dialog_width(tags)
     by_from = keys.lookup_packed(call_keys, number, from_key, width)
     del from_key  # a row-long array: the analysis's peak memory is here
     read = (by_from < 0) | m["reason_protocol"].notna().to_numpy(dtype=bool)
     # only rows of a Call-ID that holds a call can match one (REGISTER, OPTIONS do not)
     of_call = np.zeros(len(m["call_id"].cat.categories) + 1, dtype=bool)  # the last: NA
-    of_call[call_keys // width] = True
+    of_call[keys.dialog_call(call_keys, tags)] = True
     read &= of_call[m["call_id"].cat.codes.to_numpy()]
     to_key = keys.dialog(m["call_id"], m["to_tag"], tags, untagged=False, rows=read)
     by_to = keys.lookup_packed(call_keys, number, to_key, width)

@@ -24,6 +24,8 @@ __all__ = [
     "combine",
     "count_in_group",
     "dialog",
+    "dialog_call",
+    "dialog_width",
     "distinct_in_group",
     "first_appearances",
     "first_in_group",
@@ -59,8 +61,9 @@ def codes_at(col: pd.Series, rows: np.ndarray) -> np.ndarray:
 
 
 def statuses(status: pd.Series | ExtensionArray) -> np.ndarray:
-    """Status codes as int16, 0 where there is none: a request (a response's code is 100-699,
-    so a comparison with a code holds for responses only), in a quarter of float64's bytes."""
+    """Status codes as int16, 0 where there is none (a request, or a response whose code was
+    not read), in a quarter of float64's bytes. ``0 < 200`` holds: a test of a range of codes
+    also asks for a response with a code (``status >= 100``), or masks by the rows' kind."""
     return status.to_numpy(dtype=np.int16, na_value=0)
 
 
@@ -240,10 +243,21 @@ def dialog(
     if rows is not None:
         invalid |= ~rows
     call = call_id.cat.codes.to_numpy().astype(np.int64)  # a copy, changed in place
-    call *= len(tags) + 1
+    call *= dialog_width(tags)
     key += call
     key[invalid] = -1
     return key
+
+
+def dialog_width(tags: pd.Index) -> int:
+    """Keys of :func:`dialog` per Call-ID (one per tag in ``tags``, one for none): the width
+    :func:`lookup_packed` takes for them."""
+    return len(tags) + 1
+
+
+def dialog_call(key: np.ndarray, tags: pd.Index) -> np.ndarray:
+    """The Call-ID code of each :func:`dialog` key (keys of -1 excluded by the caller)."""
+    return key // dialog_width(tags)
 
 
 def request_key(messages: pd.DataFrame) -> np.ndarray:

@@ -194,7 +194,8 @@ def build(messages: pd.DataFrame) -> pd.DataFrame:
     ack = is_request & ~non_ack & (row_method != ack_code)
     status = keys.statuses(m["status"])
     response = ~is_request
-    prov = response & (status < 200)
+    # a response whose code was not read (0, as a request) is neither provisional nor final
+    prov = response & (status < 200) & m["status"].notna().to_numpy(dtype=bool)
     final = response & (status >= 200)
     retransmission = m["retransmission"].to_numpy()
     ts = m["ts"].array

@@ -10,10 +10,10 @@ matches its most specific entry: address and port, then address, then the longes
 from __future__ import annotations
 
 import csv
-import dataclasses
 import ipaddress
 import os
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Final
 
 import numpy as np
@@ -115,11 +115,16 @@ def apply_trunks(analysis: Analysis, trunks: Trunks) -> Analysis:
     """The analysis with every peer column named by ``trunks`` (and the ladder using them)."""
     changes: dict[str, object] = {"trunks": trunks}
     for table, columns in ENDPOINT_COLUMNS.items():
-        frame = getattr(analysis, table).copy()
-        for column in columns:
-            frame[column] = _relabel(frame[column], trunks)
-        changes[table] = frame
-    return dataclasses.replace(analysis, **changes)  # type: ignore[arg-type]
+        changes[table] = analysis.changed(table, partial(_relabeled, columns, trunks))
+    return analysis.replaced(**changes)
+
+
+def _relabeled(columns: tuple[str, ...], trunks: Trunks, table: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``table`` with trunk names in ``columns``."""
+    frame = table.copy()
+    for column in columns:
+        frame[column] = _relabel(frame[column], trunks)
+    return frame
 
 
 def by_responder(transactions: pd.DataFrame) -> pd.DataFrame:

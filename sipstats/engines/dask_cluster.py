@@ -187,7 +187,7 @@ def analyze_on_dask(
         held_elsewhere=counted.messages,
     )
     analysis = assemble(capture, merged, counted, interval=interval, ahead=ahead)
-    return replace(analysis, sample_messages=samples)
+    return analysis.replaced(sample_messages=samples)
 
 
 def _sample_messages(
