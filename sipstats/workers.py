@@ -268,11 +268,13 @@ class Forked(Generic[T]):
     :meth:`close` ends it when the result is no longer wanted.
 
     The child inherits what this process holds (the messages table, an analysis), so nothing
-    is sent to it; only the result comes back, pickled. It never outlives this process by
-    more than its task: it holds no end of the pipe it reads from, so once this process is
-    gone its send fails and it ends. It ignores Ctrl-C (SIGINT reaches the whole process
-    group): this process decides. Where there is no fork (Windows) the task runs here, when
-    the result is asked for.
+    is sent to it; only the result comes back, pickled. It holds no copy of this process's
+    end of the pipe it writes to, so once this process is gone its send fails and it ends
+    (a child forked later does hold copies of its elder siblings' ends: an elder with a large
+    result may wait for that sibling to end too). It ignores Ctrl-C (SIGINT reaches the whole
+    process group): this process decides, and every caller closes its children when it fails
+    or is interrupted. Where there is no fork (Windows) the task runs here, when the result
+    is asked for.
     """
 
     def __init__(self, task: Callable[[], T]) -> None:
@@ -382,6 +384,11 @@ def fork_map(task: Callable[[int], T], count: int) -> list[T]:
     forked child at the same time (:class:`Forked`)."""
     if count < 1:
         return []
-    children = [Forked(partial(task, k)) for k in range(1, count)]
-    first = task(0)
-    return [first, *(child.result() for child in children)]
+    children: list[Forked[T]] = []
+    try:
+        children.extend(Forked(partial(task, k)) for k in range(1, count))
+        first = task(0)
+        return [first, *(child.result() for child in children)]
+    finally:
+        for child in children:  # ended if this process failed or was interrupted first
+            child.close()

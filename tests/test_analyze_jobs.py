@@ -184,6 +184,29 @@ def test_a_child_whose_result_is_not_wanted_is_ended() -> None:
     assert child._process.exitcode == -signal.SIGTERM
 
 
+def _first_fails_while_the_other_works(pid_file: Path, k: int) -> int:
+    if k == 0:  # this process: fails once the child is at work
+        deadline = time.monotonic() + 10
+        while not pid_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        raise ValueError("partition 0 failed")
+    pid_file.write_text(str(os.getpid()))
+    time.sleep(60)
+    return k
+
+
+def test_fork_map_ends_its_children_when_its_own_part_fails(tmp_path: Path) -> None:
+    """The children ignore Ctrl-C, so this process ends them when it fails (or is
+    interrupted) before taking their results: none is left working, none unreaped."""
+    pid_file = tmp_path / "child.pid"
+    with pytest.raises(ValueError, match="partition 0 failed"):
+        workers.fork_map(partial(_first_fails_while_the_other_works, pid_file), 2)
+    child = int(pid_file.read_text())
+    if Path(f"/proc/{child}").exists():
+        os.kill(child, signal.SIGKILL)
+        pytest.fail("the child was left running or unreaped")
+
+
 def test_a_child_ends_soon_after_its_parent_is_killed() -> None:
     """The parent killed (SIGKILL) while its child works: the child's large result finds no
     reader, and the child ends instead of waiting for one forever."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -218,6 +219,34 @@ def test_a_page_that_fails_ends_its_drawing_processes(
         RENDERERS["html"].render(analysis, RenderOptions(jobs=2))
     assert len(started) == 2
     assert all(child._process.exitcode is not None for child in started)
+
+
+def test_a_fork_that_fails_ends_the_drawing_processes_already_started(
+    analysis: Analysis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second drawing process cannot be started (out of processes, say): the first, still
+    drawing, is ended and reaped, and the error reaches the caller."""
+    import signal
+    import time
+
+    from sipstats.render import html
+    from sipstats.workers import Forked
+
+    started: list[Forked[object]] = []
+
+    def forked(task: Callable[[], object]) -> Forked[object]:
+        if started:
+            raise OSError("fork: Resource temporarily unavailable")
+        started.append(Forked(task))
+        return started[-1]
+
+    monkeypatch.setattr(html, "Forked", forked)
+    monkeypatch.setattr(html, "_figures", lambda *_: time.sleep(60))
+    with pytest.raises(OSError, match="fork"):
+        RENDERERS["html"].render(analysis, RenderOptions(jobs=2))
+    assert len(started) == 1
+    assert started[0]._process is not None
+    assert started[0]._process.exitcode == -signal.SIGTERM
 
 
 def test_every_figure_has_its_data_its_check_and_its_drawing_in_one_order() -> None:

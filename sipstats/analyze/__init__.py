@@ -527,48 +527,52 @@ def assemble(
     breakdowns = partial(_breakdowns, m, counted, end_to_end, wide, regs, uris)
     forked = jobs > 1 and counted.messages >= MIN_FORKED_MESSAGES
     apart = Forked(breakdowns) if forked else None
-    if ahead is None:
-        retry = retries.retry_table(end_to_end, m, uris)
-    else:
-        longer, end = ahead
-        retry = _in_window(longer, len(calls), end)
-    storms = retries.storms(retry)
-    found = findings.detect(
-        messages=m,
-        runs=counted.runs,
-        transactions=wide,  # the columns of schema.TRANSACTIONS but the key, and helpers
-        calls=end_to_end,
-        registrations=regs,
-        retries=retry,
-        storms=storms,
-        interval=interval,
-        inputs=capture.inputs,
-        uris=uris,
-    )
-    aggregates = {
-        "retry_after": retries.retry_after_summary(m, retry),
-        "early_retriers": retries.early_retriers(retry),
-        "storms": storms,
-        "retries_by_retry_after": retries.by_retry_after(retry),
-        "retry_gaps": retries.gap_summary(retry),
-        "by_responder": trunks_stage.by_responder(wide),
-    }
-    return Analysis(
-        capture=capture,
-        messages=None,
-        report_messages=m,
-        tally=counted,
-        transactions=cast("pd.DataFrame", BuiltOnRead(wide, tx_stage.table)),  # _built_on_read
-        calls=calls,
-        registrations=regs,
-        retries=retry,
-        **_conformed(aggregates),
-        **(breakdowns() if apart is None else apart.result()),
-        findings=found,
-        interval=interval,
-        trunks=None,
-        _computed={_END_TO_END: (calls, end_to_end)},
-    )
+    try:
+        if ahead is None:
+            retry = retries.retry_table(end_to_end, m, uris)
+        else:
+            longer, end = ahead
+            retry = _in_window(longer, len(calls), end)
+        storms = retries.storms(retry)
+        found = findings.detect(
+            messages=m,
+            runs=counted.runs,
+            transactions=wide,  # the columns of schema.TRANSACTIONS but the key, and helpers
+            calls=end_to_end,
+            registrations=regs,
+            retries=retry,
+            storms=storms,
+            interval=interval,
+            inputs=capture.inputs,
+            uris=uris,
+        )
+        aggregates = {
+            "retry_after": retries.retry_after_summary(m, retry),
+            "early_retriers": retries.early_retriers(retry),
+            "storms": storms,
+            "retries_by_retry_after": retries.by_retry_after(retry),
+            "retry_gaps": retries.gap_summary(retry),
+            "by_responder": trunks_stage.by_responder(wide),
+        }
+        return Analysis(
+            capture=capture,
+            messages=None,
+            report_messages=m,
+            tally=counted,
+            transactions=cast("pd.DataFrame", BuiltOnRead(wide, tx_stage.table)),  # _built_on_read
+            calls=calls,
+            registrations=regs,
+            retries=retry,
+            **_conformed(aggregates),
+            **(breakdowns() if apart is None else apart.result()),
+            findings=found,
+            interval=interval,
+            trunks=None,
+            _computed={_END_TO_END: (calls, end_to_end)},
+        )
+    finally:
+        if apart is not None:  # ended if this process failed or was interrupted first
+            apart.close()
 
 
 def _breakdowns(

@@ -154,8 +154,16 @@ def _drawing(data: Mapping[str, Any], lang: Lang, processes: int) -> list[_Share
     come first and go to different processes."""
     names = list(data)
     shares = [names[k::processes] for k in range(min(processes, len(names)))]
-    parts = [{name: data[name] for name in share} for share in shares]
-    return [_Share(part, Forked(partial(_figures, part, lang))) for part in parts]
+    started: list[_Share] = []
+    try:
+        for share in shares:
+            part = {name: data[name] for name in share}
+            started.append(_Share(part, Forked(partial(_figures, part, lang))))
+    except BaseException:  # a fork that failed: the processes already started are ended
+        for done in started:
+            done.drawing.close()
+        raise
+    return started
 
 
 def _drawn(data: Mapping[str, Any], lang: Lang, shares: list[_Share]) -> Figures:
