@@ -252,7 +252,8 @@ def _attach_retry_after(
     code: the last at or before it, unless the first after it is nearer (as
     ``pandas.merge_asof(direction="nearest")`` picks). A response without a time is at no
     distance from anything: it is left out (NaT as the least int64 would win every match)."""
-    rows = rows & (keys.ns(messages["ts"]) != keys.NAT)
+    message_ts = keys.ns(messages["ts"])
+    rows = rows & (message_ts != keys.NAT)
     if not rows.any():
         nothing = np.full(len(failed), -1, dtype=np.int64)
         return (
@@ -268,7 +269,7 @@ def _attach_retry_after(
     failure_key = failed["dialog"].to_numpy() * 1000 + failed["final_status"].to_numpy(
         dtype=np.int64
     )
-    response_ts, failure_ts = keys.ns(messages["ts"])[rows], keys.ns(failed["final_ts"])
+    response_ts, failure_ts = message_ts[rows], keys.ns(failed["final_ts"])
     # keys and times ranked over both sides, so that one int64 sorts by key, then time
     key = pd.factorize(np.concatenate([response_key, failure_key]))[0].astype(np.int64)
     times, when = np.unique(np.concatenate([response_ts, failure_ts]), return_inverse=True)
