@@ -14,7 +14,7 @@
  * results, the records they fill), which each reports as INTERFACE_VERSION; Python refuses a
  * build of another one (sipstats/native.py, INTERFACE_VERSION there: bump both together with
  * any such change). */
-#define INTERFACE_VERSION 1
+#define INTERFACE_VERSION 2
 
 #define COLUMNS_API_CAPSULE "sipstats._sipscan.COLUMNS_API"
 /* Bumped whenever ColumnsApi changes: a walk refuses a builder of another version. */

@@ -137,6 +137,22 @@ def idb_option_past_block() -> bytes:
     return shb() + _idb() + _block(1, cut, "<") + _epb(0, T0_NS // 1000, udp_frame(invite(1)))
 
 
+def interface_per_packet(count: int) -> bytes:
+    """``count`` interfaces, each declared just before a packet on it (a non-SIP datagram):
+    every packet follows an interface change. An INVITE on interface 0 first, one on the last
+    interface, and an OK on interface 0 last."""
+    us = T0_NS // 1000
+    noise = udp_frame(b"x" * 8, 40000, 9)
+    blocks = [shb(), _idb(), _epb(0, us, udp_frame(invite(1)))]
+    for iface in range(1, count):
+        blocks += [_idb(), _epb(iface, us + iface, noise)]
+    blocks += [
+        _epb(count - 1, us + count, udp_frame(invite(2))),
+        _epb(0, us + count + 1, udp_frame(ok(1))),
+    ]
+    return b"".join(blocks)
+
+
 def negative_tsoffset() -> bytes:
     """Packets stamped before 1970 through a negative ``if_tsoffset``, in order."""
     offset = _option(14, struct.pack("<q", -2 * 10**9)) + _option(0, b"")
@@ -337,6 +353,7 @@ def inputs(full: bool = False) -> Iterator[tuple[str, bytes]]:
         yield f"pcapng-{kind}.pcapng", pcapng_time(kind)
     yield "idb-option-past-block.pcapng", idb_option_past_block()
     yield "negative-tsoffset.pcapng", negative_tsoffset()
+    yield "interface-per-packet.pcapng", interface_per_packet(20_000 if full else 4_200)
     yield "linktype-147.pcap", unknown_link_type()
     yield "huge-caplen.pcap.gz", huge_caplen_gzip(1024 if full else 1)
     yield "tcp-streams.pcap.gz", tcp_streams(*((1500, 1024) if full else (15, 64)))

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from sipstats import native, sip
-from sipstats.capture import framing, pcap
+from sipstats.capture import framing, pcap, pcapng
 from sipstats.cli import main
 from sipstats.errors import SipParseError
 from sipstats.messages import Capture, read_capture
@@ -112,6 +112,26 @@ def test_an_interface_option_running_past_its_block_is_reported(tmp_path: Path) 
     result = _run(path, tmp_path)
     assert result.exit_code == 1
     assert "interface description block at byte offset 48 cut short" in result.output
+
+
+def test_packets_on_interfaces_over_the_cap_are_skipped_and_counted(tmp_path: Path) -> None:
+    """Each packet follows its own interface block: interfaces past the cap are not kept, and
+    their packets are counted (the INVITE on the last interface among them)."""
+    count = pcapng.MAX_INTERFACES + 100
+    path = _write(tmp_path, "ifaces.pcapng", hostile.interface_per_packet(count))
+    capture, _ = _both_ways(path)
+    summary = capture.inputs[0]
+    assert capture.messages["call_id"].tolist() == ["call-1@test", "call-1@test"]
+    skipped = summary.malformed[pcapng.INTERFACE_CAP]
+    assert skipped.count == 101
+    assert skipped.frames[0] == pcapng.MAX_INTERFACES + 1
+    assert skipped.detail == f"interface {pcapng.MAX_INTERFACES}"
+    assert summary.packets == count + 2
+    assert len(summary.errors) == 1
+    assert summary.errors[0].startswith(f"more than {pcapng.MAX_INTERFACES} interfaces")
+    result = _run(path, tmp_path)
+    assert result.exit_code == 1, result.output
+    assert f"{pcapng.INTERFACE_CAP}: 101" in result.output
 
 
 def test_times_before_1970_are_not_out_of_order(tmp_path: Path) -> None:

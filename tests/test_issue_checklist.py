@@ -13,6 +13,7 @@ import pytest
 
 from sipstats.analyze import Analysis, analyze
 from sipstats.capture.decode import BAD_HEP, INCOMPLETE_FRAGMENTS, OUT_OF_ORDER, UNDECODABLE
+from sipstats.capture.pcapng import INTERFACE_CAP
 from sipstats.render import RENDERERS, RenderOptions, plots
 from sipstats.render.labels import (
     LABELS,
@@ -230,7 +231,7 @@ def test_chinese_report_translates_metric_references_and_malformed_reasons(
     chinese = RENDERERS["md"].render(retry_analysis, RenderOptions(lang="zh"))  # type: ignore[misc]
     assert "operator KPI" not in chinese
     assert "运营指标" in chinese
-    readers = {UNDECODABLE, OUT_OF_ORDER, INCOMPLETE_FRAGMENTS, BAD_HEP}
+    readers = {UNDECODABLE, OUT_OF_ORDER, INCOMPLETE_FRAGMENTS, BAD_HEP, INTERFACE_CAP}
     assert set(MALFORMED_REASONS) | readers <= set(MALFORMED_ZH)
     assert all(malformed_label(r, "zh") != r for r in MALFORMED_REASONS)
     assert malformed_label("bad start line") == "bad start line"

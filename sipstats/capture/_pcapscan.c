@@ -889,33 +889,42 @@ typedef struct {
     PyObject_HEAD
     Rules rules;
     PyObject *payload_type, *file, *udp, *pairs;
-    /* The interfaces tuple of the last walk_pcapng() header and its specs read: Python makes
-     * one per section or interface change, so each spec is read once, not once per packet. */
-    PyObject *interfaces;
-    Interface *read;
+    /* The interfaces of the pcapng section being read, added one by one as Python reads their
+     * description blocks (add_interface) and forgotten at a new section (clear_interfaces):
+     * each spec is read once, however many interface changes the file makes. */
+    Interface *interfaces;
+    Py_ssize_t count, allocated;
 } WalkerObject;
 
-/* The walker's Interface array for the header's ``interfaces`` (tuple), read from it unless it
- * is the tuple of the last call. NULL with an exception. */
-static const Interface *walker_interfaces(WalkerObject *self, PyObject *interfaces)
+PyDoc_STRVAR(add_interface_doc,
+"add_interface(spec)\n\n"
+"Declare the next interface of the section: ``spec`` is (linktype, ns_per_unit, offset_ns),\n"
+"or None when Python must read its packets.");
+
+static PyObject *walker_add_interface(WalkerObject *self, PyObject *spec)
 {
-    if (interfaces == self->interfaces) return self->read;
-    Py_ssize_t count = PyTuple_GET_SIZE(interfaces);
-    Interface *read = PyMem_Malloc((size_t)(count ? count : 1) * sizeof *read);
-    if (read == NULL) return (const Interface *)PyErr_NoMemory();
-    for (Py_ssize_t i = 0; i < count; i++) {
-        PyObject *spec = PyTuple_GET_ITEM(interfaces, i);
-        Interface *f = &read[i];
-        f->walkable = spec != Py_None;
-        if (f->walkable && !PyArg_ParseTuple(spec, "iLL", &f->linktype, &f->per_unit, &f->offset_ns)) {
-            PyMem_Free(read);
-            return NULL;
-        }
+    Interface f = {spec != Py_None, 0, 0, 0};
+    if (f.walkable && !PyArg_ParseTuple(spec, "iLL", &f.linktype, &f.per_unit, &f.offset_ns))
+        return NULL;
+    if (self->count == self->allocated) {
+        Py_ssize_t allocated = self->allocated ? 2 * self->allocated : 4;
+        Interface *grown = PyMem_Realloc(self->interfaces, (size_t)allocated * sizeof *grown);
+        if (grown == NULL) return PyErr_NoMemory();
+        self->interfaces = grown;
+        self->allocated = allocated;
     }
-    PyMem_Free(self->read);
-    self->read = read;
-    Py_XSETREF(self->interfaces, Py_NewRef(interfaces));
-    return read;
+    self->interfaces[self->count++] = f;
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(clear_interfaces_doc,
+"clear_interfaces()\n\n"
+"Forget the interfaces declared so far: a new section starts with none.");
+
+static PyObject *walker_clear_interfaces(WalkerObject *self, PyObject *Py_UNUSED(ignored))
+{
+    self->count = 0;
+    Py_RETURN_NONE;
 }
 
 /* make_payload fills PAYLOAD_FIELDS tuple slots of an instance of the payload type: any other
@@ -952,8 +961,7 @@ static void walker_dealloc(WalkerObject *self)
     Py_XDECREF(self->file);
     Py_XDECREF(self->udp);
     Py_XDECREF(self->pairs);
-    Py_XDECREF(self->interfaces);
-    PyMem_Free(self->read);
+    PyMem_Free(self->interfaces);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -1027,14 +1035,13 @@ static PyObject *walker_walk(WalkerObject *self, PyObject *args)
 PyDoc_STRVAR(walk_pcapng_doc,
 "walk_pcapng(header, buf, off, until, frame, tmin, tmax, last_ts, out[, intake])\n\n"
 "Walk pcapng Enhanced Packet Blocks from offset ``off`` (as ``walk`` does records) until any\n"
-"other block. ``header`` is (big_endian, max_block, out_of_order_ns, max_out, interfaces)\n"
-"where each interface is (linktype, ns_per_unit, offset_ns), or None when Python must read\n"
-"its packets; an ``intake`` as ``walk`` takes it (the GIL held). Returns (off, frame, tmin,\n"
-"tmax, last_ts, rows, duplicates).");
+"other block, or a packet on an interface not declared by add_interface(). ``header`` is\n"
+"(big_endian, max_block, out_of_order_ns, max_out); an ``intake`` as ``walk`` takes it (the\n"
+"GIL held). Returns (off, frame, tmin, tmax, last_ts, rows, duplicates).");
 
 static PyObject *walker_walk_pcapng(WalkerObject *self, PyObject *args)
 {
-    PyObject *buf, *out, *header, *interfaces, *intake_args = Py_None;
+    PyObject *buf, *out, *header, *intake_args = Py_None;
     Py_ssize_t off, until, max_out;
     long long frame, last_ts;
     int big;
@@ -1043,11 +1050,9 @@ static PyObject *walker_walk_pcapng(WalkerObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "O!OnnLLLLO!|O", &PyTuple_Type, &header, &buf, &off, &until,
                           &frame, &clock.tmin, &clock.tmax, &last_ts, &PyList_Type, &out,
                           &intake_args) ||
-        !PyArg_ParseTuple(header, "ikLnO!", &big, &max_block, &clock.out_of_order_ns, &max_out,
-                          &PyTuple_Type, &interfaces))
+        !PyArg_ParseTuple(header, "ikLn", &big, &max_block, &clock.out_of_order_ns, &max_out))
         return NULL;
-    const Interface *ifaces = walker_interfaces(self, interfaces);
-    if (ifaces == NULL) return NULL;
+    const Interface *ifaces = self->interfaces;
     Sink sink = sink_of(self, out);
     const Rules *rules = &self->rules;
     Py_buffer view;
@@ -1059,7 +1064,7 @@ static PyObject *walker_walk_pcapng(WalkerObject *self, PyObject *args)
         return NULL;
     }
     const unsigned char *d = view.buf;
-    Py_ssize_t n = view.len, count = PyTuple_GET_SIZE(interfaces);
+    Py_ssize_t n = view.len, count = self->count;
     int done = 1;
     while (off >= 0 && off < until && PyList_GET_SIZE(out) < max_out && off + 32 <= n) {
         const unsigned char *h = d + off;
@@ -1186,6 +1191,8 @@ static PyObject *cut_points(PyObject *Py_UNUSED(module), PyObject *args)
 static PyMethodDef walker_methods[] = {
     {"walk", (PyCFunction)walker_walk, METH_VARARGS, walk_doc},
     {"walk_pcapng", (PyCFunction)walker_walk_pcapng, METH_VARARGS, walk_pcapng_doc},
+    {"add_interface", (PyCFunction)walker_add_interface, METH_O, add_interface_doc},
+    {"clear_interfaces", (PyCFunction)walker_clear_interfaces, METH_NOARGS, clear_interfaces_doc},
     {NULL, NULL, 0, NULL},
 };
 

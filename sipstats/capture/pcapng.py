@@ -41,6 +41,13 @@ SPB = 3
 EPB = 6
 #: A block longer than this is damage (Wireshark's limit is 16 MiB for packet blocks).
 MAX_BLOCK = 16 << 20
+#: Interfaces one section may declare; the packets of any later one are skipped and counted.
+#: Capture tools write one per interface captured on (mergecap keeps one per distinct interface
+#: of the files merged), so real captures stay far below; the cap bounds what a crafted file of
+#: interface blocks can make the readers keep (a spec each, in Python and in the C walk).
+MAX_INTERFACES = 4096
+#: Anomaly reason for a packet on an interface declared beyond :data:`MAX_INTERFACES`.
+INTERFACE_CAP = "interface cap: packet skipped"
 
 
 class Interface(NamedTuple):
@@ -127,7 +134,7 @@ class PcapngReader:
         c_walk = pcap.c_walk() if decoder is not None else None
         into = () if c_walk is None or intake is None else (intake,)
         walker = None if c_walk is None or decoder is None else pcap.walker_of(c_walk, decoder)
-        walk_header = None
+        walk_header = _walk_header("<")
         src, summary, start = self.src, self.summary, self.start
         buf = src.buf
         n = len(buf)
@@ -136,6 +143,7 @@ class PcapngReader:
         block = struct.Struct("<II").unpack_from
         epb = struct.Struct("<IIIII").unpack_from
         ifaces: list[Interface] = []
+        declared = 0  # interfaces of the section, those over the cap included
         frame = 0
         decoded = 0
         consumed = 0
@@ -144,8 +152,6 @@ class PcapngReader:
         release_at = off + RELEASE_STEP
         while src.base + off < stop:
             if walker is not None and decoded:
-                if walk_header is None:  # after a section or interface change
-                    walk_header = _walk_header(endian, ifaces)
                 if into and out:  # the messages Python found come first
                     yield out[:]
                     out.clear()
@@ -185,7 +191,10 @@ class PcapngReader:
                 epb = struct.Struct(endian + "IIIII").unpack_from
                 btype, blen = block(buf, off)
                 ifaces = []
-                walk_header = None
+                declared = 0
+                walk_header = _walk_header(endian)
+                if walker is not None:
+                    walker.clear_interfaces()
             if blen < 12 or blen % 4 or blen > MAX_BLOCK:
                 summary.errors.append(
                     f"block at byte offset {src.base + off} (after packet {frame}) has an "
@@ -228,7 +237,9 @@ class PcapngReader:
                     ifc = ifaces[iface] if iface < len(ifaces) else None
                     # A Simple Packet Block (hi < 0) carries no time: it keeps the last one.
                     ts = last_ts if hi < 0 or ifc is None else _time(ifc, hi << 32 | lo)
-                    if ifc is None:
+                    if ifc is None and iface < declared:
+                        summary.anomaly(INTERFACE_CAP, frame, f"interface {iface}")
+                    elif ifc is None:
                         summary.anomaly(
                             UNDECODABLE, frame, f"packet on undeclared interface {iface}"
                         )
@@ -262,7 +273,8 @@ class PcapngReader:
                         if len(out) >= pcap.BATCH:
                             yield out[:]
                             out.clear()
-            elif btype == IDB:
+            elif btype == IDB and declared < MAX_INTERFACES:
+                declared += 1
                 try:
                     ifc = _interface(bytes(buf[off + 8 : nxt - 4]), endian)
                 except (struct.error, ValueError) as exc:
@@ -272,10 +284,18 @@ class PcapngReader:
                     )
                     ifc = Interface(0xFFFF, 0, 1000, 1, 0)
                 ifaces.append(ifc)
-                walk_header = None
+                if walker is not None:
+                    walker.add_interface(_walk_spec(ifc))
                 name = link_name(ifc.linktype)
                 if src.base + off < stop and name not in summary.link_types:
                     summary.link_types.append(name)
+            elif btype == IDB:
+                declared += 1
+                if declared == MAX_INTERFACES + 1 and start <= src.base + off < stop:
+                    summary.errors.append(
+                        f"more than {MAX_INTERFACES} interfaces in one section (the first over "
+                        f"at byte offset {src.base + off}): the packets of the others are skipped"
+                    )
             off = nxt
             if off > release_at:
                 src.release(off)
@@ -300,16 +320,19 @@ class PcapngReader:
         self.offset = src.base + off
 
 
-def _walk_header(endian: str, ifaces: list[Interface]) -> tuple[Any, ...]:
-    """The C walk's view of the section: byte order, limits, and each interface it may read
-    (a link type it knows, a whole number of ns per time unit, an offset that fits its 64-bit
-    times), else None."""
-    walkable = tuple(
-        (i.linktype, i.mul, i.offset_ns)
-        if i.div == 1
-        and i.linktype in pcap.C_WALK_LINKTYPES
-        and TIME_MIN_NS <= i.offset_ns <= TIME_MAX_NS
-        else None
-        for i in ifaces
-    )
-    return (endian == ">", MAX_BLOCK, OUT_OF_ORDER_NS, pcap.BATCH, walkable)
+def _walk_header(endian: str) -> tuple[bool, int, int, int]:
+    """The C walk's view of a section: its byte order and the limits it checks."""
+    return (endian == ">", MAX_BLOCK, OUT_OF_ORDER_NS, pcap.BATCH)
+
+
+def _walk_spec(ifc: Interface) -> tuple[int, int, int] | None:
+    """How the C walk reads an interface's packets: its link type, ns per time unit and offset;
+    None when it cannot (a link type it does not know, a time unit that is not a whole number
+    of ns, an offset beyond its 64-bit times) and Python reads them."""
+    if (
+        ifc.div == 1
+        and ifc.linktype in pcap.C_WALK_LINKTYPES
+        and TIME_MIN_NS <= ifc.offset_ns <= TIME_MAX_NS
+    ):
+        return (ifc.linktype, ifc.mul, ifc.offset_ns)
+    return None

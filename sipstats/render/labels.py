@@ -438,6 +438,7 @@ MALFORMED_ZH: Final[dict[str, str]] = {
     "timestamp out of range": "时间戳超出范围",
     "incomplete IP fragments": "IP 分片不完整",
     "malformed HEP packet": "HEP 数据包格式错误",
+    "interface cap: packet skipped": "接口数超出上限:数据包被跳过",
     "TCP gap": "TCP 数据缺口",
     "TCP bytes outside a SIP message": "SIP 消息之外的 TCP 字节",
     "TCP stream ended inside a message": "TCP 流在消息中途结束",
