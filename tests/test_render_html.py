@@ -127,6 +127,34 @@ def test_figures_are_deterministic(analysis: Analysis) -> None:
         assert to_svg(build(analysis)) == to_svg(build(analysis))
 
 
+@pytest.mark.parametrize("name", list(FIGURES))
+def test_a_figure_laid_out_once_is_the_figure_savefig_writes(analysis: Analysis, name: str) -> None:
+    """to_svg runs the layout without savefig's extra drawing: the same SVG as a plain
+    savefig of the same figure, and the figure draws every artist once."""
+    import io
+
+    plain = io.StringIO()
+    with plots_module._style():
+        Figure.savefig(
+            FIGURES[name](analysis),
+            plain,
+            format="svg",
+            metadata={"Date": None, "Creator": "sipstats"},
+        )
+    drawn: list[object] = []
+    draw = plots_module.LaidOutOnce.draw
+
+    def counted(self: Figure, renderer: Any) -> None:
+        drawn.append(self._layout_only)  # type: ignore[attr-defined]
+        draw(self, renderer)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(plots_module.LaidOutOnce, "draw", counted)
+        svg = to_svg(FIGURES[name](analysis))
+    assert plain.getvalue().endswith(svg)
+    assert drawn == [True, False]  # the layout alone, then the one real drawing
+
+
 def test_an_empty_selection_renders_every_format(tmp_path: Path) -> None:
     capture = read_capture([mixed_capture(tmp_path / "mixed.pcap")])
     empty = analyze(filter_capture(capture, peer="192.0.2.7"))

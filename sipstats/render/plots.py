@@ -123,8 +123,40 @@ def _styled(build: Callable[..., Figure]) -> Callable[..., Figure]:
     return styled
 
 
+class LaidOutOnce(Figure):
+    """A figure that :func:`to_svg` and :func:`save_figures` write drawing each artist once.
+
+    ``savefig`` on a figure with a layout engine draws it twice: once with drawing switched
+    off, only so that the layout runs, then for real. Asked to (:func:`_saved`), this figure's
+    first pass runs the layout alone, on the renderer savefig gives it: the file is the same,
+    byte for byte, for about a third less time. Saved any other way it is a plain figure.
+    """
+
+    _layout_only = False
+
+    def draw(self, renderer: Any) -> None:
+        if not self._layout_only:
+            super().draw(renderer)
+            return
+        self._layout_only = False  # the drawing that follows is the real one
+        engine = self.get_layout_engine()
+        if self.axes and engine is not None:
+            engine.execute(self)
+
+
+def _saved(fig: Figure, target: Any, **kwargs: Any) -> None:
+    """``fig.savefig(target, **kwargs)``, laid out without the extra drawing when it can be."""
+    if isinstance(fig, LaidOutOnce) and fig.get_layout_engine() is not None:
+        fig._layout_only = True
+    try:
+        fig.savefig(target, **kwargs)
+    finally:
+        if isinstance(fig, LaidOutOnce):
+            fig._layout_only = False
+
+
 def _new(width: float = 9.0, height: float = 4.0) -> Figure:
-    return Figure(figsize=(width, height), layout="constrained")
+    return LaidOutOnce(figsize=(width, height), layout="constrained")
 
 
 def _counts_axis(axis: Any) -> None:
@@ -464,7 +496,7 @@ def to_svg(fig: Figure, *, lang: Lang = "en") -> str:
     """
     buffer = io.StringIO()
     with _style(lang):
-        fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": "sipstats"})
+        _saved(fig, buffer, format="svg", metadata={"Date": None, "Creator": "sipstats"})
     svg = buffer.getvalue()
     return svg[svg.index("<svg") :]
 
@@ -476,7 +508,7 @@ def save_figures(analysis: Analysis, directory: Path, *, lang: Lang = "en") -> l
     for name, fig in figures(analysis, lang=lang, skip_empty=True).items():
         stem = directory / name
         with _style(lang):
-            fig.savefig(stem.with_suffix(".png"), metadata={"Software": None})
-            fig.savefig(stem.with_suffix(".svg"), metadata={"Date": None, "Creator": "sipstats"})
+            _saved(fig, stem.with_suffix(".png"), metadata={"Software": None})
+            _saved(fig, stem.with_suffix(".svg"), metadata={"Date": None, "Creator": "sipstats"})
         written += [stem.with_suffix(".png"), stem.with_suffix(".svg")]
     return written
