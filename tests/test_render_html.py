@@ -277,10 +277,23 @@ def test_a_fork_that_fails_ends_the_drawing_processes_already_started(
     assert started[0]._process.exitcode == -signal.SIGTERM
 
 
-def test_every_figure_has_its_data_its_check_and_its_drawing_in_one_order() -> None:
+def test_every_figure_pairs_its_data_with_its_drawing_in_report_order() -> None:
     from sipstats.render import figure_data
 
-    names = list(FIGURES)
-    assert list(figure_data.FIGURE_DATA) == names
-    assert list(figure_data._HAS_DATA) == names
-    assert list(plots_module._DRAW) == names
+    assert list(FIGURES) == list(figure_data.FIGURE_DATA)
+    assert all(plot.data is figure_data.FIGURE_DATA[name] for name, plot in FIGURES.items())
+
+
+def test_a_figure_is_left_out_when_what_it_draws_is_empty(
+    analysis: Analysis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The calls figures draw the end-to-end calls: their check reads those, not every leg."""
+    from sipstats.render import figure_data
+
+    assert {"outcomes", "pdd", "answer_time"} <= set(figure_data.collect(analysis, skip_empty=True))
+    no_calls = analysis.end_to_end_calls.iloc[:0]
+    monkeypatch.setattr(Analysis, "end_to_end_calls", property(lambda self: no_calls))
+    assert not analysis.calls.empty
+    left = figure_data.collect(analysis, skip_empty=True)
+    assert not {"outcomes", "pdd", "answer_time"} & set(left)
+    assert {"failures", "timeline", "classes"} <= set(left)

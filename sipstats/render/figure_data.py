@@ -96,30 +96,40 @@ def retries(analysis: Analysis) -> pd.DataFrame:
     return analysis.retry_after
 
 
-#: Figure name -> its data, in report order (the names of :data:`sipstats.render.plots.FIGURES`).
-FIGURE_DATA: Final[dict[str, Callable[..., Any]]] = {
-    "failures": failures,
-    "timeline": timeline,
-    "classes": classes,
-    "outcomes": outcomes,
-    "pdd": pdd,
-    "answer_time": answer_time,
-    "retries": retries,
-}
+def _has_responses(analysis: Analysis) -> bool:
+    return bool(analysis.by_class["unique"].sum())
 
-#: The figures drawn from the calls section of the report (:func:`calls_section`): made once
-#: for them all.
-_FROM_CALLS: Final = frozenset({"outcomes", "pdd", "answer_time"})
 
-#: Figure name -> whether the analysis has anything for it to draw.
-_HAS_DATA: Final[dict[str, Callable[[Any], bool]]] = {
-    "failures": lambda a: bool(a.by_class["unique"].sum()),
-    "timeline": lambda a: bool(a.by_class["unique"].sum()),
-    "classes": lambda a: bool(a.by_class["unique"].sum()),
-    "outcomes": lambda a: not a.calls.empty,
-    "pdd": lambda a: bool(a.calls["pdd_ms"].notna().any()),
-    "answer_time": lambda a: bool(a.calls["answer_ms"].notna().any()),
-    "retries": lambda a: not a.retry_after.empty,
+def _has_calls(analysis: Analysis) -> bool:
+    return not analysis.end_to_end_calls.empty
+
+
+def _has_delay(column: str) -> Callable[[Analysis], bool]:
+    return lambda analysis: bool(analysis.end_to_end_calls[column].notna().any())
+
+
+class FigureData(NamedTuple):
+    """How a report figure's data are taken from an analysis."""
+
+    take: Callable[..., Any]
+    """Analysis -> the data (the figure's options as keywords)."""
+    has_data: Callable[[Analysis], bool]
+    """Whether there is anything to draw, read from what ``take`` reads."""
+    from_calls: bool = False
+    """``take`` reads the calls section of the report (:func:`calls_section`), made once for
+    every such figure when given as its second argument."""
+
+
+#: Figure name -> how its data are taken, in report order: the report's figures
+#: (:data:`sipstats.render.plots.FIGURES` pairs each with its drawing).
+FIGURE_DATA: Final[dict[str, FigureData]] = {
+    "failures": FigureData(failures, _has_responses),
+    "timeline": FigureData(timeline, _has_responses),
+    "classes": FigureData(classes, _has_responses),
+    "outcomes": FigureData(outcomes, _has_calls, from_calls=True),
+    "pdd": FigureData(pdd, _has_delay("pdd_ms"), from_calls=True),
+    "answer_time": FigureData(answer_time, _has_delay("answer_ms"), from_calls=True),
+    "retries": FigureData(retries, lambda analysis: not analysis.retry_after.empty),
 }
 
 
@@ -128,15 +138,14 @@ def collect(
 ) -> dict[str, Any]:
     """The data of every report figure by name (or of those in ``names``), in report order;
     ``skip_empty`` leaves out those with nothing to draw."""
-    wanted = [
-        name
-        for name in FIGURE_DATA
-        if (names is None or name in names) and (not skip_empty or _HAS_DATA[name](analysis))
-    ]
-    calls = calls_section(analysis) if _FROM_CALLS.intersection(wanted) else None
+    wanted = {
+        name: figure
+        for name, figure in FIGURE_DATA.items()
+        if (names is None or name in names) and (not skip_empty or figure.has_data(analysis))
+    }
+    from_calls = any(figure.from_calls for figure in wanted.values())
+    calls = calls_section(analysis) if from_calls else None
     return {
-        name: FIGURE_DATA[name](analysis, calls)
-        if name in _FROM_CALLS
-        else FIGURE_DATA[name](analysis)
-        for name in wanted
+        name: figure.take(analysis, calls) if figure.from_calls else figure.take(analysis)
+        for name, figure in wanted.items()
     }

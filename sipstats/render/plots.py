@@ -1,7 +1,8 @@
 """Analysis -> matplotlib figures (timeline, classes, outcomes, delays, retries).
 
-Each function builds a fresh :class:`matplotlib.figure.Figure` (no pyplot, no global state)
-and returns it, so notebooks can show or restyle it. Style and SVG determinism settings live
+Each report figure (:data:`FIGURES`, one :class:`Plot` per name: its data and its drawing)
+builds a fresh :class:`matplotlib.figure.Figure` (no pyplot, no global state) and returns it,
+so notebooks can show or restyle it. Style and SVG determinism settings live
 in a local ``rc_context`` only. Response classes have one colour everywhere: :data:`CLASS_COLOURS`
 (:mod:`sipstats.render.colours`).
 """
@@ -11,9 +12,9 @@ from __future__ import annotations
 import io
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
-from functools import cache, wraps
+from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Literal, cast
+from typing import TYPE_CHECKING, Any, Final, cast
 
 import matplotlib as mpl
 import matplotlib.dates as mdates
@@ -27,7 +28,7 @@ from sipstats.analyze.breakdown import CHALLENGES, FAILURE_CLASSES
 from sipstats.catalogue import STATUS_CLASSES
 from sipstats.render import figure_data
 from sipstats.render.colours import CLASS_COLOURS
-from sipstats.render.figure_data import Failures, Histogram, Timeline
+from sipstats.render.figure_data import Failures, FigureData, Histogram, Timeline
 from sipstats.render.labels import Lang, category_label, label, outcome_label
 from sipstats.schema import OUTCOMES
 
@@ -112,15 +113,40 @@ def _style(lang: Lang = "en") -> Iterator[None]:
         yield
 
 
-def _styled(build: Callable[..., Figure]) -> Callable[..., Figure]:
-    """Run a figure drawing inside its style: text objects take their font when created."""
+class Plot:
+    """A report figure: how its data are taken from an analysis
+    (:data:`sipstats.render.figure_data.FIGURE_DATA`) and its drawing of them, in its style
+    (text objects take their font when they are created). Called with an analysis (and the
+    data's options as keywords), the figure."""
 
-    @wraps(build)
-    def styled(data: Any, **kwargs: Any) -> Figure:
-        with _style(kwargs.get("lang", "en")):
-            return build(data, **kwargs)
+    def __init__(self, data: FigureData, drawing: Callable[..., Figure]) -> None:
+        self.data = data
+        self._drawing = drawing
+        self.__doc__ = drawing.__doc__
+        self.__name__ = drawing.__name__
 
-    return styled
+    def draw(self, data: Any, *, lang: Lang = "en") -> Figure:
+        """The figure of ``data`` (what ``self.data.take`` returned)."""
+        with _style(lang):
+            return self._drawing(data, lang=lang)
+
+    def __call__(self, analysis: Analysis, *, lang: Lang = "en", **options: Any) -> Figure:
+        return self.draw(self.data.take(analysis, **options), lang=lang)
+
+
+#: Figure name -> its data and its drawing, in report order; ``--plots`` writes each under
+#: its name.
+FIGURES: Final[dict[str, Plot]] = {}
+
+
+def _figure(name: str) -> Callable[[Callable[..., Figure]], Plot]:
+    """The drawing of the report figure ``name`` (data -> figure) made its :class:`Plot`."""
+
+    def plot(drawing: Callable[..., Figure]) -> Plot:
+        FIGURES[name] = Plot(figure_data.FIGURE_DATA[name], drawing)
+        return FIGURES[name]
+
+    return plot
 
 
 class LaidOutOnce(Figure):
@@ -238,14 +264,10 @@ def _clock_axis(ax: Any, starts: pd.DatetimeIndex, interval: str, lang: Lang) ->
     ax.set_xlabel(f"{label('fig_time_axis', lang)}, {days[0]:%Y-%m-%d}")
 
 
-def failures(analysis: Analysis, *, lang: Lang = "en") -> Figure:
+@_figure("failures")
+def failures(data: Failures, *, lang: Lang = "en") -> Figure:
     """Failures (4xx, 5xx, 6xx) per bucket, stacked, with the failure share of the final
     responses on a second axis and each burst's onset and end marked by its finding number."""
-    return _failures(figure_data.failures(analysis), lang=lang)
-
-
-@_styled
-def _failures(data: Failures, *, lang: Lang = "en") -> Figure:
     lang = figure_lang(lang)
     frame, interval = data.frame, data.interval
     title = label("fig_failures", lang, interval=interval)
@@ -287,23 +309,13 @@ CATEGORY_COLOURS: Final = (
 )  # fmt: skip
 
 
-def timeline(
-    analysis: Analysis,
-    *,
-    interval: str | None = None,
-    by: Literal["class", "category"] = "class",
-    lang: Lang = "en",
-) -> Figure:
+@_figure("timeline")
+def timeline(data: Timeline, *, lang: Lang = "en") -> Figure:
     """Unique responses per interval, stacked: per class in the class colours, or per category.
 
     ``by="category"`` stacks the catalogue categories, most frequent at the bottom (colours
     repeat after ten categories).
     """
-    return _timeline(figure_data.timeline(analysis, interval=interval, by=by), lang=lang)
-
-
-@_styled
-def _timeline(data: Timeline, *, lang: Lang = "en") -> Figure:
     lang = figure_lang(lang)
     frame, interval, by = data
     if by == "category":
@@ -328,13 +340,9 @@ def _timeline(data: Timeline, *, lang: Lang = "en") -> Figure:
     return fig
 
 
-def classes(analysis: Analysis, *, lang: Lang = "en") -> Figure:
+@_figure("classes")
+def classes(frame: pd.DataFrame, *, lang: Lang = "en") -> Figure:
     """Unique responses per class as bars in the class colours."""
-    return _classes(figure_data.classes(analysis), lang=lang)
-
-
-@_styled
-def _classes(frame: pd.DataFrame, *, lang: Lang = "en") -> Figure:
     lang = figure_lang(lang)
     fig, ax = _counts_figure(
         (6.0, 3.5), label("fig_classes", lang), "class", "fig_responses_axis", lang
@@ -350,13 +358,9 @@ def _classes(frame: pd.DataFrame, *, lang: Lang = "en") -> Figure:
     return fig
 
 
-def outcomes(analysis: Analysis, *, lang: Lang = "en") -> Figure:
+@_figure("outcomes")
+def outcomes(by_outcome: dict[str, int], *, lang: Lang = "en") -> Figure:
     """Calls per outcome as horizontal bars (answered first, as in schema.OUTCOMES)."""
-    return _outcomes(figure_data.outcomes(analysis), lang=lang)
-
-
-@_styled
-def _outcomes(by_outcome: dict[str, int], *, lang: Lang = "en") -> Figure:
     lang = figure_lang(lang)
     order = [o for o in OUTCOMES if by_outcome.get(o)]
     fig = _new(7.0, max(2.5, 0.45 * len(order) + 1.2))
@@ -396,35 +400,23 @@ def _histogram(data: np.ndarray, marks: dict[str, Any], title: str, axis: str, l
     return fig
 
 
-def pdd(analysis: Analysis, *, lang: Lang = "en") -> Figure:
+@_figure("pdd")
+def pdd(data: Histogram, *, lang: Lang = "en") -> Figure:
     """Distribution of post-dial delay (first INVITE -> first 18x) over calls, with p50/p90/p99."""
-    return _pdd(figure_data.pdd(analysis), lang=lang)
-
-
-@_styled
-def _pdd(data: Histogram, *, lang: Lang = "en") -> Figure:
     lang = figure_lang(lang)
     return _histogram(*data, "fig_pdd", "fig_pdd_axis", lang, "#4c72b0")
 
 
-def answer_time(analysis: Analysis, *, lang: Lang = "en") -> Figure:
+@_figure("answer_time")
+def answer_time(data: Histogram, *, lang: Lang = "en") -> Figure:
     """Distribution of time to answer (first INVITE -> 2xx) over answered calls."""
-    return _answer_time(figure_data.answer_time(analysis), lang=lang)
-
-
-@_styled
-def _answer_time(data: Histogram, *, lang: Lang = "en") -> Figure:
     lang = figure_lang(lang)
     return _histogram(*data, "fig_answer", "fig_answer_axis", lang, CLASS_COLOURS["2xx"])
 
 
-def retries(analysis: Analysis, *, lang: Lang = "en") -> Figure:
+@_figure("retries")
+def retries(frame: pd.DataFrame, *, lang: Lang = "en") -> Figure:
     """Per failure code: attempts retried respecting Retry-After, too early, without it, or not."""
-    return _retries(figure_data.retries(analysis), lang=lang)
-
-
-@_styled
-def _retries(frame: pd.DataFrame, *, lang: Lang = "en") -> Figure:
     lang = figure_lang(lang)
     fig, ax = _counts_figure(
         (7.0, 3.8), label("fig_retry", lang), "fig_code_axis", "fig_failures_axis", lang
@@ -448,33 +440,9 @@ def _retries(frame: pd.DataFrame, *, lang: Lang = "en") -> Figure:
     return fig
 
 
-#: Figure name -> builder, in report order; ``--plots`` writes each under its name.
-FIGURES: Final[dict[str, Callable[..., Figure]]] = {
-    "failures": failures,
-    "timeline": timeline,
-    "classes": classes,
-    "outcomes": outcomes,
-    "pdd": pdd,
-    "answer_time": answer_time,
-    "retries": retries,
-}
-
-
-#: Figure name -> its drawing from its data (:data:`sipstats.render.figure_data.FIGURE_DATA`).
-_DRAW: Final[dict[str, Callable[..., Figure]]] = {
-    "failures": _failures,
-    "timeline": _timeline,
-    "classes": _classes,
-    "outcomes": _outcomes,
-    "pdd": _pdd,
-    "answer_time": _answer_time,
-    "retries": _retries,
-}
-
-
 def draw(data: Mapping[str, Any], *, lang: Lang = "en") -> dict[str, Figure]:
     """The figures of ``data`` (:func:`sipstats.render.figure_data.collect`), by name."""
-    return {name: _DRAW[name](value, lang=lang) for name, value in data.items()}
+    return {name: FIGURES[name].draw(value, lang=lang) for name, value in data.items()}
 
 
 def figures(
