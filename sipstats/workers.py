@@ -19,6 +19,7 @@ import signal
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from contextlib import suppress
 from functools import partial
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -269,12 +270,12 @@ class Forked(Generic[T]):
 
     The child inherits what this process holds (the messages table, an analysis), so nothing
     is sent to it; only the result comes back, pickled. It holds no copy of this process's
-    end of the pipe it writes to, so once this process is gone its send fails and it ends
-    (a child forked later does hold copies of its elder siblings' ends: an elder with a large
-    result may wait for that sibling to end too). It ignores Ctrl-C (SIGINT reaches the whole
-    process group): this process decides, and every caller closes its children when it fails
-    or is interrupted. Where there is no fork (Windows) the task runs here, when the result
-    is asked for.
+    end of its own pipe nor of its elder siblings' (it closes them), so once this process is
+    gone every child's send fails and it ends. It ignores Ctrl-C (SIGINT reaches the whole
+    process group), even one that comes while it is being forked (SIGINT is blocked across
+    the fork): this process decides, and every caller closes its children when it fails or is
+    interrupted. Where there is no fork (Windows) the task runs here, when the result is
+    asked for.
     """
 
     def __init__(self, task: Callable[[], T]) -> None:
@@ -283,13 +284,19 @@ class Forked(Generic[T]):
         if can_fork():
             context = multiprocessing.get_context("fork")
             self._receive, send = context.Pipe(duplex=False)
-            self._process = context.Process(
-                target=_child, args=(task, send, self._receive), daemon=True
-            )
+            self._process = context.Process(target=_child, args=(task, send), daemon=True)
             gc.freeze()  # the child's collections then leave the inherited objects' pages shared
+            interrupt = {signal.SIGINT}
+            masked = signal.pthread_sigmask(signal.SIG_BLOCK, interrupt)
+            _PARENT_ENDS.add(self._receive)  # the child closes its copy of it too
             try:
                 self._process.start()
+            except BaseException:
+                self._closed()
+                raise
             finally:
+                if signal.SIGINT not in masked:  # a Ctrl-C meanwhile is raised here, now
+                    signal.pthread_sigmask(signal.SIG_UNBLOCK, interrupt)
                 gc.unfreeze()
                 send.close()  # the child's end: recv() sees EOF if the child dies without a result
 
@@ -306,7 +313,7 @@ class Forked(Generic[T]):
             self.close()
             raise
         finally:
-            self._receive.close()
+            self._closed()
             self._process.join()
         if ok:
             return value
@@ -320,16 +327,30 @@ class Forked(Generic[T]):
         """End the child if it still runs and reap it (a no-op once :meth:`result` returned)."""
         if self._process is None:
             return
-        self._receive.close()
+        self._closed()
         if self._process.is_alive():
             self._process.terminate()
         self._process.join()
 
+    def _closed(self) -> None:
+        """This process's end of the pipe closed: no child forked from now on inherits it."""
+        self._receive.close()
+        _PARENT_ENDS.discard(self._receive)
 
-def _child(task: Callable[[], object], send: Connection, receive: Connection) -> None:
-    """The child of :class:`Forked`: its copy of the parent's end closed, SIGINT ignored."""
-    receive.close()
+
+#: This process's ends of the pipes of its :class:`Forked` children still running: each
+#: child closes its copies, so that a child's send fails once this process is gone.
+_PARENT_ENDS: Final[set[Connection]] = set()
+
+
+def _child(task: Callable[[], object], send: Connection) -> None:
+    """The child of :class:`Forked`: SIGINT ignored (it was blocked across the fork, so a
+    Ctrl-C that came meanwhile is dropped now), its copies of the parent's ends closed."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    for end in list(_PARENT_ENDS):
+        end.close()
+    _PARENT_ENDS.clear()
     _send_result(task, send)
 
 
@@ -342,8 +363,9 @@ def _send_result(task: Callable[[], object], send: Connection) -> None:
         send.send(outcome)
     except OSError:  # the parent is gone (or closed its end): nobody wants the result
         pass
-    except Exception as error:  # an exception that does not pickle
-        send.send((False, RuntimeError(f"{type(error).__name__}: {error}")))
+    except Exception as error:  # a result or an exception that does not pickle
+        with suppress(OSError):  # the parent may be gone by now too
+            send.send((False, RuntimeError(f"{type(error).__name__}: {error}")))
     finally:
         send.close()
 

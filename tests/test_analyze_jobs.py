@@ -11,6 +11,7 @@ command line with ``--jobs 2`` (real worker processes).
 from __future__ import annotations
 
 import importlib
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -241,3 +242,46 @@ def _running(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return "\nState:\tZ" not in status
+
+
+def test_a_ctrl_c_while_a_child_is_forked_is_ignored_by_the_child(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Ctrl-C reaching the child before it has set SIGINT aside (here: at once after the
+    fork) is held until it has: the child finishes its task, no KeyboardInterrupt."""
+    fork = os.fork
+
+    def interrupted_fork() -> int:
+        pid = fork()
+        if pid == 0:
+            try:
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.05)  # the handler runs here unless SIGINT is blocked
+            except KeyboardInterrupt:
+                os._exit(70)
+        return pid
+
+    monkeypatch.setattr(os, "fork", interrupted_fork)
+    assert workers.Forked(lambda: "done").result() == "done"
+
+
+def test_a_child_holds_no_end_of_its_elder_siblings_pipes() -> None:
+    """A younger child closes its copies of the parent's ends of its elders' pipes: once the
+    parent is gone, an elder's send fails instead of waiting for that sibling to end."""
+    elder = workers.Forked(partial(time.sleep, 60))
+    try:
+        younger = workers.Forked(lambda: (elder._receive.closed, set() == workers._PARENT_ENDS))
+        assert younger.result() == (True, True)
+        assert not elder._receive.closed  # this process's own end stays open
+    finally:
+        elder.close()
+    assert elder._receive not in workers._PARENT_ENDS
+
+
+def test_a_result_that_does_not_pickle_is_dropped_once_the_parent_is_gone() -> None:
+    """The child's second send (the error saying the result does not pickle) also meets a
+    closed pipe quietly: no traceback from a child nobody waits for."""
+    receive, send = multiprocessing.Pipe(duplex=False)
+    receive.close()
+    workers._send_result(lambda: lambda: "a function does not pickle", send)
+    assert send.closed

@@ -398,3 +398,37 @@ def test_json_report_does_not_load_matplotlib() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
     )
     assert done.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("display", ["spinner", "progress bar"])
+def test_a_fork_waits_until_the_display_is_not_drawing(
+    display: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process forked while a spinner or the progress bar draws (its refresh thread
+    holding the display's lock): the fork waits for the drawing to end, so the child does
+    not inherit a lock held by a thread it lacks (which would hang its first write)."""
+    import threading
+    import time
+
+    from rich.live import Live
+
+    from sipstats.workers import Forked
+
+    drawing = threading.Event()
+
+    def slow_refresh(self: Live) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            drawing.set()  # the refresh thread, holding the lock for the next 0.3 s
+        time.sleep(0.3)
+
+    monkeypatch.setattr(Live, "refresh", slow_refresh)
+    shown = (
+        report_module._spinner(True, "analysing")
+        if display == "spinner"
+        else report_module._progress_bar(True)
+    )
+    with shown:
+        live = report_module._SHOWN[-1]
+        assert drawing.wait(5)
+        child = Forked(lambda: live._lock.acquire(timeout=2))
+        assert child.result() is True

@@ -297,3 +297,27 @@ def test_a_figure_is_left_out_when_what_it_draws_is_empty(
     left = figure_data.collect(analysis, skip_empty=True)
     assert not {"outcomes", "pdd", "answer_time"} & set(left)
     assert {"failures", "timeline", "classes"} <= set(left)
+
+
+def test_the_drawing_processes_inherit_matplotlib(
+    analysis: Analysis, page: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The drawing is imported once, before the processes that draw are forked, not once in
+    each of them (a report made through the API, where nothing imported it yet)."""
+    import sys
+
+    import sipstats.render
+    from sipstats.render import html
+
+    monkeypatch.delitem(sys.modules, "sipstats.render.plots")
+    monkeypatch.delattr(sipstats.render, "plots")
+    imported: list[bool] = []
+    forked = html.Forked
+
+    def forked_after_import(task: Callable[[], Any]) -> Any:
+        imported.append("sipstats.render.plots" in sys.modules)
+        return forked(task)
+
+    monkeypatch.setattr(html, "Forked", forked_after_import)
+    assert RENDERERS["html"].render(analysis, RenderOptions(jobs=2)) == page
+    assert imported == [True, True]

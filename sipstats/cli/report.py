@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -34,6 +35,7 @@ from sipstats.render.labels import LANGS
 
 if TYPE_CHECKING:
     import pandas as pd
+    from rich.live import Live
 
     from sipstats.analyze.trunks import Trunks
     from sipstats.capture.summary import InputSummary
@@ -130,7 +132,7 @@ def _progress_bar(enabled: bool) -> Iterator[Callable[[int, int, int], None] | N
         TextColumn("{task.fields[packets]:,} packets, {task.fields[rate]:,.0f}/s"),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=console, transient=True) as bar:
+    with Progress(*columns, console=console, transient=True) as bar, _held_at_fork(bar.live):
         task = bar.add_task("read", total=None, packets=0, rate=0.0)
 
         def update(done: int, total: int, packets: int) -> None:
@@ -176,9 +178,52 @@ def _spinner(enabled: bool, what: str) -> Iterator[None]:
         yield
         return
     from rich.console import Console
+    from rich.live import Live
+    from rich.spinner import Spinner
 
-    with Console(file=sys.stderr, force_terminal=True).status(what):
+    console = Console(file=sys.stderr, force_terminal=True)
+    spinner = Spinner("dots", text=what, style="status.spinner")  # what Console.status shows
+    live = Live(spinner, console=console, refresh_per_second=12.5, transient=True)
+    with live, _held_at_fork(live):
         yield
+
+
+#: The live displays running (a progress bar, a spinner), and those held while this process
+#: forks (:func:`_hold_displays`).
+_SHOWN: list[Live] = []
+_HELD: list[Live] = []
+
+
+@contextmanager
+def _held_at_fork(live: Live) -> Iterator[None]:
+    """``live``, running, held while this process forks (its refresh thread kept out)."""
+    _SHOWN.append(live)
+    try:
+        yield
+    finally:
+        _SHOWN.remove(live)
+
+
+def _hold_displays() -> None:
+    """Before a fork: wait until no display's refresh thread is drawing and keep it from
+    starting, so that the child inherits no lock held by a thread it does not have (its
+    first write to stderr, or its exit, which flushes stderr, would wait forever)."""
+    _HELD[:] = _SHOWN
+    for live in _HELD:
+        live._lock.acquire()  # the lock its refresh thread draws under
+
+
+def _let_go_displays() -> None:
+    """After a fork, in the parent and in the child: the displays held are let go."""
+    for live in reversed(_HELD):
+        live._lock.release()
+    _HELD.clear()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX: wherever a report forks
+    os.register_at_fork(
+        before=_hold_displays, after_in_parent=_let_go_displays, after_in_child=_let_go_displays
+    )
 
 
 def warn_inputs(inputs: Sequence[InputSummary], quiet: bool) -> None:

@@ -150,8 +150,11 @@ class _Share(NamedTuple):
 
 def _drawing(data: Mapping[str, Any], lang: Lang, processes: int) -> list[_Share]:
     """The figures of ``data`` drawn in up to ``processes`` forked processes, which inherit
-    their data (nothing is sent), dealt out in turn: the two slowest, failures and timeline,
-    come first and go to different processes."""
+    their data (nothing is sent) and matplotlib (imported here first, not once in each),
+    dealt out in turn: the two slowest, failures and timeline, come first and go to
+    different processes."""
+    from sipstats.render import plots  # noqa: F401  # matplotlib imported once, here: inherited
+
     names = list(data)
     shares = [names[k::processes] for k in range(min(processes, len(names)))]
     started: list[_Share] = []
