@@ -12,8 +12,8 @@ each distinct Call-ID or tag is stored once). Group categoricals with ``observed
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Final
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 
@@ -505,30 +505,46 @@ def used_categories(frame: pd.DataFrame) -> pd.DataFrame:
 
     frame = frame.reset_index(drop=True)
     for name in frame.columns:
-        dtype = frame[name].dtype
-        if isinstance(dtype, pd.CategoricalDtype) and not dtype.ordered:
-            frame[name] = _without_unused(frame[name])
+        values = frame[name].array
+        if isinstance(values, pd.Categorical) and not values.ordered:
+            frame[name] = pd.Series(_without_unused(values), index=frame.index)
     return frame
 
 
-def _without_unused(column: pd.Series) -> pd.Series:
-    """``column.cat.remove_unused_categories()`` by counting codes: the categories kept are
+def taken(frame: pd.DataFrame, rows: np.ndarray, columns: Sequence[str]) -> pd.DataFrame:
+    """:func:`used_categories` of ``frame``'s ``columns`` at ``rows`` (positions), each
+    column taken once: no copy of the rows whose categories are then narrowed again."""
+    import pandas as pd
+
+    out: dict[str, Any] = {}
+    for name in columns:
+        values = frame[name].array
+        if isinstance(values, pd.Categorical) and not values.ordered:
+            codes = values.codes.take(rows)
+            out[name] = _without_unused(
+                pd.Categorical.from_codes(codes, dtype=values.dtype, validate=False)
+            )
+        else:
+            out[name] = values.take(rows)
+    return pd.DataFrame(out, copy=False)
+
+
+def _without_unused(values: pd.Categorical[Any]) -> pd.Categorical[Any]:
+    """``values.remove_unused_categories()`` by counting codes: the categories kept are
     distinct already, so no hash table of their texts is built to check it (pandas' own
     removal sorts the codes; a new category list checked by pandas hashes every text)."""
     import pandas as pd
 
-    codes = column.cat.codes.to_numpy()
-    categories = column.cat.categories
+    codes = values.codes
+    categories = values.categories
     used = used_codes(codes, len(categories))
     if len(used) == len(categories):
-        return column
-    renumbered = np.full(len(categories) + 1, -1, dtype=np.int64)  # the last: code -1 (NA)
+        return values
+    # in the codes' own width: fewer categories fit it, and pandas keeps them as they come
+    renumbered = np.full(len(categories) + 1, -1, dtype=codes.dtype)  # the last: code -1 (NA)
     renumbered[used] = np.arange(len(used))
     kept = distinct_categories(categories.take(used))
-    return pd.Series(
-        pd.Categorical.from_codes(renumbered[codes], dtype=kept, validate=False),
-        index=column.index,
-    )
+    return pd.Categorical.from_codes(renumbered[codes], dtype=kept, validate=False)
 
 
 def used_codes(codes: np.ndarray, n: int) -> np.ndarray:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -57,3 +58,17 @@ def test_the_bundled_captures_fill_every_table_somewhere(analyses: dict[str, Ana
         if all(_tables(analysis)[name].empty for analysis in analyses.values())
     ]
     assert empty_everywhere == []
+
+
+def test_taken_rows_are_used_categories_of_those_rows() -> None:
+    frame = pd.DataFrame(
+        {
+            "name": pd.Categorical(["a", "b", None, "c", "b"]),
+            "scale": pd.Categorical(["x", "y", "x", "y", "x"], ordered=True),
+            "n": pd.array([1, None, 3, 4, 5], dtype="Int64"),
+        }
+    )
+    for rows in ([1, 2, 4], [0, 1, 2, 3, 4], [2], []):
+        at = np.array(rows, dtype=np.int64)
+        expected = schema.used_categories(frame.iloc[at][["n", "name", "scale"]])
+        pd.testing.assert_frame_equal(schema.taken(frame, at, ["n", "name", "scale"]), expected)

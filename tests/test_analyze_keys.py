@@ -69,6 +69,25 @@ def test_led_group_ids_are_group_ids(seed: int) -> None:
         keys.led_group_ids(missing, method), keys.group_ids(missing, method)
     )
     assert len(keys.led_group_ids(lead[:0], method[:0])) == 0
+    # a lead numbered in order of first appearance, as the decoder numbers branches
+    ordered = pd.factorize(np.where(lead >= 0, lead, np.nan))[0]  # NaN: -1
+    assert keys.first_appearances(ordered).size == ordered.max() + 1
+    np.testing.assert_array_equal(
+        keys.led_group_ids(ordered, method, cseq, flag),
+        keys.group_ids(ordered, method, cseq, flag),
+    )
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_first_of_each_is_first_in_group_whatever_the_numbering(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    scattered = rng.integers(-1, 300, 2000)
+    ordered = pd.factorize(np.where(scattered >= 0, scattered, np.nan))[0]  # NaN: -1
+    for ids in (scattered, ordered, ordered[::-1]):
+        n = int(ids.max()) + 3  # ids 0..n-1 that no row holds: -1
+        np.testing.assert_array_equal(
+            keys.first_of_each(ids, n), keys.first_in_group(ids, ids >= 0, n)
+        )
 
 
 @pytest.mark.parametrize("seed", range(4))

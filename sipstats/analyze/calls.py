@@ -141,9 +141,12 @@ def _members(
     of_call = np.zeros(len(m["call_id"].cat.categories) + 1, dtype=bool)  # the last: NA
     of_call[keys.dialog_call(call_keys, tags)] = True
     read &= of_call[m["call_id"].cat.codes.to_numpy()]
-    to_key = keys.dialog(m["call_id"], m["to_tag"], tags, untagged=False, rows=read)
-    by_to = keys.lookup_packed(call_keys, number, to_key, width)
-    del to_key
+    if read.any():
+        to_key = keys.dialog(m["call_id"], m["to_tag"], tags, untagged=False, rows=read)
+        by_to = keys.lookup_packed(call_keys, number, to_key, width)
+        del to_key
+    else:  # every row found its call by From tag, and none carries a Reason
+        by_to = np.full(len(by_from), -1, dtype=number.dtype)
     call = np.where(by_from >= 0, by_from, by_to)
     # Legs of each call: the pairs of all its initial INVITEs (the caller's and relayed ones).
     legs = by_from[initial].astype(np.int64) * pairs + pair[initial]

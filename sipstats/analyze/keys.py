@@ -29,6 +29,7 @@ __all__ = [
     "distinct_in_group",
     "first_appearances",
     "first_in_group",
+    "first_of_each",
     "first_rows",
     "group_ids",
     "indexable",
@@ -80,7 +81,8 @@ def recode(col: pd.Series, categories: pd.Index, rows: np.ndarray | None = None)
         return np.append(categories.get_indexer(held), -1).astype(np.int64)[at]
     used = schema.used_codes(at, len(held))
     mapping = np.full(len(held) + 1, -1, dtype=np.int64)  # the last: code -1 (NA)
-    mapping[used] = categories.get_indexer(held.take(used))
+    if len(used):  # else no hash table of ``categories`` (every From tag, for To tags)
+        mapping[used] = categories.get_indexer(held.take(used))
     return mapping[at]
 
 
@@ -121,8 +123,28 @@ def packed(*parts: np.ndarray) -> np.ndarray:
 
 def group_ids(*parts: np.ndarray) -> np.ndarray:
     """One int64 id per distinct tuple of ``parts`` (any integers), dense, in order of first
-    appearance: what ``groupby(parts, sort=False).ngroup()`` numbers, without a groupby."""
-    return pd.factorize(packed(*parts))[0].astype(np.int64, copy=False)
+    appearance: what ``groupby(parts, sort=False).ngroup()`` numbers, without a groupby.
+    Keys that pack below a few times the rows (few distinct values per part) are numbered
+    by a table indexed by key, without the hash table of every row ``pd.factorize`` builds."""
+    key = packed(*parts)
+    bound = int(key.max(initial=-1)) + 1
+    if bound > _INDEXED_PER_ROW * len(key) + 1024:
+        return pd.factorize(key)[0].astype(np.int64, copy=False)
+    # first rows of the keys of the first few rows, then of the rows of keys not seen there:
+    # a key of few values is found at once, and ``minimum.at`` over every row is 10 ns a row
+    first = np.full(bound, len(key), dtype=np.int64)
+    head = min(len(key), 4096)
+    np.minimum.at(first, key[:head], np.arange(head))
+    later = head + np.flatnonzero(first[key[head:]] == len(key))
+    np.minimum.at(first, key[later], later)
+    seen = np.flatnonzero(first < len(key))
+    rank = np.empty(bound, dtype=np.int64)
+    rank[seen[np.argsort(first[seen])]] = np.arange(len(seen))
+    return rank[key]
+
+
+#: Keys below this many per row (plus a constant) are numbered by tables indexed by key.
+_INDEXED_PER_ROW: Final = 4
 
 
 def led_group_ids(lead: np.ndarray, *parts: np.ndarray) -> np.ndarray:
@@ -134,21 +156,23 @@ def led_group_ids(lead: np.ndarray, *parts: np.ndarray) -> np.ndarray:
     key = packed(lead, *parts)
     n = int(lead.max(initial=-1)) + 1
     has = lead >= 0
-    first = first_in_group(lead, has, n)
+    first = first_of_each(lead, n)
     if has.all():  # every row led (every message names a branch): no copies of the rows led
         group = np.where(key == key[first[lead]], lead, -1)
     else:
         group = np.where(has, lead, -1)
         group[has] = np.where(key[has] == key[first[lead[has]]], lead[has], -1)
+    # the rows where a group appears first: a lead's first row (its key is the lead's), and
+    # the first of each other key
+    is_first = np.zeros(len(group), dtype=bool)
+    is_first[first[first >= 0]] = True
     other = np.flatnonzero(group < 0)
     if len(other):
-        group[other] = n + pd.factorize(key[other])[0]
+        ids = pd.factorize(key[other])[0]
+        group[other] = n + ids
+        is_first[other[first_appearances(ids)]] = True
     # renumbered in order of first appearance, as group_ids numbers them
-    bound = int(group.max(initial=-1)) + 1
-    starts = first_in_group(group, np.ones(len(group), dtype=bool), bound)
-    is_first = np.zeros(len(group), dtype=bool)
-    is_first[starts[starts >= 0]] = True
-    rank = np.full(bound, -1, dtype=np.int64)
+    rank = np.full(int(group.max(initial=-1)) + 1, -1, dtype=np.int64)
     rank[group[is_first]] = np.arange(int(is_first.sum()))
     return rank[group]
 
@@ -158,7 +182,7 @@ def indexable(*parts: np.ndarray) -> np.ndarray:
     per-id table: :func:`packed` as it is while below a few times the rows (no hash table of
     every row), else :func:`group_ids`."""
     key = packed(*parts)
-    if int(key.max(initial=0)) >= 4 * len(key) + 1024:
+    if int(key.max(initial=0)) >= _INDEXED_PER_ROW * len(key) + 1024:
         return group_ids(key)
     return key
 
@@ -337,6 +361,17 @@ def first_in_group(group: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
     out = np.full(n, len(group), dtype=np.int64)
     np.minimum.at(out, group[mask], np.flatnonzero(mask))
     return np.where(out < len(group), out, -1)
+
+
+def first_of_each(ids: np.ndarray, n: int) -> np.ndarray:
+    """Per id 0..n-1, the first row holding it (-1: none; ``ids`` of -1 hold none). Codes are
+    most often numbered in order of first appearance (the decoder numbers texts as it meets
+    them): then those rows are where an id exceeds all before it, found without
+    :func:`first_in_group`'s ``minimum.at`` over every row."""
+    rows = first_appearances(ids)
+    if len(rows) == n and np.array_equal(ids[rows], np.arange(n)):
+        return rows
+    return first_in_group(ids, ids >= 0, n)
 
 
 def last_in_group(group: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:

@@ -66,7 +66,9 @@ class Tally:
 
 def tally(messages: pd.DataFrame) -> Tally:
     """The counts of ``messages`` (``schema.ANALYZED_MESSAGES``)."""
-    group = keys.group_ids(*(_codes(messages[name]) for name in GROUP_KEYS))
+    # ``category`` follows from ``status`` (the catalogue's entry of the code): without it the
+    # key packs small enough to be numbered without a hash table of every message
+    group = keys.group_ids(*(_codes(messages[name]) for name in GROUP_KEYS if name != "category"))
     first = keys.first_appearances(group)  # group_ids numbers in that order
     groups = messages[list(GROUP_KEYS)].iloc[first].reset_index(drop=True)
     groups["n"] = np.bincount(group)
@@ -129,7 +131,8 @@ def time_runs(ts: pd.Series) -> pd.DataFrame:
     A damaged record stamped 1970 in a 2024 capture is a run of its own, so the capture's
     span can be read without it (:func:`sipstats.analyze.breakdown.auto_interval`).
     """
-    values = pd.DatetimeIndex(ts.dropna()).as_unit("ns").asi8
+    values = keys.ns(ts)
+    values = values[values != keys.NAT]
     if not (values[1:] >= values[:-1]).all():  # the analysis hands them over in time order
         values = np.sort(values)
     if values.size == 0:
@@ -179,8 +182,10 @@ def report_messages(messages: pd.DataFrame) -> pd.DataFrame:
     the timeline, Retry-After, findings) and authenticated INVITEs (a 401/407 they answer is
     no failure: :mod:`sipstats.analyze.retries`), in the order of ``messages``, with the
     columns the report reads (``schema.REPORT_MESSAGES``)."""
-    response = ~messages["is_request"] & ~messages["retransmission"]
-    answer = messages["is_request"] & messages["has_auth"] & (messages["method"] == "INVITE")
-    rows = messages.loc[(response | answer).to_numpy(), list(schema.REPORT_MESSAGES)]
+    request = messages["is_request"].to_numpy()
+    response = ~request & ~messages["retransmission"].to_numpy()
+    answer = request & messages["has_auth"].to_numpy() & (messages["method"] == "INVITE").to_numpy()
+    rows = np.flatnonzero(response | answer)
     # a Call-ID or URI of a left-out message is not carried to the client
-    return schema.conform(schema.used_categories(rows), schema.REPORT_MESSAGES)
+    taken = schema.taken(messages, rows, list(schema.REPORT_MESSAGES))
+    return schema.conform(taken, schema.REPORT_MESSAGES)
