@@ -33,6 +33,7 @@ from sipstats.capture.records import Payload
 from sipstats.capture.summary import InputSummary
 from sipstats.messages import Capture, MessageTable, read_capture
 from sipstats.sip import c_scanner
+from tests import capture_builders
 from tests.conftest import CORPUS, PEERS, SAMPLES
 from tests.gil import counted_during
 from tests.sipfactory import T0, UAC, UAS, sip_request, sip_response, tcp, udp, write_pcap
@@ -279,3 +280,29 @@ def test_shared_captures_read_the_same(corpus_dir: Path, peers_dir: Path) -> Non
         with_c, pure = _both(path)
         pd.testing.assert_frame_equal(with_c.messages, pure.messages, obj=str(path))
         assert with_c.inputs == pure.inputs, path
+
+
+def test_a_second_section_forgets_the_first_sections_time_units(tmp_path: Path) -> None:
+    """The walk is told each section's interfaces anew: a second section whose interface
+    counts microseconds, after one counting nanoseconds, is read in microseconds. The first
+    section's packet is the earlier (its stamp read in nanoseconds), so a stale unit would
+    put the second section's packets forward in time too, where no check of the walk's
+    would hand them back."""
+    b = capture_builders
+    us = b.T0_NS // 1000
+    data = (
+        b.shb()
+        + b.idb(b.DLT_EN10MB, tsresol=9)
+        + b.epb(0, us, b.ether(b.ip_udp(b.invite(1))))
+        + b.shb()
+        + b.idb(b.DLT_EN10MB, tsresol=6)
+        + b.epb(0, us + 1_000_000, b.ether(b.ip_udp(b.invite(2))))
+        + b.epb(0, us + 2_000_000, b.ether(b.ip_udp(b.ok(2), src="10.0.0.2", dst="10.0.0.1")))
+    )
+    with_c, pure = _both(b.write(tmp_path / "sections.pcapng", data))
+    _assert_same(with_c, pure)
+    assert with_c.messages["ts"].astype("int64").tolist() == [
+        us,
+        b.T0_NS + 1_000_000_000,
+        b.T0_NS + 2_000_000_000,
+    ]

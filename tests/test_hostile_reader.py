@@ -134,6 +134,17 @@ def test_packets_on_interfaces_over_the_cap_are_skipped_and_counted(tmp_path: Pa
     assert f"{pcapng.INTERFACE_CAP}: 101" in result.output
 
 
+def test_the_interface_cap_counts_each_section_alone(tmp_path: Path) -> None:
+    """Two sections of 3,000 interfaces each: 6,000 in the file, none over the cap."""
+    one = hostile.interface_per_packet(3000)
+    path = _write(tmp_path, "sections.pcapng", one + one)
+    capture, _ = _both_ways(path)
+    summary = capture.inputs[0]
+    assert summary.packets == 2 * (3000 + 2)
+    assert pcapng.INTERFACE_CAP not in summary.malformed
+    assert not summary.errors
+
+
 def test_times_before_1970_are_not_out_of_order(tmp_path: Path) -> None:
     path = _write(tmp_path, "old.pcapng", hostile.negative_tsoffset())
     capture, _ = _both_ways(path)

@@ -899,7 +899,8 @@ typedef struct {
 PyDoc_STRVAR(add_interface_doc,
 "add_interface(spec)\n\n"
 "Declare the next interface of the section: ``spec`` is (linktype, ns_per_unit, offset_ns),\n"
-"or None when Python must read its packets.");
+"or None when Python must read its packets. The caller keeps to pcapng.MAX_INTERFACES per\n"
+"section: nothing here caps the count.");
 
 static PyObject *walker_add_interface(WalkerObject *self, PyObject *spec)
 {
@@ -1204,7 +1205,10 @@ static PyTypeObject WalkerType = {
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_doc = PyDoc_STR("Walker(rules, payload)\n--\n\n"
                         "The record walks of one read(): ``rules`` is (sip_ports, filtered),\n"
-                        "``payload`` (Payload, file, 'udp', address_pairs)."),
+                        "``payload`` (Payload, file, 'udp', address_pairs). For pcapng it\n"
+                        "holds the current section's interfaces, which the reader keeps in\n"
+                        "step with its own list: add_interface() after each interface\n"
+                        "description block, clear_interfaces() at each section header."),
     .tp_methods = walker_methods,
     .tp_new = walker_new,
 };

@@ -7,7 +7,9 @@ skipped by its length. Frame numbers count packet blocks, as Wireshark does.
 
 Damage: a block cut by the end of the data, or a block length that cannot be (under 12, not a
 multiple of 4, over 16 MiB), is reported with its offset and ends the reading; blocks carry no
-marker to resynchronise on, unlike pcap records whose timestamps can be checked.
+marker to resynchronise on, unlike pcap records whose timestamps can be checked. A section
+keeps at most :data:`MAX_INTERFACES` interfaces: the packets of later ones are counted
+(:data:`INTERFACE_CAP`) and a file error says where the first was declared.
 """
 
 from __future__ import annotations
