@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -112,7 +113,8 @@ def test_timeline_and_end_to_end_calls_are_computed_once(
 ) -> None:
     """The reports read them several times: computed on first use, again only when the table
     they come from is another one; what a caller changes in its copy stays its own. The
-    end-to-end calls come made by the analysis, which needed them."""
+    end-to-end calls come made by the analysis, which needed them; the cache is no
+    constructor argument."""
     from sipstats.analyze import b2bua, breakdown
 
     a = analyze(capture(invite_call("a", 200) + invite_call("b", 486, t=90)))
@@ -127,11 +129,14 @@ def test_timeline_and_end_to_end_calls_are_computed_once(
     calls["pdd_ms"] = -1.0
     assert (a.end_to_end_calls["pdd_ms"] != -1.0).all()
     assert made == ["timeline", "timeline"]
+    assert a.replaced(messages=None).end_to_end_calls.equals(a.end_to_end_calls)
+    assert made == ["timeline", "timeline"]  # replaced keeps what was derived from its tables
     assert dataclasses.replace(a, messages=None).end_to_end_calls.equals(a.end_to_end_calls)
-    assert made == ["timeline", "timeline"]
+    assert made == ["timeline", "timeline", "calls"]  # a plain copy starts without
     a.calls = a.calls.iloc[:1]
     assert len(a.end_to_end_calls) == 1
     assert made[-1] == "calls"
+    assert "_computed" not in inspect.signature(type(a)).parameters
 
 
 def _counted(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -304,6 +305,14 @@ def test_the_reports_make_no_transaction_key(
     analysis_module = importlib.import_module("sipstats.analyze")  # the package
     monkeypatch.setattr(analysis_module, "MIN_PARTITION_MESSAGES", 1)
     monkeypatch.setattr(analysis_module, "MIN_POOL_PROCESSES", 2)
+    partitions: list[int] = []
+    partitioned = analysis_module._partitioned
+
+    def counted(*args: Any) -> Any:
+        partitions.append(args[2])
+        return partitioned(*args)
+
+    monkeypatch.setattr(analysis_module, "_partitioned", counted)
     trunks = tmp_path / "trunks.csv"
     trunks.write_text("10.0.0.0/8,lab\n")
     for fmt in ("json", "text"):
@@ -312,6 +321,7 @@ def test_the_reports_make_no_transaction_key(
         result = CliRunner().invoke(main, [*args, "--jobs", jobs, "--trunks", str(trunks)])
         assert result.exit_code == 0, result.output
         assert out.stat().st_size > 0
+    assert partitions == ([2, 2] if jobs == "2" else [])  # the partitioned path ran with 2
     with pytest.raises(AssertionError, match="key was built"):
         _ = analyze(capture(_legacy_and_cookie_rows())).transactions
 

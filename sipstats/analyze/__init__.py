@@ -187,14 +187,11 @@ class Analysis:
     sample calls (:func:`sipstats.drill.flow.sample_calls`), which its ladders draw; None
     otherwise."""
     _computed: dict[tuple[str, ...], tuple[pd.DataFrame, pd.DataFrame]] = field(
-        default_factory=dict, repr=False, compare=False
+        default_factory=dict, init=False, repr=False, compare=False
     )
     """Tables derived from another one, each with what it was derived from (:meth:`_once`):
-    :func:`assemble` hands over the end-to-end calls it made. Each analysis holds its own
-    copy (``dataclasses.replace`` passes the tables on, not the dictionary)."""
-
-    def __post_init__(self) -> None:
-        self._computed = dict(self._computed)
+    :func:`assemble` hands over the end-to-end calls it made, :meth:`replaced` what this
+    analysis derived. Not a constructor argument: each analysis starts with its own."""
 
     def _once(
         self, key: tuple[str, ...], source: pd.DataFrame, derive: Callable[[], pd.DataFrame]
@@ -217,7 +214,9 @@ class Analysis:
         """:func:`dataclasses.replace` that builds no :class:`BuiltOnRead` table (``replace``
         reads every field, which would build them in this analysis and in its copy)."""
         given = {f.name: self.__dict__[f.name] for f in dataclasses.fields(self) if f.init}
-        return Analysis(**(given | changes))
+        copy = Analysis(**(given | changes))
+        copy._computed.update(self._computed)  # each kept only while its source is the same
+        return copy
 
     def changed(
         self, name: str, change: Callable[[pd.DataFrame], pd.DataFrame]
@@ -272,7 +271,10 @@ class Analysis:
 
     @property
     def end_to_end_calls(self) -> pd.DataFrame:
-        """The calls counted once per end-to-end call: a B2BUA's other legs left out."""
+        """The calls counted once per end-to-end call: a B2BUA's other legs left out.
+
+        Derived again when :attr:`calls` is another table (assigned, or :meth:`replaced`), not
+        when the table is changed in place: assign the changed copy."""
         return self._once(_END_TO_END, self.calls, partial(b2bua.end_to_end, self.calls))
 
     @property
@@ -554,7 +556,7 @@ def assemble(
             "retry_gaps": retries.gap_summary(retry),
             "by_responder": trunks_stage.by_responder(wide),
         }
-        return Analysis(
+        analysis = Analysis(
             capture=capture,
             messages=None,
             report_messages=m,
@@ -568,8 +570,9 @@ def assemble(
             findings=found,
             interval=interval,
             trunks=None,
-            _computed={_END_TO_END: (calls, end_to_end)},
         )
+        analysis._computed[_END_TO_END] = (calls, end_to_end)  # made here: handed over
+        return analysis
     finally:
         if apart is not None:  # ended if this process failed or was interrupted first
             apart.close()
