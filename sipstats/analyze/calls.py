@@ -225,9 +225,8 @@ def _from_members(
     confirmed = any_row(q_cid, bye & m["to_tag"].notna().to_numpy()[q_rows])
     answer_missing = confirmed & (answer_row < 0)
     # at or after the call's answer (never, without one), on the int64 nanoseconds
-    request_ns, answer_ns = ts.asi8[q_rows], answer_ts.asi8[q_cid]
-    nat = np.iinfo(np.int64).min
-    after_answer = (request_ns >= answer_ns) & (answer_ns != nat) & (request_ns != nat)
+    request_ns, answer_ns = keys.ns(m["ts"])[q_rows], keys.ns(pd.Series(answer_ts))[q_cid]
+    after_answer = (request_ns >= answer_ns) & (answer_ns != keys.NAT) & (request_ns != keys.NAT)
     end_row = first_row(q_rows, q_cid, bye & (after_answer | answer_missing[q_cid]))
     del request_ns, answer_ns, after_answer
     transaction = m["transaction"].to_numpy()

@@ -64,7 +64,8 @@ def codes_at(col: pd.Series, rows: np.ndarray) -> np.ndarray:
 def statuses(status: pd.Series | ExtensionArray) -> np.ndarray:
     """Status codes as int16, 0 where there is none (a request, or a response whose code was
     not read), in a quarter of float64's bytes. ``0 < 200`` holds: a test of a range of codes
-    also asks for a response with a code (``status >= 100``), or masks by the rows' kind."""
+    that reaches below 100 also asks for a code (``status >= 100``, or the column's NA mask);
+    a mask by the rows' kind is not enough, a response whose code was not read is 0 too."""
     return status.to_numpy(dtype=np.int16, na_value=0)
 
 

@@ -79,7 +79,7 @@ def call_media(
     said_row = np.concatenate([said, by_to_said])
     protocol = m["reason_protocol"]
     not_q850 = np.append(protocol.cat.categories.str.upper() != "Q.850", True)
-    ts = m["ts"].array.asi8
+    ts = keys.ns(m["ts"])
     order = np.lexsort((ts[said_row], not_q850[keys.codes_at(protocol, said_row)]))
     said_call, said_row = said_call[order], said_row[order]
     cause = keys.take(said_row, keys.first_in_group(said_call, said_call >= 0, n))

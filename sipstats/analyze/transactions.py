@@ -101,7 +101,7 @@ def assign(messages: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         if legacy.any()
         else np.zeros(len(legacy), dtype=np.int64),
     )
-    ts = messages["ts"].array.asi8
+    ts = keys.ns(messages["ts"])
     is_request = messages["is_request"].to_numpy()
     # A request after LIFETIME of silence on its key opens a new transaction on that key:
     # only keys heard over more than LIFETIME can hold such a silence.
@@ -209,8 +209,8 @@ def build(messages: pd.DataFrame) -> pd.DataFrame:
     # the first copy of the request: the earliest, NaT (the smallest int64) when none was seen
     never = np.iinfo(np.int64).max
     earliest = np.full(n, never, dtype=np.int64)
-    np.minimum.at(earliest, tx[main], ts.asi8[main])
-    earliest[earliest == never] = np.iinfo(np.int64).min
+    np.minimum.at(earliest, tx[main], keys.ns(m["ts"])[main])
+    earliest[earliest == never] = keys.NAT
     prov_row, final_row = first(prov), first(final)
     del cseq_method, request_method, row_method, status  # an int64 per message each
     min_expires = m["min_expires"]
