@@ -14,11 +14,11 @@
  * results, the records they fill), which each reports as INTERFACE_VERSION; Python refuses a
  * build of another one (sipstats/native.py, INTERFACE_VERSION there: bump both together with
  * any such change). */
-#define INTERFACE_VERSION 2
+#define INTERFACE_VERSION 3
 
 #define COLUMNS_API_CAPSULE "sipstats._sipscan.COLUMNS_API"
 /* Bumped whenever ColumnsApi changes: a walk refuses a builder of another version. */
-#define COLUMNS_API_VERSION 1
+#define COLUMNS_API_VERSION 2
 
 /* A Payload field's value (capture/records.py): a number, or text as UTF-8 (p NULL: None). */
 typedef struct {
@@ -35,8 +35,10 @@ typedef struct {
      * the C parser declines it (Python then parses it, from a Payload). */
     int (*parse)(const char *data, Py_ssize_t size, void *scanned);
     /* Add the row of a parsed message: ``fields`` holds ``count`` Payload fields by index
-     * (data unused). 0, or a negative failure for raise_failure(). */
-    int (*put)(PyObject *columns, const void *scanned, const Value *fields, Py_ssize_t count);
+     * (data unused), ``duplicate`` its mark (1: a capture duplicate kept as a row). All of the
+     * row or none of it: 0, or a negative failure for raise_failure(). */
+    int (*put)(PyObject *columns, const void *scanned, const Value *fields, Py_ssize_t count,
+               int duplicate);
     /* Mark the builder in use without the GIL (1) or free again (0); with 1, -1 and an
      * exception when another thread holds it. The GIL must be held. */
     int (*hold)(PyObject *columns, int on);

@@ -1154,12 +1154,17 @@ coder_free(Coder *c)
     PyMem_RawFree(c->slots);
 }
 
+/* Where a column's value comes from: a Payload field, a SipMessage field, or the row's
+ * duplicate mark (1 for a capture duplicate kept as a row), which the caller gives beside the
+ * message, so that a row and its mark are added, or taken back, together. */
+enum { RECORD_PAYLOAD = 0, RECORD_MESSAGE = 1, RECORD_MARK = 2 };
+
 /* One column: where its value comes from and its buffer. */
 typedef struct {
     PyObject *name;
     char kind;  /* 'q' int64, 'i' int32, 'h' int16, 'b' bool, 't' text (codes, see width) */
     int width;  /* bytes per code of a text column: code_width() of its strings so far */
-    int record; /* 0: a Payload field, 1: a SipMessage field */
+    int record; /* RECORD_*: a Payload field, a SipMessage field, or the duplicate mark */
     Py_ssize_t field;
     Buf data;
     Coder coder;
@@ -1172,7 +1177,7 @@ typedef struct {
 typedef struct {
     PyObject_HEAD
     Py_ssize_t ncols, rows;
-    Py_ssize_t payload_cols; /* the columns that read a Payload field (record 0) */
+    Py_ssize_t payload_cols; /* the columns given beside the message (records 0 and 2) */
     int busy;                /* a scan() runs without the GIL: no other call may touch it */
     Column *cols;
 } ColumnsObject;
@@ -1485,7 +1490,7 @@ columns_put_scanned(ColumnsObject *self, const Value *values, const Scan *scanne
     int failed = 0;
     for (Py_ssize_t k = 0; k < self->ncols && failed == 0; k++) {
         Column *col = &self->cols[k];
-        if (col->record == 0) {
+        if (col->record != RECORD_MESSAGE) {
             failed = column_put_value(col, values++);
         } else if (col->field == CODECS_FIELD && col->kind == 't') {
             char small[256];
@@ -1531,17 +1536,20 @@ parse_datagram(const char *data, Py_ssize_t size, void *scanned)
     return scan(data, size, 0, (Scan *)scanned);
 }
 
-/* ColumnsApi.put: the row of a datagram the C walk parsed, its Payload fields by index. The
- * text lives only for this call. */
+/* ColumnsApi.put: the row of a datagram the C walk parsed, its Payload fields by index and
+ * its duplicate mark. The text lives only for this call. */
 static int
-put_datagram(PyObject *columns, const void *scanned, const Value *fields, Py_ssize_t count)
+put_datagram(PyObject *columns, const void *scanned, const Value *fields, Py_ssize_t count,
+             int duplicate)
 {
     ColumnsObject *self = (ColumnsObject *)columns;
     Value values[MAX_COLUMNS];
     Py_ssize_t row = 0;
     for (Py_ssize_t k = 0; k < self->ncols; k++) {
         Column *col = &self->cols[k];
-        if (col->record == 0) {
+        if (col->record == RECORD_MARK) {
+            values[row++] = (Value){NULL, 0, duplicate};
+        } else if (col->record == RECORD_PAYLOAD) {
             values[row++] = col->field < count ? fields[col->field] : (Value){NULL, 0, -1};
         }
     }
@@ -1560,12 +1568,12 @@ hold_columns(PyObject *columns, int on)
     return 0;
 }
 
-/* One row of a message that sip.py parsed: every field from the two tuples. The GIL must be
- * held. Every value is read before any column takes one, and a failure part-way (no memory)
- * is taken back (columns_undo_row), so no part of the row stays. 0, or -1 with an exception
- * set. */
+/* One row of a message that sip.py parsed: every field from the two tuples, and its duplicate
+ * mark. The GIL must be held. Every value is read before any column takes one, and a failure
+ * part-way (no memory) is taken back (columns_undo_row), so no part of the row stays. 0, or
+ * -1 with an exception set. */
 static int
-columns_put_row(ColumnsObject *self, PyObject *payload, PyObject *message)
+columns_put_row(ColumnsObject *self, PyObject *payload, PyObject *message, int duplicate)
 {
     Value values[MAX_COLUMNS];
     PyObject *keep = PyList_New(0); /* UTF-8 of text with lone surrogates (value_of) */
@@ -1575,9 +1583,11 @@ columns_put_row(ColumnsObject *self, PyObject *payload, PyObject *message)
     int failed = 0;
     for (Py_ssize_t k = 0; k < self->ncols && failed == 0; k++) {
         Column *col = &self->cols[k];
-        PyObject *record = col->record == 0 ? payload : message;
+        PyObject *record = col->record == RECORD_PAYLOAD ? payload : message;
         col->count_before = col->coder.count;
-        if (col->field >= PyTuple_GET_SIZE(record)) {
+        if (col->record == RECORD_MARK) {
+            values[k] = (Value){NULL, 0, duplicate};
+        } else if (col->field >= PyTuple_GET_SIZE(record)) {
             PyErr_SetString(PyExc_IndexError, "column field beyond the record");
             failed = FAILED_RAISED;
         } else if (value_of(col, PyTuple_GET_ITEM(record, col->field), &values[k], keep) < 0) {
@@ -1660,22 +1670,25 @@ columns_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
         col->name = Py_NewRef(name);
         col->kind = (char)kind;
         col->width = 1;
-        if (strchr("qihbt", kind) == NULL || col->record < 0 || col->record > 1 ||
-            col->field < 0 || (col->record == 1 && col->field >= FIELDS) ||
-            (col->record == 1 && (kind == 't') != is_text_field(col->field))) {
+        if (strchr("qihbt", kind) == NULL || col->record < RECORD_PAYLOAD ||
+            col->record > RECORD_MARK || col->field < 0 ||
+            (col->record == RECORD_MESSAGE && col->field >= FIELDS) ||
+            (col->record == RECORD_MESSAGE && (kind == 't') != is_text_field(col->field)) ||
+            (col->record == RECORD_MARK && (kind != 'b' || col->field != 0))) {
             PyErr_Format(PyExc_ValueError, "bad layout for column %R", name);
             Py_DECREF(self);
             return NULL;
         }
-        self->payload_cols += col->record == 0;
+        self->payload_cols += col->record != RECORD_MESSAGE;
     }
     return (PyObject *)self;
 }
 
 PyDoc_STRVAR(columns_scan_doc,
-"scan(payloads, start, data_at, encap_at, truncated_at, delimiting) -> int\n\n"
+"scan(payloads, start, data_at, encap_at, truncated_at, delimiting[, copies]) -> int\n\n"
 "Add a row for each Payload from ``start`` on whose message is in the common shape; stop at\n"
 "the first that is not (or is truncated) and return its index (len(payloads) when none).\n"
+"``copies`` (bytes-like, a byte per payload; None: all 0) gives each row's duplicate mark.\n"
 "The messages are parsed with the GIL released, so other threads run meanwhile.");
 
 /* Payloads staged per release of the GIL: their fields stay in the CPU's caches until the
@@ -1707,8 +1720,8 @@ unstage(Staged *staged, Py_ssize_t count)
  * on error (nothing staged then). */
 static Py_ssize_t
 stage(ColumnsObject *self, PyObject *payloads, Py_ssize_t first, Py_ssize_t end,
-      const Py_ssize_t at[3], PyObject *delimiting, Staged *staged, Value *values,
-      PyObject *keep)
+      const Py_ssize_t at[3], PyObject *delimiting, const Py_buffer *marks, Staged *staged,
+      Value *values, PyObject *keep)
 {
     Py_ssize_t i;
     for (i = first; i < end; i++) {
@@ -1734,7 +1747,12 @@ stage(ColumnsObject *self, PyObject *payloads, Py_ssize_t first, Py_ssize_t end,
         int usable = 1;
         for (Py_ssize_t k = 0; usable && k < self->ncols; k++) {
             const Column *col = &self->cols[k];
-            if (col->record != 0) {
+            if (col->record == RECORD_MARK) {
+                int duplicate = marks->buf != NULL && ((const char *)marks->buf)[i] != 0;
+                *row++ = (Value){NULL, 0, duplicate};
+                continue;
+            }
+            if (col->record != RECORD_PAYLOAD) {
                 continue;
             }
             /* a field it cannot take goes to Python, whose add() raises for it */
@@ -1762,16 +1780,27 @@ stage(ColumnsObject *self, PyObject *payloads, Py_ssize_t first, Py_ssize_t end,
 static PyObject *
 columns_scan(ColumnsObject *self, PyObject *args)
 {
-    PyObject *payloads, *delimiting;
+    PyObject *payloads, *delimiting, *copies = Py_None;
     Py_ssize_t start, at[3];
     if (columns_busy(self) ||
-        !PyArg_ParseTuple(args, "O!nnnnU", &PyList_Type, &payloads, &start, &at[0], &at[1],
-                          &at[2], &delimiting)) {
+        !PyArg_ParseTuple(args, "O!nnnnU|O", &PyList_Type, &payloads, &start, &at[0], &at[1],
+                          &at[2], &delimiting, &copies)) {
         return NULL;
     }
     Py_ssize_t first = start < 0 ? 0 : start, n = PyList_GET_SIZE(payloads);
     if (first >= n) {
         return PyLong_FromSsize_t(first);
+    }
+    Py_buffer marks = {.buf = NULL};
+    if (copies != Py_None) {
+        if (PyObject_GetBuffer(copies, &marks, PyBUF_SIMPLE) < 0) {
+            return NULL;
+        }
+        if (marks.len < n) {
+            PyBuffer_Release(&marks);
+            PyErr_SetString(PyExc_ValueError, "scan() takes a duplicate mark per payload");
+            return NULL;
+        }
     }
     Py_ssize_t cols = self->payload_cols ? self->payload_cols : 1;
     Staged *staged = PyMem_RawMalloc(STAGED_AT_ONCE * sizeof *staged);
@@ -1781,13 +1810,16 @@ columns_scan(ColumnsObject *self, PyObject *args)
         PyMem_RawFree(staged);
         PyMem_RawFree(values);
         Py_XDECREF(keep);
+        if (marks.buf != NULL) {
+            PyBuffer_Release(&marks);
+        }
         return keep == NULL ? NULL : PyErr_NoMemory();
     }
     Py_ssize_t i = first, ready = first;
     int failed = 0;
     while (i < n) {
         Py_ssize_t end = n - i > STAGED_AT_ONCE ? i + STAGED_AT_ONCE : n, chunk = i;
-        ready = stage(self, payloads, chunk, end, at, delimiting, staged, values, keep);
+        ready = stage(self, payloads, chunk, end, at, delimiting, &marks, staged, values, keep);
         if (ready <= chunk) {
             break;
         }
@@ -1815,6 +1847,9 @@ columns_scan(ColumnsObject *self, PyObject *args)
     PyMem_RawFree(staged);
     PyMem_RawFree(values);
     Py_DECREF(keep);
+    if (marks.buf != NULL) {
+        PyBuffer_Release(&marks);
+    }
     if (ready < 0 || failed < 0) {
         return raise_failure(failed);
     }
@@ -1822,15 +1857,18 @@ columns_scan(ColumnsObject *self, PyObject *args)
 }
 
 PyDoc_STRVAR(columns_add_doc,
-"add(payload, message) -> None\n\nAdd the row of a message that sip.py parsed.");
+"add(payload, message[, duplicate]) -> None\n\n"
+"Add the row of a message that sip.py parsed, with its duplicate mark (default False).");
 
 static PyObject *
 columns_add(ColumnsObject *self, PyObject *args)
 {
     PyObject *payload, *message;
+    int duplicate = 0;
     if (columns_busy(self) ||
-        !PyArg_ParseTuple(args, "O!O!", &PyTuple_Type, &payload, &PyTuple_Type, &message) ||
-        columns_put_row(self, payload, message) < 0) {
+        !PyArg_ParseTuple(args, "O!O!|p", &PyTuple_Type, &payload, &PyTuple_Type, &message,
+                          &duplicate) ||
+        columns_put_row(self, payload, message, duplicate) < 0) {
         return NULL;
     }
     Py_RETURN_NONE;
@@ -2151,7 +2189,8 @@ static PyTypeObject ColumnsType = {
                         "The messages table under construction, in C. ``layout`` holds one\n"
                         "(name, kind, record, field) per column: kind 'q', 'i', 'h' (ints),\n"
                         "'b' (bool) or 't' (coded text); record 0 a Payload field, 1 a\n"
-                        "SipMessage field; field its index."),
+                        "SipMessage field, field its index; or record 2 (kind 'b', field 0)\n"
+                        "the duplicate mark given with each row."),
     .tp_methods = columns_methods,
     .tp_new = columns_new,
 };

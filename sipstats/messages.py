@@ -121,7 +121,8 @@ _BATCH: Final = 2048
 #: Where Columns.scan finds a Payload's data, encapsulation and truncated flag.
 _PAYLOAD_AT: Final = tuple(Payload._fields.index(name) for name in ("data", "encap", "truncated"))
 #: The table's columns for the C builder: (name, kind, record, field index); kind is the
-#: array typecode, 'b' for a flag or 't' for coded text; record 0 a Payload, 1 a SipMessage.
+#: array typecode, 'b' for a flag or 't' for coded text; record 0 a Payload, 1 a SipMessage,
+#: 2 the duplicate mark given with each row (so that a row never goes in without its mark).
 _C_LAYOUT: Final = (
     *((name, "t", 0, _FIELDS["payload"][name]) for name in _PAYLOAD_TEXT),
     *((name, "t", 1, _FIELDS["message"][name]) for name in _MESSAGE_TEXT),
@@ -133,6 +134,7 @@ _C_LAYOUT: Final = (
         (name, "b", int(record == "message"), _FIELDS[record][field_name])
         for name, (record, field_name) in _FLAGS.items()
     ),
+    ("duplicate", "b", 2, 0),
 )
 #: How often (in payloads) read_capture reports progress.
 _PROGRESS_EVERY: Final = 4096
@@ -225,6 +227,21 @@ class _Codes:
         remap.append(-1)  # code -1 (NA) picks the last slot
         codes = np.frombuffer(other.codes, dtype=np.int32)
         self.codes.frombytes(np.asarray(remap, dtype=np.int32)[codes].tobytes())
+
+    def state(self) -> tuple[Any, ...]:
+        """What :meth:`restore` needs to cut the column back to where it is now."""
+        values = self._values
+        count = None if values is None else len(values)
+        return (self.codes, len(self.codes), values, count, self._arena)
+
+    def restore(self, state: tuple[Any, ...]) -> None:
+        """Cut the column back to a :meth:`state`: its rows and strings then (the codes array
+        and the strings list are cut in place: new ones only ever go after the old ones)."""
+        codes, rows, values, count, arena = state
+        del codes[rows:]
+        if values is not None:
+            del values[count:]
+        self.codes, self._values, self._arena, self._index = codes, values, arena, None
 
     def parts(self) -> tuple[np.ndarray, list[str] | tuple[Any, Any]]:
         """The codes as int32 and the strings, as :func:`_text_categorical` takes them."""
@@ -352,13 +369,18 @@ class MessageTable:
         self.flags = {name: bytearray() for name in (*_FLAGS, "duplicate")}
         self._payloads: list[Payload] = []
         self._messages: list[SipMessage] = []
+        #: The duplicate marks of the batch (the C builder keeps its rows' marks itself).
         self._copies = bytearray()
         #: The C builder (rows parsed and coded in C), moved into the columns above at the end.
         self._c_columns = _c_columns()
+        #: Rows the builder handed over (``export()``) that the columns have not taken yet:
+        #: only after a failed :meth:`_take_c_columns`; they come before the builder's rows.
+        self._exported: dict[str, Any] | None = None
 
     def __len__(self) -> int:
         built = 0 if self._c_columns is None else len(self._c_columns)
-        return len(self.ints["ts"]) + len(self._messages) + built
+        exported = 0 if self._exported is None else len(self._exported["ts"]) // 8
+        return len(self.ints["ts"]) + len(self._messages) + built + exported
 
     def __getstate__(self) -> dict[str, Any]:
         """For a worker process to send its table back: the columns, without the C builder."""
@@ -376,31 +398,15 @@ class MessageTable:
         builder, every payload is declined."""
         if self._c_columns is None:
             return start
-        marks = bytes(len(payloads) - start) if copies is None else copies[start:]
-        with self._marks(marks):
-            stop: int = self._c_columns.scan(payloads, start, *_PAYLOAD_AT, "hep")
+        stop: int = self._c_columns.scan(payloads, start, *_PAYLOAD_AT, "hep", copies)
         return stop
-
-    @contextmanager
-    def _marks(self, marks: bytes | bytearray) -> Iterator[None]:
-        """Keep the duplicate marks in step with the C builder's rows across a call adding
-        rows for ``marks``: room for them all is made first (what fails after is a row, never
-        a mark), then the marks of rows not added go (a failed call keeps the rows before the
-        failing one)."""
-        assert self._c_columns is not None
-        rows = len(self._c_columns)
-        self._copies += marks
-        try:
-            yield
-        finally:
-            del self._copies[len(self._copies) - len(marks) + len(self._c_columns) - rows :]
 
     def intake(self, copies: Copies | None, keep_duplicates: bool) -> Intake | None:
         """Where the C walk adds the rows of the datagrams it reads itself: this table's C
         builder, judged by ``copies`` first; None when the builder or the filter is Python's."""
         if self._c_columns is None or isinstance(copies, DuplicateFilter):
             return None
-        return Intake(self._c_columns, copies, keep_duplicates, self._copies)
+        return Intake(self._c_columns, copies, keep_duplicates)
 
     def extend_batch(
         self, payloads: list[Payload], messages: list[SipMessage], copies: bytearray | None = None
@@ -409,9 +415,9 @@ class MessageTable:
         bytes are dropped when the batch is stored); ``copies`` flags capture duplicates
         kept as rows (one byte per message, none: no duplicates)."""
         if self._c_columns is not None:
-            with self._marks(bytes(len(messages)) if copies is None else copies):
-                for payload, message in zip(payloads, messages, strict=True):
-                    self._c_columns.add(payload, message)
+            marks = bytes(len(messages)) if copies is None else copies
+            for payload, message, mark in zip(payloads, messages, marks, strict=True):
+                self._c_columns.add(payload, message, mark)
             return
         self._payloads += payloads
         self._messages += messages
@@ -431,7 +437,7 @@ class MessageTable:
         }
         self.flags["duplicate"] += self._copies
         self._payloads, self._messages = [], []
-        self._copies.clear()  # in place: an Intake appends to it
+        self._copies.clear()
         for name, column in self.text.items():
             record = "payload" if name in _PAYLOAD_TEXT else "message"
             column.extend_values(records[record][_FIELDS[record][name]])
@@ -447,33 +453,58 @@ class MessageTable:
             self.flags[name].extend(records[record][_FIELDS[record][field_name]])
 
     def _take_c_columns(self) -> None:
-        """Move the C builder's rows into the columns, one column at a time."""
+        """Move the C builder's rows into the columns, all of them or none: the builder hands
+        them over first (:attr:`_exported` holds them meanwhile), and when a column cannot
+        take its part (no memory) every column is cut back to its rows before, the rows stay
+        in :attr:`_exported` for the next call, and the table keeps every row."""
         assert self._c_columns is not None
-        built = self._c_columns.export()  # which leaves the builder empty
-        self.flags["duplicate"] += self._copies
-        self._copies.clear()
-        for name, column in self.text.items():
-            exported = _Codes.of(*_exported_text(built.pop(name)))
-            if column.codes:
-                column.extend(exported)
-            else:  # taken as it is: extend() would copy its codes once more
-                self.text[name] = exported
-        for name, values in self.ints.items():
-            values.frombytes(built.pop(name))
-        for name in _FLAGS:
-            self.flags[name].extend(built.pop(name))
+        if self._exported is None:
+            self._exported = self._c_columns.export()  # which leaves the builder empty
+        built = self._exported
+        text = dict(self.text)
+        before = (
+            {name: column.state() for name, column in text.items()},
+            {name: len(values) for name, values in self.ints.items()},
+            {name: len(flags) for name, flags in self.flags.items()},
+        )
+        try:
+            for name, column in text.items():
+                exported = _Codes.of(*_exported_text(built[name]))
+                if column.codes:
+                    column.extend(exported)
+                else:  # taken as it is: extend() would copy its codes once more
+                    self.text[name] = exported
+            for name, values in self.ints.items():
+                values.frombytes(built[name])
+            for name, flags in self.flags.items():
+                flags.extend(built[name])
+        except BaseException:
+            self.text.update(text)
+            for name, column in text.items():
+                column.restore(before[0][name])
+            for name, values in self.ints.items():
+                del values[before[1][name] :]
+            for name, flags in self.flags.items():
+                del flags[before[2][name] :]
+            raise
+        self._exported = None
+        if len(self._c_columns):  # rows added after a failed call: they follow
+            self._take_c_columns()
 
     def extend(self, other: MessageTable) -> None:
         """Append every row of ``other`` (e.g. the next chunk of a file)."""
-        if self._c_columns is not None and other._c_columns is not None and not other.ints["ts"]:
+        if (
+            self._c_columns is not None
+            and other._c_columns is not None
+            and not other.ints["ts"]
+            and other._exported is None
+        ):
             # other's rows are all in its C builder (a table decoded in a thread of this
             # process): they move builder to builder, after this table's own rows
             if not len(self):
                 self._c_columns, other._c_columns = other._c_columns, self._c_columns
             else:
                 self._c_columns.append(other._c_columns)
-            self._copies += other._copies
-            other._copies.clear()
             return
         self._store()
         other._store()
@@ -503,7 +534,13 @@ class MessageTable:
         pass, or threads of one process), the frame is made over the memory it gives away,
         with no copy of its columns."""
         built = self._c_columns
-        if built is None or not len(built) or len(self.ints["ts"]) or self._messages:
+        if (
+            built is None
+            or not len(built)
+            or len(self.ints["ts"])
+            or self._messages
+            or self._exported is not None
+        ):
             return self.to_frame()
         rows = len(built)
         exported = built.export()
@@ -513,9 +550,9 @@ class MessageTable:
         ints = {
             name: np.frombuffer(exported[name], dtype=code) for name, (_, _, code) in _INTS.items()
         }
-        flags = {name: np.frombuffer(exported[name], dtype=np.bool_) for name in _FLAGS}
-        flags["duplicate"] = np.frombuffer(bytes(self._copies), dtype=np.bool_)
-        self._copies.clear()
+        flags = {
+            name: np.frombuffer(exported[name], dtype=np.bool_) for name in (*_FLAGS, "duplicate")
+        }
         text = {name: _exported_text(exported.pop(name)) for name in self.text}
         del exported
         return _frame(ints, flags, text)

@@ -27,7 +27,7 @@ from typing import Final
 #: The version of the extensions' interface this code calls (``INTERFACE_VERSION`` in
 #: ``_columns.h``, which both extensions report): bumped together with any change of a C
 #: function, its arguments or results that Python sees.
-INTERFACE_VERSION: Final = 2
+INTERFACE_VERSION: Final = 3
 
 #: The environment variable that switches every extension off for the whole process.
 PURE_PYTHON_ENV: Final = "SIPSTATS_PURE_PYTHON"

@@ -8,13 +8,20 @@ n-th allocation of the process fails), once for each allocation a call makes.
 
 from __future__ import annotations
 
+import struct
+from array import array
 from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any
 
+import pandas as pd
 import pytest
+from scapy.layers.inet import IP, UDP
+from scapy.layers.l2 import Ether
+from scapy.packet import Raw
 
 from sipstats import messages, sip
+from sipstats.capture import duplicates, pcap
 from sipstats.capture.records import Payload
 from tests import sipfactory as sip_factory
 
@@ -265,6 +272,127 @@ def test_a_table_keeps_the_duplicate_marks_of_the_rows_a_failed_call_kept(way: s
         )
         if _run(call, nth) is not FAILED:
             continue
-        kept += len(table) > 0
-        assert bytes(table._copies) == copies[: len(table)], nth
+        rows = len(table)
+        kept += rows > 0
+        assert _marks(table) == copies[:rows], nth
     assert kept > 0  # rows went in before the one that failed
+
+
+def _marks(table: messages.MessageTable) -> bytes:
+    """The duplicate marks of the rows the table's C builder holds."""
+    return bytes(table._c_columns.export()["duplicate"])
+
+
+def _records(payloads: list[Payload], repeat: Mapping[int, int]) -> bytes:
+    """Classic pcap records (no file header) of the payloads as Ethernet/IPv4/UDP frames,
+    payload ``n`` sent ``repeat.get(n, 1)`` times (the copies 1 us apart)."""
+    records = b""
+    for n, payload in enumerate(payloads):
+        head = Ether() / IP(src=payload.src, dst=payload.dst)
+        frame = bytes(head / UDP(sport=payload.sport, dport=payload.dport) / Raw(payload.data))
+        for copy in range(repeat.get(n, 1)):
+            usec = n * 1000 + copy
+            records += struct.pack("<IIII", 1_700_000_000, usec, len(frame), len(frame)) + frame
+    return records
+
+
+def _builder_intake() -> pcap.Intake:
+    intake = messages.MessageTable().intake(None, keep_duplicates=False)
+    assert intake is not None
+    return intake
+
+
+def test_a_failed_walk_intake_keeps_its_rows_marks_and_sightings_in_step() -> None:
+    """The C walk adds rows and their duplicate marks through the builder: a walk that fails
+    keeps the rows before the failing one, each with its mark (they were appended after the
+    rows, so a failure there left rows without marks). And the duplicate filter remembers a
+    datagram only once its row is in: one whose row could not be added is no sighting (it
+    used to be remembered, so that reading it again judged it a copy of itself)."""
+    walker = pcap.c_walk()
+    if walker is None or duplicates._C_TWIN is None:
+        pytest.skip("the C walk is not built or is switched off")
+    payloads = _payloads("walk", 4, long_uris={1: 30_000, 3: 60_000})
+    records = _records(payloads, {0: 2, 1: 2, 3: 3})
+    expected = b"\x00\x01\x00\x01\x00\x00\x01\x01"  # each payload, then its copies
+    header = (False, 16, pcap.MAX_CAPLEN, 1000, 0, pcap.BATCH, 1)
+    walking = walker.Walker((frozenset({5060}), False), (Payload, "walk.pcap", "udp", {}))
+    # the first walk into a builder imports the builder's functions: done here, not failed
+    walking.walk(header, b"", 0, 0, 0, 0, 0, -1, [], False, _builder_intake())
+    failures = 0
+    for nth in range(_ALLOCATIONS):
+        table = messages.MessageTable()
+        copies = duplicates._C_TWIN.CopyFilter(5_000_000, duplicates.MAX_REMEMBERED)
+        intake = table.intake(copies, keep_duplicates=True)
+        walk = partial(walking.walk, header, records, 0, len(records), 0, 0, 0, -1, [], False)
+        if _run(lambda: walk(intake), nth) is not FAILED:  # noqa: B023
+            continue
+        failures += 1
+        rows = len(table)
+        assert _marks(table) == expected[:rows], nth
+        # one sighting per distinct datagram among the rows in (a copy replaces its original)
+        assert copies.remembered == expected[:rows].count(0), nth
+    assert failures > 0
+
+
+class _FullArray(array):  # type: ignore[type-arg]
+    """An int column that cannot grow."""
+
+    def frombytes(self, data: Any, /) -> None:
+        raise MemoryError
+
+
+class _FullFlags(bytearray):
+    """A flag column that cannot grow."""
+
+    def extend(self, data: Any, /) -> None:
+        raise MemoryError
+
+
+@pytest.mark.parametrize("full", ["text", "ints", "flags"])
+def test_a_failed_take_of_the_builder_rows_leaves_the_table_as_it_was(
+    full: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A table moves its C builder's rows into its columns when it is pickled or joined with
+    rows from elsewhere: the builder hands them over first, so a column that could not take
+    its part (no memory; here the last column of each kind) lost them, and left the columns
+    before it longer than the rest. The table must keep every row, and then give the frame
+    of one that never failed."""
+    _builder()
+    first, second = _payloads("take", 3), _payloads("again", 3, long_uris={1: 50_000})
+
+    def table_of() -> messages.MessageTable:
+        table = messages.MessageTable()
+        assert table.scan(first, 0, bytearray(b"\x00\x01\x00")) == len(first)
+        table._store()  # the columns hold rows: the next take extends them
+        assert table.scan(second, 0, bytearray(b"\x01\x00\x00")) == len(second)
+        return table
+
+    expected = table_of().to_frame()
+    table = table_of()
+    last_int, last_flag = list(table.ints)[-1], list(table.flags)[-1]
+    if full == "text":
+        text_columns = len(table.text)
+        exported_text = messages._exported_text
+
+        def failing_last(item: Any) -> Any:
+            nonlocal text_columns
+            text_columns -= 1
+            if not text_columns:
+                raise MemoryError
+            return exported_text(item)
+
+        monkeypatch.setattr(messages, "_exported_text", failing_last)
+    elif full == "ints":
+        table.ints[last_int] = _FullArray(table.ints[last_int].typecode, table.ints[last_int])
+    else:
+        table.flags[last_flag] = _FullFlags(table.flags[last_flag])
+    with pytest.raises(MemoryError):
+        table._store()
+    assert len(table) == len(first) + len(second)
+    assert {len(values) for values in table.ints.values()} == {len(first)}
+    assert {len(flags) for flags in table.flags.values()} == {len(first)}
+    assert {len(column.codes) for column in table.text.values()} == {len(first)}
+    monkeypatch.undo()
+    table.ints[last_int] = array(table.ints[last_int].typecode, table.ints[last_int])
+    table.flags[last_flag] = bytearray(table.flags[last_flag])
+    pd.testing.assert_frame_equal(table.to_frame(), expected)

@@ -408,9 +408,20 @@ static inline int within(long long a, long long b, long long w)
     return d <= (unsigned long long)w;
 }
 
-/* DuplicateFilter.copies for one sighting, which is remembered: 1 when it is a copy, 0 when
- * not, -1 when memory ran out. Needs no GIL. */
-static int copy_filter_see(CopyFilterObject *self, const Sighting *s)
+/* A sighting judged and not yet remembered: the slot of its bytes in the current generation
+ * (holding them, or empty where they go) and its hash; ``copy``: 1 when it repeats one seen
+ * within the window. */
+typedef struct {
+    CopySlot *slot;
+    Py_hash_t hash;
+    int copy;
+} Judged;
+
+/* The first half of DuplicateFilter.copies for one sighting: judge it, making room to remember
+ * it (nothing else changes but the turn of the generations, which its time would make anyway).
+ * 0, or -1 when memory ran out. Nothing may touch the filter before copy_filter_remember().
+ * Needs no GIL. */
+static int copy_filter_judge(CopyFilterObject *self, const Sighting *s, Judged *judged)
 {
     long long window = self->window_ns;
     if (s->ts > self->turn_at || self->current.count >= self->max_remembered) {
@@ -432,27 +443,47 @@ static int copy_filter_see(CopyFilterObject *self, const Sighting *s)
         earlier = found->at1 != 0 ? found : NULL;
         of = &self->previous;
     }
-    int copy = earlier != NULL && within(s->ts, earlier->ts, window) &&
-               earlier->ends_size == s->ends_size &&
-               memcmp(of->store + earlier->at1 - 1 + earlier->size, s->ends,
-                      (size_t)s->ends_size) == 0;
-    /* A chain of copies is judged against the latest one. The same bytes seen again in this
-     * generation keep their place in the store, their endpoints written over the last ones:
-     * the store grows with the distinct sightings (which MAX_REMEMBERED bounds), not with
-     * repeats of one message while the clock stands still. */
+    judged->slot = slot;
+    judged->hash = h;
+    judged->copy = earlier != NULL && within(s->ts, earlier->ts, window) &&
+                   earlier->ends_size == s->ends_size &&
+                   memcmp(of->store + earlier->at1 - 1 + earlier->size, s->ends,
+                          (size_t)s->ends_size) == 0;
+    return 0;
+}
+
+/* The second half: remember the sighting copy_filter_judge() judged (the room is made, so it
+ * cannot fail). A chain of copies is judged against the latest one. The same bytes seen again
+ * in this generation keep their place in the store, their endpoints written over the last
+ * ones: the store grows with the distinct sightings (which MAX_REMEMBERED bounds), not with
+ * repeats of one message while the clock stands still. */
+static void copy_filter_remember(CopyFilterObject *self, const Sighting *s, const Judged *judged)
+{
+    Generation *now = &self->current;
+    CopySlot *slot = judged->slot;
     if (slot->at1 != 0 && s->ends_size <= slot->ends_room) {
         memcpy(now->store + slot->at1 - 1 + s->size, s->ends, (size_t)s->ends_size);
         slot->ts = s->ts;
         slot->ends_size = s->ends_size;
-        return copy;
+        return;
     }
     char *seen = now->store + now->stored;
     memcpy(seen, s->data, (size_t)s->size);
     memcpy(seen + s->size, s->ends, (size_t)s->ends_size);
     now->count += slot->at1 == 0;
-    *slot = (CopySlot){h, s->ts, now->stored + 1, s->size, s->ends_size, s->ends_size};
+    *slot = (CopySlot){judged->hash, s->ts, now->stored + 1, s->size, s->ends_size,
+                       s->ends_size};
     now->stored += s->size + s->ends_size;
-    return copy;
+}
+
+/* DuplicateFilter.copies for one sighting, which is remembered: 1 when it is a copy, 0 when
+ * not, -1 when memory ran out. Needs no GIL. */
+static int copy_filter_see(CopyFilterObject *self, const Sighting *s)
+{
+    Judged judged;
+    if (copy_filter_judge(self, s, &judged) < 0) return -1;
+    copy_filter_remember(self, s, &judged);
+    return judged.copy;
 }
 
 static PyObject *copy_filter_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
@@ -654,12 +685,10 @@ typedef struct {
     PyObject *columns;
     CopyFilterObject *copies; /* NULL: capture duplicates are not looked for */
     int keep;                 /* a copy stays a row, marked */
-    PyObject *marks;          /* bytearray: a byte per row, 1 for a kept copy */
     void *scanned;
     Value fields[PAYLOAD_FIELDS];
     PyObject *texts;     /* list: the file name's UTF-8 when its str has none (text_of) */
-    char *added;         /* this walk's rows' marks */
-    Py_ssize_t rows, room, duplicates;
+    Py_ssize_t rows, duplicates;
     int failed; /* put()'s failure, or -2 (no memory) */
 } Intake;
 
@@ -677,7 +706,7 @@ static Py_ssize_t ipv4_text(const unsigned char *a, char *out)
     return n;
 }
 
-/* Open an intake from Python's (columns, copies or None, keep_duplicates, marks) for a walk of
+/* Open an intake from Python's (columns, copies or None, keep_duplicates) for a walk of
  * ``file``: the builder and filter are marked in use. 0, or -1 with an exception. */
 static int intake_open(Intake *in, PyObject *args, PyObject *file)
 {
@@ -692,8 +721,8 @@ static int intake_open(Intake *in, PyObject *args, PyObject *file)
         }
         columns_api = api;
     }
-    if (!PyArg_ParseTuple(args, "O!OpO!", columns_api->columns_type, &in->columns, &copies,
-                          &in->keep, &PyByteArray_Type, &in->marks))
+    if (!PyArg_ParseTuple(args, "O!Op", columns_api->columns_type, &in->columns, &copies,
+                          &in->keep))
         return -1;
     if (copies != Py_None && !PyObject_TypeCheck(copies, &CopyFilterType)) {
         PyErr_SetString(PyExc_TypeError, "the intake's filter must be a CopyFilter or None");
@@ -730,37 +759,30 @@ busy:
 }
 
 /* The datagram d[p:end] of the IPv4 header at d[ip:], kept by classify(): 1 when it is a row
- * now (or a copy left out), 0 when Python must read its record, -1 on failure. No GIL needed. */
+ * now (or a copy left out), 0 when Python must read its record, -1 on failure. The filter
+ * remembers the datagram only once its row is in (or it is a copy left out): a row the builder
+ * could not add is not a sighting. No GIL needed. */
 static int intake_take(Intake *in, const unsigned char *d, Py_ssize_t ip, Py_ssize_t p,
                        Py_ssize_t end, unsigned sport, unsigned dport, long long ts,
                        long long frame)
 {
     const char *data = (const char *)d + p;
     if (!columns_api->parse(data, end - p, in->scanned)) return 0;
-    char src[16], dst[16];
+    char src[16], dst[16], ends[DATAGRAM_ENDS];
     Py_ssize_t src_n = ipv4_text(d + ip + 12, src), dst_n = ipv4_text(d + ip + 16, dst);
-    int copy = 0;
+    Sighting s = {data, end - p, ts, ends,
+                  ends_key(ends, src, src_n, sport, dst, dst_n, dport, "udp", 3)};
+    Judged judged = {NULL, 0, 0};
     if (in->copies != NULL) {
-        char ends[DATAGRAM_ENDS];
-        Sighting s = {data, end - p, ts, ends,
-                      ends_key(ends, src, src_n, sport, dst, dst_n, dport, "udp", 3)};
-        copy = copy_filter_see(in->copies, &s);
-        if (copy < 0) {
+        if (copy_filter_judge(in->copies, &s, &judged) < 0) {
             in->failed = -2;
             return -1;
         }
-        in->duplicates += copy;
-        if (copy && !in->keep) return 1;
-    }
-    if (in->rows == in->room) {
-        Py_ssize_t room = in->room ? in->room * 2 : 4096;
-        char *added = PyMem_RawRealloc(in->added, (size_t)room);
-        if (added == NULL) {
-            in->failed = -2;
-            return -1;
+        if (judged.copy && !in->keep) {
+            copy_filter_remember(in->copies, &s, &judged);
+            in->duplicates += 1;
+            return 1;
         }
-        in->added = added;
-        in->room = room;
     }
     Value *f = in->fields;
     f[0].number = ts;
@@ -769,36 +791,28 @@ static int intake_take(Intake *in, const unsigned char *d, Py_ssize_t ip, Py_ssi
     f[4].number = sport;
     f[5] = (Value){dst, dst_n, -1};
     f[6].number = dport;
-    int failed = columns_api->put(in->columns, in->scanned, f, PAYLOAD_FIELDS);
+    int failed = columns_api->put(in->columns, in->scanned, f, PAYLOAD_FIELDS, judged.copy);
     if (failed < 0) {
         in->failed = failed;
         return -1;
     }
-    in->added[in->rows++] = (char)copy;
+    if (in->copies != NULL) copy_filter_remember(in->copies, &s, &judged);
+    in->duplicates += judged.copy;
+    in->rows++;
     return 1;
 }
 
-/* Close an intake (GIL held): the builder and filter are free again and the marks of the
- * rows added follow the earlier ones, also when a row failed (the rows before it stay, whole).
- * 0, or -1 with an exception. */
+/* Close an intake (GIL held): the builder and filter are free again; the rows added stay,
+ * each with its mark (also when a row failed: the rows before it stay, whole). 0, or -1 with
+ * an exception. */
 static int intake_close(Intake *in)
 {
     columns_api->hold(in->columns, 0);
     if (in->copies != NULL) in->copies->busy = 0;
-    int failed = in->failed;
-    if (in->rows > 0) {
-        Py_ssize_t before = PyByteArray_GET_SIZE(in->marks);
-        if (PyByteArray_Resize(in->marks, before + in->rows) < 0) {
-            failed = -1;
-        } else {
-            memcpy(PyByteArray_AS_STRING(in->marks) + before, in->added, (size_t)in->rows);
-        }
-    }
-    PyMem_RawFree(in->added);
     PyMem_RawFree(in->scanned);
     Py_CLEAR(in->texts);
-    if (failed < -1) columns_api->raise_failure(failed);
-    return failed < 0 ? -1 : 0;
+    if (in->failed < -1) columns_api->raise_failure(in->failed);
+    return in->failed < 0 ? -1 : 0;
 }
 
 /* Decoder.packet for one frame: 1 when done here (skipped, or kept: a Payload appended to the
@@ -977,9 +991,9 @@ PyDoc_STRVAR(walk_doc,
 "Walk classic-pcap records from offset ``off`` while they start before ``until`` and need no\n"
 "Python; append a Payload to ``out`` for each SIP datagram. ``header`` is (big_endian,\n"
 "record_size, caplen_limit, ns_per_fraction, out_of_order_ns, max_out, linktype).\n"
-"With ``intake`` (columns, copy_filter or None, keep_duplicates, marks), a SIP datagram is\n"
-"judged by the filter and added to the columns instead (``out`` stays as it is), a mark byte\n"
-"per row appended to ``marks``; the parser's declines are Python's; with ``release`` (the\n"
+"With ``intake`` (columns, copy_filter or None, keep_duplicates), a SIP datagram is judged\n"
+"by the filter and added to the columns instead (``out`` stays as it is), with its duplicate\n"
+"mark; the parser's declines are Python's; with ``release`` (the\n"
 "default) that walk runs without the GIL, for other threads. Returns (off, frame, tmin,\n"
 "tmax, prev_sec, rows, duplicates): the record at ``off`` is Python's; rows and duplicates\n"
 "are the intake's (0 without one).");

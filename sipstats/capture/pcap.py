@@ -63,9 +63,8 @@ class Intake(NamedTuple):
     copies: Any
     """The C capture-duplicate filter (``CopyFilter``), or None: copies are not looked for."""
     keep_duplicates: bool
-    """A copy stays a row, marked, rather than being left out."""
-    marks: bytearray
-    """One byte per row the builder holds, appended to: 1 for a kept copy."""
+    """A copy stays a row, marked (the builder's duplicate column), rather than being left
+    out."""
 
 
 class PcapHeader(NamedTuple):
