@@ -267,9 +267,16 @@ class ReportRequest:
             parse_peer(self.peer)
         captures = [str(capture) for capture in self.captures]
         _check_engine(self.engine, self.scheduler, captures, ports, self.duplicate_window_ms)
+        formats = choose_formats(self.formats, self.output)
+        if self.engine == "dask" and "csv" in formats:
+            raise OptionError(
+                "--report csv writes every message, which the Dask engine leaves on its "
+                "workers: use the local engine for CSV, or ingest the captures into a dataset "
+                "and read its messages with read_dataset"
+            )
         normalised = {
             "captures": captures,
-            "formats": choose_formats(self.formats, self.output),
+            "formats": formats,
             "ports": None if ports is None else tuple(sorted(ports)),
             "since": time_bound(self.since),
             "until": time_bound(self.until),

@@ -174,6 +174,7 @@ def test_plan_outputs_needs_a_directory_for_several_reports(tmp_path: Path) -> N
         ({"engine": "spark"}, "unknown engine 'spark'"),
         ({"jobs": 0}, "jobs must be at least 1"),
         ({"formats": ["json"], "output": "x.html"}, "the name says html but --report json"),
+        ({"engine": "dask", "formats": ["csv"]}, "--report csv writes every message"),
     ],
 )
 def test_engine_jobs_and_format_are_checked_when_made(
@@ -181,6 +182,15 @@ def test_engine_jobs_and_format_are_checked_when_made(
 ) -> None:
     with pytest.raises(OptionError, match=message):
         ReportRequest([captures["mixed"]], **options)
+
+
+def test_the_cli_refuses_csv_from_the_dask_engine_before_reading(tmp_path: Path) -> None:
+    """The Dask engine keeps the messages on its workers; CSV would fail after the analysis."""
+    missing = str(tmp_path / "missing.pcap")
+    result = CliRunner().invoke(main, [missing, "--engine", "dask", "--report", "csv"])
+    assert result.exit_code == 2
+    assert "--report csv writes every message" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_the_output_name_chooses_the_format(captures: dict[str, Path]) -> None:
