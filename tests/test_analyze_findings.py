@@ -24,6 +24,7 @@ from sipstats.analyze.findings import (
     describe,
 )
 from sipstats.analyze.retries import UriKeys
+from sipstats.analyze.transactions import endpoints
 from sipstats.messages import read_capture
 from sipstats.render import RENDERERS, RenderOptions
 from tests.analysis_fixtures import T0, capture, invite_call, msg
@@ -229,3 +230,16 @@ def test_endpoints_name_each_address_and_port_once() -> None:
     without_port = _endpoints(rows, "src", "sport")
     assert without_port.isna().tolist() == [False, False, True, True]
     assert without_port.value_counts().to_dict() == {"10.0.0.2:5060": 1, "[2001:db8::1]:5080": 1}
+
+
+def test_an_endpoint_without_a_port_is_missing_in_every_table() -> None:
+    """One rule: the failure tables by responder and the findings name no ``address:0``."""
+    rows = pd.DataFrame(
+        {
+            "src": pd.Series(["10.0.0.2", "10.0.0.3"], dtype="category"),
+            "sport": pd.array([5060, None], dtype="UInt16"),
+        }
+    )
+    assert endpoints(rows["src"], rows["sport"]).isna().tolist() == [False, True]
+    assert list(endpoints(rows["src"], rows["sport"]).categories) == ["10.0.0.2:5060"]
+    assert _endpoints(rows, "src", "sport").isna().tolist() == [False, True]

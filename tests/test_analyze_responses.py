@@ -6,9 +6,10 @@ import numpy as np
 import pandas as pd
 
 from sipstats import schema
-from sipstats.analyze import breakdown, counts, retries
+from sipstats.analyze import analyze, breakdown, counts, retries, tally
 from sipstats.analyze.responses import response_rows
-from tests.retry_fixtures import T0, _message, messages_frame
+from sipstats.messages import Capture
+from tests.retry_fixtures import ANALYZED, T0, _message, messages_frame
 
 
 def _messages() -> pd.DataFrame:
@@ -69,3 +70,18 @@ def test_no_response_without_a_status() -> None:
     m = _messages()
     keep, _ = response_rows(m)
     assert not keep[np.flatnonzero(m["status"].isna().to_numpy())].any()
+
+
+def test_the_report_messages_and_the_summary_follow_the_rule() -> None:
+    """The report's messages keep the unique responses the rule counts (no response without
+    a status), and the summary's responses add up to the class table's unique responses."""
+    m = _messages()
+    kept = tally.report_messages(m)
+    assert kept["status"].tolist() == [180, 486, 503, 503, 603]
+    counted = tally.tally(m)
+    assert counted.responses == 6  # every copy with a status; the one without is none
+    assert counted.responses == int(breakdown.by_class(counted.groups)["count"].sum())
+    analysis = analyze(Capture(messages=m.drop(columns=list(ANALYZED)), inputs=[]))
+    summary = analysis.summary()
+    assert summary["responses"] == 6
+    assert summary["sip_messages"] == summary["requests"] + summary["responses"] + 1

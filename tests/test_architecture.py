@@ -71,7 +71,7 @@ INNER = {
     "analyze": {
         "keys": -1,
         "tally": 0,  # counts that add up over partitions: imports no other analysis module
-        "responses": 0,
+        "responses": -1,  # the response rule: the tally counts by it too
         "transactions": 0,
         "join": 1,
         "media": 1,

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from sipstats.drill.flow import Flow
     from sipstats.messages import Capture
 
-__all__ = ["Analysis", "BuiltOnRead", "analyze", "assemble"]
+__all__ = ["Analysis", "BuiltOnRead", "analyze", "assemble", "messages_of_calls"]
 
 #: The key of :attr:`Analysis.end_to_end_calls` among the derived tables (:meth:`Analysis._once`).
 _END_TO_END: Final = ("end_to_end_calls",)
@@ -260,7 +260,7 @@ class Analysis:
                     "analyse the capture with sipstats.analyze(capture) for the ladder or "
                     "extract of any call"
                 )
-        return m[m["call_id"].isin(wanted).to_numpy(dtype=bool)]
+        return m[keys.holds(m["call_id"], wanted)]
 
     def flow(self, call_id: str | Iterable[str]) -> Flow:
         """The ladder of a call (every message with the Call-ID, or several Call-IDs drawn
@@ -294,7 +294,7 @@ class Analysis:
             "packets": int(self.capture.packets),
             "sip_messages": count.messages,
             "requests": count.requests,
-            "responses": count.messages - count.requests,
+            "responses": count.responses,
             "retransmissions": count.retransmissions,
             "duplicates": sum(s.duplicates for s in self.capture.inputs),
             "malformed": sum(s.malformed_total for s in self.capture.inputs),
@@ -431,12 +431,13 @@ def _sample_messages(parts: dialogs.Dialogs) -> pd.DataFrame:
     """The analysed messages of the report's sample calls (every leg of each)."""
     from sipstats.drill.flow import sample_call_ids  # layering: drill reads an Analysis
 
-    wanted = sample_call_ids(b2bua.link(parts.calls))
-    m = parts.messages
-    # the categories that are one of the few wanted (pandas leaves no hash table of every
-    # Call-ID on the categories, which the report's messages share), then their rows
-    chosen = np.append(m["call_id"].cat.categories.isin(wanted), False)  # the last: NA
-    return schema.used_categories(m[chosen[keys.codes(m["call_id"])]])
+    return messages_of_calls(parts.messages, sample_call_ids(b2bua.link(parts.calls)))
+
+
+def messages_of_calls(messages: pd.DataFrame, call_ids: Iterable[str]) -> pd.DataFrame:
+    """The rows of ``messages`` with one of ``call_ids``, in their order, holding only their
+    own categories: what an analysis without every message keeps of its sample calls."""
+    return schema.used_categories(messages[keys.holds(messages["call_id"], set(call_ids))])
 
 
 #: Messages below which :func:`assemble` builds every table itself even with ``jobs`` > 1:
@@ -491,8 +492,7 @@ def _partitioned(
     )
     counted = tally.combine([counted for _, counted in done])
     analysis = assemble(capture, merged, counted, interval=interval, jobs=partitions)
-    wanted = sample_call_ids(analysis.calls)
-    sampled = schema.used_categories(m[m["call_id"].isin(wanted).to_numpy(dtype=bool)])
+    sampled = messages_of_calls(m, sample_call_ids(analysis.calls))
     samples = dialogs.analyze_dialogs(sampled, capture_end=end, correlation=correlation)
     return analysis.replaced(sample_messages=samples.messages)
 

@@ -226,14 +226,8 @@ def _code_finding(
 
 def _endpoints(rows: pd.DataFrame, address: str, port: str) -> pd.Series:
     """``address:port`` (``[v6]:port``) of each row as a categorical of the endpoints the rows
-    hold (NA where either is missing): text made once per endpoint, not per row."""
-    values = endpoints(rows[address], rows[port])
-    known = rows[port].notna().to_numpy(dtype=bool)
-    if not known.all():
-        values = pd.Categorical.from_codes(
-            np.where(known, values.codes, -1), dtype=values.dtype
-        ).remove_unused_categories()
-    return pd.Series(values, index=rows.index)
+    hold (:func:`~sipstats.analyze.transactions.endpoints`)."""
+    return pd.Series(endpoints(rows[address], rows[port]), index=rows.index)
 
 
 def _reason(rows: pd.DataFrame) -> str:

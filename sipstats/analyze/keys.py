@@ -7,6 +7,7 @@ row, and text is looked up only for the few distinct keys a table shows.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any, Final
 
 import numpy as np
@@ -25,6 +26,7 @@ __all__ = [
     "count_in_group",
     "dialog",
     "dialog_call",
+    "dialog_key",
     "dialog_width",
     "distinct_in_group",
     "first_appearances",
@@ -32,6 +34,7 @@ __all__ = [
     "first_of_each",
     "first_rows",
     "group_ids",
+    "holds",
     "indexable",
     "isin",
     "last_in_group",
@@ -280,6 +283,12 @@ def dialog_width(tags: pd.Index) -> int:
     return len(tags) + 1
 
 
+def dialog_key(call: np.ndarray, tag: np.ndarray, tags: pd.Index) -> np.ndarray:
+    """:func:`dialog`'s key (``untagged``) from Call-ID and tag codes (-1: none; ``tags``
+    the tags coded), for codes that are not one table's categories."""
+    return np.where(call >= 0, call * dialog_width(tags) + tag + 1, -1)
+
+
 def dialog_call(key: np.ndarray, tags: pd.Index) -> np.ndarray:
     """The Call-ID code of each :func:`dialog` key (keys of -1 excluded by the caller)."""
     return key // dialog_width(tags)
@@ -345,6 +354,13 @@ def lookup_packed(
     out[found] = values[candidate[found]]
     out[shared] = lookup(distinct, values, wanted[shared])
     return out
+
+
+def holds(column: pd.Series, values: Collection[str]) -> np.ndarray:
+    """True where a categorical column holds one of ``values``: each category is looked at
+    once, not each row (no hash table of every category is left on them either)."""
+    chosen = np.append(column.cat.categories.isin(list(values)), False)  # the last: NA
+    return chosen[codes(column)]
 
 
 def isin(values: np.ndarray, members: np.ndarray) -> np.ndarray:

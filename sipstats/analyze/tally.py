@@ -20,6 +20,7 @@ import pandas as pd
 
 from sipstats import schema
 from sipstats.analyze import keys
+from sipstats.analyze.responses import response_rows
 
 __all__ = ["Tally", "combine", "report_messages", "tally", "time_runs", "weights"]
 
@@ -49,6 +50,13 @@ class Tally:
     @property
     def requests(self) -> int:
         return int(self.groups.loc[self.groups["is_request"], "n"].sum())
+
+    @property
+    def responses(self) -> int:
+        """Responses with a status (:func:`~sipstats.analyze.responses.response_rows`), as
+        every response table counts them."""
+        keep, _ = response_rows(self.groups)
+        return int(self.groups["n"].to_numpy(dtype=np.int64)[keep].sum())
 
     @property
     def retransmissions(self) -> int:
@@ -178,12 +186,13 @@ def weights(frame: pd.DataFrame) -> pd.Series:
 
 
 def report_messages(messages: pd.DataFrame) -> pd.DataFrame:
-    """The messages the report reads one by one: unique responses (every response table,
-    the timeline, Retry-After, findings) and authenticated INVITEs (a 401/407 they answer is
-    no failure: :mod:`sipstats.analyze.retries`), in the order of ``messages``, with the
-    columns the report reads (``schema.REPORT_MESSAGES``)."""
+    """The messages the report reads one by one: unique responses with a status, as every
+    response table counts them (:mod:`sipstats.analyze.responses`: the timeline, Retry-After,
+    findings), and authenticated INVITEs (a 401/407 they answer is no failure:
+    :mod:`sipstats.analyze.retries`), in the order of ``messages``, with the columns the
+    report reads (``schema.REPORT_MESSAGES``)."""
     request = messages["is_request"].to_numpy()
-    response = ~request & ~messages["retransmission"].to_numpy()
+    response = response_rows(messages, unique=True)[0]
     answer = request & messages["has_auth"].to_numpy() & (messages["method"] == "INVITE").to_numpy()
     rows = np.flatnonzero(response | answer)
     # a Call-ID or URI of a left-out message is not carried to the client

@@ -35,13 +35,15 @@ LIFETIME = pd.Timedelta(seconds=32)
 
 
 def endpoints(ip: pd.Series, port: pd.Series) -> pd.Categorical:
-    """``ip:port`` (``[v6]:port`` for IPv6) as a categorical, NA where the address is missing.
+    """``ip:port`` (``[v6]:port`` for IPv6) as a categorical, NA where the address or the
+    port is missing (no endpoint is made up); the categories are the endpoints the rows hold.
 
     Text is built once per distinct address and port, not once per row.
     """
     ip = ip.astype("category")
     ip_code = codes(ip)
-    key = np.where(ip_code >= 0, ip_code * 65536 + port.fillna(0).to_numpy(dtype=np.int64), -1)
+    port_number = port.to_numpy(dtype=np.int64, na_value=-1)
+    key = np.where((ip_code >= 0) & (port_number >= 0), ip_code * 65536 + port_number, -1)
     valid = key >= 0
     distinct, inverse = keys.sorted_ids(key[valid])
     # a plain list: indexing a pandas string array one item at a time is slow

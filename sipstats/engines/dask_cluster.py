@@ -32,7 +32,7 @@ from typing import Any
 import pandas as pd
 
 from sipstats import schema
-from sipstats.analyze import Analysis, assemble
+from sipstats.analyze import Analysis, assemble, messages_of_calls
 from sipstats.analyze.b2bua import Correlation, check_correlation, link
 from sipstats.analyze.dialogs import Dialogs, analyze_dialogs, concat, merge, reported
 from sipstats.analyze.tally import Tally, combine, tally
@@ -394,5 +394,4 @@ def _reported_dialogs(parts: Dialogs) -> Dialogs:
 
 
 def _messages_with(parts: Dialogs, call_ids: Sequence[str]) -> pd.DataFrame:
-    m = parts.messages
-    return m[m["call_id"].isin(call_ids).to_numpy(dtype=bool)]
+    return messages_of_calls(parts.messages, call_ids)
