@@ -85,6 +85,7 @@ class UriKeys:
 
     def __init__(self) -> None:
         self._ids: dict[str, int] = {}
+        self._of_uri: dict[str, int] = {}  # each URI text read: its key's id (-1: no key)
         self._read: list[tuple[pd.Index, np.ndarray]] = []
         self._names: pd.Index = pd.Index([], dtype="str")
 
@@ -103,15 +104,20 @@ class UriKeys:
         return self._names
 
     def _of(self, categories: pd.Index) -> np.ndarray:
-        """The id of each category, and -1 last (the slot code -1 picks)."""
+        """The id of each category, and -1 last (the slot code -1 picks). A text read with
+        other categories (the report's messages hold a subset of the calls' URIs) is not
+        parsed again."""
         for held, ids in self._read:
             if held is categories:
                 return ids
-        number = self._ids.setdefault
-        texts = _uri_keys(categories.astype("str").tolist())
-        ids = np.array([-1 if key is None else number(key, len(self._ids)) for key in texts] + [-1])
-        self._read.append((categories, ids.astype(np.int64)))
-        return self._read[-1][1]
+        number, of_uri = self._ids.setdefault, self._of_uri
+        uris = categories.astype("str").tolist()
+        new = [uri for uri in uris if uri not in of_uri]
+        for uri, key in zip(new, _uri_keys(new), strict=True):
+            of_uri[uri] = -1 if key is None else number(key, len(self._ids))
+        ids = np.array([*map(of_uri.__getitem__, uris), -1], dtype=np.int64)
+        self._read.append((categories, ids))
+        return ids
 
 
 def uri_key(uris: pd.Series) -> pd.Series:
@@ -186,15 +192,15 @@ def _dialog_keys(
     messages: pd.DataFrame, rows: np.ndarray, calls: pd.DataFrame, call_rows: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Call-ID x From tag of the messages at ``rows`` (a mask) and of the calls at
-    ``call_rows`` (positions) as one int64 each, equal where the texts are."""
+    ``call_rows`` (positions) as :func:`keys.dialog_key` keys, equal where the texts are
+    (an empty tag is none; no Call-ID: -1)."""
     (message_call, call), _ = _ids(
         _as_sent, messages["call_id"][rows], calls["call_id"].iloc[call_rows]
     )
     (message_tag, tag), tags = _ids(
         _tag, messages["from_tag"][rows], calls["from_tag"].iloc[call_rows]
     )
-    width = len(tags) + 1
-    return (message_call + 1) * width + message_tag + 1, (call + 1) * width + tag + 1
+    return keys.dialog_key(message_call, message_tag, tags), keys.dialog_key(call, tag, tags)
 
 
 def _utc(values: pd.Series) -> pd.Series:
@@ -205,9 +211,14 @@ def _utc(values: pd.Series) -> pd.Series:
     return out
 
 
-def _gap_s(later: pd.Series, earlier: pd.Series) -> pd.Series:
-    """``later - earlier`` in seconds (NaN where either is missing), aligned by position."""
-    return (_utc(later) - _utc(earlier)).dt.total_seconds().astype("float64")
+def _gap_s(later: pd.Series, earlier: pd.Series) -> np.ndarray:
+    """``later - earlier`` in seconds (NaN where either is missing), by position: the
+    nanoseconds between them over 10^9, as pandas' ``total_seconds`` divides them."""
+    after, before = keys.ns(_utc(later)), keys.ns(_utc(earlier))
+    known = (after != keys.NAT) & (before != keys.NAT)
+    gap = np.full(len(after), np.nan)
+    gap[known] = (after[known] - before[known]) / 1_000_000_000
+    return gap
 
 
 def _failures(attempts: pd.DataFrame, calls: pd.DataFrame, messages: pd.DataFrame) -> pd.DataFrame:
@@ -402,12 +413,12 @@ def retry_table(
                 calls["call_id"].cat.categories.astype("str"),
             ),
             "retry_ts": _utc(retry["next_ts"]),
-            "gap_s": gap.to_numpy(),
+            "gap_s": gap,
             "honoured": _verdict(gap, n),
             "server_retried": server_retried,
             "server_retry_call": _call_numbers(call_numbers, server_row),
             "server_retry_ts": _utc(server["next_ts"]),
-            "server_gap_s": server_gap.to_numpy(),
+            "server_gap_s": server_gap,
             "server_honoured": _verdict(server_gap, n),
         }
     )
@@ -434,11 +445,13 @@ def within_window(table: pd.DataFrame, calls: int, end: pd.Timestamp) -> pd.Data
     return schema.conform(out, schema.RETRIES)
 
 
-def _verdict(gap: pd.Series, retry_after: pd.Series) -> pd.arrays.BooleanArray:
+def _verdict(gap: np.ndarray, retry_after: pd.Series) -> pd.arrays.BooleanArray:
     """gap >= Retry-After; NA without a gap or without a Retry-After value."""
-    limit = retry_after.astype("Float64").to_numpy()
-    g = pd.array(gap.to_numpy(), dtype="Float64")
-    return pd.array(g >= limit, dtype="boolean")
+    limit = retry_after.to_numpy(dtype="float64", na_value=np.nan)
+    missing = np.isnan(gap) | np.isnan(limit)
+    honoured = np.zeros(len(gap), dtype=bool)
+    honoured[~missing] = gap[~missing] >= limit[~missing]
+    return pd.arrays.BooleanArray(honoured, missing)
 
 
 def _unique_responses(
@@ -561,14 +574,14 @@ def retry_after_summary(messages: pd.DataFrame, retries: pd.DataFrame) -> pd.Dat
 
 
 def _rows_of(code: np.ndarray, listed: list[int]) -> np.ndarray:
-    """Each code's position in ``listed`` (-1: not there), by a table indexed by code rather
-    than a hash of each row (a negative code, which no parser gives, is looked up by hash)."""
-    if not listed or min(listed) < 0:
-        return pd.Index(listed).get_indexer(pd.Index(code))
-    at = np.full(max(listed) + 1, -1, dtype=np.int64)
-    at[listed] = np.arange(len(listed))
-    inside = (code >= 0) & (code < len(at))
-    return np.where(inside, at[np.where(inside, code, 0)], -1)
+    """Each code's position in ``listed`` (codes, at least one; -1: not there), by a table
+    indexed by code from the lowest listed rather than a hash of each row."""
+    low = min(listed)
+    at = np.full(max(listed) - low + 1, -1, dtype=np.int64)
+    at[np.asarray(listed) - low] = np.arange(len(listed))
+    offset = code - low
+    inside = (offset >= 0) & (offset < len(at))
+    return np.where(inside, at[np.where(inside, offset, 0)], -1)
 
 
 def early_retriers(retries: pd.DataFrame) -> pd.DataFrame:
@@ -697,6 +710,8 @@ def storms(retries: pd.DataFrame, *, window: str = "10s", threshold: int = 10) -
     early = (~retries["honoured"]).fillna(False).astype(bool)
     after_bare_503 = (retries["status"] == 503).fillna(False) & retries["retry_after"].isna()
     pressing = retries[retries["retried"] & (early | after_bare_503)]
+    if not _storms_possible(pressing["dst"], threshold):
+        return schema.empty(schema.STORMS)
     events = pd.DataFrame(
         {
             "target": pressing["dst"].astype("str"),
@@ -711,6 +726,15 @@ def storms(retries: pd.DataFrame, *, window: str = "10s", threshold: int = 10) -
         rows.extend(_storms_of(str(target), group, span, threshold))
     table = schema.conform(pd.DataFrame(rows, columns=list(schema.STORMS)), schema.STORMS)
     return table.sort_values(["start_ts", "target"], kind="stable").reset_index(drop=True)
+
+
+def _storms_possible(targets: pd.Series, threshold: int) -> bool:
+    """Whether one target got at least ``threshold`` of the pressing retries (their
+    ``targets``, categorical): without, no window can hold a storm."""
+    if not isinstance(targets.dtype, pd.CategoricalDtype):
+        targets = targets.astype("category")
+    at = codes(targets)
+    return bool(np.bincount(at[at >= 0], minlength=1).max() >= threshold)
 
 
 def _storms_of(target: str, group: pd.DataFrame, span: int, threshold: int) -> list[dict[str, Any]]:
