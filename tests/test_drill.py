@@ -19,6 +19,7 @@ from sipstats.analyze.trunks import load_trunks
 from sipstats.cli import main
 from sipstats.drill.calls import select_calls
 from sipstats.drill.extract import extract_calls
+from sipstats.drill.flow import sample_calls
 from tests.drill_captures import HOSTILE_CALL_ID, drill_capture
 from tests.report_captures import truncated_capture
 
@@ -377,3 +378,25 @@ def test_flow_draws_several_call_ids_in_one_diagram(analysis: Analysis) -> None:
     offsets = [arrow.offset_ms for arrow in flow.arrows]
     assert offsets == sorted(offsets)
     assert len(flow.arrows) == 6
+
+
+def test_sample_calls_are_the_first_started_of_each_outcome() -> None:
+    """The first call by start (none: last), then by call number, of each failure outcome;
+    the slowest post-dial delay, the first started on a tie."""
+    t0 = pd.Timestamp("2026-01-01", tz="UTC")
+    calls = pd.DataFrame(
+        {
+            "call": [3, 2, 1, 0],
+            "call_id": pd.Categorical(["a", "b", "c", "d"]),
+            "start_ts": pd.Series([t0 + pd.Timedelta(1, "s")] * 2 + [pd.NaT, t0]),
+            "outcome": pd.Categorical(["busy", "busy", "busy", "unavailable"]),
+            "pdd_ms": [50.0, 300.0, 300.0, None],
+            "linked_to": pd.array([None] * 4, dtype="Int64"),
+        }
+    )
+    assert sample_calls(calls) == [
+        ("busy", ("b",)),
+        ("unavailable", ("d",)),
+        ("slowest_pdd", ("b",)),
+    ]
+    assert sample_calls(calls.iloc[:0]) == []

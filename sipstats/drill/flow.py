@@ -12,13 +12,15 @@ labelled with the method or the status code and reason, retransmissions marked.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
+import numpy as np
 import pandas as pd
 
 from sipstats import schema
+from sipstats.analyze import keys
 from sipstats.analyze.b2bua import end_to_end, legs_of
 from sipstats.analyze.transactions import endpoints
 from sipstats.textsafe import visible
@@ -185,20 +187,35 @@ def sample_calls(calls: pd.DataFrame) -> list[tuple[str, tuple[str, ...]]]:
     seen and the one with the longest post-dial delay, whose ladders the report draws, with
     the Call-IDs of all its legs (``calls`` has its B2BUA legs linked)."""
     read = ["start_ts", "call", "outcome", "call_id", "pdd_ms"]  # not a copy of every column
-    ordered = end_to_end(calls[[*read, "linked_to"]])[read]
-    ordered = ordered.sort_values(["start_ts", "call"], kind="stable")
-    codes = ordered["outcome"].cat.codes.to_numpy()
-    seen = list(ordered["outcome"].cat.categories)
-    samples = []
-    for name in (name for name in FAILURE_OUTCOMES if name in seen):
-        hit = codes == seen.index(name)
-        if hit.any():
-            samples.append((name, str(ordered["call_id"].iloc[int(hit.argmax())])))
-    pdd = ordered["pdd_ms"]
+    ends = end_to_end(calls[[*read, "linked_to"]])
+    first = _first_started(ends)
+    codes = ends["outcome"].cat.codes.to_numpy()
+    seen = list(ends["outcome"].cat.categories)
+    picked = [(name, first(codes == seen.index(name))) for name in FAILURE_OUTCOMES if name in seen]
+    pdd = ends["pdd_ms"]
     if pdd.notna().any():
-        slowest = int(pdd.to_numpy(dtype="float64", na_value=-1.0).argmax())
-        samples.append(("slowest_pdd", str(ordered["call_id"].iloc[slowest])))
+        slowest = pdd.to_numpy(dtype="float64", na_value=-1.0)
+        picked.append(("slowest_pdd", first(slowest == slowest.max())))
+    call_ids = ends["call_id"]
+    samples = [(name, str(call_ids.iloc[at])) for name, at in picked if at >= 0]
     return [(name, tuple(legs_of(calls, [call_id]))) for name, call_id in samples]
+
+
+def _first_started(calls: pd.DataFrame) -> Callable[[np.ndarray], int]:
+    """The position of the first call by start (no start: last), then call number, among
+    those of a mask (-1: none): what the first of a sort by them gives, without a sort."""
+    start = keys.ns(calls["start_ts"])
+    start = np.where(start == keys.NAT, np.iinfo(np.int64).max, start)
+    number = calls["call"].to_numpy()
+
+    def first(rows: np.ndarray) -> int:
+        at = np.flatnonzero(rows)
+        if not len(at):
+            return -1
+        at = at[start[at] == start[at].min()]
+        return int(at[np.argmin(number[at])])
+
+    return first
 
 
 def sample_call_ids(calls: pd.DataFrame) -> list[str]:
