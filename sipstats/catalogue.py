@@ -276,11 +276,24 @@ def classify(codes: pd.Series) -> pd.DataFrame:
     values = pd.to_numeric(codes, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
     valid = (values >= 100) & (values <= 699) & (values == np.floor(values))
     distinct = np.unique(values[valid].astype("int64"))
-    infos = [lookup(int(code)) for code in distinct]
+    # Row len(distinct) of the table is the all-NA row for NA and malformed codes.
+    rows = np.full(len(values), len(distinct), dtype="int64")
+    rows[valid] = np.searchsorted(distinct, values[valid].astype("int64"))
+    result = _table(tuple(distinct.tolist())).iloc[rows]
+    result.index = codes.index
+    return result
+
+
+@functools.lru_cache(maxsize=8)
+def _table(distinct: tuple[int, ...]) -> pd.DataFrame:
+    """:func:`classify`'s columns for each of ``distinct`` (sorted status codes), then an
+    all-NA row. Kept for the next call with the same codes: the analysis classifies the
+    codes of every message, the code table the same codes again. Read only (``iloc``)."""
+    infos = [lookup(code) for code in distinct]
     table = pd.DataFrame(
         {name: [getattr(info, name) for info in infos] + [None] for name in CLASSIFY_COLUMNS}
     )
-    table = table.astype(
+    return table.astype(
         {
             "status_class": _STATUS_CLASS_DTYPE,
             "category": _CATEGORY_DTYPE,
@@ -292,9 +305,3 @@ def classify(codes: pd.Series) -> pd.DataFrame:
             "description_zh": "category",
         }
     )
-    # Row len(distinct) of the table is the all-NA row for NA and malformed codes.
-    rows = np.full(len(values), len(distinct), dtype="int64")
-    rows[valid] = np.searchsorted(distinct, values[valid].astype("int64"))
-    result = table.iloc[rows]
-    result.index = codes.index
-    return result
