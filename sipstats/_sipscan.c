@@ -1461,8 +1461,9 @@ columns_undo_row(ColumnsObject *self)
     }
 }
 
-/* One row of a scanned message: its Payload fields staged in ``values`` (one per record-0
- * column, in column order), its SipMessage fields from ``scanned``. Runs without the GIL.
+/* One row of a scanned message: its Payload fields and duplicate mark staged in ``values``
+ * (one per RECORD_PAYLOAD or RECORD_MARK column, in column order), its SipMessage fields from
+ * ``scanned``. Runs without the GIL.
  * A failure part-way is taken back (columns_undo_row): no part of the row stays. 0, or
  * FAILED_*. */
 static int
@@ -1474,7 +1475,7 @@ columns_put_scanned(ColumnsObject *self, const Value *values, const Scan *scanne
             continue;
         }
         col->count_before = col->coder.count;
-        if (col->record == 1 && col->field != CODECS_FIELD) {
+        if (col->record == RECORD_MESSAGE && col->field != CODECS_FIELD) {
             long long number;
             const Span *text;
             scanned_field(scanned, col->field, &number, &text);

@@ -379,7 +379,9 @@ class MessageTable:
 
     def __len__(self) -> int:
         built = 0 if self._c_columns is None else len(self._c_columns)
-        exported = 0 if self._exported is None else len(self._exported["ts"]) // 8
+        exported = (
+            0 if self._exported is None else len(self._exported["ts"]) // self.ints["ts"].itemsize
+        )
         return len(self.ints["ts"]) + len(self._messages) + built + exported
 
     def __getstate__(self) -> dict[str, Any]:

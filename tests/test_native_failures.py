@@ -396,3 +396,39 @@ def test_a_failed_take_of_the_builder_rows_leaves_the_table_as_it_was(
     table.ints[last_int] = array(table.ints[last_int].typecode, table.ints[last_int])
     table.flags[last_flag] = bytearray(table.flags[last_flag])
     pd.testing.assert_frame_equal(table.to_frame(), expected)
+
+
+def test_rows_added_after_a_failed_take_follow_the_rows_it_kept() -> None:
+    """After a failed take the table holds the builder's exported rows; rows scanned next and
+    rows of another table joined after them go to the builder, and the next take puts all of
+    them in the columns in that order: the frame of a table that never failed."""
+    _builder()
+    first, second = _payloads("kept", 3), _payloads("after", 2)
+    joined = _payloads("joined", 2)
+
+    def rows(table: messages.MessageTable, fail: bool) -> messages.MessageTable:
+        assert table.scan(first, 0, bytearray(b"\x00\x01\x00")) == len(first)
+        if fail:
+            last_int = list(table.ints)[-1]
+            table.ints[last_int] = _FullArray(table.ints[last_int].typecode)
+            with pytest.raises(MemoryError):
+                table._store()
+            assert table._exported is not None
+            table.ints[last_int] = array(table.ints[last_int].typecode)
+        assert table.scan(second, 0, bytearray(b"\x01\x00")) == len(second)
+        other = messages.MessageTable()
+        assert other.scan(joined, 0, bytearray(b"\x00\x01")) == len(joined)
+        table.extend(other)
+        return table
+
+    expected = rows(messages.MessageTable(), fail=False).to_frame()
+    table = rows(messages.MessageTable(), fail=True)
+    assert len(table) == len(first) + len(second) + len(joined)
+    pd.testing.assert_frame_equal(table.to_frame(), expected)
+    frame = table.to_frame()
+    marked = dict(zip(frame["call_id"], frame["duplicate"], strict=True))
+    assert [name for name, mark in marked.items() if mark] == [
+        "after-call-0",
+        "kept-call-1",
+        "joined-call-1",
+    ]
