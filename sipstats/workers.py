@@ -17,9 +17,9 @@ import multiprocessing
 import os
 import signal
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from functools import partial
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -273,32 +273,49 @@ class Forked(Generic[T]):
     end of its own pipe nor of its elder siblings' (it closes them), so once this process is
     gone every child's send fails and it ends. It ignores Ctrl-C (SIGINT reaches the whole
     process group), even one that comes while it is being forked (SIGINT is blocked across
-    the fork): this process decides, and every caller closes its children when it fails or is
-    interrupted. Where there is no fork (Windows) the task runs here, when the result is
-    asked for.
+    the fork): this process decides. A Ctrl-C while this process forks is held until the
+    fork is done, then raised once the child is ended; from then on the caller closes its
+    children when it fails or is interrupted. Where there is no fork (Windows) the task runs
+    here, when the result is asked for.
     """
 
     def __init__(self, task: Callable[[], T]) -> None:
         self._task = task
         self._process: multiprocessing.process.BaseProcess | None = None
-        if can_fork():
-            context = multiprocessing.get_context("fork")
-            self._receive, send = context.Pipe(duplex=False)
-            self._process = context.Process(target=_child, args=(task, send), daemon=True)
-            gc.freeze()  # the child's collections then leave the inherited objects' pages shared
-            interrupt = {signal.SIGINT}
-            masked = signal.pthread_sigmask(signal.SIG_BLOCK, interrupt)
-            _PARENT_ENDS.add(self._receive)  # the child closes its copy of it too
+        if not can_fork():
+            return
+        context = multiprocessing.get_context("fork")
+        self._receive, send = context.Pipe(duplex=False)
+        self._process = context.Process(target=_child, args=(task, send), daemon=True)
+        try:
+            with _ctrl_c_held() as interrupted:  # no KeyboardInterrupt between two steps
+                try:
+                    self._fork()
+                finally:
+                    send.close()  # the child's end: recv() sees EOF if it dies without a result
+                if interrupted:  # a Ctrl-C came meanwhile: the child is not wanted
+                    self.close()
+                    raise KeyboardInterrupt
+        except BaseException:  # no caller gets this object: its child is ended here
+            self.close()
+            raise
+
+    def _fork(self) -> None:
+        """The child started with SIGINT blocked (it unblocks it once it ignores it) and the
+        collector frozen (the child's collections then leave the inherited objects' pages
+        shared); both as they were again in this process, whatever raised."""
+        assert self._process is not None
+        masked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            gc.freeze()
             try:
+                _PARENT_ENDS.add(self._receive)  # the child closes its copy of it too
                 self._process.start()
-            except BaseException:
-                self._closed()
-                raise
             finally:
-                if signal.SIGINT not in masked:  # a Ctrl-C meanwhile is raised here, now
-                    signal.pthread_sigmask(signal.SIG_UNBLOCK, interrupt)
                 gc.unfreeze()
-                send.close()  # the child's end: recv() sees EOF if the child dies without a result
+        finally:
+            if signal.SIGINT not in masked:  # a Ctrl-C meanwhile reaches the handler now
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
     def result(self) -> T:
         """The task's result; its exception raised here if it raised one, :class:`WorkerGone`
@@ -328,6 +345,8 @@ class Forked(Generic[T]):
         if self._process is None:
             return
         self._closed()
+        if self._process.pid is None:  # never started: the fork failed
+            return
         if self._process.is_alive():
             self._process.terminate()
         self._process.join()
@@ -336,6 +355,25 @@ class Forked(Generic[T]):
         """This process's end of the pipe closed: no child forked from now on inherits it."""
         self._receive.close()
         _PARENT_ENDS.discard(self._receive)
+
+
+@contextmanager
+def _ctrl_c_held() -> Iterator[list[int]]:
+    """Ctrl-C noted in the list instead of raised while the body runs, so that none comes
+    between two of its steps: in the main thread under Python's default handler (no other
+    thread raises KeyboardInterrupt; another handler is its installer's business)."""
+    noted: list[int] = []
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
+        yield noted
+        return
+    signal.signal(signal.SIGINT, lambda signum, _frame: noted.append(signum))
+    try:
+        yield noted
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 #: This process's ends of the pipes of its :class:`Forked` children still running: each

@@ -10,12 +10,14 @@ command line with ``--jobs 2`` (real worker processes).
 
 from __future__ import annotations
 
+import gc
 import importlib
 import multiprocessing
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from functools import partial
 from pathlib import Path
@@ -285,3 +287,109 @@ def test_a_result_that_does_not_pickle_is_dropped_once_the_parent_is_gone() -> N
     receive.close()
     workers._send_result(lambda: lambda: "a function does not pickle", send)
     assert send.closed
+
+
+_real_fork = os.fork
+_real_sigmask = signal.pthread_sigmask
+_real_freeze = gc.freeze
+
+
+def _children() -> list[int]:
+    """This process's child processes, running or not yet reaped."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if int(fields[1]) == os.getpid():
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _ctrl_c_from_another_thread() -> None:
+    """A Ctrl-C that the kernel gave another thread (a progress display's): Python raises it
+    in the main thread at its next step, whatever the main thread's signal mask."""
+
+    def take_it() -> None:
+        _real_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # a new thread inherits the mask
+        signal.pthread_kill(threading.get_ident(), signal.SIGINT)
+
+    thread = threading.Thread(target=take_it)
+    thread.start()
+    thread.join()
+
+
+def _fork_then_ctrl_c() -> int:
+    pid = _real_fork()
+    if pid:
+        _ctrl_c_from_another_thread()
+    return pid
+
+
+def _fork_then_ctrl_c_to_the_process() -> int:
+    pid = _real_fork()
+    if pid:
+        os.kill(os.getpid(), signal.SIGINT)  # held until SIGINT is unblocked here
+    return pid
+
+
+def _block_then_ctrl_c(how: int, mask: set[signal.Signals]) -> set[signal.Signals]:
+    masked = _real_sigmask(how, mask)
+    if how == signal.SIG_BLOCK:
+        _ctrl_c_from_another_thread()
+    return masked
+
+
+def _freeze_then_ctrl_c() -> None:
+    _real_freeze()
+    _ctrl_c_from_another_thread()
+
+
+@pytest.mark.parametrize(
+    ("module", "name", "interrupted"),
+    [
+        (os, "fork", _fork_then_ctrl_c),
+        (os, "fork", _fork_then_ctrl_c_to_the_process),
+        (signal, "pthread_sigmask", _block_then_ctrl_c),
+        (gc, "freeze", _freeze_then_ctrl_c),
+    ],
+)
+def test_a_ctrl_c_while_this_process_forks_leaves_nothing_behind(
+    monkeypatch: pytest.MonkeyPatch, module: object, name: str, interrupted: object
+) -> None:
+    """Ctrl-C at any step of starting a child: KeyboardInterrupt is raised, the child is
+    ended and reaped, the collector is not left frozen nor SIGINT blocked, no pipe end kept."""
+    monkeypatch.setattr(module, name, interrupted)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            workers.Forked(partial(time.sleep, 60))
+        monkeypatch.undo()
+        assert gc.get_freeze_count() == 0
+        assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, set())
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        assert not workers._PARENT_ENDS
+        assert _children() == []
+    finally:
+        monkeypatch.undo()
+        gc.unfreeze()
+        _real_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        workers._PARENT_ENDS.clear()
+        for pid in _children():
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+
+
+def test_a_fork_that_fails_leaves_nothing_behind(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fork itself failing (out of memory, too many processes): its error raised, no
+    state left changed."""
+
+    def no_fork() -> int:
+        raise OSError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(os, "fork", no_fork)
+    with pytest.raises(OSError, match="temporarily unavailable"):
+        workers.Forked(lambda: "never")
+    assert gc.get_freeze_count() == 0
+    assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, set())
+    assert not workers._PARENT_ENDS
