@@ -432,3 +432,50 @@ def test_a_fork_waits_until_the_display_is_not_drawing(
         assert drawing.wait(5)
         child = Forked(lambda: live._lock.acquire(timeout=2))
         assert child.result() is True
+
+
+class _AskedLock:
+    """A display's lock that tells when a thread asks for it."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.lock = threading.RLock()
+        self.asked = threading.Event()
+
+    def acquire(self, timeout: float = -1) -> bool:
+        self.asked.set()
+        return self.lock.acquire(timeout=timeout)
+
+    def release(self) -> None:
+        self.lock.release()
+
+
+def test_two_threads_forking_at_once_each_let_go_of_the_display(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A second thread forks while the first one's fork holds a display: each lets go of what
+    it held and the display's lock is free afterwards (with one list for the process, the
+    first thread's release emptied the second's, whose hold then stayed for good)."""
+    import threading
+    from types import SimpleNamespace
+
+    lock = _AskedLock()
+    monkeypatch.setattr(report_module, "_SHOWN", [SimpleNamespace(_lock=lock)])
+    report_module._hold_displays()  # this thread is forking
+    lock.asked.clear()
+
+    def fork_too() -> None:
+        report_module._hold_displays()
+        report_module._let_go_displays()
+
+    second = threading.Thread(target=fork_too, daemon=True)
+    second.start()
+    assert lock.asked.wait(5)  # the second thread waits for this one's fork
+    report_module._let_go_displays()
+    second.join(5)
+    free = lock.lock.acquire(timeout=2)
+    if free:
+        lock.lock.release()
+    assert free
+    assert not second.is_alive()

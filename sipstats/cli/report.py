@@ -11,6 +11,7 @@ import importlib
 import logging
 import os
 import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial
@@ -188,10 +189,18 @@ def _spinner(enabled: bool, what: str) -> Iterator[None]:
         yield
 
 
-#: The live displays running (a progress bar, a spinner), and those held while this process
-#: forks (:func:`_hold_displays`).
+#: The live displays running (a progress bar, a spinner).
 _SHOWN: list[Live] = []
-_HELD: list[Live] = []
+
+
+class _Holds(threading.local):
+    """The displays a thread holds while it forks: its own list, so that two threads forking
+    at once let go of what each took (the second waits for the first to let go)."""
+
+    held: tuple[Live, ...] = ()
+
+
+_HOLDS = _Holds()
 
 
 @contextmanager
@@ -208,16 +217,18 @@ def _hold_displays() -> None:
     """Before a fork: wait until no display's refresh thread is drawing and keep it from
     starting, so that the child inherits no lock held by a thread it does not have (its
     first write to stderr, or its exit, which flushes stderr, would wait forever)."""
-    _HELD[:] = _SHOWN
-    for live in _HELD:
+    held = tuple(_SHOWN)
+    for live in held:
         live._lock.acquire()  # the lock its refresh thread draws under
+    _HOLDS.held = held
 
 
 def _let_go_displays() -> None:
-    """After a fork, in the parent and in the child: the displays held are let go."""
-    for live in reversed(_HELD):
+    """After a fork, in the parent and in the child (the thread that forked): the displays
+    it held are let go."""
+    for live in reversed(_HOLDS.held):
         live._lock.release()
-    _HELD.clear()
+    _HOLDS.held = ()
 
 
 if hasattr(os, "register_at_fork"):  # POSIX: wherever a report forks
