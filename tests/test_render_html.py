@@ -16,7 +16,7 @@ from sipstats.analyze import Analysis, analyze
 from sipstats.messages import read_capture
 from sipstats.render import RENDERERS, RenderOptions, write_report
 from sipstats.render import plots as plots_module
-from sipstats.render.labels import label
+from sipstats.render.labels import Lang, label
 from sipstats.render.plots import CLASS_COLOURS, FIGURES, save_figures, to_svg
 from sipstats.select import filter_capture
 from tests.report_captures import FORMULA, MARKUP, SCRIPT, mixed_analysis, mixed_capture
@@ -127,32 +127,82 @@ def test_figures_are_deterministic(analysis: Analysis) -> None:
         assert to_svg(build(analysis)) == to_svg(build(analysis))
 
 
+@pytest.fixture(scope="module")
+def empty_analysis(tmp_path_factory: pytest.TempPathFactory) -> Analysis:
+    capture = read_capture([mixed_capture(tmp_path_factory.mktemp("empty") / "mixed.pcap")])
+    return analyze(filter_capture(capture, peer="192.0.2.7"))
+
+
+_SAVES: dict[str, dict[str, Any]] = {
+    "svg": {"format": "svg", "metadata": {"Date": None, "Creator": "sipstats"}},
+    "png": {"format": "png", "metadata": {"Software": None}},
+}
+
+
+@pytest.mark.parametrize(
+    ("data", "lang", "fmt"),
+    [
+        ("analysis", "en", "svg"),
+        ("analysis", "zh", "svg"),
+        ("analysis", "en", "png"),
+        ("empty_analysis", "en", "svg"),
+    ],
+)
 @pytest.mark.parametrize("name", list(FIGURES))
-def test_a_figure_laid_out_once_is_the_figure_savefig_writes(analysis: Analysis, name: str) -> None:
-    """to_svg runs the layout without savefig's extra drawing: the same SVG as a plain
-    savefig of the same figure, and the figure draws every artist once."""
+def test_a_figure_laid_out_once_is_the_figure_savefig_writes(
+    request: pytest.FixtureRequest, name: str, data: str, lang: Lang, fmt: str
+) -> None:
+    """Saved for the report (``_saved``: to_svg, save_figures) a figure runs the layout
+    without savefig's extra drawing: the same file as a plain savefig of the same figure, in
+    either language, as SVG or PNG, with or without data; and it is drawn once."""
     import io
 
-    plain = io.StringIO()
-    with plots_module._style():
-        Figure.savefig(
-            FIGURES[name](analysis),
-            plain,
-            format="svg",
-            metadata={"Date": None, "Creator": "sipstats"},
-        )
+    analysis = request.getfixturevalue(data)
+    plain = io.BytesIO()
+    with plots_module._style(lang):
+        Figure.savefig(FIGURES[name](analysis, lang=lang), plain, **_SAVES[fmt])
     drawn: list[object] = []
-    draw = plots_module.LaidOutOnce.draw
+    draw = Figure.draw
 
     def counted(self: Figure, renderer: Any) -> None:
-        drawn.append(self._layout_only)  # type: ignore[attr-defined]
+        drawn.append(renderer)
         draw(self, renderer)
 
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(plots_module.LaidOutOnce, "draw", counted)
-        svg = to_svg(FIGURES[name](analysis))
-    assert plain.getvalue().endswith(svg)
-    assert drawn == [True, False]  # the layout alone, then the one real drawing
+    laid_out = io.BytesIO()
+    with plots_module._style(lang):
+        fig = FIGURES[name](analysis, lang=lang)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(Figure, "draw", counted)
+            plots_module._saved(fig, laid_out, **_SAVES[fmt])
+    assert laid_out.getvalue() == plain.getvalue()
+    assert len(drawn) == 1  # the layout alone, then the one real drawing
+
+
+def test_a_figure_whose_layout_fails_is_saved_as_savefig_saves_it(
+    analysis: Analysis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A layout that raises ValueError is skipped, as Figure.draw skips it, not raised."""
+    from matplotlib.layout_engine import ConstrainedLayoutEngine
+
+    def cannot_fit(self: object, fig: Figure) -> None:
+        raise ValueError("no room")
+
+    monkeypatch.setattr(ConstrainedLayoutEngine, "execute", cannot_fit)
+    assert to_svg(plots_module.timeline(analysis)).startswith("<svg")
+
+
+def test_a_figure_drawn_for_real_when_asked_for_its_layout_is_drawn(analysis: Analysis) -> None:
+    """Should savefig draw a report figure once, for real, without a pass that draws nothing
+    first, that pass is not taken for the layout pass: the figure is drawn, not blank."""
+    import numpy as np
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig = plots_module.timeline(analysis)
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig._layout_only = True  # type: ignore[attr-defined]
+    fig.draw(renderer)
+    pixels = np.asarray(renderer.buffer_rgba())[..., :3]
+    assert (pixels < 128).any()  # text and bars, not a white page
 
 
 def test_an_empty_selection_renders_every_format(tmp_path: Path) -> None:

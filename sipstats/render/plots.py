@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Collection, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, cast
@@ -21,6 +21,7 @@ import matplotlib.dates as mdates
 import numpy as np
 import pandas as pd
 from matplotlib import font_manager
+from matplotlib.backend_bases import RendererBase
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
@@ -153,21 +154,32 @@ class LaidOutOnce(Figure):
     """A figure that :func:`to_svg` and :func:`save_figures` write drawing each artist once.
 
     ``savefig`` on a figure with a layout engine draws it twice: once with drawing switched
-    off, only so that the layout runs, then for real. Asked to (:func:`_saved`), this figure's
-    first pass runs the layout alone, on the renderer savefig gives it: the file is the same,
-    byte for byte, for about a third less time. Saved any other way it is a plain figure.
+    off, only so that the layout runs, then for real. Asked to (:func:`_saved`), this figure
+    runs the layout alone in that first pass: the file is the same, byte for byte, for about
+    a quarter less CPU in savefig. A pass whose renderer draws is drawn in full whatever was
+    asked (should savefig drop its first pass, the figure is still drawn); saved any other
+    way it is a plain figure.
     """
 
     _layout_only = False
 
     def draw(self, renderer: Any) -> None:
-        if not self._layout_only:
+        layout_only, self._layout_only = self._layout_only, False  # the first pass alone
+        if not (layout_only and _drawing_switched_off(renderer)):
             super().draw(renderer)
             return
-        self._layout_only = False  # the drawing that follows is the real one
         engine = self.get_layout_engine()
         if self.axes and engine is not None:
-            engine.execute(self)
+            with suppress(ValueError):  # as Figure.draw: a layout that does not fit is skipped
+                engine.execute(self)
+
+
+def _drawing_switched_off(renderer: Any) -> bool:
+    """Whether ``renderer`` draws nothing: ``RendererBase._draw_disabled`` replaced its
+    drawing methods with no-ops that wrap the base class's. Anything else counts as drawing
+    (a later matplotlib that switches drawing off another way gets a full pass)."""
+    draw = getattr(renderer, "draw_path", None)
+    return getattr(draw, "__wrapped__", None) is RendererBase.draw_path
 
 
 def _saved(fig: Figure, target: Any, **kwargs: Any) -> None:
