@@ -331,7 +331,22 @@ def test_every_figure_pairs_its_data_with_its_drawing_in_report_order() -> None:
     from sipstats.render import figure_data
 
     assert list(FIGURES) == list(figure_data.FIGURE_DATA)
-    assert all(plot.data is figure_data.FIGURE_DATA[name] for name, plot in FIGURES.items())
+    assert all(plot.source is figure_data.FIGURE_DATA[name] for name, plot in FIGURES.items())
+
+
+def test_a_figure_function_shows_its_options_and_pickles_as_a_function_does() -> None:
+    """``plots.timeline`` and the others, called with an analysis: their signature names the
+    options their data take (help() in a notebook shows them), and they pickle by name (a
+    process pool can be handed one)."""
+    import inspect
+    import pickle
+
+    timeline = inspect.signature(plots_module.timeline).parameters
+    assert list(timeline) == ["analysis", "interval", "by", "lang"]
+    assert "category" in str(timeline["by"].annotation)
+    assert list(inspect.signature(plots_module.outcomes).parameters) == ["analysis", "lang"]
+    for plot in FIGURES.values():
+        assert pickle.loads(pickle.dumps(plot)) is plot
 
 
 def test_a_figure_is_left_out_when_what_it_draws_is_empty(

@@ -9,6 +9,7 @@ in a local ``rc_context`` only. Response classes have one colour everywhere: :da
 
 from __future__ import annotations
 
+import inspect
 import io
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager, suppress
@@ -118,21 +119,38 @@ class Plot:
     """A report figure: how its data are taken from an analysis
     (:data:`sipstats.render.figure_data.FIGURE_DATA`) and its drawing of them, in its style
     (text objects take their font when they are created). Called with an analysis (and the
-    data's options as keywords), the figure."""
+    data's options as keywords: its signature shows them), the figure. It pickles as the
+    module's name for it, as a function does."""
 
-    def __init__(self, data: FigureData, drawing: Callable[..., Figure]) -> None:
-        self.data = data
+    def __init__(self, source: FigureData, drawing: Callable[..., Figure]) -> None:
+        self.source = source
         self._drawing = drawing
         self.__doc__ = drawing.__doc__
         self.__name__ = drawing.__name__
+        self.__signature__ = _called_with(source)
 
     def draw(self, data: Any, *, lang: Lang = "en") -> Figure:
-        """The figure of ``data`` (what ``self.data.take`` returned)."""
+        """The figure of ``data`` (what ``self.source.take`` returned)."""
         with _style(lang):
             return self._drawing(data, lang=lang)
 
     def __call__(self, analysis: Analysis, *, lang: Lang = "en", **options: Any) -> Figure:
-        return self.draw(self.data.take(analysis, **options), lang=lang)
+        return self.draw(self.source.take(analysis, **options), lang=lang)
+
+    def __reduce__(self) -> str:
+        return self.__name__
+
+
+def _called_with(source: FigureData) -> inspect.Signature:
+    """A :class:`Plot`'s signature: the analysis, the options its data take, the language."""
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    taken = inspect.signature(source.take).parameters.values()
+    analysis = inspect.Parameter(
+        "analysis", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation="Analysis"
+    )
+    lang = inspect.Parameter("lang", keyword, default="en", annotation="Lang")
+    options = [option for option in taken if option.kind is keyword]
+    return inspect.Signature([analysis, *options, lang], return_annotation="Figure")
 
 
 #: Figure name -> its data and its drawing, in report order; ``--plots`` writes each under
