@@ -139,6 +139,25 @@ def test_timeline_and_end_to_end_calls_are_computed_once(
     assert "_computed" not in inspect.signature(type(a)).parameters
 
 
+def test_a_replaced_table_is_not_held_by_what_was_derived_from_it() -> None:
+    """The copy keeps no derived table whose source it replaced: once the original analysis
+    is dropped, the old calls and their end-to-end calls are freed, not held until read."""
+    import gc
+    import weakref
+
+    from sipstats.analyze import _END_TO_END
+
+    a = analyze(capture(invite_call("a", 200) + invite_call("b", 486, t=90)))
+    old_calls = weakref.ref(a.calls)
+    old_end_to_end = weakref.ref(a._computed[_END_TO_END][1])
+    b = a.replaced(calls=a.calls.iloc[:1].copy())
+    del a
+    gc.collect()
+    assert old_calls() is None
+    assert old_end_to_end() is None
+    assert len(b.end_to_end_calls) == 1
+
+
 def _counted(
     function: Callable[..., pd.DataFrame], made: list[str], name: str
 ) -> Callable[..., pd.DataFrame]:

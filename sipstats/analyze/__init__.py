@@ -215,7 +215,10 @@ class Analysis:
         reads every field, which would build them in this analysis and in its copy)."""
         given = {f.name: self.__dict__[f.name] for f in dataclasses.fields(self) if f.init}
         copy = Analysis(**(given | changes))
-        copy._computed.update(self._computed)  # each kept only while its source is the same
+        tables = {id(value) for value in copy.__dict__.values()}
+        copy._computed.update(  # what was derived from a table replaced is not held on to
+            (key, held) for key, held in self._computed.items() if id(held[0]) in tables
+        )
         return copy
 
     def changed(
