@@ -169,6 +169,11 @@ def test_dialog_keys_and_codes_read_at_rows_from_narrow_codes() -> None:
     assert width == len(tags) + 1
     untagged = keys.dialog(call_id, from_tag, tags, untagged=True)
     np.testing.assert_array_equal(untagged, [200, width, -1, width + 6])
+    # the same key from codes of other tables (one rule, narrow codes too)
+    np.testing.assert_array_equal(
+        keys.dialog_key(call_id.cat.codes.to_numpy(), from_tag.cat.codes.to_numpy(), tags),
+        untagged,
+    )
     valid = untagged >= 0
     np.testing.assert_array_equal(
         keys.dialog_call(untagged[valid], tags), call_id.cat.codes.to_numpy()[valid]

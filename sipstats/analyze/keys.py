@@ -270,11 +270,7 @@ def dialog(
         invalid |= key == 0
     if rows is not None:
         invalid |= ~rows
-    call = call_id.cat.codes.to_numpy().astype(np.int64)  # a copy, changed in place
-    call *= dialog_width(tags)
-    key += call
-    key[invalid] = -1
-    return key
+    return _pack_dialog(call_id.cat.codes.to_numpy(), key, tags, invalid)
 
 
 def dialog_width(tags: pd.Index) -> int:
@@ -286,7 +282,22 @@ def dialog_width(tags: pd.Index) -> int:
 def dialog_key(call: np.ndarray, tag: np.ndarray, tags: pd.Index) -> np.ndarray:
     """:func:`dialog`'s key (``untagged``) from Call-ID and tag codes (-1: none; ``tags``
     the tags coded), for codes that are not one table's categories."""
-    return np.where(call >= 0, call * dialog_width(tags) + tag + 1, -1)
+    key = tag.astype(np.int64)  # a copy, changed in place
+    key += 1
+    return _pack_dialog(call, key, tags, call < 0)
+
+
+def _pack_dialog(
+    call: np.ndarray, key: np.ndarray, tags: pd.Index, invalid: np.ndarray
+) -> np.ndarray:
+    """The one spelling of a dialog key: ``call * width + key`` (``key``: the tag's code + 1,
+    0 for none), -1 where ``invalid``. Changes ``key`` in place and returns it: :func:`dialog`
+    runs on every message, at the analysis's peak memory."""
+    packed = call.astype(np.int64)  # a copy, changed in place
+    packed *= dialog_width(tags)
+    key += packed
+    key[invalid] = -1
+    return key
 
 
 def dialog_call(key: np.ndarray, tags: pd.Index) -> np.ndarray:

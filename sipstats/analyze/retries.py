@@ -192,8 +192,8 @@ def _dialog_keys(
     messages: pd.DataFrame, rows: np.ndarray, calls: pd.DataFrame, call_rows: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Call-ID x From tag of the messages at ``rows`` (a mask) and of the calls at
-    ``call_rows`` (positions) as :func:`keys.dialog_key` keys, equal where the texts are
-    (an empty tag is none; no Call-ID: -1)."""
+    ``call_rows`` (positions) as :func:`keys.dialog_key` keys: equal where both texts are
+    (an empty tag is none); -1 without a Call-ID, whatever the tag."""
     (message_call, call), _ = _ids(
         _as_sent, messages["call_id"][rows], calls["call_id"].iloc[call_rows]
     )
