@@ -446,3 +446,17 @@ def test_classify_digit_strings_and_empty() -> None:
     assert empty.empty
     assert tuple(empty.columns) == CLASSIFY_COLUMNS
     assert empty["registered"].dtype == "boolean"
+
+
+def test_a_classify_result_changed_by_its_caller_leaves_the_next_call_unchanged() -> None:
+    """classify keeps the table of the last code sets: what it hands out is the caller's own.
+    Every code once, in order, and NA: the rows are the whole kept table."""
+    codes = pd.Series(pd.array([200, 503, None], dtype="Int16"))
+    first = classify(codes)
+    first["reason"] = "changed"
+    first.loc[0, "registered"] = False
+    first.loc[1, "category"] = first.loc[0, "category"]
+    again = classify(codes)
+    assert again["reason"].tolist()[:2] == ["OK", "Service Unavailable"]
+    assert again["registered"].tolist()[:2] == [True, True]
+    assert again["category"].tolist()[:2] == [lookup(200).category, lookup(503).category]
