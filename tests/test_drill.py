@@ -19,7 +19,8 @@ from sipstats.analyze.trunks import load_trunks
 from sipstats.cli import main
 from sipstats.drill.calls import select_calls
 from sipstats.drill.extract import extract_calls
-from sipstats.drill.flow import sample_calls
+from sipstats.drill.flow import _hosts, sample_calls
+from tests.analysis_fixtures import capture, invite_call
 from tests.drill_captures import HOSTILE_CALL_ID, drill_capture
 from tests.report_captures import truncated_capture
 
@@ -378,6 +379,25 @@ def test_flow_draws_several_call_ids_in_one_diagram(analysis: Analysis) -> None:
     offsets = [arrow.offset_ms for arrow in flow.arrows]
     assert offsets == sorted(offsets)
     assert len(flow.arrows) == 6
+
+
+def test_flow_keeps_hosts_apart_that_lack_an_address_or_a_port() -> None:
+    """A host missing a part is named by the part it has: two hosts without an address but
+    with different ports are two columns, as are two addresses without a port (a dataset
+    written by another tool can hold either)."""
+    rows = []
+    for row in invite_call("c0", 503, bye_after=None):
+        if row["is_request"]:
+            row["dst"], row["dport"] = None, 5070 if row["method"] == "INVITE" else 5080
+        else:
+            row["src"], row["sport"] = None, 5070
+        rows.append(row)
+    flow = analyze(capture(rows)).flow("c0")
+    assert flow.hosts == ("10.0.0.1:5060", "?:5070", "?:5080")
+    assert [(arrow.src, arrow.dst) for arrow in flow.arrows][-1] == (0, 2)
+    address = pd.Series(["10.0.0.2", "2001:db8::1", None, "10.0.0.2"], dtype="category")
+    port = pd.Series(pd.array([None, None, None, 5060], dtype="Int32"))
+    assert _hosts(address, port) == ["10.0.0.2:?", "[2001:db8::1]:?", "?:?", "10.0.0.2:5060"]
 
 
 def test_sample_calls_are_the_first_started_of_each_outcome() -> None:

@@ -47,11 +47,19 @@ def endpoints(ip: pd.Series, port: pd.Series) -> pd.Categorical:
     valid = key >= 0
     distinct, inverse = keys.sorted_ids(key[valid])
     # a plain list: indexing a pandas string array one item at a time is slow
-    host = [f"[{h}]" if ":" in h else h for h in ip.cat.categories.astype("str").tolist()]
-    labels = [f"{host[value >> 16]}:{value & 0xFFFF}" for value in distinct.tolist()]
+    host = ip.cat.categories.astype("str").tolist()
+    labels = [endpoint_label(host[value >> 16], value & 0xFFFF) for value in distinct.tolist()]
     out = np.full(len(key), -1, dtype=np.int64)
     out[valid] = inverse
     return pd.Categorical.from_codes(out, categories=pd.Index(labels, dtype="str"))
+
+
+def endpoint_label(address: str | None, port: int | None) -> str:
+    """One endpoint as :func:`endpoints` names it, ``ip:port`` (``[v6]:port`` for IPv6), with
+    ``?`` for a missing address or port: a ladder names each host it draws, also one that
+    lacks a part, and keeps hosts that differ in the part they have apart."""
+    host = "?" if address is None else f"[{address}]" if ":" in address else address
+    return f"{host}:{'?' if port is None else port}"
 
 
 def _client_ip(messages: pd.DataFrame) -> np.ndarray:

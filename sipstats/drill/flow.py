@@ -22,7 +22,7 @@ import pandas as pd
 from sipstats import schema
 from sipstats.analyze import keys
 from sipstats.analyze.b2bua import end_to_end, legs_of
-from sipstats.analyze.transactions import endpoints
+from sipstats.analyze.transactions import endpoint_label, endpoints
 from sipstats.textsafe import visible
 
 if TYPE_CHECKING:
@@ -85,6 +85,18 @@ def _label(row: dict[Hashable, Any]) -> str:
     return visible(label)
 
 
+def _hosts(address: pd.Series, port: pd.Series) -> list[str]:
+    """Each row's :func:`endpoints` as text, and where it is missing what is known of it
+    (:func:`endpoint_label`): hosts without a port keep columns of their own."""
+    named = endpoints(address, port).tolist()
+    return [
+        label
+        if isinstance(label, str)
+        else endpoint_label(None if pd.isna(a) else str(a), None if pd.isna(p) else int(p))
+        for label, a, p in zip(named, address.tolist(), port.tolist(), strict=True)
+    ]
+
+
 def call_flow(analysis: Analysis, call_ids: str | Iterable[str]) -> Flow:
     """The flow of the messages with these Call-IDs (one string or several) and of the B2BUA
     legs linked to their calls, in time order.
@@ -96,8 +108,8 @@ def call_flow(analysis: Analysis, call_ids: str | Iterable[str]) -> Flow:
     rows = analysis.messages_of(wanted)
     if rows.empty:
         raise KeyError(f"no message with Call-ID {', '.join(given)}")
-    src = endpoints(rows["src"], rows["sport"]).astype("str")
-    dst = endpoints(rows["dst"], rows["dport"]).astype("str")
+    src = _hosts(rows["src"], rows["sport"])
+    dst = _hosts(rows["dst"], rows["dport"])
     hosts = list(dict.fromkeys(value for pair in zip(src, dst, strict=True) for value in pair))
     column = {host: index for index, host in enumerate(hosts)}
     if analysis.trunks is not None:
