@@ -39,7 +39,7 @@ from sipstats.messages import return_freed_heap
 from sipstats.workers import MIN_POOL_PROCESSES, Forked, fork_map
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Sequence
+    from collections.abc import Callable, Collection, Iterable, Sequence
 
     from sipstats.drill.flow import Flow
     from sipstats.messages import Capture
@@ -411,7 +411,7 @@ def analyze(
             capture, dialogs.reported(parts), counted, interval=interval, ahead=ahead, jobs=jobs
         )
         return analysis.replaced(messages=parts.messages)
-    samples = _sample_messages(parts)
+    samples = _sample_messages(parts.messages, b2bua.link(parts.calls))
     # the last references to every message (the caller handed ``capture`` over)
     capture, parts = _without_messages(capture), dialogs.reported(parts)
     del m, after
@@ -430,17 +430,18 @@ def _without_messages(capture: Capture) -> Capture:
     )
 
 
-def _sample_messages(parts: dialogs.Dialogs) -> pd.DataFrame:
-    """The analysed messages of the report's sample calls (every leg of each)."""
+def _sample_messages(messages: pd.DataFrame, calls: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``messages`` of the report's sample calls among ``calls`` (B2BUA legs
+    linked), every leg of each."""
     from sipstats.drill.flow import sample_call_ids  # layering: drill reads an Analysis
 
-    return messages_of_calls(parts.messages, sample_call_ids(b2bua.link(parts.calls)))
+    return messages_of_calls(messages, sample_call_ids(calls))
 
 
-def messages_of_calls(messages: pd.DataFrame, call_ids: Iterable[str]) -> pd.DataFrame:
+def messages_of_calls(messages: pd.DataFrame, call_ids: Collection[str]) -> pd.DataFrame:
     """The rows of ``messages`` with one of ``call_ids``, in their order, holding only their
     own categories: what an analysis without every message keeps of its sample calls."""
-    return schema.used_categories(messages[keys.holds(messages["call_id"], set(call_ids))])
+    return schema.used_categories(messages[keys.holds(messages["call_id"], call_ids)])
 
 
 #: Messages below which :func:`assemble` builds every table itself even with ``jobs`` > 1:
@@ -467,8 +468,6 @@ def _partitioned(
     are merged and assembled here. The sample calls' messages are analysed again here, alone:
     the per-Call-ID step gives each message the same columns in any partition that holds its
     Call-ID whole."""
-    from sipstats.drill.flow import sample_call_ids  # layering: drill reads an Analysis
-
     end = m["ts"].max()
     # the codes of the Call-ID categories: each Call-ID whole in one partition
     partition = m["call_id"].cat.codes.to_numpy() % partitions
@@ -495,7 +494,7 @@ def _partitioned(
     )
     counted = tally.combine([counted for _, counted in done])
     analysis = assemble(capture, merged, counted, interval=interval, jobs=partitions)
-    sampled = messages_of_calls(m, sample_call_ids(analysis.calls))
+    sampled = _sample_messages(m, analysis.calls)
     samples = dialogs.analyze_dialogs(sampled, capture_end=end, correlation=correlation)
     return analysis.replaced(sample_messages=samples.messages)
 

@@ -370,7 +370,7 @@ def lookup_packed(
 def holds(column: pd.Series, values: Collection[str]) -> np.ndarray:
     """True where a categorical column holds one of ``values``: each category is looked at
     once, not each row (no hash table of every category is left on them either)."""
-    chosen = np.append(column.cat.categories.isin(list(values)), False)  # the last: NA
+    chosen = np.append(column.cat.categories.isin(values), False)  # the last: NA
     return chosen[codes(column)]
 
 
