@@ -84,10 +84,44 @@ def test_first_of_each_is_first_in_group_whatever_the_numbering(seed: int) -> No
     scattered = rng.integers(-1, 300, 2000)
     ordered = pd.factorize(np.where(scattered >= 0, scattered, np.nan))[0]  # NaN: -1
     for ids in (scattered, ordered, ordered[::-1]):
-        n = int(ids.max()) + 3  # ids 0..n-1 that no row holds: -1
-        np.testing.assert_array_equal(
-            keys.first_of_each(ids, n), keys.first_in_group(ids, ids >= 0, n)
-        )
+        for n in (int(ids.max()) + 1, int(ids.max()) + 3):  # + 3: ids no row holds, -1
+            np.testing.assert_array_equal(
+                keys.first_of_each(ids, n), keys.first_in_group(ids, ids >= 0, n)
+            )
+    # the ids the decoder gives, every one held: the rows where each id appears first
+    assert len(keys.first_appearances(ordered)) == ordered.max() + 1
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_group_ids_number_keys_first_seen_after_the_head_like_groupby(seed: int) -> None:
+    """Keys that the first 4,096 rows hold, then keys first seen after them: group_ids finds
+    the first rows of the latter separately."""
+    rng = np.random.default_rng(seed)
+    head = rng.integers(0, 3, 4096)
+    later = np.r_[rng.integers(0, 3, 500), rng.integers(3, 40, 3000), [45, 45, 2, 44]]
+    for parts in ((np.r_[head, later],), (np.r_[head, later], rng.integers(-1, 2, 4096 + 3504))):
+        frame = pd.DataFrame(dict(enumerate(parts)))
+        expected = frame.groupby(list(frame.columns), sort=False).ngroup().to_numpy()
+        np.testing.assert_array_equal(keys.group_ids(*parts), expected)
+    # a key of the head and new keys after it (the reviewer's case: 5 and 1 after 4,096 zeros)
+    np.testing.assert_array_equal(
+        keys.group_ids(np.r_[np.zeros(4096, dtype=np.int64), [5, 5, 1]]),
+        np.r_[np.zeros(4096), [1, 1, 2]],
+    )
+
+
+@pytest.mark.parametrize("unit", ["s", "ms", "us", "ns"])
+def test_ns_reads_any_unit_and_refuses_what_nanoseconds_cannot_hold(unit: str) -> None:
+    times = pd.Series(pd.to_datetime(["2024-05-01 12:00:01", None], utc=True)).dt.as_unit(unit)
+    np.testing.assert_array_equal(
+        keys.ns(times), [pd.Timestamp("2024-05-01 12:00:01", tz="UTC").value, keys.NAT]
+    )
+    naive = pd.Series(pd.to_datetime(["2024-05-01 12:00:01"])).dt.as_unit(unit)
+    assert keys.ns(naive)[0] == pd.Timestamp("2024-05-01 12:00:01", tz="UTC").value
+    if unit != "ns":  # numpy's cast to nanoseconds would wrap 2500 round to 1915
+        late = pd.Series(pd.to_datetime(["2500-01-01"], utc=True)).dt.as_unit(unit)
+        with pytest.raises(pd.errors.OutOfBoundsDatetime):
+            keys.ns(late)
 
 
 @pytest.mark.parametrize("seed", range(4))

@@ -95,9 +95,25 @@ NAT: Final = np.iinfo(np.int64).min
 
 
 def ns(times: pd.Series) -> np.ndarray:
-    """Times (any unit; time-zone aware, else taken as UTC) as int64 nanoseconds since the
-    epoch in UTC; a missing time is :data:`NAT`."""
+    """Times (time-zone aware, else taken as UTC) as int64 nanoseconds since the epoch in
+    UTC; a missing time is :data:`NAT`. Nanosecond times are read in place; times of another
+    unit are converted, and one that nanoseconds cannot hold (before 1677, after 2262)
+    raises ``OutOfBoundsDatetime``, where numpy's cast would wrap it silently."""
+    if times.dt.unit != "ns":
+        times = times.dt.as_unit("ns")
     return times.to_numpy(dtype="datetime64[ns]").view(np.int64)
+
+
+#: Keys below this many per row, plus :data:`_INDEXED_LEAST`, are numbered by tables indexed
+#: by key (:func:`group_ids`, :func:`indexable`), not by a hash table of every row.
+_INDEXED_PER_ROW: Final = 4
+#: Keys below this bound are numbered by tables indexed by key however few the rows.
+_INDEXED_LEAST: Final = 1024
+
+
+def _indexable(bound: int, rows: int) -> bool:
+    """Whether keys 0..bound-1 of ``rows`` rows are few enough to index a table by key."""
+    return bound <= _INDEXED_PER_ROW * rows + _INDEXED_LEAST
 
 
 def packed(*parts: np.ndarray) -> np.ndarray:
@@ -129,10 +145,15 @@ def group_ids(*parts: np.ndarray) -> np.ndarray:
     """One int64 id per distinct tuple of ``parts`` (any integers), dense, in order of first
     appearance: what ``groupby(parts, sort=False).ngroup()`` numbers, without a groupby.
     Keys that pack below a few times the rows (few distinct values per part) are numbered
-    by a table indexed by key, without the hash table of every row ``pd.factorize`` builds."""
+    by a table indexed by key, without the hash table of every row ``pd.factorize`` builds.
+
+    The worst case of that table is a distinct key on every row, spread up to the bound
+    (:data:`_INDEXED_PER_ROW`): on a million rows 0.16 s CPU and a 107 MiB peak, against
+    0.06 s and 56 MiB for ``pd.factorize``; keys of a capture's columns repeat (200 distinct
+    keys on a million rows: 0.004 s either way, 16 MiB against 40 MiB)."""
     key = packed(*parts)
     bound = int(key.max(initial=-1)) + 1
-    if bound > _INDEXED_PER_ROW * len(key) + 1024:
+    if not _indexable(bound, len(key)):
         return pd.factorize(key)[0].astype(np.int64, copy=False)
     # first rows of the keys of the first few rows, then of the rows of keys not seen there:
     # a key of few values is found at once, and ``minimum.at`` over every row is 10 ns a row
@@ -145,10 +166,6 @@ def group_ids(*parts: np.ndarray) -> np.ndarray:
     rank = np.empty(bound, dtype=np.int64)
     rank[seen[np.argsort(first[seen])]] = np.arange(len(seen))
     return rank[key]
-
-
-#: Keys below this many per row (plus a constant) are numbered by tables indexed by key.
-_INDEXED_PER_ROW: Final = 4
 
 
 def led_group_ids(lead: np.ndarray, *parts: np.ndarray) -> np.ndarray:
@@ -186,7 +203,7 @@ def indexable(*parts: np.ndarray) -> np.ndarray:
     per-id table: :func:`packed` as it is while below a few times the rows (no hash table of
     every row), else :func:`group_ids`."""
     key = packed(*parts)
-    if int(key.max(initial=0)) >= _INDEXED_PER_ROW * len(key) + 1024:
+    if not _indexable(int(key.max(initial=-1)) + 1, len(key)):
         return group_ids(key)
     return key
 
