@@ -501,31 +501,26 @@ def used_categories(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` (index reset) whose categorical columns keep only the categories it holds:
     rows taken from a larger table, sent elsewhere, carry only their own texts. Ordered
     categories (a fixed scale such as the status classes) stay whole."""
+    return taken(frame, None, list(frame.columns))
+
+
+def taken(frame: pd.DataFrame, rows: np.ndarray | None, columns: Sequence[str]) -> pd.DataFrame:
+    """:func:`used_categories` of ``frame``'s ``columns`` at ``rows`` (positions; None: every
+    row, no column copied but those narrowed), each column taken once: no copy of the rows
+    whose categories are then narrowed again."""
     import pandas as pd
 
-    frame = frame.reset_index(drop=True)
-    for name in frame.columns:
-        values = frame[name].array
-        if isinstance(values, pd.Categorical) and not values.ordered:
-            frame[name] = pd.Series(_without_unused(values), index=frame.index)
-    return frame
-
-
-def taken(frame: pd.DataFrame, rows: np.ndarray, columns: Sequence[str]) -> pd.DataFrame:
-    """:func:`used_categories` of ``frame``'s ``columns`` at ``rows`` (positions), each
-    column taken once: no copy of the rows whose categories are then narrowed again."""
-    import pandas as pd
-
+    if rows is None:
+        frame = frame.reset_index(drop=True)  # copy-on-write: its columns are not copied
     out: dict[str, Any] = {}
     for name in columns:
-        values = frame[name].array
+        column = frame[name]
+        whole = column.array
+        values = whole if rows is None else whole.take(rows)
         if isinstance(values, pd.Categorical) and not values.ordered:
-            codes = values.codes.take(rows)
-            out[name] = _without_unused(
-                pd.Categorical.from_codes(codes, dtype=values.dtype, validate=False)
-            )
-        else:
-            out[name] = values.take(rows)
+            values = _without_unused(values)
+        # a column left as it is goes in as the Series: copy-on-write keeps ``frame`` apart
+        out[name] = column if values is whole else values
     return pd.DataFrame(out, copy=False)
 
 
@@ -540,7 +535,8 @@ def _without_unused(values: pd.Categorical[Any]) -> pd.Categorical[Any]:
     used = used_codes(codes, len(categories))
     if len(used) == len(categories):
         return values
-    # in the codes' own width: fewer categories fit it, and pandas keeps them as they come
+    # in the codes' own width, not widened to int64 on the way: fewer categories fit it
+    # (``from_codes`` narrows them again to the fewest bytes the kept categories need)
     renumbered = np.full(len(categories) + 1, -1, dtype=codes.dtype)  # the last: code -1 (NA)
     renumbered[used] = np.arange(len(used))
     kept = distinct_categories(categories.take(used))

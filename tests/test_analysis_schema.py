@@ -68,7 +68,18 @@ def test_taken_rows_are_used_categories_of_those_rows() -> None:
             "n": pd.array([1, None, 3, 4, 5], dtype="Int64"),
         }
     )
+    columns = ["n", "name", "scale"]
     for rows in ([1, 2, 4], [0, 1, 2, 3, 4], [2], []):
         at = np.array(rows, dtype=np.int64)
-        expected = schema.used_categories(frame.iloc[at][["n", "name", "scale"]])
-        pd.testing.assert_frame_equal(schema.taken(frame, at, ["n", "name", "scale"]), expected)
+        expected = frame.iloc[at][columns].reset_index(drop=True)
+        # pandas' spelling: unordered categories narrowed, the ordered scale whole
+        expected["name"] = expected["name"].cat.remove_unused_categories()
+        pd.testing.assert_frame_equal(schema.taken(frame, at, columns), expected)
+        part = frame.iloc[at].set_axis(at + 10)  # an index of its own: reset
+        pd.testing.assert_frame_equal(schema.used_categories(part[columns]), expected)
+    # every row, the columns left as they are shared: a change of the result stays there
+    whole = schema.used_categories(frame)
+    whole.loc[0, "n"] = 99
+    whole.loc[0, "scale"] = "y"
+    assert frame.loc[0, "n"] == 1
+    assert frame.loc[0, "scale"] == "x"
