@@ -145,7 +145,8 @@ def _members(
         to_key = keys.dialog(m["call_id"], m["to_tag"], tags, untagged=False, rows=read)
         by_to = keys.lookup_packed(call_keys, number, to_key, width)
         del to_key
-    else:  # every row found its call by From tag, and none carries a Reason
+    else:  # no row to look up by To tag: each found its call by From tag and carries no
+        # Reason, or its Call-ID holds no call (REGISTER, OPTIONS)
         by_to = np.full(len(by_from), -1, dtype=number.dtype)
     call = np.where(by_from >= 0, by_from, by_to)
     # Legs of each call: the pairs of all its initial INVITEs (the caller's and relayed ones).
