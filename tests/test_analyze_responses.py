@@ -85,3 +85,27 @@ def test_the_report_messages_and_the_summary_follow_the_rule() -> None:
     summary = analysis.summary()
     assert summary["responses"] == 6
     assert summary["sip_messages"] == summary["requests"] + summary["responses"] + 1
+
+
+def test_the_tally_groups_are_those_with_the_category_the_catalogue_gives_each_status() -> None:
+    """The tally numbers its groups without ``category``, which the catalogue join gives per
+    status (none without one): the analysed messages keep to that, and the groups and their
+    counts are those of every ``GROUP_KEYS``, category included."""
+    m = analyze(Capture(messages=_messages().drop(columns=list(ANALYZED)), inputs=[])).messages
+    assert m is not None
+    status = m["status"].astype("float64").fillna(-1)
+    per_status = m["category"].astype("str").groupby(status).nunique(dropna=False)
+    assert (per_status == 1).all()
+    assert len(per_status) == 5
+    assert m.loc[m["status"].isna(), "category"].isna().all()
+    group_keys = list(tally.GROUP_KEYS)
+    expected = m.astype({"category": "str", "reason": "str", "method": "str"}).groupby(
+        group_keys, dropna=False, sort=False
+    )
+    got = tally.tally(m).groups.astype({"category": "str", "reason": "str", "method": "str"})
+    assert len(got) == expected.ngroups
+    pd.testing.assert_series_equal(
+        got.set_index(group_keys)["n"].sort_index(),
+        expected.size().rename("n").sort_index(),
+        check_index_type=False,
+    )
