@@ -293,11 +293,10 @@ class Forked(Generic[T]):
                     self._fork()
                 finally:
                     send.close()  # the child's end: recv() sees EOF if it dies without a result
-                if interrupted:  # a Ctrl-C came meanwhile: the child is not wanted
-                    self.close()
-                    raise KeyboardInterrupt
-        except BaseException:  # no caller gets this object: its child is ended here
-            self.close()
+            if interrupted:  # a Ctrl-C came meanwhile: the child is not wanted
+                raise KeyboardInterrupt
+        except BaseException:  # no caller gets this object: its child is ended here, with
+            self.close()  # Ctrl-C raised again (a second one can break a wait for a stuck child)
             raise
 
     def _fork(self) -> None:

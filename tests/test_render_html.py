@@ -175,7 +175,7 @@ def test_a_figure_laid_out_once_is_the_figure_savefig_writes(
             patch.setattr(Figure, "draw", counted)
             plots_module._saved(fig, laid_out, **_SAVES[fmt])
     assert laid_out.getvalue() == plain.getvalue()
-    assert len(drawn) == 1  # the layout alone, then the one real drawing
+    assert len(drawn) == 1  # one full drawing: the layout pass drew no artist
 
 
 def test_a_figure_whose_layout_fails_is_saved_as_savefig_saves_it(
