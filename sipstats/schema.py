@@ -511,7 +511,7 @@ def taken(frame: pd.DataFrame, rows: np.ndarray | None, columns: Sequence[str]) 
     import pandas as pd
 
     if rows is None:
-        frame = frame.reset_index(drop=True)  # copy-on-write: its columns are not copied
+        frame = frame.reset_index(drop=True)  # pandas 3 (copy-on-write) copies no column
     out: dict[str, Any] = {}
     for name in columns:
         column = frame[name]
@@ -519,8 +519,11 @@ def taken(frame: pd.DataFrame, rows: np.ndarray | None, columns: Sequence[str]) 
         values = whole if rows is None else whole.take(rows)
         if isinstance(values, pd.Categorical) and not values.ordered:
             values = _without_unused(values)
-        # a column left as it is goes in as the Series: copy-on-write keeps ``frame`` apart
+        # a column left as it is goes in as the Series: pandas keeps ``frame`` apart (by
+        # copy-on-write from pandas 3, by a copy before)
         out[name] = column if values is whole else values
+    if not out:  # no columns: the rows are still there
+        return pd.DataFrame(index=pd.RangeIndex(len(frame) if rows is None else len(rows)))
     return pd.DataFrame(out, copy=False)
 
 

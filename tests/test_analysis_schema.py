@@ -83,3 +83,9 @@ def test_taken_rows_are_used_categories_of_those_rows() -> None:
     whole.loc[0, "scale"] = "y"
     assert frame.loc[0, "n"] == 1
     assert frame.loc[0, "scale"] == "x"
+
+
+def test_used_categories_of_a_frame_without_columns_keeps_its_rows() -> None:
+    frame = pd.DataFrame(index=range(3))
+    assert len(schema.used_categories(frame)) == 3
+    assert len(schema.taken(frame, np.array([0, 2]), [])) == 2

@@ -244,4 +244,6 @@ def test_endpoints_and_the_findings_name_no_endpoint_without_a_port() -> None:
     )
     assert endpoints(rows["src"], rows["sport"]).isna().tolist() == [False, True]
     assert list(endpoints(rows["src"], rows["sport"]).categories) == ["10.0.0.2:5060"]
-    assert _endpoints(rows, "src", "sport").index.equals(rows.index)
+    responders = _endpoints(rows, "src", "sport")
+    assert responders.isna().tolist() == [False, True]
+    assert responders.index.equals(rows.index)

@@ -383,8 +383,9 @@ def test_flow_draws_several_call_ids_in_one_diagram(analysis: Analysis) -> None:
 
 def test_flow_keeps_hosts_apart_that_lack_an_address_or_a_port() -> None:
     """A host missing a part is named by the part it has: two hosts without an address but
-    with different ports are two columns, as are two addresses without a port (a dataset
-    written by another tool can hold either)."""
+    with different ports are two columns, as are two addresses without a port (the analysis
+    gives a message without an address; ports are never missing there, so that case is
+    checked on the hosts alone)."""
     rows = []
     for row in invite_call("c0", 503, bye_after=None):
         if row["is_request"]:

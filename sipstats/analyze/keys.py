@@ -95,10 +95,10 @@ NAT: Final = np.iinfo(np.int64).min
 
 
 def ns(times: pd.Series) -> np.ndarray:
-    """Times (time-zone aware, else taken as UTC) as int64 nanoseconds since the epoch in
-    UTC; a missing time is :data:`NAT`. Nanosecond times are read in place; times of another
-    unit are converted, and one that nanoseconds cannot hold (before 1677, after 2262)
-    raises ``OutOfBoundsDatetime``, where numpy's cast would wrap it silently."""
+    """Times (a datetime column: time-zone aware, else taken as UTC) as int64 nanoseconds
+    since the epoch in UTC; a missing time is :data:`NAT`. Nanosecond times are read in place;
+    times of another unit are converted, and one that nanoseconds cannot hold (before 1677,
+    after 2262) raises ``OutOfBoundsDatetime``, where numpy's cast would wrap it silently."""
     if times.dt.unit != "ns":
         times = times.dt.as_unit("ns")
     return times.to_numpy(dtype="datetime64[ns]").view(np.int64)
