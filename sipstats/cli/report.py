@@ -217,10 +217,10 @@ def _hold_displays() -> None:
     """Before a fork: wait until no display's refresh thread is drawing and keep it from
     starting, so that the child inherits no lock held by a thread it does not have (its
     first write to stderr, or its exit, which flushes stderr, would wait forever)."""
-    held = tuple(_SHOWN)
-    for live in held:
+    _HOLDS.held = ()
+    for live in tuple(_SHOWN):
         live._lock.acquire()  # the lock its refresh thread draws under
-    _HOLDS.held = held
+        _HOLDS.held += (live,)  # as each is taken: interrupted, the hook lets go of those
 
 
 def _let_go_displays() -> None:
