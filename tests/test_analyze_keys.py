@@ -49,6 +49,43 @@ def test_group_ids_number_like_groupby_in_order_of_first_appearance(seed: int) -
         np.testing.assert_array_equal(keys.group_ids(packed), expected)
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_senders_and_request_keys_group_as_their_columns(seed: int) -> None:
+    """A sender is a Call-ID and From tag (none without a Call-ID); a request key adds the
+    CSeq method: equal ids exactly where the columns are equal."""
+    rng = np.random.default_rng(seed)
+    rows = 2000
+    call = rng.integers(0, 300, rows)
+    tag = np.where(rng.random(rows) < 0.9, call, rng.integers(0, 320, rows))
+    messages = pd.DataFrame(
+        {
+            "call_id": pd.Categorical.from_codes(
+                np.where(rng.random(rows) < 0.05, -1, call), [f"c{i}" for i in range(300)]
+            ),
+            "from_tag": pd.Categorical.from_codes(
+                np.where(rng.random(rows) < 0.05, -1, tag), [f"t{i}" for i in range(320)]
+            ),
+            "cseq_method": pd.Categorical.from_codes(
+                rng.integers(-1, 3, rows), ["ACK", "BYE", "INVITE"]
+            ),
+        }
+    )
+    sender = keys.senders(messages)
+    has_call = messages["call_id"].notna().to_numpy()
+    np.testing.assert_array_equal(sender < 0, ~has_call)
+    expected = (
+        messages[has_call].groupby(["call_id", "from_tag"], dropna=False, observed=True).ngroup()
+    )
+    assert pd.crosstab(sender[has_call], expected.to_numpy()).astype(bool).sum().eq(1).all()
+    assert len(np.unique(sender[has_call])) == expected.nunique()
+    request = keys.request_key(messages, sender)
+    by_columns = messages[has_call].groupby(list(messages), dropna=False, observed=True).ngroup()
+    assert len(np.unique(request[has_call])) == by_columns.nunique()
+    assert pd.crosstab(request[has_call], by_columns.to_numpy()).astype(bool).sum().eq(1).all()
+    # rows without a Call-ID share keys with none of the others
+    assert not np.isin(request[~has_call], request[has_call]).any()
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_led_group_ids_are_group_ids(seed: int) -> None:
     rng = np.random.default_rng(seed)
@@ -207,10 +244,6 @@ def test_dialog_keys_and_codes_read_at_rows_from_narrow_codes() -> None:
     np.testing.assert_array_equal(
         keys.dialog_key(call_id.cat.codes.to_numpy(), from_tag.cat.codes.to_numpy(), tags),
         untagged,
-    )
-    valid = untagged >= 0
-    np.testing.assert_array_equal(
-        keys.dialog_call(untagged[valid], tags), call_id.cat.codes.to_numpy()[valid]
     )
     np.testing.assert_array_equal(
         keys.dialog(call_id, from_tag, tags, untagged=False), [200, -1, -1, width + 6]

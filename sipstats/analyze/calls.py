@@ -109,45 +109,49 @@ FIRST_INVITE_COLUMNS = (
 
 
 def _members(
-    m: pd.DataFrame, initial: np.ndarray
+    m: pd.DataFrame, initial: np.ndarray, sender: np.ndarray
 ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """First INVITE of each call, which rows belong to which call on its leg.
 
-    Returns (first INVITE rows, positions of member rows in ``m``, call number per member,
-    call number of each row by its From tag and by its To tag, -1 for none). A row belongs to
-    a call when its Call-ID and From tag (or, for requests the callee sends, its To tag) match
-    the call's and it travels between the first INVITE's addresses. The call by To tag is
-    looked for only where it is read: rows without a call by From tag, and rows with a
-    Reason (:func:`sipstats.analyze.media.call_media` finds the callee's BYE by it).
+    ``sender`` is :func:`sipstats.analyze.keys.senders` of ``m``: a call is a Call-ID and
+    From tag. Returns (first INVITE rows, positions of member rows in ``m``, call number per
+    member, call number of each row by its From tag and by its To tag, -1 for none). A row
+    belongs to a call when its Call-ID and From tag (or, for requests the callee sends, its
+    To tag) match the call's and it travels between the first INVITE's addresses. The call by
+    To tag is looked for only where it is read: rows without a call by From tag, and rows
+    with a Reason (:func:`sipstats.analyze.media.call_media` finds the callee's BYE by it).
     """
-    tags = m["from_tag"].cat.categories
-    from_key = keys.dialog(m["call_id"], m["from_tag"], tags, untagged=True)
-    call_keys, first_row = keys.first_rows(from_key, initial)
     # calls are numbered in time order of their first INVITE; int32: the row-long call
     # numbers below are held through the rest of the step
-    by_time = np.argsort(first_row, kind="stable")
-    number = np.empty(len(first_row), dtype=np.int32)
-    number[by_time] = np.arange(len(first_row))
-    first = m[list(FIRST_INVITE_COLUMNS)].iloc[first_row[by_time]]
+    first_of = keys.first_in_group(sender, initial & (sender >= 0), int(sender.max()) + 1)
+    first_row = np.sort(first_of[first_of >= 0])
+    number = np.full(len(first_of) + 1, -1, dtype=np.int32)  # the last: no Call-ID (-1)
+    number[sender[first_row]] = np.arange(len(first_row))
+    by_from = number[sender]
+    del first_of, number
+    first = m[list(FIRST_INVITE_COLUMNS)].iloc[first_row]
+    tags = m["from_tag"].cat.categories
+    call_codes = keys.codes_at(m["call_id"], first_row)
+    # the calls' keys as a To tag names them, sorted for :func:`keys.lookup_packed`
+    call_keys = keys.dialog_key(call_codes, keys.codes_at(m["from_tag"], first_row), tags)
+    by_key = np.argsort(call_keys)
+    call_keys, numbers = call_keys[by_key], by_key.astype(np.int32)
 
     pair, pairs = _address_pairs(m)
-    call_pair = pair[first_row[by_time]]
+    call_pair = pair[first_row]
 
-    width = keys.dialog_width(tags)
-    by_from = keys.lookup_packed(call_keys, number, from_key, width)
-    del from_key  # a row-long array: the analysis's peak memory is here
     read = (by_from < 0) | m["reason_protocol"].notna().to_numpy(dtype=bool)
     # only rows of a Call-ID that holds a call can match one (REGISTER, OPTIONS do not)
     of_call = np.zeros(len(m["call_id"].cat.categories) + 1, dtype=bool)  # the last: NA
-    of_call[keys.dialog_call(call_keys, tags)] = True
+    of_call[call_codes] = True
     read &= of_call[m["call_id"].cat.codes.to_numpy()]
     if read.any():
         to_key = keys.dialog(m["call_id"], m["to_tag"], tags, untagged=False, rows=read)
-        by_to = keys.lookup_packed(call_keys, number, to_key, width)
+        by_to = keys.lookup_packed(call_keys, numbers, to_key, keys.dialog_width(tags))
         del to_key
     else:  # no row to look up by To tag: each found its call by From tag and carries no
         # Reason, or its Call-ID holds no call (REGISTER, OPTIONS)
-        by_to = np.full(len(by_from), -1, dtype=number.dtype)
+        by_to = np.full(len(by_from), -1, dtype=by_from.dtype)
     call = np.where(by_from >= 0, by_from, by_to)
     # Legs of each call: the pairs of all its initial INVITEs (the caller's and relayed ones).
     legs = by_from[initial].astype(np.int64) * pairs + pair[initial]
@@ -262,6 +266,7 @@ def _from_members(
 def build(
     messages: pd.DataFrame,
     transactions: pd.DataFrame,
+    sender: np.ndarray,
     *,
     capture_end: pd.Timestamp | None = None,
     correlation: b2bua.Correlation = "auto",
@@ -269,7 +274,8 @@ def build(
     """CALLS rows from analysed messages in time order.
 
     ``transactions`` is :func:`sipstats.analyze.transactions.build`'s frame (for the final
-    status of each call's BYE). ``capture_end`` is the capture's last message time when
+    status of each call's BYE), ``sender`` :func:`sipstats.analyze.keys.senders` of the
+    messages. ``capture_end`` is the capture's last message time when
     ``messages`` are only some of its Call-IDs (default: their own last time).
     ``correlation`` names the header whose value in the first INVITE is ``correlation_id``;
     the B2BUA legs it links cross Call-IDs, so ``linked_to`` and ``e2e_outcome`` are left
@@ -285,7 +291,7 @@ def build(
     initial = invite_req & m["to_tag"].isna().to_numpy()
     if not initial.any():
         return schema.empty(schema.CALLS)
-    first, rows, cid, by_from, by_to = _members(m, initial)
+    first, rows, cid, by_from, by_to = _members(m, initial, sender)
     n = len(first)
     # first, while few row-long arrays are held: the analysis's peak memory is here
     media = call_media(m, by_from, by_to, n)

@@ -31,6 +31,6 @@ def answered_challenge(messages: pd.DataFrame, request_key: np.ndarray) -> np.nd
     authed = is_request & messages["has_auth"].to_numpy()
     n = int(request_key.max()) + 1
     highest = keys.max_in_group(request_key, np.where(authed, cseq, np.nan), n)[request_key]
-    challenge = ~is_request & messages["status"].isin(CHALLENGE_CODES).to_numpy()
+    challenge = ~is_request & np.isin(keys.statuses(messages["status"]), CHALLENGE_CODES)
     with np.errstate(invalid="ignore"):
         return challenge & (highest > cseq) & (keys.codes(messages["call_id"]) >= 0)

@@ -62,14 +62,15 @@ def analyze_dialogs(
     """
     transaction, retransmission = tx_stage.assign(messages)
     m = messages.assign(transaction=transaction, retransmission=retransmission)
-    request_key = keys.request_key(m)
+    sender = keys.senders(m)  # read by the request key and by the calls
+    request_key = keys.request_key(m, sender)
     m["client_leg"] = legs.client_leg(m, request_key)
     m["challenge"] = challenges.answered_challenge(m, request_key)
     # the frame holds copies: row-long arrays kept to the end add to the peak memory
     del transaction, retransmission, request_key
     m = schema.conform(join_catalogue(m), schema.ANALYZED_MESSAGES)
     wide = tx_stage.build(m)
-    calls = calls_stage.build(m, wide, capture_end=capture_end, correlation=correlation)
+    calls = calls_stage.build(m, wide, sender, capture_end=capture_end, correlation=correlation)
     # transaction ids count up in order of first message
     first = keys.first_appearances(m["transaction"].to_numpy())
     return Dialogs(

@@ -25,14 +25,12 @@ __all__ = [
     "combine",
     "count_in_group",
     "dialog",
-    "dialog_call",
     "dialog_key",
     "dialog_width",
     "distinct_in_group",
     "first_appearances",
     "first_in_group",
     "first_of_each",
-    "first_rows",
     "group_ids",
     "holds",
     "indexable",
@@ -47,6 +45,7 @@ __all__ = [
     "ranked_texts",
     "recode",
     "request_key",
+    "senders",
     "sorted_ids",
     "statuses",
     "take",
@@ -317,18 +316,28 @@ def _pack_dialog(
     return key
 
 
-def dialog_call(key: np.ndarray, tags: pd.Index) -> np.ndarray:
-    """The Call-ID code of each :func:`dialog` key (keys of -1 excluded by the caller)."""
-    return key // dialog_width(tags)
+def senders(messages: pd.DataFrame) -> np.ndarray:
+    """Call-ID x From tag of each message as one int32 id (-1 without a Call-ID): the caller's
+    half of a dialog (:func:`dialog`'s key, untagged) and the client of a request
+    (:func:`request_key`), numbered once for every per-Call-ID step that keys on it.
+
+    A Call-ID nearly always carries one From tag (the callee's in-dialog requests add a
+    second): :func:`led_group_ids`, not a hash of every row's key. Equal ids are equal pairs;
+    the ids are not dense where a Call-ID is missing."""
+    call = codes(messages["call_id"])
+    ids = led_group_ids(call, codes(messages["from_tag"]))
+    ids[call < 0] = -1
+    # int32: held through the step, at its peak memory (fewer ids than rows)
+    return ids.astype(np.int32 if len(ids) < 2**31 else np.int64)
 
 
-def request_key(messages: pd.DataFrame) -> np.ndarray:
-    """Call-ID x From tag x CSeq method of each message, as :func:`group_ids`: the requests
+def request_key(messages: pd.DataFrame, sender: np.ndarray) -> np.ndarray:
+    """Call-ID x From tag x CSeq method of each message as :func:`indexable` ids: the requests
     one client sends for one method in one dialog, and the responses to them. Requests name
-    their method in the request line, responses in CSeq: the CSeq method is compared."""
-    return group_ids(
-        codes(messages["call_id"]), codes(messages["from_tag"]), codes(messages["cseq_method"])
-    )
+    their method in the request line, responses in CSeq: the CSeq method is compared.
+    ``sender`` is :func:`senders` of the messages: rows without a Call-ID share a key per
+    method (what reads the key leaves them out)."""
+    return indexable(sender, codes(messages["cseq_method"]))
 
 
 def first_appearances(ids: np.ndarray) -> np.ndarray:
@@ -340,13 +349,6 @@ def first_appearances(ids: np.ndarray) -> np.ndarray:
     above[0] = ids[0] > -1
     np.greater(ids[1:], np.maximum.accumulate(ids)[:-1], out=above[1:])
     return np.flatnonzero(above)
-
-
-def first_rows(key: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The distinct valid keys among the rows of ``mask`` and each one's first such row."""
-    rows = np.flatnonzero(mask & (key >= 0))
-    distinct, first = np.unique(key[rows], return_index=True)
-    return distinct, rows[first]
 
 
 def lookup(distinct: np.ndarray, values: np.ndarray, wanted: np.ndarray) -> np.ndarray:

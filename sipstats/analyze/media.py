@@ -71,7 +71,7 @@ def call_media(
     # caller's CANCEL and BYE (From tag) and the callee's BYE (the caller's tag in To)
     reasons = m["reason_protocol"].notna().to_numpy(dtype=bool)
     ending = (~request & (status >= 200) & invite) | (
-        request & m["method"].isin(("CANCEL", "BYE")).to_numpy(dtype=bool)
+        request & keys.holds(m["method"], ("CANCEL", "BYE"))
     )
     said = np.flatnonzero(fresh & reasons & ending)
     by_to_said = said[request[said]]

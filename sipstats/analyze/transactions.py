@@ -41,16 +41,25 @@ def endpoints(ip: pd.Series, port: pd.Series) -> pd.Categorical:
     Text is built once per distinct address and port, not once per row.
     """
     ip = ip.astype("category")
-    ip_code = codes(ip)
+    # one int64 key per row, made in place (a copy of the codes): this runs on every
+    # transaction and on the calls' SDP, at the per-Call-ID step's peak memory
+    key = ip.cat.codes.to_numpy().astype(np.int64)
     port_number = port.to_numpy(dtype=np.int64, na_value=-1)
-    key = np.where((ip_code >= 0) & (port_number >= 0), ip_code * 65536 + port_number, -1)
-    valid = key >= 0
-    distinct, inverse = keys.sorted_ids(key[valid])
+    valid = (key >= 0) & (port_number >= 0)
+    key *= 65536
+    key += port_number
+    del port_number
+    every = bool(valid.all())
+    distinct, inverse = keys.sorted_ids(key if every else key[valid])
+    del key
     # a plain list: indexing a pandas string array one item at a time is slow
     host = ip.cat.categories.astype("str").tolist()
     labels = [endpoint_label(host[value >> 16], value & 0xFFFF) for value in distinct.tolist()]
-    out = np.full(len(key), -1, dtype=np.int64)
-    out[valid] = inverse
+    if every:
+        out = inverse
+    else:
+        out = np.full(len(valid), -1, dtype=np.int64)
+        out[valid] = inverse
     return pd.Categorical.from_codes(out, categories=pd.Index(labels, dtype="str"))
 
 
