@@ -14,6 +14,8 @@ import pandas as pd
 import pytest
 
 import sipstats
+from sipstats import schema
+from sipstats.analyze import _TABLES_ON_READ, BuiltOnRead, retries, trunks
 from sipstats.render import RENDERERS, RenderOptions
 from sipstats.report import read_selected
 from tests.conftest import SAMPLES
@@ -64,3 +66,21 @@ def test_a_capture_handed_over_is_freed() -> None:
     gc.collect()
     assert table() is None
     assert analysis.capture.selected_messages > 0
+
+
+def test_the_json_report_builds_no_table_it_does_not_read() -> None:
+    """The tables only the text, Markdown, HTML and CSV reports read are built on their first
+    read, as :func:`sipstats.analyze.assemble` built them before."""
+    analysis = sipstats.analyze(sipstats.read_capture(SAMPLES / "outage.pcap"))
+    RENDERERS["json"].render(analysis, RenderOptions())  # type: ignore[misc]
+    assert all(isinstance(vars(analysis)[name], BuiltOnRead) for name in _TABLES_ON_READ)
+    wide = vars(analysis)["transactions"].held
+    expected = {
+        "by_responder": trunks.by_responder(wide),
+        "early_retriers": retries.early_retriers(analysis.retries),
+    }
+    assert expected.keys() == set(_TABLES_ON_READ)
+    for name, table in expected.items():
+        conformed = schema.conform(table, schema.ANALYSIS_TABLES[name])
+        pd.testing.assert_frame_equal(getattr(analysis, name), conformed, check_exact=True)
+        assert not isinstance(vars(analysis)[name], BuiltOnRead)

@@ -49,6 +49,12 @@ __all__ = ["Analysis", "BuiltOnRead", "analyze", "assemble", "messages_of_calls"
 #: The key of :attr:`Analysis.end_to_end_calls` among the derived tables (:meth:`Analysis._once`).
 _END_TO_END: Final = ("end_to_end_calls",)
 
+#: Report tables :func:`assemble` leaves to be built on read (:class:`BuiltOnRead`): the JSON
+#: report reads neither (the text, Markdown, HTML and CSV reports read both). On the 1M-packet
+#: benchmark capture they took about 12 ms CPU. Each is built from a table the analysis holds
+#: anyway (the transactions', the retries), so that waiting keeps no other table alive.
+_TABLES_ON_READ: Final = ("by_responder", "early_retriers")
+
 #: What :meth:`Analysis.timeline` groups responses by ('class' is short for 'status_class').
 TimelineBy = Literal["class", "status_class", "category"]
 
@@ -56,9 +62,10 @@ TimelineBy = Literal["class", "status_class", "category"]
 @dataclass(frozen=True)
 class BuiltOnRead:
     """A table of an :class:`Analysis` not built yet: ``build(held)`` is the table, made on its
-    first read (:func:`_built_on_read`). ``held`` has every row and what is known without that
-    work: enough to count (:meth:`Analysis.summary`). The transactions' key is one: text no
-    report reads, which the API, the drill-down and the exports still get."""
+    first read (:func:`_built_on_read`). For the transactions, ``held`` has every row and what
+    is known without that work: enough to count (:meth:`Analysis.summary`); their key is text
+    no report reads, which the API, the drill-down and the exports still get. For the tables
+    of :data:`_TABLES_ON_READ`, ``held`` is the table they are built from."""
 
     held: pd.DataFrame
     build: Callable[[pd.DataFrame], pd.DataFrame]
@@ -115,7 +122,7 @@ def _built_on_read(*names: str) -> Callable[[type[Analysis]], type[Analysis]]:
     return install
 
 
-@_built_on_read("transactions")
+@_built_on_read("transactions", *_TABLES_ON_READ)
 @dataclass(repr=False)
 class Analysis:
     """Every table computed from one capture; see ``schema`` for the column meanings.
@@ -552,11 +559,9 @@ def assemble(
         )
         aggregates = {
             "retry_after": retries.retry_after_summary(m, retry),
-            "early_retriers": retries.early_retriers(retry),
             "storms": storms,
             "retries_by_retry_after": retries.by_retry_after(retry),
             "retry_gaps": retries.gap_summary(retry),
-            "by_responder": trunks_stage.by_responder(wide),
         }
         analysis = Analysis(
             capture=capture,
@@ -569,6 +574,10 @@ def assemble(
             retries=retry,
             **_conformed(aggregates),
             **(breakdowns() if apart is None else apart.result()),
+            **_on_read(
+                by_responder=(trunks_stage.by_responder, wide),
+                early_retriers=(retries.early_retriers, retry),
+            ),
             findings=found,
             interval=interval,
             trunks=None,
@@ -611,3 +620,21 @@ def _breakdowns(
 def _conformed(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     """The small tables take their columns and dtypes from one place, empty or not."""
     return {name: schema.conform(t, schema.ANALYSIS_TABLES[name]) for name, t in tables.items()}
+
+
+def _on_read(
+    **tables: tuple[Callable[[pd.DataFrame], pd.DataFrame], pd.DataFrame],
+) -> dict[str, pd.DataFrame]:
+    """Each table of :data:`_TABLES_ON_READ` as ``build(source)``, conformed, built on read
+    (typed as the table it stands for: :func:`_built_on_read` installs the fields)."""
+    assert tables.keys() == set(_TABLES_ON_READ)
+    return {
+        name: cast("pd.DataFrame", BuiltOnRead(source, partial(_conformed_table, name, build)))
+        for name, (build, source) in tables.items()
+    }
+
+
+def _conformed_table(
+    name: str, build: Callable[[pd.DataFrame], pd.DataFrame], source: pd.DataFrame
+) -> pd.DataFrame:
+    return schema.conform(build(source), schema.ANALYSIS_TABLES[name])
