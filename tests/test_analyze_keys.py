@@ -194,6 +194,19 @@ def test_code_texts_most_frequent_first_then_lowest() -> None:
     assert list(texts) == ["486x2|503x2", "480x2|404x1"]
 
 
+@pytest.mark.parametrize("spread", [1, 100_000])
+def test_code_texts_counted_by_table_or_by_sort_alike(spread: int) -> None:
+    """Groups few enough are counted in a group x code table, sparse ones by a sort: both
+    as ``np.unique`` counts them."""
+    rng = np.random.default_rng(spread)
+    group = rng.integers(0, 50, 300) * spread
+    code = rng.choice([0, 404, 486, 503, 999], 300)
+    pair, count = np.unique(group * 1000 + code, return_counts=True)
+    got_pair, got_count = keys._pair_counts(group, code)
+    np.testing.assert_array_equal(got_pair, pair)
+    np.testing.assert_array_equal(got_count, count)
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_distinct_in_group_is_nunique_per_group(seed: int) -> None:
     rng = np.random.default_rng(seed)
