@@ -28,6 +28,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -98,7 +99,9 @@ typedef struct {
     int has_sdp_port;
     long sdp_port;
     Py_ssize_t sdp_formats;
-    Span sdp_codecs[SDP_MAX_FORMATS]; /* the name of each format */
+    /* the name of each format; last, and only the first sdp_formats are set (scan() clears
+     * what comes before) */
+    Span sdp_codecs[SDP_MAX_FORMATS];
 } Scan;
 
 /* SipMessage, from set_message_type(); parse() declines until it is set. */
@@ -131,14 +134,52 @@ is_token(char c)
 
 /* Printable ASCII and HT only: the bytes on which decoding and str.strip() are trivial. */
 static int
-printable(const char *p, Py_ssize_t n)
+is_printable(char c)
 {
-    unsigned bad = 0;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        unsigned c = (unsigned char)p[i];
-        bad |= (c - 0x20u >= 0x5fu) & (c != '\t');
+    unsigned u = (unsigned char)c;
+    return u - 0x20u < 0x5fu || u == '\t';
+}
+
+/* Does any of the 8 bytes of ``x`` fall outside printable ASCII (a control, DEL or above)?
+ * HT answers yes too: the caller looks at the bytes one by one then. Each test is exact as a
+ * yes or no for the word as a whole (the "has less" and "has more" bit tricks). */
+static int
+may_be_unprintable(uint64_t x)
+{
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    uint64_t control = (x - 0x20 * ones) & ~x & highs;
+    uint64_t del_or_above = ((x + ones) | x) & highs;
+    return (control | del_or_above) != 0;
+}
+
+/* The CR of the line that starts at ``s``: where its first byte that is not printable ASCII or
+ * HT lies, when that is a CR followed by an LF; NULL otherwise (no CRLF before ``end``, or a
+ * control, DEL or non-ASCII byte first). One pass for what was the search of the LF and a
+ * second look at every byte before it; eight bytes at a time while they are all printable. */
+static const char *
+line_cr(const char *s, const char *end)
+{
+    const char *c = s;
+    for (;;) {
+        const char *stop = end;
+        if (end - c >= 8) {
+            uint64_t x;
+            memcpy(&x, c, sizeof x);
+            if (!may_be_unprintable(x)) {
+                c += 8;
+                continue;
+            }
+            stop = c + 8;
+        }
+        for (; c < stop; c++) {
+            if (!is_printable(*c)) {
+                return *c == '\r' && end - c >= 2 && c[1] == '\n' ? c : NULL;
+            }
+        }
+        if (c == end) {
+            return NULL;
+        }
     }
-    return !bad;
 }
 
 /* str.strip() on printable ASCII: only SP and HT are whitespace there. */
@@ -618,27 +659,26 @@ scan(const char *d, Py_ssize_t n, int delimited, Scan *m)
     Span top_via = {NULL, 0};
     Py_ssize_t lines = 0;
 
-    memset(m, 0, sizeof *m);
+    memset(m, 0, offsetof(Scan, sdp_codecs));
     /* Leading CRLFs (RFC 3261 §7.5) and the empty message are the general path's. */
     if (n == 0 || d[0] == '\r' || d[0] == '\n') {
         return 0;
     }
-    const char *nl = memchr(d, '\n', (size_t)n);
-    if (nl == NULL || nl == d || nl[-1] != '\r' || !printable(d, nl - 1 - d) ||
-        !start_line((Span){d, nl - 1 - d}, m)) {
+    const char *cr = line_cr(d, end);
+    if (cr == NULL || !start_line((Span){d, cr - d}, m)) {
         return 0;
     }
-    const char *s = nl + 1;
-    /* Header lines up to the empty line; every earlier CR or LF is refused by printable(),
+    const char *s = cr + 2;
+    /* Header lines up to the empty line; every earlier CR or LF is refused by line_cr(),
      * so that empty line is the first CRLFCRLF, where Python's header block ends. */
     while (!(end - s >= 2 && s[0] == '\r' && s[1] == '\n')) {
-        nl = memchr(s, '\n', (size_t)(end - s));
-        if (nl == NULL || nl - s < 2 || nl[-1] != '\r') {
+        cr = line_cr(s, end); /* not s itself: the line is not empty */
+        if (cr == NULL) {
             return 0;
         }
-        Py_ssize_t line_n = nl - 1 - s;
+        Py_ssize_t line_n = cr - s;
         /* a blank first: folding (RFC 3261 §7.3.1); a colon first: no name */
-        if (is_blank(s[0]) || s[0] == ':' || !printable(s, line_n)) {
+        if (is_blank(s[0]) || s[0] == ':') {
             return 0;
         }
         const char *colon = memchr(s, ':', (size_t)line_n);
@@ -648,7 +688,7 @@ scan(const char *d, Py_ssize_t n, int delimited, Scan *m)
         lines++;
         int slot = slot_of(s, colon - s);
         if (slot != NOT_WANTED) {
-            Span value = strip(colon + 1, nl - 1 - (colon + 1));
+            Span value = strip(colon + 1, cr - (colon + 1));
             if (slot == VIA) {
                 /* RFC 3261 §20.42: every comma-separated entry of every line counts */
                 if (memchr(value.p, '"', (size_t)value.n) != NULL) {
@@ -665,7 +705,7 @@ scan(const char *d, Py_ssize_t n, int delimited, Scan *m)
                 m->values[slot] = value; /* the first value counts (RFC 3261 §7.3.1) */
             }
         }
-        s = nl + 1;
+        s = cr + 2;
     }
     /* sip.py needs a line between the start line and the empty line */
     if (lines == 0) {

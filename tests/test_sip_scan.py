@@ -217,6 +217,17 @@ def test_uncommon_shapes_are_declined(data: bytes) -> None:
     assert _scan().parse(data, False) is None
 
 
+@pytest.mark.parametrize("line", [0, 2])
+def test_every_byte_anywhere_in_a_line_equal(line: int) -> None:
+    # The parser looks at the bytes of a line eight at a time and one by one near anything
+    # unprintable: every byte value at every offset of the start line and of a header line
+    # (so at each place in a word, HT and CR included) answers as Python does.
+    data, text = _message(*BASE), BASE[line].encode()
+    for at in range(len(text) + 1):
+        for value in range(256):
+            _check(data.replace(text, text[:at] + bytes([value]) + text[at:], 1), False)
+
+
 def test_garbage_arguments_are_declined() -> None:
     scan = _scan()
     assert scan.parse(bytearray(_message(*BASE)), False) is None
