@@ -42,7 +42,7 @@ from sipstats.capture.duplicates import (
     duplicate_filter,
 )
 from sipstats.capture.magic import HEAD_BYTES, compression, is_capture
-from sipstats.capture.pcap import FIRST_RECORD, Clock, Intake
+from sipstats.capture.pcap import FIRST_RECORD, Clock, Intake, Share
 from sipstats.capture.ports import port_filter
 from sipstats.capture.reader import ByteRange, iter_payload_batches
 from sipstats.capture.records import Payload
@@ -53,6 +53,8 @@ from sipstats.sip import SipMessage, c_scanner, parse_message, reason_fields
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from sipstats.workers import Helper
 
 # pandas is imported by the functions that build frames: decoding can start (its C parser
 # without the GIL) while another thread is still importing pandas and the analysis.
@@ -841,6 +843,7 @@ def decode_file(
     tick: Callable[[InputSummary], None] | None = None,
     duplicate_window_ms: float = DEFAULT_WINDOW_MS,
     keep_duplicates: bool = False,
+    share: Share | None = None,
 ) -> tuple[MessageTable, InputSummary]:
     """Decode one capture file (or one ``byte_range`` of it) into a table and its summary.
 
@@ -848,7 +851,8 @@ def decode_file(
     in the summary (and raises it with ``strict``). ``tick`` is called every few thousand
     payloads with the summary so far (for progress reports). Capture duplicates: see
     :func:`decode_batches`. ``clock``, ``deferred`` and ``copies``: a part of a file decoded
-    on its own (see :func:`sipstats.capture.reader.iter_payloads`).
+    on its own (see :func:`sipstats.capture.reader.iter_payloads`); ``share``: a read another
+    thread may cut short (:func:`sipstats.capture.reader.iter_payload_batches`).
     """
     table = MessageTable() if table is None else table
     summary = InputSummary(file=os.fspath(path))
@@ -863,6 +867,7 @@ def decode_file(
             clock=clock,
             deferred=deferred,
             intake=table.intake(copies, keep_duplicates),
+            share=share,
         )
         if tick is not None:
             batches = _ticking(batches, summary, tick)
@@ -1025,6 +1030,7 @@ def read_capture(
     keep_duplicates: bool = False,
     jobs: int | None = 1,
     threads: int = 1,
+    helper: Helper | None = None,
 ) -> Capture:
     """Read capture files, directories (recursively) and glob patterns into a :class:`Capture`.
 
@@ -1042,6 +1048,9 @@ def read_capture(
     ``threads`` above 1 (with ``jobs`` 1) decodes the same units in that many threads of this
     process instead: the C parser works without the GIL, and the threads' tables join this
     one's without being sent between processes. Without the C parser it decodes in one thread.
+    With a ``helper`` (one file, no worker processes) another thread may decode the second
+    half of what this one has not read yet, once it has nothing else to do
+    (:class:`sipstats.workers.Helper`).
     """
     specs = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
     if threads > 1 and jobs != 1:
@@ -1059,6 +1068,10 @@ def read_capture(
             inputs = workers.decode_in_workers(
                 entries, max(jobs, threads), table, options, progress, threads=threads > 1
             )
+        if inputs is None and helper is not None:
+            from sipstats import workers
+
+            inputs = workers.decode_shared(entries, table, options, progress, helper)
         if inputs is None:
             inputs = _decode_one_by_one(entries, table, options, progress)
         messages = table.take_frame()

@@ -16,6 +16,7 @@ import gc
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
@@ -28,7 +29,8 @@ from typing import Final, Generic, NamedTuple, TypeVar
 from sipstats.capture.decode import Decoder
 from sipstats.capture.deferral import Deferred, replay
 from sipstats.capture.duplicates import Copies, duplicate_filter
-from sipstats.capture.reader import Part, iter_payloads, parts
+from sipstats.capture.pcap import FIRST_RECORD, Share
+from sipstats.capture.reader import Part, iter_payloads, parts, rest_after
 from sipstats.capture.summary import InputSummary
 from sipstats.errors import CaptureError
 from sipstats.messages import (
@@ -101,9 +103,11 @@ def _size(path: str) -> int:
         return 0
 
 
-def decode_unit(
-    unit: Unit, options: DecodeOptions
-) -> tuple[MessageTable, InputSummary, list[Deferred]]:
+#: What a unit gives: its table, its summary and the calls it put off.
+Decoded = tuple[MessageTable, InputSummary, list[Deferred]]
+
+
+def decode_unit(unit: Unit, options: DecodeOptions) -> Decoded:
     """Decode one unit (in a worker): its table, its summary and the calls it put off."""
     if unit.part is None:
         table, summary = options.decode(unit.path)
@@ -140,7 +144,7 @@ def _warmed_up(path: str, part: Part, options: DecodeOptions) -> Copies | None:
 
 def merge_units(
     units: list[Unit],
-    results: Iterable[tuple[MessageTable, InputSummary, list[Deferred]]],
+    results: Iterable[Decoded],
     table: MessageTable,
     options: DecodeOptions,
     merged: Callable[[Unit, InputSummary], None] | None = None,
@@ -231,19 +235,126 @@ def _pool(workers: int, threads: bool) -> Executor:
     return ProcessPoolExecutor(workers, mp_context=context)
 
 
+#: Unread bytes from which a :class:`Helper` cuts off half of them: below, the walk to the
+#: cut and a second table cost about what the half saves.
+MIN_SHARED_BYTES: Final = 2 * MIN_PART_BYTES
+
+
+class Helper:
+    """A thread's offer to decode part of the one capture file another thread reads, once it
+    has nothing else to do (:meth:`help`): work sharing rather than a split fixed beforehand,
+    so a read that is done or nearly done by then costs nothing more.
+
+    The reading thread (:func:`decode_shared`) tells it which file it reads and how; the
+    helper cuts off the second half of what that read has not reached yet (the reader stops
+    there) and decodes it while the reader goes on; the reader then merges both, as the
+    parts of a file decoded in worker processes are merged.
+    """
+
+    def __init__(self) -> None:
+        self._read: tuple[str, DecodeOptions, Share] | None = None
+        self._done = threading.Event()
+        self._outcome: tuple[Unit, Decoded] | None = None
+        self._error: BaseException | None = None
+
+    def offer(self, path: str, options: DecodeOptions, share: Share) -> None:
+        """The reading thread is about to read ``path`` with ``options`` and ``share``."""
+        self._read = (path, options, share)
+
+    def help(self) -> None:
+        """Decode the second half of what the read has not reached, if that is worth it; what
+        goes wrong goes to the reading thread (:meth:`outcome`)."""
+        if self._read is None:
+            return
+        path, options, share = self._read
+        at, size = share.at, _size(path)
+        if at is None or size - at.offset < MIN_SHARED_BYTES:
+            return
+        lookback_ns = round(options.duplicate_window_ms * 1_000_000)
+        part = rest_after(path, at, at.offset + (size - at.offset) // 2, lookback_ns)
+        if part is None or not share.cut(part.byte_range[0]):
+            return
+        try:
+            unit = Unit(path, part, size - part.byte_range[0])
+            self._outcome = (unit, decode_unit(unit, options))
+        except BaseException as error:  # raised again in the reading thread
+            self._error = error
+            if not isinstance(error, Exception):
+                raise
+        finally:
+            self._done.set()
+
+    def outcome(self) -> tuple[Unit, Decoded]:
+        """The part the helper cut off and what it decoded there (once it cut the read)."""
+        self._done.wait()
+        if self._error is not None:
+            raise self._error
+        assert self._outcome is not None
+        return self._outcome
+
+
+def decode_shared(
+    entries: list[str | InputSummary],
+    table: MessageTable,
+    options: DecodeOptions,
+    progress: Progress | None,
+    helper: Helper,
+) -> list[InputSummary] | None:
+    """Decode the one capture file of ``entries`` into ``table``, with whatever part of it
+    ``helper`` cuts off (:class:`Helper`); None when ``entries`` is not one file. The file is
+    read as a part (what needs earlier packets put off and replayed), so that a cut changes
+    nothing."""
+    if len(entries) != 1 or not isinstance(entries[0], str):
+        return None
+    path = entries[0]
+    size = _size(path)
+    first = Part((0, sys.maxsize, 1), FIRST_RECORD, (0, 0, 1))
+    share = Share()
+    helper.offer(path, options, share)
+    deferred: list[Deferred] = []
+    try:
+        part_table, summary = options.decode(
+            path,
+            byte_range=first.byte_range,
+            deferred=deferred,
+            tick=None if progress is None else partial(_bytes_read, progress, size),
+            share=share,
+        )
+    finally:
+        cut = share.finish()
+    whole = Unit(path, first, size)
+    units, results = [whole], [(part_table, summary, deferred)]
+    del part_table
+    if cut:
+        unit, result = helper.outcome()
+        units.append(unit)
+        results.append(result)
+    summaries = merge_units(units, results, table, options)
+    if progress is not None:
+        progress(size, size, summaries[path].packets)
+    return [summaries[path]]
+
+
+def _bytes_read(progress: Progress, size: int, summary: InputSummary) -> None:
+    progress(min(summary.bytes, size), size, summary.packets)
+
+
 def read_for_report(
     captures: Sequence[str | Path],
     ports: Iterable[int] | None,
     duplicate_window_ms: float,
     jobs: int | None,
     progress: Progress | None,
+    helper: Helper | None = None,
 ) -> Capture:
     """A report's capture files read with its ``--jobs`` (:func:`read_capture`: worker
-    processes from :data:`MIN_POOL_PROCESSES` on). Decoding threads (``threads=2``) are not
-    used: on two idle cores they read the 1M-packet benchmark capture in 0.82-0.88 s against
-    one thread's 1.21-1.37 s, but inside ``--report json --jobs 2``, whose one reading thread
-    already overlaps the imports, they saved about 0.1 s there and cost 0.1 s on the
-    RTP-heavy one.
+    processes from :data:`MIN_POOL_PROCESSES` on), and with a ``helper`` that may decode part
+    of one file. Decoding threads (``threads=2``) are not used: on two idle cores they read
+    the 1M-packet benchmark capture in 0.82-0.88 s against one thread's 1.21-1.37 s, but
+    inside ``--report json --jobs 2``, whose one reading thread already overlaps the imports,
+    they saved about 0.1 s there and cost 0.1 s on the RTP-heavy one (cut beforehand, its
+    parts cost more than they save); a helper that joins once the imports are done cuts only
+    what is still unread, and only when there is enough of it.
     The command line calls it in a thread before the analysis has loaded (:class:`InThread`),
     the report API when it was not (:func:`sipstats.report.run_report`)."""
     return read_capture(
@@ -252,6 +363,7 @@ def read_for_report(
         progress=progress,
         duplicate_window_ms=duplicate_window_ms,
         jobs=jobs,
+        helper=helper,
     )
 
 
@@ -405,6 +517,21 @@ def _send_result(task: Callable[[], object], send: Connection) -> None:
             send.send((False, RuntimeError(f"{type(error).__name__}: {error}")))
     finally:
         send.close()
+
+
+class SharedRead:
+    """``read(helper)`` (a report's capture read with a :class:`Helper`) run in a thread from
+    now on (:class:`InThread`); :meth:`result` helps it, then waits for it."""
+
+    def __init__(self, read: Callable[[Helper], Capture]) -> None:
+        self._helper = Helper()
+        self._thread = InThread(partial(read, self._helper))
+
+    def result(self) -> Capture:
+        """The capture read, handed over (:meth:`InThread.result`); this thread decodes part of
+        it meanwhile if that is worth it (:meth:`Helper.help`)."""
+        self._helper.help()
+        return self._thread.result()
 
 
 class InThread(Generic[T]):

@@ -15,6 +15,7 @@ import struct
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from functools import partial
 from itertools import combinations
 from pathlib import Path
@@ -27,7 +28,7 @@ from scapy.packet import Packet, Raw
 
 from sipstats import workers
 from sipstats.capture import pcap
-from sipstats.capture.reader import parts
+from sipstats.capture.reader import open_capture, parts
 from sipstats.capture.summary import InputSummary
 from sipstats.messages import DecodeOptions, MessageTable, read_capture
 from tests.conftest import CORPUS
@@ -273,3 +274,83 @@ def test_corpus_captures_cut_anywhere(name: str) -> None:
     offsets = _record_offsets(path)[1:]
     chosen = offsets[:: max(1, len(offsets) // 40)]
     _assert_same_as_one_pass(path, [[o] for o in chosen] + [chosen[k : k + 3] for k in (0, 9, 20)])
+
+
+@pytest.mark.parametrize("lookback_ms", [0, 4.0])
+def test_a_cut_from_a_reader_position_is_a_cut_from_the_start(
+    capture: Path, lookback_ms: float
+) -> None:
+    """``cut_after`` walks only from where a reader is, with its records and clock so far:
+    it finds the cut a walk from the first record finds, or none (a look-back that may reach
+    back before the reader's position)."""
+    if pcap.c_walk() is None:
+        pytest.skip("cutting a file needs the C walk (sipstats.capture._pcapscan)")
+    lookback_ns = round(lookback_ms * 1_000_000)
+    offsets = _record_offsets(capture)
+    src, header = open_capture(str(capture), InputSummary(str(capture)))
+    found = 0
+    try:
+        for here, target in combinations(offsets, 2):
+            before = pcap.cut_points(src, header, [here], lookback_ns)[0]
+            at = pcap.Position(before.offset, before.frame, before.clock)
+            cut = pcap.cut_after(src, header, at, target, lookback_ns)
+            if cut is not None:
+                assert cut == pcap.cut_points(src, header, [target], lookback_ns)[0]
+                found += 1
+    finally:
+        src.close()
+    assert found > len(offsets)  # the clock stepping back and the fragments among them
+
+
+def _helping_at(k: int, helper: workers.Helper) -> Callable[[int, int, int], None]:
+    """A progress callback that has ``helper`` help at its ``k``-th call."""
+    calls = iter(range(1, sys.maxsize))
+
+    def progress(*_read: int) -> None:
+        if next(calls) == k:
+            helper.help()
+
+    return progress
+
+
+def test_a_read_helped_at_any_step_gives_one_pass(
+    capture: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The helper cuts the rest of the file wherever the reader is (a step of a few bytes,
+    records of at most 1100 bytes: its reach is short) and decodes it meanwhile, here in the
+    reading thread itself at the k-th progress report: one pass's table and summary."""
+    if pcap.c_walk() is None:
+        pytest.skip("cutting a file needs the C walk (sipstats.capture._pcapscan)")
+    monkeypatch.setattr(pcap, "RELEASE_STEP", 64)
+    monkeypatch.setattr(pcap, "MAX_CAPLEN", 1100)
+    monkeypatch.setattr(workers, "MIN_SHARED_BYTES", 0)
+    whole = read_capture(capture)
+    cuts = set()
+    for k in range(len(_record_offsets(capture))):
+        helper = workers.Helper()
+        helped = read_capture(capture, jobs=2, progress=_helping_at(k, helper), helper=helper)
+        pd.testing.assert_frame_equal(helped.messages, whole.messages, obj=f"help at {k}")
+        assert helped.inputs == whole.inputs, k
+        if helper._outcome is not None:
+            cuts.add(helper._outcome[0].part.byte_range[0])
+    assert len(cuts) > 3
+
+
+def test_what_fails_in_the_helper_is_raised_by_the_read(
+    capture: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The helper's failure reaches the caller of the read (the command line's one error
+    line), not the thread that helped."""
+    if pcap.c_walk() is None:
+        pytest.skip("cutting a file needs the C walk (sipstats.capture._pcapscan)")
+    monkeypatch.setattr(pcap, "RELEASE_STEP", 64)
+    monkeypatch.setattr(pcap, "MAX_CAPLEN", 1100)
+    monkeypatch.setattr(workers, "MIN_SHARED_BYTES", 0)
+
+    def fails(*_args: object) -> workers.Decoded:
+        raise ValueError("the helper failed")
+
+    monkeypatch.setattr(workers, "decode_unit", fails)
+    helper = workers.Helper()
+    with pytest.raises(ValueError, match="the helper failed"):
+        read_capture(capture, jobs=2, progress=_helping_at(2, helper), helper=helper)

@@ -13,6 +13,7 @@ at such a header; resynchronising keeps the intact records that follow it.
 from __future__ import annotations
 
 import struct
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from functools import partial
@@ -142,6 +143,7 @@ class PcapReader:
         stop: int,
         decoder: Decoder | None = None,
         intake: Intake | None = None,
+        share: Share | None = None,
     ) -> Iterator[list[Payload]]:
         """Call ``packet`` on each record starting before ``stop``; yield what lands in ``out``,
         in lists of :data:`BATCH` (the last one shorter), ``out`` emptied after each.
@@ -153,6 +155,8 @@ class PcapReader:
         itself (counted in the summary) and only the others reach ``out``; each list is then
         yielded before the walk goes on, so the table gets every message in capture order,
         and one (maybe empty) list follows each step of :data:`RELEASE_STEP` bytes.
+        With a ``share``, each step of the C walk tells it where the reader is and takes the
+        stop from it (another thread may bring it forward to read the rest itself).
         """
         src, hdr, summary = self.src, self.header, self.summary
         walk = None if decoder is None else _c_walk(hdr, decoder)
@@ -175,6 +179,13 @@ class PcapReader:
                 if into and out:  # the messages Python found come first
                     yield out[:]
                     out.clear()
+                if share is not None:
+                    # no record starts past this before the next step (one read in Python)
+                    reach = src.base + release_at + 1 + rsize + limit
+                    here = Position(src.base + off, frame, Clock(tmin, tmax, prev_sec))
+                    stop = share.step(here, reach)
+                    if src.base + off >= stop:
+                        break
                 until = min(stop - src.base, release_at + 1)
                 state = walk(buf, off, until, frame, tmin, tmax, prev_sec, out, *into)
                 off, frame, tmin, tmax, prev_sec, rows, copies = state
@@ -305,6 +316,50 @@ class PcapReader:
         return None
 
 
+class Position(NamedTuple):
+    """Where a reader is: the offset of the next record, the records before it and their
+    clock."""
+
+    offset: int
+    frame: int
+    clock: Clock
+
+
+class Share:
+    """A read of a file that another thread may cut short to read the rest itself: where
+    the reader is (each step of its C walk tells, :meth:`PcapReader.read`) and where it stops.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._stop = sys.maxsize
+        self._reach = 0
+        self.at: Position | None = None
+        """The reader's last position told, None before its first step."""
+
+    def step(self, at: Position, reach: int) -> int:
+        """The reader is ``at`` and starts no record at or after ``reach`` before its next
+        step: where it is to stop."""
+        with self._lock:
+            self.at, self._reach = at, reach
+            return self._stop
+
+    def cut(self, offset: int) -> bool:
+        """Stop the reader before the record at ``offset``: False when it may have read it
+        by now, or was cut or finished already."""
+        with self._lock:
+            if offset < self._reach or self._stop != sys.maxsize:
+                return False
+            self._stop = offset
+            return True
+
+    def finish(self) -> bool:
+        """The reader ends: no cut from now on. Whether it was cut."""
+        with self._lock:
+            self._reach = sys.maxsize
+            return self._stop != sys.maxsize
+
+
 class Cut(NamedTuple):
     """Where a part of a file starts: the record, the records before it, the clock before
     it, and where the records stamped just before it start (``warm_offset``, with
@@ -332,6 +387,30 @@ def cut_points(src: Source, hdr: PcapHeader, targets: list[int], lookback_ns: in
             header, src.buf, targets, lookback_ns
         )
     ]
+
+
+def cut_after(
+    src: Source, hdr: PcapHeader, at: Position, target: int, lookback_ns: int
+) -> Cut | None:
+    """:func:`cut_points` for one ``target``, walking from a reader's position ``at`` rather
+    than from the first record. None where it finds no cut, or where the look-back may reach
+    back before ``at`` or be measured from a record before it (those are not walked)."""
+    walker = c_walk()
+    if walker is None or not src.seekable or at.offset < 24:
+        return None
+    header = (hdr.endian == ">", hdr.record_size, MAX_CAPLEN, hdr.frac_ns)
+    base = at.offset - 24  # the walk starts at byte 24 of what it is given
+    with memoryview(src.buf) as whole, whole[base:] as rest:
+        found = walker.cut_points(header, rest, [target - base], lookback_ns)
+    if not found:
+        return None
+    offset, frame, tmin, tmax, prev_sec, warm_offset, warm_frame = found[0]
+    before = at.clock
+    if warm_offset <= 24 or before.tmax > tmax:  # the look-back is measured from the latest
+        return None
+    earliest = min((t for t in (before.tmin, tmin) if t != NO_TIME), default=NO_TIME)
+    clock = Clock(earliest, max(before.tmax, tmax), prev_sec if frame else before.prev_sec)
+    return Cut(base + offset, at.frame + frame, clock, base + warm_offset, at.frame + warm_frame)
 
 
 def _c_walk(hdr: PcapHeader, decoder: Decoder) -> Callable[..., tuple[int, ...]] | None:

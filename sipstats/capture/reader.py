@@ -36,6 +36,7 @@ __all__ = [
     "open_capture",
     "parts",
     "record_boundaries",
+    "rest_after",
 ]
 
 ByteRange = tuple[int, int] | tuple[int, int, int]
@@ -131,6 +132,7 @@ def iter_payload_batches(
     clock: pcap.Clock = pcap.FIRST_RECORD,
     deferred: list[Deferred] | None = None,
     intake: pcap.Intake | None = None,
+    share: pcap.Share | None = None,
 ) -> Iterator[list[Payload]]:
     """Yield every candidate SIP message in one capture file, in file order, in lists of up
     to :data:`sipstats.capture.pcap.BATCH`; with an ``intake``, the messages of the records
@@ -146,10 +148,12 @@ def iter_payload_batches(
     A :class:`Part` of a classic pcap is read with its ``byte_range`` and ``clock``; with a
     ``deferred`` list, what needs the packets before the part (IP fragments, TCP, SCTP) is not
     decoded but recorded there, for :func:`sipstats.capture.deferral.replay` in file order.
+    A classic pcap read with a ``share`` may be cut short by another thread (see
+    :class:`sipstats.capture.pcap.Share`).
     """
     name = os.fspath(path)
     src, header = open_capture(name, summary)
-    return _payloads(name, src, header, summary, ports, byte_range, clock, deferred, intake)
+    return _payloads(name, src, header, summary, ports, byte_range, clock, deferred, intake, share)
 
 
 def _payloads(
@@ -162,6 +166,7 @@ def _payloads(
     clock: pcap.Clock,
     deferred: list[Deferred] | None,
     intake: pcap.Intake | None,
+    share: pcap.Share | None,
 ) -> Iterator[list[Payload]]:
     try:
         decoder = (
@@ -176,7 +181,10 @@ def _payloads(
         else:
             first = byte_range[2] if byte_range is not None and len(byte_range) == 3 else None
             reader = _pcap_at(src, header, summary, max(start, 24), first, clock)
-        yield from reader.read(decoder.packet, decoder.out, stop, decoder, intake)
+        if isinstance(reader, pcap.PcapReader):
+            yield from reader.read(decoder.packet, decoder.out, stop, decoder, intake, share)
+        else:
+            yield from reader.read(decoder.packet, decoder.out, stop, decoder, intake)
         decoder.finish()
         if decoder.out:
             yield decoder.out[:]
@@ -269,11 +277,28 @@ def parts(path: str | os.PathLike[str], cuts: list[int], lookback_ns: int = 0) -
     starts = {cut.offset: cut for cut in (first, *points) if cut.offset < size}
     offsets = sorted(starts)
     ends = [*offsets[1:], sys.maxsize]
-    return [
-        Part(
-            (start, end, starts[start].frame + 1),
-            starts[start].clock,
-            (starts[start].warm_offset, start, starts[start].warm_frame + 1),
-        )
-        for start, end in zip(offsets, ends, strict=True)
-    ]
+    return [_part(starts[start], end) for start, end in zip(offsets, ends, strict=True)]
+
+
+def rest_after(
+    path: str | os.PathLike[str], at: pcap.Position, target: int, lookback_ns: int
+) -> Part | None:
+    """The part of a classic pcap file from the first record at or after ``target`` to its
+    end, for a reader that is ``at`` a record before it (the records before ``at`` are not
+    walked again; see :func:`sipstats.capture.pcap.cut_after`). None where there is no such
+    cut (compressed, pcapng, damage or the end first, a look-back too long)."""
+    name = os.fspath(path)
+    src, header = open_capture(name, InputSummary(name))
+    try:
+        cut = None if header is None else pcap.cut_after(src, header, at, target, lookback_ns)
+    finally:
+        src.close()
+    return None if cut is None else _part(cut, sys.maxsize)
+
+
+def _part(cut: pcap.Cut, end: int) -> Part:
+    return Part(
+        (cut.offset, end, cut.frame + 1),
+        cut.clock,
+        (cut.warm_offset, cut.offset, cut.warm_frame + 1),
+    )

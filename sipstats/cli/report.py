@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from sipstats.messages import Capture
     from sipstats.report import ReportHooks
     from sipstats.vocabulary import Correlation
-    from sipstats.workers import InThread
+    from sipstats.workers import SharedRead
 
 
 def _checked(check: str) -> Callable[[click.Context, click.Parameter, str], str]:
@@ -152,14 +152,15 @@ def _read_early(
     engine: Engine,
     jobs: int | None,
     progress: bool,
-) -> Iterator[InThread[Capture] | None]:
+) -> Iterator[SharedRead | None]:
     """The capture files being read in a thread (with the progress bar) while the caller
-    imports pandas and the analysis, when that can overlap: the local engine, capture files
+    imports pandas and the analysis (then helps read, :class:`sipstats.workers.SharedRead`),
+    when that can overlap: the local engine, capture files
     (a folder may be a dataset), and ``--jobs`` that uses more than one core but no pool of
     processes (forked while another thread imports, a child could inherit a held lock).
     None otherwise: the report reads them itself."""
     from sipstats.messages import job_count
-    from sipstats.workers import MIN_POOL_PROCESSES, InThread, read_for_report
+    from sipstats.workers import MIN_POOL_PROCESSES, SharedRead, read_for_report
 
     overlap = 1 < job_count(jobs) < MIN_POOL_PROCESSES
     if engine != "local" or not overlap or not all(Path(c).is_file() for c in captures):
@@ -169,7 +170,7 @@ def _read_early(
         read = partial(
             read_for_report, list(captures), joined_ports(ports), duplicate_window, jobs, tick
         )
-        yield InThread(read)
+        yield SharedRead(read)
 
 
 @contextmanager
