@@ -31,8 +31,6 @@ from itertools import islice, pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
-import numpy as np
-
 from sipstats import schema
 from sipstats.capture.deferral import Deferred
 from sipstats.capture.duplicates import (
@@ -52,12 +50,13 @@ from sipstats.errors import CaptureError, OptionError, SipParseError
 from sipstats.sip import SipMessage, c_scanner, parse_message, reason_fields
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
     from sipstats.workers import Helper
 
-# pandas is imported by the functions that build frames: decoding can start (its C parser
-# without the GIL) while another thread is still importing pandas and the analysis.
+# pandas and numpy are imported by the functions that build frames: decoding can start (its
+# C parser without the GIL) while another thread is still importing them and the analysis.
 
 __doc__ = (__doc__ or "") + schema.markdown_table(schema.MESSAGES)
 
@@ -210,6 +209,8 @@ class _Codes:
         """A column from its codes and its distinct non-empty strings in code order, as
         :func:`_exported_text` gives them (buffers, see :attr:`_arena`): no str is made for
         them here, and the codes are copied once."""
+        import numpy as np
+
         column = cls()
         column.codes.frombytes(codes.astype(np.int32, copy=False).data.cast("B"))
         column._values, column._arena = None, strings
@@ -217,6 +218,8 @@ class _Codes:
 
     def extend(self, other: _Codes) -> None:
         """Append another column's codes, translated into this column's strings."""
+        import numpy as np
+
         if not other.codes:
             return
         if not self.codes and not self.values:  # empty: the other's codes need no mapping
@@ -247,6 +250,8 @@ class _Codes:
 
     def parts(self) -> tuple[np.ndarray, list[str] | tuple[Any, Any]]:
         """The codes as int32 and the strings, as :func:`_text_categorical` takes them."""
+        import numpy as np
+
         codes = np.frombuffer(self.codes, dtype=np.int32) if self.codes else np.empty(0, np.int32)
         if self._values is None:
             assert self._arena is not None
@@ -258,6 +263,8 @@ def _exported_text(item: tuple[Any, int, Any, Any]) -> tuple[np.ndarray, tuple[A
     """A text column as the C builder's ``export()`` gives it: its codes (signed integers of
     the width it says, 1, 2 or 4 bytes; -1: NA), and its strings' buffers (see
     ``_Codes._arena``)."""
+    import numpy as np
+
     codes, width, arena, offsets = item
     return np.frombuffer(codes, dtype=f"i{width}"), (arena, offsets)
 
@@ -271,6 +278,7 @@ def _text_categorical(
     (None: as they are); its categories in order of first appearance in those rows, so that
     the result does not depend on the order in which the rows were decoded (files, parts of
     a file in several processes)."""
+    import numpy as np
     import pandas as pd
 
     taken = None
@@ -291,6 +299,8 @@ def _text_categorical(
 def _decoded(arena: Any, offsets: Any) -> list[str]:
     """The strings held back to back in the buffer ``arena`` (UTF-8, lone surrogates passed
     through), each starting at its int64 offset in ``offsets``."""
+    import numpy as np
+
     bounds = np.frombuffer(offsets, dtype=np.int64).tolist()
     arena = bytes(arena)
     if arena.isascii():  # then byte offsets are character offsets
@@ -431,6 +441,8 @@ class MessageTable:
 
     def _store(self) -> None:
         """Move the batch (or the C builder's rows) into the columns."""
+        import numpy as np
+
         if self._c_columns is not None:
             self._take_c_columns()
         if not self._messages:
@@ -521,6 +533,8 @@ class MessageTable:
 
     def to_frame(self) -> pd.DataFrame:
         """The table as a DataFrame conforming to ``schema.MESSAGES``, sorted by time."""
+        import numpy as np
+
         self._store()
         if not len(self):
             return schema.empty(schema.MESSAGES)
@@ -537,6 +551,8 @@ class MessageTable:
         """:meth:`to_frame`, leaving the table empty: when the C builder holds every row (one
         pass, or threads of one process), the frame is made over the memory it gives away,
         with no copy of its columns."""
+        import numpy as np
+
         built = self._c_columns
         if (
             built is None
@@ -569,6 +585,7 @@ def _frame(
 ) -> pd.DataFrame:
     """The messages table from its columns: numbers, flags, and each text column's codes and
     strings (as :func:`_text_categorical` takes them); sorted by time, conformed."""
+    import numpy as np
     import pandas as pd
 
     keys = (ints["frame"], text["file"][0], ints["ts"])
@@ -594,6 +611,8 @@ def _frame(
 def _in_order(first: np.ndarray, *then: np.ndarray) -> bool:
     """Are the rows sorted by ``first``, ties by the next key, and so on (what a stable sort
     would leave as it is)?"""
+    import numpy as np
+
     if len(first) < 2:
         return True
     step = np.diff(first)
@@ -620,6 +639,7 @@ def _reason_columns(header: pd.Categorical[str]) -> dict[str, Any]:
     Each distinct header is parsed once (:func:`sipstats.sip.reason_fields`) and the result
     spread over the rows by their codes.
     """
+    import numpy as np
     import pandas as pd
 
     fields = [reason_fields(value) for value in header.categories]
@@ -635,6 +655,7 @@ def _reason_columns(header: pd.Categorical[str]) -> dict[str, Any]:
 
 def _categorical_of(codes: np.ndarray, values: list[str]) -> pd.Categorical[str]:
     """A categorical whose row i holds ``values[codes[i]]`` ('' and code -1 are NA)."""
+    import numpy as np
     import pandas as pd
 
     distinct = list(dict.fromkeys(value for value in values if value))
@@ -677,6 +698,7 @@ def in_capture_order(messages: pd.DataFrame, files: Sequence[str]) -> pd.DataFra
     For tables put together from parts (a dataset's files, a cluster's partitions); the
     sort is stable, so messages of one frame keep their order within a part.
     """
+    import numpy as np
     import pandas as pd
 
     if messages.empty:

@@ -15,11 +15,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
-import numpy as np
-
 from sipstats.vocabulary import OUTCOMES as OUTCOMES
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
 # pandas is imported by the functions that build frames: decoding reads the column tables
@@ -531,6 +530,7 @@ def _without_unused(values: pd.Categorical[Any]) -> pd.Categorical[Any]:
     """``values.remove_unused_categories()`` by counting codes: the categories kept are
     distinct already, so no hash table of their texts is built to check it (pandas' own
     removal sorts the codes; a new category list checked by pandas hashes every text)."""
+    import numpy as np
     import pandas as pd
 
     codes = values.codes
@@ -549,6 +549,8 @@ def _without_unused(values: pd.Categorical[Any]) -> pd.Categorical[Any]:
 def used_codes(codes: np.ndarray, n: int) -> np.ndarray:
     """The codes 0..n-1 that ``codes`` holds (-1, a missing value, left out), in order: which
     categories a column uses, by counting (no sort of the row codes)."""
+    import numpy as np
+
     return np.flatnonzero(np.bincount(codes[codes >= 0], minlength=n))
 
 
