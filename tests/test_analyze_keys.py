@@ -168,6 +168,8 @@ def test_sorted_ids_are_numpy_unique(seed: int) -> None:
         want_distinct, want_ids = np.unique(values, return_inverse=True)
         np.testing.assert_array_equal(distinct, want_distinct)
         np.testing.assert_array_equal(ids, want_ids)
+    distinct, ids = keys.sorted_ids(np.zeros(0, dtype=np.int64))
+    assert len(distinct) == len(ids) == 0
 
 
 def test_lookup_packed_without_keys() -> None:

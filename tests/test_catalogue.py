@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from sipstats.analyze.join import COLUMNS as JOIN_COLUMNS
+from sipstats.analyze.join import join_catalogue
 from sipstats.catalogue import (
     CATEGORIES,
     CATEGORY_NAMES_ZH,
@@ -460,3 +462,15 @@ def test_a_classify_result_changed_by_its_caller_leaves_the_next_call_unchanged(
     assert again["reason"].tolist()[:2] == ["OK", "Service Unavailable"]
     assert again["registered"].tolist()[:2] == [True, True]
     assert again["category"].tolist()[:2] == [lookup(200).category, lookup(503).category]
+
+
+def test_join_catalogue_gives_each_row_its_codes_entry() -> None:
+    """The join looks each distinct code up once and gives every row its code's entry, as
+    classifying every row does; a row without a code (a request) or with no catalogue entry
+    gets NA in every column."""
+    status = pd.Series([486, None, 200, 486, 700, 180, None, 299], dtype="Int16")
+    messages = pd.DataFrame({"status": status, "frame": np.arange(len(status))})
+    joined = join_catalogue(messages)
+    expected = classify(status)[list(JOIN_COLUMNS)].rename(columns=JOIN_COLUMNS)
+    pd.testing.assert_frame_equal(joined[list(JOIN_COLUMNS.values())], expected, check_exact=True)
+    pd.testing.assert_frame_equal(joined[list(messages)], messages)

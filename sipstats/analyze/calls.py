@@ -100,6 +100,9 @@ def outcome(final_status: np.ndarray, cancelled: np.ndarray) -> np.ndarray:
     )
 
 
+#: Member rows of the calls (positions in the messages, in order) and the call of each.
+_Rows = tuple[np.ndarray, np.ndarray]
+
 #: The columns a call takes from its first INVITE.
 FIRST_INVITE_COLUMNS = (
     *("ts", "call_id", "from_tag", "from_uri", "to_uri", "request_uri"),
@@ -110,12 +113,13 @@ FIRST_INVITE_COLUMNS = (
 
 def _members(
     m: pd.DataFrame, initial: np.ndarray, sender: np.ndarray
-) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[pd.DataFrame, _Rows, _Rows, np.ndarray, np.ndarray]:
     """First INVITE of each call, which rows belong to which call on its leg.
 
     ``sender`` is :func:`sipstats.analyze.keys.senders` of ``m``: a call is a Call-ID and
-    From tag. Returns (first INVITE rows, positions of member rows in ``m``, call number per
-    member, call number of each row by its From tag and by its To tag, -1 for none). A row
+    From tag. Returns (first INVITE rows, the member requests and the member responses to
+    INVITEs (:data:`_Rows`), call number of each row by its From tag and by its To tag, -1
+    for none). A row
     belongs to a call when its Call-ID and From tag (or, for requests the callee sends, its
     To tag) match the call's and it travels between the first INVITE's addresses. The call by
     To tag is looked for only where it is read: rows without a call by From tag, and rows
@@ -161,8 +165,13 @@ def _members(
         call[elsewhere].astype(np.int64) * pairs + pair[elsewhere], legs
     )
     member = (call >= 0) & ~on_other_leg
-    rows = np.flatnonzero(member)
-    return first, rows, call[rows], by_from, by_to
+    # The member rows that tell something, in two subsets: the responses to INVITEs (status,
+    # To tag) and the requests (BYE, CANCEL, the INVITEs themselves); no array of every
+    # member row is held beside them (peak memory).
+    request = m["is_request"].to_numpy()
+    q_rows = np.flatnonzero(member & request)
+    r_rows = np.flatnonzero(member & ~request & (m["cseq_method"] == "INVITE").to_numpy())
+    return first, (q_rows, call[q_rows]), (r_rows, call[r_rows]), by_from, by_to
 
 
 def _address_pairs(m: pd.DataFrame) -> tuple[np.ndarray, int]:
@@ -180,27 +189,21 @@ def _address_pairs(m: pd.DataFrame) -> tuple[np.ndarray, int]:
 def _from_members(
     m: pd.DataFrame,
     transactions: pd.DataFrame,
-    members: tuple[np.ndarray, np.ndarray, int],
+    members: tuple[_Rows, _Rows, int],
     invite_req: np.ndarray,
     initial: np.ndarray,
 ) -> tuple[dict[str, Any], np.ndarray, Any]:
     """The calls' columns read from their member rows, whether each call saw a provisional
     response to its last INVITE, and the time of that INVITE.
 
-    ``members``: the member rows of ``m``, the call of each and how many calls there are;
+    ``members``: the member requests and responses to INVITEs (:data:`_Rows`) and how
+    many calls there are;
     ``invite_req`` and ``initial`` mark the rows of ``m`` that are first copies of INVITEs
     and of out-of-dialog INVITEs. :func:`build` keeps no row-long array past this step.
     """
-    rows, cid, n = members
+    (q_rows, q_cid), (r_rows, r_cid), n = members
     retrans = m["retransmission"].to_numpy()
     ts = m["ts"].array
-    # Two subsets of the member rows, each read only where it tells something: the responses
-    # to INVITEs (status, To tag) and the requests (BYE, CANCEL, the INVITEs themselves).
-    request = m["is_request"].to_numpy()[rows]
-    to_invite = np.flatnonzero(~request & (m["cseq_method"] == "INVITE").to_numpy()[rows])
-    r_rows, r_cid = rows[to_invite], cid[to_invite]
-    q_rows, q_cid = rows[request], cid[request]
-    del request, to_invite
 
     def first_row(at: np.ndarray, group: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """Each call's first row (position in ``m``) of ``at`` where ``mask``; -1 for none."""
@@ -291,16 +294,16 @@ def build(
     initial = invite_req & m["to_tag"].isna().to_numpy()
     if not initial.any():
         return schema.empty(schema.CALLS)
-    first, rows, cid, by_from, by_to = _members(m, initial, sender)
+    first, requests, responses, by_from, by_to = _members(m, initial, sender)
     n = len(first)
     # first, while few row-long arrays are held: the analysis's peak memory is here
     media = call_media(m, by_from, by_to, n)
     del by_from, by_to
 
     per_call, provisional, last_invite = _from_members(
-        m, transactions, (rows, cid, n), invite_req, initial
+        m, transactions, (requests, responses, n), invite_req, initial
     )
-    del rows, cid  # row-long: the calls table is made without them
+    del requests, responses  # row-long: the calls table is made without them
     if capture_end is None:
         capture_end = m["ts"].max()
     calls = pd.DataFrame(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from pandas.api.extensions import ExtensionArray
 
 from sipstats.catalogue import classify
 
@@ -38,8 +39,18 @@ def join_catalogue(messages: pd.DataFrame) -> pd.DataFrame:
     position[present] = np.arange(len(present))
     position = position[offset]
     return messages.assign(
-        **{
-            target: table[source].array.take(position, allow_fill=True)
-            for source, target in COLUMNS.items()
-        }
+        **{target: _gather(table[source].array, position) for source, target in COLUMNS.items()}
     )
+
+
+def _gather(entries: ExtensionArray, position: np.ndarray) -> ExtensionArray:
+    """``entries.take(position, allow_fill=True)`` (-1: NA) for the catalogue's categorical
+    and boolean columns, gathered as their codes or values and mask: a take of pandas' casts
+    and checks every row's code, at several times the cost."""
+    if isinstance(entries, pd.Categorical):
+        codes = np.append(entries.codes, -1)[position]  # the last: NA
+        return pd.Categorical.from_codes(codes, dtype=entries.dtype, validate=False)
+    if isinstance(entries, pd.arrays.BooleanArray):
+        values = np.append(entries.to_numpy(dtype=bool, na_value=False), False)[position]
+        return pd.arrays.BooleanArray(values, np.append(entries.isna(), True)[position])
+    return entries.take(position, allow_fill=True)

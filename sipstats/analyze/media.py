@@ -66,6 +66,15 @@ def call_media(
     answers = sdp & ~request & (status >= 180) & (status < 300)
     answer = first_of_call(answers)
     early = first_of_call(answers & (status == 183)) >= 0
+    del sdp, answers
+    # the media endpoints now, while few row-long arrays are held (peak memory)
+    offered, answered = offer >= 0, answer >= 0
+    sent = np.concatenate([offer[offered], answer[answered]])
+    media = endpoints(m["sdp_address"].iloc[sent], m["sdp_port"].iloc[sent])
+    # each call's offer and answer as codes of ``media`` (-1: none)
+    offer_media, answer_media = np.full(n, -1, dtype=np.int64), np.full(n, -1, dtype=np.int64)
+    offers = int(offered.sum())
+    offer_media[offered], answer_media[answered] = media.codes[:offers], media.codes[offers:]
 
     # the cause: Q.850 Reasons first, then the first in time, of the final response, the
     # caller's CANCEL and BYE (From tag) and the callee's BYE (the caller's tag in To)
@@ -94,13 +103,6 @@ def call_media(
     responder = np.where(server_at >= 0, server_at, agent_at)
     agents = server.cat.categories.append(user_agent.cat.categories)
 
-    offered, answered = offer >= 0, answer >= 0
-    sent = np.concatenate([offer[offered], answer[answered]])
-    media = endpoints(m["sdp_address"].iloc[sent], m["sdp_port"].iloc[sent])
-    # each call's offer and answer as codes of ``media`` (-1: none)
-    offer_media, answer_media = np.full(n, -1, dtype=np.int64), np.full(n, -1, dtype=np.int64)
-    offers = int(offered.sum())
-    offer_media[offered], answer_media[answered] = media.codes[:offers], media.codes[offers:]
     return {
         "offered_codecs": _texts(m["sdp_codecs"], offer),
         "offer_media": keys.categorical(media.categories, offer_media),

@@ -41,20 +41,29 @@ def endpoints(ip: pd.Series, port: pd.Series) -> pd.Categorical:
     Text is built once per distinct address and port, not once per row.
     """
     ip = ip.astype("category")
-    # one int64 key per row, made in place (a copy of the codes): this runs on every
-    # transaction and on the calls' SDP, at the per-Call-ID step's peak memory
-    key = ip.cat.codes.to_numpy().astype(np.int64)
+    ip_code = ip.cat.codes.to_numpy()
     port_number = port.to_numpy(dtype=np.int64, na_value=-1)
-    valid = (key >= 0) & (port_number >= 0)
-    key *= 65536
-    key += port_number
-    del port_number
+    valid = (ip_code >= 0) & (port_number >= 0)
     every = bool(valid.all())
-    distinct, inverse = keys.sorted_ids(key if every else key[valid])
+    if not every:
+        ip_code, port_number = ip_code[valid], port_number[valid]
+    # address x port as one int64 that sorts as the pair, spanning only the ports held (few
+    # keys: numbered by a table, not a hash); made in place: this runs on every transaction
+    # and on the calls' SDP, at the per-Call-ID step's peak memory
+    low = int(port_number.min(initial=0))
+    width = int(port_number.max(initial=0)) - low + 1
+    key = ip_code.astype(np.int64)
+    key *= width
+    key += port_number
+    key -= low
+    del port_number
+    distinct, inverse = keys.sorted_ids(key)
     del key
     # a plain list: indexing a pandas string array one item at a time is slow
     host = ip.cat.categories.astype("str").tolist()
-    labels = [endpoint_label(host[value >> 16], value & 0xFFFF) for value in distinct.tolist()]
+    labels = [
+        endpoint_label(host[value // width], low + value % width) for value in distinct.tolist()
+    ]
     if every:
         out = inverse
     else:
@@ -251,25 +260,34 @@ def build(messages: pd.DataFrame) -> pd.DataFrame:
         },
         copy=False,  # the columns as they are: no copy of them into blocks (peak memory)
     )
+    # now, while fewer columns are held: each takes several row-long temporaries (peak memory)
+    provisional_ms = _ms(out["first_provisional_ts"] - out["request_ts"])
+    final_ms = _ms(out["final_ts"] - out["request_ts"])
     # Identity columns come from the first copy of the request, else from the first message.
     request_row = first(main & ~retransmission)
     # transactions are numbered in order of their first message (:func:`assign`)
     head_rows = np.where(request_row >= 0, request_row, keys.first_appearances(tx))
-    head = m[list(HEAD_COLUMNS)].iloc[head_rows].reset_index(drop=True)
-    req = head["is_request"].to_numpy()
-    ips = head["src"].cat.categories.union(head["dst"].cat.categories)
-    src_ip, dst_ip = recode(head["src"], ips), recode(head["dst"], ips)
-    sport, dport = head["sport"].to_numpy(), head["dport"].to_numpy()
+    # the endpoints first, while the other columns of the head rows are not held (peak memory)
+    ends = m[["is_request", "src", "sport", "dst", "dport"]].iloc[head_rows]
+    req = ends["is_request"].to_numpy()
+    ips = ends["src"].cat.categories.union(ends["dst"].cat.categories)
+    src_ip, dst_ip = recode(ends["src"], ips), recode(ends["dst"], ips)
+    sport, dport = ends["sport"].to_numpy(), ends["dport"].to_numpy()
+    del ends
 
     def side(ip_codes: np.ndarray, port: np.ndarray) -> pd.Categorical:
         ip = pd.Series(pd.Categorical.from_codes(ip_codes, categories=ips))
         return endpoints(ip, pd.Series(port))
 
+    client = side(np.where(req, src_ip, dst_ip), np.where(req, sport, dport))
+    server = side(np.where(req, dst_ip, src_ip), np.where(req, dport, sport))
+    del sport, dport
+    head = m[list(HEAD_COLUMNS)].iloc[head_rows].reset_index(drop=True)
     out["method"] = pd.Categorical.from_codes(np.asarray(per_tx, dtype=np.int64), categories=names)
     out["call_id"] = head["call_id"].array
     out["cseq"] = head["cseq"].array
-    out["client"] = side(np.where(req, src_ip, dst_ip), np.where(req, sport, dport))
-    out["server"] = side(np.where(req, dst_ip, src_ip), np.where(req, dport, sport))
+    out["client"] = client
+    out["server"] = server
     out["from_tag"] = head["from_tag"].array
     out["to_uri"] = head["to_uri"].array
     out["expires"] = head["expires"].where(req).array
@@ -277,8 +295,8 @@ def build(messages: pd.DataFrame) -> pd.DataFrame:
     out["in_dialog"] = head["to_tag"].notna().to_numpy() & req
     out["branch"] = head["branch"].array
     out["client_ip"] = pd.Categorical.from_codes(np.where(req, src_ip, dst_ip), categories=ips)
-    out["provisional_ms"] = _ms(out["first_provisional_ts"] - out["request_ts"])
-    out["final_ms"] = _ms(out["final_ts"] - out["request_ts"])
+    out["provisional_ms"] = provisional_ms
+    out["final_ms"] = final_ms
     out["has_final"] = out["final_status"].notna()
     return out
 
