@@ -31,6 +31,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#if defined(__SSE2__) && defined(__GNUC__)
+#include <emmintrin.h>
+#endif
 
 #include "_columns.h"
 
@@ -140,46 +143,35 @@ is_printable(char c)
     return u - 0x20u < 0x5fu || u == '\t';
 }
 
-/* Does any of the 8 bytes of ``x`` fall outside printable ASCII (a control, DEL or above)?
- * HT answers yes too: the caller looks at the bytes one by one then. Each test is exact as a
- * yes or no for the word as a whole (the "has less" and "has more" bit tricks). */
-static int
-may_be_unprintable(uint64_t x)
-{
-    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
-    uint64_t control = (x - 0x20 * ones) & ~x & highs;
-    uint64_t del_or_above = ((x + ones) | x) & highs;
-    return (control | del_or_above) != 0;
-}
-
 /* The CR of the line that starts at ``s``: where its first byte that is not printable ASCII or
  * HT lies, when that is a CR followed by an LF; NULL otherwise (no CRLF before ``end``, or a
  * control, DEL or non-ASCII byte first). One pass for what was the search of the LF and a
- * second look at every byte before it; eight bytes at a time while they are all printable. */
+ * second look at every byte before it: with SSE2 (every x86-64), sixteen bytes at a time. */
 static const char *
 line_cr(const char *s, const char *end)
 {
     const char *c = s;
-    for (;;) {
-        const char *stop = end;
-        if (end - c >= 8) {
-            uint64_t x;
-            memcpy(&x, c, sizeof x);
-            if (!may_be_unprintable(x)) {
-                c += 8;
-                continue;
+#if defined(__SSE2__) && defined(__GNUC__)
+    const __m128i space = _mm_set1_epi8(0x20), del = _mm_set1_epi8(0x7f);
+    for (; end - c >= 16; c += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)c);
+        /* compared as signed bytes, those of 0x80 and above are below the space too */
+        unsigned odd = (unsigned)_mm_movemask_epi8(
+            _mm_or_si128(_mm_cmplt_epi8(v, space), _mm_cmpeq_epi8(v, del)));
+        for (; odd != 0; odd &= odd - 1) {
+            const char *at = c + __builtin_ctz(odd);
+            if (*at != '\t') {
+                return *at == '\r' && end - at >= 2 && at[1] == '\n' ? at : NULL;
             }
-            stop = c + 8;
-        }
-        for (; c < stop; c++) {
-            if (!is_printable(*c)) {
-                return *c == '\r' && end - c >= 2 && c[1] == '\n' ? c : NULL;
-            }
-        }
-        if (c == end) {
-            return NULL;
         }
     }
+#endif
+    for (; c < end; c++) {
+        if (!is_printable(*c)) {
+            return *c == '\r' && end - c >= 2 && c[1] == '\n' ? c : NULL;
+        }
+    }
+    return NULL;
 }
 
 /* str.strip() on printable ASCII: only SP and HT are whitespace there. */
