@@ -160,8 +160,24 @@ def main() -> None:
     print_results(capture, rounds, args.repeat)
     print(
         f"machine: {os.cpu_count()} cores, load average {load:.1f} before, "
-        f"{os.getloadavg()[0]:.1f} after"
+        f"{os.getloadavg()[0]:.1f} after; {installed()}"
     )
+
+
+def installed() -> str:
+    """The versions that change the figures: pandas loads pyarrow at start-up when it is
+    installed (the ``dask`` and ``test`` extras), which costs the command start-up time and
+    about 30 MiB of memory that a plain ``pip install sipstats`` does not pay."""
+    from importlib import metadata
+
+    def version(name: str) -> str:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return "not installed"
+
+    found = ", ".join(f"{name} {version(name)}" for name in ("pandas", "numpy", "pyarrow"))
+    return f"Python {sys.version.split()[0]}, {found}"
 
 
 def run_rounds(capture: Path, tshark: str, out: Path, repeat: int) -> list[tuple[Run, ...]]:
