@@ -172,6 +172,29 @@ def test_sorted_ids_are_numpy_unique(seed: int) -> None:
     assert len(distinct) == len(ids) == 0
 
 
+@pytest.mark.parametrize(
+    "values",
+    [
+        np.array([0]),  # a lone key 0: the table path
+        np.array([0, 3, 3, 4 + 1024]),  # the largest key the table takes for four rows
+        np.array([0, 3, 3, 4 + 1025]),  # one past it: hashed
+        np.array([7, 2, 7, 0], dtype=np.int32),
+        np.array([7, 2, 7, 0], dtype=np.int8),
+        np.array([2**63 + 5, 3, 3], dtype=np.uint64),
+        np.zeros(0, dtype=np.uint64),
+        np.array([True, False, True]),
+        np.array([2.5, -1.0, 2.5]),
+        np.array([-1, 5, -1]),
+    ],
+)
+def test_sorted_ids_take_numpy_uniques_types(values: np.ndarray) -> None:
+    distinct, ids = keys.sorted_ids(values)
+    want_distinct, want_ids = np.unique(values, return_inverse=True)
+    np.testing.assert_array_equal(distinct, want_distinct)
+    assert distinct.dtype == want_distinct.dtype
+    np.testing.assert_array_equal(ids, want_ids)
+
+
 def test_lookup_packed_without_keys() -> None:
     out = keys.lookup_packed(
         np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.array([3, -1]), 4
