@@ -50,7 +50,7 @@ def endpoints(ip: pd.Series, port: pd.Series) -> pd.Categorical:
     # address x port as one int64 that sorts as the pair, spanning only the ports held (few
     # keys: numbered by a table, not a hash); made in place: this runs on every transaction
     # and on the calls' SDP, at the per-Call-ID step's peak memory
-    low = int(port_number.min(initial=0))
+    low = int(port_number.min()) if len(port_number) else 0
     width = int(port_number.max(initial=0)) - low + 1
     key = ip_code.astype(np.int64)
     key *= width
