@@ -342,3 +342,32 @@ def test_a_bye_in_the_dialog_proves_the_answer_whose_200_is_missing() -> None:
     assert pd.isna(row["duration_s"])
     assert row["end_ts"] == rows[0]["ts"] + pd.Timedelta(seconds=40)
     assert not bool(calls.loc["later", "answer_missing"])
+
+
+def test_two_from_tags_on_one_call_id_are_two_calls_and_challenges_apart() -> None:
+    """A call is a Call-ID and a From tag (RFC 3261 §12): another From tag on the same
+    Call-ID starts another call, and its credentials do not answer the first one's 401."""
+    a = {"call_id": "shared", "from_tag": "fa"}
+    b = {"call_id": "shared", "from_tag": "fb"}
+    rows = [
+        msg(0, "INVITE", branch="z9hG4bK-a", **a),
+        msg(0.01, 401, branch="z9hG4bK-a", to_tag="pa", **a),
+        msg(0.02, "ACK", branch="z9hG4bK-a", to_tag="pa", **a),
+        msg(0.2, "INVITE", branch="z9hG4bK-b", cseq=2, has_auth=True, **b),
+        msg(1.2, 200, branch="z9hG4bK-b", cseq=2, to_tag="tb", **b),
+        msg(1.21, "ACK", branch="z9hG4bK-bk", cseq=2, to_tag="tb", **b),
+    ]
+    # the callee's BYE names the caller's tag in To
+    bye = {"call_id": "shared", "from_tag": "tb", "to_tag": "fb", "branch": "z9hG4bK-cb"}
+    rows += [
+        msg(4.2, "BYE", src=UAS, dst=UAC, **bye),
+        msg(4.21, 200, cseq_method="BYE", src=UAC, dst=UAS, **bye),
+    ]
+    result = analyze(capture(rows))
+    calls = result.calls.set_index("from_tag")
+    assert list(calls.index) == ["fa", "fb"]
+    assert list(calls["outcome"]) == ["auth_failed", "answered"]
+    assert list(calls["has_bye"]) == [False, True]
+    assert calls.loc["fb", "duration_s"] == pytest.approx(3.0)
+    challenged = result.messages["status"].eq(401).fillna(False)
+    assert list(result.messages.loc[challenged, "challenge"]) == [False]
