@@ -31,6 +31,8 @@ def answered_challenge(messages: pd.DataFrame, request_key: np.ndarray) -> np.nd
     authed = is_request & messages["has_auth"].to_numpy()
     n = int(request_key.max()) + 1
     highest = keys.max_in_group(request_key, np.where(authed, cseq, np.nan), n)[request_key]
-    challenge = ~is_request & np.isin(keys.statuses(messages["status"]), CHALLENGE_CODES)
+    status = keys.statuses(messages["status"])
+    # a comparison per code: np.isin sorts or tables every row's status
+    challenge = ~is_request & np.logical_or.reduce([status == code for code in CHALLENGE_CODES])
     with np.errstate(invalid="ignore"):
         return challenge & (highest > cseq) & (keys.codes(messages["call_id"]) >= 0)
