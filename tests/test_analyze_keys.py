@@ -276,19 +276,15 @@ def test_dialog_keys_and_codes_read_at_rows_from_narrow_codes() -> None:
     assert call_id.cat.codes.dtype == np.int8
     width = keys.dialog_width(tags)
     assert width == len(tags) + 1
-    untagged = keys.dialog(call_id, from_tag, tags, untagged=True)
-    np.testing.assert_array_equal(untagged, [200, width, -1, width + 6])
-    # the same key from codes of other tables (one rule, narrow codes too)
     np.testing.assert_array_equal(
         keys.dialog_key(call_id.cat.codes.to_numpy(), from_tag.cat.codes.to_numpy(), tags),
-        untagged,
+        [200, width, -1, width + 6],
     )
+    # the same key of a table's columns, none for a row without a tag
+    np.testing.assert_array_equal(keys.dialog(call_id, from_tag, tags), [200, -1, -1, width + 6])
+    rows = np.array([False, True, True, True])
     np.testing.assert_array_equal(
-        keys.dialog(call_id, from_tag, tags, untagged=False), [200, -1, -1, width + 6]
-    )
-    rows = np.array([True, True, True, False])
-    np.testing.assert_array_equal(
-        keys.dialog(call_id, from_tag, tags, untagged=True, rows=rows), [200, width, -1, -1]
+        keys.dialog(call_id, from_tag, tags, rows=rows), [-1, -1, -1, width + 6]
     )
     codes = keys.codes_at(from_tag, np.array([0, -1, 1, 3]))
     assert codes.dtype == np.int64

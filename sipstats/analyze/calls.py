@@ -150,7 +150,7 @@ def _members(
     of_call[call_codes] = True
     read &= of_call[m["call_id"].cat.codes.to_numpy()]
     if read.any():
-        to_key = keys.dialog(m["call_id"], m["to_tag"], tags, untagged=False, rows=read)
+        to_key = keys.dialog(m["call_id"], m["to_tag"], tags, rows=read)
         by_to = keys.lookup_packed(call_keys, numbers, to_key, keys.dialog_width(tags))
         del to_key
     else:  # no row to look up by To tag: each found its call by From tag and carries no

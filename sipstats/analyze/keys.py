@@ -278,41 +278,35 @@ def combine(*parts: np.ndarray) -> np.ndarray:
 
 
 def dialog(
-    call_id: pd.Series,
-    tag: pd.Series,
-    tags: pd.Index,
-    *,
-    untagged: bool,
-    rows: np.ndarray | None = None,
+    call_id: pd.Series, tag: pd.Series, tags: pd.Index, *, rows: np.ndarray | None = None
 ) -> np.ndarray:
-    """Call-ID x tag as one int64: the key of a dialog's caller half (RFC 3261 §12).
+    """:func:`dialog_key` of each row's Call-ID and tag, -1 for a row without a tag (or
+    whose tag is not in ``tags``): the key a To tag names a dialog's caller half by.
 
     ``tags`` are the categories the key counts tags in (the From tags), so that a To tag and
-    a From tag of the same text give the same key. ``untagged``: a row without a tag has a
-    key of its own per Call-ID (else -1, as is a row without a Call-ID or whose tag is not
-    in ``tags``). Equal keys are equal dialogs for calls with the same Call-ID categories
-    and ``tags``. ``rows`` (a mask): keys only there, -1 elsewhere.
+    a From tag of the same text give the same key. ``rows`` (a mask): keys only there, -1
+    elsewhere.
     """
     # in place on one int64 array: this runs on every message, at the analysis's peak memory
     key = recode(tag, tags, rows)
     key += 1  # 0: no tag (or not among ``tags``)
-    invalid = call_id.cat.codes.to_numpy() < 0
-    if not untagged:
-        invalid |= key == 0
+    invalid = (call_id.cat.codes.to_numpy() < 0) | (key == 0)
     if rows is not None:
         invalid |= ~rows
     return _pack_dialog(call_id.cat.codes.to_numpy(), key, tags, invalid)
 
 
 def dialog_width(tags: pd.Index) -> int:
-    """Keys of :func:`dialog` per Call-ID (one per tag in ``tags``, one for none): the width
+    """Keys of :func:`dialog_key` per Call-ID (one per tag in ``tags``, one for none): the width
     :func:`lookup_packed` takes for them."""
     return len(tags) + 1
 
 
 def dialog_key(call: np.ndarray, tag: np.ndarray, tags: pd.Index) -> np.ndarray:
-    """:func:`dialog`'s key (``untagged``) from Call-ID and tag codes (-1: none; ``tags``
-    the tags coded), for codes that are not one table's categories."""
+    """Call-ID x tag as one int64 from their codes (-1: none; ``tags`` the tags coded): the
+    key of a dialog's caller half (RFC 3261 §12). A row without a tag has a key of its own
+    per Call-ID, a row without a Call-ID -1. Equal keys are equal dialogs for codes of the
+    same Call-ID categories and ``tags``."""
     key = tag.astype(np.int64)  # a copy, changed in place
     key += 1
     return _pack_dialog(call, key, tags, call < 0)
@@ -333,7 +327,7 @@ def _pack_dialog(
 
 def senders(messages: pd.DataFrame) -> np.ndarray:
     """Call-ID x From tag of each message as one int32 id (-1 without a Call-ID): the caller's
-    half of a dialog (:func:`dialog`'s key, untagged) and the client of a request
+    half of a dialog (as :func:`dialog_key` keys it) and the client of a request
     (:func:`request_key`), numbered once for every per-Call-ID step that keys on it.
 
     A Call-ID nearly always carries one From tag (the callee's in-dialog requests add a
