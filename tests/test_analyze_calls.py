@@ -6,8 +6,10 @@ import pandas as pd
 import pytest
 
 from sipstats import schema
-from sipstats.analyze import analyze
-from tests.analysis_fixtures import UAC, UAS, capture, invite_call, msg
+from sipstats.analyze import analyze, keys
+from sipstats.analyze import calls as calls_stage
+from sipstats.analyze.dialogs import analyze_dialogs
+from tests.analysis_fixtures import UAC, UAS, capture, invite_call, messages, msg
 
 PROXY_IN = ("10.0.1.1", 5060)
 PROXY_OUT = ("10.0.2.1", 5060)
@@ -371,3 +373,10 @@ def test_two_from_tags_on_one_call_id_are_two_calls_and_challenges_apart() -> No
     assert calls.loc["fb", "duration_s"] == pytest.approx(3.0)
     challenged = result.messages["status"].eq(401).fillna(False)
     assert list(result.messages.loc[challenged, "challenge"]) == [False]
+
+
+def test_sender_ids_of_another_frame_are_refused() -> None:
+    parts = analyze_dialogs(messages(invite_call("c", 200)))
+    sender = keys.senders(parts.messages)
+    with pytest.raises(ValueError, match="6 sender ids for 7 messages"):
+        calls_stage.build(parts.messages, parts.wide, sender[1:])

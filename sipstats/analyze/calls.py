@@ -284,6 +284,8 @@ def build(
     the B2BUA legs it links cross Call-IDs, so ``linked_to`` and ``e2e_outcome`` are left
     unlinked here and set by :func:`sipstats.analyze.b2bua.link` on the whole calls table.
     """
+    if len(sender) != len(messages):  # ids of another frame would group rows silently wrong
+        raise ValueError(f"{len(sender)} sender ids for {len(messages)} messages")
     m = messages
     if m.empty:
         return schema.empty(schema.CALLS)
