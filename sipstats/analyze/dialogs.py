@@ -66,7 +66,8 @@ def analyze_dialogs(
     request_key = keys.request_key(m, sender)
     m["client_leg"] = legs.client_leg(m, request_key)
     m["challenge"] = challenges.answered_challenge(m, request_key)
-    # the frame holds copies: row-long arrays kept to the end add to the peak memory
+    # the frame holds copies: row-long arrays kept to the end add to the peak memory (but
+    # sender, int32, kept for the calls)
     del transaction, retransmission, request_key
     m = schema.conform(join_catalogue(m), schema.ANALYZED_MESSAGES)
     wide = tx_stage.build(m)
