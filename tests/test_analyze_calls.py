@@ -380,3 +380,15 @@ def test_sender_ids_of_another_frame_are_refused() -> None:
     sender = keys.senders(parts.messages)
     with pytest.raises(ValueError, match="6 sender ids for 7 messages"):
         calls_stage.build(parts.messages, parts.wide, sender[1:])
+
+
+def test_initial_invites_without_a_call_id_make_no_call() -> None:
+    """A call is a Call-ID and a From tag: an INVITE that names no Call-ID starts none."""
+    rows = [
+        msg(0, "INVITE", call_id=None),
+        msg(0.01, 100, call_id=None),
+        msg(0.5, "REGISTER", call_id="reg", branch="z9hG4bK-r"),
+    ]
+    calls = _calls(rows)
+    assert calls.empty
+    assert list(calls.columns) == list(schema.CALLS)

@@ -127,7 +127,7 @@ def _members(
     """
     # calls are numbered in time order of their first INVITE; int32: the row-long call
     # numbers below are held through the rest of the step
-    first_of = keys.first_in_group(sender, initial & (sender >= 0), int(sender.max()) + 1)
+    first_of = keys.first_in_group(sender, initial, int(sender.max()) + 1)
     first_row = np.sort(first_of[first_of >= 0])
     number = np.full(len(first_of) + 1, -1, dtype=np.int32)  # the last: no Call-ID (-1)
     number[sender[first_row]] = np.arange(len(first_row))
@@ -199,7 +199,8 @@ def _from_members(
     ``members``: the member requests and responses to INVITEs (:data:`_Rows`) and how
     many calls there are;
     ``invite_req`` and ``initial`` mark the rows of ``m`` that are first copies of INVITEs
-    and of out-of-dialog INVITEs. :func:`build` keeps no row-long array past this step.
+    and of out-of-dialog INVITEs with a Call-ID. :func:`build` keeps no row-long array past
+    this step.
     """
     (q_rows, q_cid), (r_rows, r_cid), n = members
     retrans = m["retransmission"].to_numpy()
@@ -293,7 +294,8 @@ def build(
     retrans = m["retransmission"].to_numpy()
     method = m["method"]
     invite_req = is_request & (method == "INVITE").to_numpy() & ~retrans
-    initial = invite_req & m["to_tag"].isna().to_numpy()
+    # out of dialog (no To tag) and with a Call-ID (sender -1: none), the call's key
+    initial = invite_req & m["to_tag"].isna().to_numpy() & (sender >= 0)
     if not initial.any():
         return schema.empty(schema.CALLS)
     first, requests, responses, by_from, by_to = _members(m, initial, sender)
