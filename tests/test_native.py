@@ -150,6 +150,35 @@ def test_c_columns_build_the_python_table() -> None:
     assert set(with_c["file"]) == {"capture-\\udcff.pcap", "b.pcap"}
 
 
+def test_strings_whose_quick_hash_collide_keep_their_own_codes() -> None:
+    """The C builder's cache of recent strings is picked and checked by an unkeyed hash, so a
+    capture can hold two Call-IDs that agree in both: these two of equal length do. The cache
+    trusts a code only once the stored string is compared byte for byte; without that, the
+    second one seen would take the first one's code. The cache starts once a column holds more
+    than a few strings, hence the others first."""
+    if sip.c_scanner() is None:
+        pytest.skip("sipstats._sipscan is not built (see test_every_extension_is_built)")
+    colliding = ["call-JE02000", "call-RDl3000"]
+    call_ids = [f"filler-{n}" for n in range(20)] + [*colliding, *colliding, *reversed(colliding)]
+    batch = [
+        Payload(
+            n,
+            "x.pcap",
+            n,
+            "10.0.0.1",
+            5060,
+            "10.0.0.2",
+            5060,
+            "udp",
+            sip_factory.sip_request("INVITE", call_id=call_id, cseq=1, branch=f"z9hG4bK{n}"),
+        )
+        for n, call_id in enumerate(call_ids)
+    ]
+    built = messages.MessageTable()
+    messages.decode_payloads(batch, InputSummary("x.pcap"), built)
+    assert built.to_frame()["call_id"].tolist() == call_ids
+
+
 def test_the_c_parse_lets_other_threads_run() -> None:
     """Columns.scan parses with the GIL released: a thread that needs the GIL counts while one
     long scan runs, and the rows are those sip.py and the Python table make."""
