@@ -146,7 +146,8 @@ is_printable(char c)
 /* The CR of the line that starts at ``s``: where its first byte that is not printable ASCII or
  * HT lies, when that is a CR followed by an LF; NULL otherwise (no CRLF before ``end``, or a
  * control, DEL or non-ASCII byte first). One pass for what was the search of the LF and a
- * second look at every byte before it: with SSE2 (every x86-64), sixteen bytes at a time. */
+ * second look at every byte before it: with SSE2 (GCC or Clang on x86-64), sixteen bytes at a
+ * time; elsewhere (aarch64, MSVC) one byte at a time. */
 static const char *
 line_cr(const char *s, const char *end)
 {
@@ -1012,7 +1013,8 @@ typedef struct {
     Slot *recent; /* RECENT slots, or NULL (coder_find_recent) */
 } Coder;
 
-/* Slots of a coder's cache of recently coded strings: 32 KiB, which stays in the CPU's caches.
+/* Slots of a coder's cache of recently coded strings: 32 KiB per column that has one (a dozen
+ * of a builder's columns: some 350 KiB, which the CPU's second-level cache can hold).
  * Most rows repeat a value seen a little before (the addresses and URIs of a few thousand
  * hosts, the Call-ID, tags and branch of a call in progress): 77 % of the lookups that
  * hashed on the 1M benchmark capture find their code here, without SipHash and without
