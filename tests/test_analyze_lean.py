@@ -69,8 +69,8 @@ def test_a_capture_handed_over_is_freed() -> None:
 
 
 def test_the_json_report_builds_no_table_it_does_not_read() -> None:
-    """The tables only the text, Markdown, HTML and CSV reports read are built on their first
-    read, as :func:`sipstats.analyze.assemble` built them before."""
+    """The tables only the text, Markdown and HTML reports read are built on their first read,
+    as :func:`sipstats.analyze.assemble` built them before."""
     analysis = sipstats.analyze(sipstats.read_capture(SAMPLES / "outage.pcap"))
     RENDERERS["json"].render(analysis, RenderOptions())  # type: ignore[misc]
     assert all(isinstance(vars(analysis)[name], BuiltOnRead) for name in _TABLES_ON_READ)

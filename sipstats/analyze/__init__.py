@@ -49,8 +49,8 @@ __all__ = ["Analysis", "BuiltOnRead", "analyze", "assemble", "messages_of_calls"
 #: The key of :attr:`Analysis.end_to_end_calls` among the derived tables (:meth:`Analysis._once`).
 _END_TO_END: Final = ("end_to_end_calls",)
 
-#: Report tables :func:`assemble` leaves to be built on read (:class:`BuiltOnRead`): the JSON
-#: report reads neither (the text, Markdown, HTML and CSV reports read both). On the 1M-packet
+#: Report tables :func:`assemble` leaves to be built on read (:class:`BuiltOnRead`): the text,
+#: Markdown and HTML reports read both; the JSON and CSV reports neither. On the 1M-packet
 #: benchmark capture they took about 12 ms CPU. Each is built from a table the analysis holds
 #: anyway (the transactions', the retries), so that waiting keeps no other table alive.
 _TABLES_ON_READ: Final = ("by_responder", "early_retriers")
