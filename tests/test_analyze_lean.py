@@ -84,3 +84,14 @@ def test_the_json_report_builds_no_table_it_does_not_read() -> None:
         conformed = schema.conform(table, schema.ANALYSIS_TABLES[name])
         pd.testing.assert_frame_equal(getattr(analysis, name), conformed, check_exact=True)
         assert not isinstance(vars(analysis)[name], BuiltOnRead)
+
+
+def test_the_responders_waiting_hold_not_the_transactions_helpers() -> None:
+    """Once the transactions are built, their held frame (with the helper columns) goes: the
+    responder table waiting to be built holds only the columns it reads."""
+    analysis = sipstats.analyze(sipstats.read_capture(SAMPLES / "outage.pcap"))
+    wide = weakref.ref(vars(analysis)["transactions"].held)
+    assert not analysis.transactions.empty
+    gc.collect()
+    assert wide() is None
+    assert isinstance(vars(analysis)["by_responder"], BuiltOnRead)

@@ -51,8 +51,9 @@ _END_TO_END: Final = ("end_to_end_calls",)
 
 #: Report tables :func:`assemble` leaves to be built on read (:class:`BuiltOnRead`): the text,
 #: Markdown and HTML reports read both; the JSON and CSV reports neither. On the 1M-packet
-#: benchmark capture they took about 12 ms CPU. Each is built from a table the analysis holds
-#: anyway (the transactions', the retries), so that waiting keeps no other table alive.
+#: benchmark capture they took about 12 ms CPU. Each is built from what the analysis holds
+#: anyway: the retries, and the columns of the transactions' held frame that the responder
+#: table reads (under copy-on-write no copy), so that waiting keeps no other table alive.
 _TABLES_ON_READ: Final = ("by_responder", "early_retriers")
 
 #: What :meth:`Analysis.timeline` groups responses by ('class' is short for 'status_class').
@@ -575,7 +576,7 @@ def assemble(
             **_conformed(aggregates),
             **(breakdowns() if apart is None else apart.result()),
             **_on_read(
-                by_responder=(trunks_stage.by_responder, wide),
+                by_responder=(trunks_stage.by_responder, wide[trunks_stage.RESPONDER_COLUMNS]),
                 early_retriers=(retries.early_retriers, retry),
             ),
             findings=found,

@@ -127,9 +127,14 @@ def _relabeled(columns: tuple[str, ...], trunks: Trunks, table: pd.DataFrame) ->
     return frame
 
 
+#: The transactions' columns :func:`by_responder` reads (what is kept to build it later).
+RESPONDER_COLUMNS: Final = ["method", "final_status", "server"]
+
+
 def by_responder(transactions: pd.DataFrame) -> pd.DataFrame:
     """responder (``address:port``), invites (INVITE transactions answered), answered
-    (share with 2xx), codes ('200x50|486x3', most frequent first).
+    (share with 2xx), codes ('200x50|486x3', most frequent first), from
+    :data:`RESPONDER_COLUMNS` of ``transactions``.
 
     Counted on the server column's codes: its text is read once per responder."""
     t = transactions
