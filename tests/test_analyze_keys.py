@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -219,15 +221,42 @@ def test_code_texts_most_frequent_first_then_lowest() -> None:
     assert list(texts) == ["486x2|503x2", "480x2|404x1"]
 
 
-@pytest.mark.parametrize("spread", [1, 100_000])
-def test_code_texts_counted_by_table_or_by_sort_alike(spread: int) -> None:
-    """Groups few enough are counted in a group x code table, sparse ones by a sort: both
-    as ``np.unique`` counts them."""
-    rng = np.random.default_rng(spread)
-    group = rng.integers(0, 50, 300) * spread
-    code = rng.choice([0, 404, 486, 503, 999], 300)
+def _last_group_tabled(rows: int, codes: int) -> int:
+    """The highest group :func:`keys._pair_counts` still counts in a table, for ``rows`` rows
+    holding ``codes`` distinct codes."""
+    return (keys._INDEXED_PER_ROW * rows + keys._INDEXED_LEAST) // codes - 1
+
+
+_RNG = np.random.default_rng(1)
+_LAST = _last_group_tabled(3, 2)
+PAIR_CASES = {
+    "mixed": (_RNG.integers(0, 50, 300), _RNG.choice([0, 404, 486, 503, 999], 300), True),
+    "one group": (np.zeros(5, dtype=np.int64), np.array([486, 404, 486, 0, 999]), True),
+    "codes 0 and 999": (np.array([3, 0, 3, 1]), np.array([999, 0, 0, 999]), True),
+    "group at the bound": (np.array([0, _LAST, _LAST]), np.array([0, 999, 999]), True),
+    "past the bound": (np.array([0, _LAST + 1, _LAST + 1]), np.array([0, 999, 999]), False),
+    "sparse": (_RNG.integers(0, 50, 300) * 100_000, _RNG.choice([404, 503], 300), False),
+}
+
+
+@pytest.mark.parametrize("case", PAIR_CASES)
+def test_pair_counts_as_np_unique_by_table_or_by_sort(
+    case: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Groups few enough are counted in a group x code table (no sort), sparse ones by a sort:
+    both as ``np.unique`` counts them."""
+    group, code, tabled = PAIR_CASES[case]
     pair, count = np.unique(group * 1000 + code, return_counts=True)
+    sorted_by_unique: list[tuple[Any, ...]] = []
+    unique = np.unique
+
+    def counted_unique(*args: Any, **kwargs: Any) -> Any:
+        sorted_by_unique.append(args)
+        return unique(*args, **kwargs)
+
+    monkeypatch.setattr(np, "unique", counted_unique)
     got_pair, got_count = keys._pair_counts(group, code)
+    assert len(sorted_by_unique) == (not tabled)
     np.testing.assert_array_equal(got_pair, pair)
     np.testing.assert_array_equal(got_count, count)
 
