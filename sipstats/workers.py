@@ -148,12 +148,16 @@ def merge_units(
     table: MessageTable,
     options: DecodeOptions,
     merged: Callable[[Unit, InputSummary], None] | None = None,
+    *,
+    kept: dict[str, Kept] | None = None,
 ) -> dict[str, InputSummary]:
     """Append the units' tables to ``table`` as they come and merge each file's summaries, in
     file order (``merged`` is told after each unit); then make each file's put-off calls on
-    one decoder."""
+    one decoder: the one ``kept`` for the file, if any (its first unit's, which counts in that
+    unit's summary), else a new one."""
     summaries: dict[str, InputSummary] = {}
     deferred: dict[str, list[Deferred]] = {}
+    kept = {} if kept is None else kept
     for unit, (part_table, summary, calls) in zip(units, results, strict=True):
         table.extend(part_table)
         del part_table  # its columns now live in ``table``
@@ -165,7 +169,9 @@ def merge_units(
             summaries[unit.path] = summary
         deferred.setdefault(unit.path, []).extend(calls)
     for path, calls in deferred.items():
-        if calls:
+        if path in kept:
+            _made_on(kept[path], calls, table, options)
+        elif calls:
             summaries[path].merge(_replayed(path, calls, table, options))
     for path in {unit.path for unit in units if unit.part is not None}:
         survey_if_silent(path, summaries[path])  # parts are whole again
@@ -175,21 +181,39 @@ def merge_units(
 def _replayed(
     path: str, calls: list[Deferred], table: MessageTable, options: DecodeOptions
 ) -> InputSummary:
-    """Make a file's put-off calls in order; their messages go into ``table`` (their capture
-    duplicates judged among themselves: a copy has the transport of its original)."""
+    """Make a file's put-off calls in order on a new decoder; their messages go into ``table``
+    (their capture duplicates judged among themselves: a copy has the transport of its
+    original)."""
     summary = InputSummary(file=path)
-    decoder = Decoder(path, summary, options.ports)
+    _made_on(Kept(Decoder(path, summary, options.ports), None), calls, table, options)
+    return summary
+
+
+class Kept(NamedTuple):
+    """Where a read cut short left off (:attr:`sipstats.capture.pcap.Share.kept`): its
+    decoder, unfinished, and its capture-duplicate filter (None: a new one)."""
+
+    decoder: Decoder
+    copies: Copies | None
+
+
+def _made_on(
+    kept: Kept, calls: list[Deferred], table: MessageTable, options: DecodeOptions
+) -> None:
+    """Make put-off calls in order on ``kept``, then finish its decoder; their messages go into
+    ``table``, counted in the decoder's summary."""
+    decoder = kept.decoder
     replay(decoder, calls)
     decoder.finish()
     decode_payloads(
         decoder.out,
-        summary,
+        decoder.summary,
         table,
         strict=options.strict,
         duplicate_window_ms=options.duplicate_window_ms,
         keep_duplicates=options.keep_duplicates,
+        copies=kept.copies,
     )
-    return summary
 
 
 def decode_in_workers(
@@ -301,9 +325,10 @@ def decode_shared(
     helper: Helper,
 ) -> list[InputSummary] | None:
     """Decode the one capture file of ``entries`` into ``table``, with whatever part of it
-    ``helper`` cuts off (:class:`Helper`); None when ``entries`` is not one file. The file is
-    read as a part (what needs earlier packets put off and replayed), so that a cut changes
-    nothing."""
+    ``helper`` cuts off (:class:`Helper`); None when ``entries`` is not one file. The reader
+    decodes as one pass does (TCP, SCTP and IP fragments as they come, nothing held for
+    later); the helper's part puts off what needs earlier packets, and those calls are then
+    made on the reader's decoder and duplicate filter, which stopped at the cut."""
     if len(entries) != 1 or not isinstance(entries[0], str):
         return None
     path = entries[0]
@@ -311,25 +336,29 @@ def decode_shared(
     first = Part((0, sys.maxsize, 1), FIRST_RECORD, (0, 0, 1))
     share = Share()
     helper.offer(path, options, share)
-    deferred: list[Deferred] = []
+    window = options.duplicate_window_ms
+    copies = duplicate_filter(window) if window > 0 else None
     try:
         part_table, summary = options.decode(
             path,
             byte_range=first.byte_range,
-            deferred=deferred,
+            copies=copies,
             tick=None if progress is None else partial(_bytes_read, progress, size),
             share=share,
         )
     finally:
         cut = share.finish()
     whole = Unit(path, first, size)
-    units, results = [whole], [(part_table, summary, deferred)]
+    units, results = [whole], [(part_table, summary, list[Deferred]())]
     del part_table
+    kept: dict[str, Kept] = {}
     if cut:
         unit, result = helper.outcome()
         units.append(unit)
         results.append(result)
-    summaries = merge_units(units, results, table, options)
+        if share.kept is not None:  # else the read failed after the cut
+            kept[path] = Kept(share.kept, copies)
+    summaries = merge_units(units, results, table, options, kept=kept)
     if progress is not None:
         progress(size, size, summaries[path].packets)
     return [summaries[path]]

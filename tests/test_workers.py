@@ -27,7 +27,7 @@ from scapy.layers.l2 import Ether
 from scapy.packet import Packet, Raw
 
 from sipstats import workers
-from sipstats.capture import pcap
+from sipstats.capture import pcap, reader
 from sipstats.capture.reader import open_capture, parts
 from sipstats.capture.summary import InputSummary
 from sipstats.messages import DecodeOptions, MessageTable, read_capture
@@ -334,6 +334,24 @@ def test_a_read_helped_at_any_step_gives_one_pass(
         if helper._outcome is not None:
             cuts.add(helper._outcome[0].part.byte_range[0])
     assert len(cuts) > 3
+
+
+def test_a_read_no_one_helps_puts_nothing_off(
+    capture: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Until a helper cuts the read, the reader decodes TCP, SCTP and IP fragments as they
+    come, as one pass does: nothing is copied aside for later (a capture of TCP bulk traffic
+    would be held whole)."""
+
+    def defers(*_args: object) -> None:
+        raise AssertionError("a read that was not cut put something off")
+
+    monkeypatch.setattr(reader, "DeferringDecoder", defers)
+    whole = read_capture(capture)
+    helper = workers.Helper()
+    alone = read_capture(capture, jobs=2, progress=_helping_at(0, helper), helper=helper)
+    pd.testing.assert_frame_equal(alone.messages, whole.messages)
+    assert alone.inputs == whole.inputs
 
 
 def test_what_fails_in_the_helper_is_raised_by_the_read(

@@ -336,6 +336,9 @@ class Share:
         self._reach = 0
         self.at: Position | None = None
         """The reader's last position told, None before its first step."""
+        self.kept: Decoder | None = None
+        """The reader's decoder, left unfinished when the read was cut: what the rest of the
+        file puts off (TCP, SCTP, IP fragments) is made on it, after what the reader gave it."""
 
     def step(self, at: Position, reach: int) -> int:
         """The reader is ``at`` and starts no record at or after ``reach`` before its next

@@ -149,7 +149,7 @@ def iter_payload_batches(
     ``deferred`` list, what needs the packets before the part (IP fragments, TCP, SCTP) is not
     decoded but recorded there, for :func:`sipstats.capture.deferral.replay` in file order.
     A classic pcap read with a ``share`` may be cut short by another thread (see
-    :class:`sipstats.capture.pcap.Share`).
+    :class:`sipstats.capture.pcap.Share`); its decoder is then left unfinished in the share.
     """
     name = os.fspath(path)
     src, header = open_capture(name, summary)
@@ -185,7 +185,10 @@ def _payloads(
             yield from reader.read(decoder.packet, decoder.out, stop, decoder, intake, share)
         else:
             yield from reader.read(decoder.packet, decoder.out, stop, decoder, intake)
-        decoder.finish()
+        if share is not None and share.finish():
+            share.kept = decoder  # the rest of the file goes on from this state
+        else:
+            decoder.finish()
         if decoder.out:
             yield decoder.out[:]
             decoder.out.clear()
