@@ -291,15 +291,15 @@ class Helper:
         if self._read is None:
             return
         path, options, share = self._read
-        at, size = share.at, _size(path)
-        if at is None or size - at.offset < MIN_SHARED_BYTES:
+        at, end = share.at, share.end  # not the file's size now: it may be growing
+        if at is None or end - at.offset < MIN_SHARED_BYTES:
             return
         lookback_ns = round(options.duplicate_window_ms * 1_000_000)
-        part = rest_after(path, at, at.offset + (size - at.offset) // 2, lookback_ns)
+        part = rest_after(path, at, at.offset + (end - at.offset) // 2, lookback_ns, end)
         if part is None or not share.cut(part.byte_range[0]):
             return
         try:
-            unit = Unit(path, part, size - part.byte_range[0])
+            unit = Unit(path, part, end - part.byte_range[0])
             self._outcome = (unit, decode_unit(unit, options))
         except BaseException as error:  # raised again in the reading thread
             self._error = error

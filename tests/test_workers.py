@@ -293,7 +293,7 @@ def test_a_cut_from_a_reader_position_is_a_cut_from_the_start(
         for here, target in combinations(offsets, 2):
             before = pcap.cut_points(src, header, [here], lookback_ns)[0]
             at = pcap.Position(before.offset, before.frame, before.clock)
-            cut = pcap.cut_after(src, header, at, target, lookback_ns)
+            cut = pcap.cut_after(src, header, at, target, lookback_ns, len(src.buf))
             if cut is not None:
                 assert cut == pcap.cut_points(src, header, [target], lookback_ns)[0]
                 found += 1
@@ -352,6 +352,39 @@ def test_a_read_no_one_helps_puts_nothing_off(
     alone = read_capture(capture, jobs=2, progress=_helping_at(0, helper), helper=helper)
     pd.testing.assert_frame_equal(alone.messages, whole.messages)
     assert alone.inputs == whole.inputs
+
+
+def test_a_file_written_on_while_it_is_read_is_cut_as_the_reader_sees_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A capture still being written is longer by the time the helper comes: it cuts what the
+    reader sees (the file as it was opened), and its part ends where the reader's bytes end,
+    so that nothing between is lost and nothing after is read."""
+    if pcap.c_walk() is None:
+        pytest.skip("cutting a file needs the C walk (sipstats.capture._pcapscan)")
+    monkeypatch.setattr(pcap, "RELEASE_STEP", 64)
+    monkeypatch.setattr(pcap, "MAX_CAPLEN", 1100)
+    monkeypatch.setattr(workers, "MIN_SHARED_BYTES", 0)
+    packets = [
+        udp(sip_request("OPTIONS", call_id=f"grow-{i}", cseq=1, branch=f"z9hG4bK-g{i}"), i / 100)
+        for i in range(400)
+    ]
+    path = write_pcap(tmp_path / "growing.pcap", packets[:40])
+    written_later = write_pcap(tmp_path / "later.pcap", packets[40:]).read_bytes()[24:]
+    as_opened = read_capture(path)
+    helper = workers.Helper()
+    steps = iter(range(1, sys.maxsize))
+
+    def progress(*_read: int) -> None:
+        if next(steps) == 3:
+            with path.open("ab") as capture:
+                capture.write(written_later)
+            helper.help()
+
+    grown = read_capture(path, jobs=2, progress=progress, helper=helper)
+    assert helper._outcome is not None  # it did cut the read
+    pd.testing.assert_frame_equal(grown.messages, as_opened.messages)
+    assert grown.inputs == as_opened.inputs
 
 
 def test_what_fails_in_the_helper_is_raised_by_the_read(

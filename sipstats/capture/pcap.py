@@ -174,6 +174,8 @@ class PcapReader:
         tmin, tmax, prev_sec = self.clock
         release_at = off + RELEASE_STEP
         counted_at, counted_frame = self.offset, frame  # summary totals grow as we go (progress)
+        if share is not None:
+            share.end = src.base + n
         while src.base + off < stop:
             if walk is not None:
                 if into and out:  # the messages Python found come first
@@ -336,6 +338,9 @@ class Share:
         self._reach = 0
         self.at: Position | None = None
         """The reader's last position told, None before its first step."""
+        self.end = 0
+        """Where the bytes the reader walks end, told before its first step: a file still
+        being written may be longer by now, and the rest cut off ends here too."""
         self.kept: Decoder | None = None
         """The reader's decoder, left unfinished when the read was cut: what the rest of the
         file puts off (TCP, SCTP, IP fragments) is made on it, after what the reader gave it."""
@@ -393,17 +398,18 @@ def cut_points(src: Source, hdr: PcapHeader, targets: list[int], lookback_ns: in
 
 
 def cut_after(
-    src: Source, hdr: PcapHeader, at: Position, target: int, lookback_ns: int
+    src: Source, hdr: PcapHeader, at: Position, target: int, lookback_ns: int, end: int
 ) -> Cut | None:
     """:func:`cut_points` for one ``target``, walking from a reader's position ``at`` rather
-    than from the first record. None where it finds no cut, or where the look-back may reach
-    back before ``at`` or be measured from a record before it (those are not walked)."""
+    than from the first record, and only the bytes before ``end`` (what that reader sees).
+    None where it finds no cut, or where the look-back may reach back before ``at`` or be
+    measured from a record before it (those are not walked)."""
     walker = c_walk()
     if walker is None or not src.seekable or at.offset < 24:
         return None
     header = (hdr.endian == ">", hdr.record_size, MAX_CAPLEN, hdr.frac_ns)
     base = at.offset - 24  # the walk starts at byte 24 of what it is given
-    with memoryview(src.buf) as whole, whole[base:] as rest:
+    with memoryview(src.buf) as whole, whole[base:end] as rest:
         found = walker.cut_points(header, rest, [target - base], lookback_ns)
     if not found:
         return None

@@ -284,19 +284,20 @@ def parts(path: str | os.PathLike[str], cuts: list[int], lookback_ns: int = 0) -
 
 
 def rest_after(
-    path: str | os.PathLike[str], at: pcap.Position, target: int, lookback_ns: int
+    path: str | os.PathLike[str], at: pcap.Position, target: int, lookback_ns: int, end: int
 ) -> Part | None:
-    """The part of a classic pcap file from the first record at or after ``target`` to its
-    end, for a reader that is ``at`` a record before it (the records before ``at`` are not
-    walked again; see :func:`sipstats.capture.pcap.cut_after`). None where there is no such
-    cut (compressed, pcapng, damage or the end first, a look-back too long)."""
+    """The part of a classic pcap file from the first record at or after ``target`` to
+    ``end``, for a reader that is ``at`` a record before it and sees the file end there (the
+    records before ``at`` are not walked again; see :func:`sipstats.capture.pcap.cut_after`).
+    None where there is no such cut (compressed, pcapng, damage or the end first, a
+    look-back too long)."""
     name = os.fspath(path)
     src, header = open_capture(name, InputSummary(name))
     try:
-        cut = None if header is None else pcap.cut_after(src, header, at, target, lookback_ns)
+        cut = None if header is None else pcap.cut_after(src, header, at, target, lookback_ns, end)
     finally:
         src.close()
-    return None if cut is None else _part(cut, sys.maxsize)
+    return None if cut is None else _part(cut, end)
 
 
 def _part(cut: pcap.Cut, end: int) -> Part:
