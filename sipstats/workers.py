@@ -292,7 +292,7 @@ class Helper:
             return
         path, options, share = self._read
         at, end = share.at, share.end  # not the file's size now: it may be growing
-        if at is None or end - at.offset < MIN_SHARED_BYTES:
+        if at is None or end - at.offset < MIN_SHARED_BYTES:  # (end 0: it cannot be cut)
             return
         lookback_ns = round(options.duplicate_window_ms * 1_000_000)
         part = rest_after(path, at, at.offset + (end - at.offset) // 2, lookback_ns, end)

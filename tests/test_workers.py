@@ -11,6 +11,7 @@ and a call whose messages sit on both sides of every cut.
 
 from __future__ import annotations
 
+import gzip
 import struct
 import subprocess
 import sys
@@ -385,6 +386,25 @@ def test_a_file_written_on_while_it_is_read_is_cut_as_the_reader_sees_it(
     assert helper._outcome is not None  # it did cut the read
     pd.testing.assert_frame_equal(grown.messages, as_opened.messages)
     assert grown.inputs == as_opened.inputs
+
+
+def test_the_helper_leaves_a_compressed_read_at_once(
+    capture: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A compressed file cannot be cut: the helper does not open it (nor decompress its first
+    chunk) to find that out."""
+    monkeypatch.setattr(pcap, "RELEASE_STEP", 64)
+    monkeypatch.setattr(workers, "MIN_SHARED_BYTES", 0)
+
+    def opens(*_args: object) -> None:
+        raise AssertionError("the helper opened a file it cannot cut")
+
+    monkeypatch.setattr(workers, "rest_after", opens)
+    packed = tmp_path / "mixed.pcap.gz"
+    packed.write_bytes(gzip.compress(capture.read_bytes()))
+    helper = workers.Helper()
+    helped = read_capture(packed, jobs=2, progress=_helping_at(1, helper), helper=helper)
+    assert len(helped.messages) == len(read_capture(capture).messages)
 
 
 def test_what_fails_in_the_helper_is_raised_by_the_read(

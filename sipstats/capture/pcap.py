@@ -174,7 +174,7 @@ class PcapReader:
         tmin, tmax, prev_sec = self.clock
         release_at = off + RELEASE_STEP
         counted_at, counted_frame = self.offset, frame  # summary totals grow as we go (progress)
-        if share is not None:
+        if share is not None and src.seekable:
             share.end = src.base + n
         while src.base + off < stop:
             if walk is not None:
@@ -340,7 +340,8 @@ class Share:
         """The reader's last position told, None before its first step."""
         self.end = 0
         """Where the bytes the reader walks end, told before its first step: a file still
-        being written may be longer by now, and the rest cut off ends here too."""
+        being written may be longer by now, and the rest cut off ends here too. 0 where the
+        read cannot be cut (a compressed file, whose offsets are not the file's)."""
         self.kept: Decoder | None = None
         """The reader's decoder, left unfinished when the read was cut: what the rest of the
         file puts off (TCP, SCTP, IP fragments) is made on it, after what the reader gave it."""
