@@ -407,6 +407,62 @@ def test_the_helper_leaves_a_compressed_read_at_once(
     assert len(helped.messages) == len(read_capture(capture).messages)
 
 
+def test_a_share_is_not_cut_where_the_reader_may_have_read() -> None:
+    """A cut before what the reader may have reached by its next step, or after another cut,
+    or once the reader is done, is refused; the reader then reads on."""
+    share = pcap.Share()
+    here = pcap.Position(24, 0, pcap.FIRST_RECORD)
+    assert share.step(here, 1000) == sys.maxsize
+    assert not share.cut(999)
+    assert share.cut(1000)
+    assert not share.cut(2000)
+    assert share.step(here, 1000) == 1000
+    assert share.finish()
+    done = pcap.Share()
+    done.step(here, 1000)
+    assert not done.finish()
+    assert not done.cut(5000)
+
+
+Step = Callable[[pcap.Share, pcap.Position, int], int]
+
+
+def _helping_behind(k: int, helper: workers.Helper, step: Step) -> Step:
+    """``Share.step`` (``step``) that has ``helper`` help just before the reader's step k + 2,
+    with the reader's position of step k."""
+    positions: list[pcap.Position] = []
+
+    def stale(share: pcap.Share, at: pcap.Position, reach: int) -> int:
+        if len(positions) == k + 2:
+            share.at = positions[k]
+            helper.help()
+        positions.append(at)
+        return step(share, at, reach)
+
+    return stale
+
+
+def test_a_helper_behind_the_reader_gives_one_pass(
+    capture: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The helper may come with the reader's position of a step before (it read the share
+    just before the reader stepped on): a cut the reader may have passed since is refused,
+    whichever step that is."""
+    if pcap.c_walk() is None:
+        pytest.skip("cutting a file needs the C walk (sipstats.capture._pcapscan)")
+    monkeypatch.setattr(pcap, "RELEASE_STEP", 64)
+    monkeypatch.setattr(pcap, "MAX_CAPLEN", 1100)
+    monkeypatch.setattr(workers, "MIN_SHARED_BYTES", 0)
+    whole = read_capture(capture)
+    step = pcap.Share.step
+    for k in range(len(_record_offsets(capture))):
+        helper = workers.Helper()
+        monkeypatch.setattr(pcap.Share, "step", _helping_behind(k, helper, step))
+        helped = read_capture(capture, jobs=2, helper=helper)
+        pd.testing.assert_frame_equal(helped.messages, whole.messages, obj=f"help at {k}")
+        assert helped.inputs == whole.inputs, k
+
+
 def test_what_fails_in_the_helper_is_raised_by_the_read(
     capture: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
