@@ -384,8 +384,9 @@ def read_for_report(
     they saved about 0.1 s there and cost 0.1 s on the RTP-heavy one (cut beforehand, its
     parts cost more than they save); a helper that joins once the imports are done cuts only
     what is still unread, and only when there is enough of it.
-    The command line calls it in a thread before the analysis has loaded (:class:`InThread`),
-    the report API when it was not (:func:`sipstats.report.run_report`)."""
+    The command line calls it in a thread before the analysis has loaded (:class:`SharedRead`:
+    the main thread, its imports done, helps decode), the report API when it was not
+    (:func:`sipstats.report.run_report`)."""
     return read_capture(
         captures,
         ports=ports,
