@@ -303,6 +303,15 @@ def test_a_cut_from_a_reader_position_is_a_cut_from_the_start(
     assert found > len(offsets)  # the clock stepping back and the fragments among them
 
 
+@pytest.fixture
+def short_shares(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Shares of a small capture cut at any step: the reader reports every 64 bytes, records
+    are at most 1100 bytes (the cut's reach back is short) and no size is too small to share."""
+    monkeypatch.setattr(pcap, "RELEASE_STEP", 64)
+    monkeypatch.setattr(pcap, "MAX_CAPLEN", 1100)
+    monkeypatch.setattr(workers, "MIN_SHARED_BYTES", 0)
+
+
 def _helping_at(k: int, helper: workers.Helper) -> Callable[[int, int, int], None]:
     """A progress callback that has ``helper`` help at its ``k``-th call."""
     calls = iter(range(1, sys.maxsize))
@@ -314,17 +323,12 @@ def _helping_at(k: int, helper: workers.Helper) -> Callable[[int, int, int], Non
     return progress
 
 
-def test_a_read_helped_at_any_step_gives_one_pass(
-    capture: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_read_helped_at_any_step_gives_one_pass(capture: Path, short_shares: None) -> None:
     """The helper cuts the rest of the file wherever the reader is (a step of a few bytes,
     records of at most 1100 bytes: its reach is short) and decodes it meanwhile, here in the
     reading thread itself at the k-th progress report: one pass's table and summary."""
     if pcap.c_walk() is None:
         pytest.skip("cutting a file needs the C walk (sipstats.capture._pcapscan)")
-    monkeypatch.setattr(pcap, "RELEASE_STEP", 64)
-    monkeypatch.setattr(pcap, "MAX_CAPLEN", 1100)
-    monkeypatch.setattr(workers, "MIN_SHARED_BYTES", 0)
     whole = read_capture(capture)
     cuts = set()
     for k in range(len(_record_offsets(capture))):
@@ -356,16 +360,13 @@ def test_a_read_no_one_helps_puts_nothing_off(
 
 
 def test_a_file_written_on_while_it_is_read_is_cut_as_the_reader_sees_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, short_shares: None
 ) -> None:
     """A capture still being written is longer by the time the helper comes: it cuts what the
     reader sees (the file as it was opened), and its part ends where the reader's bytes end,
     so that nothing between is lost and nothing after is read."""
     if pcap.c_walk() is None:
         pytest.skip("cutting a file needs the C walk (sipstats.capture._pcapscan)")
-    monkeypatch.setattr(pcap, "RELEASE_STEP", 64)
-    monkeypatch.setattr(pcap, "MAX_CAPLEN", 1100)
-    monkeypatch.setattr(workers, "MIN_SHARED_BYTES", 0)
     packets = [
         udp(sip_request("OPTIONS", call_id=f"grow-{i}", cseq=1, branch=f"z9hG4bK-g{i}"), i / 100)
         for i in range(400)
@@ -443,16 +444,13 @@ def _helping_behind(k: int, helper: workers.Helper, step: Step) -> Step:
 
 
 def test_a_helper_behind_the_reader_gives_one_pass(
-    capture: Path, monkeypatch: pytest.MonkeyPatch
+    capture: Path, monkeypatch: pytest.MonkeyPatch, short_shares: None
 ) -> None:
     """The helper may come with the reader's position of a step before (it read the share
     just before the reader stepped on): a cut the reader may have passed since is refused,
     whichever step that is."""
     if pcap.c_walk() is None:
         pytest.skip("cutting a file needs the C walk (sipstats.capture._pcapscan)")
-    monkeypatch.setattr(pcap, "RELEASE_STEP", 64)
-    monkeypatch.setattr(pcap, "MAX_CAPLEN", 1100)
-    monkeypatch.setattr(workers, "MIN_SHARED_BYTES", 0)
     whole = read_capture(capture)
     step = pcap.Share.step
     for k in range(len(_record_offsets(capture))):
@@ -464,15 +462,12 @@ def test_a_helper_behind_the_reader_gives_one_pass(
 
 
 def test_what_fails_in_the_helper_is_raised_by_the_read(
-    capture: Path, monkeypatch: pytest.MonkeyPatch
+    capture: Path, monkeypatch: pytest.MonkeyPatch, short_shares: None
 ) -> None:
     """The helper's failure reaches the caller of the read (the command line's one error
     line), not the thread that helped."""
     if pcap.c_walk() is None:
         pytest.skip("cutting a file needs the C walk (sipstats.capture._pcapscan)")
-    monkeypatch.setattr(pcap, "RELEASE_STEP", 64)
-    monkeypatch.setattr(pcap, "MAX_CAPLEN", 1100)
-    monkeypatch.setattr(workers, "MIN_SHARED_BYTES", 0)
 
     def fails(*_args: object) -> workers.Decoded:
         raise ValueError("the helper failed")
