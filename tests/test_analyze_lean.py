@@ -15,7 +15,7 @@ import pytest
 
 import sipstats
 from sipstats import schema
-from sipstats.analyze import _TABLES_ON_READ, BuiltOnRead, retries, trunks
+from sipstats.analyze import _TABLES_ON_READ, BuiltOnRead, retries, tally, trunks
 from sipstats.render import RENDERERS, RenderOptions
 from sipstats.report import read_selected
 from tests.conftest import SAMPLES
@@ -66,6 +66,40 @@ def test_a_capture_handed_over_is_freed() -> None:
     gc.collect()
     assert table() is None
     assert analysis.capture.selected_messages > 0
+
+
+def test_the_columns_the_counts_do_not_read_are_freed_before_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A capture handed over loses the columns neither the counts nor the report's messages
+    read (the top Via branch here) before those are taken: they do not add to the peak."""
+    capture = sipstats.read_capture(SAMPLES / "outage.pcap")
+    branch = weakref.ref(capture.messages["branch"].array)
+    handed = [capture]
+    del capture
+    freed = []
+    counts = tally.tally
+
+    def counting(messages: pd.DataFrame) -> tally.Tally:
+        gc.collect()
+        freed.append(branch() is None)
+        return counts(messages)
+
+    monkeypatch.setattr(tally, "tally", counting)
+    sipstats.analyze(handed.pop(), every_message=False)
+    assert freed == [True]
+
+
+def test_the_counted_columns_give_the_same_counts_and_report_messages() -> None:
+    analysis = sipstats.analyze(sipstats.read_capture(SAMPLES / "outage.pcap"))
+    messages = analysis.messages
+    assert messages is not None
+    counted = tally.counted_columns(messages)
+    assert len(counted.columns) < len(messages.columns)
+    expected, got = tally.tally(messages), tally.tally(counted)
+    for name in ("groups", "software", "runs"):
+        pd.testing.assert_frame_equal(getattr(got, name), getattr(expected, name))
+    pd.testing.assert_frame_equal(tally.report_messages(counted), tally.report_messages(messages))
 
 
 def test_the_json_report_builds_no_table_it_does_not_read() -> None:

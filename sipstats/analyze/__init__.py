@@ -411,18 +411,22 @@ def analyze(
             _in_time_order(schema.conform(everything, schema.MESSAGES)), correlation=correlation
         )
         ahead = (dialogs.reported(longer), pd.Timestamp(after["ts"].min()))
-    if not every_message:
-        return_freed_heap(len(m))  # what the per-Call-ID step freed: the counts come next
-    counted = tally.tally(parts.messages)
     if every_message:
+        counted = tally.tally(parts.messages)
         analysis = assemble(
             capture, dialogs.reported(parts), counted, interval=interval, ahead=ahead, jobs=jobs
         )
         return analysis.replaced(messages=parts.messages)
     samples = _sample_messages(parts.messages, b2bua.link(parts.calls))
-    # the last references to every message (the caller handed ``capture`` over)
-    capture, parts = _without_messages(capture), dialogs.reported(parts)
+    # the last references to every message (the caller handed ``capture`` over) but the
+    # columns the counts and the report's messages read: the others are freed before those
+    # are taken, and with them what the per-Call-ID step freed
+    capture = _without_messages(capture)
     del m, after
+    parts = dataclasses.replace(parts, messages=tally.counted_columns(parts.messages))
+    return_freed_heap(len(parts.messages))
+    counted = tally.tally(parts.messages)
+    parts = dialogs.reported(parts)
     return_freed_heap(counted.messages)  # else the report tables grow past what it freed
     analysis = assemble(capture, parts, counted, interval=interval, ahead=ahead, jobs=jobs)
     return analysis.replaced(sample_messages=samples)

@@ -22,7 +22,15 @@ from sipstats import schema
 from sipstats.analyze import keys
 from sipstats.analyze.responses import response_rows
 
-__all__ = ["Tally", "combine", "report_messages", "tally", "time_runs", "weights"]
+__all__ = [
+    "Tally",
+    "combine",
+    "counted_columns",
+    "report_messages",
+    "tally",
+    "time_runs",
+    "weights",
+]
 
 #: Columns of :attr:`Tally.groups`: messages are counted per distinct combination of these.
 GROUP_KEYS = ("is_request", "method", "status", "reason", "category", "retransmission")
@@ -183,6 +191,20 @@ def weights(frame: pd.DataFrame) -> pd.Series:
     if "n" in frame.columns:
         return frame["n"].astype("int64")
     return pd.Series(1, index=frame.index, dtype="int64")
+
+
+#: The columns :func:`tally` and :func:`report_messages` read.
+COUNTED_COLUMNS = tuple(
+    dict.fromkeys(
+        (*GROUP_KEYS, *(column for column, _ in SOFTWARE_HEADERS), "ts", *schema.REPORT_MESSAGES)
+    )
+)
+
+
+def counted_columns(messages: pd.DataFrame) -> pd.DataFrame:
+    """``messages`` with only :data:`COUNTED_COLUMNS` (no column copied): what the counts and
+    the report's messages are taken from, without the other columns' memory."""
+    return messages.loc[:, list(COUNTED_COLUMNS)]
 
 
 def report_messages(messages: pd.DataFrame) -> pd.DataFrame:
