@@ -357,3 +357,22 @@ def test_ranked_texts_rank_the_texts_the_rows_hold_and_name_the_missing() -> Non
     text_rank, text_names = keys.ranked_texts(column.astype("str"), rows, "")
     assert text_names == ["", "a", "b"]
     assert text_rank.tolist() == [2, 0, 1, 2]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_seconds_are_total_seconds_of_the_difference_bit_for_bit(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    later = pd.Series(pd.to_datetime(rng.integers(0, 2**62, 500), utc=True))
+    # near gaps (the usual ones) and any gap, beyond 2**53 ns too; NaT on either side
+    near = later.to_numpy(dtype="datetime64[ns]").view(np.int64) - rng.integers(
+        -(10**12), 10**12, 500
+    )
+    for earlier in (
+        pd.Series(pd.to_datetime(near, utc=True)),
+        later.sample(frac=1, random_state=seed),
+    ):
+        earlier = earlier.reset_index(drop=True)
+        earlier[::5], later[::7] = pd.NaT, pd.NaT
+        expected = (later - earlier).dt.total_seconds().to_numpy()
+        got = keys.seconds(keys.ns(later), keys.ns(earlier))
+        np.testing.assert_array_equal(got, expected)

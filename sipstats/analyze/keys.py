@@ -45,6 +45,7 @@ __all__ = [
     "ranked_texts",
     "recode",
     "request_key",
+    "seconds",
     "senders",
     "sorted_ids",
     "statuses",
@@ -101,6 +102,22 @@ def ns(times: pd.Series) -> np.ndarray:
     if times.dt.unit != "ns":
         times = times.dt.as_unit("ns")
     return times.to_numpy(dtype="datetime64[ns]").view(np.int64)
+
+
+def seconds(later: np.ndarray, earlier: np.ndarray) -> np.ndarray:
+    """``(later - earlier).dt.total_seconds()`` of :func:`ns` times, NaN where either is
+    :data:`NAT`, bit for bit: whole seconds and the rest are divided apart as pandas divides
+    them, on the int64 nanoseconds, without a timedelta Series of each step. Gaps beyond
+    2**53 ns (104 days) go through pandas, which nudges them off whole seconds."""
+    missing = (later == NAT) | (earlier == NAT)
+    delta = np.where(missing, 0, later) - np.where(missing, 0, earlier)
+    if np.abs(delta).max(initial=0) > 2**53:
+        span = pd.Series(delta.view("timedelta64[ns]")).dt.total_seconds().to_numpy()
+        return np.where(missing, np.nan, span)
+    whole, rest = np.divmod(delta, 1_000_000_000)
+    out = whole + rest / 1_000_000_000
+    out[missing] = np.nan
+    return out
 
 
 #: Keys below this many per row, plus :data:`_INDEXED_LEAST`, are numbered by tables indexed
