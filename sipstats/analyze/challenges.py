@@ -27,12 +27,18 @@ def answered_challenge(messages: pd.DataFrame, request_key: np.ndarray) -> np.nd
     if messages.empty:
         return np.zeros(0, dtype=bool)
     is_request = messages["is_request"].to_numpy()
-    cseq = messages["cseq"].to_numpy(dtype="float64", na_value=np.nan)
-    authed = is_request & messages["has_auth"].to_numpy()
-    n = int(request_key.max()) + 1
-    highest = keys.max_in_group(request_key, np.where(authed, cseq, np.nan), n)[request_key]
     status = keys.statuses(messages["status"])
     # a comparison per code: np.isin sorts or tables every row's status
     challenge = ~is_request & np.logical_or.reduce([status == code for code in CHALLENGE_CODES])
+    # the highest CSeq with credentials of each key, read at the few challenges only
+    cseq = messages["cseq"].to_numpy(dtype="float64", na_value=np.nan)
+    authed = np.flatnonzero(is_request & messages["has_auth"].to_numpy())
+    n = int(request_key.max()) + 1
+    highest = keys.max_in_group(request_key[authed], cseq[authed], n)
+    rows = np.flatnonzero(challenge)
+    answered = np.zeros(len(challenge), dtype=bool)
     with np.errstate(invalid="ignore"):
-        return challenge & (highest > cseq) & (keys.codes(messages["call_id"]) >= 0)
+        answered[rows] = (highest[request_key[rows]] > cseq[rows]) & (
+            keys.codes_at(messages["call_id"], rows) >= 0
+        )
+    return answered
