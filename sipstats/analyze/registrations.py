@@ -33,20 +33,19 @@ def build(transactions: pd.DataFrame) -> pd.DataFrame:
     # a REGISTER without a Call-ID belongs to no UA
     t = transactions
     wanted = (t["method"] == "REGISTER") & t["request_ts"].notna() & t["call_id"].notna()
-    # the columns read below only: the transactions' other columns are not copied
-    reg = t.loc[wanted.to_numpy(dtype=bool), list(COLUMNS)]
-    if reg.empty:
+    rows = np.flatnonzero(wanted.to_numpy(dtype=bool))
+    if not len(rows):
         return schema.empty(schema.REGISTRATIONS)
-    ua = reg["call_id"].astype("str") + "\n" + reg["from_tag"].astype("str").fillna("")
-    order = pd.DataFrame({"ua": ua, "ts": reg["request_ts"]}).sort_values(
-        ["ua", "ts"], kind="stable"
-    )
-    reg = reg.loc[order.index].reset_index(drop=True)
+    # by UA, then by time
+    ua = _user_agents(t, rows)
+    order = np.lexsort((keys.ns(t["request_ts"])[rows], ua))
+    ua = ua[order]
+    # the columns read below only: the transactions' other columns are not copied
+    reg = t[list(COLUMNS)].iloc[rows[order]].reset_index(drop=True)
     final = reg["final_status"]
     ends = ~final.isin(RECOVERABLE).fillna(False).to_numpy(dtype=bool)
-    same_ua = pd.factorize(order["ua"])[0]
     # An attempt starts at a new UA and after a final that asks for nothing more.
-    starts = np.r_[True, (same_ua[1:] != same_ua[:-1]) | ends[:-1]]
+    starts = np.r_[True, (ua[1:] != ua[:-1]) | ends[:-1]]
     attempt = np.cumsum(starts) - 1
     first = np.flatnonzero(starts)
     last = np.r_[first[1:], len(reg)] - 1
@@ -99,3 +98,15 @@ def build(transactions: pd.DataFrame) -> pd.DataFrame:
         default="failed",
     )
     return schema.conform(out, schema.REGISTRATIONS)
+
+
+def _user_agents(transactions: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
+    """Each of ``rows``'s UA as its rank in the order of the text ``Call-ID\\nFrom tag`` (no
+    tag: empty): registrations are numbered in that order. The text is made once per
+    distinct Call-ID and From tag, not once per transaction."""
+    call_id, from_tag = transactions["call_id"], transactions["from_tag"]
+    pair = keys.group_ids(keys.codes_at(call_id, rows), keys.codes_at(from_tag, rows))
+    first = rows[keys.first_appearances(pair)]
+    texts = call_id.iloc[first].astype("str") + "\n" + from_tag.iloc[first].astype("str").fillna("")
+    named = keys.categorical(pd.Index(texts, dtype="str"), np.arange(len(first)))
+    return np.asarray(named.codes, dtype=np.int64)[pair]
