@@ -327,12 +327,14 @@ def build(
         },
         copy=False,  # the columns as they are: no copy of them into blocks (peak memory)
     )
-    start = calls["start_ts"]
+    start, ringing, answer, end = (
+        keys.ns(calls[name]) for name in ("start_ts", "ringing_ts", "answer_ts", "end_ts")
+    )
     # PDD: first 18x, or the 2xx when the call was answered without one.
-    alerted = calls["ringing_ts"].fillna(calls["answer_ts"])
-    calls["pdd_ms"] = (alerted - start).dt.total_seconds() * 1000.0
-    calls["answer_ms"] = (calls["answer_ts"] - start).dt.total_seconds() * 1000.0
-    calls["duration_s"] = (calls["end_ts"] - calls["answer_ts"]).dt.total_seconds()
+    alerted = np.where(ringing != keys.NAT, ringing, answer)
+    calls["pdd_ms"] = keys.seconds(alerted, start) * 1000.0
+    calls["answer_ms"] = keys.seconds(answer, start) * 1000.0
+    calls["duration_s"] = keys.seconds(end, answer)
     answer_missing = calls["answer_missing"].to_numpy()
     decided = outcome(
         calls["final_status"].to_numpy(dtype="float64", na_value=np.nan),
