@@ -7,6 +7,7 @@ import importlib
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
@@ -357,3 +358,25 @@ def test_a_response_without_a_code_is_neither_provisional_nor_final() -> None:
     assert tx.iloc[0]["responses"] == 2
     assert pd.isna(tx.iloc[0]["first_provisional_ts"])
     assert tx.iloc[0]["final_status"] == 486
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_gap_ns_is_the_gap_to_the_previous_row_of_the_group(seed: int) -> None:
+    # many values seen once among some repeated ones, with slot collisions between them
+    rng = np.random.default_rng(seed)
+    group = rng.choice(rng.integers(-(2**62), 2**62, 300), 2000) * (seed + 1)
+    group[::3] = rng.integers(-(2**62), 2**62, len(group[::3]))
+    ts = np.sort(rng.integers(0, 10**12, len(group)))
+    rows = np.isin(group, group[::5])
+    for mask in (None, rows):
+        last: dict[int, int] = {}
+        expected = []
+        for value, t, wanted in zip(
+            group.tolist(),
+            ts.tolist(),
+            rows if mask is not None else [True] * len(group),
+            strict=True,
+        ):
+            expected.append(t - last[value] if wanted and value in last else -1)
+            last[value] = t
+        np.testing.assert_array_equal(tx_stage._gap_ns(group, ts, mask), expected)

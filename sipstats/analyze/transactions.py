@@ -21,6 +21,8 @@ All work is vectorised on category codes: rows must be in capture-time order.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -60,24 +62,28 @@ def endpoints(ip: pd.Series, port: pd.Series) -> pd.Categorical:
     distinct, inverse = keys.sorted_ids(key)
     del key
     # a plain list: indexing a pandas string array one item at a time is slow
-    host = ip.cat.categories.astype("str").tolist()
-    labels = [
-        endpoint_label(host[value // width], low + value % width) for value in distinct.tolist()
-    ]
+    host = [_host(address) for address in ip.cat.categories.astype("str").tolist()]
+    labels = [f"{host[value // width]}:{low + value % width}" for value in distinct.tolist()]
     if every:
         out = inverse
     else:
         out = np.full(len(valid), -1, dtype=np.int64)
         out[valid] = inverse
-    return pd.Categorical.from_codes(out, categories=pd.Index(labels, dtype="str"))
+    # distinct (address, port) pairs name distinct endpoints: no check of that by hashing
+    dtype: Any = schema.distinct_categories(pd.Index(labels, dtype="str"))  # stubs: int codes
+    return pd.Categorical.from_codes(out, dtype=dtype, validate=False)
 
 
 def endpoint_label(address: str | None, port: int | None) -> str:
     """One endpoint as :func:`endpoints` names it, ``ip:port`` (``[v6]:port`` for IPv6), with
     ``?`` for a missing address or port: a ladder names each host it draws, also one that
     lacks a part, and keeps hosts that differ in the part they have apart."""
-    host = "?" if address is None else f"[{address}]" if ":" in address else address
-    return f"{host}:{'?' if port is None else port}"
+    return f"{_host(address)}:{'?' if port is None else port}"
+
+
+def _host(address: str | None) -> str:
+    """An address as :func:`endpoint_label` names it: IPv6 in brackets, ``?`` for none."""
+    return "?" if address is None else f"[{address}]" if ":" in address else address
 
 
 def _client_ip(messages: pd.DataFrame) -> np.ndarray:
@@ -116,19 +122,25 @@ def assign(messages: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """
     if messages.empty:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool)
-    cookie = _cookie(messages)
-    legacy = ~cookie
+    legacy = ~_cookie(messages)
+    # RFC 2543 fallback: From tag and the client's address join the key (where no branch
+    # carries the cookie, they would join it as a constant: left out, the key is the same)
+    fallback = (
+        (
+            np.where(legacy, codes(messages["from_tag"]), -1),
+            np.where(legacy, _client_ip(messages), -1),
+        )
+        if legacy.any()
+        else ()
+    )
     key_id = keys.led_group_ids(
         codes(messages["branch"]),
         _key_method(messages),
         codes(messages["call_id"]),
-        messages["cseq"].fillna(-1).to_numpy(dtype=np.int64),
-        # RFC 2543 fallback: From tag and the client's address join the key.
-        np.where(legacy, codes(messages["from_tag"]), -1),
-        np.where(legacy, _client_ip(messages), -1)
-        if legacy.any()
-        else np.zeros(len(legacy), dtype=np.int64),
+        messages["cseq"].to_numpy(dtype=np.int64, na_value=-1),
+        *fallback,
     )
+    del legacy, fallback
     ts = keys.ns(messages["ts"])
     is_request = messages["is_request"].to_numpy()
     # A request after LIFETIME of silence on its key opens a new transaction on that key:
@@ -142,43 +154,63 @@ def assign(messages: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         transaction = keys.group_ids(key_id, instance)
     else:
         transaction = key_id
-    # The address pair is numbered first (few distinct pairs), so that the copy key packs
-    # into one int64 without numbering its many distinct values; the transaction leads it, so
-    # that it comes nearly sorted (transactions are numbered in time order).
-    copy_id = keys.packed(
-        transaction,
-        keys.group_ids(
-            codes(messages["src"]),
-            messages["sport"].to_numpy(dtype=np.int64),
-            codes(messages["dst"]),
-            messages["dport"].to_numpy(dtype=np.int64),
-        ),
-        # a request's method (below -1) or a response's status (zero or more; NA: 0)
-        np.where(
-            is_request,
-            -2 - codes(messages["method"]),
-            messages["status"].to_numpy(dtype=np.int64, na_value=0),
-        ),
-        codes(messages["to_tag"]),
+    # A copy repeats its transaction, kind (a request's method, below -1, or a response's
+    # status, zero or more; NA: 0), To tag and address pair. Rows whose transaction, kind and
+    # To tag no other row holds are first copies: only the others (a few) have their address
+    # pair numbered (few distinct pairs, so that the key packs into one int64) and are sorted.
+    kind = np.where(
+        is_request,
+        -2 - codes(messages["method"]),
+        messages["status"].to_numpy(dtype=np.int64, na_value=0),
     )
+    lead = keys.packed(transaction, kind, codes(messages["to_tag"]))
+    del kind
+    rows = np.flatnonzero(_maybe_repeated(lead))
+    copy_id = keys.packed(
+        lead[rows],
+        keys.group_ids(
+            keys.codes_at(messages["src"], rows),
+            messages["sport"].to_numpy()[rows],
+            keys.codes_at(messages["dst"], rows),
+            messages["dport"].to_numpy()[rows],
+        ),
+    )
+    del lead
     # gap to the previous identical copy; -1 for the first copy
-    gap = _gap_ns(copy_id, ts)
+    gap = np.full(len(ts), -1, dtype=np.int64)
+    gap[rows] = _gap_ns(copy_id, ts[rows])
     return transaction, (gap >= 0) & (gap <= LIFETIME.value)
 
 
 def _gap_ns(group: np.ndarray, ts: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
     """ns since the previous row of the same group (rows in time order); -1 for a group's first
-    row and outside ``rows`` (a mask of whole groups: only those are sorted)."""
-    if rows is None:
-        order = np.argsort(group, kind="stable")
-    else:
-        at = np.flatnonzero(rows)
-        order = at[np.argsort(group[at], kind="stable")]
-    g, t = group[order], ts[order]
+    row and outside ``rows`` (a mask of whole groups). Only rows whose group may repeat
+    (:func:`_maybe_repeated`) are sorted: most of a capture's copy keys are seen once."""
+    candidates = _maybe_repeated(group)
+    if rows is not None:
+        candidates &= rows
+    at = np.flatnonzero(candidates)
+    order = at[np.argsort(group[at], kind="stable")]
+    g = group[order]
     gap = np.full(len(group), -1, dtype=np.int64)
     same = np.flatnonzero(g[1:] == g[:-1]) + 1
-    gap[order[same]] = t[same] - t[same - 1]
+    later, earlier = order[same], order[same - 1]
+    gap[later] = ts[later] - ts[earlier]
     return gap
+
+
+#: Fibonacci hashing's multiplier (2**64 / the golden ratio): spreads keys over the table.
+_SPREAD = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _maybe_repeated(values: np.ndarray) -> np.ndarray:
+    """True for every row whose value appears on another row, and for some others: values
+    hashed into a table of about a slot per row, where a row alone in its slot holds a value
+    seen once. Counting slots costs a third of sorting every value."""
+    bits = max(1, (len(values) - 1).bit_length())
+    slot = (values.astype(np.int64, copy=False).view(np.uint64) * _SPREAD) >> np.uint64(64 - bits)
+    slot = slot.astype(np.intp)
+    return np.bincount(slot, minlength=1 << bits)[slot] > 1
 
 
 #: The columns a transaction takes from its first request (else its first message).
@@ -237,9 +269,13 @@ def build(messages: pd.DataFrame) -> pd.DataFrame:
     # the first copy of the request: the earliest, NaT (the smallest int64) when none was seen
     never = np.iinfo(np.int64).max
     earliest = np.full(n, never, dtype=np.int64)
-    np.minimum.at(earliest, tx[main], keys.ns(m["ts"])[main])
+    row_ns = keys.ns(m["ts"])
+    np.minimum.at(earliest, tx[main], row_ns[main])
     earliest[earliest == never] = keys.NAT
     prov_row, final_row = first(prov), first(final)
+    provisional_ms = _ms(_ns_at(row_ns, prov_row), earliest)
+    final_ms = _ms(_ns_at(row_ns, final_row), earliest)
+    del row_ns
     del cseq_method, request_method, row_method, status  # an int64 per message each
     min_expires = m["min_expires"]
     out = pd.DataFrame(
@@ -260,9 +296,6 @@ def build(messages: pd.DataFrame) -> pd.DataFrame:
         },
         copy=False,  # the columns as they are: no copy of them into blocks (peak memory)
     )
-    # now, while fewer columns are held: each takes several row-long temporaries (peak memory)
-    provisional_ms = _ms(out["first_provisional_ts"] - out["request_ts"])
-    final_ms = _ms(out["final_ts"] - out["request_ts"])
     # Identity columns come from the first copy of the request, else from the first message.
     request_row = first(main & ~retransmission)
     # transactions are numbered in order of their first message (:func:`assign`)
@@ -341,8 +374,14 @@ def _key(wide: pd.DataFrame) -> pd.Categorical[str]:
     return keys.categorical(texts, at)
 
 
-def _ms(delta: pd.Series) -> pd.Series:
-    return delta.dt.total_seconds() * 1000.0
+def _ns_at(row_ns: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``row_ns`` at ``rows``, :data:`keys.NAT` where a row is -1."""
+    return np.where(rows >= 0, row_ns[rows], keys.NAT)
+
+
+def _ms(later: np.ndarray, earlier: np.ndarray) -> np.ndarray:
+    """Milliseconds from ``earlier`` to ``later`` (int64 ns, NaN where either is missing)."""
+    return keys.seconds(later, earlier) * 1000.0
 
 
 def _empty_wide() -> pd.DataFrame:
