@@ -78,3 +78,18 @@ def test_refresh_in_the_same_call_id_is_a_new_attempt() -> None:
     regs = _regs(rows)
     assert list(regs["finals"]) == ["401-200", "200"]
     assert list(regs["outcome"]) == ["registered", "registered"]
+
+
+def test_registrations_are_ordered_by_call_id_then_from_tag_text() -> None:
+    # a Call-ID that begins another sorts first; a missing From tag before any tag; capital
+    # letters before small ones; the order of arrival does not count
+    uas = [("a-b", "t"), ("a", "x"), ("B", "t"), ("a", None), ("a", "")]
+    rows = [
+        msg(i, "REGISTER", call_id=call_id, from_tag=tag, branch=f"z9hG4bK-{i}", dst=REGISTRAR)
+        for i, (call_id, tag) in enumerate(uas)
+    ]
+    regs = _regs(rows)
+    assert regs["call_id"].astype("str").tolist() == ["B", "a", "a", "a", "a-b"]
+    # the empty tag and the missing one read the same: one UA, two attempts in time order
+    sent = (regs["start_ts"] - regs["start_ts"].min()).dt.total_seconds()
+    assert sent.tolist() == [2, 3, 4, 1, 0]
