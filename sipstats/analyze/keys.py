@@ -114,8 +114,9 @@ def seconds(later: np.ndarray, earlier: np.ndarray) -> np.ndarray:
     if np.abs(delta).max(initial=0) > 2**53:
         span = pd.Series(delta.view("timedelta64[ns]")).dt.total_seconds().to_numpy()
         return np.where(missing, np.nan, span)
-    whole, rest = np.divmod(delta, 1_000_000_000)
-    out = whole + rest / 1_000_000_000
+    whole = delta // 1_000_000_000  # np.divmod of int64 takes five times as long
+    delta -= whole * 1_000_000_000
+    out = whole + delta / 1_000_000_000
     out[missing] = np.nan
     return out
 
