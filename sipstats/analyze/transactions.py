@@ -186,10 +186,11 @@ def _gap_ns(group: np.ndarray, ts: np.ndarray, rows: np.ndarray | None = None) -
     """ns since the previous row of the same group (rows in time order); -1 for a group's first
     row and outside ``rows`` (a mask of whole groups). Only rows whose group may repeat
     (:func:`_maybe_repeated`) are sorted: most of a capture's copy keys are seen once."""
-    candidates = _maybe_repeated(group)
-    if rows is not None:
-        candidates &= rows
-    at = np.flatnonzero(candidates)
+    if rows is None:
+        at = np.flatnonzero(_maybe_repeated(group))
+    else:
+        at = np.flatnonzero(rows)
+        at = at[_maybe_repeated(group[at])]
     order = at[np.argsort(group[at], kind="stable")]
     g = group[order]
     gap = np.full(len(group), -1, dtype=np.int64)
