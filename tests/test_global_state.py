@@ -50,3 +50,16 @@ def test_heap_is_trimmed_only_for_a_large_table(
     # once the frame is made, and before it too when the C builder has freed its hash tables
     c_builder = messages.MessageTable()._c_columns is not None
     assert steps == ([0, "frame", 0] if c_builder else ["frame", 0])
+
+
+@pytest.mark.usefixtures("collector_enabled")
+def test_overlapping_pauses_hold_until_the_last_ends() -> None:
+    # the command line's start-up pause and its reading thread's: either may end first
+    gc.enable()
+    first, second = messages.collector_paused(), messages.collector_paused()
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)
+    assert not gc.isenabled()
+    second.__exit__(None, None, None)
+    assert gc.isenabled()

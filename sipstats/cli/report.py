@@ -410,7 +410,12 @@ def report(
         logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
     try:
         show_progress = not (quiet or no_progress) and _stderr_is_terminal()
-        with _read_early(captures, ports, duplicate_window, engine, jobs, show_progress) as early:
+        from sipstats.messages import collector_paused
+
+        with (
+            _read_early(captures, ports, duplicate_window, engine, jobs, show_progress) as early,
+            collector_paused(),  # start-up: importing pandas sets off collections that find nothing
+        ):
             from sipstats.report import ReportRequest, run_report  # while ``early`` reads
 
             request = ReportRequest(
