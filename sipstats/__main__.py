@@ -1,6 +1,6 @@
 """``python -m sipstats``: the same command line as the ``sipstats`` console script."""
 
-from sipstats.cli import main
+from sipstats.cli import run
 
 if __name__ == "__main__":
-    main(prog_name="sipstats")
+    run()

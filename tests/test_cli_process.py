@@ -1,0 +1,74 @@
+"""The ``sipstats`` program as a process (:func:`sipstats.cli.run`): it ends without the
+interpreter's teardown once the atexit functions ran and its output is flushed, keeps the
+exit status, falls back to the normal exit while a thread that is not a daemon runs, and keeps
+numpy's OpenBLAS to one thread unless told otherwise."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: A program around ``run()``: ``torn down`` is written when the interpreter frees
+#: ``__main__``'s objects; ``atexit: N`` by an atexit function, with OpenBLAS's setting.
+PROGRAM = """
+import atexit, os, sys, threading, time
+from sipstats.cli import run
+
+class Loud:
+    def __del__(self, write=os.write):
+        write(1, b"torn down\\n")
+
+loud = Loud()
+atexit.register(lambda: print("atexit:", os.environ.get("OPENBLAS_NUM_THREADS")))
+def until_exit():
+    while threading.main_thread().is_alive():  # the normal exit stops the main thread first
+        time.sleep(0.01)
+
+if sys.argv[1] == "thread":
+    threading.Thread(target=until_exit).start()
+sys.argv = ["sipstats", *sys.argv[2:]]
+run()
+"""
+
+
+def _program(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    return subprocess.run(
+        [sys.executable, "-c", PROGRAM, *args],
+        capture_output=True,
+        text=True,
+        env={**environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1", **env},
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(("args", "status"), [(("codes", "486"), 0), (("codes", "7xx"), 2)])
+def test_it_ends_without_teardown_after_atexit_and_output(
+    args: tuple[str, ...], status: int
+) -> None:
+    done = _program("alone", *args)
+    assert done.returncode == status, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[-1] == "atexit: 1"
+    assert "torn down" not in lines
+    if status == 0:
+        assert lines[0] == "486 Busy Here"
+
+
+def test_a_thread_still_running_gets_the_normal_exit() -> None:
+    done = _program("thread", "codes", "486")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-2:] == ["atexit: 1", "torn down"]
+
+
+def test_openblas_threads_given_are_kept() -> None:
+    done = _program("alone", "codes", "486", OPENBLAS_NUM_THREADS="2")
+    assert done.stdout.splitlines()[-1] == "atexit: 2"
