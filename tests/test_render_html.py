@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import re
 from collections.abc import Callable
@@ -176,6 +177,34 @@ def test_a_figure_laid_out_once_is_the_figure_savefig_writes(
             plots_module._saved(fig, laid_out, **_SAVES[fmt])
     assert laid_out.getvalue() == plain.getvalue()
     assert len(drawn) == 1  # one full drawing: the layout pass drew no artist
+
+
+@pytest.mark.parametrize("fmt", list(_SAVES))
+def test_a_figure_laid_out_once_measures_with_the_renderer_that_draws_it(
+    analysis: Analysis, monkeypatch: pytest.MonkeyPatch, fmt: str
+) -> None:
+    """The layout of a report figure measures its text with the renderer that then draws
+    it (each text measured once for both), not with a renderer of its own."""
+    from matplotlib.layout_engine import ConstrainedLayoutEngine
+
+    measured: list[object] = []
+    drawn: list[object] = []
+    execute, draw = ConstrainedLayoutEngine.execute, Figure.draw
+
+    def recorded(self: ConstrainedLayoutEngine, fig: Figure) -> Any:
+        measured.append(fig._get_renderer())  # type: ignore[attr-defined]
+        return execute(self, fig)
+
+    def counted(self: Figure, renderer: Any) -> None:
+        drawn.append(renderer)
+        draw(self, renderer)
+
+    monkeypatch.setattr(ConstrainedLayoutEngine, "execute", recorded)
+    monkeypatch.setattr(Figure, "draw", counted)
+    with plots_module._style("en"):
+        plots_module._saved(plots_module.timeline(analysis), io.BytesIO(), **_SAVES[fmt])
+    assert len(measured) == len(drawn) == 1
+    assert measured[0] is drawn[0]
 
 
 def test_a_figure_whose_layout_fails_is_saved_as_savefig_saves_it(

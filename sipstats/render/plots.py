@@ -24,6 +24,7 @@ import pandas as pd
 from matplotlib import font_manager
 from matplotlib.backend_bases import RendererBase
 from matplotlib.figure import Figure
+from matplotlib.layout_engine import LayoutEngine
 from matplotlib.ticker import MaxNLocator
 
 from sipstats.analyze.breakdown import CHALLENGES, FAILURE_CLASSES
@@ -169,27 +170,45 @@ def _figure(name: str) -> Callable[[Callable[..., Figure]], Plot]:
 
 
 class LaidOutOnce(Figure):
-    """A figure that :func:`to_svg` and :func:`save_figures` write drawing each artist once.
+    """A figure that :func:`to_svg` and :func:`save_figures` write drawing each artist once,
+    laid out with the renderer that draws it.
 
     ``savefig`` on a figure with a layout engine draws it twice: once with drawing switched
-    off, only so that the layout runs, then for real. Asked to (:func:`_saved`), this figure
-    runs the layout alone in that first pass: the file is the same, byte for byte, for about
-    a quarter less CPU in savefig. A pass whose renderer draws is drawn in full whatever was
-    asked (should savefig drop its first pass, the figure is still drawn); saved any other
-    way it is a plain figure.
+    off, only so that the layout runs (measuring the text with a renderer of its own), then
+    for real. Asked to (:func:`_saved`), this figure skips that first pass and runs the
+    layout at the start of the drawing pass, measuring with the drawing's renderer, which
+    then draws text it has measured already: the file is the same, byte for byte, for less
+    CPU in savefig. A pass whose renderer draws is drawn in full whatever was asked (should
+    savefig drop its first pass, the figure is still drawn); saved any other way it is a
+    plain figure.
     """
 
     _layout_only = False
+    _deferred: LayoutEngine | None = None
+    """The layout engine of a skipped first pass, run by the drawing pass."""
+    _measuring: Any = None
+    """The drawing pass's renderer, while that pass runs the layout."""
 
     def draw(self, renderer: Any) -> None:
         layout_only, self._layout_only = self._layout_only, False  # the first pass alone
-        if not (layout_only and _drawing_switched_off(renderer)):
-            super().draw(renderer)
+        if layout_only and _drawing_switched_off(renderer):
+            self._deferred = self.get_layout_engine()
             return
-        engine = self.get_layout_engine()
+        engine, self._deferred = self._deferred, None
         if self.axes and engine is not None:
-            with suppress(ValueError):  # as Figure.draw: a layout that does not fit is skipped
-                engine.execute(self)
+            self._measuring = renderer
+            try:
+                with suppress(ValueError):  # as Figure.draw: a layout that does not fit is skipped
+                    engine.execute(self)
+            finally:
+                self._measuring = None
+        super().draw(renderer)
+
+    def _get_renderer(self) -> Any:
+        """The renderer the layout measures with: the drawing pass's, while it lays out."""
+        if self._measuring is not None:
+            return self._measuring
+        return super()._get_renderer()  # type: ignore[misc]  # private, missing from the stubs
 
 
 def _drawing_switched_off(renderer: Any) -> bool:
@@ -208,7 +227,7 @@ def _saved(fig: Figure, target: Any, **kwargs: Any) -> None:
         fig.savefig(target, **kwargs)
     finally:
         if isinstance(fig, LaidOutOnce):
-            fig._layout_only = False
+            fig._layout_only, fig._deferred = False, None
 
 
 def _new(width: float = 9.0, height: float = 4.0) -> Figure:
