@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib as mpl
+import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
@@ -106,11 +107,41 @@ def test_figures_have_titles_and_axis_labels(analysis: Analysis, name: str) -> N
 
 def test_timeline_draws_the_analysis_buckets(analysis: Analysis) -> None:
     fig = plots_module.timeline(analysis, interval="1s")
-    bars = fig.axes[0].patches
+    groups = fig.axes[0].collections  # one artist of bars per class
     frame = analysis.timeline("1s")
-    assert sum(b.get_height() for b in bars) == pytest.approx(frame.to_numpy().sum())
-    colours = {mpl.colors.to_hex(b.get_facecolor()) for b in bars}
+    heights = [np.ptp(bar.vertices[:, 1]) for group in groups for bar in group.get_paths()]
+    assert sum(heights) == pytest.approx(frame.to_numpy().sum())
+    colours = {mpl.colors.to_hex(group.get_facecolor()[0]) for group in groups}
     assert colours <= set(CLASS_COLOURS.values())
+    assert len(colours) == len(groups)
+
+
+def test_bars_in_one_artist_look_as_matplotlib_bars() -> None:
+    """The stacked bars of the timelines, one artist per group, give the PNG, axis limits
+    and legend ``ax.bar`` gives with a Rectangle per bar, zero heights included."""
+    left = np.arange(6, dtype=float) + 20_000.0
+    low = np.array([0.0, 1.0, 0.0, 5.0, 2.0, 0.0])
+    high = np.array([3.0, 0.0, 4.0, 1.0, 2.0, 7.0])
+
+    def drawn(bars: Callable[[Any, np.ndarray, np.ndarray, str, str], None]) -> tuple[bytes, Any]:
+        fig = Figure(figsize=(4.0, 3.0), layout="constrained")
+        ax = fig.add_subplot()
+        bars(ax, np.zeros(6), low, "first", "#d62728")
+        bars(ax, low, high, "second", "#1f77b4")
+        ax.legend(loc="upper left")
+        png = io.BytesIO()
+        fig.savefig(png, format="png", metadata={"Software": None})
+        return png.getvalue(), (ax.get_xlim(), ax.get_ylim(), len(ax.patches))
+
+    def patches(ax: Any, bottom: np.ndarray, height: np.ndarray, name: str, colour: str) -> None:
+        ax.bar(left, height, width=0.85, bottom=bottom, align="edge", label=name, color=colour)
+
+    def one_artist(ax: Any, bottom: np.ndarray, height: np.ndarray, name: str, colour: str) -> None:
+        plots_module._bars(ax, left, 0.85, bottom, height, name=name, colour=colour)
+
+    (expected, (xlim, ylim, _)), (png, limits) = drawn(patches), drawn(one_artist)
+    assert limits == (xlim, ylim, 0)  # no Rectangle per bar
+    assert png == expected
 
 
 def test_figure_files(analysis: Analysis, tmp_path: Path) -> None:
