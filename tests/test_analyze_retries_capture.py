@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from sipstats.analyze import Analysis, analyze
-from sipstats.messages import read_capture
+from sipstats import schema
+from sipstats.analyze import Analysis, analyze, b2bua
+from sipstats.analyze import dialogs as dialogs_stage
+from sipstats.analyze.retries import _through_transactions, retry_table
+from sipstats.messages import Capture, read_capture
 from tests.sipfactory import UAC, UAS, sip_request, sip_response, udp, write_pcap
 
 PROXY = ("10.0.0.3", 5060)
@@ -49,8 +53,8 @@ class Dialog:
         return self
 
 
-def _build(tmp_path: Path) -> Analysis:
-    dialogs = [
+def _dialogs() -> list[Dialog]:
+    return [
         # alice -> bob: 486 "Retry-After: 5 (in a meeting);duration=3600", sent twice, then a
         # retry with a new Call-ID exactly 5 s after the first copy: honoured.
         Dialog("a-1", "alice", "bob")
@@ -78,9 +82,53 @@ def _build(tmp_path: Path) -> Analysis:
         Dialog("g-1", "greg", "bob").invite(7.0).reply(7.5, 603, "Decline"),
         Dialog("g-2", "greg", "bob").invite(8.5).reply(9.0, 200, "OK"),
     ]
+
+
+def _read(tmp_path: Path, dialogs: list[Dialog]) -> Capture:
     packets = sorted((p for d in dialogs for p in d.packets), key=lambda p: float(p.time))
-    path = write_pcap(tmp_path / "retries.pcap", packets)
-    return analyze(read_capture([path]))
+    return read_capture([write_pcap(tmp_path / "retries.pcap", packets)])
+
+
+def _build(tmp_path: Path) -> Analysis:
+    return analyze(_read(tmp_path, _dialogs()))
+
+
+def _report_parts(capture: Capture) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The end-to-end calls, the report's messages and the transactions that
+    :func:`sipstats.analyze.assemble` hands the retry table."""
+    messages = schema.conform(capture.messages, schema.MESSAGES)
+    parts = dialogs_stage.reported(dialogs_stage.analyze_dialogs(messages))
+    return b2bua.end_to_end(b2bua.link(parts.calls)), parts.messages, parts.wide
+
+
+def test_messages_match_calls_through_their_transactions_as_by_their_texts(
+    tmp_path: Path,
+) -> None:
+    calls, messages, transactions = _report_parts(_read(tmp_path, _dialogs()))
+    every = np.ones(len(messages), dtype=bool)
+    assert _through_transactions(messages, every, calls, transactions) is not None
+    by_codes = retry_table(calls, messages, transactions=transactions)
+    assert by_codes.equals(retry_table(calls, messages))
+    assert len(by_codes) == 4
+
+
+def test_a_response_whose_tag_is_not_its_transactions_is_matched_by_its_text(
+    tmp_path: Path,
+) -> None:
+    # tina's 486 carries another From tag than her INVITE (RFC 3261 §8.2.6.2 says it must
+    # not): it is no response of her call's dialog, which has no final response
+    odd = Dialog("t-1", "tina", "bob").invite(0.0)
+    odd.common["from_tag"] = "f-other"
+    odd.reply(1.0, 486, "Busy Here", headers=(("Retry-After", "5"),))
+    busy = Dialog("u-1", "ursula", "bob").invite(0.5)
+    busy.reply(1.5, 486, "Busy Here", headers=(("Retry-After", "7"),))
+    calls, messages, transactions = _report_parts(_read(tmp_path, [odd, busy]))
+    every = np.ones(len(messages), dtype=bool)
+    assert _through_transactions(messages, every, calls, transactions) is None
+    table = retry_table(calls, messages, transactions=transactions)
+    assert table.equals(retry_table(calls, messages))
+    assert table["call_id"].tolist() == ["u-1"]
+    assert table["retry_after"].tolist() == [7]
 
 
 @pytest.fixture

@@ -358,7 +358,8 @@ def _in_window(longer: dialogs.Dialogs, calls: int, end: pd.Timestamp) -> pd.Dat
     the first time after the window); the window's calls are the first ``calls`` of it
     (numbered by first INVITE).
     """
-    table = retries.retry_table(b2bua.end_to_end(b2bua.link(longer.calls)), longer.messages)
+    end_to_end = b2bua.end_to_end(b2bua.link(longer.calls))
+    table = retries.retry_table(end_to_end, longer.messages, transactions=longer.wide)
     return retries.within_window(table, calls, end)
 
 
@@ -545,7 +546,7 @@ def assemble(
     apart = Forked(breakdowns) if forked else None
     try:
         if ahead is None:
-            retry = retries.retry_table(end_to_end, m, uris)
+            retry = retries.retry_table(end_to_end, m, uris, wide)
         else:
             longer, end = ahead
             retry = _in_window(longer, len(calls), end)

@@ -189,18 +189,92 @@ def _tag(text: pd.Series) -> pd.Series:
 
 
 def _dialog_keys(
-    messages: pd.DataFrame, rows: np.ndarray, calls: pd.DataFrame, call_rows: np.ndarray
+    messages: pd.DataFrame,
+    rows: np.ndarray,
+    calls: pd.DataFrame,
+    call_rows: np.ndarray,
+    transactions: pd.DataFrame | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Call-ID x From tag of the messages at ``rows`` (a mask) and of the calls at
     ``call_rows`` (positions) as :func:`keys.dialog_key` keys: equal where both texts are
-    (an empty tag is none); -1 without a Call-ID, whatever the tag."""
-    (message_call, call), _ = _ids(
-        _as_sent, messages["call_id"][rows], calls["call_id"].iloc[call_rows]
-    )
-    (message_tag, tag), tags = _ids(
-        _tag, messages["from_tag"][rows], calls["from_tag"].iloc[call_rows]
-    )
-    return keys.dialog_key(message_call, message_tag, tags), keys.dialog_key(call, tag, tags)
+    (an empty tag is none); -1 without a Call-ID, whatever the tag.
+
+    The calls' codes are the keys when each message's texts are those of its transaction
+    (``transactions``, whose categories the calls share, :func:`_through_transactions`);
+    else the texts of both sides are numbered afresh (:func:`_ids`)."""
+    call_ids, tags = calls["call_id"].iloc[call_rows], calls["from_tag"].iloc[call_rows]
+    through = _through_transactions(messages, rows, calls, transactions)
+    if through is None:
+        (message_call, call), _ = _ids(_as_sent, messages["call_id"][rows], call_ids)
+        (message_tag, tag), names = _ids(_tag, messages["from_tag"][rows], tags)
+    else:
+        (message_call, message_tag), names = through
+        call, tag = codes(call_ids), codes(tags)
+        empty = _empty_codes(names)  # an empty tag is none
+        message_tag[np.isin(message_tag, empty)] = -1
+        tag[np.isin(tag, empty)] = -1
+    return keys.dialog_key(message_call, message_tag, names), keys.dialog_key(call, tag, names)
+
+
+def _through_transactions(
+    messages: pd.DataFrame,
+    rows: np.ndarray,
+    calls: pd.DataFrame,
+    transactions: pd.DataFrame | None,
+) -> tuple[tuple[np.ndarray, np.ndarray], pd.Index] | None:
+    """Call-ID and From tag codes of the messages at ``rows`` in the categories of the calls,
+    read through each message's transaction (row ``transaction`` of ``transactions``, which
+    shares the calls' categories), and the tags coded: no text is hashed. None when that
+    does not hold for every row: a message without a transaction, or whose text is not its
+    transaction's (each category is checked once, side by side)."""
+    if transactions is None or "transaction" not in messages.columns:
+        return None
+    number = transactions["transaction"].to_numpy()
+    if not np.array_equal(number, np.arange(len(transactions))):
+        return None
+    at = messages["transaction"].to_numpy(dtype=np.int64)[rows]
+    if len(at) and (at.min() < 0 or at.max() >= len(transactions)):
+        return None
+    out = []
+    for name in ("call_id", "from_tag"):
+        held = transactions[name].cat.categories
+        if calls[name].cat.categories is not held:
+            return None
+        column = messages[name]
+        own = column.cat.codes.to_numpy()[rows].astype(np.int64)
+        mapping = _category_mapping(own, codes(transactions[name])[at])
+        if mapping is None or not _same_texts(column.cat.categories, held, mapping):
+            return None
+        out.append(mapping[own])
+    call, tag = out
+    return (call, tag), held
+
+
+def _category_mapping(own: np.ndarray, other: np.ndarray) -> np.ndarray | None:
+    """For row codes ``own`` and ``other`` of one value each (-1: NA), the ``other`` code of
+    each ``own`` code (the last slot: -1 for NA; -2: a code no row holds); None when rows
+    of one ``own`` code hold several ``other`` codes, or NA on one side only."""
+    mapping = np.full(int(own.max(initial=-1)) + 2, -2, dtype=np.int64)
+    mapping[own] = other
+    if not np.array_equal(mapping[own], other) or mapping[-1] not in (-1, -2):
+        return None
+    mapping[-1] = -1
+    return mapping
+
+
+def _same_texts(own: pd.Index, other: pd.Index, mapping: np.ndarray) -> bool:
+    """Whether each category of ``own`` that ``mapping`` maps is the text of the ``other``
+    category it maps to (compared side by side, not hashed)."""
+    used = np.flatnonzero(mapping[:-1] != -2)
+    target = mapping[used]
+    if (target < 0).any():
+        return False
+    return bool(np.all(np.asarray(own.take(used).array == other.take(target).array, dtype=bool)))
+
+
+def _empty_codes(tags: pd.Index) -> np.ndarray:
+    """The code of an empty tag among ``tags`` (none, or one: categories are distinct)."""
+    return np.flatnonzero(np.asarray(tags.array == "", dtype=bool))
 
 
 def _utc(values: pd.Series) -> pd.Series:
@@ -217,7 +291,12 @@ def _gap_s(later: pd.Series, earlier: pd.Series) -> np.ndarray:
     return (_utc(later) - _utc(earlier)).dt.total_seconds().to_numpy(dtype="float64")
 
 
-def _failures(attempts: pd.DataFrame, calls: pd.DataFrame, messages: pd.DataFrame) -> pd.DataFrame:
+def _failures(
+    attempts: pd.DataFrame,
+    calls: pd.DataFrame,
+    messages: pd.DataFrame,
+    transactions: pd.DataFrame | None,
+) -> pd.DataFrame:
     """Failed attempts (rows of ``attempts``, ``row`` their position in ``calls``) with the
     failure response's Retry-After."""
     status = attempts["final_status"]
@@ -228,7 +307,7 @@ def _failures(attempts: pd.DataFrame, calls: pd.DataFrame, messages: pd.DataFram
     answers = response_rows(m, unique=True, client=True, lowest=300)[0]
     answers &= (m["cseq_method"] == "INVITE").to_numpy(dtype=bool)
     read = auth | answers
-    keys_read, failed_keys = _dialog_keys(m, read, calls, failed["row"].to_numpy())
+    keys_read, failed_keys = _dialog_keys(m, read, calls, failed["row"].to_numpy(), transactions)
     dialog = np.full(len(m), -1, dtype=np.int64)
     dialog[read] = keys_read
     failed = _drop_answered_challenges(failed.assign(dialog=failed_keys), m, auth, dialog)
@@ -339,7 +418,10 @@ def _next_attempt(failed: pd.DataFrame, attempts: pd.DataFrame, by: str) -> pd.D
 
 
 def retry_table(
-    calls: pd.DataFrame, messages: pd.DataFrame, uris: UriKeys | None = None
+    calls: pd.DataFrame,
+    messages: pd.DataFrame,
+    uris: UriKeys | None = None,
+    transactions: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """One row per failed INVITE attempt with its retry (if any), conforming to ``schema.RETRIES``.
 
@@ -347,6 +429,8 @@ def retry_table(
     (``schema.MESSAGES`` + ``retransmission``). See the module docstring for the rules.
     Callers, targets, client hosts and servers are integer ids (text made once per
     category), which the attempts are linked on; ``uris`` holds the URI keys already made.
+    ``transactions`` (the messages' transactions, by row) lets messages be matched to calls
+    on the calls' codes (:func:`_dialog_keys`).
     """
     if calls.empty:
         return schema.empty(schema.RETRIES)
@@ -368,7 +452,7 @@ def retry_table(
             "client_server": keys.combine(client, codes(calls["dst"])),
         }
     )
-    failed = _failures(attempts, calls, messages)
+    failed = _failures(attempts, calls, messages, transactions)
     if failed.empty:
         return schema.empty(schema.RETRIES)
 
