@@ -15,6 +15,7 @@ from sipstats.analyze.retries import (
     UriKeys,
     _attach_retry_after,
     _next_attempt,
+    _ordered,
     _rows_of,
     by_retry_after,
     early_retriers,
@@ -751,3 +752,18 @@ def test_codes_are_found_in_the_summary_rows_without_a_hash() -> None:
     np.testing.assert_array_equal(_rows_of(codes, [486, 503, 100]), [0, 1, -1, -1, -1, 2])
     np.testing.assert_array_equal(_rows_of(codes, [-3, 486]), [1, -1, -1, -1, 0, -1])
     assert len(_rows_of(codes[:0], [486])) == 0
+
+
+@pytest.mark.parametrize("key_count", [1, 1 << 40])
+def test_ordered_times_sort_and_tie_as_the_times_with_room_for_the_keys(key_count: int) -> None:
+    # offsets from the earliest time while key x time fits in an int64, else dense ranks
+    nat = np.iinfo(np.int64).min
+    for times in ([5_000, 2_000, 5_000, 9_000], [5_000, nat, 2_000, 5_000]):
+        values = np.array(times, dtype=np.int64)
+        ordered, bound = _ordered(values, key_count)
+        assert ordered.min() >= 0
+        assert ordered.max() < bound
+        assert key_count * bound < 1 << 62
+        assert (np.argsort(ordered, kind="stable") == np.argsort(values, kind="stable")).all()
+        in_order, by_value = ordered[np.argsort(values)], np.sort(values)
+        assert (in_order[1:] != in_order[:-1]).tolist() == (by_value[1:] != by_value[:-1]).tolist()

@@ -68,7 +68,7 @@ def _uri_keys(uris: list[str]) -> list[str | None]:
             lowered[at] = text
     out: list[str | None] = []
     for user, host in zip(users, lowered, strict=True):
-        if user:
+        if user and ":" in user:
             user = _PASSWORD.sub("", user)
         key = f"{user}@{host}" if user else host
         out.append(key or None)
@@ -350,16 +350,16 @@ def _attach_retry_after(
             .sort_values("call", kind="stable")
             .reset_index(drop=True)
         )
-    status = messages["status"].to_numpy(dtype=np.int64, na_value=0)[rows]
+    status = messages["status"].array[rows].to_numpy(dtype=np.int64, na_value=0)
     response_key = dialog[rows] * 1000 + status
     failure_key = failed["dialog"].to_numpy() * 1000 + failed["final_status"].to_numpy(
         dtype=np.int64
     )
     response_ts, failure_ts = message_ts[rows], keys.ns(failed["final_ts"])
-    # keys and times ranked over both sides, so that one int64 sorts by key, then time
+    # keys numbered over both sides, so that one int64 sorts by key, then time
     key = pd.factorize(np.concatenate([response_key, failure_key]))[0].astype(np.int64)
-    times, when = np.unique(np.concatenate([response_ts, failure_ts]), return_inverse=True)
-    packed = key * len(times) + when.reshape(-1)
+    when, width = _ordered(np.concatenate([response_ts, failure_ts]), int(key.max()) + 1)
+    packed = key * width + when
     order = np.argsort(packed[: len(status)], kind="stable")
     responses, wanted = packed[: len(status)][order], packed[len(status) :]
     before = np.searchsorted(responses, wanted, side="right") - 1
@@ -379,7 +379,7 @@ def _attach_retry_after(
     pick = np.where(nearer_after, after, np.where(has_before, before, -1))
     at = np.flatnonzero(rows)[np.where(pick >= 0, order[np.maximum(pick, 0)], 0)]
     found = pick >= 0
-    raw = codes(messages["retry_after_raw"])[at]
+    raw = messages["retry_after_raw"].cat.codes.to_numpy()[at].astype(np.int64)
     out = failed.assign(
         retry_after=messages["retry_after"].array.take(np.where(found, at, -1), allow_fill=True),
         retry_after_raw=np.where(found, raw, -1),
@@ -392,19 +392,21 @@ def _next_attempt(failed: pd.DataFrame, attempts: pd.DataFrame, by: str) -> pd.D
     starting at/after final_ts: its ``row`` in ``attempts`` (-1: none) and start.
 
     The attempts are sorted by key, then start (in their order on a tie); each failure's
-    key and time, as one int64 (times ranked over both sides), is searched there.
+    key and time, as one int64 (:func:`_ordered` times over both sides), is searched there.
     """
     right_key = attempts[by].to_numpy()
     right_ts = keys.ns(attempts["start_ts"])
     usable = np.flatnonzero(right_key >= 0)
     order = usable[np.lexsort((right_ts[usable], right_key[usable]))]
     left_key = failed[by].to_numpy()
-    # times ranked over both sides, a failure before an attempt that starts at its time
+    # times over both sides, a failure before an attempt that starts at its time
     both = np.concatenate([keys.ns(failed["final_ts"]), right_ts[order]])
-    rank = np.empty(len(both), dtype=np.int64)
-    rank[np.argsort(both, kind="stable")] = np.arange(len(both))
-    right = right_key[order] * len(both) + rank[len(left_key) :]
-    at = np.searchsorted(right, left_key * len(both) + rank[: len(left_key)])
+    bound = max(int(right_key.max(initial=-1)), int(left_key.max(initial=-1))) + 1
+    when, width = _ordered(both, 2 * bound)
+    when *= 2
+    when[len(left_key) :] += 1
+    right = right_key[order] * (2 * width) + when[len(left_key) :]
+    at = np.searchsorted(right, left_key * (2 * width) + when[: len(left_key)])
     found = (left_key >= 0) & (at < len(order))
     found[found] = right_key[order[at[found]]] == left_key[found]
     pick = np.where(found, order[np.minimum(at, len(order) - 1)] if len(order) else -1, -1)
@@ -415,6 +417,21 @@ def _next_attempt(failed: pd.DataFrame, attempts: pd.DataFrame, by: str) -> pd.D
         },
         index=pd.Index(failed["call"], name="call"),
     )
+
+
+def _ordered(times: np.ndarray, key_count: int) -> tuple[np.ndarray, int]:
+    """``times`` (int64 ns; NaT, the least int64, first) as integers 0..bound-1 that order as
+    they do, equal where they are, and ``bound``, so that ``key * bound + time`` fits in an
+    int64 for ``key_count`` keys (from 0): the offsets from the earliest time where they fit
+    (no sort; a capture's span leaves room for millions of keys), else dense ranks."""
+    if not len(times):
+        return np.zeros(0, dtype=np.int64), 1
+    low = int(times.min())
+    bound = int(times.max()) - low + 1
+    if max(key_count, 1) * bound < 1 << 62:
+        return times - low, bound
+    distinct, rank = np.unique(times, return_inverse=True)
+    return rank.reshape(-1).astype(np.int64), len(distinct)
 
 
 def retry_table(
@@ -541,13 +558,13 @@ def _unique_responses(
     a status. Their code, Retry-After value (0 where none), whether it had one and whether
     the header was there (usable or not): what the summaries read."""
     keep, status = response_rows(messages, unique=True, client=True)
-    value = messages["retry_after"]
-    rows = np.flatnonzero(keep)
+    rows = np.flatnonzero(keep)  # read before any column is converted
+    value = messages["retry_after"].array.take(rows)
     return (
         status,
-        value.to_numpy(dtype=np.int64, na_value=0)[rows],
-        value.notna().to_numpy(dtype=bool)[rows],
-        messages["retry_after_raw"].notna().to_numpy(dtype=bool)[rows],
+        value.to_numpy(dtype=np.int64, na_value=0),
+        ~value.isna(),
+        ~messages["retry_after_raw"].array.take(rows).isna(),
     )
 
 
