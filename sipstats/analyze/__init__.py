@@ -605,18 +605,19 @@ def _breakdowns(
 ) -> dict[str, pd.DataFrame]:
     """The report tables of :func:`assemble` that need neither the retry table nor the
     transactions table, conformed."""
+    peers, failures = breakdown.peer_tables(m, uris)
     return _conformed(
         {
             "by_code": counts.by_code(counted.groups),
             "by_method": counts.by_method(counted.groups),
             "by_class": breakdown.by_class(counted.groups),
             "by_category": breakdown.by_category(counted.groups),
-            "by_peer": breakdown.by_peer(m),
+            "by_peer": peers,
             "metrics": metrics.compute(end_to_end, wide, regs),
             "code_shares": breakdown.code_shares(counted.groups),
             "failures_by_method": breakdown.failures_by_method(m),
             "user_agents": counts.user_agents(counted.software),
-            **{f"failures_by_{by}": t for by, t in breakdown.failures_by(m, uris).items()},
+            **{f"failures_by_{by}": table for by, table in failures.items()},
             "code_by_cause": causes.code_by_cause(end_to_end),
             "agents_by_outcome": causes.agents_by_outcome(end_to_end),
         }

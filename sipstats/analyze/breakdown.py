@@ -168,22 +168,36 @@ def by_peer(messages: pd.DataFrame) -> pd.DataFrame:
 
     responder = ``address:port`` that sent the 4xx-6xx, requester = where it went;
     failures (unique), share (of all unique failures), top_code (most frequent, lowest code
-    on a tie), codes ('486x3|480x2', most frequent first).
+    on a tie), codes ('486x3|480x2', most frequent first). Answered 401/407 challenges are
+    left out.
     """
-    resp = _responses(
-        messages,
-        ["src", "sport", "dst", "dport", "challenge"],
-        unique=True,
-        lowest=400,
-        highest=699,
-    )
-    resp = resp[~resp["challenge"].to_numpy(dtype=bool)]
-    if resp.empty:
+    finals = _finals(messages)
+    return _by_peer(finals, _endpoints_of(finals))
+
+
+def peer_tables(
+    messages: pd.DataFrame, uris: UriKeys | None = None
+) -> tuple[pd.DataFrame, dict[FailureKey, pd.DataFrame]]:
+    """:func:`by_peer` and :func:`failures_by` from one pick of the final responses and one
+    naming of their endpoints: the failures :func:`by_peer` counts are final responses."""
+    finals = _finals(messages)
+    ends = _endpoints_of(finals)
+    return _by_peer(finals, ends), _failures_by(finals, ends, uris)
+
+
+def _by_peer(
+    finals: pd.DataFrame, ends: dict[FailureKey, tuple[np.ndarray, np.ndarray]]
+) -> pd.DataFrame:
+    """:func:`by_peer` of the final responses ``finals`` (:func:`_finals`) and the groups of
+    their endpoints (:func:`_endpoints_of`)."""
+    code = finals["code"].to_numpy(dtype=np.int64)
+    failed = (code >= 400) & ~finals["challenge"].to_numpy(dtype=bool)
+    if not failed.any():
         return schema.empty(schema.BY_PEER)
-    responder, responders = _endpoint_groups(resp, "src", "sport")
-    requester, requesters = _endpoint_groups(resp, "dst", "dport")
-    pair_ids, group = np.unique(responder * len(requesters) + requester, return_inverse=True)
-    top_code, code_texts = keys.code_texts(group, resp["code"].to_numpy(dtype=np.int64))
+    (responder, responders), (requester, requesters) = ends["responder"], ends["requester"]
+    pair = responder[failed] * len(requesters) + requester[failed]
+    pair_ids, group = np.unique(pair, return_inverse=True)
+    top_code, code_texts = keys.code_texts(group, code[failed])
     failures = np.bincount(group, minlength=len(pair_ids))
     table = pd.DataFrame(
         {
@@ -224,8 +238,18 @@ _BY_ENDPOINT: tuple[tuple[FailureKey, str, str], ...] = (
     ("requester", "dst", "dport"),
 )
 _BY_URI: tuple[tuple[FailureKey, str], ...] = (("caller", "from_uri"), ("callee", "to_uri"))
-#: The columns :func:`failures_by` reads.
-_FAILURE_COLUMNS = ("src", "sport", "dst", "dport", "from_uri", "to_uri", "client_leg")
+#: The columns :func:`failures_by` and :func:`by_peer` read.
+_FAILURE_COLUMNS = ("src", "sport", "dst", "dport", "from_uri", "to_uri", "client_leg", "challenge")
+
+
+def _finals(messages: pd.DataFrame) -> pd.DataFrame:
+    """The final responses (2xx-6xx, unique) :func:`failures_by` and :func:`by_peer` count."""
+    return _responses(messages, _FAILURE_COLUMNS, unique=True, lowest=200, highest=699)
+
+
+def _endpoints_of(finals: pd.DataFrame) -> dict[FailureKey, tuple[np.ndarray, np.ndarray]]:
+    """The responder and requester group of each final response, and the groups' names."""
+    return {by: _endpoint_groups(finals, address, port) for by, address, port in _BY_ENDPOINT}
 
 
 def failures_by(
@@ -243,13 +267,22 @@ def failures_by(
     the caller got, a relayed response once, on the client's leg (``client_leg``). NA keys
     are grouped as 'unknown'; text is made once per distinct category.
     """
-    finals = _responses(messages, _FAILURE_COLUMNS, unique=True, lowest=200, highest=699)
+    finals = _finals(messages)
+    return _failures_by(finals, _endpoints_of(finals), uris)
+
+
+def _failures_by(
+    finals: pd.DataFrame,
+    ends: dict[FailureKey, tuple[np.ndarray, np.ndarray]],
+    uris: UriKeys | None,
+) -> dict[FailureKey, pd.DataFrame]:
+    """:func:`failures_by` of the final responses ``finals`` (:func:`_finals`) and the groups
+    of their endpoints (:func:`_endpoints_of`)."""
     code = finals["code"].to_numpy(dtype=np.int64)
     client = finals["client_leg"].to_numpy(dtype=bool)
     uris = UriKeys() if uris is None else uris
     out: dict[FailureKey, pd.DataFrame] = {}
-    for by, address, port in _BY_ENDPOINT:
-        group, names = _endpoint_groups(finals, address, port)
+    for by, (group, names) in ends.items():
         out[by] = _failures_of(by, group, names, code)
     for by, column in _BY_URI:
         ids = uris.ids(finals[column])[client]
