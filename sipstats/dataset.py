@@ -54,7 +54,12 @@ _INPUTS: Final = "inputs"
 _METADATA_KEY: Final = b"sipstats"
 _PARTITIONS: Final = (("date", "string"), ("hour", "int8"))
 #: Integer columns read back as pandas' nullable integers (exact, NA kept), then conformed.
-_NULLABLE: Final = {"int16": pd.Int16Dtype(), "int32": pd.Int32Dtype(), "int64": pd.Int64Dtype()}
+_NULLABLE: Final = {
+    "int16": pd.Int16Dtype(),
+    "int32": pd.Int32Dtype(),
+    "int64": pd.Int64Dtype(),
+    "uint32": pd.UInt32Dtype(),
+}
 
 
 class DatasetError(SipstatsError):

@@ -5,7 +5,9 @@ the analysis, the renderers, the README and the tests all agree on one definitio
 Empty input gives an empty frame with the full schema, never ``None``.
 
 Conventions: timestamps are ``datetime64[ns, UTC]``; durations are float milliseconds
-(``*_ms``) or seconds (``*_s``); nullable integers use pandas' ``Int64``/``Int16``;
+(``*_ms``) or seconds (``*_s``); nullable integers use pandas' ``Int64``/``Int16``, and the
+messages' header numbers (CSeq, Expires, ...) ``UInt32``: the parsers refuse or clamp any value
+above 2**32 - 1 (:data:`sipstats.capture.framing.MAX_NUMBER`), so 4 bytes hold every one;
 low- and high-cardinality strings alike are ``category`` (a message table stays compact:
 each distinct Call-ID or tag is stored once). Group categoricals with ``observed=True``.
 """
@@ -48,7 +50,7 @@ MESSAGES: Final[Schema] = {
     "status": ("Int16", "status code (responses only)"),
     "reason": ("category", "reason phrase as sent (responses only)"),
     "call_id": ("category", "Call-ID header"),
-    "cseq": ("Int64", "CSeq sequence number"),
+    "cseq": ("UInt32", "CSeq sequence number"),
     "cseq_method": ("category", "CSeq method"),
     "branch": ("category", "branch parameter of the top Via"),
     "via_count": ("int16", "number of Via entries"),
@@ -59,12 +61,15 @@ MESSAGES: Final[Schema] = {
     "request_uri": ("category", "Request-URI (requests only)"),
     "user_agent": ("category", "User-Agent header"),
     "server": ("category", "Server header"),
-    "retry_after": ("Int64", "Retry-After delta-seconds (RFC 3261 §20.33); NA if absent/malformed"),
+    "retry_after": (
+        "UInt32",
+        "Retry-After delta-seconds (RFC 3261 §20.33); NA if absent/malformed",
+    ),
     "retry_after_raw": ("category", "Retry-After header text as sent"),
-    "expires": ("Int64", "Expires header, seconds"),
-    "min_expires": ("Int64", "Min-Expires header, seconds"),
+    "expires": ("UInt32", "Expires header, seconds"),
+    "min_expires": ("UInt32", "Min-Expires header, seconds"),
     "has_auth": ("bool", "request carries Authorization or Proxy-Authorization"),
-    "content_length": ("Int64", "Content-Length header (NA if absent)"),
+    "content_length": ("UInt32", "Content-Length header (NA if absent)"),
     "size": ("int32", "bytes of the whole SIP message"),
     "fragmented": ("bool", "reassembled from IP fragments"),
     "segments": ("int16", "TCP segments the message spanned (1 for UDP)"),

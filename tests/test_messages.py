@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from sipstats import native, schema
+from sipstats.capture.framing import MAX_NUMBER
 from sipstats.capture.reader import record_boundaries
 from sipstats.capture.records import Payload
 from sipstats.capture.summary import InputSummary
@@ -348,6 +349,31 @@ def test_reason_and_sdp_columns(pure: bool) -> None:
     assert pd.isna(offer["reason_cause"])
     assert huge["reason_protocol"] == "Q.850"
     assert pd.isna(huge["reason_cause"])
+
+
+@pytest.mark.parametrize("pure", [False, True], ids=["c", "python"])
+def test_header_numbers_take_five_bytes_and_keep_the_largest_value(pure: bool) -> None:
+    """CSeq, Expires and the other header numbers are UInt32, 4 bytes and the NA mask: no
+    parser lets a value above 2**32 - 1 through, and that value stays apart from NA."""
+    numbers = ("cseq", "retry_after", "expires", "min_expires", "content_length")
+    register = sip_request(
+        "REGISTER",
+        call_id="reg-1",
+        cseq=MAX_NUMBER,
+        branch="z9hG4bKr",
+        headers=[("Expires", "9" * 20), ("Min-Expires", "0")],
+    )
+    with native.python_twins(C_SCAN_NAME) if pure else nullcontext():
+        frame, summary = decode([payload(register, 1), payload(busy(), 2, 0.5)])
+    assert summary.sip_messages == 2
+    for name in numbers:
+        assert str(frame[name].dtype) == "UInt32"
+        assert frame[name].memory_usage(index=False) == 5 * len(frame)
+    assert frame["cseq"].tolist() == [MAX_NUMBER, 1]
+    assert frame["expires"].tolist() == [MAX_NUMBER, pd.NA]
+    assert frame["min_expires"].tolist() == [0, pd.NA]
+    assert frame["retry_after"].tolist() == [pd.NA, 60]
+    assert frame["content_length"].tolist() == [0, 0]
 
 
 @pytest.mark.parametrize("pure", [False, True], ids=["c", "python"])
