@@ -262,6 +262,11 @@ def _pool(workers: int, threads: bool) -> Executor:
 #: Unread bytes from which a :class:`Helper` cuts off half of them: below, the walk to the
 #: cut and a second table cost about what the half saves.
 MIN_SHARED_BYTES: Final = 2 * MIN_PART_BYTES
+#: The reader's CPU seconds left (:meth:`sipstats.capture.pcap.Share.seconds_left`) from which
+#: a :class:`Helper` cuts: 64 MiB are 0.2 s of the 1M-packet benchmark capture but 0.06 s of
+#: the RTP-heavy one, where a cut cost 0.08-0.1 s CPU more than one reader (0.29-0.33 s
+#: against 0.21-0.25 s, 5 rounds) and took the core that reader needed on a busy machine.
+MIN_SHARED_SECONDS: Final = 0.25
 
 
 class Helper:
@@ -293,6 +298,8 @@ class Helper:
         path, options, share = self._read
         at, end = share.at, share.end  # not the file's size now: it may be growing
         if at is None or end - at.offset < MIN_SHARED_BYTES:  # (end 0: it cannot be cut)
+            return
+        if share.seconds_left() < MIN_SHARED_SECONDS:
             return
         lookback_ns = round(options.duplicate_window_ms * 1_000_000)
         part = rest_after(path, at, at.offset + (end - at.offset) // 2, lookback_ns, end)

@@ -12,6 +12,7 @@ and a call whose messages sit on both sides of every cut.
 from __future__ import annotations
 
 import gzip
+import math
 import struct
 import subprocess
 import sys
@@ -306,10 +307,12 @@ def test_a_cut_from_a_reader_position_is_a_cut_from_the_start(
 @pytest.fixture
 def short_shares(monkeypatch: pytest.MonkeyPatch) -> None:
     """Shares of a small capture cut at any step: the reader reports every 64 bytes, records
-    are at most 1100 bytes (the cut's reach back is short) and no size is too small to share."""
+    are at most 1100 bytes (the cut's reach back is short) and no size or time left is too
+    small to share."""
     monkeypatch.setattr(pcap, "RELEASE_STEP", 64)
     monkeypatch.setattr(pcap, "MAX_CAPLEN", 1100)
     monkeypatch.setattr(workers, "MIN_SHARED_BYTES", 0)
+    monkeypatch.setattr(workers, "MIN_SHARED_SECONDS", 0)
 
 
 def _helping_at(k: int, helper: workers.Helper) -> Callable[[int, int, int], None]:
@@ -476,3 +479,31 @@ def test_what_fails_in_the_helper_is_raised_by_the_read(
     helper = workers.Helper()
     with pytest.raises(ValueError, match="the helper failed"):
         read_capture(capture, jobs=2, progress=_helping_at(2, helper), helper=helper)
+
+
+@pytest.mark.parametrize(("left", "cut"), [(0.1, False), (1.0, True)])
+def test_the_helper_cuts_only_a_read_with_enough_cpu_time_left(
+    capture: Path, short_shares: None, monkeypatch: pytest.MonkeyPatch, left: float, cut: bool
+) -> None:
+    """However many bytes are left, a read whose pace says they take the reader little CPU
+    time is not cut (RTP is read fast; a cut costs a walk to it and a second table)."""
+    if pcap.c_walk() is None:
+        pytest.skip("cutting a file needs the C walk (sipstats.capture._pcapscan)")
+    monkeypatch.setattr(workers, "MIN_SHARED_SECONDS", 0.25)
+    monkeypatch.setattr(pcap.Share, "seconds_left", lambda _share: left)
+    helper = workers.Helper()
+    helped = read_capture(capture, jobs=2, progress=_helping_at(2, helper), helper=helper)
+    assert (helper._outcome is not None) is cut
+    pd.testing.assert_frame_equal(helped.messages, read_capture(capture).messages)
+
+
+def test_the_seconds_left_are_at_the_readers_cpu_pace() -> None:
+    """CPU seconds per byte between the reader's first step and its last, times the bytes
+    left; not known before a second step."""
+    share = pcap.Share(clock=iter([1.0, 1.5]).__next__)
+    share.end = 2024
+    assert share.seconds_left() == math.inf
+    share.step(pcap.Position(24, 0, pcap.FIRST_RECORD), 100)
+    assert share.seconds_left() == math.inf
+    share.step(pcap.Position(1024, 9, pcap.FIRST_RECORD), 1100)
+    assert share.seconds_left() == pytest.approx(0.5)

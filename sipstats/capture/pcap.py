@@ -12,9 +12,11 @@ at such a header; resynchronising keeps the intact records that follow it.
 
 from __future__ import annotations
 
+import math
 import struct
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from functools import partial
 from types import ModuleType
@@ -332,8 +334,10 @@ class Share:
     the reader is (each step of its C walk tells, :meth:`PcapReader.read`) and where it stops.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.thread_time) -> None:
         self._lock = threading.Lock()
+        self._clock = clock
+        """The reading thread's CPU time (what :meth:`step` calls it with)."""
         self._stop = sys.maxsize
         self._reach = 0
         self.at: Position | None = None
@@ -345,13 +349,29 @@ class Share:
         self.kept: Decoder | None = None
         """The reader's decoder, left unfinished when the read was cut: what the rest of the
         file puts off (TCP, SCTP, IP fragments) is made on it, after what the reader gave it."""
+        self._first: tuple[int, float] | None = None
+        self._spent = 0.0
 
     def step(self, at: Position, reach: int) -> int:
         """The reader is ``at`` and starts no record at or after ``reach`` before its next
-        step: where it is to stop."""
+        step: where it is to stop. Called in the reading thread (its CPU time is its pace)."""
+        spent = self._clock()
         with self._lock:
-            self.at, self._reach = at, reach
+            if self._first is None:
+                self._first = (at.offset, spent)
+            self.at, self._reach, self._spent = at, reach, spent
             return self._stop
+
+    def seconds_left(self) -> float:
+        """The reader's CPU seconds to the end of its bytes at its pace since its first step
+        (infinite before it has read a byte since: the pace is not known yet). CPU time, not
+        wall time: a reader that waits for a core has no less work left for that."""
+        with self._lock:
+            if self._first is None or self.at is None or self.at.offset <= self._first[0]:
+                return math.inf
+            offset, spent = self._first
+            pace = (self._spent - spent) / (self.at.offset - offset)
+            return max(self.end - self.at.offset, 0) * pace
 
     def cut(self, offset: int) -> bool:
         """Stop the reader before the record at ``offset``: False when it may have read it
