@@ -24,14 +24,12 @@ def client_leg(messages: pd.DataFrame, request_key: np.ndarray) -> np.ndarray:
     """
     if messages.empty:
         return np.zeros(0, dtype=bool)
-    # only the responses are compared: requests are kept whatever their Via count
-    is_request = messages["is_request"].to_numpy()
-    response = np.flatnonzero(~is_request)
-    cseq = messages["cseq"].to_numpy(dtype=np.int64, na_value=-1)[response]
-    copies = keys.indexable(request_key[response], cseq)
-    vias = messages["via_count"].to_numpy()[response].astype(np.int64)
-    fewest = np.full(int(copies.max(initial=0)) + 1, np.iinfo(np.int64).max, dtype=np.int64)
+    response = ~messages["is_request"].to_numpy()
+    copies = keys.indexable(request_key, messages["cseq"].fillna(-1).to_numpy(dtype=np.int64))
+    vias = np.where(
+        response, messages["via_count"].to_numpy(dtype=np.int64), np.iinfo(np.int64).max
+    )
+    fewest = np.full(int(copies.max()) + 1, np.iinfo(np.int64).max, dtype=np.int64)
     np.minimum.at(fewest, copies, vias)
-    kept = is_request | (keys.codes(messages["call_id"]) < 0)
-    kept[response] |= vias == fewest[copies]
-    return kept
+    kept = vias == fewest[copies]
+    return ~response | kept | (keys.codes(messages["call_id"]) < 0)
