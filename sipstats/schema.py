@@ -553,10 +553,11 @@ def _without_unused(values: pd.Categorical[Any]) -> pd.Categorical[Any]:
 
 def used_codes(codes: np.ndarray, n: int) -> np.ndarray:
     """The codes 0..n-1 that ``codes`` holds (-1, a missing value, left out), in order: which
-    categories a column uses, by counting (no sort of the row codes)."""
+    categories a column uses, by counting (no sort of the row codes). Counted one up, -1 in
+    the first slot: no copy of the rows with a code is made first."""
     import numpy as np
 
-    return np.flatnonzero(np.bincount(codes[codes >= 0], minlength=n))
+    return np.flatnonzero(np.bincount(np.add(codes, 1, dtype=np.intp), minlength=n + 1)[1:])
 
 
 def distinct_categories(categories: pd.Index) -> pd.CategoricalDtype:
