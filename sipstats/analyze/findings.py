@@ -264,8 +264,11 @@ def _storm_findings(storms: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def _early_findings(retries: pd.DataFrame) -> list[dict[str, Any]]:
-    judged = retries[retries["honoured"].notna()]
-    early = judged[~judged["honoured"].astype(bool)]
+    honoured = retries["honoured"]
+    judged = int(honoured.notna().sum())
+    # only the columns read are copied, of the too-early rows only
+    too_early = (~honoured).fillna(False).to_numpy(dtype=bool)
+    early = retries.loc[too_early, ["caller", "retry_ts", "status"]]
     if len(early) < EARLY_MIN:
         return []
     callers = _top(early["caller"], n=len(early))  # every caller with an early retry
@@ -280,8 +283,8 @@ def _early_findings(retries: pd.DataFrame) -> list[dict[str, Any]]:
             weight=len(early),
             evidence={
                 "too_early": len(early),
-                "judged": len(judged),
-                "share": len(early) / len(judged),
+                "judged": judged,
+                "share": len(early) / judged,
                 "callers": len(callers),
                 "codes": _top(_code_texts(early["status"]), n=len(early)),
                 "worst_caller": str(worst[0]),
