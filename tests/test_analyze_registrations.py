@@ -12,9 +12,14 @@ from tests.analysis_fixtures import capture, msg
 REGISTRAR = ("10.0.0.9", 5060)
 
 
-def _register(t: float, cseq: int, final: int | None, **extra: object) -> list[dict]:
+def _register(
+    t: float, cseq: int, final: int | None, from_tag: str | None = "ft1", **extra: object
+) -> list[dict]:
     """One REGISTER transaction of call-id 'reg' and its final response (if any)."""
-    ids = {"call_id": "reg", "cseq": cseq, "branch": f"z9hG4bK-r{cseq}", "dst": REGISTRAR}
+    ids = {
+        **{"call_id": "reg", "cseq": cseq, "branch": f"z9hG4bK-r{cseq}", "dst": REGISTRAR},
+        "from_tag": from_tag,
+    }
     request = msg(t, "REGISTER", expires=3600, has_auth=cseq > 1, **ids)
     if final is None:
         return [request]
@@ -90,6 +95,12 @@ def test_registrations_are_ordered_by_call_id_then_from_tag_text() -> None:
     ]
     regs = _regs(rows)
     assert regs["call_id"].astype("str").tolist() == ["B", "a", "a", "a", "a-b"]
-    # the empty tag and the missing one read the same: one UA, two attempts in time order
+    # the empty tag and the missing one sort the same: in time order
     sent = (regs["start_ts"] - regs["start_ts"].min()).dt.total_seconds()
     assert sent.tolist() == [2, 3, 4, 1, 0]
+
+
+def test_an_empty_from_tag_and_a_missing_one_are_one_ua() -> None:
+    # a challenge to the tagless REGISTER, answered by the one with an empty tag: one attempt
+    regs = _regs(_register(0, 1, 401, from_tag=None) + _register(0.1, 2, 200, from_tag=""))
+    assert list(regs["finals"]) == ["401-200"]
