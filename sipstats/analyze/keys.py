@@ -106,15 +106,17 @@ def ns(times: pd.Series) -> np.ndarray:
 
 def seconds(later: np.ndarray, earlier: np.ndarray) -> np.ndarray:
     """``(later - earlier).dt.total_seconds()`` of :func:`ns` times, NaN where either is
-    :data:`NAT`, bit for bit: whole seconds and the rest are divided apart as pandas divides
-    them, on the int64 nanoseconds, without a timedelta Series of each step. Gaps beyond
-    2**53 ns (104 days) go through pandas, which nudges them off whole seconds."""
+    :data:`NAT`, bit for bit for gaps that fit an int64: whole seconds and the rest are divided
+    apart as pandas divides them, on the int64 nanoseconds, without a timedelta Series of each
+    step. Gaps beyond 2**53 ns (104 days) go through pandas, which nudges them off whole
+    seconds. A gap beyond 2**63 ns (292 years: a pcapng whose signed offsets put times from
+    1677 to 2262 in one capture) wraps silently, where pandas raises ``OverflowError``."""
     missing = (later == NAT) | (earlier == NAT)
     delta = np.where(missing, 0, later) - np.where(missing, 0, earlier)
     if np.abs(delta).max(initial=0) > 2**53:
         span = pd.Series(delta.view("timedelta64[ns]")).dt.total_seconds().to_numpy()
         return np.where(missing, np.nan, span)
-    whole = delta // 1_000_000_000  # np.divmod of int64 takes five times as long
+    whole = delta // 1_000_000_000
     delta -= whole * 1_000_000_000
     out = whole + delta / 1_000_000_000
     out[missing] = np.nan
