@@ -332,8 +332,8 @@ def build(
     )
     # PDD: first 18x, or the 2xx when the call was answered without one.
     alerted = np.where(ringing != keys.NAT, ringing, answer)
-    calls["pdd_ms"] = keys.seconds(alerted, start) * 1000.0
-    calls["answer_ms"] = keys.seconds(answer, start) * 1000.0
+    calls["pdd_ms"] = keys.milliseconds(alerted, start)
+    calls["answer_ms"] = keys.milliseconds(answer, start)
     calls["duration_s"] = keys.seconds(end, answer)
     answer_missing = calls["answer_missing"].to_numpy()
     decided = outcome(

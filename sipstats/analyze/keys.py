@@ -123,6 +123,12 @@ def seconds(later: np.ndarray, earlier: np.ndarray) -> np.ndarray:
     return out
 
 
+def milliseconds(later: np.ndarray, earlier: np.ndarray) -> np.ndarray:
+    """:func:`seconds` from ``earlier`` to ``later`` in milliseconds (NaN where either is
+    :data:`NAT`), as the tables' ``*_ms`` columns give them."""
+    return seconds(later, earlier) * 1000.0
+
+
 #: Keys below this many per row, plus :data:`_INDEXED_LEAST`, are numbered by tables indexed
 #: by key (:func:`group_ids`, :func:`indexable`, :func:`sorted_ids`), not by a hash table of
 #: every row.
@@ -427,9 +433,9 @@ def isin(values: np.ndarray, members: np.ndarray) -> np.ndarray:
     return pd.Index(pd.unique(members)).get_indexer(values) >= 0
 
 
-def take(values: np.ndarray, at: np.ndarray) -> np.ndarray:
-    """``values[at]``, -1 where ``at`` is -1."""
-    return np.where(at >= 0, values[np.maximum(at, 0)] if len(values) else -1, -1)
+def take(values: np.ndarray, at: np.ndarray, fill: int = -1) -> np.ndarray:
+    """``values[at]``, ``fill`` where ``at`` is -1."""
+    return np.where(at >= 0, values[np.maximum(at, 0)] if len(values) else fill, fill)
 
 
 def first_in_group(group: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:

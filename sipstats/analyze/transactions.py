@@ -274,8 +274,8 @@ def build(messages: pd.DataFrame) -> pd.DataFrame:
     np.minimum.at(earliest, tx[main], row_ns[main])
     earliest[earliest == never] = keys.NAT
     prov_row, final_row = first(prov), first(final)
-    provisional_ms = _ms(_ns_at(row_ns, prov_row), earliest)
-    final_ms = _ms(_ns_at(row_ns, final_row), earliest)
+    provisional_ms = keys.milliseconds(keys.take(row_ns, prov_row, keys.NAT), earliest)
+    final_ms = keys.milliseconds(keys.take(row_ns, final_row, keys.NAT), earliest)
     del row_ns
     del cseq_method, request_method, row_method, status  # an int64 per message each
     min_expires = m["min_expires"]
@@ -373,16 +373,6 @@ def _key(wide: pd.DataFrame) -> pd.Categorical[str]:
         at[legacy] = len(texts) + np.arange(len(tuples))
         texts = texts.append(pd.Index(tuples, dtype="str"))
     return keys.categorical(texts, at)
-
-
-def _ns_at(row_ns: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """``row_ns`` at ``rows``, :data:`keys.NAT` where a row is -1."""
-    return np.where(rows >= 0, row_ns[rows], keys.NAT)
-
-
-def _ms(later: np.ndarray, earlier: np.ndarray) -> np.ndarray:
-    """Milliseconds from ``earlier`` to ``later`` (int64 ns, NaN where either is missing)."""
-    return keys.seconds(later, earlier) * 1000.0
 
 
 def _empty_wide() -> pd.DataFrame:
