@@ -63,7 +63,7 @@ def endpoints(ip: pd.Series, port: pd.Series) -> pd.Categorical:
     del key
     # a plain list: indexing a pandas string array one item at a time is slow
     host = [_host(address) for address in ip.cat.categories.astype("str").tolist()]
-    labels = [f"{host[value // width]}:{low + value % width}" for value in distinct.tolist()]
+    labels = [_label(host[value // width], low + value % width) for value in distinct.tolist()]
     if every:
         out = inverse
     else:
@@ -78,7 +78,12 @@ def endpoint_label(address: str | None, port: int | None) -> str:
     """One endpoint as :func:`endpoints` names it, ``ip:port`` (``[v6]:port`` for IPv6), with
     ``?`` for a missing address or port: a ladder names each host it draws, also one that
     lacks a part, and keeps hosts that differ in the part they have apart."""
-    return f"{_host(address)}:{'?' if port is None else port}"
+    return _label(_host(address), "?" if port is None else port)
+
+
+def _label(host: str, port: int | str) -> str:
+    """An endpoint's name from its host's (:func:`_host`) and its port: ``host:port``."""
+    return f"{host}:{port}"
 
 
 def _host(address: str | None) -> str:
