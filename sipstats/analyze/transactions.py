@@ -211,8 +211,10 @@ _SPREAD = np.uint64(0x9E3779B97F4A7C15)
 
 def _maybe_repeated(values: np.ndarray) -> np.ndarray:
     """True for every row whose value appears on another row, and for some others: values
-    hashed into a table of about a slot per row, where a row alone in its slot holds a value
-    seen once. Counting slots costs a third of sorting every value."""
+    hashed into a table of one to two slots per row (the power of two at or above the row
+    count), where a row alone in its slot holds a value seen once. At that load about half
+    the rows share a slot, as with random keys: 48 % of the 1M capture's copy keys, of which
+    2-4 % repeat. Counting slots costs a third of sorting every value."""
     bits = max(1, (len(values) - 1).bit_length())
     slot = (values.astype(np.int64, copy=False).view(np.uint64) * _SPREAD) >> np.uint64(64 - bits)
     slot = slot.astype(np.intp)
