@@ -754,16 +754,33 @@ def test_codes_are_found_in_the_summary_rows_without_a_hash() -> None:
     assert len(_rows_of(codes[:0], [486])) == 0
 
 
-@pytest.mark.parametrize("key_count", [1, 1 << 40])
-def test_ordered_times_sort_and_tie_as_the_times_with_room_for_the_keys(key_count: int) -> None:
+_NAT = np.iinfo(np.int64).min
+
+
+@pytest.mark.parametrize(
+    ("key_count", "times", "ranked"),
+    [
+        (1, [5_000, 2_000, 5_000, 9_000], False),
+        (1 << 40, [5_000, 2_000, 5_000, 9_000], False),
+        # 2**50 keys x a span of 7e13 ns overflows: ranks, with no NaT among the times
+        (1 << 50, [5 * 10**13, 2 * 10**13, 5 * 10**13, 9 * 10**13], True),
+        (1, [5_000, _NAT, 2_000, 5_000], True),
+    ],
+)
+def test_ordered_times_sort_and_tie_as_the_times_with_room_for_the_keys(
+    key_count: int, times: list[int], ranked: bool
+) -> None:
     # offsets from the earliest time while key x time fits in an int64, else dense ranks
-    nat = np.iinfo(np.int64).min
-    for times in ([5_000, 2_000, 5_000, 9_000], [5_000, nat, 2_000, 5_000]):
-        values = np.array(times, dtype=np.int64)
-        ordered, bound = _ordered(values, key_count)
-        assert ordered.min() >= 0
-        assert ordered.max() < bound
-        assert key_count * bound < 1 << 62
-        assert (np.argsort(ordered, kind="stable") == np.argsort(values, kind="stable")).all()
-        in_order, by_value = ordered[np.argsort(values)], np.sort(values)
-        assert (in_order[1:] != in_order[:-1]).tolist() == (by_value[1:] != by_value[:-1]).tolist()
+    values = np.array(times, dtype=np.int64)
+    ordered, bound = _ordered(values, key_count)
+    if ranked:
+        assert bound == len(np.unique(values))
+    else:
+        np.testing.assert_array_equal(ordered, values - values.min())
+        assert bound == values.max() - values.min() + 1
+    assert ordered.min() >= 0
+    assert ordered.max() < bound
+    assert key_count * bound < 1 << 62
+    assert (np.argsort(ordered, kind="stable") == np.argsort(values, kind="stable")).all()
+    in_order, by_value = ordered[np.argsort(values)], np.sort(values)
+    assert (in_order[1:] != in_order[:-1]).tolist() == (by_value[1:] != by_value[:-1]).tolist()
