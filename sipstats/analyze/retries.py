@@ -224,9 +224,11 @@ def _through_transactions(
 ) -> tuple[tuple[np.ndarray, np.ndarray], pd.Index] | None:
     """Call-ID and From tag codes of the messages at ``rows`` in the categories of the calls,
     read through each message's transaction (row ``transaction`` of ``transactions``, which
-    shares the calls' categories), and the tags coded: no text is hashed. None when that
-    does not hold for every row: a message without a transaction, or whose text is not its
-    transaction's (each category is checked once, side by side)."""
+    shares the calls' categories), and the tags coded: no text is hashed. None, and every
+    row goes back to hashing the texts, when any row's text is not its transaction's (a From
+    tag that differs from its INVITE's; each category is checked once, side by side). A
+    message without a transaction is refused too, though the pipeline gives each message one
+    (stray responses their own): a cheap guard for other callers."""
     if transactions is None or "transaction" not in messages.columns:
         return None
     number = transactions["transaction"].to_numpy()
@@ -423,7 +425,8 @@ def _ordered(times: np.ndarray, key_count: int) -> tuple[np.ndarray, int]:
     """``times`` (int64 ns; NaT, the least int64, first) as integers 0..bound-1 that order as
     they do, equal where they are, and ``bound``, so that ``key * bound + time`` fits in an
     int64 for ``key_count`` keys (from 0): the offsets from the earliest time where they fit
-    (no sort; a capture's span leaves room for millions of keys), else dense ranks."""
+    (no sort; keys x span below 2**62 ns: a million keys over 77 minutes, about 50,000 over a
+    day), else dense ranks (a sort)."""
     if not len(times):
         return np.zeros(0, dtype=np.int64), 1
     low = int(times.min())
