@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pandas as pd
+
 from sipstats.analyze import analyze
+from sipstats.analyze.breakdown import by_peer, failures_by, peer_tables
 from sipstats.render import RENDERERS, RenderOptions
 from sipstats.render.labels import label
 from sipstats.render.tables import report_tables
@@ -119,3 +122,23 @@ def test_tables_say_which_leg_they_count_on() -> None:
         document = document.replace("&#39;", "'")
         assert "Responses by code (every leg)" in document, fmt
         assert "Callers failing most (caller's leg)" in document, fmt
+
+
+def test_peer_tables_are_by_peer_and_failures_by() -> None:
+    # challenges answered and not, a failure through a proxy, an endpoint that only said 200
+    fine = {"call_id": "fine", "from_tag": "f-fine", "branch": "z9hG4bK-fine"}
+    rows = [
+        *_challenged_call("ok", 0, answered=True),
+        *_challenged_call("gave-up", 2, answered=False),
+        *_relayed_failure("busy", 3, 486, 486),
+        msg(5, "INVITE", dst=CALLEE, **fine),
+        msg(5.5, 200, src=CALLEE, dst=UAC, to_tag="t", **fine),
+    ]
+    messages = analyze(capture(rows)).messages
+    peers, failures = peer_tables(messages)
+    assert len(peers) == 3
+    pd.testing.assert_frame_equal(peers, by_peer(messages))
+    expected = failures_by(messages)
+    assert list(failures) == list(expected)
+    for key, table in expected.items():
+        pd.testing.assert_frame_equal(failures[key], table)
