@@ -192,8 +192,12 @@ def test_the_c_parse_lets_other_threads_run() -> None:
         Payload(n, "threads.pcap", n, "10.0.0.1", 5060 + n % 7, "10.0.0.2", 5060, "udp", data)
         for n, data in enumerate(requests * 40)
     ]
-    table = messages.MessageTable()
-    stop, counted = counted_during(lambda: table.scan(batch, 0))
+
+    def scanned() -> tuple[int, messages.MessageTable]:
+        table = messages.MessageTable()
+        return table.scan(batch, 0), table
+
+    (stop, table), counted = counted_during(scanned)
     assert stop == len(batch)
     assert counted > 0
     with native.python_twins(sip.C_SCAN_NAME):
