@@ -38,9 +38,13 @@ run()
 
 
 def _program(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return _python("-c", PROGRAM, *args, **env)
+
+
+def _python(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     environ = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
     return subprocess.run(
-        [sys.executable, "-c", PROGRAM, *args],
+        [sys.executable, *args],
         capture_output=True,
         text=True,
         env={**environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1", **env},
@@ -72,3 +76,11 @@ def test_a_thread_still_running_gets_the_normal_exit() -> None:
 def test_openblas_threads_given_are_kept() -> None:
     done = _program("alone", "codes", "486", OPENBLAS_NUM_THREADS="2")
     assert done.stdout.splitlines()[-1] == "atexit: 2"
+
+
+def test_a_profiler_around_the_program_still_writes_its_results(tmp_path: Path) -> None:
+    profile = tmp_path / "sipstats.prof"
+    done = _python("-m", "cProfile", "-o", str(profile), "-m", "sipstats", "codes", "486")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("486 Busy Here")
+    assert profile.stat().st_size > 0

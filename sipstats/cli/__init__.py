@@ -75,10 +75,11 @@ def _leave(status: int) -> None:
     streams are flushed, as a normal exit would, but without tearing the interpreter down:
     freeing every module and object of pandas, numpy and pyarrow one by one (collections
     included) costs about 0.09 s CPU, which the system does at once. Returns, for the normal
-    exit, while a thread that is not a daemon runs (the normal exit waits for it) or when a
-    stream cannot be flushed (a closed pipe: the normal exit reports it)."""
+    exit, while a thread that is not a daemon runs (the normal exit waits for it), while a
+    profiler, tracer or debugger follows the program (:func:`_watched`) or when a stream
+    cannot be flushed (a closed pipe: the normal exit reports it)."""
     main_thread = threading.main_thread()
-    if any(not t.daemon for t in threading.enumerate() if t is not main_thread):
+    if any(not t.daemon for t in threading.enumerate() if t is not main_thread) or _watched():
         return
     atexit._run_exitfuncs()
     try:
@@ -88,3 +89,13 @@ def _leave(status: int) -> None:
     except (OSError, ValueError):
         return
     os._exit(status)
+
+
+def _watched() -> bool:
+    """Whether a profiler, tracer, debugger or coverage tool follows the program (``python -m
+    cProfile -o``, ``-m trace``, ``-m pdb``, coverage): it writes its results once the program
+    has returned to it, which ``os._exit`` would skip."""
+    if sys.getprofile() is not None or sys.gettrace() is not None:
+        return True
+    monitoring = getattr(sys, "monitoring", None)  # Python 3.12+: cProfile and coverage use it
+    return monitoring is not None and any(monitoring.get_tool(tool) for tool in range(6))
