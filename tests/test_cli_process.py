@@ -1,7 +1,8 @@
 """The ``sipstats`` program as a process (:func:`sipstats.cli.run`): it ends without the
 interpreter's teardown once the atexit functions ran and its output is flushed, keeps the
-exit status, falls back to the normal exit while a thread that is not a daemon runs, and keeps
-numpy's OpenBLAS to one thread unless told otherwise."""
+exit status, falls back to the normal exit while a thread that is not a daemon runs, a
+profiler follows it, the command ends with a message or its output cannot be flushed, and
+keeps numpy's OpenBLAS to one thread unless told otherwise."""
 
 from __future__ import annotations
 
@@ -32,20 +33,27 @@ def until_exit():
 
 if sys.argv[1] == "thread":
     threading.Thread(target=until_exit).start()
+if sys.argv[1] == "message":  # a command that ends with a message, not a status
+    sys.modules["sipstats.cli"].main = lambda **_: sys.exit("no status")
 sys.argv = ["sipstats", *sys.argv[2:]]
 run()
 """
 
 
-def _program(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return _python("-c", PROGRAM, *args, **env)
+def _program(
+    *args: str, stdout: int = subprocess.PIPE, **env: str
+) -> subprocess.CompletedProcess[str]:
+    return _python("-c", PROGRAM, *args, stdout=stdout, **env)
 
 
-def _python(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+def _python(
+    *args: str, stdout: int = subprocess.PIPE, **env: str
+) -> subprocess.CompletedProcess[str]:
     environ = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
     return subprocess.run(
         [sys.executable, *args],
-        capture_output=True,
+        stdout=stdout,
+        stderr=subprocess.PIPE,
         text=True,
         env={**environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1", **env},
         cwd=ROOT,
@@ -84,3 +92,25 @@ def test_a_profiler_around_the_program_still_writes_its_results(tmp_path: Path) 
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("486 Busy Here")
     assert profile.stat().st_size > 0
+
+
+def test_a_message_instead_of_a_status_gets_the_normal_exit() -> None:
+    done = _program("message")
+    assert (done.returncode, done.stderr) == (1, "no status\n")
+    assert done.stdout.splitlines()[-2:] == ["atexit: 1", "torn down"]
+
+
+def test_output_that_cannot_be_flushed_gets_the_normal_exit() -> None:
+    """Standard output's reader has gone: the atexit line, still in the buffer, cannot be
+    flushed, and the normal exit tears down and reports it as for any program (status 120)."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = _program("alone", "codes", "7xx", stdout=write_end, PYTHONUNBUFFERED="")
+    finally:
+        os.close(write_end)
+    assert done.returncode == 120, done.stderr
+    before_teardown, torn_down, _ = done.stderr.partition("Loud.__del__")
+    assert torn_down  # its line could not be written either
+    assert "BrokenPipeError" in before_teardown
+    assert "Traceback" not in before_teardown
