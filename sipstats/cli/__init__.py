@@ -81,6 +81,10 @@ def _leave(status: int) -> None:
     main_thread = threading.main_thread()
     if any(not t.daemon for t in threading.enumerate() if t is not main_thread) or _watched():
         return
+    # Private, but the one call that runs the atexit functions as the exit would. What the exit
+    # runs before them, threading._shutdown, is skipped: it joins non-daemon threads (none now,
+    # see above) and runs threading._register_atexit hooks, which only tell such threads, those
+    # of concurrent.futures' executors, to stop.
     atexit._run_exitfuncs()
     try:
         for stream in (sys.stdout, sys.stderr):
