@@ -171,7 +171,9 @@ def choose_formats(formats: Sequence[str], output: str | None) -> tuple[str, ...
     """The formats to write: those asked for, else the one ``output``'s suffix names, else text.
 
     A single document format whose ``output`` file names another format (``--report json -o
-    x.html``) is refused rather than written under a misleading name.
+    x.html``) is refused rather than written under a misleading name; so is ``"-"`` (standard
+    output) for anything but a single document, which would be written into a directory
+    named ``-``.
     """
     named = None if output is None or output == "-" else format_of(output)
     chosen = tuple(dict.fromkeys(formats))
@@ -180,6 +182,11 @@ def choose_formats(formats: Sequence[str], output: str | None) -> tuple[str, ...
     single = len(chosen) == 1 and chosen[0] in RENDERERS and not RENDERERS[chosen[0]].is_directory
     if single and named is not None and named != chosen[0]:
         raise OptionError(f"{output}: the name says {named} but --report {chosen[0]} was asked")
+    if output == "-" and not single:
+        asked = " ".join(f"--report {fmt}" for fmt in chosen)
+        raise OptionError(
+            f"-o -: standard output takes one document, not {asked}: give a directory"
+        )
     return chosen
 
 

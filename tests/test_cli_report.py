@@ -149,6 +149,20 @@ def test_csv_writes_a_directory(captures: dict[str, Path], tmp_path: Path) -> No
     assert (tmp_path / "tables" / "mixed.by_code.csv").is_file()
 
 
+@pytest.mark.parametrize("formats", [("csv",), ("json", "md")])
+def test_standard_output_takes_one_document_only(
+    captures: dict[str, Path],
+    formats: tuple[str, ...],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    args = [a for f in formats for a in ("--report", f)]
+    result = run_in(tmp_path, captures["mixed"], *args, "-o", "-", monkeypatch=monkeypatch)
+    assert result.exit_code == 2
+    assert result.stderr.startswith("sipstats: error: -o -: standard output takes one document")
+    assert list(tmp_path.iterdir()) == []  # not a directory named "-"
+
+
 def test_text_and_another_report_without_output(
     captures: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
