@@ -128,9 +128,28 @@ def test_timeline_draws_the_analysis_buckets(analysis: Analysis) -> None:
     assert len(colours) == len(groups)
 
 
-def test_bars_in_one_artist_look_as_matplotlib_bars() -> None:
+@pytest.fixture(params=["3.11", "3.8-3.10"])
+def matplotlib_of(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The matplotlib CI installs, and one that acts as 3.8-3.10 do where the timelines' bars
+    differ: add_collection updates the data limits alone (not the view), and legends have no
+    handler for a PatchCollection."""
+    if request.param == "3.8-3.10":
+        from functools import partialmethod
+
+        from matplotlib.axes import Axes
+        from matplotlib.collections import PatchCollection
+        from matplotlib.legend import Legend
+
+        older = partialmethod(Axes.add_collection, autolim="_datalim_only")
+        monkeypatch.setattr(Axes, "add_collection", older)
+        monkeypatch.delitem(Legend._default_handler_map, PatchCollection, raising=False)
+    return str(request.param)
+
+
+def test_bars_in_one_artist_look_as_matplotlib_bars(matplotlib_of: str) -> None:
     """The stacked bars of the timelines, one artist per group, give the PNG, axis limits
-    and legend ``ax.bar`` gives with a Rectangle per bar, zero heights included."""
+    and legend ``ax.bar`` gives with a Rectangle per bar, zero heights included, on any
+    matplotlib the package allows."""
     left = np.arange(6, dtype=float) + 20_000.0
     low = np.array([0.0, 1.0, 0.0, 5.0, 2.0, 0.0])
     high = np.array([3.0, 0.0, 4.0, 1.0, 2.0, 7.0])
@@ -140,7 +159,7 @@ def test_bars_in_one_artist_look_as_matplotlib_bars() -> None:
         ax = fig.add_subplot()
         bars(ax, np.zeros(6), low, "first", "#d62728")
         bars(ax, low, high, "second", "#1f77b4")
-        ax.legend(loc="upper left")
+        ax.legend(loc="upper left", handler_map=plots_module._BAR_LEGEND)
         png = io.BytesIO()
         fig.savefig(png, format="png", metadata={"Software": None})
         return png.getvalue(), (ax.get_xlim(), ax.get_ylim(), len(ax.patches))
@@ -154,6 +173,23 @@ def test_bars_in_one_artist_look_as_matplotlib_bars() -> None:
     (expected, (xlim, ylim, _)), (png, limits) = drawn(patches), drawn(one_artist)
     assert limits == (xlim, ylim, 0)  # no Rectangle per bar
     assert png == expected
+
+
+@pytest.mark.parametrize("name", ["timeline", "failures"])
+def test_bar_figures_scale_and_name_their_bars(
+    analysis: Analysis, matplotlib_of: str, name: str
+) -> None:
+    """The timeline and failure figures' axes show every bar and their legends name each
+    group of bars, on any matplotlib the package allows."""
+    ax = FIGURES[name](analysis).axes[0]
+    corners = np.concatenate(
+        [bar.vertices for group in ax.collections for bar in group.get_paths()]
+    )
+    shown = np.array([ax.get_xlim(), ax.get_ylim()])  # [[left, right], [bottom, top]]
+    assert np.all(shown[:, 0] <= corners.min(axis=0))
+    assert np.all(corners.max(axis=0) <= shown[:, 1])
+    names = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert names[: len(ax.collections)] == [group.get_label() for group in ax.collections]
 
 
 def test_figure_files(analysis: Analysis, tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ from matplotlib.backend_bases import RendererBase
 from matplotlib.collections import PatchCollection
 from matplotlib.figure import Figure
 from matplotlib.layout_engine import LayoutEngine
+from matplotlib.legend_handler import HandlerPolyCollection
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator
 
@@ -281,13 +282,22 @@ def _bars(ax: Any, left: np.ndarray, width: float, bottom: np.ndarray, height: n
     """Bars as ``ax.bar(left, height, width, bottom, align="edge")`` draws them (the same
     pixels, the same axis limits), but one artist: ``bar`` makes each bar an artist of its
     own, which updates the data limits and is drawn alone: most of the cost of making a
-    timeline of some dozens of buckets."""
+    timeline of some dozens of buckets. Their legend entry needs ``handler_map=_BAR_LEGEND``
+    before matplotlib 3.11."""
     boxes = [
         Rectangle((x, y), width, high) for x, y, high in zip(left, bottom, height, strict=True)
     ]
     bars = PatchCollection(boxes, facecolor=colour, edgecolor="none", label=name)
     bars.sticky_edges.y.extend(bottom)  # as bar's: the y axis starts at the bars' foot
     ax.add_collection(bars)
+    # as bar ends: the view limits follow the data (add_collection asks for it only from
+    # matplotlib 3.11 on; before, it updated the data limits alone)
+    ax._request_autoscale_view()
+
+
+#: The legend handler of :func:`_bars`' bars, which matplotlib 3.11 has as its default and
+#: 3.8-3.10 lack (their legends leave a PatchCollection out, with a warning).
+_BAR_LEGEND: Final = {PatchCollection: HandlerPolyCollection()}
 
 
 def _stacked(
@@ -363,9 +373,10 @@ def failures(data: Failures, *, lang: Lang = "en") -> Figure:
                         xytext=(3, -12), textcoords="offset points", color=colour,
                         fontsize=8)  # fmt: skip
     _clock_axis(ax, starts, interval, lang)
-    handles, names = ax.get_legend_handles_labels()
+    handles, names = ax.get_legend_handles_labels(_BAR_LEGEND)
     more, more_names = share.get_legend_handles_labels()
-    ax.legend(handles + more, names + more_names, loc="upper left", bbox_to_anchor=(1.08, 1.0))
+    ax.legend(handles + more, names + more_names, loc="upper left", bbox_to_anchor=(1.08, 1.0),
+              handler_map=_BAR_LEGEND)  # fmt: skip
     return fig
 
 
@@ -403,7 +414,8 @@ def timeline(data: Timeline, *, lang: Lang = "en") -> Figure:
     starts, _, _ = _stacked(ax, frame, interval, {c: (names[c], colours[c]) for c in present})
     _clock_axis(ax, starts, interval, lang)
     legend_title = label("category" if by == "category" else "class", lang)
-    ax.legend(title=legend_title, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.legend(title=legend_title, loc="upper left", bbox_to_anchor=(1.0, 1.0),
+              handler_map=_BAR_LEGEND)  # fmt: skip
     return fig
 
 
