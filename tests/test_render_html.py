@@ -286,6 +286,21 @@ def test_a_figure_laid_out_once_measures_with_the_renderer_that_draws_it(
     assert measured[0] is drawn[0]
 
 
+@pytest.mark.parametrize("fmt", list(_SAVES))
+@pytest.mark.parametrize("name", ["timeline", "pdd"])
+def test_a_figure_cropped_to_its_extent_is_laid_out_before_it_is_measured(
+    analysis: Analysis, name: str, fmt: str
+) -> None:
+    """With ``savefig.bbox: tight`` in the user's rc, savefig measures the figure's extent
+    after its first pass: a report figure is laid out in that pass, so the file is a plain
+    savefig's, not one cut to the figure before its layout."""
+    plain, laid_out = io.BytesIO(), io.BytesIO()
+    with plots_module._style("en"), mpl.rc_context({"savefig.bbox": "tight"}):
+        Figure.savefig(FIGURES[name](analysis), plain, **_SAVES[fmt])
+        plots_module._saved(FIGURES[name](analysis), laid_out, **_SAVES[fmt])
+    assert laid_out.getvalue() == plain.getvalue()
+
+
 def test_a_figure_whose_layout_fails_is_saved_as_savefig_saves_it(
     analysis: Analysis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
