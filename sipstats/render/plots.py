@@ -180,13 +180,13 @@ class LaidOutOnce(Figure):
     laid out with the renderer that draws it.
 
     ``savefig`` on a figure with a layout engine draws it twice: once with drawing switched
-    off, only so that the layout runs (measuring the text with a renderer of its own), then
-    for real. Asked to (:func:`_saved`), this figure skips that first pass and runs the
-    layout at the start of the drawing pass, measuring with the drawing's renderer, which
-    then draws text it has measured already: the file is the same, byte for byte, for less
-    CPU in savefig. A pass whose renderer draws is drawn in full whatever was asked (should
-    savefig drop its first pass, the figure is still drawn); saved any other way it is a
-    plain figure.
+    off, only so that the layout runs (measuring the text, for SVG and PDF, with a renderer of
+    its own; PNG's is the canvas's, which then draws), then for real. Asked to
+    (:func:`_saved`), this figure skips that first pass and runs the layout at the start of
+    the drawing pass, measuring with the drawing's renderer, which then draws text it has
+    measured already: the file is the same, byte for byte, for less CPU in savefig. A pass
+    whose renderer draws is drawn in full whatever was asked (should savefig drop its first
+    pass, the figure is still drawn); saved any other way it is a plain figure.
     """
 
     _layout_only = False
