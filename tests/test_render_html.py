@@ -117,6 +117,23 @@ def test_figure_titles_sit_on_the_axes_unmeasured(analysis: Analysis) -> None:
     assert ax.title.get_position()[1] == 1.0
 
 
+@pytest.mark.parametrize("name", ["timeline", "failures"])
+def test_figure_titles_clear_a_y_offset_text(
+    analysis: Analysis, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """Millions of responses per bucket put an offset text ('1e6') above the y axis, the
+    one thing in these figures that matplotlib's automatic placement would move a title
+    for: it sits clear of the title, so the pinned title gives the same SVG."""
+    data = plots_module.figure_data.FIGURE_DATA[name].take(analysis)
+    counts = data.frame.columns.drop("failure_share", errors="ignore")
+    huge = data._replace(frame=data.frame.assign(**{c: data.frame[c] * 10**6 for c in counts}))
+    pinned = FIGURES[name].draw(huge)
+    svg = to_svg(pinned)
+    assert pinned.axes[0].yaxis.offsetText.get_text().startswith("1e")
+    monkeypatch.setitem(plots_module._STYLE, "axes.titley", None)  # matplotlib's placement
+    assert svg == to_svg(FIGURES[name].draw(huge))
+
+
 def test_timeline_draws_the_analysis_buckets(analysis: Analysis) -> None:
     fig = plots_module.timeline(analysis, interval="1s")
     groups = fig.axes[0].collections  # one artist of bars per class
