@@ -386,7 +386,21 @@ def first_and_rows(dataset: PathSpec, parts: list[str]) -> tuple[pd.Timestamp | 
 def _messages_of(data: Any, condition: Any) -> pd.DataFrame:
     """The stored messages ``condition`` keeps, with nullable integers as stored."""
     table = data.to_table(columns=list(schema.MESSAGES), filter=condition)
-    return table.to_pandas(types_mapper=lambda kind: _NULLABLE.get(str(kind)))
+    return _text_categories(table.to_pandas(types_mapper=lambda kind: _NULLABLE.get(str(kind))))
+
+
+def _text_categories(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` whose categorical columns without a value have ``str`` categories, as a
+    decoded table's have: Arrow makes an empty dictionary object categories, and the
+    Dask engine cannot join the messages of an input that holds no value of a column with
+    those of one that does (``union_categoricals`` wants one dtype of categories)."""
+    none = pd.CategoricalDtype(pd.Index([], dtype=str))
+    empty = {
+        name: none
+        for name, dtype in frame.dtypes.items()
+        if isinstance(dtype, pd.CategoricalDtype) and len(dtype.categories) == 0
+    }
+    return frame.astype(empty) if empty else frame
 
 
 def _arrow_dataset(pa: Any, root: Path, parts: list[str] | None = None) -> Any:

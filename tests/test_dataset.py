@@ -13,9 +13,16 @@ from click.testing import CliRunner, Result
 import sipstats
 from sipstats import dataset as dataset_module
 from sipstats.cli import main
-from sipstats.dataset import DatasetError, ingest, is_dataset, read_dataset
+from sipstats.dataset import (
+    DatasetError,
+    ingest,
+    is_dataset,
+    read_dataset,
+    read_parts,
+    stored_parts,
+)
 from sipstats.select import filter_capture
-from tests.conftest import ROOT
+from tests.conftest import ROOT, SAMPLES
 from tests.rotated import rotated_outage
 from tests.sipfactory import T0, sip_request, udp, write_pcap
 from tests.test_capture_duplicates import any_interface_packets
@@ -57,6 +64,32 @@ def test_dataset_gives_the_captures_report(rotated: Path, stored: Path) -> None:
     assert [s.to_dict() for s in from_dataset.inputs] == [s.to_dict() for s in from_files.inputs]
     assert sipstats.analyze(from_dataset).to_dict() == sipstats.analyze(from_files).to_dict()
     assert sipstats.read_dataset is read_dataset
+
+
+def _dtypes(frame: pd.DataFrame) -> dict[str, str]:
+    """Each column's dtype, and a categorical's dtype of categories too."""
+    return {
+        name: f"{dtype} of {dtype.categories.dtype}"
+        if isinstance(dtype, pd.CategoricalDtype)
+        else str(dtype)
+        for name, dtype in frame.dtypes.items()
+    }
+
+
+def test_each_input_reads_back_with_the_decoded_dtypes(tmp_path: Path) -> None:
+    """basic.pcap has no Retry-After, mixed.pcap has: the Parquet files of the one without
+    read back with ``str`` categories, as decoded, not Arrow's object for an empty dictionary
+    (the Dask engine joins the inputs' messages, categories and all)."""
+    ingest([SAMPLES / "basic.pcap", SAMPLES / "mixed.pcap"], tmp_path / "ds", jobs=1)
+    inputs = stored_parts(tmp_path / "ds")
+    assert len(inputs) == 2
+    for summary, parts in inputs:
+        stored = read_parts(tmp_path / "ds", parts, None, None)
+        decoded = sipstats.read_capture(summary.file).messages
+        assert _dtypes(stored) == _dtypes(decoded)
+    assert _dtypes(read_dataset(tmp_path / "ds").messages) == _dtypes(
+        sipstats.read_capture([SAMPLES / "basic.pcap", SAMPLES / "mixed.pcap"]).messages
+    )
 
 
 def test_files_carry_the_schema_and_the_version(stored: Path) -> None:

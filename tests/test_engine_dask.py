@@ -152,6 +152,26 @@ def test_a_dataset_is_read_on_the_workers(
     assert got.messages is None
 
 
+@pytest.mark.parametrize(
+    "names",
+    [("basic.pcap", "mixed.pcap"), ("basic.pcap", "mixed.pcap", "register.pcap")],
+)
+def test_a_dataset_of_inputs_with_a_column_empty_in_one(
+    names: tuple[str, ...], local_cluster: str, tmp_path: Path
+) -> None:
+    """basic.pcap has no Retry-After, the others have: each input's Parquet files, read on
+    a worker, join the others' in the Call-ID partitions, and the JSON report is the local
+    engine's, byte for byte. (The rotated files of one capture all hold the same columns.)"""
+    ingest([SAMPLES / name for name in names], tmp_path / "ds", jobs=1)
+    local = cli(tmp_path / "ds", "--report", "json", "-o", tmp_path / "local.json")
+    on_dask = cli(
+        *(tmp_path / "ds", "--report", "json", "-o", tmp_path / "dask.json"),
+        *("--engine", "dask", "--scheduler", local_cluster),
+    )
+    assert local.exit_code == on_dask.exit_code == 0, on_dask.output
+    assert (tmp_path / "dask.json").read_bytes() == (tmp_path / "local.json").read_bytes()
+
+
 def straddling_packets() -> list[Packet]:
     """A call whose INVITE and 200 sit on both sides of the middle record boundary, and a TCP
     message whose two segments do."""
