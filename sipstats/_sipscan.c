@@ -734,7 +734,7 @@ scan(const char *d, Py_ssize_t n, int delimited, Scan *m)
 
     m->body_length = n - body_start;
     if (values[CONTENT_LENGTH].p != NULL) {
-        /* Python keeps any number here; beyond 2**32 - 1 it is left to Python */
+        /* beyond 2**32 - 1 it is left to Python (HEP: clamped; otherwise: says why) */
         if (!digits(values[CONTENT_LENGTH], &m->content_length) ||
             m->content_length > MAX_NUMBER) {
             return 0;

@@ -13,7 +13,8 @@ Leniency, where the RFC and real traffic disagree, always in favour of keeping t
 bare-LF line endings (HEP samples, hand-made tools) are accepted like CRLF; a UDP datagram
 whose last header line ends at the end of the datagram without the empty line is a complete
 message without a body. Numeric values above 2**32 - 1 are clamped to it (RFC 3261 §20.19
-does the same for Expires).
+does the same for Expires), a HEP-framed message's Content-Length too (a datagram whose body
+is shorter than it is malformed); a larger CSeq makes the message malformed.
 
 The common shape of a message is parsed by the optional C extension ``sipstats._sipscan``
 when it is built (``pip install -e .`` builds it); it answers exactly what the Python code
@@ -326,6 +327,8 @@ def _parse_common(data: bytes, delimited: bool) -> SipMessage | None:
             body_length = length
         elif not delimited:
             return None
+        else:  # HEP framed the message: the body is what came, the number is kept, clamped
+            length = _clamped(length)
 
     via = _VIA_CACHE.get(vias[0])
     if via is None:
@@ -544,6 +547,8 @@ def _parse_general(data: bytes, truncated: bool, delimited: bool) -> SipMessage:
             raise SipParseError(
                 "body shorter than Content-Length", f"Content-Length {length}, body {body_length}"
             )
+        else:  # HEP framed the message: the body is what came, the number is kept, clamped
+            length = _clamped(length)
 
     branch, via_count = _via(vias)
     from_uri, from_tag = _address(from_)
@@ -658,13 +663,19 @@ def _split(value: str, separator: str, pattern: re.Pattern[str]) -> list[str]:
 def _number(text: str) -> int | None:
     """A delta-seconds value (Expires, Min-Expires); None when it is not one."""
     match = _NUMBER.fullmatch(text)
-    return min(decimal(match[1]), MAX_NUMBER) if match else None
+    return _clamped(decimal(match[1])) if match else None
+
+
+def _clamped(value: int) -> int:
+    """A header number as a :class:`SipMessage` keeps it: above 2**32 - 1 it is 2**32 - 1
+    (RFC 3261 §20.19 says so of Expires), which the messages table's UInt32 columns hold."""
+    return min(value, MAX_NUMBER)
 
 
 def _retry_after(raw: str) -> tuple[int | None, str, int | None]:
     """(delta-seconds, raw text, duration) of Retry-After per RFC 3261 §20.33."""
     if raw.isdigit() and raw.isascii():
-        return min(decimal(raw), MAX_NUMBER), raw, None
+        return _clamped(decimal(raw)), raw, None
     match = _RETRY_AFTER.fullmatch(raw)
     if match is None:
         return None, raw, None
@@ -672,8 +683,8 @@ def _retry_after(raw: str) -> tuple[int | None, str, int | None]:
     if match[2]:
         text = param(match[2], "duration")
         if text is not None and _NUMBER.fullmatch(text):
-            duration = min(decimal(text), MAX_NUMBER)
-    return min(decimal(match[1]), MAX_NUMBER), raw, duration
+            duration = _clamped(decimal(text))
+    return _clamped(decimal(match[1])), raw, duration
 
 
 #: RFC 3551 §6 static RTP payload types, named when an SDP offer has no a=rtpmap for them.

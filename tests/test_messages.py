@@ -377,6 +377,30 @@ def test_header_numbers_take_five_bytes_and_keep_the_largest_value(pure: bool) -
 
 
 @pytest.mark.parametrize("pure", [False, True], ids=["c", "python"])
+def test_a_hep_content_length_above_the_largest_number_is_clamped_to_it(pure: bool) -> None:
+    """HEP frames the message, so a Content-Length longer than the body keeps the message; a
+    value above 2**32 - 1 is clamped to it like Expires (it wrapped to 0 in the UInt32 column),
+    while over UDP the message is malformed as before."""
+    lengths = (str(MAX_NUMBER + 1), "9" * 20, "5", str(MAX_NUMBER + 1))
+    messages = [
+        sip_request(
+            "OPTIONS",
+            call_id=f"call-{i}",
+            cseq=1,
+            branch=f"z9hG4bKh{i}",
+            headers=[("Content-Length", length)],
+        )
+        for i, length in enumerate(lengths)
+    ]
+    payloads = [payload(data, i + 1, encap="hep") for i, data in enumerate(messages[:3])]
+    with native.python_twins(C_SCAN_NAME) if pure else nullcontext():
+        frame, summary = decode([*payloads, payload(messages[3], 4)])
+    assert summary.sip_messages == 3
+    assert frame["content_length"].tolist() == [MAX_NUMBER, MAX_NUMBER, 5]
+    assert list(summary.malformed) == ["body shorter than Content-Length"]
+
+
+@pytest.mark.parametrize("pure", [False, True], ids=["c", "python"])
 def test_correlation_header_columns(pure: bool) -> None:
     vector = 'icid-value="AyretyU0dm+6O2IrT5tAF";orig-ioi=home1.net'
     with native.python_twins(C_SCAN_NAME) if pure else nullcontext():
