@@ -109,10 +109,6 @@ _INTS: Final = {
     "sdp_port": ("message", "sdp_port", "i"),
 }
 _OPTIONAL_INTS: Final = ("retry_after", "expires", "min_expires", "content_length", "sdp_port")
-#: Header numbers: none above 2**32 - 1 (the parsers clamp or refuse a larger one:
-#: ``framing.MAX_NUMBER``), so the table keeps them as UInt32, 5 bytes a row with the NA mask
-#: where Int64 took 9; decoding keeps them in 8 (-1 stands for NA there).
-_HEADER_NUMBERS: Final = ("cseq", "retry_after", "expires", "min_expires", "content_length")
 _FLAGS: Final = {
     "is_request": ("message", "is_request"),
     "has_auth": ("message", "has_auth"),
@@ -607,8 +603,10 @@ def _frame(
     for name in ("cseq", *_OPTIONAL_INTS):  # a CSeq is never NA (-1)
         values = np.asarray(columns[name])
         missing = values < 0
-        if name in _HEADER_NUMBERS:  # in the schema's width: conform copies nothing
-            values = values.astype(np.uint32)  # an NA's -1 wraps, under the mask
+        if name in schema.HEADER_NUMBERS:  # in the schema's width: conform copies nothing
+            # decoding kept them in 8 bytes (-1: NA); none is above 2**32 - 1 (sip._clamped
+            # clamps or the message is refused), so only an NA's -1 wraps, under the mask
+            values = values.astype(np.uint32)
         columns[name] = pd.arrays.IntegerArray(values, missing)
     columns.update(_reason_columns(columns.pop("reason_header")))
     return schema.conform(pd.DataFrame(columns, copy=False), schema.MESSAGES)

@@ -85,6 +85,10 @@ MESSAGES: Final[Schema] = {
     "duplicate": ("bool", "a capture duplicate kept by keep_duplicates (the analysis skips it)"),
 }
 
+#: The messages' header numbers (CSeq, Expires, ...): UInt32, 5 bytes a row with the NA mask
+#: where Int64 took 9.
+HEADER_NUMBERS: Final = tuple(name for name, (dtype, _) in MESSAGES.items() if dtype == "UInt32")
+
 #: Reasons a payload is counted as malformed instead of becoming a row.
 MALFORMED_REASONS: Final = (
     "bad start line",

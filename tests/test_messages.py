@@ -355,7 +355,6 @@ def test_reason_and_sdp_columns(pure: bool) -> None:
 def test_header_numbers_take_five_bytes_and_keep_the_largest_value(pure: bool) -> None:
     """CSeq, Expires and the other header numbers are UInt32, 4 bytes and the NA mask: no
     parser lets a value above 2**32 - 1 through, and that value stays apart from NA."""
-    numbers = ("cseq", "retry_after", "expires", "min_expires", "content_length")
     register = sip_request(
         "REGISTER",
         call_id="reg-1",
@@ -366,7 +365,7 @@ def test_header_numbers_take_five_bytes_and_keep_the_largest_value(pure: bool) -
     with native.python_twins(C_SCAN_NAME) if pure else nullcontext():
         frame, summary = decode([payload(register, 1), payload(busy(), 2, 0.5)])
     assert summary.sip_messages == 2
-    for name in numbers:
+    for name in schema.HEADER_NUMBERS:
         assert str(frame[name].dtype) == "UInt32"
         assert frame[name].memory_usage(index=False) == 5 * len(frame)
     assert frame["cseq"].tolist() == [MAX_NUMBER, 1]
