@@ -35,6 +35,7 @@ import pandas as pd
 
 from sipstats import schema
 from sipstats.capture.duplicates import DEFAULT_WINDOW_MS
+from sipstats.capture.framing import MAX_NUMBER
 from sipstats.capture.ports import port_filter
 from sipstats.capture.summary import Anomaly, InputSummary, Survey
 from sipstats.errors import SipstatsError
@@ -384,8 +385,16 @@ def first_and_rows(dataset: PathSpec, parts: list[str]) -> tuple[pd.Timestamp | 
 
 
 def _messages_of(data: Any, condition: Any) -> pd.DataFrame:
-    """The stored messages ``condition`` keeps, with nullable integers as stored."""
+    """The stored messages ``condition`` keeps, with nullable integers as stored; the header
+    numbers come as int64 (:func:`_arrow_dataset`) and are clamped as the parser clamps them
+    (``sip._clamped``): a dataset written while they were Int64 may hold a larger one."""
+    pa = _pyarrow()
     table = data.to_table(columns=list(schema.MESSAGES), filter=condition)
+    largest = pa.scalar(MAX_NUMBER, pa.int64())
+    for name in schema.HEADER_NUMBERS:
+        clamped = pa.compute.min_element_wise(table[name], largest, skip_nulls=False)
+        at = table.schema.get_field_index(name)
+        table = table.set_column(at, name, clamped.cast(pa.uint32()))
     return _text_categories(table.to_pandas(types_mapper=lambda kind: _NULLABLE.get(str(kind))))
 
 
@@ -408,9 +417,12 @@ def _arrow_dataset(pa: Any, root: Path, parts: list[str] | None = None) -> Any:
     keys = pa.schema([(name, getattr(pa, kind)()) for name, kind in _PARTITIONS])
     partitioning = pa.dataset.partitioning(keys, flavor="hive")
     files = sorted(str(p) for p in root.glob("date=*/hour=*/*.parquet")) if parts is None else parts
+    layout = _arrow_schema(pa)
+    for name in schema.HEADER_NUMBERS:  # stored as uint32, or as int64 by older versions
+        layout = layout.set(layout.get_field_index(name), pa.field(name, pa.int64()))
     return pa.dataset.dataset(
         files,
-        schema=pa.unify_schemas([_arrow_schema(pa), keys]),
+        schema=pa.unify_schemas([layout, keys]),
         format="parquet",
         partitioning=partitioning,
         partition_base_dir=str(root),

@@ -12,6 +12,7 @@ from click.testing import CliRunner, Result
 
 import sipstats
 from sipstats import dataset as dataset_module
+from sipstats.capture.framing import MAX_NUMBER
 from sipstats.cli import main
 from sipstats.dataset import (
     DatasetError,
@@ -27,6 +28,7 @@ from tests.rotated import rotated_outage
 from tests.sipfactory import T0, sip_request, udp, write_pcap
 from tests.test_capture_duplicates import any_interface_packets
 
+pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
 
 
@@ -317,3 +319,24 @@ def test_readme_example_queries_a_dataset(
     invites = scope["invites"]
     assert isinstance(invites, pd.DataFrame)
     assert len(invites) == int((messages["method"] == "INVITE").sum())
+
+
+def test_header_numbers_stored_as_int64_are_read_clamped(tmp_path: Path) -> None:
+    """Versions that kept the header numbers as Int64 stored a HEP Content-Length above
+    2**32 - 1 as it came; such a dataset reads back as UInt32, clamped as the parser clamps
+    (reading it with the uint32 schema raised ArrowInvalid)."""
+    write_pcap(
+        tmp_path / "a.pcap",
+        [udp(sip_request("OPTIONS", call_id="c", cseq=7, branch="z9hG4bKc"), T0)],
+    )
+    target = tmp_path / "dataset"
+    ingest(tmp_path / "a.pcap", target, jobs=1)
+    (part,) = target.glob("date=*/hour=*/*.parquet")
+    table = pq.read_table(part)
+    at = table.schema.get_field_index("content_length")
+    wide = pa.array([2**32 + 5], pa.int64())
+    pq.write_table(table.set_column(at, "content_length", wide), part)
+    messages = read_dataset(target).messages
+    assert str(messages["content_length"].dtype) == "UInt32"
+    assert messages["content_length"].tolist() == [MAX_NUMBER]
+    assert messages["cseq"].tolist() == [7]
