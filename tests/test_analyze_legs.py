@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pandas as pd
 
 from sipstats.analyze import analyze
@@ -142,3 +144,13 @@ def test_peer_tables_are_by_peer_and_failures_by() -> None:
     assert list(failures) == list(expected)
     for key, table in expected.items():
         pd.testing.assert_frame_equal(failures[key], table)
+
+
+def test_a_message_without_a_cseq_is_keyed_apart_not_an_error() -> None:
+    """A messages frame from the API may hold an NA CSeq (none comes from a capture); the
+    UInt32 column cannot take fillna(-1), so the legs read it as int64 with NA as -1."""
+    given = capture(_relayed_failure("busy", 0, 486, 486))
+    messages = given.messages.copy()
+    messages.loc[len(messages) - 1, "cseq"] = pd.NA  # the caller's ACK
+    a = analyze(dataclasses.replace(given, messages=messages))
+    assert a.messages["client_leg"].sum() == len(messages) - 1

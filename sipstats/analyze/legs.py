@@ -25,7 +25,7 @@ def client_leg(messages: pd.DataFrame, request_key: np.ndarray) -> np.ndarray:
     if messages.empty:
         return np.zeros(0, dtype=bool)
     response = ~messages["is_request"].to_numpy()
-    copies = keys.indexable(request_key, messages["cseq"].fillna(-1).to_numpy(dtype=np.int64))
+    copies = keys.indexable(request_key, messages["cseq"].to_numpy(dtype=np.int64, na_value=-1))
     vias = np.where(
         response, messages["via_count"].to_numpy(dtype=np.int64), np.iinfo(np.int64).max
     )
