@@ -6,8 +6,10 @@ Empty input gives an empty frame with the full schema, never ``None``.
 
 Conventions: timestamps are ``datetime64[ns, UTC]``; durations are float milliseconds
 (``*_ms``) or seconds (``*_s``); nullable integers use pandas' ``Int64``/``Int16``, and the
-messages' header numbers (CSeq, Expires, ...) ``UInt32``: the parsers refuse or clamp any value
-above 2**32 - 1 (:data:`sipstats.capture.framing.MAX_NUMBER`), so 4 bytes hold every one;
+messages' header numbers (:data:`HEADER_NUMBERS`: CSeq, Expires, ...) ``UInt32``: a CSeq
+above 2**32 - 1 (:data:`sipstats.capture.framing.MAX_NUMBER`) makes the message malformed, any
+other such number is clamped to it (``sip._clamped``; a HEP message's Content-Length too, and
+a dataset's stored values when read), so 4 bytes hold every one;
 low- and high-cardinality strings alike are ``category`` (a message table stays compact:
 each distinct Call-ID or tag is stored once). Group categoricals with ``observed=True``.
 """
