@@ -19,12 +19,12 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from functools import partial
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Final, Generic, NamedTuple, TypeVar
+from typing import Final, Generic, NamedTuple, ParamSpec, TypeVar
 
 from sipstats.capture.decode import Decoder
 from sipstats.capture.deferral import Deferred, replay
@@ -44,6 +44,7 @@ from sipstats.messages import (
 )
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 #: Parts smaller than this are not worth a process: starting one and sending its table back
 #: costs about what decoding this much takes.
@@ -253,10 +254,33 @@ def _pool(workers: int, threads: bool) -> Executor:
     GIL while it parses); processes each hold their own and send them back."""
     if threads:
         return ThreadPoolExecutor(workers)
-    # fork: the workers start with everything imported (spawn would import pandas again)
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods else None)
-    return ProcessPoolExecutor(workers, mp_context=context)
+    if not can_fork():
+        return ProcessPoolExecutor(workers)
+    return _ForkedPool(workers)
+
+
+class _ForkedPool(ProcessPoolExecutor):
+    """Forked worker processes (they start with everything imported; spawn would import
+    pandas again) that leave Ctrl-C to this process, as :class:`Forked`'s children do.
+
+    A worker that took Ctrl-C while it sent its table back left half a message in the
+    result pipe, and the pool's thread in this process waited for the rest for ever: the
+    command hung instead of ending with "Aborted!". The workers are forked by the first
+    :meth:`submit`, with SIGINT blocked, and ignore it before they unblock it.
+    """
+
+    def __init__(self, workers: int) -> None:
+        super().__init__(
+            workers, mp_context=multiprocessing.get_context("fork"), initializer=_ignore_ctrl_c
+        )
+
+    def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
+        with _ctrl_c_blocked():
+            return super().submit(fn, *args, **kwargs)
+
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        """Interrupted or failed: the units not started yet are dropped, not decoded first."""
+        self.shutdown(wait=True, cancel_futures=exc_type is not None)
 
 
 #: Unread bytes from which a :class:`Helper` cuts off half of them: below, the walk to the
@@ -453,17 +477,13 @@ class Forked(Generic[T]):
         collector frozen (the child's collections then leave the inherited objects' pages
         shared); both as they were again in this process, whatever raised."""
         assert self._process is not None
-        masked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-        try:
+        with _ctrl_c_blocked():
             gc.freeze()
             try:
                 _PARENT_ENDS.add(self._receive)  # the child closes its copy of it too
                 self._process.start()
             finally:
                 gc.unfreeze()
-        finally:
-            if signal.SIGINT not in masked:  # a Ctrl-C meanwhile reaches the handler now
-                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
     def result(self) -> T:
         """The task's result; its exception raised here if it raised one, :class:`WorkerGone`
@@ -524,16 +544,35 @@ def _ctrl_c_held() -> Iterator[list[int]]:
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+@contextmanager
+def _ctrl_c_blocked() -> Iterator[None]:
+    """SIGINT blocked in this thread while the body forks: a child starts with it blocked
+    and unblocks it once it ignores it (:func:`_ignore_ctrl_c`). A Ctrl-C that came
+    meanwhile reaches this process's handler when the body is done."""
+    masked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        if signal.SIGINT not in masked:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
+def _ignore_ctrl_c() -> None:
+    """In a forked child: SIGINT ignored (Ctrl-C reaches the whole process group; the parent
+    decides), then unblocked, so a Ctrl-C that came while it was forked is dropped."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 #: This process's ends of the pipes of its :class:`Forked` children still running: each
 #: child closes its copies, so that a child's send fails once this process is gone.
 _PARENT_ENDS: Final[set[Connection]] = set()
 
 
 def _child(task: Callable[[], object], send: Connection) -> None:
-    """The child of :class:`Forked`: SIGINT ignored (it was blocked across the fork, so a
-    Ctrl-C that came meanwhile is dropped now), its copies of the parent's ends closed."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    """The child of :class:`Forked`: Ctrl-C ignored (:func:`_ignore_ctrl_c`), its copies of
+    the parent's ends closed."""
+    _ignore_ctrl_c()
     for end in list(_PARENT_ENDS):
         end.close()
     _PARENT_ENDS.clear()

@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import gzip
 import math
+import os
+import signal
 import struct
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from functools import partial
 from itertools import combinations
@@ -507,3 +510,38 @@ def test_the_seconds_left_are_at_the_readers_cpu_pace() -> None:
     assert share.seconds_left() == math.inf
     share.step(pcap.Position(1024, 9, pcap.FIRST_RECORD), 1100)
     assert share.seconds_left() == pytest.approx(0.5)
+
+
+def _interrupted(k: int) -> int:
+    os.kill(os.getpid(), signal.SIGINT)  # as Ctrl-C reaches the whole process group
+    time.sleep(0.1)
+    return k
+
+
+def test_decoding_workers_leave_ctrl_c_to_this_process() -> None:
+    """A worker interrupted while it sent its table back left half a message in the pool's
+    result pipe, and the pool waited for the rest for ever: the workers ignore Ctrl-C."""
+    with workers._pool(2, threads=False) as pool:
+        assert list(pool.map(_interrupted, range(4))) == [0, 1, 2, 3]
+
+
+def test_a_ctrl_c_while_the_decoding_workers_are_forked_is_ignored_by_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Ctrl-C reaching a worker at once after the fork, before it has set SIGINT aside, is
+    held until it has (SIGINT blocked across the fork): no worker dies of it."""
+    fork = os.fork
+
+    def interrupted_fork() -> int:
+        pid = fork()
+        if pid == 0:
+            try:
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.05)  # the handler runs here unless SIGINT is blocked
+            except KeyboardInterrupt:
+                os._exit(70)
+        return pid
+
+    monkeypatch.setattr(os, "fork", interrupted_fork)
+    with workers._pool(2, threads=False) as pool:
+        assert list(pool.map(abs, [-1, -2])) == [1, 2]
