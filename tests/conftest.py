@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -96,3 +98,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def update_golden(request: pytest.FixtureRequest) -> bool:
     """True when the run was asked to refresh the golden report files."""
     return bool(request.config.getoption("--update-golden"))
+
+
+@pytest.fixture
+def ctrl_c_after_fork(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every ``os.fork`` child gets SIGINT at once, before it can set the signal aside: a
+    child whose handler runs (SIGINT not blocked across the fork) exits with status 70."""
+    fork = os.fork
+
+    def interrupted_fork() -> int:
+        pid = fork()
+        if pid == 0:
+            try:
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.05)  # the handler runs here unless SIGINT is blocked
+            except KeyboardInterrupt:
+                os._exit(70)
+        return pid
+
+    monkeypatch.setattr(os, "fork", interrupted_fork)

@@ -246,24 +246,10 @@ def _running(pid: int) -> bool:
     return "\nState:\tZ" not in status
 
 
-def test_a_ctrl_c_while_a_child_is_forked_is_ignored_by_the_child(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+@pytest.mark.usefixtures("ctrl_c_after_fork")
+def test_a_ctrl_c_while_a_child_is_forked_is_ignored_by_the_child() -> None:
     """Ctrl-C reaching the child before it has set SIGINT aside (here: at once after the
     fork) is held until it has: the child finishes its task, no KeyboardInterrupt."""
-    fork = os.fork
-
-    def interrupted_fork() -> int:
-        pid = fork()
-        if pid == 0:
-            try:
-                os.kill(os.getpid(), signal.SIGINT)
-                time.sleep(0.05)  # the handler runs here unless SIGINT is blocked
-            except KeyboardInterrupt:
-                os._exit(70)
-        return pid
-
-    monkeypatch.setattr(os, "fork", interrupted_fork)
     assert workers.Forked(lambda: "done").result() == "done"
 
 

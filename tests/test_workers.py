@@ -525,23 +525,9 @@ def test_decoding_workers_leave_ctrl_c_to_this_process() -> None:
         assert list(pool.map(_interrupted, range(4))) == [0, 1, 2, 3]
 
 
-def test_a_ctrl_c_while_the_decoding_workers_are_forked_is_ignored_by_them(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+@pytest.mark.usefixtures("ctrl_c_after_fork")
+def test_a_ctrl_c_while_the_decoding_workers_are_forked_is_ignored_by_them() -> None:
     """Ctrl-C reaching a worker at once after the fork, before it has set SIGINT aside, is
     held until it has (SIGINT blocked across the fork): no worker dies of it."""
-    fork = os.fork
-
-    def interrupted_fork() -> int:
-        pid = fork()
-        if pid == 0:
-            try:
-                os.kill(os.getpid(), signal.SIGINT)
-                time.sleep(0.05)  # the handler runs here unless SIGINT is blocked
-            except KeyboardInterrupt:
-                os._exit(70)
-        return pid
-
-    monkeypatch.setattr(os, "fork", interrupted_fork)
     with workers._pool(2, threads=False) as pool:
         assert list(pool.map(abs, [-1, -2])) == [1, 2]
