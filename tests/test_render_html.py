@@ -13,6 +13,7 @@ import matplotlib as mpl
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
+from matplotlib.transforms import Bbox
 
 from sipstats.analyze import Analysis, analyze
 from sipstats.messages import read_capture
@@ -303,18 +304,27 @@ def test_a_figure_laid_out_once_measures_with_the_renderer_that_draws_it(
     assert measured[0] is drawn[0]
 
 
+_CROPS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
+    "rc tight": ({"savefig.bbox": "tight"}, {}),
+    "asked tight": ({}, {"bbox_inches": "tight"}),
+    "asked box": ({}, {"bbox_inches": Bbox.from_bounds(0.5, 0.5, 6, 3)}),
+}
+
+
 @pytest.mark.parametrize("fmt", list(_SAVES))
 @pytest.mark.parametrize("name", ["timeline", "pdd"])
+@pytest.mark.parametrize("crop", list(_CROPS))
 def test_a_figure_cropped_to_its_extent_is_laid_out_before_it_is_measured(
-    analysis: Analysis, name: str, fmt: str
+    analysis: Analysis, name: str, fmt: str, crop: str
 ) -> None:
-    """With ``savefig.bbox: tight`` in the user's rc, savefig measures the figure's extent
-    after its first pass: a report figure is laid out in that pass, so the file is a plain
-    savefig's, not one cut to the figure before its layout."""
+    """When savefig crops (``savefig.bbox: tight`` in the user's rc, or a ``bbox_inches``),
+    it measures the figure after its first pass: a report figure is laid out in that pass,
+    so the file is a plain savefig's, not one cut to the figure before its layout."""
+    rc, asked = _CROPS[crop]
     plain, laid_out = io.BytesIO(), io.BytesIO()
-    with plots_module._style("en"), mpl.rc_context({"savefig.bbox": "tight"}):
-        Figure.savefig(FIGURES[name](analysis), plain, **_SAVES[fmt])
-        plots_module._saved(FIGURES[name](analysis), laid_out, **_SAVES[fmt])
+    with plots_module._style("en"), mpl.rc_context(rc):
+        Figure.savefig(FIGURES[name](analysis), plain, **_SAVES[fmt], **asked)
+        plots_module._saved(FIGURES[name](analysis), laid_out, **_SAVES[fmt], **asked)
     assert laid_out.getvalue() == plain.getvalue()
 
 

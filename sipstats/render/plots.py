@@ -227,21 +227,15 @@ def _drawing_switched_off(renderer: Any) -> bool:
 
 def _saved(fig: Figure, target: Any, **kwargs: Any) -> None:
     """``fig.savefig(target, **kwargs)``, laid out without the extra drawing when it can be:
-    not when cropped to what is drawn (``bbox_inches="tight"``, or ``savefig.bbox`` in the
-    user's rc), which savefig measures right after its first pass, so that pass lays out."""
+    not when savefig crops (``bbox_inches``, or ``savefig.bbox`` in the user's rc), which it
+    measures right after its first pass, so that pass lays out."""
     if isinstance(fig, LaidOutOnce) and fig.get_layout_engine() is not None:
-        fig._layout_only = not _cropped(kwargs.get("bbox_inches"))
+        fig._layout_only = not kwargs.get("bbox_inches", mpl.rcParams["savefig.bbox"])
     try:
         fig.savefig(target, **kwargs)
     finally:
         if isinstance(fig, LaidOutOnce):
             fig._layout_only, fig._deferred = False, None
-
-
-def _cropped(bbox_inches: Any) -> bool:
-    """Whether savefig crops the figure to its drawn extent, as asked or by the rc."""
-    asked = mpl.rcParams["savefig.bbox"] if bbox_inches is None else bbox_inches
-    return isinstance(asked, str) and asked == "tight"
 
 
 def _new(width: float = 9.0, height: float = 4.0) -> Figure:
