@@ -7,9 +7,10 @@ Empty input gives an empty frame with the full schema, never ``None``.
 Conventions: timestamps are ``datetime64[ns, UTC]``; durations are float milliseconds
 (``*_ms``) or seconds (``*_s``); nullable integers use pandas' ``Int64``/``Int16``, and the
 messages' header numbers (:data:`HEADER_NUMBERS`: CSeq, Expires, ...) ``UInt32``: a CSeq
-above 2**32 - 1 (:data:`sipstats.capture.framing.MAX_NUMBER`) makes the message malformed, any
-other such number is clamped to it (``sip._clamped``; a HEP message's Content-Length too, and
-a dataset's stored values when read), so 4 bytes hold every one;
+above 2**32 - 1 (:data:`sipstats.capture.framing.MAX_NUMBER`) makes the message malformed;
+an Expires, Min-Expires or Retry-After above it is clamped to it (``sip._clamped``), as are a
+HEP message's Content-Length and a dataset's stored values when read; any other message with
+such a Content-Length is malformed (no body that long follows), so 4 bytes hold every one;
 low- and high-cardinality strings alike are ``category`` (a message table stays compact:
 each distinct Call-ID or tag is stored once). Group categoricals with ``observed=True``.
 """
@@ -88,7 +89,8 @@ MESSAGES: Final[Schema] = {
 }
 
 #: The messages' header numbers (CSeq, Expires, ...): UInt32, 5 bytes a row with the NA mask
-#: where Int64 took 9.
+#: where Int64 took 9. Every UInt32 column is one, clamped as the parser clamps when a dataset
+#: is read (``dataset._messages_of``): a count that may pass 2**32 - 1 takes another dtype.
 HEADER_NUMBERS: Final = tuple(name for name, (dtype, _) in MESSAGES.items() if dtype == "UInt32")
 
 #: Reasons a payload is counted as malformed instead of becoming a row.
