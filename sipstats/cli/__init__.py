@@ -97,8 +97,9 @@ def _leave(status: int) -> None:
 
 def _watched() -> bool:
     """Whether a profiler, tracer, debugger or coverage tool follows the program (``python -m
-    cProfile -o``, ``-m trace``, ``-m pdb``, coverage): it writes its results once the program
-    has returned to it, which ``os._exit`` would skip."""
+    cProfile -o``, ``-m trace``, coverage, ``-m pdb`` while a breakpoint is set: without one
+    pdb stops tracing): it writes its results once the program has returned to it, which
+    ``os._exit`` would skip."""
     if sys.getprofile() is not None or sys.gettrace() is not None:
         return True
     monitoring = getattr(sys, "monitoring", None)  # Python 3.12+: cProfile and coverage use it
