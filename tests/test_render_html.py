@@ -193,6 +193,35 @@ def test_bars_in_one_artist_look_as_matplotlib_bars(matplotlib_of: str) -> None:
     assert png == expected
 
 
+@pytest.mark.parametrize("size", [1, 7, 2_000])
+def test_a_delay_histogram_looks_as_matplotlib_hist(
+    matplotlib_of: str, size: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The PDD and answer-time histograms, their bars one artist, give the PNG and axis
+    limits of the same figure with ``ax.hist``'s Rectangle per bin (one value, a few, many)."""
+    values = np.random.default_rng(7).gamma(2.0, 300.0, size) + 80.0
+    marks = {"p50": float(np.median(values)), "p90": None, "p99": float(values.max())}
+
+    def drawn() -> tuple[bytes, Any]:
+        fig = plots_module.pdd.draw((values, marks))
+        png = io.BytesIO()
+        fig.savefig(png, format="png", metadata={"Software": None})
+        ax = fig.axes[0]
+        return png.getvalue(), (ax.get_xlim(), ax.get_ylim(), len(ax.patches))
+
+    png, (xlim, ylim, rectangles) = drawn()
+    assert rectangles == 0
+
+    def hist(ax: Any, left: Any, width: Any, bottom: Any, height: Any, **kwargs: Any) -> None:
+        ax.hist(values, bins=len(height), color=kwargs["colour"])
+
+    monkeypatch.setattr(plots_module, "_bars", hist)
+    expected, (hist_xlim, hist_ylim, bins) = drawn()
+    assert (xlim, ylim) == (hist_xlim, hist_ylim)
+    assert bins == min(40, max(5, int(np.sqrt(size))))
+    assert png == expected
+
+
 @pytest.mark.parametrize("name", ["timeline", "failures"])
 def test_bar_figures_scale_and_name_their_bars(
     analysis: Analysis, matplotlib_of: str, name: str

@@ -279,15 +279,17 @@ def _bucket_days(interval: str, x: np.ndarray) -> float:
         return float(np.min(np.diff(x))) if len(x) > 1 else 1.0
 
 
-def _bars(ax: Any, left: np.ndarray, width: float, bottom: np.ndarray, height: np.ndarray, *,
-          name: str, colour: str) -> None:  # fmt: skip
+def _bars(ax: Any, left: np.ndarray, width: float | np.ndarray, bottom: np.ndarray,
+          height: np.ndarray, *, name: str, colour: str) -> None:  # fmt: skip
     """Bars as ``ax.bar(left, height, width, bottom, align="edge")`` draws them (the same
     pixels, the same axis limits), but one artist: ``bar`` makes each bar an artist of its
     own, which updates the data limits and is drawn alone: most of the cost of making a
-    timeline of some dozens of buckets. Their legend entry needs ``handler_map=_BAR_LEGEND``
-    before matplotlib 3.11."""
+    timeline of some dozens of buckets. ``width``: one for every bar, or each bar's. Their
+    legend entry needs ``handler_map=_BAR_LEGEND`` before matplotlib 3.11."""
+    widths = np.broadcast_to(width, np.shape(left))
     boxes = [
-        Rectangle((x, y), width, high) for x, y, high in zip(left, bottom, height, strict=True)
+        Rectangle((x, y), wide, high)
+        for x, y, wide, high in zip(left, bottom, widths, height, strict=True)
     ]
     bars = PatchCollection(boxes, facecolor=colour, edgecolor="none", label=name)
     bars.sticky_edges.y.extend(bottom)  # as bar's: the y axis starts at the bars' foot
@@ -465,12 +467,18 @@ def outcomes(by_outcome: dict[str, int], *, lang: Lang = "en") -> Figure:
 
 def _histogram(data: np.ndarray, marks: dict[str, Any], title: str, axis: str, lang: Lang,
                colour: str) -> Figure:  # fmt: skip
-    """Histogram of ``data`` with the analysis' p50/p90/p99 (``marks``) as vertical lines."""
+    """Histogram of ``data`` with the analysis' p50/p90/p99 (``marks``) as vertical lines; the
+    bars as ``ax.hist`` draws them (:func:`_bars`: one artist, not one per bin)."""
     fig, ax = _counts_figure((5.4, 3.8), label(title, lang), axis, "fig_calls_axis", lang)
     if not len(data):
         _empty(ax, lang)
         return fig
-    ax.hist(data, bins=min(40, max(5, int(np.sqrt(len(data))))), color=colour)
+    counts, edges = np.histogram(data, bins=min(40, max(5, int(np.sqrt(len(data))))))
+    widths = np.diff(edges)
+    # where ax.hist puts a bin's bar: centred on the bin's middle, less half its width
+    left = (edges[:-1] + 0.5 * widths) - widths / 2
+    _bars(ax, left, widths, np.zeros(len(counts)), counts.astype(float), name="_nolegend_",
+          colour=colour)  # fmt: skip
     for key, style in (("p50", "-"), ("p90", "--"), ("p99", ":")):
         value = marks.get(key)
         if value is not None:
