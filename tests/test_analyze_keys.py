@@ -348,6 +348,15 @@ def test_ns_reads_any_unit_in_utc_and_nat_as_the_least_int64() -> None:
     assert keys.ns(times).tolist() == [pd.Timestamp("2024-01-01", tz="UTC").value, keys.NAT]
 
 
+def test_ns_of_nanosecond_times_is_a_read_only_view_of_the_column() -> None:
+    """No copy of a row-long column per call; the view cannot change the times."""
+    times = pd.Series(pd.to_datetime(["2024-05-01 12:00:01", None], utc=True)).dt.as_unit("ns")
+    got = keys.ns(times)
+    assert np.shares_memory(got, times.array.view("i8"))
+    with pytest.raises(ValueError, match="read-only"):
+        got[0] = 0
+
+
 def test_ranked_texts_rank_the_texts_the_rows_hold_and_name_the_missing() -> None:
     column = pd.Series(["b", None, "a", "c", "b"], dtype="category")
     rows = np.array([True, True, True, False, True])
