@@ -261,12 +261,14 @@ def _pool(workers: int, threads: bool) -> Executor:
 
 class _ForkedPool(ProcessPoolExecutor):
     """Forked worker processes (they start with everything imported; spawn would import
-    pandas again) that leave Ctrl-C to this process, as :class:`Forked`'s children do.
+    pandas again) that leave Ctrl-C to this process, as :class:`Forked`'s children do, and
+    that this process ends when it is interrupted.
 
     A worker that took Ctrl-C while it sent its table back left half a message in the
     result pipe, and the pool's thread in this process waited for the rest for ever: the
     command hung instead of ending with "Aborted!". The workers are forked by the first
-    :meth:`submit`, with SIGINT blocked, and ignore it before they unblock it.
+    :meth:`submit`, with SIGINT blocked, and ignore it before they unblock it. Interrupted,
+    the pool ends them (:meth:`_end_workers`) rather than wait for the units they decode.
     """
 
     def __init__(self, workers: int) -> None:
@@ -275,12 +277,33 @@ class _ForkedPool(ProcessPoolExecutor):
         )
 
     def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
+        """The workers are forked by the first call (CPython forks them all at once, and only
+        then, with the fork start method); this process's copy of the result pipe's write end
+        is closed after it, so that a worker ended while it sends leaves an end of file to
+        the pool's reading thread, not half a message it would wait on for ever."""
         with _ctrl_c_blocked():
-            return super().submit(fn, *args, **kwargs)
+            future = super().submit(fn, *args, **kwargs)
+        self._result_queue._writer.close()  # type: ignore[attr-defined]
+        return future
 
     def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
-        """Interrupted or failed: the units not started yet are dropped, not decoded first."""
-        self.shutdown(wait=True, cancel_futures=exc_type is not None)
+        """Failed: the units not started yet are dropped, not decoded first. Interrupted
+        (Ctrl-C, or another exception that is not an error): the workers are ended too."""
+        if exc_type is None or issubclass(exc_type, Exception):
+            self.shutdown(wait=True, cancel_futures=exc_type is not None)
+        else:
+            self._end_workers()
+
+    def _end_workers(self) -> None:
+        """Every unit dropped and every worker ended and reaped at once (what Python 3.14's
+        ``terminate_workers`` does, from the same ``_processes``). The pool's thread then sees
+        the workers gone and ends (:meth:`submit`: an end of file, whatever they were doing)."""
+        processes = list(self._processes.values())
+        self.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.join()
 
 
 #: Unread bytes from which a :class:`Helper` cuts off half of them: below, the walk to the

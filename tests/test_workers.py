@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gzip
 import math
+import multiprocessing
 import os
 import signal
 import struct
@@ -36,7 +37,7 @@ from sipstats.capture import pcap, reader
 from sipstats.capture.reader import open_capture, parts
 from sipstats.capture.summary import InputSummary
 from sipstats.messages import DecodeOptions, MessageTable, read_capture
-from tests.conftest import CORPUS
+from tests.conftest import CORPUS, ROOT
 from tests.sipfactory import T0, UAC, UAS, sip_request, sip_response, tcp, udp, write_pcap
 
 
@@ -531,3 +532,75 @@ def test_a_ctrl_c_while_the_decoding_workers_are_forked_is_ignored_by_them() -> 
     held until it has (SIGINT blocked across the fork): no worker dies of it."""
     with workers._pool(2, threads=False) as pool:
         assert list(pool.map(abs, [-1, -2])) == [1, 2]
+
+
+def _asleep(k: int) -> int:
+    time.sleep(20)
+    return k
+
+
+def _sent_late(k: int) -> bytes:
+    time.sleep(0.5)
+    return bytes(16 << 20)  # far more than a pipe holds: the worker waits for the reader
+
+
+def _spin(seconds: float) -> None:
+    """Hold the GIL (no call that lets it go) for ``seconds``: the pool's thread cannot read."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        pass
+
+
+def _interrupt_slow_units() -> None:
+    """In a process of its own: Ctrl-C to its group while its workers decode slow units."""
+    start = time.monotonic()
+    try:
+        with workers._pool(3, threads=False) as pool:
+            threading.Timer(0.5, os.killpg, (0, signal.SIGINT)).start()
+            list(pool.map(_asleep, range(6)))
+    except KeyboardInterrupt:
+        print(f"{time.monotonic() - start:.2f}", len(multiprocessing.active_children()))
+
+
+def _interrupt_a_send() -> None:
+    """In a process of its own: Ctrl-C while a worker is half-way through sending its result,
+    the pool's thread (starved of the GIL) having read only the beginning."""
+    try:
+        with workers._pool(3, threads=False) as pool:
+            pool.submit(_sent_late, 0)
+            time.sleep(0.2)  # the unit reaches the worker
+            sys.setswitchinterval(30)
+            _spin(1.5)  # the worker has written what the pipe holds and waits
+            raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        print(len(multiprocessing.active_children()))
+
+
+def _in_a_process_group(main: str) -> str:
+    """What ``main`` (a function of this module) prints, run in a process group of its own;
+    it must end within 60 s, its exit included (the pool's thread joined)."""
+    done = subprocess.run(
+        [sys.executable, "-c", f"from tests.test_workers import {main}; {main}()"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        start_new_session=True,
+        check=True,
+    )
+    return done.stdout
+
+
+def test_a_ctrl_c_ends_the_decoding_workers_at_once() -> None:
+    """Interrupted, the pool waited for the units its workers were decoding (the workers
+    ignore Ctrl-C): the command took seconds to abort. Its workers are now ended."""
+    seconds, children = _in_a_process_group("_interrupt_slow_units").split()
+    assert float(seconds) < 10  # the units sleep 20 s
+    assert children == "0"
+
+
+def test_a_worker_ended_while_it_sends_leaves_no_half_message() -> None:
+    """A worker ended half-way through sending its result left the pool's thread waiting for
+    the rest for ever (this process held a write end of the result pipe too): the process
+    hung at exit, where that thread is joined."""
+    assert _in_a_process_group("_interrupt_a_send").split() == ["0"]
