@@ -179,15 +179,25 @@ def choose_formats(formats: Sequence[str], output: str | None) -> tuple[str, ...
     chosen = tuple(dict.fromkeys(formats))
     if not chosen:
         return (named or "text",)
-    single = len(chosen) == 1 and chosen[0] in RENDERERS and not RENDERERS[chosen[0]].is_directory
-    if single and named is not None and named != chosen[0]:
+    if _one_document(chosen) and named is not None and named != chosen[0]:
         raise OptionError(f"{output}: the name says {named} but --report {chosen[0]} was asked")
-    if output == "-" and not single:
-        asked = " ".join(f"--report {fmt}" for fmt in chosen)
+    _check_standard_output(chosen, output)
+    return chosen
+
+
+def _one_document(formats: Sequence[str]) -> bool:
+    """Whether ``formats`` make one document (one format, not one file per table)."""
+    return len(formats) == 1 and formats[0] in RENDERERS and not RENDERERS[formats[0]].is_directory
+
+
+def _check_standard_output(formats: Sequence[str], output: str | None) -> None:
+    """:class:`OptionError` for ``"-"`` (standard output) with anything but one document,
+    which would be written into a directory named ``-``."""
+    if output == "-" and not _one_document(formats):
+        asked = " ".join(f"--report {fmt}" for fmt in formats)
         raise OptionError(
             f"-o -: standard output takes one document, not {asked}: give a directory"
         )
-    return chosen
 
 
 def plan_outputs(formats: Sequence[str], output: str | None, stem: str) -> OutputPlan:
@@ -196,10 +206,11 @@ def plan_outputs(formats: Sequence[str], output: str | None, stem: str) -> Outpu
     One document format: ``output`` is a file (or a directory when it exists or ends with
     ``/``); without it, or with ``"-"``, the report goes to standard output.
     Several formats, or CSV (one file per table): ``output`` is a directory (created);
-    without it, the current directory (CSV into ``./<stem>.sipstats-csv/``).
+    without it, the current directory (CSV into ``./<stem>.sipstats-csv/``); not ``"-"``
+    (:class:`OptionError`).
     """
-    single = len(formats) == 1 and not RENDERERS[formats[0]].is_directory
-    if single:
+    _check_standard_output(formats, output)
+    if _one_document(formats):
         fmt = formats[0]
         name = f"{stem}.sipstats{RENDERERS[fmt].suffix}"
         if output is None or output == "-":

@@ -167,6 +167,15 @@ def test_plan_outputs_needs_a_directory_for_several_reports(tmp_path: Path) -> N
     ]
 
 
+@pytest.mark.parametrize("formats", [["csv"], ["json", "md"]])
+def test_plan_outputs_refuses_standard_output_for_more_than_one_document(
+    formats: list[str],
+) -> None:
+    """The API planned ``./-/`` (a directory named ``-``), which the command line refuses."""
+    with pytest.raises(OptionError, match=r"^-o -: standard output takes one document"):
+        plan_outputs(formats, "-", "x")
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [
