@@ -20,6 +20,11 @@ from typing import Final
 EXIT_OK: Final = 0
 EXIT_DAMAGED: Final = 1
 EXIT_USAGE: Final = 2
+#: Exit status of a command whose output's reader went away before it was written (``sipstats
+#: F | head -1``): 128 + SIGPIPE, what a shell shows for a command a closed pipe ended (``cat
+#: big | head -1``); not 0, the output was not all delivered, and not 1 or 2, which speak of
+#: the input.
+EXIT_CLOSED_OUTPUT: Final = 141
 
 
 class SipstatsError(Exception):

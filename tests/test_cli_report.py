@@ -13,6 +13,7 @@ from click.testing import CliRunner, Result
 
 from sipstats.cli import main
 from sipstats.cli import report as report_module
+from sipstats.errors import EXIT_CLOSED_OUTPUT
 from sipstats.render.labels import label
 from tests.conftest import ROOT
 from tests.report_captures import report_inputs
@@ -493,3 +494,35 @@ def test_two_threads_forking_at_once_each_let_go_of_the_display(
         lock.lock.release()
     assert free
     assert not second.is_alive()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("CAPTURE",),
+        ("CAPTURE", "--report", "json", "-o", "-"),
+        ("CAPTURE", "--report", "md"),
+        ("calls", "CAPTURE", "--report", "csv"),
+    ],
+)
+def test_a_closed_output_ends_the_command_quietly(
+    captures: dict[str, Path], args: tuple[str, ...], tmp_path: Path
+) -> None:
+    """``sipstats F | head -1``: the text report exited 1 (rich's choice; here damaged
+    input) and the others 2 with "Broken pipe"; now every one 141, as a shell shows a
+    command a closed pipe ended, and nothing on stderr."""
+    argv = [str(captures["mixed"]) if arg == "CAPTURE" else arg for arg in args]
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before anything is written
+    with os.fdopen(write, "w") as closed:
+        done = subprocess.run(
+            [sys.executable, "-m", "sipstats", *argv, "-q"],
+            stdout=closed,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=tmp_path,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            timeout=120,
+            check=False,
+        )
+    assert (done.returncode, done.stderr) == (EXIT_CLOSED_OUTPUT, "")

@@ -11,9 +11,11 @@ import importlib
 import os
 import sys
 import threading
-from typing import Final
+from typing import Final, NoReturn
 
 import click
+
+from sipstats.errors import EXIT_CLOSED_OUTPUT
 
 #: Subcommand name -> "module:attribute" of its click command.
 SUBCOMMANDS: Final = {
@@ -49,6 +51,23 @@ class _DefaultToReport(click.Group):
         if not args or args[0] not in SUBCOMMANDS:
             args = ["report", *args]
         return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:  # click would exit 1, which here means damaged input
+            output_closed()
+
+
+def output_closed() -> NoReturn:
+    """The output's reader is gone (``sipstats F | head -1``): the command ends quietly with
+    :data:`~sipstats.errors.EXIT_CLOSED_OUTPUT`. What is still buffered for standard output
+    goes to the null device, as Python's note on SIGPIPE advises: flushing it at exit would
+    fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    raise click.exceptions.Exit(EXIT_CLOSED_OUTPUT)
 
 
 @click.group(cls=_DefaultToReport, context_settings={"help_option_names": ["-h", "--help"]})

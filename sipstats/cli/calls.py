@@ -15,7 +15,7 @@ from sipstats.cli.options import (
     ports_option,
     quiet_option,
 )
-from sipstats.cli.report import error_line, fail, warn_inputs
+from sipstats.cli.report import fail_on, warn_inputs
 from sipstats.cli.selection import call_selection
 from sipstats.cli.trunks import trunks_option
 from sipstats.render import CALL_RENDERERS
@@ -102,5 +102,5 @@ def calls(
             if not quiet:
                 click.echo(f"wrote {len(selected)} calls: {output}", err=True)
     except Exception as error:
-        fail(error_line(error))
+        fail_on(error)
     raise click.exceptions.Exit(exit_status(analysis.capture.inputs))

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from sipstats.cli.options import format_option, output_file_option
-from sipstats.cli.report import error_line, fail, warn_inputs
+from sipstats.cli.report import fail_on, warn_inputs
 from sipstats.render import DIFF_RENDERERS
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ def diff(before: str, after: str, fmt: str, output: Path | None) -> None:
         else:
             output.write_text(document, encoding="utf-8")
     except Exception as error:
-        fail(error_line(error))
+        fail_on(error)
     _warn(old)
     _warn(new)
     raise click.exceptions.Exit(exit_status((), old.flagged, new.flagged))

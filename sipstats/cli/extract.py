@@ -9,7 +9,7 @@ import click
 
 from sipstats.cli.calls import load_analysis
 from sipstats.cli.options import correlation_option, ports_option, quiet_option
-from sipstats.cli.report import error_line, fail
+from sipstats.cli.report import fail_on
 from sipstats.cli.selection import call_selection
 from sipstats.errors import OptionError, ReportError
 
@@ -87,5 +87,5 @@ def extract(
                 err=True,
             )
     except Exception as error:
-        fail(error_line(error))
+        fail_on(error)
     raise click.exceptions.Exit(exit_status(analysis.capture.inputs, bool(result.problems)))

@@ -9,7 +9,7 @@ import click
 
 from sipstats.cli.calls import load_analysis
 from sipstats.cli.options import correlation_option, ports_option, quiet_option
-from sipstats.cli.report import error_line, fail
+from sipstats.cli.report import fail, fail_on
 from sipstats.cli.trunks import trunks_option
 
 if TYPE_CHECKING:
@@ -64,5 +64,5 @@ def flow(
     except KeyError as error:
         fail(str(error.args[0]))
     except Exception as error:
-        fail(error_line(error))
+        fail_on(error)
     raise click.exceptions.Exit(exit_status(analysis.capture.inputs))

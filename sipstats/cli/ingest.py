@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from sipstats.cli.options import duplicate_window_option, joined_ports, ports_option, quiet_option
-from sipstats.cli.report import error_line, fail, warn_inputs
+from sipstats.cli.report import fail_on, warn_inputs
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -53,7 +53,7 @@ def ingest(
             duplicate_window_ms=duplicate_window,
         )
     except Exception as error:
-        fail(error_line(error))
+        fail_on(error)
     warn_inputs(result.decoded, quiet)
     if not quiet:
         click.echo(

@@ -2,7 +2,7 @@
 
 Exit status: 0 every input was read cleanly; 1 the report was written but some input was
 damaged, skipped or without SIP (one line per file on stderr says what); 2 usage error or
-nothing readable.
+nothing readable; 141 the output's reader went away (a closed pipe).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, NoReturn
 import click
 from click.core import ParameterSource
 
+from sipstats.cli import output_closed
 from sipstats.cli.options import (
     TimeBound,
     correlation_option,
@@ -317,6 +318,14 @@ def fail(message: str) -> NoReturn:
     raise click.exceptions.Exit(EXIT_USAGE)
 
 
+def fail_on(error: Exception) -> NoReturn:
+    """A command's failure: its error line (:func:`fail`), or a quiet end when what failed
+    is a write to a reader that went away (:func:`sipstats.cli.output_closed`)."""
+    if isinstance(error, BrokenPipeError):
+        output_closed()
+    fail(error_line(error))
+
+
 @click.command(
     cls=_ReportCommand,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -469,5 +478,5 @@ def report(
     except Exception as error:
         if debug:
             raise
-        fail(error_line(error))
+        fail_on(error)
     raise click.exceptions.Exit(status)

@@ -144,10 +144,18 @@ def console_for(stream: TextIO) -> Console:
     """A console on ``stream``: a terminal keeps its colours (at most :data:`WIDTH` wide),
     anything else gets plain text at :data:`WIDTH` columns."""
     if stream.isatty():
-        console = Console(file=stream)
+        console = _Console(file=stream)
         console.width = min(console.width, WIDTH)
         return console
-    return Console(file=stream, width=WIDTH, force_terminal=False, color_system=None)
+    return _Console(file=stream, width=WIDTH, force_terminal=False, color_system=None)
+
+
+class _Console(Console):
+    """A console that leaves a closed output to its caller (rich's own ends the program with
+    status 1, which sipstats gives damaged input)."""
+
+    def on_broken_pipe(self) -> None:
+        raise  # the BrokenPipeError rich is handling
 
 
 def render_text(analysis: Analysis, options: RenderOptions) -> str:
