@@ -8,7 +8,7 @@ clearing", contradicts itself, and the table flags it.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
@@ -67,27 +67,39 @@ def agents_by_outcome(calls: pd.DataFrame) -> pd.DataFrame:
     outcome = calls["outcome"]
     outcome_code = codes(outcome)
     outcomes = list(outcome.cat.categories.astype("str"))
-    frames = []
+    # the column of each outcome in the table's order (-1: an outcome not listed)
+    listed = [outcomes.index(name) if name in outcomes else -1 for name in schema.OUTCOMES]
+    parts: list[dict[str, Any]] = []
     for side, column in (("caller", "caller_agent"), ("responder", "responder_agent")):
         software = codes(calls[column])
         known = (software >= 0) & (outcome_code >= 0)
         if not known.any():
             continue
         used, row = np.unique(software[known], return_inverse=True)
-        names = calls[column].cat.categories[used].astype("str")
+        names = np.asarray(calls[column].cat.categories[used].astype("str"), dtype=object)
         per_outcome = np.bincount(
             row * len(outcomes) + outcome_code[known], minlength=len(used) * len(outcomes)
         ).reshape(len(used), len(outcomes))
-        counts = pd.DataFrame(per_outcome, columns=outcomes)
-        table = pd.DataFrame({"side": side, "software": names, "calls": per_outcome.sum(axis=1)})
-        for name in schema.OUTCOMES:
-            table[name] = counts[name] if name in counts.columns else 0
+        total = per_outcome.sum(axis=1)
         # text order first, then most calls: as a crosstab over the text would list them
-        table = table.iloc[np.argsort(np.asarray(names, dtype=object), kind="stable")]
-        frames.append(table.sort_values("calls", ascending=False, kind="stable"))
-    if not frames:
+        order = np.argsort(names, kind="stable")
+        order = order[np.argsort(-total[order], kind="stable")]
+        none = np.zeros(len(used), dtype=np.int64)
+        parts.append(
+            {
+                "side": np.full(len(used), side, dtype=object),
+                "software": names[order],
+                "calls": total[order],
+                **{
+                    name: (per_outcome[:, at] if at >= 0 else none)[order]
+                    for name, at in zip(schema.OUTCOMES, listed, strict=True)
+                },
+            }
+        )
+    if not parts:
         return schema.empty(schema.AGENTS_BY_OUTCOME)
-    return schema.conform(pd.concat(frames, ignore_index=True), schema.AGENTS_BY_OUTCOME)
+    joined = {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
+    return schema.conform(pd.DataFrame(joined), schema.AGENTS_BY_OUTCOME)
 
 
 def _most_common(texts: pd.Series) -> object:
