@@ -52,20 +52,22 @@ def by_code(messages: pd.DataFrame) -> pd.DataFrame:
     retransmitted = messages["retransmission"].to_numpy(dtype=bool)[keep]
     count = np.bincount(group, weights=n, minlength=len(codes)).astype(np.int64)
     again = np.bincount(group, weights=np.where(retransmitted, n, 0), minlength=len(codes))
+    counted = {
+        "code": pd.array([f"{c:03d}" for c in codes.tolist()], dtype="str"),
+        "count": count,
+        "unique": count - again.astype(np.int64),
+        "retransmissions": again.astype(np.int64),
+        "retransmission_ratio": again / count,
+        "reasons_sent": pd.array(_phrases(messages, keep, group, n, len(codes)), dtype="str"),
+    }
+    catalogue = classify(pd.Series(codes, dtype="Int16"))
+    # the other columns are the catalogue's: the table made at once, not a column at a time
     out = pd.DataFrame(
         {
-            "code": pd.array([f"{c:03d}" for c in codes.tolist()], dtype="str"),
-            "count": count,
-            "unique": count - again.astype(np.int64),
-            "retransmissions": again.astype(np.int64),
-            "retransmission_ratio": again / count,
-            "reasons_sent": pd.array(_phrases(messages, keep, group, n, len(codes)), dtype="str"),
+            name: counted[name] if name in counted else catalogue[name].array
+            for name in schema.BY_CODE
         }
     )
-    catalogue = classify(pd.Series(codes, dtype="Int16")).reset_index(drop=True)
-    for name in schema.BY_CODE:
-        if name not in out.columns:  # the catalogue's columns
-            out[name] = catalogue[name].array
     return schema.conform(out, schema.BY_CODE)
 
 
