@@ -150,17 +150,25 @@ def failures_by_method(messages: pd.DataFrame) -> pd.DataFrame:
     challenge = messages["challenge"].to_numpy(dtype=bool)[keep]
     counted = ~challenge & (cls >= 0)
     per_class = np.bincount(group[counted] * width + cls[counted], minlength=n * width)
-    table = pd.DataFrame(per_class.reshape(n, width), columns=list(CLASSES))
     seen = np.flatnonzero(np.bincount(group, minlength=n))
-    table = table.iloc[seen].reset_index(drop=True)
-    failures = table[list(FAILURE_CLASSES)].sum(axis=1)
-    finals = table[list(CLASSES[1:])].sum(axis=1)
-    table.insert(0, "method", pd.Series(names[seen], dtype="str"))
-    table.insert(1, "responses", table[list(CLASSES)].sum(axis=1))
-    table["failures"] = failures
-    table["failure_share"] = failures / finals.where(finals > 0)
-    table["challenges"] = np.bincount(group[challenge], minlength=n)[seen].astype(np.int64)
-    return table.sort_values(["failures", "method"], ascending=[False, True]).reset_index(drop=True)
+    # summed on the array and the table made once, in its order: no step on a frame
+    per_class = per_class.reshape(n, width)[seen].astype(np.int64)
+    failures = per_class[:, [CLASSES.index(c) for c in FAILURE_CLASSES]].sum(axis=1)
+    finals = per_class[:, 1:].sum(axis=1)
+    method = pd.array(names[seen], dtype="str")
+    # most failures first, then by method (the names are distinct)
+    rank = keys.categorical(pd.Index(method), np.arange(len(seen))).codes
+    order = np.lexsort((rank, -failures))
+    return pd.DataFrame(
+        {
+            "method": method.take(order),
+            "responses": per_class.sum(axis=1)[order],
+            **{cls: per_class[order, at] for at, cls in enumerate(CLASSES)},
+            "failures": failures[order],
+            "failure_share": (failures / np.where(finals > 0, finals, np.nan))[order],
+            "challenges": np.bincount(group[challenge], minlength=n)[seen][order].astype(np.int64),
+        }
+    )
 
 
 def by_peer(messages: pd.DataFrame) -> pd.DataFrame:
