@@ -490,16 +490,18 @@ def conform(df: pd.DataFrame, schema: Schema) -> pd.DataFrame:
     """
     import pandas as pd
 
-    missing = [name for name in schema if name not in df.columns]
+    columns = df.columns.tolist()
+    # each column's dtype read once, by name: no Series of them looked up label by label
+    dtypes = dict(zip(columns, df.dtypes.tolist(), strict=True))
+    missing = [name for name in schema if name not in dtypes]
     if missing:
         raise KeyError(f"missing columns: {', '.join(missing)}")
     if df.empty:
         return empty(schema)
     names = list(schema)
-    dtypes = df.dtypes
     casts = {name: dtype for name, (dtype, _) in schema.items() if str(dtypes[name]) != dtype}
     # each step only when needed: a frame that already conforms costs a shallow copy
-    out = df if list(df.columns) == names else df.loc[:, names]
+    out = df if columns == names else df.loc[:, names]
     if casts:
         out = out.astype(casts)
     index = out.index
