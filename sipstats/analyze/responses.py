@@ -25,8 +25,10 @@ def response_rows(
     ``unique``: retransmissions left out; ``client``: only the copies on the client's leg
     (``client_leg``); ``lowest``/``highest``: codes below/above them left out.
     """
-    status = messages["status"].to_numpy(dtype="float64", na_value=np.nan)
-    keep = ~messages["is_request"].to_numpy(dtype=bool) & ~np.isnan(status)
+    column = messages["status"]
+    # int16 (NA read as 0, masked by the NA test): a quarter of float64's bytes to pick from
+    status = column.to_numpy(dtype=np.int16, na_value=0)
+    keep = ~(messages["is_request"].to_numpy(dtype=bool) | column.isna().to_numpy())
     if lowest is not None:
         keep &= status >= lowest
     if highest is not None:
