@@ -516,17 +516,43 @@ def code_texts(group: np.ndarray, code: np.ndarray) -> tuple[np.ndarray, np.ndar
         return np.array([], dtype=object), np.array([], dtype=object)
     pair, count = _pair_counts(group, code)
     pair_group, pair_code = pair // 1000, pair % 1000
-    order = np.lexsort((pair_code, -count, pair_group))
+    width = int(count.max()) + 1
+    order = _by_group_count_code(pair_group, count, pair_code, width)
     pair_group, pair_code, count = pair_group[order], pair_code[order], count[order]
     first = np.flatnonzero(np.r_[True, pair_group[1:] != pair_group[:-1]])
-    width = int(count.max()) + 1
-    pieces, piece = np.unique(pair_code * width + count, return_inverse=True)
+    pieces, piece = _numbered(pair_code * width + count, 1000 * width)
     made = [f"{key // width:03d}x{key % width}" for key in pieces.tolist()]
-    text = np.array(made, dtype=object)[piece.reshape(-1)]
+    text = np.array(made, dtype=object)[piece]
     later = np.ones(len(text), dtype=bool)
     later[first] = False
     text[later] = "|" + text[later]
     return _CODE_TEXT[pair_code[first]], np.add.reduceat(text, first)
+
+
+def _by_group_count_code(
+    group: np.ndarray, count: np.ndarray, code: np.ndarray, width: int
+) -> np.ndarray:
+    """The order of pairs by group, then most ``count`` (below ``width``), then lowest code
+    (0-999): one key packed while it fits, sorted stably. The pairs come ordered by group
+    (:func:`_pair_counts`), so the sort finds long runs (far less work than a lexsort)."""
+    bound = (int(group.max(initial=0)) + 1) * width * 1000
+    if bound >= 1 << 62:
+        return np.lexsort((code, -count, group))
+    return np.argsort((group * width + (width - 1 - count)) * 1000 + code, kind="stable")
+
+
+def _numbered(values: np.ndarray, bound: int) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(values, return_inverse=True)`` of values 0..bound-1 (a flat inverse): by
+    a table of the values present when that is small (:func:`_indexable`), else by a sort."""
+    if not _indexable(bound, len(values)):
+        distinct, inverse = np.unique(values, return_inverse=True)
+        return distinct, inverse.reshape(-1)
+    present = np.zeros(bound, dtype=bool)
+    present[values] = True
+    distinct = np.flatnonzero(present)
+    number = np.zeros(bound, dtype=np.int64)
+    number[distinct] = np.arange(len(distinct))
+    return distinct, number[values]
 
 
 def _pair_counts(group: np.ndarray, code: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
