@@ -292,10 +292,11 @@ def _failures_by(
     out: dict[FailureKey, pd.DataFrame] = {}
     for by, (group, names) in ends.items():
         out[by] = _failures_of(by, group, names, code)
+    client_code = code[client]
     for by, column in _BY_URI:
         ids = uris.ids(finals[column])[client]
         group, names = _named_groups(ids, uris.names.to_numpy(dtype=object))
-        out[by] = _failures_of(by, group, names, code[client])
+        out[by] = _failures_of(by, group, names, client_code)
     return out
 
 
@@ -305,8 +306,9 @@ def _failures_of(
     """:func:`failures_by`'s table for one key: ``group`` of each final response (``code``,
     2xx-6xx), ``names`` of the groups."""
     failed = code >= 400
+    failed_group = group[failed]  # read twice: picked once
     total = np.bincount(group, minlength=len(names))
-    failures = np.bincount(group[failed], minlength=len(names))
+    failures = np.bincount(failed_group, minlength=len(names))
     if not failures.any():
         return schema.empty(schema.FAILURES_BY[by])
     shown = np.flatnonzero(failures > 0)
@@ -316,7 +318,7 @@ def _failures_of(
     position = np.full(len(names), -1, dtype=np.int64)
     position[shown] = np.arange(len(shown))
     # the failed rows' groups are the shown ones, numbered in table order
-    top_code, code_texts = keys.code_texts(position[group[failed]], code[failed])
+    top_code, code_texts = keys.code_texts(position[failed_group], code[failed])
     out = pd.DataFrame(
         {
             by: pd.array(names[shown], dtype="str"),
