@@ -212,12 +212,7 @@ def test_frames_become_the_records_their_values_would_give() -> None:
     assert json.dumps(by_column, allow_nan=False) == json.dumps(by_row, allow_nan=False)
 
 
-@pytest.mark.parametrize("at_once", [1, 7, jsonout.JOINED_AT_ONCE])
-def test_json_joined_in_batches_is_json_dumps(
-    monkeypatch: pytest.MonkeyPatch, analysis: Analysis, at_once: int
-) -> None:
-    """The JSON text is put together a batch of the encoder's pieces at a time: the same text
-    as ``json.dumps`` with its options, however the pieces fall into batches."""
-    monkeypatch.setattr(jsonout, "JOINED_AT_ONCE", at_once)
+def test_json_is_json_dumps(analysis: Analysis) -> None:
+    """The report's text is ``json.dumps`` with its options (tables written at once)."""
     expected = json.dumps(analysis.to_dict(), ensure_ascii=False, allow_nan=False, indent=2)
     assert jsonout.render_json(analysis, RenderOptions()) == expected + "\n"
