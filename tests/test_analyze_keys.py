@@ -118,6 +118,20 @@ def test_led_group_ids_are_group_ids(seed: int) -> None:
 
 
 @pytest.mark.parametrize("seed", range(4))
+def test_first_last_and_count_in_group_are_groupby_of_the_masked_rows(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    group = rng.integers(0, 50, 2000)
+    mask = rng.random(2000) < (0.02, 0.5, 0.98, 0.0)[seed]
+    n = 53  # groups 50..52 hold no row
+    rows = pd.Series(np.arange(2000))[mask].groupby(group[mask])
+    expected = pd.DataFrame({"first": rows.min(), "last": rows.max(), "count": rows.size()})
+    expected = expected.reindex(range(n)).fillna({"first": -1, "last": -1, "count": 0})
+    np.testing.assert_array_equal(keys.first_in_group(group, mask, n), expected["first"])
+    np.testing.assert_array_equal(keys.last_in_group(group, mask, n), expected["last"])
+    np.testing.assert_array_equal(keys.count_in_group(group, mask, n), expected["count"])
+
+
+@pytest.mark.parametrize("seed", range(4))
 def test_first_of_each_is_first_in_group_whatever_the_numbering(seed: int) -> None:
     rng = np.random.default_rng(seed)
     scattered = rng.integers(-1, 300, 2000)
