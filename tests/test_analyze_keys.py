@@ -131,6 +131,23 @@ def test_first_last_and_count_in_group_are_groupby_of_the_masked_rows(seed: int)
     np.testing.assert_array_equal(keys.count_in_group(group, mask, n), expected["count"])
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_pick_is_where_of_integers_to_the_extremes(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    condition = rng.random(1000) < 0.5
+    wide = np.iinfo(np.int64)
+    yes = rng.integers(wide.min, wide.max, 1000, endpoint=True)
+    no = rng.integers(wide.min, wide.max, 1000, endpoint=True)
+    np.testing.assert_array_equal(keys.pick(condition, yes, no), np.where(condition, yes, no))
+    np.testing.assert_array_equal(
+        keys.pick(condition, yes, wide.max), np.where(condition, yes, wide.max)
+    )
+    narrow = rng.integers(-128, 128, 1000).astype(np.int8)
+    got = keys.pick(condition, narrow, -1)
+    assert got.dtype == np.int8
+    np.testing.assert_array_equal(got, np.where(condition, narrow, -1))
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_first_of_each_is_first_in_group_whatever_the_numbering(seed: int) -> None:
     rng = np.random.default_rng(seed)

@@ -42,6 +42,7 @@ __all__ = [
     "max_in_group",
     "ns",
     "packed",
+    "pick",
     "ranked_texts",
     "recode",
     "request_key",
@@ -440,6 +441,17 @@ def isin(values: np.ndarray, members: np.ndarray) -> np.ndarray:
 def take(values: np.ndarray, at: np.ndarray, fill: int = -1) -> np.ndarray:
     """``values[at]``, ``fill`` where ``at`` is -1."""
     return np.where(at >= 0, values[np.maximum(at, 0)] if len(values) else fill, fill)
+
+
+def pick(condition: np.ndarray, yes: np.ndarray | int, no: np.ndarray | int) -> np.ndarray:
+    """``np.where(condition, yes, no)`` of integers, by arithmetic (``no + (yes - no) *
+    condition``, exact: int64 wraps around and back), not a branch per row: a condition that
+    flips row by row, as requests and responses do, makes ``np.where`` several times slower
+    (on the 1M capture's ``is_request``: 12.7 against 4.5 ms)."""
+    out = np.subtract(yes, no, dtype=np.result_type(yes, no))
+    out *= condition
+    out += no
+    return out
 
 
 def first_in_group(group: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
