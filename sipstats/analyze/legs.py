@@ -26,7 +26,7 @@ def client_leg(messages: pd.DataFrame, request_key: np.ndarray) -> np.ndarray:
         return np.zeros(0, dtype=bool)
     response = ~messages["is_request"].to_numpy()
     copies = keys.indexable(request_key, messages["cseq"].to_numpy(dtype=np.int64, na_value=-1))
-    vias = np.where(
+    vias = keys.pick(
         response, messages["via_count"].to_numpy(dtype=np.int64), np.iinfo(np.int64).max
     )
     fewest = np.full(int(copies.max()) + 1, np.iinfo(np.int64).max, dtype=np.int64)

@@ -163,7 +163,7 @@ def assign(messages: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     # status, zero or more; NA: 0), To tag and address pair. Rows whose transaction, kind and
     # To tag no other row holds are first copies: only the others (a few) have their address
     # pair numbered (few distinct pairs, so that the key packs into one int64) and are sorted.
-    kind = np.where(
+    kind = keys.pick(
         is_request,
         -2 - codes(messages["method"]),
         messages["status"].to_numpy(dtype=np.int64, na_value=0),
@@ -255,7 +255,7 @@ def build(messages: pd.DataFrame) -> pd.DataFrame:
     # ACK is sent outside the INVITE transaction).
     n = int(tx.max()) + 1
     per_tx = np.full(n, -1, dtype=np.int64)
-    np.maximum.at(per_tx, tx, np.where(non_ack, cseq_method, -1))
+    np.maximum.at(per_tx, tx, keys.pick(non_ack, cseq_method, -1))
     per_tx = np.where(per_tx < 0, ack_code, per_tx)
     row_method = per_tx[tx]
     main = is_request & (request_method == row_method)
@@ -278,7 +278,9 @@ def build(messages: pd.DataFrame) -> pd.DataFrame:
     never = np.iinfo(np.int64).max
     earliest = np.full(n, never, dtype=np.int64)
     row_ns = keys.ns(m["ts"])
-    np.minimum.at(earliest, tx[main], row_ns[main])
+    at = np.flatnonzero(main)  # positions, not a boolean index twice (:func:`keys.first_in_group`)
+    np.minimum.at(earliest, tx[at], row_ns[at])
+    del at
     earliest[earliest == never] = keys.NAT
     prov_row, final_row = first(prov), first(final)
     provisional_ms = keys.milliseconds(keys.take(row_ns, prov_row, keys.NAT), earliest)
