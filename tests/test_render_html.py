@@ -597,3 +597,50 @@ def test_the_figures_are_drawn_with_the_objects_made_before_frozen(
         gc.unfreeze()
     assert frozen_while_drawing[0] > 0
     assert any(o is made_before for o in gc.get_objects())
+
+
+@pytest.mark.parametrize(("lang", "fmt"), [("en", "svg"), ("zh", "svg"), ("en", "png")])
+@pytest.mark.parametrize("name", list(FIGURES))
+def test_a_figure_reads_each_font_s_heights_once_for_the_same_file(
+    analysis: Analysis, monkeypatch: pytest.MonkeyPatch, name: str, lang: Lang, fmt: str
+) -> None:
+    """While a report figure draws, its renderer gives each font's line heights, read from
+    the font once (matplotlib 3.11 reads them for every text it lays out otherwise): the same
+    file, byte for byte, as matplotlib's own reading; the canvas's renderer, used again by a
+    later drawing, is left without them."""
+    from contextlib import nullcontext
+
+    from matplotlib.text import Text
+
+    read: list[object] = []
+    laid_out: list[object] = []
+    drawn_by: list[object] = []
+    heights, layout, draw = plots_module._font_heights, Text._get_layout, Figure.draw
+
+    def counted_heights(prop: Any, dpi: float) -> Any:
+        read.append(prop)
+        return heights(prop, dpi)
+
+    def counted_layout(self: Text, renderer: Any) -> Any:
+        laid_out.append(self)
+        return layout(self, renderer)
+
+    def counted_draw(self: Figure, renderer: Any) -> None:
+        drawn_by.append(renderer)
+        draw(self, renderer)
+
+    def saved(fig: Figure) -> bytes:
+        out = io.BytesIO()
+        with plots_module._style(lang):
+            plots_module._saved(fig, out, **_SAVES[fmt])
+        return out.getvalue()
+
+    monkeypatch.setattr(plots_module, "_font_heights", counted_heights)
+    monkeypatch.setattr(Text, "_get_layout", counted_layout)
+    monkeypatch.setattr(Figure, "draw", counted_draw)
+    once = saved(FIGURES[name](analysis, lang=lang))
+    assert 0 < len(read) < len(laid_out) // 4
+    assert drawn_by
+    assert not any(hasattr(renderer, "_get_font_height_metrics") for renderer in drawn_by)
+    monkeypatch.setattr(plots_module, "_font_heights_read_once", lambda *_: nullcontext())
+    assert once == saved(FIGURES[name](analysis, lang=lang))

@@ -201,20 +201,78 @@ class LaidOutOnce(Figure):
             self._deferred = self.get_layout_engine()
             return
         engine, self._deferred = self._deferred, None
-        if self.axes and engine is not None:
-            self._measuring = renderer
-            try:
-                with suppress(ValueError):  # as Figure.draw: a layout that does not fit is skipped
-                    engine.execute(self)
-            finally:
-                self._measuring = None
-        super().draw(renderer)
+        with _font_heights_read_once(renderer, self):
+            if self.axes and engine is not None:
+                self._measuring = renderer
+                try:
+                    with suppress(
+                        ValueError
+                    ):  # as Figure.draw: a layout that does not fit is skipped
+                        engine.execute(self)
+                finally:
+                    self._measuring = None
+            super().draw(renderer)
 
     def _get_renderer(self) -> Any:
         """The renderer the layout measures with: the drawing pass's, while it lays out."""
         if self._measuring is not None:
             return self._measuring
         return super()._get_renderer()  # type: ignore[misc]  # private, missing from the stubs
+
+
+@contextmanager
+def _font_heights_read_once(renderer: Any, fig: Figure) -> Iterator[None]:
+    """``renderer`` giving the line heights of each font of ``fig`` while it draws, read from
+    the font once, not for every text laid out.
+
+    matplotlib 3.11's ``Text._get_layout`` asks the renderer for them
+    (``_get_font_height_metrics``, which only its PDF and PS renderers have) and otherwise
+    finds the font file and reads two of its tables each time it lays out a text: about a
+    sixth of writing the report's SVG figures. Before 3.11 nothing asks: no change. A
+    renderer with a method of its own keeps it; the one given here is gone once ``fig`` is
+    drawn (a canvas's renderer is used again, maybe under other fonts).
+    """
+    if hasattr(renderer, "_get_font_height_metrics"):
+        yield
+        return
+    read: dict[tuple[font_manager.FontProperties, float], _Heights] = {}
+
+    def heights(prop: font_manager.FontProperties) -> _Heights:
+        key = (prop.copy(), fig.dpi)  # a copy: the text may change its font later
+        if key not in read:
+            read[key] = _font_heights(prop, fig.dpi)
+        return read[key]
+
+    renderer._get_font_height_metrics = heights
+    try:
+        yield
+    finally:
+        del renderer._get_font_height_metrics
+
+
+_Heights = tuple[float, float, float] | tuple[None, None, None]
+"""A font's ascent, descent and line gap in pixels (None: its file says none of them)."""
+
+#: Where a font file keeps its heights: (table, line gap, ascent, descent), the first there.
+_HEIGHT_TABLES: Final = (
+    ("OS/2", "sTypoLineGap", "sTypoAscender", "sTypoDescender"),
+    ("hhea", "lineGap", "ascent", "descent"),
+)
+
+
+def _font_heights(prop: font_manager.FontProperties, dpi: float) -> _Heights:
+    """The heights of ``prop``'s font at ``dpi``, as matplotlib 3.11's ``Text._get_layout``
+    reads them (the same arithmetic: the same floats)."""
+    # Any: the stubs type each table by a literal name, and these names come from a list
+    font: Any = font_manager.get_font(font_manager.fontManager._find_fonts_by_props(prop))
+    for table_name, gap, ascent, descent in _HEIGHT_TABLES:
+        table = font.get_sfnt_table(table_name)
+        if table is None:
+            continue
+        units_per_em = font.get_sfnt_table("head")["unitsPerEm"]
+        scale = 1 / units_per_em * prop.get_size_in_points() * dpi / 72
+        return table[ascent] * scale, -table[descent] * scale, table[gap] * scale
+    return None, None, None
 
 
 def _drawing_switched_off(renderer: Any) -> bool:
