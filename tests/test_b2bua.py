@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from sipstats import analyze, read_capture
 from sipstats.cli import main
-from sipstats.drill.flow import sample_flows
+from sipstats.drill.flow import call_flow, sample_flows
 from tests.sipfactory import sip_request, sip_response, udp, write_pcap
 
 CALLER = ("10.2.0.10", 5060)
@@ -168,6 +168,7 @@ def test_report_ladders_sample_end_to_end_calls_with_their_legs(tmp_path: Path) 
     samples = dict(sample_flows(analysis))
     assert samples["busy"].call_ids == ("a-leg", "b-leg")  # one sample, both legs
     assert len(samples["busy"].hosts) == 3
+    assert samples["busy"] == call_flow(analysis, "a-leg")  # read with the other samples
 
 
 def test_the_call_list_shows_every_leg_with_its_correlation(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from sipstats.analyze.trunks import load_trunks
 from sipstats.cli import main
 from sipstats.drill.calls import select_calls
 from sipstats.drill.extract import extract_calls
-from sipstats.drill.flow import _hosts, sample_calls
+from sipstats.drill.flow import _hosts, call_flow, sample_calls, sample_flows
 from tests.analysis_fixtures import capture, invite_call
 from tests.drill_captures import HOSTILE_CALL_ID, drill_capture
 from tests.report_captures import truncated_capture
@@ -272,6 +272,30 @@ def test_html_report_embeds_sample_ladders(analysis: Analysis) -> None:
     ]
     assert page.count('<svg xmlns="http://www.w3.org/2000/svg" class="ladder"') == 4
     assert "\x1b" not in page
+
+
+@pytest.mark.parametrize("every_message", [True, False])
+def test_sample_flows_are_the_flows_of_the_sample_calls_read_at_once(
+    analysis: Analysis, capture_path: Path, monkeypatch: pytest.MonkeyPatch, every_message: bool
+) -> None:
+    """The report's ladders are what :func:`call_flow` draws for each sample call, with the
+    messages of them all taken from the table in one read (with every message or only the
+    sample calls')."""
+    if not every_message:
+        analysis = analyze(read_capture(capture_path), every_message=False)
+        assert analysis.messages is None
+    expected = [(name, call_flow(analysis, ids)) for name, ids in sample_calls(analysis.calls)]
+    reads: list[object] = []
+    messages_of = Analysis.messages_of
+
+    def counted(self: Analysis, call_ids: object) -> pd.DataFrame:
+        reads.append(call_ids)
+        return messages_of(self, call_ids)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Analysis, "messages_of", counted)
+    assert sample_flows(analysis) == expected
+    assert len(expected) == 4
+    assert len(reads) == 1
 
 
 # -- trunks ------------------------------------------------------------------------------------

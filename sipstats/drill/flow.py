@@ -108,14 +108,34 @@ def call_flow(analysis: Analysis, call_ids: str | Iterable[str]) -> Flow:
     rows = analysis.messages_of(wanted)
     if rows.empty:
         raise KeyError(f"no message with Call-ID {', '.join(given)}")
-    src = _hosts(rows["src"], rows["sport"])
-    dst = _hosts(rows["dst"], rows["dport"])
+    return _flow(analysis, wanted, _records(rows.head(MAX_ARROWS)), *_ends(rows))
+
+
+def _records(rows: pd.DataFrame) -> list[dict[Hashable, Any]]:
+    """The messages as their arrows read them: records of the arrow columns only."""
+    return rows[list(_ARROW_COLUMNS)].to_dict("records")
+
+
+def _ends(rows: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """Each message's source and destination host (:func:`_hosts`)."""
+    return _hosts(rows["src"], rows["sport"]), _hosts(rows["dst"], rows["dport"])
+
+
+def _flow(
+    analysis: Analysis,
+    wanted: tuple[str, ...],
+    records: list[dict[Hashable, Any]],
+    src: list[str],
+    dst: list[str],
+) -> Flow:
+    """The flow of messages (at least one) from ``src`` to ``dst`` hosts, the first
+    :data:`MAX_ARROWS` of them drawn (their ``records``)."""
     hosts = list(dict.fromkeys(value for pair in zip(src, dst, strict=True) for value in pair))
     column = {host: index for index, host in enumerate(hosts)}
     if analysis.trunks is not None:
         hosts = [analysis.trunks.label(host) for host in hosts]
-    start = rows["ts"].iloc[0]
-    arrows = tuple(
+    start = records[0]["ts"]
+    drawn = tuple(
         Arrow(
             offset_ms=(row["ts"] - start).total_seconds() * 1000.0,
             src=column[s],
@@ -126,12 +146,10 @@ def call_flow(analysis: Analysis, call_ids: str | Iterable[str]) -> Flow:
             file=str(row["file"]),
             frame=int(row["frame"]),
         )
-        for row, s, d in zip(
-            rows.head(MAX_ARROWS)[list(_ARROW_COLUMNS)].to_dict("records"), src, dst, strict=False
-        )
+        for row, s, d in zip(records[:MAX_ARROWS], src, dst, strict=False)
     )
     return Flow(
-        wanted, start, tuple(visible(h) for h in hosts), arrows, max(0, len(rows) - MAX_ARROWS)
+        wanted, start, tuple(visible(h) for h in hosts), drawn, max(0, len(src) - MAX_ARROWS)
     )
 
 
@@ -237,5 +255,22 @@ def sample_call_ids(calls: pd.DataFrame) -> list[str]:
 
 
 def sample_flows(analysis: Analysis) -> list[tuple[str, Flow]]:
-    """(outcome or 'slowest_pdd', flow) of each :func:`sample_calls` call, for the report."""
-    return [(name, call_flow(analysis, ids)) for name, ids in sample_calls(analysis.calls)]
+    """(outcome or 'slowest_pdd', flow) of each :func:`sample_calls` call, for the report:
+    what :func:`call_flow` gives for each, with the messages of them all taken once (the
+    table read once, each message's records and hosts made once) and dealt out by Call-ID."""
+    samples = sample_calls(analysis.calls)
+    if not samples:  # nothing to read (an analysis may then hold no messages at all)
+        return []
+    rows = analysis.messages_of(sorted({call_id for _, ids in samples for call_id in ids}))
+    records, (src, dst) = _records(rows), _ends(rows)
+    call_id = rows["call_id"].astype("str").tolist()
+    flows = []
+    for name, ids in samples:
+        at = [row for row, held in enumerate(call_id) if held in ids]
+        if not at:
+            raise KeyError(f"no message with Call-ID {', '.join(ids)}")
+        drawn = [records[row] for row in at[:MAX_ARROWS]]
+        flows.append(
+            (name, _flow(analysis, ids, drawn, [src[r] for r in at], [dst[r] for r in at]))
+        )
+    return flows
