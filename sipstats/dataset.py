@@ -400,10 +400,9 @@ def _messages_of(data: Any, condition: Any) -> pd.DataFrame:
 
 def _text_categories(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` whose categorical columns without a value have ``str`` categories, as a
-    decoded table's have: Arrow makes an empty dictionary object categories, and the
-    Dask engine cannot join the messages of an input that holds no value of a column with
-    those of one that does (``union_categoricals`` wants one dtype of categories)."""
-    none = pd.CategoricalDtype(pd.Index([], dtype=str))
+    decoded table's have (:func:`sipstats.schema.no_categories`): Arrow makes an empty
+    dictionary object categories."""
+    none = schema.no_categories()
     empty = {
         name: none
         for name, dtype in frame.dtypes.items()

@@ -477,10 +477,27 @@ ANALYSIS_TABLES: Final[Mapping[str, Schema]] = {
 
 
 def empty(schema: Schema) -> pd.DataFrame:
-    """An empty frame with every column of ``schema`` and its dtype."""
+    """An empty frame with every column of ``schema`` and its dtype (categories:
+    :func:`no_categories`)."""
     import pandas as pd
 
-    return pd.DataFrame({name: pd.Series(dtype=dtype) for name, (dtype, _) in schema.items()})
+    none = no_categories()
+    return pd.DataFrame(
+        {
+            name: pd.Series(dtype=none if dtype == "category" else dtype)
+            for name, (dtype, _) in schema.items()
+        }
+    )
+
+
+def no_categories() -> pd.CategoricalDtype:
+    """The dtype of a categorical column that holds no value: ``str`` categories, as a
+    column with values has (pandas 3; ``pd.Series(dtype="category")`` and Arrow's empty
+    dictionary make them object), so that it joins one: ``pd.concat`` keeps the text dtype
+    and ``union_categoricals`` (the Dask engine's merge) wants one dtype of categories."""
+    import pandas as pd
+
+    return pd.CategoricalDtype(pd.Index([], dtype=str))
 
 
 def conform(df: pd.DataFrame, schema: Schema) -> pd.DataFrame:

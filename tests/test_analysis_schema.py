@@ -50,6 +50,21 @@ def test_table_follows_its_schema(analyses: dict[str, Analysis], case: str, name
     assert {c: str(t) for c, t in table.dtypes.items()} == {c: d for c, (d, _) in declared.items()}
 
 
+@pytest.mark.parametrize("name", list(schema.ANALYSIS_TABLES))
+def test_an_empty_table_has_the_categories_of_a_full_one(
+    analyses: dict[str, Analysis], name: str
+) -> None:
+    """An empty table (a capture without REGISTER, ``--since`` past the end) had object
+    categories where one with rows has str ones: ``pd.concat`` of the two made the column
+    object (and ``union_categoricals``, the Dask engine's merge, refused them)."""
+    empty = _tables(analyses["empty"])[name]
+    full = next(t for a in analyses.values() if not (t := _tables(a)[name]).empty)
+    for column, dtype in empty.dtypes.items():
+        if isinstance(dtype, pd.CategoricalDtype):
+            assert dtype.categories.dtype == full[column].dtype.categories.dtype, column
+            assert pd.concat([empty[column], full[column]]).dtype != np.dtype(object)
+
+
 def test_the_bundled_captures_fill_every_table_somewhere(analyses: dict[str, Analysis]) -> None:
     """The dtype checks above mean something only for tables that hold rows in some case."""
     empty_everywhere = [
