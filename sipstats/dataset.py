@@ -26,7 +26,6 @@ import json
 import os
 from collections import Counter
 from collections.abc import Iterable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -41,6 +40,7 @@ from sipstats.capture.summary import Anomaly, InputSummary, Survey
 from sipstats.errors import SipstatsError
 from sipstats.messages import Capture, PathSpec, decode_file, expand_inputs, in_capture_order
 from sipstats.select import Bound, filter_capture, parse_peer, resolve_bound
+from sipstats.workers import process_pool
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -167,7 +167,8 @@ def ingest(
 
     Inputs already stored and unchanged (same size and modification time, decoded with the
     same ``duplicate_window_ms``) are skipped; ``jobs`` processes decode at once (default: one
-    per core). Capture duplicates are dropped and counted as ``read_capture`` drops them
+    per core; interrupted, they are ended at once: :func:`sipstats.workers.process_pool`).
+    Capture duplicates are dropped and counted as ``read_capture`` drops them
     (``duplicate_window_ms``, 0: never), and the window is recorded with each input and in
     the Parquet metadata. A file that cannot be read is stored as an input with its error,
     like any other, so the dataset's report names it.
@@ -193,7 +194,7 @@ def ingest(
     if workers == 1:
         decoded += [_ingest_one(root, source, port_set) for source in todo]
     else:
-        with ProcessPoolExecutor(workers) as pool:
+        with process_pool(workers) as pool:
             decoded += pool.map(_ingest_one, [root] * len(todo), todo, [port_set] * len(todo))
     return IngestResult(dataset=root, decoded=decoded, skipped=skipped)
 

@@ -254,6 +254,13 @@ def _pool(workers: int, threads: bool) -> Executor:
     GIL while it parses); processes each hold their own and send them back."""
     if threads:
         return ThreadPoolExecutor(workers)
+    return process_pool(workers)
+
+
+def process_pool(workers: int) -> Executor:
+    """A pool of ``workers`` processes for a ``with`` block: forked, they leave Ctrl-C to this
+    process, which ends them when it is interrupted (:class:`_ForkedPool`); elsewhere
+    (Windows) spawned."""
     if not can_fork():
         return ProcessPoolExecutor(workers)
     return _ForkedPool(workers)

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import multiprocessing
+import os
+import shutil
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -22,6 +29,7 @@ from sipstats.dataset import (
     read_parts,
     stored_parts,
 )
+from sipstats.messages import decode_file
 from sipstats.select import filter_capture
 from tests.conftest import ROOT, SAMPLES
 from tests.rotated import rotated_outage
@@ -340,3 +348,46 @@ def test_header_numbers_stored_as_int64_are_read_clamped(tmp_path: Path) -> None
     assert str(messages["content_length"].dtype) == "UInt32"
     assert messages["content_length"].tolist() == [MAX_NUMBER]
     assert messages["cseq"].tolist() == [7]
+
+
+def _decoded_slowly(path: str, **options: object) -> object:
+    """A decoding that takes 20 s; the first to start sends Ctrl-C to the process group."""
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open("ctrl-c", os.O_CREAT | os.O_EXCL))
+        os.killpg(0, signal.SIGINT)
+    time.sleep(20)
+    return decode_file(path, **options)
+
+
+def _interrupt_ingest(folder: str) -> None:
+    """In a process group of its own: an ingest of slow inputs, interrupted."""
+    dataset_module.decode_file = _decoded_slowly  # type: ignore[assignment]
+    start = time.monotonic()
+    try:
+        ingest(folder, "ds", jobs=2)
+    except KeyboardInterrupt:
+        print(f"{time.monotonic() - start:.2f}", len(multiprocessing.active_children()))
+
+
+def test_a_ctrl_c_ends_the_ingest_at_once(tmp_path: Path) -> None:
+    """Interrupted, the ingest's pool (a ProcessPoolExecutor of its own) went on decoding the
+    inputs not started yet before it let the command end; it is now the decoding pool, whose
+    workers are ended at once."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for k in range(6):
+        shutil.copy(SAMPLES / "basic.pcap", folder / f"c{k}.pcap")
+    main = f"from tests.test_dataset import _interrupt_ingest; _interrupt_ingest({str(folder)!r})"
+    done = subprocess.run(
+        [sys.executable, "-c", main],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        start_new_session=True,
+        check=True,
+    )
+    seconds, children = done.stdout.split()
+    assert float(seconds) < 10  # each input takes 20 s
+    assert children == "0"
