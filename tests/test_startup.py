@@ -6,18 +6,12 @@ test imported cannot hide what another needs.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from sipstats.cli import SUBCOMMANDS
-from sipstats.dataset import ingest
-from sipstats.report import ReportRequest, run_report
 from sipstats.sip import c_scanner
 from tests.conftest import ROOT
 
@@ -154,63 +148,3 @@ def test_a_usage_error_loads_no_pandas() -> None:
         "    assert done.exit_code == 2\n"
     )
     assert _loaded_after(code)["pandas"] is False
-
-
-def _with_arrow() -> bool:
-    return importlib.util.find_spec("pyarrow") is not None
-
-
-@pytest.mark.skipif(not _with_arrow(), reason="pyarrow is not installed")
-def test_a_report_of_capture_files_loads_no_pyarrow(tmp_path: Path) -> None:
-    """pandas 3 would import pyarrow as it loads (about 0.05 s and 40 MiB) only to keep its
-    ``str`` columns in Arrow: a report of capture files reads no Parquet (the program's
-    exit handlers run before it leaves, as the normal exit's do)."""
-    args = [str(ROOT / "sample_pcaps" / "outage.pcap"), "--report", "json", "-q"]
-    code = (
-        "import atexit, sys\n"
-        "atexit.register(lambda: print('pyarrow' in sys.modules, 'pandas' in sys.modules))\n"
-        "from sipstats.cli import run\n"
-        f"sys.argv = ['sipstats', *{[*args, '-o', str(tmp_path / 'o.json')]!r}]\n"
-        "run()\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
-    )
-    assert done.stdout.split() == ["False", "True"]
-
-
-@pytest.mark.skipif(not _with_arrow(), reason="pyarrow is not installed")
-def test_a_report_of_a_dataset_loads_pandas_with_pyarrow(tmp_path: Path) -> None:
-    """A folder may be a dataset, which pandas reads with pyarrow."""
-    ingest([ROOT / "sample_pcaps" / "outage.pcap"], tmp_path / "ds", jobs=1)
-    out = tmp_path / "o.json"
-    code = (
-        "from sipstats.cli import main\n"
-        "try:\n"
-        f"    main([{str(tmp_path / 'ds')!r}, '--report', 'json', '-q', '-o', {str(out)!r}])\n"
-        "except SystemExit as done:\n"
-        "    assert done.code == 0, done.code\n"
-        "from pandas.compat.pyarrow import HAS_PYARROW\n"
-        "assert HAS_PYARROW\n"
-    )
-    assert _loaded_after(code, ("pyarrow",)) == {"pyarrow": True}
-
-
-def test_reports_without_pyarrow_are_those_with_it(tmp_path: Path) -> None:
-    """The command (``str`` columns in Python objects:
-    :func:`sipstats.cli.report._import_pandas`) writes every
-    report format byte for byte as the report API in this process (in Arrow when pyarrow is
-    installed), of a file whose name is not ASCII."""
-    capture = tmp_path / "café.pcap"
-    shutil.copyfile(ROOT / "sample_pcaps" / "mixed.pcap", capture)
-    formats = ("json", "csv", "md", "text")
-    run_report(ReportRequest([capture], formats=formats, output=str(tmp_path / "api")))
-    command = [sys.executable, "-m", "sipstats", str(capture), "-q", "-o", str(tmp_path / "cli")]
-    for fmt in formats:
-        command += ["--report", fmt]
-    subprocess.run(command, capture_output=True, cwd=ROOT, check=True)
-    written = sorted(p.relative_to(tmp_path / "api") for p in (tmp_path / "api").rglob("*"))
-    assert written == sorted(p.relative_to(tmp_path / "cli") for p in (tmp_path / "cli").rglob("*"))
-    for path in written:
-        if (tmp_path / "api" / path).is_file():
-            assert (tmp_path / "cli" / path).read_bytes() == (tmp_path / "api" / path).read_bytes()

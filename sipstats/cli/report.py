@@ -164,7 +164,7 @@ def _read_early(
     from sipstats.workers import MIN_POOL_PROCESSES, SharedRead, read_for_report
 
     overlap = 1 < job_count(jobs) < MIN_POOL_PROCESSES
-    if engine != "local" or not overlap or not _all_files(captures):
+    if engine != "local" or not overlap or not all(Path(c).is_file() for c in captures):
         yield None
         return
     with _progress_bar(progress) as tick:
@@ -172,28 +172,6 @@ def _read_early(
             read_for_report, list(captures), joined_ports(ports), duplicate_window, jobs, tick
         )
         yield SharedRead(read)
-
-
-def _all_files(captures: Sequence[str]) -> bool:
-    """Whether every capture argument is a file: no folder (a dataset) or pattern among them."""
-    return all(Path(capture).is_file() for capture in captures)
-
-
-def _import_pandas(arrow: bool) -> None:
-    """pandas imported, without pyarrow unless ``arrow``: pandas 3 imports pyarrow as it
-    loads when it is installed (about 0.05 s of CPU and 40 MiB, on the way to the first
-    table) only to keep ``str`` columns in Arrow. A report of capture files on the local
-    engine reads and writes no Parquet, and its tables and reports are the same with ``str``
-    in Python objects, as on an install without pyarrow (the lone surrogates of a file name
-    are spelled out either way, :func:`sipstats.messages.text_index`). A pandas loaded
-    before (the report called from Python) stays as it is."""
-    if arrow or "pandas" in sys.modules or "pyarrow" in sys.modules:
-        return
-    sys.modules["pyarrow"] = None  # type: ignore[assignment]  # pandas' probe: not installed
-    try:
-        import pandas  # noqa: F401
-    finally:
-        del sys.modules["pyarrow"]  # a later import finds it, if anything asks
 
 
 @contextmanager
@@ -447,7 +425,6 @@ def report(
             _read_early(captures, ports, duplicate_window, engine, jobs, show_progress) as early,
             collector_paused(),  # start-up: importing pandas sets off collections that find nothing
         ):
-            _import_pandas(arrow=engine != "local" or not _all_files(captures))
             from sipstats.report import ReportRequest, run_report  # while ``early`` reads
 
             request = ReportRequest(
