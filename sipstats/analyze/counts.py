@@ -17,24 +17,34 @@ from sipstats.analyze.tally import SOFTWARE_HEADERS, weights
 from sipstats.catalogue import classify
 
 
-def _tally(keys: pd.Series, retrans: pd.Series, n: pd.Series) -> pd.DataFrame:
-    """count, unique, retransmissions and their ratio per key, over ``n`` messages a row."""
-    frame = pd.DataFrame({"count": n, "retransmissions": n.where(retrans.to_numpy(), 0)})
-    out = frame.groupby(keys, observed=True, sort=True).sum().astype("int64")
-    out.insert(1, "unique", out["count"] - out["retransmissions"])
-    out["retransmission_ratio"] = out["retransmissions"] / out["count"]
-    return out
-
-
 def by_method(messages: pd.DataFrame) -> pd.DataFrame:
     """Requests per method: count, unique, retransmissions and their share; by method name.
 
     ``messages``: analysed messages, or message groups (:attr:`~.tally.Tally.groups`).
+    Counted on the method's codes, each text read once (a request without one is left out).
     """
-    req = messages[messages["is_request"].to_numpy(dtype=bool)]
-    table = _tally(req["method"].astype("str"), req["retransmission"], weights(req))
-    table.index.name = "method"
-    return schema.conform(table.reset_index(), schema.BY_METHOD)
+    column = messages["method"]
+    if not isinstance(column.dtype, pd.CategoricalDtype):  # merged groups hold text
+        column = column.astype("category")
+    rows = np.flatnonzero(messages["is_request"].to_numpy(dtype=bool))
+    at = keys.codes(column)[rows]
+    rows, at = rows[at >= 0], at[at >= 0]
+    names = keys.categorical(pd.Index(column.cat.categories.astype("str")), at)  # text order
+    group = np.asarray(names.codes, dtype=np.int64)
+    n = weights(messages).to_numpy(dtype=np.int64)[rows]
+    again = np.where(messages["retransmission"].to_numpy(dtype=bool)[rows], n, 0)
+    count = np.bincount(group, weights=n, minlength=len(names.categories)).astype(np.int64)
+    retransmissions = np.bincount(group, weights=again, minlength=len(count)).astype(np.int64)
+    table = pd.DataFrame(
+        {
+            "method": pd.array(np.asarray(names.categories, dtype=object), dtype="str"),
+            "count": count,
+            "unique": count - retransmissions,
+            "retransmissions": retransmissions,
+            "retransmission_ratio": retransmissions / count,
+        }
+    )
+    return schema.conform(table, schema.BY_METHOD)
 
 
 def by_code(messages: pd.DataFrame) -> pd.DataFrame:
@@ -95,13 +105,16 @@ def user_agents(software: pd.DataFrame) -> pd.DataFrame:
     failures. User-Agent rows first, then Server; most messages first, then by value.
     ``software`` is :attr:`~.tally.Tally.software` (counts per header and value).
     """
-    frames = [
-        software[software["header"] == header].sort_values(
-            ["messages", "value"], ascending=[False, True]
-        )
-        for _, header in SOFTWARE_HEADERS
-    ]
-    table = pd.concat(frames, ignore_index=True).astype(
-        {"header": "str", "value": "str", "messages": "int64"}
-    )
-    return table[table["messages"] > 0].reset_index(drop=True)
+    header = software["header"].to_numpy(dtype=object)
+    count = software["messages"].to_numpy(dtype=np.int64)
+    value = pd.Index(software["value"].astype("str"))
+    rank = keys.categorical(value, np.arange(len(value))).codes  # the values' text order
+    # the rows in table order picked on the arrays: one take of the frame, not a sort of each
+    ordered = []
+    for _, name in SOFTWARE_HEADERS:
+        rows = np.flatnonzero(header == name)
+        ordered.append(rows[np.lexsort((rank[rows], -count[rows]))])
+    order = np.concatenate(ordered)
+    order = order[count[order] > 0]
+    table = software.iloc[order].astype({"header": "str", "value": "str", "messages": "int64"})
+    return table.reset_index(drop=True)
