@@ -35,9 +35,10 @@ def code_by_cause(calls: pd.DataFrame) -> pd.DataFrame:
     protocol = calls["cause_protocol"].astype("category")  # the text read once per category
     upper = protocol.cat.categories.astype("str").str.upper()
     is_q850 = np.append(np.asarray(upper == "Q.850", dtype=bool), False)  # the last: NA
-    q850 = calls[is_q850[codes(protocol)] & calls["cause"].notna().to_numpy(dtype=bool)]
-    if q850.empty:
+    keep = is_q850[codes(protocol)] & calls["cause"].notna().to_numpy(dtype=bool)
+    if not keep.any():  # checked before any row is taken: most captures carry no cause
         return schema.empty(schema.CODE_BY_CAUSE)
+    q850 = calls.loc[keep, ["final_status", "cause", "cause_text"]]
     keyed = q850.assign(
         final_status=q850["final_status"].astype("Int64"), cause=q850["cause"].astype("Int64")
     )
