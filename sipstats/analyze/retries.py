@@ -55,24 +55,32 @@ _PASSWORD = re.compile(r":.*")  # RFC 3261 §19.1.1: user:password
 
 
 def _uri_keys(uris: list[str]) -> list[str | None]:
-    """``user@host`` of each URI text (see :func:`uri_key`): one regex match per text; a
-    host that is not ASCII is lower-cased as pandas' string methods do it."""
-    found = [_URI_PATTERN.search(uri) for uri in uris]  # it always matches: the host may be ""
-    users = [None if match is None else match["user"] for match in found]
-    hosts = ["" if match is None else match["host"] for match in found]
-    lowered = [host.lower() for host in hosts]
-    other = [at for at, host in enumerate(hosts) if not host.isascii()]
-    if other:
-        texts = pd.Series([hosts[at] for at in other], dtype="str").str.lower().tolist()
-        for at, text in zip(other, texts, strict=True):
-            lowered[at] = text
+    """``user@host`` of each URI text (see :func:`uri_key`): one regex match per text, in one
+    pass; a host that is not ASCII is lower-cased as pandas' string methods do it."""
+    search, password = _URI_PATTERN.search, _PASSWORD.sub
     out: list[str | None] = []
-    for user, host in zip(users, lowered, strict=True):
+    other: list[tuple[int, str | None, str]] = []  # hosts lower-cased by pandas, after
+    for uri in uris:
+        match = search(uri)
+        assert match is not None  # it always matches: every part is optional, the host ""
+        user, host = match.group("user", "host")
         if user and ":" in user:
-            user = _PASSWORD.sub("", user)
-        key = f"{user}@{host}" if user else host
-        out.append(key or None)
+            user = password("", user)
+        if host.isascii():
+            out.append(_key(user, host.lower()))
+        else:
+            other.append((len(out), user, host))
+            out.append(None)
+    if other:
+        texts = pd.Series([host for _, _, host in other], dtype="str").str.lower().tolist()
+        for (at, user, _), host in zip(other, texts, strict=True):
+            out[at] = _key(user, host)
     return out
+
+
+def _key(user: str | None, host: str) -> str | None:
+    """``user@host``, the host alone without a user, None without either."""
+    return (f"{user}@{host}" if user else host) or None
 
 
 class UriKeys:
