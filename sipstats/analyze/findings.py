@@ -321,10 +321,10 @@ def _timeout_findings(
         & (request_ts < capture_end - TIMER_B)
     ).to_numpy(dtype=bool)
     timed_out = t["final_status"].eq(408).fillna(False).to_numpy(dtype=bool)
+    if int(unanswered.sum()) + int(timed_out.sum()) < TIMEOUT_MIN:  # counted before any copy
+        return []
     columns = ["request_ts", "method", "server"]
     both = pd.concat([t.loc[unanswered, columns], t.loc[timed_out, columns]])
-    if len(both) < TIMEOUT_MIN:
-        return []
     servers = _top(both["server"].dropna())
     return [
         _finding(
