@@ -44,28 +44,6 @@ AUTO_BUCKETS = 60
 MAX_INTERVAL = pd.Timedelta(days=365)
 
 
-def _responses(
-    messages: pd.DataFrame,
-    columns: Sequence[str],
-    *,
-    unique: bool = False,
-    lowest: int | None = None,
-    highest: int | None = None,
-) -> pd.DataFrame:
-    """Responses with a status (:func:`~.responses.response_rows`), their class
-    (categorical over :data:`CLASSES`) and code.
-
-    ``columns``: the only columns taken from ``messages``; copying every column of a large
-    messages table for a few is what made these tables slow.
-    ``unique``: retransmissions left out; ``lowest``/``highest``: codes below/above them left
-    out. Rows are picked before any column is copied.
-    """
-    keep, code = response_rows(messages, unique=unique, lowest=lowest, highest=highest)
-    resp = messages.loc[keep, ["status", *columns]]
-    cls = pd.Categorical.from_codes(_class_codes(code), categories=pd.Index(CLASSES))
-    return resp.assign(code=code, cls=cls)
-
-
 def _class_codes(code: np.ndarray) -> np.ndarray:
     """Each code's position in :data:`CLASSES` (-1: a code outside 100-699)."""
     return np.where((code >= 100) & (code <= 699), code // 100 - 1, -1)
@@ -155,13 +133,11 @@ def failures_by_method(messages: pd.DataFrame) -> pd.DataFrame:
     per_class = per_class.reshape(n, width)[seen].astype(np.int64)
     failures = per_class[:, [CLASSES.index(c) for c in FAILURE_CLASSES]].sum(axis=1)
     finals = per_class[:, 1:].sum(axis=1)
-    method = pd.array(names[seen], dtype="str")
     # most failures first, then by method (the names are distinct)
-    rank = keys.categorical(pd.Index(method), np.arange(len(seen))).codes
-    order = np.lexsort((rank, -failures))
+    order = np.lexsort((_name_ranks(names[seen]), -failures))
     return pd.DataFrame(
         {
-            "method": method.take(order),
+            "method": pd.array(names[seen][order], dtype="str"),
             "responses": per_class.sum(axis=1)[order],
             **{cls: per_class[order, at] for at, cls in enumerate(CLASSES)},
             "failures": failures[order],
@@ -206,20 +182,28 @@ def _by_peer(
     pair = responder[failed] * len(requesters) + requester[failed]
     pair_ids, group = np.unique(pair, return_inverse=True)
     top_code, code_texts = keys.code_texts(group, code[failed])
-    failures = np.bincount(group, minlength=len(pair_ids))
-    table = pd.DataFrame(
+    failures = np.bincount(group, minlength=len(pair_ids)).astype(np.int64)
+    of_responder, of_requester = pair_ids // len(requesters), pair_ids % len(requesters)
+    # most failures first, then by responder and requester: the table made in that order
+    order = np.lexsort(
+        (_name_ranks(requesters)[of_requester], _name_ranks(responders)[of_responder], -failures)
+    )
+    return pd.DataFrame(
         {
-            "responder": pd.Series(responders[pair_ids // len(requesters)], dtype="str"),
-            "requester": pd.Series(requesters[pair_ids % len(requesters)], dtype="str"),
-            "failures": failures.astype(np.int64),
-            "share": failures / failures.sum(),
-            "top_code": pd.Series(top_code, dtype="str"),
-            "codes": pd.Series(code_texts, dtype="str"),
+            "responder": pd.array(responders[of_responder[order]], dtype="str"),
+            "requester": pd.array(requesters[of_requester[order]], dtype="str"),
+            "failures": failures[order],
+            "share": (failures / failures.sum())[order],
+            "top_code": pd.array(top_code[order], dtype="str"),
+            "codes": pd.array(code_texts[order], dtype="str"),
         }
     )
-    return table.sort_values(
-        ["failures", "responder", "requester"], ascending=[False, True, True]
-    ).reset_index(drop=True)
+
+
+def _name_ranks(names: np.ndarray) -> np.ndarray:
+    """The rank of each of ``names`` (distinct texts) in text order: a sort key that keeps
+    the sort on integers."""
+    return keys.categorical(pd.Index(names, dtype="str"), np.arange(len(names))).codes
 
 
 def _endpoint_groups(resp: pd.DataFrame, address: str, port: str) -> tuple[np.ndarray, np.ndarray]:
@@ -251,8 +235,10 @@ _FAILURE_COLUMNS = ("src", "sport", "dst", "dport", "from_uri", "to_uri", "clien
 
 
 def _finals(messages: pd.DataFrame) -> pd.DataFrame:
-    """The final responses (2xx-6xx, unique) :func:`failures_by` and :func:`by_peer` count."""
-    return _responses(messages, _FAILURE_COLUMNS, unique=True, lowest=200, highest=699)
+    """The final responses (2xx-6xx, unique) :func:`failures_by` and :func:`by_peer` count:
+    the columns they read (rows picked before any column is copied) and each one's ``code``."""
+    keep, code = response_rows(messages, unique=True, lowest=200, highest=699)
+    return messages.loc[keep, list(_FAILURE_COLUMNS)].assign(code=code)
 
 
 def _endpoints_of(finals: pd.DataFrame) -> dict[FailureKey, tuple[np.ndarray, np.ndarray]]:
@@ -313,8 +299,7 @@ def _failures_of(
         return schema.empty(schema.FAILURES_BY[by])
     shown = np.flatnonzero(failures > 0)
     # most failures first, then by name (names are distinct)
-    rank = keys.categorical(pd.Index(names[shown], dtype="str"), np.arange(len(shown))).codes
-    shown = shown[np.lexsort((rank, -failures[shown]))]
+    shown = shown[np.lexsort((_name_ranks(names[shown]), -failures[shown]))]
     position = np.full(len(names), -1, dtype=np.int64)
     position[shown] = np.arange(len(shown))
     # the failed rows' groups are the shown ones, numbered in table order
