@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from sipstats.analyze import keys
+
 
 def response_rows(
     messages: pd.DataFrame,
@@ -20,14 +22,14 @@ def response_rows(
     lowest: int | None = None,
     highest: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The responses with a status (a mask of ``messages``) and their codes (int64).
+    """The responses with a status (a mask of ``messages``, whose ``status`` is the schema's
+    Int16) and their codes (int64).
 
     ``unique``: retransmissions left out; ``client``: only the copies on the client's leg
     (``client_leg``); ``lowest``/``highest``: codes below/above them left out.
     """
     column = messages["status"]
-    # int16 (NA read as 0, masked by the NA test): a quarter of float64's bytes to pick from
-    status = column.to_numpy(dtype=np.int16, na_value=0)
+    status = keys.statuses(column)  # NA read as 0, masked by the NA test
     keep = ~(messages["is_request"].to_numpy(dtype=bool) | column.isna().to_numpy())
     if lowest is not None:
         keep &= status >= lowest
