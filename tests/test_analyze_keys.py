@@ -353,11 +353,20 @@ def test_dialog_keys_and_codes_read_at_rows_from_narrow_codes() -> None:
     np.testing.assert_array_equal(keys.statuses(status), [0, 180, 200])
 
 
-@pytest.mark.parametrize("seed", range(4))
-def test_code_texts_agree_with_counting_each_group(seed: int) -> None:
+@pytest.mark.parametrize(
+    ("seed", "groups", "rows", "first"),
+    [
+        *((seed, 40, 400, 0) for seed in range(4)),
+        (4, 50, 200_000, 0),  # many rows per CODExCOUNT text: numbered by a table
+        (5, 40, 400, 2**52),  # group ids whose packed sort key passes 2**62: a lexsort
+    ],
+)
+def test_code_texts_agree_with_counting_each_group(
+    seed: int, groups: int, rows: int, first: int
+) -> None:
     rng = np.random.default_rng(seed)
-    group = rng.integers(0, 40, 400)
-    code = rng.choice([404, 480, 486, 503, 603], 400, p=[0.1, 0.1, 0.5, 0.2, 0.1])
+    group = rng.integers(0, groups, rows) + first
+    code = rng.choice([404, 480, 486, 503, 603], rows, p=[0.1, 0.1, 0.5, 0.2, 0.1])
     top, texts = keys.code_texts(group, code)
     want_top, want_texts = [], []
     for g in np.unique(group).tolist():
@@ -377,6 +386,18 @@ def test_ns_reads_any_unit_in_utc_and_nat_as_the_least_int64() -> None:
         dtype="datetime64[ms, Europe/Paris]",
     )
     assert keys.ns(times).tolist() == [pd.Timestamp("2024-01-01", tz="UTC").value, keys.NAT]
+
+
+def test_ns_reads_arrow_timestamps() -> None:
+    """A frame read with ``dtype_backend="pyarrow"`` holds Arrow timestamps: no int64 view."""
+    pa = pytest.importorskip("pyarrow")
+    times = pd.Series(pd.to_datetime(["2024-05-01 12:00:01", None], utc=True)).astype(
+        pd.ArrowDtype(pa.timestamp("ns", tz="UTC"))
+    )
+    assert keys.ns(times).tolist() == [
+        pd.Timestamp("2024-05-01 12:00:01", tz="UTC").value,
+        keys.NAT,
+    ]
 
 
 def test_ns_of_nanosecond_times_is_a_read_only_view_of_the_column() -> None:
