@@ -65,11 +65,39 @@ def test_the_text_is_json_dumps(document: Any) -> None:
     assert _render(document) == expected + "\n"
 
 
-def test_a_table_of_rows_is_written_at_once() -> None:
+def test_a_table_of_rows_is_written_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One C encoder call per table of rows, not one per row; the same text."""
     table = [{"code": "486", "share": 0.5, "peer": "},\n      {"}, {"code": "503", "n": None}]
     document = {"rows": table, "nested": {"deeper": [table, []], "empty": {}}}
+    encoded: list[object] = []
+    compact = jsonout._compact
+
+    def counted(level: int) -> json.JSONEncoder:
+        encoder = compact(level)
+        return type(
+            "Counted",
+            (),
+            {"encode": lambda _, value: encoded.append(value) or encoder.encode(value)},
+        )()
+
+    monkeypatch.setattr(jsonout, "_compact", counted)
     expected = json.dumps(document, ensure_ascii=False, allow_nan=False, indent=2)
     assert _render(document) == expected + "\n"
+    assert sum(value is table for value in encoded) == 2  # the table at both places it is
+
+
+def test_what_nests_deeper_than_the_writer_goes_is_the_reference_encoders() -> None:
+    """The writer recurses twice per level; json.dumps, once: a document it writes is
+    written, a circular one refused as json.dumps refuses it, with one traceback."""
+    deep: Any = []
+    for _ in range(600):
+        deep = [deep, 1]
+    assert _render(deep) == json.dumps(deep, ensure_ascii=False, indent=2) + "\n"
+    circular: list[Any] = [1]
+    circular.append(circular)
+    with pytest.raises(ValueError, match=r"^Circular reference detected$") as raised:
+        _render(circular)
+    assert raised.value.__context__ is None
 
 
 @pytest.mark.parametrize(

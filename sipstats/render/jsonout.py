@@ -35,7 +35,10 @@ def render_json(analysis: Analysis, options: RenderOptions) -> str:
     pieces: list[str] = []
     try:
         _encode(document, 0, pieces)
-    except ValueError:  # NaN: the reference's error names the value (Python 3.11's C one not)
+    except (ValueError, RecursionError):
+        pieces = []
+    if not pieces:  # the reference's text, or its error: one that names the NaN (Python
+        # 3.11's C encoder does not), a circular reference, a deeper nesting than ours takes
         pieces = [_INDENTED.encode(document)]
     pieces.append("\n")
     return "".join(pieces)
