@@ -193,13 +193,17 @@ def test_bars_in_one_artist_look_as_matplotlib_bars(matplotlib_of: str) -> None:
     assert png == expected
 
 
-@pytest.mark.parametrize("size", [1, 7, 2_000])
+@pytest.mark.parametrize(("size", "whole_ms"), [(1, False), (7, False), (2_000, False), (51, True)])
 def test_a_delay_histogram_looks_as_matplotlib_hist(
-    matplotlib_of: str, size: int, monkeypatch: pytest.MonkeyPatch
+    matplotlib_of: str, size: int, whole_ms: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The PDD and answer-time histograms, their bars one artist, give the PNG and axis
-    limits of the same figure with ``ax.hist``'s Rectangle per bin (one value, a few, many)."""
+    """The PDD and answer-time histograms, their bars one artist, give the PNG of the same
+    figure with ``ax.hist``'s Rectangle per bin, and its axis limits to the last bit or so:
+    ``add_collection`` takes the data limits through the axes' transform and back (one value,
+    a few, many, whole milliseconds with an outlier, as captures give)."""
     values = np.random.default_rng(7).gamma(2.0, 300.0, size) + 80.0
+    if whole_ms:
+        values = np.append(np.round(values[:-1]), 30_000.0)
     marks = {"p50": float(np.median(values)), "p90": None, "p99": float(values.max())}
 
     def drawn() -> tuple[bytes, Any]:
@@ -217,7 +221,7 @@ def test_a_delay_histogram_looks_as_matplotlib_hist(
 
     monkeypatch.setattr(plots_module, "_bars", hist)
     expected, (hist_xlim, hist_ylim, bins) = drawn()
-    assert (xlim, ylim) == (hist_xlim, hist_ylim)
+    assert [*xlim, *ylim] == pytest.approx([*hist_xlim, *hist_ylim], rel=1e-12)
     assert bins == min(40, max(5, int(np.sqrt(size))))
     assert png == expected
 

@@ -340,10 +340,11 @@ def _bucket_days(interval: str, x: np.ndarray) -> float:
 def _bars(ax: Any, left: np.ndarray, width: float | np.ndarray, bottom: np.ndarray,
           height: np.ndarray, *, name: str, colour: str) -> None:  # fmt: skip
     """Bars as ``ax.bar(left, height, width, bottom, align="edge")`` draws them (the same
-    pixels, the same axis limits), but one artist: ``bar`` makes each bar an artist of its
-    own, which updates the data limits and is drawn alone: most of the cost of making a
-    timeline of some dozens of buckets. ``width``: one for every bar, or each bar's. Their
-    legend entry needs ``handler_map=_BAR_LEGEND`` before matplotlib 3.11."""
+    pixels; the same axis limits to the last bit or so: ``add_collection`` takes the data
+    limits through the axes' transform and back), but one artist: ``bar`` makes each bar an
+    artist of its own, which updates the data limits and is drawn alone: most of the cost of
+    making a timeline of some dozens of buckets. ``width``: one for every bar, or each bar's.
+    Their legend entry needs ``handler_map=_BAR_LEGEND`` before matplotlib 3.11."""
     widths = np.broadcast_to(width, np.shape(left))
     boxes = [
         Rectangle((x, y), wide, high)
