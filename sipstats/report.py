@@ -349,6 +349,8 @@ class ReportHooks:
     """A context a step without progress of its own runs in, given its name (a spinner)."""
     wrote: Callable[[str], None] | None = None
     """Called with one line per report or figure set written to a file."""
+    analysed: Callable[[Analysis], object] | None = None
+    """Called with the analysis once it is made, before any report is written or drawn."""
 
 
 @dataclass(frozen=True)
@@ -393,6 +395,8 @@ def run_report(
     # CSV writes every analysed message; the other reports read the report's messages only
     every_message = "csv" in request.formats
     analysis = _analyse(request, hooks, every_message=every_message, decoded=decoded)
+    if hooks.analysed is not None:
+        hooks.analysed(analysis)
     result = ReportResult(analysis)
     options = request.render_options
     for fmt, path in plan.targets:

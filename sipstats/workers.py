@@ -505,15 +505,19 @@ class Forked(Generic[T]):
     def _fork(self) -> None:
         """The child started with SIGINT blocked (it unblocks it once it ignores it) and the
         collector frozen (the child's collections then leave the inherited objects' pages
-        shared); both as they were again in this process, whatever raised."""
+        shared); both as they were again in this process, whatever raised. A freeze made
+        before (the command's: :mod:`sipstats.cli.report`) is left as it is."""
         assert self._process is not None
         with _ctrl_c_blocked():
-            gc.freeze()
+            thaw = not gc.get_freeze_count()
+            if thaw:
+                gc.freeze()
             try:
                 _PARENT_ENDS.add(self._receive)  # the child closes its copy of it too
                 self._process.start()
             finally:
-                gc.unfreeze()
+                if thaw:
+                    gc.unfreeze()
 
     def result(self) -> T:
         """The task's result; its exception raised here if it raised one, :class:`WorkerGone`

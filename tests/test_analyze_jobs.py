@@ -253,6 +253,20 @@ def test_a_ctrl_c_while_a_child_is_forked_is_ignored_by_the_child() -> None:
     assert workers.Forked(lambda: "done").result() == "done"
 
 
+@pytest.mark.parametrize("frozen_before", [False, True])
+def test_a_child_is_forked_with_the_collector_frozen_as_it_was_after(frozen_before: bool) -> None:
+    """The child inherits the objects frozen (their pages stay shared); this process's
+    collector is as it was afterwards, a freeze made before (the command's, once its analysis
+    is made) included."""
+    if frozen_before:
+        gc.freeze()
+    try:
+        assert workers.Forked(gc.get_freeze_count).result() > 0
+        assert (gc.get_freeze_count() > 0) is frozen_before
+    finally:
+        gc.unfreeze()
+
+
 def test_a_child_holds_no_end_of_its_elder_siblings_pipes() -> None:
     """A younger child closes its copies of the parent's ends of its elders' pipes: once the
     parent is gone, an elder's send fails instead of waiting for that sibling to end."""

@@ -40,6 +40,17 @@ run()
 """
 
 
+#: A program around ``run()`` that says at exit whether the collector is frozen.
+FROZEN_AT_EXIT = """
+import atexit, gc, sys
+from sipstats.cli import run
+
+atexit.register(lambda: print("frozen:", gc.get_freeze_count() > 0))
+sys.argv = ["sipstats", *sys.argv[1:]]
+run()
+"""
+
+
 def _program(
     *args: str, stdout: int = subprocess.PIPE, **env: str
 ) -> subprocess.CompletedProcess[str]:
@@ -114,3 +125,17 @@ def test_output_that_cannot_be_flushed_gets_the_normal_exit() -> None:
     assert torn_down  # its line could not be written either
     assert "BrokenPipeError" in before_teardown
     assert "Traceback" not in before_teardown
+
+
+@pytest.mark.parametrize("report", ["json", "html"])
+def test_a_report_freezes_the_collector_once_its_analysis_is_made(
+    tmp_path: Path, report: str
+) -> None:
+    """The analysis lives until the program ends, so the collections while the reports are
+    written leave its objects out (gc.freeze); a command without an analysis does not freeze,
+    and neither does :func:`sipstats.cli.main` in a caller's process (tests/test_render_html)."""
+    capture = str(ROOT / "sample_pcaps" / "basic.pcap")
+    done = _python("-c", FROZEN_AT_EXIT, capture, "--report", report, "-o", str(tmp_path), "-q")
+    assert (done.returncode, done.stdout) == (0, "frozen: True\n"), done.stderr
+    done = _python("-c", FROZEN_AT_EXIT, "codes", "486")
+    assert done.stdout.splitlines()[-1] == "frozen: False"

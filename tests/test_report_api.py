@@ -136,7 +136,11 @@ def test_run_report_writes_every_format_and_earns_its_exit_status(
     request = ReportRequest(
         [captures["truncated"]], formats=("json", "csv", "json"), output=str(tmp_path / "out")
     )
-    result = run_report(request, ReportHooks(wrote=notes.append))
+    analysed: list[tuple[object, int]] = []  # the analysis, and how many reports were written
+    hooks = ReportHooks(wrote=notes.append, analysed=lambda a: analysed.append((a, len(notes))))
+    result = run_report(request, hooks)
+    [(made, written)] = analysed
+    assert (made is result.analysis, written) == (True, 0)  # before any report is written
     assert result.exit_status == EXIT_DAMAGED
     assert [summary.file for summary in result.damaged] == [str(captures["truncated"])]
     assert [fmt for fmt, _ in result.written] == ["json", "csv"]

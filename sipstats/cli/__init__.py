@@ -70,6 +70,12 @@ def output_closed() -> NoReturn:
     raise click.exceptions.Exit(EXIT_CLOSED_OUTPUT)
 
 
+#: Whether the command runs in a process of its own (:func:`run`), which ends once it has
+#: run, rather than in a caller's (:func:`main` called by a test or a program): only there may
+#: what it builds live until the exit (:func:`sipstats.cli.report._frozen`).
+own_process = False
+
+
 @click.group(cls=_DefaultToReport, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Turn SIP packet captures into response, call and Retry-After statistics."""
@@ -81,6 +87,8 @@ def run() -> None:
     # numpy's OpenBLAS starts a thread per core as it loads, and that thread spins on the core
     # the capture is read on (about 0.03 s CPU); the command does no linear algebra
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    global own_process
+    own_process = True
     try:
         main(prog_name="sipstats")
     except SystemExit as done:

@@ -6,9 +6,7 @@ the only markup inserted unescaped is the SVG matplotlib wrote for our own figur
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from functools import partial
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
@@ -137,30 +135,10 @@ class Figures(NamedTuple):
 def _figures(data: Mapping[str, Any], lang: Lang) -> Figures:
     """The figures of ``data`` (:func:`sipstats.render.figure_data.collect`) drawn, in the
     report's language where a font allows it."""
-    with _collecting_new_objects_only():
-        from sipstats.render import plots  # matplotlib loads only where figures are drawn
+    from sipstats.render import plots  # matplotlib loads only where figures are drawn
 
-        drawn = plots.draw(data, lang=lang)
-        svg = {name: plots.to_svg(fig, lang=lang) for name, fig in drawn.items()}
+    svg = {name: plots.to_svg(fig, lang=lang) for name, fig in plots.draw(data, lang=lang).items()}
     return Figures(svg, plots.figure_lang(lang))
-
-
-@contextmanager
-def _collecting_new_objects_only() -> Iterator[None]:
-    """The cycle collector kept to the objects made while the body runs (the others frozen:
-    :func:`gc.freeze`), unless they are frozen already (a forked child's inherited heap).
-
-    Importing matplotlib and drawing makes many short-lived objects, which set off full
-    collections over every object the analysis holds too, and those find nothing there to free.
-    """
-    if gc.get_freeze_count():
-        yield
-        return
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
 
 
 class _Share(NamedTuple):
