@@ -69,7 +69,7 @@ INNER = {
         "__init__": 7,
     },
     "analyze": {
-        "keys": -1,
+        "keys": -2,  # integer keys and group helpers: every analysis module may use them
         "tally": 0,  # counts that add up over partitions: imports no other analysis module
         "responses": -1,  # the response rule: the tally counts by it too
         "transactions": 0,
