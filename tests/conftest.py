@@ -117,3 +117,18 @@ def ctrl_c_after_fork(monkeypatch: pytest.MonkeyPatch) -> None:
         return pid
 
     monkeypatch.setattr(os, "fork", interrupted_fork)
+
+
+def children_left() -> int:
+    """This process's children the kernel still holds, zombies included: what
+    ``multiprocessing.active_children`` says can lag, when the pool's thread reaped a worker
+    that this thread was joining too (its ``Process`` then reads as running a moment longer)."""
+    me = str(os.getpid())
+    left = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            state_and_parent = stat.read_text().rsplit(")", 1)[1].split()[:2]
+        except (OSError, IndexError):
+            continue  # ended meanwhile
+        left += state_and_parent[1] == me
+    return left

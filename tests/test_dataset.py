@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import multiprocessing
 import os
 import shutil
 import signal
@@ -31,7 +30,7 @@ from sipstats.dataset import (
 )
 from sipstats.messages import decode_file
 from sipstats.select import filter_capture
-from tests.conftest import ROOT, SAMPLES
+from tests.conftest import ROOT, SAMPLES, children_left
 from tests.rotated import rotated_outage
 from tests.sipfactory import T0, sip_request, udp, write_pcap
 from tests.test_capture_duplicates import any_interface_packets
@@ -366,7 +365,7 @@ def _interrupt_ingest(folder: str) -> None:
     try:
         ingest(folder, "ds", jobs=2)
     except KeyboardInterrupt:
-        print(f"{time.monotonic() - start:.2f}", len(multiprocessing.active_children()))
+        print(f"{time.monotonic() - start:.2f}", children_left())
 
 
 def test_a_ctrl_c_ends_the_ingest_at_once(tmp_path: Path) -> None:

@@ -36,7 +36,7 @@ from sipstats.capture import pcap, reader
 from sipstats.capture.reader import open_capture, parts
 from sipstats.capture.summary import InputSummary
 from sipstats.messages import DecodeOptions, MessageTable, read_capture
-from tests.conftest import CORPUS, ROOT
+from tests.conftest import CORPUS, ROOT, children_left
 from tests.sipfactory import T0, UAC, UAS, sip_request, sip_response, tcp, udp, write_pcap
 
 
@@ -550,21 +550,6 @@ def _spin(seconds: float) -> None:
         pass
 
 
-def _children_left() -> int:
-    """This process's children the kernel still holds, zombies included: what
-    ``multiprocessing.active_children`` says can lag, when the pool's thread reaped a worker
-    that this thread was joining too (its ``Process`` then reads as running a moment longer)."""
-    me = str(os.getpid())
-    left = 0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            state_and_parent = stat.read_text().rsplit(")", 1)[1].split()[:2]
-        except (OSError, IndexError):
-            continue  # ended meanwhile
-        left += state_and_parent[1] == me
-    return left
-
-
 def _interrupt_slow_units() -> None:
     """In a process of its own: Ctrl-C to its group while its workers decode slow units."""
     start = time.monotonic()
@@ -573,7 +558,7 @@ def _interrupt_slow_units() -> None:
             threading.Timer(0.5, os.killpg, (0, signal.SIGINT)).start()
             list(pool.map(_asleep, range(6)))
     except KeyboardInterrupt:
-        print(f"{time.monotonic() - start:.2f}", _children_left())
+        print(f"{time.monotonic() - start:.2f}", children_left())
 
 
 def _interrupt_a_send() -> None:
@@ -587,7 +572,7 @@ def _interrupt_a_send() -> None:
             _spin(1.5)  # the worker has written what the pipe holds and waits
             raise KeyboardInterrupt
     except KeyboardInterrupt:
-        print(_children_left())
+        print(children_left())
 
 
 def _in_a_process_group(main: str) -> str:
