@@ -58,7 +58,12 @@ def test_an_outage_of_503_is_found_with_its_onset_and_end(namespace: str, tmp_pa
     assert abs(burst["start"] - onset) <= bucket, (burst["start"], onset)
     assert abs(burst["end"] - end) <= bucket, (burst["end"], end)
     sent_503 = int((analysis.messages["status"] == 503).sum())
-    assert burst["evidence"]["failures"] == sent_503
+    # every 503 is in the burst but perhaps the last: a call placed as the outage ends (its
+    # INVITEs come every 0.1 s, on the second) is refused before it and captured after it, in
+    # the bucket the burst does not reach (a fresh-clone CI run: 29 of 30)
+    evidence = burst["evidence"]
+    assert sent_503 - 1 <= evidence["failures"] <= sent_503
+    assert evidence["failures"] + evidence["baseline_failures"] == sent_503
     assert burst["evidence"]["code"] == "503"
     assert burst["subject"] == f"503 from {CALLEE}:5060"
     assert analysis.findings["kind"].tolist() == ["failure_burst"]
