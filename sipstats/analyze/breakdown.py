@@ -134,7 +134,7 @@ def failures_by_method(messages: pd.DataFrame) -> pd.DataFrame:
     failures = per_class[:, [CLASSES.index(c) for c in FAILURE_CLASSES]].sum(axis=1)
     finals = per_class[:, 1:].sum(axis=1)
     # most failures first, then by method (the names are distinct)
-    order = np.lexsort((_name_ranks(names[seen]), -failures))
+    order = np.lexsort((keys.text_ranks(names[seen]), -failures))
     return pd.DataFrame(
         {
             "method": pd.array(names[seen][order], dtype="str"),
@@ -186,7 +186,11 @@ def _by_peer(
     of_responder, of_requester = pair_ids // len(requesters), pair_ids % len(requesters)
     # most failures first, then by responder and requester: the table made in that order
     order = np.lexsort(
-        (_name_ranks(requesters)[of_requester], _name_ranks(responders)[of_responder], -failures)
+        (
+            keys.text_ranks(requesters)[of_requester],
+            keys.text_ranks(responders)[of_responder],
+            -failures,
+        )
     )
     return pd.DataFrame(
         {
@@ -198,12 +202,6 @@ def _by_peer(
             "codes": pd.array(code_texts[order], dtype="str"),
         }
     )
-
-
-def _name_ranks(names: np.ndarray) -> np.ndarray:
-    """The rank of each of ``names`` (distinct texts) in text order: a sort key that keeps
-    the sort on integers."""
-    return keys.categorical(pd.Index(names, dtype="str"), np.arange(len(names))).codes
 
 
 def _endpoint_groups(resp: pd.DataFrame, address: str, port: str) -> tuple[np.ndarray, np.ndarray]:
@@ -299,7 +297,7 @@ def _failures_of(
         return schema.empty(schema.FAILURES_BY[by])
     shown = np.flatnonzero(failures > 0)
     # most failures first, then by name (names are distinct)
-    shown = shown[np.lexsort((_name_ranks(names[shown]), -failures[shown]))]
+    shown = shown[np.lexsort((keys.text_ranks(names[shown]), -failures[shown]))]
     position = np.full(len(names), -1, dtype=np.int64)
     position[shown] = np.arange(len(shown))
     # the failed rows' groups are the shown ones, numbered in table order

@@ -107,8 +107,7 @@ def user_agents(software: pd.DataFrame) -> pd.DataFrame:
     """
     header = software["header"].to_numpy(dtype=object)
     count = software["messages"].to_numpy(dtype=np.int64)
-    value = pd.Index(software["value"].astype("str"))
-    rank = keys.categorical(value, np.arange(len(value))).codes  # the values' text order
+    rank = keys.text_ranks(software["value"].astype("str"))  # the values' text order
     # the rows in table order picked on the arrays: one take of the frame, not a sort of each
     ordered = []
     for _, name in SOFTWARE_HEADERS:

@@ -51,6 +51,7 @@ __all__ = [
     "sorted_ids",
     "statuses",
     "take",
+    "text_ranks",
 ]
 
 
@@ -262,6 +263,13 @@ def sorted_ids(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     rank = np.empty(len(order), dtype=np.int64)
     rank[order] = np.arange(len(order))
     return distinct[order], rank[ids]
+
+
+def text_ranks(texts: Any) -> np.ndarray:
+    """Each of ``texts``' rank in text order (equal texts, equal ranks): a sort key that keeps
+    a sort by name on integers (:func:`categorical`'s codes)."""
+    index = pd.Index(texts, dtype="str")
+    return categorical(index, np.arange(len(index))).codes
 
 
 def categorical(texts: pd.Index, at: np.ndarray) -> pd.Categorical[str]:

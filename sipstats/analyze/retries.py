@@ -712,8 +712,7 @@ def early_retriers(retries: pd.DataFrame) -> pd.DataFrame:
     names = pd.Index(column.cat.categories.take(shown).astype("str"), dtype="str")
     worst = np.where(np.isinf(worst[shown]), np.nan, worst[shown])  # no gap known: NaN
     # most too-early retries first, then the shortest gap (NaN last), then by name
-    rank = keys.categorical(names, np.arange(len(names))).codes
-    order = np.lexsort((rank, worst, -too_early[shown]))
+    order = np.lexsort((keys.text_ranks(names), worst, -too_early[shown]))
     return pd.DataFrame(
         {
             "caller": pd.array(names.take(order), dtype="str"),
