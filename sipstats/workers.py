@@ -288,9 +288,9 @@ class _ForkedPool(ProcessPoolExecutor):
         then, with the fork start method); this process's copy of the result pipe's write end
         is closed after it, so that a worker ended while it sends leaves an end of file to
         the pool's reading thread, not half a message it would wait on for ever."""
-        with _ctrl_c_blocked():
+        with _ctrl_c_blocked():  # a Ctrl-C held meanwhile comes once the write end is closed
             future = super().submit(fn, *args, **kwargs)
-        self._result_queue._writer.close()  # type: ignore[attr-defined]
+            self._result_queue._writer.close()  # type: ignore[attr-defined]
         return future
 
     def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
