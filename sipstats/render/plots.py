@@ -205,9 +205,8 @@ class LaidOutOnce(Figure):
             if self.axes and engine is not None:
                 self._measuring = renderer
                 try:
-                    with suppress(
-                        ValueError
-                    ):  # as Figure.draw: a layout that does not fit is skipped
+                    # as Figure.draw: a layout that does not fit is skipped
+                    with suppress(ValueError):
                         engine.execute(self)
                 finally:
                     self._measuring = None
