@@ -43,34 +43,32 @@ def check_correlation(header: str) -> Correlation:
     return header  # type: ignore[return-value]
 
 
-def _icid(vectors: pd.Index) -> pd.Index:
-    """icid-value of each P-Charging-Vector text, NA without."""
-    return pd.Index(vectors.str.extract(_ICID, expand=False), dtype="str")
+def _icid(vector: str) -> str | None:
+    """icid-value of a P-Charging-Vector text, None without."""
+    found = _ICID.search(vector)
+    return found.group(1) if found else None
 
 
 def correlation_ids(messages: pd.DataFrame, header: Correlation = "auto") -> pd.Categorical[str]:
     """The correlation id of each message (NA without one) from ``header``.
 
-    Each distinct header text is read once: the ids are looked up by category code.
+    Each distinct header text is read once, as a Python ``str`` (:func:`keys.per_category`
+    says why): the ids are looked up by category code.
     """
     at = np.full(len(messages), -1, dtype=np.int64)
     names = [] if check_correlation(header) == "none" else list(CORRELATION_COLUMNS)
     if header not in ("auto", "none"):
         names = [header]
-    texts: list[pd.Index] = []
-    offset = 0
+    texts: list[str | None] = []
     for name in names:
         column = messages[CORRELATION_COLUMNS[name]]
-        value = column.cat.categories.astype("str")
-        if name == "P-Charging-Vector":
-            value = _icid(value)
-        usable = np.append(np.asarray(value.notna() & (value.str.strip() != ""), dtype=bool), False)
+        categories: list[str] = list(column.cat.categories)
+        value = [_icid(text) for text in categories] if name == "P-Charging-Vector" else categories
+        usable = np.array([bool(text and text.strip()) for text in value] + [False])
         code = keys.codes(column)
-        at = np.where((at < 0) & usable[code], code + offset, at)
-        texts.append(value)
-        offset += len(value)
-    every = texts[0].append(texts[1:]) if texts else pd.Index([], dtype="str")
-    return keys.categorical(every, at)
+        at = np.where((at < 0) & usable[code], code + len(texts), at)
+        texts.extend(value)
+    return keys.categorical(pd.Index(texts, dtype="str"), at)
 
 
 def link(calls: pd.DataFrame) -> pd.DataFrame:

@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 
 from sipstats import schema
-from sipstats.analyze.keys import codes
+from sipstats.analyze.keys import codes, per_category
+from sipstats.analyze.media import is_q850
 
 #: RFC 3398 §7.2.4.1: Q.850 cause -> the SIP status code it maps to. Cause 16 (normal call
 #: clearing) maps to no failure code: the call ended normally (BYE or CANCEL).
@@ -33,9 +34,8 @@ def code_by_cause(calls: pd.DataFrame) -> pd.DataFrame:
     Only calls whose cause came with protocol Q.850; most calls first.
     """
     protocol = calls["cause_protocol"].astype("category")  # the text read once per category
-    upper = protocol.cat.categories.astype("str").str.upper()
-    is_q850 = np.append(np.asarray(upper == "Q.850", dtype=bool), False)  # the last: NA
-    keep = is_q850[codes(protocol)] & calls["cause"].notna().to_numpy(dtype=bool)
+    keep = per_category(protocol, is_q850)[codes(protocol)]
+    keep &= calls["cause"].notna().to_numpy(dtype=bool)
     if not keep.any():  # checked before any row is taken: most captures carry no cause
         return schema.empty(schema.CODE_BY_CAUSE)
     q850 = calls.loc[keep, ["final_status", "cause", "cause_text"]]

@@ -7,7 +7,7 @@ row, and text is looked up only for the few distinct keys a table shows.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any, Final
 
 import numpy as np
@@ -42,6 +42,7 @@ __all__ = [
     "max_in_group",
     "ns",
     "packed",
+    "per_category",
     "pick",
     "ranked_texts",
     "recode",
@@ -441,6 +442,18 @@ def holds(column: pd.Series, values: Collection[str]) -> np.ndarray:
     once, not each row (no hash table of every category is left on them either)."""
     chosen = np.append(column.cat.categories.isin(values), False)  # the last: NA
     return chosen[codes(column)]
+
+
+def per_category(column: pd.Series, rule: Callable[[str], bool]) -> np.ndarray:
+    """``rule`` of each category of a categorical column, then False for NA: indexed by
+    :func:`codes`, True where a row's text meets ``rule``. Each category is tested once, as a
+    Python ``str``: pandas' ``.str`` methods run Arrow's kernels when pyarrow holds the column
+    and Python's otherwise, and the two lower-case, upper-case, strip and match some non-ASCII
+    text differently (``"İ".lower()``, ``"ß".upper()``, what ``\\s`` and ``strip`` take for
+    blank), so results would depend on what is installed."""
+    categories = column.cat.categories
+    chosen = np.fromiter(map(rule, categories), dtype=bool, count=len(categories))
+    return np.append(chosen, False)
 
 
 def isin(values: np.ndarray, members: np.ndarray) -> np.ndarray:

@@ -35,6 +35,11 @@ COLUMNS: Final = (
 )
 
 
+def is_q850(protocol: str) -> bool:
+    """Whether a Reason's protocol is Q.850 (RFC 3326: compared without regard to case)."""
+    return protocol.upper() == "Q.850"
+
+
 def _texts(column: pd.Series, rows: np.ndarray) -> pd.Categorical[str]:
     """Values of ``column`` (categorical) at ``rows`` (NA where a row is -1)."""
     return keys.categorical(column.cat.categories, keys.codes_at(column, rows))
@@ -87,7 +92,7 @@ def call_media(
     said_call = np.concatenate([by_from[said], by_to[by_to_said]])
     said_row = np.concatenate([said, by_to_said])
     protocol = m["reason_protocol"]
-    not_q850 = np.append(protocol.cat.categories.str.upper() != "Q.850", True)
+    not_q850 = ~keys.per_category(protocol, is_q850)
     ts = keys.ns(m["ts"])
     order = np.lexsort((ts[said_row], not_q850[keys.codes_at(protocol, said_row)]))
     said_call, said_row = said_call[order], said_row[order]

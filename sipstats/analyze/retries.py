@@ -56,25 +56,16 @@ _PASSWORD = re.compile(r":.*")  # RFC 3261 §19.1.1: user:password
 
 def _uri_keys(uris: list[str]) -> list[str | None]:
     """``user@host`` of each URI text (see :func:`uri_key`): one regex match per text, in one
-    pass; a host that is not ASCII is lower-cased as pandas' string methods do it."""
+    pass; the host lower-cased by Python's ``str.lower`` (:func:`keys.per_category` says why
+    not pandas')."""
     search, password = _URI_PATTERN.search, _PASSWORD.sub
     out: list[str | None] = []
-    other: list[tuple[int, str | None, str]] = []  # hosts lower-cased by pandas, after
     for uri in uris:
-        match = search(uri)
-        assert match is not None  # it always matches: every part is optional, the host ""
-        user, host = match.group("user", "host")
+        found = search(uri)  # every part is optional: it always matches
+        user, host = found.group("user", "host") if found else (None, "")
         if user and ":" in user:
             user = password("", user)
-        if host.isascii():
-            out.append(_key(user, host.lower()))
-        else:
-            other.append((len(out), user, host))
-            out.append(None)
-    if other:
-        texts = pd.Series([host for _, _, host in other], dtype="str").str.lower().tolist()
-        for (at, user, _), host in zip(other, texts, strict=True):
-            out[at] = _key(user, host)
+        out.append(_key(user, host.lower()))
     return out
 
 
