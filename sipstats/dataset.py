@@ -37,9 +37,10 @@ from sipstats.capture.duplicates import DEFAULT_WINDOW_MS
 from sipstats.capture.framing import MAX_NUMBER
 from sipstats.capture.ports import port_filter
 from sipstats.capture.summary import Anomaly, InputSummary, Survey
+from sipstats.checks import parse_peer
 from sipstats.errors import SipstatsError
 from sipstats.messages import Capture, PathSpec, decode_file, expand_inputs, in_capture_order
-from sipstats.select import Bound, filter_capture, parse_peer, resolve_bound
+from sipstats.select import Bound, filter_capture, resolve_bound
 from sipstats.workers import process_pool
 
 if TYPE_CHECKING:

@@ -31,13 +31,14 @@ from sipstats.analyze.trunks import Trunks, apply_trunks
 from sipstats.capture.duplicates import DEFAULT_WINDOW_MS
 from sipstats.capture.ports import port_filter
 from sipstats.capture.summary import InputSummary
+from sipstats.checks import parse_peer
 from sipstats.dataset import is_dataset, read_dataset
 from sipstats.engines import ENGINES, Engine
 from sipstats.errors import EXIT_DAMAGED, EXIT_OK, EXIT_USAGE, OptionError, ReportError
 from sipstats.messages import Capture, Progress, capture_stem, job_count
 from sipstats.render import RENDERERS, RenderOptions, format_of, write_report
 from sipstats.render.labels import LANGS, Lang
-from sipstats.select import filter_capture, parse_peer, parse_time
+from sipstats.select import filter_capture, parse_time
 from sipstats.workers import read_for_report
 
 __all__ = [

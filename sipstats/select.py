@@ -8,18 +8,12 @@ analysis sees a smaller capture and every figure of the report speaks of the sel
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
-import re
-from typing import Final
 
 import pandas as pd
 
-from sipstats.capture.ports import port_number
+from sipstats.checks import OFFSET, UNITS, parse_peer
 from sipstats.errors import OptionError
 from sipstats.messages import Capture
-
-_OFFSET: Final = re.compile(r"^\+\s*(?P<amount>\d+(?:\.\d+)?)\s*(?P<unit>ms|s|sec|min|m|h)?$")
-_UNITS: Final = {"ms": "ms", "s": "s", "sec": "s", "min": "min", "m": "min", "h": "h", None: "s"}
 
 
 def parse_time(text: str) -> pd.Timestamp | pd.Timedelta:
@@ -28,9 +22,9 @@ def parse_time(text: str) -> pd.Timestamp | pd.Timedelta:
     ``2026-11-25T09:34:50``, ``2026-11-25 09:34:50+01:00`` or ``+90s`` / ``+2min`` / ``+1.5``
     (seconds after the first message of the capture). Raises :class:`OptionError` on anything else.
     """
-    match = _OFFSET.match(text.strip())
+    match = OFFSET.match(text.strip())
     if match:
-        return pd.Timedelta(f"{match['amount']}{_UNITS[match['unit']]}")
+        return pd.Timedelta(f"{match['amount']}{UNITS[match['unit']]}")
     try:
         stamp = pd.Timestamp(text.strip())
     except (ValueError, TypeError) as error:
@@ -38,31 +32,6 @@ def parse_time(text: str) -> pd.Timestamp | pd.Timedelta:
     if stamp is pd.NaT:
         raise OptionError(f"not a time: {text!r} (use ISO 8601 or +SECONDS)")
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-
-
-def parse_peer(text: str) -> tuple[str, int | None]:
-    """``ADDR``, ``ADDR:PORT``, ``[V6]:PORT`` or a bare IPv6 address -> (address, port or None).
-
-    Raises :class:`OptionError` (a ``ValueError``) naming what is wrong.
-    """
-    text = text.strip()
-    bracketed = re.fullmatch(r"\[(?P<addr>[^\]]+)\](?::(?P<port>\d+))?", text)
-    if bracketed:
-        address, port = bracketed["addr"], bracketed["port"]
-    elif text.count(":") == 1:
-        address, port = text.split(":")
-    else:
-        address, port = text, None
-    try:
-        address = str(ipaddress.ip_address(address))
-    except ValueError as error:
-        raise OptionError(f"not an IP address: {text!r}") from error
-    if port is None:
-        return address, None
-    try:
-        return address, port_number(port)
-    except OptionError as error:
-        raise OptionError(f"{error} in {text!r}") from None
 
 
 #: A time window bound: a time, an offset from the first message, or none.

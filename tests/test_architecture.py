@@ -34,6 +34,7 @@ STAGES = {
     "messages": 3,
     "workers": 3,  # the messages stage on several processes
     "select": 4,
+    "checks": 4,  # the selection options as written, read without pandas
     "dataset": 4,
     "catalogue": 4,
     "analyze": 5,

@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from sipstats import analyze, read_capture
+from sipstats.checks import parse_peer
 from sipstats.cli import main
 from sipstats.errors import OptionError, ReportError
 from sipstats.report import (
@@ -26,7 +27,6 @@ from sipstats.report import (
     read_selected,
     run_report,
 )
-from sipstats.select import parse_peer
 from tests.report_captures import report_inputs
 
 #: Interval -> the start of the one-line error both the library and the CLI give for it.

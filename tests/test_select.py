@@ -7,8 +7,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from sipstats.checks import parse_peer
 from sipstats.messages import Capture, read_capture
-from sipstats.select import filter_capture, parse_peer, parse_time
+from sipstats.select import filter_capture, parse_time
 from tests.report_captures import mixed_capture
 from tests.sipfactory import T0
 

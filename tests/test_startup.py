@@ -111,6 +111,33 @@ def test_jobs_2_starts_reading_before_pandas_loads(tmp_path: Path) -> None:
     _loaded_after(code)
 
 
+def test_the_selection_options_load_no_pandas_before_the_reading_starts(tmp_path: Path) -> None:
+    """``--since``, ``--until``, ``--interval`` and ``--peer`` in the forms everyone writes are
+    checked without pandas: loaded while click parses, it would come before the decoding
+    workers fork (each would carry it) and off the overlap with the reading."""
+    capture = ROOT / "sample_pcaps" / "outage.pcap"
+    args = [str(capture), "--report", "json", "-q", "-j", "2", "-o", str(tmp_path / "out.json")]
+    args += ["--since", "2020-01-01T00:00:00", "--until", "+1h", "--interval", "1min"]
+    args += ["--peer", "10.0.0.1:5060"]
+    code = (
+        "import sys\n"
+        "from sipstats import workers\n"
+        "started = []\n"
+        "class Spy(workers.InThread):\n"
+        "    def __init__(self, task):\n"
+        "        started.append('pandas' in sys.modules)\n"
+        "        super().__init__(task)\n"
+        "workers.InThread = Spy\n"
+        "from sipstats.cli import main\n"
+        "try:\n"
+        f"    main({args!r})\n"
+        "except SystemExit as done:\n"
+        "    assert done.code in (0, 1), done.code\n"
+        "assert started == [False], started\n"
+    )
+    _loaded_after(code)
+
+
 def test_start_up_reads_no_package_metadata() -> None:
     """The version is looked up when ``--version`` asks for it, not on every start."""
     code = (

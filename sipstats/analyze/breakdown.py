@@ -27,6 +27,7 @@ from sipstats.analyze.retries import UriKeys
 from sipstats.analyze.tally import time_runs, weights
 from sipstats.analyze.transactions import codes, endpoints
 from sipstats.catalogue import STATUS_CLASSES as CLASSES
+from sipstats.checks import MAX_INTERVAL_DAYS
 from sipstats.errors import OptionError
 
 FAILURE_CLASSES = ("4xx", "5xx", "6xx")
@@ -40,8 +41,8 @@ INTERVAL_LADDER: tuple[str, ...] = ("1s", "2s", "5s", "10s", "15s", "30s", "1min
 INTERVAL_LADDER += ("5min", "10min", "15min", "30min", "1h", "2h", "3h", "6h", "12h", "1D")
 #: Buckets :func:`auto_interval` aims to stay within.
 AUTO_BUCKETS = 60
-#: Longest timeline bucket :func:`check_interval` accepts: a year is longer than any capture.
-MAX_INTERVAL = pd.Timedelta(days=365)
+#: Longest timeline bucket :func:`check_interval` accepts (``checks.MAX_INTERVAL_DAYS``).
+MAX_INTERVAL = pd.Timedelta(days=MAX_INTERVAL_DAYS)
 
 
 def _class_codes(code: np.ndarray) -> np.ndarray:

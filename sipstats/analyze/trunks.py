@@ -21,7 +21,7 @@ import pandas as pd
 
 from sipstats import schema
 from sipstats.analyze import keys
-from sipstats.select import parse_peer
+from sipstats.checks import parse_peer
 
 if TYPE_CHECKING:
     from sipstats.analyze import Analysis

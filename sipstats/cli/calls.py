@@ -21,8 +21,6 @@ from sipstats.cli.trunks import trunks_option
 from sipstats.render import CALL_RENDERERS
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from sipstats.analyze import Analysis
     from sipstats.analyze.trunks import Trunks
     from sipstats.vocabulary import Correlation
@@ -66,8 +64,8 @@ def calls(
     caller: str | None,
     callee: str | None,
     call_ids: tuple[str, ...],
-    since: pd.Timestamp | pd.Timedelta | None,
-    until: pd.Timestamp | pd.Timedelta | None,
+    since: str | None,
+    until: str | None,
     ports: tuple[tuple[int, ...], ...],
     fmt: str,
     output: Path | None,
@@ -80,7 +78,7 @@ def calls(
     Exit status: 0 all input read; 1 list written but some input damaged; 2 nothing readable.
     """
     from sipstats.drill.calls import call_list, select_calls
-    from sipstats.report import exit_status
+    from sipstats.report import exit_status, time_bound
 
     try:
         analysis = load_analysis(captures, ports, quiet, trunks, correlation_header)
@@ -91,8 +89,8 @@ def calls(
             caller=caller,
             callee=callee,
             call_ids=call_ids,
-            since=since,
-            until=until,
+            since=time_bound(since),
+            until=time_bound(until),
         )
         document = CALL_RENDERERS[fmt](call_list(selected))
         if output is None:

@@ -14,8 +14,6 @@ from sipstats.cli.selection import call_selection
 from sipstats.errors import OptionError, ReportError
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from sipstats.vocabulary import Correlation
 
 
@@ -40,8 +38,8 @@ def extract(
     call_ids: tuple[str, ...],
     outcomes: tuple[str, ...],
     codes: tuple[int, ...],
-    since: pd.Timestamp | pd.Timedelta | None,
-    until: pd.Timestamp | pd.Timedelta | None,
+    since: str | None,
+    until: str | None,
     with_media: bool,
     ports: tuple[tuple[int, ...], ...],
     output: Path,
@@ -60,14 +58,19 @@ def extract(
     from sipstats.dataset import is_dataset, unavailable_sources
     from sipstats.drill.calls import select_calls
     from sipstats.drill.extract import extract_calls
-    from sipstats.report import exit_status
+    from sipstats.report import exit_status, time_bound
 
     try:
         if not (call_ids or outcomes or codes or since is not None or until is not None):
             raise OptionError("choose calls: --call-id, --outcome, --code, --since or --until")
         analysis = load_analysis(captures, ports, quiet, correlation_header=correlation_header)
         selected = select_calls(
-            analysis, outcomes=outcomes, codes=codes, call_ids=call_ids, since=since, until=until
+            analysis,
+            outcomes=outcomes,
+            codes=codes,
+            call_ids=call_ids,
+            since=time_bound(since),
+            until=time_bound(until),
         )
         if selected.empty:
             raise ReportError("no call matches the selection; nothing written")

@@ -4,39 +4,42 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 import click
 
 from sipstats.capture.duplicates import DEFAULT_WINDOW_MS
 from sipstats.capture.ports import parse_ports
+from sipstats.checks import plain_time
 from sipstats.errors import OptionError
 from sipstats.vocabulary import CORRELATIONS
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 _F = TypeVar("_F", bound=Callable[..., object])
 
 
 class TimeBound(click.ParamType):
-    """``--since``/``--until``: ISO 8601 time (UTC by default) or ``+SECONDS`` offset."""
+    """``--since``/``--until``: ISO 8601 time (UTC by default) or ``+SECONDS`` offset.
+
+    The value stays text, checked: :func:`sipstats.select.parse_time` reads it where the
+    selection is made. Only a form :func:`sipstats.checks.plain_time` does not know loads
+    pandas here, before the capture's reading starts.
+    """
 
     name = "TIME"
 
     def convert(
         self, value: object, param: click.Parameter | None, ctx: click.Context | None
-    ) -> pd.Timestamp | pd.Timedelta:
-        import pandas as pd  # when a time is given: --help loads no pandas
-
+    ) -> str:
+        text = str(value)
+        if plain_time(text):
+            return text
         from sipstats.select import parse_time
 
-        if isinstance(value, pd.Timestamp | pd.Timedelta):
-            return value
         try:
-            return parse_time(str(value))
+            parse_time(text)
         except OptionError as error:
             self.fail(str(error), param, ctx)
+        return text
 
 
 class Ports(click.ParamType):

@@ -23,6 +23,7 @@ import click
 from click.core import ParameterSource
 
 from sipstats import cli
+from sipstats.checks import plain_interval
 from sipstats.cli import output_closed
 from sipstats.cli.options import (
     TimeBound,
@@ -38,7 +39,6 @@ from sipstats.render import RENDERERS, load_renderers
 from sipstats.render.labels import LANGS
 
 if TYPE_CHECKING:
-    import pandas as pd
     from rich.live import Live
 
     from sipstats.analyze import Analysis
@@ -50,15 +50,18 @@ if TYPE_CHECKING:
     from sipstats.workers import SharedRead
 
 
-def _checked(check: str) -> Callable[[click.Context, click.Parameter, str], str]:
+def _checked(
+    check: str, plain: Callable[[str], bool] | None = None
+) -> Callable[[click.Context, click.Parameter, str], str]:
     """A click callback that runs the library's check ``"module:function"`` on a value given
     on the command line, so a bad one is a usage error. The module is imported then, not for
-    ``--help`` or a default (the capture is being read while pandas loads)."""
+    ``--help``, a default or a value ``plain`` accepts without pandas (the capture is read
+    while pandas loads, and decoding workers forked after it would carry it)."""
     module, _, name = check.partition(":")
 
     def callback(ctx: click.Context, param: click.Parameter, value: str) -> str:
         given = ctx.get_parameter_source(param.name or "") is not ParameterSource.DEFAULT
-        if value is not None and given:
+        if value is not None and given and not (plain is not None and plain(value)):
             try:
                 getattr(importlib.import_module(module), name)(value)
             except OptionError as error:
@@ -370,14 +373,14 @@ def fail_on(error: Exception) -> NoReturn:
 @click.option(
     "--peer",
     metavar="ADDR[:PORT]",
-    callback=_checked("sipstats.select:parse_peer"),
+    callback=_checked("sipstats.checks:parse_peer"),
     help="Only traffic to/from ADDR.",
 )
 @click.option(
     "--interval",
     default="auto",
     show_default=True,
-    callback=_checked("sipstats.analyze.breakdown:check_interval"),
+    callback=_checked("sipstats.analyze.breakdown:check_interval", plain_interval),
     help="Timeline bucket (pandas offset: 10s, 1min, 1h; auto: at most 60 for the capture).",
 )
 @correlation_option
@@ -431,8 +434,8 @@ def report(
     output: str | None,
     lang: str,
     ports: tuple[tuple[int, ...], ...],
-    since: pd.Timestamp | pd.Timedelta | None,
-    until: pd.Timestamp | pd.Timedelta | None,
+    since: str | None,
+    until: str | None,
     peer: str | None,
     interval: str,
     correlation_header: Correlation,
