@@ -19,10 +19,14 @@ B2BUA = ("10.2.0.1", 5060)
 CALLEE = ("10.2.0.20", 5060)
 
 
-def _leg(call_id: str, src: tuple, dst: tuple, t: float, final: int, header: tuple) -> list:
-    """One leg: INVITE (with the correlation header), 100, final (486 with Retry-After), ACK."""
-    ids = {"call_id": call_id, "from_tag": f"f-{call_id}", "cseq": 1,
-           "branch": f"z9hG4bK-{call_id}", "via_host": f"{src[0]}:{src[1]}"}  # fmt: skip
+def _leg(
+    call_id: str, src: tuple, dst: tuple, t: float, final: int, header: tuple, tag: str = ""
+) -> list:
+    """One leg: INVITE (with the correlation header), 100, final (486 with Retry-After), ACK.
+    ``tag``: its From tag, when not the Call-ID's own (another call with that Call-ID)."""
+    tag = tag or f"f-{call_id}"
+    ids = {"call_id": call_id, "from_tag": tag, "cseq": 1,
+           "branch": f"z9hG4bK-{call_id}-{tag}", "via_host": f"{src[0]}:{src[1]}"}  # fmt: skip
     reason = {486: "Busy Here", 200: "OK"}[final]
     extra = [("Retry-After", "30")] if final == 486 else []
     return [
@@ -169,6 +173,32 @@ def test_report_ladders_sample_end_to_end_calls_with_their_legs(tmp_path: Path) 
     assert samples["busy"].call_ids == ("a-leg", "b-leg")  # one sample, both legs
     assert len(samples["busy"].hosts) == 3
     assert samples["busy"] == call_flow(analysis, "a-leg")  # read with the other samples
+
+
+@pytest.mark.parametrize("every_message", [True, False])
+def test_a_ladder_takes_the_legs_of_a_call_that_shares_a_legs_call_id(
+    tmp_path: Path, every_message: bool
+) -> None:
+    """The B2BUA reuses the busy call's b-leg Call-ID (another From tag) for its leg of a
+    later call: the busy ladder draws the messages of both b-leg calls, so it draws the later
+    call's caller leg too, as call_flow does for the ladder's Call-IDs and for the call's
+    own (before, the sample ladder read the legs once and left c-leg out)."""
+    header = ("X-CID", "second")
+    pcap = _capture(
+        tmp_path / "shared.pcap",
+        "X-CID",
+        "first",
+        _leg("c-leg", CALLER, B2BUA, 5.0, 200, header),
+        _leg("b-leg", B2BUA, CALLEE, 5.05, 200, header, tag="f-again"),
+    )
+    analysis = analyze(read_capture(pcap), every_message=every_message)
+    calls = analysis.calls
+    shared = calls[calls["call_id"] == "b-leg"]
+    assert list(shared["linked_to"]) == [0, 3]  # a leg of the busy call and of c-leg's
+    busy = dict(sample_flows(analysis))["busy"]
+    assert busy.call_ids == ("a-leg", "b-leg", "c-leg")
+    assert busy == call_flow(analysis, busy.call_ids) == call_flow(analysis, "a-leg")
+    assert len(busy.arrows) == 16  # four messages on each of the four legs
 
 
 def test_the_call_list_shows_every_leg_with_its_correlation(tmp_path: Path) -> None:

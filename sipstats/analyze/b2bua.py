@@ -112,12 +112,25 @@ def end_to_end(calls: pd.DataFrame) -> pd.DataFrame:
 
 def legs_of(calls: pd.DataFrame, call_ids: Iterable[str]) -> list[str]:
     """The Call-IDs of every leg of the end-to-end calls these Call-IDs take part in, the
-    given ones first, then the linked ones in order of their start."""
+    given ones first, then the linked ones in order of their start.
+
+    Closed: when a leg's Call-ID is also another call's (another From tag), that call's
+    messages carry it too, so its end-to-end call's legs are taken as well, until no
+    Call-ID brings a new leg. The legs of these legs are then these legs: a flow or an
+    extract asked for the Call-IDs a ladder names draws that ladder again.
+    """
     given = list(dict.fromkeys(call_ids))
     linked = calls["linked_to"]
     if not linked.notna().to_numpy().any():  # no B2BUA legs: each call is all of itself
         return given
     a_leg = linked.fillna(calls["call"]).astype("int64")
-    wanted = a_leg[calls["call_id"].isin(given).to_numpy(dtype=bool)]
-    legs = calls[a_leg.isin(wanted).to_numpy()].sort_values(["start_ts", "call"], kind="stable")
-    return list(dict.fromkeys([*given, *legs["call_id"].astype("str")]))
+    call_id = calls["call_id"]
+    legs = call_id.isin(given).to_numpy(dtype=bool)
+    while True:
+        ends = a_leg[call_id.isin(call_id[legs].unique()).to_numpy(dtype=bool)]
+        wider = a_leg.isin(ends).to_numpy() | legs
+        if (wider == legs).all():
+            break
+        legs = wider
+    ordered = calls[legs].sort_values(["start_ts", "call"], kind="stable")
+    return list(dict.fromkeys([*given, *ordered["call_id"].astype("str")]))
