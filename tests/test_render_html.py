@@ -642,3 +642,62 @@ def test_a_figure_reads_each_font_s_heights_once_for_the_same_file(
     assert not any(hasattr(renderer, "_get_font_height_metrics") for renderer in drawn_by)
     monkeypatch.setattr(plots_module, "_font_heights_read_once", lambda *_: nullcontext())
     assert once == saved(FIGURES[name](analysis, lang=lang))
+
+
+@pytest.fixture
+def matplotlib_version(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Set the matplotlib version the font-height hook checks (asked again after the test)."""
+
+    def set_version(*version: int) -> None:
+        monkeypatch.setattr(mpl, "__version_info__", (*version, 0, "final", 0))
+        plots_module._heights_hook_matches.cache_clear()
+
+    yield set_version
+    plots_module._heights_hook_matches.cache_clear()
+
+
+@pytest.mark.parametrize(
+    ("version", "hooked"), [((3, 11), True), ((3, 10), False), ((3, 12), False), ((4, 0), False)]
+)
+def test_the_font_heights_hook_is_given_on_matplotlib_3_11_only(
+    matplotlib_version: Any, version: tuple[int, int], hooked: bool
+) -> None:
+    """The hook copies matplotlib 3.11's private arithmetic: another version lays text out
+    its own way."""
+    from types import SimpleNamespace
+
+    matplotlib_version(*version)
+    renderer = SimpleNamespace()
+    with plots_module._font_heights_read_once(renderer, Figure()):
+        assert hasattr(renderer, "_get_font_height_metrics") is hooked
+    assert not hasattr(renderer, "_get_font_height_metrics")
+
+
+def test_a_renderer_that_takes_no_attribute_draws_without_the_hook(
+    matplotlib_version: Any,
+) -> None:
+    class Slotted:
+        __slots__ = ()
+
+    matplotlib_version(3, 11)
+    with plots_module._font_heights_read_once(Slotted(), Figure()):
+        pass
+
+
+def test_another_matplotlib_draws_the_same_figure_without_the_hook(
+    analysis: Analysis, monkeypatch: pytest.MonkeyPatch, matplotlib_version: Any
+) -> None:
+    read: list[object] = []
+    heights = plots_module._font_heights
+
+    def counted_heights(prop: Any, dpi: float) -> Any:
+        read.append(prop)
+        return heights(prop, dpi)
+
+    monkeypatch.setattr(plots_module, "_font_heights", counted_heights)
+    hooked = to_svg(FIGURES["timeline"](analysis))
+    assert read
+    read.clear()
+    matplotlib_version(3, 12)
+    assert to_svg(FIGURES["timeline"](analysis)) == hooked
+    assert not read

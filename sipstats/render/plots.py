@@ -219,6 +219,13 @@ class LaidOutOnce(Figure):
         return super()._get_renderer()  # type: ignore[misc]  # private, missing from the stubs
 
 
+@cache
+def _heights_hook_matches() -> bool:
+    """Whether the installed matplotlib is the one whose private arithmetic
+    :func:`_font_heights` copies (3.11.x): asked once, at the first drawing."""
+    return tuple(mpl.__version_info__[:2]) == (3, 11)
+
+
 @contextmanager
 def _font_heights_read_once(renderer: Any, fig: Figure) -> Iterator[None]:
     """``renderer`` giving the line heights of each font of ``fig`` while it draws, read from
@@ -227,11 +234,13 @@ def _font_heights_read_once(renderer: Any, fig: Figure) -> Iterator[None]:
     matplotlib 3.11's ``Text._get_layout`` asks the renderer for them
     (``_get_font_height_metrics``, which only its PDF and PS renderers have) and otherwise
     finds the font file and reads two of its tables each time it lays out a text: about a
-    sixth of writing the report's SVG figures. Before 3.11 nothing asks: no change. A
-    renderer with a method of its own keeps it; the one given here is gone once ``fig`` is
-    drawn (a canvas's renderer is used again, maybe under other fonts).
+    sixth of writing the report's SVG figures. The hook and the arithmetic are private:
+    on any other matplotlib, or a renderer that takes no attribute, matplotlib reads the
+    heights its own way. A renderer with a method of its own keeps it; the one given here
+    is gone once ``fig`` is drawn (a canvas's renderer is used again, maybe under other
+    fonts).
     """
-    if hasattr(renderer, "_get_font_height_metrics"):
+    if not _heights_hook_matches() or hasattr(renderer, "_get_font_height_metrics"):
         yield
         return
     read: dict[tuple[font_manager.FontProperties, float], _Heights] = {}
@@ -242,7 +251,11 @@ def _font_heights_read_once(renderer: Any, fig: Figure) -> Iterator[None]:
             read[key] = _font_heights(prop, fig.dpi)
         return read[key]
 
-    renderer._get_font_height_metrics = heights
+    try:
+        renderer._get_font_height_metrics = heights
+    except AttributeError:  # slots, or a read-only attribute: matplotlib's own reading
+        yield
+        return
     try:
         yield
     finally:
