@@ -13,7 +13,7 @@ from click.testing import CliRunner, Result
 
 from sipstats.cli import main
 from sipstats.cli import report as report_module
-from sipstats.errors import EXIT_CLOSED_OUTPUT
+from sipstats.errors import EXIT_CLOSED_OUTPUT, EXIT_DAMAGED
 from sipstats.render.labels import label
 from tests.conftest import ROOT
 from tests.report_captures import report_inputs
@@ -526,3 +526,31 @@ def test_a_closed_output_ends_the_command_quietly(
             check=False,
         )
     assert (done.returncode, done.stderr) == (EXIT_CLOSED_OUTPUT, "")
+
+
+@pytest.mark.parametrize("stderr", ["closed pipe", "none"])
+@pytest.mark.parametrize("output", ["-", "report.json"])
+def test_a_closed_stderr_drops_the_warnings_and_changes_nothing_else(
+    captures: dict[str, Path], stderr: str, output: str, tmp_path: Path
+) -> None:
+    """``sipstats DAMAGED 2>&-`` (or stderr a pipe nobody reads): the warning that cannot be
+    written is dropped; the report is written and the exit status still says damaged input
+    (it was 141, the closed *output*'s, for a pipe, and 2 without stderr)."""
+    argv = [sys.executable, "-m", "sipstats", str(captures["truncated"]), "--report", "json"]
+    if stderr == "none":
+        argv = ["sh", "-c", '"$@" 2>&-', "sh", *argv]
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before anything is written
+    with os.fdopen(write, "w") as closed:
+        done = subprocess.run(
+            [*argv, "-o", output],
+            stdout=subprocess.PIPE,
+            stderr=closed,  # ``2>&-`` closes it again for "none"
+            cwd=tmp_path,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            timeout=120,
+            check=False,
+        )
+    written = done.stdout if output == "-" else (tmp_path / output).read_bytes()
+    assert done.returncode == EXIT_DAMAGED
+    assert json.loads(written)["summary"]["sip_messages"] > 0

@@ -64,10 +64,26 @@ def output_closed() -> NoReturn:
     :data:`~sipstats.errors.EXIT_CLOSED_OUTPUT`. What is still buffered for standard output
     goes to the null device, as Python's note on SIGPIPE advises: flushing it at exit would
     fail again."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    os.close(devnull)
+    _to_null(sys.stdout.fileno())
     raise click.exceptions.Exit(EXIT_CLOSED_OUTPUT)
+
+
+def say(message: str) -> None:
+    """``message`` on standard error (a warning, an error, a "wrote" line), dropped when it
+    cannot be written there (``2>&-``, a closed pipe): messages are not the output, the
+    command goes on and its exit status still speaks of the input (a failed write escaping
+    as :class:`BrokenPipeError` would be taken for the report's own output closing). What
+    follows goes to the null device, as the failed message still buffered does at exit."""
+    try:
+        click.echo(message, err=True)  # nothing when there is no stderr at all (``2>&-``)
+    except OSError:
+        _to_null(sys.stderr.fileno())
+
+
+def _to_null(fd: int) -> None:
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
 
 
 #: Whether the command runs in a process of its own (:func:`run`), which ends once it has

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from sipstats.cli import say
 from sipstats.cli.options import (
     correlation_option,
     format_option,
@@ -98,7 +99,7 @@ def calls(
         else:
             output.write_text(document, encoding="utf-8")
             if not quiet:
-                click.echo(f"wrote {len(selected)} calls: {output}", err=True)
+                say(f"wrote {len(selected)} calls: {output}")
     except Exception as error:
         fail_on(error)
     raise click.exceptions.Exit(exit_status(analysis.capture.inputs))

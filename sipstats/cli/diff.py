@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from sipstats.cli import say
 from sipstats.cli.options import format_option, output_file_option
 from sipstats.cli.report import fail_on, warn_inputs
 from sipstats.render import DIFF_RENDERERS
@@ -50,8 +51,7 @@ def _warn(side: Side) -> None:
     report that recorded one."""
     warn_inputs(side.inputs, quiet=False)
     if side.flagged and not side.inputs:
-        click.echo(
+        say(
             f"sipstats: warning: {side.name}: the saved report records an input that was "
-            "damaged, unreadable or held no SIP",
-            err=True,
+            "damaged, unreadable or held no SIP"
         )

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from sipstats.cli import say
 from sipstats.cli.calls import load_analysis
 from sipstats.cli.options import correlation_option, ports_option, quiet_option
 from sipstats.cli.report import fail_on
@@ -80,14 +81,13 @@ def extract(
             analysis, selected, output, with_media=with_media, unavailable=unavailable
         )
         for problem in result.problems:
-            click.echo(f"sipstats: warning: {problem}", err=True)
+            say(f"sipstats: warning: {problem}")
         if not quiet:
             media = f" ({result.media_packets} RTP/RTCP)" if with_media else ""
             legs = f" and {result.linked_legs} linked B2BUA legs" if result.linked_legs else ""
-            click.echo(
+            say(
                 f"wrote {result.packets} packets{media} of {result.calls} calls{legs} "
-                f"({result.messages} SIP messages) to {output} ({result.format})",
-                err=True,
+                f"({result.messages} SIP messages) to {output} ({result.format})"
             )
     except Exception as error:
         fail_on(error)

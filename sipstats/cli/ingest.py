@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from sipstats.cli import say
 from sipstats.cli.options import duplicate_window_option, joined_ports, ports_option, quiet_option
 from sipstats.cli.report import fail_on, warn_inputs
 
@@ -56,9 +57,8 @@ def ingest(
         fail_on(error)
     warn_inputs(result.decoded, quiet)
     if not quiet:
-        click.echo(
+        say(
             f"{dataset}: {len(result.decoded)} capture(s) decoded, "
-            f"{len(result.skipped)} already stored",
-            err=True,
+            f"{len(result.skipped)} already stored"
         )
     raise click.exceptions.Exit(exit_status(result.decoded))

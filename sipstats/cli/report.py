@@ -24,7 +24,7 @@ from click.core import ParameterSource
 
 from sipstats import cli
 from sipstats.checks import plain_interval
-from sipstats.cli import output_closed
+from sipstats.cli import output_closed, say
 from sipstats.cli.options import (
     TimeBound,
     correlation_option,
@@ -111,7 +111,7 @@ def _show_version(ctx: click.Context, param: click.Parameter, value: bool) -> No
 
 
 def _stderr_is_terminal() -> bool:
-    return sys.stderr.isatty()
+    return sys.stderr is not None and sys.stderr.isatty()  # None: started with ``2>&-``
 
 
 @contextmanager
@@ -279,10 +279,10 @@ def warn_inputs(inputs: Sequence[InputSummary], quiet: bool) -> None:
 
     for summary in inputs:
         if summary.damaged:
-            click.echo(f"sipstats: warning: {summary.file}: {input_problems(summary)}", err=True)
+            say(f"sipstats: warning: {summary.file}: {input_problems(summary)}")
     for summary in inputs:
         if summary.no_sip is not None:
-            click.echo(f"sipstats: warning: {summary.file}: {no_sip_note(summary)}", err=True)
+            say(f"sipstats: warning: {summary.file}: {no_sip_note(summary)}")
 
 
 def warn_selection(capture: Capture, quiet: bool) -> bool:
@@ -291,7 +291,7 @@ def warn_selection(capture: Capture, quiet: bool) -> bool:
         return False
     if not quiet:
         given = ", ".join(f"--{name} {value}" for name, value in capture.selection.filters.items())
-        click.echo(f"sipstats: warning: {given}: no SIP message matched", err=True)
+        say(f"sipstats: warning: {given}: no SIP message matched")
     return True
 
 
@@ -308,7 +308,7 @@ def _hooks(quiet: bool, progress: bool) -> ReportHooks:
         reading=lambda: _progress_bar(progress),
         read=lambda capture: _warn(capture, quiet),
         stage=lambda what: _spinner(progress, what),
-        wrote=None if quiet else lambda line: click.echo(line, err=True),
+        wrote=None if quiet else say,
         analysed=_frozen if cli.own_process else None,
     )
 
@@ -333,7 +333,7 @@ def error_line(error: Exception) -> str:
 
 def fail(message: str) -> NoReturn:
     """One error line on stderr, then the usage-error exit status."""
-    click.echo(f"sipstats: error: {message}", err=True)
+    say(f"sipstats: error: {message}")
     raise click.exceptions.Exit(EXIT_USAGE)
 
 
