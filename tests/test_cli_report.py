@@ -554,3 +554,27 @@ def test_a_closed_stderr_drops_the_warnings_and_changes_nothing_else(
     written = done.stdout if output == "-" else (tmp_path / output).read_bytes()
     assert done.returncode == EXIT_DAMAGED
     assert json.loads(written)["summary"]["sip_messages"] > 0
+
+
+def test_debug_shows_the_traceback_of_a_closed_output(
+    captures: dict[str, Path], tmp_path: Path
+) -> None:
+    """``sipstats F --debug | head -1``: still 141, and the traceback of the failed write on
+    stderr, which is what --debug is for (the closed output ended the command silently)."""
+    argv = [str(captures["mixed"]), "--report", "json", "--debug", "-q"]
+    read, write = os.pipe()
+    os.close(read)
+    with os.fdopen(write, "w") as closed:
+        done = subprocess.run(
+            [sys.executable, "-m", "sipstats", *argv],
+            stdout=closed,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=tmp_path,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            timeout=120,
+            check=False,
+        )
+    assert done.returncode == EXIT_CLOSED_OUTPUT
+    assert "Traceback (most recent call last):\n" in done.stderr
+    assert done.stderr.rstrip().splitlines()[-1].startswith("BrokenPipeError: ")

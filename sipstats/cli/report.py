@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 import threading
+import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial
@@ -495,7 +496,9 @@ def report(
         hooks = _hooks(quiet, show_progress)
         status = run_report(request, hooks, decoded=decoded.pop if decoded else None).exit_status
     except Exception as error:
-        if debug:
+        if debug and not isinstance(error, BrokenPipeError):
             raise
+        if debug:  # the traceback, then 141 as without --debug
+            say(traceback.format_exc().rstrip("\n"))
         fail_on(error)
     raise click.exceptions.Exit(status)
