@@ -208,8 +208,11 @@ def plan_outputs(formats: Sequence[str], output: str | None, stem: str) -> Outpu
     ``/``); without it, or with ``"-"``, the report goes to standard output.
     Several formats, or CSV (one file per table): ``output`` is a directory (created);
     without it, the current directory (CSV into ``./<stem>.sipstats-csv/``); not ``"-"``
-    (:class:`OptionError`).
+    (:class:`OptionError`). No format is an :class:`OptionError` too: there is nothing to
+    place (:func:`choose_formats` picks the default one).
     """
+    if not formats:
+        raise OptionError(f"no report format asked: give one or more of {', '.join(RENDERERS)}")
     _check_standard_output(formats, output)
     if _one_document(formats):
         fmt = formats[0]

@@ -180,6 +180,14 @@ def test_plan_outputs_refuses_standard_output_for_more_than_one_document(
         plan_outputs(formats, "-", "x")
 
 
+@pytest.mark.parametrize("output", ["-", None, "x.json", "out/"])
+def test_plan_outputs_refuses_no_format(output: str | None) -> None:
+    """No format to plan: with ``"-"`` the message read "not : give a directory", with any
+    other output the plan was empty and nothing was written."""
+    with pytest.raises(OptionError, match=r"^no report format asked: give one or more"):
+        plan_outputs([], output, "x")
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [
