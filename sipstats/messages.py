@@ -49,6 +49,7 @@ from sipstats.capture.summary import InputSummary, Survey
 from sipstats.capture.survey import survey_file
 from sipstats.errors import CaptureError, OptionError, SipParseError
 from sipstats.sip import SipMessage, c_scanner, parse_message, reason_fields
+from sipstats.textsafe import spelled_out
 
 if TYPE_CHECKING:
     import numpy as np
@@ -673,8 +674,8 @@ def text_index(values: list[str]) -> pd.Index:
 
     A file name that is not UTF-8 reaches us with lone surrogates (``os.fsdecode``); pandas
     keeps ``str`` in Arrow when pyarrow is installed, and Arrow only holds valid UTF-8, so such
-    a value is spelled out (``\\udcff``) rather than failing the whole table. One encode of
-    all values checks the common case.
+    a value is spelled out (:func:`~sipstats.textsafe.spelled_out`, as the reports show it)
+    rather than failing the whole table. One encode of all values checks the common case.
     """
     import pandas as pd
 
@@ -687,7 +688,7 @@ def _storable(values: list[str]) -> list[str]:
     try:
         "\0".join(values).encode("utf-8")
     except UnicodeEncodeError:
-        return [value.encode("utf-8", "backslashreplace").decode("utf-8") for value in values]
+        return [spelled_out(value) for value in values]
     return values
 
 

@@ -578,3 +578,53 @@ def test_debug_shows_the_traceback_of_a_closed_output(
     assert done.returncode == EXIT_CLOSED_OUTPUT
     assert "Traceback (most recent call last):\n" in done.stderr
     assert done.stderr.rstrip().splitlines()[-1].startswith("BrokenPipeError: ")
+
+
+def undecodable_copy(of: Path, directory: Path) -> Path:
+    """``of`` copied under a name that is not UTF-8 (``caf\\xe9.pcap``, Latin-1)."""
+    target = directory / os.fsdecode(b"caf\xe9.pcap")
+    target.write_bytes(of.read_bytes())
+    return target
+
+
+#: How every report shows that name: its undecodable byte spelled out, as the messages'
+#: file column has it (:func:`sipstats.messages.text_index`); Markdown and JSON escape the "\\".
+SPELLED_OUT = "caf\\udce9.pcap"
+ESCAPED = {"md": "caf\\\\udce9.pcap", "json": "caf\\\\udce9.pcap"}
+
+
+@pytest.mark.parametrize("fmt", ["text", "md", "json", "html"])
+def test_a_file_name_that_is_not_utf8_is_spelled_out_on_stdout(
+    captures: dict[str, Path], fmt: str, tmp_path: Path
+) -> None:
+    """The JSON, Markdown, text and HTML reports failed with exit 2 (UnicodeEncodeError), or
+    wrote the byte itself, which is not UTF-8, where stdout escapes surrogates (C locale)."""
+    capture = undecodable_copy(captures["mixed"], tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-m", "sipstats", capture, "--report", fmt, "-q"],
+        capture_output=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    shown = done.stdout.decode("utf-8")
+    if fmt == "json":
+        assert json.loads(shown)["inputs"][0]["file"].endswith(SPELLED_OUT)
+    else:
+        assert ESCAPED.get(fmt, SPELLED_OUT) in shown
+
+
+def test_a_file_name_that_is_not_utf8_is_spelled_out_in_every_file(
+    captures: dict[str, Path], tmp_path: Path
+) -> None:
+    capture = undecodable_copy(captures["mixed"], tmp_path)
+    formats = [arg for fmt in ("text", "md", "json", "html", "csv") for arg in ("--report", fmt)]
+    result = run(capture, *formats, "-o", tmp_path / "out", "-q")
+    assert result.exit_code == 0, result.output
+    for fmt, suffix in (("text", "txt"), ("md", "md"), ("json", "json"), ("html", "html")):
+        (written,) = (tmp_path / "out").glob(f"*.sipstats.{suffix}")
+        assert ESCAPED.get(fmt, SPELLED_OUT) in written.read_text("utf-8"), fmt
+    (messages,) = (tmp_path / "out").glob("*.messages.csv")
+    assert SPELLED_OUT in messages.read_text("utf-8")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -234,3 +235,22 @@ def test_ingest_checks_ports_like_the_report(tmp_path: Path) -> None:
 
     with pytest.raises(OptionError, match="not a port number: '70000'"):
         ingest([tmp_path / "none.pcap"], tmp_path / "dataset", ports=[70000])
+
+
+def test_run_report_writes_every_format_of_a_file_name_that_is_not_utf8(
+    captures: dict[str, Path], tmp_path: Path
+) -> None:
+    """The JSON, Markdown, text and HTML files failed (UnicodeEncodeError); CSV was written."""
+    capture = tmp_path / os.fsdecode(b"caf\xe9.pcap")
+    capture.write_bytes(captures["mixed"].read_bytes())
+    formats = ["text", "md", "json", "html", "csv"]
+    request = ReportRequest([capture], formats=formats, output=str(tmp_path / "out"))
+    result = run_report(request)
+    assert result.exit_status == EXIT_OK
+    written = dict(result.written)
+    document = json.loads(written["json"].read_text("utf-8"))
+    assert document["inputs"][0]["file"].endswith("caf\\udce9.pcap")
+    for fmt, spelled in (("text", "caf\\udce9"), ("md", "caf\\\\udce9"), ("html", "caf\\udce9")):
+        assert spelled in written[fmt].read_text("utf-8"), fmt  # Markdown escapes the "\\"
+    (messages,) = written["csv"].glob("*.messages.csv")
+    assert "caf\\udce9" in messages.read_text("utf-8")

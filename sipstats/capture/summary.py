@@ -11,6 +11,8 @@ import sys
 from collections import Counter
 from dataclasses import dataclass, field
 
+from sipstats.textsafe import spelled_out
+
 #: How many example frame numbers an anomaly keeps.
 EXAMPLE_FRAMES = 5
 
@@ -145,13 +147,24 @@ class InputSummary:
         return bool(self.format and (self.packets or not self.errors))
 
     @property
+    def name(self) -> str:
+        """The file's name as reports show it, in UTF-8: one that is not UTF-8 spelled out, as
+        the messages' file column has it (``file`` stays what opens the file again)."""
+        return spelled_out(self.file)
+
+    @property
+    def shown_errors(self) -> list[str]:
+        """``errors`` as reports show them (they name the file, see :attr:`name`)."""
+        return [spelled_out(error) for error in self.errors]
+
+    @property
     def malformed_total(self) -> int:
         return sum(a.count for a in self.malformed.values())
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready form used by ``Analysis.to_dict()['inputs']``."""
         return {
-            "file": self.file,
+            "file": self.name,
             "format": self.format,
             "compression": self.compression,
             "link_types": list(self.link_types),
@@ -169,6 +182,6 @@ class InputSummary:
                 destination: {"count": a.count, "reason": a.detail, "frames": list(a.frames)}
                 for destination, a in sorted(self.icmp_unreachable.items())
             },
-            "errors": list(self.errors),
+            "errors": self.shown_errors,
             "no_sip": None if self.no_sip is None else dataclasses.asdict(self.no_sip),
         }

@@ -221,7 +221,7 @@ def _page(
     context: dict[str, Any] = {
         "lang": lang,
         "L": lambda key, **kw: label(key, lang, **kw),
-        "files": [i.file for i in analysis.capture.inputs],
+        "files": [i.name for i in analysis.capture.inputs],
         "window": f"{fmt_ts(first)} → {fmt_ts(last)}",
         "filters": filters_text(analysis, lang),
         "selected_window": selected_window(analysis),
@@ -234,7 +234,7 @@ def _page(
         # the tables by key, as the template places them (the same tables as the text report)
         "t": {t.key: t for t in report_tables(analysis, lang, options.top, data=data)},
         "anomalies": [
-            (i.file, malformed_label(reason, lang), a.count, a.frames, visible(a.detail))
+            (i.name, malformed_label(reason, lang), a.count, a.frames, visible(a.detail))
             for i in analysis.capture.inputs
             for reason, a in sorted(i.malformed.items())
         ],

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 def capture_html(capture: Capture) -> str:
     """Messages and packets read, and one row per input file with its damage."""
     rows = [
-        (s.file, s.format, s.packets, s.sip_messages, s.malformed_total, "; ".join(s.errors))
+        (s.name, s.format, s.packets, s.sip_messages, s.malformed_total, "; ".join(s.shown_errors))
         for s in capture.inputs
     ]
     header = ("file", "format", "packets", "SIP messages", "malformed", "errors")
@@ -39,7 +39,7 @@ def analysis_html(analysis: Analysis) -> str:
         (r["name"], "undefined" if pd.isna(r["value"]) else f"{r['value']:.4g}", r["unit"])
         for r in analysis.metrics.to_dict("records")
     ]
-    files = ", ".join(html.escape(i.file) for i in analysis.capture.inputs)
+    files = ", ".join(html.escape(i.name) for i in analysis.capture.inputs)
     return (
         f"<div><strong>sipstats analysis</strong> of {files}"
         + html_table(("", ""), list(analysis.summary().items()))

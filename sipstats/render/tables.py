@@ -324,7 +324,7 @@ def findings_table(analysis: Analysis, lang: Lang) -> Table:
 
 def _files_without_sip(analysis: Analysis, lang: Lang) -> list[tuple[str, str]]:
     """A summary row naming the files in which no SIP was found (none: no row)."""
-    files = [text(i.file) for i in analysis.capture.inputs if i.no_sip is not None]
+    files = [i.name for i in analysis.capture.inputs if i.no_sip is not None]
     return [(label("files_without_sip", lang), ", ".join(files))] if files else []
 
 
@@ -332,7 +332,7 @@ def selection_table(analysis: Analysis, lang: Lang) -> Table:
     """What was counted: the inputs, the window they span, the filters, the window analysed."""
     first, last = capture_window(analysis)
     rows = [
-        (label("generated_from", lang), ", ".join(i.file for i in analysis.capture.inputs)),
+        (label("generated_from", lang), ", ".join(i.name for i in analysis.capture.inputs)),
         (label("capture_window", lang), f"{fmt_ts(first)} → {fmt_ts(last)}"),
         (label("filters", lang), filters_text(analysis, lang)),
         (label("selected_window", lang), selected_window(analysis)),
@@ -858,7 +858,7 @@ def input_problems(summary: Any, lang: Lang = "en") -> str:
     ]
     parts += [f"{kind}: {n}" for kind, n in sorted(summary.not_decodable.items())]
     parts += [f"{kind}: {n}" for kind, n in sorted(summary.unsupported.items())]
-    parts += [error.removeprefix(f"{summary.file}: ") for error in summary.errors]
+    parts += [error.removeprefix(f"{summary.name}: ") for error in summary.shown_errors]
     return "; ".join(parts)
 
 
@@ -902,7 +902,7 @@ def input_table(analysis: Analysis, lang: Lang) -> Table:
     """One row per input file: what was read, what was damaged or skipped, what else it showed."""
     rows = [
         (
-            text(i.file),
+            i.name,
             text(i.format or DASH),
             fmt_int(i.packets),
             fmt_int(i.sip_messages),
