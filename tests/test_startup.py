@@ -185,29 +185,41 @@ _WITH_ARROW = importlib.util.find_spec("pyarrow") is not None
 
 
 @pytest.mark.skipif(not _WITH_ARROW, reason="pyarrow is not installed")
-@pytest.mark.parametrize("program", [True, False], ids=["program", "called"])
-def test_only_the_program_loads_pandas_without_pyarrow(tmp_path: Path, program: bool) -> None:
+@pytest.mark.parametrize(
+    ("call", "arrow_from", "arrow"),
+    [
+        ("run()", None, False),
+        ("run()", 0, True),
+        ("main(sys.argv[1:], standalone_mode=False)", None, True),
+    ],
+    ids=["program", "program-large-capture", "called"],
+)
+def test_only_the_program_loads_pandas_without_pyarrow_for_small_captures(
+    tmp_path: Path, call: str, arrow_from: int | None, arrow: bool
+) -> None:
     """pandas 3 imports pyarrow as it loads (about 0.05 s and 50 MiB) only to keep ``str``
     columns in Arrow: the ``sipstats`` program's report of capture files reads no Parquet and
-    does without. :func:`sipstats.cli.main` called by a program leaves that program the pandas
-    it would have had."""
+    does without, unless the captures are large enough for Arrow's text to use less memory
+    (``ARROW_TEXT_FROM``, set to 0 here). :func:`sipstats.cli.main` called by a program
+    leaves that program the pandas it would have had."""
     args = [str(ROOT / "sample_pcaps" / "outage.pcap"), "--report", "json", "-q"]
     args += ["-o", str(tmp_path / "o.json")]
-    call = "run()" if program else "main(sys.argv[1:], standalone_mode=False)"
     code = (
         "import atexit, sys\n"
         "def loaded():\n"
         "    from pandas.compat.pyarrow import HAS_PYARROW\n"
         "    print('pyarrow' in sys.modules, HAS_PYARROW)\n"
         "atexit.register(loaded)\n"
+        "import sipstats.cli.report\n"
         "from sipstats.cli import main, run\n"
-        f"sys.argv = ['sipstats', *{args!r}]\n"
+        + ("" if arrow_from is None else f"sipstats.cli.report.ARROW_TEXT_FROM = {arrow_from}\n")
+        + f"sys.argv = ['sipstats', *{args!r}]\n"
         f"{call}\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
     )
-    assert done.stdout.split() == (["False", "False"] if program else ["True", "True"])
+    assert done.stdout.split() == [str(arrow), str(arrow)]
 
 
 @pytest.mark.skipif(not _WITH_ARROW, reason="pyarrow is not installed")

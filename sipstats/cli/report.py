@@ -157,16 +157,31 @@ def _all_files(captures: Sequence[str]) -> bool:
     return all(Path(capture).is_file() for capture in captures)
 
 
+#: Bytes of capture files from which ``str`` in Arrow pays for loading pyarrow: Arrow keeps
+#: a text in its bytes and an offset, Python in an object of about 50 bytes more, and the
+#: messages table holds a text per Call-ID, tag and branch. Measured on the benchmark's
+#: captures (json, ``--jobs 1``): without pyarrow the peak is 20 MiB lower at 383 MB (708k
+#: SIP messages) and 73 MiB higher at 1.5 GB (2.8M); the two cross at about 620 MB.
+ARROW_TEXT_FROM = 512 * 2**20
+
+
+def _small_capture_files(captures: Sequence[str]) -> bool:
+    """Whether every capture argument is a file (no folder, which may be a dataset, nor a
+    pattern) and together they hold less than :data:`ARROW_TEXT_FROM` bytes."""
+    return _all_files(captures) and sum(Path(c).stat().st_size for c in captures) < ARROW_TEXT_FROM
+
+
 @contextmanager
 def _pyarrow_hidden(hidden: bool) -> Iterator[None]:
     """pyarrow hidden from pandas while it loads (in this thread or in the one reading early),
     when ``hidden`` and neither is loaded yet. pandas 3 imports pyarrow as it loads, when
-    installed (about 0.05 s of CPU and 50 MiB, on the way to the first table), only to keep
-    ``str`` columns in Arrow. A report of capture files on the local engine reads and writes no
-    Parquet, and its tables are the same with ``str`` in Python objects, as on an install
-    without pyarrow: every text rule of the analysis runs on Python ``str``
-    (:func:`sipstats.analyze.keys.per_category`). Only the ``sipstats`` program does this: a
-    caller's process keeps the pandas it would have had."""
+    installed (about 0.05 s of CPU and 50 MiB), only to keep ``str`` columns in Arrow, which
+    pays for itself only on large captures (:data:`ARROW_TEXT_FROM`). A report of capture
+    files on the local engine reads and writes no Parquet, and its tables are the same with
+    ``str`` in Python objects, as on an install without pyarrow: every text rule of the
+    analysis runs on Python ``str`` (:func:`sipstats.analyze.keys.per_category`). Only the
+    ``sipstats`` program does this: a caller of :func:`sipstats.cli.main` keeps the pandas it
+    would have had."""
     if not hidden or "pandas" in sys.modules or "pyarrow" in sys.modules:
         yield
         return
@@ -464,7 +479,9 @@ def report(
         from sipstats.messages import collector_paused
 
         with (
-            _pyarrow_hidden(cli.own_process and engine == "local" and _all_files(captures)),
+            _pyarrow_hidden(
+                cli.own_process and engine == "local" and _small_capture_files(captures)
+            ),
             _read_early(captures, ports, duplicate_window, engine, jobs, show_progress) as early,
             collector_paused(),  # start-up: importing pandas sets off collections that find nothing
         ):
