@@ -51,6 +51,25 @@ run()
 """
 
 
+#: A program around ``run()`` that says at exit the most objects a young collection walked.
+YOUNG_WALKED = """
+import atexit, gc, sys
+from sipstats.cli import run
+
+walked = [0]
+
+def young(phase, info):
+    if phase == "start" and info["generation"] < 2:
+        held = sum(len(gc.get_objects(g)) for g in range(info["generation"] + 1))
+        walked[0] = max(walked[0], held)
+
+gc.callbacks.append(young)
+atexit.register(lambda: print("walked:", walked[0]))
+sys.argv = ["sipstats", *sys.argv[1:]]
+run()
+"""
+
+
 def _program(
     *args: str, stdout: int = subprocess.PIPE, **env: str
 ) -> subprocess.CompletedProcess[str]:
@@ -139,3 +158,16 @@ def test_a_report_freezes_the_collector_once_its_analysis_is_made(
     assert (done.returncode, done.stdout) == (0, "frozen: True\n"), done.stderr
     done = _python("-c", FROZEN_AT_EXIT, "codes", "486")
     assert done.stdout.splitlines()[-1] == "frozen: False"
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_young_collections_after_start_up_leave_its_objects_out(tmp_path: Path, jobs: str) -> None:
+    """Start-up imports pandas, numpy and pyarrow with the collector paused; their objects
+    then go to the oldest generation at once, so no young collection walks them (there are
+    more than 50,000 of them)."""
+    capture = str(ROOT / "sample_pcaps" / "basic.pcap")
+    args = (capture, "--report", "json", "-o", str(tmp_path), "-q", "--jobs", jobs)
+    done = _python("-c", YOUNG_WALKED, *args)
+    assert done.returncode == 0, done.stderr
+    walked = int(done.stdout.removeprefix("walked:"))
+    assert 0 < walked < 20_000
