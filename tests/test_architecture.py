@@ -23,6 +23,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "sipstats"
 #: Stage rank of each top-level module or sub-package; lower ranks sit further left.
 STAGES = {
     "errors": 0,
+    "ranking": 0,
     "native": 0,
     "schema": 0,
     "textsafe": 0,

@@ -29,6 +29,7 @@ from sipstats.analyze.transactions import codes, endpoints
 from sipstats.catalogue import STATUS_CLASSES as CLASSES
 from sipstats.checks import MAX_INTERVAL_DAYS
 from sipstats.errors import OptionError
+from sipstats.ranking import most_first_order
 
 FAILURE_CLASSES = ("4xx", "5xx", "6xx")
 #: The class timeline's column of answered 401/407 challenges (kept out of '4xx').
@@ -90,8 +91,7 @@ def by_category(messages: pd.DataFrame) -> pd.DataFrame:
     keep, _ = response_rows(messages)
     group, names = _categories(messages, keep)
     table = _tally(messages, keep, group, names, "category")
-    # most unique first, then by name (``names`` are sorted)
-    order = np.lexsort((np.arange(len(table)), -table["unique"].to_numpy()))
+    order = most_first_order(table["category"].tolist(), table["unique"].tolist())
     return table.take(order).reset_index(drop=True)
 
 
@@ -135,7 +135,7 @@ def failures_by_method(messages: pd.DataFrame) -> pd.DataFrame:
     failures = per_class[:, [CLASSES.index(c) for c in FAILURE_CLASSES]].sum(axis=1)
     finals = per_class[:, 1:].sum(axis=1)
     # most failures first, then by method (the names are distinct)
-    order = np.lexsort((keys.text_ranks(names[seen]), -failures))
+    order = most_first_order(names[seen].tolist(), failures.tolist())
     return pd.DataFrame(
         {
             "method": pd.array(names[seen][order], dtype="str"),
@@ -298,7 +298,7 @@ def _failures_of(
         return schema.empty(schema.FAILURES_BY[by])
     shown = np.flatnonzero(failures > 0)
     # most failures first, then by name (names are distinct)
-    shown = shown[np.lexsort((keys.text_ranks(names[shown]), -failures[shown]))]
+    shown = shown[most_first_order(names[shown].tolist(), failures[shown].tolist())]
     position = np.full(len(names), -1, dtype=np.int64)
     position[shown] = np.arange(len(shown))
     # the failed rows' groups are the shown ones, numbered in table order

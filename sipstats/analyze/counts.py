@@ -15,6 +15,7 @@ from sipstats.analyze import keys
 from sipstats.analyze.responses import response_rows
 from sipstats.analyze.tally import SOFTWARE_HEADERS, weights
 from sipstats.catalogue import classify
+from sipstats.ranking import most_first_order
 
 
 def by_method(messages: pd.DataFrame) -> pd.DataFrame:
@@ -112,7 +113,7 @@ def user_agents(software: pd.DataFrame) -> pd.DataFrame:
     ordered = []
     for _, name in SOFTWARE_HEADERS:
         rows = np.flatnonzero(header == name)
-        ordered.append(rows[np.lexsort((rank[rows], -count[rows]))])
+        ordered.append(rows[most_first_order(rank[rows].tolist(), count[rows].tolist())])
     order = np.concatenate(ordered)
     order = order[count[order] > 0]
     table = software.iloc[order].astype({"header": "str", "value": "str", "messages": "int64"})

@@ -61,6 +61,7 @@ from sipstats.analyze.responses import response_rows
 from sipstats.analyze.retries import UriKeys, uri_key
 from sipstats.analyze.transactions import endpoints
 from sipstats.capture.summary import InputSummary
+from sipstats.ranking import most_first
 
 Lang = Literal["en", "zh"]
 
@@ -90,8 +91,7 @@ def _top(values: pd.Series, n: int = TOP) -> dict[str, int]:
     counted on its codes, and only the values that can be among the ``n`` are read as text."""
     if not isinstance(values.dtype, pd.CategoricalDtype):
         counted = values.astype("str").value_counts()
-        ordered = sorted(counted.items(), key=lambda item: (-int(item[1]), str(item[0])))
-        return {str(k): int(v) for k, v in ordered[:n]}
+        return dict(most_first((str(k), int(v)) for k, v in counted.items())[:n])
     at = keys.codes(values)
     counts = np.bincount(at[at >= 0], minlength=len(values.cat.categories))
     shown = np.flatnonzero(counts)
@@ -99,8 +99,7 @@ def _top(values: pd.Series, n: int = TOP) -> dict[str, int]:
         least = np.partition(counts[shown], len(shown) - n)[len(shown) - n]
         shown = shown[counts[shown] >= least]
     texts = values.cat.categories.take(shown).astype("str").tolist()
-    ranked = sorted(zip(texts, counts[shown].tolist(), strict=True), key=lambda t: (-t[1], t[0]))
-    return dict(ranked[:n])
+    return dict(most_first(zip(texts, counts[shown].tolist(), strict=True))[:n])
 
 
 def _runs(elevated: np.ndarray, gap: int) -> list[tuple[int, int]]:
@@ -386,7 +385,7 @@ def _icmp_findings(inputs: Sequence[InputSummary]) -> list[dict[str, Any]]:
     total = sum(per_destination.values())
     if total < ICMP_MIN:
         return []
-    ranked = dict(sorted(per_destination.items(), key=lambda item: (-item[1], item[0])))
+    ranked = dict(most_first(per_destination.items()))
     worst = next(iter(ranked))
     return [
         _finding(

@@ -39,6 +39,7 @@ from sipstats import schema
 from sipstats.analyze import keys
 from sipstats.analyze.keys import codes
 from sipstats.analyze.responses import response_rows
+from sipstats.ranking import most_first
 
 #: Codes that invite a retry, listed first in the summaries (RFC 3261 §21.4.18, §21.4.25, §21.5.4).
 RETRY_CODES = (480, 486, 503)
@@ -605,7 +606,7 @@ def _values_per_code(code: np.ndarray, value: np.ndarray) -> dict[str, dict[str,
 
 def _values_text(values: dict[str, int]) -> str:
     """``{"60": 88, "10": 2}`` -> ``'60x88|10x2'`` (most frequent first, then by value)."""
-    ranked = sorted(values.items(), key=lambda kv: (-kv[1], int(kv[0])))
+    ranked = most_first((int(value), count) for value, count in values.items())
     return "|".join(f"{value}x{count}" for value, count in ranked)
 
 

@@ -17,6 +17,7 @@ from typing import Any, Final
 from sipstats.capture.decode import Decoder, Frame
 from sipstats.capture.reader import walk_records
 from sipstats.capture.summary import InputSummary, Survey
+from sipstats.ranking import most_first
 
 #: Packets walked at most: bounds the second look at a large capture without SIP.
 SURVEY_PACKETS: Final = 100_000
@@ -123,5 +124,5 @@ class Surveyor(Decoder):
         decoder counted as unsupported; damaged packets under their reason."""
         kinds = self.kinds + self.summary.unsupported
         kinds.update({reason: a.count for reason, a in self.summary.malformed.items()})
-        top = sorted(kinds.items(), key=lambda item: (-item[1], item[0]))[:TOP]
+        top = most_first(kinds.items())[:TOP]
         return Survey(self.walked, whole_file, dict(top), dict(sorted(self.tunnels.items())))

@@ -16,6 +16,7 @@ from markupsafe import Markup
 from sipstats.analyze.breakdown import FAILURE_CLASSES
 from sipstats.drill.flow import sample_flows
 from sipstats.drill.ladder import ladder_svg
+from sipstats.ranking import most_first_order
 from sipstats.render.colours import CLASS_COLOURS
 from sipstats.render.figure_data import collect
 from sipstats.render.labels import Lang, label, malformed_label, outcome_label
@@ -59,7 +60,7 @@ def _key_figures(analysis: Analysis, lang: Lang) -> list[tuple[str, str, str, st
     codes = analysis.by_code[analysis.by_code["status_class"].isin(FAILURE_CLASSES)]
     top_code = DASH
     if not codes.empty:
-        worst = codes.sort_values(["unique", "code"], ascending=[False, True]).iloc[0]
+        worst = codes.iloc[most_first_order(codes["code"].tolist(), codes["unique"].tolist())[0]]
         top_code = f"{worst['code']} × {int(worst['unique']):,}"
     responders = analysis.failures_by_responder
     worst_responder, worst_failures = DASH, ""

@@ -17,6 +17,7 @@ import pandas as pd
 from sipstats.analyze.breakdown import FailureKey, with_failure_share
 from sipstats.analyze.findings import describe
 from sipstats.catalogue import STATUS_CLASSES
+from sipstats.ranking import most_first
 from sipstats.render.labels import (
     Lang,
     category_label,
@@ -813,7 +814,7 @@ def _count_table(
 ) -> Table:
     """A ``name -> count`` mapping as rows with shares, largest first."""
     total = sum(counts.values())
-    ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    ordered = most_first(counts.items())
     rows = [(name, fmt_int(n), fmt_pct(n, total)) for name, n in ordered if n]
     columns = _labels((first, "attempts", "share"), lang)
     return _table(key, lang, columns, (False, True, True), rows, optional=optional)
