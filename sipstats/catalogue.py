@@ -21,6 +21,7 @@ from typing import Final
 import numpy as np
 import pandas as pd
 
+from sipstats import schema
 from sipstats.errors import CatalogueError
 from sipstats.vocabulary import STATUS_CLASSES as STATUS_CLASSES
 
@@ -123,7 +124,7 @@ CLASSIFY_COLUMNS: Final = (
     "retry_after",
 )
 
-_STATUS_CLASS_DTYPE: Final = pd.CategoricalDtype(list(STATUS_CLASSES), ordered=True)
+_STATUS_CLASS_DTYPE: Final = schema.category_dtype("status_class")
 _CATEGORY_DTYPE: Final = pd.CategoricalDtype(list(CATEGORIES))
 _THREE_DIGITS: Final = re.compile(r"[0-9]{3}")
 

@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 from sipstats.vocabulary import OUTCOMES as OUTCOMES
+from sipstats.vocabulary import STATUS_CLASSES
 
 if TYPE_CHECKING:
     import numpy as np
@@ -476,18 +477,32 @@ ANALYSIS_TABLES: Final[Mapping[str, Schema]] = {
 }
 
 
+#: Categorical columns that are a fixed scale, by name: ordered, every step a category
+#: whether the table has rows or not (:func:`used_categories` keeps them whole).
+SCALES: Final[Mapping[str, tuple[str, ...]]] = {"status_class": STATUS_CLASSES}
+
+
 def empty(schema: Schema) -> pd.DataFrame:
     """An empty frame with every column of ``schema`` and its dtype (categories:
-    :func:`no_categories`)."""
+    :func:`category_dtype`, what the column has with rows)."""
     import pandas as pd
 
-    none = no_categories()
     return pd.DataFrame(
         {
-            name: pd.Series(dtype=none if dtype == "category" else dtype)
+            name: pd.Series(dtype=category_dtype(name) if dtype == "category" else dtype)
             for name, (dtype, _) in schema.items()
         }
     )
+
+
+def category_dtype(name: str) -> pd.CategoricalDtype:
+    """The dtype of categorical column ``name`` before any value is in it: its scale
+    (:data:`SCALES`), ordered, as the catalogue gives it; else :func:`no_categories`."""
+    import pandas as pd
+
+    if name in SCALES:
+        return pd.CategoricalDtype(pd.Index(SCALES[name], dtype=str), ordered=True)
+    return no_categories()
 
 
 def no_categories() -> pd.CategoricalDtype:

@@ -11,6 +11,7 @@ import pytest
 
 from sipstats import analyze, read_capture, schema
 from sipstats.analyze import Analysis
+from sipstats.catalogue import classify
 from sipstats.messages import Capture
 from tests.conftest import ROOT
 from tests.drill_captures import drill_capture
@@ -56,13 +57,51 @@ def test_an_empty_table_has_the_categories_of_a_full_one(
 ) -> None:
     """An empty table (a capture without REGISTER, ``--since`` past the end) had object
     categories where one with rows has str ones: ``pd.concat`` of the two made the column
-    object (and ``union_categoricals``, the Dask engine's merge, refused them)."""
+    object (and ``union_categoricals``, the Dask engine's merge, refused them); and an
+    unordered ``status_class`` where one with rows has the ordered scale of six classes."""
     empty = _tables(analyses["empty"])[name]
     full = next(t for a in analyses.values() if not (t := _tables(a)[name]).empty)
     for column, dtype in empty.dtypes.items():
         if isinstance(dtype, pd.CategoricalDtype):
             assert dtype.categories.dtype == full[column].dtype.categories.dtype, column
+            assert dtype.ordered == full[column].dtype.ordered, column
+            if dtype.ordered:  # a scale: the same categories, in the same order
+                assert dtype == full[column].dtype, column
             assert pd.concat([empty[column], full[column]]).dtype != np.dtype(object)
+
+
+def _schemas() -> dict[str, schema.Schema]:
+    """Every table schema the module declares (a column name -> (dtype, meaning) mapping),
+    and every table of an analysis (some are declared inside ``FAILURES_BY`` only)."""
+    declared = {
+        name: value
+        for name, value in vars(schema).items()
+        if name.isupper()
+        and not name.startswith("_")  # a group of columns several schemas share
+        and isinstance(value, dict)
+        and value
+        and all(isinstance(v, tuple) and len(v) == 2 for v in value.values())
+    }
+    return declared | {f"analysis.{name}": table for name, table in schema.ANALYSIS_TABLES.items()}
+
+
+@pytest.mark.parametrize("name", sorted(_schemas()))
+def test_every_schema_s_empty_table_has_the_dtypes_of_a_full_one(name: str) -> None:
+    """Each categorical column, empty, has the dtype it has with rows: a fixed scale
+    (``status_class``) ordered with every class, as the catalogue gives it; any other
+    without categories yet, of text; and an empty frame conformed gets the same."""
+    declared = _schemas()[name]
+    empty = schema.empty(declared)
+    conformed = schema.conform(pd.DataFrame(columns=list(declared)), declared)
+    for column, (dtype, _) in declared.items():
+        if dtype != "category":
+            continue
+        assert conformed[column].dtype == empty[column].dtype, column
+        if column in schema.SCALES:
+            assert empty[column].dtype == classify(pd.Series([200]))[column].dtype, column
+        else:
+            assert not empty[column].dtype.ordered, column
+            assert str(empty[column].dtype.categories.dtype) == "str", column
 
 
 def test_the_bundled_captures_fill_every_table_somewhere(analyses: dict[str, Analysis]) -> None:
