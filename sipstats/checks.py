@@ -1,12 +1,13 @@
 """The selection options as written (times, offsets, peers, bucket lengths), read without pandas.
 
 The command line checks them while it parses, before the capture's reading starts: loading
-pandas then would put it in every decoding worker forked after (60 MiB more each on
-``--jobs 2``) and take it off the overlap with the reading. The forms checked here are
-the ones everyone writes; :func:`plain_time` and :func:`plain_interval` answer True only
-for text pandas certainly accepts, and anything else is left to the pandas rule
-(:func:`sipstats.select.parse_time`, :func:`sipstats.analyze.breakdown.check_interval`),
-which stays the one that decides and converts.
+pandas then would put it in every decoding worker forked after (65 MiB more peak memory for
+the RTP benchmark capture on ``--jobs 2``) and take it off the overlap with the reading.
+The forms checked here are the ones everyone writes; :func:`plain_time` and
+:func:`plain_interval` answer True only for text pandas certainly accepts, and anything
+else is left to the pandas rule (:func:`sipstats.select.parse_time`,
+:func:`sipstats.analyze.breakdown.check_interval`), which stays the one that decides and
+converts.
 """
 
 from __future__ import annotations
