@@ -70,6 +70,47 @@ run()
 """
 
 
+#: A program around ``run()`` that says at exit how many collections ran while the HTML
+#: renderer's modules (Jinja2, matplotlib) were being imported, and whether they were.
+IMPORT_COLLECTED = """
+import atexit, gc, importlib.util, sys
+from sipstats.cli import run
+
+RENDERER = ("sipstats.render.html", "sipstats.render.plots")
+importing = []
+during = [0]
+
+class Watch:
+    def find_spec(self, name, path=None, target=None):
+        if name not in RENDERER:
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        sys.meta_path.insert(0, self)
+        load = spec.loader.exec_module
+
+        def exec_module(module):
+            importing.append(name)
+            try:
+                load(module)
+            finally:
+                importing.remove(name)
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+sys.meta_path.insert(0, Watch())
+
+def collecting(phase, info):
+    during[0] += phase == "start" and bool(importing)
+
+gc.callbacks.append(collecting)
+atexit.register(lambda: print("during:", during[0], all(n in sys.modules for n in RENDERER)))
+sys.argv = ["sipstats", *sys.argv[1:]]
+run()
+"""
+
+
 def _program(
     *args: str, stdout: int = subprocess.PIPE, **env: str
 ) -> subprocess.CompletedProcess[str]:
@@ -171,3 +212,13 @@ def test_young_collections_after_start_up_leave_its_objects_out(tmp_path: Path, 
     assert done.returncode == 0, done.stderr
     walked = int(done.stdout.removeprefix("walked:"))
     assert 0 < walked < 20_000
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_no_collection_runs_while_the_renderers_are_imported(tmp_path: Path, jobs: str) -> None:
+    """matplotlib and Jinja2 are imported with the collector paused: at start-up while the
+    capture is read (``--jobs`` 2), else once the analysis is made (``--jobs`` 1)."""
+    capture = str(ROOT / "sample_pcaps" / "basic.pcap")
+    args = (capture, "--report", "html", "-o", str(tmp_path), "-q", "--jobs", jobs)
+    done = _python("-c", IMPORT_COLLECTED, *args)
+    assert (done.returncode, done.stdout) == (0, "during: 0 True\n"), done.stderr
