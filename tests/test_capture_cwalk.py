@@ -12,7 +12,10 @@ record length and a truncated tail.
 
 from __future__ import annotations
 
+import ctypes
+import operator
 import os
+import signal
 import struct
 from functools import partial
 from pathlib import Path
@@ -28,7 +31,7 @@ from scapy.utils import wrpcapng
 from sipstats import native
 from sipstats.capture import pcap
 from sipstats.capture.decode import Decoder
-from sipstats.capture.reader import iter_payloads
+from sipstats.capture.reader import iter_payloads, open_capture
 from sipstats.capture.records import Payload
 from sipstats.capture.summary import InputSummary
 from sipstats.messages import Capture, MessageTable, read_capture
@@ -306,3 +309,41 @@ def test_a_second_section_forgets_the_first_sections_time_units(tmp_path: Path) 
         b.T0_NS + 1_000_000_000,
         b.T0_NS + 2_000_000_000,
     ]
+
+
+class _Interrupted(Exception):
+    """What the test's signal handler raises, as Ctrl-C's raises KeyboardInterrupt."""
+
+
+def test_the_cut_point_walk_stops_at_a_signal(tmp_path: Path) -> None:
+    """Cutting a large file walks every record header, seconds where its pages come from disk,
+    in C with the GIL held: Ctrl-C waited for the whole walk. The signal here is delivered
+    before the walk starts, and nothing between it and the walk runs its handler (C calls
+    only: ``map``, libc's ``raise`` through ctypes, where ``os.kill`` would run it): only the
+    walk's own look for signals can, and then the walk stops unfinished, its result never
+    made (without it, the handler ran once the walk had returned)."""
+    walker = pcap.c_walk()
+    if walker is None:
+        pytest.skip("cutting a file needs the C walk (sipstats.capture._pcapscan)")
+    path = tmp_path / "many.pcap"
+    write_pcap(path, [udp(_invite(n), n * 0.001) for n in range(50)])
+    src, header = open_capture(str(path), InputSummary(str(path)))
+    walk_header = (header.endian == ">", header.record_size, pcap.MAX_CAPLEN, header.frac_ns)
+    returned: list[str] = []
+
+    def interrupted(signum: int, frame: object) -> None:
+        raise _Interrupted
+
+    steps = [
+        partial(getattr(ctypes.CDLL(None), "raise"), signal.SIGUSR1),
+        partial(walker.cut_points, walk_header, src.buf, [len(src.buf)], 0),
+        partial(returned.append, "the walk returned"),
+    ]
+    before = signal.signal(signal.SIGUSR1, interrupted)
+    try:
+        with pytest.raises(_Interrupted):
+            list(map(operator.call, steps))
+    finally:
+        signal.signal(signal.SIGUSR1, before)
+        src.close()
+    assert returned == []
