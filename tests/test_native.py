@@ -206,6 +206,43 @@ def test_the_c_parse_lets_other_threads_run() -> None:
     pd.testing.assert_frame_equal(table.to_frame(), pure.to_frame())
 
 
+def test_a_c_builder_appends_another_with_the_gil_released() -> None:
+    """Columns.append moves the rows of a part another thread decoded (half a large file:
+    seconds) without the GIL, so that the main thread, waiting for the reading thread, can act
+    on Ctrl-C: a thread that needs the GIL counts while the appends run; the rows are those of
+    one builder fed both batches."""
+    if sip.c_scanner() is None:
+        pytest.skip("sipstats._sipscan is not built (see test_every_extension_is_built)")
+    requests = [
+        sip_factory.sip_request("INVITE", call_id=f"call-{n}", cseq=n, branch=f"z9hG4bK{n}")
+        for n in range(8000)
+    ]
+    halves = [
+        [
+            Payload(n, "append.pcap", n, "10.0.0.1", 5060 + n % 7, "10.0.0.2", 5060, "udp", data)
+            for n, data in enumerate(requests[k::2])
+        ]
+        for k in (0, 1)
+    ]
+    pairs = []
+    for _ in range(20):  # counted_during may ask again: the appends, and only they, each time
+        built = (messages.MessageTable(), messages.MessageTable())
+        for table, half in zip(built, halves, strict=True):
+            assert table.scan(half, 0) == len(half)
+        pairs.append(built)
+
+    def appended() -> messages.MessageTable:
+        to, other = pairs.pop()
+        to._c_columns.append(other._c_columns)
+        return to
+
+    table, counted = counted_during(appended)
+    assert counted > 0
+    one = messages.MessageTable()
+    assert one.scan(halves[0] + halves[1], 0) == len(requests)
+    pd.testing.assert_frame_equal(table.to_frame(), one.to_frame())
+
+
 def test_python_twins_switches_named_extensions_off_and_restores_them() -> None:
     if pcap.c_walk() is None or sip.c_scanner() is None:
         pytest.skip("the extensions are not built or switched off by the environment")
