@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -234,6 +235,19 @@ def test_extract_rereads_to_the_same_messages(
     if shutil.which("tshark") is None:
         pytest.skip("tshark is not installed: the sipstats re-read was checked")
     assert _tshark_sip(out) == _ours(again)
+
+
+def test_extract_finds_the_packets_of_a_file_whose_name_is_not_utf8(
+    capture_path: Path, tmp_path: Path
+) -> None:
+    """The messages name such a file spelled out (``caf\\udce9.pcap``), its input summary by
+    the name that opens it: extract looked the frames up by the latter and wrote no packet."""
+    renamed = tmp_path / os.fsdecode(b"caf\xe9.pcap")
+    shutil.copyfile(capture_path, renamed)
+    analysis = analyze(read_capture(renamed))
+    calls = select_calls(analysis, call_ids=["call-a@10.0.0.1"])
+    written = extract_calls(analysis, calls, tmp_path / "one.pcap")
+    assert (written.calls, written.packets) == (1, 10)
 
 
 def test_extract_with_media_adds_the_negotiated_rtp(analysis: Analysis, tmp_path: Path) -> None:

@@ -106,17 +106,18 @@ def extract_calls(
         }
         for file, group in chosen.groupby("file", observed=True)
     }
+    # the messages name a file as reports show it (InputSummary.name), the summary by ``file``
     walked = [
         summary
         for summary in analysis.capture.inputs
-        if summary.format and (frames.get(summary.file) or windows)
+        if summary.format and (frames.get(summary.name) or windows)
     ]
     missing = [(unavailable or {}).get(summary.file) for summary in walked]
     if any(missing):
         why = "; ".join(reason for reason in missing if reason)
         raise ExtractError(f"the packets are in capture files that cannot be read again: {why}")
     for summary in walked:
-        wanted = frames.get(summary.file, {})
+        wanted = frames.get(summary.name, {})
         picker = FramePicker(summary.file, wanted, windows)
         problems += pick_records(summary.file, picker).errors
         if picker.undissected:
