@@ -201,13 +201,17 @@ def test_a_report_freezes_the_collector_once_its_analysis_is_made(
     assert done.stdout.splitlines()[-1] == "frozen: False"
 
 
+@pytest.mark.parametrize("report", ["json", "html"])
 @pytest.mark.parametrize("jobs", ["1", "2"])
-def test_young_collections_after_start_up_leave_its_objects_out(tmp_path: Path, jobs: str) -> None:
-    """Start-up imports pandas, numpy and pyarrow with the collector paused; their objects
-    then go to the oldest generation at once, so no young collection walks them (there are
-    more than 50,000 of them)."""
+def test_young_collections_leave_out_what_imports_made(
+    tmp_path: Path, report: str, jobs: str
+) -> None:
+    """Start-up imports pandas, numpy and pyarrow with the collector paused, and so does the
+    HTML report matplotlib (at start-up, or once the analysis is made with ``--jobs`` 1);
+    their objects then leave the young generations at once, so no young collection walks
+    them (there are more than 50,000 of each)."""
     capture = str(ROOT / "sample_pcaps" / "basic.pcap")
-    args = (capture, "--report", "json", "-o", str(tmp_path), "-q", "--jobs", jobs)
+    args = (capture, "--report", report, "-o", str(tmp_path), "-q", "--jobs", jobs)
     done = _python("-c", YOUNG_WALKED, *args)
     assert done.returncode == 0, done.stderr
     walked = int(done.stdout.removeprefix("walked:"))
