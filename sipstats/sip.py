@@ -752,6 +752,12 @@ def _sdp(content_type: str, body: bytes) -> tuple[str, int | None, str]:
     return address, port, ",".join(codecs)
 
 
+def is_q850(protocol: str) -> bool:
+    """Whether a Reason's protocol is Q.850 (RFC 3326: a token, compared without regard to
+    case), as a Python ``str`` (:func:`sipstats.analyze.keys.per_category` says why)."""
+    return protocol.strip().upper() == "Q.850"
+
+
 def reason_fields(header: str) -> tuple[str, int | None, str]:
     """(protocol, cause, text) of a Reason header value (RFC 3326 §2).
 
@@ -762,9 +768,7 @@ def reason_fields(header: str) -> tuple[str, int | None, str]:
     if not header.strip():
         return "", None, ""
     reasons = _split(header, ",", _VALUES_QUOTED)
-    chosen = next(
-        (r for r in reasons if r.partition(";")[0].strip().upper() == "Q.850"), reasons[0]
-    )
+    chosen = next((r for r in reasons if is_q850(r.partition(";")[0])), reasons[0])
     protocol, semi, params = chosen.partition(";")
     cause_text = param(semi + params, "cause") if semi else None
     cause = (

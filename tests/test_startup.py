@@ -190,9 +190,10 @@ _WITH_ARROW = importlib.util.find_spec("pyarrow") is not None
     [
         ("run()", None, False),
         ("run()", 0, True),
+        ("__import__('runpy').run_module('sipstats', run_name='__main__')", None, False),
         ("main(sys.argv[1:], standalone_mode=False)", None, True),
     ],
-    ids=["program", "program-large-capture", "called"],
+    ids=["program", "program-large-capture", "python-m", "called"],
 )
 def test_only_the_program_loads_pandas_without_pyarrow_for_small_captures(
     tmp_path: Path, call: str, arrow_from: int | None, arrow: bool

@@ -26,13 +26,15 @@ HOSTS = ("İSTANBUL.example", "i̇stanbul.example")
 STORAGES = ["python"] + (["pyarrow"] if importlib.util.find_spec("pyarrow") else [])
 
 
-def _busy_call(n: int, host: str) -> list:
-    """A call from ``ali@host`` refused 486 with a Q.850 Reason whose protocol is lower case."""
-    ids = {"call_id": f"call-{n}", "branch": f"z9hG4bK-{n}", "cseq": 1, "caller": f"sip:ali@{host}"}
+def _busy_call(n: int, caller: str) -> list:
+    """A call from ``caller`` refused 486 with a Q.850 Reason whose protocol is lower case, its
+    INVITE correlated by X-CID and P-Charging-Vector (a B2BUA's headers) of non-ASCII text."""
+    ids = {"call_id": f"call-{n}", "branch": f"z9hG4bK-{n}", "cseq": 1, "caller": caller}
     reason = ("Reason", 'q.850;cause=17;text="User busy"')
     busy = sip_response(486, "Busy", cseq_method="INVITE", to_tag="t", headers=[reason], **ids)
+    correlated = [("X-CID", f"İD-{n}"), ("P-Charging-Vector", f"icid-value=Straße-{n}")]
     return [
-        udp(sip_request("INVITE", **ids), n),
+        udp(sip_request("INVITE", headers=correlated, **ids), n),
         udp(busy, n + 0.2, ("10.0.0.2", 5060), ("10.0.0.1", 5060)),
         udp(sip_request("ACK", to_tag="t", **ids), n + 0.3),
     ]
@@ -40,18 +42,22 @@ def _busy_call(n: int, host: str) -> list:
 
 @pytest.fixture
 def capture(tmp_path: Path) -> Path:
-    """Two busy calls, one from each spelling of :data:`HOSTS`, in a file named ``café``."""
-    packets = [packet for n, host in enumerate(HOSTS) for packet in _busy_call(n, host)]
+    """Busy calls, one from each spelling of :data:`HOSTS` and one from a Greek user at a
+    German host, in a file named ``café``."""
+    callers = [f"sip:ali@{host}" for host in HOSTS] + ["sip:ΟΔΟΣΑ@Straße.example"]
+    packets = [packet for n, caller in enumerate(callers) for packet in _busy_call(n, caller)]
     return write_pcap(tmp_path / "café.pcap", packets)
 
 
 def test_hosts_that_differ_only_in_case_are_one_caller(capture: Path) -> None:
     analysis = analyze(read_capture(capture))
     table = analysis.failures_by_caller
-    assert table["caller"].tolist() == ["ali@i̇stanbul.example"]
-    assert table["failures"].tolist() == [2]
+    assert table[["caller", "failures"]].values.tolist() == [
+        ["ali@i̇stanbul.example", 2],
+        ["ΟΔΟΣΑ@straße.example", 1],
+    ]
     assert analysis.code_by_cause[["final_status", "cause", "calls"]].values.tolist() == [
-        [486, 17, 2]
+        [486, 17, 3]
     ]
 
 
@@ -59,6 +65,8 @@ def test_the_caller_filter_ignores_case_as_python_does(capture: Path) -> None:
     analysis = analyze(read_capture(capture))
     assert len(select_calls(analysis, caller="İSTANBUL")) == 2
     assert len(select_calls(analysis, caller="i̇stanbul.EXAMPLE")) == 2
+    assert len(select_calls(analysis, caller="ΟΔΟΣ")) == 1  # the final σ folds as ς does
+    assert len(select_calls(analysis, caller="STRASSE")) == 1
 
 
 @pytest.mark.parametrize("storage", STORAGES)

@@ -15,7 +15,7 @@ import pandas as pd
 
 from sipstats import schema
 from sipstats.analyze.keys import codes, per_category
-from sipstats.analyze.media import is_q850
+from sipstats.sip import is_q850
 
 #: RFC 3398 §7.2.4.1: Q.850 cause -> the SIP status code it maps to. Cause 16 (normal call
 #: clearing) maps to no failure code: the call ended normally (BYE or CANCEL).

@@ -19,6 +19,7 @@ import pandas as pd
 
 from sipstats.analyze import keys
 from sipstats.analyze.transactions import endpoints
+from sipstats.sip import is_q850
 
 #: The columns :func:`call_media` adds to CALLS (declared in ``schema.CALLS``).
 COLUMNS: Final = (
@@ -33,11 +34,6 @@ COLUMNS: Final = (
     "caller_agent",
     "responder_agent",
 )
-
-
-def is_q850(protocol: str) -> bool:
-    """Whether a Reason's protocol is Q.850 (RFC 3326: compared without regard to case)."""
-    return protocol.upper() == "Q.850"
 
 
 def _texts(column: pd.Series, rows: np.ndarray) -> pd.Categorical[str]:

@@ -50,8 +50,8 @@ def load_analysis(
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("captures", metavar="CAPTURE...", nargs=-1, required=True)
 @call_selection
-@click.option("--caller", help="Only calls whose From URI contains this text.")
-@click.option("--callee", help="Only calls whose To URI contains this text.")
+@click.option("--caller", help="Only calls whose From URI contains this text (any case).")
+@click.option("--callee", help="Only calls whose To URI contains this text (any case).")
 @ports_option
 @format_option(CALL_RENDERERS)
 @output_file_option

@@ -178,8 +178,9 @@ def _pyarrow_hidden(hidden: bool) -> Iterator[None]:
     installed (about 0.05 s of CPU and 50 MiB), only to keep ``str`` columns in Arrow, which
     pays for itself only on large captures (:data:`ARROW_TEXT_FROM`). A report of capture
     files on the local engine reads and writes no Parquet, and its tables are the same with
-    ``str`` in Python objects, as on an install without pyarrow: every text rule of the
-    analysis runs on Python ``str`` (:func:`sipstats.analyze.keys.per_category`). Only the
+    ``str`` in Python objects, as on an install without pyarrow: every rule of the analysis
+    that folds case or reads Unicode runs on Python ``str``
+    (:func:`sipstats.analyze.keys.per_category`). Only the
     ``sipstats`` program does this: a caller of :func:`sipstats.cli.main` keeps the pandas it
     would have had."""
     if not hidden or "pandas" in sys.modules or "pyarrow" in sys.modules:

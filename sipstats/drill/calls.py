@@ -54,7 +54,7 @@ def select_calls(
     """Rows of ``analysis.calls`` that pass every given filter (an empty filter passes all).
 
     ``outcomes``: any of ``schema.OUTCOMES``; ``codes``: final status codes; ``caller`` /
-    ``callee``: text the From / To URI contains (case-insensitive); ``call_ids``: exact
+    ``callee``: text the From / To URI contains (case-folded, ``str.casefold``); ``call_ids``: exact
     Call-IDs; ``since``/``until``: the call started in ``[since, until)`` (a Timedelta counts
     from the first message of the capture). Raises ``ValueError`` for an unknown outcome.
     """
@@ -73,7 +73,7 @@ def select_calls(
         keep &= calls["final_status"].isin(codes).fillna(False).astype(bool)
     for column, needle in (("caller", caller), ("callee", callee)):
         if needle:
-            keep &= _contains(calls[column], needle.lower())
+            keep &= _contains(calls[column], needle)
     call_ids = list(call_ids)
     if call_ids:
         keep &= calls["call_id"].isin(call_ids)
@@ -87,10 +87,12 @@ def select_calls(
 
 
 def _contains(column: pd.Series, needle: str) -> np.ndarray:
-    """True where the text of ``column`` contains ``needle`` (lower case) without regard to
-    case, by Python's ``str.lower`` (:func:`keys.per_category` says why not pandas')."""
+    """True where the text of ``column`` contains ``needle`` without regard to case: both
+    case-folded by Python's ``str.casefold`` (:func:`keys.per_category` says why not pandas'),
+    which also finds ``Straße`` for ``STRASSE`` and a final ``ς`` for ``Σ``."""
+    folded = needle.casefold()
     texts = column.astype("category")
-    return keys.per_category(texts, lambda text: needle in text.lower())[keys.codes(texts)]
+    return keys.per_category(texts, lambda text: folded in text.casefold())[keys.codes(texts)]
 
 
 def call_list(calls: pd.DataFrame) -> pd.DataFrame:
