@@ -109,3 +109,17 @@ def test_the_tally_groups_are_those_with_the_category_the_catalogue_gives_each_s
         expected.size().rename("n").sort_index(),
         check_index_type=False,
     )
+
+
+def test_the_tally_keeps_a_missing_status_apart_from_every_value() -> None:
+    """A status NA is a group key of its own, also beside 0 and below-zero values (which
+    no parser gives, but an Int16 column holds)."""
+    for values in ([None, 0, 486, None], [None, -3, 0, 200], [-5, 7], [None, None], []):
+        column = pd.Series(values, dtype="Int16")
+        got = tally._codes(column)
+        assert got.dtype == np.int64
+        expected = pd.factorize(column.astype("float64"), use_na_sentinel=False)[0]
+        assert pd.factorize(got)[0].tolist() == expected.tolist()
+        present = column.notna().to_numpy()
+        assert got[present].tolist() == column[present].astype("int64").tolist()
+        assert (got[~present] < got[present].min(initial=0)).all()

@@ -118,9 +118,11 @@ def _codes(column: pd.Series) -> np.ndarray:
     if column.dtype == bool:
         return column.to_numpy()
     if pd.api.types.is_integer_dtype(column.dtype):  # the values themselves, NA below them all
-        low = column.min()
-        below = min(0, 0 if pd.isna(low) else int(low)) - 1
-        return column.to_numpy(dtype=np.int64, na_value=below)
+        # NA read as 0 first: the least of those is the least value or 0, what ``below`` must
+        # be under (pandas' ``min`` and a second fill of NA each cost as much as that read)
+        values = column.to_numpy(dtype=np.int64, na_value=0)
+        below = min(0, int(values.min(initial=0))) - 1
+        return np.where(column.isna().to_numpy(), below, values)
     values, _ = pd.factorize(column, use_na_sentinel=False)
     return values.astype(np.int64)
 
