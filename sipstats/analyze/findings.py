@@ -117,8 +117,9 @@ def _bursts(messages: pd.DataFrame, step: pd.Timedelta, uris: UriKeys) -> list[d
     final, code = response_rows(messages, unique=True, lowest=200, highest=699)
     ns = keys.ns(messages["ts"])[final]
     timed = ns != keys.NAT  # a final without a time falls in no bucket
-    final[final] = timed
-    code, ns = code[timed], ns[timed]
+    if not timed.all():  # else no copy of every final's code and time
+        final[final] = timed
+        code, ns = code[timed], ns[timed]
     if not len(code):
         return []
     at_message = np.flatnonzero(final)  # each final's row in ``messages``
