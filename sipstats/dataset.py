@@ -41,6 +41,7 @@ from sipstats.checks import parse_peer
 from sipstats.errors import SipstatsError
 from sipstats.messages import Capture, PathSpec, decode_file, expand_inputs, in_capture_order
 from sipstats.select import Bound, filter_capture, resolve_bound
+from sipstats.textsafe import spelled_out
 from sipstats.workers import process_pool
 
 if TYPE_CHECKING:
@@ -127,9 +128,10 @@ class _Source:
 
     @property
     def key(self) -> str:
-        """Stable name of this input's parts and summary (the same path gives the same key)."""
-        digest = hashlib.sha256(os.path.abspath(self.path).encode()).hexdigest()[:16]
-        return f"{Path(self.path).name[:64]}-{digest}"
+        """Stable name of this input's parts and summary (the same path gives the same key),
+        UTF-8 whatever the file's name (pyarrow opens paths only as UTF-8)."""
+        digest = hashlib.sha256(os.fsencode(os.path.abspath(self.path))).hexdigest()[:16]
+        return f"{spelled_out(Path(self.path).name)[:64]}-{digest}"
 
     @classmethod
     def of(cls, path: str, duplicate_window_ms: float) -> _Source:

@@ -628,3 +628,41 @@ def test_a_file_name_that_is_not_utf8_is_spelled_out_in_every_file(
         assert ESCAPED.get(fmt, SPELLED_OUT) in written.read_text("utf-8"), fmt
     (messages,) = (tmp_path / "out").glob("*.messages.csv")
     assert SPELLED_OUT in messages.read_text("utf-8")
+
+
+def test_a_file_name_that_is_not_utf8_is_ingested_and_compared(
+    captures: dict[str, Path], tmp_path: Path
+) -> None:
+    """ingest failed (UnicodeEncodeError: the dataset's part file was named after the input,
+    which pyarrow opens only as UTF-8), and diff wrote the name as given (exit 2 to a file)."""
+    capture = undecodable_copy(captures["mixed"], tmp_path)
+    ingested = run("ingest", capture, "--to", tmp_path / "ds")
+    assert ingested.exit_code == 0, ingested.output
+    report = run(tmp_path / "ds", "--report", "json", "-o", tmp_path / "ds.json", "-q")
+    assert report.exit_code == 0, report.output
+    inputs = json.loads((tmp_path / "ds.json").read_text("utf-8"))["inputs"]
+    assert inputs[0]["file"].endswith(SPELLED_OUT)
+    compared = run("diff", capture, tmp_path / "ds", "--report", "json", "-o", tmp_path / "d.json")
+    assert compared.exit_code == 0, compared.output
+    assert json.loads((tmp_path / "d.json").read_text("utf-8"))["before"].endswith(SPELLED_OUT)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["F", "--report", "json", "-q"],
+        ["F", "--report", "text", "-q"],
+        ["calls", "F"],
+        ["codes", "486"],
+    ],
+)
+def test_a_program_started_without_stdout_exits_141(
+    captures: dict[str, Path], args: list[str]
+) -> None:
+    """Started with ``>&-`` (Python's stdout None) the report was an internal error (exit 2)
+    and ``calls`` wrote nothing and exited 0: the output was not delivered, as with a closed
+    pipe."""
+    args = [str(captures["mixed"]) if arg == "F" else arg for arg in args]
+    closed = ["sh", "-c", 'exec "$0" "$@" >&-', sys.executable, "-m", "sipstats"]
+    done = subprocess.run([*closed, *args], capture_output=True, cwd=ROOT, timeout=120, check=False)
+    assert done.returncode == EXIT_CLOSED_OUTPUT, done.stderr

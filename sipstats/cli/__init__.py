@@ -7,7 +7,9 @@ not import pandas' analysis stack, and the report does not import the catalogue 
 from __future__ import annotations
 
 import atexit
+import errno
 import importlib
+import io
 import os
 import sys
 import threading
@@ -105,12 +107,29 @@ def run() -> None:
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     global own_process
     own_process = True
+    if sys.stdout is None:  # started with ``>&-``
+        sys.stdout = _ClosedOutput()
     try:
         main(prog_name="sipstats")
     except SystemExit as done:
         if isinstance(done.code, int) or done.code is None:
             _leave(done.code or 0)
         raise
+
+
+class _ClosedOutput(io.TextIOBase):
+    """Standard output of a program started without one (``>&-``), for which Python gives
+    None: a command would trip on it as an internal error (``None.write``) or write nothing and
+    exit 0. Each write fails as a write to a pipe nobody reads does, which every command
+    answers with :data:`~sipstats.errors.EXIT_CLOSED_OUTPUT`."""
+
+    def write(self, text: str) -> int:
+        if not text:  # nothing to deliver, as a buffered stream would take it
+            return 0
+        raise BrokenPipeError(errno.EPIPE, "standard output is closed")
+
+    def fileno(self) -> int:
+        return 1  # what :func:`output_closed` points at the null device
 
 
 def _leave(status: int) -> None:

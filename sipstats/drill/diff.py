@@ -30,6 +30,7 @@ from sipstats.capture.summary import InputSummary
 from sipstats.dataset import is_dataset, read_dataset
 from sipstats.messages import read_capture
 from sipstats.schema import REPORT_ID
+from sipstats.textsafe import spelled_out
 
 ALPHA: Final = 0.05
 DIFF_SCHEMA: Final = "sipstats.diff/1"
@@ -58,6 +59,7 @@ class Side:
     """One side of the comparison: its name and its report in the JSON form."""
 
     name: str
+    """The side's inputs as reports show them (lone surrogates of a file name spelled out)."""
     report: dict[str, Any]
     flagged: bool
     """An input was damaged, unreadable or without SIP (``InputSummary.flagged``)."""
@@ -68,7 +70,7 @@ class Side:
 def load_side(specs: Sequence[str]) -> Side:
     """A JSON report, a dataset, or captures -> :class:`Side` (raises ValueError on a JSON
     file that is not a sipstats report)."""
-    name = " ".join(specs)
+    name = spelled_out(" ".join(specs))
     if len(specs) == 1 and specs[0].endswith(".json") and Path(specs[0]).is_file():
         report = json.loads(Path(specs[0]).read_text(encoding="utf-8"))
         if not isinstance(report, dict) or report.get("schema") != REPORT_ID:
