@@ -21,7 +21,9 @@ from sipstats.capture.ports import port_number
 from sipstats.errors import OptionError
 
 #: ``+90s``, ``+2min``, ``+1.5``: a window bound as an offset from the first message.
-OFFSET: Final = re.compile(r"^\+\s*(?P<amount>\d+(?:\.\d+)?)\s*(?P<unit>ms|s|sec|min|m|h)?$")
+OFFSET: Final = re.compile(
+    r"^\+\s*(?P<amount>\d+(?:\.\d+)?)\s*(?P<unit>ms|s|sec|min|m|h)?$", re.ASCII
+)
 #: Each unit :data:`OFFSET` accepts, as pandas spells it (no unit: seconds).
 UNITS: Final = {"ms": "ms", "s": "s", "sec": "s", "min": "min", "m": "min", "h": "h", None: "s"}
 _NANOS: Final = {"ms": 10**6, "s": 10**9, "min": 60 * 10**9, "h": 3600 * 10**9}
@@ -29,7 +31,8 @@ _NANOS: Final = {"ms": 10**6, "s": 10**9, "min": 60 * 10**9, "h": 3600 * 10**9}
 #: ``2026-11-25``, ``2026-11-25T09:34[:50[.123456789]]`` with ``Z`` or ``+01:00`` or no zone.
 _ISO: Final = re.compile(
     r"^(?P<date>\d{4}-\d{2}-\d{2})(?:[T ](?P<time>\d{2}:\d{2}(?::\d{2})?)(?P<fraction>\.\d{1,9})?"
-    r"(?P<zone>Z|[+-]\d{2}:\d{2})?)?$"
+    r"(?P<zone>Z|[+-]\d{2}:\d{2})?)?$",
+    re.ASCII,
 )
 #: Inside pandas' nanosecond range (1677-09-21 to 2262-04-11) with a margin: nearer its
 #: ends, pandas decides.
@@ -41,7 +44,7 @@ _LONGEST_OFFSET: Final = 100_000 * 24 * 3600 * 10**9  # 273 years: pandas' range
 #: year is longer than any capture.
 MAX_INTERVAL_DAYS: Final = 365
 #: ``10s``, ``1min``, ``2h``: a bucket length in one unit pandas reads as a fixed length.
-_INTERVAL: Final = re.compile(r"^(?P<amount>\d+)(?P<unit>ms|s|min|h)$")
+_INTERVAL: Final = re.compile(r"^(?P<amount>\d+)(?P<unit>ms|s|min|h)$", re.ASCII)
 
 
 def plain_time(text: str) -> bool:

@@ -24,7 +24,10 @@ def parse_time(text: str) -> pd.Timestamp | pd.Timedelta:
     """
     match = OFFSET.match(text.strip())
     if match:
-        return pd.Timedelta(f"{match['amount']}{UNITS[match['unit']]}")
+        try:
+            return pd.Timedelta(f"{match['amount']}{UNITS[match['unit']]}")
+        except (ValueError, OverflowError) as error:  # beyond pandas' 292 years
+            raise OptionError(f"offset out of range: {text!r}") from error
     try:
         stamp = pd.Timestamp(text.strip())
     except (ValueError, TypeError) as error:

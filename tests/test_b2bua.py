@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from sipstats import analyze, read_capture
+from sipstats.analyze.b2bua import legs_of
 from sipstats.cli import main
 from sipstats.drill.flow import call_flow, sample_flows
 from tests.sipfactory import sip_request, sip_response, udp, write_pcap
@@ -199,6 +200,24 @@ def test_a_ladder_takes_the_legs_of_a_call_that_shares_a_legs_call_id(
     assert busy.call_ids == ("a-leg", "b-leg", "c-leg")
     assert busy == call_flow(analysis, busy.call_ids) == call_flow(analysis, "a-leg")
     assert len(busy.arrows) == 16  # four messages on each of the four legs
+
+
+def test_legs_follow_a_chain_of_shared_call_ids_to_its_end() -> None:
+    """End-to-end call i has legs x{i} and x{i+1}, so x{i+1} is also a leg of call i+1: the
+    legs of x0 are the whole chain, in start order, and the legs of any link are the same."""
+    links = 300
+    rows = [
+        row
+        for i in range(links)
+        for row in ((f"x{i}", 2 * i, None), (f"x{i + 1}", 2 * i + 1, 2 * i))
+    ]
+    calls = pd.DataFrame(rows, columns=["call_id", "call", "linked_to"])
+    calls["linked_to"] = calls["linked_to"].astype("Int64")
+    calls["start_ts"] = pd.to_datetime(calls["call"], unit="s", utc=True)
+    chain = [f"x{i}" for i in range(links + 1)]
+    assert legs_of(calls, ["x0"]) == chain
+    assert legs_of(calls, ["x150"]) == ["x150", *chain[:150], *chain[151:]]
+    assert legs_of(calls.iloc[:2], ["x0"]) == ["x0", "x1"]  # one link: its two legs
 
 
 def test_the_call_list_shows_every_leg_with_its_correlation(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from sipstats.analyze.breakdown import check_interval
 from sipstats.checks import plain_interval, plain_time
+from sipstats.errors import OptionError
 from sipstats.select import parse_time
 
 _TIMES = r"\A ?[0-9]{4}-[01][0-9]-[0-3][0-9]([T ][0-2][0-9]:[0-6][0-9](:[0-6][0-9])?"
@@ -39,6 +40,15 @@ def test_the_forms_everyone_writes_need_no_pandas(text: str) -> None:
 )  # fmt: skip
 def test_other_forms_are_left_to_pandas(text: str) -> None:
     assert not plain_time(text)
+
+
+@pytest.mark.parametrize("text", ["+١٠s", "+99999999999999999999", "+2562048h"])
+def test_digits_beyond_ascii_and_offsets_beyond_range_are_option_errors(text: str) -> None:
+    """Arabic-Indic digits passed the plain forms (Python's \\d), then pandas failed with a
+    bare ValueError; offsets beyond pandas' range escaped as OutOfBoundsTimedelta."""
+    assert not plain_time(text)
+    with pytest.raises(OptionError):
+        parse_time(text)
 
 
 @pytest.mark.parametrize("text", ["10s", "1min", "2h", "250ms", "8760h"])
