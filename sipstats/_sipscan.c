@@ -1297,7 +1297,7 @@ typedef struct {
     PyObject_HEAD
     Py_ssize_t ncols, rows;
     Py_ssize_t payload_cols; /* the columns given beside the message (records 0 and 2) */
-    int busy;                /* a scan() runs without the GIL: no other call may touch it */
+    int busy;                /* scan(), append() or a held walk, without the GIL: no other call */
     Column *cols;
 } ColumnsObject;
 
@@ -1823,7 +1823,8 @@ PyDoc_STRVAR(columns_scan_doc,
  * parse reads them. */
 #define STAGED_AT_ONCE 256
 
-/* Raise when another thread is inside this builder's scan() (which runs without the GIL). */
+/* Raise when another thread is inside this builder's scan(), append() or a held walk (which
+ * run without the GIL). */
 static int
 columns_busy(ColumnsObject *self)
 {
@@ -2007,7 +2008,8 @@ PyDoc_STRVAR(columns_append_doc,
 "Move every row of ``other``, a builder of the same layout, after this one's rows: numbers\n"
 "copied, text coded again against this builder's strings (new ones in the order ``other``\n"
 "met them, as one builder fed both batches would have). ``other`` is empty afterwards.\n"
-"The rows are moved with the GIL released, so other threads run meanwhile.");
+"The rows are moved with the GIL released, so other threads run meanwhile; a call on either\n"
+"builder from another thread meanwhile raises RuntimeError, as during scan().");
 
 /* Free a column's rows and strings, keeping its layout. */
 static void

@@ -347,3 +347,29 @@ def test_the_cut_point_walk_stops_at_a_signal(tmp_path: Path) -> None:
         signal.signal(signal.SIGUSR1, before)
         src.close()
     assert returned == []
+
+
+def test_a_signal_handler_that_changes_the_targets_leaves_the_walk_whole(tmp_path: Path) -> None:
+    """The walk's look for signals runs Python handlers; one that empties the caller's list of
+    targets made the walk read freed items (a segmentation fault): it walks its own copy."""
+    walker = pcap.c_walk()
+    if walker is None:
+        pytest.skip("cutting a file needs the C walk (sipstats.capture._pcapscan)")
+    path = tmp_path / "many.pcap"
+    write_pcap(path, [udp(_invite(n), n * 0.001) for n in range(50)])
+    src, header = open_capture(str(path), InputSummary(str(path)))
+    walk_header = (header.endian == ">", header.record_size, pcap.MAX_CAPLEN, header.frac_ns)
+    targets = [len(src.buf) // 3, 2 * len(src.buf) // 3]
+    undisturbed = walker.cut_points(walk_header, src.buf, list(targets), 0)
+    steps = [
+        partial(getattr(ctypes.CDLL(None), "raise"), signal.SIGUSR1),
+        partial(walker.cut_points, walk_header, src.buf, targets, 0),
+    ]
+    before = signal.signal(signal.SIGUSR1, lambda signum, frame: targets.clear())
+    try:
+        _, cuts = map(operator.call, steps)
+    finally:
+        signal.signal(signal.SIGUSR1, before)
+        src.close()
+    assert targets == []
+    assert cuts == undisturbed

@@ -1162,21 +1162,26 @@ static PyObject *cut_points(PyObject *Py_UNUSED(module), PyObject *args)
         PyErr_SetString(PyExc_ValueError, "unsupported record size");
         return NULL;
     }
+    /* a copy: the signal check runs Python handlers, which may change the caller's list */
+    PyObject *fixed = PyList_AsTuple(targets);
+    if (fixed == NULL)
+        return NULL;
     Seen *ring = PyMem_Malloc(LOOKBACK_RECORDS * sizeof *ring);
     PyObject *found = PyList_New(0);
     Py_buffer view;
     if (ring == NULL || found == NULL || PyObject_GetBuffer(buf, &view, PyBUF_SIMPLE) < 0) {
         PyMem_Free(ring);
         Py_XDECREF(found);
+        Py_DECREF(fixed);
         return ring == NULL ? PyErr_NoMemory() : NULL;
     }
     const unsigned char *d = view.buf;
-    Py_ssize_t n = view.len, off = 24, k = 0, count = PyList_GET_SIZE(targets);
+    Py_ssize_t n = view.len, off = 24, k = 0, count = PyTuple_GET_SIZE(fixed);
     long long frame = 0, prev_sec = -1;
     Clock clock = {NO_TIME, NO_TIME, 0};
     while (k < count && off + rsize <= n) {
         if (frame % SIGNAL_STRIDE == 0 && PyErr_CheckSignals() < 0) break; /* its handler raised */
-        Py_ssize_t target = PyLong_AsSsize_t(PyList_GET_ITEM(targets, k));
+        Py_ssize_t target = PyLong_AsSsize_t(PyTuple_GET_ITEM(fixed, k));
         if (target == -1 && PyErr_Occurred()) break;
         const unsigned char *h = d + off;
         uint32_t sec = u32(h, big), frac = u32(h + 4, big), caplen = u32(h + 8, big);
@@ -1215,6 +1220,7 @@ static PyObject *cut_points(PyObject *Py_UNUSED(module), PyObject *args)
     }
     PyBuffer_Release(&view);
     PyMem_Free(ring);
+    Py_DECREF(fixed);
     if (PyErr_Occurred()) {
         Py_DECREF(found);
         return NULL;
