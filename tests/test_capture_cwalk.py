@@ -311,6 +311,18 @@ def test_a_second_section_forgets_the_first_sections_time_units(tmp_path: Path) 
     ]
 
 
+def _walk_of_many(tmp_path: Path) -> tuple[Any, Any, tuple[bool, int, int, int]]:
+    """The C walk, an open capture of 50 INVITEs and the header the walk's cut_points takes
+    (skips without the C walk)."""
+    walker = pcap.c_walk()
+    if walker is None:
+        pytest.skip("cutting a file needs the C walk (sipstats.capture._pcapscan)")
+    path = tmp_path / "many.pcap"
+    write_pcap(path, [udp(_invite(n), n * 0.001) for n in range(50)])
+    src, header = open_capture(str(path), InputSummary(str(path)))
+    return walker, src, (header.endian == ">", header.record_size, pcap.MAX_CAPLEN, header.frac_ns)
+
+
 class _Interrupted(Exception):
     """What the test's signal handler raises, as Ctrl-C's raises KeyboardInterrupt."""
 
@@ -322,13 +334,7 @@ def test_the_cut_point_walk_stops_at_a_signal(tmp_path: Path) -> None:
     only: ``map``, libc's ``raise`` through ctypes, where ``os.kill`` would run it): only the
     walk's own look for signals can, and then the walk stops unfinished, its result never
     made (without it, the handler ran once the walk had returned)."""
-    walker = pcap.c_walk()
-    if walker is None:
-        pytest.skip("cutting a file needs the C walk (sipstats.capture._pcapscan)")
-    path = tmp_path / "many.pcap"
-    write_pcap(path, [udp(_invite(n), n * 0.001) for n in range(50)])
-    src, header = open_capture(str(path), InputSummary(str(path)))
-    walk_header = (header.endian == ">", header.record_size, pcap.MAX_CAPLEN, header.frac_ns)
+    walker, src, walk_header = _walk_of_many(tmp_path)
     returned: list[str] = []
 
     def interrupted(signum: int, frame: object) -> None:
@@ -352,13 +358,7 @@ def test_the_cut_point_walk_stops_at_a_signal(tmp_path: Path) -> None:
 def test_a_signal_handler_that_changes_the_targets_leaves_the_walk_whole(tmp_path: Path) -> None:
     """The walk's look for signals runs Python handlers; one that empties the caller's list of
     targets made the walk read freed items (a segmentation fault): it walks its own copy."""
-    walker = pcap.c_walk()
-    if walker is None:
-        pytest.skip("cutting a file needs the C walk (sipstats.capture._pcapscan)")
-    path = tmp_path / "many.pcap"
-    write_pcap(path, [udp(_invite(n), n * 0.001) for n in range(50)])
-    src, header = open_capture(str(path), InputSummary(str(path)))
-    walk_header = (header.endian == ">", header.record_size, pcap.MAX_CAPLEN, header.frac_ns)
+    walker, src, walk_header = _walk_of_many(tmp_path)
     targets = [len(src.buf) // 3, 2 * len(src.buf) // 3]
     undisturbed = walker.cut_points(walk_header, src.buf, list(targets), 0)
     steps = [

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -512,20 +513,29 @@ def test_a_closed_output_ends_the_command_quietly(
     input) and the others 2 with "Broken pipe"; now every one 141, as a shell shows a
     command a closed pipe ended, and nothing on stderr."""
     argv = [str(captures["mixed"]) if arg == "CAPTURE" else arg for arg in args]
+    done = _into_a_closed_pipe([sys.executable, "-m", "sipstats", *argv, "-q"], "stdout", tmp_path)
+    assert (done.returncode, done.stderr) == (EXIT_CLOSED_OUTPUT, "")
+
+
+def _into_a_closed_pipe(
+    argv: list[str], stream: str, cwd: Path
+) -> subprocess.CompletedProcess[str]:
+    """``argv`` run with its ``stream`` (stdout or stderr) a pipe whose reader is gone before
+    anything is written, the other one read."""
     read, write = os.pipe()
-    os.close(read)  # the reader is gone before anything is written
+    os.close(read)
     with os.fdopen(write, "w") as closed:
-        done = subprocess.run(
-            [sys.executable, "-m", "sipstats", *argv, "-q"],
-            stdout=closed,
-            stderr=subprocess.PIPE,
+        streams: dict[str, Any] = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
+        streams[stream] = closed
+        return subprocess.run(
+            argv,
+            **streams,
             text=True,
-            cwd=tmp_path,
+            cwd=cwd,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
             timeout=120,
             check=False,
         )
-    assert (done.returncode, done.stderr) == (EXIT_CLOSED_OUTPUT, "")
 
 
 @pytest.mark.parametrize("stderr", ["closed pipe", "none"])
@@ -539,18 +549,7 @@ def test_a_closed_stderr_drops_the_warnings_and_changes_nothing_else(
     argv = [sys.executable, "-m", "sipstats", str(captures["truncated"]), "--report", "json"]
     if stderr == "none":
         argv = ["sh", "-c", '"$@" 2>&-', "sh", *argv]
-    read, write = os.pipe()
-    os.close(read)  # the reader is gone before anything is written
-    with os.fdopen(write, "w") as closed:
-        done = subprocess.run(
-            [*argv, "-o", output],
-            stdout=subprocess.PIPE,
-            stderr=closed,  # ``2>&-`` closes it again for "none"
-            cwd=tmp_path,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-            timeout=120,
-            check=False,
-        )
+    done = _into_a_closed_pipe([*argv, "-o", output], "stderr", tmp_path)  # 2>&- closes it again
     written = done.stdout if output == "-" else (tmp_path / output).read_bytes()
     assert done.returncode == EXIT_DAMAGED
     assert json.loads(written)["summary"]["sip_messages"] > 0
@@ -562,19 +561,7 @@ def test_debug_shows_the_traceback_of_a_closed_output(
     """``sipstats F --debug | head -1``: still 141, and the traceback of the failed write on
     stderr, which is what --debug is for (the closed output ended the command silently)."""
     argv = [str(captures["mixed"]), "--report", "json", "--debug", "-q"]
-    read, write = os.pipe()
-    os.close(read)
-    with os.fdopen(write, "w") as closed:
-        done = subprocess.run(
-            [sys.executable, "-m", "sipstats", *argv],
-            stdout=closed,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=tmp_path,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-            timeout=120,
-            check=False,
-        )
+    done = _into_a_closed_pipe([sys.executable, "-m", "sipstats", *argv], "stdout", tmp_path)
     assert done.returncode == EXIT_CLOSED_OUTPUT
     assert "Traceback (most recent call last):\n" in done.stderr
     assert done.stderr.rstrip().splitlines()[-1].startswith("BrokenPipeError: ")

@@ -19,6 +19,18 @@ from sipstats.dataset import ingest
 from sipstats.sip import c_scanner
 from tests.conftest import ROOT
 
+#: Code that records, each time the reading thread starts, whether pandas was loaded then.
+_READING_SPY = (
+    "import sys\n"
+    "from sipstats import workers\n"
+    "started = []\n"
+    "class Spy(workers.InThread):\n"
+    "    def __init__(self, task):\n"
+    "        started.append('pandas' in sys.modules)\n"
+    "        super().__init__(task)\n"
+    "workers.InThread = Spy\n"
+)
+
 
 def _loaded_after(
     code: str, modules: tuple[str, ...] = ("pandas", "numpy", "matplotlib")
@@ -90,14 +102,7 @@ def test_jobs_2_starts_reading_before_pandas_loads(tmp_path: Path) -> None:
     in the main thread, after."""
     capture = ROOT / "sample_pcaps" / "outage.pcap"
     code = (
-        "import sys\n"
-        "from sipstats import workers\n"
-        "started = []\n"
-        "class Spy(workers.InThread):\n"
-        "    def __init__(self, task):\n"
-        "        started.append('pandas' in sys.modules)\n"
-        "        super().__init__(task)\n"
-        "workers.InThread = Spy\n"
+        f"{_READING_SPY}"
         "from sipstats.cli import main\n"
         "for jobs in ('2', '1'):\n"
         f"    args = [{str(capture)!r}, '--report', 'json', '-q', '-j', jobs,"
@@ -120,14 +125,7 @@ def test_the_selection_options_load_no_pandas_before_the_reading_starts(tmp_path
     args += ["--since", "2020-01-01T00:00:00", "--until", "+1h", "--interval", "1min"]
     args += ["--peer", "10.0.0.1:5060"]
     code = (
-        "import sys\n"
-        "from sipstats import workers\n"
-        "started = []\n"
-        "class Spy(workers.InThread):\n"
-        "    def __init__(self, task):\n"
-        "        started.append('pandas' in sys.modules)\n"
-        "        super().__init__(task)\n"
-        "workers.InThread = Spy\n"
+        f"{_READING_SPY}"
         "from sipstats.cli import main\n"
         "try:\n"
         f"    main({args!r})\n"
