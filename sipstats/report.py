@@ -38,7 +38,7 @@ from sipstats.errors import EXIT_DAMAGED, EXIT_OK, EXIT_USAGE, OptionError, Repo
 from sipstats.messages import Capture, Progress, capture_stem, job_count
 from sipstats.render import RENDERERS, RenderOptions, format_of, write_report
 from sipstats.render.labels import LANGS, Lang
-from sipstats.select import filter_capture, parse_time
+from sipstats.select import filter_capture, time_bound
 from sipstats.workers import read_for_report
 
 __all__ = [
@@ -59,13 +59,6 @@ __all__ = [
 
 TimeBound = pd.Timestamp | pd.Timedelta
 """A window bound: a UTC time, or an offset from the first message."""
-
-
-def time_bound(value: TimeBound | str | None) -> TimeBound | None:
-    """``value`` as a window bound; text is parsed by :func:`sipstats.select.parse_time`."""
-    if value is None or isinstance(value, pd.Timestamp | pd.Timedelta):
-        return value
-    return parse_time(value)
 
 
 def require_readable(inputs: Sequence[InputSummary]) -> None:

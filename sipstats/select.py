@@ -41,6 +41,14 @@ def parse_time(text: str) -> pd.Timestamp | pd.Timedelta:
 Bound = pd.Timestamp | pd.Timedelta | None
 
 
+def time_bound(value: Bound | str) -> Bound:
+    """``value`` as a window bound; text is parsed by :func:`parse_time` (what the command
+    line passes on, and the API takes too)."""
+    if value is None or isinstance(value, pd.Timestamp | pd.Timedelta):
+        return value
+    return parse_time(value)
+
+
 def resolve_bound(value: Bound, start: pd.Timestamp | None) -> pd.Timestamp | None:
     """``value`` as a time: offsets count from ``start`` (None when there is no message)."""
     if isinstance(value, pd.Timedelta):

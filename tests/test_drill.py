@@ -21,6 +21,7 @@ from sipstats.cli import main
 from sipstats.drill.calls import select_calls
 from sipstats.drill.extract import extract_calls
 from sipstats.drill.flow import _hosts, call_flow, sample_calls, sample_flows
+from sipstats.errors import OptionError
 from tests.analysis_fixtures import capture, invite_call
 from tests.drill_captures import HOSTILE_CALL_ID, drill_capture
 from tests.report_captures import truncated_capture
@@ -119,6 +120,15 @@ def test_calls_exit_status_on_damage(tmp_path: Path) -> None:
 def test_select_calls_refuses_an_unknown_outcome(analysis: Analysis) -> None:
     with pytest.raises(ValueError, match="unknown outcome"):
         select_calls(analysis, outcomes=["bussy"])
+
+
+def test_select_calls_reads_a_window_as_the_command_line_does(analysis: Analysis) -> None:
+    """Text bounds are parsed as ``--since``/``--until`` are (a TypeError before: the API
+    compared times with the text)."""
+    selected = select_calls(analysis, since="+1.5", until="+3.5")
+    assert selected["call_id"].tolist() == ["call-b@10.0.0.3", "call-c@10.0.0.6"]
+    with pytest.raises(OptionError, match="not a time"):
+        select_calls(analysis, since="yesterday-ish")
 
 
 def test_calls_on_the_bundled_sample_agree_with_the_analysis() -> None:

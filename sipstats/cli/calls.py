@@ -79,7 +79,8 @@ def calls(
     Exit status: 0 all input read; 1 list written but some input damaged; 2 nothing readable.
     """
     from sipstats.drill.calls import call_list, select_calls
-    from sipstats.report import exit_status, time_bound
+    from sipstats.report import exit_status
+    from sipstats.select import time_bound
 
     try:
         analysis = load_analysis(captures, ports, quiet, trunks, correlation_header)

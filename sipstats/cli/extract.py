@@ -59,7 +59,8 @@ def extract(
     from sipstats.dataset import is_dataset, unavailable_sources
     from sipstats.drill.calls import select_calls
     from sipstats.drill.extract import extract_calls
-    from sipstats.report import exit_status, time_bound
+    from sipstats.report import exit_status
+    from sipstats.select import time_bound
 
     try:
         if not (call_ids or outcomes or codes or since is not None or until is not None):

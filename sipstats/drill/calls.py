@@ -13,6 +13,7 @@ import pandas as pd
 
 from sipstats import schema
 from sipstats.analyze import keys
+from sipstats.select import Bound, time_bound
 
 if TYPE_CHECKING:
     from sipstats.analyze import Analysis
@@ -37,8 +38,6 @@ LIST_COLUMNS: Final = (
     "e2e_outcome",
 )
 
-TimeBound = pd.Timestamp | pd.Timedelta | None
-
 
 def select_calls(
     analysis: Analysis,
@@ -48,8 +47,8 @@ def select_calls(
     caller: str | None = None,
     callee: str | None = None,
     call_ids: Iterable[str] = (),
-    since: TimeBound = None,
-    until: TimeBound = None,
+    since: Bound | str = None,
+    until: Bound | str = None,
 ) -> pd.DataFrame:
     """Rows of ``analysis.calls`` that pass every given filter (an empty filter passes all).
 
@@ -78,7 +77,7 @@ def select_calls(
     if call_ids:
         keep &= calls["call_id"].isin(call_ids)
     start = analysis.tally.first
-    for bound, after in ((since, True), (until, False)):
+    for bound, after in ((time_bound(since), True), (time_bound(until), False)):
         if bound is None or start is None:
             continue
         at = start + bound if isinstance(bound, pd.Timedelta) else bound
