@@ -271,6 +271,19 @@ def test_extract_with_media_adds_the_negotiated_rtp(analysis: Analysis, tmp_path
     assert len(again.messages) == 10
 
 
+def test_extract_names_the_file_a_warning_is_about(tmp_path: Path) -> None:
+    """Reading the packets again meets the cut record the report warned about: the warning
+    names the capture (it gave the record alone)."""
+    damaged = truncated_capture(tmp_path / "cut.pcap")
+    out = tmp_path / "out.pcap"
+    code, _, err = run("extract", str(damaged), "--code", "200", "-o", str(out))
+    assert code == 1
+    assert [line for line in err.splitlines() if "truncated inside record" in line]
+    for line in err.splitlines():
+        if "truncated inside record" in line:
+            assert str(damaged) in line
+
+
 def test_extract_needs_a_selection(capture_path: Path, tmp_path: Path) -> None:
     code, _, err = run("extract", str(capture_path), "-o", str(tmp_path / "x.pcap"))
     assert code == 2

@@ -119,9 +119,10 @@ def extract_calls(
     for summary in walked:
         wanted = frames.get(summary.name, {})
         picker = FramePicker(summary.file, wanted, windows)
-        problems += pick_records(summary.file, picker).errors
+        read_again = pick_records(summary.file, picker)
+        problems += [f"{summary.name}: {error}" for error in read_again.errors]
         if picker.undissected:
-            problems.append(f"{summary.file}: {picker.undissected} packets could not be dissected")
+            problems.append(f"{summary.name}: {picker.undissected} packets could not be dissected")
         records += picker.kept
         media += picker.media_kept
     written = write_records(output, records)
