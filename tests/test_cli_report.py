@@ -653,3 +653,20 @@ def test_a_program_started_without_stdout_exits_141(
     closed = ["sh", "-c", 'exec "$0" "$@" >&-', sys.executable, "-m", "sipstats"]
     done = subprocess.run([*closed, *args], capture_output=True, cwd=ROOT, timeout=120, check=False)
     assert done.returncode == EXIT_CLOSED_OUTPUT, done.stderr
+
+
+def test_a_file_name_with_an_escape_sequence_reaches_no_report_raw(
+    captures: dict[str, Path], tmp_path: Path
+) -> None:
+    """A name with ESC in it reached the text and Markdown "Captures" line, the HTML title and
+    header and every ladder's arrow titles as the byte itself (a terminal that showed it ran
+    the sequence; XML holds no such character); the input tables spelled it out."""
+    capture = tmp_path / "esc\x1b[31mred.pcap"
+    capture.write_bytes(captures["mixed"].read_bytes())
+    formats = [arg for fmt in ("text", "md", "html") for arg in ("--report", fmt)]
+    result = run(capture, *formats, "-o", tmp_path / "out", "-q")
+    assert result.exit_code == 0, result.output
+    for written in (tmp_path / "out").iterdir():
+        shown = written.read_text("utf-8")
+        assert "\x1b" not in shown, written.name
+        assert "esc\\x1b" in shown.replace("\\\\", "\\"), written.name  # Markdown escapes "\\"

@@ -9,6 +9,8 @@ from __future__ import annotations
 from html import escape
 from typing import TYPE_CHECKING, Final
 
+from sipstats.textsafe import visible
+
 if TYPE_CHECKING:
     from sipstats.drill.flow import Flow
 
@@ -45,7 +47,7 @@ def ladder_svg(flow: Flow) -> str:
     for position, host in zip(x, flow.hosts, strict=True):
         parts.append(
             f'<text x="{position}" y="16" text-anchor="middle" font-weight="bold">'
-            f"{escape(host)}</text>"
+            f"{_shown(host)}</text>"
             f'<line x1="{position}" y1="24" x2="{position}" y2="{height - 6}" '
             'stroke="#9ca3af" stroke-dasharray="3,3"/>'
         )
@@ -58,7 +60,7 @@ def ladder_svg(flow: Flow) -> str:
         title = f"{arrow.file} frame {arrow.frame}" + (
             " (retransmission)" if arrow.retransmission else ""
         )
-        parts.append(f"<g><title>{escape(title)}</title>")
+        parts.append(f"<g><title>{_shown(title)}</title>")
         parts.append(
             f'<text x="{_LEFT - 8}" y="{y + 4}" text-anchor="end" fill="#6b7280">'
             f"{arrow.offset_ms / 1000.0:+.3f}</text>"
@@ -67,14 +69,14 @@ def ladder_svg(flow: Flow) -> str:
             parts.append(
                 f'<path d="M{a},{y - 5} h30 v10 h-28" fill="none" stroke="{colour}"{dash} '
                 'marker-end="url(#ladder-head)"/>'
-                f'<text x="{a + 36}" y="{y + 4}" fill="{colour}">{escape(label)}</text>'
+                f'<text x="{a + 36}" y="{y + 4}" fill="{colour}">{_shown(label)}</text>'
             )
         else:
             parts.append(
                 f'<line x1="{a}" y1="{y}" x2="{b}" y2="{y}" stroke="{colour}" stroke-width="1.5"'
                 f'{dash} marker-end="url(#ladder-head)"/>'
                 f'<text x="{(a + b) / 2:.0f}" y="{y - 4}" text-anchor="middle" fill="{colour}">'
-                f"{escape(label)}{' ↻' if arrow.retransmission else ''}</text>"
+                f"{_shown(label)}{' ↻' if arrow.retransmission else ''}</text>"
             )
         parts.append("</g>")
     if flow.omitted:
@@ -83,3 +85,9 @@ def ladder_svg(flow: Flow) -> str:
         )
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _shown(text: str) -> str:
+    """Capture text in the SVG: control characters spelled out (XML holds none of them, and a
+    terminal that shows the file must not run an escape) and markup escaped."""
+    return escape(visible(text))

@@ -222,7 +222,7 @@ def _page(
     context: dict[str, Any] = {
         "lang": lang,
         "L": lambda key, **kw: label(key, lang, **kw),
-        "files": [i.name for i in analysis.capture.inputs],
+        "files": [visible(i.name) for i in analysis.capture.inputs],
         "window": f"{fmt_ts(first)} → {fmt_ts(last)}",
         "filters": filters_text(analysis, lang),
         "selected_window": selected_window(analysis),

@@ -325,15 +325,16 @@ def findings_table(analysis: Analysis, lang: Lang) -> Table:
 
 def _files_without_sip(analysis: Analysis, lang: Lang) -> list[tuple[str, str]]:
     """A summary row naming the files in which no SIP was found (none: no row)."""
-    files = [i.name for i in analysis.capture.inputs if i.no_sip is not None]
+    files = [visible(i.name) for i in analysis.capture.inputs if i.no_sip is not None]
     return [(label("files_without_sip", lang), ", ".join(files))] if files else []
 
 
 def selection_table(analysis: Analysis, lang: Lang) -> Table:
     """What was counted: the inputs, the window they span, the filters, the window analysed."""
     first, last = capture_window(analysis)
+    names = ", ".join(visible(i.name) for i in analysis.capture.inputs)
     rows = [
-        (label("generated_from", lang), ", ".join(i.name for i in analysis.capture.inputs)),
+        (label("generated_from", lang), names),
         (label("capture_window", lang), f"{fmt_ts(first)} → {fmt_ts(last)}"),
         (label("filters", lang), filters_text(analysis, lang)),
         (label("selected_window", lang), selected_window(analysis)),
