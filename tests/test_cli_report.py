@@ -670,3 +670,20 @@ def test_a_file_name_with_an_escape_sequence_reaches_no_report_raw(
         shown = written.read_text("utf-8")
         assert "\x1b" not in shown, written.name
         assert "esc\\x1b" in shown.replace("\\\\", "\\"), written.name  # Markdown escapes "\\"
+
+
+def test_a_warning_about_a_file_with_an_escape_sequence_runs_no_escape(tmp_path: Path) -> None:
+    """The warnings named a damaged file as it is: its ESC reached the terminal."""
+    capture = tmp_path / "cut\x1b[31m.pcap"
+    capture.write_bytes((ROOT / "sample_pcaps" / "outage.pcap").read_bytes()[:3000])
+    done = subprocess.run(
+        [sys.executable, "-m", "sipstats", str(capture), "--report", "json", "-o", "o.json"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == EXIT_DAMAGED
+    assert "\x1b" not in done.stderr
+    assert "cut\\x1b[31m.pcap: truncated inside record" in done.stderr

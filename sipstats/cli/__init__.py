@@ -18,6 +18,7 @@ from typing import Final, NoReturn
 import click
 
 from sipstats.errors import EXIT_CLOSED_OUTPUT
+from sipstats.textsafe import visible
 
 #: Subcommand name -> "module:attribute" of its click command.
 SUBCOMMANDS: Final = {
@@ -71,13 +72,15 @@ def output_closed() -> NoReturn:
 
 
 def say(message: str) -> None:
-    """``message`` on standard error (a warning, an error, a "wrote" line), dropped when it
-    cannot be written there (``2>&-``, a closed pipe): messages are not the output, the
-    command goes on and its exit status still speaks of the input (a failed write escaping
-    as :class:`BrokenPipeError` would be taken for the report's own output closing). What
-    follows goes to the null device, as the failed message still buffered does at exit."""
+    """``message`` on standard error (a warning, an error, a "wrote" line), each line's control
+    characters spelled out (a file name or a capture's text must not run a terminal escape),
+    dropped when it cannot be written there (``2>&-``, a closed pipe): messages are not the
+    output, the command goes on and its exit status still speaks of the input (a failed write
+    escaping as :class:`BrokenPipeError` would be taken for the report's own output closing).
+    What follows goes to the null device, as the failed message still buffered does at exit."""
     try:
-        click.echo(message, err=True)  # nothing when there is no stderr at all (``2>&-``)
+        shown = "\n".join(visible(line) for line in message.split("\n"))
+        click.echo(shown, err=True)  # nothing when there is no stderr at all (``2>&-``)
     except OSError:
         _to_null(sys.stderr.fileno())
 
