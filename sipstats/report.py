@@ -22,8 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-import pandas as pd
-
 from sipstats.analyze import Analysis, analyze
 from sipstats.analyze.b2bua import Correlation, check_correlation
 from sipstats.analyze.breakdown import check_interval
@@ -38,7 +36,7 @@ from sipstats.errors import EXIT_DAMAGED, EXIT_OK, EXIT_USAGE, OptionError, Repo
 from sipstats.messages import Capture, Progress, capture_stem, job_count
 from sipstats.render import RENDERERS, RenderOptions, format_of, write_report
 from sipstats.render.labels import LANGS, Lang
-from sipstats.select import filter_capture, time_bound
+from sipstats.select import Bound, filter_capture, time_bound
 from sipstats.workers import read_for_report
 
 __all__ = [
@@ -56,9 +54,6 @@ __all__ = [
     "read_selected",
     "run_report",
 ]
-
-TimeBound = pd.Timestamp | pd.Timedelta
-"""A window bound: a UTC time, or an offset from the first message."""
 
 
 def require_readable(inputs: Sequence[InputSummary]) -> None:
@@ -80,8 +75,8 @@ def read_selected(
     captures: str | Path | Iterable[str | Path],
     *,
     ports: Iterable[int | str] | None = None,
-    since: TimeBound | str | None = None,
-    until: TimeBound | str | None = None,
+    since: Bound | str = None,
+    until: Bound | str = None,
     peer: str | None = None,
     duplicate_window_ms: float = DEFAULT_WINDOW_MS,
     jobs: int | None = None,
@@ -113,8 +108,8 @@ def load(
     captures: str | Path | Iterable[str | Path],
     *,
     ports: Iterable[int | str] | None = None,
-    since: TimeBound | str | None = None,
-    until: TimeBound | str | None = None,
+    since: Bound | str = None,
+    until: Bound | str = None,
     peer: str | None = None,
     interval: str = "auto",
     correlation_header: Correlation = "auto",
@@ -249,8 +244,8 @@ class ReportRequest:
     lang: Lang = "en"
     top: int = 10
     ports: Iterable[int | str] | None = None
-    since: TimeBound | str | None = None
-    until: TimeBound | str | None = None
+    since: Bound | str = None
+    until: Bound | str = None
     peer: str | None = None
     interval: str = "auto"
     correlation_header: Correlation = "auto"
@@ -299,7 +294,7 @@ class ReportRequest:
         for name, value in normalised.items():
             object.__setattr__(self, name, value)
 
-    def selection(self) -> tuple[frozenset[int] | None, TimeBound | None, TimeBound | None]:
+    def selection(self) -> tuple[frozenset[int] | None, Bound, Bound]:
         """Ports, start and end of the window, as checked when the request was made."""
         return port_filter(self.ports), time_bound(self.since), time_bound(self.until)
 

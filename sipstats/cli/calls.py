@@ -80,7 +80,6 @@ def calls(
     """
     from sipstats.drill.calls import call_list, select_calls
     from sipstats.report import exit_status
-    from sipstats.select import time_bound
 
     try:
         analysis = load_analysis(captures, ports, quiet, trunks, correlation_header)
@@ -91,8 +90,8 @@ def calls(
             caller=caller,
             callee=callee,
             call_ids=call_ids,
-            since=time_bound(since),
-            until=time_bound(until),
+            since=since,
+            until=until,
         )
         document = CALL_RENDERERS[fmt](call_list(selected))
         if output is None:

@@ -60,7 +60,6 @@ def extract(
     from sipstats.drill.calls import select_calls
     from sipstats.drill.extract import extract_calls
     from sipstats.report import exit_status
-    from sipstats.select import time_bound
 
     try:
         if not (call_ids or outcomes or codes or since is not None or until is not None):
@@ -71,8 +70,8 @@ def extract(
             outcomes=outcomes,
             codes=codes,
             call_ids=call_ids,
-            since=time_bound(since),
-            until=time_bound(until),
+            since=since,
+            until=until,
         )
         if selected.empty:
             raise ReportError("no call matches the selection; nothing written")

@@ -53,9 +53,11 @@ def select_calls(
     """Rows of ``analysis.calls`` that pass every given filter (an empty filter passes all).
 
     ``outcomes``: any of ``schema.OUTCOMES``; ``codes``: final status codes; ``caller`` /
-    ``callee``: text the From / To URI contains (case-folded, ``str.casefold``); ``call_ids``: exact
-    Call-IDs; ``since``/``until``: the call started in ``[since, until)`` (a Timedelta counts
-    from the first message of the capture). Raises ``ValueError`` for an unknown outcome.
+    ``callee``: text the From / To URI contains (case-folded, ``str.casefold``); ``call_ids``:
+    exact Call-IDs; ``since``/``until``: the call started in ``[since, until)`` (a Timedelta
+    counts from the first message of the capture; text is read as ``--since`` reads it).
+    Raises ``ValueError`` for an unknown outcome, :class:`~sipstats.errors.OptionError` for
+    a bad time.
     """
     calls = analysis.calls
     keep = pd.Series(True, index=calls.index)
