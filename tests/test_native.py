@@ -179,19 +179,28 @@ def test_strings_whose_quick_hash_collide_keep_their_own_codes() -> None:
     assert built.to_frame()["call_id"].tolist() == call_ids
 
 
+def _invites(count: int) -> list[bytes]:
+    """``count`` INVITEs, each of a call of its own."""
+    return [
+        sip_factory.sip_request("INVITE", call_id=f"call-{n}", cseq=n, branch=f"z9hG4bK{n}")
+        for n in range(count)
+    ]
+
+
+def _payloads(file: str, datagrams: list[bytes]) -> list[Payload]:
+    """``datagrams`` as the UDP payloads of frames 0, 1, ... of ``file`` (source ports vary)."""
+    return [
+        Payload(n, file, n, "10.0.0.1", 5060 + n % 7, "10.0.0.2", 5060, "udp", data)
+        for n, data in enumerate(datagrams)
+    ]
+
+
 def test_the_c_parse_lets_other_threads_run() -> None:
     """Columns.scan parses with the GIL released: a thread that needs the GIL counts while one
     long scan runs, and the rows are those sip.py and the Python table make."""
     if sip.c_scanner() is None:
         pytest.skip("sipstats._sipscan is not built (see test_every_extension_is_built)")
-    requests = [
-        sip_factory.sip_request("INVITE", call_id=f"call-{n}", cseq=n, branch=f"z9hG4bK{n}")
-        for n in range(200)
-    ]
-    batch = [
-        Payload(n, "threads.pcap", n, "10.0.0.1", 5060 + n % 7, "10.0.0.2", 5060, "udp", data)
-        for n, data in enumerate(requests * 40)
-    ]
+    batch = _payloads("threads.pcap", _invites(200) * 40)
 
     def scanned() -> tuple[int, messages.MessageTable]:
         table = messages.MessageTable()
@@ -213,17 +222,8 @@ def test_a_c_builder_appends_another_with_the_gil_released() -> None:
     one builder fed both batches."""
     if sip.c_scanner() is None:
         pytest.skip("sipstats._sipscan is not built (see test_every_extension_is_built)")
-    requests = [
-        sip_factory.sip_request("INVITE", call_id=f"call-{n}", cseq=n, branch=f"z9hG4bK{n}")
-        for n in range(8000)
-    ]
-    halves = [
-        [
-            Payload(n, "append.pcap", n, "10.0.0.1", 5060 + n % 7, "10.0.0.2", 5060, "udp", data)
-            for n, data in enumerate(requests[k::2])
-        ]
-        for k in (0, 1)
-    ]
+    requests = _invites(8000)
+    halves = [_payloads("append.pcap", requests[k::2]) for k in (0, 1)]
     pairs = []
     for _ in range(20):  # counted_during may ask again: the appends, and only they, each time
         built = (messages.MessageTable(), messages.MessageTable())
